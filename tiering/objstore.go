@@ -1,0 +1,47 @@
+package tiering
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotExist is returned (wrapped or bare) for a missing key. Match with errors.Is.
+var ErrNotExist = errors.New("tiering: object does not exist")
+
+// ErrPreconditionFailed is returned by ConditionalPutter when the object changed under the writer.
+var ErrPreconditionFailed = errors.New("tiering: precondition failed")
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	LastModified time.Time
+	ETag         string // opaque version token; used by ConditionalPutter
+}
+
+// ObjectStore is the broker's only path to remote storage. Implementations are safe for
+// concurrent use and honour ctx cancellation.
+type ObjectStore interface {
+	// Put stores exactly size bytes from r under key. The object is visible only once Put
+	// returns nil; a failed Put leaves the previous object or nothing, never a prefix.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// GetRange returns length bytes from off (length < 0: to the end). Missing: ErrNotExist.
+	GetRange(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
+	// Stat describes key. Missing: ErrNotExist.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// List calls fn for each object under prefix in lexical key order. An error from fn stops
+	// the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+	// Delete removes key; deleting a missing key succeeds, so retries are idempotent.
+	Delete(ctx context.Context, key string) error
+}
+
+// ConditionalPutter is an optional capability used to fence stale manifest writers.
+type ConditionalPutter interface {
+	// PutIf stores the object only if its current ETag equals ifMatch, or, when ifMatch is
+	// "", only if the key does not exist. On a mismatch it returns ErrPreconditionFailed.
+	// It returns the new ETag.
+	PutIf(ctx context.Context, key string, r io.Reader, size int64, ifMatch string) (etag string, err error)
+}
