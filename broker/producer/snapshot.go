@@ -1,0 +1,252 @@
+package producer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ErrCorruptSnapshot marks a producer state snapshot that fails its checks.
+var ErrCorruptSnapshot = errors.New("producer: corrupt snapshot")
+
+// SnapshotSuffix is the file suffix of producer state snapshots (Kafka's name).
+const SnapshotSuffix = ".snapshot"
+
+const (
+	snapshotMagic   = "SPSN"
+	snapshotVersion = 1
+	headerLen       = 4 + 2 + 4
+	entryHeaderLen  = 8 + 2 + 8 + 1
+	batchLen        = 4 + 4 + 8 + 8 + 8
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Encode serialises the state (see doc.go for the layout).
+func (s *State) Encode() []byte {
+	s.mu.Lock()
+	entries := s.entriesLocked()
+	b := make([]byte, 0, headerLen+len(entries)*(entryHeaderLen+batchLen)+4)
+	b = append(b, snapshotMagic...)
+	b = binary.BigEndian.AppendUint16(b, snapshotVersion)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(entries)))
+	for _, e := range entries {
+		b = binary.BigEndian.AppendUint64(b, uint64(e.ProducerID))
+		b = binary.BigEndian.AppendUint16(b, uint16(e.Epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.LastSeen))
+		b = append(b, byte(len(e.Batches)))
+		for _, m := range e.Batches {
+			b = binary.BigEndian.AppendUint32(b, uint32(m.FirstSeq))
+			b = binary.BigEndian.AppendUint32(b, uint32(m.LastSeq))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.FirstOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.LastOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.MaxTimestamp))
+		}
+	}
+	s.mu.Unlock()
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// Decode replaces the state's producers with those in snapshot b. On error the state is
+// unchanged and the error matches ErrCorruptSnapshot.
+func (s *State) Decode(b []byte) error {
+	producers, err := decodeSnapshot(b)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.producers = producers
+	s.removed = make(map[int64]int64)
+	s.mu.Unlock()
+	return nil
+}
+
+func decodeSnapshot(b []byte) (map[int64]*Entry, error) {
+	corrupt := func(what string) error { return fmt.Errorf("%w: %s", ErrCorruptSnapshot, what) }
+	if len(b) < headerLen+4 {
+		return nil, corrupt("short file")
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, corrupt("crc mismatch")
+	}
+	if string(body[:4]) != snapshotMagic {
+		return nil, corrupt("bad magic")
+	}
+	if v := binary.BigEndian.Uint16(body[4:6]); v != snapshotVersion {
+		return nil, corrupt(fmt.Sprintf("unsupported version %d", v))
+	}
+	n := binary.BigEndian.Uint32(body[6:10])
+	p := body[headerLen:]
+	if uint64(n)*entryHeaderLen > uint64(len(p)) {
+		return nil, corrupt("entry count exceeds file")
+	}
+	out := make(map[int64]*Entry, n)
+	for i := uint32(0); i < n; i++ {
+		if len(p) < entryHeaderLen {
+			return nil, corrupt("truncated entry")
+		}
+		e := &Entry{
+			ProducerID: int64(binary.BigEndian.Uint64(p)),
+			Epoch:      int16(binary.BigEndian.Uint16(p[8:])),
+			LastSeen:   int64(binary.BigEndian.Uint64(p[10:])),
+		}
+		nb := int(p[18])
+		p = p[entryHeaderLen:]
+		if nb > MaxCachedBatches || len(p) < nb*batchLen {
+			return nil, corrupt("bad batch count")
+		}
+		if e.ProducerID < 0 {
+			return nil, corrupt("negative producer id")
+		}
+		if _, dup := out[e.ProducerID]; dup {
+			return nil, corrupt("duplicate producer id")
+		}
+		for j := 0; j < nb; j++ {
+			e.Batches = append(e.Batches, BatchMeta{
+				ProducerID:    e.ProducerID,
+				ProducerEpoch: e.Epoch,
+				FirstSeq:      int32(binary.BigEndian.Uint32(p)),
+				LastSeq:       int32(binary.BigEndian.Uint32(p[4:])),
+				FirstOffset:   int64(binary.BigEndian.Uint64(p[8:])),
+				LastOffset:    int64(binary.BigEndian.Uint64(p[16:])),
+				MaxTimestamp:  int64(binary.BigEndian.Uint64(p[24:])),
+			})
+			p = p[batchLen:]
+		}
+		out[e.ProducerID] = e
+	}
+	if len(p) != 0 {
+		return nil, corrupt("trailing bytes")
+	}
+	return out, nil
+}
+
+// SnapshotPath returns <dir>/%020d.snapshot for offset (the next offset to be written
+// when the snapshot was taken, i.e. the new segment's base offset on a roll).
+func SnapshotPath(dir string, offset int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", offset, SnapshotSuffix))
+}
+
+// Save writes the state as <dir>/%020d.snapshot atomically: temporary file, fsync,
+// rename, directory fsync.
+func (s *State) Save(dir string, offset int64) error {
+	path := SnapshotPath(dir, offset)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create producer snapshot %q: %w", tmp, err)
+	}
+	if _, err := f.Write(s.Encode()); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write producer snapshot %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("cannot sync producer snapshot %q: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot close producer snapshot %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot rename producer snapshot %q: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// Load replaces the state with <dir>/%020d.snapshot for offset.
+func (s *State) Load(dir string, offset int64) error {
+	path := SnapshotPath(dir, offset)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read producer snapshot %q: %w", path, err)
+	}
+	if err := s.Decode(b); err != nil {
+		return fmt.Errorf("producer snapshot %q: %w", path, err)
+	}
+	return nil
+}
+
+// Snapshots lists the offsets of the snapshot files in dir, ascending.
+func Snapshots(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list producer snapshots in %q: %w", dir, err)
+	}
+	var out []int64
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, SnapshotSuffix) || len(name) != 20+len(SnapshotSuffix) {
+			continue
+		}
+		off, err := strconv.ParseInt(strings.TrimSuffix(name, SnapshotSuffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, off)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// LoadLatest loads the newest valid snapshot at or below maxOffset (the log end offset
+// after recovery) and returns its offset; the broker then replays batches from that
+// offset with ApplyBatch. Corrupt snapshots are skipped (older ones are tried). found is
+// false when no usable snapshot exists: the broker replays the whole local log.
+func (s *State) LoadLatest(dir string, maxOffset int64) (offset int64, found bool, err error) {
+	offs, err := Snapshots(dir)
+	if err != nil {
+		return 0, false, err
+	}
+	for i := len(offs) - 1; i >= 0; i-- {
+		if offs[i] > maxOffset {
+			continue
+		}
+		if err := s.Load(dir, offs[i]); err != nil {
+			if errors.Is(err, ErrCorruptSnapshot) {
+				continue
+			}
+			return 0, false, err
+		}
+		return offs[i], true, nil
+	}
+	return 0, false, nil
+}
+
+// DeleteSnapshots removes snapshot files whose offset is below keepFrom (older segments
+// were deleted) or above keepTo (the log was truncated below them).
+func DeleteSnapshots(dir string, keepFrom, keepTo int64) error {
+	offs, err := Snapshots(dir)
+	if err != nil {
+		return err
+	}
+	for _, o := range offs {
+		if o < keepFrom || o > keepTo {
+			if err := os.Remove(SnapshotPath(dir, o)); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("cannot remove producer snapshot: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cannot open dir %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync dir %q: %w", dir, err)
+	}
+	return nil
+}
