@@ -273,11 +273,11 @@ func testDelete(t *testing.T, s tiering.ObjectStore, _ Options) {
 
 func testList(t *testing.T, s tiering.ObjectStore, o Options) {
 	keys := []string{
-		"list/a-c", "list/a/b", "list/a/bc", "list/a/b/c/d", "list/a/b/c/e", "list/ab",
+		"list/a-c", "list/a/bc", "list/a/b/c/d", "list/a/b/c/e", "list/ab", "list/a/b-",
 		"list/a.x", "list/a0", "list/b", "list/B", "list/a/b/c~", "list/z/y/x/w",
 	}
 	if !o.NoFileDirConflicts {
-		keys = append(keys, "list/a", "list/a/b/c")
+		keys = append(keys, "list/a", "list/a/b", "list/a/b/c")
 	}
 	for i, k := range keys {
 		Put(t, s, k, make([]byte, i+1))
