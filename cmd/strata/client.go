@@ -1,0 +1,63 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// defaultBrokers is used when neither --brokers nor STRATA_BROKERS is given.
+const defaultBrokers = "127.0.0.1:9092"
+
+// clientFlags are the flags every client command shares.
+type clientFlags struct {
+	brokers string
+	timeout time.Duration
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	def := defaultBrokers
+	if v := os.Getenv("STRATA_BROKERS"); v != "" {
+		def = v
+	}
+	fs.StringVar(&c.brokers, "brokers", def, "comma-separated bootstrap brokers (env STRATA_BROKERS)")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "overall timeout for admin requests")
+}
+
+func (c *clientFlags) seeds() []string {
+	var out []string
+	for _, b := range strings.Split(c.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// newClient builds a franz-go client for the seed brokers plus opts.
+func (c *clientFlags) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	seeds := c.seeds()
+	if len(seeds) == 0 {
+		return nil, usageErrorf("--brokers is empty")
+	}
+	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("strata-cli")}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create client for %s: %w", c.brokers, err)
+	}
+	return cl, nil
+}
+
+// newAdmin builds an admin client; close the returned kgo client when done.
+func (c *clientFlags) newAdmin() (*kadm.Client, *kgo.Client, error) {
+	cl, err := c.newClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl, nil
+}

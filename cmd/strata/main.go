@@ -1,0 +1,158 @@
+// Command strata is the Strata broker and its command-line clients.
+//
+//	strata serve [flags]                 run the broker
+//	strata topic create|list|describe|delete|alter-config ...
+//	strata produce TOPIC [flags]         produce lines from stdin
+//	strata consume TOPIC [flags]         print records
+//	strata bench [flags]                 produce/consume throughput and latency
+//
+// Client commands speak the Kafka protocol through franz-go, exactly like any other client,
+// so they work against Strata or any Kafka cluster.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// streams are the standard streams a command uses; tests substitute buffers.
+type streams struct {
+	in  io.Reader
+	out io.Writer
+	err io.Writer
+}
+
+// command is one subcommand. run gets the arguments after the subcommand's name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, s streams, args []string) error
+}
+
+// commands is the dispatcher table: a new subcommand (group, tier ...) is one more entry, so
+// the set of subcommands is visible in one place.
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"serve":   {"run the broker", runServe},
+		"topic":   {"create, list, describe, delete topics and alter their configs", runTopic},
+		"produce": {"produce lines from stdin to a topic", runProduce},
+		"consume": {"print records of a topic", runConsume},
+		"bench":   {"measure produce and consume throughput (optionally against kfake)", runBench},
+		"version": {"print the version", runVersion},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func runVersion(_ context.Context, s streams, _ []string) error {
+	fmt.Fprintln(s.out, "strata", version)
+	return nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: strata <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "run 'strata <command> -h' for the flags of a command")
+}
+
+// errUsage marks an error caused by bad arguments; main exits with status 2 for it.
+var errUsage = errors.New("usage error")
+
+func usageErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// dispatch runs the subcommand named by args[0].
+func dispatch(ctx context.Context, s streams, args []string) error {
+	if len(args) == 0 {
+		usage(s.err)
+		return errUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		usage(s.out)
+		return nil
+	case "-version", "--version":
+		name = "version"
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		usage(s.err)
+		return usageErrorf("unknown command %q", name)
+	}
+	return cmd.run(ctx, s, args[1:])
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(s streams, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() {
+		fmt.Fprintf(s.err, "usage: strata %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments
+// ("strata produce orders --acks 1"), which the flag package alone stops at.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := dispatch(ctx, streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.Args[1:])
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		if msg := strings.TrimPrefix(err.Error(), errUsage.Error()); msg != "" && msg != err.Error() {
+			fmt.Fprintln(os.Stderr, "strata:"+strings.TrimPrefix(msg, ":"))
+		}
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "strata:", err)
+		os.Exit(1)
+	}
+}

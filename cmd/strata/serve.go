@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// serveOptions is everything `strata serve` gathered before starting the broker.
+type serveOptions struct {
+	props       map[string]string // broker keys (Kafka names), flags > env > file
+	tier        tierConfig
+	metricsAddr string
+	logger      *slog.Logger
+}
+
+// gatherServeProps layers the configuration sources: file < env < flags. The returned map
+// still holds the strata.tier.* keys. STRATA_* variables that name no configuration key are
+// returned in ignoredEnv rather than failing (the environment is shared with other tools);
+// unknown keys in the file or flags are errors (from broker.ParseConfig).
+func gatherServeProps(configPath string, environ []string, flagProps map[string]string) (props map[string]string, ignoredEnv []string, err error) {
+	var file map[string]string
+	if configPath != "" {
+		if file, err = loadPropertiesFile(configPath); err != nil {
+			return nil, nil, err
+		}
+	}
+	env := propsFromEnv(environ)
+	for k := range env {
+		if !knownConfigKey(k) {
+			ignoredEnv = append(ignoredEnv, k)
+			delete(env, k)
+		}
+	}
+	sort.Strings(ignoredEnv)
+	return mergeProps(file, env, flagProps), ignoredEnv, nil
+}
+
+// dataDirOf returns the broker's data directory from log.dirs (first entry) or log.dir.
+func dataDirOf(props map[string]string) string {
+	for _, k := range []string{"log.dirs", "log.dir"} {
+		if v := strings.TrimSpace(props[k]); v != "" {
+			first, _, _ := strings.Cut(v, ",")
+			return strings.TrimSpace(first)
+		}
+	}
+	return "data"
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("--log-level: want debug, info, warn or error, got %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("--log-format: want text or json, got %q", format)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func runServe(ctx context.Context, s streams, args []string) error {
+	fs := newFlagSet(s, "serve", "serve [--config server.properties] [--listeners ...] [--log-dirs DIR] [--set key=value]...")
+	configPath := fs.String("config", os.Getenv("STRATA_CONFIG"), "server.properties file (env STRATA_CONFIG)")
+	listeners := fs.String("listeners", "", "listeners, e.g. PLAINTEXT://127.0.0.1:9092 (key listeners)")
+	advertised := fs.String("advertised-listeners", "", "advertised.listeners")
+	logDirs := fs.String("log-dirs", "", "data directory (key log.dirs)")
+	nodeID := fs.String("node-id", "", "node.id")
+	var sets kvFlag
+	fs.Var(&sets, "set", "any configuration key=value (repeatable); wins over file and env")
+	logFormat := fs.String("log-format", envOr("STRATA_LOG_FORMAT", "text"), "log format: text or json (env STRATA_LOG_FORMAT)")
+	logLevel := fs.String("log-level", envOr("STRATA_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env STRATA_LOG_LEVEL)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9308 (empty: off)")
+	printConfig := fs.Bool("print-config", false, "print the merged configuration (secrets redacted) and exit")
+	if pos, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErrorf("serve: unexpected arguments %q", pos)
+	}
+
+	flagProps := map[string]string{}
+	for _, kv := range []struct{ key, val string }{
+		{"listeners", *listeners}, {"advertised.listeners", *advertised},
+		{"log.dirs", *logDirs}, {"node.id", *nodeID},
+	} {
+		if kv.val != "" {
+			flagProps[kv.key] = kv.val
+		}
+	}
+	for _, k := range sets.keys {
+		flagProps[k] = sets.vals[k]
+	}
+	props, ignoredEnv, err := gatherServeProps(*configPath, os.Environ(), flagProps)
+	if err != nil {
+		return err
+	}
+	if *printConfig {
+		for _, line := range redacted(props) {
+			fmt.Fprintln(s.out, line)
+		}
+		return nil
+	}
+	logger, err := newLogger(s.err, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	for _, k := range ignoredEnv {
+		logger.Warn("ignoring environment variable that names no configuration key", "key", k)
+	}
+	brokerProps, tierProps := splitTierProps(props)
+	tc, err := parseTierConfig(tierProps, dataDirOf(brokerProps))
+	if err != nil {
+		return err
+	}
+	return serve(ctx, serveOptions{props: brokerProps, tier: tc, metricsAddr: *metricsAddr, logger: logger})
+}
+
+// serve runs the broker until ctx is done (SIGINT/SIGTERM), then shuts it down gracefully.
+func serve(ctx context.Context, o serveOptions) error {
+	logger := o.logger
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	logger.Info("starting strata", "version", version, "config", strings.Join(redacted(o.props), " "),
+		"tier_store", o.tier.Store)
+
+	store, closeStore, err := buildObjectStore(ctx, o.tier, logger, reg)
+	if err != nil {
+		return fmt.Errorf("cannot open tier store %q: %w", o.tier.Store, err)
+	}
+	defer closeStore()
+
+	var metricsSrv *http.Server
+	if o.metricsAddr != "" {
+		ln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("cannot listen for metrics on %q: %w", o.metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics server stopped", "err", err)
+			}
+		}()
+		logger.Info("serving metrics", "addr", ln.Addr().String())
+	}
+
+	err = runBroker(ctx, brokerParams{
+		props:    o.props,
+		store:    store,
+		prefix:   o.tier.Prefix,
+		logger:   logger,
+		registry: reg,
+	})
+	if metricsSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = metricsSrv.Shutdown(sctx)
+		cancel()
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("strata stopped")
+	return nil
+}

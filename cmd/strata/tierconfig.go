@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// tierPrefix starts every configuration key that cmd/strata handles itself (the choice of
+// object store and its credentials); the broker never sees these keys.
+const tierPrefix = "strata.tier."
+
+// tierConfig is the parsed strata.tier.* configuration.
+type tierConfig struct {
+	Store  string // strata.tier.store: fs | s3 | none; default fs
+	Prefix string // strata.tier.prefix: key prefix in the store; default ""
+
+	FSDir string // strata.tier.fs.dir; default <log.dirs>/tier
+
+	S3 s3Config
+}
+
+// s3Config is the strata.tier.s3.* configuration.
+type s3Config struct {
+	Bucket       string // strata.tier.s3.bucket (required)
+	Endpoint     string // strata.tier.s3.endpoint; default AWS
+	Region       string // strata.tier.s3.region; default us-east-1
+	PathStyle    bool   // strata.tier.s3.path.style; default false (true is what MinIO wants)
+	AccessKey    string // strata.tier.s3.access.key; default the AWS credential chain
+	SecretKey    string // strata.tier.s3.secret.key
+	SSE          string // strata.tier.s3.sse: "", AES256 or aws:kms
+	SSEKMSKeyID  string // strata.tier.s3.sse.kms.key.id
+	StorageClass string // strata.tier.s3.storage.class; default the bucket's
+}
+
+// tierKeys documents every strata.tier.* key (for --help and the README).
+var tierKeys = map[string]string{
+	"strata.tier.store":             "object store for sealed segments: fs (default), s3 or none",
+	"strata.tier.prefix":            "key prefix for every object Strata writes; default empty",
+	"strata.tier.fs.dir":            "directory of the fs store; default <log.dirs>/tier",
+	"strata.tier.s3.bucket":         "S3 bucket (required with store=s3)",
+	"strata.tier.s3.endpoint":       "S3 endpoint URL, e.g. http://127.0.0.1:9000 for MinIO; default AWS",
+	"strata.tier.s3.region":         "S3 region; default us-east-1",
+	"strata.tier.s3.path.style":     "path-style addressing (true for MinIO); default false",
+	"strata.tier.s3.access.key":     "access key id; default the AWS SDK credential chain",
+	"strata.tier.s3.secret.key":     "secret access key (never logged)",
+	"strata.tier.s3.sse":            "server-side encryption: empty, AES256 or aws:kms",
+	"strata.tier.s3.sse.kms.key.id": "KMS key id for sse=aws:kms",
+	"strata.tier.s3.storage.class":  "storage class of uploaded objects, e.g. STANDARD_IA; default the bucket's",
+}
+
+// splitTierProps removes the strata.tier.* keys from props and returns them separately.
+func splitTierProps(props map[string]string) (broker, tier map[string]string) {
+	broker, tier = map[string]string{}, map[string]string{}
+	for k, v := range props {
+		if strings.HasPrefix(k, tierPrefix) {
+			tier[k] = v
+		} else {
+			broker[k] = v
+		}
+	}
+	return broker, tier
+}
+
+// parseTierConfig validates the strata.tier.* keys. dataDir is the broker's log.dirs, used for
+// the default fs directory.
+func parseTierConfig(tier map[string]string, dataDir string) (tierConfig, error) {
+	var unknown []string
+	for k := range tier {
+		if _, ok := tierKeys[k]; !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return tierConfig{}, fmt.Errorf("unknown config keys: %s", strings.Join(unknown, ", "))
+	}
+	tc := tierConfig{
+		Store:  strings.ToLower(strings.TrimSpace(tier["strata.tier.store"])),
+		Prefix: tier["strata.tier.prefix"],
+		FSDir:  tier["strata.tier.fs.dir"],
+		S3: s3Config{
+			Bucket:       tier["strata.tier.s3.bucket"],
+			Endpoint:     tier["strata.tier.s3.endpoint"],
+			Region:       tier["strata.tier.s3.region"],
+			AccessKey:    tier["strata.tier.s3.access.key"],
+			SecretKey:    tier["strata.tier.s3.secret.key"],
+			SSE:          tier["strata.tier.s3.sse"],
+			SSEKMSKeyID:  tier["strata.tier.s3.sse.kms.key.id"],
+			StorageClass: tier["strata.tier.s3.storage.class"],
+		},
+	}
+	if tc.Store == "" {
+		tc.Store = "fs"
+	}
+	if v, ok := tier["strata.tier.s3.path.style"]; ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return tierConfig{}, fmt.Errorf("strata.tier.s3.path.style: want true or false, got %q", v)
+		}
+		tc.S3.PathStyle = b
+	}
+	switch tc.Store {
+	case "none":
+	case "fs":
+		if tc.FSDir == "" {
+			if dataDir == "" {
+				dataDir = "data"
+			}
+			tc.FSDir = filepath.Join(dataDir, "tier")
+		}
+	case "s3":
+		if tc.S3.Bucket == "" {
+			return tierConfig{}, fmt.Errorf("strata.tier.store=s3 needs strata.tier.s3.bucket")
+		}
+		if tc.S3.Region == "" {
+			tc.S3.Region = "us-east-1"
+		}
+		if (tc.S3.AccessKey == "") != (tc.S3.SecretKey == "") {
+			return tierConfig{}, fmt.Errorf("strata.tier.s3.access.key and strata.tier.s3.secret.key go together")
+		}
+		switch tc.S3.SSE {
+		case "", "AES256", "aws:kms":
+		default:
+			return tierConfig{}, fmt.Errorf("strata.tier.s3.sse: want AES256 or aws:kms, got %q", tc.S3.SSE)
+		}
+		if tc.S3.SSEKMSKeyID != "" && tc.S3.SSE != "aws:kms" {
+			return tierConfig{}, fmt.Errorf("strata.tier.s3.sse.kms.key.id needs strata.tier.s3.sse=aws:kms")
+		}
+	default:
+		return tierConfig{}, fmt.Errorf("strata.tier.store: want fs, s3 or none, got %q", tc.Store)
+	}
+	return tc, nil
+}
