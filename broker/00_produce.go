@@ -1,0 +1,220 @@
+package broker
+
+// Produce (API key 0), versions 3-13: record batches of magic 2 only (v0-v2 carry the
+// older message formats, which Strata does not store). v13 names topics by ID.
+//
+// Behaviour, per Kafka:
+//   - Every partition's batch is validated (one v2 batch per partition; size against
+//     max.message.bytes; header and CRC-32C by segment) and appended before any waiting,
+//     so acks=-1 requests of many partitions share their fsyncs (group commit in segment).
+//   - acks=1 answers once the batch is in the log (visible to consumers); acks=-1 also
+//     waits until it is fsynced, at most TimeoutMillis (then REQUEST_TIMED_OUT; the batch
+//     stays written, as in Kafka). acks=0 sends no response; on any partition error the
+//     connection is closed so that the client refreshes metadata.
+//   - Unknown topics are auto-created when auto.create.topics.enable (v0-v12 only; a
+//     topic ID cannot be created). message.timestamp.type=LogAppendTime rewrites the
+//     batch's timestamp and the response carries it.
+//   - Idempotent batches pass through the partition's producer state under its write lock
+//     (duplicates answer the original offsets).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce versions served.
+const (
+	produceMinVersion = 3
+	produceMaxVersion = 13
+)
+
+func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	now := time.Now()
+	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+
+	type durableWait struct {
+		p      *Partition
+		offset int64
+		rp     *kmsg.ProduceResponseTopicPartition
+	}
+	var waits []durableWait
+	anyErr := false
+
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		resp.Topics = append(resp.Topics, kmsg.ProduceResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID})
+		st := &resp.Topics[len(resp.Topics)-1]
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+
+		var (
+			t       *Topic
+			topicEr error
+		)
+		switch {
+		case !validAcks:
+			topicEr = kerr.InvalidRequiredAcks
+		case req.Version >= 13:
+			if t = b.lookupTopicID(rt.TopicID); t == nil {
+				topicEr = errUnknownTopicID
+			}
+		default:
+			t, topicEr = b.produceTopic(ctx, rt.Topic)
+		}
+
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			fail := func(err error) {
+				anyErr = true
+				sp.ErrorCode = errorCode(err)
+				sp.BaseOffset = -1
+				if req.Version >= 8 {
+					sp.ErrorMessage = errorMessage(err)
+				}
+			}
+			if topicEr != nil {
+				fail(topicEr)
+				continue
+			}
+			p := topicPartition(t, rp.Partition)
+			if p == nil {
+				fail(errUnknownTopic)
+				continue
+			}
+			cfg := p.config()
+			h, err := validateBatch(rp.Records, cfg, now)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			res, err := p.append(rp.Records, h, now)
+			if err != nil {
+				b.logger.Debug("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
+				fail(err)
+				continue
+			}
+			sp.BaseOffset = res.info.BaseOffset
+			if cfg.MessageTimestampType == "LogAppendTime" {
+				sp.LogAppendTime = res.info.MaxTimestamp
+			}
+			sp.LogStartOffset = p.LogStartOffset()
+			if req.Acks == -1 {
+				waits = append(waits, durableWait{p, res.info.LastOffset + 1, sp})
+			}
+		}
+	}
+
+	if len(waits) > 0 {
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		errs := make([]error, len(waits))
+		if len(waits) == 1 {
+			errs[0] = waits[0].p.waitDurable(wctx, waits[0].offset)
+		} else {
+			var wg sync.WaitGroup
+			for i, w := range waits {
+				wg.Go(func() { errs[i] = w.p.waitDurable(wctx, w.offset) })
+			}
+			wg.Wait()
+		}
+		for i, err := range errs {
+			if err != nil {
+				sp := waits[i].rp
+				sp.ErrorCode = errorCode(err)
+				sp.BaseOffset = -1
+				sp.LogAppendTime = -1
+				if req.Version >= 8 {
+					sp.ErrorMessage = errorMessage(err)
+				}
+			}
+		}
+	}
+
+	if req.Acks == 0 {
+		if anyErr {
+			return nil, errors.New("broker: produce with acks=0 failed; closing the connection")
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// produceTopic resolves a produce target by name, auto-creating it when allowed.
+func (b *Broker) produceTopic(ctx context.Context, name string) (*Topic, error) {
+	if t := b.lookupTopic(name); t != nil {
+		return t, nil
+	}
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	t, err := b.maybeAutoCreate(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, errUnknownTopic
+	}
+	return t, nil
+}
+
+// topicPartition returns partition idx of t, or nil.
+func topicPartition(t *Topic, idx int32) *Partition { return t.partition(idx) }
+
+// validateBatch checks what the broker decides before the log sees a produced batch (the
+// log then checks the header fields and CRC-32C):
+//   - exactly one batch, of magic 2 (older formats: UNSUPPORTED_FOR_MESSAGE_FORMAT);
+//   - its size at most max.message.bytes (MESSAGE_TOO_LARGE);
+//   - not a control batch (only transaction coordinators write those: INVALID_RECORD);
+//   - with CreateTime, timestamps within message.timestamp.before/after.max.ms of now
+//     (INVALID_TIMESTAMP), checked on the batch's first and max timestamps.
+func validateBatch(records []byte, cfg TopicConfig, now time.Time) (batchHeader, error) {
+	if len(records) == 0 {
+		return batchHeader{}, fmt.Errorf("%w: empty records", kerr.InvalidRecord)
+	}
+	h, err := parseBatchHeader(records)
+	switch {
+	case err != nil && len(records) < 17:
+		return h, fmt.Errorf("%w: %d bytes is shorter than a batch header", kerr.CorruptMessage, len(records))
+	case h.Magic < 2:
+		return h, fmt.Errorf("%w: magic %d", kerr.UnsupportedForMessageFormat, h.Magic)
+	case h.Magic > 2:
+		return h, fmt.Errorf("%w: unknown magic %d", kerr.CorruptMessage, h.Magic)
+	case err != nil:
+		return h, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
+	case h.Length < 0 || h.size() > len(records):
+		return h, fmt.Errorf("%w: batch length %d exceeds the %d bytes sent", kerr.CorruptMessage, h.Length, len(records))
+	case h.size() < len(records):
+		return h, fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
+	}
+	if cfg.MaxMessageBytes > 0 && len(records) > int(cfg.MaxMessageBytes) {
+		return h, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(records), cfg.MaxMessageBytes)
+	}
+	if h.control() {
+		return h, fmt.Errorf("%w: clients may not produce control batches", kerr.InvalidRecord)
+	}
+	if cfg.MessageTimestampType != "LogAppendTime" {
+		nowMs := now.UnixMilli()
+		if v := cfg.MessageTimestampBeforeMaxMs; v >= 0 && v < math.MaxInt64/2 && h.FirstTimestamp < nowMs-v {
+			return h, fmt.Errorf("%w: timestamp %d is more than %d ms before now", kerr.InvalidTimestamp, h.FirstTimestamp, v)
+		}
+		if v := cfg.MessageTimestampAfterMaxMs; v >= 0 && v < math.MaxInt64/2 && h.MaxTimestamp > nowMs+v {
+			return h, fmt.Errorf("%w: timestamp %d is more than %d ms after now", kerr.InvalidTimestamp, h.MaxTimestamp, v)
+		}
+	}
+	return h, nil
+}

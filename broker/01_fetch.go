@@ -1,0 +1,242 @@
+package broker
+
+// Fetch (API key 1), versions 4-18. v13+ names topics by ID (unknown: UNKNOWN_TOPIC_ID).
+//
+// Behaviour, per Kafka:
+//   - Records are the stored batch bytes, starting with the batch that contains the fetch
+//     offset (clients skip records below it). Local reads copy from the segment file;
+//     offsets below the local log start are read from the remote tier.
+//   - Byte limits follow KIP-74: partitions are filled in request order; each gets at most
+//     its PartitionMaxBytes and what is left of the response's MaxBytes, except that the
+//     first partition with data returns its first batch whole even if it is larger, so a
+//     consumer can always make progress.
+//   - Long poll: if fewer than MinBytes are available, the fetch subscribes to every
+//     partition it reads, and waits (holding no lock) for an append, MaxWaitMillis or the
+//     connection to close, then reads again.
+//   - Remote reads of several partitions run concurrently, in the background: a fetch
+//     waits for them at most remoteFetchMaxWait and otherwise answers those partitions
+//     empty (the client refetches and joins the same read), so a slow bucket never holds
+//     up local partitions or other clients. A bucket error is KAFKA_STORAGE_ERROR
+//     (retriable) for that partition.
+//   - Offsets outside [log start, high watermark] are OFFSET_OUT_OF_RANGE. Leader epoch is
+//     always 0: a CurrentLeaderEpoch above it is UNKNOWN_LEADER_EPOCH.
+//   - Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells
+//     clients to send full fetch requests. A request naming a session is answered
+//     FETCH_SESSION_ID_NOT_FOUND.
+//   - There are no transactions: last stable offset = high watermark, no aborted
+//     transactions, for both isolation levels.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
+)
+
+// Fetch versions served.
+const (
+	fetchMinVersion = 4
+	fetchMaxVersion = 18
+)
+
+// fetchPart is one requested partition of a fetch, resolved.
+type fetchPart struct {
+	p   *Partition // nil when err is set up front
+	err error      // topic/partition resolution error
+	rp  *kmsg.FetchRequestTopicPartition
+	sp  *kmsg.FetchResponseTopicPartition
+}
+
+func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.Version >= 7 && req.SessionID != 0 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+
+	// Resolve every topic and partition once.
+	var parts []fetchPart
+	var uniq []*Partition
+	seen := make(map[*Partition]bool)
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *Topic
+		var terr error
+		if req.Version >= 13 {
+			if t = b.lookupTopicID(rt.TopicID); t == nil {
+				terr = errUnknownTopicID
+			} else {
+				st.Topic = t.Name
+			}
+		} else if t = b.lookupTopic(rt.Topic); t == nil {
+			terr = errUnknownTopic
+		}
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			fp := fetchPart{rp: rp, sp: sp, err: terr}
+			if terr == nil {
+				if fp.p = topicPartition(t, rp.Partition); fp.p == nil {
+					fp.err = errUnknownTopic
+				} else if rp.CurrentLeaderEpoch > 0 {
+					fp.err = kerr.UnknownLeaderEpoch
+				} else if !seen[fp.p] {
+					seen[fp.p] = true
+					uniq = append(uniq, fp.p)
+				}
+			}
+			parts = append(parts, fp)
+		}
+	}
+
+	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	deadline := time.Now().Add(maxWait)
+	var wake chan struct{}
+	defer func() {
+		if wake != nil {
+			for _, p := range uniq {
+				p.notify.unsubscribe(wake)
+			}
+		}
+	}()
+
+	for {
+		total, stop := b.fillFetch(ctx, req, parts)
+		remaining := time.Until(deadline)
+		if stop || total >= int(req.MinBytes) || remaining <= 0 || ctx.Err() != nil || len(uniq) == 0 {
+			break
+		}
+		if wake == nil {
+			// Subscribe, then read once more before sleeping: an append that landed
+			// between the read above and the subscription must not be missed.
+			wake = make(chan struct{}, 1)
+			for _, p := range uniq {
+				p.notify.subscribe(wake)
+			}
+			continue
+		}
+		timer := time.NewTimer(remaining)
+		select {
+		case <-wake:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+	}
+	return resp, nil
+}
+
+// fillFetch (re)builds every partition's answer and returns the record bytes gathered.
+// stop is true when some partition has an error, which Kafka answers at once, or a remote
+// read was involved.
+func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart) (total int, stop bool) {
+	respMax := int(req.MaxBytes)
+	if req.Version < 3 || respMax <= 0 {
+		respMax = int(^uint32(0) >> 1)
+	}
+
+	// Reset answers from a previous pass, and start remote reads first so that they run
+	// while the local partitions are copied.
+	type remoteJob struct {
+		fp   *fetchPart
+		done chan struct{}
+		data []byte
+		ok   bool
+		err  error
+	}
+	remotes := make(map[int]*remoteJob)
+	var wg sync.WaitGroup
+	for i := range parts {
+		fp := &parts[i]
+		sp := fp.sp
+		sp.ErrorCode, sp.RecordBatches = 0, nil
+		if fp.err != nil {
+			sp.ErrorCode = errorCode(fp.err)
+			stop = true
+			continue
+		}
+		p := fp.p
+		sp.HighWatermark = p.HighWatermark()
+		sp.LastStableOffset = sp.HighWatermark
+		sp.LogStartOffset = p.LogStartOffset()
+		off := fp.rp.FetchOffset
+		if off < sp.LogStartOffset || off > sp.HighWatermark {
+			sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			stop = true
+			continue
+		}
+		if t := p.getTier(); t != nil && off < p.LocalLogStartOffset() {
+			// A fetch that went to the bucket answers as soon as the read is done (or
+			// remoteFetchMaxWait passed), as Kafka's delayed remote fetch does.
+			stop = true
+			j := &remoteJob{fp: fp, done: make(chan struct{})}
+			remotes[i] = j
+			maxBytes := int(fp.rp.PartitionMaxBytes)
+			wg.Go(func() {
+				defer close(j.done)
+				// minOneBatch: a remote partition's first batch is kept whole; the
+				// response limit is enforced when the answers are assembled below.
+				j.data, j.ok, j.err = p.readRemote(ctx, t, off, maxBytes, true, remoteFetchMaxWait)
+			})
+		}
+	}
+	defer wg.Wait()
+
+	for i := range parts {
+		fp := &parts[i]
+		if fp.err != nil || fp.sp.ErrorCode != 0 {
+			continue
+		}
+		sp := fp.sp
+		limit := min(int(fp.rp.PartitionMaxBytes), respMax-total)
+		if limit < 0 {
+			limit = 0
+		}
+		minOne := total == 0
+		var (
+			data []byte
+			err  error
+		)
+		if j, ok := remotes[i]; ok {
+			<-j.done
+			data, err = j.data, j.err
+			if err == nil && j.ok {
+				data = trimBatches(data, limit, minOne)
+			}
+		} else {
+			if limit == 0 && !minOne {
+				continue
+			}
+			var local bool
+			data, local, err = fp.p.readLocal(fp.rp.FetchOffset, limit, minOne)
+			if err == nil && !local {
+				// Retention moved the local start past the offset since we checked; the
+				// client retries and then reads from the tier (or gets out of range).
+				data = nil
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, segment.ErrOffsetOutOfRange) {
+				b.logger.Debug("fetch read failed", "topic", fp.p.topicName, "partition", fp.p.index,
+					"offset", fp.rp.FetchOffset, "err", err)
+			}
+			sp.ErrorCode = errorCode(err)
+			stop = true
+			continue
+		}
+		sp.RecordBatches = data
+		total += len(data)
+	}
+	return total, stop
+}

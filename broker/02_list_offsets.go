@@ -1,0 +1,207 @@
+package broker
+
+// ListOffsets (API key 2), versions 1-11.
+//
+// Special timestamps (Kafka's ListOffsetsRequest constants):
+//
+//	-1 latest            high watermark (= last stable offset: no transactions)
+//	-2 earliest          log start offset, remote data included
+//	-3 max timestamp     (v7+) offset and timestamp of the record with the largest timestamp
+//	-4 earliest local    (v8+, KIP-405) first offset on local disk
+//	-5 latest tiered     (v9+, KIP-1005) last offset in remote storage; -1 if none
+//	-6 earliest pending  (v11+, KIP-1023) first offset not yet uploaded; -1 without tiering
+//
+// A timestamp >= 0 answers the first record whose timestamp is >= it (and whose offset is
+// >= the log start): the remote tier is asked first when it holds data older than the
+// local log, then the local time index; the batch found is decompressed and walked to
+// the exact record. No such record: offset -1, timestamp -1, no error. TimeoutMillis
+// (v10+) bounds the remote lookup. The max-timestamp lookup covers the local log only.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	listOffsetsMinVersion = 1
+	listOffsetsMaxVersion = 11
+
+	listLatest          = -1
+	listEarliest        = -2
+	listMaxTimestamp    = -3
+	listEarliestLocal   = -4
+	listLatestTiered    = -5
+	listEarliestPending = -6
+
+	// timestampScanChunk is how much of the local log one step of a timestamp scan reads.
+	timestampScanChunk = 1 << 20
+)
+
+func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	if req.Version >= 10 && req.TimeoutMillis > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
+		defer cancel()
+	}
+	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic = rt.Topic
+		t := b.lookupTopic(rt.Topic)
+		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			var p *Partition
+			if t != nil {
+				p = topicPartition(t, rp.Partition)
+			}
+			if p == nil {
+				sp.ErrorCode = errUnknownTopic.Code
+				continue
+			}
+			if rp.CurrentLeaderEpoch > 0 {
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+				continue
+			}
+			off, ts, err := p.listOffset(ctx, rp.Timestamp)
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				continue
+			}
+			sp.Offset, sp.Timestamp = off, ts
+			if off >= 0 {
+				sp.LeaderEpoch = 0
+			}
+			if req.Version == 0 {
+				sp.OldStyleOffsets = []int64{off}
+			}
+		}
+	}
+	return resp, nil
+}
+
+// listOffset answers one ListOffsets query (see the file comment).
+func (p *Partition) listOffset(ctx context.Context, ts int64) (offset, timestamp int64, err error) {
+	switch ts {
+	case listLatest:
+		return p.HighWatermark(), -1, nil
+	case listEarliest:
+		return p.LogStartOffset(), -1, nil
+	case listEarliestLocal:
+		return p.LocalLogStartOffset(), -1, nil
+	case listLatestTiered:
+		if t := p.getTier(); t != nil {
+			if _, end, ok := t.Bounds(); ok && end > 0 {
+				return end - 1, -1, nil
+			}
+		}
+		return -1, -1, nil
+	case listEarliestPending:
+		t := p.getTier()
+		if t == nil || !p.config().RemoteStorageEnable {
+			return -1, -1, nil
+		}
+		next := p.LocalLogStartOffset()
+		if _, end, ok := t.Bounds(); ok && end > next {
+			next = end
+		}
+		return next, -1, nil
+	case listMaxTimestamp:
+		return p.maxTimestampOffset()
+	}
+	return p.offsetForTimestamp(ctx, ts)
+}
+
+// maxTimestampOffset finds the record holding the local log's largest timestamp.
+func (p *Partition) maxTimestampOffset() (int64, int64, error) {
+	maxTs, base := p.log.MaxTimestamp()
+	if base < 0 {
+		return -1, -1, nil
+	}
+	data, local, err := p.readLocal(base, 1, true)
+	if err != nil || !local || len(data) == 0 {
+		return -1, -1, err
+	}
+	off, _, err := offsetOfMaxTimestamp(data)
+	if err != nil {
+		return -1, -1, err
+	}
+	return off, maxTs, nil
+}
+
+// offsetForTimestamp returns the first record at or after the log start whose timestamp
+// is >= ts, looking in the remote tier first when it holds older data.
+func (p *Partition) offsetForTimestamp(ctx context.Context, ts int64) (int64, int64, error) {
+	logStart := p.LogStartOffset()
+	localStart := p.LocalLogStartOffset()
+	if t := p.getTier(); t != nil {
+		if start, _, ok := t.Bounds(); ok && start < localStart {
+			batch, found, err := t.FindTimestamp(ctx, ts)
+			if err != nil {
+				return -1, -1, wrapRemoteErr(err)
+			}
+			if found {
+				off, rts, ok, err := firstOffsetAtOrAfter(batch, ts, logStart)
+				if err != nil {
+					return -1, -1, err
+				}
+				if ok {
+					return off, rts, nil
+				}
+			}
+		}
+	}
+
+	r, found, err := p.log.FindTimestamp(ts)
+	if err != nil {
+		return -1, -1, classifyAppendError(err)
+	}
+	if !found {
+		return -1, -1, nil
+	}
+	// Walk forward from the batch the time index found: it holds a record with a
+	// timestamp >= ts, unless that record is below the log start (DeleteRecords cut the
+	// batch), in which case a later batch may.
+	off := max(r.FirstOffset, logStart)
+	hw := p.HighWatermark()
+	for off < hw {
+		data, local, err := p.readLocal(off, timestampScanChunk, true)
+		if err != nil {
+			return -1, -1, err
+		}
+		if !local || len(data) == 0 {
+			break
+		}
+		o, rts, ok, err := firstOffsetAtOrAfter(data, ts, logStart)
+		if err != nil {
+			return -1, -1, err
+		}
+		if ok {
+			return o, rts, nil
+		}
+		next := off
+		_ = splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
+			next = h.lastOffset() + 1
+			return true, nil
+		})
+		if next <= off {
+			break
+		}
+		off = next
+	}
+	return -1, -1, nil
+}
+
+func wrapRemoteErr(err error) error {
+	return fmt.Errorf("%w: remote timestamp lookup: %w", errRemoteRead, err)
+}

@@ -1,0 +1,73 @@
+package broker
+
+// DeleteRecords (API key 21), versions 0-2.
+//
+// Raises a partition's log start offset to Offset (-1 = the high watermark); records below
+// it can no longer be read and whole segments below it are deleted, remote ones included
+// (the tier's manifest is moved first, then the local log). An offset above the high
+// watermark is OFFSET_OUT_OF_RANGE; one at or below the current log start changes
+// nothing. The answer's LowWatermark is the log start offset afterwards. TimeoutMillis
+// bounds the remote part; a bucket failure is KAFKA_STORAGE_ERROR and leaves the local
+// log untouched.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	deleteRecordsMinVersion = 0
+	deleteRecordsMaxVersion = 2
+)
+
+func (b *Broker) handleDeleteRecords(ctx context.Context, req *kmsg.DeleteRecordsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	if req.TimeoutMillis > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
+		defer cancel()
+	}
+	resp.Topics = make([]kmsg.DeleteRecordsResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic = rt.Topic
+		t := b.lookupTopic(rt.Topic)
+		st.Partitions = make([]kmsg.DeleteRecordsResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.LowWatermark = -1
+			var p *Partition
+			if t != nil {
+				p = topicPartition(t, rp.Partition)
+			}
+			if p == nil {
+				sp.ErrorCode = errUnknownTopic.Code
+				continue
+			}
+			off := rp.Offset
+			hw := p.HighWatermark()
+			if off == -1 {
+				off = hw
+			}
+			if off < 0 || off > hw {
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				continue
+			}
+			low, err := p.deleteRecords(ctx, off)
+			if err != nil {
+				b.logger.Warn("delete records failed", "topic", t.Name, "partition", rp.Partition, "offset", off, "err", err)
+				sp.ErrorCode = errorCode(err)
+				continue
+			}
+			sp.LowWatermark = low
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,56 @@
+package broker
+
+// OffsetForLeaderEpoch (API key 23), versions 0-4.
+//
+// Strata is a single node whose leader epoch is always 0, so the epoch history has one
+// entry: epoch 0 starting at the log start. Following Kafka's LeaderEpochFileCache:
+//   - requested epoch 0 (the latest): EndOffset = log end offset, LeaderEpoch 0;
+//   - requested epoch above the latest or negative: UNDEFINED_EPOCH (-1) and
+//     UNDEFINED_EPOCH_OFFSET (-1), no error;
+//   - CurrentLeaderEpoch (v2+) above 0 is UNKNOWN_LEADER_EPOCH (the client knows a newer
+//     leader than we are); -1 means "not given".
+// Unknown topics and partitions are UNKNOWN_TOPIC_OR_PARTITION.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	offsetForLeaderEpochMinVersion = 0
+	offsetForLeaderEpochMaxVersion = 4
+)
+
+func (b *Broker) handleOffsetForLeaderEpoch(ctx context.Context, req *kmsg.OffsetForLeaderEpochRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	resp.Topics = make([]kmsg.OffsetForLeaderEpochResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic = rt.Topic
+		t := b.lookupTopic(rt.Topic)
+		st.Partitions = make([]kmsg.OffsetForLeaderEpochResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			var p *Partition
+			if t != nil {
+				p = topicPartition(t, rp.Partition)
+			}
+			switch {
+			case p == nil:
+				sp.ErrorCode = errUnknownTopic.Code
+			case req.Version >= 2 && rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case rp.LeaderEpoch == 0:
+				sp.LeaderEpoch, sp.EndOffset = 0, p.HighWatermark()
+			}
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,549 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/tiering"
+)
+
+// Remote reads. A fetch waits at most remoteFetchMaxWait (Kafka's remote.fetch.max.wait.ms
+// default) for a remote read; if the bucket is slower the partition is answered empty,
+// the read carries on in the background (bounded by remoteReadTimeout) and the client's
+// next fetch at the same offset picks up its result.
+const (
+	remoteFetchMaxWait = 500 * time.Millisecond
+	remoteReadTimeout  = 30 * time.Second
+)
+
+// errRemoteRead marks a failed read from the remote tier. Kafka itself answers
+// UNKNOWN_SERVER_ERROR when a RemoteStorageManager fetch fails, which franz-go surfaces to
+// the application as a fatal-looking fetch error. Strata answers KAFKA_STORAGE_ERROR
+// instead: it is retriable in every client (Java: KafkaStorageException is a
+// RetriableException; franz-go: kerr.IsRetriable strips the partition and refetches;
+// librdkafka refreshes metadata and retries), and the connection stays open.
+var errRemoteRead = kerr.KafkaStorageError
+
+// producerState is the idempotent-producer check run under the partition's write lock:
+// Check before the append (a duplicate answers the original offsets and writes nothing),
+// Update after it. *producer.State implements it.
+type producerState interface {
+	Check(pid int64, epoch int16, baseSeq, lastSeq int32) (*producer.BatchMeta, error)
+	Update(b producer.BatchMeta, now time.Time)
+}
+
+var _ producerState = (*producer.State)(nil)
+
+// Partition is one partition of a topic: a local segment.Log, optionally composed with a
+// remote tier that serves offsets below the local log start.
+//
+// Locking: mu serialises every writer operation on the log (append, roll, retention,
+// log start changes) and guards the fields marked below. Readers (Fetch, ListOffsets)
+// never take mu: segment.Log supports reads concurrent with its writer, and the tier is
+// safe for concurrent use. Lock order: Partition.mu, then remoteMu.
+type Partition struct {
+	topicName string
+	index     int32
+	dir       string
+	logger    *slog.Logger
+
+	log    *segment.Log
+	cfg    atomic.Pointer[TopicConfig]
+	tier   atomic.Pointer[tierRef]
+	notify appendNotifier
+	closed atomic.Bool
+
+	mu            sync.Mutex
+	activeSize    int64         // guarded by mu: bytes in the active segment
+	activeCreated time.Time     // guarded by mu: first append into the active segment (zero if empty)
+	producers     producerState // guarded by mu; nil = no idempotence checks
+
+	remoteMu      sync.Mutex
+	remotePending *remoteRead // guarded by remoteMu: the latest background remote read
+	remoteWG      sync.WaitGroup
+}
+
+type tierRef struct{ t tiering.PartitionTier }
+
+// remoteRead is one background read from the tier.
+type remoteRead struct {
+	offset int64
+	done   chan struct{}
+	cancel context.CancelFunc
+	data   []byte // valid after done
+	err    error  // valid after done
+}
+
+// openPartition opens (recovering if needed) the local log of partition index of topic
+// in dir.
+func openPartition(b *Broker, topic *Topic, index int32, dir string) (*Partition, error) {
+	cfg := topic.Config()
+	logger := b.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("topic", topic.Name, "partition", index)
+	p := &Partition{topicName: topic.Name, index: index, dir: dir, logger: logger}
+	p.cfg.Store(&cfg)
+
+	log, rep, err := segment.Open(dir, segmentConfig(cfg, logger))
+	if err != nil {
+		return nil, fmt.Errorf("cannot open partition %s-%d in %q: %w", topic.Name, index, dir, err)
+	}
+	if rep.TruncatedBytes > 0 || !rep.CleanShutdown {
+		logger.Info("partition recovered", "clean", rep.CleanShutdown, "segments", rep.Segments,
+			"truncated_bytes", rep.TruncatedBytes, "truncated_at", rep.TruncatedAt, "rebuilt_indexes", rep.RebuiltIndexes)
+	}
+	p.log = log
+	if segs := log.Segments(); len(segs) > 0 {
+		active := segs[len(segs)-1]
+		p.activeSize = active.Size
+		if active.Size > 0 {
+			p.activeCreated = active.Created
+		}
+	}
+	return p, nil
+}
+
+// segmentConfig maps topic configs to the local log's. Rolls by size and time are done by
+// the Partition itself (so that configuration changes apply at once and every roll can
+// hint the uploader), so the log is opened with rolling effectively disabled.
+func segmentConfig(cfg TopicConfig, logger *slog.Logger) segment.Config {
+	c := segment.Config{
+		SegmentBytes:       math.MaxInt32,
+		IndexIntervalBytes: int(cfg.IndexIntervalBytes),
+		Logger:             logger,
+	}
+	if cfg.FlushMessages > 0 && cfg.FlushMessages < math.MaxInt64 {
+		c.FlushMessages = cfg.FlushMessages
+	}
+	if cfg.FlushMs > 0 && cfg.FlushMs < math.MaxInt64/int64(time.Millisecond) {
+		c.FlushInterval = time.Duration(cfg.FlushMs) * time.Millisecond
+	}
+	return c
+}
+
+func (p *Partition) config() TopicConfig { return *p.cfg.Load() }
+
+// applyConfig installs the topic's new effective config. segment.bytes, segment.ms,
+// retention and message.timestamp.type apply from the next append or maintenance run;
+// flush.messages/flush.ms and index.interval.bytes apply when the partition is reopened.
+func (p *Partition) applyConfig(cfg TopicConfig) { p.cfg.Store(&cfg) }
+
+// setTier attaches the remote tier (nil detaches it). If the local log is empty and the
+// tier already holds data (a broker restored from the bucket), the local log restarts at
+// the remote end so that new records continue the offsets.
+func (p *Partition) setTier(t tiering.PartitionTier) {
+	if t == nil {
+		p.tier.Store(nil)
+		return
+	}
+	p.tier.Store(&tierRef{t})
+	if _, end, ok := t.Bounds(); ok {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.log.NextOffset() < end && p.log.Size() == 0 {
+			if err := p.log.SetLogStartOffset(end); err != nil {
+				p.logger.Warn("cannot restart local log at remote end", "offset", end, "err", err)
+			}
+		}
+	}
+}
+
+func (p *Partition) getTier() tiering.PartitionTier {
+	if r := p.tier.Load(); r != nil {
+		return r.t
+	}
+	return nil
+}
+
+// setProducerState installs the idempotent-producer state (nil = none).
+func (p *Partition) setProducerState(s producerState) {
+	p.mu.Lock()
+	p.producers = s
+	p.mu.Unlock()
+}
+
+// HighWatermark is the offset after the last record visible to consumers. A single node
+// is its own ISR, so a record is committed once it is in the leader's log: the high
+// watermark equals the log end offset (acks=-1 additionally waits for fsync before
+// answering the producer, but does not hold back visibility).
+func (p *Partition) HighWatermark() int64 { return p.log.NextOffset() }
+
+// LastStableOffset equals the high watermark: there are no open transactions.
+func (p *Partition) LastStableOffset() int64 { return p.log.NextOffset() }
+
+// LocalLogStartOffset is the first offset held on local disk.
+func (p *Partition) LocalLogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogStartOffset is the first offset a consumer may read: the remote start when the tier
+// holds older data than the local log, else the local start.
+func (p *Partition) LogStartOffset() int64 {
+	local := p.log.LogStartOffset()
+	if t := p.getTier(); t != nil {
+		if start, _, ok := t.Bounds(); ok && start < local {
+			return start
+		}
+	}
+	return local
+}
+
+// SizeBytes is the size of the local log.
+func (p *Partition) SizeBytes() int64 { return p.log.Size() }
+
+// appendResult is the outcome of one batch append.
+type appendResult struct {
+	info      segment.BatchInfo
+	duplicate bool // an idempotent retry: nothing was written, info holds the original offsets
+}
+
+// append writes one validated v2 batch (see validateBatch). It runs the idempotence check,
+// rolls the active segment by segment.bytes / segment.ms, appends, and wakes waiting
+// fetches. Errors wrap a *kerr.Error where the Kafka code is known.
+func (p *Partition) append(batch []byte, h batchHeader, now time.Time) (appendResult, error) {
+	if p.closed.Load() {
+		return appendResult{}, errBrokerClosed
+	}
+	cfg := p.config()
+	if now.IsZero() {
+		now = time.Now()
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	if p.producers != nil && h.ProducerID >= 0 {
+		dup, err := p.producers.Check(h.ProducerID, h.ProducerEpoch, h.BaseSequence, producer.LastSeq(h.BaseSequence, h.NumRecords))
+		if err != nil {
+			return appendResult{}, err
+		}
+		if dup != nil {
+			return appendResult{duplicate: true, info: segment.BatchInfo{
+				BaseOffset: dup.FirstOffset, LastOffset: dup.LastOffset, MaxTimestamp: dup.MaxTimestamp,
+				ProducerID: dup.ProducerID, ProducerEpoch: dup.ProducerEpoch, BaseSequence: dup.FirstSeq,
+			}}, nil
+		}
+	}
+
+	if p.activeSize > 0 {
+		bySize := cfg.SegmentBytes > 0 && p.activeSize+int64(len(batch)) > cfg.SegmentBytes
+		byTime := cfg.SegmentMs > 0 && now.Sub(p.activeCreated) >= time.Duration(cfg.SegmentMs)*time.Millisecond
+		if bySize || byTime {
+			if err := p.rollLocked(); err != nil {
+				return appendResult{}, err
+			}
+		}
+	}
+
+	info, err := p.log.Append(batch, segment.AppendOptions{Now: now, LogAppendTime: cfg.MessageTimestampType == "LogAppendTime"})
+	if err != nil {
+		return appendResult{}, classifyAppendError(err)
+	}
+	if p.activeSize == 0 {
+		p.activeCreated = now
+	}
+	p.activeSize += int64(info.Size)
+	if p.producers != nil && h.ProducerID >= 0 {
+		p.producers.Update(producer.BatchMeta{
+			ProducerID: info.ProducerID, ProducerEpoch: info.ProducerEpoch,
+			FirstSeq: info.BaseSequence, LastSeq: producer.LastSeq(info.BaseSequence, info.NumRecords),
+			FirstOffset: info.BaseOffset, LastOffset: info.LastOffset, MaxTimestamp: info.MaxTimestamp,
+		}, now)
+	}
+	p.notify.broadcast()
+	return appendResult{info: info}, nil
+}
+
+// classifyAppendError gives segment's append errors their Kafka codes: structure errors
+// are INVALID_RECORD, CRC mismatches CORRUPT_MESSAGE, an old magic
+// UNSUPPORTED_FOR_MESSAGE_FORMAT, and everything else (failed writes, a fenced log) is
+// KAFKA_STORAGE_ERROR.
+func classifyAppendError(err error) error {
+	var ke *kerr.Error
+	switch {
+	case errors.As(err, &ke):
+		return err
+	case errors.Is(err, segment.ErrCorruptBatchCRC):
+		return fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
+	case errors.Is(err, segment.ErrUnsupportedMagic):
+		return fmt.Errorf("%w: %w", kerr.UnsupportedForMessageFormat, err)
+	case errors.Is(err, segment.ErrInvalidBatch):
+		return fmt.Errorf("%w: %w", kerr.InvalidRecord, err)
+	default:
+		return fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+	}
+}
+
+// waitDurable returns once every record below offset is fsynced.
+func (p *Partition) waitDurable(ctx context.Context, offset int64) error {
+	if err := p.log.WaitDurable(ctx, offset); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", kerr.RequestTimedOut, err)
+		}
+		return classifyAppendError(err)
+	}
+	return nil
+}
+
+// rollLocked seals the active segment and hints the uploader.
+func (p *Partition) rollLocked() error {
+	if err := p.log.Roll(); err != nil {
+		return fmt.Errorf("%w: roll: %w", kerr.KafkaStorageError, err)
+	}
+	p.activeSize = 0
+	p.activeCreated = time.Time{}
+	if t := p.getTier(); t != nil {
+		t.OnSealed()
+	}
+	return nil
+}
+
+// readLocal reads whole batches from the local log starting with the batch containing
+// offset. It returns ok=false when offset is below the local log start (ask the tier).
+func (p *Partition) readLocal(offset int64, maxBytes int, minOneBatch bool) (data []byte, ok bool, err error) {
+	for attempt := 0; ; attempt++ {
+		if offset < p.log.LogStartOffset() {
+			return nil, false, nil
+		}
+		rr, err := p.log.Read(offset, maxBytes, minOneBatch)
+		if err != nil {
+			if errors.Is(err, segment.ErrOffsetOutOfRange) && offset < p.log.LogStartOffset() {
+				return nil, false, nil // retention moved the start since we looked
+			}
+			return nil, true, err
+		}
+		if rr.Size == 0 {
+			return nil, true, nil
+		}
+		buf := make([]byte, rr.Size)
+		n, err := rr.File.ReadAt(buf, rr.Position)
+		if err == nil || n == len(buf) {
+			return buf, true, nil
+		}
+		if attempt == 0 && offset < p.log.LogStartOffset() {
+			continue // the segment was deleted under us: look again
+		}
+		return nil, true, fmt.Errorf("%w: read %s-%d at %d: %w", kerr.KafkaStorageError, p.topicName, p.index, offset, err)
+	}
+}
+
+// readRemote starts (or joins) a background read from the tier at offset and waits for it
+// at most wait. done=false means the read is still running; the caller answers the
+// partition empty and the client's next fetch joins the same read.
+func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool, wait time.Duration) (data []byte, done bool, err error) {
+	p.remoteMu.Lock()
+	r := p.remotePending
+	if r == nil || r.offset != offset || p.closed.Load() {
+		// A read for another offset is left to finish (bounded by remoteReadTimeout): a
+		// second consumer of this partition may still be waiting for it.
+		if p.closed.Load() {
+			p.remoteMu.Unlock()
+			return nil, true, errBrokerClosed
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), remoteReadTimeout)
+		r = &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel}
+		p.remotePending = r
+		p.remoteWG.Add(1)
+		go func() {
+			defer p.remoteWG.Done()
+			defer cancel()
+			r.data, r.err = t.Read(rctx, offset, maxBytes, minOneBatch)
+			close(r.done)
+		}()
+	}
+	p.remoteMu.Unlock()
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-r.done:
+	case <-timer.C:
+		return nil, false, nil
+	case <-ctx.Done():
+		return nil, false, nil
+	}
+
+	p.remoteMu.Lock()
+	if p.remotePending == r {
+		p.remotePending = nil // consumed; the client moves on to the next offset
+	}
+	p.remoteMu.Unlock()
+	if r.err != nil {
+		if errors.Is(r.err, segment.ErrOffsetOutOfRange) {
+			return nil, true, r.err
+		}
+		return nil, true, fmt.Errorf("%w: remote read %s-%d at %d: %w", errRemoteRead, p.topicName, p.index, offset, r.err)
+	}
+	return trimBatches(r.data, maxBytes, minOneBatch), true, nil
+}
+
+// trimBatches cuts data (whole batches) to at most maxBytes, keeping the first batch
+// whole when minOneBatch.
+func trimBatches(data []byte, maxBytes int, minOneBatch bool) []byte {
+	if len(data) <= maxBytes {
+		return data
+	}
+	n := 0
+	_ = splitBatches(data, func(h batchHeader, batch []byte) (bool, error) {
+		if n+len(batch) > maxBytes && !(n == 0 && minOneBatch) {
+			return false, nil
+		}
+		n += len(batch)
+		return true, nil
+	})
+	return data[:n]
+}
+
+// deleteRecords raises the log start offset to offset (DeleteRecords). The remote part is
+// moved first (its manifest is the truth for remote data), then the local log.
+func (p *Partition) deleteRecords(ctx context.Context, offset int64) (int64, error) {
+	if p.closed.Load() {
+		return -1, errBrokerClosed
+	}
+	if offset <= p.LogStartOffset() {
+		return p.LogStartOffset(), nil
+	}
+	if t := p.getTier(); t != nil {
+		if start, _, ok := t.Bounds(); ok && start < offset {
+			if err := t.SetLogStartOffset(ctx, offset); err != nil {
+				return -1, fmt.Errorf("%w: delete remote records of %s-%d below %d: %w", errRemoteRead, p.topicName, p.index, offset, err)
+			}
+		}
+	}
+	p.mu.Lock()
+	if offset > p.log.LogStartOffset() {
+		if err := p.log.SetLogStartOffset(offset); err != nil {
+			p.mu.Unlock()
+			return -1, classifyAppendError(err)
+		}
+		p.resyncActiveLocked()
+	}
+	p.mu.Unlock()
+	return p.LogStartOffset(), nil
+}
+
+// resyncActiveLocked reloads the active segment's size after an operation that may have
+// replaced it (SetLogStartOffset past the end restarts the log).
+func (p *Partition) resyncActiveLocked() {
+	segs := p.log.Segments()
+	if len(segs) == 0 {
+		return
+	}
+	active := segs[len(segs)-1]
+	if active.Size != p.activeSize {
+		p.activeSize = active.Size
+		p.activeCreated = time.Time{}
+		if active.Size > 0 {
+			p.activeCreated = active.Created
+		}
+	}
+}
+
+// runMaintenance rolls the active segment by segment.ms and applies retention. With a
+// remote tier and remote.storage.enable, local segments go by local.retention.ms/bytes
+// (-2 = retention.ms/bytes) and only once the tier confirms their upload; the remote part
+// is trimmed by the tier's own retention. Without a tier, retention.ms/bytes apply to the
+// local log. cleanup.policy without "delete" keeps everything.
+func (p *Partition) runMaintenance(now time.Time) {
+	if p.closed.Load() {
+		return
+	}
+	cfg := p.config()
+	t := p.getTier()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cfg.SegmentMs > 0 && p.activeSize > 0 && now.Sub(p.activeCreated) >= time.Duration(cfg.SegmentMs)*time.Millisecond {
+		if err := p.rollLocked(); err != nil {
+			p.logger.Warn("cannot roll segment", "err", err)
+			return
+		}
+	}
+	if cfg.CleanupPolicy != "" && !strings.Contains(cfg.CleanupPolicy, "delete") {
+		return
+	}
+
+	var (
+		policy segment.RetentionPolicy
+		allow  func(segment.SegmentInfo) bool
+	)
+	if t != nil && cfg.RemoteStorageEnable {
+		policy = segment.RetentionPolicy{
+			Ms:    localRetention(cfg.LocalRetentionMs, cfg.RetentionMs),
+			Bytes: localRetention(cfg.LocalRetentionBytes, cfg.RetentionBytes),
+		}
+		allow = t.Uploaded
+	} else {
+		policy = segment.RetentionPolicy{Ms: cfg.RetentionMs, Bytes: cfg.RetentionBytes}
+	}
+	if policy.Ms < 0 && policy.Bytes < 0 {
+		return
+	}
+	deleted, err := p.log.ApplyRetention(policy, now, allow)
+	if err != nil {
+		p.logger.Warn("cannot apply retention", "err", err)
+	}
+	if len(deleted) > 0 {
+		p.logger.Debug("retention deleted segments", "segments", len(deleted),
+			"first_base_offset", deleted[0].BaseOffset, "log_start_offset", p.log.LogStartOffset())
+		p.resyncActiveLocked()
+	}
+}
+
+// localRetention resolves local.retention.* against the total: -2 means the total, and a
+// local value larger than a bounded total is capped by it (Kafka rejects such configs).
+func localRetention(local, total int64) int64 {
+	if local == -2 {
+		return total
+	}
+	if total >= 0 && (local < 0 || local > total) {
+		return total
+	}
+	return local
+}
+
+// close stops background remote reads and closes the local log (clean shutdown).
+func (p *Partition) close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.stopRemote()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.log.Close(); err != nil && !errors.Is(err, segment.ErrClosed) {
+		return fmt.Errorf("cannot close partition %s-%d: %w", p.topicName, p.index, err)
+	}
+	return nil
+}
+
+// delete closes the partition and removes its directory.
+func (p *Partition) delete() error {
+	p.closed.Store(true)
+	p.stopRemote()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.log.Delete(); err != nil {
+		return fmt.Errorf("cannot delete partition %s-%d: %w", p.topicName, p.index, err)
+	}
+	return nil
+}
+
+func (p *Partition) stopRemote() {
+	p.remoteMu.Lock()
+	if r := p.remotePending; r != nil {
+		r.cancel()
+	}
+	p.remoteMu.Unlock()
+	p.remoteWG.Wait()
+}

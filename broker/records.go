@@ -1,0 +1,326 @@
+package broker
+
+// Record batch decoding for the data path. The broker stores batches exactly as produced
+// and never decodes them on the produce or fetch hot path; it looks inside a batch only
+// to answer ListOffsets by timestamp (which record, not which batch, has ts >= target)
+// and for the max-timestamp lookup.
+//
+// A v2 RecordBatch header is 61 bytes, big endian:
+//
+//	 0  baseOffset           int64
+//	 8  batchLength          int32  (bytes after this field)
+//	12  partitionLeaderEpoch int32
+//	16  magic                int8   (2)
+//	17  crc                  uint32 (CRC-32C of bytes 21..end)
+//	21  attributes           int16  (bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control)
+//	23  lastOffsetDelta      int32
+//	27  baseTimestamp        int64
+//	35  maxTimestamp         int64
+//	43  producerId           int64
+//	51  producerEpoch        int16
+//	53  baseSequence         int32
+//	57  recordCount          int32
+//	61  records (compressed as a whole when codec != 0)
+//
+// Each record: length varint, attributes int8, timestampDelta varlong, offsetDelta varint,
+// key (varint length, -1 = null), value (likewise), header count varint, headers.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+const (
+	batchHeaderSize = 61
+
+	codecNone   = 0
+	codecGzip   = 1
+	codecSnappy = 2
+	codecLZ4    = 3
+	codecZstd   = 4
+
+	attrTimestampLogAppend = 0x08
+	attrTransactional      = 0x10
+	attrControl            = 0x20
+
+	// maxDecompressedBatch bounds what one batch may inflate to while we look inside it.
+	maxDecompressedBatch = 256 << 20
+)
+
+var (
+	errShortBatch     = errors.New("broker: record batch shorter than its header")
+	errBadRecord      = errors.New("broker: malformed record in batch")
+	errUnknownCodec   = errors.New("broker: unknown compression codec")
+	errBatchTooLarge  = errors.New("broker: decompressed record batch too large")
+	xerialSnappyMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+)
+
+// batchHeader is the fixed part of a v2 RecordBatch.
+type batchHeader struct {
+	BaseOffset      int64
+	Length          int32 // batchLength: bytes after the length field
+	LeaderEpoch     int32
+	Magic           int8
+	CRC             uint32
+	Attributes      int16
+	LastOffsetDelta int32
+	FirstTimestamp  int64
+	MaxTimestamp    int64
+	ProducerID      int64
+	ProducerEpoch   int16
+	BaseSequence    int32
+	NumRecords      int32
+}
+
+// parseBatchHeader reads the header at the start of b. For magic < 2 only BaseOffset,
+// Length and Magic are meaningful (bytes 0-16 are common to all message formats).
+func parseBatchHeader(b []byte) (batchHeader, error) {
+	var h batchHeader
+	if len(b) < 17 {
+		return h, errShortBatch
+	}
+	h.BaseOffset = int64(binary.BigEndian.Uint64(b[0:]))
+	h.Length = int32(binary.BigEndian.Uint32(b[8:]))
+	h.LeaderEpoch = int32(binary.BigEndian.Uint32(b[12:]))
+	h.Magic = int8(b[16])
+	if h.Magic < 2 {
+		return h, nil
+	}
+	if len(b) < batchHeaderSize {
+		return h, errShortBatch
+	}
+	h.CRC = binary.BigEndian.Uint32(b[17:])
+	h.Attributes = int16(binary.BigEndian.Uint16(b[21:]))
+	h.LastOffsetDelta = int32(binary.BigEndian.Uint32(b[23:]))
+	h.FirstTimestamp = int64(binary.BigEndian.Uint64(b[27:]))
+	h.MaxTimestamp = int64(binary.BigEndian.Uint64(b[35:]))
+	h.ProducerID = int64(binary.BigEndian.Uint64(b[43:]))
+	h.ProducerEpoch = int16(binary.BigEndian.Uint16(b[51:]))
+	h.BaseSequence = int32(binary.BigEndian.Uint32(b[53:]))
+	h.NumRecords = int32(binary.BigEndian.Uint32(b[57:]))
+	return h, nil
+}
+
+func (h batchHeader) codec() int8         { return int8(h.Attributes & 0x07) }
+func (h batchHeader) logAppendTime() bool { return h.Attributes&attrTimestampLogAppend != 0 }
+func (h batchHeader) transactional() bool { return h.Attributes&attrTransactional != 0 }
+func (h batchHeader) control() bool       { return h.Attributes&attrControl != 0 }
+func (h batchHeader) size() int           { return 12 + int(h.Length) }
+func (h batchHeader) lastOffset() int64   { return h.BaseOffset + int64(h.LastOffsetDelta) }
+func (h batchHeader) lastSequence() int32 { return h.BaseSequence + h.LastOffsetDelta }
+
+// splitBatches calls fn for each whole batch in b (a concatenation of batches, possibly
+// ending with a partial one, which is ignored as Kafka's fetch responses allow).
+func splitBatches(b []byte, fn func(h batchHeader, batch []byte) (more bool, err error)) error {
+	for len(b) >= 17 {
+		h, err := parseBatchHeader(b)
+		if err != nil {
+			return nil // partial trailing header
+		}
+		if h.Length < 0 {
+			return fmt.Errorf("broker: negative batch length %d at offset %d: %w", h.Length, h.BaseOffset, errBadRecord)
+		}
+		n := h.size()
+		if n > len(b) {
+			return nil // partial trailing batch
+		}
+		more, err := fn(h, b[:n])
+		if err != nil || !more {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// recordsPayload returns the (decompressed) records section of one v2 batch.
+func recordsPayload(h batchHeader, batch []byte) ([]byte, error) {
+	if len(batch) < batchHeaderSize {
+		return nil, errShortBatch
+	}
+	return decompress(h.codec(), batch[batchHeaderSize:])
+}
+
+var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxDecompressedBatch))
+})
+
+// decompress inflates a records section compressed with Kafka codec id codec.
+func decompress(codec int8, src []byte) ([]byte, error) {
+	switch codec {
+	case codecNone:
+		return src, nil
+	case codecGzip:
+		zr, err := gzip.NewReader(bytes.NewReader(src))
+		if err != nil {
+			return nil, fmt.Errorf("broker: gzip: %w", err)
+		}
+		defer zr.Close()
+		return readAllBounded(zr, "gzip")
+	case codecSnappy:
+		return decodeSnappy(src)
+	case codecLZ4:
+		return readAllBounded(lz4.NewReader(bytes.NewReader(src)), "lz4")
+	case codecZstd:
+		d, err := zstdDecoder()
+		if err != nil {
+			return nil, fmt.Errorf("broker: zstd: %w", err)
+		}
+		out, err := d.DecodeAll(src, nil)
+		if err != nil {
+			return nil, fmt.Errorf("broker: zstd: %w", err)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("codec %d: %w", codec, errUnknownCodec)
+	}
+}
+
+func readAllBounded(r io.Reader, codec string) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, maxDecompressedBatch+1))
+	if err != nil {
+		return nil, fmt.Errorf("broker: %s: %w", codec, err)
+	}
+	if len(out) > maxDecompressedBatch {
+		return nil, fmt.Errorf("broker: %s: %w", codec, errBatchTooLarge)
+	}
+	return out, nil
+}
+
+// decodeSnappy handles both encodings Kafka clients produce: a raw snappy block
+// (franz-go, librdkafka by default) and the Java client's xerial framing
+// (8-byte magic, int32 version, int32 compatible version, then blocks each prefixed
+// with a big-endian int32 length).
+func decodeSnappy(src []byte) ([]byte, error) {
+	if !bytes.HasPrefix(src, xerialSnappyMagic) || len(src) < 16 {
+		return decodeSnappyBlock(nil, src)
+	}
+	var out []byte
+	for b := src[16:]; len(b) > 0; {
+		if len(b) < 4 {
+			return nil, errors.New("broker: snappy: truncated xerial chunk length")
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		b = b[4:]
+		if n < 0 || n > len(b) {
+			return nil, errors.New("broker: snappy: xerial chunk exceeds input")
+		}
+		var err error
+		if out, err = decodeSnappyBlock(out, b[:n]); err != nil {
+			return nil, err
+		}
+		b = b[n:]
+	}
+	return out, nil
+}
+
+// decodeSnappyBlock appends the decoding of one snappy block to dst. s2 decodes the
+// snappy block format (it is a superset).
+func decodeSnappyBlock(dst, block []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(block)
+	if err != nil {
+		return nil, fmt.Errorf("broker: snappy: %w", err)
+	}
+	if n > maxDecompressedBatch || len(dst)+n > maxDecompressedBatch {
+		return nil, fmt.Errorf("broker: snappy: %w", errBatchTooLarge)
+	}
+	buf := make([]byte, n)
+	out, err := s2.Decode(buf, block)
+	if err != nil {
+		return nil, fmt.Errorf("broker: snappy: %w", err)
+	}
+	return append(dst, out...), nil
+}
+
+// walkRecords calls fn with the absolute offset and timestamp of each record of one v2
+// batch, in order, until fn returns false. With LogAppendTime every record's timestamp is
+// the batch's max timestamp, as Kafka specifies.
+func walkRecords(h batchHeader, batch []byte, fn func(offset, ts int64) bool) error {
+	if h.Magic != 2 {
+		return fmt.Errorf("broker: walk records of magic %d: %w", h.Magic, errBadRecord)
+	}
+	payload, err := recordsPayload(h, batch)
+	if err != nil {
+		return err
+	}
+	r := payload
+	for i := int32(0); i < h.NumRecords; i++ {
+		length, n := binary.Varint(r)
+		if n <= 0 || length < 0 || int64(len(r)-n) < length {
+			return fmt.Errorf("broker: record %d of batch at %d: bad length: %w", i, h.BaseOffset, errBadRecord)
+		}
+		rec := r[n : n+int(length)]
+		r = r[n+int(length):]
+		if len(rec) < 1 {
+			return fmt.Errorf("broker: record %d of batch at %d: empty: %w", i, h.BaseOffset, errBadRecord)
+		}
+		rec = rec[1:] // attributes
+		tsDelta, n := binary.Varint(rec)
+		if n <= 0 {
+			return fmt.Errorf("broker: record %d of batch at %d: bad timestamp delta: %w", i, h.BaseOffset, errBadRecord)
+		}
+		rec = rec[n:]
+		offDelta, n := binary.Varint(rec)
+		if n <= 0 {
+			return fmt.Errorf("broker: record %d of batch at %d: bad offset delta: %w", i, h.BaseOffset, errBadRecord)
+		}
+		ts := h.FirstTimestamp + tsDelta
+		if h.logAppendTime() {
+			ts = h.MaxTimestamp
+		}
+		if !fn(h.BaseOffset+offDelta, ts) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// firstOffsetAtOrAfter returns the offset and timestamp of the first record in batches
+// whose offset >= minOffset and whose timestamp >= ts.
+func firstOffsetAtOrAfter(batches []byte, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
+	err = splitBatches(batches, func(h batchHeader, batch []byte) (bool, error) {
+		if h.Magic != 2 || h.lastOffset() < minOffset || h.MaxTimestamp < ts || h.control() {
+			return true, nil
+		}
+		werr := walkRecords(h, batch, func(o, t int64) bool {
+			if o >= minOffset && t >= ts {
+				offset, timestamp, found = o, t, true
+				return false
+			}
+			return true
+		})
+		return !found, werr
+	})
+	return offset, timestamp, found, err
+}
+
+// offsetOfMaxTimestamp returns the offset of the first record of batch whose timestamp
+// equals the batch's max timestamp (the answer to ListOffsets -3 within that batch).
+func offsetOfMaxTimestamp(batch []byte) (offset, ts int64, err error) {
+	h, err := parseBatchHeader(batch)
+	if err != nil {
+		return -1, -1, err
+	}
+	// When no record matches (a producer that lied in maxTimestamp) the last offset stands.
+	offset, ts = h.lastOffset(), h.MaxTimestamp
+	err = walkRecords(h, batch[:min(len(batch), h.size())], func(o, t int64) bool {
+		if t == h.MaxTimestamp {
+			offset = o
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return -1, -1, err
+	}
+	return offset, ts, nil
+}
