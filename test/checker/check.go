@@ -14,6 +14,9 @@ const FinalProcess = "final"
 // MaxExcerpts is how many anomalies of each kind a Report keeps with excerpts; all are counted.
 const MaxExcerpts = 5
 
+// maxExcerptOps bounds one excerpt: the first ops that show the anomaly are enough.
+const maxExcerptOps = 8
+
 // Anomaly kinds, as used in Anomaly.Kind.
 const (
 	AnomalyLost             = "lost"
@@ -126,6 +129,9 @@ func (c *checker) anomaly(kind, desc string, idx ...int) {
 			ex = append(ex, c.ops[i])
 			last = i
 		}
+	}
+	if len(ex) > maxExcerptOps {
+		ex = ex[:maxExcerptOps]
 	}
 	c.r.Anomalies = append(c.r.Anomalies, Anomaly{Kind: kind, Desc: desc, Excerpt: ex})
 }

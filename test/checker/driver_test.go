@@ -1,10 +1,13 @@
 package checker
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestRunKfake runs the whole workload against franz-go's in-memory broker, which is
@@ -47,4 +50,61 @@ func TestRunKfake(t *testing.T) {
 		path := t.TempDir() + "/history.jsonl"
 		_ = h.SaveFile(path)
 	}
+}
+
+// TestRunKfakeLosesAcked makes kfake acknowledge some produce requests without storing
+// them: the checker must report lost acknowledged records with excerpts.
+func TestRunKfakeLosesAcked(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var n atomic.Int64
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if n.Add(1)%25 != 0 {
+			return nil, nil, false
+		}
+		preq := req.(*kmsg.ProduceRequest)
+		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range preq.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.BaseOffset = 1 << 20 // acknowledged where nothing will ever be
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	h, err := Run(t.Context(), Config{
+		Brokers:        c.ListenAddrs(),
+		Topic:          "checker-lossy",
+		Duration:       2 * time.Second,
+		Consumers:      1,
+		GroupConsumers: 1,
+		ClientOpts:     []kgo.Opt{kgo.DisableIdempotentWrite()}, // kfake would otherwise reject the sequence gaps
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(h)
+	if r.OK() || r.Lost == 0 || r.ShortReads == 0 {
+		t.Fatalf("lossy broker not caught:\n%s", r.Details())
+	}
+	var lost *Anomaly
+	for i := range r.Anomalies {
+		if r.Anomalies[i].Kind == AnomalyLost {
+			lost = &r.Anomalies[i]
+			break
+		}
+	}
+	if lost == nil || len(lost.Excerpt) < 2 || lost.Excerpt[0].Kind != KindSend {
+		t.Fatalf("lost excerpt: %v", lost)
+	}
+	t.Logf("\n%s", r.Details())
 }
