@@ -1,0 +1,184 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// testBatch builds a v2 record batch of len(tsDeltas) records with the given codec, each
+// record's value "v<i>". xerial selects the Java client's snappy framing.
+func testBatch(t testing.TB, codec int8, firstTs int64, tsDeltas []int64, xerial bool) []byte {
+	t.Helper()
+	var recs []byte
+	maxTs := firstTs
+	for i, d := range tsDeltas {
+		var body []byte
+		body = append(body, 0) // attributes
+		body = binary.AppendVarint(body, d)
+		body = binary.AppendVarint(body, int64(i))
+		body = binary.AppendVarint(body, -1) // null key
+		v := fmt.Appendf(nil, "v%d", i)
+		body = binary.AppendVarint(body, int64(len(v)))
+		body = append(body, v...)
+		body = binary.AppendVarint(body, 0) // headers
+		recs = binary.AppendVarint(recs, int64(len(body)))
+		recs = append(recs, body...)
+		maxTs = max(maxTs, firstTs+d)
+	}
+	payload := compressForTest(t, codec, recs, xerial)
+	b := make([]byte, batchHeaderSize, batchHeaderSize+len(payload))
+	binary.BigEndian.PutUint32(b[8:], uint32(batchHeaderSize-12+len(payload)))
+	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
+	b[16] = 2
+	binary.BigEndian.PutUint16(b[21:], uint16(codec))
+	binary.BigEndian.PutUint32(b[23:], uint32(len(tsDeltas)-1))
+	binary.BigEndian.PutUint64(b[27:], uint64(firstTs))
+	binary.BigEndian.PutUint64(b[35:], uint64(maxTs))
+	binary.BigEndian.PutUint64(b[43:], ^uint64(0)) // producer id -1
+	binary.BigEndian.PutUint16(b[51:], 0xffff)
+	binary.BigEndian.PutUint32(b[53:], 0xffffffff)
+	binary.BigEndian.PutUint32(b[57:], uint32(len(tsDeltas)))
+	b = append(b, payload...)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+func compressForTest(t testing.TB, codec int8, src []byte, xerial bool) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	switch codec {
+	case codecNone:
+		return src
+	case codecGzip:
+		w := gzip.NewWriter(&buf)
+		w.Write(src)
+		w.Close()
+	case codecSnappy:
+		block := s2.EncodeSnappy(nil, src)
+		if !xerial {
+			return block
+		}
+		buf.Write(xerialSnappyMagic)
+		buf.Write([]byte{0, 0, 0, 1, 0, 0, 0, 1})
+		// two chunks, to exercise the loop
+		half := len(src) / 2
+		for _, part := range [][]byte{src[:half], src[half:]} {
+			blk := s2.EncodeSnappy(nil, part)
+			binary.Write(&buf, binary.BigEndian, uint32(len(blk)))
+			buf.Write(blk)
+		}
+	case codecLZ4:
+		w := lz4.NewWriter(&buf)
+		w.Write(src)
+		w.Close()
+	case codecZstd:
+		e, err := zstd.NewWriter(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.EncodeAll(src, nil)
+	}
+	return buf.Bytes()
+}
+
+func TestRecordsTimestampLookupEveryCodec(t *testing.T) {
+	deltas := []int64{0, 10, 5, 30, 30, 20}
+	f := func(name string, codec int8, xerial bool) {
+		t.Run(name, func(t *testing.T) {
+			b := testBatch(t, codec, 1000, deltas, xerial)
+			binary.BigEndian.PutUint64(b[0:], 100) // base offset 100
+			h, err := parseBatchHeader(b)
+			if err != nil || h.codec() != codec || h.NumRecords != 6 || h.size() != len(b) {
+				t.Fatalf("header %+v, err %v", h, err)
+			}
+			var got []int64
+			if err := walkRecords(h, b, func(o, ts int64) bool { got = append(got, o, ts); return true }); err != nil {
+				t.Fatal(err)
+			}
+			want := []int64{100, 1000, 101, 1010, 102, 1005, 103, 1030, 104, 1030, 105, 1020}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("walk = %v, want %v", got, want)
+			}
+			check := func(ts, minOff, wantOff, wantTs int64, wantFound bool) {
+				t.Helper()
+				o, rts, found, err := firstOffsetAtOrAfter(b, ts, minOff)
+				if err != nil || found != wantFound || (found && (o != wantOff || rts != wantTs)) {
+					t.Fatalf("firstOffsetAtOrAfter(%d, %d) = %d %d %v %v; want %d %d %v", ts, minOff, o, rts, found, err, wantOff, wantTs, wantFound)
+				}
+			}
+			check(0, 0, 100, 1000, true)
+			check(1006, 0, 101, 1010, true)
+			check(1011, 0, 103, 1030, true)
+			check(1030, 104, 104, 1030, true)
+			check(1000, 105, 105, 1020, true)
+			check(1031, 0, 0, 0, false)
+			o, ts, err := offsetOfMaxTimestamp(b)
+			if err != nil || o != 103 || ts != 1030 {
+				t.Fatalf("offsetOfMaxTimestamp = %d %d %v", o, ts, err)
+			}
+		})
+	}
+	f("none", codecNone, false)
+	f("gzip", codecGzip, false)
+	f("snappy", codecSnappy, false)
+	f("snappy-xerial", codecSnappy, true)
+	f("lz4", codecLZ4, false)
+	f("zstd", codecZstd, false)
+}
+
+func TestRecordsLogAppendTime(t *testing.T) {
+	b := testBatch(t, codecNone, 1000, []int64{0, 1, 2}, false)
+	binary.BigEndian.PutUint16(b[21:], attrTimestampLogAppend)
+	binary.BigEndian.PutUint64(b[35:], 5000)
+	o, ts, found, err := firstOffsetAtOrAfter(b, 4000, 0)
+	if err != nil || !found || o != 0 || ts != 5000 {
+		t.Fatalf("got %d %d %v %v", o, ts, found, err)
+	}
+}
+
+func TestRecordsMalformed(t *testing.T) {
+	b := testBatch(t, codecNone, 1000, []int64{0, 1, 2}, false)
+	f := func(name string, mut func([]byte) []byte) {
+		t.Run(name, func(t *testing.T) {
+			c := mut(bytes.Clone(b))
+			h, err := parseBatchHeader(c)
+			if err != nil {
+				return
+			}
+			// must return an error or stop, never panic
+			_ = walkRecords(h, c[:min(len(c), max(h.size(), batchHeaderSize))], func(int64, int64) bool { return true })
+		})
+	}
+	f("truncated-records", func(c []byte) []byte { return c[:len(c)-3] })
+	f("huge-count", func(c []byte) []byte { binary.BigEndian.PutUint32(c[57:], 1<<30); return c })
+	f("bad-varint", func(c []byte) []byte { c[61] = 0xff; c[62] = 0xff; return c })
+	f("bad-codec", func(c []byte) []byte { binary.BigEndian.PutUint16(c[21:], 7); return c })
+	f("bad-gzip", func(c []byte) []byte { binary.BigEndian.PutUint16(c[21:], codecGzip); return c })
+	f("bad-zstd", func(c []byte) []byte { binary.BigEndian.PutUint16(c[21:], codecZstd); return c })
+	f("bad-lz4", func(c []byte) []byte { binary.BigEndian.PutUint16(c[21:], codecLZ4); return c })
+	f("bad-snappy", func(c []byte) []byte { binary.BigEndian.PutUint16(c[21:], codecSnappy); return c })
+}
+
+func TestTrimBatches(t *testing.T) {
+	a := testBatch(t, codecNone, 0, []int64{0}, false)
+	bb := testBatch(t, codecNone, 0, []int64{0, 1}, false)
+	data := append(bytes.Clone(a), bb...)
+	f := func(max int, minOne bool, want int) {
+		t.Helper()
+		if got := len(trimBatches(data, max, minOne)); got != want {
+			t.Fatalf("trimBatches(%d, %v) = %d bytes, want %d", max, minOne, got, want)
+		}
+	}
+	f(len(data), false, len(data))
+	f(len(a)+1, false, len(a))
+	f(1, true, len(a))
+	f(1, false, 0)
+}
