@@ -1,10 +1,18 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"math"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/tiering"
 )
@@ -29,16 +37,25 @@ type Config struct {
 	LogRetentionBytes      int64         // log.retention.bytes; default -1
 	LogIndexIntervalBytes  int32         // log.index.interval.bytes; default 4096
 	LogFlushIntervalMsgs   int64         // log.flush.interval.messages; default Long.MAX (page cache only)
-	LogFlushIntervalMs     int64         // log.flush.interval.ms; default none
+	LogFlushIntervalMs     int64         // log.flush.interval.ms; default Long.MAX (none)
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms; default 5 min
 
+	// Broker-wide defaults of further topic configs (Kafka's broker synonyms).
+	LogCleanupPolicy               string // log.cleanup.policy; default delete
+	CompressionType                string // compression.type; default producer
+	LogMessageTimestampType        string // log.message.timestamp.type; default CreateTime
+	LogMessageTimestampBeforeMaxMs int64  // log.message.timestamp.before.max.ms; default Long.MAX
+	LogMessageTimestampAfterMaxMs  int64  // log.message.timestamp.after.max.ms; default Long.MAX
+	MinInsyncReplicas              int32  // min.insync.replicas; default 1
+	DefaultReplicationFactor       int16  // default.replication.factor; only 1 is accepted
+
 	// Tiered storage (broker side). Store selection/credentials are parsed by cmd/strata.
-	RemoteStorageSystemEnable bool          // remote.log.storage.system.enable; default true when RemoteStore != nil
+	RemoteStorageSystemEnable bool          // remote.log.storage.system.enable; default true (effective only when RemoteStore != nil)
 	LogLocalRetentionMs       int64         // log.local.retention.ms; default -2 (= retention.ms)
 	LogLocalRetentionBytes    int64         // log.local.retention.bytes; default -2
 	RemoteUploadInterval      time.Duration // remote.log.upload.interval.ms; default 0 (roll only by segment.ms)
 	RemoteCopyConcurrency     int           // remote.log.copier.thread.pool.size; default 4
-	RemoteCopyMaxBytesPerSec  int64         // remote.log.manager.copy.max.bytes.per.second; default unlimited
+	RemoteCopyMaxBytesPerSec  int64         // remote.log.manager.copy.max.bytes.per.second; default Long.MAX (unlimited)
 	RemoteCacheBytes          int64         // remote.log.cache.bytes; default 256 MiB
 	RemoteChunkBytes          int64         // remote.log.chunk.bytes; default 4 MiB
 	RemoteStore               tiering.ObjectStore
@@ -46,4 +63,456 @@ type Config struct {
 
 	Logger     *slog.Logger          // nil = discard
 	Registerer prometheus.Registerer // nil = no metrics
+
+	// explicit holds the keys ParseConfig was given (after alias resolution), so that
+	// DescribeConfigs can tell STATIC_BROKER_CONFIG from DEFAULT_CONFIG.
+	explicit map[string]bool
+}
+
+// ConfigKeyDoc documents one broker configuration key.
+type ConfigKeyDoc struct {
+	Name      string
+	Default   string // "" = null / none
+	Doc       string
+	Sensitive bool // value is masked by DescribeConfigs
+	Ignored   bool // accepted for compatibility with Kafka's server.properties; no effect
+}
+
+type brokerKey struct {
+	ConfigKeyDoc
+	typ   kmsg.ConfigType
+	order int // application order: higher wins when several keys set one field
+	set   func(c *Config, v string) error
+	get   func(c *Config) string
+}
+
+const longMax = math.MaxInt64
+
+func parseInt32(v string) (int32, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	return int32(n), err
+}
+
+func parseInt64(v string) (int64, error) {
+	return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid boolean %q", v)
+}
+
+func i32Key(name, def, doc string, f func(c *Config) *int32) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Default: def, Doc: doc},
+		typ:          kmsg.ConfigTypeInt,
+		set: func(c *Config, v string) error {
+			n, err := parseInt32(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(int64(*f(c)), 10) },
+	}
+}
+
+func i64Key(name, def, doc string, f func(c *Config) *int64) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Default: def, Doc: doc},
+		typ:          kmsg.ConfigTypeLong,
+		set: func(c *Config, v string) error {
+			n, err := parseInt64(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(*f(c), 10) },
+	}
+}
+
+// scaledKey sets an int64 millisecond field from a value in units of mult ms.
+func scaledKey(name, def, doc string, order int, mult int64, f func(c *Config) *int64) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Default: def, Doc: doc},
+		typ:          kmsg.ConfigTypeLong,
+		order:        order,
+		set: func(c *Config, v string) error {
+			n, err := parseInt64(v)
+			if err != nil {
+				return err
+			}
+			if n > 0 && n > longMax/mult {
+				return fmt.Errorf("value %d overflows", n)
+			}
+			if n < 0 {
+				*f(c) = n // -1 keeps its meaning (unlimited) in every unit
+			} else {
+				*f(c) = n * mult
+			}
+			return nil
+		},
+		get: func(c *Config) string {
+			if *f(c) < 0 {
+				return strconv.FormatInt(*f(c), 10)
+			}
+			return strconv.FormatInt(*f(c)/mult, 10)
+		},
+	}
+}
+
+func durKey(name, def, doc string, f func(c *Config) *time.Duration) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Default: def, Doc: doc},
+		typ:          kmsg.ConfigTypeLong,
+		set: func(c *Config, v string) error {
+			n, err := parseInt64(v)
+			if err != nil {
+				return err
+			}
+			if n < 0 || n > longMax/int64(time.Millisecond) {
+				return fmt.Errorf("value %d out of range", n)
+			}
+			*f(c) = time.Duration(n) * time.Millisecond
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatInt(f(c).Milliseconds(), 10) },
+	}
+}
+
+func boolKey(name, def, doc string, f func(c *Config) *bool) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Default: def, Doc: doc},
+		typ:          kmsg.ConfigTypeBoolean,
+		set: func(c *Config, v string) error {
+			b, err := parseBool(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(*f(c)) },
+	}
+}
+
+func strKey(name, def, doc string, f func(c *Config) *string) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Default: def, Doc: doc},
+		typ:          kmsg.ConfigTypeString,
+		set:          func(c *Config, v string) error { *f(c) = strings.TrimSpace(v); return nil },
+		get:          func(c *Config) string { return *f(c) },
+	}
+}
+
+func ignoredKey(name, doc string) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Doc: doc, Ignored: true},
+		set:          func(*Config, string) error { return nil },
+	}
+}
+
+// brokerKeys is the table of every broker key ParseConfig accepts.
+var brokerKeys = []brokerKey{
+	i32Key("node.id", "0", "The node id of this broker; the broker is the leader of every partition.", func(c *Config) *int32 { return &c.NodeID }),
+	strKey("cluster.id", "", "The cluster id; generated once and persisted in <log.dirs>/meta when empty.", func(c *Config) *string { return &c.ClusterID }),
+	strKey("listeners", "PLAINTEXT://127.0.0.1:9092", "The listener, NAME://host:port; only PLAINTEXT is supported. Port 0 picks a free port.", func(c *Config) *string { return &c.Listeners }),
+	strKey("advertised.listeners", "", "The listener given to clients in Metadata; default: the bound listener address.", func(c *Config) *string { return &c.AdvertisedListeners }),
+	strKey("log.dirs", "./data", "The data directory (exactly one) holding partition directories and meta.", func(c *Config) *string { return &c.DataDir }),
+	i32Key("num.partitions", "1", "Partitions of auto-created topics and of CreateTopics requests with -1 partitions.", func(c *Config) *int32 { return &c.NumPartitions }),
+	{
+		ConfigKeyDoc: ConfigKeyDoc{Name: "default.replication.factor", Default: "1", Doc: "Replication factor of new topics; only 1 is accepted (single node)."},
+		typ:          kmsg.ConfigTypeShort,
+		set: func(c *Config, v string) error {
+			n, err := parseInt32(v)
+			if err != nil {
+				return err
+			}
+			c.DefaultReplicationFactor = int16(n)
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(int(c.DefaultReplicationFactor)) },
+	},
+	boolKey("auto.create.topics.enable", "true", "Create a topic on first Metadata/Produce request for it.", func(c *Config) *bool { return &c.AutoCreateTopics }),
+	i32Key("message.max.bytes", "1048588", "Largest record batch size allowed (topic synonym max.message.bytes).", func(c *Config) *int32 { return &c.MessageMaxBytes }),
+	i32Key("socket.request.max.bytes", "104857600", "Largest request frame accepted; larger frames close the connection.", func(c *Config) *int32 { return &c.SocketRequestMaxBytes }),
+	i64Key("log.segment.bytes", "1073741824", "Segment size at which the active segment rolls (topic synonym segment.bytes).", func(c *Config) *int64 { return &c.LogSegmentBytes }),
+	scaledKey("log.roll.hours", "168", "Segment age at which the active segment rolls, in hours.", 0, 3600000, func(c *Config) *int64 { return &c.LogRollMs }),
+	scaledKey("log.roll.ms", "", "Segment age at which the active segment rolls (topic synonym segment.ms); overrides log.roll.hours.", 2, 1, func(c *Config) *int64 { return &c.LogRollMs }),
+	scaledKey("log.retention.hours", "168", "Retention time in hours.", 0, 3600000, func(c *Config) *int64 { return &c.LogRetentionMs }),
+	scaledKey("log.retention.minutes", "", "Retention time in minutes; overrides log.retention.hours.", 1, 60000, func(c *Config) *int64 { return &c.LogRetentionMs }),
+	scaledKey("log.retention.ms", "", "Retention time (topic synonym retention.ms); -1 = unlimited; overrides minutes and hours.", 2, 1, func(c *Config) *int64 { return &c.LogRetentionMs }),
+	i64Key("log.retention.bytes", "-1", "Maximum size of a partition, local + remote (topic synonym retention.bytes); -1 = unlimited.", func(c *Config) *int64 { return &c.LogRetentionBytes }),
+	i32Key("log.index.interval.bytes", "4096", "Bytes between sparse offset index entries.", func(c *Config) *int32 { return &c.LogIndexIntervalBytes }),
+	i64Key("log.flush.interval.messages", "9223372036854775807", "Messages appended before an fsync (topic synonym flush.messages).", func(c *Config) *int64 { return &c.LogFlushIntervalMsgs }),
+	i64Key("log.flush.interval.ms", "9223372036854775807", "Age of unflushed data before an fsync (topic synonym flush.ms).", func(c *Config) *int64 { return &c.LogFlushIntervalMs }),
+	durKey("log.retention.check.interval.ms", "300000", "How often segment.ms rolls and retention are checked.", func(c *Config) *time.Duration { return &c.RetentionCheckInterval }),
+	strKey("log.cleanup.policy", "delete", "Default cleanup.policy; only delete is enforced.", func(c *Config) *string { return &c.LogCleanupPolicy }),
+	strKey("compression.type", "producer", "Default compression.type; batches are stored as produced.", func(c *Config) *string { return &c.CompressionType }),
+	strKey("log.message.timestamp.type", "CreateTime", "Default message.timestamp.type: CreateTime or LogAppendTime.", func(c *Config) *string { return &c.LogMessageTimestampType }),
+	i64Key("log.message.timestamp.before.max.ms", "9223372036854775807", "Default message.timestamp.before.max.ms.", func(c *Config) *int64 { return &c.LogMessageTimestampBeforeMaxMs }),
+	i64Key("log.message.timestamp.after.max.ms", "9223372036854775807", "Default message.timestamp.after.max.ms.", func(c *Config) *int64 { return &c.LogMessageTimestampAfterMaxMs }),
+	i32Key("min.insync.replicas", "1", "Default min.insync.replicas (accepted; single node).", func(c *Config) *int32 { return &c.MinInsyncReplicas }),
+	boolKey("remote.log.storage.system.enable", "true", "Enable tiered storage on this broker (effective only when a remote store is configured).", func(c *Config) *bool { return &c.RemoteStorageSystemEnable }),
+	i64Key("log.local.retention.ms", "-2", "Default local.retention.ms; -2 = retention.ms.", func(c *Config) *int64 { return &c.LogLocalRetentionMs }),
+	i64Key("log.local.retention.bytes", "-2", "Default local.retention.bytes; -2 = retention.bytes.", func(c *Config) *int64 { return &c.LogLocalRetentionBytes }),
+	durKey("remote.log.upload.interval.ms", "0", "Upload interval for sealed segments; 0 = upload on roll only.", func(c *Config) *time.Duration { return &c.RemoteUploadInterval }),
+	{
+		ConfigKeyDoc: ConfigKeyDoc{Name: "remote.log.copier.thread.pool.size", Default: "4", Doc: "Concurrent segment uploads."},
+		typ:          kmsg.ConfigTypeInt,
+		set: func(c *Config, v string) error {
+			n, err := parseInt32(v)
+			if err != nil {
+				return err
+			}
+			c.RemoteCopyConcurrency = int(n)
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.RemoteCopyConcurrency) },
+	},
+	i64Key("remote.log.manager.copy.max.bytes.per.second", "9223372036854775807", "Upload bandwidth limit.", func(c *Config) *int64 { return &c.RemoteCopyMaxBytesPerSec }),
+	i64Key("remote.log.cache.bytes", "268435456", "Bytes of remote index and data chunks cached in memory.", func(c *Config) *int64 { return &c.RemoteCacheBytes }),
+	i64Key("remote.log.chunk.bytes", "4194304", "Size of the aligned chunks fetched from the bucket on a remote read.", func(c *Config) *int64 { return &c.RemoteChunkBytes }),
+	strKey("remote.log.prefix", "", "Key prefix in the bucket.", func(c *Config) *string { return &c.RemotePrefix }),
+
+	ignoredKey("process.roles", "KRaft role; Strata is a single combined node."),
+	ignoredKey("controller.quorum.voters", "KRaft; not used."),
+	ignoredKey("controller.quorum.bootstrap.servers", "KRaft; not used."),
+	ignoredKey("controller.listener.names", "KRaft; not used."),
+	ignoredKey("inter.broker.listener.name", "Single node; not used."),
+	ignoredKey("listener.security.protocol.map", "Only PLAINTEXT is supported."),
+	ignoredKey("num.network.threads", "Go schedules connections itself."),
+	ignoredKey("num.io.threads", "Go schedules requests itself."),
+	ignoredKey("socket.send.buffer.bytes", "Kernel defaults are used."),
+	ignoredKey("socket.receive.buffer.bytes", "Kernel defaults are used."),
+	ignoredKey("num.recovery.threads.per.data.dir", "Not used."),
+	ignoredKey("offsets.topic.replication.factor", "Single node; not used."),
+	ignoredKey("transaction.state.log.replication.factor", "Single node; not used."),
+	ignoredKey("transaction.state.log.min.isr", "Single node; not used."),
+	ignoredKey("share.coordinator.state.topic.replication.factor", "Not used."),
+	ignoredKey("share.coordinator.state.topic.min.isr", "Not used."),
+	ignoredKey("group.initial.rebalance.delay.ms", "Accepted; see the group coordinator."),
+}
+
+// Aliases accepted for a key (Kafka's older names).
+var brokerKeyAliases = map[string]string{
+	"broker.id": "node.id",
+	"log.dir":   "log.dirs",
+}
+
+func brokerKeyByName(name string) *brokerKey {
+	for i := range brokerKeys {
+		if brokerKeys[i].Name == name {
+			return &brokerKeys[i]
+		}
+	}
+	return nil
+}
+
+// ConfigKeys lists every broker key ParseConfig accepts, with default and documentation.
+func ConfigKeys() []ConfigKeyDoc {
+	out := make([]ConfigKeyDoc, 0, len(brokerKeys))
+	for _, k := range brokerKeys {
+		out = append(out, k.ConfigKeyDoc)
+	}
+	return out
+}
+
+// ParseConfig builds a Config from Kafka broker keys (server.properties names). Keys not in
+// ConfigKeys are an error naming the key. The result is validated.
+func ParseConfig(props map[string]string) (Config, error) {
+	var c Config
+	for _, k := range brokerKeys {
+		if k.Default == "" || k.Ignored {
+			continue
+		}
+		if err := k.set(&c, k.Default); err != nil {
+			panic(fmt.Sprintf("broker: bad default for %s: %v", k.Name, err))
+		}
+	}
+	c.explicit = make(map[string]bool)
+	type kv struct {
+		key *brokerKey
+		val string
+	}
+	var sets []kv
+	for name, v := range props {
+		canon := strings.TrimSpace(name)
+		if a, ok := brokerKeyAliases[canon]; ok {
+			if _, both := props[a]; both {
+				continue // the canonical key wins
+			}
+			canon = a
+		}
+		k := brokerKeyByName(canon)
+		if k == nil {
+			return Config{}, fmt.Errorf("broker config: unknown key %q", name)
+		}
+		sets = append(sets, kv{k, v})
+	}
+	sort.Slice(sets, func(i, j int) bool {
+		if sets[i].key.order != sets[j].key.order {
+			return sets[i].key.order < sets[j].key.order
+		}
+		return sets[i].key.Name < sets[j].key.Name
+	})
+	for _, s := range sets {
+		if err := s.key.set(&c, s.val); err != nil {
+			return Config{}, fmt.Errorf("broker config: invalid value %q for %s: %w", s.val, s.key.Name, err)
+		}
+		c.explicit[s.key.Name] = true
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("broker config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.NodeID < 0 {
+		bad("node.id", "must be >= 0, got %d", c.NodeID)
+	}
+	if c.DataDir == "" {
+		bad("log.dirs", "must be set")
+	} else if strings.Contains(c.DataDir, ",") {
+		bad("log.dirs", "only one directory is supported, got %q", c.DataDir)
+	}
+	if _, err := c.listenAddr(); err != nil {
+		bad("listeners", "%v", err)
+	}
+	if c.AdvertisedListeners != "" {
+		if _, _, err := parseListener(c.AdvertisedListeners); err != nil {
+			bad("advertised.listeners", "%v", err)
+		}
+	}
+	if c.NumPartitions < 1 {
+		bad("num.partitions", "must be >= 1, got %d", c.NumPartitions)
+	}
+	if c.DefaultReplicationFactor != 1 && c.DefaultReplicationFactor != 0 {
+		bad("default.replication.factor", "only 1 is supported, got %d", c.DefaultReplicationFactor)
+	}
+	if c.MessageMaxBytes < 0 {
+		bad("message.max.bytes", "must be >= 0, got %d", c.MessageMaxBytes)
+	}
+	if c.SocketRequestMaxBytes < 1 {
+		bad("socket.request.max.bytes", "must be >= 1, got %d", c.SocketRequestMaxBytes)
+	}
+	if c.LogSegmentBytes < 14 {
+		bad("log.segment.bytes", "must be >= 14, got %d", c.LogSegmentBytes)
+	}
+	if c.LogRollMs < 1 {
+		bad("log.roll.ms", "must be >= 1, got %d", c.LogRollMs)
+	}
+	if c.LogRetentionMs < -1 {
+		bad("log.retention.ms", "must be >= -1, got %d", c.LogRetentionMs)
+	}
+	if c.LogRetentionBytes < -1 {
+		bad("log.retention.bytes", "must be >= -1, got %d", c.LogRetentionBytes)
+	}
+	if c.LogIndexIntervalBytes < 0 {
+		bad("log.index.interval.bytes", "must be >= 0, got %d", c.LogIndexIntervalBytes)
+	}
+	if c.LogFlushIntervalMsgs < 1 {
+		bad("log.flush.interval.messages", "must be >= 1, got %d", c.LogFlushIntervalMsgs)
+	}
+	if c.LogFlushIntervalMs < 0 {
+		bad("log.flush.interval.ms", "must be >= 0, got %d", c.LogFlushIntervalMs)
+	}
+	if c.RetentionCheckInterval <= 0 {
+		bad("log.retention.check.interval.ms", "must be >= 1")
+	}
+	if c.LogLocalRetentionMs < -2 {
+		bad("log.local.retention.ms", "must be >= -2, got %d", c.LogLocalRetentionMs)
+	}
+	if c.LogLocalRetentionBytes < -2 {
+		bad("log.local.retention.bytes", "must be >= -2, got %d", c.LogLocalRetentionBytes)
+	}
+	if c.RemoteCopyConcurrency < 1 {
+		bad("remote.log.copier.thread.pool.size", "must be >= 1, got %d", c.RemoteCopyConcurrency)
+	}
+	if c.RemoteCopyMaxBytesPerSec < 1 {
+		bad("remote.log.manager.copy.max.bytes.per.second", "must be >= 1, got %d", c.RemoteCopyMaxBytesPerSec)
+	}
+	if c.RemoteCacheBytes < 0 {
+		bad("remote.log.cache.bytes", "must be >= 0, got %d", c.RemoteCacheBytes)
+	}
+	if c.RemoteChunkBytes < 1 {
+		bad("remote.log.chunk.bytes", "must be >= 1, got %d", c.RemoteChunkBytes)
+	}
+	if c.MinInsyncReplicas < 1 {
+		bad("min.insync.replicas", "must be >= 1, got %d", c.MinInsyncReplicas)
+	}
+	// The broker-level synonyms of topic configs go through the topic validators.
+	for _, tk := range topicKeys {
+		if tk.brokerKey == "" {
+			continue
+		}
+		if bk := brokerKeyByName(tk.brokerKey); bk != nil && bk.get != nil {
+			if err := tk.validate(bk.get(c)); err != nil {
+				bad(tk.brokerKey, "%v", err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseListener splits the first non-controller listener NAME://host:port.
+func parseListener(s string) (host string, port int, err error) {
+	for l := range strings.SplitSeq(s, ",") {
+		l = strings.TrimSpace(l)
+		name, addr, ok := strings.Cut(l, "://")
+		if !ok {
+			return "", 0, fmt.Errorf("listener %q is not NAME://host:port", l)
+		}
+		if strings.EqualFold(name, "CONTROLLER") {
+			continue
+		}
+		if strings.HasPrefix(strings.ToUpper(name), "SSL") || strings.HasPrefix(strings.ToUpper(name), "SASL") {
+			return "", 0, fmt.Errorf("listener %q: only PLAINTEXT is supported", l)
+		}
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", 0, fmt.Errorf("listener %q: %w", l, err)
+		}
+		pn, err := strconv.Atoi(p)
+		if err != nil || pn < 0 || pn > 65535 {
+			return "", 0, fmt.Errorf("listener %q: bad port", l)
+		}
+		return h, pn, nil
+	}
+	return "", 0, fmt.Errorf("no PLAINTEXT listener in %q", s)
+}
+
+// listenAddr is the host:port to bind.
+func (c *Config) listenAddr() (string, error) {
+	h, p, err := parseListener(c.Listeners)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(h, strconv.Itoa(p)), nil
+}
+
+// isExplicit reports whether ParseConfig was given key.
+func (c *Config) isExplicit(key string) bool { return c.explicit[key] }
+
+// brokerConfigValue is the current value of a broker key, as DescribeConfigs shows it.
+func (c *Config) brokerConfigValue(key string) (string, bool) {
+	k := brokerKeyByName(key)
+	if k == nil || k.get == nil {
+		return "", false
+	}
+	return k.get(c), true
 }

@@ -1,0 +1,128 @@
+package broker
+
+// Metadata (key 3), versions 0-13.
+//
+// One broker (this node, at its advertised address), which is also the controller and
+// the leader of every partition with leader epoch 0 and replicas = ISR = [node.id].
+// Topics: v0 empty list or v1+ null list = all topics. Requested topics that do not exist
+// are auto-created when auto.create.topics.enable is set and the request allows it
+// (AllowAutoTopicCreation, v4+; always for v0-3); otherwise UNKNOWN_TOPIC_OR_PARTITION,
+// or INVALID_TOPIC_EXCEPTION for an illegal name. v10+ may name topics by ID: an unknown
+// ID is UNKNOWN_TOPIC_ID. Authorized operations are not computed (left at Kafka's
+// "not requested" sentinel).
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Broker) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	host, port := b.advertisedHostPort(ctx)
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID = b.cfg.NodeID
+	br.Host = host
+	br.Port = port
+	resp.Brokers = []kmsg.MetadataResponseBroker{br}
+	clusterID := b.clusterID
+	resp.ClusterID = &clusterID
+	resp.ControllerID = b.cfg.NodeID
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, t := range b.allTopics() {
+			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+		}
+		return resp, nil
+	}
+	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
+	for _, rt := range req.Topics {
+		if rt.Topic == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.TopicID = rt.TopicID
+			t := b.lookupTopicID(rt.TopicID)
+			if t == nil {
+				mt.ErrorCode = errorCode(errUnknownTopicID)
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			continue
+		}
+		name := *rt.Topic
+		t := b.lookupTopic(name)
+		var err error
+		if t == nil {
+			if err = validateTopicName(name); err == nil {
+				if autoCreate {
+					t, err = b.maybeAutoCreate(ctx, name)
+				} else {
+					err = errUnknownTopic
+				}
+			}
+		}
+		if err != nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			mt.ErrorCode = errorCode(err)
+			if errors.Is(err, errInvalidConfig) { // auto-create with broker defaults that are unusable
+				mt.ErrorCode = errorCode(errUnknownTopic)
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, b.metadataTopic(t))
+	}
+	return resp, nil
+}
+
+func (b *Broker) metadataTopic(t *Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = kmsg.StringPtr(t.Name)
+	mt.TopicID = t.ID
+	n := t.numPartitions()
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, n)
+	for i := range n {
+		p := kmsg.NewMetadataResponseTopicPartition()
+		p.Partition = i
+		p.Leader = b.cfg.NodeID
+		p.LeaderEpoch = 0
+		p.Replicas = []int32{b.cfg.NodeID}
+		p.ISR = []int32{b.cfg.NodeID}
+		p.OfflineReplicas = []int32{}
+		mt.Partitions = append(mt.Partitions, p)
+	}
+	return mt
+}
+
+// advertisedHostPort is the address clients are told to use: advertised.listeners, else
+// listeners; port 0 means the bound port, and an empty or wildcard host means the address
+// the client connected to.
+func (b *Broker) advertisedHostPort(ctx context.Context) (string, int32) {
+	spec := b.cfg.AdvertisedListeners
+	if spec == "" {
+		spec = b.cfg.Listeners
+	}
+	host, port, err := parseListener(spec)
+	bound, _ := b.ln.Addr().(*net.TCPAddr)
+	if err != nil {
+		host, port = "", 0
+	}
+	if port == 0 && bound != nil {
+		port = bound.Port
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = ""
+		if ri, ok := requestInfoFrom(ctx); ok && ri.LocalHost != "" {
+			host = ri.LocalHost
+		} else if bound != nil && !bound.IP.IsUnspecified() {
+			host = bound.IP.String()
+		} else {
+			host = "localhost"
+		}
+	}
+	return host, int32(port)
+}

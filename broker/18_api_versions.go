@@ -1,0 +1,54 @@
+package broker
+
+// ApiVersions (key 18), versions 0-5.
+//
+// The response lists exactly apiTable. A request with a version above 5 is answered
+// (without parsing its body) by a v0 response with UNSUPPORTED_VERSION and the list, as
+// Kafka >= 2.4 does, so that clients retry with a version both sides know. v5 (KIP-1242):
+// a client naming a cluster id and node id that are not ours gets REBOOTSTRAP_REQUIRED;
+// naming only one of them is INVALID_REQUEST.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Broker) handleApiVersions(ctx context.Context, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+	resp.ApiKeys = apiVersionsKeys()
+	if req.Version >= 5 {
+		switch {
+		case (req.ClusterID == nil) != (req.NodeID == -1):
+			resp.ErrorCode = kerr.InvalidRequest.Code
+		case req.ClusterID != nil && (*req.ClusterID != b.clusterID || req.NodeID != b.cfg.NodeID):
+			resp.ErrorCode = kerr.RebootstrapRequired.Code
+		}
+	}
+	return resp, nil
+}
+
+// unsupportedApiVersions is the v0 answer to an ApiVersions request of a newer version.
+func (b *Broker) unsupportedApiVersions() kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	resp.ApiKeys = apiVersionsKeys()
+	return resp
+}
+
+func apiVersionsKeys() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apiTable))
+	for _, e := range apiByKey {
+		if e == nil {
+			continue
+		}
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey = int16(e.key)
+		k.MinVersion = e.min
+		k.MaxVersion = e.max
+		keys = append(keys, k)
+	}
+	return keys
+}

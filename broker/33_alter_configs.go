@@ -1,0 +1,63 @@
+package broker
+
+// AlterConfigs (key 33), versions 0-2.
+//
+// The legacy, non-incremental form: the given configs REPLACE all overrides of the topic
+// (configs not named return to their defaults). Names and values are validated
+// (INVALID_CONFIG); null values are INVALID_CONFIG. Changes are persisted and pushed to
+// the partitions. BROKER resources are static in Strata (INVALID_REQUEST); other types
+// likewise. A resource named twice in one request is INVALID_REQUEST.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Broker) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	type res struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	seen := make(map[res]int)
+	for _, rr := range req.Resources {
+		seen[res{rr.ResourceType, rr.ResourceName}]++
+	}
+	for _, rr := range req.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType = rr.ResourceType
+		sr.ResourceName = rr.ResourceName
+		err := func() error {
+			if seen[res{rr.ResourceType, rr.ResourceName}] > 1 {
+				return fmt.Errorf("%w: resource appears more than once in the request", errInvalidRequest)
+			}
+			switch rr.ResourceType {
+			case kmsg.ConfigResourceTypeTopic:
+			case kmsg.ConfigResourceTypeBroker:
+				return fmt.Errorf("%w: broker configs are static in Strata; edit the config file", errInvalidRequest)
+			default:
+				return fmt.Errorf("%w: unsupported resource type %v", errInvalidRequest, rr.ResourceType)
+			}
+			t := b.lookupTopic(rr.ResourceName)
+			if t == nil {
+				return errUnknownTopic
+			}
+			overrides := make(map[string]string, len(rr.Configs))
+			for _, c := range rr.Configs {
+				if c.Value == nil {
+					return fmt.Errorf("%w: null value not supported for topic config %s", errInvalidConfig, c.Name)
+				}
+				if _, dup := overrides[c.Name]; dup {
+					return fmt.Errorf("%w: config %s given twice", errInvalidConfig, c.Name)
+				}
+				overrides[c.Name] = normalizeTopicConfig(*c.Value)
+			}
+			return b.setTopicConfigs(t, overrides, req.ValidateOnly)
+		}()
+		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}

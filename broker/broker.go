@@ -1,0 +1,241 @@
+// Package broker is Strata's Kafka protocol server: the listener, request framing, ApiVersions
+// negotiation, one handler per Kafka API key (files named NN_api_name.go after Kafka's API
+// keys), the topic and partition registry, and the broker configuration.
+//
+// The broker is a single node: it is the controller and the leader of every partition, with
+// leader epoch 0 and ISR = [node.id].
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Broker is one Strata node. Create it with New, serve with Run, stop with Close.
+type Broker struct {
+	cfg       Config
+	logger    *slog.Logger
+	ln        net.Listener
+	clusterID string
+
+	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
+	// writes of <data-dir>/meta; lock order: adminMu, then mu.
+	adminMu sync.Mutex
+	// mu guards the registry maps; lookups take it shared.
+	mu       sync.RWMutex
+	topics   map[string]*Topic
+	topicIDs map[[16]byte]*Topic
+
+	connMu    sync.Mutex
+	conns     map[net.Conn]struct{}
+	closing   bool
+	runCancel context.CancelFunc
+
+	wg        sync.WaitGroup // connections and background loops
+	runDone   chan struct{}  // closed when Run returns
+	runOnce   sync.Once
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the data directory (creating it), loads the topic registry, opens every
+// partition and binds the listener, so Addr is valid as soon as New returns.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	b := &Broker{
+		cfg:      cfg,
+		logger:   logger,
+		topics:   make(map[string]*Topic),
+		topicIDs: make(map[[16]byte]*Topic),
+		conns:    make(map[net.Conn]struct{}),
+		runDone:  make(chan struct{}),
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create data dir %q: %w", cfg.DataDir, err)
+	}
+	if err := b.loadMeta(); err != nil {
+		b.closePartitions()
+		return nil, err
+	}
+	addr, err := cfg.listenAddr()
+	if err != nil {
+		b.closePartitions()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		b.closePartitions()
+		return nil, fmt.Errorf("cannot listen on %q: %w", addr, err)
+	}
+	b.ln = ln
+	b.logger.Info("broker started", "addr", ln.Addr().String(), "node_id", cfg.NodeID,
+		"cluster_id", b.clusterID, "data_dir", cfg.DataDir, "topics", len(b.topics))
+	return b, nil
+}
+
+// Addr is the bound listener address (useful with port 0).
+func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+
+// ClusterID is the persisted cluster id.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// Run accepts connections and runs background maintenance until ctx is cancelled or Close
+// is called. It returns nil after a graceful stop; it may be called once.
+func (b *Broker) Run(ctx context.Context) error {
+	started := false
+	b.runOnce.Do(func() { started = true })
+	if !started {
+		return errors.New("broker: Run called twice")
+	}
+	defer close(b.runDone)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.connMu.Lock()
+	if b.closing {
+		b.connMu.Unlock()
+		return errBrokerClosed
+	}
+	b.runCancel = cancel
+	b.connMu.Unlock()
+
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.maintenanceLoop(ctx)
+	}()
+	go func() {
+		<-ctx.Done()
+		b.ln.Close()
+	}()
+
+	var tempDelay time.Duration
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// Temporary errors (EMFILE...): back off like net/http does.
+			if tempDelay == 0 {
+				tempDelay = 5 * time.Millisecond
+			} else {
+				tempDelay = min(2*tempDelay, time.Second)
+			}
+			b.logger.Warn("accept failed", "err", err, "retry_in", tempDelay)
+			select {
+			case <-time.After(tempDelay):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		tempDelay = 0
+		if !b.trackConn(nc) {
+			nc.Close()
+			break
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer b.untrackConn(nc)
+			b.serveConn(ctx, nc)
+		}()
+	}
+	cancel()
+	b.closeConns()
+	b.wg.Wait()
+	return nil
+}
+
+func (b *Broker) trackConn(nc net.Conn) bool {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.conns[nc] = struct{}{}
+	return true
+}
+
+func (b *Broker) untrackConn(nc net.Conn) {
+	b.connMu.Lock()
+	delete(b.conns, nc)
+	b.connMu.Unlock()
+}
+
+func (b *Broker) closeConns() {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	for nc := range b.conns {
+		nc.Close()
+	}
+}
+
+// Close stops accepting, cancels every request context, closes connections, waits for
+// every goroutine and closes the partitions. It is safe to call more than once.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.connMu.Lock()
+		b.closing = true
+		cancel := b.runCancel
+		b.connMu.Unlock()
+		b.ln.Close()
+		if cancel != nil {
+			cancel()
+			<-b.runDone
+		}
+		b.closeConns()
+		b.wg.Wait()
+		b.closeErr = b.closePartitions()
+		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)
+	})
+	return b.closeErr
+}
+
+func (b *Broker) closePartitions() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		for i, p := range t.partitions() {
+			if err := p.close(); err != nil {
+				errs = append(errs, fmt.Errorf("cannot close partition %s-%d: %w", t.Name, i, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// maintenanceLoop calls runMaintenance on every partition each retention check interval.
+func (b *Broker) maintenanceLoop(ctx context.Context) {
+	tick := time.NewTicker(b.cfg.RetentionCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			b.runMaintenance(now)
+		}
+	}
+}
+
+func (b *Broker) runMaintenance(now time.Time) {
+	for _, t := range b.allTopics() {
+		for _, p := range t.partitions() {
+			p.runMaintenance(now)
+		}
+	}
+}

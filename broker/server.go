@@ -1,0 +1,301 @@
+package broker
+
+// Connection handling.
+//
+// A frame is a big-endian int32 size followed by that many bytes. The size is checked
+// against socket.request.max.bytes (and the minimum header size) before anything is
+// allocated; a bad size closes the connection.
+//
+// Per connection the reader goroutine reads frames, parses the request header and decodes
+// the body with kmsg; it hands decoded requests to the worker goroutine through a bounded
+// queue. The worker handles requests strictly one after another, in arrival order, and
+// writes each response before handling the next, so responses go out in request order.
+// A long-polling fetch blocks only its own connection's worker. The reader notices a
+// closed socket at once and cancels the connection's context, which ends any wait.
+//
+// Request header (v1, v2 for flexible versions):
+//   api_key int16, api_version int16, correlation_id int32, client_id nullable string
+//   (int16 length), then for v2 tagged fields (uvarint count, each uvarint tag + uvarint
+//   size + bytes).
+// Response header: correlation_id int32, then for flexible responses (v1) an empty
+// tagged-field section (one 0 byte). ApiVersions responses always use header v0.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	minRequestSize = 8  // api key, version, correlation id
+	requestQueue   = 16 // decoded requests waiting for the worker, per connection
+)
+
+// errProtocol marks a request that closes the connection (malformed, unknown key,
+// unsupported version, oversized frame).
+var errProtocol = errors.New("broker: protocol error")
+
+// request is one decoded request.
+type request struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      string
+	req           kmsg.Request // nil for an ApiVersions request with an unsupported version
+}
+
+// requestInfo travels in the handler's context.
+type requestInfo struct {
+	ClientID      string
+	ClientHost    string
+	LocalHost     string // the broker address the client connected to
+	CorrelationID int32
+	Version       int16
+}
+
+type requestInfoKey struct{}
+
+// requestInfoFrom returns the header data of the request being handled.
+func requestInfoFrom(ctx context.Context) (requestInfo, bool) {
+	ri, ok := ctx.Value(requestInfoKey{}).(requestInfo)
+	return ri, ok
+}
+
+// serveConn runs one connection until it closes, ctx ends or a protocol error occurs.
+func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer nc.Close()
+	remote := nc.RemoteAddr().String()
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	local := nc.LocalAddr().String()
+	if lh, _, err := net.SplitHostPort(local); err == nil {
+		local = lh
+	}
+	log := b.logger.With("remote", remote)
+	log.Debug("connection opened")
+
+	queue := make(chan *request, requestQueue)
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("bug: panic while handling request", "panic", r, "stack", string(debug.Stack()))
+				cancel()
+				nc.Close()
+			}
+		}()
+		w := bufio.NewWriterSize(nc, 64<<10)
+		var buf []byte
+		for r := range queue {
+			var err error
+			buf, err = b.handleRequest(ctx, r, host, local, buf[:0])
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Info("closing connection", "err", err, "api_key", r.key, "api_version", r.version)
+				}
+				cancel()
+				nc.Close()
+				return
+			}
+			if buf == nil {
+				continue // acks=0 produce: no response
+			}
+			_, err = w.Write(buf)
+			if err == nil && len(queue) == 0 {
+				err = w.Flush()
+			}
+			if err != nil {
+				cancel()
+				nc.Close()
+				return
+			}
+			if cap(buf) > 1<<20 {
+				buf = nil // do not pin one large fetch response for the connection's life
+			}
+		}
+	}()
+
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("bug: panic while reading request", "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		br := bufio.NewReaderSize(nc, 64<<10)
+		for {
+			r, err := b.readRequest(br)
+			if err != nil {
+				if errors.Is(err, errProtocol) {
+					log.Info("closing connection", "err", err)
+				} else if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					log.Debug("connection read failed", "err", err)
+				}
+				return
+			}
+			select {
+			case queue <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// The reader is done: the peer closed, the broker stops, or the input was bad.
+	// Cancelling ends any long poll; pending responses to a closed peer are moot.
+	cancel()
+	nc.Close()
+	close(queue)
+	<-workerDone
+	log.Debug("connection closed")
+}
+
+// readRequest reads and decodes one frame.
+func (b *Broker) readRequest(br *bufio.Reader) (*request, error) {
+	var sz [4]byte
+	if _, err := io.ReadFull(br, sz[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(sz[:]))
+	if size < minRequestSize || size > b.cfg.SocketRequestMaxBytes {
+		return nil, fmt.Errorf("%w: frame size %d outside [%d, %d] (socket.request.max.bytes)",
+			errProtocol, size, minRequestSize, b.cfg.SocketRequestMaxBytes)
+	}
+	frame := make([]byte, size)
+	if _, err := io.ReadFull(br, frame); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return parseRequest(frame)
+}
+
+// parseRequest decodes a frame (without its size prefix): header, then body with kmsg.
+// It never panics; every malformation is an error wrapping errProtocol.
+func parseRequest(frame []byte) (*request, error) {
+	if len(frame) < minRequestSize {
+		return nil, fmt.Errorf("%w: request of %d bytes is shorter than a header", errProtocol, len(frame))
+	}
+	r := &request{
+		key:           int16(binary.BigEndian.Uint16(frame[0:])),
+		version:       int16(binary.BigEndian.Uint16(frame[2:])),
+		correlationID: int32(binary.BigEndian.Uint32(frame[4:])),
+	}
+	rest := frame[8:]
+	api := lookupAPI(r.key)
+	if api == nil {
+		return nil, fmt.Errorf("%w: unsupported api key %d", errProtocol, r.key)
+	}
+	// Client id: nullable string with int16 length (header v1 and v2).
+	if len(rest) < 2 {
+		return nil, fmt.Errorf("%w: truncated client id", errProtocol)
+	}
+	n := int16(binary.BigEndian.Uint16(rest))
+	rest = rest[2:]
+	if n > 0 {
+		if int(n) > len(rest) {
+			return nil, fmt.Errorf("%w: truncated client id", errProtocol)
+		}
+		r.clientID = string(rest[:n])
+		rest = rest[n:]
+	} else if n < -1 {
+		return nil, fmt.Errorf("%w: bad client id length %d", errProtocol, n)
+	}
+
+	if r.version < api.min || r.version > api.max {
+		if r.key == int16(kmsg.ApiVersions) && r.version > api.max {
+			// Answered with a v0 UNSUPPORTED_VERSION response listing what we support;
+			// the client retries with a version we know. The body is not parsed.
+			return r, nil
+		}
+		return nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)",
+			errProtocol, r.version, kmsg.NameForKey(r.key), api.min, api.max)
+	}
+	req := kmsg.RequestForKey(r.key)
+	req.SetVersion(r.version)
+	if req.IsFlexible() {
+		var err error
+		if rest, err = skipTags(rest); err != nil {
+			return nil, err
+		}
+	}
+	if err := req.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("%w: cannot decode %s v%d: %v", errProtocol, kmsg.NameForKey(r.key), r.version, err)
+	}
+	r.req = req
+	return r, nil
+}
+
+// skipTags skips a tagged-field section.
+func skipTags(b []byte) ([]byte, error) {
+	num, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: bad tagged field count", errProtocol)
+	}
+	b = b[n:]
+	if num > uint64(len(b)) { // every field takes at least 2 bytes
+		return nil, fmt.Errorf("%w: bad tagged field count %d", errProtocol, num)
+	}
+	for i := uint64(0); i < num; i++ {
+		_, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, fmt.Errorf("%w: bad tag", errProtocol)
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, fmt.Errorf("%w: bad tag size", errProtocol)
+		}
+		b = b[n+int(size):]
+	}
+	return b, nil
+}
+
+// handleRequest runs the handler for r and appends the framed response to buf. A nil
+// result with a nil error means no response (acks=0). An error closes the connection.
+func (b *Broker) handleRequest(ctx context.Context, r *request, clientHost, localHost string, buf []byte) ([]byte, error) {
+	var resp kmsg.Response
+	if r.req == nil {
+		resp = b.unsupportedApiVersions()
+	} else {
+		api := lookupAPI(r.key)
+		hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{
+			ClientID: r.clientID, ClientHost: clientHost, LocalHost: localHost, CorrelationID: r.correlationID, Version: r.version,
+		})
+		var err error
+		resp, err = api.handle(b, hctx, r.req)
+		if err != nil {
+			return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)
+		}
+		if resp == nil {
+			return nil, nil
+		}
+		resp.SetVersion(r.version)
+	}
+	return appendResponse(buf, r.correlationID, resp), nil
+}
+
+// appendResponse frames resp: size, correlation id, header tags (flexible, not
+// ApiVersions), body.
+func appendResponse(buf []byte, correlationID int32, resp kmsg.Response) []byte {
+	start := len(buf)
+	buf = append(buf, 0, 0, 0, 0)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(correlationID))
+	if resp.IsFlexible() && resp.Key() != int16(kmsg.ApiVersions) {
+		buf = append(buf, 0)
+	}
+	buf = resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf[start:], uint32(len(buf)-start-4))
+	return buf
+}

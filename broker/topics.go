@@ -1,0 +1,543 @@
+package broker
+
+// The topic registry and its persistence.
+//
+// <data-dir>/meta/meta.properties  version=1, cluster.id, node.id (as Kafka writes it)
+// <data-dir>/meta/topics.json      {"version":1,"topics":[{"name","id","partitions","configs"}]}
+//
+// Both files are replaced atomically: written to <file>.tmp, fsynced, renamed over the old
+// file, and the directory fsynced. topics.json holds only topic config overrides; defaults
+// come from the broker config at start. A partition directory <topic>-<n> that topics.json
+// does not name is left alone and logged.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+)
+
+const (
+	maxTopicNameLen       = 249
+	maxPartitionsPerTopic = 100000
+	metaDirName           = "meta"
+	topicsFileName        = "topics.json"
+	metaPropsFileName     = "meta.properties"
+)
+
+// Topic is one topic of the registry. Name and ID never change.
+type Topic struct {
+	Name string
+	ID   [16]byte
+	// Partitions is guarded by mu: CreatePartitions appends to it. Code running
+	// concurrently with admin requests reads it through partitions() or partition(i).
+	Partitions []*Partition
+
+	b         *Broker
+	mu        sync.RWMutex
+	overrides map[string]string // guarded by mu; topic config overrides (DYNAMIC_TOPIC_CONFIG)
+	cfg       atomic.Pointer[TopicConfig]
+}
+
+// Config is the effective configuration: overrides on top of the broker defaults.
+func (t *Topic) Config() TopicConfig { return *t.cfg.Load() }
+
+// partitions returns a snapshot of the partitions slice.
+func (t *Topic) partitions() []*Partition {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.Partitions
+}
+
+// partition returns partition i, or nil when out of range.
+func (t *Topic) partition(i int32) *Partition {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if i < 0 || int(i) >= len(t.Partitions) {
+		return nil
+	}
+	return t.Partitions[i]
+}
+
+// numPartitions is len(partitions()).
+func (t *Topic) numPartitions() int32 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return int32(len(t.Partitions))
+}
+
+// configOverrides returns a copy of the topic's overrides.
+func (t *Topic) configOverrides() map[string]string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return cloneConfigs(t.overrides)
+}
+
+// validateTopicName applies Kafka's rules: [a-zA-Z0-9._-]{1,249}, not "." or "..".
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: topic name is empty", errInvalidTopic)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: topic name cannot be %q", errInvalidTopic, name)
+	case len(name) > maxTopicNameLen:
+		return fmt.Errorf("%w: topic name is longer than %d characters", errInvalidTopic, maxTopicNameLen)
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: topic name %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", errInvalidTopic, name)
+		}
+	}
+	return nil
+}
+
+// lookupTopic returns the topic or nil.
+func (b *Broker) lookupTopic(name string) *Topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topics[name]
+}
+
+// lookupTopicID returns the topic or nil.
+func (b *Broker) lookupTopicID(id [16]byte) *Topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topicIDs[id]
+}
+
+// allTopics returns every topic, sorted by name.
+func (b *Broker) allTopics() []*Topic {
+	b.mu.RLock()
+	ts := make([]*Topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		ts = append(ts, t)
+	}
+	b.mu.RUnlock()
+	slices.SortFunc(ts, func(a, c *Topic) int { return strings.Compare(a.Name, c.Name) })
+	return ts
+}
+
+// maybeAutoCreate returns the named topic, creating it with num.partitions partitions when
+// auto.create.topics.enable is set. Unknown topic without auto-create: UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Broker) maybeAutoCreate(ctx context.Context, name string) (*Topic, error) {
+	if t := b.lookupTopic(name); t != nil {
+		return t, nil
+	}
+	if !b.cfg.AutoCreateTopics {
+		return nil, errUnknownTopic
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, err := b.createTopic(name, b.cfg.NumPartitions, nil, false)
+	if errors.Is(err, errTopicExists) {
+		if t := b.lookupTopic(name); t != nil {
+			return t, nil
+		}
+	}
+	return t, err
+}
+
+func newTopicID() [16]byte {
+	for {
+		id := uuid.New()
+		// Kafka never hands out IDs whose base64 form starts with '-' (they read as flags).
+		if base64.RawURLEncoding.EncodeToString(id[:])[0] != '-' {
+			return id
+		}
+	}
+}
+
+func (b *Broker) partitionDir(topic string, i int32) string {
+	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(i)))
+}
+
+// topicCollision finds an existing topic whose name equals name once '.' and '_' are
+// treated as the same character (their metric names would collide, so Kafka refuses).
+func (b *Broker) topicCollisionLocked(name string) string {
+	norm := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	n := norm(name)
+	for other := range b.topics {
+		if other != name && norm(other) == n {
+			return other
+		}
+	}
+	return ""
+}
+
+// createTopic validates and creates a topic with partitions partitions and the given config
+// overrides, opens its partitions and persists the registry. validateOnly does every check
+// but changes nothing (and returns a nil topic).
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (*Topic, error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	if partitions < 1 || partitions > maxPartitionsPerTopic {
+		return nil, fmt.Errorf("%w: number of partitions must be in [1, %d], got %d", errInvalidPartitions, maxPartitionsPerTopic, partitions)
+	}
+	overrides := make(map[string]string, len(configs))
+	for k, v := range configs {
+		overrides[k] = normalizeTopicConfig(v)
+	}
+	if err := validateTopicConfigs(&b.cfg, nil, overrides); err != nil {
+		return nil, err
+	}
+
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	b.mu.RLock()
+	_, exists := b.topics[name]
+	collides := b.topicCollisionLocked(name)
+	b.mu.RUnlock()
+	if exists {
+		return nil, fmt.Errorf("%w: topic %q already exists", errTopicExists, name)
+	}
+	if collides != "" {
+		return nil, fmt.Errorf("%w: topic %q collides with existing topic %q", errInvalidTopic, name, collides)
+	}
+	if validateOnly {
+		return nil, nil
+	}
+	t := &Topic{Name: name, ID: newTopicID(), b: b, overrides: overrides}
+	tc := effectiveTopicConfig(&b.cfg, overrides)
+	t.cfg.Store(&tc)
+	if err := b.openPartitions(t, 0, partitions); err != nil {
+		b.dropPartitions(t, t.Partitions)
+		return nil, err
+	}
+	b.mu.Lock()
+	b.topics[name] = t
+	b.topicIDs[t.ID] = t
+	b.mu.Unlock()
+	if err := b.saveTopicsLocked(); err != nil {
+		b.mu.Lock()
+		delete(b.topics, name)
+		delete(b.topicIDs, t.ID)
+		b.mu.Unlock()
+		b.dropPartitions(t, t.Partitions)
+		return nil, err
+	}
+	b.logger.Info("topic created", "topic", name, "topic_id", uuid.UUID(t.ID).String(), "partitions", partitions)
+	return t, nil
+}
+
+// openPartitions opens partitions [from, to) of t and appends them to t.Partitions.
+func (b *Broker) openPartitions(t *Topic, from, to int32) error {
+	for i := from; i < to; i++ {
+		p, err := openPartition(b, t, i, b.partitionDir(t.Name, i))
+		if err != nil {
+			return fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
+		}
+		t.mu.Lock()
+		t.Partitions = append(t.Partitions, p)
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// dropPartitions deletes partitions that were opened for an operation that failed.
+func (b *Broker) dropPartitions(t *Topic, ps []*Partition) {
+	for _, p := range ps {
+		if err := p.delete(); err != nil {
+			b.logger.Error("cannot delete partition", "topic", t.Name, "err", err)
+		}
+	}
+}
+
+// deleteTopic removes t from the registry, persists, then deletes its partitions.
+func (b *Broker) deleteTopic(t *Topic) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	b.mu.Lock()
+	if b.topics[t.Name] != t {
+		b.mu.Unlock()
+		return errUnknownTopic
+	}
+	delete(b.topics, t.Name)
+	delete(b.topicIDs, t.ID)
+	b.mu.Unlock()
+	if err := b.saveTopicsLocked(); err != nil {
+		b.mu.Lock()
+		b.topics[t.Name] = t
+		b.topicIDs[t.ID] = t
+		b.mu.Unlock()
+		return err
+	}
+	var errs []error
+	for i, p := range t.partitions() {
+		if err := p.delete(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot delete partition %s-%d: %w", t.Name, i, err))
+		}
+	}
+	b.logger.Info("topic deleted", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String())
+	if err := errors.Join(errs...); err != nil {
+		// The topic is gone from the registry; leftover files are logged, not fatal.
+		b.logger.Error("cannot delete topic data", "topic", t.Name, "err", err)
+	}
+	return nil
+}
+
+// createPartitions grows t to count partitions.
+func (b *Broker) createPartitions(t *Topic, count int32, validateOnly bool) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if b.lookupTopic(t.Name) != t {
+		return errUnknownTopic
+	}
+	cur := t.numPartitions()
+	switch {
+	case count < cur:
+		return fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", errInvalidPartitions, cur, count)
+	case count == cur:
+		return fmt.Errorf("%w: topic already has %d partitions", errInvalidPartitions, cur)
+	case count > maxPartitionsPerTopic:
+		return fmt.Errorf("%w: at most %d partitions per topic", errInvalidPartitions, maxPartitionsPerTopic)
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := b.openPartitions(t, cur, count); err != nil {
+		t.mu.Lock()
+		added := t.Partitions[cur:]
+		t.Partitions = slices.Clip(t.Partitions[:cur])
+		t.mu.Unlock()
+		b.dropPartitions(t, added)
+		return err
+	}
+	if err := b.saveTopicsLocked(); err != nil {
+		t.mu.Lock()
+		added := t.Partitions[cur:]
+		t.Partitions = slices.Clip(t.Partitions[:cur])
+		t.mu.Unlock()
+		b.dropPartitions(t, added)
+		return err
+	}
+	b.logger.Info("partitions created", "topic", t.Name, "from", cur, "to", count)
+	return nil
+}
+
+// setTopicConfigs replaces t's overrides with overrides (validated against the old ones),
+// persists and pushes the effective config to the partitions. validateOnly checks only.
+func (b *Broker) setTopicConfigs(t *Topic, overrides map[string]string, validateOnly bool) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if b.lookupTopic(t.Name) != t {
+		return errUnknownTopic
+	}
+	old := t.configOverrides()
+	if err := validateTopicConfigs(&b.cfg, old, overrides); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	tc := effectiveTopicConfig(&b.cfg, overrides)
+	t.mu.Lock()
+	t.overrides = overrides
+	t.mu.Unlock()
+	if err := b.saveTopicsLocked(); err != nil {
+		t.mu.Lock()
+		t.overrides = old
+		t.mu.Unlock()
+		return err
+	}
+	t.cfg.Store(&tc)
+	for _, p := range t.partitions() {
+		p.applyConfig(tc)
+	}
+	b.logger.Info("topic configs changed", "topic", t.Name)
+	return nil
+}
+
+type topicsFile struct {
+	Version int          `json:"version"`
+	Topics  []topicEntry `json:"topics"`
+}
+
+type topicEntry struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+func (b *Broker) metaDir() string { return filepath.Join(b.cfg.DataDir, metaDirName) }
+
+// saveTopicsLocked writes topics.json; adminMu must be held.
+func (b *Broker) saveTopicsLocked() error {
+	f := topicsFile{Version: 1, Topics: []topicEntry{}}
+	for _, t := range b.allTopics() {
+		f.Topics = append(f.Topics, topicEntry{
+			Name:       t.Name,
+			ID:         uuid.UUID(t.ID).String(),
+			Partitions: t.numPartitions(),
+			Configs:    t.configOverrides(),
+		})
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(b.metaDir(), topicsFileName), append(data, '\n'))
+}
+
+// loadMeta reads (or initialises) meta.properties and topics.json and opens every partition.
+func (b *Broker) loadMeta() error {
+	dir := b.metaDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create meta dir %q: %w", dir, err)
+	}
+	if err := b.loadMetaProperties(); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, topicsFileName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b.adminMu.Lock()
+		defer b.adminMu.Unlock()
+		return b.saveTopicsLocked()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read %q: %w", path, err)
+	}
+	var f topicsFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("cannot parse %q: %w", path, err)
+	}
+	if f.Version != 1 {
+		return fmt.Errorf("cannot read %q: unsupported version %d", path, f.Version)
+	}
+	for _, e := range f.Topics {
+		id, err := uuid.Parse(e.ID)
+		if err != nil {
+			return fmt.Errorf("cannot parse %q: topic %q: bad id: %w", path, e.Name, err)
+		}
+		if err := validateTopicName(e.Name); err != nil {
+			return fmt.Errorf("cannot parse %q: %w", path, err)
+		}
+		overrides := cloneConfigs(e.Configs)
+		if err := validateTopicConfigs(&b.cfg, nil, overrides); err != nil {
+			// A config valid when written may no longer be (e.g. remote storage disabled
+			// on this broker). Keep it and say so rather than refusing to start.
+			b.logger.Warn("topic config no longer valid", "topic", e.Name, "err", err)
+		}
+		t := &Topic{Name: e.Name, ID: id, b: b, overrides: overrides}
+		tc := effectiveTopicConfig(&b.cfg, overrides)
+		t.cfg.Store(&tc)
+		if err := b.openPartitions(t, 0, e.Partitions); err != nil {
+			b.topics[t.Name] = t // so that closePartitions closes what was opened
+			return err
+		}
+		b.topics[t.Name] = t
+		b.topicIDs[t.ID] = t
+	}
+	b.warnStrayDirs()
+	return nil
+}
+
+func (b *Broker) warnStrayDirs() {
+	ents, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == metaDirName {
+			continue
+		}
+		i := strings.LastIndexByte(e.Name(), '-')
+		if i <= 0 {
+			continue
+		}
+		n, err := strconv.Atoi(e.Name()[i+1:])
+		if err != nil {
+			continue
+		}
+		if t := b.topics[e.Name()[:i]]; t == nil || n >= len(t.Partitions) {
+			b.logger.Warn("partition directory not in topic registry; left alone", "dir", e.Name())
+		}
+	}
+}
+
+func (b *Broker) loadMetaProperties() error {
+	path := filepath.Join(b.metaDir(), metaPropsFileName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b.clusterID = b.cfg.ClusterID
+		if b.clusterID == "" {
+			id := newTopicID()
+			b.clusterID = base64.RawURLEncoding.EncodeToString(id[:])
+		}
+		var buf bytes.Buffer
+		fmt.Fprintf(&buf, "#Written by Strata; do not edit.\nversion=1\ncluster.id=%s\nnode.id=%d\n", b.clusterID, b.cfg.NodeID)
+		return writeFileAtomic(path, buf.Bytes())
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read %q: %w", path, err)
+	}
+	props := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		props[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	b.clusterID = props["cluster.id"]
+	if b.clusterID == "" {
+		return fmt.Errorf("cannot read %q: no cluster.id", path)
+	}
+	if b.cfg.ClusterID != "" && b.cfg.ClusterID != b.clusterID {
+		return fmt.Errorf("configured cluster.id %q does not match %q in %q", b.cfg.ClusterID, b.clusterID, path)
+	}
+	if n, ok := props["node.id"]; ok && n != strconv.Itoa(int(b.cfg.NodeID)) {
+		return fmt.Errorf("configured node.id %d does not match %s in %q", b.cfg.NodeID, n, path)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data: write <path>.tmp, fsync, rename, fsync the dir.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot sync %q: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot close %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot rename %q: %w", tmp, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("cannot open dir of %q: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync dir of %q: %w", path, err)
+	}
+	return nil
+}
