@@ -1,0 +1,395 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/tiering"
+)
+
+// fakeTier is an in-memory tiering.PartitionTier: the test decides what is "uploaded".
+type fakeTier struct {
+	mu        sync.Mutex
+	batches   [][]byte // remote batches, ascending offsets
+	start     int64
+	uploaded  map[int64]bool // segment base offsets confirmed uploaded
+	readErr   error
+	readGate  chan struct{} // if non-nil, Read blocks until it is closed
+	sealed    int
+	setStarts []int64
+	setErr    error
+}
+
+var _ tiering.PartitionTier = (*fakeTier)(nil)
+
+func (f *fakeTier) Bounds() (int64, int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) == 0 {
+		return 0, 0, false
+	}
+	h, _ := parseBatchHeader(f.batches[len(f.batches)-1])
+	return f.start, h.lastOffset() + 1, true
+}
+
+func (f *fakeTier) Read(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	f.mu.Lock()
+	gate, rerr := f.readGate, f.readErr
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if offset < f.start {
+		return nil, segment.ErrOffsetOutOfRange
+	}
+	var out []byte
+	for _, b := range f.batches {
+		h, _ := parseBatchHeader(b)
+		if h.lastOffset() < offset {
+			continue
+		}
+		if len(out)+len(b) > maxBytes && !(len(out) == 0 && minOne) {
+			break
+		}
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+func (f *fakeTier) FindTimestamp(ctx context.Context, ts int64) ([]byte, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.batches {
+		if h, _ := parseBatchHeader(b); h.MaxTimestamp >= ts {
+			return b, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+func (f *fakeTier) Uploaded(seg segment.SegmentInfo) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.uploaded[seg.BaseOffset]
+}
+
+func (f *fakeTier) OnSealed() { f.mu.Lock(); f.sealed++; f.mu.Unlock() }
+
+func (f *fakeTier) SetLogStartOffset(ctx context.Context, offset int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.setErr != nil {
+		return f.setErr
+	}
+	f.setStarts = append(f.setStarts, offset)
+	f.start = max(f.start, offset)
+	return nil
+}
+
+// upload copies the partition's sealed segments [0, n) to the tier and marks them uploaded.
+func (f *fakeTier) upload(t *testing.T, p *Partition, n int) {
+	t.Helper()
+	segs := p.log.Segments()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.uploaded == nil {
+		f.uploaded = make(map[int64]bool)
+	}
+	for _, s := range segs[:n] {
+		if !s.Sealed {
+			t.Fatalf("segment %d is not sealed", s.BaseOffset)
+		}
+		data, local, err := p.readLocal(s.BaseOffset, int(s.Size), true)
+		if err != nil || !local {
+			t.Fatalf("read segment %d: %v %v", s.BaseOffset, local, err)
+		}
+		_ = splitBatches(data, func(_ batchHeader, b []byte) (bool, error) {
+			f.batches = append(f.batches, b)
+			return true, nil
+		})
+		f.uploaded[s.BaseOffset] = true
+	}
+}
+
+func testPartition(t *testing.T, overrides map[string]string) *Partition {
+	t.Helper()
+	bc, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.DataDir = t.TempDir()
+	topic := &Topic{Name: "t"}
+	cfg := effectiveTopicConfig(&bc, overrides)
+	topic.cfg.Store(&cfg)
+	p, err := openPartition(&Broker{cfg: bc}, topic, 0, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.close() })
+	return p
+}
+
+// appendN appends n single-record batches with timestamps ts0, ts0+1, ...
+func appendN(t *testing.T, p *Partition, n int, ts0 int64) {
+	t.Helper()
+	for i := range n {
+		b := testBatch(t, codecNone, ts0+int64(i), []int64{0}, false)
+		h, err := validateBatch(b, p.config(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.append(b, h, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func batchOffsets(t *testing.T, data []byte) []int64 {
+	t.Helper()
+	var offs []int64
+	if err := splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
+		offs = append(offs, h.BaseOffset)
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return offs
+}
+
+func TestPartitionAppendRead(t *testing.T) {
+	p := testPartition(t, nil)
+	appendN(t, p, 5, 1000)
+	if hw := p.HighWatermark(); hw != 5 {
+		t.Fatalf("hw = %d", hw)
+	}
+	data, local, err := p.readLocal(2, 1<<20, true)
+	if err != nil || !local {
+		t.Fatal(local, err)
+	}
+	if got := batchOffsets(t, data); len(got) != 3 || got[0] != 2 || got[2] != 4 {
+		t.Fatalf("offsets %v", got)
+	}
+	if err := p.waitDurable(t.Context(), 5); err != nil {
+		t.Fatal(err)
+	}
+	off, ts, err := p.listOffset(t.Context(), 1003)
+	if err != nil || off != 3 || ts != 1003 {
+		t.Fatalf("listOffset(1003) = %d %d %v", off, ts, err)
+	}
+	off, ts, err = p.listOffset(t.Context(), listMaxTimestamp)
+	if err != nil || off != 4 || ts != 1004 {
+		t.Fatalf("max timestamp = %d %d %v", off, ts, err)
+	}
+	if off, _, _ := p.listOffset(t.Context(), 5000); off != -1 {
+		t.Fatalf("listOffset(future) = %d", off)
+	}
+}
+
+func TestPartitionRollsBySegmentBytesAndHintsTier(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100"})
+	tier := &fakeTier{}
+	p.setTier(tier)
+	appendN(t, p, 4, 1000) // each batch is 70+ bytes: one per segment
+	if n := len(p.log.Segments()); n != 4 {
+		t.Fatalf("%d segments, want 4", n)
+	}
+	if tier.sealed != 3 {
+		t.Fatalf("OnSealed called %d times, want 3", tier.sealed)
+	}
+}
+
+func TestPartitionLocalRetentionWaitsForUpload(t *testing.T) {
+	p := testPartition(t, map[string]string{
+		"segment.bytes": "100", "remote.storage.enable": "true",
+		"local.retention.bytes": "1", "retention.ms": "-1", "retention.bytes": "-1",
+	})
+	tier := &fakeTier{}
+	p.setTier(tier)
+	appendN(t, p, 4, 1000)
+
+	p.runMaintenance(time.Now())
+	if got := p.LocalLogStartOffset(); got != 0 {
+		t.Fatalf("deleted before upload: local start %d", got)
+	}
+	tier.upload(t, p, 2) // segments at 0 and 1
+	p.runMaintenance(time.Now())
+	if got := p.LocalLogStartOffset(); got != 2 {
+		t.Fatalf("local start %d, want 2 (only uploaded segments go)", got)
+	}
+	if got := p.LogStartOffset(); got != 0 {
+		t.Fatalf("log start %d, want 0 (remote data counts)", got)
+	}
+
+	// Offsets below the local start are served by the tier.
+	data, done, err := p.readRemote(t.Context(), tier, 1, 1<<20, true, time.Second)
+	if err != nil || !done {
+		t.Fatal(done, err)
+	}
+	if got := batchOffsets(t, data); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("remote offsets %v", got)
+	}
+	// Timestamp lookups go through the tier for remote data.
+	if off, ts, err := p.listOffset(t.Context(), 1001); err != nil || off != 1 || ts != 1001 {
+		t.Fatalf("listOffset(1001) = %d %d %v", off, ts, err)
+	}
+	if off, _, _ := p.listOffset(t.Context(), listEarliestLocal); off != 2 {
+		t.Fatalf("earliest local = %d", off)
+	}
+	if off, _, _ := p.listOffset(t.Context(), listLatestTiered); off != 1 {
+		t.Fatalf("latest tiered = %d", off)
+	}
+	if off, _, _ := p.listOffset(t.Context(), listEarliestPending); off != 2 {
+		t.Fatalf("earliest pending upload = %d", off)
+	}
+}
+
+func TestPartitionPlainRetentionWithoutTier(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100", "retention.bytes": "1"})
+	appendN(t, p, 4, 1000)
+	p.runMaintenance(time.Now())
+	if got := p.LogStartOffset(); got != 3 {
+		t.Fatalf("log start %d, want 3 (all sealed segments over retention.bytes)", got)
+	}
+	// Retention never takes the active segment.
+	if hw := p.HighWatermark(); hw != 4 {
+		t.Fatalf("hw %d", hw)
+	}
+}
+
+func TestPartitionRemoteReadErrorIsRetriable(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+	tier := &fakeTier{}
+	p.setTier(tier)
+	appendN(t, p, 3, 1000)
+	tier.upload(t, p, 2)
+	p.runMaintenance(time.Now())
+	tier.readErr = errors.New("bucket unreachable")
+	_, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, time.Second)
+	if !done || err == nil {
+		t.Fatalf("done %v err %v", done, err)
+	}
+	if code := errorCode(err); code != kerr.KafkaStorageError.Code || !kerr.IsRetriable(kerr.ErrorForCode(code)) {
+		t.Fatalf("code %d", code)
+	}
+}
+
+func TestPartitionSlowRemoteReadContinuesInBackground(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+	tier := &fakeTier{}
+	p.setTier(tier)
+	appendN(t, p, 3, 1000)
+	tier.upload(t, p, 2)
+	p.runMaintenance(time.Now())
+	gate := make(chan struct{})
+	tier.readGate = gate
+
+	start := time.Now()
+	_, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, 50*time.Millisecond)
+	if done || err != nil || time.Since(start) > time.Second {
+		t.Fatalf("slow read: done %v err %v after %v", done, err, time.Since(start))
+	}
+	close(gate) // the bucket answers; the next fetch at the same offset gets the result
+	data, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, time.Second)
+	if !done || err != nil || len(batchOffsets(t, data)) != 2 {
+		t.Fatalf("second read: done %v err %v offsets %v", done, err, batchOffsets(t, data))
+	}
+}
+
+func TestPartitionDeleteRecords(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+	tier := &fakeTier{}
+	p.setTier(tier)
+	appendN(t, p, 5, 1000)
+	tier.upload(t, p, 2)
+	p.runMaintenance(time.Now())
+
+	// Remote failure: nothing moves.
+	tier.setErr = errors.New("bucket unreachable")
+	if _, err := p.deleteRecords(t.Context(), 3); errorCode(err) != kerr.KafkaStorageError.Code {
+		t.Fatalf("err %v", err)
+	}
+	if p.LogStartOffset() != 0 || p.LocalLogStartOffset() != 2 {
+		t.Fatalf("moved on failure: %d %d", p.LogStartOffset(), p.LocalLogStartOffset())
+	}
+	tier.setErr = nil
+	low, err := p.deleteRecords(t.Context(), 3)
+	if err != nil || low != 3 {
+		t.Fatalf("low %d err %v", low, err)
+	}
+	if len(tier.setStarts) != 1 || tier.setStarts[0] != 3 || p.LocalLogStartOffset() != 3 {
+		t.Fatalf("tier starts %v local start %d", tier.setStarts, p.LocalLogStartOffset())
+	}
+	if off, _, _ := p.listOffset(t.Context(), listEarliest); off != 3 {
+		t.Fatalf("earliest = %d", off)
+	}
+	// Timestamp lookups never answer below the log start.
+	if off, _, err := p.listOffset(t.Context(), 0); err != nil || off != 3 {
+		t.Fatalf("listOffset(0) = %d %v", off, err)
+	}
+}
+
+func TestPartitionLogAppendTime(t *testing.T) {
+	p := testPartition(t, map[string]string{"message.timestamp.type": "LogAppendTime"})
+	b := testBatch(t, codecNone, 1000, []int64{0, 1}, false)
+	h, err := validateBatch(b, p.config(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(5_000_000)
+	res, err := p.append(b, h, now)
+	if err != nil || res.info.MaxTimestamp != 5_000_000 {
+		t.Fatalf("info %+v err %v", res.info, err)
+	}
+	data, _, _ := p.readLocal(0, 1<<20, true)
+	if h, _ := parseBatchHeader(data); !h.logAppendTime() || h.MaxTimestamp != 5_000_000 {
+		t.Fatalf("stored header %+v", h)
+	}
+}
+
+func TestValidateBatch(t *testing.T) {
+	cfg := TopicConfig{MaxMessageBytes: 200, MessageTimestampBeforeMaxMs: -1, MessageTimestampAfterMaxMs: -1}
+	good := testBatch(t, codecNone, 1000, []int64{0}, false)
+	f := func(name string, b []byte, want *kerr.Error) {
+		t.Helper()
+		_, err := validateBatch(b, cfg, time.Now())
+		if got := errorCode(err); got != codeOf(want) {
+			t.Errorf("%s: code %d (%v), want %v", name, got, err, want)
+		}
+	}
+	f("good", good, nil)
+	f("empty", nil, kerr.InvalidRecord)
+	f("short", good[:10], kerr.CorruptMessage)
+	old := append([]byte(nil), good...)
+	old[16] = 1
+	f("magic1", old, kerr.UnsupportedForMessageFormat)
+	f("two-batches", append(append([]byte(nil), good...), good...), kerr.InvalidRecord)
+	f("truncated", good[:len(good)-1], kerr.CorruptMessage)
+	big := testBatch(t, codecNone, 1000, make([]int64, 30), false)
+	f("too-large", big, kerr.MessageTooLarge)
+	ctl := append([]byte(nil), good...)
+	binary.BigEndian.PutUint16(ctl[21:], attrControl)
+	f("control", ctl, kerr.InvalidRecord)
+}
+
+func codeOf(e *kerr.Error) int16 {
+	if e == nil {
+		return 0
+	}
+	return e.Code
+}
