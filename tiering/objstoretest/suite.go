@@ -41,7 +41,9 @@ type Options struct {
 	// ManyKeys is the number of keys in the pagination test; default 1100 (> 1000, S3's page).
 	ManyKeys int
 	// NoFileDirConflicts skips keys where one key is a "directory" of another ("a" and
-	// "a/b"), which filesystem-backed stores cannot hold at once. Default false.
+	// "a/b"), which filesystem-backed stores cannot hold at once: fsstore refuses the second
+	// Put, and MinIO (a filesystem underneath) accepts it but leaves the keys out of listings.
+	// Strata's bucket layout never creates such pairs. Default false.
 	NoFileDirConflicts bool
 }
 
