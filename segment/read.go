@@ -1,0 +1,154 @@
+package segment
+
+import (
+	"fmt"
+	"io"
+)
+
+// Bytes reads the range of the result into a new slice.
+func (r ReadResult) Bytes() ([]byte, error) {
+	if r.Size == 0 {
+		return nil, nil
+	}
+	b := make([]byte, r.Size)
+	n, err := r.File.ReadAt(b, r.Position)
+	if n == len(b) {
+		return b, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, fmt.Errorf("segment: read %d bytes at %d: %w", r.Size, r.Position, err)
+}
+
+// segmentFor returns the last segment of the snapshot with base <= offset, or nil.
+func segmentFor(segs []*segment, offset int64) *segment {
+	lo, hi := 0, len(segs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if segs[m].base <= offset {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return nil
+	}
+	return segs[lo-1]
+}
+
+// Read returns whole batches starting at the batch containing offset, at most maxBytes of
+// them, except that when minOneBatch is true the first batch is returned even if larger.
+// offset == NextOffset returns an empty result; outside [LogStartOffset, NextOffset] is
+// ErrOffsetOutOfRange. The range never spans two segments. A malformed batch header on the
+// way is ErrCorrupt.
+func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, error) {
+	next := l.next.Load()
+	start := l.logStart.Load()
+	if offset < start || offset > next {
+		return ReadResult{}, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, start, next)
+	}
+	segs := l.snapshot()
+	for {
+		seg := segmentFor(segs, offset)
+		if seg == nil {
+			return ReadResult{}, fmt.Errorf("%w: offset %d below the first local segment", ErrOffsetOutOfRange, offset)
+		}
+		if offset == next {
+			return ReadResult{File: seg.log, Position: seg.size.Load(), FirstOffset: offset}, nil
+		}
+		limit := seg.size.Load()
+		pos, h, found, err := seg.findBatch(offset, limit)
+		if err != nil {
+			return ReadResult{}, err
+		}
+		if !found {
+			// offset lies past this segment's batches: it can only be the start of the
+			// next segment (a gap left by a restart).
+			if nextSeg := nextSegment(segs, seg); nextSeg != nil && offset < nextSeg.base {
+				offset = nextSeg.base
+				continue
+			}
+			return ReadResult{}, fmt.Errorf("segment %s: offset %d not found below position %d: %w", seg.logPath, offset, limit, ErrCorrupt)
+		}
+		res := ReadResult{File: seg.log, Position: pos, FirstOffset: h.BaseOffset}
+		first := h.size()
+		switch {
+		case first > int64(maxBytes):
+			if minOneBatch {
+				res.Size = first
+			}
+		case pos+int64(maxBytes) >= limit:
+			res.Size = limit - pos
+		default:
+			end, err := seg.endWithin(pos, pos+int64(maxBytes), limit)
+			if err != nil {
+				return ReadResult{}, err
+			}
+			res.Size = end - pos
+		}
+		return res, nil
+	}
+}
+
+func nextSegment(segs []*segment, s *segment) *segment {
+	for i, x := range segs {
+		if x == s && i+1 < len(segs) {
+			return segs[i+1]
+		}
+	}
+	return nil
+}
+
+// FindTimestamp returns the first batch at or after the log start whose MaxTimestamp >= ts
+// (its bytes in a ReadResult of exactly that batch), or found=false if no such batch exists.
+func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
+	start := l.logStart.Load()
+	for _, seg := range l.snapshot() {
+		if seg.maxTs.Load() < ts || seg.next.Load() <= start {
+			continue
+		}
+		limit := seg.size.Load()
+		from := seg.base
+		seg.ensureIndexes()
+		seg.mu.RLock()
+		if e, ok := floorByTimestamp(seg.tidx, ts); ok {
+			from = seg.base + int64(e.rel)
+		}
+		seg.mu.RUnlock()
+		if from < start {
+			from = start
+		}
+		pos, h, ok, err := seg.findBatch(from, limit)
+		if err != nil {
+			return ReadResult{}, false, err
+		}
+		var buf [batchHeaderSize]byte
+		for ok && pos < limit {
+			if h.MaxTimestamp >= ts {
+				return ReadResult{File: seg.log, Position: pos, Size: h.size(), FirstOffset: h.BaseOffset}, true, nil
+			}
+			pos += h.size()
+			if pos >= limit {
+				break
+			}
+			if h, err = seg.readHeader(pos, limit, &buf); err != nil {
+				return ReadResult{}, false, err
+			}
+		}
+	}
+	return ReadResult{}, false, nil
+}
+
+// MaxTimestamp returns the largest timestamp in the log and the base offset of a batch holding
+// it (-1, -1 when empty).
+func (l *Log) MaxTimestamp() (ts int64, offset int64) {
+	ts, offset = -1, -1
+	for _, seg := range l.snapshot() {
+		if t := seg.maxTs.Load(); t > ts {
+			ts, offset = t, seg.maxTsOff.Load()
+		}
+	}
+	return ts, offset
+}

@@ -1,0 +1,518 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Open opens or creates the log in dir, recovering the tail after an unclean shutdown.
+//
+// Recovery, in order:
+//  1. Take (and durably remove) the clean-shutdown marker; remove leftovers of interrupted
+//     deletions (*.deleted) and atomic writes (*.tmp), and index files without a .log.
+//  2. Sealed segments (all but the newest) were fsynced with their indexes when sealed: trust
+//     them after a cheap sanity check of each index (length a multiple of the entry size, last
+//     entry inside the segment, the batch it names really starts there). An index that is
+//     missing or fails the check is rebuilt by walking the batch headers.
+//  3. The newest segment may have a torn or unsynced tail: keep the longest prefix of its offset
+//     index whose last entry names a valid batch, and scan from that entry to the end of the file
+//     checking length, magic, CRC-32C and offset continuity of every batch, re-indexing as it
+//     goes. The cost is proportional to the unindexed tail, not to the log.
+//  4. Cut the file at the first bad batch (the cut bytes are kept in <name>.log.broken), rewrite
+//     its indexes, fsync.
+//  5. Read the log start offset checkpoint and reconcile it with the segments.
+//  6. Report what was found and cut (RecoveryReport) and log it once.
+func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
+	rep := RecoveryReport{TruncatedAt: -1}
+	if err := cfg.Validate(); err != nil {
+		return nil, rep, err
+	}
+	cfg = cfg.withDefaults()
+	l := &Log{dir: dir, cfg: cfg, fs: cfg.FS, logger: cfg.Logger}
+	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, rep, fmt.Errorf("segment: cannot create %q: %w", dir, err)
+	}
+	clean, err := takeCleanMarker(l.fs, dir)
+	if err != nil {
+		return nil, rep, err
+	}
+	rep.CleanShutdown = clean
+
+	bases, err := l.tidyDir()
+	if err != nil {
+		return nil, rep, err
+	}
+	ckpt, haveCkpt, err := readLogStart(l.fs, dir)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			return nil, rep, err
+		}
+		l.logger.Warn("ignoring damaged log start checkpoint", "dir", dir, "err", err)
+		haveCkpt = false
+	}
+
+	var segs []*segment
+	fail := func(err error) (*Log, RecoveryReport, error) {
+		for _, s := range segs {
+			s.close()
+		}
+		return nil, rep, err
+	}
+	for i, base := range bases {
+		var s *segment
+		if i < len(bases)-1 {
+			s, err = l.openSealed(base, bases[i+1], &rep)
+		} else {
+			s, err = l.recoverActive(base, &rep)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		segs = append(segs, s)
+	}
+	rep.Segments = len(segs)
+
+	// A log that holds no data restarts at the checkpoint (restore from a bucket).
+	if len(segs) == 1 && segs[0].size.Load() == 0 && haveCkpt && ckpt != segs[0].base {
+		old := segs[0]
+		segs = nil
+		old.close()
+		if err := l.removeSegmentFiles(old); err != nil {
+			return fail(err)
+		}
+	}
+	if len(segs) == 0 {
+		base := int64(0)
+		if haveCkpt {
+			base = ckpt
+		}
+		s, err := l.createSegment(base)
+		if err != nil {
+			return fail(err)
+		}
+		segs = append(segs, s)
+		rep.Segments = 1
+	}
+	act := segs[len(segs)-1]
+	next := act.next.Load()
+	start := segs[0].base
+	if haveCkpt && ckpt > start {
+		start = ckpt
+	}
+	if start > next {
+		l.logger.Warn("log start checkpoint beyond the log end; using the log end", "dir", dir, "checkpoint", start, "next_offset", next)
+		start = next
+	}
+	l.publish(segs)
+	l.logStart.Store(start)
+	l.next.Store(next)
+	l.durable.Store(next)
+
+	attrs := []any{"dir", dir, "segments", rep.Segments, "next_offset", next, "log_start_offset", start,
+		"clean_shutdown", rep.CleanShutdown, "recovered_bytes", rep.RecoveredBytes,
+		"truncated_bytes", rep.TruncatedBytes, "truncated_at", rep.TruncatedAt, "rebuilt_indexes", rep.RebuiltIndexes}
+	if rep.TruncatedBytes > 0 || rep.RebuiltIndexes > 0 || !rep.CleanShutdown {
+		l.logger.Info("segment log recovered", attrs...)
+	} else {
+		l.logger.Debug("segment log opened", attrs...)
+	}
+
+	if cfg.FlushMessages > 0 || cfg.FlushInterval > 0 {
+		l.flushKick = make(chan struct{}, 1)
+		l.flushStop = make(chan struct{})
+		l.flushDone = make(chan struct{})
+		go l.flushLoop()
+	}
+	return l, rep, nil
+}
+
+// tidyDir removes leftovers and returns the base offsets of the .log files, ascending.
+func (l *Log) tidyDir() ([]int64, error) {
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("segment: cannot list %q: %w", l.dir, err)
+	}
+	var bases []int64
+	logs := map[int64]bool{}
+	var indexes []string
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir():
+		case strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, tmpSuffix):
+			if err := l.fs.Remove(joinPath(l.dir, name)); err != nil {
+				return nil, fmt.Errorf("segment: cannot remove %q: %w", name, err)
+			}
+		case strings.HasSuffix(name, logSuffix):
+			if base, ok := parseBase(name, logSuffix); ok {
+				bases = append(bases, base)
+				logs[base] = true
+			}
+		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix):
+			indexes = append(indexes, name)
+		}
+	}
+	for _, name := range indexes {
+		base, ok := parseBase(name, indexSuffix)
+		if !ok {
+			base, ok = parseBase(name, timeIndexSuffix)
+		}
+		if ok && !logs[base] {
+			if err := l.fs.Remove(joinPath(l.dir, name)); err != nil {
+				return nil, fmt.Errorf("segment: cannot remove orphan %q: %w", name, err)
+			}
+		}
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+func parseBase(name, suffix string) (int64, bool) {
+	digits, ok := strings.CutSuffix(name, suffix)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	base, err := strconv.ParseInt(digits, 10, 64)
+	return base, err == nil && base >= 0
+}
+
+// openSealed opens a segment that is followed by another one (so it was sealed and fsynced).
+func (l *Log) openSealed(base, nextBase int64, rep *RecoveryReport) (*segment, error) {
+	s := newSegment(l.fs, l.dir, base)
+	var err error
+	if s.log, err = l.fs.OpenFile(s.logPath, os.O_RDONLY, 0); err != nil {
+		return nil, fmt.Errorf("segment: cannot open %q: %w", s.logPath, err)
+	}
+	st, err := s.log.Stat()
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("segment: cannot stat %q: %w", s.logPath, err)
+	}
+	s.size.Store(st.Size())
+	s.next.Store(nextBase)
+	s.sealed.Store(true)
+	if st.Size() > 0 {
+		s.created.Store(st.ModTime().UnixNano())
+		s.modified.Store(st.ModTime().UnixNano())
+	}
+	ok, err := s.sanityCheckIndexes()
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	if ok {
+		return s, nil
+	}
+	// Rebuild both indexes from the batch headers.
+	s.loaded = true
+	end, _, scanErr := s.scan(0, base, st.Size(), false, int64(l.cfg.IndexIntervalBytes))
+	if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) {
+		s.close()
+		return nil, scanErr
+	}
+	if scanErr != nil {
+		l.logger.Warn("sealed segment has a corrupt batch; reads past it fail", "segment", s.logPath, "position", end, "err", scanErr)
+	}
+	s.mu.Lock()
+	_ = s.maybeAddTimeEntryLocked()
+	s.mu.Unlock()
+	if err := s.writeIndexes(); err != nil {
+		s.close()
+		return nil, err
+	}
+	rep.RebuiltIndexes++
+	l.logger.Warn("rebuilt index of sealed segment", "segment", s.logPath)
+	return s, nil
+}
+
+// sanityCheckIndexes checks a sealed segment's index files cheaply and sets maxTs from the
+// last time index entry. ok=false means they must be rebuilt.
+func (s *segment) sanityCheckIndexes() (ok bool, err error) {
+	size := s.size.Load()
+	span := s.next.Load() - s.base
+	idx, err := readTail(s.fs, s.idxPath, offsetEntrySize)
+	if err != nil {
+		return false, nil
+	}
+	tidx, err := readTail(s.fs, s.tidxPath, timeEntrySize)
+	if err != nil {
+		return false, nil
+	}
+	if len(idx) > 0 {
+		es, _ := decodeOffsetIndex(idx, size)
+		if len(es) != 1 || int64(es[0].rel) >= span {
+			return false, nil
+		}
+		var buf [batchHeaderSize]byte
+		h, err := s.readHeader(int64(es[0].pos), size, &buf)
+		if err != nil || h.BaseOffset != s.base+int64(es[0].rel) {
+			return false, nil
+		}
+	}
+	if len(tidx) > 0 {
+		es, _ := decodeTimeIndex(tidx, span)
+		if len(es) != 1 {
+			return false, nil
+		}
+		s.maxTs.Store(es[0].ts)
+		s.maxTsOff.Store(s.base + int64(es[0].rel))
+	} else if size > 0 {
+		// No time entry: every batch had a negative max timestamp, or the index is lost.
+		// Walking the headers tells which; this is rare, so pay for it.
+		return false, nil
+	}
+	return true, nil
+}
+
+// readTail returns the last entry of an index file, nil for an empty file, or an error if
+// the file is missing or its length is not a multiple of entrySize.
+func readTail(fsys FS, path string, entrySize int64) ([]byte, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size()%entrySize != 0 {
+		return nil, fmt.Errorf("segment: index %q has a partial entry: %w", path, ErrCorrupt)
+	}
+	if st.Size() == 0 {
+		return nil, nil
+	}
+	b := make([]byte, entrySize)
+	if _, err := f.ReadAt(b, st.Size()-entrySize); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// recoverActive opens the newest segment, validates its tail and cuts what is torn.
+func (l *Log) recoverActive(base int64, rep *RecoveryReport) (*segment, error) {
+	s := newSegment(l.fs, l.dir, base)
+	var err error
+	if s.log, err = l.fs.OpenFile(s.logPath, os.O_RDWR, 0); err != nil {
+		return nil, fmt.Errorf("segment: cannot open %q: %w", s.logPath, err)
+	}
+	st, err := s.log.Stat()
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("segment: cannot stat %q: %w", s.logPath, err)
+	}
+	size := st.Size()
+	if size > 0 {
+		s.created.Store(st.ModTime().UnixNano())
+		s.modified.Store(st.ModTime().UnixNano())
+	}
+	idxOnDisk, idxErr := readWholeFile(l.fs, s.idxPath)
+	tidxOnDisk, tidxErr := readWholeFile(l.fs, s.tidxPath)
+	if idxErr != nil && !errors.Is(idxErr, fs.ErrNotExist) {
+		s.close()
+		return nil, fmt.Errorf("segment: cannot read %q: %w", s.idxPath, idxErr)
+	}
+	if tidxErr != nil && !errors.Is(tidxErr, fs.ErrNotExist) {
+		s.close()
+		return nil, fmt.Errorf("segment: cannot read %q: %w", s.tidxPath, tidxErr)
+	}
+
+	start, expect, err := s.recoveryStart(idxOnDisk, tidxOnDisk, size)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.loaded = true
+	end, next, scanErr := s.scan(start, expect, size, true, int64(l.cfg.IndexIntervalBytes))
+	rep.RecoveredBytes += size - start
+	if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) {
+		s.close()
+		return nil, scanErr
+	}
+	if end < size {
+		if err := l.cutTail(s, end, size); err != nil {
+			s.close()
+			return nil, err
+		}
+		rep.TruncatedBytes += size - end
+		rep.TruncatedAt = next
+		l.logger.Warn("truncated torn or corrupt segment tail", "segment", s.logPath, "position", end,
+			"bytes", size-end, "next_offset", next, "err", scanErr)
+	}
+	s.size.Store(end)
+	s.next.Store(next)
+
+	if !bytes.Equal(encodeOffsetIndex(s.idx), idxOnDisk) || !bytes.Equal(encodeTimeIndex(s.tidx), tidxOnDisk) || idxErr != nil || tidxErr != nil {
+		if err := s.writeIndexes(); err != nil {
+			s.close()
+			return nil, err
+		}
+		rep.RebuiltIndexes++
+	}
+	const flag = os.O_RDWR
+	if s.idxFile, err = l.fs.OpenFile(s.idxPath, flag, 0o644); err == nil {
+		s.tidxFile, err = l.fs.OpenFile(s.tidxPath, flag, 0o644)
+	}
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("segment: cannot open index of %q: %w", s.logPath, err)
+	}
+	// Bytes a crashed process left in the page cache are not yet durable.
+	if err := s.log.Sync(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("segment: cannot fsync %q: %w", s.logPath, err)
+	}
+	return s, nil
+}
+
+// recoveryStart decides where the tail scan of the newest segment begins: at the last offset
+// index entry that names a valid batch. It loads the kept index entries into s together with
+// the running max timestamp at that point.
+func (s *segment) recoveryStart(idxOnDisk, tidxOnDisk []byte, size int64) (pos, expect int64, err error) {
+	idx, _ := decodeOffsetIndex(idxOnDisk, size)
+	var buf [batchHeaderSize]byte
+	for len(idx) > 0 {
+		e := idx[len(idx)-1]
+		h, err := s.readHeader(int64(e.pos), size, &buf)
+		if err == nil && h.BaseOffset == s.base+int64(e.rel) {
+			break
+		}
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			return 0, 0, err
+		}
+		idx = idx[:len(idx)-1]
+	}
+	pos, expect = 0, s.base
+	if len(idx) > 0 {
+		pos, expect = int64(idx[len(idx)-1].pos), s.base+int64(idx[len(idx)-1].rel)
+	}
+	// Time entries up to the batch at pos are kept; one naming that batch must agree with it.
+	tidx, _ := decodeTimeIndex(tidxOnDisk, expect-s.base+1)
+	if n := len(tidx); n > 0 && s.base+int64(tidx[n-1].rel) == expect {
+		h, err := s.readHeader(pos, size, &buf)
+		if err != nil || h.MaxTimestamp != tidx[n-1].ts {
+			tidx = tidx[:n-1]
+		}
+	}
+	// The running max at pos: the last kept time entry, then the headers between the batch it
+	// names and pos (their entries may have been lost with an unsynced time index).
+	maxTs, maxOff, walk := int64(-1), int64(-1), int64(0)
+	if len(tidx) > 0 {
+		te := tidx[len(tidx)-1]
+		maxTs, maxOff = te.ts, s.base+int64(te.rel)
+		walk = int64(floorByOffset(idx, te.rel).pos)
+	}
+	for walk < pos {
+		h, err := s.readHeader(walk, size, &buf)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				return 0, 0, err
+			}
+			// The indexed prefix is not walkable: scan the whole segment.
+			idx, tidx, pos, expect, maxTs, maxOff = nil, nil, 0, s.base, -1, -1
+			break
+		}
+		if h.MaxTimestamp > maxTs {
+			maxTs, maxOff = h.MaxTimestamp, h.BaseOffset
+		}
+		walk += h.size()
+	}
+	s.idx, s.tidx = idx, tidx
+	s.maxTs.Store(maxTs)
+	s.maxTsOff.Store(maxOff)
+	return pos, expect, nil
+}
+
+// scan walks the batches from pos, the first of which must have base offset expect, up to
+// limit, indexing each in memory. verify reads whole batches and checks them (CRC-32C,
+// counts); otherwise only headers are checked. It stops at the first bad batch and returns
+// its position and an ErrCorrupt error; I/O errors are returned as they are.
+func (s *segment) scan(pos, expect, limit int64, verify bool, interval int64) (end, next int64, err error) {
+	var hbuf [batchHeaderSize]byte
+	var body []byte
+	for pos < limit {
+		h, err := s.readHeader(pos, limit, &hbuf)
+		if err != nil {
+			return pos, expect, err
+		}
+		if h.BaseOffset != expect {
+			return pos, expect, s.corruptf(pos, "base offset %d, expected %d", h.BaseOffset, expect)
+		}
+		if h.lastOffset()-s.base > int64(^uint32(0)) {
+			return pos, expect, s.corruptf(pos, "last offset %d too far from the segment base", h.lastOffset())
+		}
+		if verify {
+			if int64(cap(body)) < h.size() {
+				body = make([]byte, h.size())
+			}
+			body = body[:h.size()]
+			if _, err := s.log.ReadAt(body, pos); err != nil {
+				return pos, expect, fmt.Errorf("segment %s: read batch at %d: %w", s.logPath, pos, err)
+			}
+			if _, err := parseBatch(body, false); err != nil {
+				return pos, expect, s.corruptf(pos, "%v", err)
+			}
+		}
+		if err := s.indexBatchLocked(pos, &h, interval); err != nil {
+			return pos, expect, err
+		}
+		pos += h.size()
+		expect = h.lastOffset() + 1
+	}
+	return pos, expect, nil
+}
+
+// cutTail keeps bytes [end, size) in <log>.broken and truncates the log to end.
+func (l *Log) cutTail(s *segment, end, size int64) error {
+	cut := make([]byte, size-end)
+	if n, err := s.log.ReadAt(cut, end); err == nil || err == io.EOF {
+		if err := writeFileAtomic(l.fs, l.dir, pathBase(s.logPath)+brokenSuffix, cut[:n]); err != nil {
+			l.logger.Warn("cannot keep the cut tail", "segment", s.logPath, "err", err)
+		}
+	}
+	if err := s.log.Truncate(end); err != nil {
+		return fmt.Errorf("segment: cannot truncate %q at %d: %w", s.logPath, end, err)
+	}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("segment: cannot fsync %q: %w", s.logPath, err)
+	}
+	return nil
+}
+
+func pathBase(p string) string { return filepath.Base(p) }
+
+func encodeOffsetIndex(es []offsetEntry) []byte {
+	b := make([]byte, 0, len(es)*offsetEntrySize)
+	for _, e := range es {
+		b = append(b, encodeOffsetEntry(e)...)
+	}
+	return b
+}
+
+func encodeTimeIndex(es []timeEntry) []byte {
+	b := make([]byte, 0, len(es)*timeEntrySize)
+	for _, e := range es {
+		b = append(b, encodeTimeEntry(e)...)
+	}
+	return b
+}
+
+// writeIndexes replaces both index files with the in-memory entries (atomically).
+func (s *segment) writeIndexes() error {
+	s.mu.RLock()
+	idx, tidx := encodeOffsetIndex(s.idx), encodeTimeIndex(s.tidx)
+	s.mu.RUnlock()
+	dir := filepath.Dir(s.logPath)
+	if err := writeFileAtomic(s.fs, dir, pathBase(s.idxPath), idx); err != nil {
+		return err
+	}
+	return writeFileAtomic(s.fs, dir, pathBase(s.tidxPath), tidx)
+}

@@ -1,0 +1,230 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+	deletedSuffix   = ".deleted"
+	brokenSuffix    = ".broken"
+	tmpSuffix       = ".tmp"
+)
+
+func segmentPath(dir string, base int64, suffix string) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, suffix))
+}
+
+// segment is one .log file with its two indexes.
+//
+// The writer (the Log's single writer) appends to the active segment and then publishes
+// size, maxTs and next, in that order; readers load them in the opposite order and never
+// read at or beyond size. idx and tidx are guarded by mu; they are loaded lazily for a
+// segment found sealed at Open.
+type segment struct {
+	base     int64
+	fs       FS
+	log      File
+	logPath  string
+	idxPath  string
+	tidxPath string
+
+	size     atomic.Int64 // committed bytes of .log
+	next     atomic.Int64 // last offset + 1
+	maxTs    atomic.Int64 // largest batch max timestamp, -1 if none
+	maxTsOff atomic.Int64 // base offset of the first batch that reached maxTs, -1 if none
+	created  atomic.Int64 // unix nanos of the first append (mtime after reopen), 0 if empty
+	modified atomic.Int64 // unix nanos of the last append
+	sealed   atomic.Bool
+
+	// Writer state of the active segment.
+	idxFile         File
+	tidxFile        File
+	bytesSinceIndex int64
+
+	mu     sync.RWMutex
+	loaded bool
+	idx    []offsetEntry
+	tidx   []timeEntry
+}
+
+func newSegment(fsys FS, dir string, base int64) *segment {
+	s := &segment{
+		base:     base,
+		fs:       fsys,
+		logPath:  segmentPath(dir, base, logSuffix),
+		idxPath:  segmentPath(dir, base, indexSuffix),
+		tidxPath: segmentPath(dir, base, timeIndexSuffix),
+	}
+	s.next.Store(base)
+	s.maxTs.Store(-1)
+	s.maxTsOff.Store(-1)
+	return s
+}
+
+func (s *segment) info() SegmentInfo {
+	return SegmentInfo{
+		BaseOffset:    s.base,
+		NextOffset:    s.next.Load(),
+		Size:          s.size.Load(),
+		MaxTimestamp:  s.maxTs.Load(),
+		Created:       unixNanos(s.created.Load()),
+		LastModified:  unixNanos(s.modified.Load()),
+		Sealed:        s.sealed.Load(),
+		LogPath:       s.logPath,
+		IndexPath:     s.idxPath,
+		TimeIndexPath: s.tidxPath,
+	}
+}
+
+func unixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// ensureIndexes loads the index files of a sealed segment on first use. A damaged tail of
+// an index is ignored (lookups fall back to scanning from an earlier entry).
+func (s *segment) ensureIndexes() {
+	s.mu.RLock()
+	loaded := s.loaded
+	s.mu.RUnlock()
+	if loaded {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaded {
+		return
+	}
+	b, _ := readWholeFile(s.fs, s.idxPath)
+	s.idx, _ = decodeOffsetIndex(b, s.size.Load())
+	b, _ = readWholeFile(s.fs, s.tidxPath)
+	s.tidx, _ = decodeTimeIndex(b, s.next.Load()-s.base)
+	s.loaded = true
+}
+
+// lookup returns the position and base offset of the indexed batch at or before offset.
+func (s *segment) lookup(offset int64) (pos int64, base int64) {
+	s.ensureIndexes()
+	s.mu.RLock()
+	e := floorByOffset(s.idx, relOffset(offset-s.base))
+	s.mu.RUnlock()
+	return int64(e.pos), s.base + int64(e.rel)
+}
+
+func relOffset(d int64) uint32 {
+	switch {
+	case d < 0:
+		return 0
+	case d > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(d)
+}
+
+// readHeader reads and checks the batch header at pos; limit is the committed size.
+func (s *segment) readHeader(pos, limit int64, buf *[batchHeaderSize]byte) (batchHeader, error) {
+	if limit-pos < batchHeaderSize {
+		return batchHeader{}, s.corruptf(pos, "%d bytes left for a batch header", limit-pos)
+	}
+	if _, err := s.log.ReadAt(buf[:], pos); err != nil {
+		return batchHeader{}, fmt.Errorf("segment %s: read batch header at %d: %w", s.logPath, pos, err)
+	}
+	h := decodeHeader(buf[:])
+	if err := checkHeader(&h, limit-pos); err != nil {
+		return h, s.corruptf(pos, "%v", err)
+	}
+	return h, nil
+}
+
+func (s *segment) corruptf(pos int64, format string, args ...any) error {
+	return fmt.Errorf("segment %s: batch at position %d: %s: %w", s.logPath, pos, fmt.Sprintf(format, args...), ErrCorrupt)
+}
+
+// findBatch walks from the indexed position to the batch containing offset. It returns
+// found=false if offset is at or beyond the last batch below limit.
+func (s *segment) findBatch(offset, limit int64) (pos int64, h batchHeader, found bool, err error) {
+	pos, want := s.lookup(offset)
+	var buf [batchHeaderSize]byte
+	for pos < limit {
+		h, err = s.readHeader(pos, limit, &buf)
+		if err != nil {
+			return 0, h, false, err
+		}
+		if h.BaseOffset < want {
+			return 0, h, false, s.corruptf(pos, "base offset %d, expected at least %d", h.BaseOffset, want)
+		}
+		if h.lastOffset() >= offset {
+			return pos, h, true, nil
+		}
+		want = h.lastOffset() + 1
+		pos += h.size()
+	}
+	return 0, h, false, nil
+}
+
+// endWithin returns the end of the last whole batch in [start, maxEnd], or start if the
+// first batch at start does not fit. start is a batch boundary and maxEnd < limit.
+func (s *segment) endWithin(start, maxEnd, limit int64) (int64, error) {
+	s.ensureIndexes()
+	s.mu.RLock()
+	e := floorByPosition(s.idx, maxEnd)
+	s.mu.RUnlock()
+	pos := start
+	if int64(e.pos) > pos {
+		pos = int64(e.pos)
+	}
+	var buf [batchHeaderSize]byte
+	for pos < limit {
+		h, err := s.readHeader(pos, limit, &buf)
+		if err != nil {
+			return 0, err
+		}
+		if pos+h.size() > maxEnd {
+			break
+		}
+		pos += h.size()
+	}
+	return pos, nil
+}
+
+// close closes the segment's open files.
+func (s *segment) close() error {
+	var errs []error
+	for _, f := range []File{s.log, s.idxFile, s.tidxFile} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func readWholeFile(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, st.Size())
+	n, err := f.ReadAt(b, 0)
+	if err == io.EOF {
+		err = nil
+	}
+	return b[:n], err
+}
