@@ -541,3 +541,12 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// TopicConfigForTest returns the effective config of a topic (zero value if unknown).
+// For black-box tests that need to see what the partitions were given.
+func (b *Broker) TopicConfigForTest(name string) TopicConfig {
+	if t := b.lookupTopic(name); t != nil {
+		return t.Config()
+	}
+	return TopicConfig{}
+}

@@ -1,0 +1,307 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/broker"
+)
+
+// startAdminBroker runs a broker on 127.0.0.1:0 over dir and returns it with an admin
+// client. Both are closed at the end of the test.
+func startAdminBroker(t *testing.T, dir string, props map[string]string, opts ...kgo.Opt) (*broker.Broker, *kadm.Client, *kgo.Client) {
+	t.Helper()
+	p := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir}
+	for k, v := range props {
+		p[k] = v
+	}
+	cfg, err := broker.ParseConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("STRATA_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background()) }()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr().String()), kgo.RequestRetries(2)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cl.Close()
+		if err := b.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return b, kadm.NewClient(cl), cl
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestAdminApiVersions(t *testing.T) {
+	_, adm, _ := startAdminBroker(t, t.TempDir(), nil)
+	vs, err := adm.ApiVersions(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Err != nil {
+			t.Fatal(v.Err)
+		}
+		want := map[kmsg.Key][2]int16{
+			kmsg.ApiVersions: {0, 5}, kmsg.Metadata: {0, 13}, kmsg.CreateTopics: {0, 7},
+			kmsg.DeleteTopics: {0, 6}, kmsg.Produce: {3, 13}, kmsg.Fetch: {4, 18},
+			kmsg.DescribeConfigs: {0, 4}, kmsg.IncrementalAlterConfigs: {0, 1},
+		}
+		for k, mm := range want {
+			min, max, ok := v.KeyVersions(int16(k))
+			if !ok || min != mm[0] || max != mm[1] {
+				t.Errorf("%s: got %d-%d (%v), want %d-%d", k.Name(), min, max, ok, mm[0], mm[1])
+			}
+		}
+		if _, _, ok := v.KeyVersions(int16(kmsg.ShareFetch)); ok {
+			t.Errorf("ShareFetch advertised but not implemented")
+		}
+	}
+}
+
+func TestAdminTopicLifecycle(t *testing.T) {
+	b, adm, cl := startAdminBroker(t, t.TempDir(), map[string]string{"auto.create.topics.enable": "false"})
+	ctx := ctxT(t)
+
+	// Create: partitions, configs, validation errors.
+	rs, err := adm.CreateTopics(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs["orders"]
+	if r.Err != nil || r.NumPartitions != 3 || r.ReplicationFactor != 1 || r.ID == [16]byte{} {
+		t.Fatalf("create orders: %+v", r)
+	}
+	check := func(name string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", name, err, want)
+		}
+	}
+	rs, _ = adm.CreateTopics(ctx, 1, 1, nil, "orders")
+	check("exists", rs["orders"].Err, kerr.TopicAlreadyExists)
+	rs, _ = adm.CreateTopics(ctx, 1, 3, nil, "rf3")
+	check("rf3", rs["rf3"].Err, kerr.InvalidReplicationFactor)
+	rs, _ = adm.CreateTopics(ctx, 1, 1, map[string]*string{"no.such.config": kadm.StringPtr("1")}, "badcfg")
+	check("unknown config", rs["badcfg"].Err, kerr.InvalidConfig)
+	rs, _ = adm.CreateTopics(ctx, 1, 1, map[string]*string{"retention.ms": kadm.StringPtr("soon")}, "badcfg")
+	check("bad value", rs["badcfg"].Err, kerr.InvalidConfig)
+	rs, _ = adm.CreateTopics(ctx, 1, 1, nil, "bad/name")
+	check("bad name", rs["bad/name"].Err, kerr.InvalidTopicException)
+	rs, _ = adm.ValidateCreateTopics(ctx, 2, 1, nil, "dry")
+	if rs["dry"].Err != nil {
+		t.Fatalf("validate-only: %v", rs["dry"].Err)
+	}
+
+	// Metadata: the created topic, not the dry-run one, and an unknown topic error.
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := md.Topics["dry"]; ok {
+		t.Errorf("validate-only created the topic")
+	}
+	td := md.Topics["orders"]
+	if len(td.Partitions) != 3 || td.ID != r.ID {
+		t.Fatalf("metadata orders: %+v", td)
+	}
+	for _, p := range td.Partitions {
+		if p.Leader != 0 || len(p.Replicas) != 1 || len(p.ISR) != 1 {
+			t.Errorf("partition %+v", p)
+		}
+	}
+	if md.Cluster != b.ClusterID() || len(md.Brokers) != 1 || md.Brokers[0].Port == 0 {
+		t.Errorf("cluster %q brokers %+v", md.Cluster, md.Brokers)
+	}
+	md, _ = adm.Metadata(ctx, "missing")
+	check("unknown topic", md.Topics["missing"].Err, kerr.UnknownTopicOrPartition)
+
+	// DescribeConfigs: override vs default.
+	rcs, err := adm.DescribeTopicConfigs(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On("orders", nil)
+	if err != nil || rc.Err != nil {
+		t.Fatal(err, rc.Err)
+	}
+	got := map[string]*kadm.Config{}
+	for i := range rc.Configs {
+		got[rc.Configs[i].Key] = &rc.Configs[i]
+	}
+	if c := got["retention.ms"]; c == nil || c.MaybeValue() != "3600000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Errorf("retention.ms: %+v", c)
+	}
+	if c := got["segment.bytes"]; c == nil || c.MaybeValue() != "1073741824" || c.Source != kmsg.ConfigSourceDefaultConfig {
+		t.Errorf("segment.bytes: %+v", c)
+	}
+	for _, k := range []string{"cleanup.policy", "local.retention.ms", "local.retention.bytes", "remote.storage.enable", "message.timestamp.type", "max.message.bytes"} {
+		if got[k] == nil {
+			t.Errorf("missing topic config %s", k)
+		}
+	}
+	if c := got["local.retention.ms"]; c == nil || c.MaybeValue() != "-2" {
+		t.Errorf("local.retention.ms default: %+v", got["local.retention.ms"])
+	}
+
+	// IncrementalAlterConfigs: SET, DELETE, APPEND; bad values rejected.
+	ar, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "segment.bytes", Value: kadm.StringPtr("1048576")},
+		{Op: kadm.DeleteConfig, Name: "retention.ms"},
+		{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kadm.StringPtr("compact")},
+	}, "orders")
+	if err != nil || ar[0].Err != nil {
+		t.Fatal(err, ar)
+	}
+	ar, _ = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.bytes", Value: kadm.StringPtr("x")}}, "orders")
+	check("bad incremental", ar[0].Err, kerr.InvalidConfig)
+	ar, _ = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "segment.bytes", Value: kadm.StringPtr("1")}}, "orders")
+	check("append non-list", ar[0].Err, kerr.InvalidConfig)
+	tc := b.TopicConfigForTest("orders")
+	if tc.SegmentBytes != 1048576 || tc.RetentionMs != 7*24*3600*1000 || tc.CleanupPolicy != "delete,compact" {
+		t.Errorf("effective config after alter: %+v", tc)
+	}
+
+	// Legacy AlterConfigs replaces all overrides.
+	ar, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "retention.bytes", Value: kadm.StringPtr("1000")}}, "orders")
+	if err != nil || ar[0].Err != nil {
+		t.Fatal(err, ar)
+	}
+	tc = b.TopicConfigForTest("orders")
+	if tc.SegmentBytes != 1073741824 || tc.RetentionBytes != 1000 || tc.CleanupPolicy != "delete" {
+		t.Errorf("effective config after legacy alter: %+v", tc)
+	}
+
+	// CreatePartitions: grow; shrink is INVALID_PARTITIONS.
+	cp, err := adm.UpdatePartitions(ctx, 5, "orders")
+	if err != nil || cp["orders"].Err != nil {
+		t.Fatal(err, cp)
+	}
+	cp, _ = adm.UpdatePartitions(ctx, 2, "orders")
+	check("shrink", cp["orders"].Err, kerr.InvalidPartitions)
+	md, _ = adm.Metadata(ctx, "orders")
+	if n := len(md.Topics["orders"].Partitions); n != 5 {
+		t.Errorf("partitions after grow: %d", n)
+	}
+
+	// DescribeLogDirs names the partitions.
+	ld, err := adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	ld.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			if p.Topic == "orders" {
+				n++
+			}
+		})
+	})
+	if n != 5 {
+		t.Errorf("log dirs list %d partitions of orders, want 5", n)
+	}
+
+	// DescribeCluster.
+	var dc kmsg.DescribeClusterRequest
+	dc.Default()
+	dr, err := dc.RequestWith(ctx, cl)
+	if err != nil || dr.ErrorCode != 0 || dr.ClusterID != b.ClusterID() || len(dr.Brokers) != 1 {
+		t.Errorf("describe cluster: %v %+v", err, dr)
+	}
+
+	// Delete by name, then by ID.
+	dt, err := adm.DeleteTopics(ctx, "orders")
+	if err != nil || dt["orders"].Err != nil {
+		t.Fatal(err, dt)
+	}
+	dt, _ = adm.DeleteTopics(ctx, "orders")
+	check("delete twice", dt["orders"].Err, kerr.UnknownTopicOrPartition)
+	rs, _ = adm.CreateTopics(ctx, 1, -1, nil, "byid")
+	if rs["byid"].Err != nil {
+		t.Fatal(rs["byid"].Err)
+	}
+	var del kmsg.DeleteTopicsRequest
+	del.Default()
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.TopicID = rs["byid"].ID
+	del.Topics = append(del.Topics, rt)
+	delResp, err := del.RequestWith(ctx, cl)
+	if err != nil || len(delResp.Topics) != 1 || delResp.Topics[0].ErrorCode != 0 || delResp.Topics[0].Topic == nil || *delResp.Topics[0].Topic != "byid" {
+		t.Fatalf("delete by id: %v %+v", err, delResp)
+	}
+	mreq := kmsg.NewPtrMetadataRequest() // uncached: kadm's Metadata may answer from the client's cache
+	mresp, err := mreq.RequestWith(ctx, cl)
+	if err != nil || len(mresp.Topics) != 0 {
+		t.Errorf("topics left: %v %+v", err, mresp)
+	}
+}
+
+func TestAdminTopicIDsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	var id [16]byte
+	var cluster string
+	func() {
+		b, adm, _ := startAdminBroker(t, dir, nil)
+		rs, err := adm.CreateTopics(ctxT(t), 2, 1, map[string]*string{"retention.bytes": kadm.StringPtr("12345")}, "keep")
+		if err != nil || rs["keep"].Err != nil {
+			t.Fatal(err, rs)
+		}
+		id = rs["keep"].ID
+		cluster = b.ClusterID()
+		b.Close()
+	}()
+	b, adm, _ := startAdminBroker(t, dir, nil)
+	if b.ClusterID() != cluster {
+		t.Errorf("cluster id %q after restart, was %q", b.ClusterID(), cluster)
+	}
+	md, err := adm.Metadata(ctxT(t), "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := md.Topics["keep"]
+	if td.Err != nil || td.ID != id || len(td.Partitions) != 2 {
+		t.Fatalf("after restart: %+v (want id %x)", td, id)
+	}
+	if tc := b.TopicConfigForTest("keep"); tc.RetentionBytes != 12345 {
+		t.Errorf("retention.bytes after restart: %d", tc.RetentionBytes)
+	}
+}
+
+func TestAdminAutoCreateAndProduce(t *testing.T) {
+	_, adm, cl := startAdminBroker(t, t.TempDir(), map[string]string{"num.partitions": "2"}, kgo.AllowAutoTopicCreation())
+	ctx := ctxT(t)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "auto", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.Metadata(ctx, "auto")
+	if err != nil || md.Topics["auto"].Err != nil || len(md.Topics["auto"].Partitions) != 2 {
+		t.Fatalf("auto-created topic: %v %+v", err, md.Topics["auto"])
+	}
+}
