@@ -18,23 +18,24 @@ import (
 // Config describes one workload run. The zero value of every field but Brokers and Topic
 // is replaced by its default.
 type Config struct {
-	Brokers        []string      // seed brokers; required
-	Topic          string        // created if missing; required, use a fresh name per run
-	Partitions     int32         // partitions of Topic; default 3
-	Producers      int           // idempotent acks=-1 producers; default 2
-	Consumers      int           // assigned consumers that replay from offset 0 or a random seek; default 1
-	GroupConsumers int           // members of Group that poll and commit; default 2
-	Group          string        // consumer group; default Topic+"-group"
-	Duration       time.Duration // how long producers send; default 10s
-	Records        int           // stop sending after this many values in total; default 0 = Duration only
-	Rate           int           // values per second per producer; default 200, negative = unlimited
-	MaxInFlight    int           // values buffered per producer; default 100
-	ProbeInterval  time.Duration // how often end offsets and committed offsets are listed; default 200ms
-	ReplayInterval time.Duration // how long a replay consumer reads before seeking anew; default 3s
-	DrainTimeout   time.Duration // how long producers may flush after Duration; default 30s
-	Settle         time.Duration // consumers keep reading after producers stop; default 1s
-	FinalTimeout   time.Duration // limit for the final read; default 60s
-	Seed           uint64        // random seed for partition choice and seeks; default time-based
+	Brokers        []string          // seed brokers; required
+	Topic          string            // created if missing; required, use a fresh name per run
+	Partitions     int32             // partitions of Topic; default 3
+	TopicConfigs   map[string]string // configs for CreateTopics (Kafka names); default none
+	Producers      int               // idempotent acks=-1 producers; default 2
+	Consumers      int               // assigned consumers that replay from offset 0 or a random seek; default 1
+	GroupConsumers int               // members of Group that poll and commit; default 2
+	Group          string            // consumer group; default Topic+"-group"
+	Duration       time.Duration     // how long producers send; default 10s
+	Records        int               // stop sending after this many values in total; default 0 = Duration only
+	Rate           int               // values per second per producer; default 200, negative = unlimited
+	MaxInFlight    int               // values buffered per producer; default 100
+	ProbeInterval  time.Duration     // how often end offsets and committed offsets are listed; default 200ms
+	ReplayInterval time.Duration     // how long a replay consumer reads before seeking anew; default 3s
+	DrainTimeout   time.Duration     // how long producers may flush after Duration; default 30s
+	Settle         time.Duration     // consumers keep reading after producers stop; default 1s
+	FinalTimeout   time.Duration     // limit for the final read; default 60s
+	Seed           uint64            // random seed for partition choice and seeks; default time-based
 
 	// Nemesis, if set, runs while the producers send; its ctx ends when they stop. It must
 	// leave the brokers serving when it returns; the producers' drain waits for it.
@@ -158,6 +159,9 @@ func (d *driver) opts(extra ...kgo.Opt) []kgo.Opt {
 		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.DialTimeout(2 * time.Second),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		// A killed broker cuts connections whose first request is in flight; the
+		// configuration is known good, so retry those EOFs instead of failing records.
+		kgo.AlwaysRetryEOF(),
 	}
 	o = append(o, d.cfg.ClientOpts...)
 	return append(o, extra...)
@@ -187,7 +191,14 @@ func (d *driver) createTopic(ctx context.Context) error {
 	defer cl.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := adm.CreateTopic(ctx, d.cfg.Partitions, 1, nil, d.cfg.Topic)
+		var configs map[string]*string
+		for k, v := range d.cfg.TopicConfigs {
+			if configs == nil {
+				configs = map[string]*string{}
+			}
+			configs[k] = &v
+		}
+		_, err := adm.CreateTopic(ctx, d.cfg.Partitions, 1, configs, d.cfg.Topic)
 		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 			return nil
 		}
