@@ -1,0 +1,191 @@
+// Package datapath holds black-box tests of the broker's data path (Produce, Fetch,
+// ListOffsets, DeleteRecords) driven by franz-go against an in-process broker on
+// 127.0.0.1:0, plus a crash test that runs the broker in a child process.
+package datapath
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/strata-io/strata/broker"
+)
+
+const childEnv = "STRATA_DATAPATH_CHILD_DIR"
+
+// TestMain doubles as the crash-test child: with childEnv set, the test binary runs a
+// broker on that data directory, prints its address and serves until it is killed.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		runChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runChild(dir string) {
+	cfg, err := broker.ParseConfig(map[string]string{
+		"listeners": "PLAINTEXT://127.0.0.1:0",
+		"log.dirs":  dir,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "config:", err)
+		os.Exit(2)
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "new:", err)
+		os.Exit(2)
+	}
+	fmt.Printf("ADDR %s\n", b.Addr())
+	if err := b.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "run:", err)
+		os.Exit(2)
+	}
+}
+
+// testBroker is an in-process broker.
+type testBroker struct {
+	b    *broker.Broker
+	addr string
+	done chan error
+}
+
+func startBroker(t *testing.T, dir string, props map[string]string) *testBroker {
+	t.Helper()
+	all := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir}
+	for k, v := range props {
+		all[k] = v
+	}
+	cfg, err := broker.ParseConfig(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := &testBroker{b: b, addr: b.Addr().String(), done: make(chan error, 1)}
+	go func() { tb.done <- b.Run(context.Background()) }()
+	t.Cleanup(func() { tb.stop(t) })
+	return tb
+}
+
+func (tb *testBroker) stop(t *testing.T) {
+	t.Helper()
+	if tb.b == nil {
+		return
+	}
+	if err := tb.b.Close(); err != nil {
+		t.Errorf("close broker: %v", err)
+	}
+	select {
+	case <-tb.done:
+	case <-time.After(10 * time.Second):
+		t.Error("Run did not return after Close")
+	}
+	tb.b = nil
+}
+
+func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	base := []kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.DisableIdempotentWrite(), // InitProducerID is wired separately
+		kgo.RetryTimeout(10 * time.Second),
+		kgo.MetadataMinAge(50 * time.Millisecond),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// rawClient is a client for hand-built requests that name topics (not topic IDs): franz-go
+// sends every request at the highest version both sides support, so Produce and Fetch are
+// capped below v13.
+func rawClient(t *testing.T, addr string) *kgo.Client {
+	t.Helper()
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(0, 12)
+	vs.SetMaxKeyVersion(1, 12)
+	return newClient(t, addr, kgo.MaxVersions(vs))
+}
+
+func createTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	resp, err := kadm.NewClient(cl).CreateTopic(t.Context(), partitions, 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// consumeAll reads n records of topic from the start.
+func consumeAll(t *testing.T, addr, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records of %s: %v", len(out), n, topic, ctx.Err())
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", tp, p, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+func strPtr(s string) *string { return &s }
+
+// childBroker runs the broker in a child process (the test binary re-executed).
+type childBroker struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startChild(t *testing.T, dir string) *childBroker {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &childBroker{cmd: cmd}
+	t.Cleanup(func() { c.kill() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+		t.Fatalf("child broker did not start: %q %v", line, err)
+	}
+	c.addr = strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
+	return c
+}
+
+func (c *childBroker) kill() {
+	if c.cmd.Process != nil && c.cmd.ProcessState == nil {
+		c.cmd.Process.Kill() // SIGKILL
+		c.cmd.Wait()
+	}
+}
