@@ -1,0 +1,164 @@
+package tiering
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/strata-io/strata/segment"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Record batch v2 header layout (the parts the tier reads).
+const (
+	batchHeaderLen     = 61 // through the records count
+	batchLengthOff     = 8  // int32: bytes after this field
+	batchMagicOff      = 16 // int8
+	batchLastDeltaOff  = 23 // int32
+	batchFirstTsOff    = 27 // int64
+	batchMaxTsOff      = 35 // int64
+	batchLogOverhead   = 12 // baseOffset + batchLength
+	minBatchLength     = batchHeaderLen - batchLogOverhead
+	indexEntryLen      = 8  // relative offset uint32, position uint32
+	timeIndexEntryLen  = 12 // max timestamp int64, relative offset uint32
+	maxRemoteSegBytes  = math.MaxUint32
+	defaultIndexPeriod = 4096
+)
+
+// batchHeader is the decoded part of a record batch header.
+type batchHeader struct {
+	baseOffset int64
+	size       int64 // whole batch, including the 12-byte log overhead
+	lastOffset int64
+	firstTs    int64
+	maxTs      int64
+}
+
+func parseBatchHeader(b []byte) (batchHeader, error) {
+	if len(b) < batchHeaderLen {
+		return batchHeader{}, fmt.Errorf("%w: short batch header (%d bytes)", segment.ErrCorrupt, len(b))
+	}
+	length := int64(int32(binary.BigEndian.Uint32(b[batchLengthOff:])))
+	if length < minBatchLength {
+		return batchHeader{}, fmt.Errorf("%w: batch length %d", segment.ErrCorrupt, length)
+	}
+	if b[batchMagicOff] != 2 {
+		return batchHeader{}, fmt.Errorf("%w: batch magic %d", segment.ErrCorrupt, b[batchMagicOff])
+	}
+	base := int64(binary.BigEndian.Uint64(b))
+	return batchHeader{
+		baseOffset: base,
+		size:       length + batchLogOverhead,
+		lastOffset: base + int64(int32(binary.BigEndian.Uint32(b[batchLastDeltaOff:]))),
+		firstTs:    int64(binary.BigEndian.Uint64(b[batchFirstTsOff:])),
+		maxTs:      int64(binary.BigEndian.Uint64(b[batchMaxTsOff:])),
+	}, nil
+}
+
+// segmentScan is what one pass over a sealed segment's .log learns.
+type segmentScan struct {
+	crc        uint32
+	batches    int64
+	firstBase  int64
+	lastOffset int64
+	firstTs    int64
+	maxTs      int64
+	index      []byte // remote offset index (see doc.go)
+	timeIndex  []byte // remote time index, parallel to index
+}
+
+// scanSegment reads size bytes of a segment's batches from r, checks the framing of every
+// batch, computes the CRC-32C of all bytes and builds the remote indexes with one entry per
+// block of at least interval bytes.
+func scanSegment(r io.Reader, size int64, base int64, interval int) (*segmentScan, error) {
+	if size > maxRemoteSegBytes {
+		return nil, fmt.Errorf("segment at %d: %d bytes exceeds the 4 GiB remote segment limit", base, size)
+	}
+	if interval <= 0 {
+		interval = defaultIndexPeriod
+	}
+	h := crc32.New(castagnoli)
+	br := bufio.NewReaderSize(io.TeeReader(io.LimitReader(r, size), h), 256<<10)
+	s := &segmentScan{firstBase: -1, lastOffset: -1, firstTs: -1, maxTs: -1}
+	var (
+		hdr       [batchHeaderLen]byte
+		pos       int64
+		blockPos  int64 = -1
+		blockRel  uint32
+		blockMax  int64 = -1
+		haveBlock bool
+	)
+	flush := func() {
+		if !haveBlock {
+			return
+		}
+		s.index = binary.BigEndian.AppendUint32(s.index, blockRel)
+		s.index = binary.BigEndian.AppendUint32(s.index, uint32(blockPos))
+		s.timeIndex = binary.BigEndian.AppendUint64(s.timeIndex, uint64(blockMax))
+		s.timeIndex = binary.BigEndian.AppendUint32(s.timeIndex, blockRel)
+	}
+	for pos < size {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return nil, fmt.Errorf("%w: segment at %d: batch header at %d: %v", segment.ErrCorrupt, base, pos, err)
+		}
+		bh, err := parseBatchHeader(hdr[:])
+		if err != nil {
+			return nil, fmt.Errorf("segment at %d: batch at position %d: %w", base, pos, err)
+		}
+		if pos+bh.size > size {
+			return nil, fmt.Errorf("%w: segment at %d: batch at %d runs past the end (%d > %d)", segment.ErrCorrupt, base, pos, pos+bh.size, size)
+		}
+		if bh.baseOffset < base || bh.lastOffset < bh.baseOffset || bh.baseOffset <= s.lastOffset || bh.lastOffset-base > math.MaxUint32 {
+			return nil, fmt.Errorf("%w: segment at %d: batch at %d has offsets [%d, %d] after %d", segment.ErrCorrupt, base, pos, bh.baseOffset, bh.lastOffset, s.lastOffset)
+		}
+		if _, err := br.Discard(int(bh.size - batchHeaderLen)); err != nil {
+			return nil, fmt.Errorf("%w: segment at %d: batch body at %d: %v", segment.ErrCorrupt, base, pos, err)
+		}
+		if !haveBlock || pos-blockPos >= int64(interval) {
+			flush()
+			haveBlock, blockPos, blockRel, blockMax = true, pos, uint32(bh.baseOffset-base), -1
+		}
+		blockMax = max(blockMax, bh.maxTs)
+		if s.firstBase < 0 {
+			s.firstBase, s.firstTs = bh.baseOffset, bh.firstTs
+		}
+		s.lastOffset = bh.lastOffset
+		s.maxTs = max(s.maxTs, bh.maxTs)
+		s.batches++
+		pos += bh.size
+	}
+	flush()
+	s.crc = h.Sum32()
+	return s, nil
+}
+
+// indexLookup returns the position of the last index block whose relative offset is <= rel.
+func indexLookup(idx []byte, rel int64) int64 {
+	n := len(idx) / indexEntryLen
+	i := sort.Search(n, func(i int) bool {
+		return int64(binary.BigEndian.Uint32(idx[i*indexEntryLen:])) > rel
+	})
+	if i == 0 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint32(idx[(i-1)*indexEntryLen+4:]))
+}
+
+// timeIndexLookup returns the position of the first block whose max timestamp is >= ts, or
+// -1. The time index is parallel to the offset index (entry i covers the same block).
+func timeIndexLookup(tidx, idx []byte, ts int64) int64 {
+	n := min(len(tidx)/timeIndexEntryLen, len(idx)/indexEntryLen)
+	for i := range n {
+		if int64(binary.BigEndian.Uint64(tidx[i*timeIndexEntryLen:])) >= ts {
+			return int64(binary.BigEndian.Uint32(idx[i*indexEntryLen+4:]))
+		}
+	}
+	return -1
+}
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

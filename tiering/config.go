@@ -1,0 +1,78 @@
+package tiering
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the broker-wide configuration of the remote tier. The zero value is usable.
+type Config struct {
+	Prefix               string        // key prefix in the bucket; default ""
+	UploadConcurrency    int           // segments uploaded at once across partitions (remote.log.copier.thread.pool.size); default 4
+	MaxBytesPerSec       int64         // upload bandwidth cap (remote.log.manager.copy.max.bytes.per.second); 0 = unlimited
+	ChunkBytes           int64         // aligned size of cached data chunks (ranged GETs); default 4 MiB
+	ManifestChunkEntries int           // entries kept in a partition head before they spill into a chunk; default 128
+	IndexIntervalBytes   int           // bytes between entries of the remote index; default 4096
+	ReadAheadChunks      int           // chunks prefetched after the one a reader touched; default 1; < 0 disables
+	CheckInterval        time.Duration // how often the uploader looks at a partition without an OnSealed hint; default 30s
+	RetryBackoff         time.Duration // first delay after a failed upload; doubles up to RetryMaxBackoff; default 200ms
+	RetryMaxBackoff      time.Duration // default 30s
+	OrphanGrace          time.Duration // unnamed objects younger than this are never swept; default 1h
+	OrphanSweepInterval  time.Duration // how often each partition sweeps orphans; default 1h; < 0 disables
+	DeleteDelay          time.Duration // wait between the manifest dropping a segment and deleting its objects, for in-flight readers; default 0
+}
+
+func (c Config) withDefaults() Config {
+	if c.UploadConcurrency <= 0 {
+		c.UploadConcurrency = 4
+	}
+	if c.ChunkBytes <= 0 {
+		c.ChunkBytes = 4 << 20
+	}
+	if c.ManifestChunkEntries <= 0 {
+		c.ManifestChunkEntries = 128
+	}
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = defaultIndexPeriod
+	}
+	if c.ReadAheadChunks == 0 {
+		c.ReadAheadChunks = 1
+	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 30 * time.Second
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 200 * time.Millisecond
+	}
+	if c.RetryMaxBackoff <= 0 {
+		c.RetryMaxBackoff = 30 * time.Second
+	}
+	if c.OrphanGrace <= 0 {
+		c.OrphanGrace = time.Hour
+	}
+	if c.OrphanSweepInterval == 0 {
+		c.OrphanSweepInterval = time.Hour
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.MaxBytesPerSec < 0 {
+		return fmt.Errorf("tiering: MaxBytesPerSec %d < 0", c.MaxBytesPerSec)
+	}
+	if c.ChunkBytes < 0 || c.ChunkBytes > 1<<30 {
+		return fmt.Errorf("tiering: ChunkBytes %d outside [0, 1 GiB]", c.ChunkBytes)
+	}
+	return nil
+}
+
+// PartitionConfig is the per-topic part of the tier's configuration (topic configs).
+type PartitionConfig struct {
+	// CopyDisabled stops uploads (remote.log.copy.disable); reads and retention continue.
+	CopyDisabled bool
+	// UploadInterval is remote.log.upload.interval.ms: RollDue reports true once the active
+	// segment has held data this long, so that a quiet partition still reaches the bucket.
+	// 0 = never.
+	UploadInterval time.Duration
+}

@@ -1,0 +1,69 @@
+package tiering
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// Internals exposed to the external tests (package tiering_test), which need memstore,
+// which imports this package.
+
+// BatchBounds decodes a batch header: base offset, last offset and whole size.
+func BatchBounds(b []byte) (base, last, size int64, err error) {
+	h, err := parseBatchHeader(b)
+	return h.baseOffset, h.lastOffset, h.size, err
+}
+
+// OpenPartitionLocal opens a partition over any local log implementation.
+func (m *Manager) OpenPartitionLocal(ctx context.Context, topic string, id [16]byte, partition int32, log LocalLogForTest, pcfg PartitionConfig) (*RemotePartition, error) {
+	return m.openPartition(ctx, topic, id, partition, log, pcfg)
+}
+
+type LocalLogForTest = localLog
+
+func (m *Manager) CopySegmentsMetric(topic string) float64 {
+	return testutil.ToFloat64(m.metrics.copySegments.WithLabelValues(topic))
+}
+func (m *Manager) FetchBytesMetric(topic string) float64 {
+	return testutil.ToFloat64(m.metrics.fetchBytes.WithLabelValues(topic))
+}
+func (m *Manager) DeletedSegmentsMetric(topic string) float64 {
+	return testutil.ToFloat64(m.metrics.deletedSegments.WithLabelValues(topic))
+}
+func (m *Manager) OrphansMetric() float64 { return testutil.ToFloat64(m.metrics.orphansSwept) }
+func (m *Manager) ErrorsMetric(op string) float64 {
+	return testutil.ToFloat64(m.metrics.errors.WithLabelValues(op))
+}
+func (m *Manager) LagSegmentsMetric(topic string, partition string) float64 {
+	return testutil.ToFloat64(m.metrics.copyLagSegments.WithLabelValues(topic, partition))
+}
+
+const HeadManifestName = headManifestName
+
+func SegmentObjectKey(prefix string, base int64, id, ext string) string {
+	return segmentObjectKey(prefix, base, id, ext)
+}
+
+func (e *SegmentEntry) Objects() []ObjectRef { return e.objects() }
+
+// ManifestAppendCosts appends entries one by one through a manifestWriter with the given
+// spill size and returns the bytes each update wrote, and the entries a fresh load sees.
+func ManifestAppendCosts(ctx context.Context, store ObjectStore, prefix string, chunkEntries int, entries []SegmentEntry) ([]int64, int, error) {
+	w := &manifestWriter{store: store, partPrefix: prefix, chunkEntries: chunkEntries, writer: "test", now: time.Now}
+	pm := &partitionManifest{head: PartitionHead{Topic: "t", TopicID: "x"}}
+	var costs []int64
+	for _, e := range entries {
+		var err error
+		if pm, err = w.appendEntry(ctx, pm, e); err != nil {
+			return nil, 0, err
+		}
+		costs = append(costs, w.lastUpdate)
+	}
+	re, err := loadManifest(ctx, store, prefix)
+	if err != nil {
+		return nil, 0, err
+	}
+	return costs, len(re.entries), nil
+}

@@ -1,0 +1,71 @@
+package tiering
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// TopicIDString renders a Kafka topic ID as it appears in bucket keys: 32 lower-case hex digits.
+func TopicIDString(id [16]byte) string { return hex.EncodeToString(id[:]) }
+
+// ParseTopicID is the inverse of TopicIDString.
+func ParseTopicID(s string) ([16]byte, error) {
+	var id [16]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return id, fmt.Errorf("tiering: bad topic id %q", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+func joinPrefix(prefix, rest string) string {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix == "" {
+		return rest
+	}
+	return prefix + "/" + rest
+}
+
+// TopicPrefix is "<prefix>/<topic>-<topicIDhex>/".
+func TopicPrefix(prefix, topic string, id [16]byte) string {
+	return joinPrefix(prefix, topic+"-"+TopicIDString(id)) + "/"
+}
+
+// TopicManifestKey is "<prefix>/<topic>-<topicIDhex>/topic.json".
+func TopicManifestKey(prefix, topic string, id [16]byte) string {
+	return TopicPrefix(prefix, topic, id) + topicManifestName
+}
+
+// PartitionPrefix is "<prefix>/<topic>-<topicIDhex>/<partition>/".
+func PartitionPrefix(prefix, topic string, id [16]byte, partition int32) string {
+	return TopicPrefix(prefix, topic, id) + strconv.FormatInt(int64(partition), 10) + "/"
+}
+
+const (
+	topicManifestName = "topic.json"
+	headManifestName  = "manifest.json"
+)
+
+// segmentObjectKey is "<partitionPrefix><%020d base>-<uuid><ext>", ext one of .log .index
+// .timeindex .snapshot.
+func segmentObjectKey(partPrefix string, base int64, id, ext string) string {
+	return fmt.Sprintf("%s%020d-%s%s", partPrefix, base, id, ext)
+}
+
+// chunkManifestKey is "<partitionPrefix>manifest-<%020d firstBase>-<uuid>.json".
+func chunkManifestKey(partPrefix string, firstBase int64, id string) string {
+	return fmt.Sprintf("%smanifest-%020d-%s.json", partPrefix, firstBase, id)
+}
+
+// splitTopicDir parses "<topic>-<topicIDhex>".
+func splitTopicDir(dir string) (topic string, id [16]byte, err error) {
+	i := strings.LastIndexByte(dir, '-')
+	if i <= 0 {
+		return "", id, fmt.Errorf("tiering: bad topic directory %q", dir)
+	}
+	id, err = ParseTopicID(dir[i+1:])
+	return dir[:i], id, err
+}

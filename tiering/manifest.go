@@ -1,0 +1,406 @@
+package tiering
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ManifestVersion is the version written into every manifest. Readers accept versions
+// <= ManifestVersion and ignore unknown fields; see doc.go for the migration rules.
+const ManifestVersion = 1
+
+// Manifest kinds (the "kind" field).
+const (
+	kindTopic     = "strata.topic"
+	kindPartition = "strata.partition"
+	kindChunk     = "strata.partition.chunk"
+)
+
+// ErrCorruptManifest marks a manifest that cannot be decoded or violates its invariants.
+var ErrCorruptManifest = errors.New("tiering: corrupt manifest")
+
+// ErrFenced is returned by a RemotePartition whose manifest was changed by another writer:
+// it stops writing (uploads, retention) and must be reopened.
+var ErrFenced = errors.New("tiering: manifest writer fenced")
+
+// ObjectRef names one uploaded object and how to check it.
+type ObjectRef struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	CRC32C uint32 `json:"crc32c"` // Castagnoli CRC of the whole object
+}
+
+// SegmentEntry describes one remote segment in a partition manifest.
+type SegmentEntry struct {
+	ID             string    `json:"id"` // UUID shared by the segment's objects
+	BaseOffset     int64     `json:"baseOffset"`
+	LastOffset     int64     `json:"lastOffset"`
+	FirstTimestamp int64     `json:"firstTimestamp"` // first batch's firstTimestamp
+	MaxTimestamp   int64     `json:"maxTimestamp"`   // largest batch maxTimestamp
+	Size           int64     `json:"size"`           // bytes of the .log object
+	Batches        int64     `json:"batches"`
+	UploadTime     time.Time `json:"uploadTime"`
+	Log            ObjectRef `json:"log"`
+	Index          ObjectRef `json:"index"`
+	TimeIndex      ObjectRef `json:"timeIndex"`
+	// ProducerSnapshot is reserved for the producer-state snapshot (KIP-405 uploads one
+	// per segment); not written yet.
+	ProducerSnapshot *ObjectRef `json:"producerSnapshot,omitempty"`
+}
+
+func (e *SegmentEntry) objects() []ObjectRef {
+	refs := []ObjectRef{e.Log, e.Index, e.TimeIndex}
+	if e.ProducerSnapshot != nil {
+		refs = append(refs, *e.ProducerSnapshot)
+	}
+	return refs
+}
+
+// ChunkRef points at an immutable spilled manifest chunk.
+type ChunkRef struct {
+	Key        string `json:"key"`
+	FirstBase  int64  `json:"firstBase"`
+	LastOffset int64  `json:"lastOffset"`
+	Count      int    `json:"count"`
+	Bytes      int64  `json:"bytes"` // sum of the chunk's segment sizes
+}
+
+// PartitionHead is the small, mutable manifest of one partition ("manifest.json").
+type PartitionHead struct {
+	Version        int            `json:"version"`
+	Kind           string         `json:"kind"`
+	Topic          string         `json:"topic"`
+	TopicID        string         `json:"topicId"`
+	Partition      int32          `json:"partition"`
+	LogStartOffset int64          `json:"logStartOffset"`
+	EndOffset      int64          `json:"endOffset"` // last offset + 1 of everything ever uploaded
+	Seq            int64          `json:"seq"`       // incremented by every write
+	Writer         string         `json:"writer"`    // UUID of the writing Manager
+	Updated        time.Time      `json:"updated"`
+	Segments       []SegmentEntry `json:"segments"`            // newest entries, at most ManifestChunkEntries
+	LastChunk      *ChunkRef      `json:"lastChunk,omitempty"` // newest spilled chunk
+}
+
+// ManifestChunk is an immutable group of older entries spilled from the head.
+type ManifestChunk struct {
+	Version   int            `json:"version"`
+	Kind      string         `json:"kind"`
+	Topic     string         `json:"topic"`
+	TopicID   string         `json:"topicId"`
+	Partition int32          `json:"partition"`
+	Segments  []SegmentEntry `json:"segments"`
+	Prev      *ChunkRef      `json:"prev,omitempty"`
+}
+
+// TopicManifest is "topic.json": what a broker needs to recreate the topic.
+type TopicManifest struct {
+	Topic      string
+	TopicID    [16]byte
+	Partitions int32
+	Configs    map[string]string
+	Updated    time.Time
+}
+
+type topicManifestJSON struct {
+	Version    int               `json:"version"`
+	Kind       string            `json:"kind"`
+	Topic      string            `json:"topic"`
+	TopicID    string            `json:"topicId"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs"`
+	Updated    time.Time         `json:"updated"`
+}
+
+func encodeTopicManifest(t TopicManifest) ([]byte, error) {
+	return json.MarshalIndent(topicManifestJSON{
+		Version: ManifestVersion, Kind: kindTopic, Topic: t.Topic, TopicID: TopicIDString(t.TopicID),
+		Partitions: t.Partitions, Configs: t.Configs, Updated: t.Updated.UTC(),
+	}, "", " ")
+}
+
+// DecodeTopicManifest parses topic.json.
+func DecodeTopicManifest(b []byte) (TopicManifest, error) {
+	var j topicManifestJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return TopicManifest{}, fmt.Errorf("%w: topic manifest: %v", ErrCorruptManifest, err)
+	}
+	if j.Kind != kindTopic || j.Version < 1 || j.Version > ManifestVersion {
+		return TopicManifest{}, fmt.Errorf("%w: topic manifest kind %q version %d", ErrCorruptManifest, j.Kind, j.Version)
+	}
+	id, err := ParseTopicID(j.TopicID)
+	if err != nil || j.Topic == "" || j.Partitions <= 0 {
+		return TopicManifest{}, fmt.Errorf("%w: topic manifest %q: id %q partitions %d", ErrCorruptManifest, j.Topic, j.TopicID, j.Partitions)
+	}
+	return TopicManifest{Topic: j.Topic, TopicID: id, Partitions: j.Partitions, Configs: j.Configs, Updated: j.Updated}, nil
+}
+
+// DecodePartitionHead parses and checks a partition head manifest.
+func DecodePartitionHead(b []byte) (*PartitionHead, error) {
+	var h PartitionHead
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("%w: partition head: %v", ErrCorruptManifest, err)
+	}
+	if h.Kind != kindPartition || h.Version < 1 || h.Version > ManifestVersion {
+		return nil, fmt.Errorf("%w: partition head kind %q version %d", ErrCorruptManifest, h.Kind, h.Version)
+	}
+	if err := checkEntries(h.Segments); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// DecodeManifestChunk parses and checks a spilled chunk.
+func DecodeManifestChunk(b []byte) (*ManifestChunk, error) {
+	var c ManifestChunk
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%w: manifest chunk: %v", ErrCorruptManifest, err)
+	}
+	if c.Kind != kindChunk || c.Version < 1 || c.Version > ManifestVersion {
+		return nil, fmt.Errorf("%w: manifest chunk kind %q version %d", ErrCorruptManifest, c.Kind, c.Version)
+	}
+	if err := checkEntries(c.Segments); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// checkEntries enforces: each entry non-empty, sorted by base offset, not overlapping.
+func checkEntries(es []SegmentEntry) error {
+	for i := range es {
+		e := &es[i]
+		if e.LastOffset < e.BaseOffset || e.Size <= 0 || e.Log.Key == "" || e.Index.Key == "" || e.TimeIndex.Key == "" {
+			return fmt.Errorf("%w: entry %d: base %d last %d size %d", ErrCorruptManifest, i, e.BaseOffset, e.LastOffset, e.Size)
+		}
+		if i > 0 && e.BaseOffset <= es[i-1].LastOffset {
+			return fmt.Errorf("%w: entry %d (base %d) overlaps previous (last %d)", ErrCorruptManifest, i, e.BaseOffset, es[i-1].LastOffset)
+		}
+	}
+	return nil
+}
+
+// partitionManifest is the loaded manifest of one partition: the head as stored, the
+// chain of live chunk refs (oldest first) and all live entries (oldest first).
+type partitionManifest struct {
+	head    PartitionHead
+	etag    string     // of head as stored; "" = head does not exist yet
+	chunks  []ChunkRef // live spilled chunks, oldest first
+	entries []SegmentEntry
+}
+
+func readAll(ctx context.Context, store ObjectStore, key string) ([]byte, error) {
+	rc, err := store.GetRange(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// loadManifest reads the head of the partition under partPrefix and the live chunks it
+// reaches. A missing head is an empty manifest. The head's ETag is read before and after
+// the body so that a concurrent rewrite is noticed (and the read retried).
+func loadManifest(ctx context.Context, store ObjectStore, partPrefix string) (*partitionManifest, error) {
+	key := partPrefix + headManifestName
+	var (
+		h    *PartitionHead
+		etag string
+	)
+	for attempt := 0; ; attempt++ {
+		before, err := store.Stat(ctx, key)
+		if errors.Is(err, ErrNotExist) {
+			return &partitionManifest{}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot stat manifest %q: %w", key, err)
+		}
+		b, err := readAll(ctx, store, key)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read manifest %q: %w", key, err)
+		}
+		after, err := store.Stat(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("cannot stat manifest %q: %w", key, err)
+		}
+		if before.ETag != after.ETag && attempt < 5 {
+			continue
+		}
+		if h, err = DecodePartitionHead(b); err != nil {
+			return nil, fmt.Errorf("manifest %q: %w", key, err)
+		}
+		etag = after.ETag
+		break
+	}
+	pm := &partitionManifest{head: *h, etag: etag}
+	var chunks [][]SegmentEntry
+	for ref := h.LastChunk; ref != nil && ref.LastOffset >= h.LogStartOffset; {
+		b, err := readAll(ctx, store, ref.Key)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read manifest chunk %q: %w", ref.Key, err)
+		}
+		c, err := DecodeManifestChunk(b)
+		if err != nil {
+			return nil, fmt.Errorf("manifest chunk %q: %w", ref.Key, err)
+		}
+		pm.chunks = append(pm.chunks, *ref)
+		chunks = append(chunks, c.Segments)
+		ref = c.Prev
+	}
+	slices.Reverse(pm.chunks)
+	slices.Reverse(chunks)
+	for _, es := range chunks {
+		pm.entries = append(pm.entries, es...)
+	}
+	pm.entries = append(pm.entries, h.Segments...)
+	if err := checkEntries(pm.entries); err != nil {
+		return nil, fmt.Errorf("manifest under %q: %w", partPrefix, err)
+	}
+	// Entries wholly below the log start are deleted (their objects may linger until swept).
+	i := 0
+	for i < len(pm.entries) && pm.entries[i].LastOffset < h.LogStartOffset {
+		i++
+	}
+	pm.entries = pm.entries[i:]
+	return pm, nil
+}
+
+// manifestWriter writes the manifest of one partition. Not safe for concurrent use: the
+// owning RemotePartition serialises writes with its writeMu.
+type manifestWriter struct {
+	store        ObjectStore
+	partPrefix   string
+	chunkEntries int
+	writer       string // Manager UUID
+	now          func() time.Time
+	bytesWritten int64 // total manifest bytes put (for tests and metrics)
+	lastUpdate   int64 // bytes put by the last update
+}
+
+// putHead stores h under the head key, conditionally when the store can: ifMatch is the
+// ETag of the head this writer last read or wrote. It returns the new ETag.
+func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch string) (string, error) {
+	h.Version, h.Kind = ManifestVersion, kindPartition
+	h.Writer = w.writer
+	h.Updated = w.now().UTC()
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	key := w.partPrefix + headManifestName
+	w.lastUpdate += int64(len(b))
+	w.bytesWritten += int64(len(b))
+	if cp, ok := w.store.(ConditionalPutter); ok {
+		etag, err := cp.PutIf(ctx, key, bytes.NewReader(b), int64(len(b)), ifMatch)
+		if errors.Is(err, ErrPreconditionFailed) {
+			return "", fmt.Errorf("put manifest %q: %w: %w", key, ErrFenced, err)
+		}
+		if err != nil {
+			return "", fmt.Errorf("cannot put manifest %q: %w", key, err)
+		}
+		return etag, nil
+	}
+	if err := w.store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return "", fmt.Errorf("cannot put manifest %q: %w", key, err)
+	}
+	return "", nil
+}
+
+// appendEntry returns the manifest with e appended (spilling the head's entries into a new
+// immutable chunk first when the head is full) after storing it. pm is not modified, so a
+// failed write leaves the caller's view intact.
+func (w *manifestWriter) appendEntry(ctx context.Context, pm *partitionManifest, e SegmentEntry) (*partitionManifest, error) {
+	w.lastUpdate = 0
+	next := &partitionManifest{head: pm.head, chunks: pm.chunks}
+	next.head.Segments = slices.Clone(pm.head.Segments)
+	if len(next.head.Segments) >= w.chunkEntries {
+		spill := next.head.Segments
+		c := ManifestChunk{
+			Version: ManifestVersion, Kind: kindChunk, Topic: pm.head.Topic, TopicID: pm.head.TopicID,
+			Partition: pm.head.Partition, Segments: spill, Prev: pm.head.LastChunk,
+		}
+		b, err := json.Marshal(&c)
+		if err != nil {
+			return nil, err
+		}
+		ref := ChunkRef{
+			Key:        chunkManifestKey(w.partPrefix, spill[0].BaseOffset, uuid.NewString()),
+			FirstBase:  spill[0].BaseOffset,
+			LastOffset: spill[len(spill)-1].LastOffset,
+			Count:      len(spill),
+		}
+		for i := range spill {
+			ref.Bytes += spill[i].Size
+		}
+		w.lastUpdate += int64(len(b))
+		w.bytesWritten += int64(len(b))
+		if err := w.store.Put(ctx, ref.Key, bytes.NewReader(b), int64(len(b))); err != nil {
+			return nil, fmt.Errorf("cannot put manifest chunk %q: %w", ref.Key, err)
+		}
+		next.head.LastChunk = &ref
+		next.chunks = append(slices.Clip(pm.chunks), ref)
+		next.head.Segments = nil
+	}
+	next.head.Segments = append(next.head.Segments, e)
+	next.head.Seq++
+	if e.LastOffset+1 > next.head.EndOffset {
+		next.head.EndOffset = e.LastOffset + 1
+	}
+	etag, err := w.putHead(ctx, &next.head, pm.etag)
+	if err != nil {
+		return nil, err
+	}
+	next.etag = etag
+	next.entries = append(slices.Clip(pm.entries), e)
+	return next, nil
+}
+
+// setLogStart stores a manifest whose log start is offset. It returns the new manifest,
+// the entries that fell wholly below it and the chunks that did; their objects may be
+// deleted once this returns.
+func (w *manifestWriter) setLogStart(ctx context.Context, pm *partitionManifest, offset int64) (*partitionManifest, []SegmentEntry, []ChunkRef, error) {
+	w.lastUpdate = 0
+	next := &partitionManifest{head: pm.head}
+	next.head.LogStartOffset = offset
+	if offset > next.head.EndOffset {
+		next.head.EndOffset = offset
+	}
+	next.head.Segments = nil
+	for _, e := range pm.head.Segments {
+		if e.LastOffset >= offset {
+			next.head.Segments = append(next.head.Segments, e)
+		}
+	}
+	var deadChunks []ChunkRef
+	for _, c := range pm.chunks {
+		if c.LastOffset < offset {
+			deadChunks = append(deadChunks, c)
+		} else {
+			next.chunks = append(next.chunks, c)
+		}
+	}
+	if next.head.LastChunk != nil && next.head.LastChunk.LastOffset < offset {
+		next.head.LastChunk = nil
+	}
+	var dead []SegmentEntry
+	for _, e := range pm.entries {
+		if e.LastOffset < offset {
+			dead = append(dead, e)
+		} else {
+			next.entries = append(next.entries, e)
+		}
+	}
+	next.head.Seq++
+	etag, err := w.putHead(ctx, &next.head, pm.etag)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	next.etag = etag
+	return next, dead, deadChunks, nil
+}

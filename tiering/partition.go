@@ -1,0 +1,366 @@
+package tiering
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
+
+	"github.com/strata-io/strata/segment"
+)
+
+var _ PartitionTier = (*RemotePartition)(nil)
+
+// remoteState is an immutable snapshot of what the manifest names; readers load it
+// without locks.
+type remoteState struct {
+	entries []SegmentEntry // live, oldest first, every LastOffset >= start
+	start   int64          // remote log start offset
+	end     int64          // last offset + 1 ever uploaded (>= start)
+	bytes   int64          // sum of entries' sizes
+}
+
+// RemotePartition is the remote tier of one partition. Reads (Read, FindTimestamp,
+// Bounds, Uploaded) run concurrently on a snapshot; manifest writes (uploads, retention)
+// are serialised by writeMu.
+type RemotePartition struct {
+	m         *Manager
+	topic     string
+	topicID   [16]byte
+	partition int32
+	prefix    string
+	local     localLog // nil = read-only
+	pcfg      PartitionConfig
+	log       *slog.Logger
+	wake      chan struct{}
+	state     atomic.Pointer[remoteState]
+	fenced    atomic.Bool
+
+	// Set by Manager.Run under Manager.mu.
+	stop context.CancelFunc
+	done chan struct{}
+
+	writeMu  sync.Mutex // lock order: writeMu, then nothing
+	w        *manifestWriter
+	manifest *partitionManifest // guarded by writeMu
+
+	lastSweep    time.Time    // owned by the run goroutine
+	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
+}
+
+// publishLocked installs a new snapshot from p.manifest. Callers hold writeMu (or own p
+// exclusively, as in openPartition).
+func (p *RemotePartition) publishLocked() {
+	pm := p.manifest
+	st := &remoteState{entries: pm.entries, start: pm.head.LogStartOffset, end: pm.head.EndOffset}
+	if n := len(pm.entries); n > 0 {
+		st.start = max(st.start, pm.entries[0].BaseOffset)
+		st.end = max(st.end, pm.entries[n-1].LastOffset+1)
+	}
+	st.start = max(st.start, pm.head.LogStartOffset)
+	st.end = max(st.end, st.start)
+	for i := range pm.entries {
+		st.bytes += pm.entries[i].Size
+	}
+	p.state.Store(st)
+}
+
+// Topic, Partition and TopicID identify the partition.
+func (p *RemotePartition) Topic() string     { return p.topic }
+func (p *RemotePartition) Partition() int32  { return p.partition }
+func (p *RemotePartition) TopicID() [16]byte { return p.topicID }
+
+// Bounds implements PartitionTier. ok is false while nothing was ever uploaded; after
+// retention removed every remote segment, start == end (an empty remote range) and ok is true.
+func (p *RemotePartition) Bounds() (start, end int64, ok bool) {
+	st := p.state.Load()
+	return st.start, st.end, st.end > 0 || len(st.entries) > 0
+}
+
+// Entries returns the live manifest entries, oldest first (callers must not modify them).
+func (p *RemotePartition) Entries() []SegmentEntry { return p.state.Load().entries }
+
+// RemoteBytes returns the bytes of live remote segments.
+func (p *RemotePartition) RemoteBytes() int64 { return p.state.Load().bytes }
+
+// Fenced reports whether another writer took over the manifest; the partition no longer writes.
+func (p *RemotePartition) Fenced() bool { return p.fenced.Load() }
+
+// Uploaded implements PartitionTier: true when the manifest names exactly seg's offset
+// range, when seg is empty and not beyond the remote end, or when seg lies wholly below
+// the remote log start (retention already removed those offsets).
+func (p *RemotePartition) Uploaded(seg segment.SegmentInfo) bool {
+	st := p.state.Load()
+	if seg.NextOffset <= seg.BaseOffset {
+		return st.end > 0 && seg.BaseOffset <= st.end
+	}
+	if st.start > 0 && seg.NextOffset <= st.start {
+		return true
+	}
+	i := sort.Search(len(st.entries), func(i int) bool { return st.entries[i].BaseOffset >= seg.BaseOffset })
+	return i < len(st.entries) && st.entries[i].BaseOffset == seg.BaseOffset && st.entries[i].LastOffset == seg.NextOffset-1
+}
+
+// OnSealed implements PartitionTier: it wakes the uploader.
+func (p *RemotePartition) OnSealed() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// RollDue reports whether the active local segment holds data older than
+// PartitionConfig.UploadInterval (remote.log.upload.interval.ms). The broker's maintenance
+// loop (the single writer of the local log) calls it, and on true rolls the log and calls
+// OnSealed, so that quiet partitions reach the bucket within the interval.
+func (p *RemotePartition) RollDue(now time.Time) bool {
+	if p.pcfg.UploadInterval <= 0 || p.local == nil || p.pcfg.CopyDisabled {
+		return false
+	}
+	segs := p.local.Segments()
+	if len(segs) == 0 {
+		return false
+	}
+	active := segs[len(segs)-1]
+	return active.NextOffset > active.BaseOffset && !active.Created.IsZero() && now.Sub(active.Created) >= p.pcfg.UploadInterval
+}
+
+// pendingSegments returns the sealed local segments not yet uploaded, oldest first.
+func (p *RemotePartition) pendingSegments() []segment.SegmentInfo {
+	if p.local == nil {
+		return nil
+	}
+	st := p.state.Load()
+	segs := p.local.Segments()
+	var out []segment.SegmentInfo
+	for i, s := range segs {
+		if i == len(segs)-1 || !s.Sealed || s.NextOffset <= s.BaseOffset || s.BaseOffset < st.end {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (p *RemotePartition) updateLag() {
+	var bytes, n int64
+	for _, s := range p.pendingSegments() {
+		bytes += s.Size
+		n++
+	}
+	pl := []string{p.topic, fmt.Sprint(p.partition)}
+	p.m.metrics.copyLagBytes.WithLabelValues(pl...).Set(float64(bytes))
+	p.m.metrics.copyLagSegments.WithLabelValues(pl...).Set(float64(n))
+}
+
+// run is the partition's upload loop (owned by Manager.Run).
+func (p *RemotePartition) run(ctx context.Context) {
+	backoff := time.Duration(0)
+	ticker := time.NewTicker(p.m.cfg.CheckInterval)
+	defer ticker.Stop()
+	p.lastSweep = p.m.now()
+	for {
+		err := p.uploadPending(ctx)
+		p.updateLag()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, ErrFenced) {
+			p.m.metrics.errors.WithLabelValues("copy").Inc()
+			backoff = min(max(2*backoff, p.m.cfg.RetryBackoff), p.m.cfg.RetryMaxBackoff)
+			p.log.Warn("remote upload failed; retrying", "err", err, "backoff", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		if iv := p.m.cfg.OrphanSweepInterval; iv > 0 && p.m.now().Sub(p.lastSweep) >= iv {
+			p.lastSweep = p.m.now()
+			if _, err := p.SweepOrphans(ctx, p.m.now()); err != nil && ctx.Err() == nil {
+				p.log.Warn("orphan sweep failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// uploadPending uploads every pending segment in offset order, stopping at the first error.
+func (p *RemotePartition) uploadPending(ctx context.Context) error {
+	if p.pcfg.CopyDisabled || p.fenced.Load() {
+		return nil
+	}
+	for _, seg := range p.pendingSegments() {
+		if err := p.uploadOne(ctx, seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UploadPending uploads the partition's pending segments now, in the caller's goroutine
+// (tools and tests; the broker relies on Run).
+func (p *RemotePartition) UploadPending(ctx context.Context) error {
+	err := p.uploadPending(ctx)
+	p.updateLag()
+	return err
+}
+
+func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo) error {
+	select {
+	case p.m.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.m.sem }()
+	if p.fenced.Load() {
+		return ErrFenced
+	}
+	e, err := p.uploadObjects(ctx, seg)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !p.stillLocal(seg) {
+			return nil // deleted locally meanwhile (retention); nothing to upload
+		}
+		return err
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if p.fenced.Load() {
+		return ErrFenced
+	}
+	if st := p.state.Load(); e.BaseOffset < st.end {
+		// Someone (SetLogStartOffset past it) moved the end; the objects become orphans.
+		return nil
+	}
+	next, err := p.w.appendEntry(ctx, p.manifest, e)
+	p.m.metrics.manifestBytes.Add(float64(p.w.lastUpdate))
+	if err != nil {
+		return p.manifestErr(err)
+	}
+	p.manifest = next
+	p.publishLocked()
+	p.m.metrics.copyBytes.WithLabelValues(p.topic).Add(float64(e.Size))
+	p.m.metrics.copySegments.WithLabelValues(p.topic).Inc()
+	p.log.Debug("segment uploaded", "base", e.BaseOffset, "last", e.LastOffset, "bytes", e.Size)
+	return nil
+}
+
+func (p *RemotePartition) manifestErr(err error) error {
+	if errors.Is(err, ErrFenced) {
+		if !p.fenced.Swap(true) {
+			p.m.metrics.fenced.Inc()
+			p.log.Error("manifest changed by another writer; this broker stops writing the partition", "err", err)
+		}
+		return err
+	}
+	p.m.metrics.errors.WithLabelValues("manifest").Inc()
+	return err
+}
+
+func (p *RemotePartition) stillLocal(seg segment.SegmentInfo) bool {
+	for _, s := range p.local.Segments() {
+		if s.BaseOffset == seg.BaseOffset {
+			return true
+		}
+	}
+	return false
+}
+
+// uploadObjects scans the segment (framing, CRC-32C, remote indexes) and puts its data,
+// index and time index objects under fresh keys. It does not touch the manifest.
+func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.SegmentInfo) (SegmentEntry, error) {
+	f, closeFile, err := p.openSegment(seg)
+	if err != nil {
+		return SegmentEntry{}, err
+	}
+	defer closeFile()
+	scan, err := scanSegment(io.NewSectionReader(f, 0, seg.Size), seg.Size, seg.BaseOffset, p.m.cfg.IndexIntervalBytes)
+	if err != nil {
+		return SegmentEntry{}, fmt.Errorf("cannot scan segment %q: %w", seg.LogPath, err)
+	}
+	if scan.batches == 0 || scan.lastOffset != seg.NextOffset-1 {
+		return SegmentEntry{}, fmt.Errorf("%w: segment %q: batches end at offset %d, log says %d", segment.ErrCorrupt, seg.LogPath, scan.lastOffset, seg.NextOffset-1)
+	}
+	id := uuid.NewString()
+	e := SegmentEntry{
+		ID: id, BaseOffset: seg.BaseOffset, LastOffset: scan.lastOffset,
+		FirstTimestamp: scan.firstTs, MaxTimestamp: scan.maxTs, Size: seg.Size, Batches: scan.batches,
+		Log:       ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".log"), Size: seg.Size, CRC32C: scan.crc},
+		Index:     ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".index"), Size: int64(len(scan.index))},
+		TimeIndex: ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".timeindex"), Size: int64(len(scan.timeIndex))},
+	}
+	e.Index.CRC32C = crc32c(scan.index)
+	e.TimeIndex.CRC32C = crc32c(scan.timeIndex)
+	var body io.Reader = io.NewSectionReader(f, 0, seg.Size)
+	if p.m.limiter != nil {
+		body = &limitedReader{ctx: ctx, r: body.(io.ReadSeeker), lim: p.m.limiter}
+	}
+	if err := p.m.store.Put(ctx, e.Log.Key, body, seg.Size); err != nil {
+		return SegmentEntry{}, fmt.Errorf("cannot put %q: %w", e.Log.Key, err)
+	}
+	if err := p.m.store.Put(ctx, e.Index.Key, bytes.NewReader(scan.index), e.Index.Size); err != nil {
+		return SegmentEntry{}, fmt.Errorf("cannot put %q: %w", e.Index.Key, err)
+	}
+	if err := p.m.store.Put(ctx, e.TimeIndex.Key, bytes.NewReader(scan.timeIndex), e.TimeIndex.Size); err != nil {
+		return SegmentEntry{}, fmt.Errorf("cannot put %q: %w", e.TimeIndex.Key, err)
+	}
+	// Slot for the producer-state snapshot (e.ProducerSnapshot) once the broker exposes it.
+	e.UploadTime = p.m.now().UTC()
+	return e, nil
+}
+
+// openSegment returns a reader of seg's .log: the log's own open file when the log can
+// serve the whole segment (this works on any segment.FS), else the file at seg.LogPath.
+func (p *RemotePartition) openSegment(seg segment.SegmentInfo) (io.ReaderAt, func(), error) {
+	if rr, err := p.local.Read(seg.BaseOffset, int(min(seg.Size, math.MaxInt32)), true); err == nil && rr.Position == 0 && rr.File != nil {
+		return rr.File, func() {}, nil
+	}
+	f, err := os.Open(seg.LogPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot open segment %q: %w", seg.LogPath, err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// limitedReader charges every read against the upload bandwidth limiter. It keeps Seek
+// so that stores which rewind a body (retries, payload signing) still can.
+type limitedReader struct {
+	ctx context.Context
+	r   io.ReadSeeker
+	lim *rate.Limiter
+}
+
+func (l *limitedReader) Read(b []byte) (int, error) {
+	if burst := l.lim.Burst(); len(b) > burst {
+		b = b[:burst]
+	}
+	n, err := l.r.Read(b)
+	if n > 0 {
+		if werr := l.lim.WaitN(l.ctx, n); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
+
+func (l *limitedReader) Seek(off int64, whence int) (int64, error) { return l.r.Seek(off, whence) }

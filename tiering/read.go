@@ -1,0 +1,240 @@
+package tiering
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/strata-io/strata/segment"
+)
+
+// Read implements PartitionTier: whole batches from the one containing offset, up to
+// maxBytes (the first batch whole when minOneBatch), from one remote segment. A read that
+// reaches the end of a segment stops there; the caller asks again from the next offset.
+func (p *RemotePartition) Read(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	st := p.state.Load()
+	if offset < st.start || offset >= st.end || len(st.entries) == 0 {
+		return nil, fmt.Errorf("remote %s-%d: offset %d outside [%d, %d): %w", p.topic, p.partition, offset, st.start, st.end, segment.ErrOffsetOutOfRange)
+	}
+	i := sort.Search(len(st.entries), func(i int) bool { return st.entries[i].LastOffset >= offset })
+	if i == len(st.entries) {
+		return nil, fmt.Errorf("remote %s-%d: offset %d beyond the last remote segment: %w", p.topic, p.partition, offset, segment.ErrOffsetOutOfRange)
+	}
+	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch)
+	if err != nil {
+		p.m.metrics.errors.WithLabelValues("fetch").Inc()
+		return nil, err
+	}
+	p.m.metrics.fetchBytes.WithLabelValues(p.topic).Add(float64(len(out)))
+	p.m.metrics.fetchRequests.WithLabelValues(p.topic).Inc()
+	return out, nil
+}
+
+func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	e := &st.entries[i]
+	pos := int64(0)
+	if offset > e.BaseOffset {
+		idx, err := p.index(ctx, &e.Index)
+		if err != nil {
+			return nil, err
+		}
+		pos = indexLookup(idx, offset-e.BaseOffset)
+	}
+	var out []byte
+	next := offset
+	for pos < e.Size {
+		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
+		if err != nil {
+			return nil, err
+		}
+		bh, err := parseBatchHeader(hdr)
+		if err != nil {
+			return nil, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
+		}
+		if pos+bh.size > e.Size {
+			return nil, fmt.Errorf("%w: remote segment %q: batch at %d runs past the end", segment.ErrCorrupt, e.Log.Key, pos)
+		}
+		if bh.lastOffset < offset || bh.lastOffset < st.start {
+			pos += bh.size
+			continue
+		}
+		if int64(len(out))+bh.size > int64(maxBytes) && !(len(out) == 0 && minOneBatch) {
+			break
+		}
+		b, err := p.readRange(ctx, e, pos, bh.size)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+		pos += bh.size
+		next = bh.lastOffset + 1
+	}
+	p.readAhead(ctx, st, i, pos, offset, next)
+	return out, nil
+}
+
+// readAhead prefetches up to ReadAheadChunks chunks after position pos of entry i
+// (crossing into the next segments) when the reader looks sequential: it asked for the
+// offset where the previous read of this partition ended.
+func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int, pos, offset, nextOffset int64) {
+	prev := p.lastReadNext.Swap(nextOffset)
+	n := p.m.cfg.ReadAheadChunks
+	if n <= 0 || prev != offset {
+		return
+	}
+	cb := p.m.cfg.ChunkBytes
+	e := &st.entries[i]
+	next := pos / cb
+	if pos%cb != 0 {
+		next++ // the chunk holding pos was just read
+	}
+	for range n {
+		for next*cb >= e.Size {
+			if i+1 >= len(st.entries) {
+				return
+			}
+			i, next = i+1, 0
+			e = &st.entries[i]
+		}
+		p.prefetch(ctx, e, next)
+		next++
+	}
+}
+
+func (p *RemotePartition) prefetch(ctx context.Context, e *SegmentEntry, idx int64) {
+	cb := p.m.cfg.ChunkBytes
+	key, size := e.Log.Key, e.Size
+	p.m.cache.Prefetch(ctx, key, idx, func(ctx context.Context) ([]byte, error) {
+		return p.getRange(ctx, key, idx*cb, min(cb, size-idx*cb))
+	})
+}
+
+// FindTimestamp implements PartitionTier: the first remote batch (at or above the remote
+// log start) whose max timestamp is >= ts.
+func (p *RemotePartition) FindTimestamp(ctx context.Context, ts int64) ([]byte, bool, error) {
+	st := p.state.Load()
+	for i := range st.entries {
+		e := &st.entries[i]
+		if e.MaxTimestamp < ts || e.LastOffset < st.start {
+			continue
+		}
+		b, found, err := p.findInEntry(ctx, st, e, ts)
+		if err != nil {
+			p.m.metrics.errors.WithLabelValues("fetch").Inc()
+			return nil, false, err
+		}
+		if found {
+			return b, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+func (p *RemotePartition) findInEntry(ctx context.Context, st *remoteState, e *SegmentEntry, ts int64) ([]byte, bool, error) {
+	idx, err := p.index(ctx, &e.Index)
+	if err != nil {
+		return nil, false, err
+	}
+	tidx, err := p.index(ctx, &e.TimeIndex)
+	if err != nil {
+		return nil, false, err
+	}
+	pos := timeIndexLookup(tidx, idx, ts)
+	if pos < 0 {
+		return nil, false, nil
+	}
+	for pos < e.Size {
+		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
+		if err != nil {
+			return nil, false, err
+		}
+		bh, err := parseBatchHeader(hdr)
+		if err != nil {
+			return nil, false, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
+		}
+		if bh.maxTs >= ts && bh.lastOffset >= st.start {
+			b, err := p.readRange(ctx, e, pos, bh.size)
+			if err != nil {
+				return nil, false, err
+			}
+			return append([]byte(nil), b...), true, nil
+		}
+		pos += bh.size
+	}
+	return nil, false, nil
+}
+
+// index returns a whole index object, cached; its CRC-32C is checked on load.
+func (p *RemotePartition) index(ctx context.Context, ref *ObjectRef) ([]byte, error) {
+	key, size, sum := ref.Key, ref.Size, ref.CRC32C
+	return p.m.cache.Index(ctx, key, func(ctx context.Context) ([]byte, error) {
+		b, err := p.getRange(ctx, key, 0, size)
+		if err != nil {
+			return nil, err
+		}
+		if got := crc32c(b); got != sum {
+			return nil, fmt.Errorf("%w: remote index %q: crc32c %08x, manifest says %08x", segment.ErrCorrupt, key, got, sum)
+		}
+		return b, nil
+	})
+}
+
+// readRange returns n bytes of e's data object from off, assembled from cached chunks. The
+// result may alias the cache and must not be modified.
+func (p *RemotePartition) readRange(ctx context.Context, e *SegmentEntry, off, n int64) ([]byte, error) {
+	cb := p.m.cfg.ChunkBytes
+	first, last := off/cb, (off+n-1)/cb
+	if first == last {
+		c, err := p.chunk(ctx, e, first)
+		if err != nil {
+			return nil, err
+		}
+		lo := off - first*cb
+		if lo+n > int64(len(c)) {
+			return nil, fmt.Errorf("%w: remote segment %q: chunk %d has %d bytes, need %d", segment.ErrCorrupt, e.Log.Key, first, len(c), lo+n)
+		}
+		return c[lo : lo+n], nil
+	}
+	out := make([]byte, 0, n)
+	for ci := first; ci <= last; ci++ {
+		c, err := p.chunk(ctx, e, ci)
+		if err != nil {
+			return nil, err
+		}
+		lo, hi := int64(0), int64(len(c))
+		if ci == first {
+			lo = off - first*cb
+		}
+		if ci == last {
+			hi = off + n - last*cb
+		}
+		if lo > hi || hi > int64(len(c)) {
+			return nil, fmt.Errorf("%w: remote segment %q: chunk %d has %d bytes", segment.ErrCorrupt, e.Log.Key, ci, len(c))
+		}
+		out = append(out, c[lo:hi]...)
+	}
+	return out, nil
+}
+
+func (p *RemotePartition) chunk(ctx context.Context, e *SegmentEntry, idx int64) ([]byte, error) {
+	cb := p.m.cfg.ChunkBytes
+	key, size := e.Log.Key, e.Size
+	return p.m.cache.Chunk(ctx, key, idx, func(ctx context.Context) ([]byte, error) {
+		return p.getRange(ctx, key, idx*cb, min(cb, size-idx*cb))
+	})
+}
+
+// getRange reads exactly n bytes of key from off.
+func (p *RemotePartition) getRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	rc, err := p.m.store.GetRange(ctx, key, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("cannot get %q [%d, +%d): %w", key, off, n, err)
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("cannot read %q [%d, +%d): %w", key, off, n, err)
+	}
+	return b, nil
+}
