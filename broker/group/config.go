@@ -1,0 +1,69 @@
+package group
+
+import (
+	"errors"
+	"time"
+)
+
+// Config configures the Coordinator. The zero value is usable (Kafka's defaults).
+type Config struct {
+	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: how long the first
+	// rebalance of an empty group waits for more members. Default 3s; < 0 means no delay.
+	InitialRebalanceDelay time.Duration
+	// MinSessionTimeout is group.min.session.timeout.ms; default 6s.
+	MinSessionTimeout time.Duration
+	// MaxSessionTimeout is group.max.session.timeout.ms; default 30 min.
+	MaxSessionTimeout time.Duration
+	// MaxGroupSize is group.max.size; default 0 = unlimited.
+	MaxGroupSize int
+	// OffsetsRetention is offsets.retention.minutes; default 7 days.
+	OffsetsRetention time.Duration
+	// RetentionCheckInterval is offsets.retention.check.interval.ms; default 10 min.
+	RetentionCheckInterval time.Duration
+	// MaxMetadataBytes is offset.metadata.max.bytes; default 4096.
+	MaxMetadataBytes int
+	// TopicExists reports whether a topic exists (OffsetCommit answers
+	// UNKNOWN_TOPIC_OR_PARTITION otherwise); nil = every topic exists.
+	TopicExists func(topic string) bool
+	// PartitionExists optionally refines TopicExists per partition; nil = every partition of
+	// an existing topic exists.
+	PartitionExists func(topic string, partition int32) bool
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.MinSessionTimeout < 0 || c.MaxSessionTimeout < 0 || c.OffsetsRetention < 0 || c.RetentionCheckInterval < 0 {
+		return errors.New("group: negative duration in Config")
+	}
+	if c.MaxSessionTimeout > 0 && c.MinSessionTimeout > c.MaxSessionTimeout {
+		return errors.New("group: MinSessionTimeout > MaxSessionTimeout")
+	}
+	if c.MaxGroupSize < 0 || c.MaxMetadataBytes < 0 {
+		return errors.New("group: negative size in Config")
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	switch {
+	case c.InitialRebalanceDelay == 0:
+		c.InitialRebalanceDelay = 3 * time.Second
+	case c.InitialRebalanceDelay < 0:
+		c.InitialRebalanceDelay = 0
+	}
+	if c.MinSessionTimeout == 0 {
+		c.MinSessionTimeout = 6 * time.Second
+	}
+	if c.MaxSessionTimeout == 0 {
+		c.MaxSessionTimeout = 30 * time.Minute
+	}
+	if c.OffsetsRetention == 0 {
+		c.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if c.RetentionCheckInterval == 0 {
+		c.RetentionCheckInterval = 10 * time.Minute
+	}
+	if c.MaxMetadataBytes == 0 {
+		c.MaxMetadataBytes = 4096
+	}
+}
