@@ -270,9 +270,8 @@ func (s *segment) appendLocked(batch []byte, h *batchHeader, now time.Time, inte
 // indexBatchLocked updates the running max timestamp and, at index points, appends index
 // entries (in memory and to the index files) for the batch at pos. It does not publish.
 func (s *segment) indexBatchLocked(pos int64, h *batchHeader, interval int64) error {
-	if h.MaxTimestamp > s.maxTs.Load() {
-		s.maxTsOff.Store(h.BaseOffset)
-		s.maxTs.Store(h.MaxTimestamp)
+	if h.MaxTimestamp > s.maxMark.Load().ts {
+		s.setMax(h.MaxTimestamp, h.BaseOffset)
 	}
 	if s.bytesSinceIndex > interval {
 		if err := s.addIndexEntriesLocked(offsetEntry{rel: uint32(h.BaseOffset - s.base), pos: uint32(pos)}); err != nil {
@@ -300,11 +299,12 @@ func (s *segment) addIndexEntriesLocked(e offsetEntry) error {
 
 // maybeAddTimeEntryLocked needs s.mu held.
 func (s *segment) maybeAddTimeEntryLocked() error {
-	ts := s.maxTs.Load()
+	m := s.maxMark.Load()
+	ts := m.ts
 	if ts < 0 || (len(s.tidx) > 0 && ts <= s.tidx[len(s.tidx)-1].ts) {
 		return nil
 	}
-	te := timeEntry{ts: ts, rel: uint32(s.maxTsOff.Load() - s.base)}
+	te := timeEntry{ts: ts, rel: uint32(m.off - s.base)}
 	if s.tidxFile != nil {
 		if _, err := s.tidxFile.WriteAt(encodeTimeEntry(te), int64(len(s.tidx))*timeEntrySize); err != nil {
 			return fmt.Errorf("segment %s: write time index entry: %w", s.tidxPath, err)

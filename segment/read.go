@@ -106,7 +106,7 @@ func nextSegment(segs []*segment, s *segment) *segment {
 func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
 	start := l.logStart.Load()
 	for _, seg := range l.snapshot() {
-		if seg.maxTs.Load() < ts || seg.next.Load() <= start {
+		if seg.maxMark.Load().ts < ts || seg.next.Load() <= start {
 			continue
 		}
 		limit := seg.size.Load()
@@ -146,8 +146,8 @@ func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
 func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 	ts, offset = -1, -1
 	for _, seg := range l.snapshot() {
-		if t := seg.maxTs.Load(); t > ts {
-			ts, offset = t, seg.maxTsOff.Load()
+		if m := seg.maxMark.Load(); m.ts > ts {
+			ts, offset = m.ts, m.off
 		}
 	}
 	return ts, offset

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -262,8 +263,7 @@ func (s *segment) sanityCheckIndexes() (ok bool, err error) {
 		if len(es) != 1 {
 			return false, nil
 		}
-		s.maxTs.Store(es[0].ts)
-		s.maxTsOff.Store(s.base + int64(es[0].rel))
+		s.setMax(es[0].ts, s.base+int64(es[0].rel))
 	} else if size > 0 {
 		// No time entry: every batch had a negative max timestamp, or the index is lost.
 		// Walking the headers tells which; this is rare, so pay for it.
@@ -410,6 +410,8 @@ func (s *segment) recoveryStart(idxOnDisk, tidxOnDisk []byte, size int64) (pos, 
 		maxTs, maxOff = te.ts, s.base+int64(te.rel)
 		walk = int64(floorByOffset(idx, te.rel).pos)
 	}
+	// Index points on the way get the time entries they had when appended (if lost).
+	j := sort.Search(len(idx), func(i int) bool { return int64(idx[i].pos) >= walk })
 	for walk < pos {
 		h, err := s.readHeader(walk, size, &buf)
 		if err != nil {
@@ -423,11 +425,16 @@ func (s *segment) recoveryStart(idxOnDisk, tidxOnDisk []byte, size int64) (pos, 
 		if h.MaxTimestamp > maxTs {
 			maxTs, maxOff = h.MaxTimestamp, h.BaseOffset
 		}
+		if j < len(idx) && int64(idx[j].pos) == walk {
+			if maxTs >= 0 && (len(tidx) == 0 || maxTs > tidx[len(tidx)-1].ts) {
+				tidx = append(tidx, timeEntry{ts: maxTs, rel: uint32(maxOff - s.base)})
+			}
+			j++
+		}
 		walk += h.size()
 	}
 	s.idx, s.tidx = idx, tidx
-	s.maxTs.Store(maxTs)
-	s.maxTsOff.Store(maxOff)
+	s.setMax(maxTs, maxOff)
 	return pos, expect, nil
 }
 

@@ -41,8 +41,7 @@ type segment struct {
 
 	size     atomic.Int64 // committed bytes of .log
 	next     atomic.Int64 // last offset + 1
-	maxTs    atomic.Int64 // largest batch max timestamp, -1 if none
-	maxTsOff atomic.Int64 // base offset of the first batch that reached maxTs, -1 if none
+	maxMark  atomic.Pointer[tsMark] // largest batch max timestamp and where it was first reached
 	created  atomic.Int64 // unix nanos of the first append (mtime after reopen), 0 if empty
 	modified atomic.Int64 // unix nanos of the last append
 	sealed   atomic.Bool
@@ -67,17 +66,22 @@ func newSegment(fsys FS, dir string, base int64) *segment {
 		tidxPath: segmentPath(dir, base, timeIndexSuffix),
 	}
 	s.next.Store(base)
-	s.maxTs.Store(-1)
-	s.maxTsOff.Store(-1)
+	s.setMax(-1, -1)
 	return s
 }
+
+// tsMark is a segment's max timestamp and the base offset of the first batch that reached
+// it (-1, -1 if none), published together.
+type tsMark struct{ ts, off int64 }
+
+func (s *segment) setMax(ts, off int64) { s.maxMark.Store(&tsMark{ts: ts, off: off}) }
 
 func (s *segment) info() SegmentInfo {
 	return SegmentInfo{
 		BaseOffset:    s.base,
 		NextOffset:    s.next.Load(),
 		Size:          s.size.Load(),
-		MaxTimestamp:  s.maxTs.Load(),
+		MaxTimestamp:  s.maxMark.Load().ts,
 		Created:       unixNanos(s.created.Load()),
 		LastModified:  unixNanos(s.modified.Load()),
 		Sealed:        s.sealed.Load(),
