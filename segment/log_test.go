@@ -269,7 +269,7 @@ func TestFindTimestamp(t *testing.T) {
 		f(0, 0, true)
 		f(1, 0, true)
 		f(2, 2, true)
-		f(4, 2, true) // batch 1 (10, 11) comes before batch 5 (3, 4)
+		f(4, 2, true)  // batch 1 (10, 11) comes before batch 5 (3, 4)
 		f(41, 8, true) // batch 4 max 41
 		f(42, 12, true)
 		f(150, 30, true)

@@ -39,11 +39,11 @@ type segment struct {
 	idxPath  string
 	tidxPath string
 
-	size     atomic.Int64 // committed bytes of .log
-	next     atomic.Int64 // last offset + 1
+	size     atomic.Int64           // committed bytes of .log
+	next     atomic.Int64           // last offset + 1
 	maxMark  atomic.Pointer[tsMark] // largest batch max timestamp and where it was first reached
-	created  atomic.Int64 // unix nanos of the first append (mtime after reopen), 0 if empty
-	modified atomic.Int64 // unix nanos of the last append
+	created  atomic.Int64           // unix nanos of the first append (mtime after reopen), 0 if empty
+	modified atomic.Int64           // unix nanos of the last append
 	sealed   atomic.Bool
 
 	// Writer state of the active segment.
