@@ -111,9 +111,10 @@ type pofs struct {
 }
 
 type checker struct {
-	ops  []Op
-	r    *Report
-	kept map[string]int
+	ops     []Op
+	r       *Report
+	kept    map[string]int
+	nemesis []int // indexes of nemesis ops
 }
 
 func (c *checker) anomaly(kind, desc string, idx ...int) {
@@ -121,6 +122,19 @@ func (c *checker) anomaly(kind, desc string, idx ...int) {
 		return
 	}
 	c.kept[kind]++
+	// The faults just before the anomaly are context: the last nemesis op before its last
+	// op, and the kill before it when that op is the restart.
+	hi := -1
+	for _, i := range idx {
+		hi = max(hi, i)
+	}
+	n := sort.SearchInts(c.nemesis, hi)
+	for j := n - 1; j >= 0 && j >= n-2; j-- {
+		idx = append(idx, c.nemesis[j])
+		if !strings.HasPrefix(c.ops[c.nemesis[j]].Value, "ready") {
+			break
+		}
+	}
 	sort.Ints(idx)
 	var ex []Op
 	last := -1
@@ -131,7 +145,7 @@ func (c *checker) anomaly(kind, desc string, idx ...int) {
 		}
 	}
 	if len(ex) > maxExcerptOps {
-		ex = ex[:maxExcerptOps]
+		ex = ex[len(ex)-maxExcerptOps:] // keep the ops closest to the anomaly's end
 	}
 	c.r.Anomalies = append(c.r.Anomalies, Anomaly{Kind: kind, Desc: desc, Excerpt: ex})
 }
@@ -170,6 +184,8 @@ func Check(h *History) Report {
 
 	for i, op := range ops {
 		switch op.Kind {
+		case KindNemesis:
+			c.nemesis = append(c.nemesis, i)
 		case KindSend:
 			if _, ok := sent[op.Value]; !ok {
 				sent[op.Value] = i
@@ -285,6 +301,9 @@ func Check(h *History) Report {
 			}
 			if ai, ok := acks[v]; ok {
 				idx = append(idx, ai)
+			}
+			if si, ok := sent[v]; ok {
+				idx = append(idx, si)
 			}
 			sort.Strings(where)
 			c.anomaly(AnomalyDuplicate, fmt.Sprintf("value %s read at %d offsets (partition/offset %s)", v, len(at), strings.Join(where, ", ")), idx...)

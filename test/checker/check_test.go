@@ -156,8 +156,19 @@ func TestCheckLost(t *testing.T) {
 func TestCheckDuplicate(t *testing.T) {
 	b := newHB()
 	b.produce("p0", 0, 0, "a").produce("p0", 0, 1, "b")
+	b.add(Op{Process: "nemesis", Kind: KindNemesis, Value: "kill 0"})
+	b.add(Op{Process: "nemesis", Kind: KindNemesis, Value: "ready 0 after 20ms"})
 	b.assign(FinalProcess, 0, 0).read(FinalProcess, 0, 0, "a").read(FinalProcess, 0, 1, "b").read(FinalProcess, 0, 2, "a").final(0, 0, 3, true)
-	expect(t, Check(&b.h), AnomalyDuplicate, 1)
+	r := Check(&b.h)
+	expect(t, r, AnomalyDuplicate, 1)
+	// The excerpt shows the send, the ack, both reads and the crash between them.
+	var got []string
+	for _, op := range r.Anomalies[0].Excerpt {
+		got = append(got, fmt.Sprintf("%s:%s", op.Kind, op.Value))
+	}
+	if want := "send:a ack:a nemesis:kill 0 nemesis:ready 0 after 20ms read:a read:a"; strings.Join(got, " ") != want {
+		t.Fatalf("excerpt %q, want %q", strings.Join(got, " "), want)
+	}
 }
 
 func TestCheckInconsistent(t *testing.T) {
