@@ -450,44 +450,101 @@ func (p *Partition) resyncActiveLocked() {
 	}
 }
 
-// runMaintenance rolls the active segment by segment.ms and applies retention. With a
-// remote tier and remote.storage.enable, local segments go by local.retention.ms/bytes
-// (-2 = retention.ms/bytes) and only once the tier confirms their upload; the remote part
-// is trimmed by the tier's own retention. Without a tier, retention.ms/bytes apply to the
-// local log. cleanup.policy without "delete" keeps everything.
+// Optional capabilities of a tier, found by type assertion (*tiering.RemotePartition has
+// both).
+type (
+	// tierRetention applies retention.ms/bytes to the remote part. localBytes is the size
+	// of the local data not yet remote; it returns the new remote log start offset.
+	tierRetention interface {
+		ApplyRetention(ctx context.Context, retentionMs, retentionBytes, localBytes int64, now time.Time) (int64, error)
+	}
+	// tierRollDue reports that remote.log.upload.interval.ms asks for a roll.
+	tierRollDue interface {
+		RollDue(now time.Time) bool
+	}
+)
+
+// maintenanceTimeout bounds the bucket work of one maintenance run.
+const maintenanceTimeout = time.Minute
+
+// runMaintenance rolls the active segment by segment.ms (or the tier's upload interval)
+// and applies retention:
+//   - without a tier, or with remote.storage.enable off: retention.ms/bytes on the local log;
+//   - with a tier: total retention (retention.ms/bytes over remote + local) is applied to
+//     the remote part by the tier (manifest first) and the local log start follows it; then
+//     local segments go by local.retention.ms/bytes (-2 = the totals), and only those the
+//     tier confirms uploaded, so nothing is deleted locally that is not safely remote.
+//
+// cleanup.policy without "delete" keeps everything. The partition lock is not held during
+// bucket calls.
 func (p *Partition) runMaintenance(now time.Time) {
 	if p.closed.Load() {
 		return
 	}
 	cfg := p.config()
 	t := p.getTier()
+	tiered := t != nil && cfg.RemoteStorageEnable
 
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if cfg.SegmentMs > 0 && p.activeSize > 0 && now.Sub(p.activeCreated) >= time.Duration(cfg.SegmentMs)*time.Millisecond {
+	roll := cfg.SegmentMs > 0 && p.activeSize > 0 && now.Sub(p.activeCreated) >= time.Duration(cfg.SegmentMs)*time.Millisecond
+	if rd, ok := t.(tierRollDue); ok && tiered && p.activeSize > 0 && rd.RollDue(now) {
+		roll = true
+	}
+	if roll {
 		if err := p.rollLocked(); err != nil {
 			p.logger.Warn("cannot roll segment", "err", err)
-			return
 		}
 	}
+	var notRemoteBytes int64
+	if tiered {
+		for _, s := range p.log.Segments() {
+			if !t.Uploaded(s) {
+				notRemoteBytes += s.Size
+			}
+		}
+	}
+	p.mu.Unlock()
+
 	if cfg.CleanupPolicy != "" && !strings.Contains(cfg.CleanupPolicy, "delete") {
 		return
 	}
 
-	var (
-		policy segment.RetentionPolicy
-		allow  func(segment.SegmentInfo) bool
-	)
-	if t != nil && cfg.RemoteStorageEnable {
-		policy = segment.RetentionPolicy{
-			Ms:    localRetention(cfg.LocalRetentionMs, cfg.RetentionMs),
-			Bytes: localRetention(cfg.LocalRetentionBytes, cfg.RetentionBytes),
-		}
-		allow = t.Uploaded
-	} else {
-		policy = segment.RetentionPolicy{Ms: cfg.RetentionMs, Bytes: cfg.RetentionBytes}
+	if !tiered {
+		p.applyLocalRetention(segment.RetentionPolicy{Ms: cfg.RetentionMs, Bytes: cfg.RetentionBytes}, now, nil)
+		return
 	}
+
+	if tr, ok := t.(tierRetention); ok && (cfg.RetentionMs >= 0 || cfg.RetentionBytes >= 0) {
+		ctx, cancel := context.WithTimeout(context.Background(), maintenanceTimeout)
+		start, err := tr.ApplyRetention(ctx, cfg.RetentionMs, cfg.RetentionBytes, notRemoteBytes, now)
+		cancel()
+		if err != nil {
+			p.logger.Warn("cannot apply remote retention", "err", err)
+		} else {
+			p.mu.Lock()
+			if start > p.log.LogStartOffset() && start <= p.log.NextOffset() {
+				if err := p.log.SetLogStartOffset(start); err != nil {
+					p.logger.Warn("cannot raise local log start to the remote start", "offset", start, "err", err)
+				}
+				p.resyncActiveLocked()
+			}
+			p.mu.Unlock()
+		}
+	}
+	p.applyLocalRetention(segment.RetentionPolicy{
+		Ms:    localRetention(cfg.LocalRetentionMs, cfg.RetentionMs),
+		Bytes: localRetention(cfg.LocalRetentionBytes, cfg.RetentionBytes),
+	}, now, t.Uploaded)
+}
+
+// applyLocalRetention deletes expired sealed local segments that allow approves.
+func (p *Partition) applyLocalRetention(policy segment.RetentionPolicy, now time.Time, allow func(segment.SegmentInfo) bool) {
 	if policy.Ms < 0 && policy.Bytes < 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
 		return
 	}
 	deleted, err := p.log.ApplyRetention(policy, now, allow)

@@ -393,3 +393,49 @@ func codeOf(e *kerr.Error) int16 {
 	}
 	return e.Code
 }
+
+// retentionTier adds the optional ApplyRetention capability to fakeTier.
+type retentionTier struct {
+	*fakeTier
+	newStart  int64
+	gotLocal  int64
+	gotMs     int64
+	gotBytes  int64
+	callCount int
+}
+
+func (r *retentionTier) ApplyRetention(ctx context.Context, ms, bytes, localBytes int64, now time.Time) (int64, error) {
+	r.callCount++
+	r.gotMs, r.gotBytes, r.gotLocal = ms, bytes, localBytes
+	if err := r.SetLogStartOffset(ctx, r.newStart); err != nil {
+		return 0, err
+	}
+	return r.newStart, nil
+}
+
+func TestPartitionTotalRetentionThroughTier(t *testing.T) {
+	p := testPartition(t, map[string]string{
+		"segment.bytes": "100", "remote.storage.enable": "true",
+		"retention.bytes": "150", "local.retention.bytes": "-2", "retention.ms": "-1",
+	})
+	tier := &retentionTier{fakeTier: &fakeTier{}}
+	p.setTier(tier)
+	appendN(t, p, 4, 1000) // segments at 0,1,2 sealed; 3 active
+	tier.upload(t, p, 3)
+	tier.newStart = 2 // the tier decides that remote segments 0 and 1 expired
+
+	p.runMaintenance(time.Now())
+	if tier.callCount != 1 || tier.gotBytes != 150 || tier.gotMs != -1 {
+		t.Fatalf("ApplyRetention calls %d args ms=%d bytes=%d", tier.callCount, tier.gotMs, tier.gotBytes)
+	}
+	active := p.log.Segments()[len(p.log.Segments())-1]
+	if tier.gotLocal != active.Size {
+		t.Fatalf("local bytes not yet remote = %d, want the active segment's %d", tier.gotLocal, active.Size)
+	}
+	if got := p.LogStartOffset(); got != 2 {
+		t.Fatalf("log start %d, want 2", got)
+	}
+	if got := p.LocalLogStartOffset(); got < 2 {
+		t.Fatalf("local start %d, want >= 2 (raised to the remote start)", got)
+	}
+}
