@@ -1,0 +1,128 @@
+// Package tiering moves sealed segments of the local log to an object store and serves
+// reads of any offset the bucket holds. It has the ObjectStore seam (objstore.go), the
+// PartitionTier seam the broker uses (remote.go), and behind them: the Manager and its
+// uploader, partition manifests, remote reads through package cache, remote retention,
+// orphan sweeping and restore-from-bucket. Backends live in subpackages.
+//
+// # Keys (never overwritten, except the two mutable manifests)
+//
+//	<prefix>/<topic>-<topicID>/topic.json                                   topic manifest (mutable)
+//	<prefix>/<topic>-<topicID>/<partition>/manifest.json                    partition head (mutable, fenced)
+//	<prefix>/<topic>-<topicID>/<partition>/manifest-<%020d firstBase>-<uuid>.json   spilled chunk
+//	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.log          segment data, as on disk
+//	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.index       remote offset index
+//	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.timeindex   remote time index
+//
+// <topicID> is the Kafka topic ID as 32 lower-case hex digits; <prefix>/ is omitted when the
+// prefix is empty. Every upload attempt draws a new UUID, so a retried or abandoned upload
+// never overwrites bytes that a manifest names: it leaves orphans, which the sweep removes.
+//
+// # Order of truth
+//
+//  1. The uploader puts a segment's .log, .index and .timeindex (in that order; a
+//     producer-state snapshot will take a fourth slot, SegmentEntry.ProducerSnapshot).
+//  2. Then it writes the partition head naming them. Only when that write returned nil does
+//     the in-memory snapshot change, so Uploaded(seg) is never true for a segment whose
+//     manifest entry is not durable in the bucket.
+//  3. Only a segment for which Uploaded is true may be deleted locally (the broker asks).
+//  4. Retention and DeleteRecords write the head with the new log start first, and delete
+//     the dropped objects afterwards; a failed delete leaves an orphan.
+//  5. Objects under a partition prefix that the manifest in the bucket does not name, and
+//     that are older than Config.OrphanGrace, are orphans and are deleted by SweepOrphans.
+//     The grace period protects uploads in flight (objects put, head not yet written).
+//
+// Failure: when the bucket is unreachable the uploader retries with exponential backoff
+// (Config.RetryBackoff..RetryMaxBackoff) forever; nothing is dropped, nothing local is
+// deleted (Uploaded stays false), and produce and local reads carry on. Remote reads return
+// the store's error, never an empty answer; the broker maps it to a retriable code.
+//
+// # Partition manifest (JSON, version 1)
+//
+// The head, manifest.json, holds at most Config.ManifestChunkEntries entries (the newest)
+// plus a reference to the newest spilled chunk. Appending to a full head first writes its
+// entries as an immutable chunk whose "prev" points at the previous chunk, then writes a
+// head holding only the new entry. An update therefore writes at most one chunk and one
+// head of bounded size, whatever the length of history: uploading segment 100,000 costs
+// the same as uploading segment 10. Loading walks the chunk chain from the head backwards,
+// stopping at a chunk whose lastOffset is below logStartOffset.
+//
+//	{
+//	 "version": 1, "kind": "strata.partition",
+//	 "topic": "orders", "topicId": "<32 hex>", "partition": 0,
+//	 "logStartOffset": 0,          // remote log start; entries wholly below it are dead
+//	 "endOffset": 1234,            // last offset + 1 of everything ever uploaded
+//	 "seq": 17,                    // incremented by every write
+//	 "writer": "<uuid>",           // the Manager that wrote it
+//	 "updated": "<RFC 3339>",
+//	 "segments": [ <entry>... ],   // newest entries, oldest first
+//	 "lastChunk": {"key": "...", "firstBase": 0, "lastOffset": 999, "count": 128, "bytes": 123}
+//	}
+//	<entry> = {
+//	 "id": "<uuid>", "baseOffset": 0, "lastOffset": 99,
+//	 "firstTimestamp": <ms>, "maxTimestamp": <ms>,
+//	 "size": <bytes of .log>, "batches": <n>, "uploadTime": "<RFC 3339>",
+//	 "log":       {"key": "...", "size": n, "crc32c": c},   // CRC-32C (Castagnoli) of the object
+//	 "index":     {"key": "...", "size": n, "crc32c": c},
+//	 "timeIndex": {"key": "...", "size": n, "crc32c": c},
+//	 "producerSnapshot": {...}                             // optional, reserved
+//	}
+//
+// A chunk is {"version": 1, "kind": "strata.partition.chunk", "topic", "topicId",
+// "partition", "segments": [...], "prev": <chunk ref or absent>}. Entries are sorted by
+// baseOffset and never overlap, across chunks and head.
+//
+// topic.json is {"version": 1, "kind": "strata.topic", "topic", "topicId", "partitions",
+// "configs": {Kafka topic config name: value}, "updated"}; it is rewritten when the
+// partition count or configs change.
+//
+// Versioning: readers accept any version <= ManifestVersion and ignore unknown fields, so
+// additive changes (new optional fields) keep version 1. A change that old readers would
+// misread (a field changing meaning) bumps ManifestVersion; old brokers then refuse the
+// manifest (ErrCorruptManifest) rather than misread it, and new brokers keep reading old
+// versions and write the new one on the next update.
+//
+// Fencing: the head is written with ConditionalPutter.PutIf when the store has it, with the
+// ETag of the head this writer last read or wrote (or "" = must not exist). A writer that
+// loses (another broker took over the partition) gets ErrFenced, stops uploading and
+// deleting for that partition (RemotePartition.Fenced), and must be reopened.
+//
+// # Remote indexes (Strata's, rebuilt while uploading; not copies of the local files)
+//
+// While uploading, the .log is scanned batch by batch (framing checked: length, magic 2,
+// offsets increasing, no batch past the end) and the CRC-32C of the whole object computed.
+// The batches are grouped in blocks: a block starts at the first batch and at the first
+// batch at least Config.IndexIntervalBytes after the previous block's start.
+//
+//	.index      per block, 8 bytes big-endian: relative offset uint32 (baseOffset of the
+//	            block's first batch - segment base), position uint32 (byte offset in .log)
+//	.timeindex  per block, 12 bytes big-endian: max timestamp int64 of all batches in the
+//	            block, relative offset uint32; entry i covers the same block as .index entry i
+//
+// A read of offset o finds the last block with relative offset <= o - base and scans batch
+// headers from there; a timestamp lookup finds the first block whose max timestamp >= ts.
+// Both objects are small, fetched whole, checked against their manifest CRC-32C and cached.
+// Segments are limited to 4 GiB (positions are uint32, as in Kafka).
+//
+// # Reads
+//
+// Read(offset): binary search of the snapshot's entries by offset -> index (cached) ->
+// position -> chunks of Config.ChunkBytes aligned in the object, each fetched with one
+// ranged GET through package cache (singleflight, byte budget) -> whole batches from the
+// requested offset up to maxBytes, from one segment. A sequential reader (one asking for the
+// offset where the previous read ended) triggers a prefetch of the next
+// Config.ReadAheadChunks chunks, crossing into the next segment.
+//
+// # Upload interval (remote.log.upload.interval.ms)
+//
+// The tier never rolls the local log (the broker is its single writer). The broker's
+// maintenance loop calls RemotePartition.RollDue(now), which is true once the active segment
+// holds data older than PartitionConfig.UploadInterval; the broker then rolls and calls
+// OnSealed, which wakes the uploader.
+//
+// # Restore
+//
+// Restore(ctx, store, prefix) lists topic.json manifests. The broker recreates the topics
+// and opens their partitions on empty local logs; OpenPartition restarts an empty local log
+// at the remote end offset, so new produces continue after the bucket's data while reads
+// below it come from the bucket.
+package tiering

@@ -1,0 +1,201 @@
+package tiering_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/tiering"
+)
+
+// The uploader never reports a segment uploaded before the manifest naming it was written,
+// keeps retrying through an outage, and catches up afterwards.
+func TestUploaderSurvivesOutageAndNeverReportsEarly(t *testing.T) {
+	var (
+		down         atomic.Bool
+		manifestDown atomic.Bool
+	)
+	down.Store(true)
+	fs := &faultyStore{ObjectStore: newMem(), failPut: func(key string) bool {
+		if down.Load() {
+			return true
+		}
+		return manifestDown.Load() && strings.HasSuffix(key, tiering.HeadManifestName)
+	}}
+	e := newEnv(t, fs, testConfig())
+	l := openLog(t, t.TempDir(), 2048)
+	produce(t, l, 100, 0)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "flaky", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	segs := sealed(l)
+	waitFor(t, "copy errors while the bucket is down", func() bool { return e.m.ErrorsMetric("copy") >= 3 })
+	for _, s := range segs {
+		if p.Uploaded(s) {
+			t.Fatalf("segment %d reported uploaded during an outage", s.BaseOffset)
+		}
+	}
+	// Data objects go in but the manifest write fails: still not uploaded.
+	manifestDown.Store(true)
+	down.Store(false)
+	waitFor(t, "data objects written", func() bool {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		return len(fs.puts) >= 3
+	})
+	time.Sleep(50 * time.Millisecond)
+	for _, s := range segs {
+		if p.Uploaded(s) {
+			t.Fatalf("segment %d reported uploaded without a manifest write", s.BaseOffset)
+		}
+	}
+	if _, _, ok := p.Bounds(); ok {
+		t.Fatal("bounds ok without a manifest")
+	}
+	// Local retention asking Uploaded keeps everything.
+	if del, err := l.ApplyRetention(segment.RetentionPolicy{Ms: -1, Bytes: 0}, time.Now(), p.Uploaded); err != nil || len(del) != 0 {
+		t.Fatalf("local retention deleted %d segments during the outage (%v)", len(del), err)
+	}
+	manifestDown.Store(false)
+	waitFor(t, "all segments uploaded after the outage", func() bool {
+		for _, s := range segs {
+			if !p.Uploaded(s) {
+				return false
+			}
+		}
+		return true
+	})
+	if !bytes.Equal(remoteBytes(t, p, 0, 4096), localBytes(t, l, 0)) {
+		t.Fatal("remote bytes differ after recovery")
+	}
+	// The failed attempts left unnamed objects: the sweep finds exactly those.
+	n, err := p.SweepOrphans(t.Context(), time.Now().Add(2*time.Hour))
+	if err != nil || n == 0 {
+		t.Fatalf("sweep after outage: n=%d err=%v", n, err)
+	}
+	if !bytes.Equal(remoteBytes(t, p, 0, 4096), localBytes(t, l, 0)) {
+		t.Fatal("remote bytes differ after sweep")
+	}
+	// OnSealed wakes the uploader for new segments.
+	produce(t, l, 40, 10_000)
+	l.Roll()
+	p.OnSealed()
+	waitFor(t, "new segments uploaded", func() bool { _, end, _ := p.Bounds(); return end == l.NextOffset() })
+	waitFor(t, "lag metric back to zero", func() bool { return e.m.LagSegmentsMetric("flaky", "0") == 0 })
+}
+
+// A second writer of the same partition fences the first: the stale one gets ErrFenced,
+// stops uploading and never overwrites the newer manifest.
+func TestStaleManifestWriterIsFenced(t *testing.T) {
+	store := newMem()
+	l := openLog(t, t.TempDir(), 2048)
+	produce(t, l, 60, 0)
+	l.Roll()
+	a := newEnv(t, store, testConfig())
+	pa, err := a.m.OpenPartitionLocal(t.Context(), "fence", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newEnv(t, store, testConfig())
+	pb, err := b.m.OpenPartitionLocal(t.Context(), "fence", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := store.Bytes(tiering.PartitionPrefix("", "fence", testTopicID, 0) + tiering.HeadManifestName)
+	err = pa.UploadPending(t.Context())
+	if !errors.Is(err, tiering.ErrFenced) || !pa.Fenced() {
+		t.Fatalf("stale writer: err %v fenced %v", err, pa.Fenced())
+	}
+	after, _ := store.Bytes(tiering.PartitionPrefix("", "fence", testTopicID, 0) + tiering.HeadManifestName)
+	if !bytes.Equal(head, after) {
+		t.Fatal("stale writer changed the manifest")
+	}
+	if err := pa.SetLogStartOffset(t.Context(), 10); !errors.Is(err, tiering.ErrFenced) {
+		t.Fatalf("stale writer retention: %v", err)
+	}
+	for _, s := range sealed(l) {
+		if pa.Uploaded(s) {
+			t.Fatalf("fenced writer claims segment %d", s.BaseOffset)
+		}
+	}
+}
+
+func TestBucketErrorsAreReturnedNotEmpty(t *testing.T) {
+	var down atomic.Bool
+	fs := &faultyStore{ObjectStore: newMem(), failGet: func(string) bool { return down.Load() }}
+	e := newEnv(t, fs, testConfig())
+	l := openLog(t, t.TempDir(), 2048)
+	produce(t, l, 60, 0)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "err", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	b, err := p.Read(t.Context(), 5, 1000, true)
+	if !errors.Is(err, errInjected) || len(b) != 0 {
+		t.Fatalf("read with the bucket down: %d bytes, err %v", len(b), err)
+	}
+	if _, _, err := p.FindTimestamp(t.Context(), 100); !errors.Is(err, errInjected) {
+		t.Fatalf("find timestamp with the bucket down: %v", err)
+	}
+	if e.m.ErrorsMetric("fetch") < 2 {
+		t.Fatal("fetch errors not counted")
+	}
+	down.Store(false)
+	if b, err := p.Read(t.Context(), 5, 1000, true); err != nil || len(b) == 0 {
+		t.Fatalf("read after recovery: %d bytes, %v", len(b), err)
+	}
+}
+
+// Sequential readers prefetch the next chunk, crossing into the next segment, so that a
+// consumer streaming through remote data finds its next chunk already cached.
+func TestSequentialReadAhead(t *testing.T) {
+	fs := &faultyStore{ObjectStore: newMem()}
+	cfg := testConfig()
+	cfg.ChunkBytes = 512
+	e := newEnv(t, fs, cfg)
+	l := openLog(t, t.TempDir(), 4096)
+	produce(t, l, 200, 0)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "ra", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ents := p.Entries()
+	// Read the first segment to its end, sequentially.
+	first := ents[0]
+	for off := first.BaseOffset; off <= first.LastOffset; {
+		b, err := p.Read(t.Context(), off, 300, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off = lastOffsetOf(t, b) + 1
+	}
+	waitFor(t, "next segment's first chunk prefetched", func() bool { return e.cache.HasChunk(ents[1].Log.Key, 0) })
+	// A random (non-sequential) read does not prefetch.
+	last := ents[len(ents)-1]
+	if _, err := p.Read(t.Context(), last.BaseOffset, 100, true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if last.Size > 512 && e.cache.HasChunk(last.Log.Key, 1) {
+		t.Fatal("random read prefetched")
+	}
+}
