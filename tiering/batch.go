@@ -162,3 +162,10 @@ func timeIndexLookup(tidx, idx []byte, ts int64) int64 {
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// BatchBounds decodes the header of the record batch at the start of b: its base offset,
+// last offset and whole size in bytes (including the 12-byte log overhead).
+func BatchBounds(b []byte) (base, last, size int64, err error) {
+	h, err := parseBatchHeader(b)
+	return h.baseOffset, h.lastOffset, h.size, err
+}

@@ -10,11 +10,6 @@ import (
 // Internals exposed to the external tests (package tiering_test), which need memstore,
 // which imports this package.
 
-// BatchBounds decodes a batch header: base offset, last offset and whole size.
-func BatchBounds(b []byte) (base, last, size int64, err error) {
-	h, err := parseBatchHeader(b)
-	return h.baseOffset, h.lastOffset, h.size, err
-}
 
 // OpenPartitionLocal opens a partition over any local log implementation.
 func (m *Manager) OpenPartitionLocal(ctx context.Context, topic string, id [16]byte, partition int32, log LocalLogForTest, pcfg PartitionConfig) (*RemotePartition, error) {
@@ -46,7 +41,6 @@ func SegmentObjectKey(prefix string, base int64, id, ext string) string {
 	return segmentObjectKey(prefix, base, id, ext)
 }
 
-func (e *SegmentEntry) Objects() []ObjectRef { return e.objects() }
 
 // ManifestAppendCosts appends entries one by one through a manifestWriter with the given
 // spill size and returns the bytes each update wrote, and the entries a fresh load sees.

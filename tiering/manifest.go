@@ -56,6 +56,9 @@ type SegmentEntry struct {
 	ProducerSnapshot *ObjectRef `json:"producerSnapshot,omitempty"`
 }
 
+// Objects returns the entry's objects: data, index, time index (and snapshot, if any).
+func (e *SegmentEntry) Objects() []ObjectRef { return e.objects() }
+
 func (e *SegmentEntry) objects() []ObjectRef {
 	refs := []ObjectRef{e.Log, e.Index, e.TimeIndex}
 	if e.ProducerSnapshot != nil {
