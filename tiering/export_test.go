@@ -10,7 +10,6 @@ import (
 // Internals exposed to the external tests (package tiering_test), which need memstore,
 // which imports this package.
 
-
 // OpenPartitionLocal opens a partition over any local log implementation.
 func (m *Manager) OpenPartitionLocal(ctx context.Context, topic string, id [16]byte, partition int32, log LocalLogForTest, pcfg PartitionConfig) (*RemotePartition, error) {
 	return m.openPartition(ctx, topic, id, partition, log, pcfg)
@@ -40,7 +39,6 @@ const HeadManifestName = headManifestName
 func SegmentObjectKey(prefix string, base int64, id, ext string) string {
 	return segmentObjectKey(prefix, base, id, ext)
 }
-
 
 // ManifestAppendCosts appends entries one by one through a manifestWriter with the given
 // spill size and returns the bytes each update wrote, and the entries a fresh load sees.
