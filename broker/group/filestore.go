@@ -65,6 +65,7 @@ type FileStore struct {
 	logSize  int64
 	snapSize int64
 	err      error // sticky write error
+	syncs    int   // fsyncs of the log (group commit shares them)
 
 	report RecoveryReport
 }
@@ -337,6 +338,7 @@ func (s *FileStore) Append(recs []Record) error {
 		s.err = fmt.Errorf("cannot sync group log in %q: %w", s.cfg.Dir, err)
 		return s.err
 	}
+	s.syncs++
 	for _, r := range batch {
 		s.state.apply(r)
 	}

@@ -40,8 +40,8 @@ type MemberMeta struct {
 	InstanceID       string // "" = dynamic member
 	ClientID         string
 	ClientHost       string
-	SessionTimeout   int32 // ms
-	RebalanceTimeout int32 // ms
+	SessionTimeout   int32  // ms
+	RebalanceTimeout int32  // ms
 	Metadata         []byte // metadata for the selected protocol
 	Assignment       []byte
 }
