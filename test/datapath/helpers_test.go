@@ -60,7 +60,7 @@ type testBroker struct {
 	done chan error
 }
 
-func startBroker(t *testing.T, dir string, props map[string]string) *testBroker {
+func startBroker(t testing.TB, dir string, props map[string]string) *testBroker {
 	t.Helper()
 	all := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir}
 	for k, v := range props {
@@ -80,7 +80,7 @@ func startBroker(t *testing.T, dir string, props map[string]string) *testBroker 
 	return tb
 }
 
-func (tb *testBroker) stop(t *testing.T) {
+func (tb *testBroker) stop(t testing.TB) {
 	t.Helper()
 	if tb.b == nil {
 		return
@@ -96,7 +96,7 @@ func (tb *testBroker) stop(t *testing.T) {
 	tb.b = nil
 }
 
-func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	base := []kgo.Opt{
 		kgo.SeedBrokers(addr),
@@ -115,7 +115,7 @@ func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 // rawClient is a client for hand-built requests that name topics (not topic IDs): franz-go
 // sends every request at the highest version both sides support, so Produce and Fetch are
 // capped below v13.
-func rawClient(t *testing.T, addr string) *kgo.Client {
+func rawClient(t testing.TB, addr string) *kgo.Client {
 	t.Helper()
 	vs := kversion.Stable()
 	vs.SetMaxKeyVersion(0, 12)
@@ -123,7 +123,7 @@ func rawClient(t *testing.T, addr string) *kgo.Client {
 	return newClient(t, addr, kgo.MaxVersions(vs))
 }
 
-func createTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32, configs map[string]*string) {
+func createTopic(t testing.TB, cl *kgo.Client, topic string, partitions int32, configs map[string]*string) {
 	t.Helper()
 	resp, err := kadm.NewClient(cl).CreateTopic(t.Context(), partitions, 1, configs, topic)
 	if err == nil {
