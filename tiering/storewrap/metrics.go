@@ -33,8 +33,8 @@ func NewRemoteMetrics(reg prometheus.Registerer) *RemoteMetrics {
 	m := &RemoteMetrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_remote_requests_total",
-			Help: "Requests to the remote object store by operation and result (ok, not_found, " +
-				"precondition_failed, canceled, error). Errors include each retried request once.",
+			Help: "Operations on the remote object store by operation and result (ok, not_found, " +
+				"precondition_failed, canceled, error); an operation the backend retried counts once.",
 		}, []string{"op", "result"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "strata_remote_request_duration_seconds",
