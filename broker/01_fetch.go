@@ -14,10 +14,11 @@ package broker
 //     partition it reads, and waits (holding no lock) for an append, MaxWaitMillis or the
 //     connection to close, then reads again.
 //   - Remote reads of several partitions run concurrently, in the background: a fetch
-//     waits for them at most remoteFetchMaxWait and otherwise answers those partitions
-//     empty (the client refetches and joins the same read), so a slow bucket never holds
-//     up local partitions or other clients. A bucket error is KAFKA_STORAGE_ERROR
-//     (retriable) for that partition.
+//     waits for them at most remoteFetchMaxWait (not at all when a local partition of
+//     the same fetch already has records and MinBytes <= 1) and otherwise answers those
+//     partitions empty (the client refetches and joins the same read), so a slow bucket
+//     never holds up local partitions or other clients. A bucket error is
+//     KAFKA_STORAGE_ERROR (retriable) for that partition.
 //   - Offsets outside [log start, high watermark] are OFFSET_OUT_OF_RANGE. Leader epoch is
 //     always 0: a CurrentLeaderEpoch above it is UNKNOWN_LEADER_EPOCH.
 //   - Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells
@@ -156,6 +157,10 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		err  error
 	}
 	remotes := make(map[int]*remoteJob)
+	// Remote waits end early once the local partitions alone satisfy MinBytes: the
+	// background reads carry on and the client's next fetch picks them up.
+	rctx, stopRemoteWaits := context.WithCancel(ctx)
+	defer stopRemoteWaits()
 	var wg sync.WaitGroup
 	for i := range parts {
 		fp := &parts[i]
@@ -187,11 +192,24 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				defer close(j.done)
 				// minOneBatch: a remote partition's first batch is kept whole; the
 				// response limit is enforced when the answers are assembled below.
-				j.data, j.ok, j.err = p.readRemote(ctx, t, off, maxBytes, true, remoteFetchMaxWait)
+				j.data, j.ok, j.err = p.readRemote(rctx, t, off, maxBytes, true, remoteFetchMaxWait)
 			})
 		}
 	}
 	defer wg.Wait()
+
+	if len(remotes) > 0 && req.MinBytes <= 1 {
+		// Some local partition has records past its fetch offset: the response is
+		// worth sending now, so do not hold it for the bucket.
+		for i := range parts {
+			fp := &parts[i]
+			if _, remote := remotes[i]; !remote && fp.err == nil && fp.sp.ErrorCode == 0 &&
+				fp.sp.HighWatermark > fp.rp.FetchOffset {
+				stopRemoteWaits()
+				break
+			}
+		}
+	}
 
 	for i := range parts {
 		fp := &parts[i]

@@ -339,8 +339,9 @@ func (p *Partition) readLocal(offset int64, maxBytes int, minOneBatch bool) (dat
 }
 
 // readRemote starts (or joins) a background read from the tier at offset and waits for it
-// at most wait. done=false means the read is still running; the caller answers the
-// partition empty and the client's next fetch joins the same read.
+// at most wait, or until ctx is done (ctx bounds only the waiting, not the read). done=false
+// means the read is still running; the caller answers the partition empty and the
+// client's next fetch joins the same read.
 func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool, wait time.Duration) (data []byte, done bool, err error) {
 	p.remoteMu.Lock()
 	r := p.remotePending
@@ -369,8 +370,11 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 	select {
 	case <-r.done:
 	case <-timer.C:
-		return nil, false, nil
 	case <-ctx.Done():
+	}
+	select {
+	case <-r.done: // a finished read wins over a simultaneous timeout
+	default:
 		return nil, false, nil
 	}
 
