@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	go func() { pwg.Wait(); close(drained) }()
 	var prodwg sync.WaitGroup
 	for i := range cfg.Producers {
-		prodwg.Go(func() { d.produce(pctx, i, drained) })
+		prodwg.Go(func() { d.produce(ctx, pctx, i, drained) })
 	}
 	prodwg.Wait()
 	stopProducers()
@@ -211,7 +211,8 @@ func (d *driver) createTopic(ctx context.Context) error {
 
 // produce sends values p<i>-<n> until ctx ends, then flushes for up to DrainTimeout after
 // the nemesis is done (drained closed). Every value gets a send op and then an ack or fail op.
-func (d *driver) produce(ctx context.Context, i int, nemesisDone <-chan struct{}) {
+// Records are buffered under runCtx, which outlives ctx so that the drain can deliver them.
+func (d *driver) produce(runCtx, ctx context.Context, i int, nemesisDone <-chan struct{}) {
 	process := fmt.Sprintf("p%d", i)
 	cl, err := kgo.NewClient(d.opts(
 		kgo.DefaultProduceTopic(d.cfg.Topic),
@@ -256,7 +257,7 @@ func (d *driver) produce(ctx context.Context, i int, nemesisDone <-chan struct{}
 		v := fmt.Sprintf("p%d-%d", i, n)
 		p := rng.Int32N(d.cfg.Partitions)
 		d.h.Add(Op{Process: process, Kind: KindSend, Partition: p, Offset: -1, Value: v})
-		cl.Produce(context.Background(), &kgo.Record{Partition: p, Value: []byte(v)}, promise)
+		cl.Produce(runCtx, &kgo.Record{Partition: p, Value: []byte(v)}, promise)
 	}
 	<-nemesisDone
 	fctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
