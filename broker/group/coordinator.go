@@ -121,7 +121,9 @@ func New(cfg Config, store OffsetStore, logger *slog.Logger) (*Coordinator, erro
 	err := store.Load(func(r Record) {
 		g := c.groups[r.Group]
 		if g == nil {
-			g = c.newGroup(r.Group, now)
+			// No state time until metadata says otherwise: offsets-only groups expire
+			// by commit time, not by the time of the last restart.
+			g = c.newGroup(r.Group, time.Time{})
 			c.groups[r.Group] = g
 		}
 		switch r.Kind {

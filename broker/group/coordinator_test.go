@@ -608,3 +608,25 @@ func TestMemStoreRestart(t *testing.T) {
 		}
 	})
 }
+
+// Offsets of an offsets-only group expire by commit time even across restarts.
+func TestOffsetRetentionAcrossRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := NewMemStore()
+		c := newTestCoordinator(t, store, Config{OffsetsRetention: time.Hour})
+		commit(c, "solo", "", -1, "t", 0, 1)
+		c.stop()
+		time.Sleep(61 * time.Minute)
+		c2 := newTestCoordinator(t, store, Config{OffsetsRetention: time.Hour})
+		if n := c2.ExpireOffsets(); n != 1 {
+			t.Fatalf("expired %d after restart, want 1", n)
+		}
+		if _, ok := c2.Describe("solo"); ok {
+			t.Fatal("group survived")
+		}
+		c3 := newTestCoordinator(t, store, Config{})
+		if _, ok := c3.Describe("solo"); ok {
+			t.Fatal("deleted group came back from the store")
+		}
+	})
+}

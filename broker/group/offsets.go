@@ -308,7 +308,7 @@ func (c *Coordinator) ExpireOffsets() int {
 			}
 			for p, v := range parts {
 				base := v.CommitTime
-				if g.state == Empty {
+				if g.state == Empty && !g.stateTime.IsZero() {
 					base = max(base, g.stateTime.UnixMilli())
 				}
 				if now.UnixMilli()-base >= limit {
