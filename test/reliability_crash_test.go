@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/strata-io/strata/test/checker"
 )
 
@@ -39,7 +41,7 @@ func reliabilityScale(t *testing.T) (time.Duration, int) {
 }
 
 // TestReliabilityKillRestart runs the strata binary as a child process, SIGKILLs and
-// restarts it at random moments while idempotent producers, replaying consumers and a
+// restarts it (or freezes it with SIGSTOP, in the pause scenario) at random moments while idempotent producers, replaying consumers and a
 // consumer group run, then reads every partition in full and fails on any anomaly the
 // checker finds: an acknowledged record lost, an offset with two values, a record read
 // twice, reads out of order or with gaps, committed offsets going backwards, or an end
@@ -58,10 +60,10 @@ func TestReliabilityKillRestart(t *testing.T) {
 	dur, cycles := reliabilityScale(t)
 
 	scenarios := []struct {
-		name   string
-		args   []string          // extra `strata serve` arguments
-		topic  map[string]string // topic configs
-		config checker.Config
+		name  string
+		args  []string          // extra `strata serve` arguments
+		topic map[string]string // topic configs
+		pause time.Duration     // freeze (SIGSTOP) this long instead of SIGKILL
 	}{
 		{
 			name: "local",
@@ -82,18 +84,26 @@ func TestReliabilityKillRestart(t *testing.T) {
 				"retention.bytes":       "-1",
 			},
 		},
+		{
+			// SIGSTOP for longer than the clients' request timeouts: requests time out
+			// and are retried on new connections while the frozen broker still holds the
+			// originals, which it processes once thawed. Idempotence must dedupe them.
+			name:  "pause",
+			args:  []string{"--set", "strata.tier.store=none"},
+			pause: 4 * time.Second,
+		},
 	}
 	var rows []string
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			r := runKillRestart(t, bin, sc.name, sc.args, sc.topic, dur, cycles)
+			r := runKillRestart(t, bin, sc.name, sc.args, sc.topic, sc.pause, dur, cycles)
 			rows = append(rows, r.String())
 		})
 	}
 	t.Logf("\n%s\n%s", checker.TableHeader, strings.Join(rows, "\n"))
 }
 
-func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs map[string]string, dur time.Duration, cycles int) checker.Report {
+func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs map[string]string, pause, dur time.Duration, cycles int) checker.Report {
 	t.Helper()
 	ctx := t.Context()
 	art := t.ArtifactDir()
@@ -120,7 +130,11 @@ func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs 
 	}
 
 	topic := "reliability-" + name
-	nem := &checker.KillRestart{Target: s, Cycles: cycles, Duration: dur, Topic: topic}
+	nem := &checker.KillRestart{Target: s, Cycles: cycles, Duration: dur, Topic: topic, Pause: pause}
+	var clientOpts []kgo.Opt
+	if pause > 0 {
+		clientOpts = append(clientOpts, kgo.RequestTimeoutOverhead(time.Second), kgo.ProduceRequestTimeout(time.Second))
+	}
 	h, runErr := checker.Run(ctx, checker.Config{
 		Brokers:      []string{s.Addr()},
 		Topic:        topic,
@@ -129,10 +143,14 @@ func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs 
 		Duration:     dur,
 		Nemesis:      nem.Run,
 		FinalTimeout: 90 * time.Second,
+		ClientOpts:   clientOpts,
 		Logf:         t.Logf,
 	})
 	r := checker.Check(h)
 	r.Scenario = fmt.Sprintf("kill -9 (%s)", name)
+	if pause > 0 {
+		r.Scenario = fmt.Sprintf("SIGSTOP %s (%s)", pause, name)
+	}
 	r.Cycles = len(nem.Recoveries())
 	r.MaxRecovery = nem.MaxRecovery()
 

@@ -30,13 +30,23 @@ type Target interface {
 	Start(ctx context.Context) error
 }
 
+// Pauser is a Target that can also be frozen and thawed (SIGSTOP/SIGCONT for a process):
+// connections stay open and requests time out instead of failing fast.
+type Pauser interface {
+	Target
+	Pause() error
+	Resume() error
+}
+
 // KillRestart is a nemesis that kills the target at random moments and restarts it at
 // once, Cycles times spread over the ctx given to Run (the workload's producing phase).
+// With Pause set it freezes the target for Pause instead of killing it.
 type KillRestart struct {
 	Target       Target
 	Cycles       int           // kills to perform; default 3
 	Duration     time.Duration // the span over which kills are spread; default 10s (use Config.Duration)
 	Down         time.Duration // pause between the kill and the restart; default 0
+	Pause        time.Duration // if > 0, freeze the target (it must be a Pauser) this long instead of killing it
 	ReadyTimeout time.Duration // how long a restart may take before Run fails; default 60s
 	Topic        string        // if set, ready also means Metadata lists this topic without errors
 	Seed         uint64
@@ -92,6 +102,12 @@ func (k *KillRestart) Run(ctx context.Context, h *History) error {
 			return nil
 		case <-time.After(time.Until(at)):
 		}
+		if k.Pause > 0 {
+			if err := k.pause(i, h, readyTimeout); err != nil {
+				return err
+			}
+			continue
+		}
 		killed := time.Now()
 		if err := k.Target.Kill(); err != nil {
 			return fmt.Errorf("cycle %d: kill: %w", i, err)
@@ -115,6 +131,37 @@ func (k *KillRestart) Run(ctx context.Context, h *History) error {
 		k.mu.Unlock()
 		h.Add(Op{Process: "nemesis", Kind: KindNemesis, Partition: -1, Offset: -1, Value: fmt.Sprintf("ready %d after %s", i, rec.Round(time.Millisecond))})
 	}
+	return nil
+}
+
+// pause freezes the target for k.Pause; the recovery recorded is from the thaw to the
+// target answering requests.
+func (k *KillRestart) pause(i int, h *History, readyTimeout time.Duration) error {
+	p, ok := k.Target.(Pauser)
+	if !ok {
+		return fmt.Errorf("checker: target %T cannot pause", k.Target)
+	}
+	if err := p.Pause(); err != nil {
+		return fmt.Errorf("cycle %d: pause: %w", i, err)
+	}
+	h.Add(Op{Process: "nemesis", Kind: KindNemesis, Partition: -1, Offset: -1, Value: fmt.Sprintf("pause %d", i)})
+	time.Sleep(k.Pause)
+	resumed := time.Now()
+	if err := p.Resume(); err != nil {
+		return fmt.Errorf("cycle %d: resume: %w", i, err)
+	}
+	h.Add(Op{Process: "nemesis", Kind: KindNemesis, Partition: -1, Offset: -1, Value: fmt.Sprintf("resume %d", i)})
+	rctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	err := WaitReady(rctx, k.Target.Addr(), k.Topic)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cycle %d: after resume: %w", i, err)
+	}
+	rec := time.Since(resumed)
+	k.mu.Lock()
+	k.recoveries = append(k.recoveries, rec)
+	k.mu.Unlock()
+	h.Add(Op{Process: "nemesis", Kind: KindNemesis, Partition: -1, Offset: -1, Value: fmt.Sprintf("ready %d after %s", i, rec.Round(time.Millisecond))})
 	return nil
 }
 
@@ -232,7 +279,7 @@ type Strata struct {
 	starts int
 }
 
-var _ Target = (*Strata)(nil)
+var _ Pauser = (*Strata)(nil)
 
 // Addr returns host:port of the listener.
 func (s *Strata) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
@@ -262,6 +309,27 @@ func (s *Strata) Start(ctx context.Context) error {
 	return nil
 }
 
+// Pause freezes the process with SIGSTOP.
+func (s *Strata) Pause() error { return s.send(syscall.SIGSTOP) }
+
+// Resume thaws the process with SIGCONT.
+func (s *Strata) Resume() error { return s.send(syscall.SIGCONT) }
+
+func (s *Strata) send(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("checker: strata not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("cannot send %s to strata: %w", sig, err)
+	}
+	if s.Log != nil {
+		fmt.Fprintf(s.Log, "=== %s sent to process %d\n", sig, s.cmd.Process.Pid)
+	}
+	return nil
+}
+
 // Kill sends SIGKILL and waits for the process to be gone.
 func (s *Strata) Kill() error { return s.signal(syscall.SIGKILL, 0) }
 
@@ -278,6 +346,7 @@ func (s *Strata) signal(sig syscall.Signal, grace time.Duration) error {
 	if err := s.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("cannot signal strata: %w", err)
 	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused process handles SIGTERM only once thawed
 	if grace > 0 {
 		select {
 		case <-s.exited:
