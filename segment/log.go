@@ -341,6 +341,8 @@ func (s *segment) seal() error {
 			return fmt.Errorf("segment %s: fsync index: %w", x.f.Name(), err)
 		}
 	}
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	for _, f := range []File{s.idxFile, s.tidxFile} {
 		if f != nil {
 			if err := f.Close(); err != nil {
@@ -494,10 +496,43 @@ func (l *Log) syncOnce() error {
 	if err := act.log.Sync(); err != nil {
 		return l.fence(fmt.Errorf("segment %s: fsync: %w", act.logPath, err))
 	}
+	if err := act.maybeSyncIndexes(); err != nil {
+		return l.fence(err)
+	}
 	l.advanceDurable(target)
 	if l.unflushedMsgs.Add(-msgs) <= 0 {
 		l.unflushedSince.Store(0)
 	}
+	return nil
+}
+
+// indexSyncBytes bounds the data an fsync may leave behind the last durable offset index
+// entry of the active segment, and so the bytes recovery must scan after a crash.
+const indexSyncBytes = 256 << 10
+
+// maybeSyncIndexes fsyncs the active segment's index files when their last entry is more
+// than indexSyncBytes past the one synced before. Only syncOnce calls it.
+func (s *segment) maybeSyncIndexes() error {
+	s.mu.RLock()
+	last := int64(0)
+	if n := len(s.idx); n > 0 {
+		last = int64(s.idx[n-1].pos)
+	}
+	s.mu.RUnlock()
+	if last-s.idxSyncedPos < indexSyncBytes {
+		return nil
+	}
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	for _, f := range []File{s.idxFile, s.tidxFile} {
+		if f == nil {
+			return nil // sealed meanwhile, which fsynced them
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("segment %s: fsync index: %w", f.Name(), err)
+		}
+	}
+	s.idxSyncedPos = last
 	return nil
 }
 

@@ -646,3 +646,47 @@ func (f *countingFile) Sync() error {
 	time.Sleep(time.Millisecond) // a disk, not tmpfs
 	return f.File.Sync()
 }
+
+func TestRetentionFallsBackToLastModified(t *testing.T) {
+	l := mustOpen(t, testDir, segment.Config{FS: segmenttest.NewMemFS(), SegmentBytes: 1})
+	defer l.Close()
+	t0 := time.UnixMilli(1_000_000)
+	for i := range 3 { // no timestamps: max timestamp -1
+		b := segmenttest.Batch(-1, val(i))
+		if _, err := l.Append(b, segment.AppendOptions{Now: t0.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := l.Segments()[0]; s.MaxTimestamp != -1 || !s.LastModified.Equal(t0) {
+		t.Fatalf("segment %+v", s)
+	}
+	del, err := l.ApplyRetention(segment.RetentionPolicy{Ms: int64(90 * time.Second / time.Millisecond), Bytes: -1}, t0.Add(2*time.Minute), nil)
+	if err != nil || len(del) != 1 || del[0].BaseOffset != 0 {
+		t.Fatalf("deleted %+v, %v", del, err)
+	}
+}
+
+func TestReadResultFileIsOSFile(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), segment.Config{SegmentBytes: 1})
+	defer l.Close()
+	mustAppend(t, l, batchOf(1, 1))
+	mustAppend(t, l, batchOf(2, 1))
+	for _, off := range []int64{0, 1, 2} { // sealed, active, log end
+		r, err := l.Read(off, 1000, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := r.File.(*os.File); !ok {
+			t.Fatalf("offset %d: File is %T, want *os.File (sendfile)", off, r.File)
+		}
+	}
+	l.Close()
+	// After reopen the sealed segment's file is an *os.File too.
+	l2 := mustOpen(t, l.Dir(), segment.Config{SegmentBytes: 1})
+	defer l2.Close()
+	if r, err := l2.Read(0, 1000, true); err != nil {
+		t.Fatal(err)
+	} else if _, ok := r.File.(*os.File); !ok {
+		t.Fatalf("File is %T", r.File)
+	}
+}

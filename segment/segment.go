@@ -46,10 +46,13 @@ type segment struct {
 	modified atomic.Int64           // unix nanos of the last append
 	sealed   atomic.Bool
 
-	// Writer state of the active segment.
+	// Writer state of the active segment. idxFile and tidxFile are set and closed by the
+	// writer with fileMu held; syncOnce fsyncs them with fileMu held.
 	idxFile         File
 	tidxFile        File
 	bytesSinceIndex int64
+	fileMu          sync.Mutex
+	idxSyncedPos    int64 // position of the last index entry fsynced by syncOnce
 
 	mu     sync.RWMutex
 	loaded bool
