@@ -164,6 +164,15 @@ func committedTotal(t *testing.T, addr, group, topic string) int64 {
 }
 
 func TestGroupFailoverResumesFromCommitted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bal  kgo.GroupBalancer
+	}{{"eager-range", kgo.RangeBalancer()}, {"cooperative-sticky", kgo.CooperativeStickyBalancer()}} {
+		t.Run(tc.name, func(t *testing.T) { testGroupFailover(t, kgo.Balancers(tc.bal)) })
+	}
+}
+
+func testGroupFailover(t *testing.T, bal kgo.Opt) {
 	gb := startGroupBroker(t, t.TempDir(), nil)
 	requireAPI(t, gb.addr(), kmsg.JoinGroup)
 	const topic, group = "orders", "workers"
@@ -172,9 +181,9 @@ func TestGroupFailoverResumesFromCommitted(t *testing.T) {
 
 	s := newSeen()
 	cs := []*groupConsumer{
-		startGroupConsumer(t, gb.addr(), group, topic, s),
-		startGroupConsumer(t, gb.addr(), group, topic, s),
-		startGroupConsumer(t, gb.addr(), group, topic, s),
+		startGroupConsumer(t, gb.addr(), group, topic, s, bal),
+		startGroupConsumer(t, gb.addr(), group, topic, s, bal),
+		startGroupConsumer(t, gb.addr(), group, topic, s, bal),
 	}
 	waitFor(t, "3 members sharing 6 partitions", 30*time.Second, func() bool {
 		for _, c := range cs {
@@ -336,5 +345,42 @@ func TestGroupOffsetsSurviveBrokerRestart(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := s.distinct(); n != 19 {
 		t.Fatalf("consumed %d records, want 19", n)
+	}
+}
+
+// TestGroupLag is what `strata group describe` does: kadm.Lag combines DescribeGroups,
+// OffsetFetch and ListOffsets.
+func TestGroupLag(t *testing.T) {
+	gb := startGroupBroker(t, t.TempDir(), nil)
+	requireAPI(t, gb.addr(), kmsg.DescribeGroups)
+	const topic, group = "lagging", "lag-group"
+	groupCreateTopic(t, gb.addr(), topic, 2)
+	produceKeyed(t, gb.addr(), topic, "l", 20, 2)
+	s := newSeen()
+	c := startGroupConsumer(t, gb.addr(), group, topic, s)
+	waitFor(t, "consumed and committed", 20*time.Second, func() bool {
+		return s.distinct() == 20 && committedTotal(t, gb.addr(), group, topic) == 20
+	})
+	// Stop polling (the member stays in the group, heartbeating), then produce more.
+	c.cancel()
+	<-c.done
+	produceKeyed(t, gb.addr(), topic, "n", 4, 2)
+	cl := groupClient(t, gb.addr())
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	lags, err := adm.Lag(t.Context(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := lags[group]
+	if gl.Error() != nil {
+		t.Fatal(gl.Error())
+	}
+	if gl.State != "Stable" || len(gl.Members) != 1 {
+		t.Fatalf("state %s, %d members", gl.State, len(gl.Members))
+	}
+	committed := committedTotal(t, gb.addr(), group, topic)
+	if total := gl.Lag.Total(); committed != 20 || total != 4 {
+		t.Fatalf("lag %d, committed %d of 24", total, committed)
 	}
 }
