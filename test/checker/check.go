@@ -228,6 +228,22 @@ func Check(h *History) Report {
 			logStart[op.Partition] = max(logStart[op.Partition], op.LogStart)
 		}
 	}
+	// Cycles and recoveries from the nemesis ops (callers may overwrite them with their own
+	// measurements): a cycle is a kill or a pause; a recovery runs from the kill or resume
+	// to the following ready.
+	var faultAt time.Time
+	for _, i := range c.nemesis {
+		op := ops[i]
+		switch {
+		case strings.HasPrefix(op.Value, "kill"), strings.HasPrefix(op.Value, "pause"):
+			r.Cycles++
+			faultAt = op.Time
+		case strings.HasPrefix(op.Value, "resume"):
+			faultAt = op.Time
+		case strings.HasPrefix(op.Value, "ready") && !faultAt.IsZero():
+			r.MaxRecovery = max(r.MaxRecovery, op.Time.Sub(faultAt))
+		}
+	}
 	r.Sent = len(sent)
 	r.Acked = len(acks)
 	for v := range failed {

@@ -161,6 +161,9 @@ func TestCheckDuplicate(t *testing.T) {
 	b.assign(FinalProcess, 0, 0).read(FinalProcess, 0, 0, "a").read(FinalProcess, 0, 1, "b").read(FinalProcess, 0, 2, "a").final(0, 0, 3, true)
 	r := Check(&b.h)
 	expect(t, r, AnomalyDuplicate, 1)
+	if r.Cycles != 1 || r.MaxRecovery != time.Millisecond {
+		t.Errorf("cycles %d, max recovery %s from the nemesis ops", r.Cycles, r.MaxRecovery)
+	}
 	// The excerpt shows the send, the ack, both reads and the crash between them.
 	var got []string
 	for _, op := range r.Anomalies[0].Excerpt {
