@@ -54,7 +54,10 @@ const lockStripes = 64
 type Store struct {
 	root  string
 	seed  maphash.Seed
-	locks [lockStripes]sync.Mutex
+	locks [lockStripes]sync.Mutex // per-key: the ETag check and rename of PutIf, Put's rename, Delete
+	// dirMu: creating a directory chain and a file in it (shared) against removing emptied
+	// directories (exclusive). Lock order: a key lock, then dirMu.
+	dirMu sync.RWMutex
 }
 
 // New returns a store rooted at dir, creating the directory if needed.
@@ -177,24 +180,15 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, if
 }
 
 // createTemp creates a temporary file in dir, creating dir (and syncing the parents of the
-// directories it creates). A concurrent Delete may remove an emptied dir between MkdirAll and
-// CreateTemp, so that pair is retried.
+// directories it creates). dirMu keeps Delete from removing an emptied directory between
+// the two steps; once the temporary file exists the directory is not empty.
 func (s *Store) createTemp(dir string) (*os.File, error) {
-	var err error
-	for range 10 {
-		if err = s.mkdirAll(dir); err != nil {
-			return nil, err
-		}
-		var f *os.File
-		f, err = os.CreateTemp(dir, tmpPrefix+"*")
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
+	s.dirMu.RLock()
+	defer s.dirMu.RUnlock()
+	if err := s.mkdirAll(dir); err != nil {
+		return nil, err
 	}
-	return nil, err
+	return os.CreateTemp(dir, tmpPrefix+"*")
 }
 
 func (s *Store) mkdirAll(dir string) error {
@@ -233,6 +227,8 @@ func syncDir(dir string) error {
 
 // removeEmptyParents removes dir and its ancestors below the root while they are empty.
 func (s *Store) removeEmptyParents(dir string) {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
 	for d := dir; d != s.root && len(d) > len(s.root); d = filepath.Dir(d) {
 		if os.Remove(d) != nil {
 			return

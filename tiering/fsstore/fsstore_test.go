@@ -2,9 +2,11 @@ package fsstore_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/strata-io/strata/tiering"
@@ -108,5 +110,37 @@ func TestReopen(t *testing.T) {
 	}
 	if got := objstoretest.Get(t, s2, "k/1"); string(got) != "one" {
 		t.Fatalf("reopened get %q", got)
+	}
+}
+
+// TestConcurrentPutDeleteSiblings races Puts with Deletes that remove emptied parent
+// directories: a Put must never fail because its directory vanished under it.
+func TestConcurrentPutDeleteSiblings(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	for w := range 4 {
+		wg.Go(func() {
+			key := fmt.Sprintf("p/q/r/%d", w)
+			for range 200 {
+				if err := s.Put(ctx, key, strings.NewReader("v"), 1); err != nil {
+					errc <- err
+					return
+				}
+				if err := s.Delete(ctx, key); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(s.Root()); len(entries) != 0 {
+		t.Fatalf("root not empty after all deletes: %d entries", len(entries))
 	}
 }
