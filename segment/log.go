@@ -70,7 +70,8 @@ func (c Config) withDefaults() Config {
 // anyway; Read, FindTimestamp, MaxTimestamp, Segments and the offset getters may be called
 // concurrently with the writer; WaitDurable and Flush from any goroutine.
 //
-// Lock order: mu, then syncMu, then segment.mu.
+// Lock order: mu, then syncMu, then segment.fileMu, then segment.mu (none is held while
+// waiting for another goroutine, except that Close waits for a running fsync).
 type Log struct {
 	dir    string
 	cfg    Config

@@ -38,8 +38,15 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	}
 	cfg = cfg.withDefaults()
 	l := &Log{dir: dir, cfg: cfg, fs: cfg.FS, logger: cfg.Logger}
-	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
-		return nil, rep, fmt.Errorf("segment: cannot create %q: %w", dir, err)
+	if _, err := l.fs.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, rep, fmt.Errorf("segment: cannot create %q: %w", dir, err)
+		}
+		if err := l.fs.SyncDir(filepath.Dir(dir)); err != nil {
+			return nil, rep, fmt.Errorf("segment: cannot sync directory %q: %w", filepath.Dir(dir), err)
+		}
+	} else if err != nil {
+		return nil, rep, fmt.Errorf("segment: cannot stat %q: %w", dir, err)
 	}
 	clean, err := takeCleanMarker(l.fs, dir)
 	if err != nil {
@@ -82,7 +89,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	rep.Segments = len(segs)
 
 	// A log that holds no data restarts at the checkpoint (restore from a bucket).
-	if len(segs) == 1 && segs[0].size.Load() == 0 && haveCkpt && ckpt != segs[0].base {
+	if len(segs) == 1 && segs[0].size.Load() == 0 && haveCkpt && ckpt > segs[0].base {
 		old := segs[0]
 		segs = nil
 		old.close()

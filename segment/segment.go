@@ -27,9 +27,10 @@ func segmentPath(dir string, base int64, suffix string) string {
 
 // segment is one .log file with its two indexes.
 //
-// The writer (the Log's single writer) appends to the active segment and then publishes
-// size, maxTs and next, in that order; readers load them in the opposite order and never
-// read at or beyond size. idx and tidx are guarded by mu; they are loaded lazily for a
+// The writer (the Log's single writer) writes a batch to the active segment, adds its index
+// entries, then publishes size and next, in that order; readers load next before size and
+// never read at or beyond size. Index entries and maxMark may name a batch at size that is
+// not yet published; readers treat it as absent. idx and tidx are guarded by mu; they are loaded lazily for a
 // segment found sealed at Open.
 type segment struct {
 	base     int64
