@@ -286,3 +286,29 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("String leaks the secret: %s", s)
 	}
 }
+
+// TestRetriesOutlastSDKQuota: the SDK's standard retryer would stop after a retry quota of
+// 500 tokens (about 100 retries of 5xx per client); ours keeps going until ctx is done.
+func TestRetriesOutlastSDKQuota(t *testing.T) {
+	fk := &fakeS3{objects: map[string][]byte{}, fail: func(n int, r *http.Request, w http.ResponseWriter) bool {
+		if n <= 150 {
+			s3Error(w, http.StatusServiceUnavailable, "SlowDown")
+			return true
+		}
+		return false
+	}}
+	srv := httptest.NewServer(fk)
+	defer srv.Close()
+	st := newStore(t, s3store.Config{
+		Bucket: "bkt", Endpoint: srv.URL, PathStyle: true, AccessKey: "a", SecretKey: "b",
+		RetryBaseDelay: time.Microsecond, RetryMaxDelay: time.Microsecond,
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := st.Put(ctx, "k", strings.NewReader("v"), 1); err != nil {
+		t.Fatalf("put after 150 SlowDowns: %v", err)
+	}
+	if got := fk.calls.Load(); got != 151 {
+		t.Fatalf("%d requests, want 151", got)
+	}
+}
