@@ -108,3 +108,47 @@ func TestRunKfakeLosesAcked(t *testing.T) {
 	}
 	t.Logf("\n%s", r.Details())
 }
+
+// TestRunKfakeForgetsCommits makes kfake acknowledge offset commits without storing them
+// once a few have been stored: the checker must report committed offsets going backwards.
+func TestRunKfakeForgetsCommits(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var n atomic.Int64
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if n.Add(1) <= 10 {
+			return nil, nil, false
+		}
+		creq := req.(*kmsg.OffsetCommitRequest)
+		resp := creq.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range creq.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	h, err := Run(t.Context(), Config{
+		Brokers:        c.ListenAddrs(),
+		Topic:          "checker-forgetful",
+		Duration:       3 * time.Second,
+		GroupConsumers: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(h)
+	if r.OK() || r.CommitRegressions == 0 || r.Lost != 0 || r.Duplicated != 0 {
+		t.Fatalf("forgotten commits not caught (or other anomalies):\n%s", r.Details())
+	}
+	t.Logf("\n%s", r.Details())
+}
