@@ -27,23 +27,31 @@ func randomBatch(r *rand.Rand, ts int64) []byte {
 // checkAfterCrash opens the crashed filesystem and checks that the log is a contiguous
 // prefix of what was appended that includes every acknowledged batch, byte for byte, and
 // that appends continue right after it and survive the next crash once acknowledged.
-func checkAfterCrash(t *testing.T, fsys *segmenttest.MemFS, cfg segment.Config, appended [][]byte, acked int) {
+func checkAfterCrash(t *testing.T, fsys *segmenttest.MemFS, cfg segment.Config, appended [][]byte, acked int, start int64) {
 	t.Helper()
 	cfg.FS = fsys
 	l, rep, err := segment.Open(testDir, cfg)
 	if err != nil {
 		t.Fatalf("open after crash: %v", err)
 	}
-	got := readAll(t, l, l.LogStartOffset())
-	if len(got) < acked || len(got) > len(appended) {
-		t.Fatalf("%d batches after crash, %d acknowledged, %d appended (report %+v)", len(got), acked, len(appended), rep)
+	if l.LogStartOffset() != start {
+		t.Fatalf("log start %d after crash, want %d", l.LogStartOffset(), start)
+	}
+	// The batches from the one holding the log start on.
+	first := 0
+	for first < len(appended) && lastOf(appended[first]) < start {
+		first++
+	}
+	got := readAll(t, l, start)
+	if first+len(got) < acked || first+len(got) > len(appended) {
+		t.Fatalf("%d batches from %d after crash, %d acknowledged, %d appended (report %+v)", len(got), start, acked, len(appended), rep)
 	}
 	for i, b := range got {
-		if !bytes.Equal(b, appended[i]) {
-			t.Fatalf("batch %d differs after crash (report %+v)", i, rep)
+		if !bytes.Equal(b, appended[first+i]) {
+			t.Fatalf("batch %d differs after crash (report %+v)", first+i, rep)
 		}
 	}
-	next := int64(0)
+	next := start
 	if len(got) > 0 {
 		next = lastOf(got[len(got)-1]) + 1
 	}
@@ -60,7 +68,7 @@ func checkAfterCrash(t *testing.T, fsys *segmenttest.MemFS, cfg segment.Config, 
 	cfg.FS = fs2
 	l2 := mustOpen(t, testDir, cfg)
 	defer l2.Close()
-	equalBatches(t, readAll(t, l2, 0), append(got, b))
+	equalBatches(t, readAll(t, l2, start), append(got, b))
 }
 
 // TestCrashRandomPoints: a single writer appends, waits for durability now and then and rolls;
@@ -95,6 +103,16 @@ func TestCrashRandomPoints(t *testing.T) {
 					t.Fatal(err)
 				}
 				acked = len(appended) // a roll fsyncs the sealed segment
+			case x < 98:
+				if _, err := l.ApplyRetention(segment.RetentionPolicy{Ms: -1, Bytes: int64(r.IntN(20000))}, time.Now(), nil); err != nil {
+					t.Fatal(err)
+				}
+			case x < 99:
+				if l.NextOffset() > l.LogStartOffset() {
+					if err := l.SetLogStartOffset(l.LogStartOffset() + r.Int64N(l.NextOffset()-l.LogStartOffset()+1)); err != nil {
+						t.Fatal(err)
+					}
+				}
 			default:
 				// Reopen cleanly in the middle.
 				if err := l.Close(); err != nil {
@@ -104,9 +122,10 @@ func TestCrashRandomPoints(t *testing.T) {
 				l = mustOpen(t, testDir, cfg)
 			}
 		}
+		start := l.LogStartOffset()
 		crashed := fsys.Crash()
 		l.Close() // fails on the crashed filesystem; stops the flusher
-		checkAfterCrash(t, crashed, segment.Config{SegmentBytes: cfg.SegmentBytes, IndexIntervalBytes: cfg.IndexIntervalBytes}, appended, acked)
+		checkAfterCrash(t, crashed, segment.Config{SegmentBytes: cfg.SegmentBytes, IndexIntervalBytes: cfg.IndexIntervalBytes}, appended, acked, start)
 	}
 }
 
@@ -160,6 +179,6 @@ func TestCrashConcurrent(t *testing.T) {
 		for acked < len(appended) && lastOf(appended[acked]) < ackedOffset {
 			acked++
 		}
-		checkAfterCrash(t, crashed, segment.Config{SegmentBytes: cfg.SegmentBytes, IndexIntervalBytes: cfg.IndexIntervalBytes}, appended, acked)
+		checkAfterCrash(t, crashed, segment.Config{SegmentBytes: cfg.SegmentBytes, IndexIntervalBytes: cfg.IndexIntervalBytes}, appended, acked, 0)
 	}
 }

@@ -690,3 +690,25 @@ func TestReadResultFileIsOSFile(t *testing.T) {
 		t.Fatalf("File is %T", r.File)
 	}
 }
+
+// A log start checkpoint beyond the recovered log end restarts the log there, so that no
+// offset below the log start is handed out twice.
+func TestCheckpointBeyondLogEnd(t *testing.T) {
+	fsys := segmenttest.NewMemFS()
+	l := mustOpen(t, testDir, segment.Config{FS: fsys, SegmentBytes: 1})
+	for i := range 3 {
+		mustAppend(t, l, batchOf(int64(i), 2))
+	}
+	l.Close()
+	if err := fsys.WriteFile(filepath.Join(testDir, "log-start-offset"), []byte("0\n100\n")); err != nil {
+		t.Fatal(err)
+	}
+	l2 := mustOpen(t, testDir, segment.Config{FS: fsys})
+	defer l2.Close()
+	if l2.LogStartOffset() != 100 || l2.NextOffset() != 100 || len(l2.Segments()) != 1 || l2.Size() != 0 {
+		t.Fatalf("start %d next %d segments %+v", l2.LogStartOffset(), l2.NextOffset(), l2.Segments())
+	}
+	if info := mustAppend(t, l2, batchOf(5, 1)); info.BaseOffset != 100 {
+		t.Fatalf("append at %d", info.BaseOffset)
+	}
+}

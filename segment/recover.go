@@ -88,13 +88,19 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	}
 	rep.Segments = len(segs)
 
-	// A log that holds no data restarts at the checkpoint (restore from a bucket).
-	if len(segs) == 1 && segs[0].size.Load() == 0 && haveCkpt && ckpt > segs[0].base {
-		old := segs[0]
+	// A checkpoint beyond the log end (a log restarted for a restore, or data lost after the
+	// checkpoint was written) restarts the log at the checkpoint: offsets below the log start
+	// are never handed out again.
+	if n := len(segs); n > 0 && haveCkpt && ckpt > segs[n-1].next.Load() {
+		l.logger.Warn("log start checkpoint beyond the log end; restarting the log there", "dir", dir,
+			"checkpoint", ckpt, "next_offset", segs[n-1].next.Load())
+		old := segs
 		segs = nil
-		old.close()
-		if err := l.removeSegmentFiles(old); err != nil {
-			return fail(err)
+		for _, s := range old {
+			s.close()
+			if err := l.removeSegmentFiles(s); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	if len(segs) == 0 {
@@ -114,10 +120,6 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	start := segs[0].base
 	if haveCkpt && ckpt > start {
 		start = ckpt
-	}
-	if start > next {
-		l.logger.Warn("log start checkpoint beyond the log end; using the log end", "dir", dir, "checkpoint", start, "next_offset", next)
-		start = next
 	}
 	l.publish(segs)
 	l.logStart.Store(start)

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -146,6 +147,10 @@ func (l *Log) SetLogStartOffset(offset int64) error {
 			return fmt.Errorf("%w: log start %d beyond the log end %d", ErrOffsetOutOfRange, offset, next)
 		}
 		return l.restartLocked(offset, now)
+	}
+	// The checkpoint must not get ahead of the data that survives a crash.
+	if err := l.WaitDurable(context.Background(), offset); err != nil {
+		return err
 	}
 	if err := l.setLogStartLocked(offset); err != nil {
 		return err
