@@ -2,7 +2,9 @@ package segment_test
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/strata-io/strata/segment"
@@ -95,4 +97,32 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/1e6, "MB/s")
+}
+
+// BenchmarkAppendGroupCommit: 16 goroutines append 1 KiB batches and wait for durability;
+// fsyncs are shared.
+func BenchmarkAppendGroupCommit(b *testing.B) {
+	l := mustOpen(b, b.TempDir(), segment.Config{SegmentBytes: 64 << 20})
+	defer l.Close()
+	src := kibBatch()
+	var mu sync.Mutex
+	b.SetBytes(int64(len(src)))
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, len(src))
+		for pb.Next() {
+			copy(buf, src)
+			mu.Lock()
+			info, err := l.Append(buf, segment.AppendOptions{})
+			mu.Unlock()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := l.WaitDurable(context.Background(), info.LastOffset+1); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
