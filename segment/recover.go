@@ -488,11 +488,8 @@ func (s *segment) scan(pos, expect, limit int64, verify bool, interval int64) (e
 
 // cutTail keeps bytes [end, size) in <log>.broken and truncates the log to end.
 func (l *Log) cutTail(s *segment, end, size int64) error {
-	cut := make([]byte, size-end)
-	if n, err := s.log.ReadAt(cut, end); err == nil || err == io.EOF {
-		if err := writeFileAtomic(l.fs, l.dir, pathBase(s.logPath)+brokenSuffix, cut[:n]); err != nil {
-			l.logger.Warn("cannot keep the cut tail", "segment", s.logPath, "err", err)
-		}
+	if err := l.keepBroken(s, end, size); err != nil {
+		l.logger.Warn("cannot keep the cut tail", "segment", s.logPath, "err", err)
 	}
 	if err := s.log.Truncate(end); err != nil {
 		return fmt.Errorf("segment: cannot truncate %q at %d: %w", s.logPath, end, err)
@@ -501,6 +498,30 @@ func (l *Log) cutTail(s *segment, end, size int64) error {
 		return fmt.Errorf("segment: cannot fsync %q: %w", s.logPath, err)
 	}
 	return nil
+}
+
+// keepBroken copies bytes [end, size) of the segment to <log>.broken (atomically, in chunks).
+func (l *Log) keepBroken(s *segment, end, size int64) error {
+	path := s.logPath + brokenSuffix
+	tmp := path + tmpSuffix
+	f, err := l.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, io.NewSectionReader(s.log, end, size-end))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = l.fs.Rename(tmp, path)
+	}
+	if err == nil {
+		err = l.fs.SyncDir(l.dir)
+	}
+	return err
 }
 
 func pathBase(p string) string { return filepath.Base(p) }
