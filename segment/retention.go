@@ -48,6 +48,9 @@ func (l *Log) ApplyRetention(p RetentionPolicy, now time.Time, allow func(Segmen
 		total -= info.Size
 		deleted = append(deleted, info)
 	}
+	if len(deleted) > 0 {
+		return deleted, l.setLogStartLocked(l.logStart.Load())
+	}
 	return deleted, nil
 }
 
@@ -66,21 +69,24 @@ func (l *Log) DeleteOldestSegment(base int64) error {
 	if segs[0].base != base {
 		return fmt.Errorf("segment: oldest segment of %q has base offset %d, not %d", l.dir, segs[0].base, base)
 	}
-	return l.deleteOldestLocked(time.Now())
+	if err := l.deleteOldestLocked(time.Now()); err != nil {
+		return err
+	}
+	return l.setLogStartLocked(l.logStart.Load())
 }
 
-// deleteOldestLocked removes the oldest segment from the snapshot, then persists the new log
-// start offset, then removes its files. Its file stays open for readers for retireDelay.
+// deleteOldestLocked removes the oldest segment from the snapshot, moves the log start to
+// the next segment, then removes its files. Its file stays open for readers for retireDelay.
 func (l *Log) deleteOldestLocked(now time.Time) error {
 	segs := l.snapshot()
 	old := segs[0]
 	l.publish(append([]*segment(nil), segs[1:]...))
-	if start := segs[1].base; start > l.logStart.Load() {
-		if err := l.setLogStartLocked(start); err != nil {
-			return err
-		}
-	}
 	l.retired = append(l.retired, retiredSegment{seg: old, at: now})
+	if start := segs[1].base; start > l.logStart.Load() {
+		// Open derives this start from the oldest remaining segment anyway; the checkpoint
+		// is refreshed by the caller once per batch of deletions.
+		l.logStart.Store(start)
+	}
 	return l.removeSegmentFiles(old)
 }
 
