@@ -16,6 +16,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/strata-io/strata/tiering"
 )
 
 // Broker is one Strata node. Create it with New, serve with Run, stop with Close.
@@ -24,6 +26,7 @@ type Broker struct {
 	logger    *slog.Logger
 	ln        net.Listener
 	clusterID string
+	tier      *tiering.Manager // nil: no remote tier
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
 	// writes of <data-dir>/meta; lock order: adminMu, then mu.
@@ -66,6 +69,11 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create data dir %q: %w", cfg.DataDir, err)
 	}
+	tier, err := b.newTierManager()
+	if err != nil {
+		return nil, err
+	}
+	b.tier = tier
 	if err := b.loadMeta(); err != nil {
 		b.closePartitions()
 		return nil, err
@@ -116,6 +124,15 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer b.wg.Done()
 		b.maintenanceLoop(ctx)
 	}()
+	if b.tier != nil {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.tier.Run(ctx); err != nil {
+				b.logger.Error("remote tier stopped", "err", err)
+			}
+		}()
+	}
 	go func() {
 		<-ctx.Done()
 		b.ln.Close()
@@ -234,6 +251,15 @@ func (b *Broker) maintenanceLoop(ctx context.Context) {
 
 func (b *Broker) runMaintenance(now time.Time) {
 	for _, t := range b.allTopics() {
+		if b.tier != nil && t.Config().RemoteStorageEnable {
+			ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+			b.adminMu.Lock()
+			if b.lookupTopic(t.Name) == t {
+				b.attachTier(ctx, t) // retries partitions whose manifest could not be loaded
+			}
+			b.adminMu.Unlock()
+			cancel()
+		}
 		for _, p := range t.partitions() {
 			p.runMaintenance(now)
 		}

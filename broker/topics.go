@@ -230,6 +230,10 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 		b.dropPartitions(t, t.Partitions)
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+	defer cancel()
+	b.attachTier(ctx, t)
+	b.writeTopicManifest(ctx, t)
 	b.logger.Info("topic created", "topic", name, "topic_id", uuid.UUID(t.ID).String(), "partitions", partitions)
 	return t, nil
 }
@@ -275,6 +279,11 @@ func (b *Broker) deleteTopic(t *Topic) error {
 		b.topicIDs[t.ID] = t
 		b.mu.Unlock()
 		return err
+	}
+	if b.tier != nil && t.Config().RemoteStorageEnable {
+		ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+		b.detachTier(ctx, t, true)
+		cancel()
 	}
 	var errs []error
 	for i, p := range t.partitions() {
@@ -325,6 +334,10 @@ func (b *Broker) createPartitions(t *Topic, count int32, validateOnly bool) erro
 		b.dropPartitions(t, added)
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+	defer cancel()
+	b.attachTier(ctx, t)
+	b.writeTopicManifest(ctx, t)
 	b.logger.Info("partitions created", "topic", t.Name, "from", cur, "to", count)
 	return nil
 }
@@ -354,10 +367,14 @@ func (b *Broker) setTopicConfigs(t *Topic, overrides map[string]string, validate
 		t.mu.Unlock()
 		return err
 	}
+	was := t.Config()
 	t.cfg.Store(&tc)
 	for _, p := range t.partitions() {
 		p.applyConfig(tc)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+	defer cancel()
+	b.updateTier(ctx, t, was, tc)
 	b.logger.Info("topic configs changed", "topic", t.Name)
 	return nil
 }
@@ -406,6 +423,10 @@ func (b *Broker) loadMeta() error {
 	path := filepath.Join(dir, topicsFileName)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if err := b.restoreFromBucket(); err != nil {
+			return err
+		}
+		b.attachTierAll()
 		b.adminMu.Lock()
 		defer b.adminMu.Unlock()
 		return b.saveTopicsLocked()
@@ -445,7 +466,20 @@ func (b *Broker) loadMeta() error {
 		b.topicIDs[t.ID] = t
 	}
 	b.warnStrayDirs()
+	b.attachTierAll()
 	return nil
+}
+
+// attachTierAll attaches the remote tier to every tiered topic (at start).
+func (b *Broker) attachTierAll() {
+	if b.tier == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+	defer cancel()
+	for _, t := range b.topics {
+		b.attachTier(ctx, t)
+	}
 }
 
 func (b *Broker) warnStrayDirs() {

@@ -3,8 +3,10 @@ package test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/tiering/memstore"
 )
 
 // startAdminBroker runs a broker on 127.0.0.1:0 over dir and returns it with an admin
@@ -304,4 +308,155 @@ func TestAdminAutoCreateAndProduce(t *testing.T) {
 	if err != nil || md.Topics["auto"].Err != nil || len(md.Topics["auto"].Partitions) != 2 {
 		t.Fatalf("auto-created topic: %v %+v", err, md.Topics["auto"])
 	}
+}
+
+// storeKeys lists every key in store.
+func storeKeys(t *testing.T, store tiering.ObjectStore) []string {
+	t.Helper()
+	var keys []string
+	if err := store.List(t.Context(), "", func(oi tiering.ObjectInfo) error {
+		keys = append(keys, oi.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func startTieredBroker(t *testing.T, dir string, store tiering.ObjectStore) (*broker.Broker, *kadm.Client, *kgo.Client) {
+	t.Helper()
+	cfg, err := broker.ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir,
+		"log.retention.check.interval.ms": "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RemoteStore = store
+	if os.Getenv("STRATA_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background()) }()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.RequestRetries(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cl.Close()
+		b.Close()
+		<-done
+	})
+	return b, kadm.NewClient(cl), cl
+}
+
+// TestAdminTieredTopicLifecycle: a topic with remote.storage.enable uploads sealed
+// segments and its topic.json; a broker on an empty data dir over the same bucket
+// restores the topic (same ID) and serves the uploaded records; deleting the topic
+// empties the bucket.
+func TestAdminTieredTopicLifecycle(t *testing.T) {
+	store := memstore.New()
+	ctx := ctxT(t)
+
+	b1, adm, cl := startTieredBroker(t, t.TempDir(), store)
+	rs, err := adm.CreateTopics(ctx, 1, 1, map[string]*string{
+		"remote.storage.enable": kadm.StringPtr("true"),
+		"segment.bytes":         kadm.StringPtr("2048"),
+	}, "tiered")
+	if err != nil || rs["tiered"].Err != nil {
+		t.Fatal(err, rs)
+	}
+	id := rs["tiered"].ID
+	// A topic without remote storage is refused nothing and writes nothing remote.
+	if rs, _ := adm.CreateTopics(ctx, 1, 1, nil, "local"); rs["local"].Err != nil {
+		t.Fatal(rs["local"].Err)
+	}
+	const n = 200
+	for i := range n {
+		r := &kgo.Record{Topic: "tiered", Value: []byte(fmt.Sprintf("value-%04d-%s", i, strings.Repeat("x", 40)))}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until some segments are in the bucket.
+	deadline := time.Now().Add(15 * time.Second)
+	var logs int
+	for time.Now().Before(deadline) {
+		logs = 0
+		for _, k := range storeKeys(t, store) {
+			if strings.HasSuffix(k, ".log") {
+				logs++
+			}
+		}
+		if logs >= 3 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if logs < 3 {
+		t.Fatalf("only %d segments uploaded: %v", logs, storeKeys(t, store))
+	}
+	var haveTopicJSON bool
+	for _, k := range storeKeys(t, store) {
+		if strings.HasSuffix(k, "topic.json") {
+			haveTopicJSON = true
+		}
+		if strings.Contains(k, "local-") {
+			t.Errorf("object for a local-only topic: %s", k)
+		}
+	}
+	if !haveTopicJSON {
+		t.Fatalf("no topic.json: %v", storeKeys(t, store))
+	}
+	cl.Close()
+	b1.Close()
+
+	// A new broker on an empty data dir restores the topic from the bucket.
+	b2, adm2, cl2 := startTieredBroker(t, t.TempDir(), store)
+	md, err := adm2.Metadata(ctx, "tiered")
+	if err != nil || md.Topics["tiered"].Err != nil || md.Topics["tiered"].ID != id {
+		t.Fatalf("restored topic: %v %+v (want id %x)", err, md.Topics["tiered"], id)
+	}
+	if tc := b2.TopicConfigForTest("tiered"); !tc.RemoteStorageEnable || tc.SegmentBytes != 2048 {
+		t.Errorf("restored config %+v", tc)
+	}
+	offs, err := adm2.ListEndOffsets(ctx, "tiered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := offs.Lookup("tiered", 0)
+	if end.Offset < 10 || end.Offset > n {
+		t.Fatalf("restored end offset %d", end.Offset)
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(b2.Addr().String()), kgo.ConsumeTopics("tiered"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var got int64
+	for got < end.Offset {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", got, end.Offset, err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch error: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset != got || !strings.HasPrefix(string(r.Value), fmt.Sprintf("value-%04d-", got)) {
+				t.Fatalf("offset %d: got offset %d value %.10q", got, r.Offset, r.Value)
+			}
+			got++
+		})
+	}
+
+	// Deleting the topic deletes its objects.
+	if dt, err := adm2.DeleteTopics(ctx, "tiered"); err != nil || dt["tiered"].Err != nil {
+		t.Fatal(err, dt)
+	}
+	if keys := storeKeys(t, store); len(keys) != 0 {
+		t.Errorf("objects left after delete: %v", keys)
+	}
+	_ = cl2
 }

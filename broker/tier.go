@@ -1,0 +1,161 @@
+package broker
+
+// Wiring of the remote tier (package tiering) into the broker's lifecycle.
+//
+// A broker has a tiering.Manager when Config.RemoteStore is set and
+// remote.log.storage.system.enable is true. Every partition of a topic with
+// remote.storage.enable=true gets a tiering.RemotePartition (Partition.setTier), whose
+// upload loop runs while Broker.Run runs. The topic's topic.json in the bucket (name, ID,
+// partition count, config overrides) is written when such a topic is created, grows or
+// changes configs, so that a broker started on an empty data dir recreates it (restore).
+//
+// The bucket being unreachable never stops the broker: a partition whose manifest cannot
+// be loaded stays local-only and is retried on every maintenance tick; a failed topic.json
+// write is logged and retried on the next change or restart.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-io/strata/tiering"
+)
+
+const tierOpTimeout = 30 * time.Second
+
+// newTierManager builds the manager, or returns nil when tiering is off.
+func (b *Broker) newTierManager() (*tiering.Manager, error) {
+	if b.cfg.RemoteStore == nil || !b.cfg.RemoteStorageSystemEnable {
+		return nil, nil
+	}
+	tc := tiering.Config{
+		Prefix:            b.cfg.RemotePrefix,
+		UploadConcurrency: b.cfg.RemoteCopyConcurrency,
+		ChunkBytes:        b.cfg.RemoteChunkBytes,
+	}
+	if b.cfg.RemoteCopyMaxBytesPerSec > 0 && b.cfg.RemoteCopyMaxBytesPerSec < longMax {
+		tc.MaxBytesPerSec = b.cfg.RemoteCopyMaxBytesPerSec
+	}
+	m, err := tiering.NewManager(tc, b.cfg.RemoteStore, nil, b.logger, b.cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start remote tier: %w", err)
+	}
+	return m, nil
+}
+
+func (b *Broker) tierPartitionConfig(tc TopicConfig) tiering.PartitionConfig {
+	return tiering.PartitionConfig{CopyDisabled: tc.RemoteLogCopyDisable, UploadInterval: b.cfg.RemoteUploadInterval}
+}
+
+// attachTier gives every partition of t that has none its remote tier, when the topic has
+// remote.storage.enable. Failures are logged; maintenance retries them.
+func (b *Broker) attachTier(ctx context.Context, t *Topic) {
+	if b.tier == nil {
+		return
+	}
+	tc := t.Config()
+	if !tc.RemoteStorageEnable {
+		return
+	}
+	for i, p := range t.partitions() {
+		if p.getTier() != nil || p.closed.Load() {
+			continue
+		}
+		rp, err := b.tier.OpenPartition(ctx, t.Name, t.ID, int32(i), p.log, b.tierPartitionConfig(tc))
+		if err != nil {
+			b.logger.Warn("cannot open remote tier of partition; serving local data only", "topic", t.Name, "partition", i, "err", err)
+			continue
+		}
+		p.setTier(rp)
+	}
+}
+
+// detachTier closes the remote tier of every partition of t. With deleteRemote, the
+// topic's objects are deleted from the bucket (remote.log.delete.on.disable, topic
+// deletion).
+func (b *Broker) detachTier(ctx context.Context, t *Topic, deleteRemote bool) {
+	if b.tier == nil {
+		return
+	}
+	for _, p := range t.partitions() {
+		p.setTier(nil)
+	}
+	if err := b.tier.DeleteTopic(ctx, t.Name, t.ID, !deleteRemote); err != nil {
+		b.logger.Error("cannot delete remote data of topic", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String(), "err", err)
+	}
+}
+
+// updateTier pushes a topic's new config to its tier: attaches or detaches it when
+// remote.storage.enable changed, updates copy.disable, and rewrites topic.json.
+func (b *Broker) updateTier(ctx context.Context, t *Topic, was, now TopicConfig) {
+	if b.tier == nil {
+		return
+	}
+	switch {
+	case now.RemoteStorageEnable && !was.RemoteStorageEnable:
+		b.attachTier(ctx, t)
+	case !now.RemoteStorageEnable && was.RemoteStorageEnable:
+		b.detachTier(ctx, t, now.RemoteLogDeleteOnDisable)
+		return
+	}
+	if !now.RemoteStorageEnable {
+		return
+	}
+	for i := range t.numPartitions() {
+		if rp, ok := b.tier.Partition(t.Name, i); ok {
+			rp.UpdateConfig(b.tierPartitionConfig(now))
+		}
+	}
+	b.writeTopicManifest(ctx, t)
+}
+
+// writeTopicManifest stores topic.json of a tiered topic.
+func (b *Broker) writeTopicManifest(ctx context.Context, t *Topic) {
+	if b.tier == nil || !t.Config().RemoteStorageEnable {
+		return
+	}
+	err := b.tier.WriteTopicManifest(ctx, tiering.TopicManifest{
+		Topic: t.Name, TopicID: t.ID, Partitions: t.numPartitions(), Configs: t.configOverrides(),
+	})
+	if err != nil {
+		b.logger.Warn("cannot write topic manifest", "topic", t.Name, "err", err)
+	}
+}
+
+// restoreFromBucket recreates, on a data dir without topics.json, the topics whose
+// topic.json is in the bucket: same names, IDs, partition counts and configs. Opening
+// their partitions then restarts each local log at its remote end offset.
+func (b *Broker) restoreFromBucket() error {
+	if b.tier == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+	defer cancel()
+	tms, err := tiering.Restore(ctx, b.cfg.RemoteStore, b.cfg.RemotePrefix)
+	if err != nil {
+		return fmt.Errorf("cannot restore topics from the bucket: %w", err)
+	}
+	for _, tm := range tms {
+		if err := validateTopicName(tm.Topic); err != nil || tm.Partitions < 1 || b.topics[tm.Topic] != nil || b.topicIDs[tm.TopicID] != nil {
+			b.logger.Warn("skipping topic manifest", "topic", tm.Topic, "partitions", tm.Partitions, "err", err)
+			continue
+		}
+		overrides := cloneConfigs(tm.Configs)
+		if err := validateTopicConfigs(&b.cfg, nil, overrides); err != nil {
+			b.logger.Warn("restored topic config no longer valid", "topic", tm.Topic, "err", err)
+		}
+		t := &Topic{Name: tm.Topic, ID: tm.TopicID, b: b, overrides: maps.Clone(overrides)}
+		tc := effectiveTopicConfig(&b.cfg, overrides)
+		t.cfg.Store(&tc)
+		b.topics[t.Name] = t
+		if err := b.openPartitions(t, 0, tm.Partitions); err != nil {
+			return err
+		}
+		b.topicIDs[t.ID] = t
+		b.logger.Info("topic restored from bucket", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String(), "partitions", tm.Partitions)
+	}
+	return nil
+}
