@@ -235,10 +235,10 @@ func TestServerClosesOnBadInput(t *testing.T) {
 		return buf
 	}
 	cases := map[string][]byte{
-		"oversized frame":         {0x00, 0x10, 0x00, 0x01},  // 1 MiB + 1
-		"huge frame":              {0x7f, 0xff, 0xff, 0xff},  // 2 GiB
-		"negative size":           {0xff, 0xff, 0xff, 0xfe},  // -2
-		"tiny frame":              {0, 0, 0, 3, 0, 3, 0},      // shorter than a header
+		"oversized frame":         {0x00, 0x10, 0x00, 0x01}, // 1 MiB + 1
+		"huge frame":              {0x7f, 0xff, 0xff, 0xff}, // 2 GiB
+		"negative size":           {0xff, 0xff, 0xff, 0xfe}, // -2
+		"tiny frame":              {0, 0, 0, 3, 0, 3, 0},    // shorter than a header
 		"unknown api key":         frame(9999, 0, 0, 0),
 		"unimplemented api key":   frame(int16(kmsg.ShareFetch), 0, 0, 0),
 		"unsupported version":     frame(int16(kmsg.Metadata), 14, 0, 0),

@@ -61,7 +61,7 @@ func TestTopicConfigValidation(t *testing.T) {
 	f(map[string]string{"compression.type": "brotli"}, false)
 	f(map[string]string{"unclean.leader.election.enable": "true", "min.insync.replicas": "1"}, true)
 	f(map[string]string{"remote.storage.enable": "true"}, false) // no remote store on this broker
-	f(map[string]string{"log.retention.ms": "1"}, false)          // broker key, not a topic key
+	f(map[string]string{"log.retention.ms": "1"}, false)         // broker key, not a topic key
 
 	bc.RemoteStore = memstore.New()
 	f(map[string]string{"remote.storage.enable": "true"}, true)
