@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"io"
 	"net"
 	"strconv"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // dropProxy forwards Kafka connections to a broker and, for the first `drop` Produce
@@ -172,5 +175,115 @@ func TestIdempotentRetryAfterDroppedResponseNoDuplicates(t *testing.T) {
 		if v != "v"+strconv.Itoa(i) || offsets[i] != int64(i) {
 			t.Fatalf("record %d: %q at offset %d", i, v, offsets[i])
 		}
+	}
+}
+
+// rawBatch builds a v2 record batch of n records for producer pid/epoch starting at
+// sequence seq (uncompressed, CRC-32C over attributes onward).
+func rawBatch(pid int64, epoch int16, seq int32, n int) []byte {
+	var recs []byte
+	for i := 0; i < n; i++ {
+		var r []byte
+		r = append(r, 0)                     // attributes
+		r = binary.AppendVarint(r, 0)        // timestamp delta
+		r = binary.AppendVarint(r, int64(i)) // offset delta
+		r = binary.AppendVarint(r, -1)       // null key
+		v := []byte("seq-" + strconv.Itoa(int(seq)+i))
+		r = binary.AppendVarint(r, int64(len(v)))
+		r = append(r, v...)
+		r = binary.AppendVarint(r, 0) // no headers
+		recs = binary.AppendVarint(recs, int64(len(r)))
+		recs = append(recs, r...)
+	}
+	now := time.Now().UnixMilli()
+	var tail []byte // from attributes to the end: what the CRC covers
+	tail = binary.BigEndian.AppendUint16(tail, 0)
+	tail = binary.BigEndian.AppendUint32(tail, uint32(n-1))
+	tail = binary.BigEndian.AppendUint64(tail, uint64(now))
+	tail = binary.BigEndian.AppendUint64(tail, uint64(now))
+	tail = binary.BigEndian.AppendUint64(tail, uint64(pid))
+	tail = binary.BigEndian.AppendUint16(tail, uint16(epoch))
+	tail = binary.BigEndian.AppendUint32(tail, uint32(seq))
+	tail = binary.BigEndian.AppendUint32(tail, uint32(n))
+	tail = append(tail, recs...)
+	var b []byte
+	b = binary.BigEndian.AppendUint64(b, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(4+1+4+len(tail)))
+	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // partition leader epoch
+	b = append(b, 2)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(tail, crc32.MakeTable(crc32.Castagnoli)))
+	return append(b, tail...)
+}
+
+// rawProduce sends one batch (acks=all) and returns the partition's error code and base offset.
+func rawProduce(t *testing.T, cl *kgo.Client, topic string, batch []byte) (int16, int64) {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 10000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+	resp, err := req.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.ErrorCode, p.BaseOffset
+}
+
+func rawClientFor(t *testing.T, addr string) *kgo.Client {
+	t.Helper()
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(int16(kmsg.Produce), 12) // v13 names topics by id
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(vs), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// TestIdempotentDedupSurvivesRestart: the producer state of a partition (last 5 batches
+// per producer) must be rebuilt on restart (snapshot + replay of the log tail), or a retry
+// that crosses a broker restart is written twice.
+func TestIdempotentDedupSurvivesRestart(t *testing.T) {
+	gb := startGroupBroker(t, t.TempDir(), nil)
+	requireAPI(t, gb.addr(), kmsg.InitProducerID)
+	const topic = "idem-restart"
+	groupCreateTopic(t, gb.addr(), topic, 1)
+	cl := rawClientFor(t, gb.addr())
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionTimeoutMillis = 60000
+	ir, err := init.RequestWith(t.Context(), cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, ir)
+	}
+	pid, epoch := ir.ProducerID, ir.ProducerEpoch
+	f := func(cl *kgo.Client, seq int32, n int, wantCode int16, wantBase int64) {
+		t.Helper()
+		code, base := rawProduce(t, cl, topic, rawBatch(pid, epoch, seq, n))
+		if code != wantCode || (wantCode == 0 && base != wantBase) {
+			t.Fatalf("produce seq %d: code %d base %d, want code %d base %d", seq, code, base, wantCode, wantBase)
+		}
+	}
+	f(cl, 0, 3, 0, 0)
+	f(cl, 3, 1, 0, 3)
+	f(cl, 3, 1, 0, 3) // duplicate before restart
+	cl.Close()
+
+	gb.stop()
+	gb.start()
+	cl = rawClientFor(t, gb.addr())
+	f(cl, 3, 1, 0, 3) // duplicate after restart: same offset, nothing written
+	f(cl, 0, 3, 0, 0)
+	f(cl, 4, 2, 0, 4)
+	f(cl, 7, 1, kerr.OutOfOrderSequenceNumber.Code, 0)
+
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: topic, Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: 0, Timestamp: -1, CurrentLeaderEpoch: -1}}}}
+	lr, err := lo.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := lr.Topics[0].Partitions[0].Offset; end != 6 {
+		t.Fatalf("log end offset %d, want 6 (a duplicate was written)", end)
 	}
 }
