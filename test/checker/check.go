@@ -389,9 +389,18 @@ type stream struct {
 // checkStreams checks order and gaps within each consumer stream.
 func (c *checker) checkStreams(logStart map[int32]int64) {
 	streams := map[streamKey]*stream{}
+	lastInfo := map[string]int{} // process -> its latest info op (client errors explain resets)
+	info := func(op Op, after int) int {
+		if i, ok := lastInfo[op.Process]; ok && i > after {
+			return i
+		}
+		return -1
+	}
 	for i, op := range c.ops {
 		k := streamKey{op.Process, op.Partition}
 		switch op.Kind {
+		case KindInfo:
+			lastInfo[op.Process] = i
 		case KindAssign:
 			streams[k] = &stream{assign: i, expect: op.Offset, last: -1, lastI: -1, prevI: -1}
 		case KindRevoke:
@@ -406,15 +415,15 @@ func (c *checker) checkStreams(logStart map[int32]int64) {
 			case s.last >= 0 && op.Offset <= s.last:
 				c.r.OutOfOrder++
 				c.anomaly(AnomalyOutOfOrder, fmt.Sprintf("%s read partition %d offset %d after offset %d", op.Process, op.Partition, op.Offset, s.last),
-					s.assign, s.prevI, s.lastI, i)
+					s.assign, s.prevI, s.lastI, info(op, s.lastI), i)
 			case s.last >= 0 && op.Offset > s.last+1:
-				c.gap(op, s.last+1, op.Offset-1, logStart, s.assign, s.prevI, s.lastI, i)
+				c.gap(op, s.last+1, op.Offset-1, logStart, s.assign, s.prevI, s.lastI, info(op, s.lastI), i)
 			case s.last < 0 && s.expect >= 0 && op.Offset < s.expect:
 				c.r.OutOfOrder++
 				c.anomaly(AnomalyOutOfOrder, fmt.Sprintf("%s read partition %d offset %d below its start offset %d", op.Process, op.Partition, op.Offset, s.expect),
-					s.assign, i)
+					s.assign, info(op, s.assign), i)
 			case s.last < 0 && s.expect >= 0 && op.Offset > s.expect:
-				c.gap(op, s.expect, op.Offset-1, logStart, s.assign, i)
+				c.gap(op, s.expect, op.Offset-1, logStart, s.assign, info(op, s.assign), i)
 			}
 			s.prevI, s.lastI, s.last = s.lastI, i, op.Offset
 		}

@@ -196,7 +196,9 @@ func TestCheckPhantom(t *testing.T) {
 func TestCheckOutOfOrder(t *testing.T) {
 	b := newHB()
 	b.produce("p0", 0, 0, "a").produce("p0", 0, 1, "b").produce("p0", 0, 2, "c")
-	b.assign("c0", 0, 0).read("c0", 0, 0, "a").read("c0", 0, 1, "b").read("c0", 0, 1, "b").read("c0", 0, 2, "c")
+	b.assign("c0", 0, 0).read("c0", 0, 0, "a").read("c0", 0, 1, "b")
+	b.add(Op{Process: "c0", Kind: KindInfo, Value: "fetch partition 0", Err: "lost records; reset"})
+	b.read("c0", 0, 1, "b").read("c0", 0, 2, "c")
 	// A re-assignment (seek) back to 0 is not out of order.
 	b.assign("c0", 0, 0).read("c0", 0, 0, "a")
 	// Neither is a group consumer that was revoked and got the partition back.
@@ -205,7 +207,7 @@ func TestCheckOutOfOrder(t *testing.T) {
 	b.assign(FinalProcess, 0, 0).read(FinalProcess, 0, 0, "a").read(FinalProcess, 0, 1, "b").read(FinalProcess, 0, 2, "c").final(0, 0, 3, true)
 	r := Check(&b.h)
 	expect(t, r, AnomalyOutOfOrder, 1)
-	if ex := r.Anomalies[0].Excerpt; len(ex) != 4 || ex[0].Kind != KindAssign || ex[3].Offset != 1 {
+	if ex := r.Anomalies[0].Excerpt; len(ex) != 5 || ex[0].Kind != KindAssign || ex[3].Kind != KindInfo || ex[4].Offset != 1 {
 		t.Fatalf("excerpt %v", ex)
 	}
 

@@ -167,11 +167,14 @@ func (d *driver) opts(extra ...kgo.Opt) []kgo.Opt {
 	return append(o, extra...)
 }
 
-func (d *driver) info(process, what string, err error) {
+func (d *driver) info(process, what string, err error) { d.infoP(process, -1, what, err) }
+
+// infoP records a client error about partition p.
+func (d *driver) infoP(process string, p int32, what string, err error) {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 		return
 	}
-	d.h.Add(Op{Process: process, Kind: KindInfo, Partition: -1, Offset: -1, Value: what, Err: err.Error()})
+	d.h.Add(Op{Process: process, Kind: KindInfo, Partition: p, Offset: -1, Value: what, Err: err.Error()})
 }
 
 func (d *driver) admin(extra ...kgo.Opt) (*kadm.Client, *kgo.Client, error) {
@@ -298,7 +301,7 @@ func (d *driver) replay(ctx context.Context, i int) {
 		rctx, cancel := context.WithTimeout(ctx, d.cfg.ReplayInterval)
 		for rctx.Err() == nil {
 			fs := cl.PollFetches(rctx)
-			fs.EachError(func(_ string, p int32, err error) { d.info(process, fmt.Sprint("fetch partition ", p), err) })
+			fs.EachError(func(_ string, p int32, err error) { d.infoP(process, p, "fetch", err) })
 			fs.EachRecord(func(r *kgo.Record) {
 				d.h.Add(Op{Process: process, Kind: KindRead, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
 				seen[r.Partition] = max(seen[r.Partition], r.Offset+1)
@@ -352,7 +355,7 @@ func (d *driver) member(ctx context.Context, i int) {
 	defer cl.Close()
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
-		fs.EachError(func(_ string, p int32, err error) { d.info(process, fmt.Sprint("fetch partition ", p), err) })
+		fs.EachError(func(_ string, p int32, err error) { d.infoP(process, p, "fetch", err) })
 		next := map[int32]kgo.EpochOffset{}
 		fs.EachRecord(func(r *kgo.Record) {
 			d.h.Add(Op{Process: process, Kind: KindRead, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
@@ -506,7 +509,7 @@ func (d *driver) finalRead(ctx context.Context) error {
 	}
 	for !done() && ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
-		fs.EachError(func(_ string, p int32, err error) { d.info(FinalProcess, fmt.Sprint("fetch partition ", p), err) })
+		fs.EachError(func(_ string, p int32, err error) { d.infoP(FinalProcess, p, "fetch", err) })
 		fs.EachRecord(func(r *kgo.Record) {
 			d.h.Add(Op{Process: FinalProcess, Kind: KindRead, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
 			next[r.Partition] = max(next[r.Partition], r.Offset+1)

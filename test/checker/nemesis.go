@@ -102,6 +102,10 @@ func (k *KillRestart) Run(ctx context.Context, h *History) error {
 			return nil
 		case <-time.After(time.Until(at)):
 		}
+		if e, ok := k.Target.(interface{ Exited() bool }); ok && e.Exited() {
+			h.Add(Op{Process: "nemesis", Kind: KindNemesis, Partition: -1, Offset: -1, Value: fmt.Sprintf("crashed before cycle %d", i)})
+			return fmt.Errorf("cycle %d: the broker exited on its own before the fault", i)
+		}
 		if k.Pause > 0 {
 			if err := k.pause(i, h, readyTimeout); err != nil {
 				return err
