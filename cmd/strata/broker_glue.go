@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/tiering/fsstore"
 )
 
 // brokerParams is what serve hands to the broker.
@@ -39,15 +41,21 @@ func brokerConfig(p brokerParams) (broker.Config, error) {
 	return cfg, nil
 }
 
-// errNoServer is returned while the broker package has no network server yet.
-var errNoServer = errors.New("this build of strata has no broker server yet")
-
-// runBroker starts the broker and blocks until ctx is done, then shuts it down.
+// runBroker starts the broker and blocks until ctx is done, then shuts it down gracefully:
+// stop accepting, finish or cancel in-flight requests, close (and flush) every partition.
 func runBroker(ctx context.Context, p brokerParams) error {
-	if _, err := brokerConfig(p); err != nil {
+	cfg, err := brokerConfig(p)
+	if err != nil {
 		return err
 	}
-	return errNoServer
+	b, err := broker.New(cfg)
+	if err != nil {
+		return err
+	}
+	p.logger.Info("listening", "addr", b.Addr().String(), "cluster_id", b.ClusterID())
+	runErr := b.Run(ctx)
+	p.logger.Info("shutting down")
+	return errors.Join(runErr, b.Close())
 }
 
 // knownConfigKey reports whether key is a broker key (or alias) or one of cmd/strata's own.
@@ -70,5 +78,32 @@ func knownConfigKey(key string) bool {
 // startEmbeddedBroker starts a broker in-process on a free loopback port with its data (and an
 // fs tier store) under dir. stop shuts it down and waits.
 func startEmbeddedBroker(ctx context.Context, dir string) (addr string, stop func(), err error) {
-	return "", nil, errNoServer
+	props := map[string]string{
+		"listeners": "PLAINTEXT://127.0.0.1:0",
+		"log.dirs":  filepath.Join(dir, "data"),
+	}
+	store, err := fsstore.New(filepath.Join(dir, "tier"))
+	if err != nil {
+		return "", nil, err
+	}
+	cfg, err := brokerConfig(brokerParams{props: props, store: store})
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Run(ctx)
+	}()
+	stop = func() {
+		cancel()
+		<-done
+		_ = b.Close()
+	}
+	return b.Addr().String(), stop, nil
 }

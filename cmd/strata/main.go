@@ -42,12 +42,13 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"run the broker", runServe},
-		"topic":   {"create, list, describe, delete topics and alter their configs", runTopic},
-		"produce": {"produce lines from stdin to a topic", runProduce},
-		"consume": {"print records of a topic", runConsume},
-		"bench":   {"measure produce and consume throughput (optionally against kfake)", runBench},
-		"version": {"print the version", runVersion},
+		"serve":       {"run the broker", runServe},
+		"topic":       {"create, list, describe, delete topics and alter their configs", runTopic},
+		"produce":     {"produce lines from stdin to a topic", runProduce},
+		"consume":     {"print records of a topic", runConsume},
+		"bench":       {"measure produce and consume throughput (optionally against kfake)", runBench},
+		"version":     {"print the version", runVersion},
+		"config-keys": {"print the reference of every configuration key (Markdown)", runConfigKeys},
 	}
 }
 
@@ -141,6 +142,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second SIGINT/SIGTERM kills the process at once
+	}()
 	err := dispatch(ctx, streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.Args[1:])
 	switch {
 	case err == nil:

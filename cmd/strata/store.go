@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/tiering/fsstore"
 )
 
 // buildObjectStore opens the object store chosen by tc. It returns a nil store for "none".
@@ -18,6 +19,15 @@ func buildObjectStore(ctx context.Context, tc tierConfig, logger *slog.Logger, r
 	case "none":
 		logger.Info("tiered storage disabled", "strata.tier.store", "none")
 		return nil, noop, nil
+	case "fs":
+		st, err := fsstore.New(tc.FSDir)
+		if err != nil {
+			return nil, noop, err
+		}
+		logger.Info("tier store", "kind", "fs", "dir", st.Root(), "prefix", tc.Prefix)
+		return st, noop, nil
+	case "s3":
+		return buildS3Store(ctx, tc, logger)
 	}
-	return nil, noop, fmt.Errorf("store %q is not available in this build", tc.Store)
+	return nil, noop, fmt.Errorf("unknown store %q", tc.Store)
 }

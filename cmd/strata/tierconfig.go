@@ -37,18 +37,18 @@ type s3Config struct {
 
 // tierKeys documents every strata.tier.* key (for --help and the README).
 var tierKeys = map[string]string{
-	"strata.tier.store":             "object store for sealed segments: fs (default), s3 or none",
-	"strata.tier.prefix":            "key prefix for every object Strata writes; default empty",
-	"strata.tier.fs.dir":            "directory of the fs store; default <log.dirs>/tier",
+	"strata.tier.store":             "object store for sealed segments: fs, s3 or none",
+	"strata.tier.prefix":            "key prefix for every object Strata writes (same as remote.log.prefix)",
+	"strata.tier.fs.dir":            "directory of the fs store",
 	"strata.tier.s3.bucket":         "S3 bucket (required with store=s3)",
-	"strata.tier.s3.endpoint":       "S3 endpoint URL, e.g. http://127.0.0.1:9000 for MinIO; default AWS",
-	"strata.tier.s3.region":         "S3 region; default us-east-1",
-	"strata.tier.s3.path.style":     "path-style addressing (true for MinIO); default false",
-	"strata.tier.s3.access.key":     "access key id; default the AWS SDK credential chain",
+	"strata.tier.s3.endpoint":       "S3 endpoint URL, e.g. http://127.0.0.1:9000 for MinIO; empty: AWS",
+	"strata.tier.s3.region":         "S3 region",
+	"strata.tier.s3.path.style":     "path-style addressing (true for MinIO)",
+	"strata.tier.s3.access.key":     "access key id; empty: the AWS SDK default credential chain",
 	"strata.tier.s3.secret.key":     "secret access key (never logged)",
 	"strata.tier.s3.sse":            "server-side encryption: empty, AES256 or aws:kms",
 	"strata.tier.s3.sse.kms.key.id": "KMS key id for sse=aws:kms",
-	"strata.tier.s3.storage.class":  "storage class of uploaded objects, e.g. STANDARD_IA; default the bucket's",
+	"strata.tier.s3.storage.class":  "storage class of uploaded objects, e.g. STANDARD_IA; empty: the bucket's default",
 }
 
 // splitTierProps removes the strata.tier.* keys from props and returns them separately.

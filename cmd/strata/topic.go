@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -182,7 +183,7 @@ func runTopicDescribe(ctx context.Context, s streams, args []string) error {
 		}
 		d := details[n]
 		fmt.Fprintf(s.out, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\n",
-			d.Topic, d.ID, len(d.Partitions), d.Partitions.NumReplicas())
+			d.Topic, base64.RawURLEncoding.EncodeToString(d.ID[:]), len(d.Partitions), d.Partitions.NumReplicas())
 		for _, p := range d.Partitions.Sorted() {
 			start, end := "?", "?"
 			if o, ok := starts.Lookup(n, p.Partition); ok && o.Err == nil {

@@ -1,0 +1,75 @@
+# Strata build, run and test entry points. `make test` is what CI runs (.ci/run).
+
+GO           ?= go
+PWD          := $(shell pwd)
+MINIO_MODULE := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+TEST_TIMEOUT ?= 15m
+# Packages with concurrency get -race; everything else runs without it (faster).
+RACE_PKGS    := ./broker/... ./segment/... ./tiering/... ./cache/... ./cmd/...
+FUZZTIME     ?= 60s
+FUZZTIME_SHORT ?= 5s
+BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test vet unit race fuzz-short fuzz shell-test bench soak clean tools kcat
+
+all: build
+
+build:
+	$(GO) build -o bin/strata ./cmd/strata
+
+# Start a broker on 127.0.0.1:9092 with its data (and the fs tier store, ./data/tier) in ./data.
+run: build
+	mkdir -p data
+	./bin/strata serve --listeners PLAINTEXT://127.0.0.1:9092 --log-dirs ./data --set strata.tier.store=fs
+
+# --- tests -------------------------------------------------------------------------------
+
+test: tools vet unit race fuzz-short
+
+tools: kcat bin/minio
+
+kcat:
+	@command -v kcat >/dev/null 2>&1 || { \
+		$(SUDO) apt-get install -y kcat || { $(SUDO) apt-get update && $(SUDO) apt-get install -y kcat; }; }
+
+bin/minio:
+	GOBIN=$(PWD)/bin $(GO) install $(MINIO_MODULE)
+
+vet:
+	$(GO) vet ./...
+
+# Packages without -race (includes test/shell: the kcat quickstart against bin/strata).
+unit:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -E '/(broker|segment|tiering|cache|cmd)(/|$$)')
+
+race:
+	$(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+
+# Every Fuzz target for a few seconds (the seed corpora already ran as plain tests above).
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
+
+fuzz:
+	@set -e; for f in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Z0-9_]' --exclude-dir=.git --exclude-dir=bin .); do \
+		for target in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			echo "fuzz $$(dirname $$f) $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+		done; \
+	done
+
+# Only the kcat quickstart (test/shell/quickstart.sh via its Go test).
+shell-test: kcat
+	$(GO) test -count=1 -v -run TestQuickstart ./test/shell/
+
+# Throughput and latency: Strata (in-process) interleaved with franz-go's kfake.
+bench: build
+	./bin/strata bench $(BENCH_FLAGS)
+
+# Long-running tests; packages opt in by checking STRATA_SOAK.
+soak: tools
+	STRATA_SOAK=1 $(GO) test -count=1 -timeout 2h ./...
+
+clean:
+	rm -rf bin/strata data test/artifacts
+	$(GO) clean -testcache
