@@ -152,3 +152,34 @@ func TestRunKfakeForgetsCommits(t *testing.T) {
 	}
 	t.Logf("\n%s", r.Details())
 }
+
+// TestRunRecordsCap stops producing after Records values, well before Duration.
+func TestRunRecordsCap(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	h, err := Run(t.Context(), Config{
+		Brokers:        c.ListenAddrs(),
+		Topic:          "checker-cap",
+		Partitions:     2,
+		Producers:      3,
+		GroupConsumers: 1,
+		Records:        3000,
+		Rate:           -1,
+		Duration:       time.Minute,
+		Settle:         100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(h)
+	if !r.OK() || r.Sent != 3000 || r.Acked != 3000 || r.FinalReads != 3000 {
+		t.Fatalf("sent %d acked %d final %d:\n%s", r.Sent, r.Acked, r.FinalReads, r.Details())
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Fatalf("took %s: Records did not end the run", el)
+	}
+}
