@@ -96,7 +96,6 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				nc.Close()
 			}
 		}()
-		w := bufio.NewWriterSize(nc, 64<<10)
 		var buf []byte
 		for r := range queue {
 			var err error
@@ -112,11 +111,9 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			if buf == nil {
 				continue // acks=0 produce: no response
 			}
-			_, err = w.Write(buf)
-			if err == nil && len(queue) == 0 {
-				err = w.Flush()
-			}
-			if err != nil {
+			// Written at once, never buffered behind the next request: that one may be a
+			// long-polling fetch, and the client is waiting for this response.
+			if _, err = nc.Write(buf); err != nil {
 				cancel()
 				nc.Close()
 				return

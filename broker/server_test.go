@@ -272,6 +272,7 @@ func TestServerClosesOnBadInput(t *testing.T) {
 }
 
 func TestServerCloseWithIdleAndBusyConnections(t *testing.T) {
+	baseline := runtime.NumGoroutine()
 	cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -300,5 +301,55 @@ func TestServerCloseWithIdleAndBusyConnections(t *testing.T) {
 	}
 	for _, c := range conns {
 		expectClosed(t, c)
+	}
+	// Every goroutine the broker started is gone.
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > baseline {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after Close, %d before:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func TestServerLongPollDoesNotStallOtherConnections(t *testing.T) {
+	b := startCoreBroker(t, nil)
+	tp, err := b.createTopic("waits", 1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, other := dialCore(t, b), dialCore(t, b)
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.SetVersion(11)
+	fetch.MaxWaitMillis = 1500
+	fetch.MinBytes = 1
+	fetch.MaxBytes = 1 << 20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = tp.Name
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	start := time.Now()
+	// On connection a: a long poll, then an ApiVersions that must wait its turn.
+	a.Write(append(encodeRequest(fetch, 1, ""), encodeRequest(kmsg.NewPtrApiVersionsRequest(), 2, "")...))
+	// Connection other is served meanwhile.
+	other.Write(encodeRequest(kmsg.NewPtrApiVersionsRequest(), 9, ""))
+	if corr, _ := readResponse(t, other, false); corr != 9 {
+		t.Fatalf("correlation %d", corr)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("other connection answered after %v", d)
+	}
+	br := bufio.NewReader(a)
+	if corr, _ := readResponse(t, br, false); corr != 1 {
+		t.Fatalf("first response on a has correlation %d", corr)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("long poll returned after %v, want ~1.5s", d)
+	}
+	if corr, _ := readResponse(t, br, false); corr != 2 {
+		t.Fatalf("second response on a has correlation %d", corr)
 	}
 }

@@ -106,7 +106,10 @@ func (b *Broker) updateTier(ctx context.Context, t *Topic, was, now TopicConfig)
 	}
 	for i := range t.numPartitions() {
 		if rp, ok := b.tier.Partition(t.Name, i); ok {
-			rp.UpdateConfig(b.tierPartitionConfig(now))
+			// Found by assertion so that this compiles against tiering versions without it.
+			if u, ok := any(rp).(interface{ UpdateConfig(tiering.PartitionConfig) }); ok {
+				u.UpdateConfig(b.tierPartitionConfig(now))
+			}
 		}
 	}
 	b.writeTopicManifest(ctx, t)
