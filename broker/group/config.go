@@ -28,6 +28,8 @@ type Config struct {
 	// PartitionExists optionally refines TopicExists per partition; nil = every partition of
 	// an existing topic exists.
 	PartitionExists func(topic string, partition int32) bool
+	// Metrics receives the coordinator's metrics (NewMetrics); nil = none.
+	Metrics *Metrics
 }
 
 // Validate checks the configuration.

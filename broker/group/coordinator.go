@@ -148,6 +148,7 @@ func New(cfg Config, store OffsetStore, logger *slog.Logger) (*Coordinator, erro
 }
 
 func (c *Coordinator) newGroup(name string, now time.Time) *group {
+	c.cfg.Metrics.transition(Empty, Empty, true)
 	return &group{
 		c: c, name: name, state: Empty, stateTime: now,
 		members: make(map[string]*member), static: make(map[string]string),
@@ -178,10 +179,9 @@ func (g *group) restore(m *GroupMeta, now time.Time) {
 		}
 	}
 	if len(g.members) > 0 {
+		g.c.cfg.Metrics.transition(g.state, Stable, false)
 		g.state = Stable
 		g.stateTime = now
-	} else {
-		g.state = Empty
 	}
 }
 
@@ -286,6 +286,7 @@ func (g *group) removeLocked() {
 }
 
 func (g *group) transitionLocked(s State) {
+	g.c.cfg.Metrics.transition(g.state, s, false)
 	g.state = s
 	g.stateTime = time.Now()
 }

@@ -115,6 +115,7 @@ func (c *Coordinator) commitLocked(g *group, req *kmsg.OffsetCommitRequest, code
 	if len(recs) == 0 {
 		return
 	}
+	start := time.Now()
 	if err := c.store.Append(recs); err != nil {
 		c.log.Error("cannot persist offset commit", "group", g.name, "err", err)
 		for i := range codes {
@@ -126,6 +127,7 @@ func (c *Coordinator) commitLocked(g *group, req *kmsg.OffsetCommitRequest, code
 		}
 		return
 	}
+	c.cfg.Metrics.committed(len(recs), time.Since(start).Seconds())
 	for _, r := range recs {
 		g.setOffset(r.Topic, r.Partition, r.Offset)
 	}
@@ -337,6 +339,7 @@ func (c *Coordinator) ExpireOffsets() int {
 		g.mu.Unlock()
 	}
 	if n > 0 {
+		c.cfg.Metrics.expiredOffsets(n)
 		c.log.Info("expired group offsets", "offsets", n)
 	}
 	return n

@@ -154,6 +154,7 @@ func (g *group) completeJoinLocked() {
 		}
 	}
 	g.generation++
+	g.c.cfg.Metrics.rebalanced()
 	if len(g.members) == 0 {
 		g.protocol, g.leader = "", ""
 		g.transitionLocked(Empty)
