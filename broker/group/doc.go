@@ -10,6 +10,7 @@
 //	groups, err := group.New(group.Config{
 //		InitialRebalanceDelay: <group.initial.rebalance.delay.ms>, // 0 = Kafka's 3s; tests want a few ms or <0 for none
 //		TopicExists:           func(t string) bool { return b.lookupTopic(t) != nil },
+//		Metrics:               group.NewMetrics(cfg.Registerer), // optional
 //	}, store, logger)
 //	go groups.Run(ctx)       // offset retention; stops timers when ctx ends
 //	defer store.Close()      // after the connections are gone
@@ -24,7 +25,9 @@
 //	SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
 //	DescribeGroups, DeleteGroups, OffsetDelete: groups.X(ctx, req)
 //
-// After DeleteTopics call groups.TopicDeleted(name). Describe(name) returns members,
+// Handlers never return a Go error: every failure is a Kafka error code in the response.
+// The store is fsynced before OffsetCommit answers; a store failure answers
+// COORDINATOR_NOT_AVAILABLE (retriable). After DeleteTopics call groups.TopicDeleted(name). Describe(name) returns members,
 // assignments and committed offsets for lag reporting.
 //
 // # Semantics (Kafka's GroupCoordinator)
