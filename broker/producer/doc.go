@@ -38,7 +38,9 @@
 //     OUT_OF_ORDER_SEQUENCE_NUMBER.
 //   - A producer the partition has never seen must start at 0, else UNKNOWN_PRODUCER_ID;
 //     a producer whose state was removed by retention (TruncateBefore) or expiry (Expire,
-//     producer.id.expiration.ms) may continue at any sequence, as Kafka allows since KIP-360.
+//     producer.id.expiration.ms) may continue at any sequence, as Kafka allows since KIP-360;
+//     so may every unknown producer once the broker called MarkIncomplete (state rebuilt
+//     from part of the history only, e.g. a partition restored from the bucket).
 //
 // # Snapshot format (%020d.snapshot beside the segments; all integers big-endian)
 //

@@ -85,6 +85,19 @@ type State struct {
 	// removed remembers producers whose state was dropped by retention or expiry (pid ->
 	// removal time, unix ms): such a producer may continue at any sequence, as in Kafka.
 	removed map[int64]int64
+	// incomplete: the state could not be rebuilt from the whole history (MarkIncomplete),
+	// so a producer not seen yet may have written before; it may continue at any sequence.
+	incomplete bool
+}
+
+// MarkIncomplete tells the state that it was not rebuilt from all of the partition's
+// history (for example the partition was restored from the bucket, or the snapshot was
+// lost and the local log no longer starts at the producers' first batches). Producers it
+// does not know may then continue at any sequence instead of getting UNKNOWN_PRODUCER_ID.
+func (s *State) MarkIncomplete() {
+	s.mu.Lock()
+	s.incomplete = true
+	s.mu.Unlock()
 }
 
 // NewState returns an empty producer state.
@@ -142,7 +155,7 @@ func (s *State) Check(pid int64, epoch int16, baseSeq, lastSeq int32) (*BatchMet
 		if baseSeq == 0 {
 			return nil, nil
 		}
-		if _, wasRemoved := s.removed[pid]; wasRemoved {
+		if _, wasRemoved := s.removed[pid]; wasRemoved || s.incomplete {
 			return nil, nil
 		}
 		return nil, ErrUnknownProducerID

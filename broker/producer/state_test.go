@@ -261,3 +261,19 @@ func FuzzSnapshotDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestMarkIncomplete(t *testing.T) {
+	st := NewState(StateConfig{})
+	if _, err := st.Check(5, 0, 9, 9); !errors.Is(err, ErrUnknownProducerID) {
+		t.Fatalf("complete state: %v", err)
+	}
+	st.MarkIncomplete()
+	if _, err := st.Check(5, 0, 9, 9); err != nil {
+		t.Fatalf("incomplete state: %v", err)
+	}
+	st.Update(BatchMeta{ProducerID: 5, FirstSeq: 9, LastSeq: 9, FirstOffset: 0, LastOffset: 0}, time.Time{})
+	// Once seen, the producer's sequence is enforced as usual.
+	if _, err := st.Check(5, 0, 11, 11); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("known producer: %v", err)
+	}
+}
