@@ -190,14 +190,14 @@ func TestRetryBudgetAndCancel(t *testing.T) {
 		return true
 	})
 	// Unbounded: ends only with ctx, after many attempts (far beyond the SDK's quota).
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	_, err := st.Stat(ctx, "k")
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, tiering.ErrNotExist) {
 		t.Fatalf("stat: err = %v, want DeadlineExceeded", err)
 	}
-	if f.calls.Load() < 10 {
-		t.Fatalf("only %d attempts in 300ms", f.calls.Load())
+	if f.calls.Load() < 3 {
+		t.Fatalf("only %d attempts in 1s", f.calls.Load())
 	}
 	// Bounded by MaxRetryDuration.
 	fk := &fakeS3{objects: map[string][]byte{}, fail: f.fail}
