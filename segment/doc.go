@@ -89,7 +89,10 @@
 // log-start-offset is text: the format version line "0", then the offset in decimal, each
 // followed by "\n". It is written atomically: write <name>.tmp, fsync it, rename over the old
 // file, fsync the directory. The log start offset is max(checkpoint, base of the oldest
-// segment). clean-shutdown holds "0\n" and is written the same way by Close after every file
+// segment). A checkpoint beyond the recovered log end restarts the log at the checkpoint (all
+// segments removed), so offsets below the log start are never handed out twice; SetLogStartOffset
+// waits for the data below its offset to be durable before it writes the checkpoint, so this
+// only happens for a log restarted at a restore. clean-shutdown holds "0\n" and is written the same way by Close after every file
 // was fsynced. Open removes it (and fsyncs the directory) before anything else, so a crash
 // after Open is never mistaken for a clean shutdown.
 //
@@ -100,8 +103,9 @@
 // that arrive during it are covered by the next). FlushMessages and FlushInterval make a
 // background goroutine fsync for writes nobody waits on (acks=1). Rolling fsyncs the sealed
 // segment's .log, .index and .timeindex before the new segment is created and the directory
-// fsynced. The indexes of the active segment are not fsynced with its data: recovery rebuilds
-// what is missing. A failed write or fsync fences the log (ErrFenced, sticky): Append and the
+// fsynced. The index files of the active segment are fsynced by a group-commit fsync only
+// when their last entry moved 256 KiB past the last synced one: after a crash, recovery
+// rebuilds what is missing, and scans at most about 256 KiB + IndexIntervalBytes. A failed write or fsync fences the log (ErrFenced, sticky): Append and the
 // other writers fail until the log is reopened and recovered.
 //
 // # Recovery
