@@ -92,6 +92,9 @@ type driver struct {
 	sent atomic.Int64
 }
 
+// Run is Run(ctx, c).
+func (c Config) Run(ctx context.Context) (*History, error) { return Run(ctx, c) }
+
 // Run runs the workload described by cfg and returns its history, ready for Check. An
 // error means the workload could not run (no topic, no final read possible), not that
 // an anomaly was found.

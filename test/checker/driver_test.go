@@ -18,13 +18,13 @@ func TestRunKfake(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	h, err := Run(t.Context(), Config{
+	h, err := Config{
 		Brokers:  c.ListenAddrs(),
 		Topic:    "checker-self-test",
 		Duration: 4 * time.Second,
 		Rate:     300,
 		Logf:     t.Logf,
-	})
+	}.Run(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
