@@ -712,3 +712,37 @@ func TestCheckpointBeyondLogEnd(t *testing.T) {
 		t.Fatalf("append at %d", info.BaseOffset)
 	}
 }
+
+// Close while appenders wait for durability: every waiter returns (nil or ErrClosed), none hangs.
+func TestCloseWithWaiters(t *testing.T) {
+	for range 20 {
+		l := mustOpen(t, testDir, segment.Config{FS: segmenttest.NewMemFS(), FlushInterval: time.Millisecond})
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 50 {
+					mu.Lock()
+					info, err := l.Append(batchOf(1, 1), segment.AppendOptions{})
+					mu.Unlock()
+					if errors.Is(err, segment.ErrClosed) {
+						return
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if err := l.WaitDurable(t.Context(), info.LastOffset+1); err != nil && !errors.Is(err, segment.ErrClosed) {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(time.Millisecond)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+	}
+}
