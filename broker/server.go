@@ -29,6 +29,7 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -36,6 +37,10 @@ import (
 const (
 	minRequestSize = 8  // api key, version, correlation id
 	requestQueue   = 16 // decoded requests waiting for the worker, per connection
+	// queueBudget bounds the bytes of requests read but not yet handled, per connection.
+	// A frame larger than the budget is read only when nothing else is queued, so a
+	// pipelining client holds at most max(budget, one frame) in memory.
+	queueBudget = 16 << 20
 )
 
 // errProtocol marks a request that closes the connection (malformed, unknown key,
@@ -49,6 +54,7 @@ type request struct {
 	correlationID int32
 	clientID      string
 	req           kmsg.Request // nil for an ApiVersions request with an unsupported version
+	size          int64        // frame bytes, counted against queueBudget
 }
 
 // requestInfo travels in the handler's context.
@@ -86,6 +92,8 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	log.Debug("connection opened")
 
 	queue := make(chan *request, requestQueue)
+	var queued atomic.Int64         // bytes of requests read, not yet handled
+	freed := make(chan struct{}, 1) // the worker finished a request
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
@@ -100,6 +108,11 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 		for r := range queue {
 			var err error
 			buf, err = b.handleRequest(ctx, r, host, local, buf[:0])
+			queued.Add(-r.size)
+			select {
+			case freed <- struct{}{}:
+			default:
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Info("closing connection", "err", err, "api_key", r.key, "api_version", r.version)
@@ -131,8 +144,22 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			}
 		}()
 		br := bufio.NewReaderSize(nc, 64<<10)
+		// admit waits until a frame of n bytes fits the connection's queue budget.
+		admit := func(n int64) error {
+			for {
+				if q := queued.Load(); q == 0 || q+n <= queueBudget {
+					queued.Add(n)
+					return nil
+				}
+				select {
+				case <-freed:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
 		for {
-			r, err := b.readRequest(br)
+			r, err := b.readRequest(br, admit)
 			if err != nil {
 				if errors.Is(err, errProtocol) {
 					log.Info("closing connection", "err", err)
@@ -157,8 +184,9 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	log.Debug("connection closed")
 }
 
-// readRequest reads and decodes one frame.
-func (b *Broker) readRequest(br *bufio.Reader) (*request, error) {
+// readRequest reads and decodes one frame. admit is called with the frame size before
+// the frame is allocated; on success the request counts against the queue budget.
+func (b *Broker) readRequest(br *bufio.Reader, admit func(n int64) error) (*request, error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(br, sz[:]); err != nil {
 		return nil, err
@@ -168,6 +196,9 @@ func (b *Broker) readRequest(br *bufio.Reader) (*request, error) {
 		return nil, fmt.Errorf("%w: frame size %d outside [%d, %d] (socket.request.max.bytes)",
 			errProtocol, size, minRequestSize, b.cfg.SocketRequestMaxBytes)
 	}
+	if err := admit(int64(size)); err != nil {
+		return nil, err
+	}
 	frame := make([]byte, size)
 	if _, err := io.ReadFull(br, frame); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -175,7 +206,12 @@ func (b *Broker) readRequest(br *bufio.Reader) (*request, error) {
 		}
 		return nil, err
 	}
-	return parseRequest(frame)
+	r, err := parseRequest(frame)
+	if err != nil {
+		return nil, err
+	}
+	r.size = int64(size)
+	return r, nil
 }
 
 // parseRequest decodes a frame (without its size prefix): header, then body with kmsg.

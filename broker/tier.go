@@ -24,7 +24,8 @@ import (
 	"github.com/strata-io/strata/tiering"
 )
 
-const tierOpTimeout = 30 * time.Second
+// tierOpTimeout bounds a bucket operation done while an admin request or start-up waits.
+const tierOpTimeout = 10 * time.Second
 
 // newTierManager builds the manager, or returns nil when tiering is off.
 func (b *Broker) newTierManager() (*tiering.Manager, error) {
