@@ -154,12 +154,28 @@ func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs 
 	r.Cycles = len(nem.Recoveries())
 	r.MaxRecovery = nem.MaxRecovery()
 
+	if topicConfigs["remote.storage.enable"] == "true" {
+		// Say whether the scenario really crossed into the bucket (the fs store's default
+		// directory is <log.dirs>/tier).
+		n := 0
+		_ = filepath.WalkDir(filepath.Join(s.DataDir, "tier"), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		t.Logf("objects in the fs tier store: %d", n)
+		if n == 0 {
+			t.Logf("WARNING: nothing was uploaded; the %s scenario did not exercise remote reads", name)
+		}
+	}
+
 	histPath := filepath.Join(art, "history.jsonl")
 	if err := h.SaveFile(histPath); err != nil {
 		t.Error(err)
 	}
 	t.Logf("recoveries: %v\n%s", nem.Recoveries(), r.Details())
-	failed := runErr != nil || !r.OK() || r.Acked == 0 || r.Cycles < cycles
+	failed := runErr != nil || !r.OK() || r.Acked == 0 || r.Cycles < cycles || s.Exited()
 	if failed {
 		// ArtifactDir is removed unless -artifacts was given: keep a copy for the post-mortem.
 		keep, err := os.MkdirTemp("", "strata-reliability-"+name+"-")
@@ -174,6 +190,9 @@ func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs 
 	}
 	if runErr != nil {
 		t.Errorf("workload: %v", runErr)
+	}
+	if s.Exited() {
+		t.Errorf("strata exited on its own (crash?); see the broker log")
 	}
 	if r.Cycles < cycles {
 		t.Errorf("only %d of %d kill/restart cycles done", r.Cycles, cycles)
