@@ -32,6 +32,9 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePar
 			if t == nil {
 				return errUnknownTopic
 			}
+			if cur := t.numPartitions(); rt.Count <= cur {
+				return b.createPartitions(t, rt.Count, true) // the count error, as Kafka checks it first
+			}
 			if rt.Assignment != nil {
 				if n := rt.Count - t.numPartitions(); int32(len(rt.Assignment)) != n {
 					return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), max(n, 0))
