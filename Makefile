@@ -11,7 +11,11 @@ FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test vet unit race fuzz-short fuzz shell-test bench soak clean tools kcat
+# Regenerate README.md's configuration reference from the code.
+docs:
+	$(GO) run ./cmd/strata config-keys --update-readme README.md
+
+.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench soak clean tools kcat
 
 all: build
 

@@ -28,6 +28,7 @@ type benchOptions struct {
 	linger      time.Duration
 	batchBytes  int
 	rounds      int
+	rate        float64 // records/s; 0 = as fast as the client accepts
 	compare     bool
 	embedded    bool
 	keepTopics  bool
@@ -64,6 +65,7 @@ func runBench(ctx context.Context, s streams, args []string) error {
 	fs.StringVar(&o.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4, zstd")
 	fs.DurationVar(&o.linger, "linger", 0, "producer linger")
 	fs.IntVar(&o.batchBytes, "batch-bytes", 1<<20, "producer max batch bytes")
+	fs.Float64Var(&o.rate, "rate", 0, "produce at most this many records/s (0: as fast as possible; latency then includes client-side queueing)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per target (default 1, or 3 with --compare-kfake)")
 	fs.BoolVar(&o.compare, "compare-kfake", false, "also run the workload against franz-go's in-memory kfake, interleaved, and print a Markdown table")
 	fs.BoolVar(&o.embedded, "embedded", false, "start a Strata broker in-process on a temporary directory instead of using --brokers")
@@ -220,6 +222,12 @@ func benchProduce(ctx context.Context, cf *clientFlags, o benchOptions, topic st
 	)
 	start := time.Now()
 	for i := int64(0); i < n; i++ {
+		if o.rate > 0 {
+			due := start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
 		off := int(i*64) % 4096
 		r := &kgo.Record{Value: pool[off : off+o.recordSize]}
 		sent := time.Now()
@@ -347,8 +355,12 @@ func writeCompareTable(w io.Writer, results map[string][]benchResult, o benchOpt
 		}
 		return median(xs)
 	}
-	fmt.Fprintf(w, "\nMedians of %d rounds: %.0f MiB of %d-byte records, %d partitions, acks=%s, compression=%s, linger=%s\n\n",
-		o.rounds, o.mib, o.recordSize, o.partitions, o.acks, o.compression, o.linger)
+	rate := "unlimited"
+	if o.rate > 0 {
+		rate = fmt.Sprintf("%.0f records/s", o.rate)
+	}
+	fmt.Fprintf(w, "\nMedians of %d rounds: %g MiB of %d-byte records, %d partitions, acks=%s, compression=%s, linger=%s, rate=%s\n\n",
+		o.rounds, o.mib, o.recordSize, o.partitions, o.acks, o.compression, o.linger, rate)
 	fmt.Fprintln(w, "| metric | strata | kfake | strata/kfake |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|")
 	for _, m := range metrics {

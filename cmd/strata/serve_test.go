@@ -163,3 +163,22 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// TestDeployServerPropertiesParses keeps deploy/server.properties valid: every key is known
+// to the broker or to cmd/strata, and the whole file builds a broker config.
+func TestDeployServerPropertiesParses(t *testing.T) {
+	props, err := loadPropertiesFile("../../deploy/server.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokerProps, tierProps := splitTierProps(props)
+	if _, err := parseTierConfig(tierProps, dataDirOf(brokerProps)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := brokerConfig(brokerParams{props: brokerProps}); err != nil {
+		t.Fatal(err)
+	}
+	if props["log.dirs"] != "/var/lib/strata/data" || props["strata.tier.store"] != "fs" {
+		t.Fatalf("unexpected props %v", props)
+	}
+}
