@@ -11,16 +11,16 @@ FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Regenerate README.md's configuration reference from the code.
-docs:
-	$(GO) run ./cmd/strata config-keys --update-readme README.md
-
 .PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench soak clean tools kcat
 
 all: build
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
+
+# Regenerate README.md's configuration reference from the code.
+docs:
+	$(GO) run ./cmd/strata config-keys --update-readme README.md
 
 # Start a broker on 127.0.0.1:9092 with its data (and the fs tier store, ./data/tier) in ./data.
 run: build
@@ -35,7 +35,8 @@ tools: kcat bin/minio
 
 kcat:
 	@command -v kcat >/dev/null 2>&1 || { \
-		$(SUDO) apt-get install -y kcat || { $(SUDO) apt-get update && $(SUDO) apt-get install -y kcat; }; }
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y kcat || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y kcat; }; }
 
 bin/minio:
 	GOBIN=$(PWD)/bin $(GO) install $(MINIO_MODULE)
