@@ -215,6 +215,19 @@ func (d *driver) createTopic(ctx context.Context) error {
 	}
 }
 
+// requestErrors records failed produce requests (timeouts, cut connections) as info ops:
+// each one is a retry the broker's idempotence has to absorb.
+type requestErrors struct {
+	d       *driver
+	process string
+}
+
+func (e requestErrors) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if err := e2e.Err(); err != nil && key == int16(kmsg.Produce) {
+		e.d.info(e.process, "produce request", err)
+	}
+}
+
 // produce sends values p<i>-<n> until ctx ends, then flushes for up to DrainTimeout after
 // the nemesis is done (drained closed). Every value gets a send op and then an ack or fail op.
 // Records are buffered under runCtx, which outlives ctx so that the drain can deliver them.
@@ -226,6 +239,7 @@ func (d *driver) produce(runCtx, ctx context.Context, i int, nemesisDone <-chan 
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.MaxBufferedRecords(d.cfg.MaxInFlight),
 		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.WithHooks(requestErrors{d, process}),
 	)...)
 	if err != nil {
 		d.info(process, "new producer", err)

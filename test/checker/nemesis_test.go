@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // kfakeTarget restarts an in-process kfake cluster on the same port and data directory.
@@ -18,6 +20,7 @@ type kfakeTarget struct {
 	dir  string
 	port int
 	c    *kfake.Cluster
+	thaw chan struct{}
 }
 
 func (k *kfakeTarget) Addr() string { return fmt.Sprintf("127.0.0.1:%d", k.port) }
@@ -28,6 +31,31 @@ func (k *kfakeTarget) Start(context.Context) error {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(k.port), kfake.DataDir(k.dir), kfake.SyncWrites())
 	k.c = c
 	return err
+}
+
+// Pause stalls every request: a control function blocks kfake's request loop until
+// Resume, the closest kfake gets to a SIGSTOPped process.
+func (k *kfakeTarget) Pause() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ch := make(chan struct{})
+	k.thaw = ch
+	c := k.c
+	c.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		<-ch
+		return nil, nil, false
+	})
+	return nil
+}
+
+func (k *kfakeTarget) Resume() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.thaw != nil {
+		close(k.thaw)
+		k.thaw = nil
+	}
+	return nil
 }
 
 func (k *kfakeTarget) Kill() error {
@@ -74,5 +102,48 @@ func TestKillRestartKfake(t *testing.T) {
 	}
 	if r.Acked == 0 || r.Lost != 0 || r.Inconsistent != 0 || r.Unverified != 0 {
 		t.Fatalf("kfake lost data across a close/reopen:\n%s", r.Details())
+	}
+}
+
+// TestPauseKfake freezes kfake for longer than the clients' request timeouts: producers
+// retry on new connections while kfake still holds the originals, and its idempotence
+// must leave no duplicate. This guards the checker against false positives from the
+// client's retry behaviour.
+func TestPauseKfake(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &kfakeTarget{dir: t.TempDir(), port: port}
+	if err := tg.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Kill()
+	const dur = 6 * time.Second
+	nem := &KillRestart{Target: tg, Cycles: 2, Duration: dur, Pause: 2500 * time.Millisecond}
+	h, err := Run(t.Context(), Config{
+		Brokers:        []string{tg.Addr()},
+		Topic:          "checker-pause",
+		Duration:       dur,
+		GroupConsumers: 1,
+		Nemesis:        nem.Run,
+		ClientOpts:     []kgo.Opt{kgo.RequestTimeoutOverhead(time.Second), kgo.ProduceRequestTimeout(time.Second)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(h)
+	retries := 0
+	for _, op := range h.Ops() {
+		if op.Kind == KindInfo && op.Value == "produce request" {
+			retries++
+		}
+	}
+	t.Logf("failed produce requests (retried): %d\n%s", retries, r.Details())
+	if retries == 0 {
+		t.Errorf("the pause caused no produce request to fail: the scenario did not exercise retries")
+	}
+	if r.Cycles != 2 || !r.OK() || r.Acked == 0 {
+		t.Fatalf("pause against kfake:\n%s", r.Details())
 	}
 }
