@@ -1,32 +1,3 @@
-// Package checker drives a Kafka workload against a broker, records everything the clients
-// saw as a History, and checks the history for the anomalies a log must never show.
-//
-// The workload follows the shape of Jepsen's Kafka workload: producers send unique values
-// ("p<producer>-<n>") with the idempotent producer and acks=-1 and record each
-// acknowledgement with the (partition, offset) the broker returned, or the failure (an
-// unknown outcome: the value may or may not be in the log); assigned consumers replay
-// partitions from chosen offsets; group consumers poll, commit and get rebalanced; a probe
-// lists log start/end offsets and the group's committed offsets; and after the workload a
-// final reader reads every partition from its log start to its end offset.
-//
-// Check then looks for:
-//   - lost: acknowledged at (p, o) but a complete final read of p never saw the value;
-//   - duplicate: the same value read at two different offsets;
-//   - inconsistent: one (p, o) observed with two different values (reads and acks both
-//     count as observations of an offset);
-//   - phantom: a value read that no producer ever sent;
-//   - out of order: offsets not strictly increasing within one consumer stream (a stream
-//     starts at an explicit assign/seek op and ends at a revoke);
-//   - gap: offsets skipped between consecutive reads of one stream (or between a seek to o
-//     and the first read) that are not below a known log start offset; with idempotent,
-//     non-transactional producers every offset holds exactly one record;
-//   - commit regression: a group's committed offset for a partition observed going
-//     backwards, or observed below a commit acknowledged before the observation started;
-//   - short read: an end offset (high watermark) reported by a request that started after
-//     an acknowledgement of an offset at or beyond it.
-//
-// Every anomaly comes with a few ops of the history around it. Histories serialise as
-// JSON lines so a failing run can be saved and re-checked.
 package checker
 
 import (
