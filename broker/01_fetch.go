@@ -165,7 +165,9 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 	for i := range parts {
 		fp := &parts[i]
 		sp := fp.sp
-		sp.ErrorCode, sp.RecordBatches = 0, nil
+		// Records are never null: librdkafka rejects a null (-1) MessageSetSize, and Kafka
+		// sends empty record sets as zero-length.
+		sp.ErrorCode, sp.RecordBatches = 0, []byte{}
 		if fp.err != nil {
 			sp.ErrorCode = errorCode(fp.err)
 			stop = true
@@ -253,7 +255,9 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			stop = true
 			continue
 		}
-		sp.RecordBatches = data
+		if data != nil {
+			sp.RecordBatches = data
+		}
 		total += len(data)
 	}
 	return total, stop
