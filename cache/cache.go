@@ -32,7 +32,7 @@ var ErrClosed = errors.New("cache: closed")
 type Config struct {
 	MaxBytes             int64         // budget for data chunks; default 256 MiB
 	IndexMaxBytes        int64         // separate budget for index objects; default 32 MiB
-	ReadAheadConcurrency int           // background prefetch loads at once; default 4
+	ReadAheadConcurrency int           // background prefetch loads at once; default 16
 	LoadTimeout          time.Duration // bound on one shared load (it outlives a cancelled caller); default 2 min
 	Metrics              *Metrics      // nil = no metrics
 }
@@ -45,7 +45,7 @@ func (c Config) withDefaults() Config {
 		c.IndexMaxBytes = 32 << 20
 	}
 	if c.ReadAheadConcurrency <= 0 {
-		c.ReadAheadConcurrency = 4
+		c.ReadAheadConcurrency = 16
 	}
 	if c.LoadTimeout <= 0 {
 		c.LoadTimeout = 2 * time.Minute
@@ -70,10 +70,11 @@ type Cache struct {
 	chunks *tier
 	index  *tier
 
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-	sem    chan struct{}
+	mu       sync.Mutex
+	closed   bool
+	inflight map[string]bool // prefetches running, by chunk key
+	wg       sync.WaitGroup
+	sem      chan struct{}
 }
 
 // tier is one budget: a ristretto cache plus its singleflight group.
@@ -100,7 +101,8 @@ func New(cfg Config) (*Cache, error) {
 		chunks.rc.Close()
 		return nil, err
 	}
-	return &Cache{cfg: cfg, chunks: chunks, index: index, sem: make(chan struct{}, cfg.ReadAheadConcurrency)}, nil
+	return &Cache{cfg: cfg, chunks: chunks, index: index, inflight: make(map[string]bool),
+		sem: make(chan struct{}, cfg.ReadAheadConcurrency)}, nil
 }
 
 func newTier(kind string, maxBytes, typical int64, m *Metrics) (*tier, error) {
@@ -148,7 +150,8 @@ func (c *Cache) HasChunk(key string, idx int64) bool {
 }
 
 // Prefetch loads chunk idx of key in the background unless it is cached, already being
-// loaded by a prefetch, or ReadAheadConcurrency prefetches are running. ctx supplies
+// loaded by a prefetch, or ReadAheadConcurrency prefetches are running (read-ahead is
+// best-effort: under load it is dropped rather than queued). ctx supplies
 // values only; the load is bounded by LoadTimeout, not by ctx's cancellation.
 func (c *Cache) Prefetch(ctx context.Context, key string, idx int64, load LoadFunc) {
 	k := chunkKey(key, idx)
@@ -156,7 +159,7 @@ func (c *Cache) Prefetch(ctx context.Context, key string, idx int64, load LoadFu
 		return
 	}
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.inflight[k] {
 		c.mu.Unlock()
 		return
 	}
@@ -166,12 +169,18 @@ func (c *Cache) Prefetch(ctx context.Context, key string, idx int64, load LoadFu
 		c.mu.Unlock()
 		return
 	}
+	c.inflight[k] = true
 	c.wg.Add(1)
 	c.mu.Unlock()
 	bg := context.WithoutCancel(ctx)
 	go func() {
 		defer c.wg.Done()
-		defer func() { <-c.sem }()
+		defer func() {
+			c.mu.Lock()
+			delete(c.inflight, k)
+			c.mu.Unlock()
+			<-c.sem
+		}()
 		if c.cfg.Metrics != nil {
 			c.cfg.Metrics.prefetches.Inc()
 		}

@@ -46,7 +46,7 @@ func testConfig() tiering.Config {
 func newEnv(t *testing.T, store tiering.ObjectStore, cfg tiering.Config) *env {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	c, err := cache.New(cache.Config{MaxBytes: 8 << 20, IndexMaxBytes: 1 << 20, Metrics: cache.NewMetrics(reg)})
+	c, err := cache.New(cache.Config{MaxBytes: 8 << 20, IndexMaxBytes: 1 << 20, ReadAheadConcurrency: 64, Metrics: cache.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	}
 	p := &RemotePartition{
 		m: m, topic: topic, topicID: topicID, partition: partition, prefix: prefix, local: log,
-		pcfg: pcfg, wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1),
 		w: &manifestWriter{
 			store: m.store, partPrefix: prefix, chunkEntries: m.cfg.ManifestChunkEntries,
 			writer: m.id, now: m.now,
@@ -163,6 +163,7 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 		manifest: pm,
 		log:      m.log.With("topic", topic, "partition", partition),
 	}
+	p.pcfg.Store(&pcfg)
 	p.publishLocked()
 	if log != nil {
 		_, end, ok := p.Bounds()

@@ -41,7 +41,7 @@ type RemotePartition struct {
 	partition int32
 	prefix    string
 	local     localLog // nil = read-only
-	pcfg      PartitionConfig
+	pcfg      atomic.Pointer[PartitionConfig]
 	log       *slog.Logger
 	wake      chan struct{}
 	state     atomic.Pointer[remoteState]
@@ -75,6 +75,16 @@ func (p *RemotePartition) publishLocked() {
 	}
 	p.state.Store(st)
 }
+
+// UpdateConfig applies changed topic configs (remote.log.copy.disable, upload interval)
+// from the next upload round on.
+func (p *RemotePartition) UpdateConfig(pcfg PartitionConfig) {
+	p.pcfg.Store(&pcfg)
+	p.OnSealed()
+}
+
+// Config returns the partition's current PartitionConfig.
+func (p *RemotePartition) Config() PartitionConfig { return *p.pcfg.Load() }
 
 // Topic, Partition and TopicID identify the partition.
 func (p *RemotePartition) Topic() string     { return p.topic }
@@ -125,7 +135,8 @@ func (p *RemotePartition) OnSealed() {
 // loop (the single writer of the local log) calls it, and on true rolls the log and calls
 // OnSealed, so that quiet partitions reach the bucket within the interval.
 func (p *RemotePartition) RollDue(now time.Time) bool {
-	if p.pcfg.UploadInterval <= 0 || p.local == nil || p.pcfg.CopyDisabled {
+	pcfg := p.pcfg.Load()
+	if pcfg.UploadInterval <= 0 || p.local == nil || pcfg.CopyDisabled {
 		return false
 	}
 	segs := p.local.Segments()
@@ -133,7 +144,7 @@ func (p *RemotePartition) RollDue(now time.Time) bool {
 		return false
 	}
 	active := segs[len(segs)-1]
-	return active.NextOffset > active.BaseOffset && !active.Created.IsZero() && now.Sub(active.Created) >= p.pcfg.UploadInterval
+	return active.NextOffset > active.BaseOffset && !active.Created.IsZero() && now.Sub(active.Created) >= pcfg.UploadInterval
 }
 
 // pendingSegments returns the sealed local segments not yet uploaded, oldest first.
@@ -207,7 +218,7 @@ func (p *RemotePartition) run(ctx context.Context) {
 
 // uploadPending uploads every pending segment in offset order, stopping at the first error.
 func (p *RemotePartition) uploadPending(ctx context.Context) error {
-	if p.pcfg.CopyDisabled || p.fenced.Load() {
+	if p.pcfg.Load().CopyDisabled || p.fenced.Load() {
 		return nil
 	}
 	for _, seg := range p.pendingSegments() {
