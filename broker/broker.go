@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-io/strata/broker/group"
+	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -27,6 +29,11 @@ type Broker struct {
 	ln        net.Listener
 	clusterID string
 	tier      *tiering.Manager // nil: no remote tier
+
+	groups      *group.Coordinator
+	groupStore  *group.FileStore
+	producerIDs *producer.Manager
+	prodStates  sync.Map // *Partition -> *prodState
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
 	// writes of <data-dir>/meta; lock order: adminMu, then mu.
@@ -78,14 +85,20 @@ func New(cfg Config) (*Broker, error) {
 		b.closePartitions()
 		return nil, err
 	}
+	if err := b.openCoordinators(); err != nil {
+		b.closePartitions()
+		return nil, err
+	}
 	addr, err := cfg.listenAddr()
 	if err != nil {
 		b.closePartitions()
+		b.groupStore.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		b.closePartitions()
+		b.groupStore.Close()
 		return nil, fmt.Errorf("cannot listen on %q: %w", addr, err)
 	}
 	b.ln = ln
@@ -123,6 +136,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() {
 		defer b.wg.Done()
 		b.maintenanceLoop(ctx)
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.groups.Run(ctx)
 	}()
 	if b.tier != nil {
 		b.wg.Add(1)
@@ -215,7 +233,7 @@ func (b *Broker) Close() error {
 		}
 		b.closeConns()
 		b.wg.Wait()
-		b.closeErr = b.closePartitions()
+		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
 		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)
 	})
 	return b.closeErr
@@ -227,6 +245,7 @@ func (b *Broker) closePartitions() error {
 	var errs []error
 	for _, t := range b.topics {
 		for i, p := range t.partitions() {
+			b.saveProducerState(p)
 			if err := p.close(); err != nil {
 				errs = append(errs, fmt.Errorf("cannot close partition %s-%d: %w", t.Name, i, err))
 			}
@@ -262,6 +281,7 @@ func (b *Broker) runMaintenance(now time.Time) {
 		}
 		for _, p := range t.partitions() {
 			p.runMaintenance(now)
+			b.saveProducerState(p)
 		}
 	}
 }

@@ -49,6 +49,16 @@ type Config struct {
 	MinInsyncReplicas              int32  // min.insync.replicas; default 1
 	DefaultReplicationFactor       int16  // default.replication.factor; only 1 is accepted
 
+	// Consumer groups and idempotent producers (broker/group, broker/producer).
+	GroupInitialRebalanceDelayMs  int64 // group.initial.rebalance.delay.ms; default 3000; 0 = no delay
+	GroupMinSessionTimeoutMs      int64 // group.min.session.timeout.ms; default 6000
+	GroupMaxSessionTimeoutMs      int64 // group.max.session.timeout.ms; default 1800000
+	GroupMaxSize                  int32 // group.max.size; default Int.MAX (unlimited)
+	OffsetsRetentionMinutes       int64 // offsets.retention.minutes; default 10080 (7 days)
+	OffsetsRetentionCheckInterval int64 // offsets.retention.check.interval.ms; default 600000
+	OffsetMetadataMaxBytes        int32 // offset.metadata.max.bytes; default 4096
+	ProducerIDExpirationMs        int64 // producer.id.expiration.ms; default 86400000
+
 	// Tiered storage (broker side). Store selection/credentials are parsed by cmd/strata.
 	RemoteStorageSystemEnable bool          // remote.log.storage.system.enable; default true (effective only when RemoteStore != nil)
 	LogLocalRetentionMs       int64         // log.local.retention.ms; default -2 (= retention.ms)
@@ -281,6 +291,14 @@ var brokerKeys = []brokerKey{
 	i64Key("remote.log.manager.copy.max.bytes.per.second", "9223372036854775807", "Upload bandwidth limit.", func(c *Config) *int64 { return &c.RemoteCopyMaxBytesPerSec }),
 	i64Key("remote.log.cache.bytes", "268435456", "Bytes of remote index and data chunks cached in memory.", func(c *Config) *int64 { return &c.RemoteCacheBytes }),
 	i64Key("remote.log.chunk.bytes", "4194304", "Size of the aligned chunks fetched from the bucket on a remote read.", func(c *Config) *int64 { return &c.RemoteChunkBytes }),
+	i64Key("group.initial.rebalance.delay.ms", "3000", "How long the first rebalance of an empty group waits for more members; 0 = none.", func(c *Config) *int64 { return &c.GroupInitialRebalanceDelayMs }),
+	i64Key("group.min.session.timeout.ms", "6000", "Smallest session timeout a group member may ask for.", func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }),
+	i64Key("group.max.session.timeout.ms", "1800000", "Largest session timeout a group member may ask for.", func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }),
+	i32Key("group.max.size", "2147483647", "Maximum members of one consumer group.", func(c *Config) *int32 { return &c.GroupMaxSize }),
+	i64Key("offsets.retention.minutes", "10080", "Committed offsets of an empty group are kept this long.", func(c *Config) *int64 { return &c.OffsetsRetentionMinutes }),
+	i64Key("offsets.retention.check.interval.ms", "600000", "How often expired committed offsets are removed.", func(c *Config) *int64 { return &c.OffsetsRetentionCheckInterval }),
+	i32Key("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset.", func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
+	i64Key("producer.id.expiration.ms", "86400000", "An idle producer's idempotence state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
 	strKey("remote.log.prefix", "", "Key prefix in the bucket.", func(c *Config) *string { return &c.RemotePrefix }),
 
 	ignoredKey("process.roles", "KRaft role; Strata is a single combined node."),
@@ -299,7 +317,6 @@ var brokerKeys = []brokerKey{
 	ignoredKey("transaction.state.log.min.isr", "Single node; not used."),
 	ignoredKey("share.coordinator.state.topic.replication.factor", "Not used."),
 	ignoredKey("share.coordinator.state.topic.min.isr", "Not used."),
-	ignoredKey("group.initial.rebalance.delay.ms", "Accepted; see the group coordinator."),
 }
 
 // Aliases accepted for a key (Kafka's older names).
@@ -451,6 +468,27 @@ func (c *Config) Validate() error {
 	}
 	if c.RemoteChunkBytes < 1 {
 		bad("remote.log.chunk.bytes", "must be >= 1, got %d", c.RemoteChunkBytes)
+	}
+	if c.GroupInitialRebalanceDelayMs < 0 {
+		bad("group.initial.rebalance.delay.ms", "must be >= 0, got %d", c.GroupInitialRebalanceDelayMs)
+	}
+	if c.GroupMinSessionTimeoutMs < 0 || c.GroupMaxSessionTimeoutMs < c.GroupMinSessionTimeoutMs {
+		bad("group.max.session.timeout.ms", "must be >= group.min.session.timeout.ms (%d), got %d", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
+	}
+	if c.GroupMaxSize < 1 {
+		bad("group.max.size", "must be >= 1, got %d", c.GroupMaxSize)
+	}
+	if c.OffsetsRetentionMinutes < 1 || c.OffsetsRetentionMinutes > longMax/60000/int64(time.Millisecond) {
+		bad("offsets.retention.minutes", "must be >= 1, got %d", c.OffsetsRetentionMinutes)
+	}
+	if c.OffsetsRetentionCheckInterval < 1 {
+		bad("offsets.retention.check.interval.ms", "must be >= 1, got %d", c.OffsetsRetentionCheckInterval)
+	}
+	if c.OffsetMetadataMaxBytes < 0 {
+		bad("offset.metadata.max.bytes", "must be >= 0, got %d", c.OffsetMetadataMaxBytes)
+	}
+	if c.ProducerIDExpirationMs < 1 {
+		bad("producer.id.expiration.ms", "must be >= 1, got %d", c.ProducerIDExpirationMs)
 	}
 	if c.MinInsyncReplicas < 1 {
 		bad("min.insync.replicas", "must be >= 1, got %d", c.MinInsyncReplicas)

@@ -58,6 +58,7 @@ func init() {
 		{kmsg.IncrementalAlterConfigs, 0, 1, h((*Broker).handleIncrementalAlterConfigs)},
 		{kmsg.DescribeCluster, 0, 2, h((*Broker).handleDescribeCluster)},
 	}
+	apiTable = append(apiTable, groupAPIs()...)
 	idx := make([]*apiEntry, kmsg.MaxKey+1)
 	for i := range apiTable {
 		e := &apiTable[i]

@@ -245,6 +245,7 @@ func (b *Broker) openPartitions(t *Topic, from, to int32) error {
 		if err != nil {
 			return fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
 		}
+		p.setProducerState(b.openProducerState(p))
 		t.mu.Lock()
 		t.Partitions = append(t.Partitions, p)
 		t.mu.Unlock()
@@ -255,6 +256,7 @@ func (b *Broker) openPartitions(t *Topic, from, to int32) error {
 // dropPartitions deletes partitions that were opened for an operation that failed.
 func (b *Broker) dropPartitions(t *Topic, ps []*Partition) {
 	for _, p := range ps {
+		b.prodStates.Delete(p)
 		if err := p.delete(); err != nil {
 			b.logger.Error("cannot delete partition", "topic", t.Name, "err", err)
 		}
@@ -287,9 +289,13 @@ func (b *Broker) deleteTopic(t *Topic) error {
 	}
 	var errs []error
 	for i, p := range t.partitions() {
+		b.prodStates.Delete(p)
 		if err := p.delete(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot delete partition %s-%d: %w", t.Name, i, err))
 		}
+	}
+	if b.groups != nil {
+		b.groups.TopicDeleted(t.Name)
 	}
 	b.logger.Info("topic deleted", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String())
 	if err := errors.Join(errs...); err != nil {

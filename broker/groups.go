@@ -1,0 +1,240 @@
+package broker
+
+// Consumer groups (broker/group) and producer ids (broker/producer), wired in.
+//
+// Every group API is a one-line adapter onto the group.Coordinator; its version ranges
+// are group.SupportedVersions(). The coordinator keeps its state in <data-dir>/meta/groups,
+// producer-id blocks live in <data-dir>/meta/producer. Each partition gets an idempotent-
+// producer state (producer.State); without a rebuilt history it is marked incomplete, so
+// producers that wrote before a restart may continue at any sequence (Kafka's behaviour
+// for unknown producers since KIP-360) rather than being refused.
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/broker/group"
+	"github.com/strata-io/strata/broker/producer"
+)
+
+// openCoordinators opens the group coordinator and the producer-id manager.
+func (b *Broker) openCoordinators() error {
+	store, err := group.OpenFileStore(group.FileConfig{Dir: filepath.Join(b.metaDir(), "groups"), Logger: b.logger})
+	if err != nil {
+		return fmt.Errorf("cannot open group store: %w", err)
+	}
+	delay := time.Duration(b.cfg.GroupInitialRebalanceDelayMs) * time.Millisecond
+	if delay == 0 {
+		delay = -1 // Kafka's 0 means no delay; group.Config's 0 means its default
+	}
+	gcfg := group.Config{
+		InitialRebalanceDelay:  delay,
+		MinSessionTimeout:      time.Duration(b.cfg.GroupMinSessionTimeoutMs) * time.Millisecond,
+		MaxSessionTimeout:      time.Duration(b.cfg.GroupMaxSessionTimeoutMs) * time.Millisecond,
+		OffsetsRetention:       time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute,
+		RetentionCheckInterval: time.Duration(b.cfg.OffsetsRetentionCheckInterval) * time.Millisecond,
+		MaxMetadataBytes:       int(b.cfg.OffsetMetadataMaxBytes),
+		TopicExists:            func(t string) bool { return b.lookupTopic(t) != nil },
+		PartitionExists: func(t string, p int32) bool {
+			tp := b.lookupTopic(t)
+			return tp != nil && tp.partition(p) != nil
+		},
+	}
+	if b.cfg.GroupMaxSize > 0 && b.cfg.GroupMaxSize < 1<<31-1 {
+		gcfg.MaxGroupSize = int(b.cfg.GroupMaxSize)
+	}
+	if b.cfg.Registerer != nil {
+		gcfg.Metrics = group.NewMetrics(b.cfg.Registerer)
+	}
+	groups, err := group.New(gcfg, store, b.logger)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("cannot start group coordinator: %w", err)
+	}
+	pids, err := producer.NewManager(producer.Config{Dir: filepath.Join(b.metaDir(), "producer"), Logger: b.logger})
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("cannot open producer id manager: %w", err)
+	}
+	b.groupStore, b.groups, b.producerIDs = store, groups, pids
+	return nil
+}
+
+// openProducerState rebuilds the idempotence state of a partition just opened: the newest
+// snapshot (<partition dir>/%020d.snapshot, written at clean shutdown and each maintenance
+// tick) plus a replay of the batch headers after it. Without a snapshot the whole local log
+// is replayed; history that is no longer local (retention, restore from the bucket) marks
+// the state incomplete, so producers the state does not know may continue at any sequence.
+func (b *Broker) openProducerState(p *Partition) *producer.State {
+	newState := func() *producer.State {
+		return producer.NewState(producer.StateConfig{IDExpiration: time.Duration(b.cfg.ProducerIDExpirationMs) * time.Millisecond})
+	}
+	st := newState()
+	hw, localStart := p.HighWatermark(), p.LocalLogStartOffset()
+	from, found, err := st.LoadLatest(p.dir, hw)
+	if err != nil {
+		b.logger.Warn("cannot load producer snapshot; replaying the log", "dir", p.dir, "err", err)
+		st, found = newState(), false
+	}
+	if !found {
+		from = localStart
+		if localStart > 0 {
+			st.MarkIncomplete()
+		}
+	} else if from < localStart {
+		from = localStart
+		st.MarkIncomplete()
+	}
+	replayed := 0
+	for off := from; off < hw; {
+		data, local, err := p.readLocal(off, 1<<20, true)
+		if err != nil || !local || len(data) == 0 {
+			b.logger.Warn("cannot replay producer state; marking it incomplete", "dir", p.dir, "offset", off, "err", err)
+			st.MarkIncomplete()
+			break
+		}
+		next := off
+		_ = splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
+			if h.BaseOffset >= off && h.Magic >= 2 {
+				m := producer.BatchMeta{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
+					FirstSeq: h.BaseSequence, LastSeq: h.lastSequence(), FirstOffset: h.BaseOffset,
+					LastOffset: h.lastOffset(), MaxTimestamp: h.MaxTimestamp}
+				if h.control() {
+					m.FirstSeq, m.LastSeq = -1, -1
+				}
+				st.ApplyBatch(m)
+				replayed++
+			}
+			next = max(next, h.lastOffset()+1)
+			return true, nil
+		})
+		if next <= off {
+			st.MarkIncomplete()
+			break
+		}
+		off = next
+	}
+	if replayed > 0 {
+		b.logger.Debug("producer state replayed", "dir", p.dir, "from", from, "batches", replayed)
+	}
+	b.prodStates.Store(p, &prodState{st: st, saved: -1})
+	return st
+}
+
+// saveProducerState snapshots a partition's producer state at its log end and removes
+// older snapshots. The partition's append lock is held so that the state and the offset
+// agree.
+func (b *Broker) saveProducerState(p *Partition) {
+	v, ok := b.prodStates.Load(p)
+	if !ok {
+		return
+	}
+	ps := v.(*prodState)
+	st := ps.st
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return
+	}
+	hw := p.log.NextOffset()
+	if hw == ps.saved {
+		return // nothing appended since the last snapshot
+	}
+	if err := st.Save(p.dir, hw); err != nil {
+		b.logger.Warn("cannot save producer snapshot", "dir", p.dir, "err", err)
+		return
+	}
+	if err := producer.DeleteSnapshots(p.dir, hw, hw); err != nil {
+		b.logger.Warn("cannot remove old producer snapshots", "dir", p.dir, "err", err)
+	}
+	ps.saved = hw
+	st.Expire()
+}
+
+// prodState is a partition's producer state and the offset of its last snapshot
+// (guarded by the partition's mu).
+type prodState struct {
+	st    *producer.State
+	saved int64
+}
+
+// groupAPIs are the dispatcher entries of the group and producer-id APIs.
+func groupAPIs() []apiEntry {
+	v := group.SupportedVersions()
+	e := func(k kmsg.Key, f handlerFunc) apiEntry {
+		r, ok := v[k.Int16()]
+		if !ok {
+			panic(fmt.Sprintf("broker: group.SupportedVersions lacks %s", k.Name()))
+		}
+		return apiEntry{k, r[0], r[1], f}
+	}
+	pv := producer.SupportedVersions()
+	return []apiEntry{
+		e(kmsg.OffsetCommit, h((*Broker).handleOffsetCommit)),
+		e(kmsg.OffsetFetch, h((*Broker).handleOffsetFetch)),
+		e(kmsg.FindCoordinator, h((*Broker).handleFindCoordinator)),
+		e(kmsg.JoinGroup, h((*Broker).handleJoinGroup)),
+		e(kmsg.Heartbeat, h((*Broker).handleHeartbeat)),
+		e(kmsg.LeaveGroup, h((*Broker).handleLeaveGroup)),
+		e(kmsg.SyncGroup, h((*Broker).handleSyncGroup)),
+		e(kmsg.DescribeGroups, h((*Broker).handleDescribeGroups)),
+		e(kmsg.ListGroups, h((*Broker).handleListGroups)),
+		e(kmsg.DeleteGroups, h((*Broker).handleDeleteGroups)),
+		e(kmsg.OffsetDelete, h((*Broker).handleOffsetDelete)),
+		{kmsg.InitProducerID, pv[0], pv[1], h((*Broker).handleInitProducerID)},
+	}
+}
+
+func (b *Broker) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (kmsg.Response, error) {
+	return b.groups.OffsetCommit(ctx, req), nil
+}
+
+func (b *Broker) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {
+	return b.groups.OffsetFetch(ctx, req), nil
+}
+
+func (b *Broker) handleFindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
+	host, port := b.advertisedHostPort(ctx)
+	return b.groups.FindCoordinator(ctx, req, group.Node{NodeID: b.cfg.NodeID, Host: host, Port: port}), nil
+}
+
+func (b *Broker) handleJoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) (kmsg.Response, error) {
+	ri, _ := requestInfoFrom(ctx)
+	return b.groups.JoinGroup(ctx, req, group.Client{ID: ri.ClientID, Host: "/" + ri.ClientHost}), nil
+}
+
+func (b *Broker) handleHeartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) (kmsg.Response, error) {
+	return b.groups.Heartbeat(ctx, req), nil
+}
+
+func (b *Broker) handleLeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) (kmsg.Response, error) {
+	return b.groups.LeaveGroup(ctx, req), nil
+}
+
+func (b *Broker) handleSyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) (kmsg.Response, error) {
+	return b.groups.SyncGroup(ctx, req), nil
+}
+
+func (b *Broker) handleDescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
+	return b.groups.DescribeGroups(ctx, req), nil
+}
+
+func (b *Broker) handleListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (kmsg.Response, error) {
+	return b.groups.ListGroups(ctx, req), nil
+}
+
+func (b *Broker) handleDeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) (kmsg.Response, error) {
+	return b.groups.DeleteGroups(ctx, req), nil
+}
+
+func (b *Broker) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {
+	return b.groups.OffsetDelete(ctx, req), nil
+}
+
+func (b *Broker) handleInitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
+	return b.producerIDs.InitProducerID(ctx, req), nil
+}
