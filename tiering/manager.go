@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -81,7 +82,7 @@ func NewManager(cfg Config, store ObjectStore, c *cache.Cache, logger *slog.Logg
 		}
 		m.ownedC = true
 	}
-	if cfg.MaxBytesPerSec > 0 {
+	if cfg.MaxBytesPerSec > 0 && cfg.MaxBytesPerSec < math.MaxInt64/2 { // Kafka's default Long.MAX = unlimited
 		burst := int(min(cfg.MaxBytesPerSec, 1<<20))
 		m.limiter = rate.NewLimiter(rate.Limit(cfg.MaxBytesPerSec), burst)
 	}

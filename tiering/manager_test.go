@@ -3,9 +3,11 @@ package tiering_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -171,4 +173,42 @@ func FuzzDecodePartitionHead(f *testing.F) {
 			t.Fatalf("re-encoded head differs: %v", err)
 		}
 	})
+}
+
+func TestVerifyEntryDetectsBitRot(t *testing.T) {
+	store := newMem()
+	e := newEnv(t, store, testConfig())
+	l := openLog(t, t.TempDir(), 2048)
+	produce(t, l, 40, 0)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "rot", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	head, entries, err := tiering.ReadPartitionManifest(t.Context(), store, "", "rot", testTopicID, 0)
+	if err != nil || head.Topic != "rot" || len(entries) != len(p.Entries()) {
+		t.Fatalf("read manifest: %d entries, head %q, %v", len(entries), head.Topic, err)
+	}
+	for _, en := range entries {
+		if err := tiering.VerifyEntry(t.Context(), store, en); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Flip one bit in the middle of a data object.
+	victim := entries[1]
+	b, _ := store.Bytes(victim.Log.Key)
+	rotten := bytes.Clone(b)
+	rotten[len(rotten)/2] ^= 0x10
+	if err := store.Put(t.Context(), victim.Log.Key, bytes.NewReader(rotten), int64(len(rotten))); err != nil {
+		t.Fatal(err)
+	}
+	if err := tiering.VerifyEntry(t.Context(), store, victim); !errors.Is(err, segment.ErrCorrupt) {
+		t.Fatalf("bit flip not detected: %v", err)
+	}
+	if err := tiering.VerifyEntry(t.Context(), store, entries[0]); err != nil {
+		t.Fatalf("healthy neighbour: %v", err)
+	}
 }

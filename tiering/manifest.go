@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // ManifestVersion is the version written into every manifest. Readers accept versions
@@ -406,4 +408,43 @@ func (w *manifestWriter) setLogStart(ctx context.Context, pm *partitionManifest,
 	}
 	next.etag = etag
 	return next, dead, deadChunks, nil
+}
+
+// ReadPartitionManifest loads the manifest of one partition from the bucket (for tools such
+// as `strata tier ls/verify`): the head as stored and every live entry, oldest first. A
+// partition without a manifest returns a zero head and no entries.
+func ReadPartitionManifest(ctx context.Context, store ObjectStore, prefix, topic string, id [16]byte, partition int32) (PartitionHead, []SegmentEntry, error) {
+	pm, err := loadManifest(ctx, store, PartitionPrefix(prefix, topic, id, partition))
+	if err != nil {
+		return PartitionHead{}, nil, err
+	}
+	return pm.head, pm.entries, nil
+}
+
+// VerifyEntry reads every object of e whole and checks its size and CRC-32C against the
+// manifest, and that the data object frames into batches covering [BaseOffset, LastOffset].
+// Mismatches are segment.ErrCorrupt-class errors; store errors are returned as they are.
+func VerifyEntry(ctx context.Context, store ObjectStore, e SegmentEntry) error {
+	for _, r := range e.objects() {
+		b, err := readAll(ctx, store, r.Key)
+		if err != nil {
+			return fmt.Errorf("cannot read %q: %w", r.Key, err)
+		}
+		if int64(len(b)) != r.Size {
+			return fmt.Errorf("%w: %q has %d bytes, manifest says %d", segment.ErrCorrupt, r.Key, len(b), r.Size)
+		}
+		if got := crc32c(b); got != r.CRC32C {
+			return fmt.Errorf("%w: %q crc32c %08x, manifest says %08x", segment.ErrCorrupt, r.Key, got, r.CRC32C)
+		}
+		if r.Key == e.Log.Key {
+			scan, err := scanSegment(bytes.NewReader(b), int64(len(b)), e.BaseOffset, defaultIndexPeriod)
+			if err != nil {
+				return fmt.Errorf("%q: %w", r.Key, err)
+			}
+			if scan.firstBase < e.BaseOffset || scan.lastOffset != e.LastOffset {
+				return fmt.Errorf("%w: %q holds offsets [%d, %d], manifest says [%d, %d]", segment.ErrCorrupt, r.Key, scan.firstBase, scan.lastOffset, e.BaseOffset, e.LastOffset)
+			}
+		}
+	}
+	return nil
 }
