@@ -41,6 +41,9 @@ var errRemoteRead = kerr.KafkaStorageError
 type producerState interface {
 	Check(pid int64, epoch int16, baseSeq, lastSeq int32) (*producer.BatchMeta, error)
 	Update(b producer.BatchMeta, now time.Time)
+	// TruncateBefore is called (under the write lock) after the log start offset rose
+	// (DeleteRecords, retention), so that state for deleted batches is dropped.
+	TruncateBefore(logStartOffset int64)
 }
 
 var _ producerState = (*producer.State)(nil)
@@ -437,9 +440,13 @@ func (p *Partition) deleteRecords(ctx context.Context, offset int64) (int64, err
 	return p.LogStartOffset(), nil
 }
 
-// resyncActiveLocked reloads the active segment's size after an operation that may have
-// replaced it (SetLogStartOffset past the end restarts the log).
+// resyncActiveLocked runs after an operation that raised the log start (DeleteRecords,
+// retention): it tells the producer state, and reloads the active segment's size, which
+// the operation may have replaced (SetLogStartOffset past the end restarts the log).
 func (p *Partition) resyncActiveLocked() {
+	if p.producers != nil {
+		p.producers.TruncateBefore(p.LogStartOffset())
+	}
 	segs := p.log.Segments()
 	if len(segs) == 0 {
 		return

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
@@ -437,5 +439,46 @@ func TestPartitionTotalRetentionThroughTier(t *testing.T) {
 	}
 	if got := p.LocalLogStartOffset(); got < 2 {
 		t.Fatalf("local start %d, want >= 2 (raised to the remote start)", got)
+	}
+}
+
+// idempotentBatch is testBatch with producer id, epoch and base sequence set (CRC redone).
+func idempotentBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
+	t.Helper()
+	b := testBatch(t, codecNone, 1000, make([]int64, n), false)
+	binary.BigEndian.PutUint64(b[43:], uint64(pid))
+	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
+	binary.BigEndian.PutUint32(b[53:], uint32(seq))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+func TestPartitionProducerStateHook(t *testing.T) {
+	p := testPartition(t, nil)
+	p.setProducerState(producer.NewState(producer.StateConfig{}))
+	app := func(b []byte) (appendResult, error) {
+		t.Helper()
+		h, err := validateBatch(b, p.config(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.append(b, h, time.Now())
+	}
+	if r, err := app(idempotentBatch(t, 7, 0, 0, 2)); err != nil || r.duplicate || r.info.BaseOffset != 0 {
+		t.Fatalf("first: %+v %v", r, err)
+	}
+	appendN(t, p, 1, 2000) // a non-idempotent batch in between (offset 2)
+	// A retry of the first batch is answered with its original offsets, nothing written.
+	if r, err := app(idempotentBatch(t, 7, 0, 0, 2)); err != nil || !r.duplicate || r.info.BaseOffset != 0 || r.info.LastOffset != 1 {
+		t.Fatalf("retry: %+v %v", r, err)
+	}
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("hw %d after a duplicate", hw)
+	}
+	if _, err := app(idempotentBatch(t, 7, 0, 5, 1)); errorCode(err) != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("gap: %v", err)
+	}
+	if r, err := app(idempotentBatch(t, 7, 0, 2, 1)); err != nil || r.info.BaseOffset != 3 {
+		t.Fatalf("next: %+v %v", r, err)
 	}
 }
