@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"maps"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -100,10 +104,23 @@ func TestServeEndToEnd(t *testing.T) {
 	go func() {
 		done <- dispatch(ctx, streams{in: strings.NewReader(""), out: logs, err: logs},
 			[]string{"serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", filepath.Join(dir, "data"),
-				"--set", "strata.tier.s3.secret.key=hunter2", "--log-level", "debug"})
+				"--set", "strata.tier.s3.secret.key=hunter2", "--log-level", "debug", "--metrics-addr", "127.0.0.1:0"})
 	}()
 	addr := waitListening(t, logs, done)
 	b := "--brokers=" + addr
+	m := regexp.MustCompile(`msg="serving metrics" addr=([0-9.]+:[0-9]+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no metrics address in logs:\n%s", logs)
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("/metrics: %d\n%.500s", resp.StatusCode, body)
+	}
 
 	mustCLI(t, "", "topic", "create", "orders", b, "--partitions", "3")
 	mustCLI(t, "alice:order-1\nbob:order-2\ncarol:order-3\nalice:order-4\n", "produce", "orders", b, "--key-separator", ":", "-q")
@@ -180,5 +197,42 @@ func TestDeployServerPropertiesParses(t *testing.T) {
 	}
 	if props["log.dirs"] != "/var/lib/strata/data" || props["strata.tier.store"] != "fs" {
 		t.Fatalf("unexpected props %v", props)
+	}
+}
+
+// TestBinaryStopsOnSIGTERM runs the real binary: SIGTERM must stop it gracefully (exit 0).
+func TestBinaryStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	bin := filepath.Join(t.TempDir(), "strata")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		logs := &syncBuffer{}
+		cmd := exec.Command(bin, "serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", filepath.Join(t.TempDir(), "data"))
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		waitListening(t, logs, done)
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("after %v: %v\n%s", sig, err, logs)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("no exit after %v\n%s", sig, logs)
+		}
+		if !strings.Contains(logs.String(), `msg="strata stopped"`) {
+			t.Fatalf("after %v: no clean stop:\n%s", sig, logs)
+		}
 	}
 }
