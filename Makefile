@@ -11,7 +11,7 @@ FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench soak clean tools kcat
+.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-go soak clean tools kcat
 
 all: build
 
@@ -70,6 +70,10 @@ shell-test: kcat
 # Throughput and latency: Strata (in-process) interleaved with franz-go's kfake.
 bench: build
 	./bin/strata bench $(BENCH_FLAGS)
+
+# The packages' Go benchmarks (partition append/read, stores, caches ...).
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Long-running tests; packages opt in by checking STRATA_SOAK.
 soak: tools
