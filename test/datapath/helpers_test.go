@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,31 @@ func TestMain(m *testing.M) {
 		runChild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if code == 0 {
+		code = checkGoroutines(before)
+	}
+	os.Exit(code)
+}
+
+// checkGoroutines fails the run when goroutines started by the tests (brokers, clients,
+// long polls, background remote reads) outlive them.
+func checkGoroutines(before int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= before {
+			return 0
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines after the tests, %d before\n%s\n", n, before, buf)
+			return 1
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func runChild(dir string) {
