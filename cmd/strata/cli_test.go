@@ -323,3 +323,19 @@ func TestPercentileAndMedian(t *testing.T) {
 		t.Fatalf("median = %v", m)
 	}
 }
+
+func TestProduceAutoCreatesTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := "--brokers=" + c.ListenAddrs()[0]
+	mustCLI(t, "x\ny\n", "produce", "fresh", b, "-q")
+	if out := mustCLI(t, "", "topic", "list", b, "--partitions"); out != "fresh\t2\n" {
+		t.Fatalf("list: %q", out)
+	}
+	if got := sortedLines(mustCLI(t, "", "consume", "fresh", b, "--from-beginning", "-e")); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("consume: %q", got)
+	}
+}

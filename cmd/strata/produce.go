@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -80,7 +81,9 @@ func runProduce(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts = append(opts, kgo.DefaultProduceTopic(topic))
+	// As with Kafka's console producer, a missing topic is created if the broker allows it
+	// (auto.create.topics.enable).
+	opts = append(opts, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())
 	if *partition >= 0 {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
@@ -107,6 +110,7 @@ func runProduce(ctx context.Context, s streams, args []string) error {
 			mu.Unlock()
 		}
 	}
+	sep := []byte(*keySep)
 	sc := bufio.NewScanner(s.in)
 	sc.Buffer(make([]byte, 64*1024), *maxLine)
 	n := 0
@@ -117,9 +121,9 @@ func runProduce(ctx context.Context, s streams, args []string) error {
 			r.Partition = int32(*partition)
 		}
 		if *keySep != "" {
-			if i := strings.Index(string(line), *keySep); i >= 0 {
+			if i := bytes.Index(line, sep); i >= 0 {
 				r.Key = append([]byte{}, line[:i]...)
-				line = line[i+len(*keySep):]
+				line = line[i+len(sep):]
 			}
 		}
 		r.Value = append([]byte{}, line...)
