@@ -542,3 +542,34 @@ func firstKey(m map[string]bool) string {
 	}
 	return ""
 }
+
+// message.timestamp.type=LogAppendTime: the broker stamps batches (CRC redone) and
+// consumers see the append time, not the producer's.
+func TestLogAppendTime(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil)
+	cl := newClient(t, tb.addr, kgo.DefaultProduceTopic("lat"), kgo.ProducerBatchCompression(kgo.Lz4Compression()))
+	createTopic(t, cl, "lat", 1, map[string]*string{"message.timestamp.type": strPtr("LogAppendTime")})
+	old := time.Now().Add(-48 * time.Hour)
+	before := time.Now().Add(-time.Second)
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Value: fmt.Appendf(nil, "%d", i), Timestamp: old})
+	}
+	res := cl.ProduceSync(t.Context(), recs...)
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	got := consumeAll(t, tb.addr, "lat", 10)
+	for _, r := range got {
+		if r.Timestamp.Before(before) || r.Timestamp.After(time.Now().Add(time.Second)) || r.Attrs.TimestampType() != 1 {
+			t.Fatalf("record %d: timestamp %v (timestamp type %d)", r.Offset, r.Timestamp, r.Attrs.TimestampType())
+		}
+	}
+	lo, err := kadm.NewClient(cl).ListOffsetsAfterMilli(t.Context(), old.Add(time.Hour).UnixMilli(), "lat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := lo.Lookup("lat", 0); o.Offset != 0 {
+		t.Fatalf("offset after a time before the append = %d", o.Offset)
+	}
+}
