@@ -87,6 +87,12 @@ type testBroker struct {
 
 func startBroker(t testing.TB, dir string, props map[string]string) *testBroker {
 	t.Helper()
+	return startBrokerWith(t, dir, props, nil)
+}
+
+// startBrokerWith lets the test set the non-string fields (RemoteStore ...) of the config.
+func startBrokerWith(t testing.TB, dir string, props map[string]string, edit func(*broker.Config)) *testBroker {
+	t.Helper()
 	all := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir}
 	for k, v := range props {
 		all[k] = v
@@ -94,6 +100,9 @@ func startBroker(t testing.TB, dir string, props map[string]string) *testBroker 
 	cfg, err := broker.ParseConfig(all)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	b, err := broker.New(cfg)
 	if err != nil {
