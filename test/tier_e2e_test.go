@@ -59,6 +59,7 @@ func startTierBroker(t *testing.T, dir string, store tiering.ObjectStore) *tierB
 		"log.dirs":                        dir,
 		"log.retention.check.interval.ms": "100",
 		"remote.log.chunk.bytes":          "65536",
+		"remote.log.upload.interval.ms":   "300",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestTierEndToEnd(t *testing.T) {
 			Timestamp: time.UnixMilli(tierTs0 + int64(i)*1000)})
 	}
 	pcl, err := kgo.NewClient(kgo.SeedBrokers(tb.b.Addr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(4096), kgo.ProducerLinger(0))
+		kgo.ProducerBatchMaxBytes(4096), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +206,12 @@ func TestTierEndToEnd(t *testing.T) {
 		}
 	}
 
+	td, err := tb.adm.ListTopics(ctx, tierTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicID := td[tierTopic].ID
+
 	// Retention deletes remote segments (manifest first, then objects).
 	before := remoteLogObjects(t, store)
 	if _, err := tb.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.bytes", Value: kadm.StringPtr("100000")}}, tierTopic); err != nil {
@@ -220,8 +227,19 @@ func TestTierEndToEnd(t *testing.T) {
 		start = o.Offset
 		return start > 0 && remoteLogObjects(t, store) < before
 	})
+	tierWait(t, "objects of dropped segments deleted", 30*time.Second, func() bool {
+		h, live, err := tiering.ReadPartitionManifest(ctx, store, "e2e", tierTopic, topicID, 0)
+		return err == nil && h.LogStartOffset > 0 && remoteLogObjects(t, store) == len(live)
+	})
 	t.Logf("after retention: log start %d, remote segments %d (was %d)", start, remoteLogObjects(t, store), before)
 	checkRecords(t, consumeAll(t, tb.b.Addr().String(), start, tierRecords-int(start)), start)
+
+	// remote.log.upload.interval.ms rolls the quiet partition's active segment, so the
+	// bucket ends up holding every record before the broker (and its disk) goes away.
+	tierWait(t, "every record in the bucket", 30*time.Second, func() bool {
+		h, _, err := tiering.ReadPartitionManifest(ctx, store, "e2e", tierTopic, topicID, 0)
+		return err == nil && h.EndOffset == tierRecords
+	})
 
 	// Restore: a new broker with an empty data dir over the same bucket.
 	tb.close(t)
