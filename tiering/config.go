@@ -11,6 +11,7 @@ type Config struct {
 	UploadConcurrency    int           // segments uploaded at once across partitions (remote.log.copier.thread.pool.size); default 4
 	MaxBytesPerSec       int64         // upload bandwidth cap (remote.log.manager.copy.max.bytes.per.second); 0 = unlimited
 	ChunkBytes           int64         // aligned size of cached data chunks (ranged GETs); default 4 MiB
+	CacheBytes           int64         // chunk cache budget when NewManager creates the cache (remote.log.cache.bytes); default 256 MiB
 	ManifestChunkEntries int           // entries kept in a partition head before they spill into a chunk; default 128
 	IndexIntervalBytes   int           // bytes between entries of the remote index; default 4096
 	ReadAheadChunks      int           // chunks prefetched after the one a reader touched; default 1; < 0 disables

@@ -57,8 +57,8 @@ type Manager struct {
 	kick    chan struct{}
 }
 
-// NewManager builds a Manager. c may be nil (a cache with default budgets is created and
-// owned, and registered with reg); logger nil = discard; reg nil = no metrics registered.
+// NewManager builds a Manager. c may be nil (a cache of Config.CacheBytes is created,
+// owned, closed when Run returns, and its metrics registered with reg); logger nil = discard; reg nil = no metrics registered.
 func NewManager(cfg Config, store ObjectStore, c *cache.Cache, logger *slog.Logger, reg prometheus.Registerer) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func NewManager(cfg Config, store ObjectStore, c *cache.Cache, logger *slog.Logg
 	}
 	if m.cache == nil {
 		var err error
-		if m.cache, err = cache.New(cache.Config{Metrics: cache.NewMetrics(reg)}); err != nil {
+		if m.cache, err = cache.New(cache.Config{MaxBytes: cfg.CacheBytes, Metrics: cache.NewMetrics(reg)}); err != nil {
 			return nil, err
 		}
 		m.ownedC = true
