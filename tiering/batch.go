@@ -19,6 +19,8 @@ const (
 	batchHeaderLen     = 61 // through the records count
 	batchLengthOff     = 8  // int32: bytes after this field
 	batchMagicOff      = 16 // int8
+	batchCRCOff        = 17 // uint32, CRC-32C of bytes 21..end
+	batchAttrOff       = 21 // int16; first byte covered by the CRC
 	batchLastDeltaOff  = 23 // int32
 	batchFirstTsOff    = 27 // int64
 	batchMaxTsOff      = 35 // int64
@@ -168,4 +170,14 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 func BatchBounds(b []byte) (base, last, size int64, err error) {
 	h, err := parseBatchHeader(b)
 	return h.baseOffset, h.lastOffset, h.size, err
+}
+
+// checkBatchCRC verifies a whole batch's CRC-32C (bytes 21..end, stored at bytes 17..20), so
+// that bit rot in the bucket reaches the consumer as an error, not as bad records.
+func checkBatchCRC(b []byte) error {
+	want := binary.BigEndian.Uint32(b[batchCRCOff:])
+	if got := crc32.Checksum(b[batchAttrOff:], castagnoli); got != want {
+		return fmt.Errorf("%w: batch crc32c %08x, header says %08x", segment.ErrCorrupt, got, want)
+	}
+	return nil
 }

@@ -201,7 +201,20 @@ func TestVerifyEntryDetectsBitRot(t *testing.T) {
 	victim := entries[1]
 	b, _ := store.Bytes(victim.Log.Key)
 	rotten := bytes.Clone(b)
-	rotten[len(rotten)/2] ^= 0x10
+	// Flip a bit in the records of the batch holding the middle byte (bytes covered by
+	// the batch CRC; the first 21 header bytes are not).
+	pos := int64(0)
+	for {
+		_, _, size, err := tiering.BatchBounds(b[pos:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos+size > int64(len(b)/2) {
+			rotten[pos+size-1] ^= 0x10
+			break
+		}
+		pos += size
+	}
 	if err := store.Put(t.Context(), victim.Log.Key, bytes.NewReader(rotten), int64(len(rotten))); err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +223,23 @@ func TestVerifyEntryDetectsBitRot(t *testing.T) {
 	}
 	if err := tiering.VerifyEntry(t.Context(), store, entries[0]); err != nil {
 		t.Fatalf("healthy neighbour: %v", err)
+	}
+	// A reader (fresh cache) gets ErrCorrupt for the rotten batch, never its bytes.
+	e2 := newEnv(t, store, testConfig())
+	p2, err := e2.m.OpenPartitionLocal(t.Context(), "rot", testTopicID, 0, nil, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readErr error
+	for off := victim.BaseOffset; off <= victim.LastOffset; {
+		b, err := p2.Read(t.Context(), off, 1, true)
+		if err != nil {
+			readErr = err
+			break
+		}
+		off = lastOffsetOf(t, b) + 1
+	}
+	if !errors.Is(readErr, segment.ErrCorrupt) {
+		t.Fatalf("reading the rotten segment: %v", readErr)
 	}
 }

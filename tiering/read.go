@@ -66,6 +66,9 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		if err != nil {
 			return nil, err
 		}
+		if err := checkBatchCRC(b); err != nil {
+			return nil, fmt.Errorf("remote segment %q at %d (offset %d): %w", e.Log.Key, pos, bh.baseOffset, err)
+		}
 		out = append(out, b...)
 		pos += bh.size
 		next = bh.lastOffset + 1
