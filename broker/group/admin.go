@@ -40,6 +40,39 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	return out
 }
 
+// Handle dispatches any request whose key is in SupportedVersions to its handler; it
+// returns nil for other keys. The broker can route all group keys through it:
+//
+//	resp := groups.Handle(ctx, req, group.Client{ID: clientID, Host: clientHost},
+//		group.Node{NodeID: nodeID, Host: advertisedHost, Port: advertisedPort})
+func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, client Client, self Node) kmsg.Response {
+	switch r := req.(type) {
+	case *kmsg.FindCoordinatorRequest:
+		return c.FindCoordinator(ctx, r, self)
+	case *kmsg.JoinGroupRequest:
+		return c.JoinGroup(ctx, r, client)
+	case *kmsg.SyncGroupRequest:
+		return c.SyncGroup(ctx, r)
+	case *kmsg.HeartbeatRequest:
+		return c.Heartbeat(ctx, r)
+	case *kmsg.LeaveGroupRequest:
+		return c.LeaveGroup(ctx, r)
+	case *kmsg.OffsetCommitRequest:
+		return c.OffsetCommit(ctx, r)
+	case *kmsg.OffsetFetchRequest:
+		return c.OffsetFetch(ctx, r)
+	case *kmsg.ListGroupsRequest:
+		return c.ListGroups(ctx, r)
+	case *kmsg.DescribeGroupsRequest:
+		return c.DescribeGroups(ctx, r)
+	case *kmsg.DeleteGroupsRequest:
+		return c.DeleteGroups(ctx, r)
+	case *kmsg.OffsetDeleteRequest:
+		return c.OffsetDelete(ctx, r)
+	}
+	return nil
+}
+
 // Node is the broker's own address, the coordinator of every group and transaction.
 type Node struct {
 	NodeID int32

@@ -25,6 +25,9 @@
 //	SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
 //	DescribeGroups, DeleteGroups, OffsetDelete: groups.X(ctx, req)
 //
+// or route every key of SupportedVersions through one handler with
+// groups.Handle(ctx, req, client, self).
+//
 // Handlers never return a Go error: every failure is a Kafka error code in the response.
 // The store is fsynced before OffsetCommit answers; a store failure answers
 // COORDINATOR_NOT_AVAILABLE (retriable). After DeleteTopics call groups.TopicDeleted(name). Describe(name) returns members,

@@ -8,35 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// handle runs the coordinator handler for req (as the broker's dispatcher would).
-func handle(ctx context.Context, c *Coordinator, req kmsg.Request) kmsg.Response {
-	switch r := req.(type) {
-	case *kmsg.FindCoordinatorRequest:
-		return c.FindCoordinator(ctx, r, Node{NodeID: 1, Host: "h", Port: 1})
-	case *kmsg.JoinGroupRequest:
-		return c.JoinGroup(ctx, r, Client{ID: "fuzz", Host: "/h"})
-	case *kmsg.SyncGroupRequest:
-		return c.SyncGroup(ctx, r)
-	case *kmsg.HeartbeatRequest:
-		return c.Heartbeat(ctx, r)
-	case *kmsg.LeaveGroupRequest:
-		return c.LeaveGroup(ctx, r)
-	case *kmsg.OffsetCommitRequest:
-		return c.OffsetCommit(ctx, r)
-	case *kmsg.OffsetFetchRequest:
-		return c.OffsetFetch(ctx, r)
-	case *kmsg.ListGroupsRequest:
-		return c.ListGroups(ctx, r)
-	case *kmsg.DescribeGroupsRequest:
-		return c.DescribeGroups(ctx, r)
-	case *kmsg.DeleteGroupsRequest:
-		return c.DeleteGroups(ctx, r)
-	case *kmsg.OffsetDeleteRequest:
-		return c.OffsetDelete(ctx, r)
-	}
-	return nil
-}
-
 func supportedKeys() []int16 { return sortedKeys(SupportedVersions()) }
 
 // FuzzHandlers builds requests of every served key and version from fuzzed field values
@@ -69,7 +40,7 @@ func FuzzHandlers(f *testing.F) {
 			req.SetVersion(v)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			done := make(chan kmsg.Response, 1)
-			go func() { done <- handle(ctx, c, req) }()
+			go func() { done <- c.Handle(ctx, req, Client{ID: "fuzz", Host: "/h"}, Node{NodeID: 1, Host: "h", Port: 1}) }()
 			select {
 			case resp := <-done:
 				cancel()
