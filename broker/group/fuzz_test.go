@@ -40,7 +40,9 @@ func FuzzHandlers(f *testing.F) {
 			req.SetVersion(v)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			done := make(chan kmsg.Response, 1)
-			go func() { done <- c.Handle(ctx, req, Client{ID: "fuzz", Host: "/h"}, Node{NodeID: 1, Host: "h", Port: 1}) }()
+			go func() {
+				done <- c.Handle(ctx, req, Client{ID: "fuzz", Host: "/h"}, Node{NodeID: 1, Host: "h", Port: 1})
+			}()
 			select {
 			case resp := <-done:
 				cancel()
