@@ -37,13 +37,17 @@ func tierS3Store(t *testing.T, srv *miniotest.Server, bucket string) *s3store.St
 }
 
 func tierManager(t *testing.T, store tiering.ObjectStore, prefix string) *tiering.Manager {
+	return tierManagerSized(t, store, prefix, 64<<10, 16<<20)
+}
+
+func tierManagerSized(t *testing.T, store tiering.ObjectStore, prefix string, chunkBytes, cacheBytes int64) *tiering.Manager {
 	t.Helper()
-	c, err := cache.New(cache.Config{MaxBytes: 16 << 20})
+	c, err := cache.New(cache.Config{MaxBytes: cacheBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, err := tiering.NewManager(tiering.Config{
-		Prefix: prefix, ChunkBytes: 64 << 10, ManifestChunkEntries: 8, IndexIntervalBytes: 1024,
+		Prefix: prefix, ChunkBytes: chunkBytes, ManifestChunkEntries: 8, IndexIntervalBytes: 1024,
 		CheckInterval: 50 * time.Millisecond, RetryBackoff: 20 * time.Millisecond, RetryMaxBackoff: 200 * time.Millisecond,
 		OrphanSweepInterval: -1,
 	}, store, c, nil, prometheus.NewRegistry())
