@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/tiering/fsstore"
+	"github.com/strata-io/strata/tiering/storewrap"
 )
 
 // The defining feature: sealed segments go to the bucket, local copies are deleted only
@@ -108,5 +110,104 @@ func TestTieredReadBackFromBucket(t *testing.T) {
 	after := consumeAll(t, tb.addr, "tiered", 1)
 	if after[0].Offset != 100 {
 		t.Fatalf("first record after DeleteRecords: %d", after[0].Offset)
+	}
+}
+
+// The bucket going away stops uploads and remote reads, not the broker: produce and local
+// reads carry on, remote offsets answer KAFKA_STORAGE_ERROR (retriable), no local segment
+// is deleted before it is remote, and everything is readable once the bucket is back.
+func TestTieredBucketOutage(t *testing.T) {
+	fs, err := fsstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := storewrap.Faulty(fs, storewrap.FaultConfig{})
+	tb := startBrokerWith(t, t.TempDir(), map[string]string{
+		"log.retention.check.interval.ms": "50",
+	}, func(c *broker.Config) { c.RemoteStore = store })
+	cl := newClient(t, tb.addr, kgo.DefaultProduceTopic("outage"), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	createTopic(t, cl, "outage", 1, map[string]*string{
+		"remote.storage.enable": strPtr("true"),
+		"segment.bytes":         strPtr("8192"),
+		"local.retention.bytes": strPtr("1"),
+	})
+	produce := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i += 10 {
+			var recs []*kgo.Record
+			for j := i; j < i+10; j++ {
+				recs = append(recs, &kgo.Record{Value: fmt.Appendf(nil, "%0200d", j)})
+			}
+			if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+				t.Fatalf("produce at %d: %v", i, err)
+			}
+		}
+	}
+	produce(0, 300)
+	localStart := func() int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "outage"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = -4
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(t.Context(), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].Offset
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("upload and local deletion", func() bool { return localStart() >= 200 })
+
+	store.SetDown(true)
+	frozen := localStart()
+	produce(300, 200) // produce carries on
+	time.Sleep(300 * time.Millisecond)
+	if ls := localStart(); ls != frozen {
+		t.Fatalf("local start moved from %d to %d while the bucket was down", frozen, ls)
+	}
+
+	raw := rawClient(t, tb.addr)
+	fetchAt := func(off int64) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis = 100
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "outage"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset = off
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(t.Context(), raw)
+		if err != nil {
+			t.Fatalf("fetch at %d: %v (the connection must survive a bucket outage)", off, err)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	if p := fetchAt(450); p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("local read during the outage: code %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
+	}
+	waitFor("KAFKA_STORAGE_ERROR for a remote offset", func() bool {
+		return fetchAt(0).ErrorCode == kerr.KafkaStorageError.Code
+	})
+
+	store.SetDown(false)
+	got := consumeAll(t, tb.addr, "outage", 500)
+	for i, r := range got {
+		if want := fmt.Sprintf("%0200d", i); r.Offset != int64(i) || string(r.Value) != want {
+			t.Fatalf("record %d after the outage: offset %d", i, r.Offset)
+		}
 	}
 }
