@@ -72,9 +72,10 @@ type Partition struct {
 	activeCreated time.Time     // guarded by mu: first append into the active segment (zero if empty)
 	producers     producerState // guarded by mu; nil = no idempotence checks
 
-	remoteMu      sync.Mutex
-	remotePending *remoteRead // guarded by remoteMu: the latest background remote read
-	remoteWG      sync.WaitGroup
+	remoteMu       sync.Mutex
+	remotePending  *remoteRead              // guarded by remoteMu: the latest background remote read
+	remoteInflight map[*remoteRead]struct{} // guarded by remoteMu: every read still running (close cancels them)
+	remoteWG       sync.WaitGroup
 }
 
 type tierRef struct{ t tiering.PartitionTier }
@@ -358,12 +359,19 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 		rctx, cancel := context.WithTimeout(context.Background(), remoteReadTimeout)
 		r = &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel}
 		p.remotePending = r
+		if p.remoteInflight == nil {
+			p.remoteInflight = make(map[*remoteRead]struct{})
+		}
+		p.remoteInflight[r] = struct{}{}
 		p.remoteWG.Add(1)
 		go func() {
 			defer p.remoteWG.Done()
 			defer cancel()
 			r.data, r.err = t.Read(rctx, offset, maxBytes, minOneBatch)
 			close(r.done)
+			p.remoteMu.Lock()
+			delete(p.remoteInflight, r)
+			p.remoteMu.Unlock()
 		}()
 	}
 	p.remoteMu.Unlock()
@@ -609,7 +617,7 @@ func (p *Partition) delete() error {
 
 func (p *Partition) stopRemote() {
 	p.remoteMu.Lock()
-	if r := p.remotePending; r != nil {
+	for r := range p.remoteInflight {
 		r.cancel()
 	}
 	p.remoteMu.Unlock()

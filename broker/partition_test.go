@@ -482,3 +482,27 @@ func TestPartitionProducerStateHook(t *testing.T) {
 		t.Fatalf("next: %+v %v", r, err)
 	}
 }
+
+// close cancels every background remote read, including ones replaced by a read at
+// another offset, instead of waiting for the bucket.
+func TestPartitionCloseCancelsRemoteReads(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+	tier := &fakeTier{}
+	p.setTier(tier)
+	appendN(t, p, 4, 1000)
+	tier.upload(t, p, 3)
+	p.runMaintenance(time.Now())
+	tier.readGate = make(chan struct{}) // never opens: reads end only by cancellation
+	for _, off := range []int64{0, 1, 2} {
+		if _, done, _ := p.readRemote(t.Context(), tier, off, 1<<20, true, time.Millisecond); done {
+			t.Fatalf("read at %d finished through a closed gate", off)
+		}
+	}
+	start := time.Now()
+	if err := p.close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("close took %v", d)
+	}
+}
