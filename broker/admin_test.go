@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -295,5 +296,39 @@ func TestDeleteTopicsAndCreatePartitionsRequests(t *testing.T) {
 	r, _ = b.handleCreatePartitions(ctx, cp) // same count again
 	if c := r.(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode; c != kerr.InvalidPartitions.Code {
 		t.Errorf("same count: %d", c)
+	}
+}
+
+// Every implemented key and version answers a default (empty) request with a response
+// that encodes, without panicking or closing the connection.
+func TestHandlersAnswerDefaultRequests(t *testing.T) {
+	b := newAdminBroker(t, nil)
+	if _, err := b.createTopic("t", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range apiTable {
+		for v := e.min; v <= e.max; v++ {
+			req := kmsg.RequestForKey(int16(e.key))
+			req.SetVersion(v)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			buf, err := b.handleRequest(ctx, &request{key: int16(e.key), version: v, correlationID: 3, req: req}, "127.0.0.1", "127.0.0.1", nil)
+			cancel()
+			if err != nil {
+				t.Errorf("%s v%d: %v", e.key.Name(), v, err)
+				continue
+			}
+			if e.key == kmsg.Produce && buf == nil {
+				continue // acks=0 default: no response
+			}
+			resp := kmsg.ResponseForKey(int16(e.key))
+			resp.SetVersion(v)
+			body := buf[8:]
+			if resp.IsFlexible() && e.key != kmsg.ApiVersions {
+				body = body[1:]
+			}
+			if err := resp.ReadFrom(body); err != nil {
+				t.Errorf("%s v%d: response does not decode: %v", e.key.Name(), v, err)
+			}
+		}
 	}
 }
