@@ -42,6 +42,9 @@ func TestUploaderSurvivesOutageAndNeverReportsEarly(t *testing.T) {
 			t.Fatalf("segment %d reported uploaded during an outage", s.BaseOffset)
 		}
 	}
+	waitFor(t, "copy lag covering every sealed segment", func() bool {
+		return e.m.LagSegmentsMetric("flaky", "0") == float64(len(segs))
+	})
 	// Data objects go in but the manifest write fails: still not uploaded.
 	manifestDown.Store(true)
 	down.Store(false)
