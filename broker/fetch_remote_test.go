@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -111,4 +112,44 @@ func TestFetchRemotePartitionDoesNotDelayLocal(t *testing.T) {
 func startsAt0(t *testing.T, data []byte) bool {
 	offs := batchOffsets(t, data)
 	return len(offs) > 0 && offs[0] == 0
+}
+
+// With nothing to read, a fetch waits MaxWaitMillis (and no longer), and a cancelled
+// request context (connection closed) ends the wait at once.
+func TestFetchMaxWaitAndCancel(t *testing.T) {
+	b := newTestBroker(t)
+	if _, err := b.createTopic("mw", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.MaxWaitMillis = 300
+	req.MinBytes = 1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "mw"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+
+	start := time.Now()
+	resp, err := b.handleFetch(t.Context(), req)
+	took := time.Since(start)
+	if err != nil || took < 300*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("empty fetch returned after %v (err %v), want ~300ms", took, err)
+	}
+	if p := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) != 0 || p.RecordBatches == nil {
+		t.Fatalf("empty fetch: %+v", p)
+	}
+
+	req.MaxWaitMillis = 60_000
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	if _, err := b.handleFetch(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("cancelled fetch returned after %v", took)
+	}
 }
