@@ -69,9 +69,8 @@ func (gb *groupBroker) stop() {
 
 func (gb *groupBroker) addr() string { return gb.b.Addr().String() }
 
-// requireAPI skips the test when the broker does not advertise key: the end-to-end group
-// and idempotence tests only make sense once broker/group and broker/producer are wired
-// into the dispatcher.
+// requireAPI fails the test when the broker does not advertise key (the group and
+// idempotence APIs are wired in broker/groups.go).
 func requireAPI(t *testing.T, addr string, key kmsg.Key) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
@@ -85,7 +84,7 @@ func requireAPI(t *testing.T, addr string, key kmsg.Key) {
 	}
 	for _, v := range vs {
 		if _, _, ok := v.KeyVersions(int16(key)); !ok {
-			t.Skipf("broker does not serve %s yet (group/producer packages not wired)", key.Name())
+			t.Fatalf("broker does not advertise %s", key.Name())
 		}
 	}
 }
