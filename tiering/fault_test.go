@@ -2,7 +2,9 @@ package tiering_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -200,5 +202,55 @@ func TestSequentialReadAhead(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if last.Size > 512 && e.cache.HasChunk(last.Log.Key, 1) {
 		t.Fatal("random read prefetched")
+	}
+}
+
+// lostResponseStore performs a conditional put of the head but reports a failure, once.
+type lostResponseStore struct {
+	*faultyStore
+	lose atomic.Bool
+}
+
+func (s *lostResponseStore) PutIf(ctx context.Context, key string, r io.Reader, size int64, ifMatch string) (string, error) {
+	etag, err := s.faultyStore.PutIf(ctx, key, r, size, ifMatch)
+	if err == nil && s.lose.CompareAndSwap(true, false) {
+		return "", errInjected
+	}
+	return etag, err
+}
+
+// A head write that landed but was reported failed must not fence its own writer.
+func TestLostManifestResponseDoesNotFence(t *testing.T) {
+	ls := &lostResponseStore{faultyStore: &faultyStore{ObjectStore: newMem()}}
+	e := newEnv(t, ls, testConfig())
+	l := openLog(t, t.TempDir(), 2048)
+	produce(t, l, 60, 0)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "lost", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.lose.Store(true)
+	if err := p.UploadPending(t.Context()); !errors.Is(err, errInjected) {
+		t.Fatalf("first pass: %v", err)
+	}
+	if err := p.UploadPending(t.Context()); err == nil || p.Fenced() {
+		// The retry of the same segment meets the landed write: reload, not fence.
+		t.Fatalf("second pass: err %v, fenced %v", err, p.Fenced())
+	}
+	if err := p.UploadPending(t.Context()); err != nil || p.Fenced() {
+		t.Fatalf("third pass: err %v fenced %v", err, p.Fenced())
+	}
+	segs := sealed(l)
+	for _, s := range segs {
+		if !p.Uploaded(s) {
+			t.Fatalf("segment %d not uploaded", s.BaseOffset)
+		}
+	}
+	if n := len(p.Entries()); n != len(segs) {
+		t.Fatalf("%d manifest entries for %d segments", n, len(segs))
+	}
+	if !bytes.Equal(remoteBytes(t, p, 0, 4096), localBytes(t, l, 0)) {
+		t.Fatal("remote bytes differ")
 	}
 }

@@ -304,6 +304,9 @@ func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch 
 	if cp, ok := w.store.(ConditionalPutter); ok {
 		etag, err := cp.PutIf(ctx, key, bytes.NewReader(b), int64(len(b)), ifMatch)
 		if errors.Is(err, ErrPreconditionFailed) {
+			if w.ownWrite(ctx, key) {
+				return "", fmt.Errorf("put manifest %q: %w", key, errOwnWrite)
+			}
 			return "", fmt.Errorf("put manifest %q: %w: %w", key, ErrFenced, err)
 		}
 		if err != nil {
@@ -315,6 +318,21 @@ func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch 
 		return "", fmt.Errorf("cannot put manifest %q: %w", key, err)
 	}
 	return "", nil
+}
+
+// errOwnWrite: a conditional head write failed because an earlier write of this same
+// writer landed although it was reported as failed (a lost response). The caller reloads
+// the manifest from the bucket and carries on; it is not fenced.
+var errOwnWrite = errors.New("tiering: manifest holds an earlier write of this writer; reload")
+
+// ownWrite reports whether the head at key was last written by this writer.
+func (w *manifestWriter) ownWrite(ctx context.Context, key string) bool {
+	b, err := readAll(ctx, w.store, key)
+	if err != nil {
+		return false
+	}
+	h, err := DecodePartitionHead(b)
+	return err == nil && h.Writer == w.writer
 }
 
 // appendEntry returns the manifest with e appended (spilling the head's entries into a new

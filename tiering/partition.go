@@ -266,7 +266,7 @@ func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo
 	next, err := p.w.appendEntry(ctx, p.manifest, e)
 	p.m.metrics.manifestBytes.Add(float64(p.w.lastUpdate))
 	if err != nil {
-		return p.manifestErr(err)
+		return p.manifestErr(ctx, err)
 	}
 	p.manifest = next
 	p.publishLocked()
@@ -276,7 +276,18 @@ func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo
 	return nil
 }
 
-func (p *RemotePartition) manifestErr(err error) error {
+// manifestErr classifies a failed manifest write. Callers hold writeMu.
+func (p *RemotePartition) manifestErr(ctx context.Context, err error) error {
+	if errors.Is(err, errOwnWrite) {
+		pm, lerr := loadManifest(ctx, p.m.store, p.prefix)
+		if lerr != nil {
+			return fmt.Errorf("%w (reload failed: %w)", err, lerr)
+		}
+		p.manifest = pm
+		p.publishLocked()
+		p.log.Warn("manifest reloaded after a write whose response was lost", "seq", pm.head.Seq)
+		return err
+	}
 	if errors.Is(err, ErrFenced) {
 		if !p.fenced.Swap(true) {
 			p.m.metrics.fenced.Inc()

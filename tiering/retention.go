@@ -27,7 +27,7 @@ func (p *RemotePartition) setLogStartLocked(ctx context.Context, offset int64) e
 	next, dead, deadChunks, err := p.w.setLogStart(ctx, p.manifest, offset)
 	p.m.metrics.manifestBytes.Add(float64(p.w.lastUpdate))
 	if err != nil {
-		return p.manifestErr(err)
+		return p.manifestErr(ctx, err)
 	}
 	p.manifest = next
 	p.publishLocked()
