@@ -39,6 +39,7 @@ type Config struct {
 	LogFlushIntervalMsgs   int64         // log.flush.interval.messages; default Long.MAX (page cache only)
 	LogFlushIntervalMs     int64         // log.flush.interval.ms; default Long.MAX (none)
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms; default 5 min
+	ConnectionsMaxIdle     time.Duration // connections.max.idle.ms; default 10 min
 
 	// Broker-wide defaults of further topic configs (Kafka's broker synonyms).
 	LogCleanupPolicy               string // log.cleanup.policy; default delete
@@ -265,6 +266,7 @@ var brokerKeys = []brokerKey{
 	i64Key("log.flush.interval.messages", "9223372036854775807", "Messages appended before an fsync (topic synonym flush.messages).", func(c *Config) *int64 { return &c.LogFlushIntervalMsgs }),
 	i64Key("log.flush.interval.ms", "9223372036854775807", "Age of unflushed data before an fsync (topic synonym flush.ms).", func(c *Config) *int64 { return &c.LogFlushIntervalMs }),
 	durKey("log.retention.check.interval.ms", "300000", "How often segment.ms rolls and retention are checked.", func(c *Config) *time.Duration { return &c.RetentionCheckInterval }),
+	durKey("connections.max.idle.ms", "600000", "Close connections that send no request for this long.", func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }),
 	strKey("log.cleanup.policy", "delete", "Default cleanup.policy; only delete is enforced.", func(c *Config) *string { return &c.LogCleanupPolicy }),
 	strKey("compression.type", "producer", "Default compression.type; batches are stored as produced.", func(c *Config) *string { return &c.CompressionType }),
 	strKey("log.message.timestamp.type", "CreateTime", "Default message.timestamp.type: CreateTime or LogAppendTime.", func(c *Config) *string { return &c.LogMessageTimestampType }),
@@ -450,6 +452,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionCheckInterval <= 0 {
 		bad("log.retention.check.interval.ms", "must be >= 1")
+	}
+	if c.ConnectionsMaxIdle <= 0 {
+		bad("connections.max.idle.ms", "must be >= 1")
 	}
 	if c.LogLocalRetentionMs < -2 {
 		bad("log.local.retention.ms", "must be >= -2, got %d", c.LogLocalRetentionMs)

@@ -30,6 +30,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -159,6 +160,9 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			}
 		}
 		for {
+			// An idle connection (no request for connections.max.idle.ms) is closed. The
+			// deadline covers reading the next whole frame.
+			nc.SetReadDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
 			r, err := b.readRequest(br, admit)
 			if err != nil {
 				if errors.Is(err, errProtocol) {

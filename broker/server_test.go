@@ -271,6 +271,18 @@ func TestServerClosesOnBadInput(t *testing.T) {
 	}
 }
 
+func TestServerClosesIdleConnections(t *testing.T) {
+	b := startCoreBroker(t, map[string]string{"connections.max.idle.ms": "200"})
+	c := dialCore(t, b)
+	c.Write(encodeRequest(kmsg.NewPtrApiVersionsRequest(), 1, ""))
+	readResponse(t, c, false)
+	start := time.Now()
+	expectClosed(t, c)
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", d)
+	}
+}
+
 func TestServerCloseWithIdleAndBusyConnections(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
