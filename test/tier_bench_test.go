@@ -13,10 +13,10 @@ import (
 )
 
 // TestTierMinIOThroughput measures upload and cold/warm sequential remote reads of 64 MiB
-// (8 MiB segments) against a local MinIO. Run with STRATA_TIER_BENCH=1 (make bench).
+// (8 MiB segments) against a local MinIO. Runs with STRATA_TIER_BENCH=1 or in make soak.
 func TestTierMinIOThroughput(t *testing.T) {
-	if os.Getenv("STRATA_TIER_BENCH") == "" {
-		t.Skip("set STRATA_TIER_BENCH=1")
+	if os.Getenv("STRATA_TIER_BENCH") == "" && os.Getenv("STRATA_SOAK") == "" {
+		t.Skip("set STRATA_TIER_BENCH=1 (or STRATA_SOAK=1)")
 	}
 	srv := miniotest.Start(t)
 	store := tierS3Store(t, srv, srv.NewBucket(t))
