@@ -339,3 +339,36 @@ func TestProduceAutoCreatesTopic(t *testing.T) {
 		t.Fatalf("consume: %q", got)
 	}
 }
+
+// A partition whose last offset is a transaction marker still counts as consumed to its end.
+func TestConsumeExitsAtEndAfterTransactionMarker(t *testing.T) {
+	addr := newFake(t)
+	b := "--brokers=" + addr
+	mustCLI(t, "", "topic", "create", "tx", b)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("strata-test"), kgo.DefaultProduceTopic("tx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := t.Context()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("a"), kgo.StringRecord("b")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err = dispatch(cctx, streams{in: strings.NewReader(""), out: &out, err: &out},
+		[]string{"consume", "tx", b, "--from-beginning", "-e", "--format", `%o:%v\n`})
+	if err != nil || cctx.Err() != nil {
+		t.Fatalf("consume -e did not finish by itself: err %v, ctx %v", err, cctx.Err())
+	}
+	if out.String() != "0:a\n1:b\n" {
+		t.Fatalf("got %q", out.String())
+	}
+}

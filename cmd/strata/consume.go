@@ -264,6 +264,9 @@ func consume(ctx context.Context, cf *clientFlags, o consumeOptions, out io.Writ
 	cl, err := cf.newClient(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.topic: offsets}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Transaction markers are not printed, but they occupy offsets: seeing them is how
+		// -e knows that a partition ending in a marker is at its end.
+		kgo.KeepControlRecords(),
 	)
 	if err != nil {
 		return err
@@ -303,10 +306,12 @@ func consume(ctx context.Context, cf *clientFlags, o consumeOptions, out io.Writ
 			if done {
 				return
 			}
-			o.format.write(w, r)
-			printed++
-			if o.count > 0 && printed >= o.count {
-				done = true
+			if !r.Attrs.IsControl() {
+				o.format.write(w, r)
+				printed++
+				if o.count > 0 && printed >= o.count {
+					done = true
+				}
 			}
 			if o.exitAtEnd {
 				before := position[r.Partition]
