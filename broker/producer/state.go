@@ -203,8 +203,13 @@ func (s *State) Update(b BatchMeta, now time.Time) {
 
 // ApplyBatch replays the header of a batch found in the log after the latest snapshot
 // (recovery). It performs no checks. Control batches and batches without a producer id
-// or sequence only refresh the epoch.
+// or sequence only refresh the epoch. LastSeq is recomputed from FirstSeq and the batch's
+// offset span (one sequence number per record, wrapping at MaxInt32 as LastSeq does), so
+// a caller that added lastOffsetDelta to the base sequence without wrapping is corrected.
 func (s *State) ApplyBatch(b BatchMeta) {
+	if b.FirstSeq >= 0 && b.LastOffset >= b.FirstOffset && b.LastOffset-b.FirstOffset < math.MaxInt32 {
+		b.LastSeq = LastSeq(b.FirstSeq, int32(b.LastOffset-b.FirstOffset)+1)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applyLocked(b, s.cfg.Now().UnixMilli())

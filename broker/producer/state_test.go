@@ -277,3 +277,21 @@ func TestMarkIncomplete(t *testing.T) {
 		t.Fatalf("known producer: %v", err)
 	}
 }
+
+// A replayed batch whose last sequence was computed without wrapping (base + delta in
+// int32) is stored with the wrapped value, so the next sequence is accepted.
+func TestApplyBatchWrapsLastSeq(t *testing.T) {
+	st := NewState(StateConfig{})
+	base := int32(math.MaxInt32 - 1)
+	st.ApplyBatch(BatchMeta{ProducerID: 1, FirstSeq: base, LastSeq: base + 3, FirstOffset: 10, LastOffset: 13})
+	e, _ := st.Entry(1)
+	if e.LastSeq() != 1 {
+		t.Fatalf("last seq %d, want 1", e.LastSeq())
+	}
+	if _, err := st.Check(1, 0, 2, 2); err != nil {
+		t.Fatalf("next after wrap: %v", err)
+	}
+	if dup, err := st.Check(1, 0, base, 1); err != nil || dup == nil || dup.FirstOffset != 10 {
+		t.Fatalf("retry of the wrapped batch: %v %v", dup, err)
+	}
+}
