@@ -243,3 +243,65 @@ func TestVerifyEntryDetectsBitRot(t *testing.T) {
 		t.Fatalf("reading the rotten segment: %v", readErr)
 	}
 }
+
+// DeleteRecords past the uploaded data (into segments not yet remote): the straddling
+// segment is still uploaded, wholly-below ones count as done, reads start at the new start.
+func TestLogStartBeyondUploadedData(t *testing.T) {
+	e := newEnv(t, newMem(), testConfig())
+	l := openLog(t, t.TempDir(), 2048)
+	produce(t, l, 40, 0)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "dr", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, uploadedEnd, _ := p.Bounds()
+	produce(t, l, 80, 1000)
+	l.Roll()
+	segs := sealed(l)
+	var straddle, below int64 = -1, -1
+	for _, s := range segs {
+		if s.BaseOffset >= uploadedEnd && below < 0 {
+			below = s.BaseOffset // first not-uploaded segment: will lie wholly below the start
+			continue
+		}
+		if below >= 0 && s.BaseOffset > below && straddle < 0 {
+			straddle = s.BaseOffset
+		}
+	}
+	var straddleSeg, belowSeg = segs[0], segs[0]
+	for _, s := range segs {
+		if s.BaseOffset == straddle {
+			straddleSeg = s
+		}
+		if s.BaseOffset == below {
+			belowSeg = s
+		}
+	}
+	start := straddleSeg.BaseOffset + (straddleSeg.NextOffset-straddleSeg.BaseOffset)/2
+	if err := p.SetLogStartOffset(t.Context(), start); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetLogStartOffset(start); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Uploaded(belowSeg) {
+		t.Fatal("segment wholly below the log start should count as done")
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Uploaded(straddleSeg) {
+		t.Fatal("segment straddling the log start was not uploaded")
+	}
+	s, end, _ := p.Bounds()
+	if s != start || end != l.NextOffset() {
+		t.Fatalf("bounds [%d, %d), want [%d, %d)", s, end, start, l.NextOffset())
+	}
+	if got, want := remoteBytes(t, p, start, 4096), localBytes(t, l, start); !bytes.Equal(got, want) {
+		t.Fatalf("reads from the new start differ (%d vs %d bytes)", len(got), len(want))
+	}
+}

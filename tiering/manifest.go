@@ -86,7 +86,7 @@ type PartitionHead struct {
 	TopicID        string         `json:"topicId"`
 	Partition      int32          `json:"partition"`
 	LogStartOffset int64          `json:"logStartOffset"`
-	EndOffset      int64          `json:"endOffset"` // last offset + 1 of everything ever uploaded
+	EndOffset      int64          `json:"endOffset"` // last offset + 1 of everything ever uploaded (may be < logStartOffset)
 	Seq            int64          `json:"seq"`       // incremented by every write
 	Writer         string         `json:"writer"`    // UUID of the writing Manager
 	Updated        time.Time      `json:"updated"`
@@ -391,9 +391,6 @@ func (w *manifestWriter) setLogStart(ctx context.Context, pm *partitionManifest,
 	w.lastUpdate = 0
 	next := &partitionManifest{head: pm.head}
 	next.head.LogStartOffset = offset
-	if offset > next.head.EndOffset {
-		next.head.EndOffset = offset
-	}
 	next.head.Segments = nil
 	for _, e := range pm.head.Segments {
 		if e.LastOffset >= offset {

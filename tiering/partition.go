@@ -25,10 +25,11 @@ var _ PartitionTier = (*RemotePartition)(nil)
 // remoteState is an immutable snapshot of what the manifest names; readers load it
 // without locks.
 type remoteState struct {
-	entries []SegmentEntry // live, oldest first, every LastOffset >= start
-	start   int64          // remote log start offset
-	end     int64          // last offset + 1 ever uploaded (>= start)
-	bytes   int64          // sum of entries' sizes
+	entries  []SegmentEntry // live, oldest first, every LastOffset >= start
+	start    int64          // remote log start offset
+	end      int64          // max(uploaded, start): where remote offsets end
+	uploaded int64          // last offset + 1 of everything ever uploaded
+	bytes    int64          // sum of entries' sizes
 }
 
 // RemotePartition is the remote tier of one partition. Reads (Read, FindTimestamp,
@@ -63,13 +64,12 @@ type RemotePartition struct {
 // exclusively, as in openPartition).
 func (p *RemotePartition) publishLocked() {
 	pm := p.manifest
-	st := &remoteState{entries: pm.entries, start: pm.head.LogStartOffset, end: pm.head.EndOffset}
+	st := &remoteState{entries: pm.entries, start: pm.head.LogStartOffset, uploaded: pm.head.EndOffset}
 	if n := len(pm.entries); n > 0 {
 		st.start = max(st.start, pm.entries[0].BaseOffset)
-		st.end = max(st.end, pm.entries[n-1].LastOffset+1)
+		st.uploaded = max(st.uploaded, pm.entries[n-1].LastOffset+1)
 	}
-	st.start = max(st.start, pm.head.LogStartOffset)
-	st.end = max(st.end, st.start)
+	st.end = max(st.uploaded, st.start)
 	for i := range pm.entries {
 		st.bytes += pm.entries[i].Size
 	}
@@ -156,7 +156,10 @@ func (p *RemotePartition) pendingSegments() []segment.SegmentInfo {
 	segs := p.local.Segments()
 	var out []segment.SegmentInfo
 	for i, s := range segs {
-		if i == len(segs)-1 || !s.Sealed || s.NextOffset <= s.BaseOffset || s.BaseOffset < st.end {
+		// Already uploaded, or wholly below the log start (deleted). A segment straddling
+		// the start (DeleteRecords into not-yet-uploaded data) is uploaded whole; reads skip
+		// its batches below the start.
+		if i == len(segs)-1 || !s.Sealed || s.NextOffset <= s.BaseOffset || s.BaseOffset < st.uploaded || s.NextOffset <= st.start {
 			continue
 		}
 		out = append(out, s)
@@ -259,8 +262,9 @@ func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo
 	if p.fenced.Load() {
 		return ErrFenced
 	}
-	if st := p.state.Load(); e.BaseOffset < st.end {
-		// Someone (SetLogStartOffset past it) moved the end; the objects become orphans.
+	if st := p.state.Load(); e.BaseOffset < st.uploaded || e.LastOffset < st.start {
+		// Uploaded meanwhile (a reload), or deleted by SetLogStartOffset: the objects
+		// become orphans.
 		return nil
 	}
 	next, err := p.w.appendEntry(ctx, p.manifest, e)
