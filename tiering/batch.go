@@ -29,7 +29,7 @@ const (
 	indexEntryLen      = 8  // relative offset uint32, position uint32
 	timeIndexEntryLen  = 12 // max timestamp int64, relative offset uint32
 	maxRemoteSegBytes  = math.MaxUint32
-	defaultIndexPeriod = 4096
+	defaultIndexPeriod = 64 << 10
 )
 
 // batchHeader is the decoded part of a record batch header.

@@ -13,7 +13,7 @@ type Config struct {
 	ChunkBytes           int64         // aligned size of cached data chunks (ranged GETs); default 4 MiB
 	CacheBytes           int64         // chunk cache budget when NewManager creates the cache (remote.log.cache.bytes); default 256 MiB
 	ManifestChunkEntries int           // entries kept in a partition head before they spill into a chunk; default 128
-	IndexIntervalBytes   int           // bytes between entries of the remote index; default 4096
+	IndexIntervalBytes   int           // bytes between entries of the remote index; default 64 KiB (reads scan headers within a cached chunk, so finer buys little)
 	ReadAheadChunks      int           // chunks prefetched after the one a reader touched; default 1; < 0 disables
 	CheckInterval        time.Duration // how often the uploader looks at a partition without an OnSealed hint; default 30s
 	RetryBackoff         time.Duration // first delay after a failed upload; doubles up to RetryMaxBackoff; default 200ms
