@@ -150,6 +150,8 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			for {
 				if q := queued.Load(); q == 0 || q+n <= queueBudget {
 					queued.Add(n)
+					// The wait for the budget does not count against the idle timeout.
+					nc.SetReadDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
 					return nil
 				}
 				select {
