@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -207,12 +208,14 @@ func benchProduce(ctx context.Context, cf *clientFlags, o benchOptions, topic st
 	if n < 1 {
 		n = 1
 	}
-	// One random pool; record values are windows into it, so the workload costs no
-	// allocation per value and compresses like random data.
-	pool := make([]byte, o.recordSize+4096)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range pool {
-		pool[i] = byte(rng.Uint32())
+	// Values are random bytes (incompressible), generated before the clock starts. Records
+	// are distinct windows of one pool of at most 512 MiB, so no batch holds repeated
+	// values for a codec to exploit.
+	poolRecords := min(n, int64(512<<20)/int64(o.recordSize)+1)
+	pool := make([]byte, poolRecords*int64(o.recordSize))
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	for i := 0; i+8 <= len(pool); i += 8 {
+		binary.LittleEndian.PutUint64(pool[i:], rng.Uint64())
 	}
 	lat := make([]time.Duration, n)
 	var (
@@ -228,8 +231,8 @@ func benchProduce(ctx context.Context, cf *clientFlags, o benchOptions, topic st
 				time.Sleep(d)
 			}
 		}
-		off := int(i*64) % 4096
-		r := &kgo.Record{Value: pool[off : off+o.recordSize]}
+		off := (i % poolRecords) * int64(o.recordSize)
+		r := &kgo.Record{Value: pool[off : off+int64(o.recordSize)]}
 		sent := time.Now()
 		idx := i
 		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
