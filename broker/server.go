@@ -107,8 +107,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 		}()
 		var buf []byte
 		for r := range queue {
-			var err error
-			buf, err = b.handleRequest(ctx, r, host, local, buf[:0])
+			resp, err := b.dispatch(ctx, r, host, local)
 			queued.Add(-r.size)
 			select {
 			case freed <- struct{}{}:
@@ -122,12 +121,18 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				nc.Close()
 				return
 			}
-			if buf == nil {
+			if resp == nil {
 				continue // acks=0 produce: no response
 			}
 			// Written at once, never buffered behind the next request: that one may be a
 			// long-polling fetch, and the client is waiting for this response.
-			if _, err = nc.Write(buf); err != nil {
+			if sw, ok := resp.(connResponseWriter); ok {
+				err = sw.writeResponse(nc, r.correlationID)
+			} else {
+				buf = appendResponse(buf[:0], r.correlationID, resp)
+				_, err = nc.Write(buf)
+			}
+			if err != nil {
 				cancel()
 				nc.Close()
 				return
@@ -301,26 +306,42 @@ func skipTags(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// handleRequest runs the handler for r and appends the framed response to buf. A nil
-// result with a nil error means no response (acks=0). An error closes the connection.
-func (b *Broker) handleRequest(ctx context.Context, r *request, clientHost, localHost string, buf []byte) ([]byte, error) {
-	var resp kmsg.Response
+// connResponseWriter is a response that writes itself, framed, to the connection (the
+// zero-copy Fetch path: record sets go from segment files to the socket with sendfile).
+// Its AppendTo must still encode the whole response (the copy path, used by tests and
+// when the connection is not a TCP socket).
+type connResponseWriter interface {
+	kmsg.Response
+	writeResponse(nc net.Conn, correlationID int32) error
+}
+
+// dispatch runs the handler for r. A nil response with a nil error means no response
+// (acks=0). An error closes the connection.
+func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost string) (kmsg.Response, error) {
 	if r.req == nil {
-		resp = b.unsupportedApiVersions()
-	} else {
-		api := lookupAPI(r.key)
-		hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{
-			ClientID: r.clientID, ClientHost: clientHost, LocalHost: localHost, CorrelationID: r.correlationID, Version: r.version,
-		})
-		var err error
-		resp, err = api.handle(b, hctx, r.req)
-		if err != nil {
-			return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)
-		}
-		if resp == nil {
-			return nil, nil
-		}
-		resp.SetVersion(r.version)
+		return b.unsupportedApiVersions(), nil
+	}
+	api := lookupAPI(r.key)
+	hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{
+		ClientID: r.clientID, ClientHost: clientHost, LocalHost: localHost, CorrelationID: r.correlationID, Version: r.version,
+	})
+	resp, err := api.handle(b, hctx, r.req)
+	if err != nil {
+		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)
+	}
+	if resp == nil {
+		return nil, nil
+	}
+	resp.SetVersion(r.version)
+	return resp, nil
+}
+
+// handleRequest is dispatch plus framing: it appends the framed response to buf (nil
+// when there is none).
+func (b *Broker) handleRequest(ctx context.Context, r *request, clientHost, localHost string, buf []byte) ([]byte, error) {
+	resp, err := b.dispatch(ctx, r, clientHost, localHost)
+	if err != nil || resp == nil {
+		return nil, err
 	}
 	return appendResponse(buf, r.correlationID, resp), nil
 }
