@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-io/strata/segment"
 )
@@ -245,14 +247,20 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string) (*p
 	}
 	pm := &partitionManifest{head: *h, etag: etag}
 	var chunks [][]SegmentEntry
+	var pre map[string]*ManifestChunk
+	if h.LastChunk != nil && h.LastChunk.LastOffset >= h.LogStartOffset {
+		pre = prefetchChunks(ctx, store, partPrefix)
+	}
 	for ref := h.LastChunk; ref != nil && ref.LastOffset >= h.LogStartOffset; {
-		b, err := readAll(ctx, store, ref.Key)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read manifest chunk %q: %w", ref.Key, err)
-		}
-		c, err := DecodeManifestChunk(b)
-		if err != nil {
-			return nil, fmt.Errorf("manifest chunk %q: %w", ref.Key, err)
+		c := pre[ref.Key]
+		if c == nil {
+			b, err := readAll(ctx, store, ref.Key)
+			if err != nil {
+				return nil, fmt.Errorf("cannot read manifest chunk %q: %w", ref.Key, err)
+			}
+			if c, err = DecodeManifestChunk(b); err != nil {
+				return nil, fmt.Errorf("manifest chunk %q: %w", ref.Key, err)
+			}
 		}
 		pm.chunks = append(pm.chunks, *ref)
 		chunks = append(chunks, c.Segments)
@@ -274,6 +282,45 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string) (*p
 	}
 	pm.entries = pm.entries[i:]
 	return pm, nil
+}
+
+// prefetchChunks fetches, concurrently, the spilled chunks listed under partPrefix, so that
+// loading a long history costs one List plus parallel GETs instead of a sequential walk of
+// the prev chain. It is an optimisation only: failures are ignored (the walk fetches what
+// is missing), and the walk decides which chunks are live.
+func prefetchChunks(ctx context.Context, store ObjectStore, partPrefix string) map[string]*ManifestChunk {
+	var keys []string
+	err := store.List(ctx, partPrefix+"manifest-", func(oi ObjectInfo) error {
+		keys = append(keys, oi.Key)
+		return nil
+	})
+	if err != nil || len(keys) < 2 {
+		return nil
+	}
+	var (
+		mu  sync.Mutex
+		out = make(map[string]*ManifestChunk, len(keys))
+		g   errgroup.Group
+	)
+	g.SetLimit(16)
+	for _, k := range keys {
+		g.Go(func() error {
+			b, err := readAll(ctx, store, k)
+			if err != nil {
+				return nil
+			}
+			c, err := DecodeManifestChunk(b)
+			if err != nil {
+				return nil
+			}
+			mu.Lock()
+			out[k] = c
+			mu.Unlock()
+			return nil
+		})
+	}
+	g.Wait()
+	return out
 }
 
 // manifestWriter writes the manifest of one partition. Not safe for concurrent use: the
