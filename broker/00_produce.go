@@ -47,6 +47,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 	}
 	var waits []durableWait
 	anyErr := false
+	m := b.metrics()
 
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for i := range req.Topics {
@@ -77,6 +78,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 			sp.Partition = rp.Partition
 			fail := func(err error) {
 				anyErr = true
+				m.produceErrors.Inc()
 				sp.ErrorCode = errorCode(err)
 				sp.BaseOffset = -1
 				if req.Version >= 8 {
@@ -104,6 +106,10 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
+			if !res.duplicate {
+				m.produceBytes.Add(float64(len(rp.Records)))
+				m.produceRecords.Add(float64(res.info.NumRecords))
+			}
 			sp.BaseOffset = res.info.BaseOffset
 			if cfg.MessageTimestampType == "LogAppendTime" {
 				sp.LogAppendTime = res.info.MaxTimestamp
@@ -122,6 +128,8 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 		}
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		waitStart := time.Now()
+		defer func() { m.durableWait.Observe(time.Since(waitStart).Seconds()) }()
 		errs := make([]error, len(waits))
 		if len(waits) == 1 {
 			errs[0] = waits[0].p.waitDurable(wctx, waits[0].offset)
@@ -134,6 +142,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 		}
 		for i, err := range errs {
 			if err != nil {
+				m.produceErrors.Inc()
 				sp := waits[i].rp
 				sp.ErrorCode = errorCode(err)
 				sp.BaseOffset = -1

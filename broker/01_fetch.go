@@ -225,14 +225,19 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 		minOne := total == 0
 		var (
-			data []byte
-			err  error
+			data   []byte
+			err    error
+			source = "local"
 		)
 		if j, ok := remotes[i]; ok {
 			<-j.done
+			source = "remote"
 			data, err = j.data, j.err
 			if err == nil && j.ok {
 				data = trimBatches(data, limit, minOne)
+			}
+			if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
+				b.metrics().remoteErrors.Inc()
 			}
 		} else {
 			if limit == 0 && !minOne {
@@ -257,6 +262,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 		if data != nil {
 			sp.RecordBatches = data
+			b.metrics().fetchBytes.WithLabelValues(source).Add(float64(len(data)))
 		}
 		total += len(data)
 	}
