@@ -254,11 +254,9 @@ func TestIdempotentDedupSurvivesRestart(t *testing.T) {
 	const topic = "idem-restart"
 	groupCreateTopic(t, gb.addr(), topic, 1)
 	cl := rawClientFor(t, gb.addr())
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionTimeoutMillis = 60000
-	ir, err := init.RequestWith(t.Context(), cl)
-	if err != nil || ir.ErrorCode != 0 {
-		t.Fatalf("InitProducerId: %v %v", err, ir)
+	ir, err := kmsgInitProducerID(t, cl)
+	if err != nil {
+		t.Fatal(err)
 	}
 	pid, epoch := ir.ProducerID, ir.ProducerEpoch
 	f := func(cl *kgo.Client, seq int32, n int, wantCode int16, wantBase int64) {
@@ -353,4 +351,15 @@ func TestIdempotentInFlightRetriesKeepOrder(t *testing.T) {
 		t.Fatalf("consumed %d of %d", got, n)
 	}
 	t.Logf("%d produce responses dropped", proxy.dropped.Load())
+}
+
+func kmsgInitProducerID(t *testing.T, cl *kgo.Client) (*kmsg.InitProducerIDResponse, error) {
+	t.Helper()
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionTimeoutMillis = 60000
+	ir, err := init.RequestWith(t.Context(), cl)
+	if err == nil {
+		err = kerr.ErrorForCode(ir.ErrorCode)
+	}
+	return ir, err
 }
