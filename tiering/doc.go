@@ -31,6 +31,10 @@
 //     that are older than Config.OrphanGrace, are orphans and are deleted by SweepOrphans.
 //     The grace period protects uploads in flight (objects put, head not yet written).
 //
+// A manifest write reported as failed may still have landed (a lost response). The retry
+// then meets a precondition failure on a head whose "writer" is this Manager; that is not a
+// fence: the manifest is reloaded from the bucket and the upload loop carries on.
+//
 // Failure: when the bucket is unreachable the uploader retries with exponential backoff
 // (Config.RetryBackoff..RetryMaxBackoff) forever; nothing is dropped, nothing local is
 // deleted (Uploaded stays false), and produce and local reads carry on. Remote reads return
@@ -44,13 +48,15 @@
 // head holding only the new entry. An update therefore writes at most one chunk and one
 // head of bounded size, whatever the length of history: uploading segment 100,000 costs
 // the same as uploading segment 10. Loading walks the chunk chain from the head backwards,
-// stopping at a chunk whose lastOffset is below logStartOffset.
+// stopping at a chunk whose lastOffset is below logStartOffset (the chunks are fetched up
+// front with one List and parallel GETs; the chain alone decides which are live).
 //
 //	{
 //	 "version": 1, "kind": "strata.partition",
 //	 "topic": "orders", "topicId": "<32 hex>", "partition": 0,
 //	 "logStartOffset": 0,          // remote log start; entries wholly below it are dead
-//	 "endOffset": 1234,            // last offset + 1 of everything ever uploaded
+//	 "endOffset": 1234,            // last offset + 1 of everything ever uploaded (may be
+//	                               // below logStartOffset after DeleteRecords into local data)
 //	 "seq": 17,                    // incremented by every write
 //	 "writer": "<uuid>",           // the Manager that wrote it
 //	 "updated": "<RFC 3339>",
@@ -97,6 +103,10 @@
 //	            block's first batch - segment base), position uint32 (byte offset in .log)
 //	.timeindex  per block, 12 bytes big-endian: max timestamp int64 of all batches in the
 //	            block, relative offset uint32; entry i covers the same block as .index entry i
+//
+// Every batch a read returns has its CRC-32C checked, so bit rot in the bucket reaches the
+// consumer as a segment.ErrCorrupt error rather than as bad records; VerifyEntry checks
+// whole objects against the manifest's CRC-32C (for `strata tier verify`).
 //
 // A read of offset o finds the last block with relative offset <= o - base and scans batch
 // headers from there; a timestamp lookup finds the first block whose max timestamp >= ts.
