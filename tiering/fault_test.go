@@ -254,3 +254,59 @@ func TestLostManifestResponseDoesNotFence(t *testing.T) {
 		t.Fatal("remote bytes differ")
 	}
 }
+
+// countingStore tracks how many data-object Puts run at once.
+type countingStore struct {
+	tiering.ObjectStore
+	cur, peak atomic.Int64
+}
+
+func (s *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if strings.HasSuffix(key, ".log") {
+		n := s.cur.Add(1)
+		for {
+			p := s.peak.Load()
+			if n <= p || s.peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+		defer s.cur.Add(-1)
+	}
+	return s.ObjectStore.Put(ctx, key, r, size)
+}
+
+func (s *countingStore) PutIf(ctx context.Context, key string, r io.Reader, size int64, ifMatch string) (string, error) {
+	return s.ObjectStore.(tiering.ConditionalPutter).PutIf(ctx, key, r, size, ifMatch)
+}
+
+func TestUploadConcurrencyAcrossPartitions(t *testing.T) {
+	cs := &countingStore{ObjectStore: newMem()}
+	cfg := testConfig()
+	cfg.UploadConcurrency = 2
+	e := newEnv(t, cs, cfg)
+	var parts []*tiering.RemotePartition
+	var logs []*segment.Log
+	for i := range 6 {
+		l := openLog(t, t.TempDir(), 2048)
+		produce(t, l, 40, 0)
+		l.Roll()
+		p, err := e.m.OpenPartitionLocal(t.Context(), "conc", testTopicID, int32(i), l, tiering.PartitionConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, logs = append(parts, p), append(logs, l)
+	}
+	e.run()
+	waitFor(t, "every partition uploaded", func() bool {
+		for i, p := range parts {
+			if _, end, _ := p.Bounds(); end != logs[i].NextOffset() {
+				return false
+			}
+		}
+		return true
+	})
+	if pk := cs.peak.Load(); pk > 2 || pk < 2 {
+		t.Fatalf("peak concurrent segment uploads %d, want exactly the limit 2", pk)
+	}
+}
