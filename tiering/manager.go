@@ -128,7 +128,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // OpenPartition loads the partition's manifest and registers it with the uploader. log
 // may be nil (read-only access, e.g. tools). When log is empty and the bucket already holds
 // offsets beyond it (a broker restoring onto an empty data dir), the local log is restarted
-// at the remote end offset so that new produces continue after the remote data.
+// at the remote end offset so that new produces continue after the remote data; that is a
+// write to log, so the caller must not append to log concurrently (the broker opens tiers
+// at start-up and topic creation, and repeats the check under its partition lock).
 func (m *Manager) OpenPartition(ctx context.Context, topic string, topicID [16]byte, partition int32, log *segment.Log, pcfg PartitionConfig) (*RemotePartition, error) {
 	var ll localLog
 	if log != nil {
