@@ -145,6 +145,20 @@ func TestTieredBucketOutage(t *testing.T) {
 		}
 	}
 	produce(0, 300)
+	latestTiered := func() int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "outage"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = -5 // latest tiered (KIP-1005)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(t.Context(), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].Offset
+	}
 	localStart := func() int64 {
 		req := kmsg.NewPtrListOffsetsRequest()
 		rt := kmsg.NewListOffsetsRequestTopic()
@@ -172,11 +186,15 @@ func TestTieredBucketOutage(t *testing.T) {
 	waitFor("upload and local deletion", func() bool { return localStart() >= 200 })
 
 	store.SetDown(true)
+	time.Sleep(300 * time.Millisecond) // let an upload that was already done be acted on
 	frozen := localStart()
 	produce(300, 200) // produce carries on
 	time.Sleep(300 * time.Millisecond)
 	if ls := localStart(); ls != frozen {
 		t.Fatalf("local start moved from %d to %d while the bucket was down", frozen, ls)
+	}
+	if tiered := latestTiered(); frozen > tiered+1 {
+		t.Fatalf("local start %d is past the remote end %d: local data deleted before upload", frozen, tiered+1)
 	}
 
 	raw := rawClient(t, tb.addr)
