@@ -541,7 +541,7 @@ func (p *Partition) runMaintenance(now time.Time) {
 			p.logger.Warn("cannot apply remote retention", "err", err)
 		} else {
 			p.mu.Lock()
-			if start > p.log.LogStartOffset() && start <= p.log.NextOffset() {
+			if !p.closed.Load() && start > p.log.LogStartOffset() && start <= p.log.NextOffset() {
 				if err := p.log.SetLogStartOffset(start); err != nil {
 					p.logger.Warn("cannot raise local log start to the remote start", "offset", start, "err", err)
 				}
