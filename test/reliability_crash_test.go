@@ -175,7 +175,7 @@ func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs 
 		t.Error(err)
 	}
 	t.Logf("recoveries: %v\n%s", nem.Recoveries(), r.Details())
-	failed := runErr != nil || !r.OK() || r.Acked == 0 || r.Cycles < cycles || s.Exited()
+	failed := runErr != nil || !r.OK() || r.Acked == 0 || r.Commits == 0 || r.Cycles < cycles || s.Exited()
 	if failed {
 		// ArtifactDir is removed unless -artifacts was given: keep a copy for the post-mortem.
 		keep, err := os.MkdirTemp("", "strata-reliability-"+name+"-")
@@ -199,6 +199,9 @@ func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs 
 	}
 	if r.Acked == 0 {
 		t.Errorf("no record was acknowledged")
+	}
+	if r.Commits == 0 {
+		t.Errorf("the group consumers committed nothing: the commit checks did not run")
 	}
 	if !r.OK() {
 		t.Errorf("anomalies found:\n%s", r.Details())

@@ -60,6 +60,7 @@ type Report struct {
 	Recovered  int // unknown-outcome values that were nevertheless read
 	Reads      int // read ops, all consumers
 	FinalReads int // read ops of the final reader
+	Commits    int // group commits acknowledged
 
 	Lost              int
 	Duplicated        int
@@ -84,14 +85,14 @@ func (r Report) OK() bool {
 }
 
 // TableHeader is the header line matching Report.String.
-const TableHeader = "| scenario | cycles | duration | max recovery | acked | unknown | recovered | reads | lost | duplicated | inconsistent | phantom | out-of-order | gaps | commit regressions | short reads | unverified | ok |\n" +
-	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+const TableHeader = "| scenario | cycles | duration | max recovery | acked | unknown | recovered | reads | commits | lost | duplicated | inconsistent | phantom | out-of-order | gaps | commit regressions | short reads | unverified | ok |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 // String renders the report as one markdown table row (see TableHeader).
 func (r Report) String() string {
-	return fmt.Sprintf("| %s | %d | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %v |",
+	return fmt.Sprintf("| %s | %d | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %v |",
 		r.Scenario, r.Cycles, r.Duration.Round(100*time.Millisecond), r.MaxRecovery.Round(time.Millisecond),
-		r.Acked, r.Unknown, r.Recovered, r.Reads, r.Lost, r.Duplicated, r.Inconsistent, r.Phantom,
+		r.Acked, r.Unknown, r.Recovered, r.Reads, r.Commits, r.Lost, r.Duplicated, r.Inconsistent, r.Phantom,
 		r.OutOfOrder, r.Gaps, r.CommitRegressions, r.ShortReads, r.Unverified, r.OK())
 }
 
@@ -186,6 +187,8 @@ func Check(h *History) Report {
 		switch op.Kind {
 		case KindNemesis:
 			c.nemesis = append(c.nemesis, i)
+		case KindCommit:
+			r.Commits++
 		case KindSend:
 			if _, ok := sent[op.Value]; !ok {
 				sent[op.Value] = i

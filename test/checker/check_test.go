@@ -68,7 +68,7 @@ func TestCheckClean(t *testing.T) {
 	if !r.OK() {
 		t.Fatalf("clean history reported anomalies:\n%s", r.Details())
 	}
-	if r.Acked != 4 || r.Sent != 5 || r.Unknown != 1 || r.Recovered != 1 || r.FinalReads != 5 || r.Reads != 10 {
+	if r.Acked != 4 || r.Sent != 5 || r.Unknown != 1 || r.Recovered != 1 || r.FinalReads != 5 || r.Reads != 10 || r.Commits != 2 {
 		t.Fatalf("counts: %+v", r)
 	}
 	if len(r.Anomalies) != 0 {
