@@ -1,7 +1,9 @@
 // Package cache holds the bytes of remote (tiered) segments that readers need again:
 // whole index objects and fixed-size data chunks of segment objects. Both are bounded by a
-// byte budget (ristretto v2, cost = len(value)), and loads are de-duplicated with
-// singleflight so that N concurrent readers of one missing chunk cause exactly one GET.
+// byte budget: a quarter of it is an LRU admission window that every loaded entry enters,
+// the rest a ristretto v2 cache (cost = len(value)) that admits what leaves the window by
+// frequency (see window.go for why). Loads are de-duplicated with singleflight so that N
+// concurrent readers of one missing chunk cause exactly one GET.
 //
 // Keys are immutable: a remote object key names bytes that never change (segment objects
 // carry a UUID and are never overwritten), so the cache never needs invalidation.
@@ -77,13 +79,37 @@ type Cache struct {
 	sem      chan struct{}
 }
 
-// tier is one budget: a ristretto cache plus its singleflight group.
+// tier is one budget: an LRU admission window (a quarter of the budget) in front of a
+// ristretto cache (the rest), plus the singleflight group of its loads.
 type tier struct {
-	kind  string
-	rc    *ristretto.Cache[string, []byte]
-	sf    singleflight.Group
-	m     *Metrics
-	loads atomic.Int64
+	kind   string
+	win    *window
+	recent *recentSet // keys loaded lately (prefetch skips them)
+	rc     *ristretto.Cache[string, []byte]
+	sf     singleflight.Group
+	m      *Metrics
+	loads  atomic.Int64
+}
+
+// lookup finds k in ristretto or the window. A window hit also touches ristretto, so that
+// the frequency of entries still in the window counts when they are offered to it.
+func (t *tier) lookup(k string) ([]byte, bool) {
+	if v, ok := t.rc.Get(k); ok {
+		return v, true
+	}
+	return t.win.get(k)
+}
+
+// add puts a loaded entry in the window and offers what the window pushes out to
+// ristretto (which admits by frequency).
+func (t *tier) add(k string, v []byte) {
+	evicted := t.win.put(k, v)
+	for _, it := range evicted {
+		t.rc.Set(it.key, it.val, int64(len(it.val)))
+	}
+	if len(evicted) > 0 {
+		t.rc.Wait()
+	}
 }
 
 // New builds a cache with cfg (defaults applied).
@@ -106,7 +132,9 @@ func New(cfg Config) (*Cache, error) {
 }
 
 func newTier(kind string, maxBytes, typical int64, m *Metrics) (*tier, error) {
-	t := &tier{kind: kind, m: m}
+	winBytes := maxBytes / 4
+	t := &tier{kind: kind, m: m, win: newWindow(winBytes), recent: newRecentSet(4096)}
+	maxBytes -= winBytes
 	// NumCounters ~ 10x the number of items expected when full (ristretto's advice).
 	items := maxBytes / typical
 	if items < 100 {
@@ -118,6 +146,11 @@ func newTier(kind string, maxBytes, typical int64, m *Metrics) (*tier, error) {
 		BufferItems:        64,
 		IgnoreInternalCost: true,
 		OnEvict: func(it *ristretto.Item[[]byte]) {
+			if t.m != nil {
+				t.m.evictions.WithLabelValues(kind).Inc()
+			}
+		},
+		OnReject: func(it *ristretto.Item[[]byte]) { // left the window, not admitted
 			if t.m != nil {
 				t.m.evictions.WithLabelValues(kind).Inc()
 			}
@@ -145,7 +178,7 @@ func (c *Cache) Index(ctx context.Context, key string, load LoadFunc) ([]byte, e
 
 // HasChunk reports whether chunk idx of key is cached (for tests and read-ahead decisions).
 func (c *Cache) HasChunk(key string, idx int64) bool {
-	_, ok := c.chunks.rc.Get(chunkKey(key, idx))
+	_, ok := c.chunks.lookup(chunkKey(key, idx))
 	return ok
 }
 
@@ -155,7 +188,7 @@ func (c *Cache) HasChunk(key string, idx int64) bool {
 // values only; the load is bounded by LoadTimeout, not by ctx's cancellation.
 func (c *Cache) Prefetch(ctx context.Context, key string, idx int64, load LoadFunc) {
 	k := chunkKey(key, idx)
-	if _, ok := c.chunks.rc.Get(k); ok {
+	if _, ok := c.chunks.lookup(k); ok {
 		return
 	}
 	c.mu.Lock()
@@ -183,6 +216,9 @@ func (c *Cache) Prefetch(ctx context.Context, key string, idx int64, load LoadFu
 		}()
 		if c.cfg.Metrics != nil {
 			c.cfg.Metrics.prefetches.Inc()
+		}
+		if c.chunks.recent.has(k) {
+			return // its reader got there first; if it is gone again, it was not needed
 		}
 		_, _ = c.load(bg, c.chunks, k, load)
 	}()
@@ -212,10 +248,10 @@ func (c *Cache) Close() {
 	c.index.rc.Close()
 }
 
-func (t *tier) used() int64 { return t.rc.MaxCost() - t.rc.RemainingCost() }
+func (t *tier) used() int64 { return t.rc.MaxCost() - t.rc.RemainingCost() + t.win.used() }
 
 func (c *Cache) get(ctx context.Context, t *tier, k string, load LoadFunc) ([]byte, error) {
-	if v, ok := t.rc.Get(k); ok {
+	if v, ok := t.lookup(k); ok {
 		if t.m != nil {
 			t.m.hits.WithLabelValues(t.kind).Inc()
 		}
@@ -254,10 +290,10 @@ func (c *Cache) load(ctx context.Context, t *tier, k string, load LoadFunc) ([]b
 }
 
 // loadShared runs inside singleflight: it rechecks the cache (a load may have finished
-// between the caller's miss and its turn), loads, stores and waits until the value is
-// visible so that the next reader hits.
+// between the caller's miss and its turn), loads and stores the value in the window, where
+// the next reader finds it.
 func (c *Cache) loadShared(ctx context.Context, t *tier, k string, load LoadFunc) (any, error) {
-	if v, ok := t.rc.Get(k); ok {
+	if v, ok := t.lookup(k); ok {
 		return v, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LoadTimeout)
@@ -270,9 +306,8 @@ func (c *Cache) loadShared(ctx context.Context, t *tier, k string, load LoadFunc
 	if err != nil {
 		return nil, err
 	}
-	if t.rc.Set(k, v, int64(len(v))) {
-		t.rc.Wait()
-	}
+	t.recent.add(k)
+	t.add(k, v)
 	if t.m != nil {
 		t.m.bytes.WithLabelValues(t.kind).Set(float64(t.used()))
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-io/strata/cache"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
@@ -308,5 +309,45 @@ func TestUploadConcurrencyAcrossPartitions(t *testing.T) {
 	})
 	if pk := cs.peak.Load(); pk > 2 || pk < 2 {
 		t.Fatalf("peak concurrent segment uploads %d, want exactly the limit 2", pk)
+	}
+}
+
+// A sequential consumer reading far more than the cache holds fetches each chunk once
+// (plus the index objects), not once per batch.
+func TestSequentialReadThroughSmallCacheFetchesEachChunkOnce(t *testing.T) {
+	fs := &faultyStore{ObjectStore: newMem()}
+	c, err := cache.New(cache.Config{MaxBytes: 16 << 10, IndexMaxBytes: 1 << 20, ReadAheadConcurrency: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	m, err := tiering.NewManager(testConfig(), fs, c, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, t.TempDir(), 8192)
+	produce(t, l, 1500, 0)
+	l.Roll()
+	p, err := m.OpenPartitionLocal(t.Context(), "scan", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var chunks, size int64
+	for _, e := range p.Entries() {
+		chunks += (e.Size + 999) / 1000
+		size += e.Size
+	}
+	fs.getCount.Store(0)
+	if got := remoteBytes(t, p, 0, 700); !bytes.Equal(got, localBytes(t, l, 0)) {
+		t.Fatal("remote bytes differ")
+	}
+	time.Sleep(20 * time.Millisecond) // let the last prefetch finish
+	gets, limit := fs.getCount.Load(), chunks+int64(len(p.Entries()))+2
+	t.Logf("%d bytes in %d chunks of %d segments: %d GETs", size, chunks, len(p.Entries()), gets)
+	if gets > limit {
+		t.Fatalf("%d GETs for %d chunks and %d indexes", gets, chunks, len(p.Entries()))
 	}
 }
