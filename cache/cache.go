@@ -32,8 +32,8 @@ var ErrClosed = errors.New("cache: closed")
 
 // Config sizes a Cache. The zero value is usable.
 type Config struct {
-	MaxBytes             int64         // budget for data chunks; default 256 MiB
-	IndexMaxBytes        int64         // separate budget for index objects; default 32 MiB
+	MaxBytes             int64         // budget for data chunks (a quarter of it is the LRU admission window); default 256 MiB
+	IndexMaxBytes        int64         // separate budget for index objects (same split); default 32 MiB
 	ReadAheadConcurrency int           // background prefetch loads at once; default 16
 	LoadTimeout          time.Duration // bound on one shared load (it outlives a cancelled caller); default 2 min
 	Metrics              *Metrics      // nil = no metrics
