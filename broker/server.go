@@ -325,7 +325,9 @@ func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost
 	hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{
 		ClientID: r.clientID, ClientHost: clientHost, LocalHost: localHost, CorrelationID: r.correlationID, Version: r.version,
 	})
+	start := time.Now()
 	resp, err := api.handle(b, hctx, r.req)
+	b.observeRequest(r.key, r.req, resp, err, time.Since(start)) // opsmetrics.go
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)
 	}
