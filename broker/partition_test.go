@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"sync"
 	"testing"
@@ -504,5 +505,53 @@ func TestPartitionCloseCancelsRemoteReads(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("close took %v", d)
+	}
+}
+
+// Readers racing retention: a read either returns whole batches from the requested offset
+// on, or says the offset is gone (below the local start / out of range), never an error.
+func TestPartitionReadsRaceRetention(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "300", "retention.bytes": "600"})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				off := p.LogStartOffset()
+				data, local, err := p.readLocal(off, 1<<20, true)
+				if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
+					errs <- err
+					return
+				}
+				if err == nil && local && len(data) > 0 {
+					h, perr := parseBatchHeader(data)
+					if perr != nil || h.lastOffset() < off {
+						errs <- fmt.Errorf("read at %d returned a batch ending at %d (%v)", off, h.lastOffset(), perr)
+						return
+					}
+				}
+			}
+		})
+	}
+	for i := range 300 {
+		appendN(t, p, 1, int64(1000+i))
+		if i%10 == 0 {
+			p.runMaintenance(time.Now())
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if p.LogStartOffset() < 250 {
+		t.Fatalf("retention did not run: log start %d", p.LogStartOffset())
 	}
 }
