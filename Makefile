@@ -11,7 +11,7 @@ FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-go soak clean tools kcat
+.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-go soak clean tools kcat chromium
 
 all: build
 
@@ -31,12 +31,18 @@ run: build
 
 test: tools vet unit race fuzz-short
 
-tools: kcat bin/minio
+tools: kcat chromium bin/minio
 
 kcat:
 	@command -v kcat >/dev/null 2>&1 || { \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y kcat || \
 		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y kcat; }; }
+
+# Headless Chromium for the console test (admin/console_test.go).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
 
 bin/minio:
 	GOBIN=$(PWD)/bin $(GO) install $(MINIO_MODULE)

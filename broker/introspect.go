@@ -173,7 +173,7 @@ func offsetRanges(ps PartitionSnapshot, segs []segment.SegmentInfo, entries []ti
 	if remoteEnd < 0 {
 		remoteEnd = ps.LogStartOffset // nothing remote
 	}
-	var out []OffsetRange
+	out := make([]OffsetRange, 0, 3) // add returns pointers into out: no reallocation
 	add := func(kind string, start, end int64) *OffsetRange {
 		if end <= start {
 			return nil

@@ -90,7 +90,9 @@ func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response,
 		if pr, ok := req.(*kmsg.ProduceRequest); ok { // acks=0: no response to check
 			for _, t := range pr.Topics {
 				for _, p := range t.Partitions {
-					m.topicIn.WithLabelValues(t.Topic).Add(float64(len(p.Records)))
+					if name := b.topicName(t.Topic, t.TopicID); name != "" {
+						m.topicIn.WithLabelValues(name).Add(float64(len(p.Records)))
+					}
 				}
 			}
 		}
@@ -105,22 +107,28 @@ func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response,
 		if !ok {
 			return
 		}
-		failed := map[string]map[int32]bool{}
+		type tp struct {
+			topic string
+			id    [16]byte
+			part  int32
+		}
+		failed := map[tp]bool{}
 		for _, t := range r.Topics {
 			for _, p := range t.Partitions {
 				if p.ErrorCode != 0 {
-					if failed[t.Topic] == nil {
-						failed[t.Topic] = map[int32]bool{}
-					}
-					failed[t.Topic][p.Partition] = true
+					failed[tp{t.Topic, t.TopicID, p.Partition}] = true
 				}
 			}
 		}
 		for _, t := range pr.Topics {
+			n := 0
 			for _, p := range t.Partitions {
-				if !failed[t.Topic][p.Partition] {
-					m.topicIn.WithLabelValues(t.Topic).Add(float64(len(p.Records)))
+				if !failed[tp{t.Topic, t.TopicID, p.Partition}] {
+					n += len(p.Records)
 				}
+			}
+			if name := b.topicName(t.Topic, t.TopicID); n > 0 && name != "" {
+				m.topicIn.WithLabelValues(name).Add(float64(n))
 			}
 		}
 	case *kmsg.FetchResponse:
@@ -129,15 +137,20 @@ func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response,
 			for _, p := range t.Partitions {
 				n += len(p.RecordBatches)
 			}
-			if n > 0 && t.Topic != "" {
-				m.topicOut.WithLabelValues(t.Topic).Add(float64(n))
-			} else if n > 0 {
-				if tp := b.topicByID(t.TopicID); tp != "" {
-					m.topicOut.WithLabelValues(tp).Add(float64(n))
-				}
+			if name := b.topicName(t.Topic, t.TopicID); n > 0 && name != "" {
+				m.topicOut.WithLabelValues(name).Add(float64(n))
 			}
 		}
 	}
+}
+
+// topicName returns name, or the name of the topic with id when name is empty (requests
+// from v13 of Produce and Fetch address topics by id).
+func (b *Broker) topicName(name string, id [16]byte) string {
+	if name != "" {
+		return name
+	}
+	return b.topicByID(id)
 }
 
 func (b *Broker) topicByID(id [16]byte) string {
