@@ -195,7 +195,7 @@ var topicKeys = []topicKey{
 		apply: setBool(func(c *TopicConfig) *bool { return &c.RemoteLogCopyDisable })},
 	{name: "remote.log.delete.on.disable", typ: kmsg.ConfigTypeBoolean, def: "false",
 		apply: setBool(func(c *TopicConfig) *bool { return &c.RemoteLogDeleteOnDisable })},
-	{name: "remote.storage.enable", typ: kmsg.ConfigTypeBoolean, def: "false",
+	{name: "remote.storage.enable", typ: kmsg.ConfigTypeBoolean, brokerKey: "log.remote.storage.enable",
 		apply: setBool(func(c *TopicConfig) *bool { return &c.RemoteStorageEnable })},
 	{name: "retention.bytes", typ: kmsg.ConfigTypeLong, brokerKey: "log.retention.bytes", check: atLeast(-1),
 		apply: setI64(func(c *TopicConfig) *int64 { return &c.RetentionBytes })},

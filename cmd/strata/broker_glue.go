@@ -21,11 +21,22 @@ type brokerParams struct {
 	prefix   string // strata.tier.prefix
 	logger   *slog.Logger
 	registry prometheus.Registerer
+	onOpen   func(*broker.Broker) // called once the broker is open (admin listener); may be nil
 }
 
 // brokerConfig turns brokerParams into a validated broker.Config.
 func brokerConfig(p brokerParams) (broker.Config, error) {
-	cfg, err := broker.ParseConfig(p.props)
+	props := p.props
+	if _, set := props["log.remote.storage.enable"]; !set && p.store != nil {
+		// Tiering is Strata's point: with a tier store configured (the embedded fs store by
+		// default), new topics are tiered unless they or the operator say otherwise.
+		props = make(map[string]string, len(p.props)+1)
+		for k, v := range p.props {
+			props[k] = v
+		}
+		props["log.remote.storage.enable"] = "true"
+	}
+	cfg, err := broker.ParseConfig(props)
 	if err != nil {
 		return broker.Config{}, err
 	}
@@ -53,6 +64,9 @@ func runBroker(ctx context.Context, p brokerParams) error {
 		return err
 	}
 	p.logger.Info("listening", "addr", b.Addr().String(), "cluster_id", b.ClusterID())
+	if p.onOpen != nil {
+		p.onOpen(b)
+	}
 	runErr := b.Run(ctx)
 	p.logger.Info("shutting down")
 	return errors.Join(runErr, b.Close())
@@ -61,6 +75,9 @@ func runBroker(ctx context.Context, p brokerParams) error {
 // knownConfigKey reports whether key is a broker key (or alias) or one of cmd/strata's own.
 func knownConfigKey(key string) bool {
 	if _, ok := tierKeys[key]; ok {
+		return true
+	}
+	if isAdminKey(key) {
 		return true
 	}
 	switch key {
