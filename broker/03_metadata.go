@@ -111,6 +111,14 @@ func (b *Broker) advertisedHostPort(ctx context.Context) (string, int32) {
 	if err != nil {
 		host, port = "", 0
 	}
+	if l, ok := advertisedFor(ctx); ok { // the listener the client came through (listeners.go)
+		a := l.spec
+		if l.advertised != nil {
+			a = *l.advertised
+		}
+		host, port = a.host, a.port
+		bound, _ = l.ln.Addr().(*net.TCPAddr)
+	}
 	if port == 0 && bound != nil {
 		port = bound.Port
 	}

@@ -26,7 +26,11 @@ import (
 type Broker struct {
 	cfg       Config
 	logger    *slog.Logger
-	ln        net.Listener
+	ln        net.Listener // the first listener
+	listeners []*listener  // every listener (listeners.go)
+	authz     *Authorizer  // nil: authorization disabled (authorizer.go)
+	aclStore  *aclStore
+	scram     *scramStore // SCRAM users (scram.go)
 	clusterID string
 	tier      *tiering.Manager // nil: no remote tier
 
@@ -89,20 +93,18 @@ func New(cfg Config) (*Broker, error) {
 		b.closePartitions()
 		return nil, err
 	}
-	addr, err := cfg.listenAddr()
-	if err != nil {
+	if err := b.openSecurity(); err != nil {
 		b.closePartitions()
 		b.groupStore.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if err := b.openListeners(); err != nil {
 		b.closePartitions()
 		b.groupStore.Close()
-		return nil, fmt.Errorf("cannot listen on %q: %w", addr, err)
+		return nil, err
 	}
-	b.ln = ln
-	b.logger.Info("broker started", "addr", ln.Addr().String(), "node_id", cfg.NodeID,
+	ln := b.ln
+	b.logger.Info("broker started", "addr", ln.Addr().String(), "listeners", len(b.listeners), "node_id", cfg.NodeID,
 		"cluster_id", b.clusterID, "data_dir", cfg.DataDir, "topics", len(b.topics))
 	return b, nil
 }
@@ -153,41 +155,17 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	go func() {
 		<-ctx.Done()
-		b.ln.Close()
+		b.closeListeners()
 	}()
 
-	var tempDelay time.Duration
-	for {
-		nc, err := b.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				break
-			}
-			// Temporary errors (EMFILE...): back off like net/http does.
-			if tempDelay == 0 {
-				tempDelay = 5 * time.Millisecond
-			} else {
-				tempDelay = min(2*tempDelay, time.Second)
-			}
-			b.logger.Warn("accept failed", "err", err, "retry_in", tempDelay)
-			select {
-			case <-time.After(tempDelay):
-			case <-ctx.Done():
-			}
-			continue
-		}
-		tempDelay = 0
-		if !b.trackConn(nc) {
-			nc.Close()
-			break
-		}
+	for _, l := range b.listeners[1:] {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
-			defer b.untrackConn(nc)
-			b.serveConn(ctx, nc)
+			b.acceptLoop(ctx, l)
 		}()
 	}
+	b.acceptLoop(ctx, b.listeners[0]) // listeners.go
 	cancel()
 	b.closeConns()
 	b.wg.Wait()
@@ -226,7 +204,7 @@ func (b *Broker) Close() error {
 		b.closing = true
 		cancel := b.runCancel
 		b.connMu.Unlock()
-		b.ln.Close()
+		b.closeListeners()
 		if cancel != nil {
 			cancel()
 			<-b.runDone

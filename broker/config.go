@@ -62,6 +62,7 @@ type Config struct {
 
 	// Tiered storage (broker side). Store selection/credentials are parsed by cmd/strata.
 	RemoteStorageSystemEnable bool          // remote.log.storage.system.enable; default true (effective only when RemoteStore != nil)
+	LogRemoteStorageEnable    bool          // log.remote.storage.enable (Strata): default remote.storage.enable of topics; default false
 	LogLocalRetentionMs       int64         // log.local.retention.ms; default -2 (= retention.ms)
 	LogLocalRetentionBytes    int64         // log.local.retention.bytes; default -2
 	RemoteUploadInterval      time.Duration // remote.log.upload.interval.ms; default 0 (roll only by segment.ms)
@@ -71,6 +72,9 @@ type Config struct {
 	RemoteChunkBytes          int64         // remote.log.chunk.bytes; default 4 MiB
 	RemoteStore               tiering.ObjectStore
 	RemotePrefix              string // key prefix in the bucket; default ""
+
+	// TLS, SASL and ACLs (secconfig.go).
+	SecurityConfig
 
 	Logger     *slog.Logger          // nil = discard
 	Registerer prometheus.Registerer // nil = no metrics
@@ -235,8 +239,8 @@ func ignoredKey(name, doc string) brokerKey {
 var brokerKeys = []brokerKey{
 	i32Key("node.id", "0", "The node id of this broker; the broker is the leader of every partition.", func(c *Config) *int32 { return &c.NodeID }),
 	strKey("cluster.id", "", "The cluster id; generated once and persisted in <log.dirs>/meta when empty.", func(c *Config) *string { return &c.ClusterID }),
-	strKey("listeners", "PLAINTEXT://127.0.0.1:9092", "The listener, NAME://host:port; only PLAINTEXT is supported. Port 0 picks a free port.", func(c *Config) *string { return &c.Listeners }),
-	strKey("advertised.listeners", "", "The listener given to clients in Metadata; default: the bound listener address.", func(c *Config) *string { return &c.AdvertisedListeners }),
+	strKey("listeners", "PLAINTEXT://127.0.0.1:9092", "Listeners, NAME://host:port separated by commas; the security protocol of NAME comes from listener.security.protocol.map. Port 0 picks a free port.", func(c *Config) *string { return &c.Listeners }),
+	strKey("advertised.listeners", "", "Addresses given to clients in Metadata, per listener name; default: the bound listener address.", func(c *Config) *string { return &c.AdvertisedListeners }),
 	strKey("log.dirs", "./data", "The data directory (exactly one) holding partition directories and meta.", func(c *Config) *string { return &c.DataDir }),
 	i32Key("num.partitions", "1", "Partitions of auto-created topics and of CreateTopics requests with -1 partitions.", func(c *Config) *int32 { return &c.NumPartitions }),
 	{
@@ -273,6 +277,7 @@ var brokerKeys = []brokerKey{
 	i64Key("log.message.timestamp.before.max.ms", "9223372036854775807", "Default message.timestamp.before.max.ms.", func(c *Config) *int64 { return &c.LogMessageTimestampBeforeMaxMs }),
 	i64Key("log.message.timestamp.after.max.ms", "9223372036854775807", "Default message.timestamp.after.max.ms.", func(c *Config) *int64 { return &c.LogMessageTimestampAfterMaxMs }),
 	i32Key("min.insync.replicas", "1", "Default min.insync.replicas (accepted; single node).", func(c *Config) *int32 { return &c.MinInsyncReplicas }),
+	boolKey("log.remote.storage.enable", "false", "Strata extension: the default remote.storage.enable of topics (strata serve sets it to true when a tier store is configured).", func(c *Config) *bool { return &c.LogRemoteStorageEnable }),
 	boolKey("remote.log.storage.system.enable", "true", "Enable tiered storage on this broker (effective only when a remote store is configured).", func(c *Config) *bool { return &c.RemoteStorageSystemEnable }),
 	i64Key("log.local.retention.ms", "-2", "Default local.retention.ms; -2 = retention.ms.", func(c *Config) *int64 { return &c.LogLocalRetentionMs }),
 	i64Key("log.local.retention.bytes", "-2", "Default local.retention.bytes; -2 = retention.bytes.", func(c *Config) *int64 { return &c.LogLocalRetentionBytes }),
@@ -308,7 +313,6 @@ var brokerKeys = []brokerKey{
 	ignoredKey("controller.quorum.bootstrap.servers", "KRaft; not used."),
 	ignoredKey("controller.listener.names", "KRaft; not used."),
 	ignoredKey("inter.broker.listener.name", "Single node; not used."),
-	ignoredKey("listener.security.protocol.map", "Only PLAINTEXT is supported."),
 	ignoredKey("num.network.threads", "Go schedules connections itself."),
 	ignoredKey("num.io.threads", "Go schedules requests itself."),
 	ignoredKey("socket.send.buffer.bytes", "Kernel defaults are used."),
@@ -409,14 +413,7 @@ func (c *Config) Validate() error {
 	} else if strings.Contains(c.DataDir, ",") {
 		bad("log.dirs", "only one directory is supported, got %q", c.DataDir)
 	}
-	if _, err := c.listenAddr(); err != nil {
-		bad("listeners", "%v", err)
-	}
-	if c.AdvertisedListeners != "" {
-		if _, _, err := parseListener(c.AdvertisedListeners); err != nil {
-			bad("advertised.listeners", "%v", err)
-		}
-	}
+	c.validateSecurity(bad) // listeners, advertised.listeners, TLS, SASL (secconfig.go)
 	if c.NumPartitions < 1 {
 		bad("num.partitions", "must be >= 1, got %d", c.NumPartitions)
 	}
@@ -512,7 +509,8 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// parseListener splits the first non-controller listener NAME://host:port.
+// parseListener splits the first non-controller listener NAME://host:port (listeners.go
+// parses them all).
 func parseListener(s string) (host string, port int, err error) {
 	for l := range strings.SplitSeq(s, ",") {
 		l = strings.TrimSpace(l)
@@ -522,9 +520,6 @@ func parseListener(s string) (host string, port int, err error) {
 		}
 		if strings.EqualFold(name, "CONTROLLER") {
 			continue
-		}
-		if strings.HasPrefix(strings.ToUpper(name), "SSL") || strings.HasPrefix(strings.ToUpper(name), "SASL") {
-			return "", 0, fmt.Errorf("listener %q: only PLAINTEXT is supported", l)
 		}
 		h, p, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -536,7 +531,7 @@ func parseListener(s string) (host string, port int, err error) {
 		}
 		return h, pn, nil
 	}
-	return "", 0, fmt.Errorf("no PLAINTEXT listener in %q", s)
+	return "", 0, fmt.Errorf("no listener in %q", s)
 }
 
 // listenAddr is the host:port to bind.

@@ -59,6 +59,7 @@ func init() {
 		{kmsg.DescribeCluster, 0, 2, h((*Broker).handleDescribeCluster)},
 	}
 	apiTable = append(apiTable, groupAPIs()...)
+	apiTable = append(apiTable, securityAPIs()...) // secconfig.go
 	idx := make([]*apiEntry, kmsg.MaxKey+1)
 	for i := range apiTable {
 		e := &apiTable[i]

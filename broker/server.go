@@ -91,6 +91,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	}
 	log := b.logger.With("remote", remote)
 	log.Debug("connection opened")
+	cs := connStateFrom(ctx) // nil for connections not accepted by a listener (tests)
 
 	queue := make(chan *request, requestQueue)
 	var queued atomic.Int64         // bytes of requests read, not yet handled
@@ -140,6 +141,11 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			if cap(buf) > 1<<20 {
 				buf = nil // do not pin one large fetch response for the connection's life
 			}
+			if cs != nil && cs.closeAfter { // failed SASL handshake/authentication (sasl.go)
+				cancel()
+				nc.Close()
+				return
+			}
 		}
 	}()
 
@@ -170,7 +176,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			// An idle connection (no request for connections.max.idle.ms) is closed. The
 			// deadline covers reading the next whole frame.
 			nc.SetReadDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
-			r, err := b.readRequest(br, admit)
+			r, err := b.readRequest(br, admit, b.frameLimit(cs))
 			if err != nil {
 				if errors.Is(err, errProtocol) {
 					log.Info("closing connection", "err", err)
@@ -197,15 +203,15 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 
 // readRequest reads and decodes one frame. admit is called with the frame size before
 // the frame is allocated; on success the request counts against the queue budget.
-func (b *Broker) readRequest(br *bufio.Reader, admit func(n int64) error) (*request, error) {
+func (b *Broker) readRequest(br *bufio.Reader, admit func(n int64) error, maxSize int32) (*request, error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(br, sz[:]); err != nil {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sz[:]))
-	if size < minRequestSize || size > b.cfg.SocketRequestMaxBytes {
-		return nil, fmt.Errorf("%w: frame size %d outside [%d, %d] (socket.request.max.bytes)",
-			errProtocol, size, minRequestSize, b.cfg.SocketRequestMaxBytes)
+	if size < minRequestSize || size > maxSize {
+		return nil, fmt.Errorf("%w: frame size %d outside [%d, %d] (socket.request.max.bytes, or sasl.server.max.receive.size before authentication)",
+			errProtocol, size, minRequestSize, maxSize)
 	}
 	if err := admit(int64(size)); err != nil {
 		return nil, err
@@ -325,8 +331,11 @@ func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost
 	hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{
 		ClientID: r.clientID, ClientHost: clientHost, LocalHost: localHost, CorrelationID: r.correlationID, Version: r.version,
 	})
+	if cs := connStateFrom(ctx); cs != nil && !cs.authenticated.Load() && !preAuthAllowed(r.key) {
+		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
+	}
 	start := time.Now()
-	resp, err := api.handle(b, hctx, r.req)
+	resp, err := b.handleAuthorized(hctx, api, r.req) // authorizer.go
 	b.observeRequest(r.key, r.req, resp, err, time.Since(start)) // opsmetrics.go
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)

@@ -1,0 +1,42 @@
+package broker
+
+// SaslHandshake (key 17), version 1.
+//
+// Names the mechanism of the SaslAuthenticate exchange that follows. The response lists the
+// mechanisms enabled (sasl.enabled.mechanisms). On a listener that is not SASL_PLAINTEXT or
+// SASL_SSL, or on a connection that has already authenticated, the answer is
+// ILLEGAL_SASL_STATE. An unknown mechanism is UNSUPPORTED_SASL_MECHANISM and closes the
+// connection after the response (Kafka's behaviour). Version 0 (raw tokens after the
+// handshake) was removed in Kafka 4.0 (KIP-896) and is not served.
+
+import (
+	"context"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Broker) handleSaslHandshake(ctx context.Context, req *kmsg.SASLHandshakeRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
+	mechs, _ := b.cfg.saslMechanisms()
+	resp.SupportedMechanisms = mechs
+	cs := connStateFrom(ctx)
+	if cs == nil || cs.listener == nil || !cs.listener.spec.sasl() || cs.authenticated.Load() || cs.mechanism != "" {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		if cs != nil {
+			cs.closeAfter = true
+		}
+		return resp, nil
+	}
+	want := strings.ToUpper(req.Mechanism)
+	for _, m := range mechs {
+		if m == want {
+			cs.mechanism = m
+			return resp, nil
+		}
+	}
+	resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+	cs.closeAfter = true
+	return resp, nil
+}

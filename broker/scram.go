@@ -1,0 +1,230 @@
+package broker
+
+// SCRAM credentials (RFC 5802, KIP-554) and their store.
+//
+// A credential is what the SCRAM server needs and nothing more: salt, iteration count,
+// StoredKey = H(HMAC(SaltedPassword, "Client Key")) and ServerKey = HMAC(SaltedPassword,
+// "Server Key"). AlterUserScramCredentials carries the client-computed SaltedPassword; it
+// is turned into the two keys at once and dropped. The store is
+// <data-dir>/meta/scram-credentials.json (mode 0600, replaced atomically: write .tmp,
+// fsync, rename, fsync the directory):
+//
+//   {"version":1,"users":{"alice":{"SCRAM-SHA-512":{"salt":"<b64>","iterations":8192,
+//     "stored_key":"<b64>","server_key":"<b64>"}}}}
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/xdg-go/scram"
+)
+
+const (
+	scramMinIterations = 4096
+	scramMaxIterations = 16384
+	scramFileName      = "scram-credentials.json"
+)
+
+// scramCred is one stored SCRAM credential.
+type scramCred struct {
+	Salt       []byte `json:"salt"`
+	Iterations int    `json:"iterations"`
+	StoredKey  []byte `json:"stored_key"`
+	ServerKey  []byte `json:"server_key"`
+}
+
+type scramFile struct {
+	Version int                             `json:"version"`
+	Users   map[string]map[string]scramCred `json:"users"`
+}
+
+// scramStore holds every user's credentials.
+type scramStore struct {
+	path  string
+	mu    sync.RWMutex
+	users map[string]map[string]scramCred // user -> mechanism -> credential
+}
+
+func scramHash(mech string) (scram.HashGeneratorFcn, func() hash.Hash, bool) {
+	switch mech {
+	case mechSCRAM256:
+		return scram.SHA256, sha256.New, true
+	case mechSCRAM512:
+		return scram.SHA512, sha512.New, true
+	}
+	return nil, nil, false
+}
+
+// scramMechanismName maps AlterUserScramCredentials' mechanism numbers.
+func scramMechanismName(m int8) (string, bool) {
+	switch m {
+	case 1:
+		return mechSCRAM256, true
+	case 2:
+		return mechSCRAM512, true
+	}
+	return "", false
+}
+
+func scramMechanismNumber(name string) int8 {
+	switch name {
+	case mechSCRAM256:
+		return 1
+	case mechSCRAM512:
+		return 2
+	}
+	return 0
+}
+
+func openSCRAMStore(metaDir string) (*scramStore, error) {
+	s := &scramStore{path: filepath.Join(metaDir, scramFileName), users: map[string]map[string]scramCred{}}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %w", s.path, err)
+	}
+	var f scramFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("cannot parse %q: %w", s.path, err)
+	}
+	if f.Version != 1 {
+		return nil, fmt.Errorf("cannot read %q: unknown version %d", s.path, f.Version)
+	}
+	if f.Users != nil {
+		s.users = f.Users
+	}
+	return s, nil
+}
+
+// saveLocked writes the store; s.mu is held.
+func (s *scramStore) saveLocked() error {
+	data, err := json.MarshalIndent(scramFile{Version: 1, Users: s.users}, "", " ")
+	if err != nil {
+		return err
+	}
+	return writeSecretFileAtomic(s.path, data)
+}
+
+// credentialFromSalted derives the stored credential from a salted password.
+func credentialFromSalted(mech string, salt, salted []byte, iterations int) scramCred {
+	_, h, _ := scramHash(mech)
+	mac := func(key []byte, msg string) []byte {
+		m := hmac.New(h, key)
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	clientKey := mac(salted, "Client Key")
+	hh := h()
+	hh.Write(clientKey)
+	return scramCred{Salt: append([]byte(nil), salt...), Iterations: iterations,
+		StoredKey: hh.Sum(nil), ServerKey: mac(salted, "Server Key")}
+}
+
+func (s *scramStore) lookup(user, mech string) (scramCred, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.users[user][mech]
+	return c, ok
+}
+
+// server returns a SCRAM server for mech over the store.
+func (s *scramStore) server(mech string) (*scram.Server, error) {
+	hf, _, ok := scramHash(mech)
+	if !ok {
+		return nil, fmt.Errorf("scram: unsupported mechanism %s", mech)
+	}
+	return hf.NewServer(func(user string) (scram.StoredCredentials, error) {
+		c, ok := s.lookup(user, mech)
+		if !ok {
+			return scram.StoredCredentials{}, errors.New("scram: unknown user")
+		}
+		return scram.StoredCredentials{
+			KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
+			StoredKey:  c.StoredKey, ServerKey: c.ServerKey,
+		}, nil
+	})
+}
+
+// verifyPassword checks a clear-text password (SASL/PLAIN) against the user's strongest
+// SCRAM credential.
+func (s *scramStore) verifyPassword(user, pass string) bool {
+	for _, mech := range []string{mechSCRAM512, mechSCRAM256} {
+		c, ok := s.lookup(user, mech)
+		if !ok {
+			continue
+		}
+		hf, _, _ := scramHash(mech)
+		cl, err := hf.NewClient(user, pass, "")
+		if err != nil {
+			return false
+		}
+		got := cl.GetStoredCredentials(scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations})
+		return constantTimeEqual(got.StoredKey, c.StoredKey)
+	}
+	return false
+}
+
+// scramUserInfo describes one user: mechanism -> iterations.
+type scramUserInfo struct {
+	User       string
+	Mechanisms map[string]int
+}
+
+func (s *scramStore) describe() []scramUserInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]scramUserInfo, 0, len(s.users))
+	for u, ms := range s.users {
+		info := scramUserInfo{User: u, Mechanisms: map[string]int{}}
+		for m, c := range ms {
+			info.Mechanisms[m] = c.Iterations
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].User < out[j].User })
+	return out
+}
+
+// writeSecretFileAtomic is writeFileAtomic with mode 0600 (the file holds credentials).
+func writeSecretFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot chmod %q: %w", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot sync %q: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot close %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot rename %q: %w", tmp, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("cannot open dir of %q: %w", path, err)
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,261 @@
+package broker
+
+// Security configuration: listeners with security protocols, TLS from PEM files, SASL
+// mechanisms and the authorizer. Keys follow Kafka's names; only the PEM keystore type is
+// supported (Kafka's ssl.keystore.type=PEM, KIP-651):
+//
+//   listeners=PLAINTEXT://:9092,SASL_SSL://:9094,INTERNAL://:9095
+//   listener.security.protocol.map=INTERNAL:SSL      (names that are protocols map to themselves)
+//   ssl.keystore.location=/etc/strata/broker.pem     (private key + certificate chain, PEM)
+//     or ssl.keystore.certificate.chain=<PEM> and ssl.keystore.key=<PEM>
+//   ssl.truststore.location=/etc/strata/ca.pem       (CA certificates, PEM), or ssl.truststore.certificates
+//   ssl.client.auth=none|requested|required
+//   ssl.enabled.protocols=TLSv1.2,TLSv1.3
+//   ssl.principal.mapping.rules=DEFAULT              (RULE:pattern/replacement/[LU], ... ,DEFAULT)
+//   sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+//   authorizer.class.name=<any non-empty value>      (enables ACL enforcement)
+//   super.users=User:admin;User:CN=broker
+//   allow.everyone.if.no.acl.found=false
+//
+// Key files named by location are re-read when their modification time changes (checked at
+// most once a second, on a new TLS handshake), so certificates rotate without a restart.
+// ssl.keystore.key and ssl.key.password are sensitive: DescribeConfigs shows them as null.
+// Encrypted PEM keys are not supported (ssl.key.password must be empty).
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// SecurityConfig is the security part of Config (embedded).
+type SecurityConfig struct {
+	ListenerSecurityProtocolMap string // listener.security.protocol.map; default maps each protocol name to itself
+	SSLKeystoreType             string // ssl.keystore.type; default PEM (the only type)
+	SSLKeystoreLocation         string // ssl.keystore.location; PEM file with key and certificate chain
+	SSLKeystoreCertificateChain string // ssl.keystore.certificate.chain; inline PEM
+	SSLKeystoreKey              string // ssl.keystore.key; inline PEM private key (sensitive)
+	SSLKeyPassword              string // ssl.key.password; must be empty (sensitive)
+	SSLTruststoreType           string // ssl.truststore.type; default PEM
+	SSLTruststoreLocation       string // ssl.truststore.location; PEM CA certificates
+	SSLTruststoreCertificates   string // ssl.truststore.certificates; inline PEM CA certificates
+	SSLClientAuth               string // ssl.client.auth; default none
+	SSLEnabledProtocols         string // ssl.enabled.protocols; default TLSv1.2,TLSv1.3
+	SSLPrincipalMappingRules    string // ssl.principal.mapping.rules; default DEFAULT
+	SASLEnabledMechanisms       string // sasl.enabled.mechanisms; default PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+	SASLServerMaxReceiveSize    int32  // sasl.server.max.receive.size; default 524288
+	AuthorizerClassName         string // authorizer.class.name; default "" (no authorization)
+	SuperUsers                  string // super.users; default ""
+	AllowEveryoneIfNoACLFound   bool   // allow.everyone.if.no.acl.found; default false
+}
+
+func sensitiveStrKey(name, doc string, f func(c *Config) *string) brokerKey {
+	k := strKey(name, "", doc, f)
+	k.Sensitive = true
+	k.typ = kmsg.ConfigTypePassword
+	return k
+}
+
+var securityKeys = []brokerKey{
+	strKey("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+		"Listener name to security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); entries given are added to the default.",
+		func(c *Config) *string { return &c.ListenerSecurityProtocolMap }),
+	strKey("ssl.keystore.type", "PEM", "Keystore format; only PEM.", func(c *Config) *string { return &c.SSLKeystoreType }),
+	strKey("ssl.keystore.location", "", "PEM file holding the private key and the certificate chain; re-read when it changes.",
+		func(c *Config) *string { return &c.SSLKeystoreLocation }),
+	strKey("ssl.keystore.certificate.chain", "", "Certificate chain in PEM (instead of ssl.keystore.location).",
+		func(c *Config) *string { return &c.SSLKeystoreCertificateChain }),
+	sensitiveStrKey("ssl.keystore.key", "Private key in PEM (instead of ssl.keystore.location).",
+		func(c *Config) *string { return &c.SSLKeystoreKey }),
+	sensitiveStrKey("ssl.key.password", "Password of an encrypted key; not supported, must be empty.",
+		func(c *Config) *string { return &c.SSLKeyPassword }),
+	strKey("ssl.truststore.type", "PEM", "Truststore format; only PEM.", func(c *Config) *string { return &c.SSLTruststoreType }),
+	strKey("ssl.truststore.location", "", "PEM file of CA certificates that sign client certificates; re-read when it changes.",
+		func(c *Config) *string { return &c.SSLTruststoreLocation }),
+	strKey("ssl.truststore.certificates", "", "CA certificates in PEM (instead of ssl.truststore.location).",
+		func(c *Config) *string { return &c.SSLTruststoreCertificates }),
+	strKey("ssl.client.auth", "none", "Client certificates: none, requested or required.", func(c *Config) *string { return &c.SSLClientAuth }),
+	strKey("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", "TLS versions accepted (TLSv1.2, TLSv1.3).", func(c *Config) *string { return &c.SSLEnabledProtocols }),
+	strKey("ssl.principal.mapping.rules", "DEFAULT", "Rules mapping a certificate subject (RFC 2253 DN) to a user name: RULE:pattern/replacement/[LU], ..., DEFAULT.",
+		func(c *Config) *string { return &c.SSLPrincipalMappingRules }),
+	strKey("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", "SASL mechanisms offered on SASL listeners.",
+		func(c *Config) *string { return &c.SASLEnabledMechanisms }),
+	i32Key("sasl.server.max.receive.size", "524288", "Largest request accepted before authentication completes.",
+		func(c *Config) *int32 { return &c.SASLServerMaxReceiveSize }),
+	strKey("authorizer.class.name", "", "Any non-empty value enables ACL authorization (Kafka's StandardAuthorizer semantics).",
+		func(c *Config) *string { return &c.AuthorizerClassName }),
+	strKey("super.users", "", "Principals allowed everything, separated by ';' (User:alice;User:bob).", func(c *Config) *string { return &c.SuperUsers }),
+	boolKey("allow.everyone.if.no.acl.found", "false", "Allow access to resources that have no ACL at all.",
+		func(c *Config) *bool { return &c.AllowEveryoneIfNoACLFound }),
+}
+
+func init() {
+	brokerKeys = append(brokerKeys, securityKeys...)
+}
+
+// Security protocols of a listener.
+const (
+	protoPlaintext     = "PLAINTEXT"
+	protoSSL           = "SSL"
+	protoSASLPlaintext = "SASL_PLAINTEXT"
+	protoSASLSSL       = "SASL_SSL"
+)
+
+// SASL mechanisms.
+const (
+	mechPlain     = "PLAIN"
+	mechSCRAM256  = "SCRAM-SHA-256"
+	mechSCRAM512  = "SCRAM-SHA-512"
+	clusterName   = "kafka-cluster" // the one CLUSTER resource name
+	anonymousUser = "User:ANONYMOUS"
+)
+
+// protocolMap parses listener.security.protocol.map on top of the identity mapping.
+func (c *Config) protocolMap() (map[string]string, error) {
+	m := map[string]string{protoPlaintext: protoPlaintext, protoSSL: protoSSL,
+		protoSASLPlaintext: protoSASLPlaintext, protoSASLSSL: protoSASLSSL}
+	for e := range strings.SplitSeq(c.ListenerSecurityProtocolMap, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		name, proto, ok := strings.Cut(e, ":")
+		if !ok {
+			return nil, fmt.Errorf("entry %q is not NAME:PROTOCOL", e)
+		}
+		proto = strings.ToUpper(strings.TrimSpace(proto))
+		switch proto {
+		case protoPlaintext, protoSSL, protoSASLPlaintext, protoSASLSSL:
+		default:
+			return nil, fmt.Errorf("entry %q: unknown security protocol %q", e, proto)
+		}
+		m[strings.ToUpper(strings.TrimSpace(name))] = proto
+	}
+	return m, nil
+}
+
+// saslMechanisms lists the enabled mechanisms.
+func (c *Config) saslMechanisms() ([]string, error) {
+	var out []string
+	for m := range strings.SplitSeq(c.SASLEnabledMechanisms, ",") {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m == "" {
+			continue
+		}
+		switch m {
+		case mechPlain, mechSCRAM256, mechSCRAM512:
+		default:
+			return nil, fmt.Errorf("unsupported mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// authorizerEnabled reports whether ACLs are enforced.
+func (c *Config) authorizerEnabled() bool { return strings.TrimSpace(c.AuthorizerClassName) != "" }
+
+// superUsers parses super.users.
+func (c *Config) superUsers() map[string]bool {
+	out := make(map[string]bool)
+	for u := range strings.SplitSeq(c.SuperUsers, ";") {
+		if u = strings.TrimSpace(u); u != "" {
+			out[u] = true
+		}
+	}
+	return out
+}
+
+// validateSecurity checks the security keys and the listeners that need them.
+func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
+	pm, err := c.protocolMap()
+	if err != nil {
+		bad("listener.security.protocol.map", "%v", err)
+		return
+	}
+	specs, err := parseListeners(c.Listeners, pm)
+	if err != nil {
+		bad("listeners", "%v", err)
+		return
+	}
+	if c.AdvertisedListeners != "" {
+		if _, err := parseListeners(c.AdvertisedListeners, pm); err != nil {
+			bad("advertised.listeners", "%v", err)
+		}
+	}
+	if t := strings.ToUpper(c.SSLKeystoreType); t != "PEM" && t != "" {
+		bad("ssl.keystore.type", "only PEM is supported, got %q", c.SSLKeystoreType)
+	}
+	if t := strings.ToUpper(c.SSLTruststoreType); t != "PEM" && t != "" {
+		bad("ssl.truststore.type", "only PEM is supported, got %q", c.SSLTruststoreType)
+	}
+	if c.SSLKeyPassword != "" {
+		bad("ssl.key.password", "encrypted keys are not supported")
+	}
+	switch strings.ToLower(c.SSLClientAuth) {
+	case "", "none", "requested", "required":
+	default:
+		bad("ssl.client.auth", "must be none, requested or required, got %q", c.SSLClientAuth)
+	}
+	if _, _, err := tlsVersions(c.SSLEnabledProtocols); err != nil {
+		bad("ssl.enabled.protocols", "%v", err)
+	}
+	if _, err := parsePrincipalRules(c.SSLPrincipalMappingRules); err != nil {
+		bad("ssl.principal.mapping.rules", "%v", err)
+	}
+	mechs, err := c.saslMechanisms()
+	if err != nil {
+		bad("sasl.enabled.mechanisms", "%v", err)
+	}
+	if c.SASLServerMaxReceiveSize < minRequestSize {
+		bad("sasl.server.max.receive.size", "must be >= %d, got %d", minRequestSize, c.SASLServerMaxReceiveSize)
+	}
+	for _, s := range specs {
+		if s.tls() && c.SSLKeystoreLocation == "" && (c.SSLKeystoreCertificateChain == "" || c.SSLKeystoreKey == "") {
+			bad("listeners", "listener %s (%s) needs ssl.keystore.location or ssl.keystore.certificate.chain and ssl.keystore.key", s.name, s.protocol)
+		}
+		if s.sasl() && err == nil && len(mechs) == 0 {
+			bad("sasl.enabled.mechanisms", "listener %s (%s) needs at least one mechanism", s.name, s.protocol)
+		}
+	}
+	if strings.EqualFold(c.SSLClientAuth, "required") && c.SSLTruststoreLocation == "" && c.SSLTruststoreCertificates == "" {
+		bad("ssl.truststore.location", "ssl.client.auth=required needs a truststore")
+	}
+}
+
+// openSecurity loads the SCRAM users and, when an authorizer is configured, the ACLs.
+func (b *Broker) openSecurity() error {
+	s, err := openSCRAMStore(b.metaDir())
+	if err != nil {
+		return err
+	}
+	b.scram = s
+	if !b.cfg.authorizerEnabled() {
+		return nil
+	}
+	var supers []string
+	for u := range b.cfg.superUsers() {
+		supers = append(supers, u)
+	}
+	a := NewAuthorizer(supers, b.cfg.AllowEveryoneIfNoACLFound)
+	st, err := openACLStore(b.metaDir(), a)
+	if err != nil {
+		return err
+	}
+	b.authz, b.aclStore = a, st
+	return nil
+}
+
+// securityAPIs are the dispatcher entries of the SASL, ACL and SCRAM APIs.
+func securityAPIs() []apiEntry {
+	return []apiEntry{
+		{kmsg.SASLHandshake, 1, 1, h((*Broker).handleSaslHandshake)},
+		{kmsg.SASLAuthenticate, 0, 2, h((*Broker).handleSaslAuthenticate)},
+		{kmsg.DescribeACLs, 1, 3, h((*Broker).handleDescribeAcls)},
+		{kmsg.CreateACLs, 1, 3, h((*Broker).handleCreateAcls)},
+		{kmsg.DeleteACLs, 1, 3, h((*Broker).handleDeleteAcls)},
+		{kmsg.DescribeUserSCRAMCredentials, 0, 0, h((*Broker).handleDescribeUserScramCredentials)},
+		{kmsg.AlterUserSCRAMCredentials, 0, 0, h((*Broker).handleAlterUserScramCredentials)},
+	}
+}
