@@ -29,8 +29,10 @@ type listenerSpec struct {
 	port     int
 }
 
-func (s listenerSpec) tls() bool  { return s.protocol == protoSSL || s.protocol == protoSASLSSL }
-func (s listenerSpec) sasl() bool { return s.protocol == protoSASLPlaintext || s.protocol == protoSASLSSL }
+func (s listenerSpec) tls() bool { return s.protocol == protoSSL || s.protocol == protoSASLSSL }
+func (s listenerSpec) sasl() bool {
+	return s.protocol == protoSASLPlaintext || s.protocol == protoSASLSSL
+}
 
 // parseListeners parses a listeners value, skipping CONTROLLER.
 func parseListeners(s string, pm map[string]string) ([]listenerSpec, error) {

@@ -335,7 +335,7 @@ func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost
 		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
 	}
 	start := time.Now()
-	resp, err := b.handleAuthorized(hctx, api, r.req) // authorizer.go
+	resp, err := b.handleAuthorized(hctx, api, r.req)            // authorizer.go
 	b.observeRequest(r.key, r.req, resp, err, time.Since(start)) // opsmetrics.go
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)
