@@ -42,6 +42,9 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		pos = indexLookup(idx, offset-e.BaseOffset)
 	}
 	var out []byte
+	if n := min(int64(maxBytes), e.Size-pos, 8<<20); n > 0 { // grows past 8 MiB if asked
+		out = make([]byte, 0, n)
+	}
 	next := offset
 	for pos < e.Size {
 		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
@@ -62,14 +65,13 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		if int64(len(out))+bh.size > int64(maxBytes) && !(len(out) == 0 && minOneBatch) {
 			break
 		}
-		b, err := p.readRange(ctx, e, pos, bh.size)
-		if err != nil {
+		n := len(out)
+		if out, err = p.appendRange(ctx, out, e, pos, bh.size); err != nil {
 			return nil, err
 		}
-		if err := checkBatchCRC(b); err != nil {
+		if err := checkBatchCRC(out[n:]); err != nil {
 			return nil, fmt.Errorf("remote segment %q at %d (offset %d): %w", e.Log.Key, pos, bh.baseOffset, err)
 		}
-		out = append(out, b...)
 		pos += bh.size
 		next = bh.lastOffset + 1
 	}
@@ -199,7 +201,13 @@ func (p *RemotePartition) readRange(ctx context.Context, e *SegmentEntry, off, n
 		}
 		return c[lo : lo+n], nil
 	}
-	out := make([]byte, 0, n)
+	return p.appendRange(ctx, make([]byte, 0, n), e, off, n)
+}
+
+// appendRange appends n bytes of e's data object from off to dst.
+func (p *RemotePartition) appendRange(ctx context.Context, out []byte, e *SegmentEntry, off, n int64) ([]byte, error) {
+	cb := p.m.cfg.ChunkBytes
+	first, last := off/cb, (off+n-1)/cb
 	for ci := first; ci <= last; ci++ {
 		c, err := p.chunk(ctx, e, ci)
 		if err != nil {
