@@ -152,8 +152,8 @@ func main() {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
 	case errors.Is(err, errUsage):
-		if msg := strings.TrimPrefix(err.Error(), errUsage.Error()); msg != "" && msg != err.Error() {
-			fmt.Fprintln(os.Stderr, "strata:"+strings.TrimPrefix(msg, ":"))
+		if err != errUsage { // bare errUsage: the usage text was already printed
+			fmt.Fprintln(os.Stderr, "strata:", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		}
 		os.Exit(2)
 	default:

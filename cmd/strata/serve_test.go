@@ -108,7 +108,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}()
 	addr := waitListening(t, logs, done)
 	b := "--brokers=" + addr
-	m := regexp.MustCompile(`msg="serving metrics" addr=([0-9.]+:[0-9]+)`).FindStringSubmatch(logs.String())
+	m := regexp.MustCompile(`msg="(?:serving metrics|admin listener started)" addr=([0-9.]+:[0-9]+)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("no metrics address in logs:\n%s", logs)
 	}
