@@ -90,6 +90,7 @@ func writeConfigKeys(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| `%s` | %s | %s |\n", k, def, md(tierKeys[k]))
 	}
+	writeAdminKeys(w, md) // adminconfig.go
 	if len(ignored) > 0 {
 		fmt.Fprintf(w, "\nAccepted for compatibility with Kafka's server.properties, without effect: %s.\n", strings.Join(ignored, ", "))
 	}

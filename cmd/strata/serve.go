@@ -2,28 +2,26 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/strata-io/strata/admin"
+	"github.com/strata-io/strata/broker"
 )
 
 // serveOptions is everything `strata serve` gathered before starting the broker.
 type serveOptions struct {
-	props       map[string]string // broker keys (Kafka names), flags > env > file
-	tier        tierConfig
-	metricsAddr string
-	logger      *slog.Logger
+	props  map[string]string // broker keys (Kafka names), flags > env > file
+	tier   tierConfig
+	admin  adminConfig
+	logger *slog.Logger
 }
 
 // gatherServeProps layers the configuration sources: file < env < flags. The returned map
@@ -92,7 +90,8 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	fs.Var(&sets, "set", "any configuration key=value (repeatable); wins over file and env")
 	logFormat := fs.String("log-format", envOr("STRATA_LOG_FORMAT", "text"), "log format: text or json (env STRATA_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envOr("STRATA_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env STRATA_LOG_LEVEL)")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9308 (empty: off)")
+	adminAddr := fs.String("admin-addr", "", "admin HTTP listener (/metrics, /healthz, /readyz, console; key strata.admin.listener; default "+admin.DefaultAddr+"; off disables)")
+	metricsAddr := fs.String("metrics-addr", "", "same as --admin-addr (kept for compatibility)")
 	printConfig := fs.Bool("print-config", false, "print the merged configuration (secrets redacted) and exit")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
@@ -129,12 +128,22 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	for _, k := range ignoredEnv {
 		logger.Warn("ignoring environment variable that names no configuration key", "key", k)
 	}
+	props, adminProps := splitAdminProps(props)
+	for _, a := range []string{*metricsAddr, *adminAddr} { // --admin-addr wins
+		if a != "" {
+			adminProps["strata.admin.listener"] = a
+		}
+	}
+	ac, err := parseAdminConfig(adminProps)
+	if err != nil {
+		return err
+	}
 	brokerProps, tierProps := splitTierProps(props)
 	tc, err := parseTierConfig(tierProps, dataDirOf(brokerProps))
 	if err != nil {
 		return err
 	}
-	return serve(ctx, serveOptions{props: brokerProps, tier: tc, metricsAddr: *metricsAddr, logger: logger})
+	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger})
 }
 
 // serve runs the broker until ctx is done (SIGINT/SIGTERM), then shuts it down gracefully.
@@ -146,28 +155,19 @@ func serve(ctx context.Context, o serveOptions) error {
 	logger.Info("starting strata", "version", version, "config", strings.Join(redacted(o.props), " "),
 		"tier_store", o.tier.Store)
 
+	adm, err := startAdmin(o.admin, reg, logger)
+	if err != nil {
+		return err
+	}
+	if adm != nil {
+		defer adm.Close()
+	}
+
 	store, closeStore, err := buildObjectStore(ctx, o.tier, logger, reg)
 	if err != nil {
 		return fmt.Errorf("cannot open tier store %q: %w", o.tier.Store, err)
 	}
 	defer closeStore()
-
-	var metricsSrv *http.Server
-	if o.metricsAddr != "" {
-		ln, err := net.Listen("tcp", o.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("cannot listen for metrics on %q: %w", o.metricsAddr, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("metrics server stopped", "err", err)
-			}
-		}()
-		logger.Info("serving metrics", "addr", ln.Addr().String())
-	}
 
 	err = runBroker(ctx, brokerParams{
 		props:    o.props,
@@ -175,12 +175,8 @@ func serve(ctx context.Context, o serveOptions) error {
 		prefix:   o.tier.Prefix,
 		logger:   logger,
 		registry: reg,
+		onOpen:   func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
 	})
-	if metricsSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = metricsSrv.Shutdown(sctx)
-		cancel()
-	}
 	if err != nil {
 		return err
 	}
