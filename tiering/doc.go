@@ -6,6 +6,7 @@
 //
 // # Keys (never overwritten, except the two mutable manifests)
 //
+//	<prefix>/_topics/<topic>-<topicID>                                      empty marker: the topic exists
 //	<prefix>/<topic>-<topicID>/topic.json                                   topic manifest (mutable)
 //	<prefix>/<topic>-<topicID>/<partition>/manifest.json                    partition head (mutable, fenced)
 //	<prefix>/<topic>-<topicID>/<partition>/manifest-<%020d firstBase>-<uuid>.json   spilled chunk
@@ -131,7 +132,10 @@
 //
 // # Restore
 //
-// Restore(ctx, store, prefix) lists topic.json manifests. The broker recreates the topics
+// Restore(ctx, store, prefix) lists the _topics/ markers (one small listing, however many
+// segment objects the bucket holds) and reads the topic.json each names; a bucket without
+// markers is scanned in full. WriteTopicManifest puts topic.json, then the marker;
+// DeleteTopic deletes the marker first. The broker recreates the topics
 // and opens their partitions on empty local logs; OpenPartition restarts an empty local log
 // at the remote end offset, so new produces continue after the bucket's data while reads
 // below it come from the bucket.

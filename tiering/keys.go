@@ -44,7 +44,15 @@ func PartitionPrefix(prefix, topic string, id [16]byte, partition int32) string 
 	return TopicPrefix(prefix, topic, id) + strconv.FormatInt(int64(partition), 10) + "/"
 }
 
+// TopicMarkerKey is "<prefix>/_topics/<topic>-<topicIDhex>": an empty object per topic so
+// that Restore lists the topics without listing every segment object in the bucket. Topic
+// directories always end in -<32 hex>, so "_topics" cannot collide with one.
+func TopicMarkerKey(prefix, topic string, id [16]byte) string {
+	return joinPrefix(prefix, topicMarkerDir+topic+"-"+TopicIDString(id))
+}
+
 const (
+	topicMarkerDir    = "_topics/"
 	topicManifestName = "topic.json"
 	headManifestName  = "manifest.json"
 )

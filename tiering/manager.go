@@ -240,6 +240,10 @@ func WriteTopicManifest(ctx context.Context, store ObjectStore, prefix string, t
 	if err := store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
 		return fmt.Errorf("cannot put topic manifest %q: %w", key, err)
 	}
+	marker := TopicMarkerKey(prefix, t.Topic, t.TopicID)
+	if err := store.Put(ctx, marker, bytes.NewReader(nil), 0); err != nil {
+		return fmt.Errorf("cannot put topic marker %q: %w", marker, err)
+	}
 	return nil
 }
 
@@ -261,9 +265,11 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string, id [16]byte, ke
 	if keepRemote {
 		return nil
 	}
-	if err := m.store.Delete(ctx, TopicManifestKey(m.cfg.Prefix, topic, id)); err != nil {
-		m.metrics.errors.WithLabelValues("delete").Inc()
-		return fmt.Errorf("cannot delete topic manifest of %q: %w", topic, err)
+	for _, k := range []string{TopicMarkerKey(m.cfg.Prefix, topic, id), TopicManifestKey(m.cfg.Prefix, topic, id)} {
+		if err := m.store.Delete(ctx, k); err != nil {
+			m.metrics.errors.WithLabelValues("delete").Inc()
+			return fmt.Errorf("cannot delete topic manifest of %q: %w", topic, err)
+		}
 	}
 	var manifests, objects []string
 	err := m.store.List(ctx, TopicPrefix(m.cfg.Prefix, topic, id), func(oi ObjectInfo) error {
@@ -294,26 +300,40 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string, id [16]byte, ke
 // end offset; reads below it are served from the bucket.
 func Restore(ctx context.Context, store ObjectStore, prefix string) ([]TopicManifest, error) {
 	base := joinPrefix(prefix, "")
-	if prefix != "" && !strings.HasSuffix(base, "/") {
-		base += "/"
-	}
+	// The markers name every topic whose topic.json was written; a bucket without markers
+	// (none written yet) is scanned in full.
 	var keys []string
-	err := store.List(ctx, base, func(oi ObjectInfo) error {
-		rest := strings.TrimPrefix(oi.Key, base)
-		dir, name, ok := strings.Cut(rest, "/")
-		if ok && name == topicManifestName {
-			if _, _, err := splitTopicDir(dir); err == nil {
-				keys = append(keys, oi.Key)
-			}
+	err := store.List(ctx, base+topicMarkerDir, func(oi ObjectInfo) error {
+		topic, id, err := splitTopicDir(strings.TrimPrefix(oi.Key, base+topicMarkerDir))
+		if err == nil {
+			keys = append(keys, TopicManifestKey(prefix, topic, id))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot list topic manifests under %q: %w", prefix, err)
+		return nil, fmt.Errorf("cannot list topic markers under %q: %w", prefix, err)
+	}
+	if len(keys) == 0 {
+		err = store.List(ctx, base, func(oi ObjectInfo) error {
+			rest := strings.TrimPrefix(oi.Key, base)
+			dir, name, ok := strings.Cut(rest, "/")
+			if ok && name == topicManifestName {
+				if _, _, err := splitTopicDir(dir); err == nil {
+					keys = append(keys, oi.Key)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot list topic manifests under %q: %w", prefix, err)
+		}
 	}
 	var out []TopicManifest
 	for _, k := range keys {
 		rc, err := store.GetRange(ctx, k, 0, -1)
+		if errors.Is(err, ErrNotExist) {
+			continue // marker of a topic being deleted (or whose topic.json was lost)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cannot read topic manifest %q: %w", k, err)
 		}

@@ -2,6 +2,7 @@ package tiering_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -303,5 +304,56 @@ func TestLogStartBeyondUploadedData(t *testing.T) {
 	}
 	if got, want := remoteBytes(t, p, start, 4096), localBytes(t, l, start); !bytes.Equal(got, want) {
 		t.Fatalf("reads from the new start differ (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// listRecorder records List prefixes and how many objects each listing visited.
+type listRecorder struct {
+	tiering.ObjectStore
+	visited int
+}
+
+func (s *listRecorder) List(ctx context.Context, prefix string, fn func(tiering.ObjectInfo) error) error {
+	return s.ObjectStore.List(ctx, prefix, func(oi tiering.ObjectInfo) error { s.visited++; return fn(oi) })
+}
+
+func TestRestoreListsMarkersNotSegments(t *testing.T) {
+	store := newMem()
+	e := newEnv(t, store, testConfig())
+	for i, name := range []string{"b-topic", "a-topic"} {
+		id := [16]byte{byte(i + 1)}
+		if err := e.m.WriteTopicManifest(t.Context(), tiering.TopicManifest{Topic: name, TopicID: id, Partitions: 3}); err != nil {
+			t.Fatal(err)
+		}
+		l := openLog(t, t.TempDir(), 1024)
+		produce(t, l, 100, 0)
+		l.Roll()
+		p, err := e.m.OpenPartitionLocal(t.Context(), name, id, 0, l, tiering.PartitionConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.UploadPending(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lr := &listRecorder{ObjectStore: store}
+	tms, err := tiering.Restore(t.Context(), lr, "")
+	if err != nil || len(tms) != 2 || tms[0].Topic != "a-topic" || tms[1].Topic != "b-topic" {
+		t.Fatalf("restore: %+v %v", tms, err)
+	}
+	if lr.visited != 2 {
+		t.Fatalf("restore visited %d objects, want only the 2 markers (bucket holds %d)", lr.visited, store.Len())
+	}
+	// Without markers (a bucket written before them) the full scan still finds the topics.
+	for _, tm := range tms {
+		store.Delete(t.Context(), tiering.TopicMarkerKey("", tm.Topic, tm.TopicID))
+	}
+	lr.visited = 0
+	tms, err = tiering.Restore(t.Context(), lr, "")
+	if err != nil || len(tms) != 2 {
+		t.Fatalf("restore by scan: %+v %v", tms, err)
+	}
+	if lr.visited < 50 {
+		t.Fatalf("scan visited only %d objects", lr.visited)
 	}
 }
