@@ -174,13 +174,13 @@ func startSecureBroker(t *testing.T, p *testPKI, dir string, extra map[string]st
 	t.Helper()
 	logs := &syncBuffer{}
 	props := map[string]string{
-		"listeners":               "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
-		"log.dirs":                dir,
-		"ssl.keystore.location":   p.serverFile,
-		"ssl.truststore.location": p.caFile,
-		"ssl.client.auth":         "requested",
-		"authorizer.class.name":   "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-		"super.users":             "User:CN=admin,O=Acme",
+		"listeners":                        "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+		"log.dirs":                         dir,
+		"ssl.keystore.location":            p.serverFile,
+		"ssl.truststore.location":          p.caFile,
+		"ssl.client.auth":                  "requested",
+		"authorizer.class.name":            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":                      "User:CN=admin,O=Acme",
 		"group.initial.rebalance.delay.ms": "0",
 	}
 	for k, v := range extra {
@@ -361,10 +361,10 @@ func TestSecurityEndToEnd(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		for name, mech := range map[string]kgo.Opt{
-			"plain":       kgo.SASL(plain.Auth{User: "alice", Pass: "wrong-pass-1"}.AsMechanism()),
-			"scram":       kgo.SASL(scram.Auth{User: "alice", Pass: "wrong-pass-2"}.AsSha512Mechanism()),
-			"nosuchuser":  kgo.SASL(scram.Auth{User: "mallory", Pass: "wrong-pass-3"}.AsSha256Mechanism()),
-			"wrongmech":   kgo.SASL(scram.Auth{User: "bob", Pass: bobPass}.AsSha512Mechanism()),
+			"plain":      kgo.SASL(plain.Auth{User: "alice", Pass: "wrong-pass-1"}.AsMechanism()),
+			"scram":      kgo.SASL(scram.Auth{User: "alice", Pass: "wrong-pass-2"}.AsSha512Mechanism()),
+			"nosuchuser": kgo.SASL(scram.Auth{User: "mallory", Pass: "wrong-pass-3"}.AsSha256Mechanism()),
+			"wrongmech":  kgo.SASL(scram.Auth{User: "bob", Pass: bobPass}.AsSha512Mechanism()),
 		} {
 			cl := newKgo(t, s.addr("SASL_PLAINTEXT"), mech)
 			err := cl.Ping(ctx)
