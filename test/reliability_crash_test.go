@@ -19,7 +19,7 @@ import (
 // `go test`, long when STRATA_SOAK=1 (`make soak`). STRATA_SOAK_DURATION (a Go duration)
 // and STRATA_SOAK_CYCLES override either.
 func reliabilityScale(t *testing.T) (time.Duration, int) {
-	dur, cycles := 12*time.Second, 3
+	dur, cycles := 15*time.Second, 3
 	if os.Getenv("STRATA_SOAK") == "1" {
 		dur, cycles = 5*time.Minute, 40
 	}
@@ -130,7 +130,10 @@ func runKillRestart(t *testing.T, bin, name string, args []string, topicConfigs 
 	}
 
 	topic := "reliability-" + name
-	nem := &checker.KillRestart{Target: s, Cycles: cycles, Duration: dur, Topic: topic, Pause: pause}
+	nem := &checker.KillRestart{Target: s, Cycles: cycles, Duration: dur, Topic: topic, Pause: pause,
+		// Fault only once the group has committed, so that offsets committed before a
+		// crash are checked after it (a group takes seconds to form after a restart).
+		Warmup: func(h *checker.History) bool { return h.Count(checker.KindCommit) > 0 }}
 	var clientOpts []kgo.Opt
 	if pause > 0 {
 		clientOpts = append(clientOpts, kgo.RequestTimeoutOverhead(time.Second), kgo.ProduceRequestTimeout(time.Second))

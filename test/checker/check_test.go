@@ -345,6 +345,9 @@ func TestHistoryJSONLRoundTrip(t *testing.T) {
 			t.Fatalf("op %d: %v != %v", i, b[i], a[i])
 		}
 	}
+	if h2.Count(KindAck) != 4 || h.Count(KindAck) != 4 || h2.Count(KindFinal) != 2 {
+		t.Fatalf("counts: %d %d %d", h.Count(KindAck), h2.Count(KindAck), h2.Count(KindFinal))
+	}
 	if r1, r2 := Check(h), Check(h2); r1.String() != r2.String() {
 		t.Fatalf("reports differ after round trip:\n%s\n%s", r1, r2)
 	}

@@ -72,8 +72,9 @@ func (o Op) String() string {
 
 // History is an append-only, concurrency-safe list of ops.
 type History struct {
-	mu  sync.Mutex
-	ops []Op
+	mu    sync.Mutex
+	ops   []Op
+	kinds map[Kind]int
 }
 
 // Add appends op, assigning its Seq and, if zero, its Time. It returns the stored op.
@@ -85,6 +86,10 @@ func (h *History) Add(op Op) Op {
 		op.Time = time.Now()
 	}
 	h.ops = append(h.ops, op)
+	if h.kinds == nil {
+		h.kinds = map[Kind]int{}
+	}
+	h.kinds[op.Kind]++
 	return op
 }
 
@@ -129,7 +134,7 @@ func (h *History) SaveFile(path string) error {
 
 // ReadJSONL reads a history written by WriteJSONL. Ops keep their recorded Seq.
 func ReadJSONL(r io.Reader) (*History, error) {
-	h := &History{}
+	h := &History{kinds: map[Kind]int{}}
 	dec := json.NewDecoder(r)
 	for {
 		var op Op
@@ -141,6 +146,7 @@ func ReadJSONL(r io.Reader) (*History, error) {
 			return nil, fmt.Errorf("checker: decode op %d: %w", len(h.ops), err)
 		}
 		h.ops = append(h.ops, op)
+		h.kinds[op.Kind]++
 	}
 }
 
@@ -152,4 +158,11 @@ func LoadFile(path string) (*History, error) {
 	}
 	defer f.Close()
 	return ReadJSONL(f)
+}
+
+// Count returns the number of ops of kind k.
+func (h *History) Count(k Kind) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.kinds[k]
 }

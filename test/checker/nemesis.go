@@ -50,6 +50,10 @@ type KillRestart struct {
 	ReadyTimeout time.Duration // how long a restart may take before Run fails; default 60s
 	Topic        string        // if set, ready also means Metadata lists this topic without errors
 	Seed         uint64
+	// Warmup, if set, holds the first fault until it returns true for the history (polled
+	// every 50 ms, for at most half of Duration), e.g. until the group has committed once;
+	// the cycles are then spread over the rest of Duration.
+	Warmup func(*History) bool
 
 	mu         sync.Mutex
 	recoveries []time.Duration
@@ -93,8 +97,20 @@ func (k *KillRestart) Run(ctx context.Context, h *History) error {
 		seed = uint64(time.Now().UnixNano())
 	}
 	rng := rand.New(rand.NewPCG(seed, 7))
-	slot := span / time.Duration(cycles)
 	begin := time.Now()
+	if k.Warmup != nil {
+		for !k.Warmup(h) && time.Since(begin) < span/2 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		h.Add(Op{Process: "nemesis", Kind: KindNemesis, Partition: -1, Offset: -1, Value: "warm"})
+		span -= time.Since(begin)
+		begin = time.Now()
+	}
+	slot := span / time.Duration(cycles)
 	for i := range cycles {
 		at := begin.Add(time.Duration(i)*slot + slot/5 + time.Duration(rng.Int64N(int64(slot*3/5)+1)))
 		select {
