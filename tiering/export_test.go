@@ -1,6 +1,7 @@
 package tiering
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -58,4 +59,13 @@ func ManifestAppendCosts(ctx context.Context, store ObjectStore, prefix string, 
 		return nil, 0, err
 	}
 	return costs, len(re.entries), nil
+}
+
+// ScanSegment runs the upload scan over b: the remote index and time index it builds.
+func ScanSegment(b []byte, base int64, interval int) (index, timeIndex []byte, lastOffset int64, err error) {
+	s, err := scanSegment(bytes.NewReader(b), int64(len(b)), base, interval)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return s.index, s.timeIndex, s.lastOffset, nil
 }
