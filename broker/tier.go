@@ -36,6 +36,7 @@ func (b *Broker) newTierManager() (*tiering.Manager, error) {
 		Prefix:            b.cfg.RemotePrefix,
 		UploadConcurrency: b.cfg.RemoteCopyConcurrency,
 		ChunkBytes:        b.cfg.RemoteChunkBytes,
+		CacheBytes:        b.cfg.RemoteCacheBytes,
 	}
 	if b.cfg.RemoteCopyMaxBytesPerSec > 0 && b.cfg.RemoteCopyMaxBytesPerSec < longMax {
 		tc.MaxBytesPerSec = b.cfg.RemoteCopyMaxBytesPerSec
