@@ -46,6 +46,8 @@ func init() {
 		"topic":       {"create, list, describe, delete topics and alter their configs", runTopic},
 		"produce":     {"produce lines from stdin to a topic", runProduce},
 		"consume":     {"print records of a topic", runConsume},
+		"group":       {"list, describe, seek and delete consumer groups (lag per partition)", runGroup},
+		"tier":        {"read and verify the bucket without a broker (cat, verify); tier status", runTier},
 		"bench":       {"measure produce and consume throughput (optionally against kfake)", runBench},
 		"version":     {"print the version", runVersion},
 		"config-keys": {"print the reference of every configuration key (Markdown)", runConfigKeys},

@@ -1,0 +1,595 @@
+package main
+
+// strata tier: read and check the bucket directly, without a broker.
+//
+//	strata tier cat TOPIC     print a topic's records from the bucket (offset or time range)
+//	strata tier verify [TOPIC] check every object's checksum and every batch's CRC; report
+//	                          missing, corrupt and orphaned objects; --delete-orphans [--dry-run]
+//	strata tier status [TOPIC] per partition: log start, local start, remote end, HW, bytes
+//	                          local and remote, upload lag (from a broker's admin listener)
+//
+// The store is chosen like `strata serve` chooses it: strata.tier.* keys from --config,
+// STRATA_TIER_* variables and --set, with shorthands --store, --fs-dir, --bucket,
+// --endpoint, --prefix.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/admin"
+	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/tiering"
+)
+
+func runTier(ctx context.Context, s streams, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		w := s.err
+		if len(args) > 0 {
+			w = s.out
+		}
+		fmt.Fprintln(w, "usage: strata tier cat|verify|status [flags]")
+		fmt.Fprintln(w, "  cat TOPIC       print a topic's records straight from the bucket")
+		fmt.Fprintln(w, "  verify [TOPIC]  check checksums and batch CRCs; report missing, corrupt, orphaned objects")
+		fmt.Fprintln(w, "  status [TOPIC]  offsets and bytes per partition, local vs remote (admin listener)")
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	switch args[0] {
+	case "cat":
+		return runTierCat(ctx, s, args[1:])
+	case "verify":
+		return runTierVerify(ctx, s, args[1:])
+	case "status":
+		return runTierStatus(ctx, s, args[1:])
+	}
+	return usageErrorf("tier: unknown subcommand %q (want cat, verify or status)", args[0])
+}
+
+// storeFlags choose the object store for the offline tier commands.
+type storeFlags struct {
+	config                                  string
+	sets                                    kvFlag
+	store, fsDir, bucket, endpoint, prefix  string
+	region, accessKey, secretKey, pathStyle string
+}
+
+func (f *storeFlags) registerOn(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", os.Getenv("STRATA_CONFIG"), "server.properties whose strata.tier.* keys name the store (env STRATA_CONFIG)")
+	fs.Var(&f.sets, "set", "any strata.tier.* key=value (repeatable)")
+	fs.StringVar(&f.store, "store", "", "object store: fs or s3 (strata.tier.store)")
+	fs.StringVar(&f.fsDir, "fs-dir", "", "directory of the fs store (strata.tier.fs.dir)")
+	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket; implies --store s3 (strata.tier.s3.bucket)")
+	fs.StringVar(&f.endpoint, "endpoint", "", "S3 endpoint, e.g. http://127.0.0.1:9000 (strata.tier.s3.endpoint)")
+	fs.StringVar(&f.region, "region", "", "S3 region (strata.tier.s3.region)")
+	fs.StringVar(&f.accessKey, "access-key", "", "S3 access key (strata.tier.s3.access.key)")
+	fs.StringVar(&f.secretKey, "secret-key", "", "S3 secret key (strata.tier.s3.secret.key)")
+	fs.StringVar(&f.pathStyle, "path-style", "", "S3 path-style addressing: true for MinIO (strata.tier.s3.path.style)")
+	fs.StringVar(&f.prefix, "prefix", "", "key prefix (strata.tier.prefix)")
+}
+
+// open builds the store. Only strata.tier.* keys of the file and environment are used.
+func (f *storeFlags) open(ctx context.Context) (tiering.ObjectStore, tierConfig, error) {
+	flagProps := map[string]string{}
+	for _, k := range f.sets.keys {
+		flagProps[k] = f.sets.vals[k]
+	}
+	if f.bucket != "" && f.store == "" {
+		f.store = "s3"
+	}
+	for k, v := range map[string]string{
+		"strata.tier.store": f.store, "strata.tier.fs.dir": f.fsDir, "strata.tier.s3.bucket": f.bucket,
+		"strata.tier.s3.endpoint": f.endpoint, "strata.tier.s3.region": f.region,
+		"strata.tier.s3.access.key": f.accessKey, "strata.tier.s3.secret.key": f.secretKey,
+		"strata.tier.s3.path.style": f.pathStyle, "strata.tier.prefix": f.prefix,
+	} {
+		if v != "" {
+			flagProps[k] = v
+		}
+	}
+	props, _, err := gatherServeProps(f.config, os.Environ(), flagProps)
+	if err != nil {
+		return nil, tierConfig{}, err
+	}
+	rest, tierProps := splitTierProps(props)
+	if tierProps["strata.tier.store"] == "" && tierProps["strata.tier.fs.dir"] == "" && tierProps["strata.tier.s3.bucket"] == "" {
+		return nil, tierConfig{}, usageErrorf("no store given: use --fs-dir DIR, --bucket NAME (with --endpoint for MinIO) or --config server.properties")
+	}
+	tc, err := parseTierConfig(tierProps, dataDirOf(rest))
+	if err != nil {
+		return nil, tierConfig{}, err
+	}
+	if tc.Store == "none" {
+		return nil, tierConfig{}, usageErrorf("strata.tier.store is none: nothing to read")
+	}
+	if tc.Store == "fs" {
+		if _, err := os.Stat(tc.FSDir); err != nil {
+			return nil, tierConfig{}, fmt.Errorf("fs store %q: %w", tc.FSDir, err)
+		}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	st, _, err := buildObjectStore(ctx, tc, logger, nil)
+	if err != nil {
+		return nil, tierConfig{}, bucketError(tc, err)
+	}
+	return st, tc, nil
+}
+
+// bucketError turns a store error into one line a person can act on.
+func bucketError(tc tierConfig, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	where := tc.FSDir
+	if tc.Store == "s3" {
+		where = "bucket " + strconv.Quote(tc.S3.Bucket)
+		if tc.S3.Endpoint != "" {
+			where += " at " + tc.S3.Endpoint
+		}
+	}
+	switch {
+	case strings.Contains(msg, "NoSuchBucket"):
+		return fmt.Errorf("%s does not exist", where)
+	case strings.Contains(msg, "InvalidAccessKeyId"), strings.Contains(msg, "SignatureDoesNotMatch"),
+		strings.Contains(msg, "AccessDenied"), strings.Contains(msg, "InvalidToken"), strings.Contains(msg, "ExpiredToken"):
+		return fmt.Errorf("%s: credentials rejected (check strata.tier.s3.access.key / secret.key)", where)
+	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
+		return fmt.Errorf("%s: cannot connect: %v", where, err)
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+// findTopic reads the topic manifest of name from the bucket.
+func findTopic(ctx context.Context, st tiering.ObjectStore, tc tierConfig, name string) (tiering.TopicManifest, error) {
+	tms, err := tiering.Restore(ctx, st, tc.Prefix)
+	if err != nil {
+		return tiering.TopicManifest{}, bucketError(tc, err)
+	}
+	var names []string
+	for _, tm := range tms {
+		if tm.Topic == name {
+			return tm, nil
+		}
+		names = append(names, tm.Topic)
+	}
+	if len(names) == 0 {
+		return tiering.TopicManifest{}, fmt.Errorf("topic %q not found: the store holds no topics under prefix %q", name, tc.Prefix)
+	}
+	return tiering.TopicManifest{}, fmt.Errorf("topic %q not found in the store (it holds: %s)", name, strings.Join(names, ", "))
+}
+
+// eachBatch streams the record batches of a .log object, calling fn with each batch's
+// position and bytes (valid until fn returns). A frame that does not fit is segment.ErrCorrupt.
+func eachBatch(ctx context.Context, st tiering.ObjectStore, key string, fn func(pos int64, batch []byte) error) error {
+	rc, err := st.GetRange(ctx, key, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 256<<10)
+	var pos int64
+	var buf []byte
+	for {
+		var hdr [12]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("%w: %s: batch header at %d: %v", segment.ErrCorrupt, key, pos, err)
+		}
+		n := int32(binary.BigEndian.Uint32(hdr[8:]))
+		if n < 49 || n > 1<<30 {
+			return fmt.Errorf("%w: %s: batch at %d has length %d", segment.ErrCorrupt, key, pos, n)
+		}
+		size := 12 + int(n)
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		copy(buf, hdr[:])
+		if _, err := io.ReadFull(br, buf[12:]); err != nil {
+			return fmt.Errorf("%w: %s: batch at %d is cut short: %v", segment.ErrCorrupt, key, pos, err)
+		}
+		if err := fn(pos, buf); err != nil {
+			return err
+		}
+		pos += int64(size)
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checkBatchCRC verifies a v2 batch's CRC-32C (bytes 21..end, stored at 17..21).
+func checkBatchCRC(b []byte) error {
+	if len(b) < 61 || b[16] != 2 {
+		return fmt.Errorf("%w: not a v2 record batch", segment.ErrCorrupt)
+	}
+	if want, got := binary.BigEndian.Uint32(b[17:]), crc32.Checksum(b[21:], castagnoli); want != got {
+		return fmt.Errorf("%w: batch crc %08x, computed %08x", segment.ErrCorrupt, want, got)
+	}
+	return nil
+}
+
+// parseTimeFlag accepts Unix milliseconds or RFC 3339; "" is -1.
+func parseTimeFlag(name, v string) (int64, error) {
+	if v == "" {
+		return -1, nil
+	}
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return ms, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return 0, usageErrorf("--%s: want Unix milliseconds or RFC 3339 (2024-05-01T12:00:00Z), got %q", name, v)
+	}
+	return t.UnixMilli(), nil
+}
+
+func runTierCat(ctx context.Context, s streams, args []string) error {
+	fs := newFlagSet(s, "tier cat", "tier cat TOPIC --fs-dir DIR | --bucket B [--endpoint URL] [flags]")
+	var sf storeFlags
+	sf.registerOn(fs)
+	partition := fs.Int("partition", -1, "only this partition (-1: all, one after another)")
+	fromOff := fs.Int64("from-offset", -1, "first offset (default: the remote log start)")
+	toOff := fs.Int64("to-offset", -1, "stop before this offset (default: the remote end)")
+	fromTime := fs.String("from-time", "", "only records with timestamp >= this (Unix ms or RFC 3339)")
+	toTime := fs.String("to-time", "", "only records with timestamp <= this (Unix ms or RFC 3339)")
+	format := fs.String("format", `%v\n`, "output format, as for strata consume")
+	count := fs.Int("n", 0, "stop after this many records (0: no limit)")
+	progressMode := fs.String("progress", "auto", "progress on stderr: auto (stderr is a terminal, stdout is not), always, never")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErrorf("tier cat: want exactly one TOPIC")
+	}
+	rf, err := parseRecordFormat(*format)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	tsFrom, err := parseTimeFlag("from-time", *fromTime)
+	if err != nil {
+		return err
+	}
+	tsTo, err := parseTimeFlag("to-time", *toTime)
+	if err != nil {
+		return err
+	}
+	showProgress, err := progressEnabled(*progressMode, s)
+	if err != nil {
+		return err
+	}
+	st, tc, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	tm, err := findTopic(ctx, st, tc, pos[0])
+	if err != nil {
+		return err
+	}
+	parts := make([]int32, 0, tm.Partitions)
+	for p := int32(0); p < tm.Partitions; p++ {
+		if *partition < 0 || int32(*partition) == p {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("topic %q has %d partitions, no partition %d", tm.Topic, tm.Partitions, *partition)
+	}
+	type partEntries struct {
+		p       int32
+		entries []tiering.SegmentEntry
+	}
+	var plan []partEntries
+	var total int64
+	for _, p := range parts {
+		_, entries, err := tiering.ReadPartitionManifest(ctx, st, tc.Prefix, tm.Topic, tm.TopicID, p)
+		if err != nil {
+			return bucketError(tc, fmt.Errorf("cannot read the manifest of %s-%d: %w", tm.Topic, p, err))
+		}
+		var keep []tiering.SegmentEntry
+		for _, e := range entries {
+			if (*fromOff >= 0 && e.LastOffset < *fromOff) || (*toOff >= 0 && e.BaseOffset >= *toOff) ||
+				(tsFrom >= 0 && e.MaxTimestamp < tsFrom) {
+				continue
+			}
+			keep = append(keep, e)
+			lo, hi := e.BaseOffset, e.LastOffset+1
+			if *fromOff > lo {
+				lo = *fromOff
+			}
+			if *toOff >= 0 && *toOff < hi {
+				hi = *toOff
+			}
+			total += max(0, hi-lo)
+		}
+		plan = append(plan, partEntries{p, keep})
+	}
+
+	prog := newProgress(s.err, showProgress, total, "replaying "+tm.Topic)
+	defer prog.finish()
+	w := bufio.NewWriterSize(s.out, 64<<10)
+	defer w.Flush()
+	printed := 0
+	errDone := errors.New("done")
+	decomp := kgo.DefaultDecompressor()
+	for _, pe := range plan {
+		for _, e := range pe.entries {
+			err := eachBatch(ctx, st, e.Log.Key, func(_ int64, batch []byte) error {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				base := int64(binary.BigEndian.Uint64(batch))
+				last := base + int64(int32(binary.BigEndian.Uint32(batch[23:])))
+				if (*fromOff >= 0 && last < *fromOff) || (*toOff >= 0 && base >= *toOff) {
+					return nil
+				}
+				lo, hi := max(base, *fromOff), last+1
+				if *toOff >= 0 {
+					hi = min(hi, *toOff)
+				}
+				prog.add(hi-lo, int64(len(batch)))
+				rp := &kmsg.FetchResponseTopicPartition{Partition: pe.p, HighWatermark: e.LastOffset + 1, RecordBatches: batch}
+				fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: tm.Topic, Partition: pe.p, Offset: max(*fromOff, 0)}, rp, decomp, nil)
+				if fp.Err != nil {
+					return fmt.Errorf("%s: batch at offset %d: %w", e.Log.Key, base, fp.Err)
+				}
+				for _, r := range fp.Records {
+					if (*toOff >= 0 && r.Offset >= *toOff) || (tsFrom >= 0 && r.Timestamp.UnixMilli() < tsFrom) ||
+						(tsTo >= 0 && r.Timestamp.UnixMilli() > tsTo) {
+						continue
+					}
+					rf.write(w, r)
+					printed++
+					if *count > 0 && printed >= *count {
+						return errDone
+					}
+				}
+				return nil
+			})
+			if errors.Is(err, errDone) {
+				return w.Flush()
+			}
+			if err != nil {
+				if errors.Is(err, tiering.ErrNotExist) {
+					return fmt.Errorf("object %q named by the manifest is missing (run strata tier verify)", e.Log.Key)
+				}
+				return bucketError(tc, err)
+			}
+		}
+	}
+	return w.Flush()
+}
+
+// verifyReport counts what verify found.
+type verifyReport struct {
+	segments, objects        int
+	bytes                    int64
+	missing, corrupt, orphan int
+	deleted                  int
+}
+
+func runTierVerify(ctx context.Context, s streams, args []string) error {
+	fs := newFlagSet(s, "tier verify", "tier verify [TOPIC] --fs-dir DIR | --bucket B [--endpoint URL] [--delete-orphans [--dry-run]]")
+	var sf storeFlags
+	sf.registerOn(fs)
+	grace := fs.Duration("grace", time.Hour, "objects no manifest names count as orphans only when older than this (uploads in progress are younger)")
+	deleteOrphans := fs.Bool("delete-orphans", false, "delete orphaned objects")
+	dryRun := fs.Bool("dry-run", false, "with --delete-orphans: print what would be deleted, delete nothing")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usageErrorf("tier verify: at most one TOPIC")
+	}
+	if *dryRun && !*deleteOrphans {
+		return usageErrorf("tier verify: --dry-run goes with --delete-orphans")
+	}
+	st, tc, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	var topics []tiering.TopicManifest
+	if len(pos) == 1 {
+		tm, err := findTopic(ctx, st, tc, pos[0])
+		if err != nil {
+			return err
+		}
+		topics = []tiering.TopicManifest{tm}
+	} else if topics, err = tiering.Restore(ctx, st, tc.Prefix); err != nil {
+		return bucketError(tc, err)
+	}
+	var rep verifyReport
+	now := time.Now()
+	for _, tm := range topics {
+		for p := int32(0); p < tm.Partitions; p++ {
+			if err := verifyPartition(ctx, s.out, st, tc, tm, p, now, *grace, *deleteOrphans, *dryRun, &rep); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(s.out, "verified %d topics, %d segments, %d objects, %s: %d missing, %d corrupt, %d orphaned",
+		len(topics), rep.segments, rep.objects, humanBytes(rep.bytes), rep.missing, rep.corrupt, rep.orphan)
+	if *deleteOrphans && !*dryRun {
+		fmt.Fprintf(s.out, " (%d deleted)", rep.deleted)
+	}
+	fmt.Fprintln(s.out)
+	if rep.missing+rep.corrupt > 0 {
+		return fmt.Errorf("verify found %d missing and %d corrupt objects", rep.missing, rep.corrupt)
+	}
+	return nil
+}
+
+func verifyPartition(ctx context.Context, out io.Writer, st tiering.ObjectStore, tc tierConfig, tm tiering.TopicManifest, p int32,
+	now time.Time, grace time.Duration, del, dryRun bool, rep *verifyReport) error {
+	name := fmt.Sprintf("%s-%d", tm.Topic, p)
+	prefix := tiering.PartitionPrefix(tc.Prefix, tm.Topic, tm.TopicID, p)
+	head, entries, err := tiering.ReadPartitionManifest(ctx, st, tc.Prefix, tm.Topic, tm.TopicID, p)
+	if err != nil {
+		if errors.Is(err, tiering.ErrCorruptManifest) || errors.Is(err, tiering.ErrNotExist) {
+			rep.corrupt++
+			fmt.Fprintf(out, "CORRUPT  %s: manifest: %v\n", name, err)
+			return nil
+		}
+		return bucketError(tc, fmt.Errorf("cannot read the manifest of %s: %w", name, err))
+	}
+	named := map[string]bool{prefix + "manifest.json": true}
+	// Spilled manifest chunks, newest first.
+	for ref := head.LastChunk; ref != nil; {
+		named[ref.Key] = true
+		rc, err := st.GetRange(ctx, ref.Key, 0, -1)
+		if err != nil {
+			break // loading the manifest above already read every chunk
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			break
+		}
+		ch, err := tiering.DecodeManifestChunk(b)
+		if err != nil {
+			break
+		}
+		ref = ch.Prev
+	}
+	for _, e := range entries {
+		rep.segments++
+		for _, o := range e.Objects() {
+			named[o.Key] = true
+			rep.objects++
+			rep.bytes += o.Size
+		}
+		err := tiering.VerifyEntry(ctx, st, e)
+		if err == nil {
+			err = eachBatch(ctx, st, e.Log.Key, func(pos int64, batch []byte) error {
+				if err := checkBatchCRC(batch); err != nil {
+					return fmt.Errorf("%s at position %d: %w", e.Log.Key, pos, err)
+				}
+				return nil
+			})
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, tiering.ErrNotExist):
+			rep.missing++
+			fmt.Fprintf(out, "MISSING  %s: segment %d-%d: %v\n", name, e.BaseOffset, e.LastOffset, err)
+		case errors.Is(err, segment.ErrCorrupt):
+			rep.corrupt++
+			fmt.Fprintf(out, "CORRUPT  %s: segment %d-%d: %v\n", name, e.BaseOffset, e.LastOffset, err)
+		default:
+			return bucketError(tc, err)
+		}
+	}
+	var orphans []tiering.ObjectInfo
+	err = st.List(ctx, prefix, func(oi tiering.ObjectInfo) error {
+		if !named[oi.Key] && now.Sub(oi.LastModified) >= grace {
+			orphans = append(orphans, oi)
+		}
+		return nil
+	})
+	if err != nil {
+		return bucketError(tc, err)
+	}
+	for _, oi := range orphans {
+		rep.orphan++
+		action := ""
+		switch {
+		case del && dryRun:
+			action = " (would delete)"
+		case del:
+			if err := st.Delete(ctx, oi.Key); err != nil {
+				return bucketError(tc, fmt.Errorf("cannot delete orphan %q: %w", oi.Key, err))
+			}
+			rep.deleted++
+			action = " (deleted)"
+		}
+		fmt.Fprintf(out, "ORPHAN   %s: %s, %s, modified %s%s\n", name, oi.Key, humanBytes(oi.Size), oi.LastModified.UTC().Format(time.RFC3339), action)
+	}
+	fmt.Fprintf(out, "checked  %s: %d segments, offsets %d-%d\n", name, len(entries), head.LogStartOffset, head.EndOffset)
+	return nil
+}
+
+func runTierStatus(ctx context.Context, s streams, args []string) error {
+	fs := newFlagSet(s, "tier status", "tier status [TOPIC] [--admin HOST:PORT]")
+	def := os.Getenv("STRATA_ADMIN")
+	if def == "" {
+		def = admin.DefaultAddr
+	}
+	addr := fs.String("admin", def, "admin listener of the broker (strata.admin.listener; env STRATA_ADMIN)")
+	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usageErrorf("tier status: at most one TOPIC")
+	}
+	base := *addr
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(base, "/")+"/api/snapshot", nil)
+	if err != nil {
+		return usageErrorf("--admin %q: %v", *addr, err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the admin listener at %s (is the broker running? see strata.admin.listener): %v", *addr, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	var snap broker.ClusterSnapshot
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("admin listener at %s answered %s", *addr, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		return fmt.Errorf("admin listener at %s: cannot decode the snapshot: %w", *addr, err)
+	}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLOG-START\tLOCAL-START\tREMOTE-END\tHW\tLOCAL-BYTES\tREMOTE-BYTES\tUPLOAD-LAG\t")
+	found := false
+	sort.Slice(snap.Topics, func(i, j int) bool { return snap.Topics[i].Name < snap.Topics[j].Name })
+	for _, t := range snap.Topics {
+		if len(pos) == 1 && t.Name != pos[0] {
+			continue
+		}
+		found = true
+		for _, p := range t.Partitions {
+			re := "-"
+			if p.RemoteEndOffset >= 0 {
+				re = strconv.FormatInt(p.RemoteEndOffset, 10)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t\n", t.Name, p.Partition, p.LogStartOffset, p.LocalStartOffset,
+				re, p.HighWatermark, p.LocalBytes, p.RemoteBytes, p.UploadLagBytes)
+		}
+	}
+	if len(pos) == 1 && !found {
+		return fmt.Errorf("topic %q does not exist", pos[0])
+	}
+	return tw.Flush()
+}
