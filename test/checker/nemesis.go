@@ -76,8 +76,9 @@ func (k *KillRestart) MaxRecovery() time.Duration {
 	return m
 }
 
-// Run performs the cycles: the span Duration is cut into Cycles slots, and the target is
-// killed at a random moment in the middle 60% of each slot and restarted. When ctx ends,
+// Run performs the cycles: the span Duration (less the time spent paused or down) is cut
+// into Cycles slots, and the target is killed at a random moment in the middle 60% of
+// each slot and restarted. When ctx ends,
 // no new kill starts, but a killed target is always restarted before Run returns.
 func (k *KillRestart) Run(ctx context.Context, h *History) error {
 	cycles := k.Cycles
@@ -110,9 +111,12 @@ func (k *KillRestart) Run(ctx context.Context, h *History) error {
 		span -= time.Since(begin)
 		begin = time.Now()
 	}
-	slot := span / time.Duration(cycles)
+	// Each cycle takes a slot of running time plus the fault itself (pause or down time),
+	// so that all cycles fit in the span.
+	fault := k.Pause + k.Down
+	slot := max((span-time.Duration(cycles)*fault)/time.Duration(cycles), 100*time.Millisecond)
 	for i := range cycles {
-		at := begin.Add(time.Duration(i)*slot + slot/5 + time.Duration(rng.Int64N(int64(slot*3/5)+1)))
+		at := begin.Add(time.Duration(i)*(slot+fault) + slot/5 + time.Duration(rng.Int64N(int64(slot*3/5)+1)))
 		select {
 		case <-ctx.Done():
 			return nil
