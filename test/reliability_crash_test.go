@@ -40,12 +40,15 @@ func reliabilityScale(t *testing.T) (time.Duration, int) {
 	return dur, cycles
 }
 
-// TestReliabilityKillRestart runs the strata binary as a child process, SIGKILLs and
-// restarts it (or freezes it with SIGSTOP, in the pause scenario) at random moments while idempotent producers, replaying consumers and a
-// consumer group run, then reads every partition in full and fails on any anomaly the
-// checker finds: an acknowledged record lost, an offset with two values, a record read
-// twice, reads out of order or with gaps, committed offsets going backwards, or an end
-// offset below an acknowledged record.
+// TestReliabilityKillRestart runs the strata binary as a child process and SIGKILLs and
+// restarts it (or, in the pause scenario, freezes it with SIGSTOP) at random moments while
+// idempotent producers, replaying consumers and a consumer group run; then it reads every
+// partition in full and fails on any anomaly the checker finds: an acknowledged record
+// lost, an offset with two values, a record read twice, reads out of order or with gaps,
+// committed offsets going backwards, or an end offset below an acknowledged record. The
+// history (history.jsonl) and the broker's log (strata.log) of each scenario go to the
+// test's artifact directory (go test -artifacts), and to a kept temporary directory when
+// the scenario fails; `go run ./test/checker/checkhistory` re-checks a history.
 func TestReliabilityKillRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills the strata binary")
