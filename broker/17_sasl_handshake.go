@@ -1,13 +1,13 @@
 package broker
 
-// SaslHandshake (key 17), version 1.
+// SaslHandshake (key 17), versions 0-1.
 //
 // Names the mechanism of the SaslAuthenticate exchange that follows. The response lists the
 // mechanisms enabled (sasl.enabled.mechanisms). On a listener that is not SASL_PLAINTEXT or
 // SASL_SSL, or on a connection that has already authenticated, the answer is
 // ILLEGAL_SASL_STATE. An unknown mechanism is UNSUPPORTED_SASL_MECHANISM and closes the
-// connection after the response (Kafka's behaviour). Version 0 (raw tokens after the
-// handshake) was removed in Kafka 4.0 (KIP-896) and is not served.
+// connection after the response (Kafka's behaviour). After v0 the client sends the
+// mechanism's tokens as raw frames instead of SaslAuthenticate requests (sasl.go).
 
 import (
 	"context"
@@ -22,6 +22,9 @@ func (b *Broker) handleSaslHandshake(ctx context.Context, req *kmsg.SASLHandshak
 	mechs, _ := b.cfg.saslMechanisms()
 	resp.SupportedMechanisms = mechs
 	cs := connStateFrom(ctx)
+	if cs != nil && req.Version == 0 {
+		defer cs.signalSASLStep() // the reader waits to know whether raw tokens follow
+	}
 	if cs == nil || cs.listener == nil || !cs.listener.spec.sasl() || cs.authenticated.Load() || cs.mechanism != "" {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		if cs != nil {

@@ -51,11 +51,12 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 	default:
 		out, done, err := b.scramStep(cs, req.SASLAuthBytes)
 		if err != nil {
+			b.logger.Debug("scram step failed", "err", err) // xdg-go/scram errors name no secret
 			return fail()
 		}
 		resp.SASLAuthBytes = out
 		if done {
-			b.completeSASL(cs, cs.scramConv.Username(), remote)
+			b.completeSASL(cs, cs.scramConv.user, remote)
 			cs.scramConv = nil
 		}
 	}

@@ -182,7 +182,7 @@ func (b *Broker) acceptLoop(ctx context.Context, l *listener) {
 		go func() {
 			defer b.wg.Done()
 			defer b.untrackConn(nc)
-			cs := &connState{listener: l, principal: anonymousUser}
+			cs := newConnState(l)
 			if l.tls != nil {
 				tc, err := b.tlsHandshake(ctx, nc, l)
 				if err != nil {

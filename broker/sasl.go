@@ -16,17 +16,22 @@ package broker
 // password from the given password with the stored salt and iteration count and compares
 // the derived StoredKey in constant time. So one set of users (managed with
 // AlterUserScramCredentials, `strata user`) serves PLAIN and SCRAM, and no password is
-// ever stored. SaslHandshake v0 (raw tokens, removed in Kafka 4.0 by KIP-896) is not
-// served; clients use v1.
+// ever stored. After SaslHandshake v0 the tokens travel as raw frames (a size and the
+// token, no header); the reader then waits for each token's outcome before reading the
+// next frame, and a failure closes the connection.
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 
-	"github.com/xdg-go/scram"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // connState is the security state of one connection. The worker goroutine owns every
@@ -37,8 +42,83 @@ type connState struct {
 	authenticated atomic.Bool
 
 	mechanism  string // chosen by SaslHandshake
-	scramConv  *scram.ServerConversation
-	closeAfter bool // close the connection once the current response is written
+	scramConv  *scramConversation
+	closeAfter bool          // close the connection once the current response is written
+	saslStep   chan struct{} // SaslHandshake v0 / raw token handled (tells the reader)
+}
+
+// newConnState returns the state of a connection accepted on l.
+func newConnState(l *listener) *connState {
+	return &connState{listener: l, principal: anonymousUser, saslStep: make(chan struct{}, 1)}
+}
+
+// signalSASLStep tells the reader that a SaslHandshake v0 or raw token was handled.
+func (cs *connState) signalSASLStep() {
+	select {
+	case cs.saslStep <- struct{}{}:
+	default:
+	}
+}
+
+// awaitSASLStep waits for the worker to handle a SaslHandshake v0 or raw token and
+// reports whether the next frame is a raw token.
+func (cs *connState) awaitSASLStep(ctx context.Context) (bool, error) {
+	select {
+	case <-cs.saslStep:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return cs.mechanism != "" && !cs.authenticated.Load() && !cs.closeAfter, nil
+}
+
+// readRawSASL reads one raw SASL token frame (SaslHandshake v0): a size and the token,
+// no request header.
+func (b *Broker) readRawSASL(br *bufio.Reader, admit func(n int64) error, maxSize int32) (*request, error) {
+	var sz [4]byte
+	if _, err := io.ReadFull(br, sz[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(sz[:]))
+	if size < 0 || size > maxSize {
+		return nil, fmt.Errorf("%w: sasl token of %d bytes (sasl.server.max.receive.size %d)", errProtocol, size, maxSize)
+	}
+	if err := admit(int64(size)); err != nil {
+		return nil, err
+	}
+	tok := make([]byte, size)
+	if _, err := io.ReadFull(br, tok); err != nil {
+		return nil, io.ErrUnexpectedEOF
+	}
+	req := kmsg.NewPtrSASLAuthenticateRequest()
+	req.SASLAuthBytes = tok
+	return &request{key: int16(kmsg.SASLAuthenticate), req: req, size: int64(size), rawSASL: true}, nil
+}
+
+// handleRawSASL runs one raw token through SaslAuthenticate's logic. The answer is a raw
+// token; a failure closes the connection (the raw protocol has no error field).
+func (b *Broker) handleRawSASL(ctx context.Context, r *request, clientHost string) (kmsg.Response, error) {
+	hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{ClientHost: clientHost})
+	cs := connStateFrom(ctx)
+	if cs != nil {
+		defer cs.signalSASLStep()
+	}
+	resp, _ := b.handleSaslAuthenticate(hctx, r.req.(*kmsg.SASLAuthenticateRequest))
+	ar := resp.(*kmsg.SASLAuthenticateResponse)
+	if ar.ErrorCode != 0 {
+		return nil, fmt.Errorf("%w: raw sasl authentication failed", errProtocol)
+	}
+	return rawSASLResponse{ar}, nil
+}
+
+// rawSASLResponse writes only a size and the token.
+type rawSASLResponse struct {
+	*kmsg.SASLAuthenticateResponse
+}
+
+func (r rawSASLResponse) writeResponse(nc net.Conn, _ int32) error {
+	buf := binary.BigEndian.AppendUint32(nil, uint32(len(r.SASLAuthBytes)))
+	_, err := nc.Write(append(buf, r.SASLAuthBytes...))
+	return err
 }
 
 type connStateKey struct{}
@@ -97,26 +177,15 @@ func (b *Broker) authenticatePlain(token []byte) (user string, ok bool) {
 // scramStep runs one SCRAM step; done reports the end of the exchange with success.
 func (b *Broker) scramStep(cs *connState, token []byte) (resp []byte, done bool, err error) {
 	if cs.scramConv == nil {
-		srv, err := b.scram.server(cs.mechanism)
-		if err != nil {
-			return nil, false, err
-		}
-		cs.scramConv = srv.NewConversation()
+		cs.scramConv = &scramConversation{store: b.scram, mech: cs.mechanism}
+		out, err := cs.scramConv.first(string(token))
+		return []byte(out), false, err
 	}
-	out, err := cs.scramConv.Step(string(token))
+	out, err := cs.scramConv.final(string(token))
 	if err != nil {
 		return nil, false, err
 	}
-	if cs.scramConv.Done() {
-		if !cs.scramConv.Valid() {
-			return nil, false, fmt.Errorf("scram: invalid proof")
-		}
-		if az := cs.scramConv.AuthzID(); az != "" && az != cs.scramConv.Username() {
-			return nil, false, fmt.Errorf("scram: authorization id differs from user")
-		}
-		return []byte(out), true, nil
-	}
-	return []byte(out), false, nil
+	return []byte(out), true, nil
 }
 
 // constantTimeEqual compares secrets without early exit.

@@ -14,8 +14,10 @@ package broker
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/xdg-go/scram"
@@ -138,22 +141,132 @@ func (s *scramStore) lookup(user, mech string) (scramCred, bool) {
 	return c, ok
 }
 
-// server returns a SCRAM server for mech over the store.
-func (s *scramStore) server(mech string) (*scram.Server, error) {
-	hf, _, ok := scramHash(mech)
-	if !ok {
-		return nil, fmt.Errorf("scram: unsupported mechanism %s", mech)
-	}
-	return hf.NewServer(func(user string) (scram.StoredCredentials, error) {
-		c, ok := s.lookup(user, mech)
-		if !ok {
-			return scram.StoredCredentials{}, errors.New("scram: unknown user")
+// scramConversation is the server side of one SCRAM exchange (RFC 5802). It is written
+// here rather than taken from xdg-go/scram's server because Kafka accepts a client-final
+// nonce that merely ends with the combined nonce (ScramSaslServer: endsWith), and
+// librdkafka relies on that: it sends client nonce + the server's combined nonce.
+// Channel binding is not supported (gs2 header "n" or "y"); extensions are ignored.
+type scramConversation struct {
+	store *scramStore
+	mech  string
+
+	user      string
+	gs2       string
+	nonce     string // client nonce + server nonce
+	c1Bare    string
+	s1        string
+	cred      scramCred
+	finalDone bool
+}
+
+var errSCRAM = errors.New("scram: authentication failed")
+
+// decodeSASLName undoes RFC 5802's escaping of ',' and '='.
+func decodeSASLName(s string) (string, error) {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' {
+			out = append(out, s[i])
+			continue
 		}
-		return scram.StoredCredentials{
-			KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
-			StoredKey:  c.StoredKey, ServerKey: c.ServerKey,
-		}, nil
-	})
+		switch {
+		case strings.HasPrefix(s[i:], "=2C"):
+			out = append(out, ',')
+		case strings.HasPrefix(s[i:], "=3D"):
+			out = append(out, '=')
+		default:
+			return "", fmt.Errorf("%w: bad escape in name", errSCRAM)
+		}
+		i += 2
+	}
+	return string(out), nil
+}
+
+// first handles client-first-message and returns server-first-message.
+func (c *scramConversation) first(msg string) (string, error) {
+	parts := strings.SplitN(msg, ",", 3)
+	if len(parts) != 3 || (parts[0] != "n" && parts[0] != "y") {
+		return "", fmt.Errorf("%w: bad gs2 header", errSCRAM)
+	}
+	authz := ""
+	if parts[1] != "" {
+		if !strings.HasPrefix(parts[1], "a=") {
+			return "", fmt.Errorf("%w: bad authzid", errSCRAM)
+		}
+		var err error
+		if authz, err = decodeSASLName(parts[1][2:]); err != nil {
+			return "", err
+		}
+	}
+	c.gs2 = parts[0] + "," + parts[1] + ","
+	c.c1Bare = parts[2]
+	fields := strings.Split(c.c1Bare, ",")
+	if len(fields) < 2 || !strings.HasPrefix(fields[0], "n=") || !strings.HasPrefix(fields[1], "r=") || len(fields[1]) < 3 {
+		return "", fmt.Errorf("%w: bad client-first-message", errSCRAM)
+	}
+	user, err := decodeSASLName(fields[0][2:])
+	if err != nil {
+		return "", err
+	}
+	if authz != "" && authz != user {
+		return "", fmt.Errorf("%w: authorization id differs from user", errSCRAM)
+	}
+	cred, ok := c.store.lookup(user, c.mech)
+	if !ok {
+		return "", fmt.Errorf("%w: unknown user or mechanism", errSCRAM)
+	}
+	c.user, c.cred = user, cred
+	c.nonce = fields[1][2:] + scramNonce()
+	c.s1 = fmt.Sprintf("r=%s,s=%s,i=%d", c.nonce, base64.StdEncoding.EncodeToString(cred.Salt), cred.Iterations)
+	return c.s1, nil
+}
+
+// final handles client-final-message; it returns server-final-message on success.
+func (c *scramConversation) final(msg string) (string, error) {
+	if c.finalDone || c.user == "" {
+		return "", fmt.Errorf("%w: unexpected message", errSCRAM)
+	}
+	c.finalDone = true
+	i := strings.LastIndex(msg, ",p=")
+	if i < 0 {
+		return "", fmt.Errorf("%w: no proof", errSCRAM)
+	}
+	withoutProof := msg[:i]
+	proof, err := base64.StdEncoding.DecodeString(msg[i+3:])
+	if err != nil {
+		return "", fmt.Errorf("%w: bad proof encoding", errSCRAM)
+	}
+	fields := strings.Split(withoutProof, ",")
+	if len(fields) < 2 || !strings.HasPrefix(fields[0], "c=") || !strings.HasPrefix(fields[1], "r=") {
+		return "", fmt.Errorf("%w: bad client-final-message", errSCRAM)
+	}
+	if cb, err := base64.StdEncoding.DecodeString(fields[0][2:]); err != nil || string(cb) != c.gs2 {
+		return "", fmt.Errorf("%w: channel binding mismatch", errSCRAM)
+	}
+	if !strings.HasSuffix(fields[1][2:], c.nonce) {
+		return "", fmt.Errorf("%w: nonce mismatch", errSCRAM)
+	}
+	_, h, _ := scramHash(c.mech)
+	authMsg := []byte(c.c1Bare + "," + c.s1 + "," + withoutProof)
+	mac := func(key, data []byte) []byte {
+		m := hmac.New(h, key)
+		m.Write(data)
+		return m.Sum(nil)
+	}
+	sig := mac(c.cred.StoredKey, authMsg)
+	if len(proof) != len(sig) {
+		return "", fmt.Errorf("%w: bad proof length", errSCRAM)
+	}
+	clientKey := make([]byte, len(sig))
+	for j := range sig {
+		clientKey[j] = proof[j] ^ sig[j]
+	}
+	hh := h()
+	hh.Write(clientKey)
+	if !constantTimeEqual(hh.Sum(nil), c.cred.StoredKey) {
+		return "", fmt.Errorf("%w: invalid proof", errSCRAM)
+	}
+	return "v=" + base64.StdEncoding.EncodeToString(mac(c.cred.ServerKey, authMsg)), nil
 }
 
 // verifyPassword checks a clear-text password (SASL/PLAIN) against the user's strongest
@@ -227,4 +340,13 @@ func writeSecretFileAtomic(path string, data []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// scramNonce is the server's nonce part: 24 random bytes in [A-Za-z0-9_-].
+func scramNonce() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic("broker: no randomness: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }

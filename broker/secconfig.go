@@ -250,7 +250,7 @@ func (b *Broker) openSecurity() error {
 // securityAPIs are the dispatcher entries of the SASL, ACL and SCRAM APIs.
 func securityAPIs() []apiEntry {
 	return []apiEntry{
-		{kmsg.SASLHandshake, 1, 1, h((*Broker).handleSaslHandshake)},
+		{kmsg.SASLHandshake, 0, 1, h((*Broker).handleSaslHandshake)},
 		{kmsg.SASLAuthenticate, 0, 2, h((*Broker).handleSaslAuthenticate)},
 		{kmsg.DescribeACLs, 1, 3, h((*Broker).handleDescribeAcls)},
 		{kmsg.CreateACLs, 1, 3, h((*Broker).handleCreateAcls)},

@@ -56,6 +56,7 @@ type request struct {
 	clientID      string
 	req           kmsg.Request // nil for an ApiVersions request with an unsupported version
 	size          int64        // frame bytes, counted against queueBudget
+	rawSASL       bool         // a raw SASL token after SaslHandshake v0 (sasl.go)
 }
 
 // requestInfo travels in the handler's context.
@@ -156,6 +157,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			}
 		}()
 		br := bufio.NewReaderSize(nc, 64<<10)
+		rawSASL := false // SaslHandshake v0 was accepted: frames are raw SASL tokens
 		// admit waits until a frame of n bytes fits the connection's queue budget.
 		admit := func(n int64) error {
 			for {
@@ -176,7 +178,13 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			// An idle connection (no request for connections.max.idle.ms) is closed. The
 			// deadline covers reading the next whole frame.
 			nc.SetReadDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
-			r, err := b.readRequest(br, admit, b.frameLimit(cs))
+			var r *request
+			var err error
+			if rawSASL {
+				r, err = b.readRawSASL(br, admit, b.frameLimit(cs)) // sasl.go
+			} else {
+				r, err = b.readRequest(br, admit, b.frameLimit(cs))
+			}
 			if err != nil {
 				if errors.Is(err, errProtocol) {
 					log.Info("closing connection", "err", err)
@@ -189,6 +197,12 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			case queue <- r:
 			case <-ctx.Done():
 				return
+			}
+			if cs != nil && (rawSASL || (r.key == 17 && r.version == 0)) {
+				// Whether the next frame is a raw token depends on this one's outcome.
+				if rawSASL, err = cs.awaitSASLStep(ctx); err != nil {
+					return
+				}
 			}
 		}
 	}()
@@ -324,6 +338,9 @@ type connResponseWriter interface {
 // dispatch runs the handler for r. A nil response with a nil error means no response
 // (acks=0). An error closes the connection.
 func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost string) (kmsg.Response, error) {
+	if r.rawSASL {
+		return b.handleRawSASL(ctx, r, clientHost) // sasl.go
+	}
 	if r.req == nil {
 		return b.unsupportedApiVersions(), nil
 	}
