@@ -108,6 +108,11 @@ func runServe(ctx context.Context, s streams, args []string) error {
 			flagProps[kv.key] = kv.val
 		}
 	}
+	for _, a := range []string{*metricsAddr, *adminAddr} { // --admin-addr wins; --set wins over both
+		if a != "" {
+			flagProps["strata.admin.listener"] = a
+		}
+	}
 	for _, k := range sets.keys {
 		flagProps[k] = sets.vals[k]
 	}
@@ -129,11 +134,6 @@ func runServe(ctx context.Context, s streams, args []string) error {
 		logger.Warn("ignoring environment variable that names no configuration key", "key", k)
 	}
 	props, adminProps := splitAdminProps(props)
-	for _, a := range []string{*metricsAddr, *adminAddr} { // --admin-addr wins
-		if a != "" {
-			adminProps["strata.admin.listener"] = a
-		}
-	}
 	ac, err := parseAdminConfig(adminProps)
 	if err != nil {
 		return err

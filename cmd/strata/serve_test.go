@@ -188,6 +188,10 @@ func TestDeployServerPropertiesParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	props, adminProps := splitAdminProps(props)
+	if _, err := parseAdminConfig(adminProps); err != nil {
+		t.Fatal(err)
+	}
 	brokerProps, tierProps := splitTierProps(props)
 	if _, err := parseTierConfig(tierProps, dataDirOf(brokerProps)); err != nil {
 		t.Fatal(err)
