@@ -11,7 +11,7 @@ FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-go soak clean tools kcat chromium
+.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-cli bench-go soak clean tools kcat chromium
 
 all: build
 
@@ -73,8 +73,20 @@ fuzz:
 shell-test: kcat
 	$(GO) test -count=1 -v -run TestQuickstart ./test/shell/
 
-# Throughput and latency: Strata (in-process) interleaved with franz-go's kfake.
-bench: build
+# Side by side in one run (issue 7): machine limits, kfake, NATS JetStream and Strata (a child
+# broker tiering to a local MinIO). Table and JSON lines on stdout and in test/artifacts/bench/,
+# broker CPU/alloc profiles of every phase in test/artifacts/bench/pprof/.
+NATS_MODULE      := github.com/nats-io/nats-server/v2@v2.15.2
+STRATA_BENCH_FLAGS ?=
+bench: bin/minio bin/nats-server
+	$(GO) build -o bin/strata-bench ./cmd/strata-bench
+	./bin/strata-bench $(STRATA_BENCH_FLAGS)
+
+bin/nats-server:
+	GOBIN=$(PWD)/bin $(GO) install $(NATS_MODULE)
+
+# `strata bench`: the CLI's own produce/consume benchmark against an in-process broker and kfake.
+bench-cli: build
 	./bin/strata bench $(BENCH_FLAGS)
 
 # The packages' Go benchmarks (partition append/read, stores, caches ...).

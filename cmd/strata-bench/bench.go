@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/strata-io/strata/test/miniotest"
+)
+
+// bench holds what lives for the whole run: MinIO, kfake, nats-server, the scratch dir.
+type bench struct {
+	o       options
+	rep     *report
+	minio   *miniotest.Server
+	fake    *kfake.Cluster
+	natsSrv *natsServer
+	natsBin string
+	scratch string // broker data dirs, disk-limit file, NATS store: all on one filesystem
+	pool    *valuePool
+}
+
+func newBench(ctx context.Context, o options, rep *report) (*bench, error) {
+	b := &bench{o: o, rep: rep}
+	var err error
+	if b.scratch, err = os.MkdirTemp("", "strata-bench-"); err != nil {
+		return nil, err
+	}
+	if b.minio, err = miniotest.New(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if !o.skipKfake {
+		if b.fake, err = kfake.NewCluster(kfake.NumBrokers(1)); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("cannot start kfake: %w", err)
+		}
+	}
+	if o.natsBin != "" {
+		if _, err := os.Stat(o.natsBin); err != nil {
+			fmt.Fprintf(os.Stderr, "strata-bench: no %s (GOBIN=$PWD/bin go install github.com/nats-io/nats-server/v2@%s); skipping the NATS peer\n", o.natsBin, NATSVersion)
+		} else {
+			b.natsBin = o.natsBin
+			if b.natsSrv, err = startNATS(o.natsBin, b.scratch); err != nil {
+				b.Close()
+				return nil, err
+			}
+		}
+	}
+	b.pool = newValuePool(b.records(o.mib), o.recordSize)
+	return b, nil
+}
+
+func (b *bench) Close() {
+	if b.natsSrv != nil {
+		b.natsSrv.Stop()
+	}
+	if b.fake != nil {
+		b.fake.Close()
+	}
+	if b.minio != nil {
+		b.minio.Close()
+	}
+	if b.scratch != "" {
+		os.RemoveAll(b.scratch)
+	}
+}
+
+func (b *bench) records(mib float64) int {
+	return max(1, int(mib*(1<<20)/float64(b.o.recordSize)))
+}
+
+func (b *bench) limits(ctx context.Context, round int) error {
+	disk, err := diskLimit(b.scratch, b.o.diskMiB<<20)
+	if err != nil {
+		return fmt.Errorf("disk limit: %w", err)
+	}
+	b.rep.add(round, "limit", "disk write, fdatasync per MiB", "MB/s", disk)
+	tcp, err := tcpLimit(b.o.tcpMiB << 20)
+	if err != nil {
+		return fmt.Errorf("tcp limit: %w", err)
+	}
+	b.rep.add(round, "limit", "loopback TCP", "MB/s", tcp)
+	put, get, err := s3Limits(ctx, b.minio.Client, b.minio.Bucket, b.o.s3Sizes)
+	if err != nil {
+		return fmt.Errorf("minio limits: %w", err)
+	}
+	b.rep.add(round, "limit", "MinIO PUT, 8-64 MiB objects", "MB/s", put)
+	b.rep.add(round, "limit", "MinIO GET, 8-64 MiB objects", "MB/s", get)
+	return nil
+}
+
+// kafkaPhases runs the workloads both Strata and kfake get. prof wraps each phase (Strata's
+// child records a profile; kfake's is a no-op).
+func (b *bench) kafkaPhases(ctx context.Context, round int, target, addr string, prof func(string, func() error) error) error {
+	n := b.records(b.o.mib)
+	topics := map[string]int{}
+	for _, c := range []struct {
+		parts int32
+		acks  int
+	}{{1, -1}, {1, 1}, {8, -1}, {8, 1}} {
+		topic := fmt.Sprintf("produce-%dp-acks%d-r%d", c.parts, c.acks, round)
+		if err := createTopic(ctx, addr, topic, c.parts, nil); err != nil {
+			return err
+		}
+		name := fmt.Sprintf("produce %dp acks=%d", c.parts, c.acks)
+		var res produceResult
+		err := prof(fmt.Sprintf("produce-%dp-acks%d", c.parts, c.acks), func() (err error) {
+			res, err = produceN(ctx, addr, topic, c.acks, n, b.pool)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		b.rep.add(round, target, name, "MB/s", res.mbps())
+		topics[fmt.Sprintf("%dp-%d", c.parts, c.acks)] = n
+	}
+	for _, parts := range []int{1, 8} {
+		topic := fmt.Sprintf("produce-%dp-acks-1-r%d", parts, round)
+		var res produceResult
+		err := prof(fmt.Sprintf("consume-%dp", parts), func() (err error) {
+			res, err = consumeAll(ctx, addr, topic, "", int64(n))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		b.rep.add(round, target, fmt.Sprintf("hot consume %dp", parts), "MB/s", res.mbps())
+	}
+	{
+		topic := fmt.Sprintf("produce-8p-acks-1-r%d", round)
+		var res produceResult
+		err := prof("group-catchup-8p", func() (err error) {
+			res, err = consumeAll(ctx, addr, topic, fmt.Sprintf("catchup-r%d", round), int64(n))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		b.rep.add(round, target, "group catch-up 8p (join + read)", "MB/s", res.mbps())
+	}
+	for _, c := range []struct{ parts, acks int }{{1, -1}, {1, 1}, {8, -1}, {8, 1}} {
+		deleteTopic(ctx, addr, fmt.Sprintf("produce-%dp-acks%d-r%d", c.parts, c.acks, round))
+	}
+	topic := fmt.Sprintf("latency-r%d", round)
+	if err := createTopic(ctx, addr, topic, 1, nil); err != nil {
+		return err
+	}
+	var lat latencyResult
+	err := prof("latency", func() (err error) {
+		lat, err = latencyAt(ctx, addr, topic, b.o.latencyRate, b.o.latencyDur, b.o.recordSize)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	rate := strconv.FormatFloat(b.o.latencyRate, 'f', 0, 64)
+	b.rep.add(round, target, "produce ack p50 @"+rate+"/s acks=-1", "ms", lat.ackP50)
+	b.rep.add(round, target, "produce ack p99 @"+rate+"/s acks=-1", "ms", lat.ackP99)
+	b.rep.add(round, target, "produce ack p999 @"+rate+"/s acks=-1", "ms", lat.ackP999)
+	b.rep.add(round, target, "end-to-end p50 @"+rate+"/s acks=-1", "ms", lat.e2eP50)
+	b.rep.add(round, target, "end-to-end p99 @"+rate+"/s acks=-1", "ms", lat.e2eP99)
+	b.rep.add(round, target, "end-to-end p999 @"+rate+"/s acks=-1", "ms", lat.e2eP999)
+	deleteTopic(ctx, addr, topic)
+	return nil
+}
+
+func (b *bench) kfake(ctx context.Context, round int) error {
+	noProf := func(_ string, f func() error) error { return f() }
+	return b.kafkaPhases(ctx, round, "kfake", b.fake.ListenAddrs()[0], noProf)
+}
+
+func (b *bench) nats(ctx context.Context, round int) error {
+	n := b.records(b.o.mib)
+	prod, cons, err := natsProduceConsume(ctx, b.natsSrv.url, fmt.Sprintf("bench-r%d", round), n, b.pool)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	b.rep.add(round, "nats", "produce 1p acks=-1", "MB/s", prod.mbps())
+	b.rep.add(round, "nats", "hot consume 1p", "MB/s", cons.mbps())
+	lat, err := natsLatency(ctx, b.natsSrv.url, fmt.Sprintf("lat-r%d", round), b.o.latencyRate, b.o.latencyDur, b.o.recordSize)
+	if err != nil {
+		return fmt.Errorf("nats latency: %w", err)
+	}
+	rate := strconv.FormatFloat(b.o.latencyRate, 'f', 0, 64)
+	b.rep.add(round, "nats", "produce ack p50 @"+rate+"/s acks=-1", "ms", lat.ackP50)
+	b.rep.add(round, "nats", "produce ack p99 @"+rate+"/s acks=-1", "ms", lat.ackP99)
+	b.rep.add(round, "nats", "produce ack p999 @"+rate+"/s acks=-1", "ms", lat.ackP999)
+	return nil
+}
+
+// strata runs the hot phases on a fresh child broker, then the cold phases, restarting the
+// child so that its chunk cache is empty.
+func (b *bench) strata(ctx context.Context, round int) error {
+	dataDir := filepath.Join(b.scratch, fmt.Sprintf("strata-r%d", round))
+	profDir, _ := filepath.Abs(filepath.Join(b.o.out, "pprof"))
+	bucket := fmt.Sprintf("bench-r%d-%d", round, time.Now().Unix()%100000)
+	if err := b.minio.Client.MakeBucket(ctx, bucket, minioBucketOpts()); err != nil {
+		return fmt.Errorf("make bucket: %w", err)
+	}
+	baseProps := map[string]string{
+		"group.initial.rebalance.delay.ms": "0",
+		"remote.log.upload.interval.ms":    "1000", // quiet partitions roll and upload their tail
+		"log.retention.check.interval.ms":  "500",  // ... checked this often, and local copies go
+	}
+	start := func(extra map[string]string) (*brokerChild, error) {
+		props := map[string]string{}
+		for k, v := range baseProps {
+			props[k] = v
+		}
+		for k, v := range extra {
+			props[k] = v
+		}
+		return startChild(childOptions{
+			dataDir: dataDir, profDir: profDir, props: props,
+			endpoint: b.minio.Endpoint, bucket: bucket, access: b.minio.AccessKey, secret: b.minio.SecretKey,
+		})
+	}
+	child, err := start(nil)
+	if err != nil {
+		return err
+	}
+	defer func() { child.Stop() }()
+	prof := func(phase string, f func() error) error {
+		name := fmt.Sprintf("r%d-%s", round, phase)
+		if err := child.StartProfile(name); err != nil {
+			return err
+		}
+		ferr := f()
+		if err := child.StopProfile(); err != nil && ferr == nil {
+			ferr = err
+		}
+		return ferr
+	}
+	if err := b.kafkaPhases(ctx, round, "strata", child.Addr, prof); err != nil {
+		return err
+	}
+
+	// Cold: produce, wait until every record is only in the bucket.
+	topic := fmt.Sprintf("cold-r%d", round)
+	one, seg := "1", strconv.FormatInt(b.o.segmentBytes, 10)
+	zero, on := "0", "true"
+	if err := createTopic(ctx, child.Addr, topic, 1, map[string]*string{
+		"remote.storage.enable": &on, "segment.bytes": &seg,
+		"local.retention.bytes": &one, "local.retention.ms": &zero,
+	}); err != nil {
+		return err
+	}
+	nCold := b.records(b.o.coldMiB)
+	coldPool := newValuePool(nCold, b.o.recordSize)
+	upStart := time.Now()
+	if _, err := produceN(ctx, child.Addr, topic, 1, nCold, coldPool); err != nil {
+		return err
+	}
+	if err := waitOffloaded(ctx, child.Addr, topic, 1, 90*time.Second); err != nil {
+		return err
+	}
+	st, err := child.Stats()
+	if err != nil {
+		return err
+	}
+	b.rep.add(round, "strata", "produce + upload + local delete (cold topic)", "MB/s",
+		float64(nCold*b.o.recordSize)/1e6/time.Since(upStart).Seconds())
+	_ = st
+	rawBytes, rawMBps, err := rawGetTopic(ctx, b.minio.Client, bucket, topic)
+	if err != nil {
+		return err
+	}
+	b.rep.add(round, "limit", "raw GET of the cold topic's segments, 1 stream", "MB/s", rawMBps)
+
+	restart := func(extra map[string]string) error {
+		child.Stop()
+		child, err = start(extra)
+		return err
+	}
+	// 1) One consumer, empty cache, default settings.
+	if err := restart(nil); err != nil {
+		return err
+	}
+	before, _ := child.Stats()
+	var res produceResult
+	if err := prof("cold-consume", func() (err error) {
+		res, err = consumeAll(ctx, child.Addr, topic, "", int64(nCold))
+		return err
+	}); err != nil {
+		return err
+	}
+	after, _ := child.Stats()
+	oneGet := after.GetBytes - before.GetBytes
+	b.rep.add(round, "strata", "cold consume 1p (MinIO, empty cache)", "MB/s", res.mbps())
+	b.rep.add(round, "strata", "cold consume GET bytes / segment bytes", "x", float64(oneGet)/float64(rawBytes))
+
+	// 2) Two consumers replaying the same range at once, empty cache.
+	if err := restart(nil); err != nil {
+		return err
+	}
+	before, _ = child.Stats()
+	errs := make(chan error, 2)
+	var twoStart = time.Now()
+	if err := prof("cold-2-consumers", func() error {
+		for range 2 {
+			go func() {
+				_, err := consumeAll(ctx, child.Addr, topic, "", int64(nCold))
+				errs <- err
+			}()
+		}
+		return errorsJoin(<-errs, <-errs)
+	}); err != nil {
+		return err
+	}
+	after, _ = child.Stats()
+	twoGet := after.GetBytes - before.GetBytes
+	b.rep.add(round, "strata", "cold 2 concurrent consumers, aggregate", "MB/s",
+		2*float64(nCold*b.o.recordSize)/1e6/time.Since(twoStart).Seconds())
+	b.rep.add(round, "strata", "cold 2nd concurrent consumer: extra GET bytes", "%", 100*(float64(twoGet)/float64(max(oneGet, 1))-1))
+
+	// 3) Peak RSS replaying far more than the cache budget.
+	cacheMiB := b.o.rssCacheMiB
+	if cacheMiB <= 0 {
+		cacheMiB = max(4, int64(b.o.coldMiB/10))
+	}
+	if err := restart(map[string]string{"remote.log.cache.bytes": strconv.FormatInt(cacheMiB<<20, 10)}); err != nil {
+		return err
+	}
+	idle, _ := child.Stats()
+	child.ResetPeakRSS()
+	if err := prof("cold-rss", func() (err error) {
+		res, err = consumeAll(ctx, child.Addr, topic, "", int64(nCold))
+		return err
+	}); err != nil {
+		return err
+	}
+	peak, _ := child.Stats()
+	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: throughput", cacheMiB), "MB/s", res.mbps())
+	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker peak RSS", cacheMiB), "MiB", float64(peak.VMHWMKiB)/1024)
+	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker RSS before", cacheMiB), "MiB", float64(idle.VMRSSKiB)/1024)
+	return nil
+}

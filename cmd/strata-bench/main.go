@@ -1,0 +1,186 @@
+// Command strata-bench is the side-by-side benchmark behind `make bench` (issue 7): in ONE run
+// it measures the limits of this machine (fdatasync'd sequential disk writes, loopback TCP, raw
+// MinIO GET/PUT), the peers (franz-go's in-memory kfake in-process, NATS JetStream on file
+// storage) and Strata (a child broker process tiering to a MinIO it starts), interleaving
+// rounds so that machine drift hits everyone alike. It prints one JSON line per measurement and
+// a Markdown table of medians and ratios, and saves the broker's CPU and allocation profiles
+// of every Strata phase.
+//
+//	strata-bench [-rounds 3] [-mib 32] [-cold-mib 128] [-out test/artifacts/bench]
+//
+// Numbers are reported, never asserted.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	rounds       int
+	mib          float64 // per produce phase
+	coldMiB      float64
+	recordSize   int
+	latencyDur   time.Duration
+	latencyRate  float64
+	diskMiB      int64
+	tcpMiB       int64
+	s3Sizes      []int64
+	out          string // profiles, results.md, results.jsonl
+	natsBin      string // "" = skip NATS
+	skipKfake    bool
+	rssCacheMiB  int64
+	segmentBytes int64
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		if err := runChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "strata-bench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	fs := flag.NewFlagSet("strata-bench", flag.ExitOnError)
+	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows medians")
+	fs.Float64Var(&o.mib, "mib", 32, "MiB of record values per produce phase")
+	fs.Float64Var(&o.coldMiB, "cold-mib", 128, "MiB produced, offloaded and replayed from MinIO per round")
+	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value")
+	fs.DurationVar(&o.latencyDur, "latency-duration", 5*time.Second, "length of the fixed-rate latency phase")
+	fs.Float64Var(&o.latencyRate, "latency-rate", 1000, "records/s of the latency phase")
+	fs.Int64Var(&o.diskMiB, "disk-mib", 256, "MiB written by the disk limit")
+	fs.Int64Var(&o.tcpMiB, "tcp-mib", 2048, "MiB sent by the loopback TCP limit")
+	fs.Int64Var(&o.rssCacheMiB, "rss-cache-mib", 0, "remote.log.cache.bytes (MiB) of the RSS replay; default cold-mib/10")
+	fs.Int64Var(&o.segmentBytes, "segment-bytes", 8<<20, "segment.bytes of the cold topic")
+	fs.StringVar(&o.out, "out", "test/artifacts/bench", "output directory (profiles, results)")
+	fs.StringVar(&o.natsBin, "nats-server", "bin/nats-server", "nats-server binary (empty: skip the NATS peer)")
+	fs.BoolVar(&o.skipKfake, "skip-kfake", false, "skip the kfake peer")
+	s3 := fs.String("s3-mib", "8,32,64", "object sizes (MiB) of the raw MinIO PUT/GET limit")
+	fs.Parse(os.Args[1:])
+	var err error
+	if o.s3Sizes, err = parseSizes(*s3); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "strata-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseSizes(s string) ([]int64, error) {
+	var out []int64
+	var cur int64
+	has := false
+	for _, c := range s + "," {
+		switch {
+		case c >= '0' && c <= '9':
+			cur, has = cur*10+int64(c-'0'), true
+		case c == ',' && has:
+			out = append(out, cur<<20)
+			cur, has = 0, false
+		case c == ',':
+		default:
+			return nil, fmt.Errorf("-s3-mib: bad list %q", s)
+		}
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, o options, stdout io.Writer) error {
+	if err := os.MkdirAll(filepath.Join(o.out, "pprof"), 0o755); err != nil {
+		return err
+	}
+	jf, err := os.Create(filepath.Join(o.out, "results.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer jf.Close()
+	rep := newReport(io.MultiWriter(stdout, jf))
+	b, err := newBench(ctx, o, rep)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	targets := []string{"limits", "strata", "kfake", "nats"}
+	for round := 1; round <= o.rounds; round++ {
+		// Rotate who goes first so warm-up and drift favour nobody.
+		for i := range targets {
+			t := targets[(i+round-1)%len(targets)]
+			start := time.Now()
+			var err error
+			switch t {
+			case "limits":
+				err = b.limits(ctx, round)
+			case "strata":
+				err = b.strata(ctx, round)
+			case "kfake":
+				if !o.skipKfake {
+					err = b.kfake(ctx, round)
+				}
+			case "nats":
+				if b.natsBin != "" {
+					err = b.nats(ctx, round)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("round %d %s: %w", round, t, err)
+			}
+			fmt.Fprintf(os.Stderr, "strata-bench: round %d %s done in %.1fs\n", round, t, time.Since(start).Seconds())
+		}
+	}
+	md, err := os.Create(filepath.Join(o.out, "results.md"))
+	if err != nil {
+		return err
+	}
+	defer md.Close()
+	rep.table(io.MultiWriter(stdout, md), o)
+	return nil
+}
+
+// sample is one measurement, printed as one JSON line.
+type sample struct {
+	Round  int     `json:"round"`
+	Target string  `json:"target"` // strata | kfake | nats | limit
+	Metric string  `json:"metric"`
+	Unit   string  `json:"unit"`
+	Value  float64 `json:"value"`
+}
+
+type report struct {
+	enc     *json.Encoder
+	samples []sample
+}
+
+func newReport(w io.Writer) *report { return &report{enc: json.NewEncoder(w)} }
+
+func (r *report) add(round int, target, metric, unit string, v float64) {
+	s := sample{Round: round, Target: target, Metric: metric, Unit: unit, Value: v}
+	r.samples = append(r.samples, s)
+	r.enc.Encode(s)
+}
+
+func (r *report) median(target, metric string) (float64, bool) {
+	var xs []float64
+	for _, s := range r.samples {
+		if s.Target == target && s.Metric == metric {
+			xs = append(xs, s.Value)
+		}
+	}
+	if len(xs) == 0 {
+		return 0, false
+	}
+	return median(xs), true
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/strata-io/strata/test/miniotest"
+)
+
+func minioBucketOpts() minio.MakeBucketOptions {
+	return minio.MakeBucketOptions{Region: miniotest.Region}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// table prints every metric's median per target, then the targets as ratios.
+func (r *report) table(w io.Writer, o options) {
+	var metrics []string
+	units := map[string]string{}
+	for _, s := range r.samples {
+		if _, ok := units[s.Metric]; !ok {
+			metrics = append(metrics, s.Metric)
+			units[s.Metric] = s.Unit
+		}
+	}
+	cell := func(target, metric string) string {
+		v, ok := r.median(target, metric)
+		if !ok {
+			return ""
+		}
+		return fmt.Sprintf("%.2f", v)
+	}
+	fmt.Fprintf(w, "\n### strata-bench: medians of %d interleaved rounds, %d-byte records, %g MiB per produce phase, %g MiB cold\n\n",
+		o.rounds, o.recordSize, o.mib, o.coldMiB)
+	fmt.Fprintln(w, "| metric | unit | strata | kfake | nats | limit |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	for _, m := range metrics {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", m, units[m],
+			cell("strata", m), cell("kfake", m), cell("nats", m), cell("limit", m))
+	}
+
+	type target struct {
+		name     string
+		num, den [2]string // target, metric
+		want     float64
+		lower    bool // smaller is better: pass when num/den <= want
+	}
+	rate := fmt.Sprintf("%.0f", o.latencyRate)
+	targets := []target{
+		{"durable produce 1p vs NATS JetStream", [2]string{"strata", "produce 1p acks=-1"}, [2]string{"nats", "produce 1p acks=-1"}, 3, false},
+		{"durable produce 1p vs kfake", [2]string{"strata", "produce 1p acks=-1"}, [2]string{"kfake", "produce 1p acks=-1"}, 1, false},
+		{"durable produce 8p vs kfake", [2]string{"strata", "produce 8p acks=-1"}, [2]string{"kfake", "produce 8p acks=-1"}, 1, false},
+		{"durable produce 8p vs disk fdatasync/MiB", [2]string{"strata", "produce 8p acks=-1"}, [2]string{"limit", "disk write, fdatasync per MiB"}, 0.5, false},
+		{"acks=1 produce 8p vs kfake", [2]string{"strata", "produce 8p acks=1"}, [2]string{"kfake", "produce 8p acks=1"}, 1, false},
+		{"hot consume 8p vs kfake", [2]string{"strata", "hot consume 8p"}, [2]string{"kfake", "hot consume 8p"}, 1, false},
+		{"hot consume 1p vs kfake", [2]string{"strata", "hot consume 1p"}, [2]string{"kfake", "hot consume 1p"}, 1, false},
+		{"hot consume 1p vs NATS JetStream", [2]string{"strata", "hot consume 1p"}, [2]string{"nats", "hot consume 1p"}, 3, false},
+		{"cold consume vs raw 1-stream GET of the same bytes", [2]string{"strata", "cold consume 1p (MinIO, empty cache)"}, [2]string{"limit", "raw GET of the cold topic's segments, 1 stream"}, 0.7, false},
+		{"cold consume vs Strata hot consume 1p", [2]string{"strata", "cold consume 1p (MinIO, empty cache)"}, [2]string{"strata", "hot consume 1p"}, 0.9, false},
+		{"latency: produce ack p99 / kfake p99", [2]string{"strata", "produce ack p99 @" + rate + "/s acks=-1"}, [2]string{"kfake", "produce ack p99 @" + rate + "/s acks=-1"}, 2, true},
+	}
+	fmt.Fprintln(w, "\n| target | ratio | wanted | met |")
+	fmt.Fprintln(w, "|---|---:|---:|---|")
+	for _, t := range targets {
+		a, ok1 := r.median(t.num[0], t.num[1])
+		b, ok2 := r.median(t.den[0], t.den[1])
+		if !ok1 || !ok2 || b == 0 {
+			fmt.Fprintf(w, "| %s | n/a | %s%.2f | n/a |\n", t.name, cmp(t.lower), t.want)
+			continue
+		}
+		ratio := a / b
+		met := ratio >= t.want
+		if t.lower {
+			met = ratio <= t.want
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %s%.2f | %s |\n", t.name, ratio, cmp(t.lower), t.want, yesNo(met))
+	}
+	absolute := func(name, metric string, limit float64, unit string) {
+		v, ok := r.median("strata", metric)
+		if !ok {
+			return
+		}
+		fmt.Fprintf(w, "| %s | %.2f %s | <=%.2f %s | %s |\n", name, v, unit, limit, unit, yesNo(v <= limit))
+	}
+	absolute("latency: produce ack p99 (acks=-1, fsynced)", "produce ack p99 @"+rate+"/s acks=-1", 2.5, "ms")
+	absolute("second cold consumer: extra GET bytes", "cold 2nd concurrent consumer: extra GET bytes", 10, "%")
+	for _, m := range metrics {
+		if strings.HasSuffix(m, "broker peak RSS") {
+			fmt.Fprintf(w, "| %s | %s MiB | budget + fixed overhead | see RSS before |\n", m, cell("strata", m))
+		}
+	}
+}
+
+func cmp(lower bool) string {
+	if lower {
+		return "<="
+	}
+	return ">="
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
+}
