@@ -133,6 +133,7 @@ type consumeOptions struct {
 	format        recordFormat
 	count         int // 0: unlimited
 	exitAtEnd     bool
+	progress      io.Writer // progress bar (progress.go) when non-nil; only with -e, which knows the end
 }
 
 func runConsume(ctx context.Context, s streams, args []string) error {
@@ -147,6 +148,7 @@ func runConsume(ctx context.Context, s streams, args []string) error {
 	format := fs.String("format", `%v\n`, `output format: %k key, %v value, %o offset, %p partition, %t timestamp ms, %T topic, %h headers, %K/%V key/value length, %%; escapes \n \t`)
 	fs.IntVar(&o.count, "n", 0, "exit after this many records (0: no limit)")
 	fs.BoolVar(&o.exitAtEnd, "e", false, "exit once every partition reached the end offset it had at start")
+	progressMode := fs.String("progress", "auto", "with -e, progress on stderr: auto (stderr is a terminal, stdout is not), always, never")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -166,6 +168,11 @@ func runConsume(ctx context.Context, s streams, args []string) error {
 	}
 	if o.format, err = parseRecordFormat(*format); err != nil {
 		return usageErrorf("%v", err)
+	}
+	if show, err := progressEnabled(*progressMode, s); err != nil {
+		return err
+	} else if show {
+		o.progress = s.err
 	}
 	return consume(ctx, &cf, o, s.out)
 }
@@ -284,6 +291,15 @@ func consume(ctx context.Context, cf *clientFlags, o consumeOptions, out io.Writ
 			return nil
 		}
 	}
+	var prog *progress
+	if o.exitAtEnd && o.progress != nil {
+		var total int64
+		for _, p := range parts {
+			total += max(0, end[p]-position[p])
+		}
+		prog = newProgress(o.progress, true, total, "consuming "+o.topic)
+		defer prog.finish()
+	}
 	w := bufio.NewWriterSize(out, 64*1024)
 	defer w.Flush()
 	printed := 0
@@ -314,6 +330,7 @@ func consume(ctx context.Context, cf *clientFlags, o consumeOptions, out io.Writ
 				}
 			}
 			if o.exitAtEnd {
+				prog.add(max(0, r.Offset+1-position[r.Partition]), int64(len(r.Key)+len(r.Value)))
 				before := position[r.Partition]
 				position[r.Partition] = r.Offset + 1
 				if before < end[r.Partition] && r.Offset+1 >= end[r.Partition] {

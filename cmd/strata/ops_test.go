@@ -281,3 +281,32 @@ func TestGroupCommands(t *testing.T) {
 	f(`topic "nope" does not exist`, "group", "seek", "g2", b, "--topic", "nope", "--to", "earliest")
 	f("cannot reach the broker at 127.0.0.1:1", "group", "list", "--brokers=127.0.0.1:1", "--timeout=2s")
 }
+
+func TestProgressOnlyWhenAsked(t *testing.T) {
+	ob := startOpsBroker(t)
+	fsDir := "--fs-dir=" + ob.tierDir
+	// Buffers are not terminals: auto stays quiet.
+	out, errOut, err := cli(t, "", "tier", "cat", opsTopic, fsDir, "--format", `%o\n`)
+	if err != nil || errOut != "" || !strings.HasPrefix(out, "0\n1\n") {
+		t.Fatalf("tier cat (auto): %v, stderr %q", err, errOut)
+	}
+	plain := out
+	out, errOut, err = cli(t, "", "tier", "cat", opsTopic, fsDir, "--format", `%o\n`, "--progress", "always")
+	if err != nil || !strings.HasPrefix(out, plain) { // uploads may have added segments since
+		t.Fatalf("tier cat --progress always changed stdout: %v", err)
+	}
+	if !strings.Contains(errOut, "100%") || !strings.Contains(errOut, "KiB") || !strings.Contains(errOut, "rec/s") {
+		t.Fatalf("tier cat progress: %q", errOut)
+	}
+	b := "--brokers=" + ob.addr
+	out, errOut, err = cli(t, "", "consume", opsTopic, b, "--from-beginning", "-e", "--format", `%o\n`, "--progress", "always")
+	if err != nil || strings.Count(out, "\n") != opsRecords {
+		t.Fatalf("consume -e: %v, %d lines", err, strings.Count(out, "\n"))
+	}
+	if !strings.Contains(errOut, "100%") || !strings.Contains(errOut, "rec/s") {
+		t.Fatalf("consume progress: %q", errOut)
+	}
+	if _, _, err := cli(t, "", "consume", opsTopic, b, "--progress", "sometimes"); err == nil {
+		t.Fatal("bad --progress accepted")
+	}
+}

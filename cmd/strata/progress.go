@@ -64,7 +64,6 @@ func newProgress(w io.Writer, enabled bool, total int64, what string) *progress 
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionClearOnFinish(),
 		progressbar.OptionOnCompletion(func() { io.WriteString(w, "\n") }),
 	)
 	return &progress{bar: bar, total: total, start: time.Now()}
