@@ -18,6 +18,7 @@ const defaultBrokers = "127.0.0.1:9092"
 type clientFlags struct {
 	brokers string
 	timeout time.Duration
+	sec     clientSecurity // TLS and SASL (security.go)
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -27,6 +28,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&c.brokers, "brokers", def, "comma-separated bootstrap brokers (env STRATA_BROKERS)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "overall timeout for admin requests")
+	c.sec.register(fs)
 }
 
 func (c *clientFlags) seeds() []string {
@@ -45,7 +47,12 @@ func (c *clientFlags) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(seeds) == 0 {
 		return nil, usageErrorf("--brokers is empty")
 	}
-	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("strata-cli")}, opts...)
+	secOpts, err := c.sec.opts()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("strata-cli")}, secOpts...)
+	all = append(all, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create client for %s: %w", c.brokers, err)

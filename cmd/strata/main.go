@@ -51,6 +51,8 @@ func init() {
 		"bench":       {"measure produce and consume throughput (optionally against kfake)", runBench},
 		"version":     {"print the version", runVersion},
 		"config-keys": {"print the reference of every configuration key (Markdown)", runConfigKeys},
+		"user":        {"create, list, delete SCRAM users (also used by SASL/PLAIN)", runUser},
+		"acl":         {"create, list, delete ACLs", runACL},
 	}
 }
 

@@ -236,7 +236,8 @@ func loadPropertiesFile(path string) (map[string]string, error) {
 func isSecretKey(key string) bool {
 	k := strings.ToLower(key)
 	return strings.Contains(k, "secret") || strings.Contains(k, "password") ||
-		strings.Contains(k, "jaas") || strings.HasSuffix(k, "access.key") || strings.Contains(k, "token")
+		strings.Contains(k, "jaas") || strings.HasSuffix(k, "access.key") || strings.Contains(k, "token") ||
+		brokerKeySensitive(k) // ssl.keystore.key ... (security.go)
 }
 
 // redacted returns props with secret values replaced, sorted by key, for logging.
