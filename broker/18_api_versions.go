@@ -7,6 +7,12 @@ package broker
 // Kafka >= 2.4 does, so that clients retry with a version both sides know. v5 (KIP-1242):
 // a client naming a cluster id and node id that are not ours gets REBOOTSTRAP_REQUIRED;
 // naming only one of them is INVALID_REQUEST.
+//
+// One deliberate inconsistency, as in Kafka >= 4.0 (KAFKA-18659): Produce is advertised
+// from v0 although requests below v3 are refused (apiTable's floor). librdkafka before
+// 2.8 enables gzip, snappy and lz4 only if the broker lists Produce v0 (and v2 for lz4);
+// with an honest floor of 3 it silently produces uncompressed batches. Clients pick the
+// highest version both sides know, so none of them ever sends v0-v2 because of this.
 
 import (
 	"context"
@@ -47,6 +53,9 @@ func apiVersionsKeys() []kmsg.ApiVersionsResponseApiKey {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey = int16(e.key)
 		k.MinVersion = e.min
+		if e.key == kmsg.Produce {
+			k.MinVersion = 0 // KAFKA-18659, see the file comment
+		}
 		k.MaxVersion = e.max
 		keys = append(keys, k)
 	}

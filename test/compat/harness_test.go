@@ -1,0 +1,181 @@
+// Package compat runs the Kafka clients Strata's users already have against an in-process
+// broker on a loopback port: librdkafka (confluent-kafka-python), kafka-python, kafkajs (Node)
+// and Sarama (Go, in-process). Every client goes through the same scenario (suite_test.go):
+// create a topic with its admin API, produce keyed records with every codec it supports,
+// consume them from the beginning and compare byte for byte with what franz-go reads, an
+// idempotent producer where the client has one, and a group of two members that splits a
+// topic, commits, is stopped, and after a broker restart resumes exactly at the commits.
+//
+// The external clients are installed by `make tools` (apt: python3-confluent-kafka,
+// python3-kafka; npm: test/compat/js). A client that is missing is a test failure, not a
+// skip: CI must prove compatibility, not silently lose it. The test installs the npm
+// packages itself (npm ci) when test/compat/js/node_modules is missing.
+package compat
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/broker"
+)
+
+// testBroker is an in-process broker that can be restarted on the same port and data dir.
+type testBroker struct {
+	dir   string
+	addr  string
+	props map[string]string
+	b     *broker.Broker
+	done  chan error
+}
+
+// startBroker starts a broker on a free loopback port. group.initial.rebalance.delay.ms is
+// Kafka's 3 s by default; 1 s keeps the test short while still letting both members of a
+// freshly started group join the first generation.
+func startBroker(t *testing.T) *testBroker {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	tb := &testBroker{dir: t.TempDir(), addr: addr, props: map[string]string{
+		"group.initial.rebalance.delay.ms": "1000",
+	}}
+	tb.start(t)
+	t.Cleanup(func() { tb.stop(t) })
+	return tb
+}
+
+func (tb *testBroker) start(t *testing.T) {
+	t.Helper()
+	all := map[string]string{"listeners": "PLAINTEXT://" + tb.addr, "log.dirs": tb.dir}
+	for k, v := range tb.props {
+		all[k] = v
+	}
+	cfg, err := broker.ParseConfig(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b *broker.Broker
+	for i := 0; ; i++ { // the old listener's port may take a moment to be free again
+		b, err = broker.New(cfg)
+		if err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.b, tb.done = b, make(chan error, 1)
+	go func() { tb.done <- b.Run(context.Background()) }()
+}
+
+func (tb *testBroker) stop(t *testing.T) {
+	t.Helper()
+	if tb.b == nil {
+		return
+	}
+	if err := tb.b.Close(); err != nil {
+		t.Errorf("close broker: %v", err)
+	}
+	select {
+	case <-tb.done:
+	case <-time.After(10 * time.Second):
+		t.Error("broker Run did not return after Close")
+	}
+	tb.b = nil
+}
+
+func (tb *testBroker) restart(t *testing.T) {
+	t.Helper()
+	tb.stop(t)
+	tb.start(t)
+}
+
+// franz is the reference client used to check what the client under test did.
+func franz(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	base := []kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.RetryTimeout(15 * time.Second),
+		kgo.MetadataMinAge(50 * time.Millisecond),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func createTopicFranz(t *testing.T, addr, topic string, partitions int32) {
+	t.Helper()
+	resp, err := kadm.NewClient(franz(t, addr)).CreateTopic(t.Context(), partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// --- finding and installing the external clients ---------------------------------------
+
+// debianPython is the interpreter the apt packages python3-confluent-kafka and
+// python3-kafka install into; a python3 earlier in PATH (pyenv) would not see them.
+func debianPython(t *testing.T, module string) string {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("%s missing: run `make tools`", py)
+	}
+	if out, err := exec.Command(py, "-c", "import "+module).CombinedOutput(); err != nil {
+		t.Fatalf("python module %s missing (run `make tools`, which installs it with apt): %v\n%s", module, err, out)
+	}
+	return py
+}
+
+var npmOnce sync.Once
+var npmErr error
+
+// kafkajsDir returns test/compat/js with its node_modules installed (npm ci on first use).
+func kafkajsDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node missing: %v", err)
+	}
+	npmOnce.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs", "package.json")); err == nil {
+			return
+		}
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			npmErr = fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
+		}
+	})
+	if npmErr != nil {
+		t.Fatal(npmErr)
+	}
+	return dir
+}
+
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,112 @@
+"""librdkafka (through confluent-kafka-python) against Strata.
+
+usage: confluent_client.py BOOTSTRAP version|create|produce|consume|group ARGS...
+Prints one JSON event per line; see ../client_test.go.
+"""
+import sys
+import time
+
+import confluent_kafka
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from common import emit, key, record, stdin_closed, value
+
+
+def create(bs, topic, partitions):
+    admin = AdminClient({"bootstrap.servers": bs})
+    futs = admin.create_topics([NewTopic(topic, num_partitions=int(partitions), replication_factor=1)],
+                               operation_timeout=10)
+    for f in futs.values():
+        f.result(timeout=20)
+    emit(ev="created")
+
+
+def produce(bs, topic, codec, n, idempotent):
+    n = int(n)
+    conf = {"bootstrap.servers": bs, "compression.type": codec, "acks": "all", "linger.ms": 5,
+            "batch.num.messages": 50}
+    if idempotent == "1":
+        conf["enable.idempotence"] = True
+    p = Producer(conf)
+    errors = []
+    delivered = [0]
+
+    def cb(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered[0] += 1
+
+    for i in range(n):
+        p.produce(topic, key=key(i).encode(), value=value(topic, i).encode("utf-8"), on_delivery=cb)
+        p.poll(0)
+    left = p.flush(30)
+    if left or errors:
+        sys.exit("produce: %d undelivered, errors %s" % (left, errors[:5]))
+    emit(ev="produced", n=delivered[0])
+
+
+def consume(bs, topic, n):
+    n = int(n)
+    c = Consumer({"bootstrap.servers": bs, "group.id": "compat-assign", "enable.auto.commit": False,
+                  "enable.partition.eof": False})
+    md = c.list_topics(topic, timeout=10)
+    parts = sorted(md.topics[topic].partitions)
+    c.assign([TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in parts])
+    got = 0
+    deadline = time.time() + 30
+    while got < n and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            sys.exit("consume: %s" % m.error())
+        record(m.partition(), m.offset(), m.key(), m.value())
+        got += 1
+    c.close()
+    if got < n:
+        sys.exit("consume: read %d of %d" % (got, n))
+
+
+def group(bs, topic, group_id):
+    stop = stdin_closed()
+    c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
+
+    def on_assign(consumer, parts):
+        emit(ev="assigned", partitions=sorted(p.partition for p in parts))
+
+    def on_revoke(consumer, parts):
+        emit(ev="assigned", partitions=[])
+
+    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+    while not stop.is_set():
+        m = c.poll(0.2)
+        if m is None:
+            continue
+        if m.error():
+            sys.stderr.write("poll: %s\n" % m.error())
+            continue
+        try:
+            c.commit(message=m, asynchronous=False)
+        except KafkaException as e:
+            # Not committed (a rebalance took the partition): not reported, so it is
+            # read again by whoever owns the partition now.
+            sys.stderr.write("commit: %s\n" % e)
+            continue
+        record(m.partition(), m.offset(), m.key(), m.value())
+    c.close()
+
+
+def main():
+    bs, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if cmd == "version":
+        emit(ev="version", version="confluent-kafka-python %s, librdkafka %s" % (
+            confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
+        return
+    {"create": create, "produce": produce, "consume": consume, "group": group}[cmd](bs, *args)
+
+
+if __name__ == "__main__":
+    main()

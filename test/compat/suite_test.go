@@ -1,0 +1,384 @@
+package compat
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// The records every client produces: keys repeat (so the partitioner's consistency is
+// checked), values are unique, compressible, and end in a non-ASCII character.
+func key(i int) string { return fmt.Sprintf("key-%d", i%23) }
+func value(topic string, i int) string {
+	return fmt.Sprintf("%s|%06d|%s\u00fc", topic, i, strings.Repeat("ab", i%40))
+}
+
+const (
+	produceN   = 300
+	partitions = 3
+)
+
+var codecIDs = map[string]int8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+// runSuite drives one client through every step. Steps share one broker; each uses its
+// own topics.
+func runSuite(t *testing.T, name string, c client) {
+	tb := startBroker(t)
+
+	t.Run("create-topic", func(t *testing.T) {
+		topic := name + "-admin"
+		c.createTopic(t, tb.addr, topic, 5)
+		adm := kadm.NewClient(franz(t, tb.addr))
+		td, err := adm.ListTopics(t.Context(), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := td[topic]; !ok || d.Err != nil || len(d.Partitions) != 5 {
+			t.Fatalf("topic %s after the client's CreateTopics: %+v", topic, td[topic])
+		}
+	})
+
+	for _, codec := range c.codecs() {
+		t.Run("produce-consume-"+codec, func(t *testing.T) {
+			topic := name + "-" + codec
+			createTopicFranz(t, tb.addr, topic, partitions)
+			c.produce(t, tb.addr, topic, codec, produceN, false)
+			ref := checkProduced(t, tb.addr, topic, produceN)
+			checkBatches(t, tb.addr, topic, codecIDs[codec], false)
+			got := c.consume(t, tb.addr, topic, produceN)
+			compareConsumed(t, ref, got)
+		})
+	}
+
+	if c.idempotent() {
+		t.Run("idempotent-produce", func(t *testing.T) {
+			topic := name + "-idempotent"
+			createTopicFranz(t, tb.addr, topic, partitions)
+			c.produce(t, tb.addr, topic, "none", produceN, true)
+			checkProduced(t, tb.addr, topic, produceN)
+			checkBatches(t, tb.addr, topic, 0, true)
+		})
+	}
+
+	t.Run("group", func(t *testing.T) { groupScenario(t, tb, name, c) })
+}
+
+// checkProduced reads topic with franz-go and checks that records 0..n-1 are each there
+// exactly once with their key, that one key maps to one partition, and that each
+// partition holds its records in produce order. It returns what franz-go read.
+func checkProduced(t *testing.T, addr, topic string, n int) []event {
+	t.Helper()
+	cl := franz(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var out []event
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("franz-go read %d of %d records of %s: %v", len(out), n, topic, ctx.Err())
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", tp, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, event{Ev: "record", P: r.Partition, O: r.Offset, K: string(r.Key), V: string(r.Value)})
+		})
+	}
+	if len(out) != n {
+		t.Fatalf("%s holds %d records, want %d", topic, len(out), n)
+	}
+	seen := make(map[int]bool)
+	keyPart := make(map[string]int32)
+	last := make(map[int32]int)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].P != out[j].P {
+			return out[i].P < out[j].P
+		}
+		return out[i].O < out[j].O
+	})
+	for _, r := range out {
+		var i int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(r.V, topic+"|"), "%06d|", &i); err != nil {
+			t.Fatalf("unexpected value %q at %d/%d", r.V, r.P, r.O)
+		}
+		if r.V != value(topic, i) || r.K != key(i) {
+			t.Fatalf("record %d at %d/%d: key %q value %q, want %q %q", i, r.P, r.O, r.K, r.V, key(i), value(topic, i))
+		}
+		if seen[i] {
+			t.Fatalf("record %d written twice", i)
+		}
+		seen[i] = true
+		if p, ok := keyPart[r.K]; ok && p != r.P {
+			t.Fatalf("key %q in partitions %d and %d", r.K, p, r.P)
+		}
+		keyPart[r.K] = r.P
+		if l, ok := last[r.P]; ok && l > i {
+			t.Fatalf("partition %d: record %d after record %d", r.P, i, l)
+		}
+		last[r.P] = i
+	}
+	return out
+}
+
+// checkBatches fetches topic's raw batches and checks that every batch carries the codec
+// the client was asked for (the broker stores batches as produced; most batches, at
+// least) and, for idempotent
+// producers, a producer id with contiguous sequence numbers per partition.
+func checkBatches(t *testing.T, addr, topic string, codec int8, idempotent bool) {
+	t.Helper()
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(1, 12) // topic names, not ids: franz-go sends the highest shared version
+	cl := franz(t, addr, kgo.MaxVersions(vs))
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 0
+	req.MaxBytes = 64 << 20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	for p := range int32(partitions) {
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition = p
+		fp.PartitionMaxBytes = 16 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+	}
+	req.Topics = append(req.Topics, ft)
+	kresp, err := cl.Request(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := kresp.(*kmsg.FetchResponse)
+	batches := 0
+	perCodec := map[int8]int{}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 {
+				t.Fatalf("fetch %s-%d: error %d", topic, rp.Partition, rp.ErrorCode)
+			}
+			raw := rp.RecordBatches
+			nextSeq := map[int64]int32{}
+			for len(raw) > 0 {
+				var b kmsg.RecordBatch
+				if err := b.ReadFrom(raw); err != nil {
+					t.Fatalf("partition %d: batch: %v", rp.Partition, err)
+				}
+				raw = raw[12+int(b.Length):]
+				batches++
+				got := int8(b.Attributes & 0x07)
+				if got != codec && got != 0 {
+					t.Fatalf("partition %d batch at %d: codec %d, want %d", rp.Partition, b.FirstOffset, got, codec)
+				}
+				perCodec[got]++
+				if !idempotent {
+					continue
+				}
+				if b.ProducerID < 0 {
+					t.Fatalf("partition %d batch at %d: no producer id from an idempotent producer", rp.Partition, b.FirstOffset)
+				}
+				if want, ok := nextSeq[b.ProducerID]; ok && b.FirstSequence != want {
+					t.Fatalf("partition %d batch at %d: sequence %d, want %d", rp.Partition, b.FirstOffset, b.FirstSequence, want)
+				}
+				nextSeq[b.ProducerID] = b.FirstSequence + b.LastOffsetDelta + 1
+			}
+		}
+	}
+	// Clients send a batch uncompressed when compressing does not make it smaller
+	// (librdkafka does, for a lone small record), so only most batches carry the codec.
+	if batches == 0 || perCodec[codec]*2 < batches {
+		t.Fatalf("%s: %d batches, by codec %v: want most with codec %d", topic, batches, perCodec, codec)
+	}
+	t.Logf("%s: %d batches, by codec %v", topic, batches, perCodec)
+}
+
+// compareConsumed checks that the client read exactly what franz-go read.
+func compareConsumed(t *testing.T, ref, got []event) {
+	t.Helper()
+	norm := func(evs []event) []string {
+		s := make([]string, len(evs))
+		for i, e := range evs {
+			s[i] = fmt.Sprintf("%d/%d %q=%q", e.P, e.O, e.K, e.V)
+		}
+		sort.Strings(s)
+		return s
+	}
+	a, b := norm(ref), norm(got)
+	if !slices.Equal(a, b) {
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				t.Fatalf("client read %d records, want %d; first difference: got %s, want %s", len(b), len(a), b[i], a[i])
+			}
+		}
+		t.Fatalf("client read %d records, want %d", len(b), len(a))
+	}
+	// Per partition, the client must see offsets in order.
+	last := map[int32]int64{}
+	for _, e := range got {
+		if l, ok := last[e.P]; ok && e.O <= l {
+			t.Fatalf("client read partition %d offset %d after %d", e.P, e.O, l)
+		}
+		last[e.P] = e.O
+	}
+}
+
+// --- consumer group ------------------------------------------------------------------------
+
+const groupPartitions = 4
+
+// groupScenario: two members split a 4-partition topic and commit every record; they are
+// stopped, the broker restarts, more records arrive, two new members resume exactly at
+// the committed offsets: every record is read once, none is skipped or read again.
+func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
+	topic, group := name+"-group", name+"-group"
+	createTopicFranz(t, tb.addr, topic, groupPartitions)
+	const n1, n2 = 200, 120
+
+	produceFranz := func(from, to int) {
+		cl := franz(t, tb.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % groupPartitions), Key: []byte(key(i)), Value: []byte(value(topic, i))})
+		}
+		if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+
+	// Phase 1: both members join; then the records arrive.
+	m := []member{c.member(t, tb.addr, topic, group), c.member(t, tb.addr, topic, group)}
+	g := &groupRun{t: t, topic: topic, members: m, assigned: make([][]int32, 2), seen: map[string]int{}}
+	g.waitSplit(nil)
+	produceFranz(0, n1)
+	g.readUntil(n1)
+	for _, mm := range m {
+		mm.stop(t)
+	}
+	checkCommitted(t, tb.addr, group, topic, n1)
+	t.Logf("phase 1: %d records, members read %v", n1, g.perMember)
+
+	// Phase 2: the broker restarts (commits are durable), records arrive while nobody is
+	// consuming, new members resume from the commits.
+	tb.restart(t)
+	produceFranz(n1, n1+n2)
+	m2 := []member{c.member(t, tb.addr, topic, group), c.member(t, tb.addr, topic, group)}
+	g2 := &groupRun{t: t, topic: topic, members: m2, assigned: make([][]int32, 2), seen: map[string]int{}, minIndex: n1}
+	g2.readUntil(n2)
+	g2.waitSplit(nil)
+	for _, mm := range m2 {
+		mm.stop(t)
+	}
+	checkCommitted(t, tb.addr, group, topic, n1+n2)
+	t.Logf("phase 2: %d records, members read %v", n2, g2.perMember)
+}
+
+type groupRun struct {
+	t         *testing.T
+	topic     string
+	members   []member
+	assigned  [][]int32
+	seen      map[string]int // value -> times read
+	perMember [2]int
+	minIndex  int // records below this index were committed before and must not be read
+	firstOff  map[int32]int64
+}
+
+// step handles the next event of any member.
+func (g *groupRun) step(deadline <-chan time.Time) {
+	t := g.t
+	t.Helper()
+	var e event
+	var ok bool
+	var who int
+	select {
+	case e, ok = <-g.members[0].events():
+		who = 0
+	case e, ok = <-g.members[1].events():
+		who = 1
+	case <-deadline:
+		t.Fatalf("group: timed out; assignments %v, %d distinct records read (%v per member)", g.assigned, len(g.seen), g.perMember)
+	}
+	if !ok {
+		t.Fatalf("group member %d exited early", who)
+	}
+	switch e.Ev {
+	case "assigned":
+		g.assigned[who] = e.Partitions
+	case "record":
+		if !slices.Contains(g.assigned[who], e.P) {
+			t.Fatalf("member %d read partition %d outside its assignment %v", who, e.P, g.assigned[who])
+		}
+		var i int
+		fmt.Sscanf(strings.TrimPrefix(e.V, g.topic+"|"), "%06d|", &i)
+		if e.V != value(g.topic, i) || e.K != key(i) || int32(i%groupPartitions) != e.P {
+			t.Fatalf("member %d read %d/%d %q=%q: not what was produced", who, e.P, e.O, e.K, e.V)
+		}
+		if i < g.minIndex {
+			t.Fatalf("member %d read record %d (%d/%d) again: it was committed before the restart", who, i, e.P, e.O)
+		}
+		if g.seen[e.V] > 0 {
+			t.Fatalf("record %d (%d/%d) read twice although every record is committed before it is reported", i, e.P, e.O)
+		}
+		if g.firstOff == nil {
+			g.firstOff = map[int32]int64{}
+		}
+		if _, ok := g.firstOff[e.P]; !ok {
+			g.firstOff[e.P] = e.O
+			if want := int64(g.minIndex / groupPartitions); e.O != want {
+				t.Fatalf("partition %d: first offset read %d, want the committed offset %d", e.P, e.O, want)
+			}
+		}
+		g.seen[e.V]++
+		g.perMember[who]++
+	}
+}
+
+// waitSplit waits until each member holds a non-empty assignment and together they hold
+// every partition exactly once.
+func (g *groupRun) waitSplit(deadline <-chan time.Time) {
+	if deadline == nil {
+		deadline = time.After(40 * time.Second)
+	}
+	for !g.split() {
+		g.step(deadline)
+	}
+}
+
+func (g *groupRun) split() bool {
+	if len(g.assigned[0]) == 0 || len(g.assigned[1]) == 0 {
+		return false
+	}
+	all := append(slices.Clone(g.assigned[0]), g.assigned[1]...)
+	slices.Sort(all)
+	return slices.Equal(all, []int32{0, 1, 2, 3})
+}
+
+func (g *groupRun) readUntil(n int) {
+	deadline := time.After(40 * time.Second)
+	for len(g.seen) < n {
+		g.step(deadline)
+	}
+}
+
+// checkCommitted checks that the group's committed offsets are the partitions' ends.
+func checkCommitted(t *testing.T, addr, group, topic string, total int) {
+	t.Helper()
+	adm := kadm.NewClient(franz(t, addr))
+	offs, err := adm.FetchOffsets(t.Context(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(groupPartitions) {
+		o, ok := offs.Lookup(topic, p)
+		want := int64(total / groupPartitions)
+		if !ok || o.Err != nil || o.At != want {
+			t.Fatalf("group %s committed offset of %s-%d: %+v (found %v), want %d", group, topic, p, o, ok, want)
+		}
+	}
+}
