@@ -305,6 +305,7 @@ func (p *Partition) rollLocked() error {
 	if err := p.log.Roll(); err != nil {
 		return fmt.Errorf("%w: roll: %w", kerr.KafkaStorageError, err)
 	}
+	p.logger.Info("segment rolled", "size", p.activeSize, "next_offset", p.log.NextOffset())
 	p.activeSize = 0
 	p.activeCreated = time.Time{}
 	if t := p.getTier(); t != nil {
@@ -571,7 +572,7 @@ func (p *Partition) applyLocalRetention(policy segment.RetentionPolicy, now time
 		p.logger.Warn("cannot apply retention", "err", err)
 	}
 	if len(deleted) > 0 {
-		p.logger.Debug("retention deleted segments", "segments", len(deleted),
+		p.logger.Info("local segments deleted", "segments", len(deleted),
 			"first_base_offset", deleted[0].BaseOffset, "log_start_offset", p.log.LogStartOffset())
 		p.resyncActiveLocked()
 	}

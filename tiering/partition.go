@@ -276,7 +276,7 @@ func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo
 	p.publishLocked()
 	p.m.metrics.copyBytes.WithLabelValues(p.topic).Add(float64(e.Size))
 	p.m.metrics.copySegments.WithLabelValues(p.topic).Inc()
-	p.log.Debug("segment uploaded", "base", e.BaseOffset, "last", e.LastOffset, "bytes", e.Size)
+	p.log.Info("segment uploaded", "base", e.BaseOffset, "last", e.LastOffset, "bytes", e.Size)
 	return nil
 }
 
