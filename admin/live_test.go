@@ -5,12 +5,15 @@ package admin
 // bucket goes down and back, and the console in headless Chromium (console_test.go).
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +37,8 @@ const (
 )
 
 type live struct {
+	logs  *syncBuffer
+	reg   *prometheus.Registry
 	b     *broker.Broker
 	adm   *Server
 	store *storewrap.FaultyStore
@@ -61,6 +66,8 @@ func startLive(t *testing.T) *live {
 	reg := prometheus.NewRegistry()
 	cfg.RemoteStore = store
 	cfg.Registerer = reg
+	logs := &syncBuffer{}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	b, err := broker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +86,7 @@ func startLive(t *testing.T) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &live{b: b, adm: srv, store: store, base: "http://" + srv.Addr().String(), kadm: kadm.NewClient(cl)}
+	l := &live{logs: logs, reg: reg, b: b, adm: srv, store: store, base: "http://" + srv.Addr().String(), kadm: kadm.NewClient(cl)}
 	t.Cleanup(func() {
 		cl.Close()
 		srv.Close()
@@ -315,4 +322,76 @@ func TestLiveMetricsAndReadiness(t *testing.T) {
 		code, rd := readyz("")
 		return code == 200 && rd.Status == StatusOK
 	})
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestLiveLogsAndAggregatedMetrics checks the structured event lines and the per-topic
+// (default) form of the partition metrics.
+func TestLiveLogsAndAggregatedMetrics(t *testing.T) {
+	l := startLive(t)
+	events := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(l.logs.String()), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		msg, _ := ev["msg"].(string)
+		switch msg {
+		case "segment rolled", "segment uploaded", "local segments deleted":
+			if ev["topic"] != liveTopic || ev["partition"] == nil {
+				t.Errorf("%s without topic/partition: %v", msg, ev)
+			}
+		}
+		events[msg]++
+	}
+	for _, msg := range []string{"broker started", "segment rolled", "segment uploaded", "local segments deleted"} {
+		if events[msg] == 0 {
+			t.Errorf("no %q log line; got %v", msg, events)
+		}
+	}
+	if events["segment uploaded"] > events["segment rolled"] {
+		t.Errorf("%d uploads for %d rolls", events["segment uploaded"], events["segment rolled"])
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := l.b.RegisterStateMetrics(reg, broker.StateMetricsOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	for _, m := range byName["strata_partition_high_watermark"].GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "partition" {
+				t.Fatalf("partition label without the per-partition switch: %v", m)
+			}
+		}
+	}
+	if v, ok := value(byName, "strata_partition_high_watermark", map[string]string{"topic": liveTopic}); !ok || v != liveRecords {
+		t.Errorf("per-topic high watermark %v %v", v, ok)
+	}
+	if v, ok := value(byName, "strata_group_lag", map[string]string{"group": liveGroup, "topic": liveTopic}); !ok || v != liveRecords-liveCommit {
+		t.Errorf("per-topic group lag %v %v", v, ok)
+	}
 }
