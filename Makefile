@@ -31,7 +31,7 @@ run: build
 
 test: tools vet unit race fuzz-short
 
-tools: kcat chromium bin/minio
+tools: kcat chromium bin/minio compat-clients
 
 kcat:
 	@command -v kcat >/dev/null 2>&1 || { \
@@ -43,6 +43,15 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
+
+# Client libraries for test/compat: librdkafka via confluent-kafka-python, kafka-python with
+# its codecs (Debian packages for the system python3), kafkajs from npm (git-ignored node_modules).
+COMPAT_APT := python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard
+compat-clients:
+	@/usr/bin/python3 -c 'import confluent_kafka, kafka, snappy, lz4.frame, zstandard' >/dev/null 2>&1 || { \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(COMPAT_APT) || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(COMPAT_APT); }; }
+	@test -f test/compat/js/node_modules/kafkajs/package.json || (cd test/compat/js && npm ci --no-audit --no-fund)
 
 bin/minio:
 	GOBIN=$(PWD)/bin $(GO) install $(MINIO_MODULE)

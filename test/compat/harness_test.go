@@ -177,5 +177,4 @@ func kafkajsDir(t *testing.T) string {
 	return dir
 }
 
-
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,97 @@
+"""kafka-python against Strata.
+
+usage: kafkapython_client.py BOOTSTRAP version|create|produce|consume|group ARGS...
+Prints one JSON event per line; see ../client_test.go. kafka-python 2.0.x has no
+idempotent producer.
+"""
+import sys
+import time
+
+import kafka
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from common import emit, key, record, stdin_closed, value
+
+
+def create(bs, topic, partitions):
+    admin = KafkaAdminClient(bootstrap_servers=bs)
+    resp = admin.create_topics([NewTopic(topic, num_partitions=int(partitions), replication_factor=1)])
+    for t in getattr(resp, "topic_errors", []):
+        if t[1] != 0:
+            sys.exit("create: %s" % (t,))
+    admin.close()
+    emit(ev="created")
+
+
+def produce(bs, topic, codec, n, idempotent):
+    n = int(n)
+    p = KafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=5, batch_size=4096,
+                      compression_type=None if codec == "none" else codec)
+    futs = [p.send(topic, key=key(i).encode(), value=value(topic, i).encode("utf-8")) for i in range(n)]
+    p.flush(30)
+    for f in futs:
+        f.get(timeout=30)  # raises on a failed record
+    p.close()
+    emit(ev="produced", n=len(futs))
+
+
+def consume(bs, topic, n):
+    n = int(n)
+    c = KafkaConsumer(bootstrap_servers=bs, enable_auto_commit=False, group_id=None)
+    parts = None
+    deadline = time.time() + 30
+    while not parts and time.time() < deadline:
+        parts = c.partitions_for_topic(topic)
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    got = 0
+    while got < n and time.time() < deadline:
+        for tp, msgs in c.poll(timeout_ms=500).items():
+            for m in msgs:
+                record(m.partition, m.offset, m.key, m.value)
+                got += 1
+    c.close()
+    if got < n:
+        sys.exit("consume: read %d of %d" % (got, n))
+
+
+class Listener(ConsumerRebalanceListener):
+    def on_partitions_revoked(self, revoked):
+        emit(ev="assigned", partitions=[])
+
+    def on_partitions_assigned(self, assigned):
+        emit(ev="assigned", partitions=sorted(tp.partition for tp in assigned))
+
+
+def group(bs, topic, group_id):
+    stop = stdin_closed()
+    c = KafkaConsumer(bootstrap_servers=bs, group_id=group_id, enable_auto_commit=False,
+                      auto_offset_reset="earliest", session_timeout_ms=10000, heartbeat_interval_ms=1000)
+    c.subscribe([topic], listener=Listener())
+    while not stop.is_set():
+        for tp, msgs in c.poll(timeout_ms=200).items():
+            for m in msgs:
+                try:
+                    c.commit({tp: OffsetAndMetadata(m.offset + 1, "")})
+                except (CommitFailedError, KafkaError) as e:
+                    sys.stderr.write("commit: %r\n" % e)
+                    break  # re-read from the committed offset by whoever owns tp now
+                record(m.partition, m.offset, m.key, m.value)
+    c.close()
+
+
+def main():
+    bs, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if cmd == "version":
+        emit(ev="version", version="kafka-python %s" % kafka.__version__)
+        return
+    {"create": create, "produce": produce, "consume": consume, "group": group}[cmd](bs, *args)
+
+
+if __name__ == "__main__":
+    main()
