@@ -310,3 +310,28 @@ func TestProgressOnlyWhenAsked(t *testing.T) {
 		t.Fatal("bad --progress accepted")
 	}
 }
+
+func TestTierRestore(t *testing.T) {
+	ob := startOpsBroker(t)
+	fsDir := "--fs-dir=" + ob.tierDir
+	b := "--brokers=" + ob.addr
+	f := func(want string, args ...string) {
+		t.Helper()
+		_, _, err := cli(t, "", args...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("strata %s: %v, want %q", strings.Join(args, " "), err, want)
+		}
+	}
+	f(`topic "copy" does not exist: create it with at least 1 partitions`, "tier", "restore", opsTopic, fsDir, b, "--to-topic", "copy")
+	mustCLI(t, "", "topic", "create", "copy", b, "--partitions", "1")
+	archived := mustCLI(t, "", "tier", "cat", opsTopic, fsDir, "--from-offset", "10", "--format", `%t %v\n`)
+	n := strings.Count(archived, "\n")
+	out := mustCLI(t, "", "tier", "restore", opsTopic, fsDir, b, "--to-topic", "copy", "--from-offset", "10")
+	if want := fmt.Sprintf("restored %d records of orders into copy\n", n); out != want {
+		t.Fatalf("tier restore: %q, want %q", out, want)
+	}
+	restored := mustCLI(t, "", "consume", "copy", b, "--from-beginning", "-e", "--format", `%t %v\n`)
+	if restored != archived {
+		t.Fatalf("restored records differ from the archive: %d vs %d lines", strings.Count(restored, "\n"), n)
+	}
+}

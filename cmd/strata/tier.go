@@ -28,9 +28,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -50,6 +53,7 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		fmt.Fprintln(w, "  cat TOPIC       print a topic's records straight from the bucket")
 		fmt.Fprintln(w, "  verify [TOPIC]  check checksums and batch CRCs; report missing, corrupt, orphaned objects")
 		fmt.Fprintln(w, "  status [TOPIC]  offsets and bytes per partition, local vs remote (admin listener)")
+		fmt.Fprintln(w, "  restore TOPIC   replay a topic's history from the bucket into a topic on a cluster")
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -62,8 +66,10 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		return runTierVerify(ctx, s, args[1:])
 	case "status":
 		return runTierStatus(ctx, s, args[1:])
+	case "restore":
+		return runTierRestore(ctx, s, args[1:])
 	}
-	return usageErrorf("tier: unknown subcommand %q (want cat, verify or status)", args[0])
+	return usageErrorf("tier: unknown subcommand %q (want cat, verify, status or restore)", args[0])
 }
 
 // storeFlags choose the object store for the offline tier commands.
@@ -246,57 +252,52 @@ func parseTimeFlag(name, v string) (int64, error) {
 	return t.UnixMilli(), nil
 }
 
-func runTierCat(ctx context.Context, s streams, args []string) error {
-	fs := newFlagSet(s, "tier cat", "tier cat TOPIC --fs-dir DIR | --bucket B [--endpoint URL] [flags]")
-	var sf storeFlags
-	sf.registerOn(fs)
-	partition := fs.Int("partition", -1, "only this partition (-1: all, one after another)")
-	fromOff := fs.Int64("from-offset", -1, "first offset (default: the remote log start)")
-	toOff := fs.Int64("to-offset", -1, "stop before this offset (default: the remote end)")
-	fromTime := fs.String("from-time", "", "only records with timestamp >= this (Unix ms or RFC 3339)")
-	toTime := fs.String("to-time", "", "only records with timestamp <= this (Unix ms or RFC 3339)")
-	format := fs.String("format", `%v\n`, "output format, as for strata consume")
-	count := fs.Int("n", 0, "stop after this many records (0: no limit)")
-	progressMode := fs.String("progress", "auto", "progress on stderr: auto (stderr is a terminal, stdout is not), always, never")
-	pos, err := parseFlags(fs, args)
+// replayFlags select what a replay from the bucket reads (tier cat, tier restore).
+type replayFlags struct {
+	partition        *int
+	fromOff, toOff   *int64
+	fromTime, toTime *string
+	count            *int
+	progress         *string
+}
+
+func (r *replayFlags) register(fs *flag.FlagSet) {
+	r.partition = fs.Int("partition", -1, "only this partition (-1: all, one after another)")
+	r.fromOff = fs.Int64("from-offset", -1, "first offset (default: the remote log start)")
+	r.toOff = fs.Int64("to-offset", -1, "stop before this offset (default: the remote end)")
+	r.fromTime = fs.String("from-time", "", "only records with timestamp >= this (Unix ms or RFC 3339)")
+	r.toTime = fs.String("to-time", "", "only records with timestamp <= this (Unix ms or RFC 3339)")
+	r.count = fs.Int("n", 0, "stop after this many records (0: no limit)")
+	r.progress = fs.String("progress", "auto", "progress on stderr: auto (stderr is a terminal, stdout is not), always, never")
+}
+
+// errReplayDone stops a replay early (count reached).
+var errReplayDone = errors.New("replay done")
+
+// replay reads the records of tm selected by r from the bucket, in offset order per
+// partition, partitions one after another, and calls fn for each.
+func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfig, tm tiering.TopicManifest, r *replayFlags, what string, fn func(*kgo.Record) error) error {
+	tsFrom, err := parseTimeFlag("from-time", *r.fromTime)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageErrorf("tier cat: want exactly one TOPIC")
-	}
-	rf, err := parseRecordFormat(*format)
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	tsFrom, err := parseTimeFlag("from-time", *fromTime)
+	tsTo, err := parseTimeFlag("to-time", *r.toTime)
 	if err != nil {
 		return err
 	}
-	tsTo, err := parseTimeFlag("to-time", *toTime)
+	showProgress, err := progressEnabled(*r.progress, s)
 	if err != nil {
 		return err
 	}
-	showProgress, err := progressEnabled(*progressMode, s)
-	if err != nil {
-		return err
-	}
-	st, tc, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	tm, err := findTopic(ctx, st, tc, pos[0])
-	if err != nil {
-		return err
-	}
+	fromOff, toOff := *r.fromOff, *r.toOff
 	parts := make([]int32, 0, tm.Partitions)
 	for p := int32(0); p < tm.Partitions; p++ {
-		if *partition < 0 || int32(*partition) == p {
+		if *r.partition < 0 || int32(*r.partition) == p {
 			parts = append(parts, p)
 		}
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("topic %q has %d partitions, no partition %d", tm.Topic, tm.Partitions, *partition)
+		return fmt.Errorf("topic %q has %d partitions, no partition %d", tm.Topic, tm.Partitions, *r.partition)
 	}
 	type partEntries struct {
 		p       int32
@@ -311,29 +312,23 @@ func runTierCat(ctx context.Context, s streams, args []string) error {
 		}
 		var keep []tiering.SegmentEntry
 		for _, e := range entries {
-			if (*fromOff >= 0 && e.LastOffset < *fromOff) || (*toOff >= 0 && e.BaseOffset >= *toOff) ||
+			if (fromOff >= 0 && e.LastOffset < fromOff) || (toOff >= 0 && e.BaseOffset >= toOff) ||
 				(tsFrom >= 0 && e.MaxTimestamp < tsFrom) {
 				continue
 			}
 			keep = append(keep, e)
-			lo, hi := e.BaseOffset, e.LastOffset+1
-			if *fromOff > lo {
-				lo = *fromOff
-			}
-			if *toOff >= 0 && *toOff < hi {
-				hi = *toOff
+			lo, hi := max(e.BaseOffset, fromOff), e.LastOffset+1
+			if toOff >= 0 {
+				hi = min(hi, toOff)
 			}
 			total += max(0, hi-lo)
 		}
 		plan = append(plan, partEntries{p, keep})
 	}
 
-	prog := newProgress(s.err, showProgress, total, "replaying "+tm.Topic)
+	prog := newProgress(s.err, showProgress, total, what+" "+tm.Topic)
 	defer prog.finish()
-	w := bufio.NewWriterSize(s.out, 64<<10)
-	defer w.Flush()
-	printed := 0
-	errDone := errors.New("done")
+	n := 0
 	decomp := kgo.DefaultDecompressor()
 	for _, pe := range plan {
 		for _, e := range pe.entries {
@@ -343,34 +338,36 @@ func runTierCat(ctx context.Context, s streams, args []string) error {
 				}
 				base := int64(binary.BigEndian.Uint64(batch))
 				last := base + int64(int32(binary.BigEndian.Uint32(batch[23:])))
-				if (*fromOff >= 0 && last < *fromOff) || (*toOff >= 0 && base >= *toOff) {
+				if (fromOff >= 0 && last < fromOff) || (toOff >= 0 && base >= toOff) {
 					return nil
 				}
-				lo, hi := max(base, *fromOff), last+1
-				if *toOff >= 0 {
-					hi = min(hi, *toOff)
+				lo, hi := max(base, fromOff), last+1
+				if toOff >= 0 {
+					hi = min(hi, toOff)
 				}
 				prog.add(hi-lo, int64(len(batch)))
 				rp := &kmsg.FetchResponseTopicPartition{Partition: pe.p, HighWatermark: e.LastOffset + 1, RecordBatches: batch}
-				fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: tm.Topic, Partition: pe.p, Offset: max(*fromOff, 0)}, rp, decomp, nil)
+				fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: tm.Topic, Partition: pe.p, Offset: max(fromOff, 0)}, rp, decomp, nil)
 				if fp.Err != nil {
 					return fmt.Errorf("%s: batch at offset %d: %w", e.Log.Key, base, fp.Err)
 				}
-				for _, r := range fp.Records {
-					if (*toOff >= 0 && r.Offset >= *toOff) || (tsFrom >= 0 && r.Timestamp.UnixMilli() < tsFrom) ||
-						(tsTo >= 0 && r.Timestamp.UnixMilli() > tsTo) {
+				for _, rec := range fp.Records {
+					if (toOff >= 0 && rec.Offset >= toOff) || (tsFrom >= 0 && rec.Timestamp.UnixMilli() < tsFrom) ||
+						(tsTo >= 0 && rec.Timestamp.UnixMilli() > tsTo) {
 						continue
 					}
-					rf.write(w, r)
-					printed++
-					if *count > 0 && printed >= *count {
-						return errDone
+					if err := fn(rec); err != nil {
+						return err
+					}
+					n++
+					if *r.count > 0 && n >= *r.count {
+						return errReplayDone
 					}
 				}
 				return nil
 			})
-			if errors.Is(err, errDone) {
-				return w.Flush()
+			if errors.Is(err, errReplayDone) {
+				return nil
 			}
 			if err != nil {
 				if errors.Is(err, tiering.ErrNotExist) {
@@ -380,7 +377,131 @@ func runTierCat(ctx context.Context, s streams, args []string) error {
 			}
 		}
 	}
-	return w.Flush()
+	return nil
+}
+
+func runTierCat(ctx context.Context, s streams, args []string) error {
+	fs := newFlagSet(s, "tier cat", "tier cat TOPIC --fs-dir DIR | --bucket B [--endpoint URL] [flags]")
+	var sf storeFlags
+	sf.registerOn(fs)
+	var rf replayFlags
+	rf.register(fs)
+	format := fs.String("format", `%v\n`, "output format, as for strata consume")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErrorf("tier cat: want exactly one TOPIC")
+	}
+	recFormat, err := parseRecordFormat(*format)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	st, tc, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	tm, err := findTopic(ctx, st, tc, pos[0])
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(s.out, 64<<10)
+	err = replay(ctx, s, st, tc, tm, &rf, "replaying", func(r *kgo.Record) error {
+		recFormat.write(w, r)
+		return nil
+	})
+	if ferr := w.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("cannot write output: %w", ferr)
+	}
+	return err
+}
+
+// runTierRestore replays a topic's history from the bucket into a topic on a running
+// cluster (the same or another), keeping partitions, keys, values, headers and timestamps.
+func runTierRestore(ctx context.Context, s streams, args []string) error {
+	fs := newFlagSet(s, "tier restore", "tier restore TOPIC --fs-dir DIR | --bucket B ... --brokers HOST:PORT --to-topic NAME [flags]")
+	var sf storeFlags
+	sf.registerOn(fs)
+	var rf replayFlags
+	rf.register(fs)
+	var cf clientFlags
+	cf.register(fs)
+	toTopic := fs.String("to-topic", "", "topic to produce into (required; it must exist with at least as many partitions)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *toTopic == "" {
+		return usageErrorf("tier restore: want TOPIC and --to-topic")
+	}
+	st, tc, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	tm, err := findTopic(ctx, st, tc, pos[0])
+	if err != nil {
+		return err
+	}
+	cl, err := cf.newClient(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	actx, cancel := context.WithTimeout(ctx, cf.timeout)
+	td, err := kadm.NewClient(cl).ListTopics(actx, *toTopic)
+	cancel()
+	if err != nil {
+		return brokerError(&cf, fmt.Errorf("cannot describe topic %q: %w", *toTopic, err))
+	}
+	d, ok := td[*toTopic]
+	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("topic %q does not exist: create it with at least %d partitions (strata topic create)", *toTopic, tm.Partitions)
+	}
+	if d.Err != nil {
+		return fmt.Errorf("topic %q: %w", *toTopic, d.Err)
+	}
+	if int32(len(d.Partitions)) < tm.Partitions && *rf.partition < 0 {
+		return fmt.Errorf("topic %q has %d partitions, %q had %d", *toTopic, len(d.Partitions), tm.Topic, tm.Partitions)
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		n        int64
+	)
+	err = replay(ctx, s, st, tc, tm, &rf, "restoring", func(r *kgo.Record) error {
+		mu.Lock()
+		ferr := firstErr
+		mu.Unlock()
+		if ferr != nil {
+			return ferr
+		}
+		out := &kgo.Record{Topic: *toTopic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+		cl.Produce(ctx, out, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				n++
+			case firstErr == nil:
+				firstErr = fmt.Errorf("cannot produce to %s[%d]: %w", *toTopic, r.Partition, err)
+			}
+		})
+		return nil
+	})
+	if ferr := cl.Flush(ctx); err == nil {
+		err = ferr
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if err == nil {
+		err = firstErr
+	}
+	if err != nil {
+		return brokerError(&cf, err)
+	}
+	fmt.Fprintf(s.out, "restored %d records of %s into %s\n", n, tm.Topic, *toTopic)
+	return nil
 }
 
 // verifyReport counts what verify found.
