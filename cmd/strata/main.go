@@ -4,6 +4,8 @@
 //	strata topic create|list|describe|delete|alter-config ...
 //	strata produce TOPIC [flags]         produce lines from stdin
 //	strata consume TOPIC [flags]         print records
+//	strata group list|describe|seek|delete consumer groups and their lag
+//	strata tier cat|verify|restore|status  read, check and replay the bucket
 //	strata bench [flags]                 produce/consume throughput and latency
 //
 // Client commands speak the Kafka protocol through franz-go, exactly like any other client,
@@ -47,7 +49,7 @@ func init() {
 		"produce":     {"produce lines from stdin to a topic", runProduce},
 		"consume":     {"print records of a topic", runConsume},
 		"group":       {"list, describe, seek and delete consumer groups (lag per partition)", runGroup},
-		"tier":        {"read and verify the bucket without a broker (cat, verify); tier status", runTier},
+		"tier":        {"the bucket without a broker: cat, verify, restore; and tier status", runTier},
 		"bench":       {"measure produce and consume throughput (optionally against kfake)", runBench},
 		"version":     {"print the version", runVersion},
 		"config-keys": {"print the reference of every configuration key (Markdown)", runConfigKeys},
