@@ -832,3 +832,10 @@ func authzInitProducerID(b *Broker, ctx context.Context, req *kmsg.InitProducerI
 	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = code, -1, -1
 	return resp, nil
 }
+
+// canCreateTopic reports whether the request's principal may create topic name (CREATE on
+// the cluster or on the topic). Auto-creation checks it, so a principal with only WRITE
+// cannot create topics by producing to them (Kafka answers UNKNOWN_TOPIC_OR_PARTITION).
+func (b *Broker) canCreateTopic(ctx context.Context, name string) bool {
+	return b.clusterAllowed(ctx, kmsg.ACLOperationCreate) || b.topicAllowed(ctx, kmsg.ACLOperationCreate, name)
+}

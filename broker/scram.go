@@ -14,6 +14,7 @@ package broker
 
 import (
 	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -349,4 +350,15 @@ func scramNonce() string {
 		panic("broker: no randomness: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// saltedPassword is Hi(password, salt, iterations) of RFC 5802 (PBKDF2 with the
+// mechanism's HMAC), as clients compute it.
+func saltedPassword(mech, password string, salt []byte, iterations int) []byte {
+	_, h, _ := scramHash(mech)
+	k, err := pbkdf2.Key(h, password, salt, iterations, h().Size())
+	if err != nil {
+		panic("broker: pbkdf2: " + err.Error()) // only for FIPS-mode parameter limits
+	}
+	return k
 }

@@ -319,6 +319,11 @@ func TestSecurityEndToEnd(t *testing.T) {
 				t.Errorf("create acls without cluster alter: %+v", r)
 			}
 		}
+		// WRITE without CREATE: producing to a missing topic does not create it.
+		err = cl.ProduceSync(ctx, &kgo.Record{Topic: "public-new", Value: []byte("x")}).FirstErr()
+		if err == nil || s.b.lookupTopic("public-new") != nil {
+			t.Errorf("produce to a missing topic: %v, created %v", err, s.b.lookupTopic("public-new") != nil)
+		}
 		if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "new-topic"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 			t.Errorf("create topic without create acl: %v", err)
 		}

@@ -136,7 +136,7 @@ func (b *Broker) maybeAutoCreate(ctx context.Context, name string) (*Topic, erro
 	if t := b.lookupTopic(name); t != nil {
 		return t, nil
 	}
-	if !b.cfg.AutoCreateTopics {
+	if !b.cfg.AutoCreateTopics || !b.canCreateTopic(ctx, name) { // authorizer.go
 		return nil, errUnknownTopic
 	}
 	if err := ctx.Err(); err != nil {
