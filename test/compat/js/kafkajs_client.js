@@ -1,0 +1,138 @@
+// kafkajs against Strata.
+//
+// usage: node kafkajs_client.js BOOTSTRAP version|create|produce|consume|group ARGS...
+// Prints one JSON event per line on stdout (see ../client_test.go); kafkajs' own log goes
+// to stderr. Codecs: gzip is built in; snappy from kafkajs-snappy; lz4 and zstd are small
+// adapters below over lz4js and @bokuweb/zstd-wasm (pure JS / WebAssembly, no native build).
+'use strict'
+
+const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs')
+const lz4js = require('lz4js')
+const zstd = require('@bokuweb/zstd-wasm')
+
+CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy')
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  async compress (encoder) { return Buffer.from(lz4js.compress(encoder.buffer)) },
+  async decompress (buffer) { return Buffer.from(lz4js.decompress(buffer)) }
+})
+CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+  // zstd.init() runs once in main: initialising again while another batch is being
+  // compressed replaced the WebAssembly memory under it (zeroed batches).
+  async compress (encoder) { return Buffer.from(zstd.compress(encoder.buffer, 3)) },
+  async decompress (buffer) { return Buffer.from(zstd.decompress(buffer)) }
+})
+
+const codecs = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD
+}
+
+const key = (i) => `key-${i % 23}`
+const value = (topic, i) => `${topic}|${String(i).padStart(6, '0')}|${'ab'.repeat(i % 40)}\u00fc`
+const emit = (ev) => process.stdout.write(JSON.stringify(ev) + '\n')
+const record = (partition, m) => emit({
+  ev: 'record',
+  p: partition,
+  o: Number(m.offset),
+  k: m.key ? m.key.toString('utf8') : '',
+  v: m.value ? m.value.toString('utf8') : ''
+})
+
+const toStderr = () => ({ namespace, level, label, log }) => {
+  process.stderr.write(`${label} ${namespace} ${log.message} ${JSON.stringify(log)}\n`)
+}
+
+function kafka (bs) {
+  return new Kafka({ clientId: 'strata-compat', brokers: [bs], logLevel: logLevel.WARN, logCreator: toStderr })
+}
+
+async function create (bs, topic, partitions) {
+  const admin = kafka(bs).admin()
+  await admin.connect()
+  const ok = await admin.createTopics({ topics: [{ topic, numPartitions: Number(partitions) }], waitForLeaders: true })
+  await admin.disconnect()
+  if (!ok) throw new Error(`createTopics ${topic}: not created`)
+  emit({ ev: 'created' })
+}
+
+async function produce (bs, topic, codec, n, idempotent) {
+  n = Number(n)
+  const idem = idempotent === '1'
+  const producer = kafka(bs).producer(idem ? { idempotent: true, maxInFlightRequests: 1 } : {})
+  await producer.connect()
+  let sent = 0
+  for (let from = 0; from < n; from += 50) {
+    const messages = []
+    for (let i = from; i < Math.min(n, from + 50); i++) {
+      messages.push({ key: key(i), value: Buffer.from(value(topic, i), 'utf8') })
+    }
+    await producer.send({ topic, acks: -1, compression: codecs[codec], messages })
+    sent += messages.length
+  }
+  await producer.disconnect()
+  emit({ ev: 'produced', n: sent })
+}
+
+async function consume (bs, topic, n) {
+  n = Number(n)
+  const consumer = kafka(bs).consumer({ groupId: `compat-consume-${topic}`, maxWaitTimeInMs: 200 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  let got = 0
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`consume: read ${got} of ${n}`)), 30000)
+    consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        if (got >= n) return
+        record(partition, message)
+        if (++got === n) { clearTimeout(timer); resolve() }
+      }
+    }).catch(reject)
+  })
+  await consumer.disconnect()
+}
+
+async function group (bs, topic, groupId) {
+  const consumer = kafka(bs).consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 })
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    emit({ ev: 'assigned', partitions: (e.payload.memberAssignment[topic] || []).slice().sort((a, b) => a - b) })
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      // Commit first, report second: a failed commit throws, kafkajs does not resolve
+      // the offset and the record is delivered again.
+      await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }])
+      record(partition, message)
+    }
+  })
+  await new Promise((resolve) => {
+    process.stdin.on('end', resolve)
+    process.stdin.on('close', resolve)
+    process.stdin.resume()
+  })
+  await consumer.disconnect()
+}
+
+async function main () {
+  const [bs, cmd, ...args] = process.argv.slice(2)
+  await zstd.init()
+  if (cmd === 'version') {
+    emit({ ev: 'version', version: `kafkajs ${require('kafkajs/package.json').version} (node ${process.version})` })
+    return
+  }
+  const fn = { create, produce, consume, group }[cmd]
+  if (!fn) throw new Error(`unknown command ${cmd}`)
+  await fn(bs, ...args)
+}
+
+main().then(() => process.exit(0), (err) => {
+  process.stderr.write(`${err && err.stack ? err.stack : err}\n`)
+  process.exit(1)
+})
