@@ -132,6 +132,8 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.
 	s.mu.Unlock()
 	if saveErr != nil {
 		b.logger.Error("cannot persist scram credentials", "err", saveErr)
+	} else if changed && s.onSave != nil {
+		s.onSave(scramFileName)
 	}
 	for _, name := range order {
 		u := users[name]

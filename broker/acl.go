@@ -306,7 +306,8 @@ func (a *Authorizer) addLocked(acls ...ACL) {
 
 // aclStore persists an Authorizer's ACLs in <meta>/acls.json.
 type aclStore struct {
-	path string
+	path   string
+	onSave func(name string) // mirror to the bucket (secbucket.go), called without locks; may be nil
 	mu   sync.Mutex // serialises mutations and writes
 }
 
@@ -354,8 +355,22 @@ func (s *aclStore) saveLocked(a *Authorizer) error {
 	return writeFileAtomic(s.path, data)
 }
 
+func (s *aclStore) saved() {
+	if s.onSave != nil {
+		s.onSave(aclFileName)
+	}
+}
+
 // create adds ACLs and persists them.
 func (s *aclStore) create(a *Authorizer, acls []ACL) error {
+	changed, err := s.createLocked(a, acls)
+	if changed {
+		s.saved()
+	}
+	return err
+}
+
+func (s *aclStore) createLocked(a *Authorizer, acls []ACL) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.mu.Lock()
@@ -363,18 +378,26 @@ func (s *aclStore) create(a *Authorizer, acls []ACL) error {
 	before := len(a.acls)
 	a.addLocked(acls...)
 	if len(a.acls) == before {
-		return nil
+		return false, nil
 	}
 	if err := s.saveLocked(a); err != nil {
 		a.acls = a.acls[:before]
-		return err
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 // delete removes the ACLs each filter selects and persists; it returns, per filter, what
 // that filter removed.
 func (s *aclStore) delete(a *Authorizer, filters []ACLFilter) ([][]ACL, error) {
+	out, changed, err := s.deleteLocked(a, filters)
+	if changed {
+		s.saved()
+	}
+	return out, err
+}
+
+func (s *aclStore) deleteLocked(a *Authorizer, filters []ACLFilter) ([][]ACL, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.mu.Lock()
@@ -400,12 +423,12 @@ func (s *aclStore) delete(a *Authorizer, filters []ACLFilter) ([][]ACL, error) {
 		}
 	}
 	if len(next) == len(old) {
-		return out, nil
+		return out, false, nil
 	}
 	a.acls = next
 	if err := s.saveLocked(a); err != nil {
 		a.acls = old
-		return nil, err
+		return nil, false, err
 	}
-	return out, nil
+	return out, true, nil
 }

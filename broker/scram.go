@@ -53,7 +53,8 @@ type scramFile struct {
 
 // scramStore holds every user's credentials.
 type scramStore struct {
-	path  string
+	path   string
+	onSave func(name string) // mirror to the bucket (secbucket.go), called without s.mu; may be nil
 	mu    sync.RWMutex
 	users map[string]map[string]scramCred // user -> mechanism -> credential
 }

@@ -25,6 +25,7 @@ package broker
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -226,10 +227,22 @@ func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
 
 // openSecurity loads the SCRAM users and, when an authorizer is configured, the ACLs.
 func (b *Broker) openSecurity() error {
+	if _, err := b.restoreSecurityFile(scramFileName); err != nil { // secbucket.go
+		return err
+	}
+	// Uploads are serialised and send the file as it is then, so the last upload is
+	// always the newest state.
+	var mirrorMu sync.Mutex
+	mirror := func(name string) {
+		mirrorMu.Lock()
+		defer mirrorMu.Unlock()
+		b.mirrorSecurityFile(name)
+	}
 	s, err := openSCRAMStore(b.metaDir())
 	if err != nil {
 		return err
 	}
+	s.onSave = mirror
 	b.scram = s
 	if !b.cfg.authorizerEnabled() {
 		return nil
@@ -239,10 +252,14 @@ func (b *Broker) openSecurity() error {
 		supers = append(supers, u)
 	}
 	a := NewAuthorizer(supers, b.cfg.AllowEveryoneIfNoACLFound)
+	if _, err := b.restoreSecurityFile(aclFileName); err != nil {
+		return err
+	}
 	st, err := openACLStore(b.metaDir(), a)
 	if err != nil {
 		return err
 	}
+	st.onSave = mirror
 	b.authz, b.aclStore = a, st
 	return nil
 }
