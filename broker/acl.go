@@ -308,7 +308,7 @@ func (a *Authorizer) addLocked(acls ...ACL) {
 type aclStore struct {
 	path   string
 	onSave func(name string) // mirror to the bucket (secbucket.go), called without locks; may be nil
-	mu   sync.Mutex // serialises mutations and writes
+	mu     sync.Mutex        // serialises mutations and writes
 }
 
 type aclFile struct {

@@ -55,8 +55,8 @@ type scramFile struct {
 type scramStore struct {
 	path   string
 	onSave func(name string) // mirror to the bucket (secbucket.go), called without s.mu; may be nil
-	mu    sync.RWMutex
-	users map[string]map[string]scramCred // user -> mechanism -> credential
+	mu     sync.RWMutex
+	users  map[string]map[string]scramCred // user -> mechanism -> credential
 }
 
 func scramHash(mech string) (scram.HashGeneratorFcn, func() hash.Hash, bool) {
