@@ -351,7 +351,14 @@ func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch 
 	if cp, ok := w.store.(ConditionalPutter); ok {
 		etag, err := cp.PutIf(ctx, key, bytes.NewReader(b), int64(len(b)), ifMatch)
 		if errors.Is(err, ErrPreconditionFailed) {
-			if w.ownWrite(ctx, key) {
+			own, rerr := w.ownWrite(ctx, key)
+			if rerr != nil {
+				// Whose write it is cannot be told now: a transient failure, retried
+				// later. Fencing on a failed read would stop the partition's uploads for
+				// good after a lost response plus one failed GET.
+				return "", fmt.Errorf("put manifest %q: precondition failed and the head cannot be read back: %w", key, rerr)
+			}
+			if own {
 				return "", fmt.Errorf("put manifest %q: %w", key, errOwnWrite)
 			}
 			return "", fmt.Errorf("put manifest %q: %w: %w", key, ErrFenced, err)
@@ -372,14 +379,19 @@ func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch 
 // the manifest from the bucket and carries on; it is not fenced.
 var errOwnWrite = errors.New("tiering: manifest holds an earlier write of this writer; reload")
 
-// ownWrite reports whether the head at key was last written by this writer.
-func (w *manifestWriter) ownWrite(ctx context.Context, key string) bool {
+// ownWrite reports whether the head at key was last written by this writer. An error
+// means the head could not be read (the caller must not conclude either way); a head that
+// is missing or does not decode is not this writer's.
+func (w *manifestWriter) ownWrite(ctx context.Context, key string) (bool, error) {
 	b, err := readAll(ctx, w.store, key)
+	if errors.Is(err, ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	h, err := DecodePartitionHead(b)
-	return err == nil && h.Writer == w.writer
+	return err == nil && h.Writer == w.writer, nil
 }
 
 // appendEntry returns the manifest with e appended (spilling the head's entries into a new
