@@ -98,9 +98,30 @@ func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response,
 		}
 		return
 	}
-	countErrorCodes(reflect.ValueOf(resp), func(code int16) {
-		m.errors.WithLabelValues(api, errorName(code)).Inc()
-	})
+	countErr := func(code int16) { m.errors.WithLabelValues(api, errorName(code)).Inc() }
+	switch r := resp.(type) { // the hot APIs without reflection
+	case *kmsg.ProduceResponse:
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				if c := r.Topics[i].Partitions[j].ErrorCode; c != 0 {
+					countErr(c)
+				}
+			}
+		}
+	case *kmsg.FetchResponse:
+		if r.ErrorCode != 0 {
+			countErr(r.ErrorCode)
+		}
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				if c := r.Topics[i].Partitions[j].ErrorCode; c != 0 {
+					countErr(c)
+				}
+			}
+		}
+	default:
+		countErrorCodes(reflect.ValueOf(resp), countErr)
+	}
 	switch r := resp.(type) {
 	case *kmsg.ProduceResponse:
 		pr, ok := req.(*kmsg.ProduceRequest)
