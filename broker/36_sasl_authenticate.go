@@ -38,6 +38,7 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 		resp.ErrorMessage = kmsg.StringPtr(saslFailedMessage(cs.mechanism))
 		cs.closeAfter = true
 		cs.scramConv = nil
+		b.secm.saslResult(cs.mechanism, false)
 		b.logger.Info("sasl authentication failed", "remote", remote, "mechanism", cs.mechanism, "listener", cs.listener.spec.name)
 		return resp, nil
 	}
@@ -66,5 +67,6 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 func (b *Broker) completeSASL(cs *connState, user, remote string) {
 	cs.principal = "User:" + user
 	cs.authenticated.Store(true)
+	b.secm.saslResult(cs.mechanism, true)
 	b.logger.Debug("sasl authenticated", "remote", remote, "mechanism", cs.mechanism, "principal", cs.principal)
 }

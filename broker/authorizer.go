@@ -54,7 +54,11 @@ func (b *Broker) authorize(ctx context.Context, op kmsg.ACLOperation, rt kmsg.AC
 	if ri, ok := requestInfoFrom(ctx); ok {
 		host = ri.ClientHost
 	}
-	return b.authz.Authorize(principalFrom(ctx), host, op, rt, name)
+	ok := b.authz.Authorize(principalFrom(ctx), host, op, rt, name)
+	if !ok {
+		b.secm.deny(rt, op)
+	}
+	return ok
 }
 
 func (b *Broker) authorizeAny(ctx context.Context, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {

@@ -31,8 +31,10 @@ type Broker struct {
 	authz     *Authorizer  // nil: authorization disabled (authorizer.go)
 	aclStore  *aclStore
 	scram     *scramStore // SCRAM users (scram.go)
+	secm      *secMetrics // security metrics (secmetrics.go)
 	clusterID string
 	tier      *tiering.Manager // nil: no remote tier
+	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
@@ -144,6 +146,13 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer b.wg.Done()
 		b.groups.Run(ctx)
 	}()
+	if b.cfg.DiskBudgetBytes > 0 {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.diskLoop(ctx) // diskbudget.go
+		}()
+	}
 	if b.tier != nil {
 		b.wg.Add(1)
 		go func() {

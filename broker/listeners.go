@@ -211,6 +211,7 @@ func (b *Broker) tlsHandshake(ctx context.Context, nc net.Conn, l *listener) (*t
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		b.logger.Info("tls handshake failed", "listener", l.spec.name, "remote", nc.RemoteAddr().String(), "err", err)
+		b.secm.tlsFailed(l.spec.name)
 		nc.Close()
 		return nil, err
 	}

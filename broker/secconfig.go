@@ -227,6 +227,7 @@ func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
 
 // openSecurity loads the SCRAM users and, when an authorizer is configured, the ACLs.
 func (b *Broker) openSecurity() error {
+	b.secm = newSecMetrics(b.cfg.Registerer)
 	if _, err := b.restoreSecurityFile(scramFileName); err != nil { // secbucket.go
 		return err
 	}

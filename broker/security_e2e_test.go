@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -164,6 +166,7 @@ type secBroker struct {
 	b    *Broker
 	logs *syncBuffer
 	dir  string
+	reg  *prometheus.Registry
 }
 
 func (s *secBroker) addr(name string) string { return s.b.ListenerAddr(name).String() }
@@ -191,6 +194,8 @@ func startSecureBroker(t *testing.T, p *testPKI, dir string, extra map[string]st
 		t.Fatal(err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +209,7 @@ func startSecureBroker(t *testing.T, p *testPKI, dir string, extra map[string]st
 			<-done
 		}
 	})
-	sb := &secBroker{b: b, logs: logs, dir: dir}
+	sb := &secBroker{b: b, logs: logs, dir: dir, reg: reg}
 	return sb
 }
 
@@ -486,6 +491,28 @@ func TestSecurityEndToEnd(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
+
+	// Metrics count failures without naming users or topics.
+	if n := testutil.ToFloat64(s.b.secm.sasl.WithLabelValues("SCRAM-SHA-512", "failure")); n < 1 {
+		t.Errorf("scram failures counted %v", n)
+	}
+	if n := testutil.ToFloat64(s.b.secm.tlsFail.WithLabelValues("SSL")); n < 2 {
+		t.Errorf("tls failures counted %v", n)
+	}
+	if n := testutil.ToFloat64(s.b.secm.denied.WithLabelValues("topic", "describe")); n < 1 {
+		t.Errorf("denials counted %v", n)
+	}
+	if mfs, err := s.reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if v := l.GetValue(); v == "alice" || v == "secret-orders" || strings.Contains(v, "pass") {
+						t.Errorf("metric %s label %s=%s", mf.GetName(), l.GetName(), v)
+					}
+				}
+			}
+		}
+	}
 
 	// Nothing secret in the logs.
 	logs := s.logs.String()

@@ -1,0 +1,69 @@
+package broker
+
+// Security metrics (on Config.Registerer; nothing when it is nil). Labels carry
+// mechanisms, listener names, resource types and operations only: never user names,
+// topic names or anything secret.
+//
+//   strata_sasl_authentications_total{mechanism, result="success|failure"}
+//     (Kafka: successful-authentication-total / failed-authentication-total)
+//   strata_tls_handshake_failures_total{listener}
+//   strata_authorization_denials_total{resource_type, operation}
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type secMetrics struct {
+	sasl    *prometheus.CounterVec
+	tlsFail *prometheus.CounterVec
+	denied  *prometheus.CounterVec
+}
+
+func newSecMetrics(reg prometheus.Registerer) *secMetrics {
+	m := &secMetrics{
+		sasl: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_sasl_authentications_total",
+			Help: "SASL authentications by mechanism and result (Kafka: successful-authentication-total, failed-authentication-total).",
+		}, []string{"mechanism", "result"}),
+		tlsFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_tls_handshake_failures_total",
+			Help: "TLS handshakes that failed (untrusted or expired client certificate, protocol mismatch...), by listener.",
+		}, []string{"listener"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_authorization_denials_total",
+			Help: "Authorization checks that denied, by resource type and operation.",
+		}, []string{"resource_type", "operation"}),
+	}
+	if reg != nil {
+		m.sasl = registerOrExisting(reg, m.sasl)
+		m.tlsFail = registerOrExisting(reg, m.tlsFail)
+		m.denied = registerOrExisting(reg, m.denied)
+	}
+	return m
+}
+
+func (m *secMetrics) saslResult(mech string, ok bool) {
+	if m == nil {
+		return
+	}
+	r := "failure"
+	if ok {
+		r = "success"
+	}
+	m.sasl.WithLabelValues(mech, r).Inc()
+}
+
+func (m *secMetrics) tlsFailed(listener string) {
+	if m != nil {
+		m.tlsFail.WithLabelValues(listener).Inc()
+	}
+}
+
+func (m *secMetrics) deny(rt kmsg.ACLResourceType, op kmsg.ACLOperation) {
+	if m != nil {
+		m.denied.WithLabelValues(strings.ToLower(rt.String()), strings.ToLower(op.String())).Inc()
+	}
+}
