@@ -269,6 +269,9 @@ func TestLiveMetricsAndReadiness(t *testing.T) {
 	if v := must("strata_request_errors_total", map[string]string{"api": "Metadata", "error": "UNKNOWN_TOPIC_OR_PARTITION"}); v < 1 {
 		t.Errorf("metadata errors %v", v)
 	}
+	if v := must("strata_log_fsync_seconds", nil); v < 1 {
+		t.Errorf("fsyncs observed %v; acks=-1 produces fsync", v)
+	}
 	if v := must("strata_connections", nil); v < 1 {
 		t.Errorf("connections %v, want >= 1", v)
 	}

@@ -23,6 +23,7 @@ type opsMetrics struct {
 	topicIn   *prometheus.CounterVec   // topic
 	topicOut  *prometheus.CounterVec   // topic
 	closedErr *prometheus.CounterVec   // api: handler errors that closed the connection
+	fsync     prometheus.Histogram
 }
 
 var (
@@ -59,6 +60,11 @@ func (b *Broker) ops() *opsMetrics {
 			Name: "strata_topic_bytes_out_total",
 			Help: "Record batch bytes returned by Fetch, by topic (Kafka BytesOutPerSec{topic}).",
 		}, []string{"topic"}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_log_fsync_seconds",
+			Help:    "Duration of the fsyncs that make appended records durable (Kafka LogFlushRateAndTimeMs).",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10),
+		}),
 		closedErr: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_request_connection_closes_total",
 			Help: "Requests whose handling failed so that the connection was closed, by API.",
@@ -71,10 +77,14 @@ func (b *Broker) ops() *opsMetrics {
 		m.topicIn = registerOrExisting(reg, m.topicIn)
 		m.topicOut = registerOrExisting(reg, m.topicOut)
 		m.closedErr = registerOrExisting(reg, m.closedErr)
+		m.fsync = registerOrExisting(reg, m.fsync)
 	}
 	opsMetricsFor[b] = m
 	return m
 }
+
+// observeFsync records the duration of one durability fsync of a partition's log.
+func (b *Broker) observeFsync(d time.Duration) { b.ops().fsync.Observe(d.Seconds()) }
 
 // observeRequest records one handled request (called by dispatch).
 func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response, err error, took time.Duration) {

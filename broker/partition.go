@@ -101,7 +101,9 @@ func openPartition(b *Broker, topic *Topic, index int32, dir string) (*Partition
 	p := &Partition{topicName: topic.Name, index: index, dir: dir, logger: logger}
 	p.cfg.Store(&cfg)
 
-	log, rep, err := segment.Open(dir, segmentConfig(cfg, logger))
+	scfg := segmentConfig(cfg, logger)
+	scfg.OnFsync = b.observeFsync // opsmetrics.go
+	log, rep, err := segment.Open(dir, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open partition %s-%d in %q: %w", topic.Name, index, dir, err)
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	FlushInterval      time.Duration // fsync if unflushed data is older than this; 0 = never
 	FS                 FS            // filesystem seam; nil = the operating system
 	Logger             *slog.Logger  // nil = discard
+	// OnFsync, when set, is called after every fsync that makes appended records durable
+	// (Flush, acks=-1 waits, flush.messages/flush.ms) with its duration; for metrics.
+	// Default nil.
+	OnFsync func(time.Duration)
 }
 
 // BatchInfo describes a record batch that was appended.

@@ -494,8 +494,12 @@ func (l *Log) syncOnce() error {
 	target := l.next.Load()
 	msgs := l.unflushedMsgs.Load()
 	act := l.active()
+	start := time.Now()
 	if err := act.log.Sync(); err != nil {
 		return l.fence(fmt.Errorf("segment %s: fsync: %w", act.logPath, err))
+	}
+	if l.cfg.OnFsync != nil {
+		l.cfg.OnFsync(time.Since(start))
 	}
 	if err := act.maybeSyncIndexes(); err != nil {
 		return l.fence(err)
