@@ -99,7 +99,19 @@ func (b *bench) limits(ctx context.Context, round int) error {
 // child records a profile; kfake's is a no-op).
 func (b *bench) kafkaPhases(ctx context.Context, round int, target, addr string, prof func(string, func() error) error) error {
 	n := b.records(b.o.mib)
-	topics := map[string]int{}
+	if err := b.producePhases(ctx, round, target, addr, prof, n); err != nil {
+		return err
+	}
+	if b.o.phase("latency") {
+		return b.latencyPhase(ctx, round, target, addr, prof)
+	}
+	return nil
+}
+
+func (b *bench) producePhases(ctx context.Context, round int, target, addr string, prof func(string, func() error) error, n int) error {
+	if !b.o.phase("produce") {
+		return nil
+	}
 	for _, c := range []struct {
 		parts int32
 		acks  int
@@ -118,9 +130,16 @@ func (b *bench) kafkaPhases(ctx context.Context, round int, target, addr string,
 			return err
 		}
 		b.rep.add(round, target, name, "MB/s", res.mbps())
-		topics[fmt.Sprintf("%dp-%d", c.parts, c.acks)] = n
 	}
+	defer func() {
+		for _, c := range []struct{ parts, acks int }{{1, -1}, {1, 1}, {8, -1}, {8, 1}} {
+			deleteTopic(ctx, addr, fmt.Sprintf("produce-%dp-acks%d-r%d", c.parts, c.acks, round))
+		}
+	}()
 	for _, parts := range []int{1, 8} {
+		if !b.o.phase("consume") {
+			break
+		}
 		topic := fmt.Sprintf("produce-%dp-acks-1-r%d", parts, round)
 		var res produceResult
 		err := prof(fmt.Sprintf("consume-%dp", parts), func() (err error) {
@@ -132,7 +151,7 @@ func (b *bench) kafkaPhases(ctx context.Context, round int, target, addr string,
 		}
 		b.rep.add(round, target, fmt.Sprintf("hot consume %dp", parts), "MB/s", res.mbps())
 	}
-	{
+	if b.o.phase("group") {
 		topic := fmt.Sprintf("produce-8p-acks-1-r%d", round)
 		var res produceResult
 		err := prof("group-catchup-8p", func() (err error) {
@@ -144,9 +163,10 @@ func (b *bench) kafkaPhases(ctx context.Context, round int, target, addr string,
 		}
 		b.rep.add(round, target, "group catch-up 8p (join + read)", "MB/s", res.mbps())
 	}
-	for _, c := range []struct{ parts, acks int }{{1, -1}, {1, 1}, {8, -1}, {8, 1}} {
-		deleteTopic(ctx, addr, fmt.Sprintf("produce-%dp-acks%d-r%d", c.parts, c.acks, round))
-	}
+	return nil
+}
+
+func (b *bench) latencyPhase(ctx context.Context, round int, target, addr string, prof func(string, func() error) error) error {
 	topic := fmt.Sprintf("latency-r%d", round)
 	if err := createTopic(ctx, addr, topic, 1, nil); err != nil {
 		return err
@@ -177,12 +197,17 @@ func (b *bench) kfake(ctx context.Context, round int) error {
 
 func (b *bench) nats(ctx context.Context, round int) error {
 	n := b.records(b.o.mib)
-	prod, cons, err := natsProduceConsume(ctx, b.natsSrv.url, fmt.Sprintf("bench-r%d", round), n, b.pool)
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+	if b.o.phase("produce") {
+		prod, cons, err := natsProduceConsume(ctx, b.natsSrv.url, fmt.Sprintf("bench-r%d", round), n, b.pool)
+		if err != nil {
+			return fmt.Errorf("nats: %w", err)
+		}
+		b.rep.add(round, "nats", "produce 1p acks=-1", "MB/s", prod.mbps())
+		b.rep.add(round, "nats", "hot consume 1p", "MB/s", cons.mbps())
 	}
-	b.rep.add(round, "nats", "produce 1p acks=-1", "MB/s", prod.mbps())
-	b.rep.add(round, "nats", "hot consume 1p", "MB/s", cons.mbps())
+	if !b.o.phase("latency") {
+		return nil
+	}
 	lat, err := natsLatency(ctx, b.natsSrv.url, fmt.Sprintf("lat-r%d", round), b.o.latencyRate, b.o.latencyDur, b.o.recordSize)
 	if err != nil {
 		return fmt.Errorf("nats latency: %w", err)
@@ -239,6 +264,12 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	}
 	if err := b.kafkaPhases(ctx, round, "strata", child.Addr, prof); err != nil {
 		return err
+	}
+	if os.Getenv("STRATA_BENCH_DUMP_METRICS") != "" {
+		child.dumpMetrics(os.Stderr, "strata_produce_durable_wait")
+	}
+	if !b.o.phase("cold") {
+		return nil
 	}
 
 	// Cold: produce, wait until every record is only in the bucket.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/tiering"
@@ -37,6 +38,7 @@ import (
 //	POST /prof/start?name=N   start a CPU profile into <prof-dir>/N.cpu.pprof and snapshot allocs
 //	POST /prof/stop           stop it; write <prof-dir>/N.allocs.pprof and N.allocs-base.pprof
 //	                          (view the phase's allocations with go tool pprof -base)
+//	GET  /metrics             the broker's Prometheus metrics
 //	GET  /stats               {"get_bytes":..,"get_requests":..,"put_bytes":..,"vm_hwm_kib":..,"vm_rss_kib":..}
 
 // countingStore counts the bytes the broker reads from and writes to the bucket.
@@ -188,6 +190,7 @@ func runChild(args []string) error {
 		st.HeapInuse, st.GoSys = int64(ms.HeapInuse), int64(ms.Sys)
 		json.NewEncoder(w).Encode(st)
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
@@ -356,4 +359,19 @@ func (c *brokerChild) Stats() (childStats, error) {
 // ResetPeakRSS resets the child's VmHWM (Linux clear_refs "5"); best effort.
 func (c *brokerChild) ResetPeakRSS() error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", c.Pid()), []byte("5"), 0)
+}
+
+// dumpMetrics copies the child's metric lines that start with prefix to w (debugging aid).
+func (c *brokerChild) dumpMetrics(w io.Writer, prefix string) {
+	resp, err := http.Get("http://" + c.ctl + "/metrics")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), prefix) {
+			fmt.Fprintln(w, sc.Text())
+		}
+	}
 }

@@ -6,7 +6,7 @@
 // a Markdown table of medians and ratios, and saves the broker's CPU and allocation profiles
 // of every Strata phase.
 //
-//	strata-bench [-rounds 3] [-mib 32] [-cold-mib 128] [-out test/artifacts/bench]
+//	strata-bench [-rounds 3] [-mib 64] [-cold-mib 128] [-out test/artifacts/bench]
 //
 // Numbers are reported, never asserted.
 package main
@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -39,7 +40,11 @@ type options struct {
 	skipKfake    bool
 	rssCacheMiB  int64
 	segmentBytes int64
+	phases       map[string]bool // nil = all
 }
+
+// phase reports whether the named group of phases runs (-phases).
+func (o options) phase(name string) bool { return o.phases == nil || o.phases[name] }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "child" {
@@ -52,7 +57,7 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet("strata-bench", flag.ExitOnError)
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows medians")
-	fs.Float64Var(&o.mib, "mib", 32, "MiB of record values per produce phase")
+	fs.Float64Var(&o.mib, "mib", 64, "MiB of record values per produce phase")
 	fs.Float64Var(&o.coldMiB, "cold-mib", 128, "MiB produced, offloaded and replayed from MinIO per round")
 	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value")
 	fs.DurationVar(&o.latencyDur, "latency-duration", 5*time.Second, "length of the fixed-rate latency phase")
@@ -65,7 +70,17 @@ func main() {
 	fs.StringVar(&o.natsBin, "nats-server", "bin/nats-server", "nats-server binary (empty: skip the NATS peer)")
 	fs.BoolVar(&o.skipKfake, "skip-kfake", false, "skip the kfake peer")
 	s3 := fs.String("s3-mib", "8,32,64", "object sizes (MiB) of the raw MinIO PUT/GET limit")
+	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,cold (default all; peers run the selected ones they have)")
 	fs.Parse(os.Args[1:])
+	if *phases != "" {
+		o.phases = map[string]bool{}
+		for _, p := range strings.Split(*phases, ",") {
+			o.phases[strings.TrimSpace(p)] = true
+		}
+		if o.phases["consume"] || o.phases["group"] {
+			o.phases["produce"] = true // they read what the produce phases wrote
+		}
+	}
 	var err error
 	if o.s3Sizes, err = parseSizes(*s3); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -114,6 +129,8 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	defer b.Close()
 
+	// Other processes on the machine skew every number: say how busy it was.
+	rep.add(0, "limit", "load average (1 min) at start", "", loadAvg())
 	targets := []string{"limits", "strata", "kfake", "nats"}
 	for round := 1; round <= o.rounds; round++ {
 		// Rotate who goes first so warm-up and drift favour nobody.
@@ -123,7 +140,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			var err error
 			switch t {
 			case "limits":
-				err = b.limits(ctx, round)
+				if o.phase("limits") {
+					err = b.limits(ctx, round)
+				}
 			case "strata":
 				err = b.strata(ctx, round)
 			case "kfake":
@@ -141,6 +160,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "strata-bench: round %d %s done in %.1fs\n", round, t, time.Since(start).Seconds())
 		}
 	}
+	rep.add(0, "limit", "load average (1 min) at end", "", loadAvg())
 	md, err := os.Create(filepath.Join(o.out, "results.md"))
 	if err != nil {
 		return err
@@ -183,4 +203,15 @@ func (r *report) median(target, metric string) (float64, bool) {
 		return 0, false
 	}
 	return median(xs), true
+}
+
+// loadAvg is the 1-minute load average from /proc/loadavg (0 if unknown).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var v float64
+	fmt.Sscanf(string(b), "%f", &v)
+	return v
 }
