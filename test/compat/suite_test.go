@@ -251,15 +251,20 @@ func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 		cl.Close()
 	}
 
+	start := time.Now()
+	step := func(what string) { t.Logf("%6.2fs %s", time.Since(start).Seconds(), what) }
 	// Phase 1: both members join; then the records arrive.
 	m := []member{c.member(t, tb.addr, topic, group), c.member(t, tb.addr, topic, group)}
 	g := &groupRun{t: t, topic: topic, members: m, assigned: make([][]int32, 2), seen: map[string]int{}}
 	g.waitSplit(nil)
+	step("phase 1: members joined, partitions split")
 	produceFranz(0, n1)
 	g.readUntil(n1)
+	step("phase 1: every record read")
 	for _, mm := range m {
 		mm.stop(t)
 	}
+	step("phase 1: members stopped")
 	checkCommitted(t, tb.addr, group, topic, n1)
 	t.Logf("phase 1: %d records, members read %v", n1, g.perMember)
 
@@ -270,10 +275,13 @@ func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 	m2 := []member{c.member(t, tb.addr, topic, group), c.member(t, tb.addr, topic, group)}
 	g2 := &groupRun{t: t, topic: topic, members: m2, assigned: make([][]int32, 2), seen: map[string]int{}, minIndex: n1}
 	g2.readUntil(n2)
+	step("phase 2: every new record read")
 	g2.waitSplit(nil)
+	step("phase 2: partitions split")
 	for _, mm := range m2 {
 		mm.stop(t)
 	}
+	step("phase 2: members stopped")
 	checkCommitted(t, tb.addr, group, topic, n1+n2)
 	t.Logf("phase 2: %d records, members read %v", n2, g2.perMember)
 }
