@@ -331,6 +331,16 @@ func authzMetadata(b *Broker, ctx context.Context, req *kmsg.MetadataRequest, ne
 			return t.Topic != nil && !b.topicAllowed(ctx, kmsg.ACLOperationDescribe, *t.Topic)
 		})
 	}
+	if req.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && t.Topic != nil {
+				t.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeTopic, *t.Topic, topicOps)
+			}
+		}
+	}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, clusterName, clusterOps)
+	}
 	resp.Topics = append(resp.Topics, denied...)
 	return resp, nil
 }
@@ -550,7 +560,13 @@ func authzCreatePartitions(b *Broker, ctx context.Context, req *kmsg.CreateParti
 
 func authzDescribeCluster(b *Broker, ctx context.Context, req *kmsg.DescribeClusterRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
 	if b.clusterAllowed(ctx, kmsg.ACLOperationDescribe) {
-		return next(req)
+		r, err := next(req)
+		if err == nil && req.IncludeClusterAuthorizedOperations {
+			if dc, ok := r.(*kmsg.DescribeClusterResponse); ok && dc.ErrorCode == 0 {
+				dc.ClusterAuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, clusterName, clusterOps)
+			}
+		}
+		return r, err
 	}
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
@@ -769,10 +785,17 @@ func authzDescribeGroups(b *Broker, ctx context.Context, req *kmsg.DescribeGroup
 	var resp *kmsg.DescribeGroupsResponse
 	if len(req.Groups) > 0 {
 		r, err := next(req)
-		if err != nil || len(denied) == 0 {
+		if err != nil {
 			return r, err
 		}
 		resp = r.(*kmsg.DescribeGroupsResponse)
+		if req.IncludeAuthorizedOperations {
+			for i := range resp.Groups {
+				if g := &resp.Groups[i]; g.ErrorCode == 0 {
+					g.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeGroup, g.Group, groupOps)
+				}
+			}
+		}
 	} else {
 		resp = req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	}
@@ -842,4 +865,31 @@ func authzInitProducerID(b *Broker, ctx context.Context, req *kmsg.InitProducerI
 // cannot create topics by producing to them (Kafka answers UNKNOWN_TOPIC_OR_PARTITION).
 func (b *Broker) canCreateTopic(ctx context.Context, name string) bool {
 	return b.clusterAllowed(ctx, kmsg.ACLOperationCreate) || b.topicAllowed(ctx, kmsg.ACLOperationCreate, name)
+}
+
+// The operations each resource type supports (Kafka's AclEntry.supportedOperations), for
+// the authorized-operations bit fields of Metadata, DescribeCluster and DescribeGroups.
+var (
+	topicOps = []kmsg.ACLOperation{kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate,
+		kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete, kmsg.ACLOperationAlter,
+		kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs}
+	groupOps   = []kmsg.ACLOperation{kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete}
+	clusterOps = []kmsg.ACLOperation{kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
+		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe}
+)
+
+// authorizedOps is the bit field (1 << operation) of ops the principal may perform on
+// the resource. Checks here are queries, not denials, so they are not counted.
+func (b *Broker) authorizedOps(ctx context.Context, rt kmsg.ACLResourceType, name string, ops []kmsg.ACLOperation) int32 {
+	host := ""
+	if ri, ok := requestInfoFrom(ctx); ok {
+		host = ri.ClientHost
+	}
+	var bits int32
+	for _, op := range ops {
+		if b.authz == nil || b.authz.Authorize(principalFrom(ctx), host, op, rt, name) {
+			bits |= 1 << op
+		}
+	}
+	return bits
 }

@@ -312,6 +312,18 @@ func TestSecurityEndToEnd(t *testing.T) {
 		if _, ok := m.Topics["secret-orders"]; ok || len(m.Topics) != 1 {
 			t.Errorf("metadata shows %v", m.Topics.Names())
 		}
+		// Authorized operations: READ and WRITE granted, DESCRIBE implied, nothing else.
+		mreq := kmsg.NewPtrMetadataRequest()
+		mreq.IncludeTopicAuthorizedOperations = true
+		mreq.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("public-news")}}
+		mresp, err := mreq.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int32(1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationWrite | 1<<kmsg.ACLOperationDescribe)
+		if len(mresp.Topics) != 1 || mresp.Topics[0].AuthorizedOperations != want {
+			t.Errorf("authorized operations %+v, want %b", mresp.Topics, want)
+		}
 		// Missing ACLs: TOPIC_AUTHORIZATION_FAILED, and no data.
 		err = cl.ProduceSync(ctx, &kgo.Record{Topic: "secret-orders", Value: []byte("x")}).FirstErr()
 		if !errors.Is(err, kerr.TopicAuthorizationFailed) {
