@@ -8,8 +8,9 @@ package broker
 // are auto-created when auto.create.topics.enable is set and the request allows it
 // (AllowAutoTopicCreation, v4+; always for v0-3); otherwise UNKNOWN_TOPIC_OR_PARTITION,
 // or INVALID_TOPIC_EXCEPTION for an illegal name. v10+ may name topics by ID: an unknown
-// ID is UNKNOWN_TOPIC_ID. Authorized operations are not computed (left at Kafka's
-// "not requested" sentinel).
+// ID is UNKNOWN_TOPIC_ID. Without an authorizer, authorized operations are left at
+// Kafka's "not requested" sentinel; with one, authorizer.go filters undescribable topics,
+// answers TOPIC_AUTHORIZATION_FAILED for named ones and fills the operations asked for.
 
 import (
 	"context"
