@@ -100,7 +100,14 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
+			if err := b.checkDiskBudget(); err != nil { // diskbudget.go
+				fail(err)
+				continue
+			}
 			res, err := p.append(rp.Records, h, now)
+			if err == nil && !res.duplicate {
+				b.diskAppended(len(rp.Records))
+			}
 			if err != nil {
 				b.logger.Debug("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
 				fail(err)
