@@ -287,6 +287,9 @@ func (s *scramStore) verifyPassword(user, pass string) bool {
 		got := cl.GetStoredCredentials(scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations})
 		return constantTimeEqual(got.StoredKey, c.StoredKey)
 	}
+	// Unknown user: spend the time a known one costs, so that timing does not tell
+	// which user names exist.
+	saltedPassword(mechSCRAM512, pass, []byte("strata-no-such-user"), scramMinIterations)
 	return false
 }
 
