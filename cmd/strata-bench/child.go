@@ -37,7 +37,8 @@ import (
 //
 //	POST /prof/start?name=N   start a CPU profile into <prof-dir>/N.cpu.pprof and snapshot allocs
 //	POST /prof/stop           stop it; write <prof-dir>/N.allocs.pprof and N.allocs-base.pprof
-//	                          (view the phase's allocations with go tool pprof -base)
+//	                          (view the phase's allocations with go tool pprof -base), and the
+//	                          block (>= 100us) and mutex profiles N.block.pprof, N.mutex.pprof
 //	GET  /metrics             the broker's Prometheus metrics
 //	GET  /stats               {"get_bytes":..,"get_requests":..,"put_bytes":..,"vm_hwm_kib":..,"vm_rss_kib":..}
 
@@ -159,6 +160,8 @@ func runChild(args []string) error {
 			http.Error(w, err.Error(), 500)
 			return
 		}
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond)) // blocking events >= 100us
+		runtime.SetMutexProfileFraction(10)
 		if err := pprof.StartCPUProfile(f); err != nil {
 			f.Close()
 			http.Error(w, err.Error(), 500)
@@ -178,6 +181,11 @@ func runChild(args []string) error {
 		if err := writeHeap(filepath.Join(*profDir, profName+".allocs.pprof")); err != nil {
 			http.Error(w, err.Error(), 500)
 		}
+		for _, kind := range []string{"block", "mutex"} {
+			writeProfile(kind, filepath.Join(*profDir, profName+"."+kind+".pprof"))
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		st := childStats{}
@@ -212,13 +220,15 @@ func errorsJoin(a, b error) error {
 	return b
 }
 
-func writeHeap(path string) error {
+func writeHeap(path string) error { return writeProfile("allocs", path) }
+
+func writeProfile(kind, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return pprof.Lookup("allocs").WriteTo(f, 0)
+	return pprof.Lookup(kind).WriteTo(f, 0)
 }
 
 type childStats struct {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,36 @@ func diskLimit(dir string, total int64) (float64, error) {
 		}
 	}
 	return float64(total) / 1e6 / time.Since(start).Seconds(), nil
+}
+
+// fsyncLatency appends size bytes and fsyncs, rate times a second for dur, and returns the
+// p50/p99/p999 of one append+fsync in ms: the floor under any fsynced acknowledgement.
+func fsyncLatency(dir string, size int, rate float64, dur time.Duration) (p50, p99, p999 float64, err error) {
+	f, err := os.CreateTemp(dir, "fsync-latency-")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := bytes.Repeat([]byte{0x3c}, size)
+	n := int(rate * dur.Seconds())
+	lat := make([]time.Duration, 0, n)
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+			time.Sleep(d)
+		}
+		t0 := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0, 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, 0, 0, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	return ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), ms(percentile(lat, 0.999)), nil
 }
 
 // tcpLimit sends total bytes over one loopback TCP connection between two goroutines (1 MiB
