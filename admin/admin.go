@@ -99,6 +99,9 @@ func Evaluate(h broker.Health, cfg Config) Readiness {
 	if !h.Recovered {
 		return Readiness{Status: StatusStarting, Reasons: []string{"recovering partitions"}, Health: h}
 	}
+	if h.DataDirError != "" {
+		r.Reasons = append(r.Reasons, "data dir "+h.DataDir+" unavailable: "+h.DataDirError)
+	}
 	if h.BucketError != "" {
 		r.Reasons = append(r.Reasons, "bucket unreachable: "+h.BucketError)
 	}

@@ -39,6 +39,7 @@ func TestEvaluate(t *testing.T) {
 	f("disk", func(h *broker.Health) { h.DiskFreeBytes = 4 }, Config{}, StatusDegraded, "disk nearly full: 4 of 100 bytes free")
 	f("disk custom", func(h *broker.Health) { h.DiskFreeBytes = 15 }, Config{MinFreeDiskRatio: 0.2}, StatusDegraded, "disk nearly full")
 	f("disk unknown", func(h *broker.Health) { h.DiskFreeBytes, h.DiskTotalBytes = -1, -1 }, Config{}, StatusOK, "")
+	f("data dir", func(h *broker.Health) { h.DataDir, h.DataDirError = "/d", "no such file or directory" }, Config{}, StatusDegraded, "data dir /d unavailable: no such file")
 	f("fenced", func(h *broker.Health) { h.FencedPartitions = 2 }, Config{}, StatusDegraded, "2 partitions fenced")
 }
 

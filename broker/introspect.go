@@ -98,6 +98,7 @@ type GroupPartition struct {
 type Health struct {
 	Recovered          bool   `json:"recovered"` // data dir open and every partition recovered
 	DataDir            string `json:"dataDir"`
+	DataDirError       string `json:"dataDirError,omitempty"` // the data dir cannot be stat'ed
 	DiskFreeBytes      int64  `json:"diskFreeBytes"`  // -1 unknown
 	DiskTotalBytes     int64  `json:"diskTotalBytes"` // -1 unknown
 	TieringEnabled     bool   `json:"tieringEnabled"`
@@ -308,6 +309,8 @@ func (b *Broker) Health(ctx context.Context) Health {
 	if err := syscall.Statfs(b.cfg.DataDir, &st); err == nil {
 		h.DiskFreeBytes = int64(st.Bavail) * int64(st.Bsize)
 		h.DiskTotalBytes = int64(st.Blocks) * int64(st.Bsize)
+	} else {
+		h.DataDirError = err.Error()
 	}
 	b.connMu.Lock()
 	h.Connections = len(b.conns)
