@@ -100,3 +100,18 @@ func TestSensitiveKeysRedacted(t *testing.T) {
 		t.Fatalf("redacted: %s", out)
 	}
 }
+
+// TestDeploySecurePropertiesParses keeps deploy/server-secure.properties valid.
+func TestDeploySecurePropertiesParses(t *testing.T) {
+	props, err := loadPropertiesFile("../../deploy/server-secure.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := broker.ParseConfig(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AuthorizerClassName == "" || cfg.SSLClientAuth != "requested" {
+		t.Fatalf("config %+v", cfg.SecurityConfig)
+	}
+}
