@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/test/checker"
 	"github.com/strata-io/strata/test/miniotest"
@@ -22,6 +26,9 @@ import (
 // outageWindows records when the bucket was down, to count the acknowledgements made
 // while it was (produce must carry on) and the longest time to drain the backlog after.
 type outageWindows struct {
+	// during, if set, runs in the middle of each outage (after half of it).
+	during func()
+
 	mu      sync.Mutex
 	windows [][2]time.Time
 	drains  []time.Duration
@@ -84,7 +91,11 @@ func outageNemesis(tb *testBroker, w *outageWindows, cycles int, span, downFor t
 			if err := down(); err != nil {
 				return err
 			}
-			sleepCtx(ctx, downFor)
+			sleepCtx(ctx, downFor/2)
+			if w.during != nil {
+				w.during()
+			}
+			sleepCtx(ctx, downFor-downFor/2)
 			if err := up(); err != nil {
 				return err
 			}
@@ -175,6 +186,23 @@ func TestBucketOutageMinIO(t *testing.T) {
 	}
 	tb := startBroker(t, t.TempDir(), tieredBroker(), func(c *broker.Config) { c.RemoteStore = store })
 	w := &outageWindows{}
+	// A cold read during the outage: the oldest offset of each partition is only in the
+	// bucket (or in the chunk cache). The answer is records or the retriable
+	// KAFKA_STORAGE_ERROR, and the connection survives.
+	raw := rawClient(t, tb.addr)
+	var coldMu sync.Mutex
+	cold := map[int16]int{}
+	w.during = func() {
+		for p := int32(0); p < 3; p++ {
+			code, n := fetchOnce(t, raw, "outage-minio", p, 0)
+			coldMu.Lock()
+			if code == 0 && n == 0 {
+				code = -100 // empty answer: the remote read is still running
+			}
+			cold[code]++
+			coldMu.Unlock()
+		}
+	}
 	var hist *checker.History
 	r := runChecked(t, checker.Config{
 		Brokers:      []string{tb.addr},
@@ -190,6 +218,39 @@ func TestBucketOutageMinIO(t *testing.T) {
 		},
 	}, "bucket outage (MinIO stop/restart)", cycles, w.maxDrain)
 	afterOutages(t, tb, w, r, func() *checker.History { return hist })
+	coldMu.Lock()
+	defer coldMu.Unlock()
+	t.Logf("cold fetches at offset 0 during outages, by error code (0 = records from cache, -100 = empty, remote read pending): %v", cold)
+	for code := range cold {
+		if code != 0 && code != -100 && code != kerr.KafkaStorageError.Code {
+			t.Errorf("cold fetch during an outage answered code %d; want records or KAFKA_STORAGE_ERROR", code)
+		}
+	}
+}
+
+// fetchOnce fetches topic/partition from offset with a short wait and returns the error
+// code and the bytes of record batches. A failed request (broken connection) fails t.
+func fetchOnce(t testing.TB, cl *kgo.Client, topic string, partition int32, offset int64) (int16, int) {
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis = 100
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = partition
+	rp.FetchOffset = offset
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Errorf("fetch %s-%d at %d: %v (the connection must survive)", topic, partition, offset, err)
+		return -1, 0
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.ErrorCode, len(p.RecordBatches)
 }
 
 // TestBucketFaultyStore runs the checker workload against a store that fails a share of
