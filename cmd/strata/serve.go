@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-io/strata/admin"
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/tiering/storewrap"
 )
 
 // serveOptions is everything `strata serve` gathered before starting the broker.
@@ -35,11 +36,17 @@ func gatherServeProps(configPath string, environ []string, flagProps map[string]
 			return nil, nil, err
 		}
 	}
-	env := propsFromEnv(environ)
-	for k := range env {
-		if !knownConfigKey(k) {
+	env := map[string]string{}
+	for k, v := range propsFromEnv(environ) {
+		switch {
+		case knownConfigKey(k):
+			env[k] = v
+		case knownConfigKey("strata." + k):
+			// Strata's own keys may drop their "strata." part: STRATA_ADMIN_LISTENER,
+			// STRATA_DISK_BUDGET_BYTES.
+			env["strata."+k] = v
+		default:
 			ignoredEnv = append(ignoredEnv, k)
-			delete(env, k)
 		}
 	}
 	sort.Strings(ignoredEnv)
@@ -168,6 +175,9 @@ func serve(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("cannot open tier store %q: %w", o.tier.Store, err)
 	}
 	defer closeStore()
+	if store != nil {
+		store = storewrap.Metrics(store, reg) // strata_remote_requests_total, _request_duration_seconds, _bytes_total
+	}
 
 	err = runBroker(ctx, brokerParams{
 		props:    o.props,

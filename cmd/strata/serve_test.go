@@ -41,18 +41,20 @@ func TestGatherServePropsPrecedence(t *testing.T) {
 	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"STRATA_LOG_DIRS=/from/env", "STRATA_NUM_PARTITIONS=3", "STRATA_TIER_STORE=none", "STRATA_NOT_A_KEY=1", "STRATA_SOAK=1", "HOME=/root"}
+	env := []string{"STRATA_LOG_DIRS=/from/env", "STRATA_NUM_PARTITIONS=3", "STRATA_TIER_STORE=none", "STRATA_NOT_A_KEY=1", "STRATA_SOAK=1", "HOME=/root",
+		"STRATA_DISK_BUDGET_BYTES=1048576"}
 	flags := map[string]string{"num.partitions": "4"}
 	got, ignored, err := gatherServeProps(path, env, flags)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"log.dirs":          "/from/env",
-		"num.partitions":    "4",
-		"node.id":           "7",
-		"listeners":         "PLAINTEXT://127.0.0.1:9092,",
-		"strata.tier.store": "none",
+		"log.dirs":                 "/from/env",
+		"num.partitions":           "4",
+		"node.id":                  "7",
+		"listeners":                "PLAINTEXT://127.0.0.1:9092,",
+		"strata.tier.store":        "none",
+		"strata.disk.budget.bytes": "1048576",
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("got %v\nwant %v", got, want)
