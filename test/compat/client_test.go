@@ -42,8 +42,9 @@ type client interface {
 // member is a running group member: assignments and records arrive on events, in order.
 type member interface {
 	events() <-chan event
-	// stop asks the member to leave the group cleanly and waits for it.
-	stop(t *testing.T)
+	// stop asks the member to leave the group cleanly, waits for it, and returns the
+	// events it reported after the request (records it read and committed meanwhile).
+	stop(t *testing.T) []event
 }
 
 // scriptClient runs a script (python or node) that implements the subcommands
@@ -207,22 +208,26 @@ func (c *scriptClient) member(t *testing.T, addr, topic, group string) member {
 
 func (m *scriptMember) events() <-chan event { return m.ch }
 
-func (m *scriptMember) stop(t *testing.T) {
+func (m *scriptMember) stop(t *testing.T) []event {
 	t.Helper()
 	m.stdin.Close()
-	// Drain events so the reader never blocks while the process shuts down.
-	go func() {
-		for range m.ch {
+	var late []event
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-m.ch:
+			if ok {
+				late = append(late, e)
+				continue
+			}
+			if err := <-m.waited; err != nil {
+				t.Fatalf("%s group member exited with %v\nstderr:\n%s", m.name, err, tail(m.stderr.String()))
+			}
+			return late
+		case <-timeout:
+			m.cmd.Process.Kill()
+			t.Fatalf("%s group member did not stop within 30s\nstderr:\n%s", m.name, tail(m.stderr.String()))
 		}
-	}()
-	select {
-	case err := <-m.waited:
-		if err != nil {
-			t.Fatalf("%s group member exited with %v\nstderr:\n%s", m.name, err, tail(m.stderr.String()))
-		}
-	case <-time.After(30 * time.Second):
-		m.cmd.Process.Kill()
-		t.Fatalf("%s group member did not stop within 30s\nstderr:\n%s", m.name, tail(m.stderr.String()))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 // TestKafkajs runs kafkajs (npm, installed into test/compat/js/node_modules) through the
 // suite, idempotent producer included.
 func TestKafkajs(t *testing.T) {
+	t.Parallel()
 	dir := kafkajsDir(t)
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 // python3-lz4 and python3-zstandard for the codecs) through the suite. kafka-python 2.0
 // has no idempotent producer.
 func TestKafkaPython(t *testing.T) {
+	t.Parallel()
 	py := debianPython(t, "kafka")
 	for _, m := range []string{"snappy", "lz4.frame", "zstandard"} {
 		debianPython(t, m)

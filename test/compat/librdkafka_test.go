@@ -8,6 +8,7 @@ import (
 // TestLibrdkafka runs confluent-kafka-python (Debian's python3-confluent-kafka, on the
 // system librdkafka) through the suite, idempotent producer included.
 func TestLibrdkafka(t *testing.T) {
+	t.Parallel()
 	py := debianPython(t, "confluent_kafka")
 	dir, _ := filepath.Abs("py")
 	c := &scriptClient{

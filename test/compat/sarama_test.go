@@ -16,6 +16,7 @@ import (
 // TestSarama runs IBM/sarama (in-process) through the suite at its default protocol
 // version and at the newest it knows, idempotent producer included.
 func TestSarama(t *testing.T) {
+	t.Parallel()
 	for _, v := range []struct {
 		name    string
 		version sarama.KafkaVersion
@@ -24,6 +25,7 @@ func TestSarama(t *testing.T) {
 		{"max", sarama.MaxVersion},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			t.Logf("client: sarama %s, protocol version %s", saramaModuleVersion(), v.version)
 			runSuite(t, "sarama-"+v.name, &saramaClient{version: v.version})
 		})
@@ -161,7 +163,6 @@ type saramaMember struct {
 	cancel context.CancelFunc
 	done   chan error
 	topic  string
-	ctx    context.Context
 }
 
 func (s *saramaClient) member(t *testing.T, addr, topic, group string) member {
@@ -181,7 +182,7 @@ func (s *saramaClient) member(t *testing.T, addr, topic, group string) member {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &saramaMember{ch: make(chan event, 1024), cancel: cancel, done: make(chan error, 1), topic: topic, ctx: ctx}
+	m := &saramaMember{ch: make(chan event, 4096), cancel: cancel, done: make(chan error, 1), topic: topic}
 	go func() {
 		for err := range cg.Errors() {
 			// A failed commit shows up here; the record it was for was already
@@ -203,12 +204,9 @@ func (s *saramaClient) member(t *testing.T, addr, topic, group string) member {
 	return m
 }
 
-func (m *saramaMember) emit(e event) {
-	select {
-	case m.ch <- e:
-	case <-m.ctx.Done():
-	}
-}
+// emit blocks only on the channel (buffered beyond what a test reads), so that a record
+// committed while the member is being stopped is still reported.
+func (m *saramaMember) emit(e event) { m.ch <- e }
 
 func (m *saramaMember) Setup(sess sarama.ConsumerGroupSession) error {
 	ps := slices.Clone(sess.Claims()[m.topic])
@@ -240,16 +238,30 @@ func (m *saramaMember) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 
 func (m *saramaMember) events() <-chan event { return m.ch }
 
-func (m *saramaMember) stop(t *testing.T) {
+func (m *saramaMember) stop(t *testing.T) []event {
 	t.Helper()
 	m.cancel()
-	select {
-	case err := <-m.done:
-		if err != nil {
-			t.Fatalf("sarama consumer group close: %v", err)
+	var late []event
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-m.ch:
+			late = append(late, e)
+		case err := <-m.done:
+			if err != nil {
+				t.Fatalf("sarama consumer group close: %v", err)
+			}
+			for {
+				select {
+				case e := <-m.ch:
+					late = append(late, e)
+				default:
+					return late
+				}
+			}
+		case <-timeout:
+			t.Fatal("sarama consumer group did not stop within 30s")
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("sarama consumer group did not stop within 30s")
 	}
 }
 

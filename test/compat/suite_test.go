@@ -3,9 +3,11 @@ package compat
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,13 +233,14 @@ func compareConsumed(t *testing.T, ref, got []event) {
 
 const groupPartitions = 4
 
-// groupScenario: two members split a 4-partition topic and commit every record; they are
-// stopped, the broker restarts, more records arrive, two new members resume exactly at
-// the committed offsets: every record is read once, none is skipped or read again.
+// groupScenario: two members split a 4-partition topic and commit every record before
+// reporting it; they are stopped, the broker restarts, more records arrive, two new
+// members read part of them and are stopped mid-stream, and two more resume exactly at the
+// committed offsets: every record is read once, none is skipped or read again.
 func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 	topic, group := name+"-group", name+"-group"
 	createTopicFranz(t, tb.addr, topic, groupPartitions)
-	const n1, n2 = 200, 120
+	const n1, n2 = 200, 200
 
 	produceFranz := func(from, to int) {
 		cl := franz(t, tb.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -250,51 +253,74 @@ func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 		}
 		cl.Close()
 	}
-
 	start := time.Now()
 	step := func(what string) { t.Logf("%6.2fs %s", time.Since(start).Seconds(), what) }
-	// Phase 1: both members join; then the records arrive.
-	m := []member{c.member(t, tb.addr, topic, group), c.member(t, tb.addr, topic, group)}
-	g := &groupRun{t: t, topic: topic, members: m, assigned: make([][]int32, 2), seen: map[string]int{}}
-	g.waitSplit(nil)
+	newRun := func(minIndex int, resumeAt map[int32]int64, prev *groupRun) *groupRun {
+		g := &groupRun{t: t, topic: topic, assigned: make([][]int32, 2), seen: map[string]int{},
+			minIndex: minIndex, resumeAt: resumeAt, firstOff: map[int32]int64{}}
+		if prev != nil {
+			g.seen = prev.seen // records read before the stop must not be read again
+		}
+		g.members = []member{c.member(t, tb.addr, topic, group), c.member(t, tb.addr, topic, group)}
+		return g
+	}
+
+	// Phase 1: both members join; then the records arrive and are all read.
+	g := newRun(0, uniform(0), nil)
+	g.waitSplit()
 	step("phase 1: members joined, partitions split")
 	produceFranz(0, n1)
 	g.readUntil(n1)
-	step("phase 1: every record read")
-	for _, mm := range m {
-		mm.stop(t)
-	}
-	step("phase 1: members stopped")
-	checkCommitted(t, tb.addr, group, topic, n1)
-	t.Logf("phase 1: %d records, members read %v", n1, g.perMember)
+	g.stopAll()
+	checkCommitted(t, tb.addr, group, topic, uniform(n1/groupPartitions))
+	step(fmt.Sprintf("phase 1: %d records read, members stopped (%v per member)", n1, g.perMember))
 
-	// Phase 2: the broker restarts (commits are durable), records arrive while nobody is
-	// consuming, new members resume from the commits.
+	// Phase 2: the broker restarts (commits are durable), records arrive while nobody
+	// consumes, new members resume from the commits and are stopped after about a third.
 	tb.restart(t)
 	produceFranz(n1, n1+n2)
-	m2 := []member{c.member(t, tb.addr, topic, group), c.member(t, tb.addr, topic, group)}
-	g2 := &groupRun{t: t, topic: topic, members: m2, assigned: make([][]int32, 2), seen: map[string]int{}, minIndex: n1}
-	g2.readUntil(n2)
-	step("phase 2: every new record read")
-	g2.waitSplit(nil)
-	step("phase 2: partitions split")
-	for _, mm := range m2 {
-		mm.stop(t)
+	g2 := newRun(n1, uniform(n1/groupPartitions), nil)
+	g2.readUntil(n2 / 3)
+	g2.stopAll() // records read while stopping are committed and counted too
+	committed := fetchCommitted(t, tb.addr, group, topic)
+	for p := range int32(groupPartitions) {
+		// Every reported record was committed first, and nothing else was committed:
+		// the commit is exactly one past the last record read.
+		want := int64(n1/groupPartitions) + int64(g2.perPartition[p])
+		if committed[p] != want {
+			t.Fatalf("partition %d: committed %d after reading %d records from %d, want %d", p, committed[p], g2.perPartition[p], n1/groupPartitions, want)
+		}
 	}
-	step("phase 2: members stopped")
-	checkCommitted(t, tb.addr, group, topic, n1+n2)
-	t.Logf("phase 2: %d records, members read %v", n2, g2.perMember)
+	step(fmt.Sprintf("phase 2: stopped mid-stream after %d records, commits %v", len(g2.seen), committed))
+
+	// Phase 3: new members resume exactly at those commits and read the rest.
+	g3 := newRun(n1, committed, g2)
+	g3.readUntil(n2)
+	g3.waitSplit()
+	g3.stopAll()
+	checkCommitted(t, tb.addr, group, topic, uniform((n1+n2)/groupPartitions))
+	step(fmt.Sprintf("phase 3: resumed, all %d records read once (%v per member)", n2, g3.perMember))
+}
+
+func uniform(o int) map[int32]int64 {
+	m := map[int32]int64{}
+	for p := range int32(groupPartitions) {
+		m[p] = int64(o)
+	}
+	return m
 }
 
 type groupRun struct {
-	t         *testing.T
-	topic     string
-	members   []member
-	assigned  [][]int32
-	seen      map[string]int // value -> times read
-	perMember [2]int
-	minIndex  int // records below this index were committed before and must not be read
-	firstOff  map[int32]int64
+	t            *testing.T
+	topic        string
+	members      []member
+	assigned     [][]int32
+	seen         map[string]int // value -> times read
+	perMember    [2]int
+	perPartition [groupPartitions]int
+	minIndex     int             // records below this index were committed before and must not be read
+	resumeAt     map[int32]int64 // the committed offsets this run must start at
+	firstOff     map[int32]int64 // first offset read per partition
 }
 
 // step handles the next event of any member.
@@ -315,11 +341,19 @@ func (g *groupRun) step(deadline <-chan time.Time) {
 	if !ok {
 		t.Fatalf("group member %d exited early", who)
 	}
+	g.handle(who, e, true)
+}
+
+// handle checks one event of member who. Records reported while a member is being stopped
+// are not checked against its assignment (it may have been revoked meanwhile).
+func (g *groupRun) handle(who int, e event, checkAssignment bool) {
+	t := g.t
+	t.Helper()
 	switch e.Ev {
 	case "assigned":
 		g.assigned[who] = e.Partitions
 	case "record":
-		if !slices.Contains(g.assigned[who], e.P) {
+		if checkAssignment && !slices.Contains(g.assigned[who], e.P) {
 			t.Fatalf("member %d read partition %d outside its assignment %v", who, e.P, g.assigned[who])
 		}
 		var i int
@@ -328,31 +362,27 @@ func (g *groupRun) step(deadline <-chan time.Time) {
 			t.Fatalf("member %d read %d/%d %q=%q: not what was produced", who, e.P, e.O, e.K, e.V)
 		}
 		if i < g.minIndex {
-			t.Fatalf("member %d read record %d (%d/%d) again: it was committed before the restart", who, i, e.P, e.O)
+			t.Fatalf("member %d read record %d (%d/%d) again: it was committed before", who, i, e.P, e.O)
 		}
 		if g.seen[e.V] > 0 {
 			t.Fatalf("record %d (%d/%d) read twice although every record is committed before it is reported", i, e.P, e.O)
 		}
-		if g.firstOff == nil {
-			g.firstOff = map[int32]int64{}
-		}
 		if _, ok := g.firstOff[e.P]; !ok {
 			g.firstOff[e.P] = e.O
-			if want := int64(g.minIndex / groupPartitions); e.O != want {
+			if want := g.resumeAt[e.P]; e.O != want {
 				t.Fatalf("partition %d: first offset read %d, want the committed offset %d", e.P, e.O, want)
 			}
 		}
 		g.seen[e.V]++
 		g.perMember[who]++
+		g.perPartition[e.P]++
 	}
 }
 
 // waitSplit waits until each member holds a non-empty assignment and together they hold
 // every partition exactly once.
-func (g *groupRun) waitSplit(deadline <-chan time.Time) {
-	if deadline == nil {
-		deadline = time.After(40 * time.Second)
-	}
+func (g *groupRun) waitSplit() {
+	deadline := time.After(40 * time.Second)
 	for !g.split() {
 		g.step(deadline)
 	}
@@ -367,6 +397,8 @@ func (g *groupRun) split() bool {
 	return slices.Equal(all, []int32{0, 1, 2, 3})
 }
 
+// readUntil reads events until n distinct records (of this run and the one it resumes)
+// have been read.
 func (g *groupRun) readUntil(n int) {
 	deadline := time.After(40 * time.Second)
 	for len(g.seen) < n {
@@ -374,19 +406,48 @@ func (g *groupRun) readUntil(n int) {
 	}
 }
 
-// checkCommitted checks that the group's committed offsets are the partitions' ends.
-func checkCommitted(t *testing.T, addr, group, topic string, total int) {
+// stopAll stops both members (concurrently: a member leaving triggers a rebalance the
+// other must take part in) and accounts for what they read meanwhile.
+func (g *groupRun) stopAll() {
+	late := make([][]event, len(g.members))
+	var wg sync.WaitGroup
+	for i, m := range g.members {
+		wg.Go(func() { late[i] = m.stop(g.t) })
+	}
+	wg.Wait()
+	for i, evs := range late {
+		for _, e := range evs {
+			g.handle(i, e, false)
+		}
+	}
+}
+
+func fetchCommitted(t *testing.T, addr, group, topic string) map[int32]int64 {
 	t.Helper()
 	adm := kadm.NewClient(franz(t, addr))
 	offs, err := adm.FetchOffsets(t.Context(), group)
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := map[int32]int64{}
 	for p := range int32(groupPartitions) {
 		o, ok := offs.Lookup(topic, p)
-		want := int64(total / groupPartitions)
-		if !ok || o.Err != nil || o.At != want {
-			t.Fatalf("group %s committed offset of %s-%d: %+v (found %v), want %d", group, topic, p, o, ok, want)
+		switch {
+		case !ok:
+			out[p] = -1
+		case o.Err != nil:
+			t.Fatalf("committed offset of %s-%d: %v", topic, p, o.Err)
+		default:
+			out[p] = o.At
 		}
+	}
+	return out
+}
+
+// checkCommitted checks the group's committed offsets.
+func checkCommitted(t *testing.T, addr, group, topic string, want map[int32]int64) {
+	t.Helper()
+	if got := fetchCommitted(t, addr, group, topic); !maps.Equal(got, want) {
+		t.Fatalf("group %s committed %v on %s, want %v", group, got, topic, want)
 	}
 }

@@ -71,11 +71,14 @@ class Listener(ConsumerRebalanceListener):
 def group(bs, topic, group_id):
     stop = stdin_closed()
     c = KafkaConsumer(bootstrap_servers=bs, group_id=group_id, enable_auto_commit=False,
-                      auto_offset_reset="earliest", session_timeout_ms=10000, heartbeat_interval_ms=1000)
+                      auto_offset_reset="earliest", session_timeout_ms=10000, heartbeat_interval_ms=1000,
+                      max_poll_records=10)
     c.subscribe([topic], listener=Listener())
     while not stop.is_set():
         for tp, msgs in c.poll(timeout_ms=200).items():
             for m in msgs:
+                if stop.is_set():
+                    break  # not committed, not reported: the next owner reads it
                 try:
                     c.commit({tp: OffsetAndMetadata(m.offset + 1, "")})
                 except (CommitFailedError, KafkaError) as e:
