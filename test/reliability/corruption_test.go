@@ -88,7 +88,7 @@ func consumeCheck(t testing.TB, addr, topic string, d time.Duration) (offsets []
 func TestCorruptLocalSegmentIsNotServed(t *testing.T) {
 	dir := t.TempDir()
 	tb := startBroker(t, dir, nil, nil)
-	cl := newClient(t, tb.addr, kgo.DefaultProduceTopic("rot"))
+	cl := newClient(t, tb.addr, kgo.DefaultProduceTopic("rot"), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	createTopic(t, cl, "rot", 1, map[string]string{"segment.bytes": "8192"})
 	produceValues(t, cl, "rot", 200)
 	seg := filepath.Join(dir, "rot-0", "00000000000000000000.log")
@@ -129,7 +129,7 @@ func TestCorruptRemoteObjectIsNotServed(t *testing.T) {
 		"log.retention.check.interval.ms": "50",
 		"remote.log.upload.interval.ms":   "50",
 	}, func(c *broker.Config) { c.RemoteStore = store })
-	cl := newClient(t, tb.addr, kgo.DefaultProduceTopic("rot-remote"))
+	cl := newClient(t, tb.addr, kgo.DefaultProduceTopic("rot-remote"), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	createTopic(t, cl, "rot-remote", 1, map[string]string{
 		"remote.storage.enable": "true",
 		"segment.bytes":         "8192",
