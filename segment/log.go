@@ -118,8 +118,12 @@ func (l *Log) publish(segs []*segment) { l.segs.Store(&segs) }
 // LogStartOffset is the first offset readable from this log.
 func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
 
-// NextOffset is the offset the next appended record gets (the log end offset).
-func (l *Log) NextOffset() int64 { return l.next.Load() }
+// NextOffset is the offset the next appended record gets (the log end offset). It is what
+// the active segment published (see publishTail), so it agrees with the bytes Read returns.
+func (l *Log) NextOffset() int64 {
+	_, next := l.active().published()
+	return next
+}
 
 // DurableOffset is the offset below which every record is fsynced.
 func (l *Log) DurableOffset() int64 { return l.durable.Load() }
@@ -248,7 +252,7 @@ func (l *Log) shouldRollLocked(act *segment, size, lastOffset int64, now time.Ti
 }
 
 // appendLocked writes batch at the end of the active segment, adds index entries and then
-// publishes size, maxTs and next.
+// publishes maxTs, then size and next (together, in tail).
 func (s *segment) appendLocked(batch []byte, h *batchHeader, now time.Time, interval int64) error {
 	pos := s.size.Load()
 	if n, err := s.log.WriteAt(batch, pos); err != nil {
@@ -265,6 +269,7 @@ func (s *segment) appendLocked(batch []byte, h *batchHeader, now time.Time, inte
 	}
 	s.modified.Store(now.UnixNano())
 	s.next.Store(h.lastOffset() + 1)
+	s.publishTail()
 	return nil
 }
 

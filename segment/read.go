@@ -44,21 +44,30 @@ func segmentFor(segs []*segment, offset int64) *segment {
 // ErrOffsetOutOfRange. The range never spans two segments. A malformed batch header on the
 // way is ErrCorrupt.
 func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, error) {
-	next := l.next.Load()
+	// The log end and the active segment's readable bytes come from one load (see
+	// publishTail): a batch being appended is either wholly readable and below next, or
+	// neither. The start is loaded after the snapshot: retention raises it before it
+	// publishes a snapshot without the deleted segments, so offsets at or above it are
+	// always in segs.
+	segs := l.snapshot()
+	act := segs[len(segs)-1]
+	actSize, next := act.published()
 	start := l.logStart.Load()
 	if offset < start || offset > next {
 		return ReadResult{}, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, start, next)
 	}
-	segs := l.snapshot()
 	for {
 		seg := segmentFor(segs, offset)
 		if seg == nil {
 			return ReadResult{}, fmt.Errorf("%w: offset %d below the first local segment", ErrOffsetOutOfRange, offset)
 		}
-		if offset == next {
-			return ReadResult{File: seg.log, Position: seg.size.Load(), FirstOffset: offset}, nil
+		limit := seg.size.Load() // final: seg was sealed before a newer segment was published
+		if seg == act {
+			limit = actSize
 		}
-		limit := seg.size.Load()
+		if offset == next {
+			return ReadResult{File: seg.log, Position: limit, FirstOffset: offset}, nil
+		}
 		pos, h, found, err := seg.findBatch(offset, limit)
 		if err != nil {
 			return ReadResult{}, err
@@ -104,12 +113,16 @@ func nextSegment(segs []*segment, s *segment) *segment {
 // FindTimestamp returns the first batch at or after the log start whose MaxTimestamp >= ts
 // (its bytes in a ReadResult of exactly that batch), or found=false if no such batch exists.
 func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
+	segs := l.snapshot()
 	start := l.logStart.Load()
-	for _, seg := range l.snapshot() {
+	for i, seg := range segs {
 		if seg.maxMark.Load().ts < ts || seg.next.Load() <= start {
 			continue
 		}
 		limit := seg.size.Load()
+		if i == len(segs)-1 {
+			limit, _ = seg.published() // not a batch still being appended
+		}
 		from := seg.base
 		seg.ensureIndexes()
 		seg.mu.RLock()

@@ -208,6 +208,7 @@ func (l *Log) openSealed(base, nextBase int64, rep *RecoveryReport) (*segment, e
 	}
 	s.size.Store(st.Size())
 	s.next.Store(nextBase)
+	s.publishTail()
 	s.sealed.Store(true)
 	if st.Size() > 0 {
 		s.created.Store(st.ModTime().UnixNano())
@@ -358,6 +359,7 @@ func (l *Log) recoverActive(base int64, rep *RecoveryReport) (*segment, error) {
 	}
 	s.size.Store(end)
 	s.next.Store(next)
+	s.publishTail()
 
 	if !bytes.Equal(encodeOffsetIndex(s.idx), idxOnDisk) || !bytes.Equal(encodeTimeIndex(s.tidx), tidxOnDisk) || idxErr != nil || tidxErr != nil {
 		if err := s.writeIndexes(); err != nil {

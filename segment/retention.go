@@ -75,18 +75,24 @@ func (l *Log) DeleteOldestSegment(base int64) error {
 	return l.setLogStartLocked(l.logStart.Load())
 }
 
-// deleteOldestLocked removes the oldest segment from the snapshot, moves the log start to
-// the next segment, then removes its files. Its file stays open for readers for retireDelay.
+// deleteOldestLocked moves the log start to the next segment, removes the oldest segment
+// from the snapshot, then removes its files. Its file stays open for readers for
+// retireDelay.
 func (l *Log) deleteOldestLocked(now time.Time) error {
 	segs := l.snapshot()
 	old := segs[0]
-	l.publish(append([]*segment(nil), segs[1:]...))
-	l.retired = append(l.retired, retiredSegment{seg: old, at: now})
 	if start := segs[1].base; start > l.logStart.Load() {
 		// Open derives this start from the oldest remaining segment anyway; the checkpoint
 		// is refreshed by the caller once per batch of deletions.
+		//
+		// The start moves before the snapshot loses the segment: a reader that finds an
+		// offset missing from the snapshot then sees the new start, and so knows the offset
+		// went to retention (the broker reads it from the tier) rather than being out of
+		// range.
 		l.logStart.Store(start)
 	}
+	l.publish(append([]*segment(nil), segs[1:]...))
+	l.retired = append(l.retired, retiredSegment{seg: old, at: now})
 	return l.removeSegmentFiles(old)
 }
 

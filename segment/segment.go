@@ -28,8 +28,10 @@ func segmentPath(dir string, base int64, suffix string) string {
 // segment is one .log file with its two indexes.
 //
 // The writer (the Log's single writer) writes a batch to the active segment, adds its index
-// entries, then publishes size and next, in that order; readers load next before size and
-// never read at or beyond size. Index entries and maxMark may name a batch at size that is
+// entries, then stores size and next and publishes them together in tail (publishTail);
+// readers of the active segment take size and next from one load of tail (the log end
+// offset is the active segment's published next) and never read at or beyond that size.
+// Index entries and maxMark may name a batch at size that is
 // not yet published; readers treat it as absent. idx and tidx are guarded by mu; they are loaded lazily for a
 // segment found sealed at Open.
 type segment struct {
@@ -42,6 +44,7 @@ type segment struct {
 
 	size     atomic.Int64           // committed bytes of .log
 	next     atomic.Int64           // last offset + 1
+	tail     atomic.Uint64          // size and next-base published together; see publishTail
 	maxMark  atomic.Pointer[tsMark] // largest batch max timestamp and where it was first reached
 	created  atomic.Int64           // unix nanos of the first append (mtime after reopen), 0 if empty
 	modified atomic.Int64           // unix nanos of the last append
@@ -72,6 +75,22 @@ func newSegment(fsys FS, dir string, base int64) *segment {
 	s.next.Store(base)
 	s.setMax(-1, -1)
 	return s
+}
+
+// publishTail makes the segment's size and next offset visible to readers as one pair,
+// so that a reader never sees bytes of a batch whose offsets are not yet below the log end
+// (a consumer that got such a batch would fetch past the high watermark and be answered
+// OFFSET_OUT_OF_RANGE). The roll rules keep size <= MaxUint32 and next-base <= MaxInt32+1,
+// so both fit in 32 bits. The zero value is the empty segment. Only the writer (or Open)
+// calls it, after storing size and next.
+func (s *segment) publishTail() {
+	s.tail.Store(uint64(s.size.Load())<<32 | uint64(uint32(s.next.Load()-s.base)))
+}
+
+// published returns the size and next offset last published together by publishTail.
+func (s *segment) published() (size, next int64) {
+	t := s.tail.Load()
+	return int64(t >> 32), s.base + int64(uint32(t))
 }
 
 // tsMark is a segment's max timestamp and the base offset of the first batch that reached
