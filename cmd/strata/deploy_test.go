@@ -285,7 +285,8 @@ func TestDeployDashboardMetricsExist(t *testing.T) {
 	go func() {
 		done <- dispatch(ctx, streams{in: strings.NewReader(""), out: logs, err: logs},
 			[]string{"serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", filepath.Join(dir, "data"),
-				"--admin-addr", "127.0.0.1:0", "--set", "log.segment.bytes=2048", "--set", "strata.metrics.partition.labels=true"})
+				"--admin-addr", "127.0.0.1:0", "--set", "log.segment.bytes=2048", "--set", "strata.metrics.partition.labels=true",
+				"--set", "log.local.retention.bytes=1", "--set", "log.retention.check.interval.ms=100"})
 	}()
 	defer func() {
 		cancel()
@@ -326,17 +327,19 @@ func TestDeployDashboardMetricsExist(t *testing.T) {
 	if err := adm.CommitAllOffsets(ctx, "dash-group", os); err != nil {
 		t.Fatal(err)
 	}
-	ccl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"dash": {0: kgo.NewOffset().AtStart()}}))
-	if err != nil {
-		t.Fatal(err)
+	consumeAll := func() {
+		ccl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"dash": {0: kgo.NewOffset().AtStart()}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		for n := 0; n < 200 && pctx.Err() == nil; {
+			n += len(ccl.PollFetches(pctx).Records())
+		}
+		pcancel()
+		ccl.Close()
 	}
-	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-	for n := 0; n < 200 && pctx.Err() == nil; {
-		n += len(ccl.PollFetches(pctx).Records())
-	}
-	pcancel()
-	ccl.Close()
-
+	consumeAll()
 	var missing []string
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -350,6 +353,9 @@ func TestDeployDashboardMetricsExist(t *testing.T) {
 		if len(missing) == 0 || time.Now().After(deadline) {
 			break
 		}
+		// Read everything again: once segments left the local disk, from the bucket
+		// (remote fetch, cache and object store metrics).
+		consumeAll()
 		time.Sleep(200 * time.Millisecond) // uploads of the rolled segments are asynchronous
 	}
 	sort.Strings(missing)
