@@ -225,41 +225,48 @@ func (a *Authorizer) Authorize(principal, host string, op kmsg.ACLOperation, rt 
 	return allowed
 }
 
-// AuthorizeAny reports whether op is allowed on any resource of type rt: Kafka's
-// authorizeByResourceType (used for idempotent producers and topic creation checks). A
-// matching DENY on the literal wildcard or a PREFIXED "" pattern wins.
+// AuthorizeAny reports whether op is allowed on at least one resource of type rt:
+// Kafka's authorizeByResourceType (KIP-679; idempotent producers need WRITE on some
+// topic). Among the ACLs that apply to the principal and host: a DENY on the wildcard
+// '*' denies; an ALLOW on a literal name allows unless a DENY names that literal or a
+// prefix of it; an ALLOW on a prefix allows unless a DENY prefix is a prefix of it.
+// Without any ACL of the type, allow.everyone.if.no.acl.found decides.
 func (a *Authorizer) AuthorizeAny(principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {
 	if a.superUsers[principal] {
 		return true
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	applies := func(e *ACL) bool {
-		return e.ResourceType == rt && (e.Principal == principal || e.Principal == "User:*") && (e.Host == host || e.Host == "*")
-	}
+	var allows, denies []*ACL
 	for i := range a.acls {
 		e := &a.acls[i]
-		if applies(e) && e.Permission == kmsg.ACLPermissionTypeDeny && (e.Operation == op || e.Operation == kmsg.ACLOperationAll) &&
-			((e.PatternType == kmsg.ACLResourcePatternTypeLiteral && e.ResourceName == "*") || (e.PatternType == kmsg.ACLResourcePatternTypePrefixed && e.ResourceName == "")) {
-			return false
-		}
-	}
-	for i := range a.acls {
-		e := &a.acls[i]
-		if !applies(e) || e.Permission != kmsg.ACLPermissionTypeAllow || !impliedBy(e.Operation, op) {
+		if e.ResourceType != rt || (e.Principal != principal && e.Principal != "User:*") || (e.Host != host && e.Host != "*") {
 			continue
 		}
-		// The allowed pattern must not be wholly denied by a literal deny of the same name.
-		denied := false
-		for j := range a.acls {
-			d := &a.acls[j]
-			if applies(d) && d.Permission == kmsg.ACLPermissionTypeDeny && (d.Operation == op || d.Operation == kmsg.ACLOperationAll) &&
-				d.PatternType == e.PatternType && d.ResourceName == e.ResourceName {
-				denied = true
+		switch {
+		case e.Permission == kmsg.ACLPermissionTypeDeny && (e.Operation == op || e.Operation == kmsg.ACLOperationAll):
+			if e.PatternType == kmsg.ACLResourcePatternTypeLiteral && e.ResourceName == "*" {
+				return false
+			}
+			denies = append(denies, e)
+		case e.Permission == kmsg.ACLPermissionTypeAllow && impliedBy(e.Operation, op):
+			allows = append(allows, e)
+		}
+	}
+	for _, al := range allows {
+		dominated := false
+		for _, d := range denies {
+			switch d.PatternType {
+			case kmsg.ACLResourcePatternTypeLiteral:
+				dominated = al.PatternType == kmsg.ACLResourcePatternTypeLiteral && d.ResourceName == al.ResourceName
+			case kmsg.ACLResourcePatternTypePrefixed:
+				dominated = strings.HasPrefix(al.ResourceName, d.ResourceName)
+			}
+			if dominated {
 				break
 			}
 		}
-		if !denied {
+		if !dominated {
 			return true
 		}
 	}

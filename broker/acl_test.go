@@ -260,3 +260,30 @@ func TestPrincipalMappingRules(t *testing.T) {
 		t.Error("bogus rule accepted")
 	}
 }
+
+func TestAuthorizeAny(t *testing.T) {
+	alice, w := "User:alice", kmsg.ACLOperationWrite
+	f := func(name string, acls []ACL, allowNone, want bool) {
+		t.Helper()
+		a := NewAuthorizer(nil, allowNone)
+		a.addLocked(acls...)
+		if got := a.AuthorizeAny(alice, "h", w, topic); got != want {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+	f("no acls", nil, false, false)
+	f("no acls, allow everyone", nil, true, true)
+	f("literal allow", []ACL{lit(topic, "t", alice, "*", w, allow)}, false, true)
+	f("prefixed allow", []ACL{pre(topic, "app-", alice, "*", w, allow)}, false, true)
+	f("implied does not go up", []ACL{lit(topic, "t", alice, "*", kmsg.ACLOperationDescribe, allow)}, false, false)
+	f("all allows", []ACL{lit(topic, "t", "User:*", "*", kmsg.ACLOperationAll, allow)}, false, true)
+	f("other principal", []ACL{lit(topic, "t", "User:bob", "*", w, allow)}, true, false)
+	f("wildcard deny", []ACL{lit(topic, "t", alice, "*", w, allow), lit(topic, "*", alice, "*", w, deny)}, false, false)
+	f("literal deny of the same name", []ACL{lit(topic, "t", alice, "*", w, allow), lit(topic, "t", alice, "*", w, deny)}, false, false)
+	f("prefix deny dominates literal", []ACL{lit(topic, "app-1", alice, "*", w, allow), pre(topic, "app", alice, "*", w, deny)}, false, false)
+	f("prefix deny dominates longer prefix", []ACL{pre(topic, "app-1", alice, "*", w, allow), pre(topic, "app-", alice, "*", w, deny)}, false, false)
+	f("literal deny does not dominate prefix", []ACL{pre(topic, "app-", alice, "*", w, allow), lit(topic, "app-", alice, "*", w, deny)}, false, true)
+	f("narrower deny does not dominate", []ACL{pre(topic, "app-", alice, "*", w, allow), pre(topic, "app-1", alice, "*", w, deny)}, false, true)
+	f("one undominated allow suffices", []ACL{lit(topic, "a", alice, "*", w, allow), lit(topic, "b", alice, "*", w, allow), lit(topic, "a", alice, "*", w, deny)}, false, true)
+	f("deny for another op", []ACL{lit(topic, "t", alice, "*", w, allow), lit(topic, "*", alice, "*", kmsg.ACLOperationRead, deny)}, false, true)
+}
