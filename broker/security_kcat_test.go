@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"crypto/x509/pkix"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +73,19 @@ func TestKcatSCRAM(t *testing.T) {
 		t.Fatalf("kcat produce to hidden topic: %v\n%s", err, out)
 	}
 	t.Logf("hidden produce: %s", out)
+	// librdkafka with a client certificate (mTLS on the SSL listener): CN=admin,O=Acme is a
+	// super user and sees every topic.
+	certPEM, keyPEM := issue(t, p.ca, p.caKey, pkix.Name{CommonName: "admin", Organization: []string{"Acme"}}, false, time.Now().Add(time.Hour))
+	certFile, keyFile := filepath.Join(p.dir, "kc-admin.pem"), filepath.Join(p.dir, "kc-admin.key")
+	os.WriteFile(certFile, certPEM, 0o600)
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	cctx, ccancel := context.WithTimeout(ctx, 15*time.Second)
+	defer ccancel()
+	outB, err := exec.CommandContext(cctx, kcat, "-b", s.addr("SSL"), "-X", "security.protocol=SSL", "-X", "ssl.ca.location="+p.caFile,
+		"-X", "ssl.certificate.location="+certFile, "-X", "ssl.key.location="+keyFile, "-L").CombinedOutput()
+	if err != nil || !strings.Contains(string(outB), `topic "kc-hidden"`) {
+		t.Fatalf("kcat mTLS -L: %v\n%s", err, outB)
+	}
 	if strings.Contains(s.logs.String(), pass) {
 		t.Error("logs contain the password")
 	}
