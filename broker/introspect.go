@@ -9,11 +9,13 @@ package broker
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"weak"
 
 	"github.com/google/uuid"
 
@@ -99,8 +101,8 @@ type Health struct {
 	Recovered          bool   `json:"recovered"` // data dir open and every partition recovered
 	DataDir            string `json:"dataDir"`
 	DataDirError       string `json:"dataDirError,omitempty"` // the data dir cannot be stat'ed
-	DiskFreeBytes      int64  `json:"diskFreeBytes"`  // -1 unknown
-	DiskTotalBytes     int64  `json:"diskTotalBytes"` // -1 unknown
+	DiskFreeBytes      int64  `json:"diskFreeBytes"`          // -1 unknown
+	DiskTotalBytes     int64  `json:"diskTotalBytes"`         // -1 unknown
 	TieringEnabled     bool   `json:"tieringEnabled"`
 	BucketError        string `json:"bucketError,omitempty"` // last probe of the bucket failed
 	UploadBacklogBytes int64  `json:"uploadBacklogBytes"`    // sealed local bytes not yet uploaded, all partitions
@@ -260,18 +262,25 @@ type bucketProbe struct {
 	busy bool
 }
 
+// probes holds each broker's last bucket probe; an entry goes with its broker.
 var (
 	probesMu sync.Mutex
-	probes   = map[*Broker]*bucketProbe{}
+	probes   = map[weak.Pointer[Broker]]*bucketProbe{}
 )
 
 func (b *Broker) probe() *bucketProbe {
+	key := weak.Make(b)
 	probesMu.Lock()
 	defer probesMu.Unlock()
-	p, ok := probes[b]
+	p, ok := probes[key]
 	if !ok {
 		p = &bucketProbe{}
-		probes[b] = p
+		probes[key] = p
+		runtime.AddCleanup(b, func(k weak.Pointer[Broker]) {
+			probesMu.Lock()
+			delete(probes, k)
+			probesMu.Unlock()
+		}, key)
 	}
 	return p
 }

@@ -7,9 +7,11 @@ package broker
 
 import (
 	"reflect"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,16 +28,19 @@ type opsMetrics struct {
 	fsync     prometheus.Histogram
 }
 
+// opsMetricsFor holds each broker's metrics without keeping the broker alive: the entry
+// goes when the broker is garbage collected.
 var (
 	opsMetricsMu  sync.Mutex
-	opsMetricsFor = map[*Broker]*opsMetrics{}
+	opsMetricsFor = map[weak.Pointer[Broker]]*opsMetrics{}
 )
 
 // ops returns the broker's request metrics, registered on Config.Registerer once.
 func (b *Broker) ops() *opsMetrics {
+	key := weak.Make(b)
 	opsMetricsMu.Lock()
 	defer opsMetricsMu.Unlock()
-	if m, ok := opsMetricsFor[b]; ok {
+	if m, ok := opsMetricsFor[key]; ok {
 		return m
 	}
 	m := &opsMetrics{
@@ -79,7 +84,12 @@ func (b *Broker) ops() *opsMetrics {
 		m.closedErr = registerOrExisting(reg, m.closedErr)
 		m.fsync = registerOrExisting(reg, m.fsync)
 	}
-	opsMetricsFor[b] = m
+	opsMetricsFor[key] = m
+	runtime.AddCleanup(b, func(k weak.Pointer[Broker]) {
+		opsMetricsMu.Lock()
+		delete(opsMetricsFor, k)
+		opsMetricsMu.Unlock()
+	}, key)
 	return m
 }
 

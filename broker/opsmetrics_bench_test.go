@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -41,4 +42,29 @@ func BenchmarkObserveRequest(b *testing.B) {
 			br.observeRequest(1, freq, fresp, nil, time.Millisecond)
 		}
 	})
+}
+
+// TestOpsMetricsDoNotPinBrokers: the per-broker metrics entry goes with its broker.
+func TestOpsMetricsDoNotPinBrokers(t *testing.T) {
+	count := func() int {
+		opsMetricsMu.Lock()
+		defer opsMetricsMu.Unlock()
+		return len(opsMetricsFor)
+	}
+	before := count()
+	func() {
+		b := &Broker{}
+		b.ops()
+		b.probe()
+		if count() != before+1 {
+			t.Fatalf("entries %d, want %d", count(), before+1)
+		}
+	}()
+	for i := 0; i < 50 && count() > before; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if count() != before {
+		t.Fatalf("entries %d after GC, want %d", count(), before)
+	}
 }
