@@ -38,6 +38,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -202,12 +203,17 @@ func authzProduce(b *Broker, ctx context.Context, req *kmsg.ProduceRequest, next
 	if len(keep) > 0 {
 		req.Topics = keep
 		r, err := next(req)
-		if err != nil || r == nil {
+		if err != nil {
 			return r, err
+		}
+		if r == nil { // acks=0
+			// Kafka closes an acks=0 connection whose produce failed: the client has
+			// no other way to learn of it.
+			return nil, fmt.Errorf("%w: acks=0 produce to unauthorized topics", errProtocol)
 		}
 		resp = r.(*kmsg.ProduceResponse)
 	} else if req.Acks == 0 {
-		return nil, nil
+		return nil, fmt.Errorf("%w: acks=0 produce to unauthorized topics", errProtocol)
 	} else {
 		resp = req.ResponseKind().(*kmsg.ProduceResponse)
 	}

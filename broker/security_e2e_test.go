@@ -459,6 +459,23 @@ func TestSecurityEndToEnd(t *testing.T) {
 		f(big) // over sasl.server.max.receive.size
 	})
 
+	t.Run("acks=0 denied closes", func(t *testing.T) {
+		c, err := net.Dial("tcp", s.addr("PLAINTEXT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		pr := kmsg.NewPtrProduceRequest()
+		pr.Version, pr.Acks, pr.TimeoutMillis = 9, 0, 1000
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = "public-news"
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pt.Partitions = append(pt.Partitions, pp)
+		pr.Topics = append(pr.Topics, pt)
+		c.Write(encodeRequest(pr, 1, "raw"))
+		expectClosed(t, c)
+	})
+
 	t.Run("describe configs hides secrets", func(t *testing.T) {
 		dc, err := adm.DescribeBrokerConfigs(ctx)
 		if err != nil {
