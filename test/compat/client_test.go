@@ -56,6 +56,7 @@ type scriptClient struct {
 	codecList  []string
 	idempotOK  bool
 	cmdTimeout time.Duration
+	groupArgs  []string // extra arguments of the group subcommand (an assignor)
 }
 
 func (c *scriptClient) codecs() []string { return c.codecList }
@@ -160,7 +161,8 @@ type scriptMember struct {
 
 func (c *scriptClient) member(t *testing.T, addr, topic, group string) member {
 	t.Helper()
-	cmd := exec.Command(c.argv[0], append(append(c.argv[1:], addr), "group", topic, group)...)
+	args := append(append(c.argv[1:], addr, "group", topic, group), c.groupArgs...)
+	cmd := exec.Command(c.argv[0], args...)
 	cmd.Dir = c.dir
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

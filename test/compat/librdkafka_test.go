@@ -20,4 +20,12 @@ func TestLibrdkafka(t *testing.T) {
 	}
 	t.Logf("client: %s", c.version(t))
 	runSuite(t, "rdkafka", c)
+
+	// The incremental (KIP-429) rebalance protocol: librdkafka's cooperative-sticky
+	// assignor revokes only the partitions that move.
+	t.Run("group-cooperative-sticky", func(t *testing.T) {
+		coop := *c
+		coop.groupArgs = []string{"cooperative-sticky"}
+		groupScenario(t, startBroker(t), "rdkafka-coop", &coop)
+	})
 }

@@ -269,6 +269,7 @@ func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 	g := newRun(0, uniform(0), nil)
 	g.waitSplit()
 	step("phase 1: members joined, partitions split")
+	checkGroupProtocol(t, tb.addr, group, c)
 	produceFranz(0, n1)
 	g.readUntil(n1)
 	g.stopAll()
@@ -300,6 +301,24 @@ func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 	g3.stopAll()
 	checkCommitted(t, tb.addr, group, topic, uniform((n1+n2)/groupPartitions))
 	step(fmt.Sprintf("phase 3: resumed, all %d records read once (%v per member)", n2, g3.perMember))
+}
+
+// checkGroupProtocol logs the assignor the group chose and checks it is the one the
+// client was asked to use, if any.
+func checkGroupProtocol(t *testing.T, addr, group string, c client) {
+	t.Helper()
+	dg, err := kadm.NewClient(franz(t, addr)).DescribeGroups(t.Context(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dg[group]
+	t.Logf("group %s: state %s, protocol %s/%s, %d members", group, d.State, d.ProtocolType, d.Protocol, len(d.Members))
+	if d.State != "Stable" || d.ProtocolType != "consumer" || len(d.Members) != 2 {
+		t.Fatalf("group %s: state %q, protocol type %q, %d members; want Stable, consumer, 2", group, d.State, d.ProtocolType, len(d.Members))
+	}
+	if sc, ok := c.(*scriptClient); ok && len(sc.groupArgs) > 0 && d.Protocol != sc.groupArgs[0] {
+		t.Fatalf("group %s: protocol %q, want %q", group, d.Protocol, sc.groupArgs[0])
+	}
 }
 
 func uniform(o int) map[int32]int64 {

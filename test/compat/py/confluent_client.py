@@ -69,18 +69,24 @@ def consume(bs, topic, n):
         sys.exit("consume: read %d of %d" % (got, n))
 
 
-def group(bs, topic, group_id):
+def group(bs, topic, group_id, assignor="range,roundrobin"):
     stop = stdin_closed()
     c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
+                  "partition.assignment.strategy": assignor})
+    # With the eager assignors the callbacks get the whole assignment; with
+    # cooperative-sticky only what is added or taken away. Report the whole set.
+    owned = set()
 
     def on_assign(consumer, parts):
-        emit(ev="assigned", partitions=sorted(p.partition for p in parts))
+        owned.update(p.partition for p in parts)
+        emit(ev="assigned", partitions=sorted(owned))
 
     def on_revoke(consumer, parts):
-        emit(ev="assigned", partitions=[])
+        owned.difference_update(p.partition for p in parts)
+        emit(ev="assigned", partitions=sorted(owned))
 
-    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
     while not stop.is_set():
         m = c.poll(0.2)
         if m is None:
