@@ -152,4 +152,21 @@ func TestConsoleInChromium(t *testing.T) {
 	if next != p.HighWatermark {
 		t.Errorf("bar ends at %d, want the high watermark %d", next, p.HighWatermark)
 	}
+
+	// The bucket goes away: after a reload the console shows the broker degraded, with why.
+	l.store.SetDown(true)
+	defer l.store.SetDown(false)
+	time.Sleep(1100 * time.Millisecond) // the bucket probe's result is reused for a second
+	if err := chromedp.Do(ctx,
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`#health[data-status="degraded"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if r := eval(`document.querySelector('#reasons').textContent`); !strings.Contains(r, "bucket unreachable") {
+		t.Errorf("degraded console shows reasons %q", r)
+	}
+	if b := eval(`[...document.querySelectorAll('#broker tr')].map(r => r.textContent).join('|')`); !strings.Contains(b, "Bucketunreachable") {
+		t.Errorf("broker table %q does not say the bucket is unreachable", b)
+	}
 }
