@@ -128,7 +128,11 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				continue // acks=0 produce: no response
 			}
 			// Written at once, never buffered behind the next request: that one may be a
-			// long-polling fetch, and the client is waiting for this response.
+			// long-polling fetch, and the client is waiting for this response. A client
+			// that reads nothing for connections.max.idle.ms (a stuck or hostile
+			// consumer) is disconnected, as Kafka does, rather than holding the
+			// connection, its queued requests and this response forever.
+			nc.SetWriteDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
 			if sw, ok := resp.(connResponseWriter); ok {
 				err = sw.writeResponse(nc, r.correlationID)
 			} else {

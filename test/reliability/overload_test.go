@@ -131,3 +131,126 @@ func TestManyIdleConnections(t *testing.T) {
 		t.Errorf("with %d idle connections 20 round trips took %s (vs %s without)", n, busy, base)
 	}
 }
+
+// TestSlowConsumersDoNotBlockOthers: clients that pipeline fetch requests for megabytes of
+// data and never read the responses must not slow other clients down, must not make the
+// broker buffer without bound, and are closed once their writes make no progress for
+// connections.max.idle.ms.
+func TestSlowConsumersDoNotBlockOthers(t *testing.T) {
+	const slow, pipelined = 40, 40
+	tb := startBroker(t, t.TempDir(), map[string]string{"connections.max.idle.ms": "3000"}, nil)
+	cl := newClient(t, tb.addr, kgo.DefaultProduceTopic("big"), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchMaxBytes(1<<20))
+	createTopic(t, cl, "big", 1, map[string]string{"segment.bytes": "1048576"})
+	createTopic(t, cl, "busy", 1, nil)
+	val := make([]byte, 64<<10)
+	for i := range 64 { // 4 MiB in 4 segments
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: val, Key: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := roundTrip(t, tb.addr, "busy", 20)
+	heap0 := heapInuse()
+
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.SetVersion(12)
+	fetch.MaxWaitMillis = 10
+	fetch.MaxBytes = 4 << 20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "big"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 4 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	var reqs []byte
+	for i := range pipelined {
+		reqs = append(reqs, frame(fetch, int32(i))...)
+	}
+	var conns []*net.TCPConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range slow {
+		c, err := net.Dial("tcp", tb.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := c.(*net.TCPConn)
+		tc.SetReadBuffer(4 << 10) // and never read: the broker's writes block
+		conns = append(conns, tc)
+		go tc.Write(reqs) // may block too, once the broker stops reading
+	}
+	time.Sleep(time.Second)
+	heap1 := heapInuse()
+	busy := roundTrip(t, tb.addr, "busy", 20)
+	t.Logf("%d slow consumers with %d pipelined 4 MiB fetches each: heap+stacks %+d KiB; 20 round trips %s before, %s during",
+		slow, pipelined, (heap1-heap0)>>10, base.Round(time.Millisecond), busy.Round(time.Millisecond))
+	if busy > 10*base+2*time.Second {
+		t.Errorf("other clients slowed down: %s vs %s", busy, base)
+	}
+	if grown := heap1 - heap0; grown > 256<<20 {
+		t.Errorf("the broker holds %d MiB for %d slow consumers", grown>>20, slow)
+	}
+	// The stuck connections are closed after connections.max.idle.ms without progress.
+	waitFor(t, 15*time.Second, "the slow consumers' connections to be closed", func() bool {
+		return tb.Health(context.Background()).Connections <= 1
+	})
+}
+
+// TestHalfFramesAndSilentClientsAreClosed: connections that send nothing, or a frame
+// header and part of the frame, are closed after connections.max.idle.ms; a frame size
+// over socket.request.max.bytes closes the connection before anything is allocated.
+func TestHalfFramesAndSilentClientsAreClosed(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), map[string]string{
+		"connections.max.idle.ms":  "700",
+		"socket.request.max.bytes": "1048576",
+	}, nil)
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
+		_, err := c.Read(make([]byte, 1))
+		return err == io.EOF
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", tb.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	silent := dial()
+	half := dial()
+	// A frame of 1000 bytes of which 10 arrive, then a byte every 200 ms (slowloris):
+	// the whole frame must arrive within the idle timeout.
+	half.Write(append(binary.BigEndian.AppendUint32(nil, 1000), make([]byte, 10)...))
+	go func() {
+		for range 20 {
+			time.Sleep(200 * time.Millisecond)
+			if _, err := half.Write([]byte{0}); err != nil {
+				return
+			}
+		}
+	}()
+	huge := dial()
+	heap0 := heapInuse()
+	huge.Write(binary.BigEndian.AppendUint32(nil, 1<<30)) // 1 GiB frame claimed
+	start := time.Now()
+	if !closedWithin(huge, 2*time.Second) {
+		t.Error("a frame over socket.request.max.bytes did not close the connection at once")
+	}
+	if grown := heapInuse() - heap0; grown > 64<<20 {
+		t.Errorf("heap grew %d MiB on a claimed 1 GiB frame", grown>>20)
+	}
+	if !closedWithin(silent, 3*time.Second) {
+		t.Error("a silent connection was not closed after connections.max.idle.ms")
+	}
+	if !closedWithin(half, 3*time.Second) {
+		t.Error("a connection trickling a half frame was not closed after connections.max.idle.ms")
+	}
+	t.Logf("closed after %s", time.Since(start).Round(10*time.Millisecond))
+	// The broker still serves.
+	createTopic(t, newClient(t, tb.addr), "still-ok", 1, nil)
+	roundTrip(t, tb.addr, "still-ok", 1)
+}
