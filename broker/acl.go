@@ -159,6 +159,32 @@ type Authorizer struct {
 
 	mu   sync.RWMutex
 	acls []ACL
+	idx  map[kmsg.ACLResourceType]*aclIndex // rebuilt from acls on every change
+}
+
+// aclIndex holds the ACLs of one resource type by pattern, so a decision looks at the
+// literal entries of its name and of '*' and scans only the prefixed ones.
+type aclIndex struct {
+	literal  map[string][]*ACL
+	prefixed []*ACL
+}
+
+// reindexLocked rebuilds idx from acls; a.mu is held for writing.
+func (a *Authorizer) reindexLocked() {
+	a.idx = make(map[kmsg.ACLResourceType]*aclIndex)
+	for i := range a.acls {
+		e := &a.acls[i]
+		x := a.idx[e.ResourceType]
+		if x == nil {
+			x = &aclIndex{literal: map[string][]*ACL{}}
+			a.idx[e.ResourceType] = x
+		}
+		if e.PatternType == kmsg.ACLResourcePatternTypePrefixed {
+			x.prefixed = append(x.prefixed, e)
+		} else {
+			x.literal[e.ResourceName] = append(x.literal[e.ResourceName], e)
+		}
+	}
 }
 
 // NewAuthorizer returns an authorizer with the given super users and default.
@@ -195,23 +221,20 @@ func (a *Authorizer) Authorize(principal, host string, op kmsg.ACLOperation, rt 
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	resourceHasACLs, allowed := false, false
-	for i := range a.acls {
-		e := &a.acls[i]
-		if e.ResourceType != rt || !patternMatches(e.PatternType, e.ResourceName, name) {
-			continue
-		}
+	x := a.idx[rt]
+	if x == nil {
+		return a.allowIfNoACLs
+	}
+	resourceHasACLs, allowed, denied := false, false, false
+	check := func(e *ACL) {
 		resourceHasACLs = true
-		if e.Principal != principal && e.Principal != "User:*" {
-			continue
-		}
-		if e.Host != host && e.Host != "*" {
-			continue
+		if (e.Principal != principal && e.Principal != "User:*") || (e.Host != host && e.Host != "*") {
+			return
 		}
 		switch e.Permission {
 		case kmsg.ACLPermissionTypeDeny:
 			if e.Operation == op || e.Operation == kmsg.ACLOperationAll {
-				return false
+				denied = true
 			}
 		case kmsg.ACLPermissionTypeAllow:
 			if impliedBy(e.Operation, op) {
@@ -219,7 +242,23 @@ func (a *Authorizer) Authorize(principal, host string, op kmsg.ACLOperation, rt 
 			}
 		}
 	}
-	if !resourceHasACLs {
+	for _, e := range x.literal[name] {
+		check(e)
+	}
+	if name != "*" {
+		for _, e := range x.literal["*"] {
+			check(e)
+		}
+	}
+	for _, e := range x.prefixed {
+		if strings.HasPrefix(name, e.ResourceName) {
+			check(e)
+		}
+	}
+	switch {
+	case denied:
+		return false
+	case !resourceHasACLs:
 		return a.allowIfNoACLs
 	}
 	return allowed
@@ -309,6 +348,7 @@ func (a *Authorizer) addLocked(acls ...ACL) {
 			a.acls = append(a.acls, n)
 		}
 	}
+	a.reindexLocked()
 }
 
 // aclStore persists an Authorizer's ACLs in <meta>/acls.json.
@@ -389,6 +429,7 @@ func (s *aclStore) createLocked(a *Authorizer, acls []ACL) (bool, error) {
 	}
 	if err := s.saveLocked(a); err != nil {
 		a.acls = a.acls[:before]
+		a.reindexLocked()
 		return false, err
 	}
 	return true, nil
@@ -433,8 +474,10 @@ func (s *aclStore) deleteLocked(a *Authorizer, filters []ACLFilter) ([][]ACL, bo
 		return out, false, nil
 	}
 	a.acls = next
+	a.reindexLocked()
 	if err := s.saveLocked(a); err != nil {
 		a.acls = old
+		a.reindexLocked()
 		return nil, false, err
 	}
 	return out, true, nil
