@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -278,6 +279,15 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	if os.Getenv("STRATA_BENCH_DUMP_METRICS") != "" {
 		child.dumpMetrics(os.Stderr, "strata_produce_durable_wait")
 	}
+	if b.o.phase("idle") {
+		child.Stop()
+		if err := b.idlePartitions(ctx, round, start); err != nil {
+			return err
+		}
+		if child, err = start(nil); err != nil {
+			return err
+		}
+	}
 	if !b.o.phase("cold") {
 		return nil
 	}
@@ -381,4 +391,52 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker peak RSS", cacheMiB), "MiB", float64(peak.VMHWMKiB)/1024)
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker RSS before", cacheMiB), "MiB", float64(idle.VMRSSKiB)/1024)
 	return nil
+}
+
+// idlePartitions creates a topic of n partitions on a child with default maintenance
+// intervals and reports the broker's CPU use while nothing happens, in % of one core.
+func (b *bench) idlePartitions(ctx context.Context, round int, start func(map[string]string) (*brokerChild, error)) error {
+	n := b.o.idlePartitions
+	if n <= 0 {
+		return nil
+	}
+	child, err := start(map[string]string{"log.retention.check.interval.ms": "300000", "remote.log.upload.interval.ms": "0"})
+	if err != nil {
+		return err
+	}
+	defer child.Stop()
+	topic := fmt.Sprintf("idle-r%d", round)
+	if err := createTopic(ctx, child.Addr, topic, int32(n), nil); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	c0, t0 := procCPU(child.Pid()), time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(b.o.idleDur):
+	}
+	c1, t1 := procCPU(child.Pid()), time.Now()
+	b.rep.add(round, "strata", fmt.Sprintf("idle CPU with %d partitions", n), "% of a core", 100*(c1-c0).Seconds()/t1.Sub(t0).Seconds())
+	deleteTopic(ctx, child.Addr, topic)
+	return nil
+}
+
+// procCPU is the user+system CPU time pid has used (from /proc/pid/stat, in clock ticks of 10ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64) // utime: field 14 of the whole line
+	k, _ := strconv.ParseInt(f[12], 10, 64) // stime
+	return time.Duration(u+k) * 10 * time.Millisecond
 }

@@ -26,21 +26,23 @@ import (
 )
 
 type options struct {
-	rounds       int
-	mib          float64 // per produce phase
-	coldMiB      float64
-	recordSize   int
-	latencyDur   time.Duration
-	latencyRate  float64
-	diskMiB      int64
-	tcpMiB       int64
-	s3Sizes      []int64
-	out          string // profiles, results.md, results.jsonl
-	natsBin      string // "" = skip NATS
-	skipKfake    bool
-	rssCacheMiB  int64
-	segmentBytes int64
-	phases       map[string]bool // nil = all
+	rounds         int
+	mib            float64 // per produce phase
+	coldMiB        float64
+	recordSize     int
+	latencyDur     time.Duration
+	latencyRate    float64
+	diskMiB        int64
+	tcpMiB         int64
+	s3Sizes        []int64
+	out            string // profiles, results.md, results.jsonl
+	natsBin        string // "" = skip NATS
+	skipKfake      bool
+	rssCacheMiB    int64
+	segmentBytes   int64
+	phases         map[string]bool // nil = all
+	idlePartitions int
+	idleDur        time.Duration
 }
 
 // phase reports whether the named group of phases runs (-phases).
@@ -69,8 +71,10 @@ func main() {
 	fs.StringVar(&o.out, "out", "test/artifacts/bench", "output directory (profiles, results)")
 	fs.StringVar(&o.natsBin, "nats-server", "bin/nats-server", "nats-server binary (empty: skip the NATS peer)")
 	fs.BoolVar(&o.skipKfake, "skip-kfake", false, "skip the kfake peer")
+	fs.IntVar(&o.idlePartitions, "idle-partitions", 5000, "partitions of the idle-CPU phase (0: skip)")
+	fs.DurationVar(&o.idleDur, "idle-duration", 10*time.Second, "how long the idle CPU is measured")
 	s3 := fs.String("s3-mib", "8,32,64", "object sizes (MiB) of the raw MinIO PUT/GET limit")
-	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,cold (default all; peers run the selected ones they have)")
+	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,idle,cold (default all; peers run the selected ones they have)")
 	fs.Parse(os.Args[1:])
 	if *phases != "" {
 		o.phases = map[string]bool{}

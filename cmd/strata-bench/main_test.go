@@ -35,7 +35,7 @@ func TestSmoke(t *testing.T) {
 		latencyDur: 300 * time.Millisecond, latencyRate: 200,
 		diskMiB: 4, tcpMiB: 16, s3Sizes: []int64{1 << 20},
 		out: t.TempDir(), natsBin: filepath.Join(root, "bin", "nats-server"),
-		segmentBytes: 1 << 20,
+		segmentBytes: 1 << 20, idlePartitions: 20, idleDur: 300 * time.Millisecond,
 	}
 	var out bytes.Buffer
 	if err := run(t.Context(), o, &out); err != nil {
@@ -47,6 +47,7 @@ func TestSmoke(t *testing.T) {
 		`"target":"kfake","metric":"hot consume 8p"`,
 		`"target":"strata","metric":"cold consume 1p (MinIO, empty cache)"`,
 		`"target":"strata","metric":"cold 2nd concurrent consumer: extra GET bytes"`,
+		`"metric":"idle CPU with 20 partitions"`,
 		"| target | ratio | wanted | met |",
 	} {
 		if !strings.Contains(out.String(), want) {
