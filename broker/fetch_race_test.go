@@ -1,0 +1,177 @@
+package broker
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/cache"
+	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/tiering/memstore"
+)
+
+// Regression test for OFFSET_OUT_OF_RANGE answered to fetches inside [log start, high
+// watermark] (seen by the reliability checker, after which franz-go reset the consumer
+// to offset 0). A writer appends and rolls tiny segments, the real tier uploads them to
+// memstore, maintenance deletes uploaded local segments at once, and meanwhile consumers
+// fetch through handleFetch: one from offset 0, crossing the moving remote/local handover
+// again and again, one at the tail, where every batch is read while it is being appended.
+// No fetch may be answered out of range, and every consumer must read every offset, in
+// order, exactly once.
+func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
+	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.RemoteStore = memstore.New() // allows remote.storage.enable; the test installs the tier
+	b, err := New(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	topic, err := b.createTopic("race", 1, map[string]string{
+		"segment.bytes": "2000", "remote.storage.enable": "true",
+		"local.retention.bytes": "1", "local.retention.ms": "-2", "retention.ms": "-1", "retention.bytes": "-1",
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := topic.partition(0)
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	m, err := tiering.NewManager(tiering.Config{ChunkBytes: 512}, memstore.New(), c, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := m.OpenPartition(t.Context(), "race", topic.ID, 0, p.log, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.ClosePartition("race", 0) })
+	p.setTier(rp)
+
+	dur := 2 * time.Second
+	if testing.Short() {
+		dur = 500 * time.Millisecond
+	}
+	var writing atomic.Bool
+	writing.Store(true)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+
+	// The bucket side and maintenance, as the broker's loops run them.
+	wg.Go(func() {
+		for writing.Load() {
+			if err := rp.UploadPending(t.Context()); err != nil {
+				fail(fmt.Errorf("upload: %w", err))
+				return
+			}
+			p.runMaintenance(time.Now())
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+
+	fetch := func(off int64) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 12
+		req.MaxWaitMillis = 20
+		req.MinBytes = 1
+		req.MaxBytes = 1 << 20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "race"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset = off
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := b.handleFetch(t.Context(), req)
+		if err != nil {
+			t.Error(err)
+			return kmsg.FetchResponseTopicPartition{ErrorCode: -1}
+		}
+		return resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	// consume reads from offset from until the log end; once writing stopped, or (with
+	// untilCaughtUp) as soon as it reaches the end.
+	consume := func(name string, from int64, untilCaughtUp bool, reads *atomic.Int64) {
+		off := from
+		for {
+			if (untilCaughtUp || !writing.Load()) && off >= p.HighWatermark() {
+				return
+			}
+			sp := fetch(off)
+			hw := p.HighWatermark() // a record returned must be below the high watermark after
+			switch sp.ErrorCode {
+			case 0:
+			case kerr.KafkaStorageError.Code:
+				continue // a remote read raced a deletion of remote data; not here, but retriable
+			default:
+				fail(fmt.Errorf("%s: fetch at %d: error %d (%v); log start %d, local start %d, high watermark %d",
+					name, off, sp.ErrorCode, kerr.ErrorForCode(sp.ErrorCode), p.LogStartOffset(), p.LocalLogStartOffset(), p.HighWatermark()))
+				return
+			}
+			err := splitBatches(sp.RecordBatches, func(h batchHeader, _ []byte) (bool, error) {
+				if h.lastOffset() < off {
+					return true, nil // the batch holding an offset before ours
+				}
+				if h.BaseOffset != off {
+					return false, fmt.Errorf("%s: expected offset %d, got a batch at %d", name, off, h.BaseOffset)
+				}
+				if h.lastOffset() >= hw {
+					return false, fmt.Errorf("%s: fetch at %d returned offset %d, above the high watermark %d", name, off, h.lastOffset(), hw)
+				}
+				off = h.lastOffset() + 1
+				reads.Add(1)
+				return true, nil
+			})
+			if err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+	var tailReads, catchUpReads, catchUps atomic.Int64
+	wg.Go(func() { consume("tail", 0, false, &tailReads) })
+	wg.Go(func() {
+		// Start over from 0 whenever caught up: most of the log is in the bucket by then.
+		for writing.Load() {
+			consume("catch-up", 0, true, &catchUpReads)
+			catchUps.Add(1)
+		}
+	})
+
+	deadline := time.Now().Add(dur)
+	var appended int64
+	for time.Now().Before(deadline) && len(errs) == 0 {
+		appendN(t, p, 1, 1000+appended)
+		appended++
+	}
+	writing.Store(false)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if tailReads.Load() != appended {
+		t.Fatalf("tail consumer read %d batches of %d", tailReads.Load(), appended)
+	}
+	if p.LocalLogStartOffset() == 0 {
+		t.Fatal("no local segment was deleted: the handover was not exercised")
+	}
+	t.Logf("%d batches appended; local start %d; catch-up consumer restarted %d times, read %d batches",
+		appended, p.LocalLogStartOffset(), catchUps.Load(), catchUpReads.Load())
+}
