@@ -142,14 +142,6 @@ func splitBatches(b []byte, fn func(h batchHeader, batch []byte) (more bool, err
 	return nil
 }
 
-// recordsPayload returns the (decompressed) records section of one v2 batch.
-func recordsPayload(h batchHeader, batch []byte) ([]byte, error) {
-	if len(batch) < batchHeaderSize {
-		return nil, errShortBatch
-	}
-	return decompress(h.codec(), batch[batchHeaderSize:])
-}
-
 var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxDecompressedBatch))
 })
@@ -248,40 +240,7 @@ func walkRecords(h batchHeader, batch []byte, fn func(offset, ts int64) bool) er
 	if h.Magic != 2 {
 		return fmt.Errorf("broker: walk records of magic %d: %w", h.Magic, errBadRecord)
 	}
-	payload, err := recordsPayload(h, batch)
-	if err != nil {
-		return err
-	}
-	r := payload
-	for i := int32(0); i < h.NumRecords; i++ {
-		length, n := binary.Varint(r)
-		if n <= 0 || length < 0 || int64(len(r)-n) < length {
-			return fmt.Errorf("broker: record %d of batch at %d: bad length: %w", i, h.BaseOffset, errBadRecord)
-		}
-		rec := r[n : n+int(length)]
-		r = r[n+int(length):]
-		if len(rec) < 1 {
-			return fmt.Errorf("broker: record %d of batch at %d: empty: %w", i, h.BaseOffset, errBadRecord)
-		}
-		rec = rec[1:] // attributes
-		tsDelta, n := binary.Varint(rec)
-		if n <= 0 {
-			return fmt.Errorf("broker: record %d of batch at %d: bad timestamp delta: %w", i, h.BaseOffset, errBadRecord)
-		}
-		rec = rec[n:]
-		offDelta, n := binary.Varint(rec)
-		if n <= 0 {
-			return fmt.Errorf("broker: record %d of batch at %d: bad offset delta: %w", i, h.BaseOffset, errBadRecord)
-		}
-		ts := h.FirstTimestamp + tsDelta
-		if h.logAppendTime() {
-			ts = h.MaxTimestamp
-		}
-		if !fn(h.BaseOffset+offDelta, ts) {
-			return nil
-		}
-	}
-	return nil
+	return walkRecordsStream(h, batch, fn) // recordstream.go: bounded memory for any codec
 }
 
 // firstOffsetAtOrAfter returns the offset and timestamp of the first record in batches
