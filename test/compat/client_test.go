@@ -37,6 +37,8 @@ type client interface {
 	consume(t *testing.T, addr, topic string, n int) []event
 	// member starts one group member that commits each record before reporting it.
 	member(t *testing.T, addr, topic, group string) member
+	// admin runs the admin calls of adminStep (suite_test.go) and reports the results.
+	admin(t *testing.T, addr, topic, group, deleteTopic string) []event
 }
 
 // member is a running group member: assignments and records arrive on events, in order.
@@ -120,6 +122,11 @@ func (c *scriptClient) consume(t *testing.T, addr, topic string, n int) []event 
 		}
 	}
 	return recs
+}
+
+func (c *scriptClient) admin(t *testing.T, addr, topic, group, deleteTopic string) []event {
+	t.Helper()
+	return c.run(t, addr, "admin", topic, group, deleteTopic)
 }
 
 func (c *scriptClient) version(t *testing.T) string {

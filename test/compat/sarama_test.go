@@ -273,3 +273,66 @@ func saramaModuleVersion() string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+func (s *saramaClient) admin(t *testing.T, addr, topic, group, doomed string) []event {
+	t.Helper()
+	cl, err := sarama.NewClient([]string{addr}, s.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm, err := sarama.NewClusterAdminFromClient(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []event
+	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	if err != nil {
+		t.Fatalf("sarama DescribeConfig: %v", err)
+	}
+	for _, e := range entries {
+		evs = append(evs, event{Ev: "config", K: e.Name, V: e.Value})
+	}
+	groups, err := adm.ListConsumerGroups()
+	if err != nil {
+		t.Fatalf("sarama ListConsumerGroups: %v", err)
+	}
+	for g := range groups {
+		evs = append(evs, event{Ev: "group", K: g})
+	}
+	parts, err := cl.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs, err := adm.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
+	if err != nil {
+		t.Fatalf("sarama ListConsumerGroupOffsets: %v", err)
+	}
+	for _, p := range parts {
+		b := offs.GetBlock(topic, p)
+		if b == nil || b.Err != sarama.ErrNoError {
+			t.Fatalf("sarama committed offset of %s-%d: %+v", topic, p, b)
+		}
+		evs = append(evs, event{Ev: "committed", P: p, O: b.Offset})
+		end, err := cl.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("sarama GetOffset newest: %v", err)
+		}
+		evs = append(evs, event{Ev: "end", P: p, O: end})
+		at, err := cl.GetOffset(topic, p, 0) // the first offset with a timestamp >= 0 ms
+		if err != nil {
+			t.Fatalf("sarama GetOffset(0): %v", err)
+		}
+		evs = append(evs, event{Ev: "bytime", P: p, O: at})
+	}
+	v := alterValue
+	if err := adm.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
+		alterKey: {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &v},
+	}, false); err != nil {
+		t.Fatalf("sarama IncrementalAlterConfig: %v", err)
+	}
+	if err := adm.DeleteTopic(doomed); err != nil {
+		t.Fatalf("sarama DeleteTopic: %v", err)
+	}
+	return evs
+}

@@ -72,6 +72,109 @@ func runSuite(t *testing.T, name string, c client) {
 	}
 
 	t.Run("group", func(t *testing.T) { groupScenario(t, tb, name, c) })
+	t.Run("admin", func(t *testing.T) { adminStep(t, tb.addr, name, c) })
+}
+
+// The topic config the admin step changes through the client.
+const (
+	alterKey   = "retention.ms"
+	alterValue = "123456789"
+)
+
+// adminStep: after the group scenario, the client's admin API (and consumer metadata
+// calls) must see what franz-go sees: the topic's retention.ms, the group in the group
+// list with its committed offsets, the partitions' end offsets, the offsets for timestamp
+// 0; then it changes retention.ms and deletes the topic of the create-topic step.
+//
+// The client reports: config (k=retention.ms, v=value before the change), group (k=id),
+// committed (p, o), end (p, o), bytime (p, o).
+func adminStep(t *testing.T, addr, name string, c client) {
+	topic, group, doomed := name+"-group", name+"-group", name+"-admin"
+	adm := kadm.NewClient(franz(t, addr))
+	rc, err := adm.DescribeTopicConfigs(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgBefore, err := rc.On(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retention string
+	for _, c := range cfgBefore.Configs {
+		if c.Key == alterKey {
+			retention = c.MaybeValue()
+		}
+	}
+	ends, err := adm.ListEndOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := fetchCommitted(t, addr, group, topic)
+
+	evs := c.admin(t, addr, topic, group, doomed)
+
+	gotEnds, gotCommitted, gotByTime := map[int32]int64{}, map[int32]int64{}, map[int32]int64{}
+	var gotConfig string
+	var groups []string
+	for _, e := range evs {
+		switch e.Ev {
+		case "config":
+			if e.K == alterKey {
+				gotConfig = e.V
+			}
+		case "group":
+			groups = append(groups, e.K)
+		case "committed":
+			gotCommitted[e.P] = e.O
+		case "end":
+			gotEnds[e.P] = e.O
+		case "bytime":
+			gotByTime[e.P] = e.O
+		}
+	}
+	if gotConfig != retention {
+		t.Errorf("client read %s=%q, franz-go %q", alterKey, gotConfig, retention)
+	}
+	if !slices.Contains(groups, group) {
+		t.Errorf("client's group list %v lacks %s", groups, group)
+	}
+	if !maps.Equal(gotCommitted, committed) {
+		t.Errorf("client read committed offsets %v, franz-go %v", gotCommitted, committed)
+	}
+	wantEnds, wantByTime := map[int32]int64{}, map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { wantEnds[o.Partition] = o.Offset; wantByTime[o.Partition] = 0 })
+	if !maps.Equal(gotEnds, wantEnds) {
+		t.Errorf("client read end offsets %v, franz-go %v", gotEnds, wantEnds)
+	}
+	if !maps.Equal(gotByTime, wantByTime) {
+		t.Errorf("client read offsets for timestamp 0 %v, want %v", gotByTime, wantByTime)
+	}
+
+	rc, err = adm.DescribeTopicConfigs(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgAfter, err := rc.On(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	for _, c := range cfgAfter.Configs {
+		if c.Key == alterKey {
+			after = c.MaybeValue()
+		}
+	}
+	if after != alterValue {
+		t.Errorf("%s after the client's alter: %q, want %q", alterKey, after, alterValue)
+	}
+	td, err := adm.ListTopics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td.Has(doomed) {
+		t.Errorf("topic %s still listed after the client deleted it", doomed)
+	}
+	t.Logf("admin: %s=%s -> %s, groups %v, committed %v, ends %v", alterKey, gotConfig, after, groups, gotCommitted, gotEnds)
 }
 
 // checkProduced reads topic with franz-go and checks that records 0..n-1 are each there

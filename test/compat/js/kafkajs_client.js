@@ -6,7 +6,7 @@
 // adapters below over lz4js and @bokuweb/zstd-wasm (pure JS / WebAssembly, no native build).
 'use strict'
 
-const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs')
+const { Kafka, CompressionTypes, CompressionCodecs, ConfigResourceTypes, logLevel } = require('kafkajs')
 const lz4js = require('lz4js')
 const zstd = require('@bokuweb/zstd-wasm')
 
@@ -120,6 +120,26 @@ async function group (bs, topic, groupId) {
   await consumer.disconnect()
 }
 
+async function admin (bs, topic, groupId, doomed) {
+  const a = kafka(bs).admin()
+  await a.connect()
+  const described = await a.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }], includeSynonyms: false })
+  for (const entry of described.resources[0].configEntries) emit({ ev: 'config', k: entry.configName, v: entry.configValue })
+  for (const g of (await a.listGroups()).groups) emit({ ev: 'group', k: g.groupId })
+  for (const t of await a.fetchOffsets({ groupId, topics: [topic] })) {
+    for (const p of t.partitions) emit({ ev: 'committed', p: p.partition, o: Number(p.offset) })
+  }
+  for (const p of await a.fetchTopicOffsets(topic)) emit({ ev: 'end', p: p.partition, o: Number(p.high) })
+  for (const p of await a.fetchTopicOffsetsByTimestamp(topic, 0)) emit({ ev: 'bytime', p: p.partition, o: Number(p.offset) })
+  // AlterConfigs (kafkajs has no incremental variant) replaces the topic's configs.
+  await a.alterConfigs({
+    validateOnly: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: '123456789' }] }]
+  })
+  await a.deleteTopics({ topics: [doomed] })
+  await a.disconnect()
+}
+
 async function main () {
   const [bs, cmd, ...args] = process.argv.slice(2)
   await zstd.init()
@@ -127,7 +147,7 @@ async function main () {
     emit({ ev: 'version', version: `kafkajs ${require('kafkajs/package.json').version} (node ${process.version})` })
     return
   }
-  const fn = { create, produce, consume, group }[cmd]
+  const fn = { create, produce, consume, group, admin }[cmd]
   if (!fn) throw new Error(`unknown command ${cmd}`)
   await fn(bs, ...args)
 }

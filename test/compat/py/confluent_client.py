@@ -8,7 +8,7 @@ import time
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from common import emit, key, record, stdin_closed, value
 
@@ -105,13 +105,39 @@ def group(bs, topic, group_id, assignor="range,roundrobin"):
     c.close()
 
 
+def admin(bs, topic, group_id, doomed):
+    a = AdminClient({"bootstrap.servers": bs})
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    for entry in a.describe_configs([res])[res].result(timeout=20).values():
+        emit(ev="config", k=entry.name, v=entry.value)
+    for g in a.list_groups(timeout=20):
+        emit(ev="group", k=g.id)
+
+    c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "enable.auto.commit": False})
+    parts = sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
+    for tp in c.committed([TopicPartition(topic, p) for p in parts], timeout=20):
+        emit(ev="committed", p=tp.partition, o=tp.offset)
+    for p in parts:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=20)
+        emit(ev="end", p=p, o=high)
+    for tp in c.offsets_for_times([TopicPartition(topic, p, 0) for p in parts], timeout=20):
+        emit(ev="bytime", p=tp.partition, o=tp.offset)
+    c.close()
+
+    # AlterConfigs (not incremental in this client version) replaces the topic's configs.
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={"retention.ms": "123456789"})
+    a.alter_configs([res])[res].result(timeout=20)
+    for f in a.delete_topics([doomed], operation_timeout=10).values():
+        f.result(timeout=20)
+
+
 def main():
     bs, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     if cmd == "version":
         emit(ev="version", version="confluent-kafka-python %s, librdkafka %s" % (
             confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
         return
-    {"create": create, "produce": produce, "consume": consume, "group": group}[cmd](bs, *args)
+    {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin}[cmd](bs, *args)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import time
 
 import kafka
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -88,12 +88,47 @@ def group(bs, topic, group_id):
     c.close()
 
 
+def admin(bs, topic, group_id, doomed):
+    a = KafkaAdminClient(bootstrap_servers=bs)
+    for resp in a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)]):
+        for err, msg, rtype, rname, entries in resp.resources:
+            if err != 0:
+                sys.exit("describe_configs: error %d %s" % (err, msg))
+            for entry in entries:
+                emit(ev="config", k=entry[0], v=entry[1])
+    for gid, _ in a.list_consumer_groups():
+        emit(ev="group", k=gid)
+    for tp, om in a.list_consumer_group_offsets(group_id).items():
+        if tp.topic == topic:
+            emit(ev="committed", p=tp.partition, o=om.offset)
+
+    c = KafkaConsumer(bootstrap_servers=bs, enable_auto_commit=False, group_id=None)
+    tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic))]
+    for tp, o in c.end_offsets(tps).items():
+        emit(ev="end", p=tp.partition, o=o)
+    for tp, ot in c.offsets_for_times({tp: 0 for tp in tps}).items():
+        emit(ev="bytime", p=tp.partition, o=ot.offset if ot is not None else -1)
+    c.close()
+
+    # AlterConfigs (kafka-python has no incremental variant) replaces the topic's configs.
+    for resp in [a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                                 configs={"retention.ms": "123456789"})])]:
+        for err, msg, rtype, rname in resp.resources:
+            if err != 0:
+                sys.exit("alter_configs: error %d %s" % (err, msg))
+    resp = a.delete_topics([doomed])
+    for name, err in resp.topic_error_codes:
+        if err != 0:
+            sys.exit("delete_topics %s: error %d" % (name, err))
+    a.close()
+
+
 def main():
     bs, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     if cmd == "version":
         emit(ev="version", version="kafka-python %s" % kafka.__version__)
         return
-    {"create": create, "produce": produce, "consume": consume, "group": group}[cmd](bs, *args)
+    {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin}[cmd](bs, *args)
 
 
 if __name__ == "__main__":
