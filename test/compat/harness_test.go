@@ -15,6 +15,7 @@ package compat
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +36,7 @@ type testBroker struct {
 	dir   string
 	addr  string
 	props map[string]string
+	edit  func(*broker.Config) // sets the non-string fields (RemoteStore)
 	b     *broker.Broker
 	done  chan error
 }
@@ -44,15 +46,22 @@ type testBroker struct {
 // freshly started group join the first generation.
 func startBroker(t *testing.T) *testBroker {
 	t.Helper()
+	return startBrokerWith(t, nil, nil)
+}
+
+// startBrokerWith starts a broker with extra properties and a config edit.
+func startBrokerWith(t *testing.T, props map[string]string, edit func(*broker.Config)) *testBroker {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	tb := &testBroker{dir: t.TempDir(), addr: addr, props: map[string]string{
+	tb := &testBroker{dir: t.TempDir(), addr: addr, edit: edit, props: map[string]string{
 		"group.initial.rebalance.delay.ms": "1000",
 	}}
+	maps.Copy(tb.props, props)
 	tb.start(t)
 	t.Cleanup(func() { tb.stop(t) })
 	return tb
@@ -67,6 +76,9 @@ func (tb *testBroker) start(t *testing.T) {
 	cfg, err := broker.ParseConfig(all)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tb.edit != nil {
+		tb.edit(&cfg)
 	}
 	var b *broker.Broker
 	for i := 0; ; i++ { // the old listener's port may take a moment to be free again

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/tiering/memstore"
 )
 
 // The records every client produces: keys repeat (so the partitioner's consistency is
@@ -71,8 +75,72 @@ func runSuite(t *testing.T, name string, c client) {
 		})
 	}
 
+	t.Run("tiered-read", func(t *testing.T) { tieredStep(t, name, c) })
 	t.Run("group", func(t *testing.T) { groupScenario(t, tb, name, c) })
 	t.Run("admin", func(t *testing.T) { adminStep(t, tb.addr, name, c) })
+}
+
+// tieredStep: the client produces to a topic whose sealed segments move to the bucket (an
+// in-memory object store) and leave the local disk; a fresh client consumer then reads
+// everything from offset 0, most of it served from the bucket, and must see exactly what
+// was produced.
+func tieredStep(t *testing.T, name string, c client) {
+	tb := startBrokerWith(t, map[string]string{
+		"log.retention.check.interval.ms": "100",
+		"remote.log.upload.interval.ms":   "200",
+		"remote.log.chunk.bytes":          "8192",
+	}, func(cfg *broker.Config) { cfg.RemoteStore = memstore.New() })
+	topic := name + "-tiered"
+	const n = 1500
+	adm := kadm.NewClient(franz(t, tb.addr))
+	cr, err := adm.CreateTopic(t.Context(), partitions, 1, map[string]*string{
+		"remote.storage.enable": kadm.StringPtr("true"),
+		"segment.bytes":         kadm.StringPtr("8192"),
+		"local.retention.bytes": kadm.StringPtr("0"),
+		"retention.ms":          kadm.StringPtr("-1"),
+	}, topic)
+	if err == nil {
+		err = cr.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := c.codecs()[len(c.codecs())-1]
+	c.produce(t, tb.addr, topic, codec, n, false)
+
+	// Wait until every partition's log start on local disk is past offset 0: its first
+	// segments were uploaded (only uploaded segments are deleted locally).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		moved := 0
+		var firstLocal []string
+		for p := range partitions {
+			logs, _ := filepath.Glob(filepath.Join(tb.dir, fmt.Sprintf("%s-%d", topic, p), "*.log"))
+			if len(logs) > 0 && filepath.Base(logs[0]) != "00000000000000000000.log" {
+				moved++
+				firstLocal = append(firstLocal, filepath.Base(logs[0]))
+			}
+		}
+		if moved == partitions {
+			t.Logf("first local segments: %v (%s, %d records)", firstLocal, codec, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s only %d of %d partitions moved their first segments to the bucket", moved, partitions)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	starts, err := adm.ListStartOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts.Each(func(o kadm.ListedOffset) {
+		if o.Offset != 0 {
+			t.Fatalf("partition %d: log start %d, want 0 (remote data counts)", o.Partition, o.Offset)
+		}
+	})
+	ref := checkProduced(t, tb.addr, topic, n)
+	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n))
 }
 
 // The topic config the admin step changes through the client.
