@@ -349,10 +349,10 @@ func TestSecurityEndToEnd(t *testing.T) {
 	t.Run("fetch denied", func(t *testing.T) {
 		cl := newKgo(t, s.addr("SASL_PLAINTEXT"), kgo.SASL(scram.Auth{User: "bob", Pass: bobPass}.AsSha256Mechanism()))
 		req := kmsg.NewPtrFetchRequest()
-		req.Version = 12
 		req.MaxWaitMillis = 10
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic = "public-news"
+		rt.TopicID = s.b.lookupTopic("public-news").ID // kgo sends v13+: by ID
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.PartitionMaxBytes = 1 << 20
 		rt.Partitions = append(rt.Partitions, rp)
@@ -378,6 +378,36 @@ func TestSecurityEndToEnd(t *testing.T) {
 		cl := newKgo(t, s.addr("SASL_PLAINTEXT"), kgo.SASL(plain.Auth{User: "alice", Pass: alicePass}.AsMechanism()))
 		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "public-news", Value: []byte("plain")}).FirstErr(); err != nil {
 			t.Fatalf("produce with PLAIN: %v", err)
+		}
+		// A fetch of an allowed and a denied topic over plain TCP (where a zero-copy
+		// response may be used): data for the one, TOPIC_AUTHORIZATION_FAILED for the other.
+		// kgo sends the newest version, so topics go by ID.
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis = 10
+		ids := map[[16]byte]string{}
+		for _, name := range []string{"public-news", "secret-orders"} {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = name
+			rt.TopicID = s.b.lookupTopic(name).ID
+			ids[rt.TopicID] = name
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.PartitionMaxBytes = 1 << 20
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]kmsg.FetchResponseTopicPartition{}
+		for _, rt := range resp.Topics {
+			got[ids[rt.TopicID]] = rt.Partitions[0]
+		}
+		if p := got["public-news"]; p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+			t.Errorf("allowed topic: code %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
+		}
+		if p, ok := got["secret-orders"]; !ok || p.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(p.RecordBatches) != 0 {
+			t.Errorf("denied topic: %v code %d, %d bytes", ok, p.ErrorCode, len(p.RecordBatches))
 		}
 	})
 
