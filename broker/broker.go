@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -35,6 +36,7 @@ type Broker struct {
 	clusterID string
 	tier      *tiering.Manager // nil: no remote tier
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
+	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
