@@ -73,12 +73,12 @@ fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT) FUZZFLAGS=-fuzzminimizetime=0
 
 fuzz:
-	@set -e; for f in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Z0-9_]' --exclude-dir=.git --exclude-dir=bin .); do \
+	@rc=0; for f in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Z0-9_]' --exclude-dir=.git --exclude-dir=bin .); do \
 		for target in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 			echo "fuzz $$(dirname $$f) $$target ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$$(dirname $$f); \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$$(dirname $$f) || rc=1; \
 		done; \
-	done
+	done; exit $$rc
 
 # Only the kcat quickstart (test/shell/quickstart.sh via its Go test).
 shell-test: kcat
