@@ -19,7 +19,9 @@ package broker
 //     partitions empty (the client refetches and joins the same read), so a slow bucket
 //     never holds up local partitions or other clients. A bucket error is
 //     KAFKA_STORAGE_ERROR (retriable) for that partition.
-//   - Offsets outside [log start, high watermark] are OFFSET_OUT_OF_RANGE. Leader epoch is
+//   - Offsets outside [log start, high watermark] are OFFSET_OUT_OF_RANGE, except below the
+//     local start of a tiered partition whose manifest is not loaded yet: the offset may be
+//     in the bucket, so that is KAFKA_STORAGE_ERROR (retriable). Leader epoch is
 //     always 0: a CurrentLeaderEpoch above it is UNKNOWN_LEADER_EPOCH.
 //   - Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells
 //     clients to send full fetch requests. A request naming a session is answered
@@ -180,6 +182,12 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		off := fp.rp.FetchOffset
 		if off < sp.LogStartOffset || off > sp.HighWatermark {
 			sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			if off < sp.LogStartOffset && b.tierPending(p) {
+				// Below the local start of a tiered partition whose manifest is not
+				// loaded yet (bucket unreachable at start-up): the offset may well be in
+				// the bucket, so answer retriably rather than make the client reset.
+				sp.ErrorCode = errRemoteRead.Code
+			}
 			stop = true
 			continue
 		}

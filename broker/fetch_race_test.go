@@ -175,3 +175,71 @@ func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
 	t.Logf("%d batches appended; local start %d; catch-up consumer restarted %d times, read %d batches",
 		appended, p.LocalLogStartOffset(), catchUps.Load(), catchUpReads.Load())
 }
+
+// A tiered partition whose manifest is not loaded (bucket unreachable when the broker
+// started) does not know what lies below its local start: a fetch there is answered
+// KAFKA_STORAGE_ERROR, which clients retry, not OFFSET_OUT_OF_RANGE, which would reset them
+// past data still in the bucket. Once the tier is attached the answer follows its bounds.
+func TestFetchBelowLocalStartWithTierNotYetAttached(t *testing.T) {
+	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.RemoteStore = memstore.New()
+	b, err := New(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	topic, err := b.createTopic("pending", 1, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := topic.partition(0)
+	if p.getTier() == nil {
+		t.Fatal("tier not attached at creation")
+	}
+	// As after a start with the bucket down: local segments below 4 went (they had been
+	// uploaded), and no manifest is loaded.
+	p.setTier(nil)
+	b.tier.ClosePartition("pending", 0)
+	appendN(t, p, 6, 1000)
+	if err := p.log.SetLogStartOffset(4); err != nil {
+		t.Fatal(err)
+	}
+	fetchAt := func(off int64) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 12
+		req.MaxBytes = 1 << 20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "pending"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset = off
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := b.handleFetch(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	if sp := fetchAt(1); sp.ErrorCode != kerr.KafkaStorageError.Code {
+		t.Fatalf("below the local start without a tier: error %d, want KAFKA_STORAGE_ERROR", sp.ErrorCode)
+	}
+	if sp := fetchAt(7); sp.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("above the high watermark: error %d, want OFFSET_OUT_OF_RANGE", sp.ErrorCode)
+	}
+	if sp := fetchAt(4); sp.ErrorCode != 0 || len(batchOffsets(t, sp.RecordBatches)) == 0 {
+		t.Fatalf("at the local start: error %d, %d bytes", sp.ErrorCode, len(sp.RecordBatches))
+	}
+	// The manifest loads (the bucket holds nothing for this partition): below the start
+	// is now known to be out of range.
+	b.attachTier(t.Context(), topic)
+	if p.getTier() == nil {
+		t.Fatal("tier not attached")
+	}
+	if sp := fetchAt(1); sp.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("below the start with the tier attached: error %d, want OFFSET_OUT_OF_RANGE", sp.ErrorCode)
+	}
+}

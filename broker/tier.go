@@ -75,6 +75,13 @@ func (b *Broker) attachTier(ctx context.Context, t *Topic) {
 	}
 }
 
+// tierPending reports whether p belongs to a tiered topic but has no tier attached yet
+// (its manifest could not be loaded; maintenance retries): offsets below its local start
+// are then unknown, not out of range.
+func (b *Broker) tierPending(p *Partition) bool {
+	return b.tier != nil && p.config().RemoteStorageEnable && p.getTier() == nil && !p.closed.Load()
+}
+
 // detachTier closes the remote tier of every partition of t. With deleteRemote, the
 // topic's objects are deleted from the bucket (remote.log.delete.on.disable, topic
 // deletion).
