@@ -33,8 +33,11 @@ type client interface {
 	createTopic(t *testing.T, addr, topic string, partitions int)
 	// produce sends n records keyed key(i) with value value(topic, i) and waits for acks.
 	produce(t *testing.T, addr, topic, codec string, n int, idempotent bool)
-	// consume reads n records of topic from the beginning (no group commits).
-	consume(t *testing.T, addr, topic string, n int) []event
+	// consume reads n records of topic from the beginning (no group commits). With
+	// small, the client's fetch limits are far below one batch (256 bytes per partition,
+	// about 1 KiB per request), so every response carries one oversized batch per
+	// partition, as Kafka returns it.
+	consume(t *testing.T, addr, topic string, n int, small bool) []event
 	// member starts one group member that commits each record before reporting it.
 	member(t *testing.T, addr, topic, group string) member
 	// admin runs the admin calls of adminStep (suite_test.go) and reports the results.
@@ -113,10 +116,14 @@ func (c *scriptClient) produce(t *testing.T, addr, topic, codec string, n int, i
 	}
 }
 
-func (c *scriptClient) consume(t *testing.T, addr, topic string, n int) []event {
+func (c *scriptClient) consume(t *testing.T, addr, topic string, n int, small bool) []event {
 	t.Helper()
+	args := []string{"consume", topic, itoa(n)}
+	if small {
+		args = append(args, "small")
+	}
 	var recs []event
-	for _, e := range c.run(t, addr, "consume", topic, itoa(n)) {
+	for _, e := range c.run(t, addr, args...) {
 		if e.Ev == "record" {
 			recs = append(recs, e)
 		}

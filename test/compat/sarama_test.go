@@ -95,9 +95,14 @@ func (s *saramaClient) produce(t *testing.T, addr, topic, codec string, n int, i
 	}
 }
 
-func (s *saramaClient) consume(t *testing.T, addr, topic string, n int) []event {
+func (s *saramaClient) consume(t *testing.T, addr, topic string, n int, small bool) []event {
 	t.Helper()
-	c, err := sarama.NewConsumer([]string{addr}, s.config())
+	cfg := s.config()
+	if small {
+		cfg.Consumer.Fetch.Default = 256
+		cfg.Consumer.Fetch.Max = 1024
+	}
+	c, err := sarama.NewConsumer([]string{addr}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

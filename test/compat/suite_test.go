@@ -60,7 +60,7 @@ func runSuite(t *testing.T, name string, c client) {
 			c.produce(t, tb.addr, topic, codec, produceN, false)
 			ref := checkProduced(t, tb.addr, topic, produceN)
 			checkBatches(t, tb.addr, topic, codecIDs[codec], false)
-			got := c.consume(t, tb.addr, topic, produceN)
+			got := c.consume(t, tb.addr, topic, produceN, false)
 			compareConsumed(t, ref, got)
 		})
 	}
@@ -83,7 +83,7 @@ func runSuite(t *testing.T, name string, c client) {
 // tieredStep: the client produces to a topic whose sealed segments move to the bucket (an
 // in-memory object store) and leave the local disk; a fresh client consumer then reads
 // everything from offset 0, most of it served from the bucket, and must see exactly what
-// was produced.
+// was produced; then once more with fetch limits far below one batch.
 func tieredStep(t *testing.T, name string, c client) {
 	tb := startBrokerWith(t, map[string]string{
 		"log.retention.check.interval.ms": "100",
@@ -140,7 +140,8 @@ func tieredStep(t *testing.T, name string, c client) {
 		}
 	})
 	ref := checkProduced(t, tb.addr, topic, n)
-	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n))
+	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n, false))
+	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n, true))
 }
 
 // The topic config the admin step changes through the client.

@@ -76,9 +76,10 @@ async function produce (bs, topic, codec, n, idempotent) {
   emit({ ev: 'produced', n: sent })
 }
 
-async function consume (bs, topic, n) {
+async function consume (bs, topic, n, small) {
   n = Number(n)
-  const consumer = kafka(bs).consumer({ groupId: `compat-consume-${topic}`, maxWaitTimeInMs: 200 })
+  const limits = small ? { maxBytesPerPartition: 256, maxBytes: 1024 } : {}
+  const consumer = kafka(bs).consumer({ groupId: `compat-consume-${topic}-${small ? 'small' : 'default'}`, maxWaitTimeInMs: 200, ...limits })
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   let got = 0

@@ -47,10 +47,13 @@ def produce(bs, topic, codec, n, idempotent):
     emit(ev="produced", n=delivered[0])
 
 
-def consume(bs, topic, n):
+def consume(bs, topic, n, small=""):
     n = int(n)
-    c = Consumer({"bootstrap.servers": bs, "group.id": "compat-assign", "enable.auto.commit": False,
-                  "enable.partition.eof": False})
+    conf = {"bootstrap.servers": bs, "group.id": "compat-assign", "enable.auto.commit": False,
+            "enable.partition.eof": False}
+    if small:
+        conf.update({"max.partition.fetch.bytes": 256, "fetch.max.bytes": 1024, "message.max.bytes": 1000})
+    c = Consumer(conf)
     md = c.list_topics(topic, timeout=10)
     parts = sorted(md.topics[topic].partitions)
     c.assign([TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in parts])

@@ -39,9 +39,10 @@ def produce(bs, topic, codec, n, idempotent):
     emit(ev="produced", n=len(futs))
 
 
-def consume(bs, topic, n):
+def consume(bs, topic, n, small=""):
     n = int(n)
-    c = KafkaConsumer(bootstrap_servers=bs, enable_auto_commit=False, group_id=None)
+    limits = {"max_partition_fetch_bytes": 256, "fetch_max_bytes": 1024} if small else {}
+    c = KafkaConsumer(bootstrap_servers=bs, enable_auto_commit=False, group_id=None, **limits)
     parts = None
     deadline = time.time() + 30
     while not parts and time.time() < deadline:
