@@ -19,9 +19,13 @@ import (
 
 func (b *Broker) handleSaslHandshake(ctx context.Context, req *kmsg.SASLHandshakeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
-	mechs, _ := b.cfg.saslMechanisms()
-	resp.SupportedMechanisms = mechs
 	cs := connStateFrom(ctx)
+	cfg := &b.cfg
+	if cs != nil && cs.listener != nil {
+		cfg = cs.listener.cfg // listener.name.<l>.sasl.enabled.mechanisms
+	}
+	mechs, _ := cfg.saslMechanisms()
+	resp.SupportedMechanisms = mechs
 	if cs != nil && req.Version == 0 {
 		defer cs.signalSASLStep() // the reader waits to know whether raw tokens follow
 	}

@@ -379,6 +379,12 @@ func ParseConfig(props map[string]string) (Config, error) {
 		}
 		k := brokerKeyByName(canon)
 		if k == nil {
+			if ok, err := c.setListenerOverride(canon, v); ok { // listener.name.<l>.<key> (secconfig.go)
+				if err != nil {
+					return Config{}, err
+				}
+				continue
+			}
 			return Config{}, fmt.Errorf("broker config: unknown key %q", name)
 		}
 		sets = append(sets, kv{k, v})

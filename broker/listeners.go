@@ -78,6 +78,7 @@ func parseListeners(s string, pm map[string]string) ([]listenerSpec, error) {
 // listener is one bound listener.
 type listener struct {
 	spec       listenerSpec
+	cfg        *Config      // the broker config with this listener's overrides
 	ln         net.Listener
 	tls        *tlsProvider // nil for PLAINTEXT / SASL_PLAINTEXT
 	advertised *listenerSpec
@@ -99,18 +100,13 @@ func (b *Broker) openListeners() error {
 			return err
 		}
 	}
-	var tp *tlsProvider
 	for _, s := range specs {
-		if s.tls() && tp == nil {
-			if tp, err = newTLSProvider(&b.cfg, b.logger); err != nil {
-				return err
-			}
-		}
-	}
-	for _, s := range specs {
-		l := &listener{spec: s}
+		l := &listener{spec: s, cfg: b.cfg.forListener(s.name)}
 		if s.tls() {
-			l.tls = tp
+			if l.tls, err = newTLSProvider(l.cfg, b.logger); err != nil {
+				b.closeListeners()
+				return fmt.Errorf("listener %s: %w", s.name, err)
+			}
 		}
 		for i := range adv {
 			if adv[i].name == s.name {

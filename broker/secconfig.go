@@ -16,7 +16,11 @@ package broker
 //   authorizer.class.name=<any non-empty value>      (enables ACL enforcement)
 //   super.users=User:admin;User:CN=broker
 //   allow.everyone.if.no.acl.found=false
+//   listener.name.mtls.ssl.client.auth=required      (per listener, as Kafka's listener.name.<l>.<key>)
 //
+// Per-listener overrides are accepted for ssl.client.auth, sasl.enabled.mechanisms,
+// ssl.enabled.protocols, ssl.keystore.*, ssl.truststore.* and ssl.principal.mapping.rules;
+// each TLS listener has its own provider (and reload) for its material.
 // Key files named by location are re-read when their modification time changes (checked at
 // most once a second, on a new TLS handshake), so certificates rotate without a restart.
 // ssl.keystore.key and ssl.key.password are sensitive: DescribeConfigs shows them as null.
@@ -24,6 +28,7 @@ package broker
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -49,6 +54,64 @@ type SecurityConfig struct {
 	AuthorizerClassName         string // authorizer.class.name; default "" (no authorization)
 	SuperUsers                  string // super.users; default ""
 	AllowEveryoneIfNoACLFound   bool   // allow.everyone.if.no.acl.found; default false
+
+	// ListenerOverrides holds listener.name.<listener>.<key> values: listener name (upper
+	// case) -> key -> value, for the keys in listenerOverridable.
+	ListenerOverrides map[string]map[string]string
+}
+
+// listenerOverridable are the keys a listener may override (Kafka's
+// listener.name.<listener>.<key>).
+var listenerOverridable = map[string]bool{
+	"ssl.client.auth": true, "sasl.enabled.mechanisms": true, "ssl.enabled.protocols": true,
+	"ssl.keystore.location": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
+	"ssl.truststore.location": true, "ssl.truststore.certificates": true, "ssl.principal.mapping.rules": true,
+}
+
+// setListenerOverride records a listener.name.<listener>.<key> value; ok is false when key
+// has another form.
+func (c *Config) setListenerOverride(key, value string) (ok bool, err error) {
+	rest, found := strings.CutPrefix(key, "listener.name.")
+	if !found {
+		return false, nil
+	}
+	name, k, found := strings.Cut(rest, ".")
+	if !found || name == "" || !listenerOverridable[k] {
+		return true, fmt.Errorf("broker config: %q: per-listener overrides are supported for %s", key, overridableList())
+	}
+	if c.ListenerOverrides == nil {
+		c.ListenerOverrides = map[string]map[string]string{}
+	}
+	name = strings.ToUpper(name)
+	if c.ListenerOverrides[name] == nil {
+		c.ListenerOverrides[name] = map[string]string{}
+	}
+	c.ListenerOverrides[name][k] = strings.TrimSpace(value)
+	return true, nil
+}
+
+func overridableList() string {
+	keys := make([]string, 0, len(listenerOverridable))
+	for k := range listenerOverridable {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+// forListener is the configuration seen by listener name: c with its overrides applied.
+func (c *Config) forListener(name string) *Config {
+	o := c.ListenerOverrides[strings.ToUpper(name)]
+	if len(o) == 0 {
+		return c
+	}
+	lc := *c
+	for k, v := range o {
+		if bk := brokerKeyByName(k); bk != nil {
+			_ = bk.set(&lc, v) // string keys: set cannot fail
+		}
+	}
+	return &lc
 }
 
 func sensitiveStrKey(name, doc string, f func(c *Config) *string) brokerKey {
@@ -212,16 +275,47 @@ func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
 	if c.SASLServerMaxReceiveSize < minRequestSize {
 		bad("sasl.server.max.receive.size", "must be >= %d, got %d", minRequestSize, c.SASLServerMaxReceiveSize)
 	}
+	_ = mechs
+	known := map[string]bool{}
 	for _, s := range specs {
-		if s.tls() && c.SSLKeystoreLocation == "" && (c.SSLKeystoreCertificateChain == "" || c.SSLKeystoreKey == "") {
+		known[s.name] = true
+		lc := c.forListener(s.name)
+		if lc != c {
+			lc.validateListenerKeys(s.name, bad)
+		}
+		if s.tls() && lc.SSLKeystoreLocation == "" && (lc.SSLKeystoreCertificateChain == "" || lc.SSLKeystoreKey == "") {
 			bad("listeners", "listener %s (%s) needs ssl.keystore.location or ssl.keystore.certificate.chain and ssl.keystore.key", s.name, s.protocol)
 		}
-		if s.sasl() && err == nil && len(mechs) == 0 {
+		if m, err := lc.saslMechanisms(); s.sasl() && err == nil && len(m) == 0 {
 			bad("sasl.enabled.mechanisms", "listener %s (%s) needs at least one mechanism", s.name, s.protocol)
 		}
+		if s.tls() && strings.EqualFold(lc.SSLClientAuth, "required") && lc.SSLTruststoreLocation == "" && lc.SSLTruststoreCertificates == "" {
+			bad("ssl.truststore.location", "listener %s: ssl.client.auth=required needs a truststore", s.name)
+		}
 	}
-	if strings.EqualFold(c.SSLClientAuth, "required") && c.SSLTruststoreLocation == "" && c.SSLTruststoreCertificates == "" {
-		bad("ssl.truststore.location", "ssl.client.auth=required needs a truststore")
+	for name := range c.ListenerOverrides {
+		if !known[name] {
+			bad("listener.name."+strings.ToLower(name), "no listener named %s", name)
+		}
+	}
+}
+
+// validateListenerKeys checks a listener's overridden values.
+func (c *Config) validateListenerKeys(name string, bad func(key, format string, args ...any)) {
+	prefix := "listener.name." + strings.ToLower(name) + "."
+	switch strings.ToLower(c.SSLClientAuth) {
+	case "", "none", "requested", "required":
+	default:
+		bad(prefix+"ssl.client.auth", "must be none, requested or required, got %q", c.SSLClientAuth)
+	}
+	if _, _, err := tlsVersions(c.SSLEnabledProtocols); err != nil {
+		bad(prefix+"ssl.enabled.protocols", "%v", err)
+	}
+	if _, err := parsePrincipalRules(c.SSLPrincipalMappingRules); err != nil {
+		bad(prefix+"ssl.principal.mapping.rules", "%v", err)
+	}
+	if _, err := c.saslMechanisms(); err != nil {
+		bad(prefix+"sasl.enabled.mechanisms", "%v", err)
 	}
 }
 

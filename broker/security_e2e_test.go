@@ -674,3 +674,52 @@ func TestSecurityConfigValidation(t *testing.T) {
 		t.Errorf("listeners %+v", b.listeners)
 	}
 }
+
+func TestListenerOverrides(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	p := newTestPKI(t)
+	s := startSecureBroker(t, p, t.TempDir(), map[string]string{
+		"listeners":                          "SSL://127.0.0.1:0,MTLS://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+		"listener.security.protocol.map":     "MTLS:SSL",
+		"ssl.client.auth":                    "none",
+		"listener.name.mtls.ssl.client.auth": "required",
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+	})
+	// SSL without a client certificate: fine on SSL, refused on MTLS.
+	if err := newKgo(t, s.addr("SSL"), kgo.DialTLSConfig(p.clientTLS(t, nil))).Ping(ctx); err != nil {
+		t.Fatalf("SSL without certificate: %v", err)
+	}
+	conn, err := tls.Dial("tcp", s.addr("MTLS"), p.clientTLS(t, nil))
+	if err == nil {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("MTLS without certificate: %v", err)
+	}
+	// The admin certificate works on MTLS (and is a super user).
+	adm := kadm.NewClient(newKgo(t, s.addr("MTLS"), kgo.DialTLSConfig(p.clientTLS(t, p.clientCert(t, "admin", time.Now().Add(time.Hour))))))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "over-mtls"); err != nil {
+		t.Fatalf("admin over MTLS: %v", err)
+	}
+	// SASL_PLAINTEXT offers only SCRAM-SHA-512.
+	if err := newKgo(t, s.addr("SASL_PLAINTEXT"), kgo.SASL(plain.Auth{User: "x", Pass: "y"}.AsMechanism())).Ping(ctx); !errors.Is(err, kerr.UnsupportedSaslMechanism) {
+		t.Fatalf("PLAIN on a SCRAM-only listener: %v", err)
+	}
+	// Overrides must name a listener and a supported key.
+	f := func(props map[string]string) {
+		t.Helper()
+		p := map[string]string{"log.dirs": t.TempDir(), "listeners": "PLAINTEXT://127.0.0.1:0"}
+		for k, v := range props {
+			p[k] = v
+		}
+		if _, err := ParseConfig(p); err == nil {
+			t.Errorf("%v accepted", props)
+		}
+	}
+	f(map[string]string{"listener.name.nope.ssl.client.auth": "required"})
+	f(map[string]string{"listener.name.plaintext.log.retention.ms": "1"})
+	f(map[string]string{"listener.name.plaintext.ssl.client.auth": "sometimes"})
+}

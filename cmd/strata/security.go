@@ -122,6 +122,11 @@ func (c *clientSecurity) opts() ([]kgo.Opt, error) {
 // brokerKeySensitive reports whether the broker marks key sensitive (DescribeConfigs
 // masks it; startup logs must too).
 func brokerKeySensitive(key string) bool {
+	if rest, ok := strings.CutPrefix(key, "listener.name."); ok { // listener.name.<l>.<key>
+		if _, k, ok := strings.Cut(rest, "."); ok {
+			key = k
+		}
+	}
 	for _, k := range broker.ConfigKeys() {
 		if k.Name == key {
 			return k.Sensitive

@@ -95,7 +95,7 @@ func TestUserAndACLCommands(t *testing.T) {
 
 func TestSensitiveKeysRedacted(t *testing.T) {
 	out := strings.Join(redacted(map[string]string{"ssl.keystore.key": "-----BEGIN PRIVATE KEY-----", "ssl.key.password": "pw",
-		"ssl.keystore.location": "/etc/k.pem"}), " ")
+		"ssl.keystore.location": "/etc/k.pem", "listener.name.ext.ssl.keystore.key": "-----BEGIN PRIVATE KEY----- 2"}), " ")
 	if strings.Contains(out, "PRIVATE") || strings.Contains(out, "=pw") || !strings.Contains(out, "/etc/k.pem") {
 		t.Fatalf("redacted: %s", out)
 	}
