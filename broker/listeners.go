@@ -78,7 +78,7 @@ func parseListeners(s string, pm map[string]string) ([]listenerSpec, error) {
 // listener is one bound listener.
 type listener struct {
 	spec       listenerSpec
-	cfg        *Config      // the broker config with this listener's overrides
+	cfg        *Config // the broker config with this listener's overrides
 	ln         net.Listener
 	tls        *tlsProvider // nil for PLAINTEXT / SASL_PLAINTEXT
 	advertised *listenerSpec
