@@ -343,6 +343,9 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	}
 	after, _ := child.Stats()
 	oneGet := after.GetBytes - before.GetBytes
+	if os.Getenv("STRATA_BENCH_DUMP_METRICS") != "" {
+		child.dumpMetrics(os.Stderr, "strata_remote_cache")
+	}
 	b.rep.add(round, "strata", "cold consume 1p (MinIO, empty cache)", "MB/s", res.mbps())
 	b.rep.add(round, "strata", "cold consume GET bytes / segment bytes", "x", float64(oneGet)/float64(rawBytes))
 
