@@ -366,3 +366,38 @@ func saltedPassword(mech, password string, salt []byte, iterations int) []byte {
 	}
 	return k
 }
+
+// SetSCRAMCredentialOffline writes a SCRAM credential for user into the data directory of
+// a broker that is not running (Kafka's `kafka-storage format --add-scram`): the way to
+// create the first (super) user when no listener lets anyone in yet. It salts and hashes
+// password like a client would and keeps only the derived keys.
+func SetSCRAMCredentialOffline(dataDir, user, mechanism, password string, iterations int) error {
+	if user == "" || password == "" {
+		return errors.New("broker: user and password must not be empty")
+	}
+	if _, _, ok := scramHash(mechanism); !ok {
+		return fmt.Errorf("broker: unsupported mechanism %q", mechanism)
+	}
+	if iterations < scramMinIterations || iterations > scramMaxIterations {
+		return fmt.Errorf("broker: iterations must be between %d and %d", scramMinIterations, scramMaxIterations)
+	}
+	meta := filepath.Join(dataDir, metaDirName)
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		return fmt.Errorf("cannot create %q: %w", meta, err)
+	}
+	s, err := openSCRAMStore(meta)
+	if err != nil {
+		return err
+	}
+	salt := make([]byte, 24)
+	if _, err := rand.Read(salt); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users[user] == nil {
+		s.users[user] = map[string]scramCred{}
+	}
+	s.users[user][mechanism] = credentialFromSalted(mechanism, salt, saltedPassword(mechanism, password, salt, iterations), iterations)
+	return s.saveLocked()
+}

@@ -115,3 +115,30 @@ func TestDeploySecurePropertiesParses(t *testing.T) {
 		t.Fatalf("config %+v", cfg.SecurityConfig)
 	}
 }
+
+// TestUserCreateOffline bootstraps a super user into a stopped broker's data dir, then uses
+// it over SASL to create another user.
+func TestUserCreateOffline(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "b00tstrap-pw\n", "user", "create", "admin", "--data-dir", dir)
+	cfg, err := broker.ParseConfig(map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "log.dirs": dir,
+		"authorizer.class.name": "strata", "super.users": "User:admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; b.Close() })
+	t.Setenv("STRATA_SASL_PASSWORD", "b00tstrap-pw")
+	args := []string{"--brokers=" + b.Addr().String(), "--security-protocol", "SASL_PLAINTEXT", "--sasl-username", "admin"}
+	mustCLI(t, "second-pw\n", append([]string{"user", "create", "bob"}, args...)...)
+	out := mustCLI(t, "", append([]string{"user", "list"}, args...)...)
+	if !strings.Contains(out, "admin") || !strings.Contains(out, "bob") {
+		t.Fatalf("user list: %q", out)
+	}
+}

@@ -4,6 +4,8 @@ package main
 // DescribeUserScramCredentials (KIP-554). The password is read from --password-file,
 // else STRATA_USER_PASSWORD, else the first line of stdin; it is salted and hashed on
 // the client (kadm) and never printed. The same users authenticate with PLAIN.
+// `strata user create NAME --data-dir DIR` writes the credential straight into a stopped
+// broker's data directory (Kafka's kafka-storage --add-scram): the first, super user.
 
 import (
 	"bufio"
@@ -13,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/strata-io/strata/broker"
 )
 
 func runUser(ctx context.Context, s streams, args []string) error {
@@ -51,6 +55,7 @@ func runUserCreate(ctx context.Context, s streams, args []string) error {
 	mech := fs.String("mechanism", "SCRAM-SHA-512", "SCRAM-SHA-256 or SCRAM-SHA-512; repeat the command for both")
 	iters := fs.Int("iterations", 8192, "PBKDF2 iterations (4096-16384)")
 	pwFile := fs.String("password-file", "", "file whose first line is the password (else env STRATA_USER_PASSWORD, else stdin)")
+	dataDir := fs.String("data-dir", "", "write the credential into this log.dirs of a stopped broker instead of asking a running one (bootstraps the first user)")
 	names, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -76,6 +81,13 @@ func runUserCreate(ctx context.Context, s streams, args []string) error {
 	}
 	if pass == "" {
 		return usageErrorf("user create: empty password")
+	}
+	if *dataDir != "" {
+		if err := broker.SetSCRAMCredentialOffline(*dataDir, names[0], strings.ToUpper(*mech), pass, *iters); err != nil {
+			return fmt.Errorf("cannot create user %q in %q: %w", names[0], *dataDir, err)
+		}
+		fmt.Fprintf(s.out, "user %q has a %s credential (%d iterations) in %s; start the broker to use it\n", names[0], m, *iters, *dataDir)
+		return nil
 	}
 	adm, cl, err := cf.newAdmin()
 	if err != nil {
