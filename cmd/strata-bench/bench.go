@@ -173,6 +173,7 @@ func (b *bench) producePhases(ctx context.Context, round int, target, addr strin
 			return err
 		}
 		b.rep.add(round, target, "group catch-up 8p (join + read)", "MB/s", res.mbps())
+		b.rep.add(round, target, "group catch-up 8p: join to first record", "ms", 1000*res.firstRecord)
 	}
 	return nil
 }

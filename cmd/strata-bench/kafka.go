@@ -92,6 +92,7 @@ func producerOpts(addr, topic string, acks int) []kgo.Opt {
 type produceResult struct {
 	records, bytes int64
 	seconds        float64
+	firstRecord    float64 // seconds until the first record arrived (consumers)
 }
 
 func (r produceResult) mbps() float64 { return float64(r.bytes) / 1e6 / r.seconds }
@@ -150,6 +151,7 @@ func consumeAll(ctx context.Context, addr, topic, group string, want int64) (pro
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	var got, bytes int64
+	var first time.Duration
 	start := time.Now()
 	for got < want {
 		fetches := cl.PollFetches(ctx)
@@ -165,6 +167,9 @@ func consumeAll(ctx context.Context, addr, topic, group string, want int64) (pro
 		if ferr != nil {
 			return produceResult{}, ferr
 		}
+		if got == 0 && fetches.NumRecords() > 0 {
+			first = time.Since(start)
+		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			got++
 			bytes += int64(len(r.Value))
@@ -174,7 +179,7 @@ func consumeAll(ctx context.Context, addr, topic, group string, want int64) (pro
 	if group != "" {
 		cl.LeaveGroup()
 	}
-	return produceResult{records: got, bytes: bytes, seconds: el.Seconds()}, nil
+	return produceResult{records: got, bytes: bytes, seconds: el.Seconds(), firstRecord: first.Seconds()}, nil
 }
 
 type latencyResult struct {
