@@ -450,6 +450,13 @@ func TestSecurityEndToEnd(t *testing.T) {
 				t.Errorf("%s client certificate: %v", name, err)
 			}
 		}
+		// TLS 1.1 is refused (ssl.enabled.protocols=TLSv1.2,TLSv1.3).
+		old := p.clientTLS(t, nil)
+		old.MinVersion, old.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+		if c, err := tls.Dial("tcp", s.addr("SSL"), old); err == nil {
+			c.Close()
+			t.Error("TLS 1.1 handshake succeeded")
+		}
 		// A client that does not trust the broker's CA.
 		cl := newKgo(t, s.addr("SSL"), kgo.DialTLSConfig(&tls.Config{ServerName: "127.0.0.1"}))
 		var uerr x509.UnknownAuthorityError
