@@ -77,11 +77,6 @@ func (b *bench) records(mib float64) int {
 }
 
 func (b *bench) limits(ctx context.Context, round int) error {
-	disk, err := diskLimit(b.scratch, b.o.diskMiB<<20)
-	if err != nil {
-		return fmt.Errorf("disk limit: %w", err)
-	}
-	b.rep.add(round, "limit", "disk write, fdatasync per MiB", "MB/s", disk)
 	if b.o.phase("latency") {
 		rate := strconv.FormatFloat(b.o.latencyRate, 'f', 0, 64)
 		p50, p99, p999, err := fsyncLatency(b.scratch, b.o.recordSize+70, b.o.latencyRate, min(b.o.latencyDur, 3*time.Second))
@@ -92,6 +87,14 @@ func (b *bench) limits(ctx context.Context, round int) error {
 		b.rep.add(round, "limit", "produce ack p99 @"+rate+"/s acks=-1", "ms", p99)
 		b.rep.add(round, "limit", "produce ack p999 @"+rate+"/s acks=-1", "ms", p999)
 	}
+	if !b.o.phase("limits") {
+		return nil
+	}
+	disk, err := diskLimit(b.scratch, b.o.diskMiB<<20)
+	if err != nil {
+		return fmt.Errorf("disk limit: %w", err)
+	}
+	b.rep.add(round, "limit", "disk write, fdatasync per MiB", "MB/s", disk)
 	tcp, err := tcpLimit(b.o.tcpMiB << 20)
 	if err != nil {
 		return fmt.Errorf("tcp limit: %w", err)

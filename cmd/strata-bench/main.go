@@ -144,7 +144,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			var err error
 			switch t {
 			case "limits":
-				if o.phase("limits") {
+				if o.phase("limits") || o.phase("latency") {
 					err = b.limits(ctx, round)
 				}
 			case "strata":
