@@ -146,7 +146,11 @@ func principalFrom(ctx context.Context) string {
 // frameLimit is the largest frame the connection may send now.
 func (b *Broker) frameLimit(cs *connState) int32 {
 	if cs != nil && !cs.authenticated.Load() {
-		return min(b.cfg.SocketRequestMaxBytes, b.cfg.SASLServerMaxReceiveSize)
+		limit := b.cfg.SASLServerMaxReceiveSize
+		if limit == 0 {
+			limit = 512 << 10
+		}
+		return min(b.cfg.SocketRequestMaxBytes, limit)
 	}
 	return b.cfg.SocketRequestMaxBytes
 }

@@ -50,7 +50,7 @@ type SecurityConfig struct {
 	SSLEnabledProtocols         string // ssl.enabled.protocols; default TLSv1.2,TLSv1.3
 	SSLPrincipalMappingRules    string // ssl.principal.mapping.rules; default DEFAULT
 	SASLEnabledMechanisms       string // sasl.enabled.mechanisms; default PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
-	SASLServerMaxReceiveSize    int32  // sasl.server.max.receive.size; default 524288
+	SASLServerMaxReceiveSize    int32  // sasl.server.max.receive.size; default 524288 (0 = default)
 	AuthorizerClassName         string // authorizer.class.name; default "" (no authorization)
 	SuperUsers                  string // super.users; default ""
 	AllowEveryoneIfNoACLFound   bool   // allow.everyone.if.no.acl.found; default false
@@ -272,7 +272,7 @@ func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
 	if err != nil {
 		bad("sasl.enabled.mechanisms", "%v", err)
 	}
-	if c.SASLServerMaxReceiveSize < minRequestSize {
+	if c.SASLServerMaxReceiveSize != 0 && c.SASLServerMaxReceiveSize < minRequestSize {
 		bad("sasl.server.max.receive.size", "must be >= %d, got %d", minRequestSize, c.SASLServerMaxReceiveSize)
 	}
 	_ = mechs
