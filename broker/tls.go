@@ -56,8 +56,12 @@ func stampOf(path string) (fileStamp, error) {
 	return fileStamp{fi.ModTime(), fi.Size()}, nil
 }
 
-// tlsVersions maps ssl.enabled.protocols to a min and max TLS version.
+// tlsVersions maps ssl.enabled.protocols to a min and max TLS version ("" = the default,
+// TLSv1.2 and TLSv1.3).
 func tlsVersions(s string) (lo, hi uint16, err error) {
+	if strings.TrimSpace(s) == "" {
+		return tls.VersionTLS12, tls.VersionTLS13, nil
+	}
 	for p := range strings.SplitSeq(s, ",") {
 		var v uint16
 		switch strings.TrimSpace(p) {
