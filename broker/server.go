@@ -302,7 +302,16 @@ func parseRequest(frame []byte) (*request, error) {
 			return nil, err
 		}
 	}
-	if err := req.ReadFrom(rest); err != nil {
+	// Bound what decoding may allocate before kmsg sees the body (decodegate.go).
+	gated, err := admitDecode(r.key, r.version, rest, req.IsFlexible())
+	if err != nil {
+		return nil, err
+	}
+	err = req.ReadFrom(rest)
+	if gated > 0 {
+		decodeGate.release(gated)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: cannot decode %s v%d: %v", errProtocol, kmsg.NameForKey(r.key), r.version, err)
 	}
 	r.req = req

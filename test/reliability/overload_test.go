@@ -254,3 +254,70 @@ func TestHalfFramesAndSilentClientsAreClosed(t *testing.T) {
 	createTopic(t, newClient(t, tb.addr), "still-ok", 1, nil)
 	roundTrip(t, tb.addr, "still-ok", 1)
 }
+
+// TestHostileArrayClaimsBoundedMemory sends frames whose arrays claim millions of
+// elements (kmsg allocates claimed elements before decoding them): 4 Metadata frames of
+// 32 MiB, 8 of 4 MiB and 4 Produce frames of 32 MiB, at once. The connections are closed
+// and the broker's resident memory stays bounded (it was 2.7 GiB for four 64 MiB frames).
+func TestHostileArrayClaimsBoundedMemory(t *testing.T) {
+	tb := startBroker(t, t.TempDir(), nil, nil)
+	hostile := func(key, version int16, size int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, 0) // frame size, set below
+		b = binary.BigEndian.AppendUint16(b, uint16(key))
+		b = binary.BigEndian.AppendUint16(b, uint16(version))
+		b = binary.BigEndian.AppendUint32(b, 1)
+		b = binary.BigEndian.AppendUint16(b, 0) // client id ""
+		if key == 0 {
+			b = append(b, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x75, 0x30) // null txn id, acks -1, timeout
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(size)) // the claimed element count
+		b = append(b, make([]byte, size)...)
+		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+		return b
+	}
+	frames := [][]byte{}
+	for range 4 {
+		frames = append(frames, hostile(3, 4, 32<<20), hostile(0, 7, 32<<20))
+	}
+	for range 8 {
+		frames = append(frames, hostile(3, 4, 4<<20))
+	}
+	rss0 := rssBytes()
+	var conns []net.Conn
+	for _, f := range frames {
+		c, err := net.Dial("tcp", tb.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		go c.Write(f)
+	}
+	peak := rss0
+	deadline := time.Now().Add(20 * time.Second)
+	closed := 0
+	for _, c := range conns {
+		for {
+			peak = max(peak, rssBytes())
+			c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			_, err := c.Read(make([]byte, 1))
+			if err == io.EOF {
+				closed++
+				break
+			}
+			if time.Now().After(deadline) {
+				break
+			}
+		}
+		c.Close()
+	}
+	t.Logf("%d hostile frames (%d MiB in all): %d connections closed; RSS %d MiB before, peak %d MiB",
+		len(frames), (4*64+8*4), closed, rss0>>20, peak>>20)
+	if closed != len(frames) {
+		t.Errorf("only %d of %d hostile connections were closed", closed, len(frames))
+	}
+	if grown := peak - rss0; grown > 1<<30 {
+		t.Errorf("resident memory grew %d MiB decoding hostile frames", grown>>20)
+	}
+	createTopic(t, newClient(t, tb.addr), "after-hostile", 1, nil)
+	roundTrip(t, tb.addr, "after-hostile", 1)
+}
