@@ -311,7 +311,7 @@ func TestHostileArrayClaimsBoundedMemory(t *testing.T) {
 		c.Close()
 	}
 	t.Logf("%d hostile frames (%d MiB in all): %d connections closed; RSS %d MiB before, peak %d MiB",
-		len(frames), (4*64+8*4), closed, rss0>>20, peak>>20)
+		len(frames), (4*64 + 8*4), closed, rss0>>20, peak>>20)
 	if closed != len(frames) {
 		t.Errorf("only %d of %d hostile connections were closed", closed, len(frames))
 	}
