@@ -336,6 +336,10 @@ func (s *saramaClient) admin(t *testing.T, addr, topic, group, doomed string) []
 	}, false); err != nil {
 		t.Fatalf("sarama IncrementalAlterConfig: %v", err)
 	}
+	if err := adm.DeleteRecords(topic, map[int32]int64{0: 10}); err != nil {
+		t.Fatalf("sarama DeleteRecords: %v", err)
+	}
+	evs = append(evs, event{Ev: "deleted", P: 0, O: 10})
 	if err := adm.DeleteTopic(doomed); err != nil {
 		t.Fatalf("sarama DeleteTopic: %v", err)
 	}

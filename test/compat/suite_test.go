@@ -156,7 +156,8 @@ const (
 // 0; then it changes retention.ms and deletes the topic of the create-topic step.
 //
 // The client reports: config (k=retention.ms, v=value before the change), group (k=id),
-// committed (p, o), end (p, o), bytime (p, o).
+// committed (p, o), end (p, o), bytime (p, o), and, where its admin API has DeleteRecords,
+// deleted (p, o: the new log start it asked for, reported after the call returned).
 func adminStep(t *testing.T, addr, name string, c client) {
 	topic, group, doomed := name+"-group", name+"-group", name+"-admin"
 	adm := kadm.NewClient(franz(t, addr))
@@ -185,6 +186,7 @@ func adminStep(t *testing.T, addr, name string, c client) {
 	gotEnds, gotCommitted, gotByTime := map[int32]int64{}, map[int32]int64{}, map[int32]int64{}
 	var gotConfig string
 	var groups []string
+	deleted := map[int32]int64{}
 	for _, e := range evs {
 		switch e.Ev {
 		case "config":
@@ -199,6 +201,8 @@ func adminStep(t *testing.T, addr, name string, c client) {
 			gotEnds[e.P] = e.O
 		case "bytime":
 			gotByTime[e.P] = e.O
+		case "deleted":
+			deleted[e.P] = e.O
 		}
 	}
 	if gotConfig != retention {
@@ -236,6 +240,17 @@ func adminStep(t *testing.T, addr, name string, c client) {
 	if after != alterValue {
 		t.Errorf("%s after the client's alter: %q, want %q", alterKey, after, alterValue)
 	}
+	if len(deleted) > 0 {
+		starts, err := adm.ListStartOffsets(t.Context(), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, o := range deleted {
+			if got, _ := starts.Lookup(topic, p); got.Offset != o {
+				t.Errorf("partition %d: log start %d after the client's DeleteRecords, want %d", p, got.Offset, o)
+			}
+		}
+	}
 	td, err := adm.ListTopics(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +258,7 @@ func adminStep(t *testing.T, addr, name string, c client) {
 	if td.Has(doomed) {
 		t.Errorf("topic %s still listed after the client deleted it", doomed)
 	}
-	t.Logf("admin: %s=%s -> %s, groups %v, committed %v, ends %v", alterKey, gotConfig, after, groups, gotCommitted, gotEnds)
+	t.Logf("admin: %s=%s -> %s, groups %v, committed %v, ends %v, deleted records below %v", alterKey, gotConfig, after, groups, gotCommitted, gotEnds, deleted)
 }
 
 // checkProduced reads topic with franz-go and checks that records 0..n-1 are each there

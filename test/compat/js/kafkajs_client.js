@@ -137,6 +137,8 @@ async function admin (bs, topic, groupId, doomed) {
     validateOnly: false,
     resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: '123456789' }] }]
   })
+  await a.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '10' }] })
+  emit({ ev: 'deleted', p: 0, o: 10 })
   await a.deleteTopics({ topics: [doomed] })
   await a.disconnect()
 }
