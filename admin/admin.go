@@ -111,6 +111,9 @@ func Evaluate(h broker.Health, cfg Config) Readiness {
 	if h.DiskTotalBytes > 0 && float64(h.DiskFreeBytes) < cfg.MinFreeDiskRatio*float64(h.DiskTotalBytes) {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("disk nearly full: %d of %d bytes free in %s", h.DiskFreeBytes, h.DiskTotalBytes, h.DataDir))
 	}
+	if h.DiskPressure != "" {
+		r.Reasons = append(r.Reasons, "disk budget used up, produce refused: "+h.DiskPressure)
+	}
 	if h.FencedPartitions > 0 {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("%d partitions fenced by another manifest writer", h.FencedPartitions))
 	}

@@ -107,6 +107,7 @@ type Health struct {
 	BucketError        string `json:"bucketError,omitempty"` // last probe of the bucket failed
 	UploadBacklogBytes int64  `json:"uploadBacklogBytes"`    // sealed local bytes not yet uploaded, all partitions
 	FencedPartitions   int    `json:"fencedPartitions"`
+	DiskPressure       string `json:"diskPressure,omitempty"` // the disk budget is used up (DiskPressure); produce is refused
 	Connections        int    `json:"connections"`
 }
 
@@ -324,6 +325,9 @@ func (b *Broker) Health(ctx context.Context) Health {
 	b.connMu.Lock()
 	h.Connections = len(b.conns)
 	b.connMu.Unlock()
+	if ok, why := b.DiskPressure(); ok { // diskbudget.go
+		h.DiskPressure = why
+	}
 	if b.tier == nil {
 		return h
 	}

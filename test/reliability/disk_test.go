@@ -99,6 +99,9 @@ func TestDiskBudgetRefusesProduceAndResumes(t *testing.T) {
 		t.Fatalf("DiskPressure = %v %q under pressure", pressure, why)
 	}
 	t.Logf("pressure after %d records: %s", acked, why)
+	if h := tb.Health(context.Background()); h.DiskPressure == "" {
+		t.Error("Health (readiness) does not report the disk pressure")
+	}
 	if u := tb.DiskUsage(); u > budget+8192 {
 		t.Errorf("usage %d overshoots the budget %d by more than one segment", u, budget)
 	}
@@ -127,6 +130,9 @@ func TestDiskBudgetRefusesProduceAndResumes(t *testing.T) {
 	})
 	if ok, _ := tb.DiskPressure(); ok {
 		t.Error("DiskPressure still reported after produce resumed")
+	}
+	if h := tb.Health(context.Background()); h.DiskPressure != "" {
+		t.Errorf("Health still reports disk pressure: %s", h.DiskPressure)
 	}
 	ps := tb.Snapshot(context.Background()).Topics[0].Partitions[0]
 	if ps.RemoteSegments == 0 || ps.LocalStartOffset == 0 {
