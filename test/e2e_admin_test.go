@@ -75,7 +75,7 @@ func TestAdminApiVersions(t *testing.T) {
 		}
 		want := map[kmsg.Key][2]int16{
 			kmsg.ApiVersions: {0, 5}, kmsg.Metadata: {0, 13}, kmsg.CreateTopics: {0, 7},
-			kmsg.DeleteTopics: {0, 6}, kmsg.Produce: {3, 13}, kmsg.Fetch: {4, 18},
+			kmsg.DeleteTopics: {0, 6}, kmsg.Produce: {0, 13}, kmsg.Fetch: {4, 18},
 			kmsg.DescribeConfigs: {0, 4}, kmsg.IncrementalAlterConfigs: {0, 1},
 		}
 		for k, mm := range want {
