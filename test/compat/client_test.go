@@ -40,6 +40,9 @@ type client interface {
 	consume(t *testing.T, addr, topic string, n int, small bool) []event
 	// member starts one group member that commits each record before reporting it.
 	member(t *testing.T, addr, topic, group string) member
+	// autocommit runs a group member with the client's default automatic commits that
+	// reads n records and closes.
+	autocommit(t *testing.T, addr, topic, group string, n int) []event
 	// admin runs the admin calls of adminStep (suite_test.go) and reports the results.
 	admin(t *testing.T, addr, topic, group, deleteTopic string) []event
 }
@@ -129,6 +132,11 @@ func (c *scriptClient) consume(t *testing.T, addr, topic string, n int, small bo
 		}
 	}
 	return recs
+}
+
+func (c *scriptClient) autocommit(t *testing.T, addr, topic, group string, n int) []event {
+	t.Helper()
+	return c.run(t, addr, "autocommit", topic, group, itoa(n))
 }
 
 func (c *scriptClient) admin(t *testing.T, addr, topic, group, deleteTopic string) []event {

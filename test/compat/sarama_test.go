@@ -345,3 +345,66 @@ func (s *saramaClient) admin(t *testing.T, addr, topic, group, doomed string) []
 	}
 	return evs
 }
+
+// autocommit: a sarama consumer group with automatic commits (the default) reads n records
+// and closes (the offset manager flushes on close).
+func (s *saramaClient) autocommit(t *testing.T, addr, topic, group string, n int) []event {
+	t.Helper()
+	cfg := s.config()
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
+	cg, err := sarama.NewConsumerGroup([]string{addr}, group, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &autoHandler{ch: make(chan event, n+1)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{topic}, h); err != nil && ctx.Err() == nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var got []event
+	deadline := time.After(30 * time.Second)
+	for len(got) < n {
+		select {
+		case e := <-h.ch:
+			got = append(got, e)
+		case err := <-done:
+			cancel()
+			t.Fatalf("sarama Consume: %v", err)
+		case <-deadline:
+			cancel()
+			t.Fatalf("sarama autocommit member read %d of %d", len(got), n)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := cg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+type autoHandler struct{ ch chan event }
+
+func (h *autoHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *autoHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *autoHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for msg := range claim.Messages() {
+		sess.MarkMessage(msg, "")
+		select {
+		case h.ch <- event{Ev: "record", P: msg.Partition, O: msg.Offset, K: string(msg.Key), V: string(msg.Value)}:
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+	return nil
+}

@@ -77,6 +77,7 @@ func runSuite(t *testing.T, name string, c client) {
 
 	t.Run("tiered-read", func(t *testing.T) { tieredStep(t, name, c) })
 	t.Run("group", func(t *testing.T) { groupScenario(t, tb, name, c) })
+	t.Run("group-autocommit", func(t *testing.T) { autocommitStep(t, tb.addr, name, c) })
 	t.Run("admin", func(t *testing.T) { adminStep(t, tb.addr, name, c) })
 }
 
@@ -142,6 +143,43 @@ func tieredStep(t *testing.T, name string, c client) {
 	ref := checkProduced(t, tb.addr, topic, n)
 	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n, false))
 	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n, true))
+}
+
+// autocommitStep: a member with the client's default automatic commits reads a topic to
+// its end and closes; the group's commits must then be the partitions' ends.
+func autocommitStep(t *testing.T, addr, name string, c client) {
+	topic, group := name+"-autocommit", name+"-autocommit"
+	createTopicFranz(t, addr, topic, partitions)
+	cl := franz(t, addr)
+	var recs []*kgo.Record
+	for i := range produceN {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key(i)), Value: []byte(value(topic, i))})
+	}
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	ref := checkProduced(t, addr, topic, produceN)
+	compareConsumed(t, ref, c.autocommit(t, addr, topic, group, produceN))
+	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
+	adm := kadm.NewClient(cl)
+	offs, err := adm.FetchOffsets(t.Context(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]int64{}
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic {
+			got[o.Partition] = o.At
+		}
+	})
+	if !maps.Equal(got, want) {
+		t.Fatalf("after the member closed, group %s committed %v, want the ends %v", group, got, want)
+	}
 }
 
 // The topic config the admin step changes through the client.

@@ -121,6 +121,25 @@ async function group (bs, topic, groupId) {
   await consumer.disconnect()
 }
 
+// A group member with the default automatic commits reads n records and disconnects.
+async function autocommit (bs, topic, groupId, n) {
+  n = Number(n)
+  const consumer = kafka(bs).consumer({ groupId, maxWaitTimeInMs: 200 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  let got = 0
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`autocommit: read ${got} of ${n}`)), 30000)
+    consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        record(partition, message)
+        if (++got === n) { clearTimeout(timer); resolve() }
+      }
+    }).catch(reject)
+  })
+  await consumer.disconnect()
+}
+
 async function admin (bs, topic, groupId, doomed) {
   const a = kafka(bs).admin()
   await a.connect()
@@ -150,7 +169,7 @@ async function main () {
     emit({ ev: 'version', version: `kafkajs ${require('kafkajs/package.json').version} (node ${process.version})` })
     return
   }
-  const fn = { create, produce, consume, group, admin }[cmd]
+  const fn = { create, produce, consume, group, admin, autocommit }[cmd]
   if (!fn) throw new Error(`unknown command ${cmd}`)
   await fn(bs, ...args)
 }

@@ -108,6 +108,25 @@ def group(bs, topic, group_id, assignor="range,roundrobin"):
     c.close()
 
 
+def autocommit(bs, topic, group_id, n):
+    """A group member with the default automatic commits reads n records and closes."""
+    n = int(n)
+    c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "auto.offset.reset": "earliest",
+                  "auto.commit.interval.ms": 200})
+    c.subscribe([topic])
+    got = 0
+    deadline = time.time() + 30
+    while got < n and time.time() < deadline:
+        m = c.poll(0.2)
+        if m is None or m.error():
+            continue
+        record(m.partition(), m.offset(), m.key(), m.value())
+        got += 1
+    c.close()  # commits what was consumed
+    if got < n:
+        sys.exit("autocommit: read %d of %d" % (got, n))
+
+
 def admin(bs, topic, group_id, doomed):
     a = AdminClient({"bootstrap.servers": bs})
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
@@ -140,7 +159,8 @@ def main():
         emit(ev="version", version="confluent-kafka-python %s, librdkafka %s" % (
             confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
         return
-    {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin}[cmd](bs, *args)
+    {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin,
+     "autocommit": autocommit}[cmd](bs, *args)
 
 
 if __name__ == "__main__":

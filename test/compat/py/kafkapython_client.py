@@ -89,6 +89,23 @@ def group(bs, topic, group_id):
     c.close()
 
 
+def autocommit(bs, topic, group_id, n):
+    """A group member with the default automatic commits reads n records and closes."""
+    n = int(n)
+    c = KafkaConsumer(topic, bootstrap_servers=bs, group_id=group_id, auto_offset_reset="earliest",
+                      auto_commit_interval_ms=200)
+    got = 0
+    deadline = time.time() + 30
+    while got < n and time.time() < deadline:
+        for tp, msgs in c.poll(timeout_ms=200).items():
+            for m in msgs:
+                record(m.partition, m.offset, m.key, m.value)
+                got += 1
+    c.close()  # commits what was consumed (autocommit=True)
+    if got < n:
+        sys.exit("autocommit: read %d of %d" % (got, n))
+
+
 def admin(bs, topic, group_id, doomed):
     a = KafkaAdminClient(bootstrap_servers=bs)
     for resp in a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)]):
@@ -129,7 +146,8 @@ def main():
     if cmd == "version":
         emit(ev="version", version="kafka-python %s" % kafka.__version__)
         return
-    {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin}[cmd](bs, *args)
+    {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin,
+     "autocommit": autocommit}[cmd](bs, *args)
 
 
 if __name__ == "__main__":
