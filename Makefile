@@ -104,9 +104,18 @@ bench-cli: build
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Long-running tests; packages opt in by checking STRATA_SOAK.
+# Long-running tests; packages opt in by checking STRATA_SOAK. The full log goes to
+# test/artifacts/soak.log; at the end the table of every checker scenario (rows in the
+# format of checker.Report.String, from test/ and test/reliability) and the package results
+# are printed.
 soak: tools
-	STRATA_SOAK=1 $(GO) test -count=1 -timeout 2h ./...
+	@mkdir -p test/artifacts
+	@echo "soak: STRATA_SOAK=1 go test -v ./... > test/artifacts/soak.log (takes a while)"
+	@STRATA_SOAK=1 $(GO) test -count=1 -v -timeout 2h ./... > test/artifacts/soak.log 2>&1; rc=$$?; \
+		echo; echo "reliability scenarios:"; \
+		grep -E '^[[:space:]]*\|[ -]' test/artifacts/soak.log | sed -E 's/^[[:space:]]+//' | awk '!seen[$$0]++'; \
+		echo; grep -E '^(ok|FAIL|--- FAIL)' test/artifacts/soak.log; \
+		echo "full log: test/artifacts/soak.log"; exit $$rc
 
 clean:
 	rm -rf bin/strata data test/artifacts
