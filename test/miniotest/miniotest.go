@@ -59,6 +59,7 @@ type Server struct {
 	exited  chan struct{}
 	logFile *os.File
 	buckets int
+	env0    []string // extra MINIO_* settings (see kms.go)
 }
 
 // Start starts a server for t and stops it (removing its data) when t ends. Any failure to
@@ -79,7 +80,10 @@ func Start(t testing.TB) *Server {
 }
 
 // New starts a server outside a test (for TestMain); the caller must Close it.
-func New() (*Server, error) {
+func New() (*Server, error) { return newServer(nil) }
+
+// newServer starts a server whose environment also carries extraEnv ("KEY=value").
+func newServer(extraEnv []string) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -100,6 +104,7 @@ func New() (*Server, error) {
 		AccessKey: "strata" + randHex(6),
 		SecretKey: randHex(20),
 		Bucket:    "strata-test",
+		env0:      extraEnv,
 	}
 	var startErr error
 	for range 3 { // a free port can be taken between probing and binding: retry
@@ -224,6 +229,7 @@ func (s *Server) env() []string {
 		}
 		env = append(env, kv)
 	}
+	env = append(env, s.env0...)
 	return append(env,
 		"HOME="+filepath.Join(s.dir, "home"),
 		"MINIO_ROOT_USER="+s.AccessKey,

@@ -147,12 +147,22 @@ func apiCode(err error) string {
 }
 
 // isNotFound reports a missing key. NoSuchBucket is not: a missing bucket is a
-// configuration error, and must not look like deleted data.
+// configuration error, and must not look like deleted data; neither is any other 404 with
+// its own code (NoSuchUpload, or MinIO's kms:KeyNotFound for an unknown SSE-KMS key).
 func isNotFound(err error) bool {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
-	return errors.As(err, &nsk) || errors.As(err, &nf) ||
-		(httpStatus(err) == http.StatusNotFound && apiCode(err) != "NoSuchBucket" && apiCode(err) != "NoSuchUpload")
+	if errors.As(err, &nsk) || errors.As(err, &nf) {
+		return true
+	}
+	if httpStatus(err) != http.StatusNotFound {
+		return false
+	}
+	switch apiCode(err) {
+	case "", "NoSuchKey", "NotFound", "NoSuchVersion":
+		return true
+	}
+	return false
 }
 
 func (s *Store) putOptions(in *s3.PutObjectInput) {
