@@ -73,12 +73,32 @@ func runSuite(t *testing.T, name string, c client) {
 			checkProduced(t, tb.addr, topic, produceN)
 			checkBatches(t, tb.addr, topic, 0, true)
 		})
+		t.Run("idempotent-lost-responses", func(t *testing.T) { lostResponsesStep(t, name, c) })
 	}
 
 	t.Run("tiered-read", func(t *testing.T) { tieredStep(t, name, c) })
 	t.Run("group", func(t *testing.T) { groupScenario(t, tb, name, c) })
 	t.Run("group-autocommit", func(t *testing.T) { autocommitStep(t, tb.addr, name, c) })
 	t.Run("admin", func(t *testing.T) { adminStep(t, tb.addr, name, c) })
+}
+
+// lostResponsesStep: the idempotent producer talks to the broker through a proxy that
+// loses the response of every third Produce request (three times) together with the
+// connection. The client retries batches the broker already wrote; each record must be
+// in the log exactly once, with contiguous sequence numbers.
+func lostResponsesStep(t *testing.T, name string, c client) {
+	px := startDropProxy(t, 3, 3)
+	tb := startBrokerWith(t, map[string]string{"advertised.listeners": "PLAINTEXT://" + px.addr()}, nil)
+	px.serve(tb.addr)
+	topic := name + "-lost-responses"
+	createTopicFranz(t, px.addr(), topic, partitions)
+	c.produce(t, px.addr(), topic, "none", produceN, true)
+	if px.dropped.Load() == 0 {
+		t.Fatalf("no Produce response was lost (%d Produce requests): the test proves nothing", px.produces.Load())
+	}
+	checkProduced(t, px.addr(), topic, produceN)
+	checkBatches(t, px.addr(), topic, 0, true)
+	t.Logf("%d Produce responses lost of %d", px.dropped.Load(), px.produces.Load())
 }
 
 // tieredStep: the client produces to a topic whose sealed segments move to the bucket (an
