@@ -95,8 +95,8 @@ func TestParseRequestBoundsDecodeAllocation(t *testing.T) {
 	prod := binary.BigEndian.AppendUint16(nil, 0xffff)
 	prod = append(prod, 0xff, 0xff, 0, 0, 0x75, 0x30)
 	prod = frameFor(0, 7, append(binary.BigEndian.AppendUint32(prod, S), make([]byte, S)...))
-	smallMeta := frameFor(3, 4, append(binary.BigEndian.AppendUint32(nil, 1<<20), make([]byte, 1<<20)...))
-	for name, fr := range map[string][]byte{"metadata 16 MiB": meta, "produce 16 MiB": prod, "metadata 1 MiB": smallMeta} {
+	smallMeta := frameFor(3, 4, append(binary.BigEndian.AppendUint32(nil, 256<<10), make([]byte, 256<<10)...))
+	for name, fr := range map[string][]byte{"metadata 16 MiB": meta, "produce 16 MiB": prod, "metadata 256 KiB (under the cap: decoded, amplification bounded by its size)": smallMeta} {
 		var ms0, ms1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
