@@ -73,6 +73,10 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 				continue
 			}
+			if b.listOffsetNeedsTier(p, rp.Timestamp) {
+				sp.ErrorCode = errRemoteRead.Code // see list_offsets_tier.go
+				continue
+			}
 			off, ts, err := p.listOffset(ctx, rp.Timestamp)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)

@@ -1,0 +1,27 @@
+package broker
+
+// listOffsetNeedsTier reports whether ListOffsets query ts on p cannot be answered because
+// p belongs to a tiered topic whose remote tier is not attached yet (its manifest could not
+// be loaded, typically because the bucket was unreachable at start-up; maintenance retries).
+// Such queries are answered KAFKA_STORAGE_ERROR, which clients retry:
+//
+//   - earliest (-2) and timestamp lookups (>= 0), when the local log does not start at 0:
+//     the local answer could skip records still in the bucket, and a consumer resetting
+//     to earliest would silently lose them (the Fetch side of the same rule is in
+//     handleFetch);
+//   - latest tiered (-5) and earliest pending upload (-6): they are about the remote tier,
+//     which is unknown (-1 would claim nothing is tiered).
+//
+// Latest (-1), max timestamp (-3, local by design) and earliest local (-4) are answered.
+func (b *Broker) listOffsetNeedsTier(p *Partition, ts int64) bool {
+	if !b.tierPending(p) {
+		return false
+	}
+	switch {
+	case ts == listLatestTiered || ts == listEarliestPending:
+		return true
+	case ts == listEarliest || ts >= 0:
+		return p.LocalLogStartOffset() > 0
+	}
+	return false
+}
