@@ -31,7 +31,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type FileConfig struct {
 	Dir string // the broker passes <data>/meta/groups; required
 	// CompactBytes: when the log grows beyond max(CompactBytes, size of the last
-	// snapshot), the state is written as a new snapshot and the log restarted. Default 16 MiB.
+	// snapshot), the state is written as a new snapshot and the log restarted. Default 4 MiB:
+	// at most that much log (about 70k commits) is replayed on top of the snapshot at open.
 	CompactBytes int64
 	Logger       *slog.Logger // nil = discard
 }
@@ -80,7 +81,7 @@ func OpenFileStore(cfg FileConfig) (*FileStore, error) {
 		return nil, errors.New("group: FileConfig.Dir is required")
 	}
 	if cfg.CompactBytes <= 0 {
-		cfg.CompactBytes = 16 << 20
+		cfg.CompactBytes = 4 << 20
 	}
 	log := cfg.Logger
 	if log == nil {
