@@ -13,6 +13,7 @@
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.log          segment data, as on disk
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.index       remote offset index
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.timeindex   remote time index
+//	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.snapshot    producer-state snapshot (optional)
 //
 // <topicID> is the Kafka topic ID as 32 lower-case hex digits; <prefix>/ is omitted when the
 // prefix is empty. Every upload attempt draws a new UUID, so a retried or abandoned upload
@@ -20,8 +21,9 @@
 //
 // # Order of truth
 //
-//  1. The uploader puts a segment's .log, .index and .timeindex (in that order; a
-//     producer-state snapshot will take a fourth slot, SegmentEntry.ProducerSnapshot).
+//  1. The uploader puts a segment's .log, .index and .timeindex, then the broker's
+//     producer-state snapshot for the segment's end when the partition directory has one
+//     (SegmentEntry.ProducerSnapshot; see prodsnap.go).
 //  2. Then it writes the partition head naming them. Only when that write returned nil does
 //     the in-memory snapshot change, so Uploaded(seg) is never true for a segment whose
 //     manifest entry is not durable in the bucket.
@@ -71,7 +73,8 @@
 //	 "log":       {"key": "...", "size": n, "crc32c": c},   // CRC-32C (Castagnoli) of the object
 //	 "index":     {"key": "...", "size": n, "crc32c": c},
 //	 "timeIndex": {"key": "...", "size": n, "crc32c": c},
-//	 "producerSnapshot": {...}                             // optional, reserved
+//	 "producerSnapshot": {"key": ..., "size": n, "crc32c": c}, // optional
+//	 "producerSnapshotOffset": 100                         // the offset that snapshot describes
 //	}
 //
 // A chunk is {"version": 1, "kind": "strata.partition.chunk", "topic", "topicId",

@@ -55,9 +55,11 @@ type SegmentEntry struct {
 	Log            ObjectRef `json:"log"`
 	Index          ObjectRef `json:"index"`
 	TimeIndex      ObjectRef `json:"timeIndex"`
-	// ProducerSnapshot is reserved for the producer-state snapshot (KIP-405 uploads one
-	// per segment); not written yet.
-	ProducerSnapshot *ObjectRef `json:"producerSnapshot,omitempty"`
+	// ProducerSnapshot is the broker's producer-state snapshot for the segment (KIP-405
+	// uploads one per segment), when the partition directory held one (see prodsnap.go);
+	// it is the state as of offset ProducerSnapshotOffset, normally LastOffset+1.
+	ProducerSnapshot       *ObjectRef `json:"producerSnapshot,omitempty"`
+	ProducerSnapshotOffset int64      `json:"producerSnapshotOffset,omitempty"`
 }
 
 // Objects returns the entry's objects: data, index, time index (and snapshot, if any).

@@ -350,7 +350,9 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 	if err := p.m.store.Put(ctx, e.TimeIndex.Key, bytes.NewReader(scan.timeIndex), e.TimeIndex.Size); err != nil {
 		return SegmentEntry{}, fmt.Errorf("cannot put %q: %w", e.TimeIndex.Key, err)
 	}
-	// Slot for the producer-state snapshot (e.ProducerSnapshot) once the broker exposes it.
+	if err := p.uploadProducerSnapshot(ctx, seg, &e); err != nil {
+		return SegmentEntry{}, err
+	}
 	e.UploadTime = p.m.now().UTC()
 	return e, nil
 }
