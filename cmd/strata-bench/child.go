@@ -273,6 +273,8 @@ type brokerChild struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	done  chan error
+
+	stopOnce sync.Once
 }
 
 type childOptions struct {
@@ -325,16 +327,18 @@ func startChild(o childOptions) (*brokerChild, error) {
 	return c, nil
 }
 
-// Stop shuts the child down gracefully (SIGTERM) and waits.
+// Stop shuts the child down gracefully (SIGTERM) and waits. Stopping twice is a no-op.
 func (c *brokerChild) Stop() {
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.done
-	}
-	c.stdin.Close()
+	c.stopOnce.Do(func() {
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+		c.stdin.Close()
+	})
 }
 
 func (c *brokerChild) Pid() int { return c.cmd.Process.Pid }
