@@ -148,7 +148,7 @@ func (b *Broker) saveProducerState(p *Partition) {
 		b.logger.Warn("cannot save producer snapshot", "dir", p.dir, "err", err)
 		return
 	}
-	if err := producer.DeleteSnapshots(p.dir, hw, hw); err != nil {
+	if err := p.pruneProducerSnapshots(hw); err != nil {
 		b.logger.Warn("cannot remove old producer snapshots", "dir", p.dir, "err", err)
 	}
 	ps.saved = hw

@@ -305,6 +305,7 @@ func (p *Partition) waitDurable(ctx context.Context, offset int64) error {
 
 // rollLocked seals the active segment and hints the uploader.
 func (p *Partition) rollLocked() error {
+	p.snapshotProducersAtRollLocked() // see prodsnap_tier.go
 	if err := p.log.Roll(); err != nil {
 		return fmt.Errorf("%w: roll: %w", kerr.KafkaStorageError, err)
 	}

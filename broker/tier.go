@@ -72,6 +72,7 @@ func (b *Broker) attachTier(ctx context.Context, t *Topic) {
 			continue
 		}
 		p.setTier(rp)
+		b.loadRemoteProducerState(ctx, p, rp)
 	}
 }
 
