@@ -280,3 +280,22 @@ func tail(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// kill ends the member with SIGKILL (no LeaveGroup, no final commit) and returns the events
+// it had printed before it died.
+func (m *scriptMember) kill(t *testing.T) []event {
+	t.Helper()
+	m.cmd.Process.Kill()
+	var late []event
+	for e := range m.ch {
+		late = append(late, e)
+	}
+	<-m.waited
+	return late
+}
+
+// goneMember stands in for a killed member: it never reports anything.
+type goneMember struct{}
+
+func (goneMember) events() <-chan event      { return nil }
+func (goneMember) stop(t *testing.T) []event { return nil }

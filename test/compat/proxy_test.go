@@ -11,9 +11,9 @@ import (
 )
 
 // dropProxy sits between clients and the broker (which advertises the proxy's address, so
-// clients reach the broker only through it) and loses Produce responses: the response to
-// every dropEvery-th Produce request, up to maxDrops of them, is swallowed and both sides
-// of that connection are closed. The broker has written the batch; the client never hears
+// clients reach the broker only through it) and loses Produce responses: the responses to
+// Produce requests 1, 1+dropEvery, 1+2*dropEvery ..., up to maxDrops of them, are
+// swallowed and both sides of that connection are closed. The broker has written the batch; the client never hears
 // so and must retry, and an idempotent producer's retry must not write the batch again.
 type dropProxy struct {
 	ln        net.Listener
@@ -104,7 +104,7 @@ func (p *dropProxy) pipe(client, broker net.Conn) {
 		isProduce := produceCorr[corr]
 		delete(produceCorr, corr)
 		mu.Unlock()
-		if isProduce && p.produces.Add(1)%p.dropEvery == 0 && p.dropped.Load() < p.maxDrops {
+		if isProduce && p.produces.Add(1)%p.dropEvery == 1 && p.dropped.Load() < p.maxDrops {
 			p.dropped.Add(1)
 			return // the response is lost with the connection
 		}

@@ -79,12 +79,14 @@ func runSuite(t *testing.T, name string, c client) {
 	t.Run("tiered-read", func(t *testing.T) { tieredStep(t, name, c) })
 	t.Run("group", func(t *testing.T) { groupScenario(t, tb, name, c) })
 	t.Run("group-autocommit", func(t *testing.T) { autocommitStep(t, tb.addr, name, c) })
+	if _, ok := c.(*scriptClient); ok {
+		t.Run("group-member-crash", func(t *testing.T) { memberCrashStep(t, tb.addr, name, c) })
+	}
 	t.Run("admin", func(t *testing.T) { adminStep(t, tb.addr, name, c) })
 }
 
 // lostResponsesStep: the idempotent producer talks to the broker through a proxy that
-// loses the response of every third Produce request (three times) together with the
-// connection. The client retries batches the broker already wrote; each record must be
+// loses the responses of Produce requests 1, 4 and 7 together with their connections. The client retries batches the broker already wrote; each record must be
 // in the log exactly once, with contiguous sequence numbers.
 func lostResponsesStep(t *testing.T, name string, c client) {
 	px := startDropProxy(t, 3, 3)
@@ -163,6 +165,47 @@ func tieredStep(t *testing.T, name string, c client) {
 	ref := checkProduced(t, tb.addr, topic, n)
 	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n, false))
 	compareConsumed(t, ref, c.consume(t, tb.addr, topic, n, true))
+}
+
+// memberCrashStep: of two members that split a topic and commit every record, one is
+// killed (SIGKILL: no LeaveGroup). After its session times out the survivor owns every
+// partition and reads what arrives next, continuing the dead member's partitions exactly
+// at their commits: nothing is skipped or read twice.
+func memberCrashStep(t *testing.T, addr, name string, c client) {
+	topic, group := name+"-crash", name+"-crash"
+	createTopicFranz(t, addr, topic, groupPartitions)
+	produce := func(from, to int) {
+		cl := franz(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % groupPartitions), Key: []byte(key(i)), Value: []byte(value(topic, i))})
+		}
+		if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+	const n1, n2 = 100, 100
+	g := &groupRun{t: t, topic: topic, assigned: make([][]int32, 2), seen: map[string]int{},
+		resumeAt: uniform(0), firstOff: map[int32]int64{}}
+	g.members = []member{c.member(t, addr, topic, group), c.member(t, addr, topic, group)}
+	g.waitSplit()
+	produce(0, n1)
+	g.readUntil(n1)
+	start := time.Now()
+	for _, e := range g.members[0].(*scriptMember).kill(t) {
+		g.handle(0, e, false)
+	}
+	g.members[0] = goneMember{}
+	produce(n1, n1+n2)
+	g.readUntil(n1 + n2)
+	deadline := time.After(40 * time.Second)
+	for len(g.assigned[1]) != groupPartitions {
+		g.step(deadline)
+	}
+	t.Logf("survivor owns %v and read everything %.1fs after the kill (%v records per member)", g.assigned[1], time.Since(start).Seconds(), g.perMember)
+	g.stopAll()
+	checkCommitted(t, addr, group, topic, uniform((n1+n2)/groupPartitions))
 }
 
 // autocommitStep: a member with the client's default automatic commits reads a topic to

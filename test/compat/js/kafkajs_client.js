@@ -98,7 +98,7 @@ async function consume (bs, topic, n, small) {
 }
 
 async function group (bs, topic, groupId) {
-  const consumer = kafka(bs).consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 })
+  const consumer = kafka(bs).consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 })
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     emit({ ev: 'assigned', partitions: (e.payload.memberAssignment[topic] || []).slice().sort((a, b) => a - b) })
   })

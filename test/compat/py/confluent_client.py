@@ -75,7 +75,7 @@ def consume(bs, topic, n, small=""):
 def group(bs, topic, group_id, assignor="range,roundrobin"):
     stop = stdin_closed()
     c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
                   "partition.assignment.strategy": assignor})
     # With the eager assignors the callbacks get the whole assignment; with
     # cooperative-sticky only what is added or taken away. Report the whole set.

@@ -72,7 +72,7 @@ class Listener(ConsumerRebalanceListener):
 def group(bs, topic, group_id):
     stop = stdin_closed()
     c = KafkaConsumer(bootstrap_servers=bs, group_id=group_id, enable_auto_commit=False,
-                      auto_offset_reset="earliest", session_timeout_ms=10000, heartbeat_interval_ms=1000,
+                      auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
                       max_poll_records=10)
     c.subscribe([topic], listener=Listener())
     while not stop.is_set():
