@@ -185,13 +185,20 @@ func (p *RemotePartition) run(ctx context.Context) {
 	defer ticker.Stop()
 	p.lastSweep = p.m.now()
 	for {
-		err := p.uploadPending(ctx)
+		uploaded, err := p.uploadPending(ctx)
 		p.updateLag()
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil && !errors.Is(err, ErrFenced) {
 			p.m.metrics.errors.WithLabelValues("copy").Inc()
+			if uploaded > 0 {
+				// The pass made progress before failing: the bucket works, this was one
+				// failed request. Backing off further would let a flaky bucket (a few
+				// percent of errors) stall uploads at RetryMaxBackoff while the backlog
+				// grows (test/reliability, faulty store).
+				backoff = 0
+			}
 			backoff = min(max(2*backoff, p.m.cfg.RetryBackoff), p.m.cfg.RetryMaxBackoff)
 			p.log.Warn("remote upload failed; retrying", "err", err, "backoff", backoff)
 			t := time.NewTimer(backoff)
@@ -220,22 +227,25 @@ func (p *RemotePartition) run(ctx context.Context) {
 }
 
 // uploadPending uploads every pending segment in offset order, stopping at the first error.
-func (p *RemotePartition) uploadPending(ctx context.Context) error {
+// It returns how many segments it uploaded.
+func (p *RemotePartition) uploadPending(ctx context.Context) (int, error) {
 	if p.pcfg.Load().CopyDisabled || p.fenced.Load() {
-		return nil
+		return 0, nil
 	}
+	n := 0
 	for _, seg := range p.pendingSegments() {
 		if err := p.uploadOne(ctx, seg); err != nil {
-			return err
+			return n, err
 		}
+		n++
 	}
-	return nil
+	return n, nil
 }
 
 // UploadPending uploads the partition's pending segments now, in the caller's goroutine
 // (tools and tests; the broker relies on Run).
 func (p *RemotePartition) UploadPending(ctx context.Context) error {
-	err := p.uploadPending(ctx)
+	_, err := p.uploadPending(ctx)
 	p.updateLag()
 	return err
 }
