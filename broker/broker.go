@@ -35,6 +35,7 @@ type Broker struct {
 	secm      *secMetrics // security metrics (secmetrics.go)
 	clusterID string
 	tier      *tiering.Manager // nil: no remote tier
+	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
 	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
 

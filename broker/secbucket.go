@@ -67,6 +67,12 @@ func (b *Broker) restoreSecurityFile(name string) (bool, error) {
 	if errors.Is(err, tiering.ErrNotExist) {
 		return false, nil
 	}
+	if err != nil && !b.freshDir {
+		// An existing data dir whose users/ACLs file was never written (none created):
+		// the bucket holds nothing this broker lacks, and an outage must not stop it.
+		b.logger.Warn("cannot check the bucket for a security file; starting without it", "file", name, "err", err)
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("cannot read %q from the bucket: %w", b.securityKey(name), err)
 	}

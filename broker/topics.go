@@ -429,6 +429,7 @@ func (b *Broker) loadMeta() error {
 	path := filepath.Join(dir, topicsFileName)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		b.freshDir = true
 		if err := b.restoreFromBucket(); err != nil {
 			return err
 		}
