@@ -3,6 +3,8 @@ package s3store_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,6 +37,13 @@ func TestServerSideEncryptionMinIO(t *testing.T) {
 			cfg := storeConfig(m, bucket)
 			cfg.SSE, cfg.KMSKeyID = c.sse, c.keyID
 			st := newStore(t, cfg)
+			var logged bytes.Buffer
+			slog.New(slog.NewTextHandler(&logged, nil)).Info("cfg", "store", cfg)
+			for _, text := range []string{cfg.String(), fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), logged.String()} {
+				if strings.Contains(text, cfg.SecretKey) || (c.keyID != "" && strings.Contains(text, c.keyID)) {
+					t.Errorf("config rendering leaks the secret key or KMS key id: %s", text)
+				}
+			}
 
 			marker := "strata-sse-plaintext-" + strings.ToLower(c.name) + "-"
 			small := bytes.Repeat([]byte(marker), 4096/len(marker)+1)
