@@ -69,6 +69,8 @@ func (b *Broker) openCoordinators() error {
 // tick) plus a replay of the batch headers after it. Without a snapshot the whole local log
 // is replayed; history that is no longer local (retention, restore from the bucket) marks
 // the state incomplete, so producers the state does not know may continue at any sequence.
+// A partition restored from the bucket then gets the newest remote snapshot when its tier
+// is attached (loadRemoteProducerState, prodsnap_tier.go).
 func (b *Broker) openProducerState(p *Partition) *producer.State {
 	newState := func() *producer.State {
 		return producer.NewState(producer.StateConfig{IDExpiration: time.Duration(b.cfg.ProducerIDExpirationMs) * time.Millisecond})
