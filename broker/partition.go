@@ -25,6 +25,14 @@ import (
 const (
 	remoteFetchMaxWait = 500 * time.Millisecond
 	remoteReadTimeout  = 30 * time.Second
+	// A failed remote read answers fetches at the same offset with its error for a while
+	// instead of starting a new read, so consumers retrying against a bucket that is down
+	// cost a few GETs per partition per second, not one per fetch (one replaying consumer
+	// made ~250 failing GETs a second; test/reliability). The hold starts at
+	// remoteErrorHoldMin and doubles with each consecutive failure of the partition up to
+	// remoteErrorHoldMax, so one transient error costs a consumer little.
+	remoteErrorHoldMin = 50 * time.Millisecond
+	remoteErrorHoldMax = time.Second
 )
 
 // errRemoteRead marks a failed read from the remote tier. Kafka itself answers
@@ -76,17 +84,30 @@ type Partition struct {
 	remotePending  *remoteRead              // guarded by remoteMu: the latest background remote read
 	remoteInflight map[*remoteRead]struct{} // guarded by remoteMu: every read still running (close cancels them)
 	remoteWG       sync.WaitGroup
+	remoteFails    atomic.Int32 // consecutive failed remote reads (the error hold doubles with them)
 }
 
 type tierRef struct{ t tiering.PartitionTier }
 
 // remoteRead is one background read from the tier.
 type remoteRead struct {
-	offset int64
-	done   chan struct{}
-	cancel context.CancelFunc
-	data   []byte // valid after done
-	err    error  // valid after done
+	offset   int64
+	done     chan struct{}
+	cancel   context.CancelFunc
+	data     []byte        // valid after done
+	err      error         // valid after done
+	finished time.Time     // valid after done
+	hold     time.Duration // valid after done: how long a failure is answered without a new read
+}
+
+// heldError reports whether r is a finished, failed read younger than its hold.
+func (r *remoteRead) heldError(now time.Time) bool {
+	select {
+	case <-r.done:
+		return r.err != nil && !errors.Is(r.err, segment.ErrOffsetOutOfRange) && now.Sub(r.finished) < r.hold
+	default:
+		return false
+	}
 }
 
 // openPartition opens (recovering if needed) the local log of partition index of topic
@@ -354,6 +375,15 @@ func (p *Partition) readLocal(offset int64, maxBytes int, minOneBatch bool) (dat
 func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool, wait time.Duration) (data []byte, done bool, err error) {
 	p.remoteMu.Lock()
 	r := p.remotePending
+	if r != nil && r.offset == offset && !r.heldError(time.Now()) {
+		select {
+		case <-r.done:
+			if r.err != nil {
+				r = nil // a failed read whose hold is over: try the bucket again
+			}
+		default:
+		}
+	}
 	if r == nil || r.offset != offset || p.closed.Load() {
 		// A read for another offset is left to finish (bounded by remoteReadTimeout): a
 		// second consumer of this partition may still be waiting for it.
@@ -373,6 +403,13 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 			defer p.remoteWG.Done()
 			defer cancel()
 			r.data, r.err = t.Read(rctx, offset, maxBytes, minOneBatch)
+			r.finished = time.Now()
+			if r.err != nil {
+				n := min(p.remoteFails.Add(1), 8)
+				r.hold = min(remoteErrorHoldMin<<(n-1), remoteErrorHoldMax)
+			} else {
+				p.remoteFails.Store(0)
+			}
 			close(r.done)
 			p.remoteMu.Lock()
 			delete(p.remoteInflight, r)
@@ -395,7 +432,7 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 	}
 
 	p.remoteMu.Lock()
-	if p.remotePending == r {
+	if p.remotePending == r && !r.heldError(time.Now()) {
 		p.remotePending = nil // consumed; the client moves on to the next offset
 	}
 	p.remoteMu.Unlock()
