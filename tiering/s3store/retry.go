@@ -53,7 +53,7 @@ func (s *Store) retryLoop(ctx context.Context, op, key string, attempt func(ctx 
 	start := time.Now()
 	delay := s.cfg.RetryBaseDelay
 	for n := 1; ; n++ {
-		err := attempt(ctx, n)
+		err := s.redact(attempt(ctx, n))
 		if err == nil {
 			if n > 1 {
 				s.log.Info("s3 request succeeded after retries", "op", op, "key", key, "attempts", n,

@@ -56,9 +56,10 @@ var (
 
 // Store is an S3 bucket as an object store.
 type Store struct {
-	cfg    Config
-	client *s3.Client
-	log    *slog.Logger
+	cfg     Config
+	client  *s3.Client
+	log     *slog.Logger
+	secrets []string // replaced in error messages (redact.go)
 }
 
 // New returns a store for cfg.Bucket. It does not contact the bucket; see EnsureBucket.
@@ -92,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}
 	})
-	return &Store{cfg: c, client: client, log: c.Logger}, nil
+	return &Store{cfg: c, client: client, log: c.Logger, secrets: c.secrets()}, nil
 }
 
 // Client exposes the SDK client (for tools and tests).
