@@ -330,6 +330,24 @@ func (s *saramaClient) admin(t *testing.T, addr, topic, group, doomed string) []
 		}
 		evs = append(evs, event{Ev: "bytime", P: p, O: at})
 	}
+	// A commit without group membership (generation -1), to the now empty group.
+	om, err := sarama.NewOffsetManagerFromClient(group, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pom, err := om.ManagePartition(topic, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pom.ResetOffset(7, "")
+	om.Commit()
+	if err := pom.Close(); err != nil {
+		t.Fatalf("sarama partition offset manager: %v", err)
+	}
+	if err := om.Close(); err != nil {
+		t.Fatalf("sarama offset manager: %v", err)
+	}
+	evs = append(evs, event{Ev: "setoffset", P: 1, O: 7})
 	v := alterValue
 	if err := adm.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
 		alterKey: {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &v},

@@ -258,7 +258,8 @@ const (
 //
 // The client reports: config (k=retention.ms, v=value before the change), group (k=id),
 // committed (p, o), end (p, o), bytime (p, o), and, where its admin API has DeleteRecords,
-// deleted (p, o: the new log start it asked for, reported after the call returned).
+// deleted (p, o: the new log start it asked for, reported after the call returned), and
+// setoffset (p, o: an offset it committed for the stopped group without joining it).
 func adminStep(t *testing.T, addr, name string, c client) {
 	topic, group, doomed := name+"-group", name+"-group", name+"-admin"
 	adm := kadm.NewClient(franz(t, addr))
@@ -287,7 +288,7 @@ func adminStep(t *testing.T, addr, name string, c client) {
 	gotEnds, gotCommitted, gotByTime := map[int32]int64{}, map[int32]int64{}, map[int32]int64{}
 	var gotConfig string
 	var groups []string
-	deleted := map[int32]int64{}
+	deleted, setOffsets := map[int32]int64{}, map[int32]int64{}
 	for _, e := range evs {
 		switch e.Ev {
 		case "config":
@@ -304,6 +305,8 @@ func adminStep(t *testing.T, addr, name string, c client) {
 			gotByTime[e.P] = e.O
 		case "deleted":
 			deleted[e.P] = e.O
+		case "setoffset":
+			setOffsets[e.P] = e.O
 		}
 	}
 	if gotConfig != retention {
@@ -340,6 +343,15 @@ func adminStep(t *testing.T, addr, name string, c client) {
 	}
 	if after != alterValue {
 		t.Errorf("%s after the client's alter: %q, want %q", alterKey, after, alterValue)
+	}
+	if len(setOffsets) == 0 {
+		t.Errorf("client committed no offset without membership")
+	}
+	committedAfter := fetchCommitted(t, addr, group, topic)
+	for p, o := range setOffsets {
+		if committedAfter[p] != o {
+			t.Errorf("partition %d: committed %d after the client's commit without membership, want %d", p, committedAfter[p], o)
+		}
 	}
 	if len(deleted) > 0 {
 		starts, err := adm.ListStartOffsets(t.Context(), topic)

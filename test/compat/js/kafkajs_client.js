@@ -151,6 +151,9 @@ async function admin (bs, topic, groupId, doomed) {
   }
   for (const p of await a.fetchTopicOffsets(topic)) emit({ ev: 'end', p: p.partition, o: Number(p.high) })
   for (const p of await a.fetchTopicOffsetsByTimestamp(topic, 0)) emit({ ev: 'bytime', p: p.partition, o: Number(p.offset) })
+  // Offsets set for the now empty group, without membership.
+  await a.setOffsets({ groupId, topic, partitions: [{ partition: 1, offset: '7' }] })
+  emit({ ev: 'setoffset', p: 1, o: 7 })
   // AlterConfigs (kafkajs has no incremental variant) replaces the topic's configs.
   await a.alterConfigs({
     validateOnly: false,

@@ -144,6 +144,9 @@ def admin(bs, topic, group_id, doomed):
         emit(ev="end", p=p, o=high)
     for tp in c.offsets_for_times([TopicPartition(topic, p, 0) for p in parts], timeout=20):
         emit(ev="bytime", p=tp.partition, o=tp.offset)
+    # A commit without group membership (what assign() users do), to the now empty group.
+    c.commit(offsets=[TopicPartition(topic, 1, 7)], asynchronous=False)
+    emit(ev="setoffset", p=1, o=7)
     c.close()
 
     # AlterConfigs (not incremental in this client version) replaces the topic's configs.

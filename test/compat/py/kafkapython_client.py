@@ -128,6 +128,14 @@ def admin(bs, topic, group_id, doomed):
         emit(ev="bytime", p=tp.partition, o=ot.offset if ot is not None else -1)
     c.close()
 
+    # A commit without group membership (what assign() users do), to the now empty group.
+    c = KafkaConsumer(bootstrap_servers=bs, enable_auto_commit=False, group_id=group_id)
+    tp = TopicPartition(topic, 1)
+    c.assign([tp])
+    c.commit({tp: OffsetAndMetadata(7, "")})
+    emit(ev="setoffset", p=1, o=7)
+    c.close(autocommit=False)
+
     # AlterConfigs (kafka-python has no incremental variant) replaces the topic's configs.
     for resp in [a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
                                                  configs={"retention.ms": "123456789"})])]:
