@@ -104,8 +104,10 @@
 // background goroutine fsync for writes nobody waits on (acks=1). Rolling fsyncs the sealed
 // segment's .log, .index and .timeindex before the new segment is created and the directory
 // fsynced. The index files of the active segment are fsynced by a group-commit fsync only
-// when their last entry moved 256 KiB past the last synced one: after a crash, recovery
-// rebuilds what is missing, and scans at most about 256 KiB + IndexIntervalBytes. A failed write or fsync fences the log (ErrFenced, sticky): Append and the
+// when their last entry moved 256 KiB past the last synced one, and then at most once a
+// second unless it moved 16 MiB (so that a busy acks=-1 partition pays for one fsync per
+// request, not three): after a crash, recovery rebuilds what is missing, and scans at most
+// about 16 MiB + IndexIntervalBytes (256 KiB for a partition that was quiet). A failed write or fsync fences the log (ErrFenced, sticky): Append and the
 // other writers fail until the log is reopened and recovered.
 //
 // # Recovery

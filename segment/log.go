@@ -516,12 +516,20 @@ func (l *Log) syncOnce() error {
 	return nil
 }
 
-// indexSyncBytes bounds the data an fsync may leave behind the last durable offset index
-// entry of the active segment, and so the bytes recovery must scan after a crash.
-const indexSyncBytes = 256 << 10
+// The index files of the active segment are fsynced by a group-commit fsync when their last
+// entry moved indexSyncBytes past the one synced before, but at most once per
+// indexSyncInterval unless it moved indexSyncMaxBytes: two more fsyncs on every acks=-1
+// produce request of a busy partition would halve its throughput, while recovery scans
+// the unindexed tail at memory speed. So recovery after a crash scans at most
+// indexSyncMaxBytes (+ one index interval), and a quiet partition at most indexSyncBytes.
+const (
+	indexSyncBytes    = 256 << 10
+	indexSyncMaxBytes = 16 << 20
+	indexSyncInterval = time.Second
+)
 
-// maybeSyncIndexes fsyncs the active segment's index files when their last entry is more
-// than indexSyncBytes past the one synced before. Only syncOnce calls it.
+// maybeSyncIndexes fsyncs the active segment's index files when due (see indexSyncBytes).
+// Only syncOnce calls it.
 func (s *segment) maybeSyncIndexes() error {
 	s.mu.RLock()
 	last := int64(0)
@@ -529,7 +537,9 @@ func (s *segment) maybeSyncIndexes() error {
 		last = int64(s.idx[n-1].pos)
 	}
 	s.mu.RUnlock()
-	if last-s.idxSyncedPos < indexSyncBytes {
+	behind := last - s.idxSyncedPos
+	if behind < indexSyncBytes ||
+		(behind < indexSyncMaxBytes && time.Since(s.idxSyncedAt) < indexSyncInterval) {
 		return nil
 	}
 	s.fileMu.Lock()
@@ -542,7 +552,7 @@ func (s *segment) maybeSyncIndexes() error {
 			return fmt.Errorf("segment %s: fsync index: %w", f.Name(), err)
 		}
 	}
-	s.idxSyncedPos = last
+	s.idxSyncedPos, s.idxSyncedAt = last, time.Now()
 	return nil
 }
 

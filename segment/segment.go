@@ -56,7 +56,8 @@ type segment struct {
 	tidxFile        File
 	bytesSinceIndex int64
 	fileMu          sync.Mutex
-	idxSyncedPos    int64 // position of the last index entry fsynced by syncOnce
+	idxSyncedPos    int64     // position of the last index entry fsynced by syncOnce
+	idxSyncedAt     time.Time // when syncOnce last fsynced the index files
 
 	mu     sync.RWMutex
 	loaded bool
