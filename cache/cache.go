@@ -224,6 +224,9 @@ func (c *Cache) Prefetch(ctx context.Context, key string, idx int64, load LoadFu
 	}()
 }
 
+// MaxBytes is the chunk budget (Config.MaxBytes after defaults).
+func (c *Cache) MaxBytes() int64 { return c.cfg.MaxBytes }
+
 // Bytes returns the bytes currently charged to the chunk and index budgets.
 func (c *Cache) Bytes() (chunks, index int64) {
 	return c.chunks.used(), c.index.used()

@@ -123,8 +123,11 @@
 // position -> chunks of Config.ChunkBytes aligned in the object, each fetched with one
 // ranged GET through package cache (singleflight, byte budget) -> whole batches from the
 // requested offset up to maxBytes, from one segment. A sequential reader (one asking for the
-// offset where the previous read ended) triggers a prefetch of the next
-// Config.ReadAheadChunks chunks, crossing into the next segment.
+// offset where the previous read ended) triggers a prefetch of the next chunks, crossing into
+// the next segment: enough to cover the reader's next two reads of the same size (at least
+// Config.ReadAheadChunks, at most an eighth of the chunk cache budget, so that prefetched
+// chunks are not evicted from the admission window before they are read). With one chunk
+// only, a consumer fetching 8 MiB at a time waited for a synchronous GET on every fetch.
 //
 // # Upload interval (remote.log.upload.interval.ms)
 //

@@ -351,3 +351,49 @@ func TestSequentialReadThroughSmallCacheFetchesEachChunkOnce(t *testing.T) {
 		t.Fatalf("%d GETs for %d chunks and %d indexes", gets, chunks, len(p.Entries()))
 	}
 }
+
+// A sequential reader asking for more than a chunk at a time gets enough chunks prefetched
+// to cover its next two reads (2 x 1024 bytes = 4 chunks of 512), not just the next one;
+// with a cache too small to hold that (budget/8 = 1 chunk) it gets one.
+func TestReadAheadCoversTheNextReads(t *testing.T) {
+	f := func(cacheBytes int64, want int64) {
+		t.Helper()
+		c, err := cache.New(cache.Config{MaxBytes: cacheBytes, IndexMaxBytes: 1 << 20, ReadAheadConcurrency: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cfg := testConfig()
+		cfg.ChunkBytes = 512
+		m, err := tiering.NewManager(cfg, newMem(), c, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := openLog(t, t.TempDir(), 1<<20)
+		produce(t, l, 400, 0)
+		l.Roll()
+		p, err := m.OpenPartitionLocal(t.Context(), "ra", testTopicID, 0, l, tiering.PartitionConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.UploadPending(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		e := p.Entries()[0]
+		b, err := p.Read(t.Context(), e.BaseOffset, 1024, true) // from the segment start: ends at len(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := (int64(len(b)) + 511) / 512
+		if next+want >= (e.Size+511)/512 {
+			t.Fatalf("segment of %d bytes too small for the test", e.Size)
+		}
+		waitFor(t, "read-ahead", func() bool { return c.HasChunk(e.Log.Key, next+want-1) })
+		time.Sleep(20 * time.Millisecond)
+		if c.HasChunk(e.Log.Key, next+want) {
+			t.Fatalf("more than %d chunks prefetched", want)
+		}
+	}
+	f(8<<20, 4)
+	f(4096, 1)
+}

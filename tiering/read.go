@@ -75,16 +75,32 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		pos += bh.size
 		next = bh.lastOffset + 1
 	}
-	p.readAhead(ctx, st, i, pos, offset, next)
+	p.readAhead(ctx, st, i, pos, offset, next, maxBytes)
 	return out, nil
 }
 
-// readAhead prefetches up to ReadAheadChunks chunks after position pos of entry i
+// readAheadChunks is how many chunks a sequential reader asking for maxBytes at a time gets
+// prefetched: Config.ReadAheadChunks, raised to cover its next two reads so that their GETs
+// run while the client handles this one, but at most an eighth of the chunk cache budget
+// (half of its LRU admission window), so that prefetched chunks are not pushed out before
+// they are read.
+func (p *RemotePartition) readAheadChunks(maxBytes int) int {
+	n := p.m.cfg.ReadAheadChunks
+	if n <= 0 {
+		return n
+	}
+	cb := p.m.cfg.ChunkBytes
+	want := int((2*int64(maxBytes) + cb - 1) / cb)
+	limit := int(p.m.cache.MaxBytes() / 8 / cb)
+	return max(n, min(want, limit))
+}
+
+// readAhead prefetches readAheadChunks(maxBytes) chunks after position pos of entry i
 // (crossing into the next segments) when the reader looks sequential: it asked for the
 // offset where the previous read of this partition ended.
-func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int, pos, offset, nextOffset int64) {
+func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int, pos, offset, nextOffset int64, maxBytes int) {
 	prev := p.lastReadNext.Swap(nextOffset)
-	n := p.m.cfg.ReadAheadChunks
+	n := p.readAheadChunks(maxBytes)
 	if n <= 0 || prev != offset {
 		return
 	}
