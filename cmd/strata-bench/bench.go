@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -243,10 +244,12 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	if err := b.minio.Client.MakeBucket(ctx, bucket, minioBucketOpts()); err != nil {
 		return fmt.Errorf("make bucket: %w", err)
 	}
-	baseProps := map[string]string{
-		"group.initial.rebalance.delay.ms": "0",
-		"remote.log.upload.interval.ms":    "1000", // quiet partitions roll and upload their tail
-		"log.retention.check.interval.ms":  "500",  // ... checked this often, and local copies go
+	// Hot phases run with the broker's defaults (but no group join delay); the cold phases
+	// need the tail rolled, uploaded and deleted locally within a second.
+	baseProps := map[string]string{"group.initial.rebalance.delay.ms": "0"}
+	coldProps := map[string]string{
+		"remote.log.upload.interval.ms":   "1000", // quiet partitions roll and upload their tail
+		"log.retention.check.interval.ms": "500",  // ... checked this often, and local copies go
 	}
 	start := func(extra map[string]string) (*brokerChild, error) {
 		props := map[string]string{}
@@ -297,6 +300,16 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	}
 
 	// Cold: produce, wait until every record is only in the bucket.
+	restart := func(extra map[string]string) error {
+		child.Stop()
+		props := maps.Clone(coldProps)
+		maps.Copy(props, extra)
+		child, err = start(props)
+		return err
+	}
+	if err := restart(nil); err != nil {
+		return err
+	}
 	topic := fmt.Sprintf("cold-r%d", round)
 	one, seg := "1", strconv.FormatInt(b.o.segmentBytes, 10)
 	zero, on := "0", "true"
@@ -328,11 +341,6 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	}
 	b.rep.add(round, "limit", "raw GET of the cold topic's segments, 1 stream", "MB/s", rawMBps)
 
-	restart := func(extra map[string]string) error {
-		child.Stop()
-		child, err = start(extra)
-		return err
-	}
 	// 1) One consumer, empty cache, default settings.
 	if err := restart(nil); err != nil {
 		return err
