@@ -29,6 +29,8 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,7 +147,10 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				return
 			}
 			if cap(buf) > 1<<20 {
-				buf = nil // do not pin one large fetch response for the connection's life
+				// Do not pin one large fetch response for the connection's life; the next
+				// large response (of any connection) reuses it.
+				putLargeBuf(buf)
+				buf = nil
 			}
 			if cs != nil && cs.closeAfter { // failed SASL handshake/authentication (sasl.go)
 				cancel()
@@ -394,6 +399,12 @@ func (b *Broker) handleRequest(ctx context.Context, r *request, clientHost, loca
 // appendResponse frames resp: size, correlation id, header tags (flexible, not
 // ApiVersions), body.
 func appendResponse(buf []byte, correlationID int32, resp kmsg.Response) []byte {
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		// A fetch response is mostly record bytes: size the buffer once, instead of letting
+		// append double it (copying everything encoded so far each time) on the way to
+		// tens of MiB. growslice was 40% of the broker's CPU consuming 8 partitions.
+		buf = growResponseBuf(buf, fetchResponseSizeHint(fr))
+	}
 	start := len(buf)
 	buf = append(buf, 0, 0, 0, 0)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(correlationID))
@@ -403,4 +414,47 @@ func appendResponse(buf []byte, correlationID int32, resp kmsg.Response) []byte 
 	buf = resp.AppendTo(buf)
 	binary.BigEndian.PutUint32(buf[start:], uint32(len(buf)-start-4))
 	return buf
+}
+
+// largeBufs holds response buffers over 1 MiB between uses, across connections (the pool
+// drops them at GC, so an idle broker pins nothing). Reusing one saves allocating and
+// zeroing tens of MiB per large fetch response.
+var largeBufs sync.Pool // *[]byte
+
+// putLargeBuf gives b back once nothing refers to it any more.
+func putLargeBuf(b []byte) {
+	b = b[:0]
+	largeBufs.Put(&b)
+}
+
+// growResponseBuf returns buf with room for n more bytes, taking a pooled buffer when buf
+// is empty and too small.
+func growResponseBuf(buf []byte, n int) []byte {
+	if cap(buf)-len(buf) >= n {
+		return buf
+	}
+	if len(buf) == 0 {
+		if p, ok := largeBufs.Get().(*[]byte); ok {
+			if cap(*p) >= n {
+				return (*p)[:0]
+			}
+			largeBufs.Put(p) // too small for this one; another response may fit
+		}
+	}
+	return slices.Grow(buf, n)
+}
+
+// fetchResponseSizeHint is an upper estimate of the encoded size of r: its record bytes
+// plus a generous allowance for every header field.
+func fetchResponseSizeHint(r *kmsg.FetchResponse) int {
+	n := 64
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		n += 64 + len(t.Topic)
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			n += 96 + len(p.RecordBatches) + 32*len(p.AbortedTransactions)
+		}
+	}
+	return n
 }
