@@ -4,7 +4,8 @@ package broker
 //
 // Behaviour, per Kafka:
 //   - Records are the stored batch bytes, starting with the batch that contains the fetch
-//     offset (clients skip records below it). Local reads copy from the segment file;
+//     offset (clients skip records below it). Local reads copy from the segment file
+//     into pooled buffers the connection takes back once the response is written;
 //     offsets below the local log start are read from the remote tier.
 //   - Byte limits follow KIP-74: partitions are filled in request order; each gets at most
 //     its PartitionMaxBytes and what is left of the response's MaxBytes, except that the
@@ -164,6 +165,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 	rctx, stopRemoteWaits := context.WithCancel(ctx)
 	defer stopRemoteWaits()
 	var wg sync.WaitGroup
+	rb := recordBufsFrom(ctx) // local reads go into pooled buffers (recordbufs.go)
 	for i := range parts {
 		fp := &parts[i]
 		sp := fp.sp
@@ -252,7 +254,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				continue
 			}
 			var local bool
-			data, local, err = fp.p.readLocal(fp.rp.FetchOffset, limit, minOne)
+			data, local, err = fp.p.readLocalBuf(fp.rp.FetchOffset, limit, minOne, rb)
 			if err == nil && !local {
 				// Retention moved the local start past the offset since we checked; the
 				// client retries and then reads from the tier (or gets out of range).

@@ -342,6 +342,13 @@ func (p *Partition) rollLocked() error {
 // readLocal reads whole batches from the local log starting with the batch containing
 // offset. It returns ok=false when offset is below the local log start (ask the tier).
 func (p *Partition) readLocal(offset int64, maxBytes int, minOneBatch bool) (data []byte, ok bool, err error) {
+	return p.readLocalBuf(offset, maxBytes, minOneBatch, nil)
+}
+
+// readLocalBuf is readLocal reading into a buffer from rb (recordbufs.go); nil rb
+// allocates. Only rr.Size bytes are read: what the log reported below its end at the
+// time of the read, never the file's current size.
+func (p *Partition) readLocalBuf(offset int64, maxBytes int, minOneBatch bool, rb *recordBufs) (data []byte, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
 		if offset < p.log.LogStartOffset() {
 			return nil, false, nil
@@ -356,7 +363,7 @@ func (p *Partition) readLocal(offset int64, maxBytes int, minOneBatch bool) (dat
 		if rr.Size == 0 {
 			return nil, true, nil
 		}
-		buf := make([]byte, rr.Size)
+		buf := rb.get(int(rr.Size))
 		n, err := rr.File.ReadAt(buf, rr.Position)
 		if err == nil || n == len(buf) {
 			return buf, true, nil

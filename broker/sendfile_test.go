@@ -106,7 +106,8 @@ func TestSplicedFetchMatchesCopy(t *testing.T) {
 }
 
 // BenchmarkFetchResponseWrite compares writing a 1 MiB fetch response (page-cache hot)
-// over loopback TCP by copying (pread into memory, encode, write) and by sendfile.
+// over loopback TCP by copying (pread into memory, encode, write), copying into pooled
+// read buffers (recordbufs.go, the live path for TLS) and by sendfile.
 func BenchmarkFetchResponseWrite(b *testing.B) {
 	p, server, client := sendfileFixture(b, 2000)
 	go io.Copy(io.Discard, client)
@@ -125,6 +126,26 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 			if _, err := server.Write(buf); err != nil {
 				b.Fatal(err)
 			}
+			total += int64(len(buf))
+		}
+		b.SetBytes(total / int64(b.N))
+	})
+	b.Run("copy-pooled", func(b *testing.B) {
+		var buf []byte
+		var total int64
+		rb := &recordBufs{}
+		for b.Loop() {
+			data, _, err := p.readLocalBuf(0, maxBytes, true, rb)
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp := fetchResponseFor(12, 1)
+			resp.Topics[0].Partitions[0].RecordBatches = data
+			buf = appendResponse(buf[:0], 1, resp)
+			if _, err := server.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+			rb.release()
 			total += int64(len(buf))
 		}
 		b.SetBytes(total / int64(b.N))

@@ -111,8 +111,12 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			}
 		}()
 		var buf []byte
+		// Local fetch reads borrow pooled buffers (recordbufs.go); they are given back
+		// below once the response is written, or dropped, and nothing refers to them.
+		rb := &recordBufs{}
+		hctx := context.WithValue(ctx, recordBufsKey{}, rb)
 		for r := range queue {
-			resp, err := b.dispatch(ctx, r, host, local)
+			resp, err := b.dispatch(hctx, r, host, local)
 			queued.Add(-r.size)
 			select {
 			case freed <- struct{}{}:
@@ -127,6 +131,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				return
 			}
 			if resp == nil {
+				rb.release()
 				continue // acks=0 produce: no response
 			}
 			// Written at once, never buffered behind the next request: that one may be a
@@ -141,6 +146,8 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				buf = appendResponse(buf[:0], r.correlationID, resp)
 				_, err = nc.Write(buf)
 			}
+			resp = nil
+			rb.release()
 			if err != nil {
 				cancel()
 				nc.Close()
