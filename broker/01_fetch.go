@@ -5,7 +5,8 @@ package broker
 // Behaviour, per Kafka:
 //   - Records are the stored batch bytes, starting with the batch that contains the fetch
 //     offset (clients skip records below it). Local reads copy from the segment file
-//     into pooled buffers the connection takes back once the response is written;
+//     into pooled buffers the connection takes back once the response is written, or on
+//     plaintext TCP stay in the file and are written with sendfile (recordbufs.go);
 //     offsets below the local log start are read from the remote tier.
 //   - Byte limits follow KIP-74: partitions are filled in request order; each gets at most
 //     its PartitionMaxBytes and what is left of the response's MaxBytes, except that the
@@ -236,6 +237,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		minOne := total == 0
 		var (
 			data   []byte
+			sec    *fileSection // local records left in their file (recordbufs.go)
 			err    error
 			source = "local"
 		)
@@ -254,11 +256,15 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				continue
 			}
 			var local bool
-			data, local, err = fp.p.readLocalBuf(fp.rp.FetchOffset, limit, minOne, rb)
+			if rb.spliceable() {
+				sec, data, local, err = fp.p.readLocalSection(fp.rp.FetchOffset, limit, minOne)
+			} else {
+				data, local, err = fp.p.readLocalBuf(fp.rp.FetchOffset, limit, minOne, rb)
+			}
 			if err == nil && !local {
 				// Retention moved the local start past the offset since we checked; the
 				// client retries and then reads from the tier (or gets out of range).
-				data = nil
+				data, sec = nil, nil
 			}
 		}
 		if err != nil {
@@ -270,11 +276,17 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			stop = true
 			continue
 		}
-		if data != nil {
+		n := len(data)
+		if sec != nil {
+			// Only the n bytes the log reported (below its end at this read) are sent.
+			sp.RecordBatches, n = rb.mark(sec), int(sec.n)
+		} else if data != nil {
 			sp.RecordBatches = data
-			b.metrics().fetchBytes.WithLabelValues(source).Add(float64(len(data)))
 		}
-		total += len(data)
+		if sec != nil || data != nil {
+			b.metrics().fetchBytes.WithLabelValues(source).Add(float64(n))
+		}
+		total += n
 	}
 	return total, stop
 }

@@ -97,7 +97,8 @@ func (b *Broker) ops() *opsMetrics {
 func (b *Broker) observeFsync(d time.Duration) { b.ops().fsync.Observe(d.Seconds()) }
 
 // observeRequest records one handled request (called by dispatch).
-func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response, err error, took time.Duration) {
+// rb tells the real length of record sets left in their files (nil: none are).
+func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response, err error, took time.Duration, rb *recordBufs) {
 	m := b.ops()
 	api := kmsg.NameForKey(key)
 	m.requests.WithLabelValues(api).Inc()
@@ -176,7 +177,7 @@ func (b *Broker) observeRequest(key int16, req kmsg.Request, resp kmsg.Response,
 		for _, t := range r.Topics {
 			n := 0
 			for _, p := range t.Partitions {
-				n += len(p.RecordBatches)
+				n += rb.recordLen(p.RecordBatches)
 			}
 			if name := b.topicName(t.Topic, t.TopicID); n > 0 && name != "" {
 				m.topicOut.WithLabelValues(name).Add(float64(n))

@@ -34,12 +34,12 @@ func BenchmarkObserveRequest(b *testing.B) {
 	fresp.Topics = append(fresp.Topics, ft)
 	b.Run("produce", func(b *testing.B) {
 		for b.Loop() {
-			br.observeRequest(0, preq, presp, nil, time.Millisecond)
+			br.observeRequest(0, preq, presp, nil, time.Millisecond, nil)
 		}
 	})
 	b.Run("fetch10", func(b *testing.B) {
 		for b.Loop() {
-			br.observeRequest(1, freq, fresp, nil, time.Millisecond)
+			br.observeRequest(1, freq, fresp, nil, time.Millisecond, nil)
 		}
 	})
 }

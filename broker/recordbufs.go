@@ -12,11 +12,20 @@ package broker
 // point: the response is built, post-processed (authorizer.go, opsmetrics.go), encoded and
 // written synchronously by the worker, and then discarded.
 //
+// On a plaintext TCP connection (PLAINTEXT, SASL_PLAINTEXT) the worker also lets local
+// reads stay in their segment files (sendfile.go): fillFetch puts a marker standing for
+// the file section in RecordBatches, observers of the response ask recordLen for its real
+// length, and the worker writes the response with sendfile(2). A response holding markers
+// must never be encoded by the copy path; the worker checks for sections first. TLS
+// connections copy.
+//
 // Remote reads (cached chunks) are never pooled. Reads below minPooledRead are plain
 // allocations: small ones cost little to zero and would only churn the pools.
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"math/bits"
 	"sync"
 )
@@ -31,7 +40,40 @@ var recordPools [bits.UintSize]sync.Pool
 // one goroutine (the connection's worker and the handler it runs). A nil *recordBufs
 // allocates plainly and takes nothing back.
 type recordBufs struct {
-	lent []*[]byte
+	lent   []*[]byte
+	splice bool           // plain *net.TCPConn: local record sets may stay in their files
+	secs   []*fileSection // sections marked since the last release; index = marker number
+}
+
+// spliceable reports whether local reads may be left in their files.
+func (rb *recordBufs) spliceable() bool { return rb != nil && rb.splice }
+
+// mark records sec for the response being built and returns the marker that stands for
+// it in RecordBatches.
+func (rb *recordBufs) mark(sec *fileSection) []byte {
+	m := spliceMarker(len(rb.secs))
+	rb.secs = append(rb.secs, sec)
+	return m
+}
+
+// sectionOf returns the section that records stands for, or nil for real record bytes.
+// A real record set is never 16 bytes (a batch header alone is 61).
+func (rb *recordBufs) sectionOf(records []byte) *fileSection {
+	if rb == nil || len(rb.secs) == 0 || len(records) != 16 || !bytes.Equal(records[:8], markerSeed[:]) {
+		return nil
+	}
+	if i := binary.BigEndian.Uint64(records[8:]); i < uint64(len(rb.secs)) {
+		return rb.secs[i]
+	}
+	return nil
+}
+
+// recordLen is the length of the record set that records is or stands for.
+func (rb *recordBufs) recordLen(records []byte) int {
+	if sec := rb.sectionOf(records); sec != nil {
+		return int(sec.n)
+	}
+	return len(records)
 }
 
 type recordBufsKey struct{}
@@ -65,4 +107,6 @@ func (rb *recordBufs) release() {
 		rb.lent[i] = nil
 	}
 	rb.lent = rb.lent[:0]
+	clear(rb.secs)
+	rb.secs = rb.secs[:0]
 }

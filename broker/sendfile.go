@@ -1,10 +1,12 @@
 package broker
 
-// Zero-copy Fetch responses (sendfile). NOT YET WIRED INTO THE SERVER: the connection
-// writer (server.go) frames every response with appendResponse and writes it from memory.
-// To use this path the writer, for a Fetch, would (1) ask the handler for sections instead
-// of copied record bytes (readLocalSection), (2) flush its bufio.Writer, and (3) call
-// writeSplicedFetch on the *net.TCPConn. BenchmarkFetchResponseWrite measures the gain.
+// Zero-copy Fetch responses (sendfile). On a plain *net.TCPConn (PLAINTEXT, SASL_PLAINTEXT)
+// fillFetch asks for sections instead of copied record bytes (readLocalSection) and marks
+// them in the response (recordbufs.go); the connection worker (server.go) encodes the
+// response with encodeSplicedFetch and writes it with writeSplicedFetch, after the
+// authorizer and the ops metrics have seen it. A segment file deleted by retention stays
+// open for a while, so its section can still be sent; a file closed meanwhile fails the
+// write, which closes the connection. BenchmarkFetchResponseWrite measures the gain.
 //
 // How it works: each partition whose records come from a local segment file gets a
 // unique 16-byte marker as RecordBatches; kmsg encodes the response; the marker is found
@@ -25,6 +27,8 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // fileSection is a byte range of an open segment file.
@@ -66,6 +70,9 @@ func (p *Partition) readLocalSection(offset int64, maxBytes int, minOneBatch boo
 	}
 	rr, err := p.log.Read(offset, maxBytes, minOneBatch)
 	if err != nil {
+		if errors.Is(err, segment.ErrOffsetOutOfRange) && offset < p.log.LogStartOffset() {
+			return nil, nil, false, nil // retention moved the start since we looked
+		}
 		return nil, nil, true, err
 	}
 	if rr.Size == 0 {
@@ -96,7 +103,8 @@ func encodeSplicedFetch(resp *kmsg.FetchResponse, correlationID int32, secs map[
 			}
 		}
 	}
-	buf := appendResponse(nil, correlationID, resp)
+	// A buffer of its own (small: the records stay in the files), never a pooled large one.
+	buf := appendResponse(make([]byte, 0, fetchResponseSizeHint(resp)), correlationID, resp)
 	flexible := resp.IsFlexible()
 
 	var pieces []splicePiece
@@ -198,4 +206,23 @@ func sendfileSection(dst syscall.Conn, sec *fileSection) error {
 		return cerr
 	}
 	return serr
+}
+
+// writeSplicedResponse writes resp, whose record sets rb marked as file sections (some
+// or all of them), framed, to nc: memory parts with write, sections with sendfile.
+func writeSplicedResponse(nc net.Conn, correlationID int32, resp *kmsg.FetchResponse, rb *recordBufs) error {
+	secs := make(map[*kmsg.FetchResponseTopicPartition]*fileSection)
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			if sec := rb.sectionOf(sp.RecordBatches); sec != nil {
+				secs[sp] = sec
+			}
+		}
+	}
+	pieces, _, err := encodeSplicedFetch(resp, correlationID, secs)
+	if err != nil {
+		return err
+	}
+	return writeSplicedFetch(nc, pieces)
 }

@@ -114,6 +114,8 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 		// Local fetch reads borrow pooled buffers (recordbufs.go); they are given back
 		// below once the response is written, or dropped, and nothing refers to them.
 		rb := &recordBufs{}
+		// On plain TCP (not TLS) local record sets go out with sendfile (sendfile.go).
+		_, rb.splice = nc.(*net.TCPConn)
 		hctx := context.WithValue(ctx, recordBufsKey{}, rb)
 		for r := range queue {
 			resp, err := b.dispatch(hctx, r, host, local)
@@ -140,7 +142,9 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			// consumer) is disconnected, as Kafka does, rather than holding the
 			// connection, its queued requests and this response forever.
 			nc.SetWriteDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
-			if sw, ok := resp.(connResponseWriter); ok {
+			if fr, ok := resp.(*kmsg.FetchResponse); ok && len(rb.secs) > 0 {
+				err = writeSplicedResponse(nc, r.correlationID, fr, rb) // sendfile.go
+			} else if sw, ok := resp.(connResponseWriter); ok {
 				err = sw.writeResponse(nc, r.correlationID)
 			} else {
 				buf = appendResponse(buf[:0], r.correlationID, resp)
@@ -381,8 +385,8 @@ func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost
 		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
 	}
 	start := time.Now()
-	resp, err := b.handleAuthorized(hctx, api, r.req)            // authorizer.go
-	b.observeRequest(r.key, r.req, resp, err, time.Since(start)) // opsmetrics.go
+	resp, err := b.handleAuthorized(hctx, api, r.req)                                 // authorizer.go
+	b.observeRequest(r.key, r.req, resp, err, time.Since(start), recordBufsFrom(ctx)) // opsmetrics.go
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)
 	}
