@@ -51,9 +51,9 @@ var _ Source = (*broker.Broker)(nil)
 
 // Config configures the admin listener. The zero value listens on DefaultAddr.
 type Config struct {
-	Addr     string               // listen address; default DefaultAddr; port 0 picks a free port
-	Gatherer prometheus.Gatherer  // served at /metrics; nil = /metrics answers 404
-	Logger   *slog.Logger         // nil = discard
+	Addr     string              // listen address; default DefaultAddr; port 0 picks a free port
+	Gatherer prometheus.Gatherer // served at /metrics; nil = /metrics answers 404
+	Logger   *slog.Logger        // nil = discard
 	// BacklogBytes: readiness is degraded when sealed local bytes not yet uploaded exceed
 	// it; default 1 GiB; -1 = never.
 	BacklogBytes int64
