@@ -18,7 +18,7 @@ import (
 func TestKcatSCRAM(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
-		t.Skip("kcat not installed (apt-get install -y kcat)")
+		t.Fatal("kcat not installed: make test installs it (make kcat)")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
 	defer cancel()

@@ -18,7 +18,7 @@ func TestQuickstart(t *testing.T) {
 		t.Skip("-short")
 	}
 	if _, err := exec.LookPath("kcat"); err != nil {
-		t.Skip("kcat not installed (apt-get install kcat, or make kcat)")
+		t.Fatal("kcat not installed: make test installs it (make kcat)")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
