@@ -30,19 +30,9 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsR
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
 		err := func() error {
-			if seen[res{rr.ResourceType, rr.ResourceName}] > 1 {
-				return fmt.Errorf("%w: resource appears more than once in the request", errInvalidRequest)
-			}
-			switch rr.ResourceType {
-			case kmsg.ConfigResourceTypeTopic:
-			case kmsg.ConfigResourceTypeBroker:
-				return fmt.Errorf("%w: broker configs are static in Strata; edit the config file", errInvalidRequest)
-			default:
-				return fmt.Errorf("%w: unsupported resource type %v", errInvalidRequest, rr.ResourceType)
-			}
-			t := b.lookupTopic(rr.ResourceName)
-			if t == nil {
-				return errUnknownTopic
+			t, err := b.alterConfigsTarget(rr.ResourceType, rr.ResourceName, seen[res{rr.ResourceType, rr.ResourceName}] > 1)
+			if err != nil {
+				return err
 			}
 			overrides := make(map[string]string, len(rr.Configs))
 			for _, c := range rr.Configs {
@@ -60,4 +50,24 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsR
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
+}
+
+// alterConfigsTarget checks one resource of an AlterConfigs or IncrementalAlterConfigs
+// request (named once, a topic, existing) and returns its topic.
+func (b *Broker) alterConfigsTarget(typ kmsg.ConfigResourceType, name string, duplicate bool) (*Topic, error) {
+	if duplicate {
+		return nil, fmt.Errorf("%w: resource appears more than once in the request", errInvalidRequest)
+	}
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+	case kmsg.ConfigResourceTypeBroker:
+		return nil, fmt.Errorf("%w: broker configs are static in Strata; edit the config file", errInvalidRequest)
+	default:
+		return nil, fmt.Errorf("%w: unsupported resource type %v", errInvalidRequest, typ)
+	}
+	t := b.lookupTopic(name)
+	if t == nil {
+		return nil, errUnknownTopic
+	}
+	return t, nil
 }

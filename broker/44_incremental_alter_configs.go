@@ -33,19 +33,9 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.In
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
 		err := func() error {
-			if seen[res{rr.ResourceType, rr.ResourceName}] > 1 {
-				return fmt.Errorf("%w: resource appears more than once in the request", errInvalidRequest)
-			}
-			switch rr.ResourceType {
-			case kmsg.ConfigResourceTypeTopic:
-			case kmsg.ConfigResourceTypeBroker:
-				return fmt.Errorf("%w: broker configs are static in Strata; edit the config file", errInvalidRequest)
-			default:
-				return fmt.Errorf("%w: unsupported resource type %v", errInvalidRequest, rr.ResourceType)
-			}
-			t := b.lookupTopic(rr.ResourceName)
-			if t == nil {
-				return errUnknownTopic
+			t, err := b.alterConfigsTarget(rr.ResourceType, rr.ResourceName, seen[res{rr.ResourceType, rr.ResourceName}] > 1)
+			if err != nil {
+				return err
 			}
 			overrides := t.configOverrides()
 			names := make(map[string]bool, len(rr.Configs))
