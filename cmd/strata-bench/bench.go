@@ -264,6 +264,19 @@ func (b *bench) strata(ctx context.Context, round int) error {
 			endpoint: b.minio.Endpoint, bucket: bucket, access: b.minio.AccessKey, secret: b.minio.SecretKey,
 		})
 	}
+	if b.o.phase("history") && b.o.historySegments > 0 {
+		startAt := func(dir, bkt string, extra map[string]string) (*brokerChild, error) {
+			props := maps.Clone(baseProps)
+			maps.Copy(props, extra)
+			return startChild(childOptions{
+				dataDir: dir, profDir: profDir, props: props,
+				endpoint: b.minio.Endpoint, bucket: bkt, access: b.minio.AccessKey, secret: b.minio.SecretKey,
+			})
+		}
+		if err := b.historyPhase(ctx, round, startAt); err != nil {
+			return err
+		}
+	}
 	child, err := start(nil)
 	if err != nil {
 		return err

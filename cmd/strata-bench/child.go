@@ -46,6 +46,17 @@ import (
 type countingStore struct {
 	tiering.ObjectStore
 	getBytes, getReqs, putBytes atomic.Int64
+	putReqs, statReqs, listReqs atomic.Int64
+}
+
+func (c *countingStore) Stat(ctx context.Context, key string) (tiering.ObjectInfo, error) {
+	c.statReqs.Add(1)
+	return c.ObjectStore.Stat(ctx, key)
+}
+
+func (c *countingStore) List(ctx context.Context, prefix string, fn func(tiering.ObjectInfo) error) error {
+	c.listReqs.Add(1)
+	return c.ObjectStore.List(ctx, prefix, fn)
 }
 
 type countingReader struct {
@@ -69,6 +80,7 @@ func (c *countingStore) GetRange(ctx context.Context, key string, off, length in
 }
 
 func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	c.putReqs.Add(1)
 	err := c.ObjectStore.Put(ctx, key, r, size)
 	if err == nil {
 		c.putBytes.Add(size)
@@ -81,7 +93,12 @@ func (c *countingStore) PutIf(ctx context.Context, key string, r io.Reader, size
 	type putIfer interface {
 		PutIf(ctx context.Context, key string, r io.Reader, size int64, ifMatch string) (string, error)
 	}
-	return c.ObjectStore.(putIfer).PutIf(ctx, key, r, size, ifMatch)
+	c.putReqs.Add(1)
+	etag, err := c.ObjectStore.(putIfer).PutIf(ctx, key, r, size, ifMatch)
+	if err == nil {
+		c.putBytes.Add(size)
+	}
+	return etag, err
 }
 
 type kvList []string
@@ -191,6 +208,7 @@ func runChild(args []string) error {
 		st := childStats{}
 		if cs != nil {
 			st.GetBytes, st.GetRequests, st.PutBytes = cs.getBytes.Load(), cs.getReqs.Load(), cs.putBytes.Load()
+			st.PutRequests, st.StatRequests, st.ListRequests = cs.putReqs.Load(), cs.statReqs.Load(), cs.listReqs.Load()
 		}
 		st.VMHWMKiB, st.VMRSSKiB = procStatus(os.Getpid())
 		var ms runtime.MemStats
@@ -235,10 +253,14 @@ type childStats struct {
 	GetBytes    int64 `json:"get_bytes"`
 	GetRequests int64 `json:"get_requests"`
 	PutBytes    int64 `json:"put_bytes"`
-	VMHWMKiB    int64 `json:"vm_hwm_kib"`
-	VMRSSKiB    int64 `json:"vm_rss_kib"`
-	HeapInuse   int64 `json:"heap_inuse"`
-	GoSys       int64 `json:"go_sys"`
+	PutRequests int64 `json:"put_requests"`
+	// StatRequests and ListRequests count HEAD and LIST requests.
+	StatRequests int64 `json:"stat_requests"`
+	ListRequests int64 `json:"list_requests"`
+	VMHWMKiB     int64 `json:"vm_hwm_kib"`
+	VMRSSKiB     int64 `json:"vm_rss_kib"`
+	HeapInuse    int64 `json:"heap_inuse"`
+	GoSys        int64 `json:"go_sys"`
 }
 
 // procStatus returns VmHWM and VmRSS of pid in KiB.

@@ -43,6 +43,11 @@ type options struct {
 	phases         map[string]bool // nil = all
 	idlePartitions int
 	idleDur        time.Duration
+
+	historySegments     int     // sealed segments of the long history
+	historySmall        int     // ... and of the short one it is compared with
+	historyMiB          float64 // produced after start-up on each history
+	historySegmentBytes int64   // segment.bytes of the history topic (the uploads measured)
 }
 
 // phase reports whether the named group of phases runs (-phases).
@@ -73,8 +78,12 @@ func main() {
 	fs.BoolVar(&o.skipKfake, "skip-kfake", false, "skip the kfake peer")
 	fs.IntVar(&o.idlePartitions, "idle-partitions", 5000, "partitions of the idle-CPU phase (0: skip)")
 	fs.DurationVar(&o.idleDur, "idle-duration", 10*time.Second, "how long the idle CPU is measured")
+	fs.IntVar(&o.historySegments, "history-segments", 100000, "sealed segments (half local, all in the manifest) of the history phase's long history")
+	fs.IntVar(&o.historySmall, "history-small", 100, "sealed segments of the history phase's short history")
+	fs.Float64Var(&o.historyMiB, "history-mib", 32, "MiB produced (acks=-1) and then uploaded on each history")
+	fs.Int64Var(&o.historySegmentBytes, "history-segment-bytes", 4<<20, "segment.bytes of the history topic")
 	s3 := fs.String("s3-mib", "8,32,64", "object sizes (MiB) of the raw MinIO PUT/GET limit")
-	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,idle,cold (default all; peers run the selected ones they have)")
+	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,idle,cold,history (default all; peers run the selected ones they have)")
 	fs.Parse(os.Args[1:])
 	if *phases != "" {
 		o.phases = map[string]bool{}

@@ -36,6 +36,7 @@ func TestSmoke(t *testing.T) {
 		diskMiB: 4, tcpMiB: 16, s3Sizes: []int64{1 << 20},
 		out: t.TempDir(), natsBin: filepath.Join(root, "bin", "nats-server"),
 		segmentBytes: 1 << 20, idlePartitions: 20, idleDur: 300 * time.Millisecond,
+		historySegments: 300, historySmall: 10, historyMiB: 2, historySegmentBytes: 256 << 10,
 	}
 	var out bytes.Buffer
 	if err := run(t.Context(), o, &out); err != nil {
@@ -48,6 +49,8 @@ func TestSmoke(t *testing.T) {
 		`"target":"strata","metric":"cold consume 1p (MinIO, empty cache)"`,
 		`"target":"strata","metric":"cold 2nd concurrent consumer: extra GET bytes"`,
 		`"metric":"idle CPU with 20 partitions"`,
+		`"target":"strata","metric":"history 300 segments: upload wall time per segment"`,
+		"| history 300/10 segments: start-up to first acks=-1 produce |",
 		"| target | ratio | wanted | met |",
 	} {
 		if !strings.Contains(out.String(), want) {

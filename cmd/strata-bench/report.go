@@ -85,6 +85,48 @@ func (r *report) table(w io.Writer, o options) {
 		}
 		fmt.Fprintf(w, "| %s | %.2f | %s%.2f | %s |\n", t.name, ratio, cmp(t.lower), t.want, yesNo(met))
 	}
+	// Flat with history: the long history's figures over the short one's (same run).
+	for _, h := range []struct {
+		what  string
+		lower bool
+	}{
+		{"start-up to first acks=-1 produce", true},
+		{"produce 1p acks=-1", false},
+		{"upload wall time per segment", true},
+		{"upload throughput", false},
+		{"upload PUT requests per segment", true},
+		{"upload other requests per segment (GET, HEAD, LIST)", true},
+		{"upload PUT bytes per segment beyond its data", true},
+	} {
+		a, ok1 := r.median("strata", historyMetric(o.historySegments, h.what))
+		b, ok2 := r.median("strata", historyMetric(o.historySmall, h.what))
+		name := fmt.Sprintf("history %d/%d segments: %s", o.historySegments, o.historySmall, h.what)
+		want := 0.9
+		if h.lower {
+			want = 1.1
+		}
+		if !ok1 || !ok2 {
+			continue
+		}
+		if b == 0 {
+			// Both zero is flat; otherwise the ratio is undefined.
+			fmt.Fprintf(w, "| %s | %.2f vs %.2f | %s%.2f | %s |\n", name, a, b, cmp(h.lower), want, yesNo(a == 0))
+			continue
+		}
+		ratio := a / b
+		met := ratio >= want
+		if h.lower {
+			met = ratio <= want
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %s%.2f | %s |\n", name, ratio, cmp(h.lower), want, yesNo(met))
+	}
+	for _, n := range []int{o.historySmall, o.historySegments} {
+		a, ok1 := r.median("strata", historyMetric(n, "upload throughput"))
+		b, ok2 := r.median("limit", historyMetric(n, "raw PUT of the same segment files, 1 stream"))
+		if ok1 && ok2 && b > 0 {
+			fmt.Fprintf(w, "| history %d segments: upload vs raw 1-stream PUT of the same files | %.2f | (reported) | |\n", n, a/b)
+		}
+	}
 	absolute := func(name, metric string, limit float64, unit string) {
 		v, ok := r.median("strata", metric)
 		if !ok {
