@@ -7,7 +7,8 @@ package broker
 //     offset (clients skip records below it). Local reads copy from the segment file
 //     into pooled buffers the connection takes back once the response is written, or on
 //     plaintext TCP stay in the file and are written with sendfile (recordbufs.go);
-//     offsets below the local log start are read from the remote tier.
+//     offsets below the local log start are read from the remote tier, whose batches are
+//     sent from the cached chunks they lie in without a copy (remoterecords.go).
 //   - Byte limits follow KIP-74: partitions are filled in request order; each gets at most
 //     its PartitionMaxBytes and what is left of the response's MaxBytes, except that the
 //     first partition with data returns its first batch whole even if it is larger, so a
@@ -41,6 +42,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/tiering"
 )
 
 // Fetch versions served.
@@ -156,7 +158,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 	type remoteJob struct {
 		fp   *fetchPart
 		done chan struct{}
-		data []byte
+		data tiering.Records // slices of cached chunks (remoterecords.go)
 		ok   bool
 		err  error
 	}
@@ -237,16 +239,20 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		minOne := total == 0
 		var (
 			data   []byte
-			sec    *fileSection // local records left in their file (recordbufs.go)
+			sec    *recordSection // records left where they are until written (recordbufs.go)
 			err    error
 			source = "local"
 		)
 		if j, ok := remotes[i]; ok {
 			<-j.done
 			source = "remote"
-			data, err = j.data, j.err
-			if err == nil && j.ok {
-				data = trimBatches(data, limit, minOne)
+			err = j.err
+			if recs := j.data.Trim(limit, minOne); err == nil && j.ok && recs.Len() > 0 {
+				if rb != nil {
+					sec = &recordSection{bufs: recs.Bufs, n: int64(recs.Len())}
+				} else {
+					data = recordBytes(recs)
+				}
 			}
 			if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
 				b.metrics().remoteErrors.Inc()

@@ -94,10 +94,10 @@ type remoteRead struct {
 	offset   int64
 	done     chan struct{}
 	cancel   context.CancelFunc
-	data     []byte        // valid after done
-	err      error         // valid after done
-	finished time.Time     // valid after done
-	hold     time.Duration // valid after done: how long a failure is answered without a new read
+	data     tiering.Records // valid after done (aliases the tier's chunk cache: read-only)
+	err      error           // valid after done
+	finished time.Time       // valid after done
+	hold     time.Duration   // valid after done: how long a failure is answered without a new read
 }
 
 // heldError reports whether r is a finished, failed read younger than its hold.
@@ -379,7 +379,7 @@ func (p *Partition) readLocalBuf(offset int64, maxBytes int, minOneBatch bool, r
 // at most wait, or until ctx is done (ctx bounds only the waiting, not the read). done=false
 // means the read is still running; the caller answers the partition empty and the
 // client's next fetch joins the same read.
-func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool, wait time.Duration) (data []byte, done bool, err error) {
+func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool, wait time.Duration) (data tiering.Records, done bool, err error) {
 	p.remoteMu.Lock()
 	r := p.remotePending
 	if r != nil && r.offset == offset && !r.heldError(time.Now()) {
@@ -396,7 +396,7 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 		// second consumer of this partition may still be waiting for it.
 		if p.closed.Load() {
 			p.remoteMu.Unlock()
-			return nil, true, errBrokerClosed
+			return tiering.Records{}, true, errBrokerClosed
 		}
 		rctx, cancel := context.WithTimeout(context.Background(), remoteReadTimeout)
 		r = &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel}
@@ -409,7 +409,7 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 		go func() {
 			defer p.remoteWG.Done()
 			defer cancel()
-			r.data, r.err = t.Read(rctx, offset, maxBytes, minOneBatch)
+			r.data, r.err = readTierRecords(rctx, t, offset, maxBytes, minOneBatch) // remoterecords.go
 			r.finished = time.Now()
 			if r.err != nil {
 				n := min(p.remoteFails.Add(1), 8)
@@ -435,7 +435,7 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 	select {
 	case <-r.done: // a finished read wins over a simultaneous timeout
 	default:
-		return nil, false, nil
+		return tiering.Records{}, false, nil
 	}
 
 	p.remoteMu.Lock()
@@ -445,28 +445,11 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 	p.remoteMu.Unlock()
 	if r.err != nil {
 		if errors.Is(r.err, segment.ErrOffsetOutOfRange) {
-			return nil, true, r.err
+			return tiering.Records{}, true, r.err
 		}
-		return nil, true, fmt.Errorf("%w: remote read %s-%d at %d: %w", errRemoteRead, p.topicName, p.index, offset, r.err)
+		return tiering.Records{}, true, fmt.Errorf("%w: remote read %s-%d at %d: %w", errRemoteRead, p.topicName, p.index, offset, r.err)
 	}
-	return trimBatches(r.data, maxBytes, minOneBatch), true, nil
-}
-
-// trimBatches cuts data (whole batches) to at most maxBytes, keeping the first batch
-// whole when minOneBatch.
-func trimBatches(data []byte, maxBytes int, minOneBatch bool) []byte {
-	if len(data) <= maxBytes {
-		return data
-	}
-	n := 0
-	_ = splitBatches(data, func(h batchHeader, batch []byte) (bool, error) {
-		if n+len(batch) > maxBytes && !(n == 0 && minOneBatch) {
-			return false, nil
-		}
-		n += len(batch)
-		return true, nil
-	})
-	return data[:n]
+	return r.data.Trim(maxBytes, minOneBatch), true, nil
 }
 
 // deleteRecords raises the log start offset to offset (DeleteRecords). The remote part is

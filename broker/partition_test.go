@@ -244,7 +244,7 @@ func TestPartitionLocalRetentionWaitsForUpload(t *testing.T) {
 	if err != nil || !done {
 		t.Fatal(done, err)
 	}
-	if got := batchOffsets(t, data); len(got) != 1 || got[0] != 1 {
+	if got := batchOffsets(t, data.AppendTo(nil)); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("remote offsets %v", got)
 	}
 	// Timestamp lookups go through the tier for remote data.
@@ -309,8 +309,8 @@ func TestPartitionSlowRemoteReadContinuesInBackground(t *testing.T) {
 	}
 	close(gate) // the bucket answers; the next fetch at the same offset gets the result
 	data, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, time.Second)
-	if !done || err != nil || len(batchOffsets(t, data)) != 2 {
-		t.Fatalf("second read: done %v err %v offsets %v", done, err, batchOffsets(t, data))
+	if !done || err != nil || len(batchOffsets(t, data.AppendTo(nil))) != 2 {
+		t.Fatalf("second read: done %v err %v offsets %v", done, err, batchOffsets(t, data.AppendTo(nil)))
 	}
 }
 

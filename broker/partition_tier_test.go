@@ -88,7 +88,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 			if err != nil || !done {
 				t.Fatalf("remote read at %d: %v %v", off, done, err)
 			}
-			data = d
+			data = d.AppendTo(nil)
 		} else {
 			d, _, err := p.readLocal(off, 1<<20, true)
 			if err != nil {

@@ -17,10 +17,13 @@ package broker
 // the file section in RecordBatches, observers of the response ask recordLen for its real
 // length, and the worker writes the response with sendfile(2). A response holding markers
 // must never be encoded by the copy path; the worker checks for sections first. TLS
-// connections copy.
+// connections copy local reads.
 //
-// Remote reads (cached chunks) are never pooled. Reads below minPooledRead are plain
-// allocations: small ones cost little to zero and would only churn the pools.
+// Remote reads (cached chunks) are never pooled or copied: on every connection the
+// worker serves, fillFetch marks them as sections of chunk slices (remoterecords.go),
+// written with writev on plain TCP and through a buffered writer on TLS. Reads below
+// minPooledRead are plain allocations: small ones cost little to zero and would only
+// churn the pools.
 
 import (
 	"bytes"
@@ -41,8 +44,8 @@ var recordPools [bits.UintSize]sync.Pool
 // allocates plainly and takes nothing back.
 type recordBufs struct {
 	lent   []*[]byte
-	splice bool           // plain *net.TCPConn: local record sets may stay in their files
-	secs   []*fileSection // sections marked since the last release; index = marker number
+	splice bool             // plain *net.TCPConn: local record sets may stay in their files
+	secs   []*recordSection // sections marked since the last release; index = marker number
 }
 
 // spliceable reports whether local reads may be left in their files.
@@ -50,7 +53,7 @@ func (rb *recordBufs) spliceable() bool { return rb != nil && rb.splice }
 
 // mark records sec for the response being built and returns the marker that stands for
 // it in RecordBatches.
-func (rb *recordBufs) mark(sec *fileSection) []byte {
+func (rb *recordBufs) mark(sec *recordSection) []byte {
 	m := spliceMarker(len(rb.secs))
 	rb.secs = append(rb.secs, sec)
 	return m
@@ -58,7 +61,7 @@ func (rb *recordBufs) mark(sec *fileSection) []byte {
 
 // sectionOf returns the section that records stands for, or nil for real record bytes.
 // A real record set is never 16 bytes (a batch header alone is 61).
-func (rb *recordBufs) sectionOf(records []byte) *fileSection {
+func (rb *recordBufs) sectionOf(records []byte) *recordSection {
 	if rb == nil || len(rb.secs) == 0 || len(records) != 16 || !bytes.Equal(records[:8], markerSeed[:]) {
 		return nil
 	}

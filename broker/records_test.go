@@ -11,6 +11,8 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/strata-io/strata/tiering"
 )
 
 // testBatch builds a v2 record batch of len(tsDeltas) records with the given codec, each
@@ -173,8 +175,8 @@ func TestTrimBatches(t *testing.T) {
 	data := append(bytes.Clone(a), bb...)
 	f := func(max int, minOne bool, want int) {
 		t.Helper()
-		if got := len(trimBatches(data, max, minOne)); got != want {
-			t.Fatalf("trimBatches(%d, %v) = %d bytes, want %d", max, minOne, got, want)
+		if got := tiering.RecordsOf(data).Trim(max, minOne).Len(); got != want {
+			t.Fatalf("Trim(%d, %v) = %d bytes, want %d", max, minOne, got, want)
 		}
 	}
 	f(len(data), false, len(data))

@@ -16,6 +16,7 @@ package broker
 // concurrent readers of the same *os.File do not race on its seek position).
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
@@ -31,17 +32,20 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-// fileSection is a byte range of an open segment file.
-type fileSection struct {
-	f   *os.File
-	off int64
-	n   int64
+// recordSection is a record set that stays where it is until the response is written:
+// a byte range of an open segment file (f, off, n; sent with sendfile), or slices of
+// cached remote chunks (bufs, n bytes in all; remoterecords.go), written with writev.
+type recordSection struct {
+	f    *os.File
+	off  int64
+	n    int64
+	bufs [][]byte // read-only: they alias the chunk cache, and may be shared
 }
 
-// splicePiece is either bytes from memory or a file section.
+// splicePiece is either bytes from memory or a record section.
 type splicePiece struct {
 	b   []byte
-	sec *fileSection
+	sec *recordSection
 }
 
 // markerSeed makes markers unique to this process, so record bytes or names in a
@@ -64,7 +68,7 @@ func spliceMarker(i int) []byte {
 // readLocalSection is readLocal without the copy: the section of the segment file that
 // holds the batches. ok=false: offset below the local log start. A log on a filesystem
 // without *os.File (tests' MemFS) returns the bytes in data instead.
-func (p *Partition) readLocalSection(offset int64, maxBytes int, minOneBatch bool) (sec *fileSection, data []byte, ok bool, err error) {
+func (p *Partition) readLocalSection(offset int64, maxBytes int, minOneBatch bool) (sec *recordSection, data []byte, ok bool, err error) {
 	if offset < p.log.LogStartOffset() {
 		return nil, nil, false, nil
 	}
@@ -79,7 +83,7 @@ func (p *Partition) readLocalSection(offset int64, maxBytes int, minOneBatch boo
 		return nil, nil, true, nil
 	}
 	if f, isFile := rr.File.(*os.File); isFile {
-		return &fileSection{f: f, off: rr.Position, n: rr.Size}, nil, true, nil
+		return &recordSection{f: f, off: rr.Position, n: rr.Size}, nil, true, nil
 	}
 	data, ok, err = p.readLocal(offset, maxBytes, minOneBatch)
 	return nil, data, ok, err
@@ -87,10 +91,10 @@ func (p *Partition) readLocalSection(offset int64, maxBytes int, minOneBatch boo
 
 // encodeSplicedFetch frames resp (size, correlation id, flexible header tags) with the
 // record sets of the partitions in secs left in their files.
-func encodeSplicedFetch(resp *kmsg.FetchResponse, correlationID int32, secs map[*kmsg.FetchResponseTopicPartition]*fileSection) ([]splicePiece, int64, error) {
+func encodeSplicedFetch(resp *kmsg.FetchResponse, correlationID int32, secs map[*kmsg.FetchResponseTopicPartition]*recordSection) ([]splicePiece, int64, error) {
 	type mark struct {
 		m   []byte
-		sec *fileSection
+		sec *recordSection
 	}
 	var marks []mark
 	for i := range resp.Topics {
@@ -139,33 +143,70 @@ func encodeSplicedFetch(resp *kmsg.FetchResponse, correlationID int32, secs map[
 	return pieces, total + 4, nil
 }
 
-// writeSplicedFetch writes pieces to conn, file sections with sendfile(2).
+// writeSplicedFetch writes pieces to conn: on a TCP connection, runs of memory pieces
+// (remote chunk slices included) with one writev each and file sections with sendfile;
+// on other connections (TLS) through a buffered writer, so that small pieces do not
+// become records of their own.
 func writeSplicedFetch(conn net.Conn, pieces []splicePiece) error {
-	sc, isSyscall := conn.(syscall.Conn)
-	for _, pc := range pieces {
-		if pc.sec == nil {
-			if len(pc.b) > 0 {
-				if _, err := conn.Write(pc.b); err != nil {
-					return err
-				}
-			}
-			continue
+	if _, isTCP := conn.(*net.TCPConn); !isTCP {
+		return writeSplicedBuffered(conn, pieces)
+	}
+	sc := conn.(syscall.Conn)
+	var vec net.Buffers // memory not yet written
+	flush := func() error {
+		if len(vec) == 0 {
+			return nil
 		}
-		if !isSyscall {
-			if _, err := io.Copy(conn, io.NewSectionReader(pc.sec.f, pc.sec.off, pc.sec.n)); err != nil {
+		_, err := vec.WriteTo(conn) // consumes vec (its own slice headers only)
+		vec = vec[:0]
+		return err
+	}
+	for _, pc := range pieces {
+		switch {
+		case pc.sec == nil:
+			if len(pc.b) > 0 {
+				vec = append(vec, pc.b)
+			}
+		case pc.sec.f == nil:
+			vec = append(vec, pc.sec.bufs...) // copies the slice headers, never the bytes
+		default:
+			if err := flush(); err != nil {
 				return err
 			}
-			continue
+			if err := sendfileSection(sc, pc.sec); err != nil {
+				return err
+			}
 		}
-		if err := sendfileSection(sc, pc.sec); err != nil {
+	}
+	return flush()
+}
+
+// writeSplicedBuffered writes pieces to a connection without sendfile or writev.
+func writeSplicedBuffered(conn net.Conn, pieces []splicePiece) error {
+	w := bufio.NewWriterSize(conn, 64<<10)
+	for _, pc := range pieces {
+		var err error
+		switch {
+		case pc.sec == nil:
+			_, err = w.Write(pc.b)
+		case pc.sec.f == nil:
+			for _, b := range pc.sec.bufs {
+				if _, err = w.Write(b); err != nil {
+					break
+				}
+			}
+		default:
+			_, err = io.Copy(w, io.NewSectionReader(pc.sec.f, pc.sec.off, pc.sec.n))
+		}
+		if err != nil {
 			return err
 		}
 	}
-	return nil
+	return w.Flush()
 }
 
 // sendfileSection copies sec to the socket with sendfile(2) and an explicit offset.
-func sendfileSection(dst syscall.Conn, sec *fileSection) error {
+func sendfileSection(dst syscall.Conn, sec *recordSection) error {
 	rc, err := dst.SyscallConn()
 	if err != nil {
 		return err
@@ -208,10 +249,10 @@ func sendfileSection(dst syscall.Conn, sec *fileSection) error {
 	return serr
 }
 
-// writeSplicedResponse writes resp, whose record sets rb marked as file sections (some
-// or all of them), framed, to nc: memory parts with write, sections with sendfile.
+// writeSplicedResponse writes resp, whose record sets rb marked as sections (some or all
+// of them), framed, to nc (writeSplicedFetch).
 func writeSplicedResponse(nc net.Conn, correlationID int32, resp *kmsg.FetchResponse, rb *recordBufs) error {
-	secs := make(map[*kmsg.FetchResponseTopicPartition]*fileSection)
+	secs := make(map[*kmsg.FetchResponseTopicPartition]*recordSection)
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
 			sp := &resp.Topics[i].Partitions[j]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,7 +84,7 @@ func TestSplicedFetchMatchesCopy(t *testing.T) {
 		}
 		got := fetchResponseFor(version, 2)
 		got.Topics[0].Partitions[1].RecordBatches = []byte{}
-		pieces, size, err := encodeSplicedFetch(got, 7, map[*kmsg.FetchResponseTopicPartition]*fileSection{&got.Topics[0].Partitions[0]: sec})
+		pieces, size, err := encodeSplicedFetch(got, 7, map[*kmsg.FetchResponseTopicPartition]*recordSection{&got.Topics[0].Partitions[0]: sec})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +159,7 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 			resp := fetchResponseFor(12, 1)
-			pieces, size, err := encodeSplicedFetch(resp, 1, map[*kmsg.FetchResponseTopicPartition]*fileSection{&resp.Topics[0].Partitions[0]: sec})
+			pieces, size, err := encodeSplicedFetch(resp, 1, map[*kmsg.FetchResponseTopicPartition]*recordSection{&resp.Topics[0].Partitions[0]: sec})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -169,4 +170,72 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 		}
 		b.SetBytes(total / int64(b.N))
 	})
+}
+
+// A response mixing a file section, a remote record set in chunk slices (remoterecords.go)
+// and plain bytes is written byte for byte as the copying path writes it: on TCP
+// (sendfile + writev) and on a connection without either (net.Pipe, as TLS: buffered).
+func TestSplicedRemoteRecordsMatchCopy(t *testing.T) {
+	for _, version := range []int16{11, 12, 16} {
+		for _, tcp := range []bool{true, false} {
+			p, server, client := sendfileFixture(t, 300)
+			local, _, err := p.readLocal(10, 100_000, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			remote, _, err := p.readLocal(50, 150_000, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The remote set as the tier returns it: slices of 4000-byte "chunks".
+			var bufs [][]byte
+			for rest := remote; len(rest) > 0; rest = rest[min(4000, len(rest)):] {
+				bufs = append(bufs, rest[:min(4000, len(rest))])
+			}
+			shared := slices.Clone(bufs)
+
+			want := fetchResponseFor(version, 3)
+			want.Topics[0].Partitions[0].RecordBatches = local
+			want.Topics[0].Partitions[1].RecordBatches = remote
+			want.Topics[0].Partitions[2].RecordBatches = []byte{}
+			wantBytes := appendResponse(nil, 9, want)
+
+			sec, _, _, err := p.readLocalSection(10, 100_000, true)
+			if err != nil || sec == nil {
+				t.Fatal(sec, err)
+			}
+			rb := &recordBufs{splice: tcp}
+			got := fetchResponseFor(version, 3)
+			got.Topics[0].Partitions[0].RecordBatches = rb.mark(sec)
+			got.Topics[0].Partitions[1].RecordBatches = rb.mark(&recordSection{bufs: bufs, n: int64(len(remote))})
+			got.Topics[0].Partitions[2].RecordBatches = []byte{}
+			if n := rb.recordLen(got.Topics[0].Partitions[1].RecordBatches); n != len(remote) {
+				t.Fatalf("recordLen of the remote set %d, want %d", n, len(remote))
+			}
+
+			var conn, peer net.Conn = server, client
+			if !tcp {
+				conn, peer = net.Pipe()
+			}
+			done := make(chan []byte)
+			go func() {
+				b := make([]byte, len(wantBytes))
+				n, _ := io.ReadFull(peer, b)
+				done <- b[:n]
+			}()
+			if err := writeSplicedResponse(conn, 9, got, rb); err != nil {
+				t.Fatal(err)
+			}
+			if gotBytes := <-done; !bytes.Equal(gotBytes, wantBytes) {
+				t.Fatalf("v%d tcp=%v: spliced bytes (%d) differ from the copy path (%d)", version, tcp, len(gotBytes), len(wantBytes))
+			}
+			if !slices.EqualFunc(bufs, shared, func(a, b []byte) bool { return len(a) == len(b) && &a[0] == &b[0] }) {
+				t.Fatal("writing changed the record set's slices (they may be shared)")
+			}
+			rb.release()
+			if !tcp {
+				conn.Close()
+			}
+		}
+	}
 }

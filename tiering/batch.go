@@ -171,13 +171,3 @@ func BatchBounds(b []byte) (base, last, size int64, err error) {
 	h, err := parseBatchHeader(b)
 	return h.baseOffset, h.lastOffset, h.size, err
 }
-
-// checkBatchCRC verifies a whole batch's CRC-32C (bytes 21..end, stored at bytes 17..20), so
-// that bit rot in the bucket reaches the consumer as an error, not as bad records.
-func checkBatchCRC(b []byte) error {
-	want := binary.BigEndian.Uint32(b[batchCRCOff:])
-	if got := crc32.Checksum(b[batchAttrOff:], castagnoli); got != want {
-		return fmt.Errorf("%w: batch crc32c %08x, header says %08x", segment.ErrCorrupt, got, want)
-	}
-	return nil
-}

@@ -2,7 +2,9 @@ package tiering
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"sort"
 
@@ -12,71 +14,114 @@ import (
 // Read implements PartitionTier: whole batches from the one containing offset, up to
 // maxBytes (the first batch whole when minOneBatch), from one remote segment. A read that
 // reaches the end of a segment stops there; the caller asks again from the next offset.
+// The bytes are a copy the caller owns; ReadRecords returns them without copying.
 func (p *RemotePartition) Read(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	r, err := p.ReadRecords(ctx, offset, maxBytes, minOneBatch)
+	if err != nil || r.Len() == 0 {
+		return nil, err
+	}
+	return r.AppendTo(make([]byte, 0, r.Len())), nil
+}
+
+// ReadRecords implements RecordsReader: Read, with the batches left in the cached chunks
+// they were read from (see Records). Every batch's CRC-32C is checked.
+func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
 	st := p.state.Load()
 	if offset < st.start || offset >= st.end || len(st.entries) == 0 {
-		return nil, fmt.Errorf("remote %s-%d: offset %d outside [%d, %d): %w", p.topic, p.partition, offset, st.start, st.end, segment.ErrOffsetOutOfRange)
+		return Records{}, fmt.Errorf("remote %s-%d: offset %d outside [%d, %d): %w", p.topic, p.partition, offset, st.start, st.end, segment.ErrOffsetOutOfRange)
 	}
 	i := sort.Search(len(st.entries), func(i int) bool { return st.entries[i].LastOffset >= offset })
 	if i == len(st.entries) {
-		return nil, fmt.Errorf("remote %s-%d: offset %d beyond the last remote segment: %w", p.topic, p.partition, offset, segment.ErrOffsetOutOfRange)
+		return Records{}, fmt.Errorf("remote %s-%d: offset %d beyond the last remote segment: %w", p.topic, p.partition, offset, segment.ErrOffsetOutOfRange)
 	}
 	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch)
 	if err != nil {
 		p.m.metrics.errors.WithLabelValues("fetch").Inc()
-		return nil, err
+		return Records{}, err
 	}
-	p.m.metrics.fetchBytes.WithLabelValues(p.topic).Add(float64(len(out)))
+	p.m.metrics.fetchBytes.WithLabelValues(p.topic).Add(float64(out.Len()))
 	p.m.metrics.fetchRequests.WithLabelValues(p.topic).Inc()
 	return out, nil
 }
 
-func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
 	e := &st.entries[i]
 	pos := int64(0)
 	if offset > e.BaseOffset {
 		idx, err := p.index(ctx, &e.Index)
 		if err != nil {
-			return nil, err
+			return Records{}, err
 		}
 		pos = indexLookup(idx, offset-e.BaseOffset)
 	}
-	var out []byte
-	if n := min(int64(maxBytes), e.Size-pos, 8<<20); n > 0 { // grows past 8 MiB if asked
-		out = make([]byte, 0, n)
-	}
+	var out recordsBuilder
 	next := offset
 	for pos < e.Size {
 		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
 		if err != nil {
-			return nil, err
+			return Records{}, err
 		}
 		bh, err := parseBatchHeader(hdr)
 		if err != nil {
-			return nil, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
+			return Records{}, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
 		}
 		if pos+bh.size > e.Size {
-			return nil, fmt.Errorf("%w: remote segment %q: batch at %d runs past the end", segment.ErrCorrupt, e.Log.Key, pos)
+			return Records{}, fmt.Errorf("%w: remote segment %q: batch at %d runs past the end", segment.ErrCorrupt, e.Log.Key, pos)
 		}
 		if bh.lastOffset < offset || bh.lastOffset < st.start {
 			pos += bh.size
 			continue
 		}
-		if int64(len(out))+bh.size > int64(maxBytes) && !(len(out) == 0 && minOneBatch) {
+		if int64(out.size)+bh.size > int64(maxBytes) && !(out.size == 0 && minOneBatch) {
 			break
 		}
-		n := len(out)
-		if out, err = p.appendRange(ctx, out, e, pos, bh.size); err != nil {
-			return nil, err
+		want := binary.BigEndian.Uint32(hdr[batchCRCOff:])
+		got, err := p.addBatch(ctx, &out, e, pos, bh.size)
+		if err != nil {
+			return Records{}, err
 		}
-		if err := checkBatchCRC(out[n:]); err != nil {
-			return nil, fmt.Errorf("remote segment %q at %d (offset %d): %w", e.Log.Key, pos, bh.baseOffset, err)
+		if got != want {
+			return Records{}, fmt.Errorf("remote segment %q at %d (offset %d): %w: batch crc32c %08x, header says %08x",
+				e.Log.Key, pos, bh.baseOffset, segment.ErrCorrupt, got, want)
 		}
+		out.endBatch()
 		pos += bh.size
 		next = bh.lastOffset + 1
 	}
 	p.readAhead(ctx, st, i, pos, offset, next, maxBytes)
-	return out, nil
+	return out.r, nil
+}
+
+// addBatch adds the n bytes of the batch at off of e's data object to out as slices of
+// the cached chunks that hold them, and returns the CRC-32C of the bytes the batch CRC
+// covers (from batchAttrOff to its end).
+func (p *RemotePartition) addBatch(ctx context.Context, out *recordsBuilder, e *SegmentEntry, off, n int64) (uint32, error) {
+	cb := p.m.cfg.ChunkBytes
+	first, last := off/cb, (off+n-1)/cb
+	var crc uint32
+	skip := int64(batchAttrOff) // bytes before the CRC-covered part still to pass
+	for ci := first; ci <= last; ci++ {
+		c, err := p.chunk(ctx, e, ci)
+		if err != nil {
+			return 0, err
+		}
+		lo, hi := int64(0), int64(len(c))
+		if ci == first {
+			lo = off - first*cb
+		}
+		if ci == last {
+			hi = off + n - last*cb
+		}
+		if lo >= hi || hi > int64(len(c)) {
+			return 0, fmt.Errorf("%w: remote segment %q: chunk %d has %d bytes", segment.ErrCorrupt, e.Log.Key, ci, len(c))
+		}
+		covered := c[lo:hi]
+		d := min(skip, int64(len(covered)))
+		skip -= d
+		crc = crc32.Update(crc, castagnoli, covered[d:])
+		out.add(c, lo, hi)
+	}
+	return crc, nil
 }
 
 // readAheadChunks is how many chunks a sequential reader asking for maxBytes at a time gets
