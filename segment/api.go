@@ -25,6 +25,10 @@ type Config struct {
 	SegmentMs          time.Duration // roll when the active segment's first append is older; 0 = never; default 7 days at the broker level
 	IndexIntervalBytes int           // bytes between sparse index entries; default 4096
 	MaxIndexBytes      int           // preallocated index size cap; default 10 MiB
+	// MaxOpenSealedFiles caps the .log files of segments found sealed at Open that are
+	// open at once (opened on first read, least recently read closed first; files.go), so
+	// that a log of any length opens with a few file descriptors. Default 128.
+	MaxOpenSealedFiles int
 	FlushMessages      int64         // fsync after this many messages even without acks=-1; 0 = never (rely on page cache)
 	FlushInterval      time.Duration // fsync if unflushed data is older than this; 0 = never
 	FS                 FS            // filesystem seam; nil = the operating system
@@ -77,7 +81,7 @@ type RecoveryReport struct {
 // ReadResult is a contiguous byte range of one segment file holding whole batches,
 // starting with the batch that contains the requested offset.
 type ReadResult struct {
-	File        ReadAtFile // the .log file (for sendfile or ReadAt); valid until the segment is deleted
+	File        ReadAtFile // the .log file (for sendfile or ReadAt); stays open at least 30s after the segment is deleted or its file evicted (files.go)
 	Position    int64
 	Size        int64
 	FirstOffset int64 // base offset of the first batch in the range

@@ -78,6 +78,7 @@ type Log struct {
 	fs     FS
 	logger *slog.Logger
 
+	files   *fileCache // lazily opened files of segments found sealed at Open
 	mu      sync.Mutex // the writer
 	closed  bool       // guarded by mu
 	retired []retiredSegment
@@ -633,6 +634,7 @@ func (l *Log) closeLocked() error {
 		errs = append(errs, s.close())
 	}
 	l.reapRetiredLocked(time.Time{}, true)
+	l.files.close()
 	return errors.Join(errs...)
 }
 

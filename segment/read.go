@@ -1,8 +1,10 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 )
 
 // Bytes reads the range of the result into a new slice.
@@ -65,8 +67,16 @@ func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, er
 		if seg == act {
 			limit = actSize
 		}
+		f, err := seg.reader()
+		if errors.Is(err, fs.ErrNotExist) {
+			// Deleted by retention since the snapshot was taken: the start has moved.
+			return ReadResult{}, fmt.Errorf("%w: offset %d: %w", ErrOffsetOutOfRange, offset, err)
+		}
+		if err != nil {
+			return ReadResult{}, err
+		}
 		if offset == next {
-			return ReadResult{File: seg.log, Position: limit, FirstOffset: offset}, nil
+			return ReadResult{File: f, Position: limit, FirstOffset: offset}, nil
 		}
 		pos, h, found, err := seg.findBatch(offset, limit)
 		if err != nil {
@@ -81,7 +91,7 @@ func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, er
 			}
 			return ReadResult{}, fmt.Errorf("segment %s: offset %d not found below position %d: %w", seg.logPath, offset, limit, ErrCorrupt)
 		}
-		res := ReadResult{File: seg.log, Position: pos, FirstOffset: h.BaseOffset}
+		res := ReadResult{File: f, Position: pos, FirstOffset: h.BaseOffset}
 		first := h.size()
 		switch {
 		case first > int64(maxBytes):
@@ -140,7 +150,11 @@ func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
 		var buf [batchHeaderSize]byte
 		for ok && pos < limit {
 			if h.MaxTimestamp >= ts {
-				return ReadResult{File: seg.log, Position: pos, Size: h.size(), FirstOffset: h.BaseOffset}, true, nil
+				f, err := seg.reader()
+				if err != nil {
+					return ReadResult{}, false, err
+				}
+				return ReadResult{File: f, Position: pos, Size: h.size(), FirstOffset: h.BaseOffset}, true, nil
 			}
 			pos += h.size()
 			if pos >= limit {

@@ -38,6 +38,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	}
 	cfg = cfg.withDefaults()
 	l := &Log{dir: dir, cfg: cfg, fs: cfg.FS, logger: cfg.Logger}
+	l.files = newFileCache(l.fs, cfg.MaxOpenSealedFiles)
 	if _, err := l.fs.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, rep, fmt.Errorf("segment: cannot create %q: %w", dir, err)
@@ -72,6 +73,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 		for _, s := range segs {
 			s.close()
 		}
+		l.files.close()
 		return nil, rep, err
 	}
 	for i, base := range bases {
@@ -121,6 +123,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	if haveCkpt && ckpt > start {
 		start = ckpt
 	}
+	l.files.opened()
 	l.publish(segs)
 	l.logStart.Store(start)
 	l.next.Store(next)
@@ -197,13 +200,9 @@ func parseBase(name, suffix string) (int64, bool) {
 // openSealed opens a segment that is followed by another one (so it was sealed and fsynced).
 func (l *Log) openSealed(base, nextBase int64, rep *RecoveryReport) (*segment, error) {
 	s := newSegment(l.fs, l.dir, base)
-	var err error
-	if s.log, err = l.fs.OpenFile(s.logPath, os.O_RDONLY, 0); err != nil {
-		return nil, fmt.Errorf("segment: cannot open %q: %w", s.logPath, err)
-	}
-	st, err := s.log.Stat()
+	s.files = l.files // opened lazily: no file descriptor per sealed segment
+	st, err := l.fs.Stat(s.logPath)
 	if err != nil {
-		s.close()
 		return nil, fmt.Errorf("segment: cannot stat %q: %w", s.logPath, err)
 	}
 	s.size.Store(st.Size())

@@ -35,9 +35,17 @@ func segmentPath(dir string, base int64, suffix string) string {
 // not yet published; readers treat it as absent. idx and tidx are guarded by mu; they are loaded lazily for a
 // segment found sealed at Open.
 type segment struct {
-	base     int64
-	fs       FS
+	base int64
+	fs   FS
+	// log is the file the segment was written through (the active segment, and segments
+	// sealed by this process), set before the segment is published and never changed. A
+	// segment found sealed at Open has log == nil: its file is opened on first read through
+	// files, held in lazy, and may be closed again (files.go). Readers use reader().
 	log      File
+	files    *fileCache
+	lazy     atomic.Pointer[File]
+	used     atomic.Bool // read since the cache's clock hand last passed
+	gone     bool        // guarded by files.mu: forgotten (deleted or closed); never reopen
 	logPath  string
 	idxPath  string
 	tidxPath string
@@ -167,7 +175,11 @@ func (s *segment) readHeader(pos, limit int64, buf *[batchHeaderSize]byte) (batc
 	if limit-pos < batchHeaderSize {
 		return batchHeader{}, s.corruptf(pos, "%d bytes left for a batch header", limit-pos)
 	}
-	if _, err := s.log.ReadAt(buf[:], pos); err != nil {
+	f, err := s.reader()
+	if err != nil {
+		return batchHeader{}, err
+	}
+	if _, err := f.ReadAt(buf[:], pos); err != nil {
 		return batchHeader{}, fmt.Errorf("segment %s: read batch header at %d: %w", s.logPath, pos, err)
 	}
 	h := decodeHeader(buf[:])
@@ -231,6 +243,9 @@ func (s *segment) endWithin(start, maxEnd, limit int64) (int64, error) {
 // close closes the segment's open files.
 func (s *segment) close() error {
 	var errs []error
+	if s.files != nil {
+		errs = append(errs, s.files.forget(s))
+	}
 	for _, f := range []File{s.log, s.idxFile, s.tidxFile} {
 		if f != nil {
 			errs = append(errs, f.Close())
