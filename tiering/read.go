@@ -54,6 +54,12 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		}
 		pos = indexLookup(idx, offset-e.BaseOffset)
 	}
+	ahead := p.readAheadChunks(maxBytes)
+	if ahead <= 0 || p.lastReadNext.Load() != offset {
+		ahead = 0 // not sequential: no read-ahead
+	} else if p.readAheadEarly(ctx, st, i, pos, maxBytes, ahead) {
+		ahead = 0 // started
+	}
 	var out recordsBuilder
 	next := offset
 	for pos < e.Size {
@@ -88,7 +94,11 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		pos += bh.size
 		next = bh.lastOffset + 1
 	}
-	p.readAhead(ctx, st, i, pos, offset, next, maxBytes)
+	p.lastReadNext.Store(next)
+	if ahead > 0 {
+		cb := p.m.cfg.ChunkBytes
+		p.readAhead(ctx, st, i, (pos+cb-1)/cb, ahead) // after the chunk holding pos-1
+	}
 	return out.r, nil
 }
 
@@ -136,25 +146,40 @@ func (p *RemotePartition) readAheadChunks(maxBytes int) int {
 	}
 	cb := p.m.cfg.ChunkBytes
 	want := int((2*int64(maxBytes) + cb - 1) / cb)
-	limit := int(p.m.cache.MaxBytes() / 8 / cb)
-	return max(n, min(want, limit))
+	return max(n, min(want, p.readAheadLimit()))
 }
 
-// readAhead prefetches readAheadChunks(maxBytes) chunks after position pos of entry i
-// (crossing into the next segments) when the reader looks sequential: it asked for the
-// offset where the previous read of this partition ended.
-func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int, pos, offset, nextOffset int64, maxBytes int) {
-	prev := p.lastReadNext.Swap(nextOffset)
-	n := p.readAheadChunks(maxBytes)
-	if n <= 0 || prev != offset {
-		return
-	}
+// readAheadLimit is an eighth of the chunk cache budget, in chunks.
+func (p *RemotePartition) readAheadLimit() int {
+	return int(p.m.cache.MaxBytes() / 8 / p.m.cfg.ChunkBytes)
+}
+
+// readAheadEarly starts, for a sequential reader (one asking for the offset where the
+// previous read of this partition ended), before its read from position pos of entry i:
+// the loads of the chunks that read needs after the first, so that they run in parallel
+// rather than one GET after another, and of the n read-ahead chunks after those. It does
+// so only when all of them fit in readAheadLimit (a small cache's admission window would
+// push parallel loads out before they are read) and returns false otherwise; the caller
+// then prefetches the n chunks after its read (readAhead).
+func (p *RemotePartition) readAheadEarly(ctx context.Context, st *remoteState, i int, pos int64, maxBytes, n int) bool {
 	cb := p.m.cfg.ChunkBytes
 	e := &st.entries[i]
-	next := pos / cb
-	if pos%cb != 0 {
-		next++ // the chunk holding pos was just read
+	next := pos/cb + 1 // the chunk holding pos is read at once
+	if end := pos + min(int64(maxBytes), e.Size-pos); end > next*cb {
+		n += int((end-1-next*cb)/cb + 1) // the rest of this read
 	}
+	if n > p.readAheadLimit() {
+		return false
+	}
+	p.readAhead(ctx, st, i, next, n)
+	return true
+}
+
+// readAhead prefetches n chunks of entry i from chunk index next on, crossing into the
+// next segments.
+func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int, next int64, n int) {
+	cb := p.m.cfg.ChunkBytes
+	e := &st.entries[i]
 	for range n {
 		for next*cb >= e.Size {
 			if i+1 >= len(st.entries) {
