@@ -415,9 +415,35 @@ func (b *bench) strata(ctx context.Context, round int) error {
 		return err
 	}
 	peak, _ := child.Stats()
+	rss := fmt.Sprintf("cold replay, cache %d MiB", cacheMiB)
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: throughput", cacheMiB), "MB/s", res.mbps())
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker peak RSS", cacheMiB), "MiB", float64(peak.VMHWMKiB)/1024)
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker RSS before", cacheMiB), "MiB", float64(idle.VMRSSKiB)/1024)
+	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker peak live heap (GC-marked)", cacheMiB), "MiB", float64(peak.PeakLiveHeap)/(1<<20))
+	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker peak heap in use (live + garbage)", cacheMiB), "MiB", float64(peak.PeakHeapObjects)/(1<<20))
+	// What the replay may hold by configuration: the chunk cache, the records of one
+	// response (the consumer's fetch.max.partition.bytes), the partial chunks at its two
+	// ends and one read-ahead load (remote.log.chunk.bytes, the broker's 4 MiB default).
+	// The Go GC lets the heap grow to twice the live heap (GOGC=100) before collecting.
+	const chunkMiB, fetchMiB = 4, 8
+	budget := float64(cacheMiB + fetchMiB + 3*chunkMiB)
+	b.rep.add(round, "strata", rss+": remote-read budget (cache + 8 MiB fetch + 3 chunks)", "MiB", budget)
+	b.rep.add(round, "strata", rss+": RSS bound (RSS before + 2 x budget)", "MiB", float64(idle.VMRSSKiB)/1024+2*budget)
+
+	// The same replay with the Go soft memory limit at RSS before + budget: how much of
+	// the peak is GC headroom rather than memory the broker holds.
+	limit := idle.VMRSSKiB<<10 + int64(budget)<<20
+	if err := restart(map[string]string{"remote.log.cache.bytes": strconv.FormatInt(cacheMiB<<20, 10),
+		memoryLimitProp: strconv.FormatInt(limit, 10)}); err != nil {
+		return err
+	}
+	child.ResetPeakRSS()
+	if res, err = consumeAll(ctx, child.Addr, topic, "", int64(nCold)); err != nil {
+		return err
+	}
+	peak, _ = child.Stats()
+	b.rep.add(round, "strata", rss+", Go memory limit RSS before + budget: throughput", "MB/s", res.mbps())
+	b.rep.add(round, "strata", rss+", Go memory limit RSS before + budget: broker peak RSS", "MiB", float64(peak.VMHWMKiB)/1024)
 	return nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -106,6 +108,9 @@ type kvList []string
 func (k *kvList) String() string     { return strings.Join(*k, ",") }
 func (k *kvList) Set(v string) error { *k = append(*k, v); return nil }
 
+// memoryLimitProp, among a child's props, sets its Go soft memory limit (bytes).
+const memoryLimitProp = "strata-bench.go.memory.limit"
+
 // runChild is `strata-bench child`: one broker on a loopback port, tiering to MinIO.
 func runChild(args []string) error {
 	fs := flag.NewFlagSet("child", flag.ContinueOnError)
@@ -124,6 +129,16 @@ func runChild(args []string) error {
 	for _, kv := range sets {
 		k, v, _ := strings.Cut(kv, "=")
 		props[k] = v
+	}
+	if v, ok := props[memoryLimitProp]; ok {
+		// Not a broker setting: the Go runtime's soft memory limit (as GOMEMLIMIT would
+		// set it) for the replay that shows how far the GC's headroom can be cut.
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %w", memoryLimitProp, err)
+		}
+		debug.SetMemoryLimit(n)
+		delete(props, memoryLimitProp)
 	}
 	cfg, err := broker.ParseConfig(props)
 	if err != nil {
@@ -204,6 +219,8 @@ func runChild(args []string) error {
 		runtime.SetBlockProfileRate(0)
 		runtime.SetMutexProfileFraction(0)
 	})
+	heap := startHeapSampler(ctx)
+	mux.HandleFunc("POST /peak/reset", func(w http.ResponseWriter, r *http.Request) { heap.reset() })
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		st := childStats{}
 		if cs != nil {
@@ -214,6 +231,7 @@ func runChild(args []string) error {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		st.HeapInuse, st.GoSys = int64(ms.HeapInuse), int64(ms.Sys)
+		st.PeakLiveHeap, st.PeakHeapObjects = heap.live.Load(), heap.objects.Load()
 		json.NewEncoder(w).Encode(st)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -257,10 +275,14 @@ type childStats struct {
 	// StatRequests and ListRequests count HEAD and LIST requests.
 	StatRequests int64 `json:"stat_requests"`
 	ListRequests int64 `json:"list_requests"`
-	VMHWMKiB     int64 `json:"vm_hwm_kib"`
-	VMRSSKiB     int64 `json:"vm_rss_kib"`
-	HeapInuse    int64 `json:"heap_inuse"`
-	GoSys        int64 `json:"go_sys"`
+	// PeakLiveHeap is the largest heap the GC found live (marked) since the last peak
+	// reset; PeakHeapObjects the largest heap in use, live and garbage not yet swept.
+	PeakLiveHeap    int64 `json:"peak_live_heap"`
+	PeakHeapObjects int64 `json:"peak_heap_objects"`
+	VMHWMKiB        int64 `json:"vm_hwm_kib"`
+	VMRSSKiB        int64 `json:"vm_rss_kib"`
+	HeapInuse       int64 `json:"heap_inuse"`
+	GoSys           int64 `json:"go_sys"`
 }
 
 // procStatus returns VmHWM and VmRSS of pid in KiB.
@@ -392,10 +414,45 @@ func (c *brokerChild) Stats() (childStats, error) {
 	return st, err
 }
 
-// ResetPeakRSS resets the child's VmHWM (Linux clear_refs "5"); best effort.
+// ResetPeakRSS resets the child's VmHWM (Linux clear_refs "5") and its heap peaks; best
+// effort.
 func (c *brokerChild) ResetPeakRSS() error {
+	if resp, err := http.Post("http://"+c.ctl+"/peak/reset", "", nil); err == nil {
+		resp.Body.Close()
+	}
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", c.Pid()), []byte("5"), 0)
 }
+
+// heapSampler keeps the peaks of the child's heap, read every 2 ms from runtime/metrics
+// (no stop-the-world), so that the driver can say what a peak RSS was made of.
+type heapSampler struct {
+	live, objects atomic.Int64
+}
+
+func startHeapSampler(ctx context.Context) *heapSampler {
+	h := &heapSampler{}
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	go func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			metrics.Read(samples)
+			for i, dst := range []*atomic.Int64{&h.live, &h.objects} {
+				if v := int64(samples[i].Value.Uint64()); v > dst.Load() {
+					dst.Store(v)
+				}
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) reset() { h.live.Store(0); h.objects.Store(0) }
 
 // dumpMetrics copies the child's metric lines that start with prefix to w (debugging aid).
 func (c *brokerChild) dumpMetrics(w io.Writer, prefix string) {

@@ -137,8 +137,15 @@ func (r *report) table(w io.Writer, o options) {
 	absolute("latency: produce ack p99 (acks=-1, fsynced)", "produce ack p99 @"+rate+"/s acks=-1", 2.5, "ms")
 	absolute("second cold consumer: extra GET bytes", "cold 2nd concurrent consumer: extra GET bytes", 10, "%")
 	for _, m := range metrics {
-		if strings.HasSuffix(m, "broker peak RSS") {
-			fmt.Fprintf(w, "| %s | %s MiB | budget + fixed overhead | see RSS before |\n", m, cell("strata", m))
+		prefix, ok := strings.CutSuffix(m, ": broker peak RSS")
+		if !ok {
+			continue
+		}
+		v, _ := r.median("strata", m)
+		if bound, ok := r.median("strata", prefix+": RSS bound (RSS before + 2 x budget)"); ok {
+			fmt.Fprintf(w, "| %s | %.2f MiB | <=%.2f MiB (RSS before + 2 x remote-read budget) | %s |\n", m, v, bound, yesNo(v <= bound))
+		} else {
+			fmt.Fprintf(w, "| %s | %.2f MiB | (reported) | |\n", m, v)
 		}
 	}
 }
