@@ -54,7 +54,7 @@ func ManifestAppendCosts(ctx context.Context, store ObjectStore, prefix string, 
 		}
 		costs = append(costs, w.lastUpdate)
 	}
-	re, err := loadManifest(ctx, store, prefix)
+	re, err := loadManifest(ctx, store, prefix, nil)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -148,7 +148,8 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 		return nil, fmt.Errorf("tiering: partition %s-%d already open", topic, partition)
 	}
 	prefix := PartitionPrefix(m.cfg.Prefix, topic, topicID, partition)
-	pm, err := loadManifest(ctx, m.store, prefix)
+	cache := newChunkCache(log)
+	pm, err := loadManifest(ctx, m.store, prefix, cache)
 	if err != nil {
 		m.metrics.errors.WithLabelValues("manifest").Inc()
 		return nil, fmt.Errorf("cannot open remote partition %s-%d: %w", topic, partition, err)
@@ -161,7 +162,7 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 		wake: make(chan struct{}, 1),
 		w: &manifestWriter{
 			store: m.store, partPrefix: prefix, chunkEntries: m.cfg.ManifestChunkEntries,
-			writer: m.id, now: m.now,
+			writer: m.id, now: m.now, cache: cache,
 		},
 		manifest: pm,
 		log:      m.log.With("topic", topic, "partition", partition),

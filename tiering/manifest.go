@@ -216,7 +216,10 @@ func readAll(ctx context.Context, store ObjectStore, key string) ([]byte, error)
 // loadManifest reads the head of the partition under partPrefix and the live chunks it
 // reaches. A missing head is an empty manifest. The head's ETag is read before and after
 // the body so that a concurrent rewrite is noticed (and the read retried).
-func loadManifest(ctx context.Context, store ObjectStore, partPrefix string) (*partitionManifest, error) {
+//
+// Chunks are read from the partition's local copies first (cache, may be nil; see
+// chunkcache.go); the ones fetched from the bucket are copied there.
+func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cache *chunkCache) (*partitionManifest, error) {
 	key := partPrefix + headManifestName
 	var (
 		h    *PartitionHead
@@ -250,12 +253,25 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string) (*p
 	pm := &partitionManifest{head: *h, etag: etag}
 	var chunks [][]SegmentEntry
 	var pre map[string]*ManifestChunk
+	newest := (*ManifestChunk)(nil)
 	if h.LastChunk != nil && h.LastChunk.LastOffset >= h.LogStartOffset {
-		pre = prefetchChunks(ctx, store, partPrefix)
+		// Without a local copy of the newest chunk (a fresh data dir, a restore), fetch
+		// them all at once rather than one after the other along the chain.
+		if newest = cache.get(h.LastChunk); newest == nil {
+			pre = prefetchChunks(ctx, store, partPrefix)
+		}
 	}
 	for ref := h.LastChunk; ref != nil && ref.LastOffset >= h.LogStartOffset; {
 		c := pre[ref.Key]
-		if c == nil {
+		switch {
+		case ref == h.LastChunk && newest != nil:
+			c = newest
+		case c != nil:
+			cache.put(ref.Key, c)
+		default:
+			if c = cache.get(ref); c != nil {
+				break
+			}
 			b, err := readAll(ctx, store, ref.Key)
 			if err != nil {
 				return nil, fmt.Errorf("cannot read manifest chunk %q: %w", ref.Key, err)
@@ -263,6 +279,7 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string) (*p
 			if c, err = DecodeManifestChunk(b); err != nil {
 				return nil, fmt.Errorf("manifest chunk %q: %w", ref.Key, err)
 			}
+			cache.put(ref.Key, c)
 		}
 		pm.chunks = append(pm.chunks, *ref)
 		chunks = append(chunks, c.Segments)
@@ -333,8 +350,9 @@ type manifestWriter struct {
 	chunkEntries int
 	writer       string // Manager UUID
 	now          func() time.Time
-	bytesWritten int64 // total manifest bytes put (for tests and metrics)
-	lastUpdate   int64 // bytes put by the last update
+	cache        *chunkCache // local copies of spilled chunks (may be nil)
+	bytesWritten int64       // total manifest bytes put (for tests and metrics)
+	lastUpdate   int64       // bytes put by the last update
 }
 
 // putHead stores h under the head key, conditionally when the store can: ifMatch is the
@@ -427,6 +445,7 @@ func (w *manifestWriter) appendEntry(ctx context.Context, pm *partitionManifest,
 		if err := w.store.Put(ctx, ref.Key, bytes.NewReader(b), int64(len(b))); err != nil {
 			return nil, fmt.Errorf("cannot put manifest chunk %q: %w", ref.Key, err)
 		}
+		w.cache.put(ref.Key, &c)
 		next.head.LastChunk = &ref
 		next.chunks = append(slices.Clip(pm.chunks), ref)
 		next.head.Segments = nil
@@ -490,7 +509,7 @@ func (w *manifestWriter) setLogStart(ctx context.Context, pm *partitionManifest,
 // as `strata tier ls/verify`): the head as stored and every live entry, oldest first. A
 // partition without a manifest returns a zero head and no entries.
 func ReadPartitionManifest(ctx context.Context, store ObjectStore, prefix, topic string, id [16]byte, partition int32) (PartitionHead, []SegmentEntry, error) {
-	pm, err := loadManifest(ctx, store, PartitionPrefix(prefix, topic, id, partition))
+	pm, err := loadManifest(ctx, store, PartitionPrefix(prefix, topic, id, partition), nil)
 	if err != nil {
 		return PartitionHead{}, nil, err
 	}

@@ -293,7 +293,7 @@ func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo
 // manifestErr classifies a failed manifest write. Callers hold writeMu.
 func (p *RemotePartition) manifestErr(ctx context.Context, err error) error {
 	if errors.Is(err, errOwnWrite) {
-		pm, lerr := loadManifest(ctx, p.m.store, p.prefix)
+		pm, lerr := loadManifest(ctx, p.m.store, p.prefix, p.w.cache)
 		if lerr != nil {
 			return fmt.Errorf("%w (reload failed: %w)", err, lerr)
 		}

@@ -52,6 +52,7 @@ func (p *RemotePartition) setLogStartLocked(ctx context.Context, offset int64) e
 	}
 	for _, c := range deadChunks {
 		keys = append(keys, c.Key)
+		p.w.cache.remove(c.Key)
 	}
 	for _, k := range keys {
 		if err := p.m.store.Delete(ctx, k); err != nil {
@@ -107,7 +108,7 @@ func (p *RemotePartition) ApplyRetention(ctx context.Context, retentionMs, reten
 // the manifest in the bucket (not this broker's memory), so a newer writer's objects are
 // never mistaken for orphans. It returns how many objects it deleted.
 func (p *RemotePartition) SweepOrphans(ctx context.Context, now time.Time) (int, error) {
-	pm, err := loadManifest(ctx, p.m.store, p.prefix)
+	pm, err := loadManifest(ctx, p.m.store, p.prefix, p.w.cache)
 	if err != nil {
 		p.m.metrics.errors.WithLabelValues("manifest").Inc()
 		return 0, fmt.Errorf("cannot sweep orphans of %s-%d: %w", p.topic, p.partition, err)

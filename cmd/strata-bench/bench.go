@@ -268,8 +268,13 @@ func (b *bench) strata(ctx context.Context, round int) error {
 		startAt := func(dir, bkt string, extra map[string]string) (*brokerChild, error) {
 			props := maps.Clone(baseProps)
 			maps.Copy(props, extra)
+			startupProf := ""
+			if name := props["startup-profile"]; name != "" {
+				delete(props, "startup-profile")
+				startupProf = filepath.Join(profDir, fmt.Sprintf("r%d-%s.cpu.pprof", round, name))
+			}
 			return startChild(childOptions{
-				dataDir: dir, profDir: profDir, props: props,
+				dataDir: dir, profDir: profDir, props: props, startupProfile: startupProf,
 				endpoint: b.minio.Endpoint, bucket: bkt, access: b.minio.AccessKey, secret: b.minio.SecretKey,
 			})
 		}

@@ -120,10 +120,31 @@ func runChild(args []string) error {
 	bucket := fs.String("s3-bucket", "", "bucket")
 	access := fs.String("s3-access", "", "access key")
 	secret := fs.String("s3-secret", "", "secret key")
+	startupProf := fs.String("startup-profile", "", "write a CPU profile of the start-up (until the broker is ready) here")
 	var sets kvList
 	fs.Var(&sets, "set", "broker config key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *startupProf != "" {
+		f, err := os.Create(*startupProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		stopped := false
+		stop := func() {
+			if !stopped {
+				stopped = true
+				pprof.StopCPUProfile()
+				f.Close()
+			}
+		}
+		defer stop()
+		startupDone = stop
 	}
 	props := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": *dataDir}
 	for _, kv := range sets {
@@ -240,6 +261,9 @@ func runChild(args []string) error {
 	defer hs.Close()
 
 	// The parent reads this line; closing our stdin (parent gone) stops the broker.
+	if startupDone != nil {
+		startupDone()
+	}
 	fmt.Printf("READY %s %s\n", b.Addr().String(), ln.Addr().String())
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
@@ -248,6 +272,9 @@ func runChild(args []string) error {
 	runErr := b.Run(ctx)
 	return errorsJoin(runErr, b.Close())
 }
+
+// startupDone stops the start-up CPU profile (-startup-profile), if one runs.
+var startupDone func()
 
 func errorsJoin(a, b error) error {
 	if a != nil && a != context.Canceled {
@@ -325,6 +352,7 @@ type childOptions struct {
 	dataDir, profDir                 string
 	endpoint, bucket, access, secret string
 	props                            map[string]string
+	startupProfile                   string // CPU profile of the child's start-up ("" = none)
 }
 
 func startChild(o childOptions) (*brokerChild, error) {
@@ -335,6 +363,9 @@ func startChild(o childOptions) (*brokerChild, error) {
 	args := []string{"child", "-data", o.dataDir, "-prof-dir", o.profDir}
 	if o.endpoint != "" {
 		args = append(args, "-s3-endpoint", o.endpoint, "-s3-bucket", o.bucket, "-s3-access", o.access, "-s3-secret", o.secret)
+	}
+	if o.startupProfile != "" {
+		args = append(args, "-startup-profile", o.startupProfile)
 	}
 	for k, v := range o.props {
 		args = append(args, "-set", k+"="+v)

@@ -141,7 +141,10 @@ func (b *bench) historyOne(ctx context.Context, round, n int, start func(dataDir
 	child.Stop()
 	fmt.Fprintf(os.Stderr, "strata-bench: history %d: first start (producer state replayed from the log) and stop took %.1fs\n", n, time.Since(t0).Seconds())
 	t0 = time.Now()
-	child, err = start(dataDir, bucket, props)
+	child, err = start(dataDir, bucket, map[string]string{
+		"log.retention.check.interval.ms": props["log.retention.check.interval.ms"],
+		"startup-profile":                 fmt.Sprintf("history-%d-startup", n),
+	})
 	if err != nil {
 		return err
 	}

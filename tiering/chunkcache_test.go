@@ -1,0 +1,112 @@
+package tiering_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/strata-io/strata/tiering"
+)
+
+func chunkCopies(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "manifest-*.chunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Spilled manifest chunks are copied into the partition directory; a broker opening the
+// partition again reads them there instead of the bucket, refetches a damaged copy, and
+// remote retention removes the copies of the chunks it drops.
+func TestManifestChunkLocalCopies(t *testing.T) {
+	ctx := t.Context()
+	var chunkGets atomic.Int64
+	failChunks := atomic.Bool{}
+	store := &faultyStore{ObjectStore: newMem(), failGet: func(key string) bool {
+		if strings.Contains(key, "/manifest-") {
+			chunkGets.Add(1)
+			return failChunks.Load()
+		}
+		return false
+	}}
+	dir := t.TempDir()
+	l := openLog(t, dir, 400)
+	produce(t, l, 120, 1000)
+	e := newEnv(t, store, testConfig())
+	p, err := e.m.OpenPartition(ctx, "t", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := p.Entries()
+	copies := chunkCopies(t, dir)
+	if len(want) < 12 || len(copies) != (len(want)-1)/4 {
+		t.Fatalf("%d entries, %d chunk copies, want one per 4 spilled entries", len(want), len(copies))
+	}
+	e.m.ClosePartition("t", 0)
+
+	// A new broker: every chunk comes from the local copies, none from the bucket.
+	failChunks.Store(true)
+	chunkGets.Store(0)
+	e2 := newEnv(t, store, testConfig())
+	p2, err := e2.m.OpenPartition(ctx, "t", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatalf("open with chunk GETs failing: %v", err)
+	}
+	if got := p2.Entries(); !reflect.DeepEqual(entryKeys(got), entryKeys(want)) {
+		t.Fatalf("entries from the local copies differ: %d vs %d", len(got), len(want))
+	}
+	if n := chunkGets.Load(); n != 0 {
+		t.Fatalf("%d chunk GETs with every chunk copied locally", n)
+	}
+	e2.m.ClosePartition("t", 0)
+
+	// A damaged copy is fetched again (and rewritten).
+	b, err := os.ReadFile(copies[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0xff
+	if err := os.WriteFile(copies[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failChunks.Store(false)
+	chunkGets.Store(0)
+	e3 := newEnv(t, store, testConfig())
+	p3, err := e3.m.OpenPartition(ctx, "t", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p3.Entries(); !reflect.DeepEqual(entryKeys(got), entryKeys(want)) {
+		t.Fatalf("entries after a damaged copy differ")
+	}
+	if n := chunkGets.Load(); n != 1 {
+		t.Fatalf("%d chunk GETs with one damaged copy, want 1", n)
+	}
+	if b2, _ := os.ReadFile(copies[0]); string(b2) == string(b) {
+		t.Fatal("the damaged copy was not rewritten")
+	}
+
+	// Retention past the first two chunks removes their copies.
+	if err := p3.SetLogStartOffset(ctx, want[8].BaseOffset); err != nil {
+		t.Fatal(err)
+	}
+	if got := chunkCopies(t, dir); len(got) != len(copies)-2 {
+		t.Fatalf("%d chunk copies after retention dropped 2 of %d chunks", len(got), len(copies))
+	}
+}
+
+func entryKeys(es []tiering.SegmentEntry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Log.Key)
+	}
+	return out
+}
