@@ -365,11 +365,19 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	}
 	before, _ := child.Stats()
 	var res produceResult
+	var cpu phaseCPU
 	if err := prof("cold-consume", func() (err error) {
+		cpu = startPhaseCPU(child.Pid(), os.Getpid(), b.minio.Pid())
 		res, err = consumeAll(ctx, child.Addr, topic, "", int64(nCold))
+		cpu.stop()
 		return err
 	}); err != nil {
 		return err
+	}
+	// Who was busy: the broker, this process (only the franz-go consumer runs in it
+	// meanwhile) and MinIO, in % of one core (the machine has runtime.NumCPU of them).
+	for i, who := range []string{"broker", "client (franz-go)", "MinIO"} {
+		b.rep.add(round, "strata", "cold consume 1p: CPU of "+who, "% of a core", cpu.percent(i))
 	}
 	after, _ := child.Stats()
 	oneGet := after.GetBytes - before.GetBytes
@@ -493,6 +501,36 @@ func (b *bench) idlePartitions(ctx context.Context, round int, start func(map[st
 		deleteTopic(ctx, child.Addr, topic)
 	}
 	return nil
+}
+
+// phaseCPU measures the CPU time of a few processes over a phase.
+type phaseCPU struct {
+	pids       []int
+	start, end []time.Duration
+	t0, t1     time.Time
+}
+
+func startPhaseCPU(pids ...int) phaseCPU {
+	c := phaseCPU{pids: pids, t0: time.Now()}
+	for _, pid := range pids {
+		c.start = append(c.start, procCPU(pid))
+	}
+	return c
+}
+
+func (c *phaseCPU) stop() {
+	c.t1 = time.Now()
+	for _, pid := range c.pids {
+		c.end = append(c.end, procCPU(pid))
+	}
+}
+
+// percent is process i's CPU use over the phase in % of one core.
+func (c *phaseCPU) percent(i int) float64 {
+	if i >= len(c.end) || c.pids[i] == 0 {
+		return 0
+	}
+	return 100 * (c.end[i] - c.start[i]).Seconds() / c.t1.Sub(c.t0).Seconds()
 }
 
 // procCPU is the user+system CPU time pid has used (from /proc/pid/stat, in clock ticks of 10ms).
