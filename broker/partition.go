@@ -398,30 +398,7 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 			p.remoteMu.Unlock()
 			return tiering.Records{}, true, errBrokerClosed
 		}
-		rctx, cancel := context.WithTimeout(context.Background(), remoteReadTimeout)
-		r = &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel}
-		p.remotePending = r
-		if p.remoteInflight == nil {
-			p.remoteInflight = make(map[*remoteRead]struct{})
-		}
-		p.remoteInflight[r] = struct{}{}
-		p.remoteWG.Add(1)
-		go func() {
-			defer p.remoteWG.Done()
-			defer cancel()
-			r.data, r.err = readTierRecords(rctx, t, offset, maxBytes, minOneBatch) // remoterecords.go
-			r.finished = time.Now()
-			if r.err != nil {
-				n := min(p.remoteFails.Add(1), 8)
-				r.hold = min(remoteErrorHoldMin<<(n-1), remoteErrorHoldMax)
-			} else {
-				p.remoteFails.Store(0)
-			}
-			close(r.done)
-			p.remoteMu.Lock()
-			delete(p.remoteInflight, r)
-			p.remoteMu.Unlock()
-		}()
+		r = p.startRemoteReadLocked(t, offset, maxBytes, minOneBatch) // remoterecords.go
 	}
 	p.remoteMu.Unlock()
 
@@ -440,7 +417,9 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 
 	p.remoteMu.Lock()
 	if p.remotePending == r && !r.heldError(time.Now()) {
-		p.remotePending = nil // consumed; the client moves on to the next offset
+		// Consumed; the client moves on to the next offset, which is read meanwhile.
+		p.remotePending = nil
+		p.readNextRemoteLocked(t, r, maxBytes, minOneBatch) // remoterecords.go
 	}
 	p.remoteMu.Unlock()
 	if r.err != nil {

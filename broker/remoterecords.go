@@ -13,6 +13,7 @@ package broker
 
 import (
 	"context"
+	"time"
 
 	"github.com/strata-io/strata/tiering"
 )
@@ -36,4 +37,56 @@ func recordBytes(r tiering.Records) []byte {
 		return r.Bufs[0]
 	}
 	return r.AppendTo(make([]byte, 0, r.Len()))
+}
+
+// startRemoteReadLocked starts a background read of t at offset (bounded by
+// remoteReadTimeout, cancelled by stopRemote) and makes it the partition's pending read.
+// p.remoteMu must be held and p not closed.
+func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool) *remoteRead {
+	rctx, cancel := context.WithTimeout(context.Background(), remoteReadTimeout)
+	r := &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel}
+	p.remotePending = r
+	if p.remoteInflight == nil {
+		p.remoteInflight = make(map[*remoteRead]struct{})
+	}
+	p.remoteInflight[r] = struct{}{}
+	p.remoteWG.Add(1)
+	go func() {
+		defer p.remoteWG.Done()
+		defer cancel()
+		r.data, r.err = readTierRecords(rctx, t, offset, maxBytes, minOneBatch)
+		r.finished = time.Now()
+		if r.err != nil {
+			n := min(p.remoteFails.Add(1), 8)
+			r.hold = min(remoteErrorHoldMin<<(n-1), remoteErrorHoldMax)
+		} else {
+			p.remoteFails.Store(0)
+		}
+		close(r.done)
+		p.remoteMu.Lock()
+		delete(p.remoteInflight, r)
+		p.remoteMu.Unlock()
+	}()
+	return r
+}
+
+// readNextRemoteLocked starts, once a fetch has taken the records of read r, the read a
+// sequential consumer asks for next: from the offset after them, of the same size. A
+// single consumer keeps one fetch in flight, so without it the broker's read (chunk
+// waits, CRC checks) and the client's decoding of the previous response ran one after
+// the other; now they overlap, and the next fetch finds its records ready (readRemote
+// joins a pending read at the same offset). A consumer that asks for another offset
+// replaces it; the memory it holds is one read of remote records per partition, most of
+// it chunks that read-ahead put in the cache anyway. Nothing is started past the remote
+// end (those offsets are local), for a failed read, or on a closed partition.
+// p.remoteMu must be held.
+func (p *Partition) readNextRemoteLocked(t tiering.PartitionTier, r *remoteRead, maxBytes int, minOneBatch bool) {
+	next := r.data.Next
+	if r.err != nil || next <= r.offset || p.closed.Load() {
+		return
+	}
+	if _, end, ok := t.Bounds(); !ok || next >= end {
+		return
+	}
+	p.startRemoteReadLocked(t, next, maxBytes, minOneBatch)
 }

@@ -105,3 +105,57 @@ func TestRemoteRecordsEndToEnd(t *testing.T) {
 	consume("PLAINTEXT")
 	consume("SSL", kgo.DialTLSConfig(pki.clientTLS(t, nil)))
 }
+
+// After a fetch takes a remote read, the read a sequential consumer asks for next is
+// already running: its fetch joins it instead of starting one; nothing is read past the
+// remote end; a consumer asking for another offset still gets its own read.
+func TestRemoteReadsAheadOfSequentialConsumer(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+	ft := &countingTier{fakeTier: &fakeTier{}}
+	appendN(t, p, 6, 1000)
+	ft.upload(t, p, 5) // offsets 0-4 remote, one batch per segment
+	pending := func() *remoteRead {
+		p.remoteMu.Lock()
+		defer p.remoteMu.Unlock()
+		return p.remotePending
+	}
+	read := func(off int64) {
+		t.Helper()
+		data, done, err := p.readRemote(t.Context(), ft, off, 1, true, 5*time.Second)
+		if got := batchOffsets(t, data.AppendTo(nil)); err != nil || !done || len(got) != 1 || got[0] != off {
+			t.Fatalf("read at %d: offsets %v, done %v, %v", off, got, done, err)
+		}
+	}
+	waitNext := func(off int64) {
+		t.Helper()
+		r := pending()
+		if r == nil || r.offset != off {
+			t.Fatalf("pending read %+v, want one at %d", r, off)
+		}
+		<-r.done
+	}
+	read(0)
+	waitNext(1)
+	if n := ft.reads.Load(); n != 2 {
+		t.Fatalf("%d reads after the first fetch, want 2 (its own and the next)", n)
+	}
+	read(1) // joins the read already done
+	waitNext(2)
+	if n := ft.reads.Load(); n != 3 {
+		t.Fatalf("%d reads, want 3", n)
+	}
+	read(0) // another consumer, behind
+	read(2) // the first one again: its read was replaced, so it reads anew
+	for off := int64(3); off <= 4; off++ {
+		read(off)
+	}
+	if r := pending(); r != nil {
+		t.Fatalf("a read at %d pending past the remote end (5)", r.offset)
+	}
+	// Reads: 0, 1, 2, 0 (+1 next), 2 (+3 next), 3 (joined, +4 next), 4 (joined). The
+	// read at 1 that the consumer at 2 replaced may still be starting: wait for it.
+	p.remoteWG.Wait()
+	if n := ft.reads.Load(); n != 8 {
+		t.Fatalf("%d reads, want 8", n)
+	}
+}

@@ -95,6 +95,9 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		next = bh.lastOffset + 1
 	}
 	p.lastReadNext.Store(next)
+	if len(out.r.Ends) > 0 {
+		out.r.Next = next
+	}
 	if ahead > 0 {
 		cb := p.m.cfg.ChunkBytes
 		p.readAhead(ctx, st, i, (pos+cb-1)/cb, ahead) // after the chunk holding pos-1

@@ -15,6 +15,7 @@ import "context"
 type Records struct {
 	Bufs [][]byte
 	Ends []int
+	Next int64 // the offset after the last batch; 0 when empty or not known
 }
 
 // RecordsReader is the optional zero-copy read of a PartitionTier (found by type
@@ -51,7 +52,7 @@ func (r Records) Trim(maxBytes int, minOneBatch bool) Records {
 		return Records{}
 	}
 	n := r.Ends[k-1]
-	out := Records{Ends: r.Ends[:k:k]}
+	out := Records{Ends: r.Ends[:k:k]} // Next not known: the last batches were cut
 	for _, b := range r.Bufs {
 		if n <= 0 {
 			break
@@ -85,6 +86,7 @@ func RecordsOf(b []byte) Records {
 		}
 		pos += int(h.size)
 		r.Ends = append(r.Ends, pos)
+		r.Next = h.lastOffset + 1
 	}
 	if pos > 0 {
 		r.Bufs = [][]byte{b[:pos]}

@@ -434,13 +434,14 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker RSS before", cacheMiB), "MiB", float64(idle.VMRSSKiB)/1024)
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker peak live heap (GC-marked)", cacheMiB), "MiB", float64(peak.PeakLiveHeap)/(1<<20))
 	b.rep.add(round, "strata", fmt.Sprintf("cold replay, cache %d MiB: broker peak heap in use (live + garbage)", cacheMiB), "MiB", float64(peak.PeakHeapObjects)/(1<<20))
-	// What the replay may hold by configuration: the chunk cache, the records of one
-	// response (the consumer's fetch.max.partition.bytes), the partial chunks at its two
-	// ends and one read-ahead load (remote.log.chunk.bytes, the broker's 4 MiB default).
-	// The Go GC lets the heap grow to twice the live heap (GOGC=100) before collecting.
+	// What the replay may hold by configuration: the chunk cache, the records of the
+	// response being written and of the next read already made for the consumer (2 x its
+	// fetch.max.partition.bytes), the partial chunks at the two ends of a response and one
+	// read-ahead load (remote.log.chunk.bytes, the broker's 4 MiB default). The Go GC lets
+	// the heap grow to twice the live heap (GOGC=100) before collecting.
 	const chunkMiB, fetchMiB = 4, 8
-	budget := float64(cacheMiB + fetchMiB + 3*chunkMiB)
-	b.rep.add(round, "strata", rss+": remote-read budget (cache + 8 MiB fetch + 3 chunks)", "MiB", budget)
+	budget := float64(cacheMiB + 2*fetchMiB + 3*chunkMiB)
+	b.rep.add(round, "strata", rss+": remote-read budget (cache + 2 x 8 MiB fetch + 3 chunks)", "MiB", budget)
 	b.rep.add(round, "strata", rss+": RSS bound (RSS before + 2 x budget)", "MiB", float64(idle.VMRSSKiB)/1024+2*budget)
 
 	// The same replay with the Go soft memory limit at RSS before + budget: how much of
