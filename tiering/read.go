@@ -57,8 +57,8 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 	ahead := p.readAheadChunks(maxBytes)
 	if ahead <= 0 || p.lastReadNext.Load() != offset {
 		ahead = 0 // not sequential: no read-ahead
-	} else if p.readAheadEarly(ctx, st, i, pos, maxBytes, ahead) {
-		ahead = 0 // started
+	} else {
+		p.prefetchRead(ctx, st, i, pos, maxBytes)
 	}
 	var out recordsBuilder
 	next := offset
@@ -157,25 +157,24 @@ func (p *RemotePartition) readAheadLimit() int {
 	return int(p.m.cache.MaxBytes() / 8 / p.m.cfg.ChunkBytes)
 }
 
-// readAheadEarly starts, for a sequential reader (one asking for the offset where the
-// previous read of this partition ended), before its read from position pos of entry i:
-// the loads of the chunks that read needs after the first, so that they run in parallel
-// rather than one GET after another, and of the n read-ahead chunks after those. It does
-// so only when all of them fit in readAheadLimit (a small cache's admission window would
-// push parallel loads out before they are read) and returns false otherwise; the caller
-// then prefetches the n chunks after its read (readAhead).
-func (p *RemotePartition) readAheadEarly(ctx context.Context, st *remoteState, i int, pos int64, maxBytes, n int) bool {
+// prefetchRead starts, for a sequential reader (one asking for the offset where the
+// previous read of this partition ended), the loads of the chunks its read from position
+// pos of entry i needs after the first, so that they run in parallel with it rather than
+// one GET after another. The read-ahead past the read starts only once the read is done
+// (readAhead), so that it does not share the bucket's bandwidth with the chunks the
+// reader waits for. Only when they fit in readAheadLimit: a small cache's admission
+// window would push parallel loads out before they are read.
+func (p *RemotePartition) prefetchRead(ctx context.Context, st *remoteState, i int, pos int64, maxBytes int) {
 	cb := p.m.cfg.ChunkBytes
 	e := &st.entries[i]
 	next := pos/cb + 1 // the chunk holding pos is read at once
-	if end := pos + min(int64(maxBytes), e.Size-pos); end > next*cb {
-		n += int((end-1-next*cb)/cb + 1) // the rest of this read
+	end := pos + min(int64(maxBytes), e.Size-pos)
+	if end <= next*cb {
+		return
 	}
-	if n > p.readAheadLimit() {
-		return false
+	if n := int((end-1-next*cb)/cb + 1); n <= p.readAheadLimit() {
+		p.readAhead(ctx, st, i, next, n)
 	}
-	p.readAhead(ctx, st, i, next, n)
-	return true
 }
 
 // readAhead prefetches n chunks of entry i from chunk index next on, crossing into the
