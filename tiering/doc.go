@@ -128,6 +128,15 @@
 // Config.ReadAheadChunks, at most an eighth of the chunk cache budget, so that prefetched
 // chunks are not evicted from the admission window before they are read). With one chunk
 // only, a consumer fetching 8 MiB at a time waited for a synchronous GET on every fetch.
+// Before a sequential read starts, the chunks it needs after its first are prefetched too
+// (within the same eighth), so that its GETs run in parallel rather than one after another.
+//
+// ReadRecords (records.go) is Read without the copy: the batches are returned as slices of
+// the cached chunks that hold them (tiering.Records), which the broker writes to the
+// consumer's socket with writev. That is safe because a cached chunk is never modified or
+// recycled: eviction only drops the cache's reference, and the garbage collector frees the
+// chunk when the last response referring to it is gone. The CRC-32C of every batch is
+// checked over the slices. Read is ReadRecords plus one copy, for callers that keep bytes.
 //
 // # Upload interval (remote.log.upload.interval.ms)
 //
