@@ -8,10 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Open opens or creates the log in dir, recovering the tail after an unclean shutdown.
@@ -78,13 +81,13 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 		l.files.close()
 		return nil, rep, err
 	}
-	for i, base := range bases {
-		var s *segment
-		if i < len(bases)-1 {
-			s, err = l.openSealed(base, bases[i+1], clean, &rep)
-		} else {
-			s, err = l.recoverActive(base, &rep)
+	if len(bases) > 0 {
+		sealed, err := l.openAllSealed(bases, clean, &rep)
+		segs = sealed
+		if err != nil {
+			return fail(err)
 		}
+		s, err := l.recoverActive(bases[len(bases)-1], &rep)
 		if err != nil {
 			return fail(err)
 		}
@@ -151,7 +154,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 
 // tidyDir removes leftovers and returns the base offsets of the .log files, ascending.
 func (l *Log) tidyDir() ([]int64, error) {
-	entries, err := l.fs.ReadDir(l.dir)
+	entries, err := readDirUnsorted(l.fs, l.dir)
 	if err != nil {
 		return nil, fmt.Errorf("segment: cannot list %q: %w", l.dir, err)
 	}
@@ -190,6 +193,21 @@ func (l *Log) tidyDir() ([]int64, error) {
 	return bases, nil
 }
 
+// readDirUnsorted lists dir; on the OS filesystem without sorting the names, which FS.ReadDir
+// promises and tidyDir does not need (it sorts the base offsets): sorting 300,000 names was
+// a sixth of opening a log of 100,000 segments.
+func readDirUnsorted(fsys FS, dir string) ([]fs.DirEntry, error) {
+	if _, ok := fsys.(OSFS); !ok {
+		return fsys.ReadDir(dir)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
+}
+
 func parseBase(name, suffix string) (int64, bool) {
 	digits, ok := strings.CutSuffix(name, suffix)
 	if !ok || len(digits) != 20 {
@@ -197,6 +215,59 @@ func parseBase(name, suffix string) (int64, bool) {
 	}
 	base, err := strconv.ParseInt(digits, 10, 64)
 	return base, err == nil && base >= 0
+}
+
+// openSealedParallel is the number of sealed segments from which Open checks them with
+// several goroutines: the cost is a few file lookups per segment, mostly in the kernel, and
+// a long history (100,000 segments) otherwise keeps one core busy for seconds.
+var openSealedParallel = 256
+
+// openAllSealed opens every segment but the newest (bases ascending), in parallel for a
+// long log. On error it returns the segments it opened (for the caller to close).
+func (l *Log) openAllSealed(bases []int64, clean bool, rep *RecoveryReport) ([]*segment, error) {
+	n := len(bases) - 1
+	segs := make([]*segment, n)
+	workers := 1
+	if n >= openSealedParallel {
+		workers = min(4, max(2, runtime.GOMAXPROCS(0)))
+	}
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errs    = make([]error, workers)
+		rebuilt = make([]RecoveryReport, workers)
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				s, err := l.openSealed(bases[i], bases[i+1], clean, &rebuilt[w])
+				if err != nil {
+					errs[w] = err
+					next.Store(int64(n)) // stop the others
+					return
+				}
+				segs[i] = s
+			}
+		})
+	}
+	wg.Wait()
+	for w := range workers {
+		rep.RebuiltIndexes += rebuilt[w].RebuiltIndexes
+	}
+	if err := errors.Join(errs...); err != nil {
+		opened := segs[:0]
+		for _, s := range segs {
+			if s != nil {
+				opened = append(opened, s)
+			}
+		}
+		return opened, err
+	}
+	return segs, nil
 }
 
 // openSealed opens a segment that is followed by another one (so it was sealed and fsynced).
@@ -292,6 +363,13 @@ func (s *segment) sanityCheckIndexes(trusted bool) (ok bool, err error) {
 // readTail returns the last entry of an index file, nil for an empty file, or an error if
 // the file is missing or its length is not a multiple of entrySize.
 func readTail(fsys FS, path string, entrySize int64) ([]byte, error) {
+	if _, ok := fsys.(OSFS); ok {
+		return readTailOS(path, entrySize)
+	}
+	return readTailFS(fsys, path, entrySize)
+}
+
+func readTailFS(fsys FS, path string, entrySize int64) ([]byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
