@@ -9,8 +9,10 @@ package broker
 //     so acks=-1 requests of many partitions share their fsyncs (group commit in segment).
 //   - acks=1 answers once the batch is in the log (visible to consumers); acks=-1 also
 //     waits until it is fsynced, at most TimeoutMillis (then REQUEST_TIMED_OUT; the batch
-//     stays written, as in Kafka). acks=0 sends no response; on any partition error the
-//     connection is closed so that the client refreshes metadata.
+//     stays written, as in Kafka). The connection worker appends the connection's next
+//     produce requests during that wait and still answers in order (produce_pipeline.go).
+//     acks=0 sends no response; on any partition error the connection is closed so that
+//     the client refreshes metadata.
 //   - Unknown topics are auto-created when auto.create.topics.enable (v0-v12 only; a
 //     topic ID cannot be created). message.timestamp.type=LogAppendTime rewrites the
 //     batch's timestamp and the response carries it.
@@ -133,32 +135,39 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 		if timeout <= 0 {
 			timeout = 30 * time.Second
 		}
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		waitStart := time.Now()
-		defer func() { m.durableWait.Observe(time.Since(waitStart).Seconds()) }()
 		errs := make([]error, len(waits))
-		if len(waits) == 1 {
-			errs[0] = waits[0].p.waitDurable(wctx, waits[0].offset)
-		} else {
-			var wg sync.WaitGroup
-			for i, w := range waits {
-				wg.Go(func() { errs[i] = w.p.waitDurable(wctx, w.offset) })
+		run := func() {
+			wctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			waitStart := time.Now()
+			if len(waits) == 1 {
+				errs[0] = waits[0].p.waitDurable(wctx, waits[0].offset)
+			} else {
+				var wg sync.WaitGroup
+				for i, w := range waits {
+					wg.Go(func() { errs[i] = w.p.waitDurable(wctx, w.offset) })
+				}
+				wg.Wait()
 			}
-			wg.Wait()
+			m.durableWait.Observe(time.Since(waitStart).Seconds())
 		}
-		for i, err := range errs {
-			if err != nil {
-				m.produceErrors.Inc()
-				sp := waits[i].rp
-				sp.ErrorCode = errorCode(err)
-				sp.BaseOffset = -1
-				sp.LogAppendTime = -1
-				if req.Version >= 8 {
-					sp.ErrorMessage = errorMessage(err)
+		apply := func() {
+			for i, err := range errs {
+				if err != nil {
+					m.produceErrors.Inc()
+					sp := waits[i].rp
+					sp.ErrorCode = errorCode(err)
+					sp.BaseOffset = -1
+					sp.LogAppendTime = -1
+					if req.Version >= 8 {
+						sp.ErrorMessage = errorMessage(err)
+					}
 				}
 			}
 		}
+		// The connection worker may take the waits over and append its next produce
+		// requests meanwhile (produce_pipeline.go).
+		deferProduce(ctx, run, apply)
 	}
 
 	if req.Acks == 0 {

@@ -103,6 +103,15 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
+		// Pending produce responses (produce_pipeline.go): when the worker stops, their
+		// waits end with the connection's context and are waited for.
+		var pending []pendingResponse
+		defer func() {
+			cancel()
+			for _, p := range pending {
+				<-p.wait.done
+			}
+		}()
 		defer func() {
 			if r := recover(); r != nil {
 				log.Error("bug: panic while handling request", "panic", r, "stack", string(debug.Stack()))
@@ -117,24 +126,27 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 		// On plain TCP (not TLS) local record sets go out with sendfile (sendfile.go).
 		_, rb.splice = nc.(*net.TCPConn)
 		hctx := context.WithValue(ctx, recordBufsKey{}, rb)
-		for r := range queue {
-			resp, err := b.dispatch(hctx, r, host, local)
+		// handled gives r's bytes back to the queue budget.
+		handled := func(r *request) {
 			queued.Add(-r.size)
 			select {
 			case freed <- struct{}{}:
 			default:
 			}
+		}
+		// respond writes the outcome of r; false: the connection is closed.
+		respond := func(r *request, resp kmsg.Response, err error) bool {
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Info("closing connection", "err", err, "api_key", r.key, "api_version", r.version)
 				}
 				cancel()
 				nc.Close()
-				return
+				return false
 			}
 			if resp == nil {
 				rb.release()
-				continue // acks=0 produce: no response
+				return true // acks=0 produce: no response
 			}
 			// Written at once, never buffered behind the next request: that one may be a
 			// long-polling fetch, and the client is waiting for this response. A client
@@ -155,7 +167,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			if err != nil {
 				cancel()
 				nc.Close()
-				return
+				return false
 			}
 			if cap(buf) > 1<<20 {
 				// Do not pin one large fetch response for the connection's life; the next
@@ -166,6 +178,67 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			if cs != nil && cs.closeAfter { // failed SASL handshake/authentication (sasl.go)
 				cancel()
 				nc.Close()
+				return false
+			}
+			return true
+		}
+		// writeFirst writes the oldest pending response once its waits are over.
+		writeFirst := func() bool {
+			p := pending[0]
+			<-p.wait.done
+			pending[0] = pendingResponse{}
+			pending = pending[1:]
+			p.wait.finish()
+			handled(p.r)
+			return respond(p.r, p.resp, nil)
+		}
+		for {
+			var r *request
+			if len(pending) == 0 {
+				var ok bool
+				if r, ok = <-queue; !ok {
+					return
+				}
+			} else {
+				select {
+				case <-pending[0].wait.done:
+					if !writeFirst() {
+						return
+					}
+					continue
+				case next, ok := <-queue:
+					if !ok {
+						return
+					}
+					r = next
+				}
+			}
+			// Only produce requests go ahead of pending responses; anything else waits
+			// until they are written.
+			var d *produceDeferral
+			dctx := hctx
+			if r.key == int16(kmsg.Produce) && len(pending) < maxPendingProduces {
+				d = &produceDeferral{}
+				dctx = withProduceDeferral(hctx, d)
+			} else {
+				for len(pending) > 0 {
+					if !writeFirst() {
+						return
+					}
+				}
+			}
+			resp, err := b.dispatch(dctx, r, host, local)
+			if d != nil && d.pending != nil {
+				pending = append(pending, pendingResponse{r: r, resp: resp, wait: d.pending})
+				continue // its bytes stay counted against the budget until it is answered
+			}
+			handled(r)
+			for len(pending) > 0 { // responses go out in request order
+				if !writeFirst() {
+					return
+				}
+			}
+			if !respond(r, resp, err) {
 				return
 			}
 		}
@@ -385,7 +458,17 @@ func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost
 		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
 	}
 	start := time.Now()
-	resp, err := b.handleAuthorized(hctx, api, r.req)                                 // authorizer.go
+	resp, err := b.handleAuthorized(hctx, api, r.req) // authorizer.go
+	if d := produceDeferralFrom(ctx); d != nil && d.pending != nil {
+		// Produce pipelining (produce_pipeline.go): metrics are taken when the waits end.
+		if err == nil && resp != nil {
+			b.observeDeferred(d.pending, r, resp, start)
+			resp.SetVersion(r.version)
+			return resp, nil
+		}
+		<-d.pending.done // not expected: only acks=-1 requests defer, and they answer
+		d.pending = nil
+	}
 	b.observeRequest(r.key, r.req, resp, err, time.Since(start), recordBufsFrom(ctx)) // opsmetrics.go
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)

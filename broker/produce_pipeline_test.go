@@ -1,0 +1,254 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
+)
+
+// gatedFS is the OS filesystem whose .log fsyncs wait while the gate is shut.
+type gatedFS struct {
+	segment.OSFS
+	mu      sync.Mutex
+	gate    chan struct{} // closed: fsyncs pass
+	started chan string   // gets the name of every .log fsync that starts waiting
+}
+
+func newGatedFS() *gatedFS {
+	return &gatedFS{gate: make(chan struct{}), started: make(chan string, 1024)}
+}
+
+func (g *gatedFS) shut() {
+	g.mu.Lock()
+	g.gate = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gatedFS) open() {
+	g.mu.Lock()
+	select {
+	case <-g.gate:
+	default:
+		close(g.gate)
+	}
+	g.mu.Unlock()
+}
+
+func (g *gatedFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
+	f, err := g.OSFS.OpenFile(name, flag, perm)
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return gatedFile{f.(*os.File), g}, nil
+}
+
+type gatedFile struct {
+	*os.File
+	g *gatedFS
+}
+
+func (f gatedFile) Sync() error {
+	f.g.mu.Lock()
+	gate := f.g.gate
+	f.g.mu.Unlock()
+	select {
+	case <-gate:
+	default:
+		f.g.started <- f.Name()
+		<-gate
+	}
+	return f.File.Sync()
+}
+
+// startGatedBroker is startCoreBroker with partition logs on fs.
+func startGatedBroker(t *testing.T, fs segment.FS) *Broker {
+	t.Helper()
+	cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.segmentFS = fs
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background()) }()
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	if g, ok := fs.(*gatedFS); ok {
+		t.Cleanup(g.open) // runs first: a failed test must not leave the close stuck in an fsync
+	}
+	return b
+}
+
+func produceFrame(t *testing.T, topic string, partition int32, acks int16, timeoutMs int32, ts int64, corr int32) []byte {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks = acks
+	req.TimeoutMillis = timeoutMs
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	rp.Records = testBatch(t, codecNone, ts, []int64{0}, false)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return encodeRequest(req, corr, "pipe")
+}
+
+// readProduceResponse reads one response and checks that it answers corr.
+func readProduceResponse(t *testing.T, br *bufio.Reader, corr int32) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	got, body := readResponse(t, br, true)
+	if got != corr {
+		t.Fatalf("response to correlation id %d, want %d: responses out of request order", got, corr)
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(9)
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("decode produce response %d: %v", corr, err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("produce response %d: %+v", corr, resp.Topics)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestProducePipelining: while an acks=-1 produce waits for its fsync, the connection's
+// next produce requests are appended (not queued behind the wait), and every response
+// still goes out in request order, each only once its own records are durable; a request
+// of another API waits for the pending produce responses.
+func TestProducePipelining(t *testing.T) {
+	fs := newGatedFS()
+	b := startGatedBroker(t, fs)
+	topic, err := b.createTopic("pipe", 2, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0, p1 := topic.partition(0), topic.partition(1)
+	c := dialCore(t, b)
+	br := bufio.NewReader(c)
+
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
+	<-fs.started // request 1 is in its fsync, which cannot finish
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
+	c.Write(produceFrame(t, "pipe", 1, -1, 30000, 3000, 3))
+	c.Write(produceFrame(t, "pipe", 0, 1, 30000, 4000, 4)) // acks=1: answered after 1-3
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(9)
+	c.Write(encodeRequest(meta, 5, "pipe"))
+
+	// Requests 2-4 are appended while request 1 still waits for its fsync.
+	waitFor(t, "requests 2-4 appended during the fsync of request 1", func() bool {
+		return p0.HighWatermark() == 3 && p1.HighWatermark() == 1
+	})
+	if d := p0.log.DurableOffset(); d != 0 {
+		t.Fatalf("durable offset %d before any fsync finished", d)
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var one [1]byte
+	if n, err := c.Read(one[:]); n != 0 || err == nil {
+		t.Fatalf("a response (%d bytes, err %v) before any fsync finished", n, err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+
+	fs.open()
+	for i, want := range []int64{0, 1, 0, 2} {
+		corr := int32(i + 1)
+		rp := readProduceResponse(t, br, corr)
+		if rp.ErrorCode != 0 || rp.BaseOffset != want {
+			t.Fatalf("response %d: error %d, base offset %d; want 0, %d", corr, rp.ErrorCode, rp.BaseOffset, want)
+		}
+		if corr == 1 || corr == 2 {
+			if d := p0.log.DurableOffset(); d < want+1 {
+				t.Fatalf("response %d sent with partition 0 durable below %d (%d)", corr, want+1, d)
+			}
+		}
+		if corr == 3 && p1.log.DurableOffset() < 1 {
+			t.Fatalf("response 3 sent with partition 1 not durable")
+		}
+	}
+	if corr, _ := readResponse(t, br, true); corr != 5 {
+		t.Fatalf("metadata response has correlation id %d, want 5", corr)
+	}
+}
+
+// TestProducePipeliningTimeout: a pending produce whose wait outlasts its timeout answers
+// REQUEST_TIMED_OUT after the earlier response, and the connection goes on.
+func TestProducePipeliningTimeout(t *testing.T) {
+	fs := newGatedFS()
+	b := startGatedBroker(t, fs)
+	topic, err := b.createTopic("pipe", 1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialCore(t, b)
+	br := bufio.NewReader(c)
+
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
+	<-fs.started // request 1 runs the fsync
+	c.Write(produceFrame(t, "pipe", 0, -1, 100, 2000, 2))
+	waitFor(t, "request 2 appended", func() bool { return topic.partition(0).HighWatermark() == 2 })
+	time.Sleep(300 * time.Millisecond) // request 2 times out waiting for the next fsync
+	fs.open()
+	if rp := readProduceResponse(t, br, 1); rp.ErrorCode != 0 || rp.BaseOffset != 0 {
+		t.Fatalf("response 1: error %d, base offset %d; want 0, 0", rp.ErrorCode, rp.BaseOffset)
+	}
+	if rp := readProduceResponse(t, br, 2); rp.ErrorCode != kerr.RequestTimedOut.Code || rp.BaseOffset != -1 {
+		t.Fatalf("response 2: error %d, base offset %d; want REQUEST_TIMED_OUT, -1", rp.ErrorCode, rp.BaseOffset)
+	}
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 3000, 3))
+	if rp := readProduceResponse(t, br, 3); rp.ErrorCode != 0 || rp.BaseOffset != 2 {
+		t.Fatalf("response 3: error %d, base offset %d; want 0, 2", rp.ErrorCode, rp.BaseOffset)
+	}
+}
+
+// TestProducePipeliningClose: a connection that goes away with produce responses pending
+// leaves no goroutine behind and the broker closes cleanly (startGatedBroker's cleanup).
+func TestProducePipeliningClose(t *testing.T) {
+	fs := newGatedFS()
+	b := startGatedBroker(t, fs)
+	if _, err := b.createTopic("pipe", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
+	<-fs.started
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
+	c.Close()
+	time.Sleep(20 * time.Millisecond)
+	fs.open()
+}
