@@ -236,3 +236,24 @@ func TestParallelOpenOfSealedSegments(t *testing.T) {
 		}
 	}
 }
+
+func TestSegmentsFrom(t *testing.T) {
+	dir := t.TempDir()
+	writeSegments(t, dir, 10) // segments [0,2), [2,4), ... [18,20), active at 20
+	l := mustOpen(t, dir, segment.Config{SegmentBytes: 1})
+	defer l.Close()
+	all := l.Segments()
+	f := func(offset int64, wantFirst int) {
+		t.Helper()
+		got := l.SegmentsFrom(offset)
+		if len(got) != len(all)-wantFirst || got[0] != all[wantFirst] || got[len(got)-1] != all[len(all)-1] {
+			t.Fatalf("SegmentsFrom(%d): %d segments from base %d, want from index %d", offset, len(got), got[0].BaseOffset, wantFirst)
+		}
+	}
+	f(0, 0)
+	f(1, 0)
+	f(2, 1)
+	f(19, 9)
+	f(20, 10) // only the active segment
+	f(99, 10)
+}

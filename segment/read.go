@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sort"
 )
 
 // Bytes reads the range of the result into a new slice.
@@ -178,4 +179,18 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 		}
 	}
 	return ts, offset
+}
+
+// SegmentsFrom is Segments without the segments wholly below offset: those whose offsets
+// all lie below it (NextOffset <= offset). The active segment is always included (last).
+// Its cost is that of the segments it returns, so that callers interested in the newest
+// segments (the uploader, the roll check) do not pay for a long history.
+func (l *Log) SegmentsFrom(offset int64) []SegmentInfo {
+	segs := l.snapshot()
+	i := sort.Search(len(segs)-1, func(i int) bool { return segs[i].next.Load() > offset })
+	out := make([]SegmentInfo, 0, len(segs)-i)
+	for _, s := range segs[i:] {
+		out = append(out, s.info())
+	}
+	return out
 }

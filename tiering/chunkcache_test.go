@@ -110,3 +110,50 @@ func entryKeys(es []tiering.SegmentEntry) []string {
 	}
 	return out
 }
+
+// Uploads extend the remote snapshot in place: every snapshot taken along the way still
+// reads its own entries, and the last one equals a fresh load of the manifest.
+func TestUploadSnapshotsStayConsistent(t *testing.T) {
+	ctx := t.Context()
+	store := newMem()
+	l := openLog(t, t.TempDir(), 300)
+	e := newEnv(t, store, testConfig())
+	p, err := e.m.OpenPartition(ctx, "t", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snaps [][]tiering.SegmentEntry
+	var keys [][]string
+	for range 12 {
+		produce(t, l, 15, 1000)
+		if err := p.UploadPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := p.Entries()
+		snaps = append(snaps, s)
+		keys = append(keys, entryKeys(s))
+	}
+	for i, s := range snaps {
+		if !reflect.DeepEqual(entryKeys(s), keys[i]) {
+			t.Fatalf("snapshot %d changed after later uploads", i)
+		}
+	}
+	var bytes int64
+	for _, x := range snaps[len(snaps)-1] {
+		bytes += x.Size
+	}
+	if p.RemoteBytes() != bytes {
+		t.Fatalf("RemoteBytes %d, entries sum to %d", p.RemoteBytes(), bytes)
+	}
+	_, fresh, err := tiering.ReadPartitionManifest(ctx, store, "", "t", testTopicID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(entryKeys(fresh), keys[len(keys)-1]) {
+		t.Fatalf("in-memory entries differ from the manifest in the bucket")
+	}
+	start, end, _ := p.Bounds()
+	if start != fresh[0].BaseOffset || end != fresh[len(fresh)-1].LastOffset+1 {
+		t.Fatalf("bounds [%d, %d), manifest [%d, %d]", start, end, fresh[0].BaseOffset, fresh[len(fresh)-1].LastOffset)
+	}
+}

