@@ -21,9 +21,9 @@
 //
 // # Order of truth
 //
-//  1. The uploader puts a segment's .log, .index and .timeindex, then the broker's
+//  1. The uploader puts a segment's .log, .index and .timeindex, and the broker's
 //     producer-state snapshot for the segment's end when the partition directory has one
-//     (SegmentEntry.ProducerSnapshot; see prodsnap.go).
+//     (SegmentEntry.ProducerSnapshot; see prodsnap.go), concurrently; all must succeed.
 //  2. Then it writes the partition head naming them. Only when that write returned nil does
 //     the in-memory snapshot change, so Uploaded(seg) is never true for a segment whose
 //     manifest entry is not durable in the bucket.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/strata-io/strata/segment"
@@ -373,22 +374,42 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 	}
 	e.Index.CRC32C = crc32c(scan.index)
 	e.TimeIndex.CRC32C = crc32c(scan.timeIndex)
-	var body io.Reader = io.NewSectionReader(f, 0, seg.Size)
-	if p.m.limiter != nil {
-		body = &limitedReader{ctx: ctx, r: body.(io.ReadSeeker), lim: p.m.limiter}
-	}
-	if err := p.m.store.Put(ctx, e.Log.Key, body, seg.Size); err != nil {
-		return SegmentEntry{}, fmt.Errorf("cannot put %q: %w", e.Log.Key, err)
-	}
-	if err := p.m.store.Put(ctx, e.Index.Key, bytes.NewReader(scan.index), e.Index.Size); err != nil {
-		return SegmentEntry{}, fmt.Errorf("cannot put %q: %w", e.Index.Key, err)
-	}
-	if err := p.m.store.Put(ctx, e.TimeIndex.Key, bytes.NewReader(scan.timeIndex), e.TimeIndex.Size); err != nil {
-		return SegmentEntry{}, fmt.Errorf("cannot put %q: %w", e.TimeIndex.Key, err)
-	}
-	if err := p.uploadProducerSnapshot(ctx, seg, &e); err != nil {
+	// The objects go up concurrently: the small ones (indexes, producer snapshot) cost a
+	// round trip each, which used to be added to every segment's upload time. Only the
+	// manifest, written by the caller after all of them returned, names them.
+	logKey, idxKey, tidxKey := e.Log.Key, e.Index.Key, e.TimeIndex.Key
+	var snap SegmentEntry // the snapshot's ref and offset, copied into e after Wait
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var body io.Reader = io.NewSectionReader(f, 0, seg.Size)
+		if p.m.limiter != nil {
+			body = &limitedReader{ctx: gctx, r: body.(io.ReadSeeker), lim: p.m.limiter}
+		}
+		if err := p.m.store.Put(gctx, logKey, body, seg.Size); err != nil {
+			return fmt.Errorf("cannot put %q: %w", logKey, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := p.m.store.Put(gctx, idxKey, bytes.NewReader(scan.index), int64(len(scan.index))); err != nil {
+			return fmt.Errorf("cannot put %q: %w", idxKey, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := p.m.store.Put(gctx, tidxKey, bytes.NewReader(scan.timeIndex), int64(len(scan.timeIndex))); err != nil {
+			return fmt.Errorf("cannot put %q: %w", tidxKey, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		snap.ID, snap.BaseOffset = id, seg.BaseOffset
+		return p.uploadProducerSnapshot(gctx, seg, &snap)
+	})
+	if err := g.Wait(); err != nil {
 		return SegmentEntry{}, err
 	}
+	e.ProducerSnapshot, e.ProducerSnapshotOffset = snap.ProducerSnapshot, snap.ProducerSnapshotOffset
 	e.UploadTime = p.m.now().UTC()
 	return e, nil
 }
