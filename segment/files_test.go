@@ -257,3 +257,16 @@ func TestSegmentsFrom(t *testing.T) {
 	f(20, 10) // only the active segment
 	f(99, 10)
 }
+
+func TestSegmentPathsAsKafka(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, segment.Config{})
+	defer l.Close()
+	if err := l.SetLogStartOffset(1234567890123); err != nil { // restarts the empty log there
+		t.Fatal(err)
+	}
+	s := l.Segments()[0]
+	if want := filepath.Join(dir, "00000001234567890123.log"); s.LogPath != want || s.IndexPath != filepath.Join(dir, "00000001234567890123.index") || s.TimeIndexPath != filepath.Join(dir, "00000001234567890123.timeindex") {
+		t.Fatalf("paths %q %q %q, want %q and its .index, .timeindex", s.LogPath, s.IndexPath, s.TimeIndexPath, want)
+	}
+}

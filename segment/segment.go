@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,22 @@ const (
 
 func segmentPath(dir string, base int64, suffix string) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, suffix))
+}
+
+// segmentPathPrefix is segmentPath without the suffix, built without fmt: Open makes three
+// paths for every segment of the log.
+func segmentPathPrefix(dir string, base int64) string {
+	if base < 0 {
+		return segmentPath(dir, base, "")
+	}
+	var digits [20]byte
+	b := strconv.AppendInt(digits[:0], base, 10)
+	var name [20]byte
+	for i := range name {
+		name[i] = '0'
+	}
+	copy(name[20-len(b):], b)
+	return filepath.Join(dir, string(name[:]))
 }
 
 // segment is one .log file with its two indexes.
@@ -74,12 +91,13 @@ type segment struct {
 }
 
 func newSegment(fsys FS, dir string, base int64) *segment {
+	p := segmentPathPrefix(dir, base)
 	s := &segment{
 		base:     base,
 		fs:       fsys,
-		logPath:  segmentPath(dir, base, logSuffix),
-		idxPath:  segmentPath(dir, base, indexSuffix),
-		tidxPath: segmentPath(dir, base, timeIndexSuffix),
+		logPath:  p + logSuffix,
+		idxPath:  p + indexSuffix,
+		tidxPath: p + timeIndexSuffix,
 	}
 	s.next.Store(base)
 	s.setMax(-1, -1)
