@@ -22,8 +22,8 @@ const defaultMaxOpenSealedFiles = 128
 // (the oldest is closed early beyond that), so a log holds at most 2*max of these files.
 // During Open there are no readers yet, so evicted files are closed at once.
 //
-// The active segment, and segments sealed by this process (Roll), keep the file they were
-// written through; the cache does not manage those.
+// The active segment keeps the file it is written through; when Roll seals it, that file is
+// handed to the cache (adopt) and managed like the others from then on.
 type fileCache struct {
 	fs  FS
 	max int
@@ -51,14 +51,14 @@ func newFileCache(fsys FS, max int) *fileCache {
 // reader returns the segment's open .log file, opening it through the cache if the
 // segment was found sealed at Open and its file is not open now.
 func (s *segment) reader() (File, error) {
-	if s.log != nil {
-		return s.log, nil // written through by this process; never changes
-	}
 	if p := s.lazy.Load(); p != nil {
 		if !s.used.Load() {
 			s.used.Store(true)
 		}
 		return *p, nil
+	}
+	if s.log != nil && !s.adopted.Load() {
+		return s.log, nil // written through by this process, not handed to the cache
 	}
 	if s.files == nil {
 		return nil, fmt.Errorf("segment %s: no open file: %w", s.logPath, ErrClosed)
@@ -93,6 +93,28 @@ func (c *fileCache) get(s *segment) (File, error) {
 	s.used.Store(true)
 	c.open = append(c.open, s)
 	return f, nil
+}
+
+// adopt hands a segment this process just sealed (Roll) to the cache: the file it was
+// written through is then closed like any other when the cap needs room, and reopened on a
+// later read, so that a long-running log does not keep one file per segment it ever rolled.
+func (c *fileCache) adopt(s *segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || s.log == nil || s.adopted.Load() {
+		return
+	}
+	now := time.Now()
+	c.reapLocked(now, false)
+	for len(c.open) >= c.max {
+		c.evictLocked(now)
+	}
+	f := s.log
+	s.files = c
+	s.lazy.Store(&f)
+	s.used.Store(true)
+	c.open = append(c.open, s)
+	s.adopted.Store(true) // after files and lazy: a reader that sees it finds both
 }
 
 // evictLocked closes (retires) the file of one segment not read since the hand last passed.

@@ -270,3 +270,37 @@ func TestSegmentPathsAsKafka(t *testing.T) {
 		t.Fatalf("paths %q %q %q, want %q and its .index, .timeindex", s.LogPath, s.IndexPath, s.TimeIndexPath, want)
 	}
 }
+
+// Segments rolled by this process are handed to the cache too: a log that rolls far more
+// segments than the cap holds at most twice the cap of their files, and reads them all.
+func TestRolledSegmentsAreCapped(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, segment.Config{SegmentBytes: 1, MaxOpenSealedFiles: 3})
+	var want [][]byte
+	for i := range 40 {
+		b := batchOf(int64(1000+i), 2)
+		mustAppend(t, l, b)
+		want = append(want, b)
+		if n := openLogFiles(t, dir); n > 2*3+1 {
+			t.Fatalf("after %d rolls: %d .log files open", i, n)
+		}
+	}
+	got := readAll(t, l, 0)
+	if len(got) != len(want) {
+		t.Fatalf("%d batches, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if baseOf(got[i]) != int64(2*i) || string(got[i][16:]) != string(want[i][16:]) {
+			t.Fatalf("batch %d differs", i)
+		}
+	}
+	if n := openLogFiles(t, dir); n > 2*3+1 {
+		t.Fatalf("after reading: %d .log files open", n)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if n := openLogFiles(t, dir); n != 0 {
+		t.Fatalf("%d .log files open after Close", n)
+	}
+}

@@ -419,6 +419,7 @@ func (l *Log) rollLocked() error {
 	if err := act.seal(); err != nil {
 		return l.fence(err)
 	}
+	l.files.adopt(act) // its file may now be closed for the fd cap (files.go)
 	l.advanceDurable(act.next.Load())
 	seg, err := l.createSegment(l.next.Load())
 	if err != nil {

@@ -57,11 +57,13 @@ type segment struct {
 	// log is the file the segment was written through (the active segment, and segments
 	// sealed by this process), set before the segment is published and never changed. A
 	// segment found sealed at Open has log == nil: its file is opened on first read through
-	// files, held in lazy, and may be closed again (files.go). Readers use reader().
+	// files, held in lazy, and may be closed again (files.go); so is log once Roll sealed
+	// the segment (adopted). Readers use reader().
 	log      File
 	files    *fileCache
 	lazy     atomic.Pointer[File]
 	used     atomic.Bool // read since the cache's clock hand last passed
+	adopted  atomic.Bool // log was handed to files at seal: read it through lazy, never close it here
 	gone     bool        // guarded by files.mu: forgotten (deleted or closed); never reopen
 	logPath  string
 	idxPath  string
@@ -264,7 +266,11 @@ func (s *segment) close() error {
 	if s.files != nil {
 		errs = append(errs, s.files.forget(s))
 	}
-	for _, f := range []File{s.log, s.idxFile, s.tidxFile} {
+	log := s.log
+	if s.adopted.Load() {
+		log = nil // the cache closed it, or will
+	}
+	for _, f := range []File{log, s.idxFile, s.tidxFile} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
