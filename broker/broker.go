@@ -39,6 +39,8 @@ type Broker struct {
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
 	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
 
+	earlyReads earlyReads // memory held by early remote reads of all partitions (remoterecords.go)
+
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
 	producerIDs *producer.Manager

@@ -82,9 +82,11 @@ type Partition struct {
 
 	remoteMu       sync.Mutex
 	remotePending  *remoteRead              // guarded by remoteMu: the latest background remote read
-	remoteInflight map[*remoteRead]struct{} // guarded by remoteMu: every read still running (close cancels them)
+	remoteInflight map[*remoteRead]struct{} // guarded by remoteMu: every read's goroutine still running (close cancels them)
 	remoteWG       sync.WaitGroup
 	remoteFails    atomic.Int32 // consecutive failed remote reads (the error hold doubles with them)
+	early          *earlyReads  // the broker's budget for early reads (remoterecords.go)
+	earlyPin       int64        // bytes an early read may pin beyond its size: two chunks (remote.log.chunk.bytes)
 }
 
 type tierRef struct{ t tiering.PartitionTier }
@@ -94,6 +96,9 @@ type remoteRead struct {
 	offset   int64
 	done     chan struct{}
 	cancel   context.CancelFunc
+	left     chan struct{}   // closed once r is no longer the pending read (leftLocked)
+	early    bool            // started by readNextRemoteLocked, not asked for by a fetch
+	charge   int64           // guarded by remoteMu: bytes charged to the early-read budget, not yet released
 	data     tiering.Records // valid after done (aliases the tier's chunk cache: read-only)
 	err      error           // valid after done
 	finished time.Time       // valid after done
@@ -119,7 +124,8 @@ func openPartition(b *Broker, topic *Topic, index int32, dir string) (*Partition
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("topic", topic.Name, "partition", index)
-	p := &Partition{topicName: topic.Name, index: index, dir: dir, logger: logger}
+	p := &Partition{topicName: topic.Name, index: index, dir: dir, logger: logger,
+		early: &b.earlyReads, earlyPin: 2 * b.cfg.RemoteChunkBytes}
 	p.cfg.Store(&cfg)
 
 	scfg := segmentConfig(cfg, logger)
@@ -398,7 +404,7 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 			p.remoteMu.Unlock()
 			return tiering.Records{}, true, errBrokerClosed
 		}
-		r = p.startRemoteReadLocked(t, offset, maxBytes, minOneBatch) // remoterecords.go
+		r = p.startRemoteReadLocked(t, offset, maxBytes, minOneBatch, 0) // remoterecords.go
 	}
 	p.remoteMu.Unlock()
 
@@ -419,6 +425,7 @@ func (p *Partition) readRemote(ctx context.Context, t tiering.PartitionTier, off
 	if p.remotePending == r && !r.heldError(time.Now()) {
 		// Consumed; the client moves on to the next offset, which is read meanwhile.
 		p.remotePending = nil
+		p.leftLocked(r)                                     // remoterecords.go
 		p.readNextRemoteLocked(t, r, maxBytes, minOneBatch) // remoterecords.go
 	}
 	p.remoteMu.Unlock()

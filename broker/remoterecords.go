@@ -13,6 +13,7 @@ package broker
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/tiering"
@@ -39,12 +40,72 @@ func recordBytes(r tiering.Records) []byte {
 	return r.AppendTo(make([]byte, 0, r.Len()))
 }
 
+// Early reads and the memory of pending reads. A finished read keeps its records (and so
+// the whole cached chunks they lie in, even once the cache has evicted them) for as long
+// as it is the partition's pending read. So that a consumer that goes away (closed
+// connection, rebalance, crash) does not leave them held for the life of the partition:
+//   - a finished read that no fetch takes within remoteReadKeep is dropped (its goroutine
+//     waits for that, or for the read to be taken or replaced, or for close);
+//   - early reads, which no client asked for yet, are charged to a broker-wide budget
+//     (earlyReadBudget: their size plus two chunks they may pin at their ends) and are
+//     not started when it is spent, except one when nothing else is charged; the charge
+//     is released when the read is taken, replaced, dropped, fails or the partition
+//     closes.
+const (
+	remoteReadKeep  = 10 * time.Second
+	earlyReadBudget = 128 << 20
+)
+
+// earlyReads is the broker-wide charge of early reads still pending.
+type earlyReads struct {
+	held atomic.Int64
+}
+
+// reserve charges n bytes if they fit in earlyReadBudget (or nothing is charged).
+func (e *earlyReads) reserve(n int64) bool {
+	for {
+		h := e.held.Load()
+		if h > 0 && h+n > earlyReadBudget {
+			return false
+		}
+		if e.held.CompareAndSwap(h, h+n) {
+			return true
+		}
+	}
+}
+
+// leftLocked notes that r is no longer the pending read (taken by a fetch, or replaced):
+// its goroutine stops keeping it and its early-read charge is released. p.remoteMu must
+// be held.
+func (p *Partition) leftLocked(r *remoteRead) {
+	select {
+	case <-r.left:
+	default:
+		close(r.left)
+	}
+	p.releaseLocked(r)
+}
+
+// releaseLocked gives r's early-read charge back. p.remoteMu must be held.
+func (p *Partition) releaseLocked(r *remoteRead) {
+	if r.charge > 0 {
+		p.early.held.Add(-r.charge)
+		r.charge = 0
+	}
+}
+
 // startRemoteReadLocked starts a background read of t at offset (bounded by
-// remoteReadTimeout, cancelled by stopRemote) and makes it the partition's pending read.
-// p.remoteMu must be held and p not closed.
-func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool) *remoteRead {
-	rctx, cancel := context.WithTimeout(context.Background(), remoteReadTimeout)
-	r := &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel}
+// remoteReadTimeout, cancelled by stopRemote) and makes it the partition's pending read,
+// replacing the previous one. charge is what the read holds of the early-read budget
+// (0: a read a fetch asked for). p.remoteMu must be held and p not closed.
+func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool, charge int64) *remoteRead {
+	life, cancel := context.WithCancel(context.Background())
+	rctx, cancelRead := context.WithTimeout(life, remoteReadTimeout)
+	r := &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel, left: make(chan struct{}),
+		early: charge > 0, charge: charge}
+	if old := p.remotePending; old != nil {
+		p.leftLocked(old) // a fetch that joined it still gets its records
+	}
 	p.remotePending = r
 	if p.remoteInflight == nil {
 		p.remoteInflight = make(map[*remoteRead]struct{})
@@ -55,6 +116,7 @@ func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64,
 		defer p.remoteWG.Done()
 		defer cancel()
 		r.data, r.err = readTierRecords(rctx, t, offset, maxBytes, minOneBatch)
+		cancelRead()
 		r.finished = time.Now()
 		if r.err != nil {
 			n := min(p.remoteFails.Add(1), 8)
@@ -63,7 +125,21 @@ func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64,
 			p.remoteFails.Store(0)
 		}
 		close(r.done)
+		if r.err == nil {
+			// Keep the records for the fetch that will take them, for a while.
+			keep := time.NewTimer(remoteReadKeep)
+			select {
+			case <-r.left:
+			case <-keep.C:
+			case <-life.Done(): // stopRemote
+			}
+			keep.Stop()
+		}
 		p.remoteMu.Lock()
+		if r.err == nil && p.remotePending == r {
+			p.remotePending = nil // nobody took it: drop its records
+		}
+		p.releaseLocked(r) // a failed read holds no records; it stays pending for its hold
 		delete(p.remoteInflight, r)
 		p.remoteMu.Unlock()
 	}()
@@ -76,9 +152,8 @@ func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64,
 // waits, CRC checks) and the client's decoding of the previous response ran one after
 // the other; now they overlap, and the next fetch finds its records ready (readRemote
 // joins a pending read at the same offset). A consumer that asks for another offset
-// replaces it; the memory it holds is one read of remote records per partition, most of
-// it chunks that read-ahead put in the cache anyway. Nothing is started past the remote
-// end (those offsets are local), for a failed read, or on a closed partition.
+// replaces it. Nothing is started past the remote end (those offsets are local), for a
+// failed read, on a closed partition, or when the early-read budget is spent (see above).
 // p.remoteMu must be held.
 func (p *Partition) readNextRemoteLocked(t tiering.PartitionTier, r *remoteRead, maxBytes int, minOneBatch bool) {
 	next := r.data.Next
@@ -88,5 +163,9 @@ func (p *Partition) readNextRemoteLocked(t tiering.PartitionTier, r *remoteRead,
 	if _, end, ok := t.Bounds(); !ok || next >= end {
 		return
 	}
-	p.startRemoteReadLocked(t, next, maxBytes, minOneBatch)
+	charge := int64(max(maxBytes, 1)) + max(p.earlyPin, 0)
+	if !p.early.reserve(charge) {
+		return
+	}
+	p.startRemoteReadLocked(t, next, maxBytes, minOneBatch, charge)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -259,4 +260,126 @@ func TestRemoteRecordsWithDeniedTopic(t *testing.T) {
 		}
 		break
 	}
+}
+
+// A finished remote read that no fetch takes (its consumer went away) is dropped after
+// remoteReadKeep instead of holding its records, and the chunks they pin, for the life
+// of the partition; the early-read charge goes back with it.
+func TestUntakenRemoteReadIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+		ft := &fakeTier{}
+		appendN(t, p, 6, 1000)
+		ft.upload(t, p, 5) // offsets 0-4 remote, one batch per segment
+		pending := func() *remoteRead {
+			p.remoteMu.Lock()
+			defer p.remoteMu.Unlock()
+			return p.remotePending
+		}
+		if _, done, err := p.readRemote(t.Context(), ft, 0, 1, true, 5*time.Second); err != nil || !done {
+			t.Fatalf("read at 0: done %v, %v", done, err)
+		}
+		synctest.Wait() // the early read at 1 is done and kept
+		if r := pending(); r == nil || r.offset != 1 || r.data.Len() == 0 {
+			t.Fatalf("pending read %+v, want the early read at 1 with its records", r)
+		}
+		if p.early.held.Load() == 0 {
+			t.Fatal("the early read is not charged to the budget")
+		}
+		time.Sleep(remoteReadKeep - time.Second)
+		synctest.Wait()
+		if pending() == nil {
+			t.Fatal("dropped before remoteReadKeep")
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if r := pending(); r != nil {
+			t.Fatalf("read at %d still held %v after it finished, nobody took it", r.offset, remoteReadKeep+time.Second)
+		}
+		if n := p.early.held.Load(); n != 0 {
+			t.Fatalf("%d bytes still charged to the early-read budget", n)
+		}
+		// A consumer coming back reads again.
+		data, done, err := p.readRemote(t.Context(), ft, 1, 1, true, 5*time.Second)
+		if got := batchOffsets(t, data.AppendTo(nil)); err != nil || !done || len(got) != 1 || got[0] != 1 {
+			t.Fatalf("read at 1: offsets %v, done %v, %v", got, done, err)
+		}
+	})
+}
+
+// Early reads of all partitions share earlyReadBudget: a consumer reading many tiered
+// partitions gets early reads for as many as fit, not one per partition; the charge goes
+// back when a read is taken or its partition closes.
+func TestEarlyReadsShareABudget(t *testing.T) {
+	bc, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.RemoteChunkBytes = 30 << 20 // an early read may pin two chunks: 60 MiB
+	b := &Broker{cfg: bc}
+	topic := &Topic{Name: "t"}
+	cfg := effectiveTopicConfig(&bc, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+	topic.cfg.Store(&cfg)
+	const maxBytes = 1 // one batch a read
+	charge := int64(maxBytes) + 2*bc.RemoteChunkBytes
+	fits := int(earlyReadBudget / charge)
+	if fits < 1 || fits >= 5 {
+		t.Fatalf("test assumes 1 to 4 early reads of %d bytes fit in %d", charge, earlyReadBudget)
+	}
+	var parts []*Partition
+	var tiers []*fakeTier
+	for i := range 6 {
+		p, err := openPartition(b, topic, int32(i), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.close() })
+		ft := &fakeTier{}
+		appendN(t, p, 6, 1000)
+		ft.upload(t, p, 5) // offsets 0-4 remote
+		parts, tiers = append(parts, p), append(tiers, ft)
+	}
+	early := func() (n int, offsets []int64) {
+		for _, p := range parts {
+			p.remoteMu.Lock()
+			if r := p.remotePending; r != nil && r.early {
+				n++
+				offsets = append(offsets, r.offset)
+			}
+			p.remoteMu.Unlock()
+		}
+		return n, offsets
+	}
+	read := func(i int, off int64) {
+		t.Helper()
+		data, done, err := parts[i].readRemote(t.Context(), tiers[i], off, maxBytes, true, 5*time.Second)
+		if got := batchOffsets(t, data.AppendTo(nil)); err != nil || !done || len(got) != 1 || got[0] != off {
+			t.Fatalf("partition %d read at %d: offsets %v, done %v, %v", i, off, got, done, err)
+		}
+	}
+	check := func(what string, want int) {
+		t.Helper()
+		n, offs := early()
+		if held := b.earlyReads.held.Load(); n != want || held != int64(want)*charge {
+			t.Fatalf("%s: %d early reads (at %v) holding %d bytes, want %d holding %d (budget %d)",
+				what, n, offs, held, want, int64(want)*charge, earlyReadBudget)
+		}
+	}
+	for i := range parts {
+		read(i, 0)
+	}
+	check("one read in each of 6 partitions", fits)
+	read(0, 1) // partition 0's consumer takes its early read; the next one takes its charge
+	check("an early read taken", fits)
+	if _, offs := early(); offs[0] != 2 {
+		t.Fatalf("early reads at %v, want partition 0's at 2", offs)
+	}
+	parts[0].close() // its charge goes back
+	check("a partition closed", fits-1)
+	read(5, 0) // partition 5 had none: now one fits
+	check("after the budget freed up", fits)
+	for _, p := range parts {
+		p.close()
+	}
+	check("every partition closed", 0)
 }
