@@ -129,4 +129,13 @@
 // first, then its files are renamed to *.deleted and removed; the open file stays readable for
 // 30 seconds for ReadResults still in flight, then is closed (a later read gets an error, not
 // a panic).
+//
+// # File descriptors
+//
+// A log holds the three files of its active segment open, and at most 2*MaxOpenSealedFiles
+// (default 128) .log files of sealed segments (files.go): Open does not open them, a read
+// opens one on demand, Roll hands the sealed segment's file over, and the least recently read
+// is closed when the cap needs room: 30 seconds later, like a deleted segment's, or earlier
+// once MaxOpenSealedFiles others wait so. So a partition of 100,000 segments opens and serves
+// reads within any sane ulimit -n.
 package segment

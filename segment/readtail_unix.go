@@ -14,6 +14,9 @@ import (
 // extra fstat and fcntl per open, a finalizer) was a third of that cost.
 func readTailOS(path string, entrySize int64) ([]byte, error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR { // as os.Open does
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -30,6 +33,9 @@ func readTailOS(path string, entrySize int64) ([]byte, error) {
 	}
 	b := make([]byte, entrySize)
 	n, err := syscall.Pread(fd, b, st.Size-entrySize)
+	for err == syscall.EINTR {
+		n, err = syscall.Pread(fd, b, st.Size-entrySize)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "pread", Path: path, Err: err}
 	}

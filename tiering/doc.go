@@ -52,7 +52,9 @@
 // head of bounded size, whatever the length of history: uploading segment 100,000 costs
 // the same as uploading segment 10. Loading walks the chunk chain from the head backwards,
 // stopping at a chunk whose lastOffset is below logStartOffset (the chunks are fetched up
-// front with one List and parallel GETs; the chain alone decides which are live).
+// front with one List and parallel GETs; the chain alone decides which are live). Chunks
+// are immutable, so the broker keeps a local copy of each in the partition directory and
+// reads those at start-up instead of the bucket (chunkcache.go).
 //
 //	{
 //	 "version": 1, "kind": "strata.partition",
