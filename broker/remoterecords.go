@@ -152,12 +152,13 @@ func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64,
 // waits, CRC checks) and the client's decoding of the previous response ran one after
 // the other; now they overlap, and the next fetch finds its records ready (readRemote
 // joins a pending read at the same offset). A consumer that asks for another offset
-// replaces it. Nothing is started past the remote end (those offsets are local), for a
-// failed read, on a closed partition, or when the early-read budget is spent (see above).
+// replaces it. Nothing is started at or past the local log start (fillFetch reads those
+// offsets locally, even when they are in the bucket too) or the remote end, for a failed
+// read, on a closed partition, or when the early-read budget is spent (see above).
 // p.remoteMu must be held.
 func (p *Partition) readNextRemoteLocked(t tiering.PartitionTier, r *remoteRead, maxBytes int, minOneBatch bool) {
 	next := r.data.Next
-	if r.err != nil || next <= r.offset || p.closed.Load() {
+	if r.err != nil || next <= r.offset || p.closed.Load() || next >= p.LocalLogStartOffset() {
 		return
 	}
 	if _, end, ok := t.Bounds(); !ok || next >= end {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
@@ -110,14 +111,26 @@ func TestRemoteRecordsEndToEnd(t *testing.T) {
 	consume("SSL", kgo.DialTLSConfig(pki.clientTLS(t, nil)))
 }
 
+// offload5 appends 6 one-batch segments to p, uploads the first 5 to ft (t wraps ft) and
+// applies local retention: offsets 0-4 are only in the bucket, 5 is local.
+func offload5(t *testing.T, p *Partition, tier tiering.PartitionTier, ft *fakeTier) {
+	t.Helper()
+	p.setTier(tier)
+	appendN(t, p, 6, 1000)
+	ft.upload(t, p, 5)
+	p.runMaintenance(time.Now())
+	if got := p.LocalLogStartOffset(); got != 5 {
+		t.Fatalf("local start %d, want 5", got)
+	}
+}
+
 // After a fetch takes a remote read, the read a sequential consumer asks for next is
 // already running: its fetch joins it instead of starting one; nothing is read past the
 // remote end; a consumer asking for another offset still gets its own read.
 func TestRemoteReadsAheadOfSequentialConsumer(t *testing.T) {
 	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
 	ft := &countingTier{fakeTier: &fakeTier{}}
-	appendN(t, p, 6, 1000)
-	ft.upload(t, p, 5) // offsets 0-4 remote, one batch per segment
+	offload5(t, p, ft, ft.fakeTier)
 	pending := func() *remoteRead {
 		p.remoteMu.Lock()
 		defer p.remoteMu.Unlock()
@@ -269,8 +282,7 @@ func TestUntakenRemoteReadIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
 		ft := &fakeTier{}
-		appendN(t, p, 6, 1000)
-		ft.upload(t, p, 5) // offsets 0-4 remote, one batch per segment
+		offload5(t, p, ft, ft)
 		pending := func() *remoteRead {
 			p.remoteMu.Lock()
 			defer p.remoteMu.Unlock()
@@ -335,8 +347,7 @@ func TestEarlyReadsShareABudget(t *testing.T) {
 		}
 		t.Cleanup(func() { p.close() })
 		ft := &fakeTier{}
-		appendN(t, p, 6, 1000)
-		ft.upload(t, p, 5) // offsets 0-4 remote
+		offload5(t, p, ft, ft)
 		parts, tiers = append(parts, p), append(tiers, ft)
 	}
 	early := func() (n int, offsets []int64) {
@@ -382,4 +393,34 @@ func TestEarlyReadsShareABudget(t *testing.T) {
 		p.close()
 	}
 	check("every partition closed", 0)
+}
+
+// Offsets at or above the local log start are read locally even when the bucket has them
+// too (fillFetch), so no early read is started for them: it would only hold memory.
+func TestNoEarlyReadOfLocalOffsets(t *testing.T) {
+	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+	ft := &fakeTier{}
+	p.setTier(ft)
+	appendN(t, p, 6, 1000)
+	ft.upload(t, p, 3) // offsets 0-2 only in the bucket
+	p.runMaintenance(time.Now())
+	ft.upload(t, p, 2) // 3 and 4 (the first two local segments now) in the bucket too
+	if got := p.LocalLogStartOffset(); got != 3 {
+		t.Fatalf("local start %d, want 3", got)
+	}
+	if _, end, _ := ft.Bounds(); end != 5 {
+		t.Fatalf("remote end %d, want 5", end)
+	}
+	for off := int64(0); off < 3; off++ {
+		data, done, err := p.readRemote(t.Context(), ft, off, 1, true, 5*time.Second)
+		if got := batchOffsets(t, data.AppendTo(nil)); err != nil || !done || len(got) != 1 || got[0] != off {
+			t.Fatalf("read at %d: offsets %v, done %v, %v", off, got, done, err)
+		}
+	}
+	p.remoteMu.Lock()
+	r := p.remotePending
+	p.remoteMu.Unlock()
+	if r != nil {
+		t.Fatalf("early read at %d, at or above the local start 3", r.offset)
+	}
 }
