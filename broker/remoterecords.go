@@ -5,10 +5,12 @@ package broker
 // A remote read (tiering) returns its batches as tiering.Records: slices of the cached
 // chunks they lie in, never copied (the chunk cache never modifies or recycles a chunk, so
 // a slice stays valid for as long as a response refers to it). fillFetch marks them in
-// RecordBatches (recordBufs.markBufs) and the connection's worker writes them with the
-// rest of the response in one vectored write (writev) on plain TCP, or through a buffered
-// writer on TLS (sendfile.go). A response built outside a connection worker (no
-// recordBufs) gets the bytes copied into RecordBatches. Before this, a cold 8 MiB fetch
+// RecordBatches (recordBufs.mark, a recordSection of the slices) and the connection's
+// worker writes them with the rest of the response in one vectored write (writev) on
+// plain TCP, or through a buffered writer on TLS (sendfile.go). A response built outside
+// a connection worker (no recordBufs) gets them in RecordBatches as one slice
+// (recordBytes: the only slice, read-only and capped at its length, or a copy of
+// several). Before this, a cold 8 MiB fetch
 // copied every byte twice (chunks into a fresh buffer, then into the encoded response).
 
 import (

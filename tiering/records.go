@@ -7,11 +7,13 @@ import "context"
 // chunk boundary spans two slices; consecutive batches of one chunk share one slice).
 // Ends[i] is the end of batch i in the concatenation of Bufs.
 //
-// The bytes must never be modified. They stay valid for as long as they are referenced:
-// a cached chunk is immutable (a remote object key names bytes that never change) and is
-// never recycled; eviction only drops the cache's reference, and the garbage collector
-// frees the chunk once no Records refers to it. Records values may be shared between
-// goroutines; methods never modify the receiver's slices.
+// The bytes must never be modified; every slice is capped at its length (full slice
+// expressions), so that an append to one copies rather than writing into the chunk. They
+// stay valid for as long as they are referenced: a cached chunk is immutable (a remote
+// object key names bytes that never change) and is never recycled; eviction only drops
+// the cache's reference, and the garbage collector frees the chunk once no Records refers
+// to it. Records values may be shared between goroutines; methods never modify the
+// receiver's slices.
 type Records struct {
 	Bufs [][]byte
 	Ends []int
@@ -58,7 +60,7 @@ func (r Records) Trim(maxBytes int, minOneBatch bool) Records {
 			break
 		}
 		if len(b) > n {
-			b = b[:n]
+			b = b[:n:n]
 		}
 		out.Bufs = append(out.Bufs, b) // a new slice: r.Bufs is never written
 		n -= len(b)
@@ -89,7 +91,7 @@ func RecordsOf(b []byte) Records {
 		r.Next = h.lastOffset + 1
 	}
 	if pos > 0 {
-		r.Bufs = [][]byte{b[:pos]}
+		r.Bufs = [][]byte{b[:pos:pos]}
 	}
 	return r
 }
@@ -107,9 +109,9 @@ type recordsBuilder struct {
 func (b *recordsBuilder) add(c []byte, lo, hi int64) {
 	if n := len(b.r.Bufs); n > 0 && lo == b.hi && &c[0] == &b.chunk[0] {
 		b.hi = hi
-		b.r.Bufs[n-1] = c[b.lo:hi]
+		b.r.Bufs[n-1] = c[b.lo:hi:hi]
 	} else {
-		b.r.Bufs = append(b.r.Bufs, c[lo:hi])
+		b.r.Bufs = append(b.r.Bufs, c[lo:hi:hi])
 		b.chunk, b.lo, b.hi = c, lo, hi
 	}
 	b.size += int(hi - lo)

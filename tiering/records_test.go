@@ -35,6 +35,10 @@ func checkRecords(t *testing.T, r tiering.Records) []byte {
 		if len(buf) == 0 {
 			t.Fatalf("empty slice %d", i)
 		}
+		if cap(buf) != len(buf) {
+			// An append to it would write into the cached chunk behind it.
+			t.Fatalf("slice %d has capacity %d beyond its %d bytes", i, cap(buf), len(buf))
+		}
 	}
 	return b
 }
