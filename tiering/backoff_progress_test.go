@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -17,6 +18,7 @@ import (
 // uploads one segment, then fails on the next.
 type flakyEvery struct {
 	tiering.ObjectStore
+	mu     sync.Mutex // stores are used concurrently (several segments upload at once)
 	failed map[string]bool
 	fails  atomic.Int64
 }
@@ -24,8 +26,11 @@ type flakyEvery struct {
 func (s *flakyEvery) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if strings.HasSuffix(key, ".log") {
 		base := key[strings.LastIndex(key, "/")+1:][:20] // <baseOffset %020d>-<uuid>.log
-		if !s.failed[base] {
-			s.failed[base] = true
+		s.mu.Lock()
+		first := !s.failed[base]
+		s.failed[base] = true
+		s.mu.Unlock()
+		if first {
 			s.fails.Add(1)
 			return errInjected
 		}

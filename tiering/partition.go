@@ -254,17 +254,67 @@ func (p *RemotePartition) run(ctx context.Context) {
 }
 
 // uploadPending uploads every pending segment in offset order, stopping at the first error.
-// It returns how many segments it uploaded.
+// It returns how many segments it uploaded (or found gone).
+//
+// The objects of up to Config.UploadConcurrency segments go up at once (each holding an
+// upload slot), so that a backlog is not uploaded one round trip at a time; the manifest
+// names them strictly in offset order, and nothing after a failed segment is named (the
+// objects of later ones become orphans, swept later, and are uploaded again).
 func (p *RemotePartition) uploadPending(ctx context.Context) (int, error) {
 	if p.pcfg.Load().CopyDisabled || p.fenced.Load() {
 		return 0, nil
 	}
+	pending := p.pendingSegments()
+	if len(pending) == 0 {
+		return 0, nil
+	}
+	type result struct {
+		e   SegmentEntry
+		err error
+	}
+	uctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	results := make([]chan result, len(pending))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	launch := func(i int) {
+		wg.Go(func() {
+			e, err := p.uploadSegmentObjects(uctx, pending[i])
+			results[i] <- result{e, err}
+		})
+	}
+	// The first segment of a pass goes alone: while the bucket is down, a pass costs one
+	// attempt, not a window of them. Once it is named, the window opens.
+	window, launched := 1, 0
+	topUp := func(consumed int) {
+		for launched < len(pending) && launched < consumed+window {
+			launch(launched)
+			launched++
+		}
+	}
+	topUp(0)
 	n := 0
-	for _, seg := range p.pendingSegments() {
-		if err := p.uploadOne(ctx, seg); err != nil {
+	for i, seg := range pending {
+		r := <-results[i]
+		if r.err != nil {
+			if errors.Is(r.err, os.ErrNotExist) && !p.stillLocal(seg) {
+				n++
+				topUp(i + 1)
+				continue // deleted locally meanwhile (retention); nothing to upload
+			}
+			return n, r.err
+		}
+		if err := p.commitEntry(ctx, r.e); err != nil {
 			return n, err
 		}
 		n++
+		window = max(1, p.m.cfg.UploadConcurrency)
+		topUp(i + 1)
 	}
 	return n, nil
 }
@@ -277,23 +327,22 @@ func (p *RemotePartition) UploadPending(ctx context.Context) error {
 	return err
 }
 
-func (p *RemotePartition) uploadOne(ctx context.Context, seg segment.SegmentInfo) error {
+// uploadSegmentObjects puts seg's objects while holding an upload slot.
+func (p *RemotePartition) uploadSegmentObjects(ctx context.Context, seg segment.SegmentInfo) (SegmentEntry, error) {
 	select {
 	case p.m.sem <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return SegmentEntry{}, ctx.Err()
 	}
 	defer func() { <-p.m.sem }()
 	if p.fenced.Load() {
-		return ErrFenced
+		return SegmentEntry{}, ErrFenced
 	}
-	e, err := p.uploadObjects(ctx, seg)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !p.stillLocal(seg) {
-			return nil // deleted locally meanwhile (retention); nothing to upload
-		}
-		return err
-	}
+	return p.uploadObjects(ctx, seg)
+}
+
+// commitEntry appends e, whose objects are in the bucket, to the manifest.
+func (p *RemotePartition) commitEntry(ctx context.Context, e SegmentEntry) error {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	if p.fenced.Load() {
