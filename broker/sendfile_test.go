@@ -2,8 +2,10 @@ package broker
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -237,5 +239,81 @@ func TestSplicedRemoteRecordsMatchCopy(t *testing.T) {
 				conn.Close()
 			}
 		}
+	}
+}
+
+// Remote record sets written with writev survive partial writes and EAGAIN: a response of
+// 6 MiB in 3000 slices (more than IOV_MAX per writev) to a small-buffered socket whose
+// reader is slow arrives byte for byte as the copy path encodes it; a reader that hangs
+// up mid-response makes the write fail rather than hang or panic.
+func TestWritevRemoteRecordsPartialWrites(t *testing.T) {
+	const slices, sliceLen = 3000, 2048
+	remote := make([]byte, slices*sliceLen)
+	for i := range remote {
+		remote[i] = byte(i*7 + i/sliceLen)
+	}
+	var bufs [][]byte
+	for rest := remote; len(rest) > 0; rest = rest[sliceLen:] {
+		bufs = append(bufs, rest[:sliceLen:sliceLen])
+	}
+	want := fetchResponseFor(12, 2)
+	want.Topics[0].Partitions[0].RecordBatches = remote
+	want.Topics[0].Partitions[1].RecordBatches = []byte{}
+	wantBytes := appendResponse(nil, 5, want)
+	response := func() (*kmsg.FetchResponse, *recordBufs) {
+		rb := &recordBufs{splice: true}
+		got := fetchResponseFor(12, 2)
+		got.Topics[0].Partitions[0].RecordBatches = rb.mark(&recordSection{bufs: bufs, n: int64(len(remote))})
+		got.Topics[0].Partitions[1].RecordBatches = []byte{}
+		return got, rb
+	}
+
+	// (Socket buffers are left as they are: shrunk to a few kB, plain writes stall on
+	// this machine's loopback too.)
+	_, server, client := sendfileFixture(t, 1)
+	server.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	done := make(chan []byte)
+	go func() {
+		var got []byte
+		b := make([]byte, 1000)
+		time.Sleep(50 * time.Millisecond) // the socket fills: writev writes part, then EAGAIN
+		for i := 1; len(got) < len(wantBytes); i++ {
+			n, err := client.Read(b)
+			got = append(got, b[:n]...)
+			if err != nil {
+				break
+			}
+			if i%256 == 0 {
+				time.Sleep(time.Millisecond) // and again
+			}
+		}
+		done <- got
+	}()
+	resp, rb := response()
+	if err := writeSplicedResponse(server, 5, resp, rb); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; !bytes.Equal(got, wantBytes) {
+		t.Fatalf("received %d bytes, not the %d the copy path encodes", len(got), len(wantBytes))
+	}
+	for i, b := range bufs {
+		if len(b) != sliceLen || &b[0] != &remote[i*sliceLen] {
+			t.Fatalf("slice %d changed by the write", i)
+		}
+	}
+
+	// The reader hangs up after 100 kB.
+	_, server, client = sendfileFixture(t, 1)
+	server.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	go func() {
+		io.CopyN(io.Discard, client, 100_000)
+		client.(*net.TCPConn).SetLinger(0) // reset: the writer sees the hang-up at once
+		client.Close()
+	}()
+	resp, rb = response()
+	if err := writeSplicedResponse(server, 5, resp, rb); err == nil {
+		t.Fatal("a write to a closed connection succeeded")
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the write hung until its deadline: %v", err)
 	}
 }
