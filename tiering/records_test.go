@@ -3,6 +3,7 @@ package tiering_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-io/strata/cache"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -219,5 +221,65 @@ func TestSequentialReadLoadsItsChunksInParallel(t *testing.T) {
 		if n > 1 {
 			t.Fatalf("%s fetched %d times", k, n)
 		}
+	}
+}
+
+// Every batch a remote read returns has its CRC-32C checked, however the chunks cut it:
+// with 64-byte chunks the header, the CRC field and the first covered byte (21) of some
+// batch fall on a chunk boundary. A flipped bit anywhere in the covered bytes of any
+// batch fails ReadRecords (so Read and the broker's early reads too) with ErrCorrupt.
+func TestEveryRemoteBatchIsCRCChecked(t *testing.T) {
+	store := newMem()
+	cfg := testConfig()
+	cfg.ChunkBytes = 64
+	e := newEnv(t, store, cfg)
+	l := openLog(t, t.TempDir(), 1<<20)
+	produce(t, l, 12, 0)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "crc", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, entries, err := tiering.ReadPartitionManifest(t.Context(), store, "", "crc", testTopicID, 0)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("manifest: %d entries, %v", len(entries), err)
+	}
+	key := entries[0].Log.Key
+	orig, _ := store.Bytes(key)
+	put := func(b []byte) {
+		t.Helper()
+		if err := store.Put(t.Context(), key, bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := 0
+	for pos := int64(0); pos < int64(len(orig)); {
+		base, _, size, err := tiering.BatchBounds(orig[pos:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []int64{21, 22, 40, 60, 61, size / 2, size - 1} {
+			rotten := bytes.Clone(orig)
+			rotten[pos+q] ^= 0x01
+			put(rotten)
+			e2 := newEnv(t, store, cfg) // a fresh cache
+			p2, err := e2.m.OpenPartitionLocal(t.Context(), "crc", testTopicID, 0, nil, tiering.PartitionConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, err := p2.ReadRecords(t.Context(), base, 1<<20, true); !errors.Is(err, segment.ErrCorrupt) {
+				t.Fatalf("batch at %d (offset %d, %d bytes), byte %d flipped: %d bytes returned, error %v",
+					pos, base, size, q, r.Len(), err)
+			}
+			cases++
+		}
+		pos += size
+	}
+	put(orig)
+	if cases < 12*5 {
+		t.Fatalf("only %d cases", cases)
 	}
 }
