@@ -157,3 +157,43 @@ func TestUploadSnapshotsStayConsistent(t *testing.T) {
 		t.Fatalf("bounds [%d, %d), manifest [%d, %d]", start, end, fresh[0].BaseOffset, fresh[len(fresh)-1].LastOffset)
 	}
 }
+
+// One head write may name several segments and spill the head more than once on the way:
+// the chain and the entries are those that appending them one by one gives.
+func TestManifestAppendBatches(t *testing.T) {
+	entry := func(base int64) tiering.SegmentEntry {
+		k := func(ext string) string { return tiering.SegmentObjectKey("p/", base, "id", ext) }
+		return tiering.SegmentEntry{ID: "id", BaseOffset: base, LastOffset: base + 9, Size: 100,
+			Log: tiering.ObjectRef{Key: k(".log")}, Index: tiering.ObjectRef{Key: k(".index")}, TimeIndex: tiering.ObjectRef{Key: k(".timeindex")}}
+	}
+	var batches [][]tiering.SegmentEntry
+	base := int64(0)
+	for _, n := range []int{3, 1, 9, 4, 1, 2} { // 20 entries; spills inside the 9 and the 4
+		var b []tiering.SegmentEntry
+		for range n {
+			b = append(b, entry(base))
+			base += 10
+		}
+		batches = append(batches, b)
+	}
+	mem, loaded, memChunks, loadedChunks, err := tiering.ManifestAppendBatches(t.Context(), newMem(), "p/", 4, batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mem) != 20 || !reflect.DeepEqual(entryKeys(mem), entryKeys(loaded)) {
+		t.Fatalf("%d entries in memory, %d loaded, or they differ", len(mem), len(loaded))
+	}
+	for i, e := range loaded {
+		if e.BaseOffset != int64(10*i) {
+			t.Fatalf("entry %d has base %d", i, e.BaseOffset)
+		}
+	}
+	if len(memChunks) != 4 || !reflect.DeepEqual(memChunks, loadedChunks) {
+		t.Fatalf("chunks in memory %+v, loaded %+v, want 4 equal", memChunks, loadedChunks)
+	}
+	for i, c := range loadedChunks {
+		if c.FirstBase != int64(40*i) || c.Count != 4 || c.LastOffset != int64(40*i+39) {
+			t.Fatalf("chunk %d: %+v", i, c)
+		}
+	}
+}

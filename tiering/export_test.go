@@ -69,3 +69,20 @@ func ScanSegment(b []byte, base int64, interval int) (index, timeIndex []byte, l
 	}
 	return s.index, s.timeIndex, s.lastOffset, nil
 }
+
+// ManifestAppendBatches appends the batches through one manifestWriter (one head write
+// each) and returns the entries and chunk refs of the in-memory result and of a fresh load.
+func ManifestAppendBatches(ctx context.Context, store ObjectStore, prefix string, chunkEntries int, batches [][]SegmentEntry) (mem, loaded []SegmentEntry, memChunks, loadedChunks []ChunkRef, err error) {
+	w := &manifestWriter{store: store, partPrefix: prefix, chunkEntries: chunkEntries, writer: "test", now: time.Now}
+	pm := &partitionManifest{head: PartitionHead{Topic: "t", TopicID: "x"}}
+	for _, b := range batches {
+		if pm, err = w.appendEntries(ctx, pm, b); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	re, err := loadManifest(ctx, store, prefix, nil)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return pm.entries, re.entries, pm.chunks, re.chunks, nil
+}

@@ -418,43 +418,53 @@ func (w *manifestWriter) ownWrite(ctx context.Context, key string) (bool, error)
 // immutable chunk first when the head is full) after storing it. pm is not modified, so a
 // failed write leaves the caller's view intact.
 func (w *manifestWriter) appendEntry(ctx context.Context, pm *partitionManifest, e SegmentEntry) (*partitionManifest, error) {
+	return w.appendEntries(ctx, pm, []SegmentEntry{e})
+}
+
+// appendEntries is appendEntry for several entries (in offset order) with one head write:
+// the uploader names the segments whose objects arrived together at once. A full head
+// spills into a chunk as many times as needed on the way (each chunk is put before the
+// head that reaches it).
+func (w *manifestWriter) appendEntries(ctx context.Context, pm *partitionManifest, es []SegmentEntry) (*partitionManifest, error) {
 	w.lastUpdate = 0
-	next := &partitionManifest{head: pm.head, chunks: pm.chunks}
+	next := &partitionManifest{head: pm.head, chunks: slices.Clip(pm.chunks)}
 	next.head.Segments = slices.Clone(pm.head.Segments)
-	if len(next.head.Segments) >= w.chunkEntries {
-		spill := next.head.Segments
-		c := ManifestChunk{
-			Version: ManifestVersion, Kind: kindChunk, Topic: pm.head.Topic, TopicID: pm.head.TopicID,
-			Partition: pm.head.Partition, Segments: spill, Prev: pm.head.LastChunk,
+	for _, e := range es {
+		if len(next.head.Segments) >= w.chunkEntries {
+			spill := next.head.Segments
+			c := ManifestChunk{
+				Version: ManifestVersion, Kind: kindChunk, Topic: pm.head.Topic, TopicID: pm.head.TopicID,
+				Partition: pm.head.Partition, Segments: spill, Prev: next.head.LastChunk,
+			}
+			b, err := json.Marshal(&c)
+			if err != nil {
+				return nil, err
+			}
+			ref := ChunkRef{
+				Key:        chunkManifestKey(w.partPrefix, spill[0].BaseOffset, uuid.NewString()),
+				FirstBase:  spill[0].BaseOffset,
+				LastOffset: spill[len(spill)-1].LastOffset,
+				Count:      len(spill),
+			}
+			for i := range spill {
+				ref.Bytes += spill[i].Size
+			}
+			w.lastUpdate += int64(len(b))
+			w.bytesWritten += int64(len(b))
+			if err := w.store.Put(ctx, ref.Key, bytes.NewReader(b), int64(len(b))); err != nil {
+				return nil, fmt.Errorf("cannot put manifest chunk %q: %w", ref.Key, err)
+			}
+			w.cache.put(ref.Key, &c)
+			next.head.LastChunk = &ref
+			next.chunks = append(next.chunks, ref)
+			next.head.Segments = nil
 		}
-		b, err := json.Marshal(&c)
-		if err != nil {
-			return nil, err
+		next.head.Segments = append(next.head.Segments, e)
+		if e.LastOffset+1 > next.head.EndOffset {
+			next.head.EndOffset = e.LastOffset + 1
 		}
-		ref := ChunkRef{
-			Key:        chunkManifestKey(w.partPrefix, spill[0].BaseOffset, uuid.NewString()),
-			FirstBase:  spill[0].BaseOffset,
-			LastOffset: spill[len(spill)-1].LastOffset,
-			Count:      len(spill),
-		}
-		for i := range spill {
-			ref.Bytes += spill[i].Size
-		}
-		w.lastUpdate += int64(len(b))
-		w.bytesWritten += int64(len(b))
-		if err := w.store.Put(ctx, ref.Key, bytes.NewReader(b), int64(len(b))); err != nil {
-			return nil, fmt.Errorf("cannot put manifest chunk %q: %w", ref.Key, err)
-		}
-		w.cache.put(ref.Key, &c)
-		next.head.LastChunk = &ref
-		next.chunks = append(slices.Clip(pm.chunks), ref)
-		next.head.Segments = nil
 	}
-	next.head.Segments = append(next.head.Segments, e)
 	next.head.Seq++
-	if e.LastOffset+1 > next.head.EndOffset {
-		next.head.EndOffset = e.LastOffset + 1
-	}
 	etag, err := w.putHead(ctx, &next.head, pm.etag)
 	if err != nil {
 		return nil, err
@@ -465,8 +475,8 @@ func (w *manifestWriter) appendEntry(ctx context.Context, pm *partitionManifest,
 	// segment). It is safe because published snapshots (remoteState.entries) never read
 	// past their own length, and only the manifest derived from p.manifest under writeMu
 	// is ever extended; a failed write leaves pm's elements untouched (a later append
-	// overwrites the unpublished slot).
-	next.entries = append(pm.entries, e)
+	// overwrites the unpublished slots).
+	next.entries = append(pm.entries, es...)
 	return next, nil
 }
 

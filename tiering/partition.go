@@ -77,14 +77,18 @@ func (p *RemotePartition) publishLocked() {
 	p.state.Store(st)
 }
 
-// publishAppendedLocked is publishLocked after appendEntry added e to p.manifest, in
-// constant time (publishLocked sums every entry).
-func (p *RemotePartition) publishAppendedLocked(e SegmentEntry) {
+// publishAppendedLocked is publishLocked after appendEntries added es to p.manifest, in
+// time proportional to es (publishLocked sums every entry).
+func (p *RemotePartition) publishAppendedLocked(es []SegmentEntry) {
 	old := p.state.Load()
 	pm := p.manifest
-	st := &remoteState{entries: pm.entries, start: old.start, uploaded: max(pm.head.EndOffset, e.LastOffset+1), bytes: old.bytes + e.Size}
-	if len(pm.entries) == 1 {
-		st.start = max(pm.head.LogStartOffset, e.BaseOffset)
+	last := es[len(es)-1]
+	st := &remoteState{entries: pm.entries, start: old.start, uploaded: max(pm.head.EndOffset, last.LastOffset+1), bytes: old.bytes}
+	for i := range es {
+		st.bytes += es[i].Size
+	}
+	if len(pm.entries) == len(es) { // the first entries
+		st.start = max(pm.head.LogStartOffset, pm.entries[0].BaseOffset)
 	}
 	st.end = max(st.uploaded, st.start)
 	p.state.Store(st)
@@ -299,22 +303,41 @@ func (p *RemotePartition) uploadPending(ctx context.Context) (int, error) {
 	}
 	topUp(0)
 	n := 0
-	for i, seg := range pending {
+	for i := 0; i < len(pending); {
 		r := <-results[i]
 		if r.err != nil {
-			if errors.Is(r.err, os.ErrNotExist) && !p.stillLocal(seg) {
+			if errors.Is(r.err, os.ErrNotExist) && !p.stillLocal(pending[i]) {
 				n++
-				topUp(i + 1)
+				i++
+				topUp(i)
 				continue // deleted locally meanwhile (retention); nothing to upload
 			}
 			return n, r.err
 		}
-		if err := p.commitEntry(ctx, r.e); err != nil {
+		// Name every segment whose objects are already up with one manifest write.
+		batch := []SegmentEntry{r.e}
+		j := i + 1
+	drain:
+		for j < launched {
+			select {
+			case r2 := <-results[j]:
+				if r2.err != nil {
+					results[j] <- r2 // handled by the next round of the loop
+					break drain
+				}
+				batch = append(batch, r2.e)
+				j++
+			default:
+				break drain
+			}
+		}
+		if err := p.commitEntries(ctx, batch); err != nil {
 			return n, err
 		}
-		n++
+		n += len(batch)
+		i = j
 		window = max(1, p.m.cfg.UploadConcurrency)
-		topUp(i + 1)
+		topUp(i)
 	}
 	return n, nil
 }
@@ -341,28 +364,38 @@ func (p *RemotePartition) uploadSegmentObjects(ctx context.Context, seg segment.
 	return p.uploadObjects(ctx, seg)
 }
 
-// commitEntry appends e, whose objects are in the bucket, to the manifest.
-func (p *RemotePartition) commitEntry(ctx context.Context, e SegmentEntry) error {
+// commitEntries appends es (in offset order), whose objects are in the bucket, to the
+// manifest with one write.
+func (p *RemotePartition) commitEntries(ctx context.Context, es []SegmentEntry) error {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	if p.fenced.Load() {
 		return ErrFenced
 	}
-	if st := p.state.Load(); e.BaseOffset < st.uploaded || e.LastOffset < st.start {
-		// Uploaded meanwhile (a reload), or deleted by SetLogStartOffset: the objects
-		// become orphans.
+	// Uploaded meanwhile (a reload), or deleted by SetLogStartOffset: their objects become
+	// orphans.
+	st := p.state.Load()
+	keep := es[:0]
+	for _, e := range es {
+		if e.BaseOffset >= st.uploaded && e.LastOffset >= st.start {
+			keep = append(keep, e)
+		}
+	}
+	if len(keep) == 0 {
 		return nil
 	}
-	next, err := p.w.appendEntry(ctx, p.manifest, e)
+	next, err := p.w.appendEntries(ctx, p.manifest, keep)
 	p.m.metrics.manifestBytes.Add(float64(p.w.lastUpdate))
 	if err != nil {
 		return p.manifestErr(ctx, err)
 	}
 	p.manifest = next
-	p.publishAppendedLocked(e)
-	p.m.metrics.copyBytes.WithLabelValues(p.topic).Add(float64(e.Size))
-	p.m.metrics.copySegments.WithLabelValues(p.topic).Inc()
-	p.log.Info("segment uploaded", "base", e.BaseOffset, "last", e.LastOffset, "bytes", e.Size)
+	p.publishAppendedLocked(keep)
+	for _, e := range keep {
+		p.m.metrics.copyBytes.WithLabelValues(p.topic).Add(float64(e.Size))
+		p.m.metrics.copySegments.WithLabelValues(p.topic).Inc()
+		p.log.Info("segment uploaded", "base", e.BaseOffset, "last", e.LastOffset, "bytes", e.Size)
+	}
 	return nil
 }
 
