@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -65,4 +67,51 @@ func BenchmarkProduceKgo(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkProduceLatency measures one acks=-1 produce of one 1 KiB record at a time
+// (franz-go, linger 0) against an in-process broker: the ack latency without queueing.
+// It reports the p50 and p99 of the iterations in microseconds.
+func BenchmarkProduceLatency(b *testing.B) {
+	cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- br.Run(context.Background()) }()
+	defer func() { br.Close(); <-done }()
+	if _, err := br.createTopic("lat", 1, nil, false); err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(br.Addr().String()),
+		kgo.DefaultProduceTopic("lat"),
+		kgo.ProducerLinger(0),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	val := make([]byte, 1024)
+	ctx := b.Context()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: val}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: val}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
 }

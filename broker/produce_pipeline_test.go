@@ -16,23 +16,21 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-// gatedFS is the OS filesystem whose .log fsyncs wait while the gate is shut.
+// gatedFS is the OS filesystem whose .log fsyncs wait until allowOne lets one through or
+// open all of them.
 type gatedFS struct {
 	segment.OSFS
 	mu      sync.Mutex
 	gate    chan struct{} // closed: fsyncs pass
+	tokens  chan struct{} // one fsync passes per token
 	started chan string   // gets the name of every .log fsync that starts waiting
 }
 
 func newGatedFS() *gatedFS {
-	return &gatedFS{gate: make(chan struct{}), started: make(chan string, 1024)}
+	return &gatedFS{gate: make(chan struct{}), tokens: make(chan struct{}), started: make(chan string, 1024)}
 }
 
-func (g *gatedFS) shut() {
-	g.mu.Lock()
-	g.gate = make(chan struct{})
-	g.mu.Unlock()
-}
+func (g *gatedFS) allowOne() { g.tokens <- struct{}{} }
 
 func (g *gatedFS) open() {
 	g.mu.Lock()
@@ -65,7 +63,10 @@ func (f gatedFile) Sync() error {
 	case <-gate:
 	default:
 		f.g.started <- f.Name()
-		<-gate
+		select {
+		case <-gate:
+		case <-f.g.tokens:
+		}
 	}
 	return f.File.Sync()
 }
@@ -144,10 +145,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestProducePipelining: while an acks=-1 produce waits for its fsync, the connection's
-// next produce requests are appended (not queued behind the wait), and every response
-// still goes out in request order, each only once its own records are durable; a request
-// of another API waits for the pending produce responses.
+// TestProducePipelining: while an acks=-1 produce waits for its fsync with more requests
+// queued behind it, the connection's next produce requests are appended (not queued behind
+// the wait), and every response still goes out in request order, each only once its own
+// records are durable; a request of another API waits for the pending produce responses.
 func TestProducePipelining(t *testing.T) {
 	fs := newGatedFS()
 	b := startGatedBroker(t, fs)
@@ -159,40 +160,48 @@ func TestProducePipelining(t *testing.T) {
 	c := dialCore(t, b)
 	br := bufio.NewReader(c)
 
+	// Request 1 comes alone: the worker waits for its fsync itself, so requests 2-5
+	// queue up behind it.
 	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
-	<-fs.started // request 1 is in its fsync, which cannot finish
+	<-fs.started
 	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
 	c.Write(produceFrame(t, "pipe", 1, -1, 30000, 3000, 3))
 	c.Write(produceFrame(t, "pipe", 0, 1, 30000, 4000, 4)) // acks=1: answered after 1-3
 	meta := kmsg.NewPtrMetadataRequest()
 	meta.SetVersion(9)
 	c.Write(encodeRequest(meta, 5, "pipe"))
+	time.Sleep(50 * time.Millisecond) // all read and queued
+	if hw := p0.HighWatermark(); hw != 1 {
+		t.Fatalf("high watermark %d while request 1 waits alone, want 1", hw)
+	}
+	fs.allowOne() // request 1's fsync finishes; request 2's is held again
 
-	// Requests 2-4 are appended while request 1 still waits for its fsync.
-	waitFor(t, "requests 2-4 appended during the fsync of request 1", func() bool {
+	if rp := readProduceResponse(t, br, 1); rp.ErrorCode != 0 || rp.BaseOffset != 0 {
+		t.Fatalf("response 1: error %d, base offset %d; want 0, 0", rp.ErrorCode, rp.BaseOffset)
+	}
+	// Requests 3 and 4 are appended while request 2 waits for its fsync.
+	waitFor(t, "requests 3-4 appended during the fsync of request 2", func() bool {
 		return p0.HighWatermark() == 3 && p1.HighWatermark() == 1
 	})
-	if d := p0.log.DurableOffset(); d != 0 {
-		t.Fatalf("durable offset %d before any fsync finished", d)
+	if d := p0.log.DurableOffset(); d != 1 {
+		t.Fatalf("partition 0 durable offset %d while request 2's fsync is held, want 1", d)
 	}
 	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	var one [1]byte
 	if n, err := c.Read(one[:]); n != 0 || err == nil {
-		t.Fatalf("a response (%d bytes, err %v) before any fsync finished", n, err)
+		t.Fatalf("a response (%d bytes, err %v) while request 2's fsync is held", n, err)
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 
 	fs.open()
-	for i, want := range []int64{0, 1, 0, 2} {
-		corr := int32(i + 1)
+	for i, want := range []int64{1, 0, 2} {
+		corr := int32(i + 2)
 		rp := readProduceResponse(t, br, corr)
 		if rp.ErrorCode != 0 || rp.BaseOffset != want {
 			t.Fatalf("response %d: error %d, base offset %d; want 0, %d", corr, rp.ErrorCode, rp.BaseOffset, want)
 		}
-		if corr == 1 || corr == 2 {
-			if d := p0.log.DurableOffset(); d < want+1 {
-				t.Fatalf("response %d sent with partition 0 durable below %d (%d)", corr, want+1, d)
-			}
+		if corr == 2 && p0.log.DurableOffset() < 2 {
+			t.Fatalf("response 2 sent with partition 0 durable below 2 (%d)", p0.log.DurableOffset())
 		}
 		if corr == 3 && p1.log.DurableOffset() < 1 {
 			t.Fatalf("response 3 sent with partition 1 not durable")
@@ -216,20 +225,26 @@ func TestProducePipeliningTimeout(t *testing.T) {
 	br := bufio.NewReader(c)
 
 	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
-	<-fs.started // request 1 runs the fsync
-	c.Write(produceFrame(t, "pipe", 0, -1, 100, 2000, 2))
-	waitFor(t, "request 2 appended", func() bool { return topic.partition(0).HighWatermark() == 2 })
-	time.Sleep(300 * time.Millisecond) // request 2 times out waiting for the next fsync
+	<-fs.started // the worker waits for request 1's fsync
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
+	c.Write(produceFrame(t, "pipe", 0, -1, 100, 3000, 3))
+	time.Sleep(50 * time.Millisecond) // both queued
+	fs.allowOne()
+	<-fs.started // request 2 runs the next fsync, deferred; request 3 waits for it
+	waitFor(t, "request 3 appended", func() bool { return topic.partition(0).HighWatermark() == 3 })
+	time.Sleep(300 * time.Millisecond) // request 3 times out
 	fs.open()
-	if rp := readProduceResponse(t, br, 1); rp.ErrorCode != 0 || rp.BaseOffset != 0 {
-		t.Fatalf("response 1: error %d, base offset %d; want 0, 0", rp.ErrorCode, rp.BaseOffset)
+	for corr := int32(1); corr <= 2; corr++ {
+		if rp := readProduceResponse(t, br, corr); rp.ErrorCode != 0 || rp.BaseOffset != int64(corr-1) {
+			t.Fatalf("response %d: error %d, base offset %d; want 0, %d", corr, rp.ErrorCode, rp.BaseOffset, corr-1)
+		}
 	}
-	if rp := readProduceResponse(t, br, 2); rp.ErrorCode != kerr.RequestTimedOut.Code || rp.BaseOffset != -1 {
-		t.Fatalf("response 2: error %d, base offset %d; want REQUEST_TIMED_OUT, -1", rp.ErrorCode, rp.BaseOffset)
+	if rp := readProduceResponse(t, br, 3); rp.ErrorCode != kerr.RequestTimedOut.Code || rp.BaseOffset != -1 {
+		t.Fatalf("response 3: error %d, base offset %d; want REQUEST_TIMED_OUT, -1", rp.ErrorCode, rp.BaseOffset)
 	}
-	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 3000, 3))
-	if rp := readProduceResponse(t, br, 3); rp.ErrorCode != 0 || rp.BaseOffset != 2 {
-		t.Fatalf("response 3: error %d, base offset %d; want 0, 2", rp.ErrorCode, rp.BaseOffset)
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 4000, 4))
+	if rp := readProduceResponse(t, br, 4); rp.ErrorCode != 0 || rp.BaseOffset != 3 {
+		t.Fatalf("response 4: error %d, base offset %d; want 0, 3", rp.ErrorCode, rp.BaseOffset)
 	}
 }
 
@@ -248,6 +263,10 @@ func TestProducePipeliningClose(t *testing.T) {
 	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
 	<-fs.started
 	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 3000, 3))
+	time.Sleep(20 * time.Millisecond)
+	fs.allowOne()
+	<-fs.started // request 2 pending, request 3 waiting behind it
 	c.Close()
 	time.Sleep(20 * time.Millisecond)
 	fs.open()

@@ -214,10 +214,12 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				}
 			}
 			// Only produce requests go ahead of pending responses; anything else waits
-			// until they are written.
+			// until they are written. A produce request is deferred only when there is
+			// something to overlap its wait with (a queued request, or pending ones);
+			// alone, it waits here (produce_pipeline.go).
 			var d *produceDeferral
 			dctx := hctx
-			if r.key == int16(kmsg.Produce) && len(pending) < maxPendingProduces {
+			if r.key == int16(kmsg.Produce) && len(pending) < maxPendingProduces && (len(pending) > 0 || len(queue) > 0) {
 				d = &produceDeferral{}
 				dctx = withProduceDeferral(hctx, d)
 			} else {
