@@ -213,11 +213,11 @@ func TestProducePipelining(t *testing.T) {
 }
 
 // TestProducePipeliningTimeout: a pending produce whose wait outlasts its timeout answers
-// REQUEST_TIMED_OUT after the earlier response, and the connection goes on.
+// REQUEST_TIMED_OUT after the earlier responses, and the connection goes on.
 func TestProducePipeliningTimeout(t *testing.T) {
 	fs := newGatedFS()
 	b := startGatedBroker(t, fs)
-	topic, err := b.createTopic("pipe", 1, nil, false)
+	topic, err := b.createTopic("pipe", 2, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,24 +227,27 @@ func TestProducePipeliningTimeout(t *testing.T) {
 	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
 	<-fs.started // the worker waits for request 1's fsync
 	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
-	c.Write(produceFrame(t, "pipe", 0, -1, 100, 3000, 3))
+	c.Write(produceFrame(t, "pipe", 1, -1, 30000, 2500, 3))
 	time.Sleep(50 * time.Millisecond) // both queued
 	fs.allowOne()
-	<-fs.started // request 2 runs the next fsync, deferred; request 3 waits for it
-	waitFor(t, "request 3 appended", func() bool { return topic.partition(0).HighWatermark() == 3 })
-	time.Sleep(300 * time.Millisecond) // request 3 times out
+	<-fs.started // request 2 runs partition 0's next fsync, deferred
+	<-fs.started // request 3 runs partition 1's
+	c.Write(produceFrame(t, "pipe", 0, -1, 100, 3000, 4))
+	waitFor(t, "request 4 appended", func() bool { return topic.partition(0).HighWatermark() == 3 })
+	time.Sleep(300 * time.Millisecond) // request 4 times out waiting behind request 2's fsync
 	fs.open()
-	for corr := int32(1); corr <= 2; corr++ {
-		if rp := readProduceResponse(t, br, corr); rp.ErrorCode != 0 || rp.BaseOffset != int64(corr-1) {
-			t.Fatalf("response %d: error %d, base offset %d; want 0, %d", corr, rp.ErrorCode, rp.BaseOffset, corr-1)
+	for i, want := range []int64{0, 1, 0} {
+		corr := int32(i + 1)
+		if rp := readProduceResponse(t, br, corr); rp.ErrorCode != 0 || rp.BaseOffset != want {
+			t.Fatalf("response %d: error %d, base offset %d; want 0, %d", corr, rp.ErrorCode, rp.BaseOffset, want)
 		}
 	}
-	if rp := readProduceResponse(t, br, 3); rp.ErrorCode != kerr.RequestTimedOut.Code || rp.BaseOffset != -1 {
-		t.Fatalf("response 3: error %d, base offset %d; want REQUEST_TIMED_OUT, -1", rp.ErrorCode, rp.BaseOffset)
+	if rp := readProduceResponse(t, br, 4); rp.ErrorCode != kerr.RequestTimedOut.Code || rp.BaseOffset != -1 {
+		t.Fatalf("response 4: error %d, base offset %d; want REQUEST_TIMED_OUT, -1", rp.ErrorCode, rp.BaseOffset)
 	}
-	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 4000, 4))
-	if rp := readProduceResponse(t, br, 4); rp.ErrorCode != 0 || rp.BaseOffset != 3 {
-		t.Fatalf("response 4: error %d, base offset %d; want 0, 3", rp.ErrorCode, rp.BaseOffset)
+	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 4000, 5))
+	if rp := readProduceResponse(t, br, 5); rp.ErrorCode != 0 || rp.BaseOffset != 3 {
+		t.Fatalf("response 5: error %d, base offset %d; want 0, 3", rp.ErrorCode, rp.BaseOffset)
 	}
 }
 
