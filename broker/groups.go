@@ -77,7 +77,19 @@ func (b *Broker) openProducerState(p *Partition) *producer.State {
 	}
 	st := newState()
 	hw, localStart := p.HighWatermark(), p.LocalLogStartOffset()
-	from, found, err := st.LoadLatest(p.dir, hw)
+	var (
+		from  int64
+		found bool
+		err   error
+	)
+	if names := p.openListing; names != nil {
+		// The files segment.Open found beside the log: the directory of a long history
+		// holds hundreds of thousands of names, not worth listing (and sorting) twice.
+		from, found, err = st.LoadLatestOf(p.dir, producer.SnapshotsIn(names), hw)
+	} else {
+		from, found, err = st.LoadLatest(p.dir, hw)
+	}
+	p.openListing = nil
 	if err != nil {
 		b.logger.Warn("cannot load producer snapshot; replaying the log", "dir", p.dir, "err", err)
 		st, found = newState(), false

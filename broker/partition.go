@@ -75,6 +75,10 @@ type Partition struct {
 	notify appendNotifier
 	closed atomic.Bool
 
+	// openListing is what segment.Open found beside the log (RecoveryReport.OtherFiles),
+	// kept from openPartition until openProducerState has looked for snapshots in it.
+	openListing []string
+
 	mu            sync.Mutex
 	activeSize    int64         // guarded by mu: bytes in the active segment
 	activeCreated time.Time     // guarded by mu: first append into the active segment (zero if empty)
@@ -140,6 +144,7 @@ func openPartition(b *Broker, topic *Topic, index int32, dir string) (*Partition
 			"truncated_bytes", rep.TruncatedBytes, "truncated_at", rep.TruncatedAt, "rebuilt_indexes", rep.RebuiltIndexes)
 	}
 	p.log = log
+	p.openListing = rep.OtherFiles // for openProducerState: no second listing of the directory
 	if segs := log.Segments(); len(segs) > 0 {
 		active := segs[len(segs)-1]
 		p.activeSize = active.Size

@@ -76,6 +76,11 @@ type RecoveryReport struct {
 	TruncatedAt    int64 // offset at which the log was truncated, -1 if nothing was cut
 	RebuiltIndexes int
 	CleanShutdown  bool
+	// OtherFiles names the regular files Open found in the directory that are not segment
+	// files, leftovers it removed or its own checkpoints (e.g. a caller's producer
+	// snapshots), in no particular order: callers need not list a directory of 100,000
+	// segments again. Not nil after a successful Open.
+	OtherFiles []string
 }
 
 // ReadResult is a contiguous byte range of one segment file holding whole batches,

@@ -71,26 +71,3 @@ func readLogStart(fsys FS, dir string) (offset int64, found bool, err error) {
 	}
 	return offset, true, nil
 }
-
-// writeCleanMarker records that every file of the log was fsynced by Close.
-func writeCleanMarker(fsys FS, dir string) error {
-	return writeFileAtomic(fsys, dir, cleanMarkerFile, []byte(checkpointV0+"\n"))
-}
-
-// takeCleanMarker reports whether the marker exists and removes it durably, so that a
-// crash after the log is reopened is never mistaken for a clean shutdown.
-func takeCleanMarker(fsys FS, dir string) (bool, error) {
-	path := joinPath(dir, cleanMarkerFile)
-	if _, err := fsys.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	} else if err != nil {
-		return false, fmt.Errorf("segment: cannot stat %q: %w", path, err)
-	}
-	if err := fsys.Remove(path); err != nil {
-		return false, fmt.Errorf("segment: cannot remove %q: %w", path, err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return false, fmt.Errorf("segment: cannot sync directory %q: %w", dir, err)
-	}
-	return true, nil
-}

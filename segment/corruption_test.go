@@ -3,6 +3,7 @@ package segment_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -230,43 +231,69 @@ func TestCorruptSealedSegment(t *testing.T) {
 }
 
 // TestMissingIndexes: deleted or damaged index files are rebuilt and reads still work.
+// After an unclean shutdown Open checks every sealed segment's indexes and rebuilds the
+// damaged ones. After a clean shutdown Open trusts the summary in the clean-shutdown marker
+// and checks a sealed segment's indexes on their first use instead: the damage is found and
+// repaired (in memory and on disk) before any lookup uses them.
 func TestMissingIndexes(t *testing.T) {
-	dir := t.TempDir()
-	cfg := segment.Config{IndexIntervalBytes: 200, SegmentBytes: 2000}
-	l := mustOpen(t, dir, cfg)
-	var want [][]byte
-	for i := range 60 {
-		b := batchOf(int64(i*10), 3)
-		mustAppend(t, l, b)
-		want = append(want, bytes.Clone(b))
-	}
-	segs := l.Segments()
-	l.Close()
-	os.Remove(segs[0].IndexPath)
-	os.Remove(segs[len(segs)-1].TimeIndexPath)
-	os.WriteFile(segs[1].IndexPath, []byte{1, 2, 3}, 0o644)
-	idx, _ := os.ReadFile(segs[2].IndexPath)
-	os.WriteFile(segs[2].IndexPath, append(idx, 0, 0, 0, 9, 0, 0, 0xff, 0xff), 0o644)
-	l2, rep, err := segment.Open(dir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l2.Close()
-	if rep.RebuiltIndexes != 4 {
-		t.Fatalf("report %+v, want 4 rebuilt indexes", rep)
-	}
-	equalBatches(t, readAll(t, l2, 0), want)
-	for i, s := range l2.Segments() {
-		if s.MaxTimestamp != segs[i].MaxTimestamp || s.NextOffset != segs[i].NextOffset {
-			t.Fatalf("segment %d: %+v, want %+v", i, s, segs[i])
-		}
-		a, _ := os.ReadFile(s.IndexPath)
-		b, _ := os.ReadFile(s.TimeIndexPath)
-		if s.Size > 200 && (len(a) == 0 || len(b) == 0) {
-			t.Fatalf("segment %d: index not rebuilt", i)
-		}
-	}
-	if r, found, err := l2.FindTimestamp(305); err != nil || !found || r.FirstOffset != 93 {
-		t.Fatalf("find timestamp: %+v %v %v", r, found, err)
+	for _, clean := range []bool{false, true} {
+		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := segment.Config{IndexIntervalBytes: 200, SegmentBytes: 2000}
+			l := mustOpen(t, dir, cfg)
+			var want [][]byte
+			for i := range 60 {
+				b := batchOf(int64(i*10), 3)
+				mustAppend(t, l, b)
+				want = append(want, bytes.Clone(b))
+			}
+			segs := l.Segments()
+			l.Close()
+			if !clean {
+				os.Remove(filepath.Join(dir, "clean-shutdown"))
+			}
+			os.Remove(segs[0].IndexPath)
+			os.Remove(segs[len(segs)-1].TimeIndexPath)
+			os.WriteFile(segs[1].IndexPath, []byte{1, 2, 3}, 0o644)
+			idx, _ := os.ReadFile(segs[2].IndexPath)
+			os.WriteFile(segs[2].IndexPath, append(idx, 0, 0, 0, 9, 0, 0, 0xff, 0xff), 0o644)
+			l2, rep, err := segment.Open(dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l2.Close()
+			// The active segment is always recovered at Open; the three sealed ones at Open
+			// after an unclean shutdown, on first use after a clean one.
+			wantAtOpen, wantLazy := 4, int64(0)
+			if clean {
+				wantAtOpen, wantLazy = 1, 3
+				if n := l2.OpenedFromSummary(); n != len(segs)-1 {
+					t.Fatalf("%d segments opened from the summary, want %d", n, len(segs)-1)
+				}
+			}
+			if rep.RebuiltIndexes != wantAtOpen || rep.CleanShutdown != clean {
+				t.Fatalf("report %+v, want %d rebuilt indexes", rep, wantAtOpen)
+			}
+			equalBatches(t, readAll(t, l2, 0), want)
+			if n := l2.LazyRebuiltIndexes(); n != wantLazy {
+				t.Fatalf("%d indexes rebuilt on first use, want %d", n, wantLazy)
+			}
+			for i, s := range l2.Segments() {
+				if s.MaxTimestamp != segs[i].MaxTimestamp || s.NextOffset != segs[i].NextOffset || s.Size != segs[i].Size {
+					t.Fatalf("segment %d: %+v, want %+v", i, s, segs[i])
+				}
+				a, _ := os.ReadFile(s.IndexPath)
+				b, _ := os.ReadFile(s.TimeIndexPath)
+				if s.Size > 200 && (len(a) == 0 || len(b) == 0) {
+					t.Fatalf("segment %d: index not rebuilt", i)
+				}
+				if i == 2 && len(a) != len(idx) {
+					t.Fatalf("segment 2: index of %d bytes, want the %d it had before the damage", len(a), len(idx))
+				}
+			}
+			if r, found, err := l2.FindTimestamp(305); err != nil || !found || r.FirstOffset != 93 {
+				t.Fatalf("find timestamp: %+v %v %v", r, found, err)
+			}
+		})
 	}
 }

@@ -11,3 +11,25 @@ func SetOpenSealedParallel(n int) func() {
 	openSealedParallel = n
 	return func() { openSealedParallel = old }
 }
+
+// LazyRebuiltIndexes reports how many indexes of segments opened from the clean-shutdown
+// summary were found damaged on first use and rebuilt.
+func (l *Log) LazyRebuiltIndexes() int64 {
+	for _, s := range l.snapshot() {
+		if s.unchecked != nil {
+			return s.unchecked.check.rebuilt.Load()
+		}
+	}
+	return 0
+}
+
+// OpenedFromSummary reports how many segments were opened from the clean-shutdown summary.
+func (l *Log) OpenedFromSummary() int {
+	n := 0
+	for _, s := range l.snapshot() {
+		if s.unchecked != nil {
+			n++
+		}
+	}
+	return n
+}

@@ -627,7 +627,7 @@ func (l *Log) closeLocked() error {
 		err := act.syncAll()
 		if err == nil {
 			l.advanceDurable(l.next.Load())
-			err = writeCleanMarker(l.fs, l.dir)
+			err = writeCleanMarker(l.fs, l.dir, l.snapshot())
 		}
 		errs = append(errs, err)
 	}

@@ -20,10 +20,14 @@ import (
 // Open opens or creates the log in dir, recovering the tail after an unclean shutdown.
 //
 // Recovery, in order:
-//  1. Take (and durably remove) the clean-shutdown marker; remove leftovers of interrupted
-//     deletions (*.deleted) and atomic writes (*.tmp), and index files without a .log.
-//  2. Sealed segments (all but the newest) were fsynced with their indexes when sealed: trust
-//     them after a cheap sanity check of each index (length a multiple of the entry size, last
+//  1. Take (and durably remove) the clean-shutdown marker, with its summary of the sealed
+//     segments (summary.go); remove leftovers of interrupted deletions (*.deleted) and
+//     atomic writes (*.tmp), and index files without a .log.
+//  2. Sealed segments (all but the newest) were fsynced with their indexes when sealed. After
+//     a clean shutdown, one the summary names (same base, same successor) is taken from it
+//     with no system call, and its indexes are checked (rebuilt if damaged) on first use,
+//     before any lookup uses them. Any other sealed segment is trusted after a cheap
+//     sanity check of each index (length a multiple of the entry size, last
 //     entry inside the segment, and after an unclean shutdown the batch it names really starts
 //     there). An index that is missing or fails the check is rebuilt by walking the batch
 //     headers. The .log files are not opened (files.go opens them on first read), so a log of
@@ -54,16 +58,17 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	} else if err != nil {
 		return nil, rep, fmt.Errorf("segment: cannot stat %q: %w", dir, err)
 	}
-	clean, err := takeCleanMarker(l.fs, dir)
+	clean, summary, err := takeCleanMarker(l.fs, dir)
 	if err != nil {
 		return nil, rep, err
 	}
 	rep.CleanShutdown = clean
 
-	bases, err := l.tidyDir()
+	bases, others, err := l.tidyDir()
 	if err != nil {
 		return nil, rep, err
 	}
+	rep.OtherFiles = others
 	ckpt, haveCkpt, err := readLogStart(l.fs, dir)
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) {
@@ -82,7 +87,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 		return nil, rep, err
 	}
 	if len(bases) > 0 {
-		sealed, err := l.openAllSealed(bases, clean, &rep)
+		sealed, err := l.openAllSealed(bases, clean, summary, &rep)
 		segs = sealed
 		if err != nil {
 			return fail(err)
@@ -152,13 +157,15 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	return l, rep, nil
 }
 
-// tidyDir removes leftovers and returns the base offsets of the .log files, ascending.
-func (l *Log) tidyDir() ([]int64, error) {
+// tidyDir removes leftovers and returns the base offsets of the .log files, ascending, and
+// the names of the other regular files (RecoveryReport.OtherFiles).
+func (l *Log) tidyDir() ([]int64, []string, error) {
 	entries, err := readDirUnsorted(l.fs, l.dir)
 	if err != nil {
-		return nil, fmt.Errorf("segment: cannot list %q: %w", l.dir, err)
+		return nil, nil, fmt.Errorf("segment: cannot list %q: %w", l.dir, err)
 	}
 	var bases []int64
+	others := []string{}
 	logs := map[int64]bool{}
 	var indexes []string
 	for _, e := range entries {
@@ -167,7 +174,7 @@ func (l *Log) tidyDir() ([]int64, error) {
 		case e.IsDir():
 		case strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, tmpSuffix):
 			if err := l.fs.Remove(joinPath(l.dir, name)); err != nil {
-				return nil, fmt.Errorf("segment: cannot remove %q: %w", name, err)
+				return nil, nil, fmt.Errorf("segment: cannot remove %q: %w", name, err)
 			}
 		case strings.HasSuffix(name, logSuffix):
 			if base, ok := parseBase(name, logSuffix); ok {
@@ -176,6 +183,9 @@ func (l *Log) tidyDir() ([]int64, error) {
 			}
 		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix):
 			indexes = append(indexes, name)
+		case name == logStartFile || name == cleanMarkerFile:
+		default:
+			others = append(others, name)
 		}
 	}
 	for _, name := range indexes {
@@ -185,12 +195,12 @@ func (l *Log) tidyDir() ([]int64, error) {
 		}
 		if ok && !logs[base] {
 			if err := l.fs.Remove(joinPath(l.dir, name)); err != nil {
-				return nil, fmt.Errorf("segment: cannot remove orphan %q: %w", name, err)
+				return nil, nil, fmt.Errorf("segment: cannot remove orphan %q: %w", name, err)
 			}
 		}
 	}
 	slices.Sort(bases)
-	return bases, nil
+	return bases, others, nil
 }
 
 // readDirUnsorted lists dir; on the OS filesystem without sorting the names, which FS.ReadDir
@@ -222,13 +232,34 @@ func parseBase(name, suffix string) (int64, bool) {
 // a long history (100,000 segments) otherwise keeps one core busy for seconds.
 var openSealedParallel = 256
 
-// openAllSealed opens every segment but the newest (bases ascending), in parallel for a
+// openAllSealed opens every segment but the newest (bases ascending): from the clean-shutdown
+// summary where it names the segment, otherwise by checking its files, in parallel for a
 // long log. On error it returns the segments it opened (for the caller to close).
-func (l *Log) openAllSealed(bases []int64, clean bool, rep *RecoveryReport) ([]*segment, error) {
+func (l *Log) openAllSealed(bases []int64, clean bool, summary []segSummary, rep *RecoveryReport) ([]*segment, error) {
 	n := len(bases) - 1
 	segs := make([]*segment, n)
+	var todo []int // indexes into bases of the segments the summary does not name
+	if len(summary) > 0 {
+		check := &lazyCheck{interval: int64(l.cfg.IndexIntervalBytes), logger: l.logger}
+		j := 0
+		for i := range n {
+			for j < len(summary) && summary[j].base < bases[i] {
+				j++
+			}
+			if j < len(summary) && summary[j].base == bases[i] && summary[j].next == bases[i+1] {
+				segs[i] = l.openSummarised(summary[j], check)
+				continue
+			}
+			todo = append(todo, i)
+		}
+	} else {
+		todo = make([]int, n)
+		for i := range todo {
+			todo[i] = i
+		}
+	}
 	workers := 1
-	if n >= openSealedParallel {
+	if len(todo) >= openSealedParallel {
 		workers = min(4, max(2, runtime.GOMAXPROCS(0)))
 	}
 	var (
@@ -240,14 +271,15 @@ func (l *Log) openAllSealed(bases []int64, clean bool, rep *RecoveryReport) ([]*
 	for w := range workers {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
+				k := int(next.Add(1) - 1)
+				if k >= len(todo) {
 					return
 				}
+				i := todo[k]
 				s, err := l.openSealed(bases[i], bases[i+1], clean, &rebuilt[w])
 				if err != nil {
 					errs[w] = err
-					next.Store(int64(n)) // stop the others
+					next.Store(int64(len(todo))) // stop the others
 					return
 				}
 				segs[i] = s

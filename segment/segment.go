@@ -86,6 +86,10 @@ type segment struct {
 	idxSyncedPos    int64     // position of the last index entry fsynced by syncOnce
 	idxSyncedAt     time.Time // when syncOnce last fsynced the index files
 
+	// unchecked is set for a sealed segment opened from the clean-shutdown summary: its
+	// index files are checked (and rebuilt if damaged) on first load (summary.go).
+	unchecked *lazyIndexes
+
 	mu     sync.RWMutex
 	loaded bool
 	idx    []offsetEntry
@@ -151,12 +155,17 @@ func unixNanos(n int64) time.Time {
 }
 
 // ensureIndexes loads the index files of a sealed segment on first use. A damaged tail of
-// an index is ignored (lookups fall back to scanning from an earlier entry).
+// an index is ignored (lookups fall back to scanning from an earlier entry); the indexes of
+// a segment opened from the clean-shutdown summary are checked and rebuilt if damaged.
 func (s *segment) ensureIndexes() {
 	s.mu.RLock()
 	loaded := s.loaded
 	s.mu.RUnlock()
 	if loaded {
+		return
+	}
+	if s.unchecked != nil {
+		s.checkIndexesOnce()
 		return
 	}
 	s.mu.Lock()

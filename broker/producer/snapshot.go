@@ -182,9 +182,18 @@ func Snapshots(dir string) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot list producer snapshots in %q: %w", dir, err)
 	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return SnapshotsIn(names), nil
+}
+
+// SnapshotsIn returns the offsets of the snapshot file names among names (file names in a
+// partition directory, in any order), ascending.
+func SnapshotsIn(names []string) []int64 {
 	var out []int64
-	for _, e := range ents {
-		name := e.Name()
+	for _, name := range names {
 		if !strings.HasSuffix(name, SnapshotSuffix) || len(name) != 20+len(SnapshotSuffix) {
 			continue
 		}
@@ -195,7 +204,7 @@ func Snapshots(dir string) ([]int64, error) {
 		out = append(out, off)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
+	return out
 }
 
 // LoadLatest loads the newest valid snapshot at or below maxOffset (the log end offset
@@ -207,6 +216,12 @@ func (s *State) LoadLatest(dir string, maxOffset int64) (offset int64, found boo
 	if err != nil {
 		return 0, false, err
 	}
+	return s.LoadLatestOf(dir, offs, maxOffset)
+}
+
+// LoadLatestOf is LoadLatest given the snapshot offsets in dir (ascending, as Snapshots or
+// SnapshotsIn return them), for a caller that has just listed dir anyway.
+func (s *State) LoadLatestOf(dir string, offs []int64, maxOffset int64) (offset int64, found bool, err error) {
 	for i := len(offs) - 1; i >= 0; i-- {
 		if offs[i] > maxOffset {
 			continue

@@ -1,0 +1,166 @@
+package segment_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/strata-io/strata/segment"
+)
+
+// TestCleanShutdownSummary: after a clean shutdown Open takes the sealed segments from the
+// summary in the marker, and finds them exactly as checking their files would (a v0 marker
+// or a damaged summary takes that path); the marker is consumed, so reopening without a
+// Close takes the full recovery path; segments the summary does not name (copied in
+// after Close) are checked as before.
+func TestCleanShutdownSummary(t *testing.T) {
+	cfg := segment.Config{IndexIntervalBytes: 200, SegmentBytes: 2000}
+	write := func(t *testing.T) (string, [][]byte) {
+		dir := t.TempDir()
+		l := mustOpen(t, dir, cfg)
+		var want [][]byte
+		for i := range 60 {
+			b := batchOf(int64(1000+i*10), 3)
+			mustAppend(t, l, b)
+			want = append(want, bytes.Clone(b))
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir, want
+	}
+	type view struct {
+		base, next, size, maxTs int64
+		sealed                  bool
+	}
+	views := func(l *segment.Log) []view {
+		var out []view
+		for _, s := range l.Segments() {
+			out = append(out, view{s.BaseOffset, s.NextOffset, s.Size, s.MaxTimestamp, s.Sealed})
+		}
+		return out
+	}
+	open := func(t *testing.T, dir string, wantSummary int, wantClean bool) (*segment.Log, []view) {
+		t.Helper()
+		l, rep, err := segment.Open(dir, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := l.OpenedFromSummary(); n != wantSummary || rep.CleanShutdown != wantClean || rep.RebuiltIndexes != 0 {
+			t.Fatalf("%d segments from the summary (want %d), report %+v", n, wantSummary, rep)
+		}
+		return l, views(l)
+	}
+	marker := func(dir string) string { return filepath.Join(dir, "clean-shutdown") }
+
+	dir, want := write(t)
+	ref := func() []view { // the same log opened by checking every segment's files
+		d2, _ := write(t)
+		os.WriteFile(marker(d2), []byte("0\n"), 0o644)
+		l, v := open(t, d2, 0, true)
+		l.Close()
+		return v
+	}()
+	l, got := open(t, dir, len(ref)-1, true)
+	if len(got) < 4 || !equalViews(got, ref) {
+		t.Fatalf("from the summary: %+v\nchecked: %+v", got, ref)
+	}
+	equalBatches(t, readAll(t, l, 0), want)
+	if r, found, err := l.FindTimestamp(1305); err != nil || !found || r.FirstOffset != 93 {
+		t.Fatalf("find timestamp: %+v %v %v", r, found, err)
+	}
+	if _, err := os.Stat(marker(dir)); !os.IsNotExist(err) {
+		t.Fatalf("marker not consumed: %v", err)
+	}
+	// A crash now (no Close): the next Open is unclean and checks every segment.
+	l2, got2 := open(t, dir, 0, false)
+	if !equalViews(got2, ref) {
+		t.Fatalf("after a crash: %+v\nwant %+v", got2, ref)
+	}
+	l2.Close()
+	l.Close()
+
+	t.Run("damaged summary", func(t *testing.T) {
+		dir, want := write(t)
+		b, _ := os.ReadFile(marker(dir))
+		b[len(b)/2] ^= 1
+		os.WriteFile(marker(dir), b, 0o644)
+		l, got := open(t, dir, 0, true)
+		defer l.Close()
+		if !equalViews(got, ref) {
+			t.Fatalf("%+v\nwant %+v", got, ref)
+		}
+		equalBatches(t, readAll(t, l, 0), want)
+	})
+	t.Run("segments not in the summary", func(t *testing.T) {
+		dir, want := write(t)
+		// The first segment's files vanish (as after an operator's cleanup): the second
+		// segment onwards are still named by the summary, with the same successors.
+		segs := ref
+		for _, ext := range []string{".log", ".index", ".timeindex"} {
+			os.Remove(filepath.Join(dir, segmentName(segs[0].base)+ext))
+		}
+		l, got := open(t, dir, len(ref)-2, true)
+		defer l.Close()
+		if !equalViews(got, ref[1:]) {
+			t.Fatalf("%+v\nwant %+v", got, ref[1:])
+		}
+		var rest [][]byte
+		for _, b := range want {
+			if baseOf(b) >= segs[1].base {
+				rest = append(rest, b)
+			}
+		}
+		equalBatches(t, readAll(t, l, segs[1].base), rest)
+	})
+}
+
+func segmentName(base int64) string {
+	const digits = "00000000000000000000"
+	s := []byte(digits)
+	for i := len(s) - 1; base > 0; i-- {
+		s[i] = byte('0' + base%10)
+		base /= 10
+	}
+	return string(s)
+}
+
+func equalViews[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestOpenOtherFiles: Open reports the files beside the log that are not its own, so that
+// a caller need not list the directory again.
+func TestOpenOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, segment.Config{SegmentBytes: 200})
+	for i := range 10 {
+		mustAppend(t, l, batchOf(int64(i), 3))
+	}
+	l.Close()
+	for _, name := range []string{"00000000000000000042.snapshot", "leader-epoch-checkpoint", "00000000000000000000.index.tmp"} {
+		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
+	}
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	l, rep, err := segment.Open(dir, segment.Config{SegmentBytes: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := map[string]bool{}
+	for _, n := range rep.OtherFiles {
+		got[n] = true
+	}
+	if len(got) != 2 || !got["00000000000000000042.snapshot"] || !got["leader-epoch-checkpoint"] {
+		t.Fatalf("other files %q", rep.OtherFiles)
+	}
+}
