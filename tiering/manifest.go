@@ -287,6 +287,11 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 	}
 	slices.Reverse(pm.chunks)
 	slices.Reverse(chunks)
+	n := len(h.Segments)
+	for _, es := range chunks {
+		n += len(es)
+	}
+	pm.entries = make([]SegmentEntry, 0, n) // 100,000 entries: no growing copies
 	for _, es := range chunks {
 		pm.entries = append(pm.entries, es...)
 	}
