@@ -164,3 +164,53 @@ func TestOpenOtherFiles(t *testing.T) {
 		t.Fatalf("other files %q", rep.OtherFiles)
 	}
 }
+
+// TestLazyIndexCheckWrongEntry: after a clean shutdown, an index whose last entry is
+// plausible (inside the file, increasing) but does not name a batch start is caught on
+// first use and rebuilt; reads through it return the right batches.
+func TestLazyIndexCheckWrongEntry(t *testing.T) {
+	dir := t.TempDir()
+	cfg := segment.Config{IndexIntervalBytes: 200, SegmentBytes: 2000}
+	l := mustOpen(t, dir, cfg)
+	var want [][]byte
+	for i := range 60 {
+		b := batchOf(int64(i*10), 3)
+		mustAppend(t, l, b)
+		want = append(want, bytes.Clone(b))
+	}
+	segs := l.Segments()
+	l.Close()
+	idx, err := os.ReadFile(segs[0].IndexPath)
+	if err != nil || len(idx) < 16 {
+		t.Fatalf("index of %d bytes: %v", len(idx), err)
+	}
+	// Move the last entry's position 5 bytes further: still below the size and increasing.
+	n := len(idx) - 8
+	pos := uint32(idx[n+4])<<24 | uint32(idx[n+5])<<16 | uint32(idx[n+6])<<8 | uint32(idx[n+7])
+	pos += 5
+	idx[n+4], idx[n+5], idx[n+6], idx[n+7] = byte(pos>>24), byte(pos>>16), byte(pos>>8), byte(pos)
+	os.WriteFile(segs[0].IndexPath, idx, 0o644)
+	l2, rep, err := segment.Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if !rep.CleanShutdown || l2.OpenedFromSummary() != len(segs)-1 {
+		t.Fatalf("report %+v, %d from the summary", rep, l2.OpenedFromSummary())
+	}
+	for i, b := range want {
+		if baseOf(b) >= segs[0].NextOffset {
+			break
+		}
+		got := readAll(t, l2, baseOf(b))
+		if len(got) == 0 || !bytes.Equal(got[0], b) {
+			t.Fatalf("read at %d (batch %d): wrong batch", baseOf(b), i)
+		}
+	}
+	if n := l2.LazyRebuiltIndexes(); n != 1 {
+		t.Fatalf("%d indexes rebuilt on first use, want 1", n)
+	}
+	if got, _ := os.ReadFile(segs[0].IndexPath); bytes.Equal(got, idx) {
+		t.Fatal("damaged index left on disk")
+	}
+}
