@@ -170,9 +170,12 @@ func appendString(b []byte, s string) []byte {
 
 var errChunkCopy = errors.New("malformed local chunk copy")
 
-// chunkDecoder reads what encodeChunk wrote; the first error sticks.
+// chunkDecoder reads what encodeChunk wrote; the first error sticks. Strings are slices of
+// one copy of the whole input (all, string): five strings per entry were most of the
+// decoder's allocations, and they live exactly as long as the manifest that holds them.
 type chunkDecoder struct {
 	b   []byte
+	all string
 	err error
 }
 
@@ -197,7 +200,14 @@ func (d *chunkDecoder) bytes() []byte {
 	return v
 }
 
-func (d *chunkDecoder) string() string { return string(d.bytes()) }
+func (d *chunkDecoder) string() string {
+	v := d.bytes()
+	if d.err != nil {
+		return ""
+	}
+	end := len(d.all) - len(d.b) // v ends where the rest begins
+	return d.all[end-len(v) : end]
+}
 
 func (d *chunkDecoder) byte() byte {
 	if len(d.b) < 1 {
@@ -243,7 +253,7 @@ func (d *chunkDecoder) presence() bool {
 
 // decodeChunk decodes what encodeChunk wrote (the whole of b).
 func decodeChunk(b []byte) (*ManifestChunk, error) {
-	d := &chunkDecoder{b: b}
+	d := &chunkDecoder{b: b, all: string(b)}
 	ch := &ManifestChunk{Version: int(d.varint()), Kind: d.string(), Topic: d.string(), TopicID: d.string(), Partition: int32(d.varint())}
 	n, k := binary.Uvarint(d.b)
 	if k <= 0 || n > uint64(len(d.b)) { // an entry takes more than one byte
