@@ -490,6 +490,7 @@ func (b *bench) idlePartitions(ctx context.Context, round int, start func(map[st
 		topics = append(topics, topic)
 	}
 	time.Sleep(2 * time.Second)
+	profiled := child.StartProfile(fmt.Sprintf("r%d-idle-%d-partitions", round, n)) == nil
 	c0, t0 := procCPU(child.Pid()), time.Now()
 	select {
 	case <-ctx.Done():
@@ -497,6 +498,9 @@ func (b *bench) idlePartitions(ctx context.Context, round int, start func(map[st
 	case <-time.After(b.o.idleDur):
 	}
 	c1, t1 := procCPU(child.Pid()), time.Now()
+	if profiled {
+		child.StopProfile()
+	}
 	b.rep.add(round, "strata", fmt.Sprintf("idle CPU with %d partitions", n), "% of a core", 100*(c1-c0).Seconds()/t1.Sub(t0).Seconds())
 	for _, topic := range topics {
 		deleteTopic(ctx, child.Addr, topic)
