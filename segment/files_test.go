@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -18,7 +19,10 @@ func openLogFiles(t *testing.T, dir string) int {
 	t.Helper()
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Skip("no /proc/self/fd")
+		if runtime.GOOS == "linux" {
+			t.Fatalf("cannot count open files: %v", err)
+		}
+		t.Skip("counting open files needs /proc/self/fd (Linux); the cap is still exercised, not counted")
 	}
 	n := 0
 	for _, fd := range fds {
