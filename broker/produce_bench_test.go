@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -17,17 +16,7 @@ import (
 func BenchmarkProduceKgo(b *testing.B) {
 	for _, parts := range []int32{1, 8} {
 		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
-			cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": b.TempDir()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			br, err := New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- br.Run(context.Background()) }()
-			defer func() { br.Close(); <-done }()
+			br := startCoreBroker(b, nil)
 			if _, err := br.createTopic("bench", parts, nil, false); err != nil {
 				b.Fatal(err)
 			}
@@ -73,17 +62,7 @@ func BenchmarkProduceKgo(b *testing.B) {
 // (franz-go, linger 0) against an in-process broker: the ack latency without queueing.
 // It reports the p50 and p99 of the iterations in microseconds.
 func BenchmarkProduceLatency(b *testing.B) {
-	cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	br, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- br.Run(context.Background()) }()
-	defer func() { br.Close(); <-done }()
+	br := startCoreBroker(b, nil)
 	if _, err := br.createTopic("lat", 1, nil, false); err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 // startCoreBroker runs a broker on 127.0.0.1:0 in a temp dir until the test ends.
-func startCoreBroker(t *testing.T, props map[string]string) *Broker {
+func startCoreBroker(t testing.TB, props map[string]string) *Broker {
 	t.Helper()
 	p := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()}
 	for k, v := range props {
