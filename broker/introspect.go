@@ -160,9 +160,9 @@ func (b *Broker) partitionSnapshot(p *Partition) PartitionSnapshot {
 	}
 	for _, sg := range segs {
 		ps.LocalBytes += sg.Size
-		if rp != nil && sg.Sealed && sg.Size > 0 && !rp.Uploaded(sg) {
-			ps.UploadLagBytes += sg.Size
-		}
+	}
+	if rp != nil {
+		_, ps.UploadLagBytes = localBacklog(p.log, rp) // as strata_partition_upload_lag_bytes
 	}
 	ps.Ranges = offsetRanges(ps, segs, entries)
 	return ps
@@ -343,11 +343,8 @@ func (b *Broker) Health(ctx context.Context) Health {
 			if rp.Fenced() {
 				h.FencedPartitions++
 			}
-			for _, sg := range p.log.Segments() {
-				if sg.Sealed && sg.Size > 0 && !rp.Uploaded(sg) {
-					h.UploadBacklogBytes += sg.Size
-				}
-			}
+			_, lag := localBacklog(p.log, rp)
+			h.UploadBacklogBytes += lag
 		}
 	}
 	return h

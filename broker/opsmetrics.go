@@ -334,13 +334,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			hws[t.Name] = append(hws[t.Name], hw)
 			a := agg{start: float64(p.LogStartOffset()), lstart: float64(p.LocalLogStartOffset()), hw: float64(hw)}
 			rp := b.remotePartition(p)
-			for _, sg := range p.log.Segments() {
-				a.local += float64(sg.Size)
-				if rp != nil && sg.Sealed && sg.Size > 0 && !rp.Uploaded(sg) {
-					a.lag += float64(sg.Size)
-				}
-			}
+			a.local = float64(p.log.Size())
 			if rp != nil {
+				_, lag := localBacklog(p.log, rp) // backlog.go: not a scan of the history
+				a.lag = float64(lag)
 				a.remote = float64(rp.RemoteBytes())
 			}
 			if c.opts.PerPartition {

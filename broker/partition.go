@@ -539,11 +539,7 @@ func (p *Partition) runMaintenance(now time.Time) {
 	}
 	var notRemoteBytes int64
 	if tiered {
-		for _, s := range p.log.Segments() {
-			if !t.Uploaded(s) {
-				notRemoteBytes += s.Size
-			}
-		}
+		notRemoteBytes, _ = localBacklog(p.log, t) // backlog.go: not a scan of the history
 	}
 	p.mu.Unlock()
 

@@ -89,6 +89,10 @@ type Log struct {
 	durable  atomic.Int64
 	fenceErr atomic.Pointer[error]
 
+	// sealedTotals caches the size and max timestamp of the snapshot's sealed segments
+	// (totals.go).
+	sealedTotals atomic.Pointer[sealedTotals]
+
 	// Group commit.
 	syncMu     sync.Mutex
 	syncing    bool          // an fsync is running
@@ -129,13 +133,12 @@ func (l *Log) NextOffset() int64 {
 // DurableOffset is the offset below which every record is fsynced.
 func (l *Log) DurableOffset() int64 { return l.durable.Load() }
 
-// Size is the number of bytes in all local segment files.
+// Size is the number of bytes in all local segment files. Its cost does not grow with
+// the number of segments (totals.go).
 func (l *Log) Size() int64 {
-	var n int64
-	for _, s := range l.snapshot() {
-		n += s.size.Load()
-	}
-	return n
+	t := l.totals()
+	segs := *t.snap
+	return t.bytes + segs[len(segs)-1].size.Load()
 }
 
 // Dir is the directory of the log.

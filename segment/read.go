@@ -170,15 +170,15 @@ func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
 }
 
 // MaxTimestamp returns the largest timestamp in the log and the base offset of a batch holding
-// it (-1, -1 when empty).
+// it (-1, -1 when empty). Its cost does not grow with the number of segments (totals.go).
 func (l *Log) MaxTimestamp() (ts int64, offset int64) {
-	ts, offset = -1, -1
-	for _, seg := range l.snapshot() {
-		if m := seg.maxMark.Load(); m.ts > ts {
-			ts, offset = m.ts, m.off
-		}
+	t := l.totals()
+	m := t.max
+	segs := *t.snap
+	if a := segs[len(segs)-1].maxMark.Load(); a.ts > m.ts {
+		m = *a
 	}
-	return ts, offset
+	return m.ts, m.off
 }
 
 // SegmentsFrom is Segments without the segments wholly below offset: those whose offsets

@@ -91,7 +91,10 @@ func (l *Log) deleteOldestLocked(now time.Time) error {
 		// range.
 		l.logStart.Store(start)
 	}
-	l.publish(append([]*segment(nil), segs[1:]...))
+	// A snapshot is never written to once published (rollLocked builds a new array), so
+	// the next one can share its array: deleting k segments costs k, not k times the
+	// history. The deleted segment stays referenced by the array until the next roll.
+	l.publish(segs[1:])
 	l.retired = append(l.retired, retiredSegment{seg: old, at: now})
 	return l.removeSegmentFiles(old)
 }
