@@ -39,6 +39,10 @@ type Broker struct {
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
 	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
 
+	// segFiles caps the open sealed segment files of all partitions (segfiles.go); nil
+	// (tests that build a Broker by hand): a cache per log.
+	segFiles *segment.FileCache
+
 	earlyReads earlyReads // memory held by early remote reads of all partitions (remoterecords.go)
 
 	groups      *group.Coordinator
@@ -84,6 +88,7 @@ func New(cfg Config) (*Broker, error) {
 		conns:    make(map[net.Conn]struct{}),
 		runDone:  make(chan struct{}),
 	}
+	b.segFiles = newSegmentFiles(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create data dir %q: %w", cfg.DataDir, err)
 	}

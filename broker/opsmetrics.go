@@ -277,6 +277,7 @@ var (
 	descConns  = prometheus.NewDesc("strata_connections", "Open client connections (Kafka connection-count).", nil, nil)
 	descTopics = prometheus.NewDesc("strata_topics", "Topics.", nil, nil)
 	descParts  = prometheus.NewDesc("strata_partitions", "Partitions, by topic.", []string{"topic"}, nil)
+	descFiles  = prometheus.NewDesc("strata_segment_files", "Sealed segment .log files held open by the broker-wide cache (strata.log.max.open.segment.files): state open (serving reads) or retired (evicted, closed once reads in flight are done).", []string{"state"}, nil)
 )
 
 func (c *stateCollector) partLabels() []string {
@@ -308,6 +309,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descConns
 	ch <- descTopics
 	ch <- descParts
+	ch <- descFiles
 	for _, d := range c.descs() {
 		ch <- d
 	}
@@ -320,6 +322,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	conns := len(b.conns)
 	b.connMu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(conns))
+	if b.segFiles != nil {
+		open, retired := b.segFiles.Files()
+		ch <- prometheus.MustNewConstMetric(descFiles, prometheus.GaugeValue, float64(open), "open")
+		ch <- prometheus.MustNewConstMetric(descFiles, prometheus.GaugeValue, float64(retired), "retired")
+	}
 
 	type agg struct{ start, lstart, hw, local, remote, lag float64 }
 	hws := map[string][]int64{}

@@ -135,6 +135,7 @@ func openPartition(b *Broker, topic *Topic, index int32, dir string) (*Partition
 	scfg := segmentConfig(cfg, logger)
 	scfg.OnFsync = b.observeFsync // opsmetrics.go
 	scfg.FS = b.segmentFS         // nil: the OS; tests use segmenttest.MemFS (powerloss_test.go)
+	scfg.Files = b.segFiles       // one cap on sealed segment files for all partitions (segfiles.go)
 	log, rep, err := segment.Open(dir, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open partition %s-%d in %q: %w", topic.Name, index, dir, err)

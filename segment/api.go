@@ -25,9 +25,9 @@ type Config struct {
 	SegmentMs          time.Duration // roll when the active segment's first append is older; 0 = never; default 7 days at the broker level
 	IndexIntervalBytes int           // bytes between sparse index entries; default 4096
 	MaxIndexBytes      int           // preallocated index size cap; default 10 MiB
-	// MaxOpenSealedFiles caps the .log files of segments found sealed at Open that are
-	// open at once (opened on first read, least recently read closed first; files.go), so
-	// that a log of any length opens with a few file descriptors. Default 128.
+	// MaxOpenSealedFiles caps the .log files of sealed segments that are open at once
+	// (opened on first read, least recently read closed first; files.go), so that a log of
+	// any length opens with a few file descriptors. Default 128. Ignored when Files is set.
 	MaxOpenSealedFiles int
 	FlushMessages      int64         // fsync after this many messages even without acks=-1; 0 = never (rely on page cache)
 	FlushInterval      time.Duration // fsync if unflushed data is older than this; 0 = never
@@ -37,6 +37,10 @@ type Config struct {
 	// (Flush, acks=-1 waits, flush.messages/flush.ms) with its duration; for metrics.
 	// Default nil.
 	OnFsync func(time.Duration)
+	// Files, when set, is the cache of sealed segment files this log shares with others
+	// (a broker passes one to all its partitions, so that the cap holds for all of them
+	// together). Default nil: the log has a cache of its own of MaxOpenSealedFiles.
+	Files *FileCache
 }
 
 // BatchInfo describes a record batch that was appended.

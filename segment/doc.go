@@ -132,10 +132,12 @@
 //
 // # File descriptors
 //
-// A log holds the three files of its active segment open, and at most 2*MaxOpenSealedFiles
-// (default 128) .log files of sealed segments (files.go): Open does not open them, a read
+// A log holds the three files of its active segment open, and its sealed segments' .log
+// files through a FileCache (files.go): its own of MaxOpenSealedFiles (default 128), or one
+// shared by every log of a broker (Config.Files), which then bounds them for all partitions
+// together. The cache holds at most twice its cap: Open does not open the files, a read
 // opens one on demand, Roll hands the sealed segment's file over, and the least recently read
-// is closed when the cap needs room: 30 seconds later, like a deleted segment's, or earlier
-// once MaxOpenSealedFiles others wait so. So a partition of 100,000 segments opens and serves
-// reads within any sane ulimit -n.
+// (of any log) is closed when the cap needs room: 30 seconds later, like a deleted segment's,
+// or earlier once as many others wait so. So a broker of thousands of partitions of 100,000
+// segments opens and serves reads within any sane ulimit -n.
 package segment

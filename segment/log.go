@@ -78,7 +78,7 @@ type Log struct {
 	fs     FS
 	logger *slog.Logger
 
-	files   *fileCache // lazily opened files of segments found sealed at Open
+	files   *logFiles  // sealed segments' files, opened lazily through a FileCache (files.go)
 	mu      sync.Mutex // the writer
 	closed  bool       // guarded by mu
 	retired []retiredSegment

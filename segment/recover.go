@@ -47,7 +47,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	}
 	cfg = cfg.withDefaults()
 	l := &Log{dir: dir, cfg: cfg, fs: cfg.FS, logger: cfg.Logger}
-	l.files = newFileCache(l.fs, cfg.MaxOpenSealedFiles)
+	l.files = newLogFiles(l.fs, cfg)
 	if _, err := l.fs.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, rep, fmt.Errorf("segment: cannot create %q: %w", dir, err)

@@ -60,11 +60,12 @@ type segment struct {
 	// files, held in lazy, and may be closed again (files.go); so is log once Roll sealed
 	// the segment (adopted). Readers use reader().
 	log      File
-	files    *fileCache
+	files    *logFiles
+	slot     int // index in files.c.open while lazy is open; guarded by the cache's mu
 	lazy     atomic.Pointer[File]
 	used     atomic.Bool // read since the cache's clock hand last passed
 	adopted  atomic.Bool // log was handed to files at seal: read it through lazy, never close it here
-	gone     bool        // guarded by files.mu: forgotten (deleted or closed); never reopen
+	gone     bool        // guarded by the cache's mu: forgotten (deleted or closed); never reopen
 	logPath  string
 	idxPath  string
 	tidxPath string

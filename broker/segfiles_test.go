@@ -1,0 +1,65 @@
+package broker
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/strata-io/strata/segment"
+)
+
+func TestSegmentFileCap(t *testing.T) {
+	if got := segmentFileCap(500); got != 500 {
+		t.Fatalf("configured 500: %d", got)
+	}
+	limit := openFileLimit()
+	got := segmentFileCap(0)
+	if got < minSegmentFileCap || (limit > 0 && int64(got) > max(limit/segmentFileCapShare, minSegmentFileCap)) {
+		t.Fatalf("derived cap %d from the open-file limit %d", got, limit)
+	}
+	bc, err := ParseConfig(map[string]string{"strata.log.max.open.segment.files": "-1"})
+	if err == nil {
+		err = bc.Validate()
+	}
+	if err == nil {
+		t.Fatal("a negative strata.log.max.open.segment.files was accepted")
+	}
+}
+
+// Every partition of a broker opens its sealed segment files through the broker's one
+// cache: reading all partitions keeps at most its cap open, whatever the partition count.
+func TestPartitionsShareSegmentFiles(t *testing.T) {
+	bc, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.DataDir = t.TempDir()
+	const capFiles, parts = 3, 6
+	br := &Broker{cfg: bc, segFiles: segment.NewFileCache(capFiles)}
+	topic := &Topic{Name: "t"}
+	cfg := effectiveTopicConfig(&bc, map[string]string{"segment.bytes": "1"})
+	topic.cfg.Store(&cfg)
+	var ps []*Partition
+	for i := range parts {
+		p, err := openPartition(br, topic, int32(i), fmt.Sprintf("%s/t-%d", bc.DataDir, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.close() })
+		appendN(t, p, 5, 1000) // one segment per record
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		for off := int64(0); off < p.HighWatermark(); off++ {
+			data, local, err := p.readLocal(off, 1<<20, true)
+			if err != nil || !local {
+				t.Fatalf("partition %d offset %d: %v", p.index, off, err)
+			}
+			if offs := batchOffsets(t, data); len(offs) == 0 || offs[0] != off {
+				t.Fatalf("partition %d offset %d: read %v", p.index, off, offs)
+			}
+		}
+		if open, retired := br.segFiles.Files(); open == 0 || open > capFiles || retired > capFiles {
+			t.Fatalf("after partition %d: the broker's cache holds %d open and %d retired files, cap %d", p.index, open, retired, capFiles)
+		}
+	}
+}
