@@ -12,6 +12,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -86,6 +87,13 @@ func (b *Broker) openProducerState(p *Partition) *producer.State {
 		// The files segment.Open found beside the log: the directory of a long history
 		// holds hundreds of thousands of names, not worth listing (and sorting) twice.
 		from, found, err = st.LoadLatestOf(p.dir, producer.SnapshotsIn(names), hw)
+	} else if _, serr := os.Stat(producer.SnapshotPath(p.dir, hw)); serr == nil {
+		// segment.Open did not list the directory (a clean shutdown): the snapshot a clean
+		// shutdown leaves at the log end is the newest one at or below it, if it loads.
+		if from, found, err = st.LoadLatestOf(p.dir, []int64{hw}, hw); err != nil || !found {
+			st = newState()
+			from, found, err = st.LoadLatest(p.dir, hw)
+		}
 	} else {
 		from, found, err = st.LoadLatest(p.dir, hw)
 	}

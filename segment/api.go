@@ -83,7 +83,9 @@ type RecoveryReport struct {
 	// OtherFiles names the regular files Open found in the directory that are not segment
 	// files, leftovers it removed or its own checkpoints (e.g. a caller's producer
 	// snapshots), in no particular order: callers need not list a directory of 100,000
-	// segments again. Not nil after a successful Open.
+	// segments again. Nil when Open did not list the directory (after a clean shutdown
+	// whose marker names every segment, see summary.go): callers then look for the files
+	// they expect by name. Not nil after any other successful Open.
 	OtherFiles []string
 }
 

@@ -271,19 +271,26 @@ func (s *segment) endWithin(start, maxEnd, limit int64) (int64, error) {
 }
 
 // close closes the segment's open files.
+// It allocates nothing when all goes well: Close of a log of 100,000 sealed segments calls it
+// for each.
 func (s *segment) close() error {
 	var errs []error
-	if s.files != nil {
-		errs = append(errs, s.files.forget(s))
-	}
-	log := s.log
-	if s.adopted.Load() {
-		log = nil // the cache closed it, or will
-	}
-	for _, f := range []File{log, s.idxFile, s.tidxFile} {
-		if f != nil {
-			errs = append(errs, f.Close())
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
 		}
+	}
+	if s.files != nil {
+		keep(s.files.forget(s))
+	}
+	if s.log != nil && !s.adopted.Load() { // adopted: the cache closed it, or will
+		keep(s.log.Close())
+	}
+	if s.idxFile != nil {
+		keep(s.idxFile.Close())
+	}
+	if s.tidxFile != nil {
+		keep(s.tidxFile.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -7,41 +7,59 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
 
-// The clean-shutdown marker carries a summary of the sealed segments (format v1), so that
-// Open after a clean shutdown needs no system call per sealed segment:
+// The clean-shutdown marker carries a summary of the segments, so that Open after a clean
+// shutdown needs no system call per sealed segment and does not list the directory:
 //
-//	"1\n"
+//	"2\n"
 //	uvarint count
 //	count records, base offsets strictly ascending, each seven varints:
 //	  base, size, next, maxTs, maxOff, created, modified   (as the segment held them at Close)
+//	varint base offset of the active segment (greater than every record's base)
 //	uint32 big-endian CRC-32C of everything before it
 //
-// A v0 marker ("0\n") or a v1 marker whose CRC or layout does not check still means a clean
-// shutdown, without a summary (every sealed segment is then checked as before). A summary
-// record is used only for a .log file found in the directory whose base it names and whose
-// successor's base is its next offset; any other sealed segment takes the stat-and-check
-// path. The marker is consumed (durably removed) by Open, so a crash after Open never
-// trusts it; an unclean shutdown therefore always takes the full recovery path.
+// v1 ("1\n") is the same without the active segment's base; Open reads it as before (it
+// lists the directory). A v0 marker ("0\n") or a marker whose CRC or layout does not check
+// still means a clean shutdown, without a summary (every sealed segment is then checked as
+// before, after listing the directory).
+//
+// With a v2 summary Open does not list the directory: the segments are the ones the
+// summary names (after a Stat of the oldest and the newest .log, so that files removed
+// while the log was closed fall back to the listing path), and leftovers of interrupted
+// deletions or atomic writes (*.deleted, *.tmp, index files without a .log) are not looked
+// for. A clean Close leaves none of the log's own (they only survive a crash, and a crash
+// leaves no marker); any other such file is inert and is removed by the next Open that
+// lists the directory (after an unclean shutdown). RecoveryReport.OtherFiles is then nil.
+//
+// A summary record is used only for a .log file whose base it names and whose successor's
+// base is its next offset; any other sealed segment takes the stat-and-check path. The
+// marker is consumed (durably removed) by Open, so a crash after Open never trusts it; an
+// unclean shutdown therefore always takes the full recovery path.
 //
 // A sealed segment opened from the summary has not had its index files looked at: they are
 // checked when first loaded (ensureIndexes, before any lookup uses them) and rebuilt from
 // the batch headers if missing or damaged.
-const cleanMarkerV1 = "1\n"
+const (
+	cleanMarkerV1 = "1\n"
+	cleanMarkerV2 = "2\n"
+)
 
 // segSummary is what Open needs of a sealed segment.
 type segSummary struct {
 	base, size, next, maxTs, maxOff, created, modified int64
 }
 
-// encodeCleanMarker builds the v1 marker for segs (all sealed; the active segment is not
-// passed).
-func encodeCleanMarker(segs []*segment) []byte {
-	b := make([]byte, 0, len(cleanMarkerV1)+binary.MaxVarintLen64+len(segs)*24+4)
-	b = append(b, cleanMarkerV1...)
+// encodeCleanMarker builds the v2 marker for the sealed segments segs (the active segment
+// is not passed; its base is active).
+func encodeCleanMarker(segs []*segment, active int64) []byte {
+	b := make([]byte, 0, len(cleanMarkerV2)+2*binary.MaxVarintLen64+len(segs)*24+4)
+	b = append(b, cleanMarkerV2...)
 	b = binary.AppendUvarint(b, uint64(len(segs)))
 	for _, s := range segs {
 		m := s.maxMark.Load()
@@ -49,23 +67,26 @@ func encodeCleanMarker(segs []*segment) []byte {
 			b = binary.AppendVarint(b, v)
 		}
 	}
+	b = binary.AppendVarint(b, active)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // decodeCleanMarker returns the summary in a marker, nil if it has none or it does not
-// check (then the marker still says the shutdown was clean).
-func decodeCleanMarker(b []byte) []segSummary {
-	if len(b) < len(cleanMarkerV1)+4 || string(b[:len(cleanMarkerV1)]) != cleanMarkerV1 {
-		return nil
+// check (then the marker still says the shutdown was clean), and the base offset of the
+// active segment (-1 unless a v2 marker names it).
+func decodeCleanMarker(b []byte) ([]segSummary, int64) {
+	v2 := len(b) >= len(cleanMarkerV2) && string(b[:len(cleanMarkerV2)]) == cleanMarkerV2
+	if len(b) < len(cleanMarkerV1)+4 || (!v2 && string(b[:len(cleanMarkerV1)]) != cleanMarkerV1) {
+		return nil, -1
 	}
 	body := b[:len(b)-4]
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(b)-4:]) {
-		return nil
+		return nil, -1
 	}
 	p := body[len(cleanMarkerV1):]
 	n, k := binary.Uvarint(p)
 	if k <= 0 || n > uint64(len(p)) { // a record is at least seven bytes
-		return nil
+		return nil, -1
 	}
 	p = p[k:]
 	out := make([]segSummary, 0, n)
@@ -74,54 +95,62 @@ func decodeCleanMarker(b []byte) []segSummary {
 		for i := range v {
 			x, k := binary.Varint(p)
 			if k <= 0 {
-				return nil
+				return nil, -1
 			}
 			v[i], p = x, p[k:]
 		}
 		e := segSummary{base: v[0], size: v[1], next: v[2], maxTs: v[3], maxOff: v[4], created: v[5], modified: v[6]}
 		if e.base < 0 || e.size < 0 || e.size > maxSegmentFileSize || e.next < e.base ||
 			(len(out) > 0 && e.base <= out[len(out)-1].base) {
-			return nil
+			return nil, -1
 		}
 		out = append(out, e)
 	}
-	if len(p) != 0 {
-		return nil
+	active := int64(-1)
+	if v2 {
+		x, k := binary.Varint(p)
+		if k <= 0 || x < 0 || (len(out) > 0 && x <= out[len(out)-1].base) {
+			return nil, -1
+		}
+		active, p = x, p[k:]
 	}
-	return out
+	if len(p) != 0 {
+		return nil, -1
+	}
+	return out, active
 }
 
 // maxSegmentFileSize bounds a summarised size: positions in the indexes are 32 bits.
 const maxSegmentFileSize = int64(^uint32(0))
 
 // writeCleanMarker durably writes the clean-shutdown marker summarising the sealed
-// segments of segs (the last one, the active segment, is left out: Open recovers it).
+// segments of segs and naming the last one, the active segment (Open recovers it).
 func writeCleanMarker(fsys FS, dir string, segs []*segment) error {
-	var sealed []*segment
-	if len(segs) > 0 {
-		sealed = segs[:len(segs)-1]
+	if len(segs) == 0 { // not a log's state (it always has an active segment): no summary
+		return writeFileAtomic(fsys, dir, cleanMarkerFile, []byte("0\n"))
 	}
-	return writeFileAtomic(fsys, dir, cleanMarkerFile, encodeCleanMarker(sealed))
+	return writeFileAtomic(fsys, dir, cleanMarkerFile, encodeCleanMarker(segs[:len(segs)-1], segs[len(segs)-1].base))
 }
 
 // takeCleanMarker reports whether the marker exists, returns its summary (nil if none) and
 // removes it durably, so that a crash after the log is reopened is never mistaken for a
-// clean shutdown.
-func takeCleanMarker(fsys FS, dir string) (bool, []segSummary, error) {
+// clean shutdown. active is the base of the active segment a v2 summary names, else -1.
+func takeCleanMarker(fsys FS, dir string) (clean bool, summary []segSummary, active int64, err error) {
 	path := joinPath(dir, cleanMarkerFile)
 	b, err := readWholeFile(fsys, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil, nil
+		return false, nil, -1, nil
 	} else if err != nil {
-		return false, nil, fmt.Errorf("segment: cannot read %q: %w", path, err)
+		return false, nil, -1, fmt.Errorf("segment: cannot read %q: %w", path, err)
 	}
 	if err := fsys.Remove(path); err != nil {
-		return false, nil, fmt.Errorf("segment: cannot remove %q: %w", path, err)
+		return false, nil, -1, fmt.Errorf("segment: cannot remove %q: %w", path, err)
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return false, nil, fmt.Errorf("segment: cannot sync directory %q: %w", dir, err)
+		return false, nil, -1, fmt.Errorf("segment: cannot sync directory %q: %w", dir, err)
 	}
-	return true, decodeCleanMarker(b), nil
+	summary, active = decodeCleanMarker(b)
+	return true, summary, active, nil
 }
 
 // lazyCheck is shared by the segments of one log opened from the summary: what checking
@@ -138,9 +167,58 @@ type lazyIndexes struct {
 	once  sync.Once
 }
 
-// openSummarised opens a sealed segment from its summary record: no system call.
-func (l *Log) openSummarised(e segSummary, check *lazyCheck) *segment {
-	s := newSegment(l.fs, l.dir, e.base)
+// summarySlab holds, in a handful of allocations, the segments Open takes from the
+// clean-shutdown summary: their structs, max-timestamp marks, lazy-check states and the
+// bytes of their three paths (one string, sliced). A log of 100,000 segments otherwise made
+// half a million small allocations at start-up, and the garbage collector ran during Open
+// to trace them. The price: a slab stays in memory until every segment of it is gone (the
+// segments Open found, retired one by one by retention, are at most that many anyway).
+type summarySlab struct {
+	segs  []segment
+	marks []tsMark
+	lazy  []lazyIndexes
+	paths string
+	plen  int // len of dir, separator and the 20 digits: the common part of the three paths
+	k     int // next unused element
+}
+
+// newSummarySlab prepares n segments whose bases will be taken in order from bases.
+func newSummarySlab(dir string, bases []int64) *summarySlab {
+	d := filepath.Join(dir, "x") // the cleaned directory and a separator, as segmentPath joins
+	d = d[:len(d)-1]
+	plen := len(d) + 20
+	var b strings.Builder // String() does not copy
+	b.Grow(len(bases) * (3*plen + len(logSuffix) + len(indexSuffix) + len(timeIndexSuffix)))
+	var digits [20]byte
+	for _, base := range bases {
+		name := strconv.AppendInt(digits[:0], base, 10)
+		for _, suffix := range [...]string{logSuffix, indexSuffix, timeIndexSuffix} {
+			b.WriteString(d)
+			for range 20 - len(name) {
+				b.WriteByte('0')
+			}
+			b.Write(name)
+			b.WriteString(suffix)
+		}
+	}
+	n := len(bases)
+	return &summarySlab{segs: make([]segment, n), marks: make([]tsMark, n), lazy: make([]lazyIndexes, n), paths: b.String(), plen: plen}
+}
+
+// openSummarised opens a sealed segment from its summary record: no system call. The
+// segment comes from slab, whose next base must be e.base.
+func (l *Log) openSummarised(e segSummary, check *lazyCheck, slab *summarySlab) *segment {
+	k := slab.k
+	slab.k++
+	s := &slab.segs[k]
+	off := k * (3*slab.plen + len(logSuffix) + len(indexSuffix) + len(timeIndexSuffix))
+	next := func(suffix string) string {
+		p := slab.paths[off : off+slab.plen+len(suffix)]
+		off += len(p)
+		return p
+	}
+	s.base, s.fs = e.base, l.fs
+	s.logPath, s.idxPath, s.tidxPath = next(logSuffix), next(indexSuffix), next(timeIndexSuffix)
 	s.files = l.files
 	s.size.Store(e.size)
 	s.next.Store(e.next)
@@ -148,8 +226,10 @@ func (l *Log) openSummarised(e segSummary, check *lazyCheck) *segment {
 	s.sealed.Store(true)
 	s.created.Store(e.created)
 	s.modified.Store(e.modified)
-	s.setMax(e.maxTs, e.maxOff)
-	s.unchecked = &lazyIndexes{check: check}
+	slab.marks[k] = tsMark{ts: e.maxTs, off: e.maxOff}
+	s.maxMark.Store(&slab.marks[k])
+	slab.lazy[k].check = check
+	s.unchecked = &slab.lazy[k]
 	return s
 }
 

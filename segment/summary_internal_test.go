@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// TestDecodeCleanMarker: a summary round-trips; every truncation or bit flip of it is
-// refused (nil) without a panic, and so is garbage with a valid checksum.
+// TestDecodeCleanMarker: a summary round-trips with the active segment's base; every
+// truncation or bit flip of it is refused (nil) without a panic, and so is garbage with a
+// valid checksum; a v1 summary (no active base) still decodes.
 func TestDecodeCleanMarker(t *testing.T) {
 	var segs []*segment
 	for i := range 50 {
@@ -20,10 +21,10 @@ func TestDecodeCleanMarker(t *testing.T) {
 		s.modified.Store(int64(i)<<40 + 5)
 		segs = append(segs, s)
 	}
-	b := encodeCleanMarker(segs)
-	got := decodeCleanMarker(b)
-	if len(got) != len(segs) {
-		t.Fatalf("decoded %d records, want %d", len(got), len(segs))
+	b := encodeCleanMarker(segs, 5000)
+	got, active := decodeCleanMarker(b)
+	if len(got) != len(segs) || active != 5000 {
+		t.Fatalf("decoded %d records, active %d, want %d, 5000", len(got), active, len(segs))
 	}
 	for i, e := range got {
 		s := segs[i]
@@ -32,30 +33,61 @@ func TestDecodeCleanMarker(t *testing.T) {
 			t.Fatalf("record %d: %+v, want %+v", i, e, want)
 		}
 	}
-	if decodeCleanMarker([]byte("0\n")) != nil || decodeCleanMarker(nil) != nil {
+	none := func(b []byte) bool { s, a := decodeCleanMarker(b); return s == nil && a == -1 }
+	if !none([]byte("0\n")) || !none(nil) {
 		t.Fatal("a v0 or empty marker has no summary")
 	}
-	if got := decodeCleanMarker(encodeCleanMarker(nil)); got == nil || len(got) != 0 {
-		t.Fatalf("empty summary: %v", got)
+	if got, active := decodeCleanMarker(encodeCleanMarker(nil, 0)); got == nil || len(got) != 0 || active != 0 {
+		t.Fatalf("empty summary: %v %d", got, active)
+	}
+	if !none(encodeCleanMarker(segs, 4900)) || !none(encodeCleanMarker(segs, -1)) {
+		t.Fatal("an active base at or below the last sealed base was accepted")
+	}
+	// v1: the same records without the active base.
+	v1 := append([]byte(cleanMarkerV1), b[len(cleanMarkerV2):len(b)-4-2]...) // 5000 is a 2-byte varint
+	v1 = binary.BigEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	if got, active := decodeCleanMarker(v1); len(got) != len(segs) || active != -1 {
+		t.Fatalf("v1 marker: %d records, active %d", len(got), active)
 	}
 	for n := range len(b) {
-		if decodeCleanMarker(b[:n]) != nil {
+		if !none(b[:n]) {
 			t.Fatalf("truncated to %d bytes: accepted", n)
 		}
 	}
 	for i := range len(b) * 8 {
 		c := append([]byte(nil), b...)
 		c[i/8] ^= 1 << (i % 8)
-		if decodeCleanMarker(c) != nil {
+		if !none(c) {
 			t.Fatalf("bit %d flipped: accepted", i)
 		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {
-		body := []byte(cleanMarkerV1)
+		body := []byte(cleanMarkerV2)
 		for range r.IntN(64) {
 			body = append(body, byte(r.Uint32()))
 		}
 		decodeCleanMarker(binary.BigEndian.AppendUint32(body, crc32.Checksum(body, castagnoli)))
+	}
+}
+
+// TestSummarySlabPaths: segments opened from the summary get the paths newSegment gives,
+// whatever the directory's spelling.
+func TestSummarySlabPaths(t *testing.T) {
+	bases := []int64{0, 7, 123456789, 1<<63 - 1}
+	for _, dir := range []string{"d", "/", "a/b/", "./x/../y", "/tmp//p-0"} {
+		l := &Log{dir: dir}
+		slab := newSummarySlab(dir, bases)
+		for _, base := range bases {
+			got := l.openSummarised(segSummary{base: base, next: base, maxTs: 5, maxOff: base}, &lazyCheck{}, slab)
+			want := newSegment(nil, dir, base)
+			if got.logPath != want.logPath || got.idxPath != want.idxPath || got.tidxPath != want.tidxPath || got.base != base {
+				t.Fatalf("dir %q base %d: %q %q %q, want %q %q %q", dir, base,
+					got.logPath, got.idxPath, got.tidxPath, want.logPath, want.idxPath, want.tidxPath)
+			}
+			if m := got.maxMark.Load(); m.ts != 5 || m.off != base || got.unchecked == nil {
+				t.Fatalf("dir %q base %d: mark %+v", dir, base, m)
+			}
+		}
 	}
 }

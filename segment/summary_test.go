@@ -139,29 +139,51 @@ func equalViews[T comparable](a, b []T) bool {
 }
 
 // TestOpenOtherFiles: Open reports the files beside the log that are not its own, so that
-// a caller need not list the directory again.
+// a caller need not list the directory again, whenever it lists the directory; after a
+// clean shutdown whose marker names every segment it does not list it (OtherFiles nil) and
+// leaves leftovers for the next Open that does.
 func TestOpenOtherFiles(t *testing.T) {
 	dir := t.TempDir()
-	l := mustOpen(t, dir, segment.Config{SegmentBytes: 200})
+	cfg := segment.Config{SegmentBytes: 200}
+	l := mustOpen(t, dir, cfg)
+	var want [][]byte
 	for i := range 10 {
-		mustAppend(t, l, batchOf(int64(i), 3))
+		b := batchOf(int64(i), 3)
+		mustAppend(t, l, b)
+		want = append(want, bytes.Clone(b))
 	}
 	l.Close()
 	for _, name := range []string{"00000000000000000042.snapshot", "leader-epoch-checkpoint", "00000000000000000000.index.tmp"} {
 		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
 	}
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
-	l, rep, err := segment.Open(dir, segment.Config{SegmentBytes: 200})
-	if err != nil {
-		t.Fatal(err)
+	open := func() segment.RecoveryReport {
+		t.Helper()
+		l, rep, err := segment.Open(dir, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equalBatches(t, readAll(t, l, 0), want)
+		l.Close()
+		return rep
 	}
-	defer l.Close()
+	if rep := open(); rep.OtherFiles != nil || !rep.CleanShutdown || rep.Segments < 3 {
+		t.Fatalf("clean open listed the directory: %+v", rep)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00000000000000000000.index.tmp")); err != nil {
+		t.Fatalf("clean open touched a leftover: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "clean-shutdown")) // as after a crash
+	rep := open()
 	got := map[string]bool{}
 	for _, n := range rep.OtherFiles {
 		got[n] = true
 	}
-	if len(got) != 2 || !got["00000000000000000042.snapshot"] || !got["leader-epoch-checkpoint"] {
-		t.Fatalf("other files %q", rep.OtherFiles)
+	if len(got) != 2 || !got["00000000000000000042.snapshot"] || !got["leader-epoch-checkpoint"] || rep.CleanShutdown {
+		t.Fatalf("other files %q, report %+v", rep.OtherFiles, rep)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00000000000000000000.index.tmp")); !os.IsNotExist(err) {
+		t.Fatalf("leftover not removed by the listing open: %v", err)
 	}
 }
 

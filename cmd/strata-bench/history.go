@@ -304,8 +304,11 @@ func writeLocalHistory(partDir string, t template, from, to int64) error {
 			return err
 		}
 	}
-	// The clean-shutdown marker the stopped broker left stays: the log was closed cleanly.
-	return nil
+	// The log was closed cleanly, but its clean-shutdown marker summarises the segments it
+	// had, which Open would trust without listing the directory: a v0 marker (clean, no
+	// summary) makes the first start check the copied segments (and its stop summarise
+	// them), as it would after a broker without summaries stopped.
+	return os.WriteFile(filepath.Join(partDir, "clean-shutdown"), []byte("0\n"), 0o644)
 }
 
 // writeHistoryManifest writes the manifest of n one-batch segments with base offsets
