@@ -44,6 +44,7 @@ type Broker struct {
 	segFiles *segment.FileCache
 
 	earlyReads earlyReads // memory held by early remote reads of all partitions (remoterecords.go)
+	lateTiers  []lateTier // tiers attached by Run after start-up (tier.go); set by New, taken by Run
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
@@ -161,6 +162,13 @@ func (b *Broker) Run(ctx context.Context) error {
 		go func() {
 			defer b.wg.Done()
 			b.diskLoop(ctx) // diskbudget.go
+		}()
+	}
+	if len(b.lateTiers) > 0 {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.attachTierLate(ctx) // tier.go
 		}()
 	}
 	if b.tier != nil {

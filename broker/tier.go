@@ -63,17 +63,90 @@ func (b *Broker) attachTier(ctx context.Context, t *Topic) {
 		return
 	}
 	for i, p := range t.partitions() {
-		if p.getTier() != nil || p.closed.Load() {
-			continue
-		}
-		rp, err := b.tier.OpenPartition(ctx, t.Name, t.ID, int32(i), p.log, b.tierPartitionConfig(tc))
-		if err != nil {
-			b.logger.Warn("cannot open remote tier of partition; serving local data only", "topic", t.Name, "partition", i, "err", err)
-			continue
-		}
-		p.setTier(rp)
-		b.loadRemoteProducerState(ctx, p, rp)
+		b.attachPartitionTier(ctx, t, i, p, tc)
 	}
+}
+
+func (b *Broker) attachPartitionTier(ctx context.Context, t *Topic, i int, p *Partition, tc TopicConfig) {
+	if p.getTier() != nil || p.closed.Load() {
+		return
+	}
+	rp, err := b.tier.OpenPartition(ctx, t.Name, t.ID, int32(i), p.log, b.tierPartitionConfig(tc))
+	if err != nil {
+		b.logger.Warn("cannot open remote tier of partition; serving local data only", "topic", t.Name, "partition", i, "err", err)
+		return
+	}
+	p.setTier(rp)
+	b.loadRemoteProducerState(ctx, p, rp)
+}
+
+// lateTier is a partition whose remote tier is attached after start-up (attachTierLate).
+type lateTier struct {
+	t *Topic
+	i int
+}
+
+// attachTierAtStart attaches the remote tier of the tiered topics loaded at start-up.
+//
+// Loading a partition's manifest costs time proportional to its remote history (a
+// hundred thousand remote segments: hundreds of milliseconds), which would delay the
+// listener and every produce. So only the partitions whose local log is empty are attached
+// before the broker serves (a restored or fully offloaded partition: the manifest decides
+// where its local log restarts, and its producer state may come from the bucket, both
+// before the first append). The others are queued for attachTierLate, which Run starts:
+// until a partition's tier is attached it is tierPending, so the offsets below its local
+// start are answered retriably (Fetch and ListOffsets; see tierPending), never as out of
+// range, and its local appends, reads and fsyncs do not depend on the tier.
+func (b *Broker) attachTierAtStart() {
+	if b.tier == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+	defer cancel()
+	for _, t := range b.topics {
+		tc := t.Config()
+		if !tc.RemoteStorageEnable {
+			continue
+		}
+		for i, p := range t.partitions() {
+			if p.log.NextOffset() > p.log.LogStartOffset() {
+				b.lateTiers = append(b.lateTiers, lateTier{t: t, i: i})
+				continue
+			}
+			b.attachPartitionTier(ctx, t, i, p, tc)
+		}
+	}
+}
+
+// attachTierLate attaches the tiers attachTierAtStart left for after start-up, one
+// partition at a time under adminMu (as maintenance's retries, so that the two never open
+// the same partition twice and a topic deleted meanwhile is skipped).
+func (b *Broker) attachTierLate(ctx context.Context) {
+	start := time.Now()
+	late := b.lateTiers
+	b.lateTiers = nil
+	attached := 0
+	for _, lt := range late {
+		if ctx.Err() != nil {
+			return
+		}
+		octx, cancel := context.WithTimeout(ctx, tierOpTimeout)
+		b.adminMu.Lock()
+		if b.lookupTopic(lt.t.Name) == lt.t {
+			if tc := lt.t.Config(); tc.RemoteStorageEnable {
+				if p := lt.t.partition(int32(lt.i)); p != nil {
+					b.attachPartitionTier(octx, lt.t, lt.i, p, tc)
+					if p.getTier() != nil {
+						attached++
+					}
+				}
+			}
+		}
+		b.adminMu.Unlock()
+		cancel()
+	}
+	b.logger.Info("remote tiers attached after start-up", "partitions", attached, "of", len(late),
+		"duration", time.Since(start))
 }
 
 // tierPending reports whether p belongs to a tiered topic but has no tier attached yet

@@ -473,7 +473,7 @@ func (b *Broker) loadMeta() error {
 		b.topicIDs[t.ID] = t
 	}
 	b.warnStrayDirs()
-	b.attachTierAll()
+	b.attachTierAtStart() // tier.go: partitions with local data are attached by Run
 	return nil
 }
 

@@ -1,0 +1,106 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/tiering/memstore"
+)
+
+// TestTierAttachedAfterStartUp: a restarted broker serves before the manifests of its
+// partitions with local data are loaded; until then those partitions are tier-pending
+// (offsets below the local start answered retriably, appends work), and Run attaches them.
+// A tiered partition whose local log is empty is attached before New returns (its local
+// log may restart at the remote end).
+func TestTierAttachedAfterStartUp(t *testing.T) {
+	dir, store := t.TempDir(), memstore.New()
+	open := func() *Broker {
+		t.Helper()
+		bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bc.RemoteStore = store
+		b, err := New(bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	cfg := map[string]string{"segment.bytes": "100", "remote.storage.enable": "true"}
+	topic, err := b.createTopic("late", 1, cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.createTopic("empty", 1, cfg, false); err != nil {
+		t.Fatal(err)
+	}
+	p := topic.partition(0)
+	appendN(t, p, 6, 1000) // offsets 0-5, one segment each
+	rp, _ := b.tier.Partition("late", 0)
+	if err := rp.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.log.SetLogStartOffset(4); err != nil { // local retention of uploaded segments
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b = open()
+	t.Cleanup(func() { b.Close() })
+	p = b.lookupTopic("late").partition(0)
+	if p.getTier() != nil || !b.tierPending(p) || len(b.lateTiers) != 1 {
+		t.Fatalf("partition with local data: tier %v, pending %v, late %d", p.getTier(), b.tierPending(p), len(b.lateTiers))
+	}
+	if e := b.lookupTopic("empty").partition(0); e.getTier() == nil {
+		t.Fatal("partition with an empty local log not attached at start-up")
+	}
+	earliest := func() (int16, int64) {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version = 11
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "late"
+		rpp := kmsg.NewListOffsetsRequestTopicPartition()
+		rpp.Timestamp = listEarliest
+		rt.Partitions = append(rt.Partitions, rpp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := b.handleListOffsets(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		return sp.ErrorCode, sp.Offset
+	}
+	if code, _ := earliest(); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("earliest before the tier is attached: code %d, want KAFKA_STORAGE_ERROR", code)
+	}
+	appendN(t, p, 1, 2000) // appends do not wait for the tier
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.getTier() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("tier not attached by Run")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, off := earliest(); code != 0 || off != 0 {
+		t.Fatalf("earliest after the tier is attached: code %d offset %d, want 0 0", code, off)
+	}
+	if got := p.LogStartOffset(); got != 0 {
+		t.Fatalf("log start %d, want the remote start 0", got)
+	}
+	if hw := p.HighWatermark(); hw != 7 {
+		t.Fatalf("high watermark %d, want 7", hw)
+	}
+}
