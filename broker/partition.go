@@ -146,12 +146,10 @@ func openPartition(b *Broker, topic *Topic, index int32, dir string) (*Partition
 	}
 	p.log = log
 	p.openListing = rep.OtherFiles // for openProducerState: no second listing of the directory
-	if segs := log.Segments(); len(segs) > 0 {
-		active := segs[len(segs)-1]
-		p.activeSize = active.Size
-		if active.Size > 0 {
-			p.activeCreated = active.Created
-		}
+	active := log.ActiveSegment()
+	p.activeSize = active.Size
+	if active.Size > 0 {
+		p.activeCreated = active.Created
 	}
 	return p, nil
 }
@@ -479,11 +477,7 @@ func (p *Partition) resyncActiveLocked() {
 	if p.producers != nil {
 		p.producers.TruncateBefore(p.LogStartOffset())
 	}
-	segs := p.log.Segments()
-	if len(segs) == 0 {
-		return
-	}
-	active := segs[len(segs)-1]
+	active := p.log.ActiveSegment()
 	if active.Size != p.activeSize {
 		p.activeSize = active.Size
 		p.activeCreated = time.Time{}

@@ -236,3 +236,31 @@ func TestLazyIndexCheckWrongEntry(t *testing.T) {
 		t.Fatal("damaged index left on disk")
 	}
 }
+
+// TestActiveSegment: ActiveSegment is the last of Segments, after appends, rolls, a clean
+// reopen and a raised log start.
+func TestActiveSegment(t *testing.T) {
+	dir := t.TempDir()
+	cfg := segment.Config{SegmentBytes: 300}
+	check := func(l *segment.Log) {
+		t.Helper()
+		segs := l.Segments()
+		if got := l.ActiveSegment(); got != segs[len(segs)-1] {
+			t.Fatalf("active %+v, want %+v", got, segs[len(segs)-1])
+		}
+	}
+	l := mustOpen(t, dir, cfg)
+	check(l)
+	for i := range 12 {
+		mustAppend(t, l, batchOf(int64(i), 3))
+		check(l)
+	}
+	l.Close()
+	l = mustOpen(t, dir, cfg)
+	check(l)
+	if err := l.SetLogStartOffset(20); err != nil { // retention of the older segments
+		t.Fatal(err)
+	}
+	check(l)
+	l.Close()
+}
