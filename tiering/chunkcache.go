@@ -101,6 +101,84 @@ func (c *chunkCache) put(key string, ch *ManifestChunk) {
 	}
 }
 
+// The chain record: the partition directory also keeps chunkChainName, the refs of the
+// live chunks oldest first, as the last load found them. A chunk's prev ref is inside the
+// chunk, so without it loading a manifest reads the copies one after the other along the
+// chain (782 file reads for 100,000 segments); with it loadManifest walks from the head only
+// to the newest recorded chunk and reads the rest concurrently, checking every chunk's prev
+// ref against the record (a mismatch: the plain walk). The chain ending at a given chunk
+// never changes (chunks are immutable), so a record can only be short of newer chunks
+// (found by the walk) or name chunks retention dropped since (below the head's log start,
+// skipped). Layout: "SCHAIN01", CRC-32C of the rest (big-endian), uvarint count, then per
+// ref its key (uvarint length and bytes) and FirstBase, LastOffset, Count, Bytes (varints).
+// Written like the copies: tmp file and rename, no fsync (a lost record costs a walk).
+const (
+	chunkChainName  = "manifest-chain.idx"
+	chunkChainMagic = "SCHAIN01"
+)
+
+// chain returns the recorded chain (oldest first), nil if there is none or it does not
+// verify.
+func (c *chunkCache) chain() []ChunkRef {
+	if c == nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, chunkChainName))
+	if err != nil || len(b) < len(chunkChainMagic)+4 || string(b[:len(chunkChainMagic)]) != chunkChainMagic ||
+		binary.BigEndian.Uint32(b[len(chunkChainMagic):]) != crc32c(b[len(chunkChainMagic)+4:]) {
+		return nil
+	}
+	return decodeChain(b[len(chunkChainMagic)+4:])
+}
+
+func decodeChain(b []byte) []ChunkRef {
+	d := &chunkDecoder{b: b, all: string(b)}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)) {
+		return nil
+	}
+	d.b = d.b[k:]
+	refs := make([]ChunkRef, n)
+	for i := range refs {
+		refs[i] = ChunkRef{Key: d.string(), FirstBase: d.varint(), LastOffset: d.varint(), Count: int(d.varint()), Bytes: d.varint()}
+		if d.err != nil || refs[i].Key == "" || refs[i].LastOffset < refs[i].FirstBase ||
+			(i > 0 && refs[i].FirstBase <= refs[i-1].LastOffset) {
+			return nil
+		}
+	}
+	if len(d.b) != 0 {
+		return nil
+	}
+	return refs
+}
+
+// putChain records refs (the live chain, oldest first), best effort.
+func (c *chunkCache) putChain(refs []ChunkRef) {
+	if c == nil {
+		return
+	}
+	b := make([]byte, len(chunkChainMagic)+4, len(chunkChainMagic)+4+len(refs)*128)
+	copy(b, chunkChainMagic)
+	b = binary.AppendUvarint(b, uint64(len(refs)))
+	for i := range refs {
+		r := &refs[i]
+		b = appendString(b, r.Key)
+		for _, v := range [...]int64{r.FirstBase, r.LastOffset, int64(r.Count), r.Bytes} {
+			b = binary.AppendVarint(b, v)
+		}
+	}
+	binary.BigEndian.PutUint32(b[len(chunkChainMagic):], crc32c(b[len(chunkChainMagic)+4:]))
+	p := filepath.Join(c.dir, chunkChainName)
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		os.Remove(tmp)
+		return
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+	}
+}
+
 // remove deletes the local copy of the chunk under key (best effort).
 func (c *chunkCache) remove(key string) {
 	if c != nil {

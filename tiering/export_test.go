@@ -86,3 +86,19 @@ func ManifestAppendBatches(ctx context.Context, store ObjectStore, prefix string
 	}
 	return pm.entries, re.entries, pm.chunks, re.chunks, nil
 }
+
+// LoadManifestForTest loads a partition's manifest with the chunk copies (and chain
+// record) of dir.
+func LoadManifestForTest(ctx context.Context, store ObjectStore, prefix, dir string) ([]SegmentEntry, []ChunkRef, error) {
+	pm, err := loadManifest(ctx, store, prefix, &chunkCache{dir: dir})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pm.entries, pm.chunks, nil
+}
+
+// ChainRecordForTest returns the chain record in dir (nil if none or damaged).
+func ChainRecordForTest(dir string) []ChunkRef { return (&chunkCache{dir: dir}).chain() }
+
+// PutChainRecordForTest writes a (valid) chain record of refs into dir.
+func PutChainRecordForTest(dir string, refs []ChunkRef) { (&chunkCache{dir: dir}).putChain(refs) }

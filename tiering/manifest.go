@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -251,7 +252,6 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 		break
 	}
 	pm := &partitionManifest{head: *h, etag: etag}
-	var chunks [][]SegmentEntry
 	var pre map[string]*ManifestChunk
 	newest := (*ManifestChunk)(nil)
 	if h.LastChunk != nil && h.LastChunk.LastOffset >= h.LogStartOffset {
@@ -261,29 +261,49 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 			pre = prefetchChunks(ctx, store, partPrefix)
 		}
 	}
-	for ref := h.LastChunk; ref != nil && ref.LastOffset >= h.LogStartOffset; {
-		c := pre[ref.Key]
-		switch {
-		case ref == h.LastChunk && newest != nil:
-			c = newest
-		case c != nil:
-			cache.put(ref.Key, c)
-		default:
-			if c = cache.get(ref); c != nil {
-				break
-			}
-			b, err := readAll(ctx, store, ref.Key)
-			if err != nil {
-				return nil, fmt.Errorf("cannot read manifest chunk %q: %w", ref.Key, err)
-			}
-			if c, err = DecodeManifestChunk(b); err != nil {
-				return nil, fmt.Errorf("manifest chunk %q: %w", ref.Key, err)
-			}
-			cache.put(ref.Key, c)
+	get := func(ref *ChunkRef) (*ManifestChunk, error) {
+		if ref == h.LastChunk && newest != nil {
+			return newest, nil
 		}
-		pm.chunks = append(pm.chunks, *ref)
-		chunks = append(chunks, c.Segments)
-		ref = c.Prev
+		if c := pre[ref.Key]; c != nil {
+			cache.put(ref.Key, c)
+			return c, nil
+		}
+		if c := cache.get(ref); c != nil {
+			return c, nil
+		}
+		b, err := readAll(ctx, store, ref.Key)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read manifest chunk %q: %w", ref.Key, err)
+		}
+		c, err := DecodeManifestChunk(b)
+		if err != nil {
+			return nil, fmt.Errorf("manifest chunk %q: %w", ref.Key, err)
+		}
+		cache.put(ref.Key, c)
+		return c, nil
+	}
+	recorded := cache.chain()
+	refs, loaded, err := walkChunks(h, recorded, get)
+	if recorded != nil && (err != nil || !chainLinked(h, refs, loaded)) {
+		// The record disagrees with the chunks it names (or one of them cannot be read):
+		// walk the chain itself.
+		recorded = nil
+		refs, loaded, err = walkChunks(h, nil, get)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n := len(refs); n > 0 && (len(recorded) != n || recorded[len(recorded)-1] != refs[0] || recorded[0] != refs[n-1]) {
+		// A record that linked up and has the same ends names the same chain.
+		rec := slices.Clone(refs)
+		slices.Reverse(rec)
+		cache.putChain(rec)
+	}
+	pm.chunks = refs
+	chunks := make([][]SegmentEntry, len(loaded))
+	for i, c := range loaded {
+		chunks[i] = c.Segments
 	}
 	slices.Reverse(pm.chunks)
 	slices.Reverse(chunks)
@@ -306,6 +326,69 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 	}
 	pm.entries = pm.entries[i:]
 	return pm, nil
+}
+
+// walkChunks returns the live chunk refs of head h, newest first, and their chunks (from
+// get). It follows the prev refs from h.LastChunk; when it reaches the newest ref of
+// recorded (the local chain record, oldest first; see chunkcache.go) it takes the rest of
+// the refs from the record and gets their chunks concurrently (chainLinked then checks that
+// they link up).
+func walkChunks(h *PartitionHead, recorded []ChunkRef, get func(*ChunkRef) (*ManifestChunk, error)) ([]ChunkRef, []*ManifestChunk, error) {
+	var (
+		refs   []ChunkRef
+		loaded []*ManifestChunk
+	)
+	for ref := h.LastChunk; ref != nil && ref.LastOffset >= h.LogStartOffset; {
+		if n := len(recorded); n > 0 && *ref == recorded[n-1] {
+			from := len(refs)
+			for i := n - 1; i >= 0 && recorded[i].LastOffset >= h.LogStartOffset; i-- {
+				refs = append(refs, recorded[i])
+			}
+			loaded = append(loaded, make([]*ManifestChunk, len(refs)-from)...)
+			var g errgroup.Group
+			g.SetLimit(max(2, min(4, runtime.GOMAXPROCS(0))))
+			for i := from; i < len(refs); i++ {
+				g.Go(func() error {
+					c, err := get(&refs[i])
+					loaded[i] = c
+					return err
+				})
+			}
+			if err := g.Wait(); err != nil {
+				return nil, nil, err
+			}
+			break
+		}
+		c, err := get(ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		refs = append(refs, *ref)
+		loaded = append(loaded, c)
+		ref = c.Prev
+	}
+	return refs, loaded, nil
+}
+
+// chainLinked reports whether refs (newest first) and their chunks form h's chain: each
+// chunk's prev ref is the next ref, and the oldest one's is nil or below the log start.
+func chainLinked(h *PartitionHead, refs []ChunkRef, loaded []*ManifestChunk) bool {
+	if len(refs) > 0 && (h.LastChunk == nil || refs[0] != *h.LastChunk) {
+		return false
+	}
+	for i, c := range loaded {
+		if c == nil || len(c.Segments) == 0 || c.Segments[0].BaseOffset != refs[i].FirstBase {
+			return false
+		}
+		if i+1 < len(refs) {
+			if c.Prev == nil || *c.Prev != refs[i+1] {
+				return false
+			}
+		} else if c.Prev != nil && c.Prev.LastOffset >= h.LogStartOffset {
+			return false
+		}
+	}
+	return true
 }
 
 // prefetchChunks fetches, concurrently, the spilled chunks listed under partPrefix, so that
