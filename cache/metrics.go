@@ -29,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"kind"}),
 		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_remote_cache_loads_total",
-			Help: "Loads (ranged GETs) run by the remote-tier cache; concurrent misses of one entry share one load.",
+			Help: "Entries loaded into the remote-tier cache (one ranged GET each, except read-ahead runs: one GET for several consecutive chunks); concurrent misses of one entry share one load.",
 		}, []string{"kind"}),
 		bytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_remote_cache_bytes",

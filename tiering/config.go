@@ -15,6 +15,7 @@ type Config struct {
 	ManifestChunkEntries int           // entries kept in a partition head before they spill into a chunk; default 128
 	IndexIntervalBytes   int           // bytes between entries of the remote index; default 64 KiB (reads scan headers within a cached chunk, so finer buys little)
 	ReadAheadChunks      int           // chunks prefetched after the one a reader touched, at least: raised to cover a reader's next two reads, up to 1/8 of the cache budget; default 1; < 0 disables
+	ReadAheadRunChunks   int           // most chunks one read-ahead GET fetches (runs aligned in the object, see read.go); default 4; 1 = one GET per chunk
 	CheckInterval        time.Duration // how often the uploader looks at a partition without an OnSealed hint; default 30s
 	RetryBackoff         time.Duration // first delay after a failed upload; doubles up to RetryMaxBackoff; default 200ms
 	RetryMaxBackoff      time.Duration // default 30s
@@ -38,6 +39,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadAheadChunks == 0 {
 		c.ReadAheadChunks = 1
+	}
+	if c.ReadAheadRunChunks <= 0 {
+		c.ReadAheadRunChunks = defaultRunChunks
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = 30 * time.Second
