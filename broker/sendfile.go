@@ -25,6 +25,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -181,9 +182,18 @@ func writeSplicedFetch(conn net.Conn, pieces []splicePiece) error {
 	return flush()
 }
 
+// bufferedWriters are the 64 KiB writers of writeSplicedBuffered, reused across responses
+// (one per response cost a 64 KiB allocation for every TLS fetch).
+var bufferedWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // writeSplicedBuffered writes pieces to a connection without sendfile or writev.
 func writeSplicedBuffered(conn net.Conn, pieces []splicePiece) error {
-	w := bufio.NewWriterSize(conn, 64<<10)
+	w := bufferedWriters.Get().(*bufio.Writer)
+	w.Reset(conn)
+	defer func() {
+		w.Reset(nil) // drops unflushed bytes of a failed write and the connection
+		bufferedWriters.Put(w)
+	}()
 	for _, pc := range pieces {
 		var err error
 		switch {
