@@ -89,9 +89,11 @@ type Log struct {
 	durable  atomic.Int64
 	fenceErr atomic.Pointer[error]
 
-	// sealedTotals caches the size and max timestamp of the snapshot's sealed segments
-	// (totals.go).
+	// sealedTotals are the size and max timestamp of the snapshot's sealed segments,
+	// derived from totalsState under totalsMu when the snapshot changed (totals.go).
 	sealedTotals atomic.Pointer[sealedTotals]
+	totalsMu     sync.Mutex
+	totalsState  totalsState
 
 	// Group commit.
 	syncMu     sync.Mutex

@@ -2,98 +2,106 @@ package segment
 
 import "sort"
 
-// sealedTotals are the byte count and the max timestamp of the sealed segments of one
-// snapshot (all but the active segment), so that Size and MaxTimestamp cost what changed
-// since they were last asked, not the length of the history: a log of 100,000 segments
-// is asked for its size by every maintenance run and metrics scrape, and for its max
-// timestamp by every ListOffsets(MAX_TIMESTAMP).
+// Size and MaxTimestamp cost what changed since they were last asked, not the length of
+// the history: a log of 100,000 segments is asked for its size by every maintenance run,
+// metrics scrape and disk-budget check, and for its max timestamp by every
+// ListOffsets(MAX_TIMESTAMP).
 //
-// They are derived from the previous totals when the new snapshot keeps a run of the old
+// The sealed segments' figures (all but the active segment's) are kept for the snapshot
+// they were last computed for, and moved to a new snapshot that keeps a run of the old
 // sealed segments (identical *segment values) and only lost some at the head (retention)
-// or gained some at the tail (rolls): the dropped and the added segments are counted, the
-// rest is not visited. Anything else (Open, a restart, a first call) counts every segment
-// once. If the segment holding the max timestamp was dropped, the max is recounted over
-// the remaining sealed segments (retention usually drops old timestamps, so this is
-// rare). A sealed segment's size and max timestamp never change once a newer segment is
-// published, which is what makes the totals reusable.
+// or gained some at the tail (rolls) by visiting just those. Anything else (Open, a
+// restart, a first call) counts every segment once. A sealed segment's size and max
+// timestamp never change once a newer segment is published, which is what makes the
+// figures reusable.
 //
-// The totals are a cache of a pure function of the snapshot: concurrent callers may each
-// compute and store them, and a stale store is harmless (it is checked against the
-// snapshot it names before use).
+// The max timestamp is a sliding-window maximum: maxq holds the sealed segments that can
+// still become the max as the head is deleted, in log order with non-increasing max
+// timestamps (a segment is dropped from the back when a later one has a larger max), so
+// its front is the first segment holding the max, as a scan from the oldest segment would
+// find it. Each segment enters and leaves maxq once.
+
+// sealedTotals are the published figures of one snapshot's sealed segments.
 type sealedTotals struct {
-	snap   *[]*segment // the snapshot they were computed for
-	sealed []*segment  // its sealed segments
-	bytes  int64
-	max    tsMark   // largest max timestamp of sealed and the first offset reaching it; -1, -1 if none
-	holder *segment // the first segment of sealed whose max timestamp is max.ts; nil if none
+	snap  *[]*segment // the snapshot they were computed for
+	bytes int64
+	max   tsMark // -1, -1 if no sealed segment has a timestamp
 }
 
-// totals returns the sealed totals of the current snapshot.
+// totalsState is what the next figures are derived from; guarded by Log.totalsMu.
+type totalsState struct {
+	sealed []*segment // the sealed segments of the last snapshot counted
+	bytes  int64
+	maxq   []*segment // from qhead on; see above
+	qhead  int
+}
+
+// totals returns the sealed figures of the current snapshot.
 func (l *Log) totals() *sealedTotals {
 	p := l.segs.Load()
-	old := l.sealedTotals.Load()
-	if old != nil && old.snap == p {
-		return old
+	if t := l.sealedTotals.Load(); t != nil && t.snap == p {
+		return t
 	}
-	t := nextTotals(old, *p)
-	t.snap = p
+	l.totalsMu.Lock()
+	defer l.totalsMu.Unlock()
+	p = l.segs.Load() // the newest: the state only ever moves forward
+	if t := l.sealedTotals.Load(); t != nil && t.snap == p {
+		return t
+	}
+	st := &l.totalsState
+	st.advance((*p)[:len(*p)-1])
+	t := &sealedTotals{snap: p, bytes: st.bytes, max: tsMark{ts: -1, off: -1}}
+	if st.qhead < len(st.maxq) {
+		t.max = *st.maxq[st.qhead].maxMark.Load()
+	}
 	l.sealedTotals.Store(t)
 	return t
 }
 
-// nextTotals computes the totals of snapshot segs, from old where it can.
-func nextTotals(old *sealedTotals, segs []*segment) *sealedTotals {
-	sealed := segs[:len(segs)-1]
-	t := &sealedTotals{sealed: sealed, max: tsMark{ts: -1, off: -1}}
-	if old == nil || len(old.sealed) == 0 || len(sealed) == 0 {
-		t.recount()
-		return t
+// advance moves the state to the snapshot whose sealed segments are sealed.
+func (st *totalsState) advance(sealed []*segment) {
+	old := st.sealed
+	st.sealed = sealed
+	if len(old) > 0 && len(sealed) > 0 {
+		i := indexOfSegment(old, sealed[0])          // old segments dropped at the head
+		j := indexOfSegment(sealed, old[len(old)-1]) // the last old one in the new
+		if i >= 0 && j >= 0 && j == len(old)-1-i {
+			for _, s := range old[:i] {
+				st.bytes -= s.size.Load()
+			}
+			for st.qhead < len(st.maxq) && st.maxq[st.qhead].base < sealed[0].base {
+				st.maxq[st.qhead] = nil
+				st.qhead++
+			}
+			for _, s := range sealed[j+1:] {
+				st.add(s)
+			}
+			return
+		}
 	}
-	i := indexOfSegment(old.sealed, sealed[0])                 // old segments dropped at the head
-	j := indexOfSegment(sealed, old.sealed[len(old.sealed)-1]) // the last old one in the new
-	if i < 0 || j < 0 || j != len(old.sealed)-1-i {
-		t.recount()
-		return t
-	}
-	t.bytes = old.bytes
-	for _, s := range old.sealed[:i] {
-		t.bytes -= s.size.Load()
-	}
-	for _, s := range sealed[j+1:] {
-		t.bytes += s.size.Load()
-	}
-	if old.holder != nil && old.holder.base < sealed[0].base {
-		t.recountMax()
-		return t
-	}
-	t.max, t.holder = old.max, old.holder
-	for _, s := range sealed[j+1:] {
-		t.consider(s)
-	}
-	return t
-}
-
-func (t *sealedTotals) recount() {
-	t.bytes = 0
-	for _, s := range t.sealed {
-		t.bytes += s.size.Load()
-	}
-	t.recountMax()
-}
-
-func (t *sealedTotals) recountMax() {
-	t.max, t.holder = tsMark{ts: -1, off: -1}, nil
-	for _, s := range t.sealed {
-		t.consider(s)
+	st.bytes, st.maxq, st.qhead = 0, st.maxq[:0], 0
+	clear(st.maxq[:cap(st.maxq)])
+	for _, s := range sealed {
+		st.add(s)
 	}
 }
 
-// consider takes s's max timestamp if it is larger (ties keep the earlier segment, as a
-// scan from the oldest segment would).
-func (t *sealedTotals) consider(s *segment) {
-	if m := s.maxMark.Load(); m.ts > t.max.ts {
-		t.max, t.holder = *m, s
+// add counts a segment appended to the sealed ones.
+func (st *totalsState) add(s *segment) {
+	st.bytes += s.size.Load()
+	ts := s.maxMark.Load().ts
+	for len(st.maxq) > st.qhead && st.maxq[len(st.maxq)-1].maxMark.Load().ts < ts {
+		st.maxq[len(st.maxq)-1] = nil
+		st.maxq = st.maxq[:len(st.maxq)-1]
 	}
+	if st.qhead == len(st.maxq) {
+		st.maxq, st.qhead = st.maxq[:0], 0
+	} else if st.qhead > 64 && st.qhead > len(st.maxq)/2 { // reuse the space of popped entries
+		n := copy(st.maxq, st.maxq[st.qhead:])
+		clear(st.maxq[n:])
+		st.maxq, st.qhead = st.maxq[:n], 0
+	}
+	st.maxq = append(st.maxq, s)
 }
 
 // indexOfSegment returns the index of s in segs (sorted by base offset), or -1.

@@ -104,3 +104,23 @@ func TestTotalsEqualRecount(t *testing.T) {
 		}
 	}
 }
+
+// With equal max timestamps in every segment, MaxTimestamp names the oldest remaining
+// segment's batch after each deletion of the head (as a scan from the oldest would).
+func TestMaxTimestampTiesAcrossRetention(t *testing.T) {
+	l := mustOpen(t, testDir, segment.Config{SegmentBytes: 1, FS: segmenttest.NewMemFS()})
+	defer l.Close()
+	for range 20 {
+		mustAppend(t, l, batchOf(5000, 2)) // one segment per batch, max timestamp 5001
+	}
+	for i := range 19 {
+		ts, off := l.MaxTimestamp()
+		_, wantTs, wantOff := l.RecountTotals()
+		if ts != 5001 || ts != wantTs || off != wantOff || off != int64(2*i) {
+			t.Fatalf("after %d deletions: MaxTimestamp (%d, %d), recount (%d, %d), want (5001, %d)", i, ts, off, wantTs, wantOff, 2*i)
+		}
+		if err := l.DeleteOldestSegment(int64(2 * i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
