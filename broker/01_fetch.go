@@ -157,6 +157,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 	// while the local partitions are copied.
 	type remoteJob struct {
 		fp   *fetchPart
+		tier tiering.PartitionTier
 		done chan struct{}
 		data tiering.Records // slices of cached chunks (remoterecords.go)
 		ok   bool
@@ -200,7 +201,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			// A fetch that went to the bucket answers as soon as the read is done (or
 			// remoteFetchMaxWait passed), as Kafka's delayed remote fetch does.
 			stop = true
-			j := &remoteJob{fp: fp, done: make(chan struct{})}
+			j := &remoteJob{fp: fp, tier: t, done: make(chan struct{})}
 			remotes[i] = j
 			maxBytes := int(fp.rp.PartitionMaxBytes)
 			wg.Go(func() {
@@ -253,6 +254,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				} else {
 					data = recordBytes(recs)
 				}
+				countTierFetch(j.tier, recs.Len()) // remoterecords.go
 			}
 			if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
 				b.metrics().remoteErrors.Inc()

@@ -22,9 +22,14 @@ import (
 )
 
 // readTierRecords reads from t without copying when it can (tiering.RecordsReader), and
-// wraps a plain Read otherwise.
+// wraps a plain Read otherwise. A tier that counts fetches (tiering.FetchCounter) is told
+// not to count the read: it may be an early read no fetch takes, or a read whose fetch
+// stopped waiting; fillFetch counts the records it sends (countTierFetch).
 func readTierRecords(ctx context.Context, t tiering.PartitionTier, offset int64, maxBytes int, minOneBatch bool) (tiering.Records, error) {
 	if rr, ok := t.(tiering.RecordsReader); ok {
+		if _, ok := t.(tiering.FetchCounter); ok {
+			ctx = tiering.CountLater(ctx)
+		}
 		return rr.ReadRecords(ctx, offset, maxBytes, minOneBatch)
 	}
 	b, err := t.Read(ctx, offset, maxBytes, minOneBatch)
@@ -32,6 +37,13 @@ func readTierRecords(ctx context.Context, t tiering.PartitionTier, offset int64,
 		return tiering.Records{}, err
 	}
 	return tiering.RecordsOf(b), nil
+}
+
+// countTierFetch counts n record bytes sent from t in the tier's remote fetch metrics.
+func countTierFetch(t tiering.PartitionTier, n int) {
+	if fc, ok := t.(tiering.FetchCounter); ok {
+		fc.CountFetch(n)
+	}
 }
 
 // recordBytes returns the bytes of r in one slice: its only slice, or a copy.

@@ -40,11 +40,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"topic"}),
 		fetchBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_remote_fetch_bytes_total",
-			Help: "Record bytes returned by remote reads; rate() gives Kafka RemoteFetchBytesPerSec.",
+			Help: "Record bytes of remote reads, counted when sent to a consumer (a read the broker makes ahead of a fetch counts only if a fetch sends it); rate() gives Kafka RemoteFetchBytesPerSec.",
 		}, []string{"topic"}),
 		fetchRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_remote_fetch_requests_total",
-			Help: "Remote reads served (Kafka RemoteFetchRequestsPerSec).",
+			Help: "Remote reads served to consumers (Kafka RemoteFetchRequestsPerSec); reads made ahead of a fetch count when a fetch sends them.",
 		}, []string{"topic"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_remote_errors_total",

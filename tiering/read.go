@@ -24,7 +24,8 @@ func (p *RemotePartition) Read(ctx context.Context, offset int64, maxBytes int, 
 }
 
 // ReadRecords implements RecordsReader: Read, with the batches left in the cached chunks
-// they were read from (see Records). Every batch's CRC-32C is checked.
+// they were read from (see Records). Every batch's CRC-32C is checked. The read counts in
+// the remote fetch metrics unless ctx is from CountLater (see FetchCounter).
 func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
 	st := p.state.Load()
 	if offset < st.start || offset >= st.end || len(st.entries) == 0 {
@@ -39,8 +40,9 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 		p.m.metrics.errors.WithLabelValues("fetch").Inc()
 		return Records{}, err
 	}
-	p.m.metrics.fetchBytes.WithLabelValues(p.topic).Add(float64(out.Len()))
-	p.m.metrics.fetchRequests.WithLabelValues(p.topic).Inc()
+	if !countedLater(ctx) {
+		p.CountFetch(out.Len())
+	}
 	return out, nil
 }
 

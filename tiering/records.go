@@ -29,6 +29,37 @@ type RecordsReader interface {
 
 var _ RecordsReader = (*RemotePartition)(nil)
 
+// FetchCounter is the optional part of a RecordsReader whose reads a caller may make before
+// any fetch asks for them (the broker reads ahead of a sequential consumer, and drops a read
+// no fetch takes): ReadRecords on a context from CountLater leaves the remote fetch metrics
+// (strata_remote_fetch_bytes_total, strata_remote_fetch_requests_total) alone, and the
+// caller reports what it does send with CountFetch, so that they count bytes sent to
+// consumers, as Kafka's RemoteFetchBytesPerSec does, not bytes read.
+type FetchCounter interface {
+	CountFetch(bytes int)
+}
+
+var _ FetchCounter = (*RemotePartition)(nil)
+
+type countLaterKey struct{}
+
+// CountLater returns ctx marked so that ReadRecords on it counts nothing in the remote
+// fetch metrics (see FetchCounter).
+func CountLater(ctx context.Context) context.Context {
+	return context.WithValue(ctx, countLaterKey{}, true)
+}
+
+func countedLater(ctx context.Context) bool {
+	v, _ := ctx.Value(countLaterKey{}).(bool)
+	return v
+}
+
+// CountFetch implements FetchCounter: one remote fetch of bytes record bytes was sent.
+func (p *RemotePartition) CountFetch(bytes int) {
+	p.m.metrics.fetchBytes.WithLabelValues(p.topic).Add(float64(bytes))
+	p.m.metrics.fetchRequests.WithLabelValues(p.topic).Inc()
+}
+
 // Len is the number of bytes in r.
 func (r Records) Len() int {
 	if len(r.Ends) == 0 {
