@@ -170,7 +170,7 @@ func (b *Broker) saveProducerState(p *Partition) {
 		b.logger.Warn("cannot save producer snapshot", "dir", p.dir, "err", err)
 		return
 	}
-	if err := p.pruneProducerSnapshots(hw); err != nil {
+	if err := p.pruneProducerSnapshotsLocked(&ps.files, hw); err != nil { // prodsnap_prune.go
 		b.logger.Warn("cannot remove old producer snapshots", "dir", p.dir, "err", err)
 	}
 	ps.saved = hw
@@ -182,6 +182,7 @@ func (b *Broker) saveProducerState(p *Partition) {
 type prodState struct {
 	st    *producer.State
 	saved int64
+	files snapshotFiles // guarded by the partition's mu
 }
 
 // groupAPIs are the dispatcher entries of the group and producer-id APIs.

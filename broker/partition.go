@@ -83,6 +83,9 @@ type Partition struct {
 	activeSize    int64         // guarded by mu: bytes in the active segment
 	activeCreated time.Time     // guarded by mu: first append into the active segment (zero if empty)
 	producers     producerState // guarded by mu; nil = no idempotence checks
+	// rollSnaps are the offsets of the roll snapshots saved since the last prune of
+	// producer snapshots (guarded by mu; prodsnap_prune.go).
+	rollSnaps []int64
 
 	remoteMu       sync.Mutex
 	remotePending  *remoteRead              // guarded by remoteMu: the latest background remote read

@@ -39,7 +39,9 @@ func (p *Partition) snapshotProducersAtRollLocked() {
 	}
 	if err := s.Save(p.dir, p.log.NextOffset()); err != nil {
 		p.logger.Warn("cannot save producer snapshot at roll", "next_offset", p.log.NextOffset(), "err", err)
+		return
 	}
+	p.rollSnaps = append(p.rollSnaps, p.log.NextOffset()) // for the next prune (prodsnap_prune.go)
 }
 
 // pruneProducerSnapshots removes the snapshot files other than the one at hw; a tiered

@@ -439,3 +439,22 @@ func TestSharedFileCacheRetiresAcrossLogs(t *testing.T) {
 		t.Fatalf("read after the log closed: %v, want os.ErrClosed", err)
 	}
 }
+
+func TestHasSegment(t *testing.T) {
+	dir := t.TempDir()
+	writeSegments(t, dir, 5) // segments at 0, 2, ... 8, active at 10
+	l := mustOpen(t, dir, segment.Config{SegmentBytes: 1})
+	defer l.Close()
+	for off := int64(-1); off <= 12; off++ {
+		want := off >= 0 && off <= 10 && off%2 == 0
+		if got := l.HasSegment(off); got != want {
+			t.Fatalf("HasSegment(%d) = %v, want %v", off, got, want)
+		}
+	}
+	if err := l.DeleteOldestSegment(0); err != nil {
+		t.Fatal(err)
+	}
+	if l.HasSegment(0) || !l.HasSegment(2) {
+		t.Fatal("HasSegment after deleting the oldest segment")
+	}
+}

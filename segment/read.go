@@ -194,3 +194,10 @@ func (l *Log) SegmentsFrom(offset int64) []SegmentInfo {
 	}
 	return out
 }
+
+// HasSegment reports whether a local segment starts at base (in time logarithmic in the
+// number of segments).
+func (l *Log) HasSegment(base int64) bool {
+	s := segmentFor(l.snapshot(), base)
+	return s != nil && s.base == base
+}
