@@ -33,7 +33,7 @@ type snapshotFiles struct {
 // directory removes.
 func (p *Partition) pruneProducerSnapshotsLocked(sf *snapshotFiles, hw int64) error {
 	if !sf.listed {
-		p.rollSnaps = p.rollSnaps[:0] // the listing sees them
+		p.rollSnaps = p.rollSnaps[:0]                        // the listing sees them
 		if err := p.pruneProducerSnapshots(hw); err != nil { // lists the directory
 			return err
 		}
