@@ -458,3 +458,96 @@ func TestHasSegment(t *testing.T) {
 		t.Fatal("HasSegment after deleting the oldest segment")
 	}
 }
+
+// Logs sharing a FileCache are closed, deleted and reopened while other logs are read
+// through it: the other readers always get their own bytes (or os.ErrClosed for a file
+// closed early), and nothing stays open at the end.
+func TestSharedFileCacheCloseWhileReading(t *testing.T) {
+	const logs, segs = 6, 12
+	root := t.TempDir()
+	want := make([][][]byte, logs)
+	dirs := make([]string, logs)
+	for i := range logs {
+		dirs[i] = filepath.Join(root, fmt.Sprintf("p-%d", i))
+		want[i] = writeSegments(t, dirs[i], segs)
+	}
+	files := segment.NewFileCache(4)
+	cfg := segment.Config{SegmentBytes: 1, Files: files}
+	ls := make([]*segment.Log, logs)
+	for i := range logs {
+		ls[i] = mustOpen(t, dirs[i], cfg)
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, logs)
+	for i := 1; i < logs; i++ { // log 0 is closed and reopened meanwhile
+		go func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				j := (n*5 + i) % segs
+				r, err := ls[i].Read(int64(2*j), 1<<20, true)
+				var b []byte
+				if err == nil {
+					b, err = r.Bytes()
+				}
+				if errors.Is(err, os.ErrClosed) {
+					continue
+				}
+				if err != nil {
+					errs <- fmt.Errorf("log %d segment %d: %w", i, j, err)
+					return
+				}
+				if string(b[16:]) != string(want[i][j][16:]) {
+					errs <- fmt.Errorf("log %d segment %d: wrong bytes", i, j)
+					return
+				}
+			}
+		}()
+	}
+	for range 20 {
+		for j := range segs {
+			for {
+				r, err := ls[0].Read(int64(2*j), 1<<20, true)
+				var b []byte
+				if err == nil {
+					b, err = r.Bytes()
+				}
+				if errors.Is(err, os.ErrClosed) {
+					continue // closed early by the other readers' evictions: retry
+				}
+				if err != nil || string(b[16:]) != string(want[0][j][16:]) {
+					t.Fatalf("log 0 segment %d: %v", j, err)
+				}
+				break
+			}
+		}
+		if err := ls[0].Close(); err != nil {
+			t.Fatal(err)
+		}
+		ls[0] = mustOpen(t, dirs[0], cfg)
+	}
+	close(stop)
+	for i := 1; i < logs; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ls[0].Delete(); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls[1:] {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := openLogFiles(t, root); n != 0 {
+		t.Fatalf("%d .log files open after every log was closed", n)
+	}
+	if open, retired := files.Files(); open != 0 || retired != 0 {
+		t.Fatalf("cache still holds %d open and %d retired files", open, retired)
+	}
+}
