@@ -253,6 +253,12 @@ type appendResult struct {
 // rolls the active segment by segment.bytes / segment.ms, appends, and wakes waiting
 // fetches. Errors wrap a *kerr.Error where the Kafka code is known.
 func (p *Partition) append(batch []byte, h batchHeader, now time.Time) (appendResult, error) {
+	return p.appendBatch(batch, h, now, true)
+}
+
+// appendBatch is append; with wake false it leaves waking the fetches to the caller
+// (wakeFetches), which an acks=-1 produce does once the batch is fsynced (00_produce.go).
+func (p *Partition) appendBatch(batch []byte, h batchHeader, now time.Time, wake bool) (appendResult, error) {
 	if p.closed.Load() {
 		return appendResult{}, errBrokerClosed
 	}
@@ -302,9 +308,14 @@ func (p *Partition) append(batch []byte, h batchHeader, now time.Time) (appendRe
 			FirstOffset: info.BaseOffset, LastOffset: info.LastOffset, MaxTimestamp: info.MaxTimestamp,
 		}, now)
 	}
-	p.notify.broadcast()
+	if wake {
+		p.notify.broadcast()
+	}
 	return appendResult{info: info}, nil
 }
+
+// wakeFetches wakes the fetches waiting for records of p (see appendBatch).
+func (p *Partition) wakeFetches() { p.notify.broadcast() }
 
 // classifyAppendError gives segment's append errors their Kafka codes: structure errors
 // are INVALID_RECORD, CRC mismatches CORRUPT_MESSAGE, an old magic

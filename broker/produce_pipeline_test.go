@@ -274,3 +274,88 @@ func TestProducePipeliningClose(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	fs.open()
 }
+
+// TestProduceWakesFetchesWhenDurable: an acks=-1 produce makes its batch visible at once
+// but wakes the fetches long-polling its partition only once the batch is fsynced (or its
+// wait failed); acks=1 wakes them right after the append.
+func TestProduceWakesFetchesWhenDurable(t *testing.T) {
+	fs := newGatedFS()
+	b := startGatedBroker(t, fs)
+	topic, err := b.createTopic("wake", 1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := topic.partition(0)
+	woken := make(chan struct{}, 1)
+	p.notify.subscribe(woken)
+	defer p.notify.unsubscribe(woken)
+	isWoken := func() bool {
+		select {
+		case <-woken:
+			return true
+		default:
+			return false
+		}
+	}
+	produce := func(acks int16, timeoutMs int32, ts int64) *kmsg.ProduceResponse {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		req.Acks = acks
+		req.TimeoutMillis = timeoutMs
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "wake"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = testBatch(t, codecNone, ts, []int64{0}, false)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := b.handleProduce(t.Context(), req)
+		if err != nil {
+			t.Fatalf("produce acks=%d: %v", acks, err)
+		}
+		return resp.(*kmsg.ProduceResponse)
+	}
+
+	done := make(chan *kmsg.ProduceResponse, 1)
+	go func() { done <- produce(-1, 30000, 1000) }()
+	<-fs.started // appended; its fsync is held
+	if hw := p.HighWatermark(); hw != 1 {
+		t.Fatalf("high watermark %d while the fsync is held, want 1 (visible before durable)", hw)
+	}
+	if isWoken() {
+		t.Fatal("fetches woken before the acks=-1 batch is durable")
+	}
+	fs.allowOne()
+	if resp := <-done; resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("acks=-1 produce: error %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	if !isWoken() {
+		t.Fatal("fetches not woken once the acks=-1 batch is durable")
+	}
+
+	// acks=1 does not wait for the (still gated) fsync and wakes at once.
+	if resp := produce(1, 30000, 2000); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("acks=1 produce: error %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	if !isWoken() {
+		t.Fatal("fetches not woken by an acks=1 append")
+	}
+
+	// A wait that times out (behind a held fsync) still wakes them: the batch stays in
+	// the log.
+	go func() { done <- produce(-1, 30000, 3000) }()
+	<-fs.started
+	isWoken() // whatever the first of these two did before its fsync started
+	if resp := produce(-1, 50, 4000); resp.Topics[0].Partitions[0].ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("acks=-1 produce behind a held fsync: error %d, want REQUEST_TIMED_OUT", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	if !isWoken() {
+		t.Fatal("fetches not woken after an acks=-1 wait timed out")
+	}
+	if hw := p.HighWatermark(); hw != 4 {
+		t.Fatalf("high watermark %d, want 4", hw)
+	}
+	fs.open()
+	if resp := <-done; resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("acks=-1 produce: error %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+}
