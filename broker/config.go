@@ -41,7 +41,7 @@ type Config struct {
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms; default 5 min
 	ConnectionsMaxIdle     time.Duration // connections.max.idle.ms; default 10 min
 	DiskBudgetBytes        int64         // strata.disk.budget.bytes; default -1 (unlimited); see diskbudget.go
-	MaxOpenSegmentFiles    int64         // strata.log.max.open.segment.files; default 0 (an eighth of the open-file limit); see segfiles.go
+	MaxOpenSegmentFiles    int64         // strata.log.max.open.segment.files; default 0 (a sixteenth of the open-file limit); see segfiles.go
 
 	// Broker-wide defaults of further topic configs (Kafka's broker synonyms).
 	LogCleanupPolicy               string // log.cleanup.policy; default delete
@@ -309,7 +309,7 @@ var brokerKeys = []brokerKey{
 	i32Key("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset.", func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
 	i64Key("producer.id.expiration.ms", "86400000", "An idle producer's idempotence state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
 	strKey("remote.log.prefix", "", "Key prefix in the bucket.", func(c *Config) *string { return &c.RemotePrefix }),
-	i64Key("strata.log.max.open.segment.files", "0", "Strata extension: sealed segment .log files kept open for reads, for all partitions together (least recently read closed first; as many again may wait up to 30 s for reads in flight). 0 = an eighth of the process's open-file limit, at least 64.", func(c *Config) *int64 { return &c.MaxOpenSegmentFiles }),
+	i64Key("strata.log.max.open.segment.files", "0", "Strata extension: sealed segment .log files kept open for reads, for all partitions together (least recently read closed first; as many again may wait up to 30 s for reads in flight). 0 = a sixteenth of the process's open-file limit, at least 64.", func(c *Config) *int64 { return &c.MaxOpenSegmentFiles }),
 	i64Key("strata.disk.budget.bytes", "-1", "Strata extension: bytes of local partition logs allowed; when reached, Produce gets the retriable KAFKA_STORAGE_ERROR, tiered partitions drop uploaded segments early, and readiness reports disk pressure, until usage falls below it. -1 or 0 = unlimited.", func(c *Config) *int64 { return &c.DiskBudgetBytes }),
 
 	ignoredKey("process.roles", "KRaft role; Strata is a single combined node."),

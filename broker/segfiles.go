@@ -11,12 +11,13 @@ import "github.com/strata-io/strata/segment"
 // 30 seconds. The rest of the file-descriptor budget is left to what the cache does not
 // manage: three files per active segment, client connections, the group store.
 //
-// The default cap is an eighth of the soft RLIMIT_NOFILE (so the cache holds at most a
-// quarter of it), at least minSegmentFileCap. Go raises the soft limit to the hard limit
+// The default cap is a sixteenth of the soft RLIMIT_NOFILE (so the cache holds at most an
+// eighth of it: 5,000 partitions' active segments alone hold 15,000 files), at least
+// minSegmentFileCap. Go raises the soft limit to the hard limit
 // at start on Linux, so that is normally the hard limit.
 const (
 	minSegmentFileCap    = 64
-	segmentFileCapShare  = 8
+	segmentFileCapShare  = 16
 	assumedOpenFileLimit = 1024 // when the limit cannot be read
 )
 
