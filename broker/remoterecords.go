@@ -129,7 +129,14 @@ func (p *Partition) startRemoteReadLocked(t tiering.PartitionTier, offset int64,
 	go func() {
 		defer p.remoteWG.Done()
 		defer cancel()
-		r.data, r.err = readTierRecords(rctx, t, offset, maxBytes, minOneBatch)
+		ctx := rctx
+		if !r.early {
+			// A fetch is waiting: answer with the chunks already cached (at least one
+			// batch) rather than wait for all the GETs; the early read of the next
+			// offset, started once the fetch takes this one, waits for the rest.
+			ctx = tiering.ReadyOnly(rctx)
+		}
+		r.data, r.err = readTierRecords(ctx, t, offset, maxBytes, minOneBatch)
 		cancelRead()
 		r.finished = time.Now()
 		if r.err != nil {

@@ -25,7 +25,8 @@ func (p *RemotePartition) Read(ctx context.Context, offset int64, maxBytes int, 
 
 // ReadRecords implements RecordsReader: Read, with the batches left in the cached chunks
 // they were read from (see Records). Every batch's CRC-32C is checked. The read counts in
-// the remote fetch metrics unless ctx is from CountLater (see FetchCounter).
+// the remote fetch metrics unless ctx is from CountLater (see FetchCounter); with a ctx from
+// ReadyOnly it returns what the cache holds once it has a batch.
 func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
 	st := p.state.Load()
 	if offset < st.start || offset >= st.end || len(st.entries) == 0 {
@@ -64,7 +65,11 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 	}
 	var out recordsBuilder
 	next := offset
+	ready := readyOnly(ctx)
 	for pos < e.Size {
+		if ready && out.size > 0 && !p.cached(e, pos, min(batchHeaderLen, e.Size-pos)) {
+			break
+		}
 		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
 		if err != nil {
 			return Records{}, err
@@ -81,6 +86,9 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 			continue
 		}
 		if int64(out.size)+bh.size > int64(maxBytes) && !(out.size == 0 && minOneBatch) {
+			break
+		}
+		if ready && out.size > 0 && !p.cached(e, pos, bh.size) {
 			break
 		}
 		want := binary.BigEndian.Uint32(hdr[batchCRCOff:])
@@ -105,6 +113,17 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		p.readAhead(ctx, st, i, (pos+cb-1)/cb, ahead, p.runChunks(ahead), true) // after the chunk holding pos-1
 	}
 	return out.r, nil
+}
+
+// cached reports whether the n bytes of e's data object from off are all in cached chunks.
+func (p *RemotePartition) cached(e *SegmentEntry, off, n int64) bool {
+	cb := p.m.cfg.ChunkBytes
+	for ci := off / cb; ci <= (off+n-1)/cb; ci++ {
+		if !p.m.cache.HasChunk(e.Log.Key, ci) {
+			return false
+		}
+	}
+	return true
 }
 
 // addBatch adds the n bytes of the batch at off of e's data object to out as slices of

@@ -54,6 +54,23 @@ func countedLater(ctx context.Context) bool {
 	return v
 }
 
+type readyOnlyKey struct{}
+
+// ReadyOnly returns ctx marked so that ReadRecords on it, once it has one batch, stops
+// before the first batch whose bytes are not all in cached chunks instead of waiting for
+// their GETs (which go on: they were started by the read or its read-ahead). A consumer's
+// fetch that has to wait for the bucket is answered with what is there, as a fetch may
+// always be; the rest comes with the next fetch. Reads made ahead of a fetch (the broker's
+// early reads) should wait instead, so that the fetch that takes them gets full records.
+func ReadyOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readyOnlyKey{}, true)
+}
+
+func readyOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(readyOnlyKey{}).(bool)
+	return v
+}
+
 // CountFetch implements FetchCounter: one remote fetch of bytes record bytes was sent.
 func (p *RemotePartition) CountFetch(bytes int) {
 	p.m.metrics.fetchBytes.WithLabelValues(p.topic).Add(float64(bytes))
