@@ -92,9 +92,12 @@
 // segment). A checkpoint beyond the recovered log end restarts the log at the checkpoint (all
 // segments removed), so offsets below the log start are never handed out twice; SetLogStartOffset
 // waits for the data below its offset to be durable before it writes the checkpoint, so this
-// only happens for a log restarted at a restore. clean-shutdown holds "0\n" and is written the same way by Close after every file
-// was fsynced. Open removes it (and fsyncs the directory) before anything else, so a crash
-// after Open is never mistaken for a clean shutdown.
+// only happens for a log restarted at a restore. clean-shutdown is written the same way by
+// Close after every file was fsynced: "2\n", a summary of the sealed segments and the active
+// segment's base, CRC-32C (byte layout in summary.go; "0\n" and "1\n" markers of older
+// versions are still read). Open removes it (and fsyncs the directory) before anything else,
+// so a crash after Open is never mistaken for a clean shutdown. With a v2 summary Open takes
+// the segments from it and does not list the directory.
 //
 // # Durability
 //

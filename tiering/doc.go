@@ -54,7 +54,9 @@
 // stopping at a chunk whose lastOffset is below logStartOffset (the chunks are fetched up
 // front with one List and parallel GETs; the chain alone decides which are live). Chunks
 // are immutable, so the broker keeps a local copy of each in the partition directory and
-// reads those at start-up instead of the bucket (chunkcache.go).
+// reads those at start-up instead of the bucket, with a local record of the chain
+// (manifest-chain.idx) so that the copies are read concurrently (chunkcache.go). A broker
+// attaches the tiers of partitions with local data after it starts serving (broker/tier.go).
 //
 //	{
 //	 "version": 1, "kind": "strata.partition",
