@@ -331,8 +331,8 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 // walkChunks returns the live chunk refs of head h, newest first, and their chunks (from
 // get). It follows the prev refs from h.LastChunk; when it reaches the newest ref of
 // recorded (the local chain record, oldest first; see chunkcache.go) it takes the rest of
-// the refs from the record and gets their chunks concurrently (chainLinked then checks that
-// they link up).
+// the refs from the record and gets their chunks concurrently, on all cores but one
+// (chainLinked then checks that they link up).
 func walkChunks(h *PartitionHead, recorded []ChunkRef, get func(*ChunkRef) (*ManifestChunk, error)) ([]ChunkRef, []*ManifestChunk, error) {
 	var (
 		refs   []ChunkRef
@@ -345,8 +345,10 @@ func walkChunks(h *PartitionHead, recorded []ChunkRef, get func(*ChunkRef) (*Man
 				refs = append(refs, recorded[i])
 			}
 			loaded = append(loaded, make([]*ManifestChunk, len(refs)-from)...)
+			// One core is left to the rest of the broker: this runs while it serves
+			// (tiers are attached after start-up, see broker/tier.go).
 			var g errgroup.Group
-			g.SetLimit(max(2, min(4, runtime.GOMAXPROCS(0))))
+			g.SetLimit(max(1, min(4, runtime.GOMAXPROCS(0)-1)))
 			for i := from; i < len(refs); i++ {
 				g.Go(func() error {
 					c, err := get(&refs[i])
