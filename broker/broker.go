@@ -285,7 +285,7 @@ func (b *Broker) runMaintenance(now time.Time) {
 			cancel()
 		}
 		for _, p := range t.partitions() {
-			p.runMaintenance(now)
+			p.maintain(now, b.tierPending(p))
 			b.saveProducerState(p)
 		}
 	}

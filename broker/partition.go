@@ -528,7 +528,13 @@ const maintenanceTimeout = time.Minute
 //
 // cleanup.policy without "delete" keeps everything. The partition lock is not held during
 // bucket calls.
-func (p *Partition) runMaintenance(now time.Time) {
+func (p *Partition) runMaintenance(now time.Time) { p.maintain(now, false) }
+
+// maintain is runMaintenance; tierPending says the partition belongs to a tiered topic whose
+// tier is not attached yet (bucket unreachable, or not loaded yet after start-up): it still
+// rolls, but deletes nothing locally until the tier can confirm which segments are uploaded
+// (local retention would otherwise run ungated, as for an untiered topic).
+func (p *Partition) maintain(now time.Time, tierPending bool) {
 	if p.closed.Load() {
 		return
 	}
@@ -553,6 +559,9 @@ func (p *Partition) runMaintenance(now time.Time) {
 	p.mu.Unlock()
 
 	if cfg.CleanupPolicy != "" && !strings.Contains(cfg.CleanupPolicy, "delete") {
+		return
+	}
+	if tierPending && !tiered {
 		return
 	}
 
