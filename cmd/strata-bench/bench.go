@@ -385,6 +385,9 @@ func (b *bench) strata(ctx context.Context, round int) error {
 		child.dumpMetrics(os.Stderr, "strata_remote_cache")
 	}
 	b.rep.add(round, "strata", "cold consume 1p (MinIO, empty cache)", "MB/s", res.mbps())
+	// Part of the time above: at the default 128 MiB, the first response (GETs on a
+	// freshly started broker, a client on a new connection) was 15-25% of it.
+	b.rep.add(round, "strata", "cold consume 1p: time to first record", "ms", 1000*res.firstRecord)
 	b.rep.add(round, "strata", "cold consume GET bytes / segment bytes", "x", float64(oneGet)/float64(rawBytes))
 
 	// 2) Two consumers replaying the same range at once, empty cache.
