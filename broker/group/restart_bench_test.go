@@ -129,8 +129,11 @@ func TestFileStoreRestartBoundedByLiveState(t *testing.T) {
 	if read > maxSnap+compact+restartPartitions*frame+logHeaderLen {
 		t.Fatalf("open read %d bytes; bound is %d (snapshot) + %d (tail)", read, maxSnap, compact)
 	}
-	if written < 10*read {
-		t.Fatalf("test too small to show compaction: %d bytes written, %d read at open", written, read)
+	// The open's bound must be far below what was written, or the test shows nothing. (It
+	// compares the bound, not the bytes read: those land anywhere under it, depending on
+	// where the last compaction left the tail.)
+	if bound := maxSnap + compact; written < 8*bound {
+		t.Fatalf("test too small to show compaction: %d bytes written, open bound %d", written, bound)
 	}
 	if rep.TruncatedBytes != 0 {
 		t.Fatalf("clean log truncated: %+v", rep)
