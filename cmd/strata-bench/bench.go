@@ -292,9 +292,18 @@ func (b *bench) strata(ctx context.Context, round int) error {
 		if err := child.StartProfile(name); err != nil {
 			return err
 		}
+		var before histSums
+		if phase == "latency" {
+			before, _ = child.histograms(latencyHistograms) // latency.go; best effort
+		}
 		ferr := f()
 		if err := child.StopProfile(); err != nil && ferr == nil {
 			ferr = err
+		}
+		if phase == "latency" && ferr == nil && before != nil {
+			if after, err := child.histograms(latencyHistograms); err == nil {
+				b.addBrokerLatency(round, before, after)
+			}
 		}
 		return ferr
 	}
