@@ -17,10 +17,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -91,9 +93,12 @@ type lateTier struct {
 // Loading a partition's manifest costs time proportional to its remote history (a
 // hundred thousand remote segments: hundreds of milliseconds), which would delay the
 // listener and every produce. So only the partitions whose local log is empty are attached
-// before the broker serves (a restored or fully offloaded partition: the manifest decides
+// before the broker serves when that can matter (a restored partition: the manifest decides
 // where its local log restarts, and its producer state may come from the bucket, both
-// before the first append). The others are queued for attachTierLate, which Run starts:
+// before the first append); an empty local log that ends at or after the remote end (read
+// from the manifest's head alone) and has its producer snapshot at its end (a partition
+// whose uploaded segments local retention deleted) does not need it. The others are queued
+// for attachTierLate, which Run starts:
 // until a partition's tier is attached it is tierPending, so the offsets below its local
 // start are answered retriably (Fetch and ListOffsets; see tierPending), never as out of
 // range, and its local appends, reads and fsyncs do not depend on the tier.
@@ -109,13 +114,30 @@ func (b *Broker) attachTierAtStart() {
 			continue
 		}
 		for i, p := range t.partitions() {
-			if p.log.NextOffset() > p.log.LogStartOffset() {
+			if p.log.NextOffset() > p.log.LogStartOffset() || b.emptyLogCanWaitForTier(ctx, t, i, p) {
 				b.lateTiers = append(b.lateTiers, lateTier{t: t, i: i})
 				continue
 			}
 			b.attachPartitionTier(ctx, t, i, p, tc)
 		}
 	}
+}
+
+// emptyLogCanWaitForTier reports whether p, whose local log is empty, can have its tier
+// attached after start-up: its log does not start at 0 (a fresh or recreated directory may
+// be behind the bucket), the remote end is not beyond it (so openPartition would not
+// restart it) and it has a producer snapshot at its end (so loadRemoteProducerState would
+// not look in the bucket). Any doubt (the head cannot be read) attaches it now, as before.
+func (b *Broker) emptyLogCanWaitForTier(ctx context.Context, t *Topic, i int, p *Partition) bool {
+	end := p.log.NextOffset()
+	if end == 0 {
+		return false
+	}
+	if _, err := os.Stat(producer.SnapshotPath(p.dir, end)); err != nil {
+		return false
+	}
+	remoteEnd, err := b.tier.RemoteEndOffset(ctx, t.Name, t.ID, int32(i))
+	return err == nil && remoteEnd <= end
 }
 
 // attachTierLate attaches the tiers attachTierAtStart left for after start-up, one

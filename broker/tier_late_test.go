@@ -13,9 +13,10 @@ import (
 
 // TestTierAttachedAfterStartUp: a restarted broker serves before the manifests of its
 // partitions with local data are loaded; until then those partitions are tier-pending
-// (offsets below the local start answered retriably, appends work), and Run attaches them.
-// A tiered partition whose local log is empty is attached before New returns (its local
-// log may restart at the remote end).
+// (offsets below the local start answered retriably, appends work), and Run attaches them;
+// so is a partition whose local log is empty but ends at the remote end with its producer
+// snapshot. A tiered partition whose local log is empty and starts at 0 is attached before
+// New returns (its local log may have to restart at the remote end).
 func TestTierAttachedAfterStartUp(t *testing.T) {
 	dir, store := t.TempDir(), memstore.New()
 	open := func() *Broker {
@@ -49,6 +50,29 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	if err := p.log.SetLogStartOffset(4); err != nil { // local retention of uploaded segments
 		t.Fatal(err)
 	}
+	// A partition whose uploaded segments were all deleted locally: empty, ending at 3.
+	idleTopic, err := b.createTopic("idle", 1, cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := idleTopic.partition(0)
+	appendN(t, idle, 3, 1000)
+	idle.mu.Lock()
+	err = idle.rollLocked()
+	idle.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	irp, _ := b.tier.Partition("idle", 0)
+	if err := irp.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.log.SetLogStartOffset(3); err != nil {
+		t.Fatal(err)
+	}
+	if idle.log.Size() != 0 || idle.log.NextOffset() != 3 {
+		t.Fatalf("idle partition: %d bytes, next offset %d", idle.log.Size(), idle.log.NextOffset())
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +80,11 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	b = open()
 	t.Cleanup(func() { b.Close() })
 	p = b.lookupTopic("late").partition(0)
-	if p.getTier() != nil || !b.tierPending(p) || len(b.lateTiers) != 1 {
+	idle = b.lookupTopic("idle").partition(0)
+	if idle.getTier() != nil || !b.tierPending(idle) {
+		t.Fatal("empty partition that ends at the remote end attached at start-up")
+	}
+	if p.getTier() != nil || !b.tierPending(p) || len(b.lateTiers) != 2 {
 		t.Fatalf("partition with local data: tier %v, pending %v, late %d", p.getTier(), b.tierPending(p), len(b.lateTiers))
 	}
 	if e := b.lookupTopic("empty").partition(0); e.getTier() == nil {
@@ -93,6 +121,15 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 			t.Fatal("tier not attached by Run")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	for idle.getTier() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("tier of the empty partition not attached by Run")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s, n := idle.LogStartOffset(), idle.log.NextOffset(); s != 0 || n != 3 {
+		t.Fatalf("empty partition after attach: log start %d (want the remote start 0), next offset %d (want 3)", s, n)
 	}
 	if code, off := earliest(); code != 0 || off != 0 {
 		t.Fatalf("earliest after the tier is attached: code %d offset %d, want 0 0", code, off)

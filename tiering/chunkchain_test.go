@@ -108,6 +108,16 @@ func TestManifestChainRecord(t *testing.T) {
 		t.Fatalf("retention dropped no chunk: %d -> %d", len(wantC2), len(wantC3))
 	}
 	load("record naming dropped chunks", wantE3, wantC3, 0)
+
+	// The head alone tells the remote end.
+	failChunks.Store(true)
+	_, end, _ := p.Bounds()
+	if got, err := e.m.RemoteEndOffset(ctx, "t", testTopicID, 0); err != nil || got != end {
+		t.Fatalf("RemoteEndOffset %d, %v; want %d", got, err, end)
+	}
+	if got, err := e.m.RemoteEndOffset(ctx, "t", testTopicID, 7); err != nil || got != 0 {
+		t.Fatalf("RemoteEndOffset of a partition without manifest: %d, %v", got, err)
+	}
 	e.m.ClosePartition("t", 0)
 }
 

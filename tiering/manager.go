@@ -222,6 +222,30 @@ func (m *Manager) Partition(topic string, partition int32) (*RemotePartition, bo
 	return p, ok
 }
 
+// RemoteEndOffset reads only the head of a partition's manifest and returns its end offset
+// (last offset + 1 of everything ever uploaded; 0 when the partition has no manifest): one
+// GET, whatever the length of the history. The broker uses it at start-up to tell whether
+// a partition whose local log is empty can be served before its manifest is loaded.
+func (m *Manager) RemoteEndOffset(ctx context.Context, topic string, topicID [16]byte, partition int32) (int64, error) {
+	key := PartitionPrefix(m.cfg.Prefix, topic, topicID, partition) + headManifestName
+	b, err := readAll(ctx, m.store, key)
+	if errors.Is(err, ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cannot read manifest %q: %w", key, err)
+	}
+	h, err := DecodePartitionHead(b)
+	if err != nil {
+		return 0, fmt.Errorf("manifest %q: %w", key, err)
+	}
+	end := h.EndOffset
+	if n := len(h.Segments); n > 0 {
+		end = max(end, h.Segments[n-1].LastOffset+1)
+	}
+	return end, nil
+}
+
 // WriteTopicManifest stores topic.json for t (overwriting a previous version: partition
 // count and configs change over a topic's life).
 func (m *Manager) WriteTopicManifest(ctx context.Context, t TopicManifest) error {
