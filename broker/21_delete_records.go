@@ -8,7 +8,7 @@ package broker
 // watermark is OFFSET_OUT_OF_RANGE; one at or below the current log start changes
 // nothing. The answer's LowWatermark is the log start offset afterwards. TimeoutMillis
 // bounds the remote part; a bucket failure is KAFKA_STORAGE_ERROR and leaves the local
-// log untouched.
+// log untouched, as does a tiered partition whose tier is not attached yet (tierPending).
 
 import (
 	"context"
@@ -58,6 +58,13 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, req *kmsg.DeleteRecord
 			}
 			if off < 0 || off > hw {
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				continue
+			}
+			if b.tierPending(p) {
+				// The tier is not attached yet (after start-up, or the bucket is
+				// unreachable): the remote log start cannot move, and records below the
+				// local start would be readable again once it attaches. Retriable.
+				sp.ErrorCode = errRemoteRead.Code
 				continue
 			}
 			low, err := p.deleteRecords(ctx, off)
