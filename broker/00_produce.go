@@ -194,11 +194,12 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 //
 // Measured with strata-bench's latency phase (1,000 one-record acks=-1 requests/s, one
 // consumer tailing the partition), switching between the two behaviours every 250 ms
-// within each run, on a machine at load 9-16: the broker's fsync p50 fell from 0.54-0.59 ms
-// to 0.40-0.45 ms (4 runs); the ack p50 fell 5-23% in 6 of 8 runs (rose 2% and 42% in
-// the other two), the p90 in 7 and the p99 in 6 of them; the consumer's end-to-end p50
-// rose from 0.6-0.8 ms to 0.9-1.2 ms: it now sees a record about when the producer learns
-// that the record is safe.
+// within each run. At load 1-2 (8 runs): the broker's fsync p50 fell from 0.29-0.31 ms to
+// 0.23-0.25 ms (this machine's own append+fsync p50 is ~0.23 ms), the ack p50 by 5-12% and
+// the ack p90 in every run, the ack p99 fell in 4 runs and rose in 4; the consumer's
+// end-to-end p50 rose from 0.27-0.44 ms to 0.45-0.62 ms: it now sees a record about when
+// the producer learns that the record is safe. At load 9-16 (8 runs) the fsync p50 fell from
+// 0.54-0.59 ms to 0.40-0.45 ms and the ack p50 fell in 6 runs.
 const wakeAfterDurable = true
 
 // produceTopic resolves a produce target by name, auto-creating it when allowed.
