@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/broker/group"
@@ -43,8 +44,9 @@ type Broker struct {
 	// (tests that build a Broker by hand): a cache per log.
 	segFiles *segment.FileCache
 
-	earlyReads earlyReads // memory held by early remote reads of all partitions (remoterecords.go)
-	lateTiers  []lateTier // tiers attached by Run after start-up (tier.go); set by New, taken by Run
+	earlyReads earlyReads  // memory held by early remote reads of all partitions (remoterecords.go)
+	lateTiers  []lateTier  // tiers attached by Run after start-up (tier.go); set by New, taken by Run
+	lateAttach atomic.Bool // attachTierLate is running: maintenance leaves the pending tiers to it
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
@@ -165,6 +167,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		}()
 	}
 	if len(b.lateTiers) > 0 {
+		b.lateAttach.Store(true)
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
@@ -275,7 +278,9 @@ func (b *Broker) maintenanceLoop(ctx context.Context) {
 
 func (b *Broker) runMaintenance(now time.Time) {
 	for _, t := range b.allTopics() {
-		if b.tier != nil && t.Config().RemoteStorageEnable {
+		// The retry of partitions whose manifest could not be loaded waits for the start-up
+		// attach, which takes them one at a time; a retry would load them all under adminMu.
+		if b.tier != nil && t.Config().RemoteStorageEnable && !b.lateAttach.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
 			b.adminMu.Lock()
 			if b.lookupTopic(t.Name) == t {

@@ -145,6 +145,7 @@ func (b *Broker) emptyLogCanWaitForTier(ctx context.Context, t *Topic, i int, p 
 // the same partition twice and a topic deleted meanwhile is skipped).
 func (b *Broker) attachTierLate(ctx context.Context) {
 	start := time.Now()
+	defer b.lateAttach.Store(false)
 	late := b.lateTiers
 	b.lateTiers = nil
 	attached := 0

@@ -111,6 +111,15 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	}
 	appendN(t, p, 1, 2000) // appends do not wait for the tier
 
+	// While the start-up attach runs, maintenance leaves the pending tiers to it (its retry
+	// would load every pending manifest at once under adminMu).
+	b.lateAttach.Store(true)
+	b.runMaintenance(time.Now())
+	if p.getTier() != nil || idle.getTier() != nil {
+		t.Fatal("maintenance attached tiers the start-up attach is taking")
+	}
+	b.lateAttach.Store(false)
+
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
