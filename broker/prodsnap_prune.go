@@ -32,6 +32,10 @@ type snapshotFiles struct {
 // uploader sends with the segment before): the same files as a prune that lists the
 // directory removes.
 func (p *Partition) pruneProducerSnapshotsLocked(sf *snapshotFiles, hw int64) error {
+	reports := p.snapshotReports()
+	if reports != nil {
+		reports.ProducerSnapshotSaved(hw) // saveProducerState just wrote it
+	}
 	if !sf.listed {
 		p.rollSnaps = p.rollSnaps[:0]                        // the listing sees them
 		if err := p.pruneProducerSnapshots(hw); err != nil { // lists the directory
@@ -62,6 +66,9 @@ func (p *Partition) pruneProducerSnapshotsLocked(sf *snapshotFiles, hw int64) er
 			errs = append(errs, err)
 			return false
 		}
+		if reports != nil {
+			reports.ProducerSnapshotRemoved(o)
+		}
 		return true
 	}
 	// The oldest entries whose segments are gone (all but hw outside a tiered partition).
@@ -84,6 +91,9 @@ func (p *Partition) pruneProducerSnapshotsLocked(sf *snapshotFiles, hw int64) er
 	}
 	sf.hw = hw
 	if len(errs) > 0 {
+		if reports != nil {
+			reports.ProducerSnapshotsChanged() // a failed removal may have removed it
+		}
 		sf.listed = false // list again next time
 		return errs[0]
 	}

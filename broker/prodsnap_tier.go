@@ -42,12 +42,38 @@ func (p *Partition) snapshotProducersAtRollLocked() {
 		return
 	}
 	p.rollSnaps = append(p.rollSnaps, p.log.NextOffset()) // for the next prune (prodsnap_prune.go)
+	if r := p.snapshotReports(); r != nil {
+		r.ProducerSnapshotSaved(p.log.NextOffset())
+	}
+}
+
+// producerSnapshotReports is what a tier that keeps the set of the partition's snapshot
+// files, so that its uploads need not list the directory, is told (see
+// tiering/prodsnap.go): every save and removal of a snapshot file once it tracks them, or
+// that the files changed (after a prune that listed the directory, or a failed removal).
+// The reports are sent under the partition lock, after the file operation.
+type producerSnapshotReports interface {
+	TrackProducerSnapshots()
+	ProducerSnapshotSaved(offset int64)
+	ProducerSnapshotRemoved(offset int64)
+	ProducerSnapshotsChanged()
+}
+
+var _ producerSnapshotReports = (*tiering.RemotePartition)(nil)
+
+// snapshotReports returns the attached tier if it takes snapshot reports, else nil.
+func (p *Partition) snapshotReports() producerSnapshotReports {
+	r, _ := p.getTier().(producerSnapshotReports)
+	return r
 }
 
 // pruneProducerSnapshots removes the snapshot files other than the one at hw; a tiered
 // partition also keeps those at the base offset of a local segment (the roll snapshots the
 // uploader sends with the segment before).
 func (p *Partition) pruneProducerSnapshots(hw int64) error {
+	if r := p.snapshotReports(); r != nil {
+		defer r.ProducerSnapshotsChanged() // removed without reports
+	}
 	if !p.config().RemoteStorageEnable {
 		return producer.DeleteSnapshots(p.dir, hw, hw)
 	}
@@ -82,6 +108,11 @@ var _ remoteProducerSnapshots = (*tiering.RemotePartition)(nil)
 // 0 (restarted at the remote end by restore), and that has no local snapshot at its end,
 // the producer state of the bucket. Called when its tier is attached.
 func (b *Broker) loadRemoteProducerState(ctx context.Context, p *Partition, rt remoteProducerSnapshots) {
+	// p.tier is set: every snapshot save or removal that completes from now on is reported
+	// to rt (snapshotReports), and the ones before are in the directory it lists once.
+	if r, ok := rt.(producerSnapshotReports); ok {
+		r.TrackProducerSnapshots()
+	}
 	v, ok := b.prodStates.Load(p)
 	if !ok {
 		return

@@ -102,3 +102,7 @@ func ChainRecordForTest(dir string) []ChunkRef { return (&chunkCache{dir: dir}).
 
 // PutChainRecordForTest writes a (valid) chain record of refs into dir.
 func PutChainRecordForTest(dir string, refs []ChunkRef) { (&chunkCache{dir: dir}).putChain(refs) }
+
+// ProducerSnapshotListings is how many times uploads listed the partition directory to
+// find producer snapshots.
+func (p *RemotePartition) ProducerSnapshotListings() int64 { return p.snaps.listings.Load() }

@@ -59,6 +59,8 @@ type RemotePartition struct {
 
 	lastSweep    time.Time    // owned by the run goroutine
 	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
+
+	snaps producerSnapshotSet // the producer snapshot files of the local directory (prodsnap.go)
 }
 
 // publishLocked installs a new snapshot from p.manifest. Callers hold writeMu (or own p
