@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/tiering"
@@ -25,26 +23,8 @@ func chunkCopies(t *testing.T, dir string) []string {
 // remote retention removes the copies of the chunks it drops.
 func TestManifestChunkLocalCopies(t *testing.T) {
 	ctx := t.Context()
-	var chunkGets atomic.Int64
-	failChunks := atomic.Bool{}
-	store := &faultyStore{ObjectStore: newMem(), failGet: func(key string) bool {
-		if strings.Contains(key, "/manifest-") {
-			chunkGets.Add(1)
-			return failChunks.Load()
-		}
-		return false
-	}}
-	dir := t.TempDir()
-	l := openLog(t, dir, 400)
-	produce(t, l, 120, 1000)
-	e := newEnv(t, store, testConfig())
-	p, err := e.m.OpenPartition(ctx, "t", testTopicID, 0, l, tiering.PartitionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.UploadPending(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := newChunkedPartition(t)
+	store, chunkGets, failChunks, dir, l, e, p := c.store, &c.chunkGets, &c.failChunks, c.dir, c.l, c.e, c.p
 	want := p.Entries()
 	copies := chunkCopies(t, dir)
 	if len(want) < 12 || len(copies) != (len(want)-1)/4 {

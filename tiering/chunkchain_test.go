@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/tiering"
@@ -19,26 +18,8 @@ import (
 // chain is walked and the record rewritten).
 func TestManifestChainRecord(t *testing.T) {
 	ctx := t.Context()
-	var chunkGets atomic.Int64
-	failChunks := atomic.Bool{}
-	store := &faultyStore{ObjectStore: newMem(), failGet: func(key string) bool {
-		if strings.Contains(key, "/manifest-") {
-			chunkGets.Add(1)
-			return failChunks.Load()
-		}
-		return false
-	}}
-	dir := t.TempDir()
-	l := openLog(t, dir, 400)
-	produce(t, l, 120, 1000)
-	e := newEnv(t, store, testConfig())
-	p, err := e.m.OpenPartition(ctx, "t", testTopicID, 0, l, tiering.PartitionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.UploadPending(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := newChunkedPartition(t)
+	store, chunkGets, failChunks, dir, l, e, p := c.store, &c.chunkGets, &c.failChunks, c.dir, c.l, c.e, c.p
 	prefix := tiering.PartitionPrefix("", "t", testTopicID, 0)
 	// fresh is the manifest as a load from the bucket alone (no local copies) finds it.
 	fresh := func() ([]tiering.SegmentEntry, []tiering.ChunkRef) {

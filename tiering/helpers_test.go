@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,3 +204,40 @@ func (f *faultyStore) GetRange(ctx context.Context, key string, off, length int6
 }
 
 func newMem() *memstore.Store { return memstore.New() }
+
+// chunkedPartition is a partition of 120 records in 400-byte segments, uploaded with its
+// manifest spilled into chunks, through a store that counts the GETs of manifest chunks
+// and fails them while failChunks is set.
+type chunkedPartition struct {
+	store      *faultyStore
+	chunkGets  atomic.Int64
+	failChunks atomic.Bool
+	dir        string
+	l          *segment.Log
+	e          *env
+	p          *tiering.RemotePartition
+}
+
+func newChunkedPartition(t *testing.T) *chunkedPartition {
+	t.Helper()
+	c := &chunkedPartition{dir: t.TempDir()}
+	c.store = &faultyStore{ObjectStore: newMem(), failGet: func(key string) bool {
+		if strings.Contains(key, "/manifest-") {
+			c.chunkGets.Add(1)
+			return c.failChunks.Load()
+		}
+		return false
+	}}
+	c.l = openLog(t, c.dir, 400)
+	produce(t, c.l, 120, 1000)
+	c.e = newEnv(t, c.store, testConfig())
+	p, err := c.e.m.OpenPartition(t.Context(), "t", testTopicID, 0, c.l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.p = p
+	return c
+}
