@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,8 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strata-io/strata/tiering/memstore"
 )
 
 // tierFetchMetrics returns the tier's strata_remote_fetch_bytes_total and
@@ -43,26 +40,7 @@ func tierFetchMetrics(t *testing.T, reg *prometheus.Registry, topic string) (byt
 // broker makes ahead of them: after two fetches from the bucket, with the early read of
 // the third done but never taken, they show exactly the two responses' record bytes.
 func TestRemoteFetchMetricsCountSentRecordsOnly(t *testing.T) {
-	cfg, err := ParseConfig(map[string]string{
-		"listeners":                       "PLAINTEXT://127.0.0.1:0",
-		"log.dirs":                        t.TempDir(),
-		"remote.log.chunk.bytes":          "1000",
-		"remote.log.upload.interval.ms":   "100",
-		"log.retention.check.interval.ms": "50",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RemoteStore = memstore.New()
-	reg := prometheus.NewRegistry()
-	cfg.Registerer = reg
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	t.Cleanup(func() { b.Close(); <-done })
+	b, reg := startChunkedTierBroker(t, nil)
 	topic, err := b.createTopic("cold", 1, map[string]string{
 		"segment.bytes": "16384", "remote.storage.enable": "true",
 		"local.retention.bytes": "1", "local.retention.ms": "0",
@@ -79,13 +57,7 @@ func TestRemoteFetchMetricsCountSentRecordsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := topic.partition(0)
-	deadline := time.Now().Add(20 * time.Second)
-	for p.LocalLogStartOffset() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("not offloaded: local start %d of %d", p.LocalLogStartOffset(), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOffloaded(t, p, n)
 
 	remoteOut := func() float64 { return testutil.ToFloat64(b.metrics().fetchBytes.WithLabelValues("remote")) }
 	bytes0, reqs0 := tierFetchMetrics(t, reg, "cold")
@@ -117,7 +89,7 @@ func TestRemoteFetchMetricsCountSentRecordsOnly(t *testing.T) {
 		}
 	}
 	// The early read of the third fetch's records finishes, and is never taken.
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p.remoteMu.Lock()
 		r := p.remotePending

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -25,28 +26,11 @@ import (
 // counts every record byte sent.
 func TestRemoteRecordsEndToEnd(t *testing.T) {
 	pki := newTestPKI(t)
-	cfg, err := ParseConfig(map[string]string{
-		"listeners":                       "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
-		"log.dirs":                        t.TempDir(),
-		"ssl.keystore.location":           pki.serverFile,
-		"ssl.truststore.location":         pki.caFile,
-		"remote.log.chunk.bytes":          "1000",
-		"remote.log.upload.interval.ms":   "100",
-		"log.retention.check.interval.ms": "50",
+	b, _ := startChunkedTierBroker(t, map[string]string{
+		"listeners":               "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+		"ssl.keystore.location":   pki.serverFile,
+		"ssl.truststore.location": pki.caFile,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RemoteStore = memstore.New()
-	reg := prometheus.NewRegistry()
-	cfg.Registerer = reg
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	t.Cleanup(func() { b.Close(); <-done })
 
 	const n = 3000
 	topic, err := b.createTopic("cold", 1, map[string]string{
@@ -69,13 +53,7 @@ func TestRemoteRecordsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := topic.partition(0)
-	deadline := time.Now().Add(20 * time.Second)
-	for p.LocalLogStartOffset() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("not offloaded: local start %d of %d", p.LocalLogStartOffset(), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOffloaded(t, p, n)
 
 	consume := func(name string, opts ...kgo.Opt) {
 		t.Helper()
@@ -182,29 +160,14 @@ func TestRemoteReadsAheadOfSequentialConsumer(t *testing.T) {
 // TOPIC_AUTHORIZATION_FAILED entry for the other topic is in the same response.
 func TestRemoteRecordsWithDeniedTopic(t *testing.T) {
 	pki := newTestPKI(t)
-	cfg, err := ParseConfig(map[string]string{
-		"listeners":                       "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
-		"log.dirs":                        t.TempDir(),
-		"ssl.keystore.location":           pki.serverFile,
-		"ssl.truststore.location":         pki.caFile,
-		"ssl.client.auth":                 "requested",
-		"authorizer.class.name":           "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-		"super.users":                     "User:CN=admin,O=Acme",
-		"remote.log.chunk.bytes":          "1000",
-		"remote.log.upload.interval.ms":   "100",
-		"log.retention.check.interval.ms": "50",
+	b, _ := startChunkedTierBroker(t, map[string]string{
+		"listeners":               "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+		"ssl.keystore.location":   pki.serverFile,
+		"ssl.truststore.location": pki.caFile,
+		"ssl.client.auth":         "requested",
+		"authorizer.class.name":   "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":             "User:CN=admin,O=Acme",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RemoteStore = memstore.New()
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	t.Cleanup(func() { b.Close(); <-done })
 	for _, name := range []string{"cold", "secret"} {
 		if _, err := b.createTopic(name, 1, map[string]string{
 			"segment.bytes": "8192", "remote.storage.enable": "true", "local.retention.bytes": "1", "local.retention.ms": "0",
@@ -227,13 +190,7 @@ func TestRemoteRecordsWithDeniedTopic(t *testing.T) {
 	if r, err := kadm.NewClient(admin).CreateACLs(t.Context(), acl); err != nil || r[0].Err != nil {
 		t.Fatalf("create acl: %v %+v", err, r)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for b.lookupTopic("cold").partition(0).LocalLogStartOffset() < n {
-		if time.Now().After(deadline) {
-			t.Fatal("not offloaded")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOffloaded(t, b.lookupTopic("cold").partition(0), n)
 
 	cl := newKgo(t, b.ListenerAddr("PLAINTEXT").String())
 	req := kmsg.NewPtrFetchRequest()
@@ -422,5 +379,47 @@ func TestNoEarlyReadOfLocalOffsets(t *testing.T) {
 	p.remoteMu.Unlock()
 	if r != nil {
 		t.Fatalf("early read at %d, at or above the local start 3", r.offset)
+	}
+}
+
+// startChunkedTierBroker runs a broker over an in-memory bucket with 1000-byte remote
+// chunks, 100 ms upload intervals and 50 ms retention checks (so that quiet partitions
+// are offloaded within a second), plus props (listeners default to one plaintext one).
+func startChunkedTierBroker(t *testing.T, props map[string]string) (*Broker, *prometheus.Registry) {
+	t.Helper()
+	all := map[string]string{
+		"listeners":                       "PLAINTEXT://127.0.0.1:0",
+		"log.dirs":                        t.TempDir(),
+		"remote.log.chunk.bytes":          "1000",
+		"remote.log.upload.interval.ms":   "100",
+		"log.retention.check.interval.ms": "50",
+	}
+	maps.Copy(all, props)
+	cfg, err := ParseConfig(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RemoteStore = memstore.New()
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background()) }()
+	t.Cleanup(func() { b.Close(); <-done })
+	return b, reg
+}
+
+// waitOffloaded waits until p's records below n are no longer local.
+func waitOffloaded(t *testing.T, p *Partition, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for p.LocalLogStartOffset() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("not offloaded: local start %d of %d", p.LocalLogStartOffset(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
