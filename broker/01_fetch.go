@@ -182,6 +182,9 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			continue
 		}
 		p := fp.p
+		if fp.rp.FetchOffset < p.LocalLogStartOffset() {
+			b.awaitTier(ctx, p, time.Duration(req.MaxWaitMillis)*time.Millisecond) // if tier-pending after start-up
+		}
 		sp.HighWatermark = p.HighWatermark()
 		sp.LastStableOffset = sp.HighWatermark
 		sp.LogStartOffset = p.LogStartOffset()

@@ -73,7 +73,7 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 				continue
 			}
-			if b.listOffsetNeedsTier(p, rp.Timestamp) {
+			if b.listOffsetNeedsTier(p, rp.Timestamp) && !b.awaitTier(ctx, p, tierAwaitMax) {
 				sp.ErrorCode = errRemoteRead.Code // see list_offsets_tier.go
 				continue
 			}

@@ -60,7 +60,7 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, req *kmsg.DeleteRecord
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				continue
 			}
-			if b.tierPending(p) {
+			if !b.awaitTier(ctx, p, tierAwaitMax) {
 				// The tier is not attached yet (after start-up, or the bucket is
 				// unreachable): the remote log start cannot move, and records below the
 				// local start would be readable again once it attaches. Retriable.

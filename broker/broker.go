@@ -44,9 +44,10 @@ type Broker struct {
 	// (tests that build a Broker by hand): a cache per log.
 	segFiles *segment.FileCache
 
-	earlyReads earlyReads  // memory held by early remote reads of all partitions (remoterecords.go)
-	lateTiers  []lateTier  // tiers attached by Run after start-up (tier.go); set by New, taken by Run
-	lateAttach atomic.Bool // attachTierLate is running: maintenance leaves the pending tiers to it
+	earlyReads earlyReads      // memory held by early remote reads of all partitions (remoterecords.go)
+	lateTiers  []lateTier      // tiers attached by Run after start-up (tier.go); set by New, taken by Run
+	lateAttach atomic.Bool     // attachTierLate is running: maintenance leaves the pending tiers to it
+	tierUrgent chan *Partition // partitions a request waits for: attachTierLate takes them first
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
@@ -90,6 +91,8 @@ func New(cfg Config) (*Broker, error) {
 		topicIDs: make(map[[16]byte]*Topic),
 		conns:    make(map[net.Conn]struct{}),
 		runDone:  make(chan struct{}),
+		// A few requests' partitions at a time; awaitTier does not block when it is full.
+		tierUrgent: make(chan *Partition, 64),
 	}
 	b.segFiles = newSegmentFiles(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {

@@ -143,30 +143,46 @@ func (b *Broker) emptyLogCanWaitForTier(ctx context.Context, t *Topic, i int, p 
 // attachTierLate attaches the tiers attachTierAtStart left for after start-up, one
 // partition at a time under adminMu (as maintenance's retries, so that the two never open
 // the same partition twice and a topic deleted meanwhile is skipped).
+//
+// A request that needs a partition still queued (awaitTier) moves it to the front.
 func (b *Broker) attachTierLate(ctx context.Context) {
 	start := time.Now()
 	defer b.lateAttach.Store(false)
 	late := b.lateTiers
 	b.lateTiers = nil
 	attached := 0
-	for _, lt := range late {
-		if ctx.Err() != nil {
+	attach := func(t *Topic, i int) {
+		octx, cancel := context.WithTimeout(ctx, tierOpTimeout)
+		defer cancel()
+		b.adminMu.Lock()
+		defer b.adminMu.Unlock()
+		if b.lookupTopic(t.Name) != t {
 			return
 		}
-		octx, cancel := context.WithTimeout(ctx, tierOpTimeout)
-		b.adminMu.Lock()
-		if b.lookupTopic(lt.t.Name) == lt.t {
-			if tc := lt.t.Config(); tc.RemoteStorageEnable {
-				if p := lt.t.partition(int32(lt.i)); p != nil {
-					b.attachPartitionTier(octx, lt.t, lt.i, p, tc)
-					if p.getTier() != nil {
-						attached++
-					}
-				}
+		tc := t.Config()
+		if p := t.partition(int32(i)); p != nil && tc.RemoteStorageEnable && p.getTier() == nil {
+			b.attachPartitionTier(octx, t, i, p, tc)
+			if p.getTier() != nil {
+				attached++
 			}
 		}
-		b.adminMu.Unlock()
-		cancel()
+	}
+	for _, lt := range late {
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case p := <-b.tierUrgent:
+				if t := b.lookupTopic(p.topicName); t != nil && t.partition(p.index) == p {
+					attach(t, int(p.index))
+				}
+				continue
+			default:
+			}
+			break
+		}
+		attach(lt.t, lt.i)
 	}
 	b.logger.Info("remote tiers attached after start-up", "partitions", attached, "of", len(late),
 		"duration", time.Since(start))
@@ -267,4 +283,41 @@ func (b *Broker) restoreFromBucket() error {
 		b.logger.Info("topic restored from bucket", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String(), "partitions", tm.Partitions)
 	}
 	return nil
+}
+
+// tierAwaitMax bounds how long a request waits for the start-up attach of a partition's
+// tier (awaitTier) before it is answered retriably.
+var tierAwaitMax = 500 * time.Millisecond // a variable for tests
+
+// awaitTier is called by a request that needs p's remote tier (an offset below its local
+// start, the earliest offset, DeleteRecords) while p is tier-pending. While the start-up
+// attach (attachTierLate) runs, it asks it to attach p next and waits up to wait (at most
+// tierAwaitMax) for the tier; a client would otherwise get a retriable error and back off
+// for about a second after every restart. Otherwise (the bucket was unreachable:
+// maintenance retries) it returns at once. It reports whether p's tier is attached.
+func (b *Broker) awaitTier(ctx context.Context, p *Partition, wait time.Duration) bool {
+	if !b.tierPending(p) {
+		return true
+	}
+	if !b.lateAttach.Load() || wait <= 0 {
+		return false
+	}
+	select {
+	case b.tierUrgent <- p:
+	default: // full: the attach has enough to do; wait for p in its turn
+	}
+	timer := time.NewTimer(min(wait, tierAwaitMax))
+	defer timer.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for b.tierPending(p) && b.lateAttach.Load() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return !b.tierPending(p)
+		case <-tick.C:
+		}
+	}
+	return !b.tierPending(p)
 }
