@@ -24,15 +24,7 @@ import (
 // No fetch may be answered out of range, and every consumer must read every offset, in
 // order, exactly once.
 func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
-	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc.RemoteStore = memstore.New() // allows remote.storage.enable; the test installs the tier
-	b, err := New(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTierBroker(t, t.TempDir(), memstore.New()) // allows remote.storage.enable; the test installs the tier
 	t.Cleanup(func() { b.Close() })
 	topic, err := b.createTopic("race", 1, map[string]string{
 		"segment.bytes": "2000", "remote.storage.enable": "true",
@@ -181,15 +173,7 @@ func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
 // KAFKA_STORAGE_ERROR, which clients retry, not OFFSET_OUT_OF_RANGE, which would reset them
 // past data still in the bucket. Once the tier is attached the answer follows its bounds.
 func TestFetchBelowLocalStartWithTierNotYetAttached(t *testing.T) {
-	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc.RemoteStore = memstore.New()
-	b, err := New(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTierBroker(t, t.TempDir(), memstore.New())
 	t.Cleanup(func() { b.Close() })
 	topic, err := b.createTopic("pending", 1, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true"}, false)
 	if err != nil {

@@ -14,15 +14,7 @@ import (
 // below the local start may be in the bucket, so a consumer resetting to earliest retries
 // instead of starting past them; once the manifest loads they answer the remote start.
 func TestListOffsetsWithTierNotYetAttached(t *testing.T) {
-	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc.RemoteStore = memstore.New()
-	b, err := New(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTierBroker(t, t.TempDir(), memstore.New())
 	t.Cleanup(func() { b.Close() })
 	cfg := map[string]string{"segment.bytes": "100", "remote.storage.enable": "true"}
 	topic, err := b.createTopic("lo", 1, cfg, false)

@@ -53,17 +53,7 @@ func TestFetchWaitsForStartUpTierAttach(t *testing.T) {
 	tierAwaitMax = time.Minute // the gate below decides, not the machine's speed
 	dir, mem := t.TempDir(), memstore.New()
 	open := func(store tiering.ObjectStore) *Broker {
-		t.Helper()
-		bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bc.RemoteStore = store
-		b, err := New(bc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return newTierBroker(t, dir, store)
 	}
 	b := open(mem)
 	topic, err := b.createTopic("aw", 3, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true"}, false)

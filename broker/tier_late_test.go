@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
@@ -20,17 +21,7 @@ import (
 func TestTierAttachedAfterStartUp(t *testing.T) {
 	dir, store := t.TempDir(), memstore.New()
 	open := func() *Broker {
-		t.Helper()
-		bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bc.RemoteStore = store
-		b, err := New(bc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return newTierBroker(t, dir, store)
 	}
 	b := open()
 	cfg := map[string]string{"segment.bytes": "100", "remote.storage.enable": "true"}
@@ -149,4 +140,19 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	if hw := p.HighWatermark(); hw != 7 {
 		t.Fatalf("high watermark %d, want 7", hw)
 	}
+}
+
+// newTierBroker is a broker on data dir dir with a remote tier on store; the caller closes it.
+func newTierBroker(t *testing.T, dir string, store tiering.ObjectStore) *Broker {
+	t.Helper()
+	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.RemoteStore = store
+	b, err := New(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

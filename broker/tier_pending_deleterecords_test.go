@@ -15,15 +15,7 @@ import (
 // tier attached (they were readable again, below the acknowledged low watermark). It is
 // answered retriably instead, and deletes nothing.
 func TestDeleteRecordsWhileTierPending(t *testing.T) {
-	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc.RemoteStore = memstore.New()
-	b, err := New(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTierBroker(t, t.TempDir(), memstore.New())
 	t.Cleanup(func() { b.Close() })
 	topic, err := b.createTopic("dr", 1, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true"}, false)
 	if err != nil {

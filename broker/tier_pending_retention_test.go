@@ -14,15 +14,7 @@ import (
 // Once the bucket is back and the tier attaches, retention is gated on uploads again.
 func TestTierPendingKeepsLocalSegments(t *testing.T) {
 	store := storewrap.Faulty(memstore.New(), storewrap.FaultConfig{})
-	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc.RemoteStore = store
-	b, err := New(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTierBroker(t, t.TempDir(), store)
 	t.Cleanup(func() { b.Close() })
 	topic, err := b.createTopic("pend", 1, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true",
 		"retention.ms": "60000", "local.retention.ms": "0"}, false)
