@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-io/strata/cache"
 	"github.com/strata-io/strata/segment"
-	"github.com/strata-io/strata/tiering"
-	"github.com/strata-io/strata/tiering/memstore"
 )
 
 // fullBacklog is localBacklog by a scan of every local segment (what the maintenance
@@ -36,21 +33,7 @@ func TestLocalBacklogEqualsRecount(t *testing.T) {
 		"segment.bytes": "400", "remote.storage.enable": "true",
 		"local.retention.bytes": "1500", "retention.ms": "-1", "retention.bytes": "-1",
 	})
-	c, err := cache.New(cache.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	m, err := tiering.NewManager(tiering.Config{ChunkBytes: 1024}, memstore.New(), c, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp, err := m.OpenPartition(t.Context(), "t", [16]byte{1}, 0, p.log, tiering.PartitionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.ClosePartition("t", 0) })
-	p.setTier(rp)
+	rp := attachMemTier(t, p)
 
 	check := func(step string) {
 		t.Helper()

@@ -20,21 +20,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 		"segment.bytes": "300", "remote.storage.enable": "true",
 		"local.retention.bytes": "1", "retention.ms": "-1", "retention.bytes": "-1",
 	})
-	c, err := cache.New(cache.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	m, err := tiering.NewManager(tiering.Config{ChunkBytes: 1024}, memstore.New(), c, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp, err := m.OpenPartition(t.Context(), "t", [16]byte{1}, 0, p.log, tiering.PartitionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.ClosePartition("t", 0) })
-	p.setTier(rp)
+	rp := attachMemTier(t, p)
 
 	// 12 batches of 3 records (ts 1000 + 10*i + j), several segments.
 	var want []byte
@@ -48,7 +34,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want, _, err = p.readLocal(0, 1<<20, true)
+	want, _, err := p.readLocal(0, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,4 +116,25 @@ func batchLen(t *testing.T, data []byte) int {
 	n := 0
 	_ = splitBatches(data, func(h batchHeader, b []byte) (bool, error) { n = len(b); return true, nil })
 	return n
+}
+
+// attachMemTier attaches to p a remote tier over an in-memory bucket (1 KiB chunks).
+func attachMemTier(t *testing.T, p *Partition) *tiering.RemotePartition {
+	t.Helper()
+	c, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	m, err := tiering.NewManager(tiering.Config{ChunkBytes: 1024}, memstore.New(), c, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := m.OpenPartition(t.Context(), "t", [16]byte{1}, 0, p.log, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.ClosePartition("t", 0) })
+	p.setTier(rp)
+	return rp
 }

@@ -240,15 +240,7 @@ func TestMissingIndexes(t *testing.T) {
 		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := segment.Config{IndexIntervalBytes: 200, SegmentBytes: 2000}
-			l := mustOpen(t, dir, cfg)
-			var want [][]byte
-			for i := range 60 {
-				b := batchOf(int64(i*10), 3)
-				mustAppend(t, l, b)
-				want = append(want, bytes.Clone(b))
-			}
-			segs := l.Segments()
-			l.Close()
+			want, segs := writeClosedLog(t, dir, cfg)
 			if !clean {
 				os.Remove(filepath.Join(dir, "clean-shutdown"))
 			}
@@ -296,4 +288,20 @@ func TestMissingIndexes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeClosedLog appends 60 batches of 3 records (offsets 0-179) to a new log in dir, closes
+// it cleanly and returns the batches and its segments.
+func writeClosedLog(t *testing.T, dir string, cfg segment.Config) ([][]byte, []segment.SegmentInfo) {
+	t.Helper()
+	l := mustOpen(t, dir, cfg)
+	var want [][]byte
+	for i := range 60 {
+		b := batchOf(int64(i*10), 3)
+		mustAppend(t, l, b)
+		want = append(want, bytes.Clone(b))
+	}
+	segs := l.Segments()
+	l.Close()
+	return want, segs
 }

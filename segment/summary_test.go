@@ -193,15 +193,7 @@ func TestOpenOtherFiles(t *testing.T) {
 func TestLazyIndexCheckWrongEntry(t *testing.T) {
 	dir := t.TempDir()
 	cfg := segment.Config{IndexIntervalBytes: 200, SegmentBytes: 2000}
-	l := mustOpen(t, dir, cfg)
-	var want [][]byte
-	for i := range 60 {
-		b := batchOf(int64(i*10), 3)
-		mustAppend(t, l, b)
-		want = append(want, bytes.Clone(b))
-	}
-	segs := l.Segments()
-	l.Close()
+	want, segs := writeClosedLog(t, dir, cfg)
 	idx, err := os.ReadFile(segs[0].IndexPath)
 	if err != nil || len(idx) < 16 {
 		t.Fatalf("index of %d bytes: %v", len(idx), err)
