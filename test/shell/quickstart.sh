@@ -51,7 +51,7 @@ start_broker() { # $1: log file
 	pid=$!
 	addr=""
 	for _ in $(seq 1 200); do
-		addr=$(sed -n 's/.*msg=listening addr=\([0-9.]*:[0-9]*\).*/\1/p' "$1" | head -n 1)
+		addr=$(sed -n 's/.*msg=listening addr=\([0-9.]*:[0-9]*\).*/\1/p' "$1" | sed -n 1p)
 		[ -n "$addr" ] && break
 		kill -0 "$pid" 2>/dev/null || fail "broker exited during start"
 		sleep 0.1
@@ -125,7 +125,9 @@ stop_broker "$work/strata.log"
 start_broker "$work/strata2.log"
 out=$(kc -C -b "$addr" -t orders -o beginning -e -q -f '%k %s\n' | sort)
 expect "records after restart" "$all_sorted" "$out"
-out=$(st topic describe orders --brokers "$addr" | head -n 1 | grep -o 'PartitionCount: [0-9]*')
+# sed reads all of its input: `head -n 1` would exit early and, under pipefail, a strata
+# still writing would fail the pipeline with SIGPIPE (status 141).
+out=$(st topic describe orders --brokers "$addr" | sed -n 1p | grep -o 'PartitionCount: [0-9]*')
 expect "partitions after restart" "PartitionCount: 3" "$out"
 stop_broker "$work/strata2.log"
 
