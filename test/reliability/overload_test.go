@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -225,10 +226,18 @@ func TestHalfFramesAndSilentClientsAreClosed(t *testing.T) {
 		"connections.max.idle.ms":  "700",
 		"socket.request.max.bytes": "1048576",
 	}, nil)
+	// closedWithin reports whether the broker closed c within d. A close shows as EOF, or
+	// as a reset when a byte the client sent was still unread in the broker's socket: the
+	// trickling connection's next byte can arrive between the broker's read deadline
+	// firing and its close (seen under load: "connection reset by peer"), and the kernel
+	// then answers the close with RST instead of FIN. Only a read timeout means open.
 	closedWithin := func(c net.Conn, d time.Duration) bool {
 		c.SetReadDeadline(time.Now().Add(d))
 		_, err := c.Read(make([]byte, 1))
-		return err == io.EOF
+		if err != nil && err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+			t.Logf("read: %v", err)
+		}
+		return err == io.EOF || errors.Is(err, syscall.ECONNRESET)
 	}
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", tb.addr)
@@ -241,10 +250,12 @@ func TestHalfFramesAndSilentClientsAreClosed(t *testing.T) {
 	silent := dial()
 	half := dial()
 	// A frame of 1000 bytes of which 10 arrive, then a byte every 200 ms (slowloris):
-	// the whole frame must arrive within the idle timeout.
+	// the whole frame must arrive within the idle timeout. The trickle goes on until the
+	// broker's close makes a write fail (or the test ends), so a broker that extended its
+	// deadline on every byte would never close the connection.
 	half.Write(append(binary.BigEndian.AppendUint32(nil, 1000), make([]byte, 10)...))
 	go func() {
-		for range 20 {
+		for range 900 {
 			time.Sleep(200 * time.Millisecond)
 			if _, err := half.Write([]byte{0}); err != nil {
 				return
@@ -255,16 +266,18 @@ func TestHalfFramesAndSilentClientsAreClosed(t *testing.T) {
 	heap0 := heapInuse()
 	huge.Write(binary.BigEndian.AppendUint32(nil, 1<<30)) // 1 GiB frame claimed
 	start := time.Now()
-	if !closedWithin(huge, 2*time.Second) {
+	if !closedWithin(huge, 5*time.Second) {
 		t.Error("a frame over socket.request.max.bytes did not close the connection at once")
 	}
 	if grown := heapInuse() - heap0; grown > 64<<20 {
 		t.Errorf("heap grew %d MiB on a claimed 1 GiB frame", grown>>20)
 	}
-	if !closedWithin(silent, 3*time.Second) {
+	// Generous bounds: a loaded machine may be slow to run the broker's deadlines; what
+	// is checked is that the connections are closed without the client doing anything.
+	if !closedWithin(silent, 10*time.Second) {
 		t.Error("a silent connection was not closed after connections.max.idle.ms")
 	}
-	if !closedWithin(half, 3*time.Second) {
+	if !closedWithin(half, 10*time.Second) {
 		t.Error("a connection trickling a half frame was not closed after connections.max.idle.ms")
 	}
 	t.Logf("closed after %s", time.Since(start).Round(10*time.Millisecond))
