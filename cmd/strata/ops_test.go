@@ -102,18 +102,43 @@ func startOpsBroker(t *testing.T) *opsBroker {
 	if err := pcl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	// Wait for every sealed segment to be uploaded, not just some: the tests compare what
+	// two commands read from the store (tier cat, then tier restore) and uploads still
+	// under way between the two made them differ ("restored 959 records", want 902).
+	deadline := time.Now().Add(30 * time.Second)
+	partDir := filepath.Join(dir, "data", opsTopic+"-0")
 	for {
 		head, _, err := tiering.ReadPartitionManifest(t.Context(), store, "", opsTopic, ob.topicID, 0)
-		if err == nil && head.EndOffset >= 800 {
+		active := activeSegmentBase(t, partDir)
+		if err == nil && active >= 800 && head.EndOffset >= active {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("uploads did not reach offset 800: end %d, %v", head.EndOffset, err)
+			t.Fatalf("uploads did not reach the active segment's base %d: end %d, %v", active, head.EndOffset, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return ob
+}
+
+// activeSegmentBase returns the base offset of the newest segment in a partition
+// directory (the active one: everything below it is sealed and due for upload).
+func activeSegmentBase(t *testing.T, partDir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(partDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := int64(-1)
+	for _, e := range entries {
+		var off int64
+		if name, ok := strings.CutSuffix(e.Name(), ".log"); ok && len(name) == 20 {
+			if _, err := fmt.Sscanf(name, "%d", &off); err == nil {
+				base = max(base, off)
+			}
+		}
+	}
+	return base
 }
 
 func TestTierCatVerifyStatus(t *testing.T) {
