@@ -499,6 +499,17 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		})
 	}
 	time.Sleep(700 * time.Millisecond)
+	// On a loaded machine the first acknowledgement can take longer than that: kill only
+	// once producers have had some acknowledged (a worker stops at its first error, so if
+	// they all fail this times out and the check below reports it).
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20 {
+			break
+		}
+	}
 	child.kill()
 	cancel()
 	wg.Wait()
