@@ -97,7 +97,9 @@
 // segment's base, CRC-32C (byte layout in summary.go; "0\n" and "1\n" markers of older
 // versions are still read). Open removes it (and fsyncs the directory) before anything else,
 // so a crash after Open is never mistaken for a clean shutdown. With a v2 summary Open takes
-// the segments from it and does not list the directory.
+// the segments from it and does not list the directory; it keeps them as the summary's
+// records until something needs them as segments (lazy.go), so a clean start costs a read of
+// the marker, not an allocation per sealed segment.
 //
 // # Durability
 //
@@ -127,7 +129,8 @@
 // One writer (Append, Roll, MaybeRoll, ApplyRetention, DeleteOldestSegment, SetLogStartOffset,
 // Close) at a time; the Log serialises them anyway. Readers (Read, FindTimestamp, MaxTimestamp,
 // Segments, the offset getters) run concurrently with the writer on an immutable snapshot of
-// the segment list (atomic.Pointer) and read only bytes below a segment's committed size, which
+// the segment list (atomic.Pointer; a reader that needs segments still lazy after a clean
+// Open makes them and publishes them by compare-and-swap, lazy.go) and read only bytes below a segment's committed size, which
 // the writer publishes after the bytes were written. A deleted segment leaves the snapshot
 // first, then its files are renamed to *.deleted and removed; the open file stays readable for
 // 30 seconds for ReadResults still in flight, then is closed (a later read gets an error, not

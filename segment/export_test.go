@@ -15,6 +15,9 @@ func SetOpenSealedParallel(n int) func() {
 // LazyRebuiltIndexes reports how many indexes of segments opened from the clean-shutdown
 // summary were found damaged on first use and rebuilt.
 func (l *Log) LazyRebuiltIndexes() int64 {
+	if z := l.view().lazy; z != nil {
+		return z.check.rebuilt.Load()
+	}
 	for _, s := range l.snapshot() {
 		if s.unchecked != nil {
 			return s.unchecked.check.rebuilt.Load()
@@ -23,13 +26,26 @@ func (l *Log) LazyRebuiltIndexes() int64 {
 	return 0
 }
 
-// OpenedFromSummary reports how many segments were opened from the clean-shutdown summary.
+// OpenedFromSummary reports how many segments were opened from the clean-shutdown summary
+// (made into segments or still lazy).
 func (l *Log) OpenedFromSummary() int {
+	p := l.view()
 	n := 0
-	for _, s := range l.snapshot() {
+	if p.lazy != nil {
+		n = len(p.lazy.recs)
+	}
+	for _, s := range p.segs {
 		if s.unchecked != nil {
 			n++
 		}
 	}
 	return n
+}
+
+// LazySegments reports how many sealed segments are still lazy (lazy.go).
+func (l *Log) LazySegments() int {
+	if z := l.view().lazy; z != nil {
+		return len(z.recs)
+	}
+	return 0
 }

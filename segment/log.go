@@ -70,8 +70,9 @@ func (c Config) withDefaults() Config {
 // anyway; Read, FindTimestamp, MaxTimestamp, Segments and the offset getters may be called
 // concurrently with the writer; WaitDurable and Flush from any goroutine.
 //
-// Lock order: mu, then syncMu, then segment.fileMu, then segment.mu (none is held while
-// waiting for another goroutine, except that Close waits for a running fsync).
+// Lock order: mu, then matMu, then syncMu, then segment.fileMu, then segment.mu (none is
+// held while waiting for another goroutine, except that Close waits for a running fsync).
+// matMu is held only by materialise (lazy.go), which takes no other lock of the log.
 type Log struct {
 	dir    string
 	cfg    Config
@@ -83,7 +84,8 @@ type Log struct {
 	closed  bool       // guarded by mu
 	retired []retiredSegment
 
-	segs     atomic.Pointer[[]*segment] // immutable snapshot, oldest first; last is active
+	segs     atomic.Pointer[segSnapshot] // immutable snapshot; its oldest sealed segments may be lazy (lazy.go)
+	matMu    sync.Mutex                  // serialises materialise
 	logStart atomic.Int64
 	next     atomic.Int64
 	durable  atomic.Int64
@@ -113,14 +115,24 @@ type retiredSegment struct {
 	at  time.Time
 }
 
-func (l *Log) snapshot() []*segment { return *l.segs.Load() }
+// snapshot returns the segments of the current snapshot, oldest first, the last one
+// active. Older sealed segments may still be lazy (lazy.go): callers that need every
+// segment use allSegments, or (the writer, before it deletes from the head) materialise.
+func (l *Log) snapshot() []*segment { return l.segs.Load().segs }
 
 func (l *Log) active() *segment {
 	s := l.snapshot()
 	return s[len(s)-1]
 }
 
-func (l *Log) publish(segs []*segment) { l.segs.Store(&segs) }
+// publish replaces the snapshot by segs (the writer, or Open before the log is shared).
+// The current snapshot must have no lazy segments: segs would lose them.
+func (l *Log) publish(segs []*segment) {
+	if p := l.segs.Load(); p != nil && p.lazy != nil {
+		panic("segment: publish over lazy sealed segments; materialise first")
+	}
+	l.segs.Store(&segSnapshot{segs: segs})
+}
 
 // LogStartOffset is the first offset readable from this log.
 func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
@@ -139,7 +151,7 @@ func (l *Log) DurableOffset() int64 { return l.durable.Load() }
 // the number of segments (totals.go).
 func (l *Log) Size() int64 {
 	t := l.totals()
-	segs := *t.snap
+	segs := t.snap.segs
 	return t.bytes + segs[len(segs)-1].size.Load()
 }
 
@@ -148,7 +160,7 @@ func (l *Log) Dir() string { return l.dir }
 
 // Segments returns a snapshot of the segments, oldest first; the last one is active.
 func (l *Log) Segments() []SegmentInfo {
-	segs := l.snapshot()
+	segs := l.allSegments()
 	out := make([]SegmentInfo, len(segs))
 	for i, s := range segs {
 		out[i] = s.info()
@@ -430,10 +442,7 @@ func (l *Log) rollLocked() error {
 	if err != nil {
 		return l.fence(err)
 	}
-	old := l.snapshot()
-	segs := make([]*segment, 0, len(old)+1)
-	segs = append(append(segs, old...), seg)
-	l.publish(segs)
+	l.publishRolled(seg)
 	l.logger.Debug("segment rolled", "dir", l.dir, "sealed", act.base, "next", seg.base)
 	return nil
 }
@@ -632,7 +641,7 @@ func (l *Log) closeLocked() error {
 		err := act.syncAll()
 		if err == nil {
 			l.advanceDurable(l.next.Load())
-			err = writeCleanMarker(l.fs, l.dir, l.snapshot())
+			err = writeCleanMarker(l.fs, l.dir, l.view())
 		}
 		errs = append(errs, err)
 	}

@@ -51,8 +51,9 @@ func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, er
 	// publishTail): a batch being appended is either wholly readable and below next, or
 	// neither. The start is loaded after the snapshot: retention raises it before it
 	// publishes a snapshot without the deleted segments, so offsets at or above it are
-	// always in segs.
-	segs := l.snapshot()
+	// always in segs or its lazy part (made into segments when needed, lazy.go).
+	p := l.view()
+	segs := p.segs
 	act := segs[len(segs)-1]
 	actSize, next := act.published()
 	start := l.logStart.Load()
@@ -61,6 +62,12 @@ func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, er
 	}
 	for {
 		seg := segmentFor(segs, offset)
+		if seg == nil && p.lazy != nil {
+			// Below the segments made so far: in the lazy ones (lazy.go).
+			p = l.materialise()
+			segs = p.segs
+			continue
+		}
 		if seg == nil {
 			return ReadResult{}, fmt.Errorf("%w: offset %d below the first local segment", ErrOffsetOutOfRange, offset)
 		}
@@ -124,7 +131,7 @@ func nextSegment(segs []*segment, s *segment) *segment {
 // FindTimestamp returns the first batch at or after the log start whose MaxTimestamp >= ts
 // (its bytes in a ReadResult of exactly that batch), or found=false if no such batch exists.
 func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
-	segs := l.snapshot()
+	segs := l.segmentsForTimestamp(ts)
 	start := l.logStart.Load()
 	for i, seg := range segs {
 		if seg.maxMark.Load().ts < ts || seg.next.Load() <= start {
@@ -174,7 +181,7 @@ func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
 func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 	t := l.totals()
 	m := t.max
-	segs := *t.snap
+	segs := t.snap.segs
 	if a := segs[len(segs)-1].maxMark.Load(); a.ts > m.ts {
 		m = *a
 	}
@@ -186,7 +193,11 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 // Its cost is that of the segments it returns, so that callers interested in the newest
 // segments (the uploader, the roll check) do not pay for a long history.
 func (l *Log) SegmentsFrom(offset int64) []SegmentInfo {
-	segs := l.snapshot()
+	p := l.view()
+	if p.lazy != nil && offset < p.segs[0].base {
+		p = l.materialise() // a lazy segment holds offsets at or above offset
+	}
+	segs := p.segs
 	i := sort.Search(len(segs)-1, func(i int) bool { return segs[i].next.Load() > offset })
 	out := make([]SegmentInfo, 0, len(segs)-i)
 	for _, s := range segs[i:] {
@@ -198,6 +209,10 @@ func (l *Log) SegmentsFrom(offset int64) []SegmentInfo {
 // HasSegment reports whether a local segment starts at base (in time logarithmic in the
 // number of segments).
 func (l *Log) HasSegment(base int64) bool {
-	s := segmentFor(l.snapshot(), base)
+	p := l.view()
+	if p.lazy != nil && base < p.segs[0].base {
+		return p.lazy.has(base)
+	}
+	s := segmentFor(p.segs, base)
 	return s != nil && s.base == base
 }

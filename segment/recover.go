@@ -29,7 +29,9 @@ import (
 //  2. Sealed segments (all but the newest) were fsynced with their indexes when sealed. After
 //     a clean shutdown, one the summary names (same base, same successor) is taken from it
 //     with no system call, and its indexes are checked (rebuilt if damaged) on first use,
-//     before any lookup uses them. Any other sealed segment is trusted after a cheap
+//     before any lookup uses them. When the summary names every sealed segment (no gap),
+//     they are not even made into segments: they stay summary records until something
+//     needs them (lazy.go). Any other sealed segment is trusted after a cheap
 //     sanity check of each index (length a multiple of the entry size, last
 //     entry inside the segment, and after an unclean shutdown the batch it names really starts
 //     there). An index that is missing or fails the check is rebuilt by walking the batch
@@ -67,7 +69,21 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	}
 	rep.CleanShutdown = clean
 
-	bases := l.summarisedBases(summary, active)
+	// A gapless summary's sealed segments stay records until needed (lazy.go): only the
+	// active segment is opened.
+	var (
+		lazy  *lazySealed
+		bases []int64
+	)
+	if active >= 0 && len(summary) > 0 && l.logFilesExist(summary[0].base, active) {
+		check := &lazyCheck{interval: int64(l.cfg.IndexIntervalBytes), logger: l.logger}
+		if lazy = newLazySealed(summary, active, check); lazy != nil {
+			bases = []int64{active}
+		}
+	}
+	if lazy == nil {
+		bases = l.summarisedBases(summary, active)
+	}
 	if bases == nil {
 		var others []string
 		if bases, others, err = l.tidyDir(); err != nil {
@@ -105,11 +121,18 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 		segs = append(segs, s)
 	}
 	rep.Segments = len(segs)
+	if lazy != nil {
+		rep.Segments += len(lazy.recs)
+	}
 
 	// A checkpoint beyond the log end (a log restarted for a restore, or data lost after the
 	// checkpoint was written) restarts the log at the checkpoint: offsets below the log start
 	// are never handed out again.
 	if n := len(segs); n > 0 && haveCkpt && ckpt > segs[n-1].next.Load() {
+		if lazy != nil {
+			segs = append(lazy.build(l), segs...)
+			lazy = nil
+		}
 		l.logger.Warn("log start checkpoint beyond the log end; restarting the log there", "dir", dir,
 			"checkpoint", ckpt, "next_offset", segs[n-1].next.Load())
 		old := segs
@@ -136,11 +159,14 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	act := segs[len(segs)-1]
 	next := act.next.Load()
 	start := segs[0].base
+	if lazy != nil {
+		start = lazy.recs[0].base
+	}
 	if haveCkpt && ckpt > start {
 		start = ckpt
 	}
 	l.files.opened()
-	l.publish(segs)
+	l.segs.Store(&segSnapshot{segs: segs, lazy: lazy})
 	l.logStart.Store(start)
 	l.next.Store(next)
 	l.durable.Store(next)
@@ -222,12 +248,20 @@ func (l *Log) summarisedBases(summary []segSummary, active int64) []int64 {
 		bases[i] = summary[i].base
 	}
 	bases[len(summary)] = active
-	for _, base := range []int64{bases[0], active} {
-		if _, err := l.fs.Stat(segmentPathPrefix(l.dir, base) + logSuffix); err != nil {
-			return nil
-		}
+	if !l.logFilesExist(bases[0], active) {
+		return nil
 	}
 	return bases
+}
+
+// logFilesExist reports whether the .log files of the segments at these bases exist.
+func (l *Log) logFilesExist(bases ...int64) bool {
+	for _, base := range bases {
+		if _, err := l.fs.Stat(segmentPathPrefix(l.dir, base) + logSuffix); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // readDirUnsorted lists dir; on the OS filesystem without sorting the names, which FS.ReadDir

@@ -14,6 +14,9 @@ import (
 // still at least p.Bytes (Kafka's retention.ms and retention.bytes). The log start offset
 // moves to the first remaining segment.
 func (l *Log) ApplyRetention(p RetentionPolicy, now time.Time, allow func(SegmentInfo) bool) ([]SegmentInfo, error) {
+	if p.Ms >= 0 || p.Bytes >= 0 {
+		l.materialise() // before mu, not to hold up Append (lazy.go)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -57,6 +60,7 @@ func (l *Log) ApplyRetention(p RetentionPolicy, now time.Time, allow func(Segmen
 // DeleteOldestSegment deletes the oldest sealed segment if its BaseOffset is base and moves
 // the log start offset to the next segment.
 func (l *Log) DeleteOldestSegment(base int64) error {
+	l.materialise() // before mu, not to hold up Append (lazy.go)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -146,6 +150,9 @@ func (l *Log) setLogStartLocked(offset int64) error {
 // unless the log is empty, in which case the log restarts at offset (restore from a bucket).
 // Lowering the log start is a no-op.
 func (l *Log) SetLogStartOffset(offset int64) error {
+	if offset > l.logStart.Load() {
+		l.materialise() // before mu, not to hold up Append (lazy.go)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {

@@ -42,8 +42,9 @@ import (
 // marker is consumed (durably removed) by Open, so a crash after Open never trusts it; an
 // unclean shutdown therefore always takes the full recovery path.
 //
-// A sealed segment opened from the summary has not had its index files looked at: they are
-// checked when first loaded (ensureIndexes, before any lookup uses them) and rebuilt from
+// A gapless summary's sealed segments are kept as its records until needed (lazy.go); Close
+// writes them back as they were. A sealed segment opened from the summary has not had its
+// index files looked at: they are checked when first loaded (ensureIndexes, before any lookup uses them) and rebuilt from
 // the batch headers if missing or damaged.
 const (
 	cleanMarkerV1 = "1\n"
@@ -58,9 +59,22 @@ type segSummary struct {
 // encodeCleanMarker builds the v2 marker for the sealed segments segs (the active segment
 // is not passed; its base is active).
 func encodeCleanMarker(segs []*segment, active int64) []byte {
-	b := make([]byte, 0, len(cleanMarkerV2)+2*binary.MaxVarintLen64+len(segs)*24+4)
+	return encodeCleanMarkerOf(nil, segs, active)
+}
+
+// encodeCleanMarkerOf builds the v2 marker for the sealed segments recs (still summary
+// records: see lazySealed) followed by segs.
+func encodeCleanMarkerOf(recs []segSummary, segs []*segment, active int64) []byte {
+	n := len(recs) + len(segs)
+	b := make([]byte, 0, len(cleanMarkerV2)+2*binary.MaxVarintLen64+n*24+4)
 	b = append(b, cleanMarkerV2...)
-	b = binary.AppendUvarint(b, uint64(len(segs)))
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := range recs {
+		e := &recs[i]
+		for _, v := range [...]int64{e.base, e.size, e.next, e.maxTs, e.maxOff, e.created, e.modified} {
+			b = binary.AppendVarint(b, v)
+		}
+	}
 	for _, s := range segs {
 		m := s.maxMark.Load()
 		for _, v := range [...]int64{s.base, s.size.Load(), s.next.Load(), m.ts, m.off, s.created.Load(), s.modified.Load()} {
@@ -124,12 +138,18 @@ func decodeCleanMarker(b []byte) ([]segSummary, int64) {
 const maxSegmentFileSize = int64(^uint32(0))
 
 // writeCleanMarker durably writes the clean-shutdown marker summarising the sealed
-// segments of segs and naming the last one, the active segment (Open recovers it).
-func writeCleanMarker(fsys FS, dir string, segs []*segment) error {
+// segments of the snapshot p (its lazy ones, then those of segs) and naming the last
+// segment, the active one (Open recovers it).
+func writeCleanMarker(fsys FS, dir string, p *segSnapshot) error {
+	segs := p.segs
 	if len(segs) == 0 { // not a log's state (it always has an active segment): no summary
 		return writeFileAtomic(fsys, dir, cleanMarkerFile, []byte("0\n"))
 	}
-	return writeFileAtomic(fsys, dir, cleanMarkerFile, encodeCleanMarker(segs[:len(segs)-1], segs[len(segs)-1].base))
+	var recs []segSummary
+	if p.lazy != nil {
+		recs = p.lazy.recs
+	}
+	return writeFileAtomic(fsys, dir, cleanMarkerFile, encodeCleanMarkerOf(recs, segs[:len(segs)-1], segs[len(segs)-1].base))
 }
 
 // takeCleanMarker reports whether the marker exists, returns its summary (nil if none) and

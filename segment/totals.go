@@ -23,7 +23,7 @@ import "sort"
 
 // sealedTotals are the published figures of one snapshot's sealed segments.
 type sealedTotals struct {
-	snap  *[]*segment // the snapshot they were computed for
+	snap  *segSnapshot // the snapshot they were computed for (its lazy segments included)
 	bytes int64
 	max   tsMark // -1, -1 if no sealed segment has a timestamp
 }
@@ -49,10 +49,16 @@ func (l *Log) totals() *sealedTotals {
 		return t
 	}
 	st := &l.totalsState
-	st.advance((*p)[:len(*p)-1])
+	st.advance(p.segs[:len(p.segs)-1])
 	t := &sealedTotals{snap: p, bytes: st.bytes, max: tsMark{ts: -1, off: -1}}
 	if st.qhead < len(st.maxq) {
 		t.max = *st.maxq[st.qhead].maxMark.Load()
+	}
+	if z := p.lazy; z != nil { // older than every made segment: its max wins a tie
+		t.bytes += z.bytes
+		if z.max.ts >= t.max.ts {
+			t.max = z.max
+		}
 	}
 	l.sealedTotals.Store(t)
 	return t
