@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,6 +83,7 @@ func TestGroupOffsetsAndProducerStateSurviveKill9(t *testing.T) {
 	attempted := map[key]int64{}
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	var nAcked atomic.Int64
 	go func() {
 		defer close(done)
 		cl := groupClient(t, srv.Addr(), kgo.RequestRetries(0), kgo.RetryTimeout(time.Second))
@@ -102,10 +104,15 @@ func TestGroupOffsetsAndProducerStateSurviveKill9(t *testing.T) {
 			cancel()
 			if err == nil && r.Error() == nil {
 				acked[k] = i
+				nAcked.Add(1)
 			}
 		}
 	}()
 	time.Sleep(1500 * time.Millisecond)
+	// A loaded machine may not have had a commit acknowledged yet: kill once some are.
+	for deadline := time.Now().Add(30 * time.Second); nAcked.Load() < 5 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
