@@ -549,7 +549,7 @@ func TestSecurityEndToEnd(t *testing.T) {
 		p.writeServer(t, "strata-broker-rotated")
 		future := time.Now().Add(time.Minute)
 		os.Chtimes(p.serverFile, future, future)
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for serverCN() != "strata-broker-rotated" {
 			if time.Now().After(deadline) {
 				t.Fatal("certificate not reloaded")

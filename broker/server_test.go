@@ -315,7 +315,7 @@ func TestServerCloseWithIdleAndBusyConnections(t *testing.T) {
 		expectClosed(t, c)
 	}
 	// Every goroutine the broker started is gone.
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

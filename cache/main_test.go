@@ -14,7 +14,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		if leaked := strataGoroutines(2 * time.Second); leaked != "" {
+		if leaked := strataGoroutines(10 * time.Second); leaked != "" {
 			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
 			code = 1
 		}
