@@ -40,11 +40,11 @@ type segSnapshot struct {
 }
 
 // lazySealed holds sealed segments taken from the clean-shutdown summary and not made into
-// segments yet. It is immutable.
+// segments yet: the marker's v3 records where Open read them. It is immutable.
 type lazySealed struct {
-	recs  []segSummary // base offsets ascending; each next is the following base, the last one's is the base of segs[0]
-	bytes int64        // total size of recs
-	max   tsMark       // the largest maxTs of recs and the first record's maxOff holding it; -1, -1 if none
+	recs  summaryRecords // base offsets ascending; each next is the following base, the last one's is the base of segs[0]
+	bytes int64          // total size of recs
+	max   tsMark         // the largest maxTs of recs and the first record's maxOff holding it; -1, -1 if none
 	check *lazyCheck
 }
 
@@ -52,23 +52,23 @@ type lazySealed struct {
 // before the active one at base active, or nil if the summary does not describe a gapless
 // log (each record's next offset is the following base, the last one's is active): Open then
 // takes the path that checks such segments.
-func newLazySealed(summary []segSummary, active int64, check *lazyCheck) *lazySealed {
-	if len(summary) == 0 {
+func newLazySealed(recs summaryRecords, active int64, check *lazyCheck) *lazySealed {
+	n := recs.len()
+	if n == 0 {
 		return nil
 	}
-	z := &lazySealed{recs: summary, max: tsMark{ts: -1, off: -1}, check: check}
-	for i := range summary {
-		e := &summary[i]
+	z := &lazySealed{recs: recs, max: tsMark{ts: -1, off: -1}, check: check}
+	for i := range n {
 		next := active
-		if i+1 < len(summary) {
-			next = summary[i+1].base
+		if i+1 < n {
+			next = recs.baseAt(i + 1)
 		}
-		if e.next != next {
+		if recs.field(i, 2) != next {
 			return nil
 		}
-		z.bytes += e.size
-		if e.maxTs > z.max.ts {
-			z.max = tsMark{ts: e.maxTs, off: e.maxOff}
+		z.bytes += recs.field(i, 1)
+		if ts := recs.field(i, 3); ts > z.max.ts {
+			z.max = tsMark{ts: ts, off: recs.field(i, 4)}
 		}
 	}
 	return z
@@ -76,22 +76,24 @@ func newLazySealed(summary []segSummary, active int64, check *lazyCheck) *lazySe
 
 // build makes the records into segments (no system call), as Open would have.
 func (z *lazySealed) build(l *Log) []*segment {
-	bases := make([]int64, len(z.recs))
-	for i := range z.recs {
-		bases[i] = z.recs[i].base
+	n := z.recs.len()
+	bases := make([]int64, n)
+	for i := range n {
+		bases[i] = z.recs.baseAt(i)
 	}
 	slab := newSummarySlab(l.dir, bases)
-	segs := make([]*segment, len(z.recs))
-	for i := range z.recs {
-		segs[i] = l.openSummarised(z.recs[i], z.check, slab)
+	segs := make([]*segment, n)
+	for i := range n {
+		segs[i] = l.openSummarised(z.recs.at(i), z.check, slab)
 	}
 	return segs
 }
 
 // has reports whether a lazy sealed segment starts at base.
 func (z *lazySealed) has(base int64) bool {
-	i := sort.Search(len(z.recs), func(i int) bool { return z.recs[i].base >= base })
-	return i < len(z.recs) && z.recs[i].base == base
+	n := z.recs.len()
+	i := sort.Search(n, func(i int) bool { return z.recs.baseAt(i) >= base })
+	return i < n && z.recs.baseAt(i) == base
 }
 
 // view returns the current snapshot, whose oldest sealed segments may still be lazy.

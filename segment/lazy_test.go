@@ -294,6 +294,26 @@ func TestLazyOpenSameAsEager(t *testing.T) {
 		sameLog(t, again, eager)
 		equalBatches(t, readAll(t, again, 0), want)
 	})
+	t.Run("v2 marker of an older version", func(t *testing.T) {
+		dir, want := writeLazyLog(t, false)
+		if err := segment.RewriteCleanMarkerV2(dir); err != nil {
+			t.Fatal(err)
+		}
+		l, rep, err := segment.Open(dir, lazyCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.CleanShutdown || l.LazySegments() != rep.Segments-1 || rep.Segments < 10 {
+			t.Fatalf("v2 marker: %+v, %d lazy", rep, l.LazySegments())
+		}
+		equalBatches(t, readAll(t, l, 0), want)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "clean-shutdown")); err != nil || !bytes.HasPrefix(b, []byte("3\n")) {
+			t.Fatalf("marker after Close: %.2q %v", b, err)
+		}
+	})
 	t.Run("crash while lazy", func(t *testing.T) {
 		lazy, _, want := openPair(t)
 		b := batchOf(40_000, 2)

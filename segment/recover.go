@@ -63,7 +63,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	} else if err != nil {
 		return nil, rep, fmt.Errorf("segment: cannot stat %q: %w", dir, err)
 	}
-	clean, summary, active, err := takeCleanMarker(l.fs, dir)
+	clean, recs, active, err := takeCleanMarker(l.fs, dir)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -72,16 +72,18 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	// A gapless summary's sealed segments stay records until needed (lazy.go): only the
 	// active segment is opened.
 	var (
-		lazy  *lazySealed
-		bases []int64
+		lazy    *lazySealed
+		summary []segSummary // the records, decoded, when they are not lazy
+		bases   []int64
 	)
-	if active >= 0 && len(summary) > 0 && l.logFilesExist(summary[0].base, active) {
+	if active >= 0 && recs.len() > 0 && l.logFilesExist(recs.baseAt(0), active) {
 		check := &lazyCheck{interval: int64(l.cfg.IndexIntervalBytes), logger: l.logger}
-		if lazy = newLazySealed(summary, active, check); lazy != nil {
+		if lazy = newLazySealed(recs, active, check); lazy != nil {
 			bases = []int64{active}
 		}
 	}
 	if lazy == nil {
+		summary = recs.all()
 		bases = l.summarisedBases(summary, active)
 	}
 	if bases == nil {
@@ -122,7 +124,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	}
 	rep.Segments = len(segs)
 	if lazy != nil {
-		rep.Segments += len(lazy.recs)
+		rep.Segments += lazy.recs.len()
 	}
 
 	// A checkpoint beyond the log end (a log restarted for a restore, or data lost after the
@@ -160,7 +162,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	next := act.next.Load()
 	start := segs[0].base
 	if lazy != nil {
-		start = lazy.recs[0].base
+		start = lazy.recs.baseAt(0)
 	}
 	if haveCkpt && ckpt > start {
 		start = ckpt

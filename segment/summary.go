@@ -17,19 +17,26 @@ import (
 // The clean-shutdown marker carries a summary of the segments, so that Open after a clean
 // shutdown needs no system call per sealed segment and does not list the directory:
 //
-//	"2\n"
+//	"3\n"
 //	uvarint count
-//	count records, base offsets strictly ascending, each seven varints:
-//	  base, size, next, maxTs, maxOff, created, modified   (as the segment held them at Close)
 //	varint base offset of the active segment (greater than every record's base)
+//	count records of 56 bytes, base offsets strictly ascending, each seven big-endian int64:
+//	  base, size, next, maxTs, maxOff, created, modified   (as the segment held them at Close)
 //	uint32 big-endian CRC-32C of everything before it
 //
-// v1 ("1\n") is the same without the active segment's base; Open reads it as before (it
-// lists the directory). A v0 marker ("0\n") or a marker whose CRC or layout does not check
-// still means a clean shutdown, without a summary (every sealed segment is then checked as
-// before, after listing the directory).
+// The records have a fixed size so that Open reads them where they lie (one pass over the
+// bases, sizes, next offsets and max timestamps checks them and sums the totals) and keeps
+// them as they are until the segments are needed (lazy.go): decoding the varints of v2 was
+// most of a clean Open of a long history. Close copies such records back unchanged.
 //
-// With a v2 summary Open does not list the directory: the segments are the ones the
+// v2 ("2\n", written before v3) is the same with the records as seven varints each and the
+// active base after them; v1 ("1\n") is v2 without the active segment's base, which Open
+// reads as before (it lists the directory). A v0 marker ("0\n") or a marker whose CRC or
+// layout does not check still means a clean shutdown, without a summary (every sealed
+// segment is then checked as before, after listing the directory). An Open of an older
+// version reads a v3 marker as one whose layout does not check.
+//
+// With a v2 or v3 summary Open does not list the directory: the segments are the ones the
 // summary names (after a Stat of the oldest and the newest .log, so that files removed
 // while the log was closed fall back to the listing path), and leftovers of interrupted
 // deletions or atomic writes (*.deleted, *.tmp, index files without a .log) are not looked
@@ -49,6 +56,9 @@ import (
 const (
 	cleanMarkerV1 = "1\n"
 	cleanMarkerV2 = "2\n"
+	cleanMarkerV3 = "3\n"
+
+	summaryRecordSize = 7 * 8 // bytes of a v3 record
 )
 
 // segSummary is what Open needs of a sealed segment.
@@ -56,25 +66,118 @@ type segSummary struct {
 	base, size, next, maxTs, maxOff, created, modified int64
 }
 
-// encodeCleanMarker builds the v2 marker for the sealed segments segs (the active segment
-// is not passed; its base is active).
-func encodeCleanMarker(segs []*segment, active int64) []byte {
-	return encodeCleanMarkerOf(nil, segs, active)
+// summaryOf returns the summary record of a sealed segment.
+func summaryOf(s *segment) segSummary {
+	m := s.maxMark.Load()
+	return segSummary{s.base, s.size.Load(), s.next.Load(), m.ts, m.off, s.created.Load(), s.modified.Load()}
 }
 
-// encodeCleanMarkerOf builds the v2 marker for the sealed segments recs (still summary
-// records: see lazySealed) followed by segs.
-func encodeCleanMarkerOf(recs []segSummary, segs []*segment, active int64) []byte {
-	n := len(recs) + len(segs)
-	b := make([]byte, 0, len(cleanMarkerV2)+2*binary.MaxVarintLen64+n*24+4)
-	b = append(b, cleanMarkerV2...)
-	b = binary.AppendUvarint(b, uint64(n))
-	for i := range recs {
-		e := &recs[i]
-		for _, v := range [...]int64{e.base, e.size, e.next, e.maxTs, e.maxOff, e.created, e.modified} {
-			b = binary.AppendVarint(b, v)
-		}
+// summaryRecords are v3 records (summaryRecordSize bytes each), read where they lie.
+type summaryRecords []byte
+
+func (r summaryRecords) len() int { return len(r) / summaryRecordSize }
+
+func (r summaryRecords) field(i, f int) int64 {
+	return int64(binary.BigEndian.Uint64(r[i*summaryRecordSize+f*8:]))
+}
+
+func (r summaryRecords) baseAt(i int) int64 { return r.field(i, 0) }
+
+func (r summaryRecords) at(i int) segSummary {
+	p := r[i*summaryRecordSize : (i+1)*summaryRecordSize]
+	v := func(f int) int64 { return int64(binary.BigEndian.Uint64(p[f*8:])) }
+	return segSummary{base: v(0), size: v(1), next: v(2), maxTs: v(3), maxOff: v(4), created: v(5), modified: v(6)}
+}
+
+// all decodes every record (nil for nil).
+func (r summaryRecords) all() []segSummary {
+	if r == nil {
+		return nil
 	}
+	out := make([]segSummary, r.len())
+	for i := range out {
+		out[i] = r.at(i)
+	}
+	return out
+}
+
+func appendSummaryRecord(b []byte, e segSummary) []byte {
+	for _, v := range [...]int64{e.base, e.size, e.next, e.maxTs, e.maxOff, e.created, e.modified} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return b
+}
+
+// recordsOf encodes a v1 or v2 summary as v3 records (nil for nil, empty for empty).
+func recordsOf(summary []segSummary) summaryRecords {
+	if summary == nil {
+		return nil
+	}
+	b := make([]byte, 0, len(summary)*summaryRecordSize)
+	for _, e := range summary {
+		b = appendSummaryRecord(b, e)
+	}
+	return b
+}
+
+// encodeCleanMarkerV3 builds the v3 marker for the sealed segments recs (records kept as
+// they were read: see lazySealed) followed by segs (the active segment is not passed; its
+// base is active).
+func encodeCleanMarkerV3(recs summaryRecords, segs []*segment, active int64) []byte {
+	n := recs.len() + len(segs)
+	b := make([]byte, 0, len(cleanMarkerV3)+2*binary.MaxVarintLen64+n*summaryRecordSize+4)
+	b = append(b, cleanMarkerV3...)
+	b = binary.AppendUvarint(b, uint64(n))
+	b = binary.AppendVarint(b, active)
+	b = append(b, recs...)
+	for _, s := range segs {
+		b = appendSummaryRecord(b, summaryOf(s))
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// decodeCleanMarkerV3 returns the records of a v3 marker (aliasing b) and the base of the
+// active segment, or nil, -1 if its CRC or layout does not check. Records are checked as
+// decodeCleanMarker checks v2 ones, in place.
+func decodeCleanMarkerV3(b []byte) (summaryRecords, int64) {
+	if len(b) < len(cleanMarkerV3)+4 || string(b[:len(cleanMarkerV3)]) != cleanMarkerV3 {
+		return nil, -1
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return nil, -1
+	}
+	p := body[len(cleanMarkerV3):]
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p))/summaryRecordSize {
+		return nil, -1
+	}
+	p = p[k:]
+	active, k := binary.Varint(p)
+	if k <= 0 || active < 0 || uint64(len(p)-k) != n*summaryRecordSize {
+		return nil, -1
+	}
+	recs := summaryRecords(p[k:])
+	prev := int64(-1)
+	for i := range recs.len() {
+		base, size, next := recs.field(i, 0), recs.field(i, 1), recs.field(i, 2)
+		if base <= prev || size < 0 || size > maxSegmentFileSize || next < base {
+			return nil, -1
+		}
+		prev = base
+	}
+	if active <= prev {
+		return nil, -1
+	}
+	return recs, active
+}
+
+// encodeCleanMarker builds the v2 marker (as versions before v3 wrote it) for the sealed
+// segments segs (the active segment is not passed; its base is active).
+func encodeCleanMarker(segs []*segment, active int64) []byte {
+	b := make([]byte, 0, len(cleanMarkerV2)+2*binary.MaxVarintLen64+len(segs)*24+4)
+	b = append(b, cleanMarkerV2...)
+	b = binary.AppendUvarint(b, uint64(len(segs)))
 	for _, s := range segs {
 		m := s.maxMark.Load()
 		for _, v := range [...]int64{s.base, s.size.Load(), s.next.Load(), m.ts, m.off, s.created.Load(), s.modified.Load()} {
@@ -145,17 +248,18 @@ func writeCleanMarker(fsys FS, dir string, p *segSnapshot) error {
 	if len(segs) == 0 { // not a log's state (it always has an active segment): no summary
 		return writeFileAtomic(fsys, dir, cleanMarkerFile, []byte("0\n"))
 	}
-	var recs []segSummary
+	var recs summaryRecords
 	if p.lazy != nil {
 		recs = p.lazy.recs
 	}
-	return writeFileAtomic(fsys, dir, cleanMarkerFile, encodeCleanMarkerOf(recs, segs[:len(segs)-1], segs[len(segs)-1].base))
+	return writeFileAtomic(fsys, dir, cleanMarkerFile, encodeCleanMarkerV3(recs, segs[:len(segs)-1], segs[len(segs)-1].base))
 }
 
-// takeCleanMarker reports whether the marker exists, returns its summary (nil if none) and
-// removes it durably, so that a crash after the log is reopened is never mistaken for a
-// clean shutdown. active is the base of the active segment a v2 summary names, else -1.
-func takeCleanMarker(fsys FS, dir string) (clean bool, summary []segSummary, active int64, err error) {
+// takeCleanMarker reports whether the marker exists, returns its summary as v3 records (nil
+// if none) and removes it durably, so that a crash after the log is reopened is never
+// mistaken for a clean shutdown. active is the base of the active segment a v2 or v3
+// summary names, else -1.
+func takeCleanMarker(fsys FS, dir string) (clean bool, summary summaryRecords, active int64, err error) {
 	path := joinPath(dir, cleanMarkerFile)
 	b, err := readWholeFile(fsys, path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -169,8 +273,12 @@ func takeCleanMarker(fsys FS, dir string) (clean bool, summary []segSummary, act
 	if err := fsys.SyncDir(dir); err != nil {
 		return false, nil, -1, fmt.Errorf("segment: cannot sync directory %q: %w", dir, err)
 	}
-	summary, active = decodeCleanMarker(b)
-	return true, summary, active, nil
+	if len(b) >= len(cleanMarkerV3) && string(b[:len(cleanMarkerV3)]) == cleanMarkerV3 {
+		summary, active = decodeCleanMarkerV3(b)
+		return true, summary, active, nil
+	}
+	old, active := decodeCleanMarker(b)
+	return true, recordsOf(old), active, nil
 }
 
 // lazyCheck is shared by the segments of one log opened from the summary: what checking

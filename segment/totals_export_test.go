@@ -6,7 +6,7 @@ func (l *Log) RecountTotals() (size, maxTs, maxOff int64) {
 	maxTs, maxOff = -1, -1
 	p := l.view()
 	if z := p.lazy; z != nil {
-		for _, e := range z.recs {
+		for _, e := range z.recs.all() {
 			size += e.size
 			if e.maxTs > maxTs {
 				maxTs, maxOff = e.maxTs, e.maxOff
