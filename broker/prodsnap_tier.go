@@ -81,12 +81,11 @@ func (p *Partition) pruneProducerSnapshots(hw int64) error {
 	if err != nil {
 		return err
 	}
-	keep := map[int64]bool{hw: true}
-	for _, s := range p.log.Segments() {
-		keep[s.BaseOffset] = true
-	}
 	for _, o := range offs {
-		if keep[o] {
+		// HasSegment, not a set of Segments(): a log opened cleanly keeps a long history's
+		// sealed segments lazy (segment/lazy.go), and Segments would make them all (and
+		// copy 100,000 infos) at the first clean shutdown or maintenance tick.
+		if o == hw || p.log.HasSegment(o) {
 			continue
 		}
 		if err := os.Remove(producer.SnapshotPath(p.dir, o)); err != nil && !os.IsNotExist(err) {
