@@ -27,8 +27,13 @@ package main
 //
 // Measured per size, on a fresh child broker that starts on that data dir and bucket:
 //   - start-up: process start until the first acks=-1 produce of one record is acknowledged,
-//     on the second start (the first replays the producer state from the local log, because
-//     the broker's producer snapshot predates the history, and writes one at the end);
+//     from the second start on (the first replays the producer state from the local log,
+//     because the broker's producer snapshot predates the history, and writes one at the
+//     end). Both histories are built first; then -history-starts starts of each, each
+//     stopped cleanly, alternate between the short and the long history (which goes first
+//     alternates too), so that the load of a shared machine hits both alike; every start
+//     is a sample (the table shows their median over all rounds). The remaining
+//     measurements then run per size on one more start;
 //   - produce 1p acks=-1 throughput right after (-history-mib, copy still disabled);
 //   - uploads: the produce leaves sealed segments of segment.bytes waiting; the phase then
 //     turns remote.log.copy.disable off and times the uploader until the manifest in the
@@ -44,6 +49,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,38 +69,84 @@ import (
 
 const historyTopic = "history"
 
-// historyPhase runs both sizes, small first in odd rounds and large first in even ones.
-func (b *bench) historyPhase(ctx context.Context, round int, start func(dataDir, bucket string, extra map[string]string) (*brokerChild, error)) error {
+type startFunc func(dataDir, bucket string, extra map[string]string) (*brokerChild, error)
+
+// historyPhase builds both histories, measures their start-ups alternately, then runs the
+// other measurements on each, small first in odd rounds and large first in even ones.
+func (b *bench) historyPhase(ctx context.Context, round int, start startFunc) error {
 	sizes := []int{b.o.historySmall, b.o.historySegments}
 	if round%2 == 0 {
 		sizes[0], sizes[1] = sizes[1], sizes[0]
 	}
-	for _, n := range sizes {
-		t := time.Now()
-		if err := b.historyOne(ctx, round, n, start); err != nil {
+	hs := make([]*history, len(sizes))
+	defer func() {
+		for _, h := range hs {
+			if h != nil {
+				h.remove(b)
+			}
+		}
+	}()
+	for i, n := range sizes {
+		h, err := b.historyBuild(ctx, round, n, start)
+		hs[i] = h
+		if err != nil {
 			return fmt.Errorf("history %d segments: %w", n, err)
 		}
-		fmt.Fprintf(os.Stderr, "strata-bench: round %d history %d segments done in %.1fs\n", round, n, time.Since(t).Seconds())
+	}
+	for k := range max(1, b.o.historyStarts) {
+		for j := range hs {
+			h := hs[j]
+			if k%2 == 1 {
+				h = hs[len(hs)-1-j]
+			}
+			if err := b.historyStartup(ctx, round, k, h, start); err != nil {
+				return fmt.Errorf("history %d segments: start %d: %w", h.n, k, err)
+			}
+		}
+	}
+	for _, h := range hs {
+		t := time.Now()
+		if err := b.historyOne(ctx, round, h, start); err != nil {
+			return fmt.Errorf("history %d segments: %w", h.n, err)
+		}
+		fmt.Fprintf(os.Stderr, "strata-bench: round %d history %d segments done in %.1fs\n", round, h.n, time.Since(t).Seconds())
 	}
 	return nil
 }
 
 func historyMetric(n int, what string) string { return fmt.Sprintf("history %d segments: %s", n, what) }
 
-func (b *bench) historyOne(ctx context.Context, round, n int, start func(dataDir, bucket string, extra map[string]string) (*brokerChild, error)) error {
-	dataDir := filepath.Join(b.scratch, fmt.Sprintf("history-r%d-%d", round, n))
-	defer os.RemoveAll(dataDir)
-	bucket := fmt.Sprintf("hist-r%d-%d-%d", round, n, time.Now().Unix()%100000)
-	if err := b.minio.Client.MakeBucket(ctx, bucket, minioBucketOpts()); err != nil {
-		return fmt.Errorf("make bucket: %w", err)
+// history is one built history: its data dir and bucket.
+type history struct {
+	n       int
+	dataDir string
+	bucket  string
+	prefix  string
+	partDir string
+}
+
+var historyProps = map[string]string{"log.retention.check.interval.ms": "300000"}
+
+func (h *history) remove(b *bench) {
+	os.RemoveAll(h.dataDir)
+	b.removeBucket(h.bucket)
+}
+
+// historyBuild builds a history of n segments and starts the broker on it once (the start
+// that replays the producer state and leaves a snapshot, as a long-running broker has).
+func (b *bench) historyBuild(ctx context.Context, round, n int, start startFunc) (*history, error) {
+	h := &history{n: n, dataDir: filepath.Join(b.scratch, fmt.Sprintf("history-r%d-%d", round, n)),
+		bucket: fmt.Sprintf("hist-r%d-%d-%d", round, n, time.Now().Unix()%100000)}
+	if err := b.minio.Client.MakeBucket(ctx, h.bucket, minioBucketOpts()); err != nil {
+		os.RemoveAll(h.dataDir)
+		return nil, fmt.Errorf("make bucket: %w", err)
 	}
-	defer b.removeBucket(bucket)
-	props := map[string]string{"log.retention.check.interval.ms": "300000"}
+	dataDir, bucket, props := h.dataDir, h.bucket, historyProps
 
 	// 1) The broker creates the topic.
 	child, err := start(dataDir, bucket, props)
 	if err != nil {
-		return err
+		return h, err
 	}
 	segBytes := strconv.FormatInt(b.o.historySegmentBytes, 10)
 	on, off, unlimited := "true", "true", "-1"
@@ -108,7 +160,7 @@ func (b *bench) historyOne(ctx context.Context, round, n int, start func(dataDir
 	}
 	child.Stop()
 	if err != nil {
-		return err
+		return h, err
 	}
 
 	// 2) The history: local half in the partition directory, manifest for all in the bucket.
@@ -117,49 +169,70 @@ func (b *bench) historyOne(ctx context.Context, round, n int, start func(dataDir
 	remoteOnly := n / 2
 	tmpl, err := templateSegment(b.scratch)
 	if err != nil {
-		return err
+		return h, err
 	}
 	if err := writeLocalHistory(partDir, tmpl, int64(remoteOnly), int64(n)); err != nil {
-		return err
+		return h, err
 	}
 	prefix := tiering.PartitionPrefix("", historyTopic, id, 0)
 	if err := writeHistoryManifest(ctx, b.minio.Client, bucket, prefix, id, tmpl, n); err != nil {
-		return err
+		return h, err
 	}
+	h.prefix, h.partDir = prefix, partDir
 	syscall.Sync()
 	fmt.Fprintf(os.Stderr, "strata-bench: history of %d segments built in %.1fs\n", n, time.Since(buildStart).Seconds())
 
 	// 3) A first start replays the producer state from the local log (the broker's snapshot
 	// predates the history) and writes a snapshot at the log end when it stops cleanly, as a
-	// long-running broker would have. Then the start-up measured: process start until one
-	// acks=-1 record is acknowledged.
+	// long-running broker would have.
 	t0 := time.Now()
 	child, err = start(dataDir, bucket, props)
 	if err != nil {
-		return err
+		return h, err
 	}
 	// The broker serves before it has loaded the manifests of partitions with local data
 	// (broker/tier.go attachTierLate); a long-running broker has, and has kept local copies
 	// of the manifest's chunks, so the first start stops only once the tier is attached.
 	if _, err := waitTierAttached(ctx, child.Addr, historyTopic, 120*time.Second); err != nil {
 		child.Stop()
-		return fmt.Errorf("first start: %w", err)
+		return h, fmt.Errorf("first start: %w", err)
 	}
 	child.Stop()
 	fmt.Fprintf(os.Stderr, "strata-bench: history %d: first start (producer state replayed from the log) and stop took %.1fs\n", n, time.Since(t0).Seconds())
-	t0 = time.Now()
-	child, err = start(dataDir, bucket, map[string]string{
-		"log.retention.check.interval.ms": props["log.retention.check.interval.ms"],
-		"startup-profile":                 fmt.Sprintf("history-%d-startup", n),
-	})
+	return h, nil
+}
+
+// historyStartup measures one start-up on h: process start until one acks=-1 record is
+// acknowledged; the broker is then stopped cleanly. The first one (k == 0) saves the
+// start-up CPU profile.
+func (b *bench) historyStartup(ctx context.Context, round, k int, h *history, start startFunc) error {
+	props := maps.Clone(historyProps)
+	if k == 0 {
+		props["startup-profile"] = fmt.Sprintf("history-%d-startup", h.n)
+	}
+	t0 := time.Now()
+	child, err := start(h.dataDir, h.bucket, props)
+	if err != nil {
+		return err
+	}
+	defer child.Stop()
+	if err := produceOne(ctx, child.Addr, historyTopic); err != nil {
+		return fmt.Errorf("first produce: %w", err)
+	}
+	b.rep.add(round, "strata", historyMetric(h.n, "start-up to first acks=-1 produce"), "ms", ms(time.Since(t0)))
+	return nil
+}
+
+// historyOne measures the rest on h, from one more start: the remote tier attached, then
+// produce and uploads.
+func (b *bench) historyOne(ctx context.Context, round int, h *history, start startFunc) error {
+	n, bucket, prefix, partDir := h.n, h.bucket, h.prefix, h.partDir
+	t0 := time.Now()
+	child, err := start(h.dataDir, bucket, maps.Clone(historyProps))
 	if err != nil {
 		return err
 	}
 	defer func() { child.Stop() }()
-	if err := produceOne(ctx, child.Addr, historyTopic); err != nil {
-		return fmt.Errorf("first produce: %w", err)
-	}
-	b.rep.add(round, "strata", historyMetric(n, "start-up to first acks=-1 produce"), "ms", ms(time.Since(t0)))
 	// Reported, not a target: the remote tier is attached in the background after start-up
 	// (until then the offsets below the local start are answered retriably). Produce and
 	// upload are measured once it is, as the steady state they stand for.

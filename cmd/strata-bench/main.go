@@ -47,6 +47,7 @@ type options struct {
 	historySegments     int     // sealed segments of the long history
 	historySmall        int     // ... and of the short one it is compared with
 	historyMiB          float64 // produced after start-up on each history
+	historyStarts       int     // measured start-ups of each history per round
 	historySegmentBytes int64   // segment.bytes of the history topic (the uploads measured)
 }
 
@@ -81,6 +82,7 @@ func main() {
 	fs.IntVar(&o.historySegments, "history-segments", 100000, "sealed segments (half local, all in the manifest) of the history phase's long history")
 	fs.IntVar(&o.historySmall, "history-small", 100, "sealed segments of the history phase's short history")
 	fs.Float64Var(&o.historyMiB, "history-mib", 32, "MiB produced (acks=-1) and then uploaded on each history")
+	fs.IntVar(&o.historyStarts, "history-starts", 5, "measured start-ups of each history per round, alternating between the two")
 	fs.Int64Var(&o.historySegmentBytes, "history-segment-bytes", 4<<20, "segment.bytes of the history topic")
 	s3 := fs.String("s3-mib", "8,32,64", "object sizes (MiB) of the raw MinIO PUT/GET limit")
 	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,idle,cold,history (default all; peers run the selected ones they have)")
