@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,8 +72,62 @@ func (f gatedFile) Sync() error {
 	return f.File.Sync()
 }
 
+// readWatch wraps a broker's listener so that a test can tell when the broker has read,
+// decoded and queued every request written to a connection: the connection's reader calls
+// Read again only once it has handed every complete frame it holds to the worker, so a
+// Read that starts with all the bytes written already read means they are all queued.
+type readWatch struct {
+	net.Listener
+	mu   sync.Mutex
+	last *watchedConn
+}
+
+func (w *readWatch) Accept() (net.Conn, error) {
+	nc, err := w.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &watchedConn{Conn: nc}
+	c.waiting.Store(-1)
+	w.mu.Lock()
+	w.last = c
+	w.mu.Unlock()
+	return c, nil
+}
+
+// queued reports whether the broker's reader of the latest connection has queued the
+// first n bytes' worth of requests and waits for more.
+func (w *readWatch) queued(n int64) bool {
+	w.mu.Lock()
+	c := w.last
+	w.mu.Unlock()
+	return c != nil && c.waiting.Load() == n
+}
+
+type watchedConn struct {
+	net.Conn
+	read    atomic.Int64 // bytes returned by Read so far
+	waiting atomic.Int64 // bytes read before the Read in progress started; -1: none
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	c.waiting.Store(c.read.Load())
+	n, err := c.Conn.Read(p)
+	c.waiting.Store(-1)
+	c.read.Add(int64(n))
+	return n, err
+}
+
 // startGatedBroker is startCoreBroker with partition logs on fs.
 func startGatedBroker(t *testing.T, fs segment.FS) *Broker {
+	t.Helper()
+	b, _ := startWatchedGatedBroker(t, fs)
+	return b
+}
+
+// startWatchedGatedBroker is startGatedBroker with a readWatch on its listener (its
+// connections are not *net.TCPConn, so fetch responses take the copy path, not sendfile).
+func startWatchedGatedBroker(t *testing.T, fs segment.FS) (*Broker, *readWatch) {
 	t.Helper()
 	cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
 	if err != nil {
@@ -83,6 +138,8 @@ func startGatedBroker(t *testing.T, fs segment.FS) *Broker {
 		t.Fatal(err)
 	}
 	b.segmentFS = fs
+	w := &readWatch{Listener: b.listeners[0].ln}
+	b.listeners[0].ln = w
 	done := make(chan error, 1)
 	go func() { done <- b.Run(context.Background()) }()
 	t.Cleanup(func() {
@@ -96,7 +153,7 @@ func startGatedBroker(t *testing.T, fs segment.FS) *Broker {
 	if g, ok := fs.(*gatedFS); ok {
 		t.Cleanup(g.open) // runs first: a failed test must not leave the close stuck in an fsync
 	}
-	return b
+	return b, w
 }
 
 func produceFrame(t *testing.T, topic string, partition int32, acks int16, timeoutMs int32, ts int64, corr int32) []byte {
@@ -151,7 +208,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // records are durable; a request of another API waits for the pending produce responses.
 func TestProducePipelining(t *testing.T) {
 	fs := newGatedFS()
-	b := startGatedBroker(t, fs)
+	b, w := startWatchedGatedBroker(t, fs)
 	topic, err := b.createTopic("pipe", 2, nil, false)
 	if err != nil {
 		t.Fatal(err)
@@ -159,18 +216,24 @@ func TestProducePipelining(t *testing.T) {
 	p0, p1 := topic.partition(0), topic.partition(1)
 	c := dialCore(t, b)
 	br := bufio.NewReader(c)
+	var written int64
+	write := func(frame []byte) {
+		written += int64(len(frame))
+		c.Write(frame)
+	}
 
 	// Request 1 comes alone: the worker waits for its fsync itself, so requests 2-5
 	// queue up behind it.
-	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
+	write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
 	<-fs.started
-	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
-	c.Write(produceFrame(t, "pipe", 1, -1, 30000, 3000, 3))
-	c.Write(produceFrame(t, "pipe", 0, 1, 30000, 4000, 4)) // acks=1: answered after 1-3
+	write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
+	write(produceFrame(t, "pipe", 1, -1, 30000, 3000, 3))
+	write(produceFrame(t, "pipe", 0, 1, 30000, 4000, 4)) // acks=1: answered after 1-3
 	meta := kmsg.NewPtrMetadataRequest()
 	meta.SetVersion(9)
-	c.Write(encodeRequest(meta, 5, "pipe"))
-	time.Sleep(50 * time.Millisecond) // all read and queued
+	write(encodeRequest(meta, 5, "pipe"))
+	// All read and queued (a fixed 50 ms sleep was a guess that a loaded machine can miss).
+	waitFor(t, "requests 2-5 queued", func() bool { return w.queued(written) })
 	if hw := p0.HighWatermark(); hw != 1 {
 		t.Fatalf("high watermark %d while request 1 waits alone, want 1", hw)
 	}
@@ -216,19 +279,24 @@ func TestProducePipelining(t *testing.T) {
 // REQUEST_TIMED_OUT after the earlier responses, and the connection goes on.
 func TestProducePipeliningTimeout(t *testing.T) {
 	fs := newGatedFS()
-	b := startGatedBroker(t, fs)
+	b, w := startWatchedGatedBroker(t, fs)
 	topic, err := b.createTopic("pipe", 2, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := dialCore(t, b)
 	br := bufio.NewReader(c)
+	var written int64
+	write := func(frame []byte) {
+		written += int64(len(frame))
+		c.Write(frame)
+	}
 
-	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
+	write(produceFrame(t, "pipe", 0, -1, 30000, 1000, 1))
 	<-fs.started // the worker waits for request 1's fsync
-	c.Write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
-	c.Write(produceFrame(t, "pipe", 1, -1, 30000, 2500, 3))
-	time.Sleep(50 * time.Millisecond) // both queued
+	write(produceFrame(t, "pipe", 0, -1, 30000, 2000, 2))
+	write(produceFrame(t, "pipe", 1, -1, 30000, 2500, 3))
+	waitFor(t, "requests 2-3 queued", func() bool { return w.queued(written) })
 	fs.allowOne()
 	<-fs.started // request 2 runs partition 0's next fsync, deferred
 	<-fs.started // request 3 runs partition 1's
