@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -292,26 +293,31 @@ func TestPartitionRemoteReadErrorIsRetriable(t *testing.T) {
 	}
 }
 
+// A read that outlasts its fetch's wait goes on in the background and the next fetch at the
+// offset gets its records. In a synctest bubble the 50 ms wait is exact (on the real clock
+// the bound was one second, which a loaded machine under -race can exceed).
 func TestPartitionSlowRemoteReadContinuesInBackground(t *testing.T) {
-	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
-	tier := &fakeTier{}
-	p.setTier(tier)
-	appendN(t, p, 3, 1000)
-	tier.upload(t, p, 2)
-	p.runMaintenance(time.Now())
-	gate := make(chan struct{})
-	tier.readGate = gate
+	synctest.Test(t, func(t *testing.T) {
+		p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+		tier := &fakeTier{}
+		p.setTier(tier)
+		appendN(t, p, 3, 1000)
+		tier.upload(t, p, 2)
+		p.runMaintenance(time.Now())
+		gate := make(chan struct{})
+		tier.readGate = gate
 
-	start := time.Now()
-	_, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, 50*time.Millisecond)
-	if done || err != nil || time.Since(start) > time.Second {
-		t.Fatalf("slow read: done %v err %v after %v", done, err, time.Since(start))
-	}
-	close(gate) // the bucket answers; the next fetch at the same offset gets the result
-	data, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, time.Second)
-	if !done || err != nil || len(batchOffsets(t, data.AppendTo(nil))) != 2 {
-		t.Fatalf("second read: done %v err %v offsets %v", done, err, batchOffsets(t, data.AppendTo(nil)))
-	}
+		start := time.Now()
+		_, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, 50*time.Millisecond)
+		if done || err != nil || time.Since(start) > time.Second {
+			t.Fatalf("slow read: done %v err %v after %v", done, err, time.Since(start))
+		}
+		close(gate) // the bucket answers; the next fetch at the same offset gets the result
+		data, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, time.Second)
+		if !done || err != nil || len(batchOffsets(t, data.AppendTo(nil))) != 2 {
+			t.Fatalf("second read: done %v err %v offsets %v", done, err, batchOffsets(t, data.AppendTo(nil)))
+		}
+	})
 }
 
 func TestPartitionDeleteRecords(t *testing.T) {
@@ -486,26 +492,32 @@ func TestPartitionProducerStateHook(t *testing.T) {
 
 // close cancels every background remote read, including ones replaced by a read at
 // another offset, instead of waiting for the bucket.
+//
+// In a synctest bubble: close ending the reads takes no time of the bubble's clock, where a
+// wait for the (never answering) bucket would block the bubble; on the real clock the bound
+// was two seconds.
 func TestPartitionCloseCancelsRemoteReads(t *testing.T) {
-	p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
-	tier := &fakeTier{}
-	p.setTier(tier)
-	appendN(t, p, 4, 1000)
-	tier.upload(t, p, 3)
-	p.runMaintenance(time.Now())
-	tier.readGate = make(chan struct{}) // never opens: reads end only by cancellation
-	for _, off := range []int64{0, 1, 2} {
-		if _, done, _ := p.readRemote(t.Context(), tier, off, 1<<20, true, time.Millisecond); done {
-			t.Fatalf("read at %d finished through a closed gate", off)
+	synctest.Test(t, func(t *testing.T) {
+		p := testPartition(t, map[string]string{"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1"})
+		tier := &fakeTier{}
+		p.setTier(tier)
+		appendN(t, p, 4, 1000)
+		tier.upload(t, p, 3)
+		p.runMaintenance(time.Now())
+		tier.readGate = make(chan struct{}) // never opens: reads end only by cancellation
+		for _, off := range []int64{0, 1, 2} {
+			if _, done, _ := p.readRemote(t.Context(), tier, off, 1<<20, true, time.Millisecond); done {
+				t.Fatalf("read at %d finished through a closed gate", off)
+			}
 		}
-	}
-	start := time.Now()
-	if err := p.close(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("close took %v", d)
-	}
+		start := time.Now()
+		if err := p.close(); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("close took %v", d)
+		}
+	})
 }
 
 // Readers racing retention: a read either returns whole batches from the requested offset
