@@ -179,7 +179,7 @@ func TestRunRecordsCap(t *testing.T) {
 	if !r.OK() || r.Sent != 3000 || r.Acked != 3000 || r.FinalReads != 3000 {
 		t.Fatalf("sent %d acked %d final %d:\n%s", r.Sent, r.Acked, r.FinalReads, r.Details())
 	}
-	if el := time.Since(start); el > 20*time.Second {
+	if el := time.Since(start); el > 40*time.Second { // well under Duration, whatever the load
 		t.Fatalf("took %s: Records did not end the run", el)
 	}
 }
