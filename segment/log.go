@@ -158,7 +158,9 @@ func (l *Log) Size() int64 {
 // Dir is the directory of the log.
 func (l *Log) Dir() string { return l.dir }
 
-// Segments returns a snapshot of the segments, oldest first; the last one is active.
+// Segments returns a snapshot of the segments, oldest first; the last one is active. After
+// a clean Open it makes the sealed segments still lazy (lazy.go); callers that need only
+// the newest segments or one base use SegmentsFrom or HasSegment.
 func (l *Log) Segments() []SegmentInfo {
 	segs := l.allSegments()
 	out := make([]SegmentInfo, len(segs))

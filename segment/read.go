@@ -191,7 +191,8 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 // SegmentsFrom is Segments without the segments wholly below offset: those whose offsets
 // all lie below it (NextOffset <= offset). The active segment is always included (last).
 // Its cost is that of the segments it returns, so that callers interested in the newest
-// segments (the uploader, the roll check) do not pay for a long history.
+// segments (the uploader, the roll check) do not pay for a long history (an offset below
+// the segments still lazy after a clean Open makes them first, lazy.go).
 func (l *Log) SegmentsFrom(offset int64) []SegmentInfo {
 	p := l.view()
 	if p.lazy != nil && offset < p.segs[0].base {
