@@ -146,7 +146,9 @@ func TestManyIdleConnections(t *testing.T) {
 	if perConn > 32<<10 {
 		t.Errorf("an idle connection costs %d bytes of heap and stack; want <= 32 KiB", perConn)
 	}
-	if busy > 10*base+2*time.Second {
+	// The slack absorbs fsync latency on a disk shared with other work (each round trip
+	// is an acks=-1 produce); a broker stalled by its idle connections takes far longer.
+	if busy > 10*base+5*time.Second {
 		t.Errorf("with %d idle connections 20 round trips took %s (vs %s without)", n, busy, base)
 	}
 }
