@@ -8,6 +8,7 @@ package test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/miniotest"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
@@ -174,12 +176,11 @@ func TestIdempotentRetryDeduplicatedAfterRestoreFromBucket(t *testing.T) {
 	store := memstore.New()
 	// The proxy needs the broker's address, the broker the proxy's port: reserve the
 	// broker's port first.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := miniotest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	brokerAddr := l.Addr().String()
-	l.Close()
+	brokerAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	proxy := startBlackholeProxy(t, brokerAddr)
 
 	b1, stop1 := startRestoreBroker(t, t.TempDir(), brokerAddr, proxy.port(), store)

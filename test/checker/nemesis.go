@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/test/miniotest"
 )
 
 // Target is a broker the nemesis can crash and restart. Addr must stay the same across
@@ -278,15 +279,9 @@ func BuildStrata(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort returns a TCP port on 127.0.0.1 that is free now and stays free while a child
+// broker restarts on it: miniotest.FreePort.
+func FreePort() (int, error) { return miniotest.FreePort() }
 
 // Strata runs `strata serve` as a child process on a fixed loopback port and data
 // directory, so that it can be killed and restarted on the same state.

@@ -16,7 +16,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/miniotest"
 )
 
 // testBroker is an in-process broker that can be restarted on the same port and data dir.
@@ -52,12 +52,11 @@ func startBroker(t *testing.T) *testBroker {
 // startBrokerWith starts a broker with extra properties and a config edit.
 func startBrokerWith(t *testing.T, props map[string]string, edit func(*broker.Config)) *testBroker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := miniotest.FreePort() // free across restarts too
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	tb := &testBroker{dir: t.TempDir(), addr: addr, edit: edit, props: map[string]string{
 		"group.initial.rebalance.delay.ms": "1000",
 	}}

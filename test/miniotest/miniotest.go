@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -108,7 +107,7 @@ func newServer(extraEnv []string) (*Server, error) {
 	}
 	var startErr error
 	for range 3 { // a free port can be taken between probing and binding: retry
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -187,7 +186,7 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
-	consolePort, err := freePort()
+	consolePort, err := FreePort()
 	if err != nil {
 		logFile.Close()
 		return err
@@ -390,15 +389,6 @@ func Binary() (string, error) {
 func isExecutable(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cannot find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randHex(n int) string {
