@@ -80,3 +80,6 @@ func RewriteCleanMarkerV2(dir string) error {
 	}
 	return os.WriteFile(path, encodeCleanMarker(segs, active), 0o644)
 }
+
+// WaitIndexSync waits for a background fsync of the active segment's index files.
+func (l *Log) WaitIndexSync() { l.idxSyncWG.Wait() }

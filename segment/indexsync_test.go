@@ -2,6 +2,9 @@ package segment_test
 
 import (
 	"bytes"
+	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +29,7 @@ func TestIndexSyncIsAmortized(t *testing.T) {
 		mustAppend(t, l, segmenttest.Batch(int64(i), vals...))
 		waitDurable(t, l)
 	}
+	l.WaitIndexSync()
 	logSyncs, idxSyncs := fsys.SyncCount(".log"), fsys.SyncCount(".index")
 	if logSyncs < n {
 		t.Fatalf("%d .log fsyncs for %d durable appends", logSyncs, n)
@@ -52,5 +56,106 @@ func TestIndexSyncIsAmortized(t *testing.T) {
 	}
 	if bound := int64(16<<20) + 4096 + size/n; rep.RecoveredBytes > bound {
 		t.Fatalf("recovery scanned %d of %d bytes (bound %d)", rep.RecoveredBytes, size, bound)
+	}
+}
+
+// blockingFS blocks every fsync of an index file until release is closed.
+type blockingFS struct {
+	*segmenttest.MemFS
+	blocked chan string // receives the name of each index file whose fsync blocks
+	release chan struct{}
+}
+
+type blockingFile struct {
+	segment.File
+	fs *blockingFS
+}
+
+func (b *blockingFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
+	f, err := b.MemFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return blockingFile{f, b}, nil
+}
+
+func (f blockingFile) Sync() error {
+	if strings.HasSuffix(f.Name(), ".index") || strings.HasSuffix(f.Name(), ".timeindex") {
+		select {
+		case f.fs.blocked <- f.Name():
+		default:
+		}
+		<-f.fs.release
+	}
+	return f.File.Sync()
+}
+
+// An acks=-1 waiter is released by the .log fsync: an index fsync that hangs does not hold
+// it back, nor the next group commits, and a crash meanwhile loses no acknowledged record
+// (recovery rebuilds the index tail from the .log).
+func TestIndexSyncOffAckPath(t *testing.T) {
+	mem := segmenttest.NewMemFS()
+	fsys := &blockingFS{MemFS: mem, blocked: make(chan string, 1), release: make(chan struct{})}
+	cfg := segment.Config{FS: fsys}
+	l := mustOpen(t, testDir, cfg)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(fsys.release)
+		}
+	}
+	defer func() { release(); l.Close() }()
+
+	big := bytes.Repeat([]byte{'x'}, 64<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	appended := 0
+	for fsys.waitBlocked() == "" {
+		if appended > 64 {
+			t.Fatalf("no index fsync started after %d durable appends of 64 KiB", appended)
+		}
+		mustAppend(t, l, segmenttest.Batch(int64(appended), big))
+		appended++
+		if err := l.WaitDurable(ctx, l.NextOffset()); err != nil {
+			t.Fatalf("wait durable with an index fsync blocked: %v", err)
+		}
+	}
+	// An index fsync hangs now: more acks=-1 appends still complete.
+	for i := range 8 {
+		mustAppend(t, l, segmenttest.Batch(int64(appended), big))
+		appended++
+		if err := l.WaitDurable(ctx, l.NextOffset()); err != nil {
+			t.Fatalf("append %d after the index fsync blocked: wait durable: %v", i, err)
+		}
+	}
+	if got := l.DurableOffset(); got != int64(appended) {
+		t.Fatalf("durable offset %d, want %d", got, appended)
+	}
+
+	crashed := mem.Crash()
+	release()
+	l.Close()
+	l2, rep, err := segment.Open(testDir, segment.Config{FS: crashed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if rep.TruncatedBytes != 0 || l2.NextOffset() != int64(appended) {
+		t.Fatalf("after crash: report %+v, next offset %d, want %d", rep, l2.NextOffset(), appended)
+	}
+	if got := readAll(t, l2, 0); len(got) != appended {
+		t.Fatalf("after crash: %d batches readable, want %d", len(got), appended)
+	}
+}
+
+// waitBlocked returns the name of an index file whose fsync is blocked, "" if none started
+// within a short while.
+func (b *blockingFS) waitBlocked() string {
+	select {
+	case name := <-b.blocked:
+		return name
+	case <-time.After(20 * time.Millisecond):
+		return ""
 	}
 }

@@ -103,6 +103,10 @@ type Log struct {
 	syncDone   chan struct{} // closed when the running fsync finishes
 	syncClosed bool
 
+	// Index fsyncs run in the background, off the acks=-1 path (see indexSyncBytes).
+	idxSyncing atomic.Bool    // a background index fsync runs; set only by syncOnce
+	idxSyncWG  sync.WaitGroup // the background index fsync; Close waits for it
+
 	unflushedMsgs  atomic.Int64
 	unflushedSince atomic.Int64 // unix nanos of the oldest unflushed append, 0 if none
 	flushKick      chan struct{}
@@ -524,42 +528,69 @@ func (l *Log) syncOnce() error {
 	if l.cfg.OnFsync != nil {
 		l.cfg.OnFsync(time.Since(start))
 	}
-	if err := act.maybeSyncIndexes(); err != nil {
-		return l.fence(err)
-	}
 	l.advanceDurable(target)
 	if l.unflushedMsgs.Add(-msgs) <= 0 {
 		l.unflushedSince.Store(0)
 	}
+	// Only one syncOnce runs at a time and only it sets idxSyncing, so the Load then Store
+	// cannot race; the goroutine's Store(false) publishes its idxSyncedPos/At to the check.
+	if !l.idxSyncing.Load() && act.indexSyncDue() {
+		l.idxSyncing.Store(true)
+		l.idxSyncWG.Add(1)
+		go l.syncIndexes(act)
+	}
 	return nil
 }
 
-// The index files of the active segment are fsynced by a group-commit fsync when their last
-// entry moved indexSyncBytes past the one synced before, but at most once per
-// indexSyncInterval unless it moved indexSyncMaxBytes: two more fsyncs on every acks=-1
-// produce request of a busy partition would halve its throughput, while recovery scans
-// the unindexed tail at memory speed. So recovery after a crash scans at most
-// indexSyncMaxBytes (+ one index interval), and a quiet partition at most indexSyncBytes.
+// syncIndexes fsyncs the index files of s, which was the active segment, in the background.
+// Recovery checks every index entry against the .log and rebuilds the rest from it, so the
+// indexes' durability bounds only how much of the .log a recovery scans; it never gates an
+// acknowledgement. A failed fsync fences the log all the same (the next WaitDurable
+// returns the error), as a failed write would.
+func (l *Log) syncIndexes(s *segment) {
+	defer l.idxSyncWG.Done()
+	defer l.idxSyncing.Store(false)
+	if err := s.syncIndexes(); err != nil {
+		l.fence(err)
+	}
+}
+
+// The index files of the active segment are fsynced, after a group-commit fsync and in the
+// background, when their last entry moved indexSyncBytes past the one synced before, but
+// at most once per indexSyncInterval unless it moved indexSyncMaxBytes: two more fsyncs on
+// every acks=-1 produce request of a busy partition would halve its throughput, while
+// recovery scans the unindexed tail at memory speed. So recovery after a crash scans at
+// most indexSyncMaxBytes (+ one index interval, + what was written during one index
+// fsync), and a quiet partition at most indexSyncBytes. A sealed segment's indexes are
+// fsynced by seal, before the segment is published as sealed.
 const (
 	indexSyncBytes    = 256 << 10
 	indexSyncMaxBytes = 16 << 20
 	indexSyncInterval = time.Second
 )
 
-// maybeSyncIndexes fsyncs the active segment's index files when due (see indexSyncBytes).
-// Only syncOnce calls it.
-func (s *segment) maybeSyncIndexes() error {
+// lastIndexPos is the .log position of the last offset index entry (0 if none).
+func (s *segment) lastIndexPos() int64 {
 	s.mu.RLock()
-	last := int64(0)
+	defer s.mu.RUnlock()
 	if n := len(s.idx); n > 0 {
-		last = int64(s.idx[n-1].pos)
+		return int64(s.idx[n-1].pos)
 	}
-	s.mu.RUnlock()
-	behind := last - s.idxSyncedPos
-	if behind < indexSyncBytes ||
-		(behind < indexSyncMaxBytes && time.Since(s.idxSyncedAt) < indexSyncInterval) {
-		return nil
-	}
+	return 0
+}
+
+// indexSyncDue reports whether the index files are due for an fsync (see indexSyncBytes).
+// Only syncOnce calls it, never while a background index fsync runs.
+func (s *segment) indexSyncDue() bool {
+	behind := s.lastIndexPos() - s.idxSyncedPos
+	return behind >= indexSyncBytes &&
+		(behind >= indexSyncMaxBytes || time.Since(s.idxSyncedAt) >= indexSyncInterval)
+}
+
+// syncIndexes fsyncs the index files with fileMu held, so that seal cannot close them
+// meanwhile. Only Log.syncIndexes calls it.
+func (s *segment) syncIndexes() error {
+	last := s.lastIndexPos()
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
 	for _, f := range []File{s.idxFile, s.tidxFile} {
@@ -637,6 +668,8 @@ func (l *Log) closeLocked() error {
 		l.syncMu.Unlock()
 		<-ch
 	}
+	// No syncOnce runs or can start, so no background index fsync starts either.
+	l.idxSyncWG.Wait()
 	var errs []error
 	if l.fenced() == nil {
 		act := l.active()

@@ -51,6 +51,7 @@ func TestRecoveryCostIsTheTail(t *testing.T) {
 		want = append(want, bytes.Clone(b))
 	}
 	waitDurable(t, l)
+	l.WaitIndexSync() // the index fsync runs after the acknowledgement, in the background
 	size := l.Size()
 	crashed := fsys.Crash()
 	l.Close()
