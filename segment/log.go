@@ -97,6 +97,10 @@ type Log struct {
 	totalsMu     sync.Mutex
 	totalsState  totalsState
 
+	// timeSearch finds the first segment reaching a timestamp (timesearch.go).
+	timeMu     sync.Mutex // lock order: timeMu, then matMu
+	timeSearch timeSearch
+
 	// Group commit.
 	syncMu     sync.Mutex
 	syncing    bool          // an fsync is running

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"sort"
 )
 
@@ -130,47 +131,55 @@ func nextSegment(segs []*segment, s *segment) *segment {
 
 // FindTimestamp returns the first batch at or after the log start whose MaxTimestamp >= ts
 // (its bytes in a ReadResult of exactly that batch), or found=false if no such batch exists.
+// It visits only segments whose max timestamp reaches ts (timesearch.go), in log order.
 func (l *Log) FindTimestamp(ts int64) (r ReadResult, found bool, err error) {
-	segs := l.segmentsForTimestamp(ts)
-	start := l.logStart.Load()
-	for i, seg := range segs {
-		if seg.maxMark.Load().ts < ts || seg.next.Load() <= start {
-			continue
+	seg, act, start := l.sealedReaching(math.MinInt64, ts)
+	for seg != nil {
+		// Sealed: its size is final. Its batches >= ts may all lie below the start (a
+		// DeleteRecords inside it); then the search goes on after it.
+		if r, found, err := seg.findTimestamp(ts, start, seg.size.Load()); err != nil || found {
+			return r, found, err
 		}
-		limit := seg.size.Load()
-		if i == len(segs)-1 {
-			limit, _ = seg.published() // not a batch still being appended
-		}
-		from := seg.base
-		seg.ensureIndexes()
-		seg.mu.RLock()
-		if e, ok := floorByTimestamp(seg.tidx, ts); ok {
-			from = seg.base + int64(e.rel)
-		}
-		seg.mu.RUnlock()
-		if from < start {
-			from = start
-		}
-		pos, h, ok, err := seg.findBatch(from, limit)
-		if err != nil {
-			return ReadResult{}, false, err
-		}
-		var buf [batchHeaderSize]byte
-		for ok && pos < limit {
-			if h.MaxTimestamp >= ts {
-				f, err := seg.reader()
-				if err != nil {
-					return ReadResult{}, false, err
-				}
-				return ReadResult{File: f, Position: pos, Size: h.size(), FirstOffset: h.BaseOffset}, true, nil
-			}
-			pos += h.size()
-			if pos >= limit {
-				break
-			}
-			if h, err = seg.readHeader(pos, limit, &buf); err != nil {
+		seg, act, _ = l.sealedReaching(seg.next.Load(), ts)
+	}
+	if act.maxMark.Load().ts < ts || act.next.Load() <= start {
+		return ReadResult{}, false, nil
+	}
+	limit, _ := act.published() // not a batch still being appended
+	return act.findTimestamp(ts, start, limit)
+}
+
+// findTimestamp is FindTimestamp within one segment, below limit and at or after start.
+func (seg *segment) findTimestamp(ts, start, limit int64) (ReadResult, bool, error) {
+	from := seg.base
+	seg.ensureIndexes()
+	seg.mu.RLock()
+	if e, ok := floorByTimestamp(seg.tidx, ts); ok {
+		from = seg.base + int64(e.rel)
+	}
+	seg.mu.RUnlock()
+	if from < start {
+		from = start
+	}
+	pos, h, ok, err := seg.findBatch(from, limit)
+	if err != nil {
+		return ReadResult{}, false, err
+	}
+	var buf [batchHeaderSize]byte
+	for ok && pos < limit {
+		if h.MaxTimestamp >= ts {
+			f, err := seg.reader()
+			if err != nil {
 				return ReadResult{}, false, err
 			}
+			return ReadResult{File: f, Position: pos, Size: h.size(), FirstOffset: h.BaseOffset}, true, nil
+		}
+		pos += h.size()
+		if pos >= limit {
+			break
+		}
+		if h, err = seg.readHeader(pos, limit, &buf); err != nil {
+			return ReadResult{}, false, err
 		}
 	}
 	return ReadResult{}, false, nil

@@ -60,6 +60,9 @@ type RemotePartition struct {
 	lastSweep    time.Time    // owned by the run goroutine
 	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
 
+	timeMu sync.Mutex // lock order: timeMu, then nothing
+	times  timeSearch // guarded by timeMu (read.go)
+
 	snaps producerSnapshotSet // the producer snapshot files of the local directory (prodsnap.go)
 }
 

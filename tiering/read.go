@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"sort"
 
+	"github.com/strata-io/strata/internal/maxseq"
 	"github.com/strata-io/strata/segment"
 )
 
@@ -273,13 +275,15 @@ func (p *RemotePartition) prefetchRun(ctx context.Context, e *SegmentEntry, firs
 }
 
 // FindTimestamp implements PartitionTier: the first remote batch (at or above the remote
-// log start) whose max timestamp is >= ts.
+// log start) whose max timestamp is >= ts. It visits only the entries whose max timestamp
+// reaches ts, in log order, and finds the first of them in time logarithmic in the number
+// of entries (see timeSearch).
 func (p *RemotePartition) FindTimestamp(ctx context.Context, ts int64) ([]byte, bool, error) {
-	st := p.state.Load()
-	for i := range st.entries {
-		e := &st.entries[i]
-		if e.MaxTimestamp < ts || e.LastOffset < st.start {
-			continue
+	from := int64(math.MinInt64)
+	for {
+		st, e := p.entryReaching(from, ts)
+		if e == nil {
+			return nil, false, nil
 		}
 		b, found, err := p.findInEntry(ctx, st, e, ts)
 		if err != nil {
@@ -289,8 +293,55 @@ func (p *RemotePartition) FindTimestamp(ctx context.Context, ts int64) ([]byte, 
 		if found {
 			return b, true, nil
 		}
+		from = e.LastOffset + 1 // its batches >= ts all lie below the remote log start
 	}
-	return nil, false, nil
+}
+
+// timeSearch is a tree of the max timestamps of one snapshot's entries (internal/maxseq):
+// timestamps in a log need not rise, so the first entry reaching a timestamp is not found
+// by a binary search over the entries themselves. It is moved to a new snapshot by visiting
+// only the entries appended since, when the new snapshot extends the old one in place (an
+// upload: see appendEntries); any other change (retention, a reload) rebuilds it.
+type timeSearch struct {
+	st  *remoteState // the snapshot described; st.entries[i] is at position seq.Start()+i
+	seq maxseq.Seq
+}
+
+func (t *timeSearch) advance(st *remoteState) {
+	old := t.st
+	t.st = st
+	if old != nil && len(old.entries) > 0 && len(st.entries) > 0 {
+		// Same first element in memory: the old entries are a prefix of the new ones.
+		if &old.entries[0] == &st.entries[0] && len(st.entries) >= len(old.entries) {
+			for i := len(old.entries); i < len(st.entries); i++ {
+				t.seq.Append(st.entries[i].MaxTimestamp)
+			}
+			return
+		}
+	}
+	t.seq.Reset()
+	for i := range st.entries {
+		t.seq.Append(st.entries[i].MaxTimestamp)
+	}
+}
+
+// entryReaching returns the newest snapshot and its first entry that holds an offset at or
+// above max(from, its log start) and whose max timestamp is >= ts (nil if none).
+func (p *RemotePartition) entryReaching(from, ts int64) (*remoteState, *SegmentEntry) {
+	p.timeMu.Lock()
+	defer p.timeMu.Unlock()
+	t := &p.times
+	st := p.state.Load()
+	if t.st != st {
+		t.advance(st)
+	}
+	from = max(from, st.start)
+	i := sort.Search(len(st.entries), func(i int) bool { return st.entries[i].LastOffset >= from })
+	k := t.seq.FirstAtLeast(t.seq.Start()+i, ts)
+	if k < 0 {
+		return st, nil
+	}
+	return st, &st.entries[k-t.seq.Start()]
 }
 
 func (p *RemotePartition) findInEntry(ctx context.Context, st *remoteState, e *SegmentEntry, ts int64) ([]byte, bool, error) {
