@@ -24,13 +24,10 @@ func (l *Log) ApplyRetention(p RetentionPolicy, now time.Time, allow func(Segmen
 	}
 	l.reapRetiredLocked(now, false)
 	total := l.Size()
+	segs := l.snapshot()
 	var deleted []SegmentInfo
-	for {
-		segs := l.snapshot()
-		if len(segs) < 2 {
-			break
-		}
-		info := segs[0].info()
+	for n := 0; n+1 < len(segs); n++ {
+		info := segs[n].info()
 		expired := false
 		if p.Ms >= 0 {
 			ts := info.MaxTimestamp
@@ -45,16 +42,13 @@ func (l *Log) ApplyRetention(p RetentionPolicy, now time.Time, allow func(Segmen
 		if !expired || (allow != nil && !allow(info)) {
 			break
 		}
-		if err := l.deleteOldestLocked(now); err != nil {
-			return deleted, err
-		}
 		total -= info.Size
 		deleted = append(deleted, info)
 	}
-	if len(deleted) > 0 {
-		return deleted, l.setLogStartLocked(l.logStart.Load())
+	if len(deleted) == 0 {
+		return nil, nil
 	}
-	return deleted, nil
+	return deleted, l.deleteHeadLocked(len(deleted), now)
 }
 
 // DeleteOldestSegment deletes the oldest sealed segment if its BaseOffset is base and moves
@@ -73,39 +67,54 @@ func (l *Log) DeleteOldestSegment(base int64) error {
 	if segs[0].base != base {
 		return fmt.Errorf("segment: oldest segment of %q has base offset %d, not %d", l.dir, segs[0].base, base)
 	}
-	if err := l.deleteOldestLocked(time.Now()); err != nil {
-		return err
-	}
-	return l.setLogStartLocked(l.logStart.Load())
+	return l.deleteHeadLocked(1, time.Now())
 }
 
-// deleteOldestLocked moves the log start to the next segment, removes the oldest segment
-// from the snapshot, then removes its files. Its file stays open for readers for
-// retireDelay.
-func (l *Log) deleteOldestLocked(now time.Time) error {
+// deleteHeadLocked deletes the n oldest segments (all sealed). The log start moves to the
+// next segment durably first (the checkpoint), then the snapshot loses them, then their
+// files go, with one directory fsync for them all rather than one each: a crash before the
+// checkpoint leaves the log as it was; after it, Open starts the log at the checkpoint
+// whichever of the files' removals were durable (a segment wholly below the start is never
+// read, and the next deletion removes it again) and tidies *.deleted leftovers. Their
+// files stay open for readers for retireDelay.
+func (l *Log) deleteHeadLocked(n int, now time.Time) error {
 	segs := l.snapshot()
-	old := segs[0]
-	if start := segs[1].base; start > l.logStart.Load() {
-		// Open derives this start from the oldest remaining segment anyway; the checkpoint
-		// is refreshed by the caller once per batch of deletions.
-		//
-		// The start moves before the snapshot loses the segment: a reader that finds an
+	if start := segs[n].base; start > l.logStart.Load() {
+		// The start moves before the snapshot loses the segments: a reader that finds an
 		// offset missing from the snapshot then sees the new start, and so knows the offset
 		// went to retention (the broker reads it from the tier) rather than being out of
 		// range.
-		l.logStart.Store(start)
+		if err := l.setLogStartLocked(start); err != nil {
+			return err
+		}
 	}
 	// A snapshot is never written to once published (rollLocked builds a new array), so
 	// the next one can share its array: deleting k segments costs k, not k times the
-	// history. The deleted segment stays referenced by the array until the next roll.
-	l.publish(segs[1:])
-	l.retired = append(l.retired, retiredSegment{seg: old, at: now})
-	return l.removeSegmentFiles(old)
+	// history. The deleted segments stay referenced by the array until the next roll.
+	l.publish(segs[n:])
+	var errs []error
+	for _, old := range segs[:n] {
+		l.retired = append(l.retired, retiredSegment{seg: old, at: now})
+		errs = append(errs, l.unlinkSegmentFiles(old))
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		errs = append(errs, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err))
+	}
+	return errors.Join(errs...)
 }
 
-// removeSegmentFiles renames the segment's files to *.deleted and removes them; Open
-// finishes the job if a crash interrupts it.
+// removeSegmentFiles removes the segment's files durably (see unlinkSegmentFiles).
 func (l *Log) removeSegmentFiles(s *segment) error {
+	err := l.unlinkSegmentFiles(s)
+	if serr := l.fs.SyncDir(l.dir); serr != nil {
+		err = errors.Join(err, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, serr))
+	}
+	return err
+}
+
+// unlinkSegmentFiles renames the segment's files to *.deleted and removes them, without a
+// directory fsync; Open finishes the job if a crash interrupts it.
+func (l *Log) unlinkSegmentFiles(s *segment) error {
 	var errs []error
 	for _, p := range []string{s.logPath, s.idxPath, s.tidxPath} {
 		if err := l.fs.Rename(p, p+deletedSuffix); err != nil {
@@ -115,9 +124,6 @@ func (l *Log) removeSegmentFiles(s *segment) error {
 		if err := l.fs.Remove(p + deletedSuffix); err != nil {
 			errs = append(errs, fmt.Errorf("segment: cannot remove %q: %w", p+deletedSuffix, err))
 		}
-	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		errs = append(errs, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err))
 	}
 	return errors.Join(errs...)
 }
@@ -177,15 +183,15 @@ func (l *Log) SetLogStartOffset(offset int64) error {
 	if err := l.setLogStartLocked(offset); err != nil {
 		return err
 	}
-	for {
-		segs := l.snapshot()
-		if len(segs) < 2 || segs[1].base > offset {
-			return nil
-		}
-		if err := l.deleteOldestLocked(now); err != nil {
-			return err
-		}
+	segs := l.snapshot()
+	n := 0
+	for n+1 < len(segs) && segs[n+1].base <= offset {
+		n++
 	}
+	if n == 0 {
+		return nil
+	}
+	return l.deleteHeadLocked(n, now)
 }
 
 // restartLocked replaces the empty active segment by one starting at offset.
