@@ -108,11 +108,12 @@
 // that arrive during it are covered by the next). FlushMessages and FlushInterval make a
 // background goroutine fsync for writes nobody waits on (acks=1). Rolling fsyncs the sealed
 // segment's .log, .index and .timeindex before the new segment is created and the directory
-// fsynced. The index files of the active segment are fsynced by a group-commit fsync only
-// when their last entry moved 256 KiB past the last synced one, and then at most once a
-// second unless it moved 16 MiB (so that a busy acks=-1 partition pays for one fsync per
-// request, not three): after a crash, recovery rebuilds what is missing, and scans at most
-// about 16 MiB + IndexIntervalBytes (256 KiB for a partition that was quiet). A failed write or fsync fences the log (ErrFenced, sticky): Append and the
+// fsynced. The index files of the active segment are fsynced in the background after a
+// group-commit fsync, never before its waiters are released, only when their last entry moved
+// 256 KiB past the last synced one, and then at most once a second unless it moved 16 MiB (so
+// that a busy acks=-1 partition pays for one fsync per request, not three): after a crash,
+// recovery rebuilds what is missing, and scans at most about 16 MiB + IndexIntervalBytes (256
+// KiB for a partition that was quiet), plus what was written during one index fsync. A failed write or fsync fences the log (ErrFenced, sticky): Append and the
 // other writers fail until the log is reopened and recovered.
 //
 // # Recovery
@@ -131,8 +132,11 @@
 // Segments, the offset getters) run concurrently with the writer on an immutable snapshot of
 // the segment list (atomic.Pointer; a reader that needs segments still lazy after a clean
 // Open makes them and publishes them by compare-and-swap, lazy.go) and read only bytes below a segment's committed size, which
-// the writer publishes after the bytes were written. A deleted segment leaves the snapshot
-// first, then its files are renamed to *.deleted and removed; the open file stays readable for
+// the writer publishes after the bytes were written. Deleting segments from the head moves
+// the log start checkpoint first, then the segments leave the snapshot, then their files are
+// renamed to *.deleted and removed, with one directory fsync per batch of deletions (a crash
+// leaves segments wholly below the checkpoint, never read, or *.deleted files, which Open
+// removes); the open file stays readable for
 // 30 seconds for ReadResults still in flight, then is closed (a later read gets an error, not
 // a panic).
 //
