@@ -84,7 +84,7 @@ type segment struct {
 	tidxFile        File
 	bytesSinceIndex int64
 	fileMu          sync.Mutex
-	idxSyncedPos    int64     // position of the last index entry fsynced by syncOnce
+	idxSyncedPos    int64     // position of the last index entry fsynced by the background index sync (Log.syncIndexes)
 	idxSyncedAt     time.Time // when syncOnce last fsynced the index files
 
 	// unchecked is set for a sealed segment opened from the clean-shutdown summary: its
