@@ -12,6 +12,7 @@ package broker
 import (
 	"context"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,9 +28,9 @@ func (b *Broker) handleDescribeAcls(ctx context.Context, req *kmsg.DescribeACLsR
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp, nil
 	}
-	f := ACLFilter{ResourceType: req.ResourceType, ResourceName: req.ResourceName, PatternType: req.ResourcePatternType,
+	f := security.ACLFilter{ResourceType: req.ResourceType, ResourceName: req.ResourceName, PatternType: req.ResourcePatternType,
 		Principal: req.Principal, Host: req.Host, Operation: req.Operation, Permission: req.PermissionType}
-	if err := validateFilter(f); err != nil {
+	if err := security.ValidateFilter(f); err != nil {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		resp.ErrorMessage = kmsg.StringPtr(err.Error())
 		return resp, nil
@@ -56,22 +57,3 @@ func (b *Broker) handleDescribeAcls(ctx context.Context, req *kmsg.DescribeACLsR
 	}
 	return resp, nil
 }
-
-// validateFilter rejects filters with UNKNOWN enums.
-func validateFilter(f ACLFilter) error {
-	switch {
-	case f.ResourceType == kmsg.ACLResourceTypeUnknown || f.ResourceType > kmsg.ACLResourceTypeUser:
-		return errInvalidFilter("resource type")
-	case f.PatternType == kmsg.ACLResourcePatternTypeUnknown || f.PatternType > kmsg.ACLResourcePatternTypePrefixed:
-		return errInvalidFilter("pattern type")
-	case f.Operation == kmsg.ACLOperationUnknown || f.Operation > kmsg.ACLOperationDescribeTokens:
-		return errInvalidFilter("operation")
-	case f.Permission == kmsg.ACLPermissionTypeUnknown || f.Permission > kmsg.ACLPermissionTypeAllow:
-		return errInvalidFilter("permission type")
-	}
-	return nil
-}
-
-type errInvalidFilter string
-
-func (e errInvalidFilter) Error() string { return "invalid ACL filter: unknown " + string(e) }

@@ -11,6 +11,7 @@ package broker
 import (
 	"context"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -35,19 +36,19 @@ func (b *Broker) handleCreateAcls(ctx context.Context, req *kmsg.CreateACLsReque
 		}
 		return resp, nil
 	}
-	var valid []ACL
+	var valid []security.ACL
 	codes := make([]int16, len(req.Creations))
 	msgs := make([]string, len(req.Creations))
 	for i, c := range req.Creations {
-		a := ACL{ResourceType: c.ResourceType, ResourceName: c.ResourceName, PatternType: c.ResourcePatternType,
+		a := security.ACL{ResourceType: c.ResourceType, ResourceName: c.ResourceName, PatternType: c.ResourcePatternType,
 			Principal: c.Principal, Host: c.Host, Operation: c.Operation, Permission: c.PermissionType}
-		if err := validateACL(a); err != nil {
+		if err := security.ValidateACL(a); err != nil {
 			codes[i], msgs[i] = kerr.InvalidRequest.Code, err.Error()
 			continue
 		}
 		valid = append(valid, a)
 	}
-	if err := b.aclStore.create(b.authz, valid); err != nil {
+	if err := b.aclStore.Create(valid); err != nil {
 		b.logger.Error("cannot persist acls", "err", err)
 		for i := range codes {
 			if codes[i] == 0 {

@@ -9,6 +9,7 @@ package broker
 import (
 	"context"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -30,12 +31,12 @@ func (b *Broker) handleDeleteAcls(ctx context.Context, req *kmsg.DeleteACLsReque
 		}
 		return resp, nil
 	}
-	var filters []ACLFilter
+	var filters []security.ACLFilter
 	var at []int
 	for i, f := range req.Filters {
-		af := ACLFilter{ResourceType: f.ResourceType, ResourceName: f.ResourceName, PatternType: f.ResourcePatternType,
+		af := security.ACLFilter{ResourceType: f.ResourceType, ResourceName: f.ResourceName, PatternType: f.ResourcePatternType,
 			Principal: f.Principal, Host: f.Host, Operation: f.Operation, Permission: f.PermissionType}
-		if err := validateFilter(af); err != nil {
+		if err := security.ValidateFilter(af); err != nil {
 			results[i].ErrorCode = kerr.InvalidRequest.Code
 			results[i].ErrorMessage = kmsg.StringPtr(err.Error())
 			continue
@@ -43,7 +44,7 @@ func (b *Broker) handleDeleteAcls(ctx context.Context, req *kmsg.DeleteACLsReque
 		filters = append(filters, af)
 		at = append(at, i)
 	}
-	removed, err := b.aclStore.delete(b.authz, filters)
+	removed, err := b.aclStore.Delete(filters)
 	if err != nil {
 		b.logger.Error("cannot persist acls", "err", err)
 		for _, i := range at {

@@ -13,6 +13,7 @@ package broker
 import (
 	"context"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -38,13 +39,13 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 		resp.ErrorMessage = kmsg.StringPtr(saslFailedMessage(cs.mechanism))
 		cs.closeAfter = true
 		cs.scramConv = nil
-		b.secm.saslResult(cs.mechanism, false)
+		b.secm.SASLResult(cs.mechanism, false)
 		b.logger.Info("sasl authentication failed", "remote", remote, "mechanism", cs.mechanism, "listener", cs.listener.spec.name)
 		return resp, nil
 	}
 	switch cs.mechanism {
-	case mechPlain:
-		user, ok := b.authenticatePlain(req.SASLAuthBytes)
+	case security.MechPlain:
+		user, ok := security.AuthenticatePlain(b.scram, req.SASLAuthBytes)
 		if !ok {
 			return fail()
 		}
@@ -57,7 +58,7 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 		}
 		resp.SASLAuthBytes = out
 		if done {
-			b.completeSASL(cs, cs.scramConv.user, remote)
+			b.completeSASL(cs, cs.scramConv.User(), remote)
 			cs.scramConv = nil
 		}
 	}
@@ -67,6 +68,6 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 func (b *Broker) completeSASL(cs *connState, user, remote string) {
 	cs.principal = "User:" + user
 	cs.authenticated.Store(true)
-	b.secm.saslResult(cs.mechanism, true)
+	b.secm.SASLResult(cs.mechanism, true)
 	b.logger.Debug("sasl authenticated", "remote", remote, "mechanism", cs.mechanism, "principal", cs.principal)
 }

@@ -10,24 +10,25 @@ package broker
 import (
 	"context"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (b *Broker) handleDescribeUserScramCredentials(ctx context.Context, req *kmsg.DescribeUserSCRAMCredentialsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
-	if !b.authorize(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, clusterName) {
+	if !b.authorize(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, security.ClusterName) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp, nil
 	}
-	all := b.scram.describe()
-	result := func(info scramUserInfo) kmsg.DescribeUserSCRAMCredentialsResponseResult {
+	all := b.scram.Describe()
+	result := func(info security.SCRAMUserInfo) kmsg.DescribeUserSCRAMCredentialsResponseResult {
 		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
 		r.User = info.User
-		for _, m := range []string{mechSCRAM256, mechSCRAM512} {
+		for _, m := range []string{security.MechSCRAM256, security.MechSCRAM512} {
 			if it, ok := info.Mechanisms[m]; ok {
 				ci := kmsg.NewDescribeUserSCRAMCredentialsResponseResultCredentialInfo()
-				ci.Mechanism = scramMechanismNumber(m)
+				ci.Mechanism = security.MechanismNumber(m)
 				ci.Iterations = int32(it)
 				r.CredentialInfos = append(r.CredentialInfos, ci)
 			}
@@ -40,7 +41,7 @@ func (b *Broker) handleDescribeUserScramCredentials(ctx context.Context, req *km
 		}
 		return resp, nil
 	}
-	byName := make(map[string]scramUserInfo, len(all))
+	byName := make(map[string]security.SCRAMUserInfo, len(all))
 	for _, info := range all {
 		byName[info.User] = info
 	}

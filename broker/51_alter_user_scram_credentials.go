@@ -3,7 +3,7 @@ package broker
 // AlterUserScramCredentials (key 51), version 0.
 //
 // Upsertions carry salt, iterations and the client-computed salted password; the broker
-// keeps only StoredKey and ServerKey (see scram.go). Per user, in request order: an empty
+// keeps only StoredKey and ServerKey (see security/scram.go). Per user, in request order: an empty
 // name or iterations outside [4096, 16384] is UNACCEPTABLE_CREDENTIAL, a mechanism other
 // than SCRAM-SHA-256 (1) or SCRAM-SHA-512 (2) is UNSUPPORTED_SASL_MECHANISM, the same
 // user and mechanism twice in one request is DUPLICATE_RESOURCE, deleting a credential
@@ -14,21 +14,17 @@ package broker
 import (
 	"context"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
-	type change struct {
-		mech   string
-		delete bool
-		cred   scramCred
-	}
 	type userChange struct {
 		code    int16
 		msg     string
-		changes []change
+		changes []security.SCRAMChange
 	}
 	var order []string
 	users := map[string]*userChange{}
@@ -47,7 +43,7 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.
 		}
 	}
 	seen := map[[2]string]bool{}
-	authorized := b.authorize(ctx, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, clusterName)
+	authorized := b.authorize(ctx, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, security.ClusterName)
 	check := func(u *userChange, name string, m int8) (string, bool) {
 		if !authorized {
 			setErr(u, kerr.ClusterAuthorizationFailed, "")
@@ -57,7 +53,7 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.
 			setErr(u, kerr.UnacceptableCredential, "Username must not be empty")
 			return "", false
 		}
-		mech, ok := scramMechanismName(m)
+		mech, ok := security.MechanismName(m)
 		if !ok {
 			setErr(u, kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism")
 			return "", false
@@ -72,7 +68,7 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.
 	for _, d := range req.Deletions {
 		u := get(d.Name)
 		if mech, ok := check(u, d.Name, d.Mechanism); ok {
-			u.changes = append(u.changes, change{mech: mech, delete: true})
+			u.changes = append(u.changes, security.SCRAMChange{Mechanism: mech, Delete: true})
 		}
 	}
 	for _, up := range req.Upsertions {
@@ -81,7 +77,7 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.
 		if !ok {
 			continue
 		}
-		if up.Iterations < scramMinIterations || up.Iterations > scramMaxIterations {
+		if up.Iterations < security.MinIterations || up.Iterations > security.MaxIterations {
 			setErr(u, kerr.UnacceptableCredential, "Iterations must be between 4096 and 16384")
 			continue
 		}
@@ -89,51 +85,23 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.
 			setErr(u, kerr.UnacceptableCredential, "Salt and salted password must not be empty")
 			continue
 		}
-		u.changes = append(u.changes, change{mech: mech, cred: credentialFromSalted(mech, up.Salt, up.SaltedPassword, int(up.Iterations))})
+		u.changes = append(u.changes, security.SCRAMChange{Mechanism: mech, Cred: security.CredentialFromSalted(mech, up.Salt, up.SaltedPassword, int(up.Iterations))})
 	}
 
-	s := b.scram
-	s.mu.Lock()
-	changed := false
+	var valid []string
+	changes := map[string][]security.SCRAMChange{}
 	for _, name := range order {
-		u := users[name]
-		if u.code != 0 {
-			continue
-		}
-		for _, c := range u.changes {
-			if c.delete {
-				if _, ok := s.users[name][c.mech]; !ok {
-					setErr(u, kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist")
-				}
-			}
-		}
-		if u.code != 0 {
-			continue
-		}
-		for _, c := range u.changes {
-			if c.delete {
-				delete(s.users[name], c.mech)
-				if len(s.users[name]) == 0 {
-					delete(s.users, name)
-				}
-			} else {
-				if s.users[name] == nil {
-					s.users[name] = map[string]scramCred{}
-				}
-				s.users[name][c.mech] = c.cred
-			}
-			changed = true
+		if u := users[name]; u.code == 0 {
+			valid = append(valid, name)
+			changes[name] = u.changes
 		}
 	}
-	var saveErr error
-	if changed {
-		saveErr = s.saveLocked()
+	notFound, saveErr := b.scram.Alter(valid, changes)
+	for name := range notFound {
+		setErr(users[name], kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist")
 	}
-	s.mu.Unlock()
 	if saveErr != nil {
 		b.logger.Error("cannot persist scram credentials", "err", saveErr)
-	} else if changed && s.onSave != nil {
-		s.onSave(scramFileName)
 	}
 	for _, name := range order {
 		u := users[name]

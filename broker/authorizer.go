@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -57,7 +58,7 @@ func (b *Broker) authorize(ctx context.Context, op kmsg.ACLOperation, rt kmsg.AC
 	}
 	ok := b.authz.Authorize(principalFrom(ctx), host, op, rt, name)
 	if !ok {
-		b.secm.deny(rt, op)
+		b.secm.Deny(rt, op)
 	}
 	return ok
 }
@@ -82,7 +83,7 @@ func (b *Broker) groupAllowed(ctx context.Context, op kmsg.ACLOperation, name st
 }
 
 func (b *Broker) clusterAllowed(ctx context.Context, op kmsg.ACLOperation) bool {
-	return b.authorize(ctx, op, kmsg.ACLResourceTypeCluster, clusterName)
+	return b.authorize(ctx, op, kmsg.ACLResourceTypeCluster, security.ClusterName)
 }
 
 // topicNameOrID resolves a topic named by name (older versions) or ID. ok is false for an
@@ -345,7 +346,7 @@ func authzMetadata(b *Broker, ctx context.Context, req *kmsg.MetadataRequest, ne
 		}
 	}
 	if req.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, clusterName, clusterOps)
+		resp.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, security.ClusterName, clusterOps)
 	}
 	resp.Topics = append(resp.Topics, denied...)
 	return resp, nil
@@ -569,7 +570,7 @@ func authzDescribeCluster(b *Broker, ctx context.Context, req *kmsg.DescribeClus
 		r, err := next(req)
 		if err == nil && req.IncludeClusterAuthorizedOperations {
 			if dc, ok := r.(*kmsg.DescribeClusterResponse); ok && dc.ErrorCode == 0 {
-				dc.ClusterAuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, clusterName, clusterOps)
+				dc.ClusterAuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, security.ClusterName, clusterOps)
 			}
 		}
 		return r, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
@@ -28,12 +29,12 @@ import (
 type Broker struct {
 	cfg       Config
 	logger    *slog.Logger
-	ln        net.Listener // the first listener
-	listeners []*listener  // every listener (listeners.go)
-	authz     *Authorizer  // nil: authorization disabled (authorizer.go)
-	aclStore  *aclStore
-	scram     *scramStore // SCRAM users (scram.go)
-	secm      *secMetrics // security metrics (secmetrics.go)
+	ln        net.Listener         // the first listener
+	listeners []*listener          // every listener (listeners.go)
+	authz     *security.Authorizer // nil: authorization disabled (authorizer.go)
+	aclStore  *security.ACLStore
+	scram     *security.SCRAMStore // SCRAM users (scram.go)
+	secm      *security.Metrics    // security metrics (secmetrics.go)
 	clusterID string
 	tier      *tiering.Manager // nil: no remote tier
 	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
@@ -297,4 +298,12 @@ func (b *Broker) runMaintenance(now time.Time) {
 			b.saveProducerState(p)
 		}
 	}
+}
+
+// fs is the filesystem of the data directory: segmentFS, or the OS.
+func (b *Broker) fs() segment.FS {
+	if b.segmentFS != nil {
+		return b.segmentFS
+	}
+	return segment.OSFS{}
 }

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strata-io/strata/security"
 )
 
 // listenerSpec is one parsed NAME://host:port entry.
@@ -80,7 +82,7 @@ type listener struct {
 	spec       listenerSpec
 	cfg        *Config // the broker config with this listener's overrides
 	ln         net.Listener
-	tls        *tlsProvider // nil for PLAINTEXT / SASL_PLAINTEXT
+	tls        *security.TLSProvider // nil for PLAINTEXT / SASL_PLAINTEXT
 	advertised *listenerSpec
 }
 
@@ -103,7 +105,7 @@ func (b *Broker) openListeners() error {
 	for _, s := range specs {
 		l := &listener{spec: s, cfg: b.cfg.forListener(s.name)}
 		if s.tls() {
-			if l.tls, err = newTLSProvider(l.cfg, b.logger); err != nil {
+			if l.tls, err = security.NewTLSProvider(l.cfg.tlsSettings(), b.logger); err != nil {
 				b.closeListeners()
 				return fmt.Errorf("listener %s: %w", s.name, err)
 			}
@@ -202,18 +204,18 @@ type tlsConn struct {
 // tlsHandshake runs the server side of the handshake within connections.max.idle.ms
 // (bounded to 10 s). A failed handshake is logged at Info without secrets and closes nc.
 func (b *Broker) tlsHandshake(ctx context.Context, nc net.Conn, l *listener) (*tlsConn, error) {
-	tc := tls.Server(nc, l.tls.config())
+	tc := tls.Server(nc, l.tls.Config())
 	hctx, cancel := context.WithTimeout(ctx, min(b.cfg.ConnectionsMaxIdle, 10*time.Second))
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		b.logger.Info("tls handshake failed", "listener", l.spec.name, "remote", nc.RemoteAddr().String(), "err", err)
-		b.secm.tlsFailed(l.spec.name)
+		b.secm.TLSFailed(l.spec.name)
 		nc.Close()
 		return nil, err
 	}
-	p := anonymousUser
+	p := security.Anonymous
 	if st := tc.ConnectionState(); len(st.PeerCertificates) > 0 {
-		p = "User:" + l.tls.principalFor(st.PeerCertificates[0])
+		p = "User:" + l.tls.PrincipalFor(st.PeerCertificates[0])
 	}
 	return &tlsConn{conn: tc, principal: p}, nil
 }

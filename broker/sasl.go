@@ -23,14 +23,13 @@ package broker
 import (
 	"bufio"
 	"context"
-	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync/atomic"
 
+	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -42,14 +41,14 @@ type connState struct {
 	authenticated atomic.Bool
 
 	mechanism  string // chosen by SaslHandshake
-	scramConv  *scramConversation
+	scramConv  *security.SCRAMServer
 	closeAfter bool          // close the connection once the current response is written
 	saslStep   chan struct{} // SaslHandshake v0 / raw token handled (tells the reader)
 }
 
 // newConnState returns the state of a connection accepted on l.
 func newConnState(l *listener) *connState {
-	return &connState{listener: l, principal: anonymousUser, saslStep: make(chan struct{}, 1)}
+	return &connState{listener: l, principal: security.Anonymous, saslStep: make(chan struct{}, 1)}
 }
 
 // signalSASLStep tells the reader that a SaslHandshake v0 or raw token was handled.
@@ -140,7 +139,7 @@ func principalFrom(ctx context.Context) string {
 	if cs := connStateFrom(ctx); cs != nil && cs.principal != "" {
 		return cs.principal
 	}
-	return anonymousUser
+	return security.Anonymous
 }
 
 // frameLimit is the largest frame the connection may send now.
@@ -165,32 +164,10 @@ func saslFailedMessage(mech string) string {
 	return "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mech
 }
 
-// authenticatePlain checks a PLAIN token: [authzid] NUL authcid NUL passwd (RFC 4616).
-func (b *Broker) authenticatePlain(token []byte) (user string, ok bool) {
-	parts := strings.Split(string(token), "\x00")
-	if len(parts) != 3 {
-		return "", false
-	}
-	authz, user, pass := parts[0], parts[1], parts[2]
-	if user == "" || pass == "" || (authz != "" && authz != user) {
-		return "", false
-	}
-	return user, b.scram.verifyPassword(user, pass)
-}
-
 // scramStep runs one SCRAM step; done reports the end of the exchange with success.
 func (b *Broker) scramStep(cs *connState, token []byte) (resp []byte, done bool, err error) {
 	if cs.scramConv == nil {
-		cs.scramConv = &scramConversation{store: b.scram, mech: cs.mechanism}
-		out, err := cs.scramConv.first(string(token))
-		return []byte(out), false, err
+		cs.scramConv = security.NewSCRAMServer(b.scram, cs.mechanism)
 	}
-	out, err := cs.scramConv.final(string(token))
-	if err != nil {
-		return nil, false, err
-	}
-	return []byte(out), true, nil
+	return cs.scramConv.Step(token)
 }
-
-// constantTimeEqual compares secrets without early exit.
-func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -81,7 +82,7 @@ func (b *Broker) restoreSecurityFile(name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("cannot read %q from the bucket: %w", b.securityKey(name), err)
 	}
-	if err := writeSecretFileAtomic(path, data); err != nil {
+	if err := segment.WriteFileAtomic(segment.OSFS{}, path, data, 0o600); err != nil {
 		return false, err
 	}
 	b.logger.Info("security file restored from bucket", "file", name)

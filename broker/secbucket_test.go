@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
@@ -17,7 +18,7 @@ func TestSecurityRestoredFromBucket(t *testing.T) {
 	store := memstore.New()
 	open := func(dir string) *Broker {
 		cfg, err := ParseConfig(map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0", "log.dirs": dir,
-			"authorizer.class.name": "strata", "remote.log.prefix": "cluster-a"})
+			"authorizer.class.name": "strata", "remote.log.prefix": "cluster-a", "super.users": "User:root"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,12 +32,11 @@ func TestSecurityRestoredFromBucket(t *testing.T) {
 	b := open(t.TempDir())
 	ctx := context.Background()
 	super := withConnState(ctx, &connState{principal: "User:root"})
-	b.authz.superUsers["User:root"] = true
 
 	alter := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
 	salt := []byte("bucket-salt-1234")
 	alter.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{{Name: "alice", Mechanism: 2, Iterations: 4096,
-		Salt: salt, SaltedPassword: saltedPassword(mechSCRAM512, "pw-in-bucket", salt, 4096)}}
+		Salt: salt, SaltedPassword: security.SaltedPassword(security.MechSCRAM512, "pw-in-bucket", salt, 4096)}}
 	if r, _ := b.handleAlterUserScramCredentials(super, alter); r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode != 0 {
 		t.Fatalf("alter: %+v", r)
 	}
@@ -49,7 +49,7 @@ func TestSecurityRestoredFromBucket(t *testing.T) {
 	}
 	b.Close()
 
-	rc, err := store.GetRange(ctx, "cluster-a/_security/"+scramFileName, 0, -1)
+	rc, err := store.GetRange(ctx, "cluster-a/_security/"+security.SCRAMFileName, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestSecurityRestoredFromBucket(t *testing.T) {
 
 	b2 := open(t.TempDir())
 	defer b2.Close()
-	if !b2.scram.verifyPassword("alice", "pw-in-bucket") || b2.scram.verifyPassword("alice", "other") {
+	if !b2.scram.VerifyPassword("alice", "pw-in-bucket") || b2.scram.VerifyPassword("alice", "other") {
 		t.Fatal("restored credential does not verify")
 	}
 	if !b2.authz.Authorize("User:alice", "h", kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, "t") {

@@ -28,10 +28,14 @@ package broker
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/strata-io/strata/security"
+	"github.com/strata-io/strata/segment"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -166,15 +170,6 @@ const (
 	protoSASLSSL       = "SASL_SSL"
 )
 
-// SASL mechanisms.
-const (
-	mechPlain     = "PLAIN"
-	mechSCRAM256  = "SCRAM-SHA-256"
-	mechSCRAM512  = "SCRAM-SHA-512"
-	clusterName   = "kafka-cluster" // the one CLUSTER resource name
-	anonymousUser = "User:ANONYMOUS"
-)
-
 // protocolMap parses listener.security.protocol.map on top of the identity mapping.
 func (c *Config) protocolMap() (map[string]string, error) {
 	m := map[string]string{protoPlaintext: protoPlaintext, protoSSL: protoSSL,
@@ -208,7 +203,7 @@ func (c *Config) saslMechanisms() ([]string, error) {
 			continue
 		}
 		switch m {
-		case mechPlain, mechSCRAM256, mechSCRAM512:
+		case security.MechPlain, security.MechSCRAM256, security.MechSCRAM512:
 		default:
 			return nil, fmt.Errorf("unsupported mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
 		}
@@ -262,10 +257,10 @@ func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
 	default:
 		bad("ssl.client.auth", "must be none, requested or required, got %q", c.SSLClientAuth)
 	}
-	if _, _, err := tlsVersions(c.SSLEnabledProtocols); err != nil {
+	if err := security.ValidateTLSProtocols(c.SSLEnabledProtocols); err != nil {
 		bad("ssl.enabled.protocols", "%v", err)
 	}
-	if _, err := parsePrincipalRules(c.SSLPrincipalMappingRules); err != nil {
+	if err := security.ValidatePrincipalRules(c.SSLPrincipalMappingRules); err != nil {
 		bad("ssl.principal.mapping.rules", "%v", err)
 	}
 	mechs, err := c.saslMechanisms()
@@ -308,10 +303,10 @@ func (c *Config) validateListenerKeys(name string, bad func(key, format string, 
 	default:
 		bad(prefix+"ssl.client.auth", "must be none, requested or required, got %q", c.SSLClientAuth)
 	}
-	if _, _, err := tlsVersions(c.SSLEnabledProtocols); err != nil {
+	if err := security.ValidateTLSProtocols(c.SSLEnabledProtocols); err != nil {
 		bad(prefix+"ssl.enabled.protocols", "%v", err)
 	}
-	if _, err := parsePrincipalRules(c.SSLPrincipalMappingRules); err != nil {
+	if err := security.ValidatePrincipalRules(c.SSLPrincipalMappingRules); err != nil {
 		bad(prefix+"ssl.principal.mapping.rules", "%v", err)
 	}
 	if _, err := c.saslMechanisms(); err != nil {
@@ -321,8 +316,8 @@ func (c *Config) validateListenerKeys(name string, bad func(key, format string, 
 
 // openSecurity loads the SCRAM users and, when an authorizer is configured, the ACLs.
 func (b *Broker) openSecurity() error {
-	b.secm = newSecMetrics(b.cfg.Registerer)
-	if _, err := b.restoreSecurityFile(scramFileName); err != nil { // secbucket.go
+	b.secm = security.NewMetrics(b.cfg.Registerer)
+	if _, err := b.restoreSecurityFile(security.SCRAMFileName); err != nil { // secbucket.go
 		return err
 	}
 	// Uploads are serialised and send the file as it is then, so the last upload is
@@ -333,11 +328,10 @@ func (b *Broker) openSecurity() error {
 		defer mirrorMu.Unlock()
 		b.mirrorSecurityFile(name)
 	}
-	s, err := openSCRAMStore(b.metaDir())
+	s, err := security.OpenSCRAMStore(b.fs(), b.metaDir(), mirror)
 	if err != nil {
 		return err
 	}
-	s.onSave = mirror
 	b.scram = s
 	if !b.cfg.authorizerEnabled() {
 		return nil
@@ -346,15 +340,14 @@ func (b *Broker) openSecurity() error {
 	for u := range b.cfg.superUsers() {
 		supers = append(supers, u)
 	}
-	a := NewAuthorizer(supers, b.cfg.AllowEveryoneIfNoACLFound)
-	if _, err := b.restoreSecurityFile(aclFileName); err != nil {
+	a := security.NewAuthorizer(supers, b.cfg.AllowEveryoneIfNoACLFound)
+	if _, err := b.restoreSecurityFile(security.ACLFileName); err != nil {
 		return err
 	}
-	st, err := openACLStore(b.metaDir(), a)
+	st, err := security.OpenACLStore(b.fs(), b.metaDir(), a, mirror)
 	if err != nil {
 		return err
 	}
-	st.onSave = mirror
 	b.authz, b.aclStore = a, st
 	return nil
 }
@@ -370,4 +363,37 @@ func securityAPIs() []apiEntry {
 		{kmsg.DescribeUserSCRAMCredentials, 0, 0, h((*Broker).handleDescribeUserScramCredentials)},
 		{kmsg.AlterUserSCRAMCredentials, 0, 0, h((*Broker).handleAlterUserScramCredentials)},
 	}
+}
+
+// tlsSettings are the listener config's ssl.* settings.
+func (c *Config) tlsSettings() security.TLSSettings {
+	return security.TLSSettings{
+		KeystoreLocation:         c.SSLKeystoreLocation,
+		KeystoreCertificateChain: c.SSLKeystoreCertificateChain,
+		KeystoreKey:              c.SSLKeystoreKey,
+		TruststoreLocation:       c.SSLTruststoreLocation,
+		TruststoreCertificates:   c.SSLTruststoreCertificates,
+		EnabledProtocols:         c.SSLEnabledProtocols,
+		ClientAuth:               c.SSLClientAuth,
+		PrincipalMappingRules:    c.SSLPrincipalMappingRules,
+	}
+}
+
+// SetSCRAMCredentialOffline writes a SCRAM credential for user into the data directory of
+// a broker that is not running (Kafka's `kafka-storage format --add-scram`): the way to
+// create the first (super) user when no listener lets anyone in yet. It salts and hashes
+// password like a client would and keeps only the derived keys.
+func SetSCRAMCredentialOffline(dataDir, user, mechanism, password string, iterations int) error {
+	meta := filepath.Join(dataDir, metaDirName)
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		return fmt.Errorf("cannot create %q: %w", meta, err)
+	}
+	s, err := security.OpenSCRAMStore(segment.OSFS{}, meta, nil)
+	if err != nil {
+		return err
+	}
+	if err := s.SetPassword(user, mechanism, password, iterations); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	return nil
 }

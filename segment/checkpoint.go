@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,31 +17,10 @@ const (
 
 func joinPath(dir, name string) string { return filepath.Join(dir, name) }
 
-// writeFileAtomic writes data to dir/name via dir/name.tmp: write, fsync, rename, fsync dir.
-// A crash leaves either the old file or the new one, never a mix.
+// writeFileAtomic writes data to dir/name with WriteFileAtomic.
 func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
-	path := joinPath(dir, name)
-	tmp := path + tmpSuffix
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("segment: cannot create %q: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("segment: cannot write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("segment: cannot fsync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("segment: cannot close %q: %w", tmp, err)
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return fmt.Errorf("segment: cannot rename %q: %w", tmp, err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("segment: cannot sync directory %q: %w", dir, err)
+	if err := WriteFileAtomic(fsys, joinPath(dir, name), data, 0o644); err != nil {
+		return fmt.Errorf("segment: %w", err)
 	}
 	return nil
 }

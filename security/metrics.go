@@ -1,4 +1,4 @@
-package broker
+package security
 
 // Security metrics (on Config.Registerer; nothing when it is nil). Labels carry
 // mechanisms, listener names, resource types and operations only: never user names,
@@ -10,20 +10,23 @@ package broker
 //   strata_authorization_denials_total{resource_type, operation}
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-type secMetrics struct {
+// Metrics are the security counters; a nil *Metrics counts nothing.
+type Metrics struct {
 	sasl    *prometheus.CounterVec
 	tlsFail *prometheus.CounterVec
 	denied  *prometheus.CounterVec
 }
 
-func newSecMetrics(reg prometheus.Registerer) *secMetrics {
-	m := &secMetrics{
+// NewMetrics registers the counters on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		sasl: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_sasl_authentications_total",
 			Help: "SASL authentications by mechanism and result (Kafka: successful-authentication-total, failed-authentication-total).",
@@ -45,7 +48,8 @@ func newSecMetrics(reg prometheus.Registerer) *secMetrics {
 	return m
 }
 
-func (m *secMetrics) saslResult(mech string, ok bool) {
+// SASLResult counts one authentication outcome.
+func (m *Metrics) SASLResult(mech string, ok bool) {
 	if m == nil {
 		return
 	}
@@ -56,14 +60,30 @@ func (m *secMetrics) saslResult(mech string, ok bool) {
 	m.sasl.WithLabelValues(mech, r).Inc()
 }
 
-func (m *secMetrics) tlsFailed(listener string) {
+// TLSFailed counts one failed handshake on listener.
+func (m *Metrics) TLSFailed(listener string) {
 	if m != nil {
 		m.tlsFail.WithLabelValues(listener).Inc()
 	}
 }
 
-func (m *secMetrics) deny(rt kmsg.ACLResourceType, op kmsg.ACLOperation) {
+// Deny counts one denied authorization check.
+func (m *Metrics) Deny(rt kmsg.ACLResourceType, op kmsg.ACLOperation) {
 	if m != nil {
 		m.denied.WithLabelValues(strings.ToLower(rt.String()), strings.ToLower(op.String())).Inc()
 	}
+}
+
+// registerOrExisting registers c, or returns the collector already registered under
+// its descriptor (several brokers in one process share a registry in tests).
+func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

@@ -1,4 +1,4 @@
-package broker
+package security
 
 // TLS for SSL and SASL_SSL listeners, from PEM files or inline PEM.
 //
@@ -24,9 +24,21 @@ import (
 	"time"
 )
 
-// tlsProvider holds the current certificate and client CAs.
-type tlsProvider struct {
-	cfg    *Config
+// TLSSettings are a listener's ssl.* settings (Kafka's names; PEM only).
+type TLSSettings struct {
+	KeystoreLocation         string // ssl.keystore.location: PEM chain and unencrypted key
+	KeystoreCertificateChain string // ssl.keystore.certificate.chain (inline PEM)
+	KeystoreKey              string // ssl.keystore.key (inline PEM)
+	TruststoreLocation       string // ssl.truststore.location
+	TruststoreCertificates   string // ssl.truststore.certificates (inline PEM)
+	EnabledProtocols         string // ssl.enabled.protocols: TLSv1.2, TLSv1.3
+	ClientAuth               string // ssl.client.auth: required, requested, none
+	PrincipalMappingRules    string // ssl.principal.mapping.rules
+}
+
+// TLSProvider holds a listener's current certificate and client CAs.
+type TLSProvider struct {
+	cfg    TLSSettings
 	logger *slog.Logger
 	rules  []principalRule
 	min    uint16
@@ -85,17 +97,19 @@ func tlsVersions(s string) (lo, hi uint16, err error) {
 	return lo, hi, nil
 }
 
-func newTLSProvider(cfg *Config, logger *slog.Logger) (*tlsProvider, error) {
-	lo, hi, err := tlsVersions(cfg.SSLEnabledProtocols)
+// NewTLSProvider loads the material of cfg; an error names the setting at fault, never
+// key material.
+func NewTLSProvider(cfg TLSSettings, logger *slog.Logger) (*TLSProvider, error) {
+	lo, hi, err := tlsVersions(cfg.EnabledProtocols)
 	if err != nil {
 		return nil, err
 	}
-	rules, err := parsePrincipalRules(cfg.SSLPrincipalMappingRules)
+	rules, err := parsePrincipalRules(cfg.PrincipalMappingRules)
 	if err != nil {
 		return nil, err
 	}
-	p := &tlsProvider{cfg: cfg, logger: logger, rules: rules, min: lo, max: hi}
-	switch strings.ToLower(cfg.SSLClientAuth) {
+	p := &TLSProvider{cfg: cfg, logger: logger, rules: rules, min: lo, max: hi}
+	switch strings.ToLower(cfg.ClientAuth) {
 	case "required":
 		p.auth = tls.RequireAndVerifyClientCert
 	case "requested":
@@ -110,24 +124,24 @@ func newTLSProvider(cfg *Config, logger *slog.Logger) (*tlsProvider, error) {
 }
 
 // reload builds a new tls.Config from the configured material.
-func (p *tlsProvider) reload(now time.Time) error {
-	ks, err := stampOf(p.cfg.SSLKeystoreLocation)
+func (p *TLSProvider) reload(now time.Time) error {
+	ks, err := stampOf(p.cfg.KeystoreLocation)
 	if err != nil {
-		return fmt.Errorf("cannot stat ssl.keystore.location %q: %w", p.cfg.SSLKeystoreLocation, err)
+		return fmt.Errorf("cannot stat ssl.keystore.location %q: %w", p.cfg.KeystoreLocation, err)
 	}
-	ts, err := stampOf(p.cfg.SSLTruststoreLocation)
+	ts, err := stampOf(p.cfg.TruststoreLocation)
 	if err != nil {
-		return fmt.Errorf("cannot stat ssl.truststore.location %q: %w", p.cfg.SSLTruststoreLocation, err)
+		return fmt.Errorf("cannot stat ssl.truststore.location %q: %w", p.cfg.TruststoreLocation, err)
 	}
 	var certPEM, keyPEM []byte
-	if path := p.cfg.SSLKeystoreLocation; path != "" {
+	if path := p.cfg.KeystoreLocation; path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("cannot read ssl.keystore.location %q: %w", path, err)
 		}
 		certPEM, keyPEM = data, data
 	} else {
-		certPEM, keyPEM = []byte(p.cfg.SSLKeystoreCertificateChain), []byte(p.cfg.SSLKeystoreKey)
+		certPEM, keyPEM = []byte(p.cfg.KeystoreCertificateChain), []byte(p.cfg.KeystoreKey)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
@@ -135,8 +149,8 @@ func (p *tlsProvider) reload(now time.Time) error {
 		return fmt.Errorf("cannot load the keystore (ssl.keystore.*): not a PEM certificate chain and unencrypted private key")
 	}
 	var pool *x509.CertPool
-	trust := []byte(p.cfg.SSLTruststoreCertificates)
-	if path := p.cfg.SSLTruststoreLocation; path != "" {
+	trust := []byte(p.cfg.TruststoreCertificates)
+	if path := p.cfg.TruststoreLocation; path != "" {
 		if trust, err = os.ReadFile(path); err != nil {
 			return fmt.Errorf("cannot read ssl.truststore.location %q: %w", path, err)
 		}
@@ -161,9 +175,9 @@ func (p *tlsProvider) reload(now time.Time) error {
 	return nil
 }
 
-// config is the tls.Config of a new connection: it asks for the current material on
+// Config is the tls.Config of a new connection: it asks for the current material on
 // each ClientHello.
-func (p *tlsProvider) config() *tls.Config {
+func (p *TLSProvider) Config() *tls.Config {
 	return &tls.Config{
 		MinVersion: p.min,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -173,15 +187,15 @@ func (p *tlsProvider) config() *tls.Config {
 }
 
 // get returns the current config, reloading changed files at most once a second.
-func (p *tlsProvider) get(now time.Time) *tls.Config {
+func (p *TLSProvider) get(now time.Time) *tls.Config {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if now.Sub(p.checked) < time.Second {
 		return p.current
 	}
 	p.checked = now
-	ks, err1 := stampOf(p.cfg.SSLKeystoreLocation)
-	ts, err2 := stampOf(p.cfg.SSLTruststoreLocation)
+	ks, err1 := stampOf(p.cfg.KeystoreLocation)
+	ts, err2 := stampOf(p.cfg.TruststoreLocation)
 	if err1 != nil || err2 != nil || (ks == p.keyStamp && ts == p.trustStmp) {
 		return p.current
 	}
@@ -189,13 +203,13 @@ func (p *tlsProvider) get(now time.Time) *tls.Config {
 		p.logger.Warn("cannot reload tls material; keeping the previous one", "err", err)
 		p.keyStamp, p.trustStmp = ks, ts // do not retry a bad file every second
 	} else {
-		p.logger.Info("tls material reloaded", "keystore", p.cfg.SSLKeystoreLocation, "truststore", p.cfg.SSLTruststoreLocation)
+		p.logger.Info("tls material reloaded", "keystore", p.cfg.KeystoreLocation, "truststore", p.cfg.TruststoreLocation)
 	}
 	return p.current
 }
 
-// principalFor maps a client certificate to a user name.
-func (p *tlsProvider) principalFor(cert *x509.Certificate) string {
+// PrincipalFor maps a verified client certificate to a user name.
+func (p *TLSProvider) PrincipalFor(cert *x509.Certificate) string {
 	return mapPrincipal(p.rules, cert.Subject.String())
 }
 
@@ -284,4 +298,16 @@ func mapPrincipal(rules []principalRule, dn string) string {
 		return out
 	}
 	return dn
+}
+
+// ValidateTLSProtocols checks an ssl.enabled.protocols value.
+func ValidateTLSProtocols(s string) error {
+	_, _, err := tlsVersions(s)
+	return err
+}
+
+// ValidatePrincipalRules checks an ssl.principal.mapping.rules value.
+func ValidatePrincipalRules(s string) error {
+	_, err := parsePrincipalRules(s)
+	return err
 }

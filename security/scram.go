@@ -1,4 +1,4 @@
-package broker
+package security
 
 // SCRAM credentials (RFC 5802, KIP-554) and their store.
 //
@@ -23,23 +23,28 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/xdg-go/scram"
+
+	"github.com/strata-io/strata/segment"
 )
 
 const (
-	scramMinIterations = 4096
-	scramMaxIterations = 16384
-	scramFileName      = "scram-credentials.json"
+	// MinIterations and MaxIterations bound a credential's iteration count (Kafka's).
+	MinIterations = 4096
+	MaxIterations = 16384
+	// SCRAMFileName is the credentials file's name in the meta directory and under the
+	// bucket's _security/ prefix.
+	SCRAMFileName = "scram-credentials.json"
 )
 
-// scramCred is one stored SCRAM credential.
-type scramCred struct {
+// SCRAMCredential is one stored SCRAM credential.
+type SCRAMCredential struct {
 	Salt       []byte `json:"salt"`
 	Iterations int    `json:"iterations"`
 	StoredKey  []byte `json:"stored_key"`
@@ -48,52 +53,56 @@ type scramCred struct {
 
 type scramFile struct {
 	Version int                             `json:"version"`
-	Users   map[string]map[string]scramCred `json:"users"`
+	Users   map[string]map[string]SCRAMCredential `json:"users"`
 }
 
-// scramStore holds every user's credentials.
-type scramStore struct {
+// SCRAMStore holds every user's credentials; safe for concurrent use.
+type SCRAMStore struct {
+	fsys   segment.FS
 	path   string
-	onSave func(name string) // mirror to the bucket (secbucket.go), called without s.mu; may be nil
+	onSave func(name string) // called without s.mu after each successful change; may be nil
 	mu     sync.RWMutex
-	users  map[string]map[string]scramCred // user -> mechanism -> credential
+	users  map[string]map[string]SCRAMCredential // user -> mechanism -> credential
 }
 
 func scramHash(mech string) (scram.HashGeneratorFcn, func() hash.Hash, bool) {
 	switch mech {
-	case mechSCRAM256:
+	case MechSCRAM256:
 		return scram.SHA256, sha256.New, true
-	case mechSCRAM512:
+	case MechSCRAM512:
 		return scram.SHA512, sha512.New, true
 	}
 	return nil, nil, false
 }
 
-// scramMechanismName maps AlterUserScramCredentials' mechanism numbers.
-func scramMechanismName(m int8) (string, bool) {
+// MechanismName maps AlterUserScramCredentials' mechanism numbers.
+func MechanismName(m int8) (string, bool) {
 	switch m {
 	case 1:
-		return mechSCRAM256, true
+		return MechSCRAM256, true
 	case 2:
-		return mechSCRAM512, true
+		return MechSCRAM512, true
 	}
 	return "", false
 }
 
-func scramMechanismNumber(name string) int8 {
+// MechanismNumber is MechanismName's inverse; 0 for an unknown name.
+func MechanismNumber(name string) int8 {
 	switch name {
-	case mechSCRAM256:
+	case MechSCRAM256:
 		return 1
-	case mechSCRAM512:
+	case MechSCRAM512:
 		return 2
 	}
 	return 0
 }
 
-func openSCRAMStore(metaDir string) (*scramStore, error) {
-	s := &scramStore{path: filepath.Join(metaDir, scramFileName), users: map[string]map[string]scramCred{}}
-	data, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
+// OpenSCRAMStore loads <metaDir>/scram-credentials.json (none: no users). onSave (may be
+// nil) is called with SCRAMFileName, without locks, after every change that was written.
+func OpenSCRAMStore(fsys segment.FS, metaDir string, onSave func(name string)) (*SCRAMStore, error) {
+	s := &SCRAMStore{fsys: fsys, path: filepath.Join(metaDir, SCRAMFileName), onSave: onSave, users: map[string]map[string]SCRAMCredential{}}
+	data, err := segment.ReadFile(fsys, s.path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
 	if err != nil {
@@ -112,17 +121,17 @@ func openSCRAMStore(metaDir string) (*scramStore, error) {
 	return s, nil
 }
 
-// saveLocked writes the store; s.mu is held.
-func (s *scramStore) saveLocked() error {
+// saveLocked writes the store with mode 0600 (it holds credentials); s.mu is held.
+func (s *SCRAMStore) saveLocked() error {
 	data, err := json.MarshalIndent(scramFile{Version: 1, Users: s.users}, "", " ")
 	if err != nil {
 		return err
 	}
-	return writeSecretFileAtomic(s.path, data)
+	return segment.WriteFileAtomic(s.fsys, s.path, data, 0o600)
 }
 
-// credentialFromSalted derives the stored credential from a salted password.
-func credentialFromSalted(mech string, salt, salted []byte, iterations int) scramCred {
+// CredentialFromSalted derives the stored credential from a salted password.
+func CredentialFromSalted(mech string, salt, salted []byte, iterations int) SCRAMCredential {
 	_, h, _ := scramHash(mech)
 	mac := func(key []byte, msg string) []byte {
 		m := hmac.New(h, key)
@@ -132,24 +141,25 @@ func credentialFromSalted(mech string, salt, salted []byte, iterations int) scra
 	clientKey := mac(salted, "Client Key")
 	hh := h()
 	hh.Write(clientKey)
-	return scramCred{Salt: append([]byte(nil), salt...), Iterations: iterations,
+	return SCRAMCredential{Salt: append([]byte(nil), salt...), Iterations: iterations,
 		StoredKey: hh.Sum(nil), ServerKey: mac(salted, "Server Key")}
 }
 
-func (s *scramStore) lookup(user, mech string) (scramCred, bool) {
+// Lookup returns user's credential for mechanism mech.
+func (s *SCRAMStore) Lookup(user, mech string) (SCRAMCredential, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c, ok := s.users[user][mech]
 	return c, ok
 }
 
-// scramConversation is the server side of one SCRAM exchange (RFC 5802). It is written
+// SCRAMServer is the server side of one SCRAM exchange (RFC 5802). It is written
 // here rather than taken from xdg-go/scram's server because Kafka accepts a client-final
 // nonce that merely ends with the combined nonce (ScramSaslServer: endsWith), and
 // librdkafka relies on that: it sends client nonce + the server's combined nonce.
 // Channel binding is not supported (gs2 header "n" or "y"); extensions are ignored.
-type scramConversation struct {
-	store *scramStore
+type SCRAMServer struct {
+	store *SCRAMStore
 	mech  string
 
 	user      string
@@ -157,7 +167,8 @@ type scramConversation struct {
 	nonce     string // client nonce + server nonce
 	c1Bare    string
 	s1        string
-	cred      scramCred
+	cred      SCRAMCredential
+	started   bool // the client-first-message was handled
 	finalDone bool
 }
 
@@ -185,7 +196,7 @@ func decodeSASLName(s string) (string, error) {
 }
 
 // first handles client-first-message and returns server-first-message.
-func (c *scramConversation) first(msg string) (string, error) {
+func (c *SCRAMServer) first(msg string) (string, error) {
 	parts := strings.SplitN(msg, ",", 3)
 	if len(parts) != 3 || (parts[0] != "n" && parts[0] != "y") {
 		return "", fmt.Errorf("%w: bad gs2 header", errSCRAM)
@@ -213,7 +224,7 @@ func (c *scramConversation) first(msg string) (string, error) {
 	if authz != "" && authz != user {
 		return "", fmt.Errorf("%w: authorization id differs from user", errSCRAM)
 	}
-	cred, ok := c.store.lookup(user, c.mech)
+	cred, ok := c.store.Lookup(user, c.mech)
 	if !ok {
 		return "", fmt.Errorf("%w: unknown user or mechanism", errSCRAM)
 	}
@@ -224,7 +235,7 @@ func (c *scramConversation) first(msg string) (string, error) {
 }
 
 // final handles client-final-message; it returns server-final-message on success.
-func (c *scramConversation) final(msg string) (string, error) {
+func (c *SCRAMServer) final(msg string) (string, error) {
 	if c.finalDone || c.user == "" {
 		return "", fmt.Errorf("%w: unexpected message", errSCRAM)
 	}
@@ -271,11 +282,11 @@ func (c *scramConversation) final(msg string) (string, error) {
 	return "v=" + base64.StdEncoding.EncodeToString(mac(c.cred.ServerKey, authMsg)), nil
 }
 
-// verifyPassword checks a clear-text password (SASL/PLAIN) against the user's strongest
+// VerifyPassword checks a clear-text password (SASL/PLAIN) against the user's strongest
 // SCRAM credential.
-func (s *scramStore) verifyPassword(user, pass string) bool {
-	for _, mech := range []string{mechSCRAM512, mechSCRAM256} {
-		c, ok := s.lookup(user, mech)
+func (s *SCRAMStore) VerifyPassword(user, pass string) bool {
+	for _, mech := range []string{MechSCRAM512, MechSCRAM256} {
+		c, ok := s.Lookup(user, mech)
 		if !ok {
 			continue
 		}
@@ -289,22 +300,23 @@ func (s *scramStore) verifyPassword(user, pass string) bool {
 	}
 	// Unknown user: spend the time a known one costs, so that timing does not tell
 	// which user names exist.
-	saltedPassword(mechSCRAM512, pass, []byte("strata-no-such-user"), scramMinIterations)
+	SaltedPassword(MechSCRAM512, pass, []byte("strata-no-such-user"), MinIterations)
 	return false
 }
 
-// scramUserInfo describes one user: mechanism -> iterations.
-type scramUserInfo struct {
+// SCRAMUserInfo describes one user: mechanism -> iterations.
+type SCRAMUserInfo struct {
 	User       string
 	Mechanisms map[string]int
 }
 
-func (s *scramStore) describe() []scramUserInfo {
+// Describe lists the users by name.
+func (s *SCRAMStore) Describe() []SCRAMUserInfo {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]scramUserInfo, 0, len(s.users))
+	out := make([]SCRAMUserInfo, 0, len(s.users))
 	for u, ms := range s.users {
-		info := scramUserInfo{User: u, Mechanisms: map[string]int{}}
+		info := SCRAMUserInfo{User: u, Mechanisms: map[string]int{}}
 		for m, c := range ms {
 			info.Mechanisms[m] = c.Iterations
 		}
@@ -314,90 +326,97 @@ func (s *scramStore) describe() []scramUserInfo {
 	return out
 }
 
-// writeSecretFileAtomic is writeFileAtomic with mode 0600 (the file holds credentials).
-func writeSecretFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot chmod %q: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %q: %w", tmp, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("cannot open dir of %q: %w", path, err)
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // scramNonce is the server's nonce part: 24 random bytes in [A-Za-z0-9_-].
 func scramNonce() string {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
-		panic("broker: no randomness: " + err.Error())
+		panic("security: no randomness: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// saltedPassword is Hi(password, salt, iterations) of RFC 5802 (PBKDF2 with the
+// SaltedPassword is Hi(password, salt, iterations) of RFC 5802 (PBKDF2 with the
 // mechanism's HMAC), as clients compute it.
-func saltedPassword(mech, password string, salt []byte, iterations int) []byte {
+func SaltedPassword(mech, password string, salt []byte, iterations int) []byte {
 	_, h, _ := scramHash(mech)
 	k, err := pbkdf2.Key(h, password, salt, iterations, h().Size())
 	if err != nil {
-		panic("broker: pbkdf2: " + err.Error()) // only for FIPS-mode parameter limits
+		panic("security: pbkdf2: " + err.Error()) // only for FIPS-mode parameter limits
 	}
 	return k
 }
 
-// SetSCRAMCredentialOffline writes a SCRAM credential for user into the data directory of
-// a broker that is not running (Kafka's `kafka-storage format --add-scram`): the way to
-// create the first (super) user when no listener lets anyone in yet. It salts and hashes
-// password like a client would and keeps only the derived keys.
-func SetSCRAMCredentialOffline(dataDir, user, mechanism, password string, iterations int) error {
+// SCRAMChange is one credential change of AlterUserScramCredentials: an upsert of Cred,
+// or the deletion of the user's Mechanism credential.
+type SCRAMChange struct {
+	Mechanism string
+	Delete    bool
+	Cred      SCRAMCredential
+}
+
+// Alter applies each user's changes, in the given user order, all or nothing per user: a
+// user with a deletion of a credential that does not exist is left unchanged and reported
+// in notFound. The changed store is written once; on a failed write err is returned (the
+// in-memory state keeps the changes, as the broker serves them until the next write).
+func (s *SCRAMStore) Alter(order []string, changes map[string][]SCRAMChange) (notFound map[string]bool, err error) {
+	s.mu.Lock()
+	changed := false
+	for _, name := range order {
+		missing := false
+		for _, c := range changes[name] {
+			if _, ok := s.users[name][c.Mechanism]; c.Delete && !ok {
+				missing = true
+			}
+		}
+		if missing {
+			if notFound == nil {
+				notFound = map[string]bool{}
+			}
+			notFound[name] = true
+			continue
+		}
+		for _, c := range changes[name] {
+			if c.Delete {
+				delete(s.users[name], c.Mechanism)
+				if len(s.users[name]) == 0 {
+					delete(s.users, name)
+				}
+			} else {
+				if s.users[name] == nil {
+					s.users[name] = map[string]SCRAMCredential{}
+				}
+				s.users[name][c.Mechanism] = c.Cred
+			}
+			changed = true
+		}
+	}
+	if changed {
+		err = s.saveLocked()
+	}
+	s.mu.Unlock()
+	if changed && err == nil && s.onSave != nil {
+		s.onSave(SCRAMFileName)
+	}
+	return notFound, err
+}
+
+// SetPassword stores a credential for user derived from password with a fresh salt, as
+// a client would compute it (only the derived keys are kept).
+func (s *SCRAMStore) SetPassword(user, mechanism, password string, iterations int) error {
 	if user == "" || password == "" {
-		return errors.New("broker: user and password must not be empty")
+		return errors.New("user and password must not be empty")
 	}
 	if _, _, ok := scramHash(mechanism); !ok {
-		return fmt.Errorf("broker: unsupported mechanism %q", mechanism)
+		return fmt.Errorf("unsupported mechanism %q", mechanism)
 	}
-	if iterations < scramMinIterations || iterations > scramMaxIterations {
-		return fmt.Errorf("broker: iterations must be between %d and %d", scramMinIterations, scramMaxIterations)
-	}
-	meta := filepath.Join(dataDir, metaDirName)
-	if err := os.MkdirAll(meta, 0o755); err != nil {
-		return fmt.Errorf("cannot create %q: %w", meta, err)
-	}
-	s, err := openSCRAMStore(meta)
-	if err != nil {
-		return err
+	if iterations < MinIterations || iterations > MaxIterations {
+		return fmt.Errorf("iterations must be between %d and %d", MinIterations, MaxIterations)
 	}
 	salt := make([]byte, 24)
 	if _, err := rand.Read(salt); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.users[user] == nil {
-		s.users[user] = map[string]scramCred{}
-	}
-	s.users[user][mechanism] = credentialFromSalted(mechanism, salt, saltedPassword(mechanism, password, salt, iterations), iterations)
-	return s.saveLocked()
+	cred := CredentialFromSalted(mechanism, salt, SaltedPassword(mechanism, password, salt, iterations), iterations)
+	_, err := s.Alter([]string{user}, map[string][]SCRAMChange{user: {{Mechanism: mechanism, Cred: cred}}})
+	return err
 }

@@ -1,4 +1,4 @@
-package broker
+package security
 
 // ACLs and the authorizer, with the semantics of Kafka's StandardAuthorizer (KIP-801),
 // which are those of the older AclAuthorizer:
@@ -32,16 +32,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
 )
 
-const aclFileName = "acls.json"
+// ACLFileName is the ACL file's name in the meta directory and under the bucket's
+// _security/ prefix.
+const ACLFileName = "acls.json"
 
 // ACL is one access control entry bound to a resource pattern.
 type ACL struct {
@@ -114,8 +118,8 @@ func (f ACLFilter) Matches(a ACL) bool {
 	return true
 }
 
-// validateACL checks a binding for CreateAcls.
-func validateACL(a ACL) error {
+// ValidateACL checks a binding for CreateAcls.
+func ValidateACL(a ACL) error {
 	switch a.ResourceType {
 	case kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeCluster,
 		kmsg.ACLResourceTypeTransactionalId, kmsg.ACLResourceTypeDelegationToken, kmsg.ACLResourceTypeUser:
@@ -133,8 +137,8 @@ func validateACL(a ACL) error {
 	if a.PatternType == kmsg.ACLResourcePatternTypePrefixed && a.ResourceName == "*" {
 		return errors.New("a PREFIXED pattern of '*' is not allowed; use LITERAL '*'")
 	}
-	if a.ResourceType == kmsg.ACLResourceTypeCluster && (a.ResourceName != clusterName || a.PatternType != kmsg.ACLResourcePatternTypeLiteral) {
-		return fmt.Errorf("the cluster resource is the literal %q", clusterName)
+	if a.ResourceType == kmsg.ACLResourceTypeCluster && (a.ResourceName != ClusterName || a.PatternType != kmsg.ACLResourcePatternTypeLiteral) {
+		return fmt.Errorf("the cluster resource is the literal %q", ClusterName)
 	}
 	typ, name, ok := strings.Cut(a.Principal, ":")
 	if !ok || name == "" || typ == "" {
@@ -351,10 +355,12 @@ func (a *Authorizer) addLocked(acls ...ACL) {
 	a.reindexLocked()
 }
 
-// aclStore persists an Authorizer's ACLs in <meta>/acls.json.
-type aclStore struct {
+// ACLStore persists an Authorizer's ACLs in <meta>/acls.json.
+type ACLStore struct {
+	fsys   segment.FS
 	path   string
-	onSave func(name string) // mirror to the bucket (secbucket.go), called without locks; may be nil
+	a      *Authorizer
+	onSave func(name string) // called without locks after each successful change; may be nil
 	mu     sync.Mutex        // serialises mutations and writes
 }
 
@@ -363,10 +369,13 @@ type aclFile struct {
 	ACLs    []ACL `json:"acls"`
 }
 
-func openACLStore(metaDir string, a *Authorizer) (*aclStore, error) {
-	s := &aclStore{path: filepath.Join(metaDir, aclFileName)}
-	data, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
+// OpenACLStore loads <metaDir>/acls.json into a and returns the store that persists a's
+// later changes. onSave (may be nil) is called with ACLFileName, without locks, after
+// every change that was written, e.g. to mirror the file to the bucket.
+func OpenACLStore(fsys segment.FS, metaDir string, a *Authorizer, onSave func(name string)) (*ACLStore, error) {
+	s := &ACLStore{fsys: fsys, path: filepath.Join(metaDir, ACLFileName), a: a, onSave: onSave}
+	data, err := segment.ReadFile(fsys, s.path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
 	if err != nil {
@@ -386,7 +395,7 @@ func openACLStore(metaDir string, a *Authorizer) (*aclStore, error) {
 }
 
 // saveLocked writes the authorizer's ACLs; a.mu is held (at least shared).
-func (s *aclStore) saveLocked(a *Authorizer) error {
+func (s *ACLStore) saveLocked(a *Authorizer) error {
 	acls := append([]ACL(nil), a.acls...)
 	sort.SliceStable(acls, func(i, j int) bool {
 		x, y := acls[i], acls[j]
@@ -399,25 +408,26 @@ func (s *aclStore) saveLocked(a *Authorizer) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.path, data)
+	return segment.WriteFileAtomic(s.fsys, s.path, data, 0o644)
 }
 
-func (s *aclStore) saved() {
+func (s *ACLStore) saved() {
 	if s.onSave != nil {
-		s.onSave(aclFileName)
+		s.onSave(ACLFileName)
 	}
 }
 
-// create adds ACLs and persists them.
-func (s *aclStore) create(a *Authorizer, acls []ACL) error {
-	changed, err := s.createLocked(a, acls)
+// Create adds ACLs (those not already present) and persists them; on a failed write
+// the authorizer keeps its previous ACLs.
+func (s *ACLStore) Create(acls []ACL) error {
+	changed, err := s.createLocked(s.a, acls)
 	if changed {
 		s.saved()
 	}
 	return err
 }
 
-func (s *aclStore) createLocked(a *Authorizer, acls []ACL) (bool, error) {
+func (s *ACLStore) createLocked(a *Authorizer, acls []ACL) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.mu.Lock()
@@ -435,17 +445,17 @@ func (s *aclStore) createLocked(a *Authorizer, acls []ACL) (bool, error) {
 	return true, nil
 }
 
-// delete removes the ACLs each filter selects and persists; it returns, per filter, what
-// that filter removed.
-func (s *aclStore) delete(a *Authorizer, filters []ACLFilter) ([][]ACL, error) {
-	out, changed, err := s.deleteLocked(a, filters)
+// Delete removes the ACLs each filter selects and persists; it returns, per filter, what
+// that filter removed. On a failed write nothing is removed.
+func (s *ACLStore) Delete(filters []ACLFilter) ([][]ACL, error) {
+	out, changed, err := s.deleteLocked(s.a, filters)
 	if changed {
 		s.saved()
 	}
 	return out, err
 }
 
-func (s *aclStore) deleteLocked(a *Authorizer, filters []ACLFilter) ([][]ACL, bool, error) {
+func (s *ACLStore) deleteLocked(a *Authorizer, filters []ACLFilter) ([][]ACL, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.mu.Lock()
@@ -482,3 +492,22 @@ func (s *aclStore) deleteLocked(a *Authorizer, filters []ACLFilter) ([][]ACL, bo
 	}
 	return out, true, nil
 }
+
+// ValidateFilter rejects filters with UNKNOWN enums.
+func ValidateFilter(f ACLFilter) error {
+	switch {
+	case f.ResourceType == kmsg.ACLResourceTypeUnknown || f.ResourceType > kmsg.ACLResourceTypeUser:
+		return errInvalidFilter("resource type")
+	case f.PatternType == kmsg.ACLResourcePatternTypeUnknown || f.PatternType > kmsg.ACLResourcePatternTypePrefixed:
+		return errInvalidFilter("pattern type")
+	case f.Operation == kmsg.ACLOperationUnknown || f.Operation > kmsg.ACLOperationDescribeTokens:
+		return errInvalidFilter("operation")
+	case f.Permission == kmsg.ACLPermissionTypeUnknown || f.Permission > kmsg.ACLPermissionTypeAllow:
+		return errInvalidFilter("permission type")
+	}
+	return nil
+}
+
+type errInvalidFilter string
+
+func (e errInvalidFilter) Error() string { return "invalid ACL filter: unknown " + string(e) }

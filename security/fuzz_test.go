@@ -1,4 +1,4 @@
-package broker
+package security
 
 import (
 	"testing"
@@ -9,14 +9,12 @@ import (
 // FuzzSCRAMServer: any client-first/client-final pair is answered or refused, never
 // panics, and is accepted only with the right proof (the fuzzer cannot forge one).
 func FuzzSCRAMServer(f *testing.F) {
-	s := &scramStore{users: map[string]map[string]scramCred{}}
-	salt := []byte("fuzz-salt-123456")
-	s.users["bob"] = map[string]scramCred{mechSCRAM256: credentialFromSalted(mechSCRAM256, salt, saltedPassword(mechSCRAM256, "pw", salt, 4096), 4096)}
+	s := storeWithUser("bob", MechSCRAM256, []byte("fuzz-salt-123456"), "pw")
 	f.Add("n,,n=bob,r=abc", "c=biws,r=abc,p=AAAA")
 	f.Add("y,a=bob,n=bob,r=x", "c=eSxhPWJvYiw=,r=x,e=1,p=")
 	f.Add("n,,n=b=2Cob,r=", ",p=")
 	f.Fuzz(func(t *testing.T, first, final string) {
-		c := &scramConversation{store: s, mech: mechSCRAM256}
+		c := NewSCRAMServer(s, MechSCRAM256)
 		if _, err := c.first(first); err != nil {
 			return
 		}
@@ -48,9 +46,9 @@ func FuzzACLFilterValidation(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rt int8, name string, pt int8, principal, host string, op, perm int8) {
 		a := ACL{ResourceType: kmsg.ACLResourceType(rt), ResourceName: name, PatternType: kmsg.ACLResourcePatternType(pt),
 			Principal: principal, Host: host, Operation: kmsg.ACLOperation(op), Permission: kmsg.ACLPermissionType(perm)}
-		_ = validateACL(a)
+		_ = ValidateACL(a)
 		fl := ACLFilter{ResourceType: a.ResourceType, ResourceName: &name, PatternType: a.PatternType, Operation: a.Operation, Permission: a.Permission}
-		_ = validateFilter(fl)
+		_ = ValidateFilter(fl)
 		_ = fl.Matches(a)
 		az := NewAuthorizer(nil, false)
 		az.addLocked(a)
