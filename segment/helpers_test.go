@@ -5,46 +5,16 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/strata-io/strata/internal/leakcheck"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/segment/segmenttest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutine leak:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines returns the stacks of goroutines still running code of the log after
-// the tests (waiting up to 10 s for them to finish: a loaded machine is slow to wind down).
-func leakedGoroutines() string {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "segment.(*Log)") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// TestMain fails the package when goroutines of a Log outlive the tests.
+func TestMain(m *testing.M) { leakcheck.Main(m, "segment.(*Log)") }
 
 const testDir = "/data/topic-0"
 
