@@ -36,6 +36,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.Produce, min: 3, max: 13, handle: h((*Broker).handleProduce), authz: hook(authzProduce)})
+}
+
 // Produce versions served.
 const (
 	produceMinVersion = 3
@@ -265,4 +269,50 @@ func validateBatch(records []byte, cfg TopicConfig, now time.Time) (batchHeader,
 		}
 	}
 	return h, nil
+}
+
+func authzProduce(b *Broker, ctx context.Context, req *kmsg.ProduceRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	txnDenied := req.TransactionID != nil && !b.authorize(ctx, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionID)
+	keep, denied := split(req.Topics, func(t kmsg.ProduceRequestTopic) bool {
+		name, ok := b.topicNameOrID(t.Topic, t.TopicID)
+		return !txnDenied && (!ok || b.topicAllowed(ctx, kmsg.ACLOperationWrite, name))
+	})
+	if len(denied) == 0 {
+		return next(req)
+	}
+	code := kerr.TopicAuthorizationFailed.Code
+	if txnDenied {
+		code = kerr.TransactionalIDAuthorizationFailed.Code
+	}
+	var resp *kmsg.ProduceResponse
+	if len(keep) > 0 {
+		req.Topics = keep
+		r, err := next(req)
+		if err != nil {
+			return r, err
+		}
+		if r == nil { // acks=0
+			// Kafka closes an acks=0 connection whose produce failed: the client has
+			// no other way to learn of it.
+			return nil, fmt.Errorf("%w: acks=0 produce to unauthorized topics", errProtocol)
+		}
+		resp = r.(*kmsg.ProduceResponse)
+	} else if req.Acks == 0 {
+		return nil, fmt.Errorf("%w: acks=0 produce to unauthorized topics", errProtocol)
+	} else {
+		resp = req.ResponseKind().(*kmsg.ProduceResponse)
+	}
+	for _, t := range denied {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
 }

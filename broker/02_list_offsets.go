@@ -26,6 +26,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.ListOffsets, min: 1, max: 11, handle: h((*Broker).handleListOffsets), authz: hook(authzListOffsets)})
+}
+
 const (
 	listOffsetsMinVersion = 1
 	listOffsetsMaxVersion = 11
@@ -208,4 +212,29 @@ func (p *Partition) offsetForTimestamp(ctx context.Context, ts int64) (int64, in
 
 func wrapRemoteErr(err error) error {
 	return fmt.Errorf("%w: remote timestamp lookup: %w", errRemoteRead, err)
+}
+
+func authzListOffsets(b *Broker, ctx context.Context, req *kmsg.ListOffsetsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	keep, denied := split(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
+		return b.topicAllowed(ctx, kmsg.ACLOperationDescribe, t.Topic)
+	})
+	req.Topics = keep
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.ListOffsetsResponse)
+	for _, t := range denied {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
 }

@@ -16,9 +16,17 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+func init() {
+	register(apiEntry{key: kmsg.Metadata, min: 0, max: 13, handle: h((*Broker).handleMetadata), authz: hook(authzMetadata)})
+}
 
 func (b *Broker) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
@@ -134,4 +142,64 @@ func (b *Broker) advertisedHostPort(ctx context.Context) (string, int32) {
 		}
 	}
 	return host, int32(port)
+}
+
+func authzMetadata(b *Broker, ctx context.Context, req *kmsg.MetadataRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	var denied []kmsg.MetadataResponseTopic
+	if !all {
+		autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
+		canCreateAll := b.clusterAllowed(ctx, kmsg.ACLOperationCreate)
+		var keep []kmsg.MetadataRequestTopic
+		for _, t := range req.Topics {
+			name, ok := "", true
+			if t.Topic != nil {
+				name = *t.Topic
+			} else {
+				name, ok = b.topicNameOrID("", t.TopicID)
+			}
+			allowed := !ok || b.topicAllowed(ctx, kmsg.ACLOperationDescribe, name)
+			if allowed && ok && t.Topic != nil && autoCreate && b.lookupTopic(name) == nil &&
+				!canCreateAll && !b.topicAllowed(ctx, kmsg.ACLOperationCreate, name) {
+				allowed = false
+			}
+			if allowed {
+				keep = append(keep, t)
+				continue
+			}
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = t.Topic
+			mt.TopicID = t.TopicID
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			denied = append(denied, mt)
+		}
+		if keep == nil {
+			keep = []kmsg.MetadataRequestTopic{} // empty, not null (= all topics)
+		}
+		req.Topics = keep
+	}
+	r, err := next(req)
+	if err != nil || r == nil {
+		return r, err
+	}
+	resp := r.(*kmsg.MetadataResponse)
+	if req.Version == 0 && len(req.Topics) == 0 && !all {
+		resp.Topics = nil // v0: an empty list would have meant all topics
+	} else if all {
+		resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.MetadataResponseTopic) bool {
+			return t.Topic != nil && !b.topicAllowed(ctx, kmsg.ACLOperationDescribe, *t.Topic)
+		})
+	}
+	if req.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && t.Topic != nil {
+				t.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeTopic, *t.Topic, topicOps)
+			}
+		}
+	}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, security.ClusterName, clusterOps)
+	}
+	resp.Topics = append(resp.Topics, denied...)
+	return resp, nil
 }

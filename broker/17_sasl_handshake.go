@@ -17,6 +17,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// Needs no authorization: it runs before a principal exists.
+func init() {
+	register(apiEntry{key: kmsg.SASLHandshake, min: 0, max: 1, handle: h((*Broker).handleSaslHandshake), authz: noHook})
+}
+
 func (b *Broker) handleSaslHandshake(ctx context.Context, req *kmsg.SASLHandshakeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	cs := connStateFrom(ctx)

@@ -2,14 +2,14 @@ package broker
 
 // ApiVersions (key 18), versions 0-5.
 //
-// The response lists exactly apiTable. A request with a version above 5 is answered
+// The response lists exactly apiTable() (every registered API). A request with a version above 5 is answered
 // (without parsing its body) by a v0 response with UNSUPPORTED_VERSION and the list, as
 // Kafka >= 2.4 does, so that clients retry with a version both sides know. v5 (KIP-1242):
 // a client naming a cluster id and node id that are not ours gets REBOOTSTRAP_REQUIRED;
 // naming only one of them is INVALID_REQUEST.
 //
 // One deliberate inconsistency, as in Kafka >= 4.0 (KAFKA-18659): Produce is advertised
-// from v0 although requests below v3 are refused (apiTable's floor). librdkafka before
+// from v0 although requests below v3 are refused (the registered floor). librdkafka before
 // 2.8 enables gzip, snappy and lz4 only if the broker lists Produce v0 (and v2 for lz4);
 // with an honest floor of 3 it silently produces uncompressed batches. Clients pick the
 // highest version both sides know, so none of them ever sends v0-v2 because of this.
@@ -20,6 +20,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// Needs no authorization (any client, before and after authentication).
+func init() {
+	register(apiEntry{key: kmsg.ApiVersions, min: 0, max: 5, handle: h((*Broker).handleApiVersions), authz: noHook})
+}
 
 func (b *Broker) handleApiVersions(ctx context.Context, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
@@ -45,11 +50,10 @@ func (b *Broker) unsupportedApiVersions() kmsg.Response {
 }
 
 func apiVersionsKeys() []kmsg.ApiVersionsResponseApiKey {
-	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apiTable))
-	for _, e := range apiByKey {
-		if e == nil {
-			continue
-		}
+	table := apiTable()
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(table))
+	for i := range table {
+		e := &table[i]
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey = int16(e.key)
 		k.MinVersion = e.min

@@ -19,6 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.CreateTopics, min: 0, max: 7, handle: h((*Broker).handleCreateTopics), authz: hook(authzCreateTopics)})
+}
+
 func (b *Broker) handleCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := make(map[string]int, len(req.Topics))
@@ -108,4 +112,27 @@ func (b *Broker) createTopicFromRequest(rt kmsg.CreateTopicsRequestTopic, valida
 	}
 	t, err := b.createTopic(rt.Topic, np, configs, validateOnly)
 	return t, np, configs, err
+}
+
+func authzCreateTopics(b *Broker, ctx context.Context, req *kmsg.CreateTopicsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	if b.clusterAllowed(ctx, kmsg.ACLOperationCreate) {
+		return next(req)
+	}
+	keep, denied := split(req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
+		return b.topicAllowed(ctx, kmsg.ACLOperationCreate, t.Topic)
+	})
+	req.Topics = keep
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.CreateTopicsResponse)
+	for _, t := range denied {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
 }

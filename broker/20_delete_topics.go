@@ -11,8 +11,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+func init() {
+	register(apiEntry{key: kmsg.DeleteTopics, min: 0, max: 6, handle: h((*Broker).handleDeleteTopics), authz: hook(authzDeleteTopics)})
+}
 
 func (b *Broker) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
@@ -55,6 +60,44 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsR
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func authzDeleteTopics(b *Broker, ctx context.Context, req *kmsg.DeleteTopicsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	var deniedNames []string
+	var deniedTopics []kmsg.DeleteTopicsRequestTopic
+	req.TopicNames, deniedNames = split(req.TopicNames, func(n string) bool {
+		return b.topicAllowed(ctx, kmsg.ACLOperationDelete, n)
+	})
+	req.Topics, deniedTopics = split(req.Topics, func(t kmsg.DeleteTopicsRequestTopic) bool {
+		name, ok := "", true
+		if t.Topic != nil {
+			name = *t.Topic
+		} else {
+			name, ok = b.topicNameOrID("", t.TopicID)
+		}
+		return !ok || b.topicAllowed(ctx, kmsg.ACLOperationDelete, name)
+	})
+	if req.TopicNames == nil {
+		req.TopicNames = []string{}
+	}
+	r, err := next(req)
+	if err != nil || (len(deniedNames) == 0 && len(deniedTopics) == 0) {
+		return r, err
+	}
+	resp := r.(*kmsg.DeleteTopicsResponse)
+	for _, n := range deniedNames {
+		rt := kmsg.NewDeleteTopicsResponseTopic()
+		rt.Topic = kmsg.StringPtr(n)
+		rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		resp.Topics = append(resp.Topics, rt)
+	}
+	for _, t := range deniedTopics {
+		rt := kmsg.NewDeleteTopicsResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
 }

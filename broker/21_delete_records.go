@@ -18,6 +18,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.DeleteRecords, min: 0, max: 2, handle: h((*Broker).handleDeleteRecords), authz: hook(authzDeleteRecords)})
+}
+
 const (
 	deleteRecordsMinVersion = 0
 	deleteRecordsMaxVersion = 2
@@ -75,6 +79,31 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, req *kmsg.DeleteRecord
 			}
 			sp.LowWatermark = low
 		}
+	}
+	return resp, nil
+}
+
+func authzDeleteRecords(b *Broker, ctx context.Context, req *kmsg.DeleteRecordsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	keep, denied := split(req.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool {
+		return b.topicAllowed(ctx, kmsg.ACLOperationDelete, t.Topic)
+	})
+	req.Topics = keep
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.DeleteRecordsResponse)
+	for _, t := range denied {
+		rt := kmsg.NewDeleteRecordsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.LowWatermark = -1
+			rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
 }

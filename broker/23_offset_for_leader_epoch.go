@@ -18,6 +18,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.OffsetForLeaderEpoch, min: 0, max: 4, handle: h((*Broker).handleOffsetForLeaderEpoch), authz: hook(authzOffsetForLeaderEpoch)})
+}
+
 const (
 	offsetForLeaderEpochMinVersion = 0
 	offsetForLeaderEpochMaxVersion = 4
@@ -51,6 +55,31 @@ func (b *Broker) handleOffsetForLeaderEpoch(ctx context.Context, req *kmsg.Offse
 				sp.LeaderEpoch, sp.EndOffset = 0, p.HighWatermark()
 			}
 		}
+	}
+	return resp, nil
+}
+
+func authzOffsetForLeaderEpoch(b *Broker, ctx context.Context, req *kmsg.OffsetForLeaderEpochRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	keep, denied := split(req.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool {
+		return b.topicAllowed(ctx, kmsg.ACLOperationDescribe, t.Topic)
+	})
+	req.Topics = keep
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.OffsetForLeaderEpochResponse)
+	for _, t := range denied {
+		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.LeaderEpoch, rp.EndOffset = -1, -1
+			rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
 }

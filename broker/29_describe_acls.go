@@ -12,10 +12,16 @@ package broker
 import (
 	"context"
 
-	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+// Authorized in the handler: DESCRIBE on the cluster (SECURITY_DISABLED without an authorizer).
+func init() {
+	register(apiEntry{key: kmsg.DescribeACLs, min: 1, max: 3, handle: h((*Broker).handleDescribeAcls), authz: noHook})
+}
 
 func (b *Broker) handleDescribeAcls(ctx context.Context, req *kmsg.DescribeACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeACLsResponse)

@@ -11,10 +11,16 @@ package broker
 import (
 	"context"
 
-	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+// Authorized in the handler: ALTER on the cluster.
+func init() {
+	register(apiEntry{key: kmsg.CreateACLs, min: 1, max: 3, handle: h((*Broker).handleCreateAcls), authz: noHook})
+}
 
 func (b *Broker) handleCreateAcls(ctx context.Context, req *kmsg.CreateACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)

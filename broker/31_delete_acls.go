@@ -9,10 +9,16 @@ package broker
 import (
 	"context"
 
-	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+// Authorized in the handler: ALTER on the cluster.
+func init() {
+	register(apiEntry{key: kmsg.DeleteACLs, min: 1, max: 3, handle: h((*Broker).handleDeleteAcls), authz: noHook})
+}
 
 func (b *Broker) handleDeleteAcls(ctx context.Context, req *kmsg.DeleteACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)

@@ -19,6 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.DescribeConfigs, min: 0, max: 4, handle: h((*Broker).handleDescribeConfigs), authz: hook(authzDescribeConfigs)})
+}
+
 type configSynonym struct {
 	name, value string
 	source      kmsg.ConfigSource
@@ -183,5 +187,25 @@ func (b *Broker) handleDescribeConfigs(ctx context.Context, req *kmsg.DescribeCo
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
+	return resp, nil
+}
+
+func authzDescribeConfigs(b *Broker, ctx context.Context, req *kmsg.DescribeConfigsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	var denied []kmsg.DescribeConfigsResponseResource
+	req.Resources, _ = split(req.Resources, func(rr kmsg.DescribeConfigsRequestResource) bool {
+		ok, code := b.configResourceAllowed(ctx, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		if !ok {
+			sr := kmsg.NewDescribeConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName, sr.ErrorCode = rr.ResourceType, rr.ResourceName, code
+			denied = append(denied, sr)
+		}
+		return ok
+	})
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.DescribeConfigsResponse)
+	resp.Resources = append(resp.Resources, denied...)
 	return resp, nil
 }

@@ -15,6 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.AlterConfigs, min: 0, max: 2, handle: h((*Broker).handleAlterConfigs), authz: hook(authzAlterConfigs)})
+}
+
 func (b *Broker) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	type res struct {
@@ -70,4 +74,24 @@ func (b *Broker) alterConfigsTarget(typ kmsg.ConfigResourceType, name string, du
 		return nil, errUnknownTopic
 	}
 	return t, nil
+}
+
+func authzAlterConfigs(b *Broker, ctx context.Context, req *kmsg.AlterConfigsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	var denied []kmsg.AlterConfigsResponseResource
+	req.Resources, _ = split(req.Resources, func(rr kmsg.AlterConfigsRequestResource) bool {
+		ok, code := b.configResourceAllowed(ctx, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
+		if !ok {
+			sr := kmsg.NewAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName, sr.ErrorCode = rr.ResourceType, rr.ResourceName, code
+			denied = append(denied, sr)
+		}
+		return ok
+	})
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.AlterConfigsResponse)
+	resp.Resources = append(resp.Resources, denied...)
+	return resp, nil
 }

@@ -12,8 +12,13 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+func init() {
+	register(apiEntry{key: kmsg.DescribeLogDirs, min: 0, max: 4, handle: h((*Broker).handleDescribeLogDirs), authz: hook(authzDescribeLogDirs)})
+}
 
 func (b *Broker) handleDescribeLogDirs(ctx context.Context, req *kmsg.DescribeLogDirsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
@@ -68,4 +73,15 @@ func (b *Broker) handleDescribeLogDirs(ctx context.Context, req *kmsg.DescribeLo
 	}
 	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}
 	return resp, nil
+}
+
+func authzDescribeLogDirs(b *Broker, ctx context.Context, req *kmsg.DescribeLogDirsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	if b.clusterAllowed(ctx, kmsg.ACLOperationDescribe) {
+		return next(req)
+	}
+	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if req.Version >= 3 {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	}
+	return resp, nil // before v3 Kafka answers an empty list
 }

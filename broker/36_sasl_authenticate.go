@@ -13,10 +13,16 @@ package broker
 import (
 	"context"
 
-	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+// Needs no authorization: it establishes the principal.
+func init() {
+	register(apiEntry{key: kmsg.SASLAuthenticate, min: 0, max: 2, handle: h((*Broker).handleSaslAuthenticate), authz: noHook})
+}
 
 func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthenticateRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)

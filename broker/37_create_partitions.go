@@ -15,6 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.CreatePartitions, min: 0, max: 3, handle: h((*Broker).handleCreatePartitions), authz: hook(authzCreatePartitions)})
+}
+
 func (b *Broker) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	seen := make(map[string]int, len(req.Topics))
@@ -49,6 +53,25 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePar
 		}()
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func authzCreatePartitions(b *Broker, ctx context.Context, req *kmsg.CreatePartitionsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	keep, denied := split(req.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
+		return b.topicAllowed(ctx, kmsg.ACLOperationAlter, t.Topic)
+	})
+	req.Topics = keep
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.CreatePartitionsResponse)
+	for _, t := range denied {
+		rt := kmsg.NewCreatePartitionsResponseTopic()
+		rt.Topic = t.Topic
+		rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
 }

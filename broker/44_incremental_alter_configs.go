@@ -18,6 +18,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() {
+	register(apiEntry{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, handle: h((*Broker).handleIncrementalAlterConfigs), authz: hook(authzIncrementalAlterConfigs)})
+}
+
 func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	type res struct {
@@ -99,4 +103,24 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func authzIncrementalAlterConfigs(b *Broker, ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	var denied []kmsg.IncrementalAlterConfigsResponseResource
+	req.Resources, _ = split(req.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) bool {
+		ok, code := b.configResourceAllowed(ctx, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
+		if !ok {
+			sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName, sr.ErrorCode = rr.ResourceType, rr.ResourceName, code
+			denied = append(denied, sr)
+		}
+		return ok
+	})
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.IncrementalAlterConfigsResponse)
+	resp.Resources = append(resp.Resources, denied...)
+	return resp, nil
 }

@@ -10,10 +10,16 @@ package broker
 import (
 	"context"
 
-	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+// Authorized in the handler: DESCRIBE on the cluster.
+func init() {
+	register(apiEntry{key: kmsg.DescribeUserSCRAMCredentials, min: 0, max: 0, handle: h((*Broker).handleDescribeUserScramCredentials), authz: noHook})
+}
 
 func (b *Broker) handleDescribeUserScramCredentials(ctx context.Context, req *kmsg.DescribeUserSCRAMCredentialsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)

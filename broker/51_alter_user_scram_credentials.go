@@ -14,10 +14,16 @@ package broker
 import (
 	"context"
 
-	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+// Authorized in the handler: ALTER on the cluster, answered per user.
+func init() {
+	register(apiEntry{key: kmsg.AlterUserSCRAMCredentials, min: 0, max: 0, handle: h((*Broker).handleAlterUserScramCredentials), authz: noHook})
+}
 
 func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)

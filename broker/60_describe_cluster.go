@@ -11,7 +11,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/security"
 )
+
+func init() {
+	register(apiEntry{key: kmsg.DescribeCluster, min: 0, max: 2, handle: h((*Broker).handleDescribeCluster), authz: hook(authzDescribeCluster)})
+}
 
 func (b *Broker) handleDescribeCluster(ctx context.Context, req *kmsg.DescribeClusterRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
@@ -29,5 +35,20 @@ func (b *Broker) handleDescribeCluster(ctx context.Context, req *kmsg.DescribeCl
 	br.Host = host
 	br.Port = port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	return resp, nil
+}
+
+func authzDescribeCluster(b *Broker, ctx context.Context, req *kmsg.DescribeClusterRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	if b.clusterAllowed(ctx, kmsg.ACLOperationDescribe) {
+		r, err := next(req)
+		if err == nil && req.IncludeClusterAuthorizedOperations {
+			if dc, ok := r.(*kmsg.DescribeClusterResponse); ok && dc.ErrorCode == 0 {
+				dc.ClusterAuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeCluster, security.ClusterName, clusterOps)
+			}
+		}
+		return r, err
+	}
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 	return resp, nil
 }

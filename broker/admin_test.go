@@ -306,7 +306,7 @@ func TestHandlersAnswerDefaultRequests(t *testing.T) {
 	if _, err := b.createTopic("t", 1, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range apiTable {
+	for _, e := range apiTable() {
 		for v := e.min; v <= e.max; v++ {
 			req := kmsg.RequestForKey(int16(e.key))
 			req.SetVersion(v)

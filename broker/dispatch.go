@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -11,12 +13,18 @@ import (
 // an error closes the connection.
 type handlerFunc func(b *Broker, ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 
-// apiEntry is one implemented API: its key, the version range served and its handler.
-// ApiVersions advertises exactly this table.
+// apiEntry is one implemented API: its key, the version range served, its handler and
+// its authorization rule. Each API's NN_name.go file registers its entry (register, from
+// init), so the file is the one place that says what the API serves and who may call it.
+// ApiVersions advertises exactly the registered entries.
 type apiEntry struct {
 	key      kmsg.Key
 	min, max int16
 	handle   handlerFunc
+	// authz runs the handler behind the API's authorization (authorizer.go) when an
+	// authorizer is configured: hook(authzX) for a typed hook, noHook for APIs that need
+	// none or authorize inside their handler. nil fails closed (CLUSTER_ACTION needed).
+	authz authzHook
 }
 
 // h adapts a typed handler method to handlerFunc.
@@ -30,54 +38,50 @@ func h[R kmsg.Request](f func(*Broker, context.Context, R) (kmsg.Response, error
 	}
 }
 
-// apiTable lists every API the broker serves. Adding an API is one line here plus its
-// NN_name.go file. Version floors follow Kafka 4.0 (KIP-896) where older versions need
-// message formats Strata does not store.
-var apiTable []apiEntry
+// The registered APIs. Entries arrive from the init functions of the NN_name.go files;
+// the table is built on first use, after every init has run. Version floors follow Kafka
+// 4.0 (KIP-896) where older versions need message formats Strata does not store.
+var apis struct {
+	registered []apiEntry
+	once       sync.Once
+	table      []apiEntry  // by key
+	byKey      []*apiEntry // indexed by key; nil where not implemented
+}
 
-// apiByKey indexes apiTable.
-var apiByKey []*apiEntry
+// register adds an API; only init functions call it.
+func register(e apiEntry) { apis.registered = append(apis.registered, e) }
 
-// The table is filled in init because handleApiVersions reads it (an initialisation
-// cycle for a plain var).
-func init() {
-	apiTable = []apiEntry{
-		{kmsg.Produce, 3, 13, h((*Broker).handleProduce)},
-		{kmsg.Fetch, 4, 18, h((*Broker).handleFetch)},
-		{kmsg.ListOffsets, 1, 11, h((*Broker).handleListOffsets)},
-		{kmsg.Metadata, 0, 13, h((*Broker).handleMetadata)},
-		{kmsg.ApiVersions, 0, 5, h((*Broker).handleApiVersions)},
-		{kmsg.CreateTopics, 0, 7, h((*Broker).handleCreateTopics)},
-		{kmsg.DeleteTopics, 0, 6, h((*Broker).handleDeleteTopics)},
-		{kmsg.DeleteRecords, 0, 2, h((*Broker).handleDeleteRecords)},
-		{kmsg.OffsetForLeaderEpoch, 0, 4, h((*Broker).handleOffsetForLeaderEpoch)},
-		{kmsg.DescribeConfigs, 0, 4, h((*Broker).handleDescribeConfigs)},
-		{kmsg.AlterConfigs, 0, 2, h((*Broker).handleAlterConfigs)},
-		{kmsg.DescribeLogDirs, 0, 4, h((*Broker).handleDescribeLogDirs)},
-		{kmsg.CreatePartitions, 0, 3, h((*Broker).handleCreatePartitions)},
-		{kmsg.IncrementalAlterConfigs, 0, 1, h((*Broker).handleIncrementalAlterConfigs)},
-		{kmsg.DescribeCluster, 0, 2, h((*Broker).handleDescribeCluster)},
-	}
-	apiTable = append(apiTable, groupAPIs()...)
-	apiTable = append(apiTable, securityAPIs()...) // secconfig.go
+func buildAPITable() {
+	t := slices.Clone(apis.registered)
+	slices.SortFunc(t, func(x, y apiEntry) int { return int(x.key) - int(y.key) })
 	idx := make([]*apiEntry, kmsg.MaxKey+1)
-	for i := range apiTable {
-		e := &apiTable[i]
+	for i := range t {
+		e := &t[i]
 		if idx[e.key] != nil {
-			panic(fmt.Sprintf("broker: api key %d twice in apiTable", e.key))
+			panic(fmt.Sprintf("broker: api key %d registered twice", e.key))
 		}
 		if e.max > kmsg.RequestForKey(int16(e.key)).MaxVersion() {
 			panic(fmt.Sprintf("broker: %s v%d is beyond kmsg", e.key.Name(), e.max))
 		}
+		if e.min > e.max {
+			panic(fmt.Sprintf("broker: %s versions %d-%d", e.key.Name(), e.min, e.max))
+		}
 		idx[e.key] = e
 	}
-	apiByKey = idx
+	apis.table, apis.byKey = t, idx
+}
+
+// apiTable returns every API the broker serves, by key.
+func apiTable() []apiEntry {
+	apis.once.Do(buildAPITable)
+	return apis.table
 }
 
 // lookupAPI returns the entry for key, or nil if the key is not implemented.
 func lookupAPI(key int16) *apiEntry {
-	if key < 0 || int(key) >= len(apiByKey) {
+	apis.once.Do(buildAPITable)
+	if key < 0 || int(key) >= len(apis.byKey) {
 		return nil
 	}
-	return apiByKey[key]
+	return apis.byKey[key]
 }

@@ -16,7 +16,7 @@ import (
 // implemented API key and version.
 func fuzzSeeds() map[string][]byte {
 	seeds := make(map[string][]byte)
-	for _, e := range apiTable {
+	for _, e := range apiTable() {
 		for v := e.min; v <= e.max; v++ {
 			req := kmsg.RequestForKey(int16(e.key))
 			req.SetVersion(v)

@@ -10,7 +10,6 @@ package broker
 // for unknown producers since KIP-360) rather than being refused.
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -185,79 +184,11 @@ type prodState struct {
 	files snapshotFiles // guarded by the partition's mu
 }
 
-// groupAPIs are the dispatcher entries of the group and producer-id APIs.
-func groupAPIs() []apiEntry {
-	v := group.SupportedVersions()
-	e := func(k kmsg.Key, f handlerFunc) apiEntry {
-		r, ok := v[k.Int16()]
-		if !ok {
-			panic(fmt.Sprintf("broker: group.SupportedVersions lacks %s", k.Name()))
-		}
-		return apiEntry{k, r[0], r[1], f}
+// groupAPI is the entry of a group API, with the versions group.SupportedVersions serves.
+func groupAPI(k kmsg.Key, handle handlerFunc, authz authzHook) apiEntry {
+	r, ok := group.SupportedVersions()[k.Int16()]
+	if !ok {
+		panic(fmt.Sprintf("broker: group.SupportedVersions lacks %s", k.Name()))
 	}
-	pv := producer.SupportedVersions()
-	return []apiEntry{
-		e(kmsg.OffsetCommit, h((*Broker).handleOffsetCommit)),
-		e(kmsg.OffsetFetch, h((*Broker).handleOffsetFetch)),
-		e(kmsg.FindCoordinator, h((*Broker).handleFindCoordinator)),
-		e(kmsg.JoinGroup, h((*Broker).handleJoinGroup)),
-		e(kmsg.Heartbeat, h((*Broker).handleHeartbeat)),
-		e(kmsg.LeaveGroup, h((*Broker).handleLeaveGroup)),
-		e(kmsg.SyncGroup, h((*Broker).handleSyncGroup)),
-		e(kmsg.DescribeGroups, h((*Broker).handleDescribeGroups)),
-		e(kmsg.ListGroups, h((*Broker).handleListGroups)),
-		e(kmsg.DeleteGroups, h((*Broker).handleDeleteGroups)),
-		e(kmsg.OffsetDelete, h((*Broker).handleOffsetDelete)),
-		{kmsg.InitProducerID, pv[0], pv[1], h((*Broker).handleInitProducerID)},
-	}
-}
-
-func (b *Broker) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (kmsg.Response, error) {
-	return b.groups.OffsetCommit(ctx, req), nil
-}
-
-func (b *Broker) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {
-	return b.groups.OffsetFetch(ctx, req), nil
-}
-
-func (b *Broker) handleFindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
-	host, port := b.advertisedHostPort(ctx)
-	return b.groups.FindCoordinator(ctx, req, group.Node{NodeID: b.cfg.NodeID, Host: host, Port: port}), nil
-}
-
-func (b *Broker) handleJoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) (kmsg.Response, error) {
-	ri, _ := requestInfoFrom(ctx)
-	return b.groups.JoinGroup(ctx, req, group.Client{ID: ri.ClientID, Host: "/" + ri.ClientHost}), nil
-}
-
-func (b *Broker) handleHeartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) (kmsg.Response, error) {
-	return b.groups.Heartbeat(ctx, req), nil
-}
-
-func (b *Broker) handleLeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) (kmsg.Response, error) {
-	return b.groups.LeaveGroup(ctx, req), nil
-}
-
-func (b *Broker) handleSyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) (kmsg.Response, error) {
-	return b.groups.SyncGroup(ctx, req), nil
-}
-
-func (b *Broker) handleDescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
-	return b.groups.DescribeGroups(ctx, req), nil
-}
-
-func (b *Broker) handleListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (kmsg.Response, error) {
-	return b.groups.ListGroups(ctx, req), nil
-}
-
-func (b *Broker) handleDeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) (kmsg.Response, error) {
-	return b.groups.DeleteGroups(ctx, req), nil
-}
-
-func (b *Broker) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {
-	return b.groups.OffsetDelete(ctx, req), nil
-}
-
-func (b *Broker) handleInitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
-	return b.producerIDs.InitProducerID(ctx, req), nil
+	return apiEntry{key: k, min: r[0], max: r[1], handle: handle, authz: authz}
 }

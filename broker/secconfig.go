@@ -34,9 +34,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/segment"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // SecurityConfig is the security part of Config (embedded).
@@ -350,19 +351,6 @@ func (b *Broker) openSecurity() error {
 	}
 	b.authz, b.aclStore = a, st
 	return nil
-}
-
-// securityAPIs are the dispatcher entries of the SASL, ACL and SCRAM APIs.
-func securityAPIs() []apiEntry {
-	return []apiEntry{
-		{kmsg.SASLHandshake, 0, 1, h((*Broker).handleSaslHandshake)},
-		{kmsg.SASLAuthenticate, 0, 2, h((*Broker).handleSaslAuthenticate)},
-		{kmsg.DescribeACLs, 1, 3, h((*Broker).handleDescribeAcls)},
-		{kmsg.CreateACLs, 1, 3, h((*Broker).handleCreateAcls)},
-		{kmsg.DeleteACLs, 1, 3, h((*Broker).handleDeleteAcls)},
-		{kmsg.DescribeUserSCRAMCredentials, 0, 0, h((*Broker).handleDescribeUserScramCredentials)},
-		{kmsg.AlterUserSCRAMCredentials, 0, 0, h((*Broker).handleAlterUserScramCredentials)},
-	}
 }
 
 // tlsSettings are the listener config's ssl.* settings.
