@@ -32,6 +32,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-io/strata/partition"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -52,7 +54,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 
 	type durableWait struct {
-		p      *Partition
+		p      *partition.Partition
 		offset int64
 		rp     *kmsg.ProduceResponseTopicPartition
 	}
@@ -105,7 +107,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(errUnknownTopic)
 				continue
 			}
-			cfg := p.config()
+			cfg := t.Config()
 			h, err := validateBatch(rp.Records, cfg, now)
 			if err != nil {
 				fail(err)
@@ -115,8 +117,8 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
-			res, err := p.appendBatch(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1)
-			if err == nil && !res.duplicate {
+			res, err := p.Append(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1)
+			if err == nil && !res.Duplicate {
 				b.diskAppended(len(rp.Records))
 			}
 			if err != nil {
@@ -124,17 +126,17 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
-			if !res.duplicate {
+			if !res.Duplicate {
 				m.produceBytes.Add(float64(len(rp.Records)))
-				m.produceRecords.Add(float64(res.info.NumRecords))
+				m.produceRecords.Add(float64(res.Info.NumRecords))
 			}
-			sp.BaseOffset = res.info.BaseOffset
+			sp.BaseOffset = res.Info.BaseOffset
 			if cfg.MessageTimestampType == "LogAppendTime" {
-				sp.LogAppendTime = res.info.MaxTimestamp
+				sp.LogAppendTime = res.Info.MaxTimestamp
 			}
 			sp.LogStartOffset = p.LogStartOffset()
 			if req.Acks == -1 {
-				waits = append(waits, durableWait{p, res.info.LastOffset + 1, sp})
+				waits = append(waits, durableWait{p, res.Info.LastOffset + 1, sp})
 			}
 		}
 	}
@@ -150,18 +152,18 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 			defer cancel()
 			waitStart := time.Now()
 			if len(waits) == 1 {
-				errs[0] = waits[0].p.waitDurable(wctx, waits[0].offset)
+				errs[0] = waits[0].p.WaitDurable(wctx, waits[0].offset)
 			} else {
 				var wg sync.WaitGroup
 				for i, w := range waits {
-					wg.Go(func() { errs[i] = w.p.waitDurable(wctx, w.offset) })
+					wg.Go(func() { errs[i] = w.p.WaitDurable(wctx, w.offset) })
 				}
 				wg.Wait()
 			}
 			m.durableWait.Observe(time.Since(waitStart).Seconds())
 			if wakeAfterDurable {
 				for _, w := range waits {
-					w.p.wakeFetches()
+					w.p.WakeFetches()
 				}
 			}
 		}
@@ -225,7 +227,7 @@ func (b *Broker) produceTopic(ctx context.Context, name string) (*Topic, error) 
 }
 
 // topicPartition returns partition idx of t, or nil.
-func topicPartition(t *Topic, idx int32) *Partition { return t.partition(idx) }
+func topicPartition(t *Topic, idx int32) *partition.Partition { return t.partition(idx) }
 
 // validateBatch checks what the broker decides before the log sees a produced batch (the
 // log then checks the header fields and CRC-32C):
@@ -234,11 +236,11 @@ func topicPartition(t *Topic, idx int32) *Partition { return t.partition(idx) }
 //   - not a control batch (only transaction coordinators write those: INVALID_RECORD);
 //   - with CreateTime, timestamps within message.timestamp.before/after.max.ms of now
 //     (INVALID_TIMESTAMP), checked on the batch's first and max timestamps.
-func validateBatch(records []byte, cfg TopicConfig, now time.Time) (batchHeader, error) {
+func validateBatch(records []byte, cfg TopicConfig, now time.Time) (partition.BatchHeader, error) {
 	if len(records) == 0 {
-		return batchHeader{}, fmt.Errorf("%w: empty records", kerr.InvalidRecord)
+		return partition.BatchHeader{}, fmt.Errorf("%w: empty records", kerr.InvalidRecord)
 	}
-	h, err := parseBatchHeader(records)
+	h, err := partition.ParseBatchHeader(records)
 	switch {
 	case err != nil && len(records) < 17:
 		return h, fmt.Errorf("%w: %d bytes is shorter than a batch header", kerr.CorruptMessage, len(records))
@@ -248,15 +250,15 @@ func validateBatch(records []byte, cfg TopicConfig, now time.Time) (batchHeader,
 		return h, fmt.Errorf("%w: unknown magic %d", kerr.CorruptMessage, h.Magic)
 	case err != nil:
 		return h, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
-	case h.Length < 0 || h.size() > len(records):
+	case h.Length < 0 || h.Size() > len(records):
 		return h, fmt.Errorf("%w: batch length %d exceeds the %d bytes sent", kerr.CorruptMessage, h.Length, len(records))
-	case h.size() < len(records):
+	case h.Size() < len(records):
 		return h, fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
 	}
 	if cfg.MaxMessageBytes > 0 && len(records) > int(cfg.MaxMessageBytes) {
 		return h, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(records), cfg.MaxMessageBytes)
 	}
-	if h.control() {
+	if h.Control() {
 		return h, fmt.Errorf("%w: clients may not produce control batches", kerr.InvalidRecord)
 	}
 	if cfg.MessageTimestampType != "LogAppendTime" {

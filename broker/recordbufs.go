@@ -31,6 +31,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync"
+
+	"github.com/strata-io/strata/tiering"
 )
 
 // minPooledRead is the smallest read served from the pools.
@@ -112,4 +114,14 @@ func (rb *recordBufs) release() {
 	rb.lent = rb.lent[:0]
 	clear(rb.secs)
 	rb.secs = rb.secs[:0]
+}
+
+// recordBytes returns the bytes of remote records r in one slice: its only slice
+// (read-only, capped at its length), or a copy of several. A response built outside a
+// connection worker (no recordBufs) carries remote records so.
+func recordBytes(r tiering.Records) []byte {
+	if len(r.Bufs) == 1 {
+		return r.Bufs[0]
+	}
+	return r.AppendTo(make([]byte, 0, r.Len()))
 }

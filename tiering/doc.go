@@ -1,7 +1,7 @@
 // Package tiering moves sealed segments of the local log to an object store and serves
-// reads of any offset the bucket holds. It has the ObjectStore seam (objstore.go), the
-// PartitionTier seam the broker uses (remote.go), and behind them: the Manager and its
-// uploader, partition manifests, remote reads through package cache, remote retention,
+// reads of any offset the bucket holds. It has the ObjectStore seam (objstore.go) and the
+// RemotePartition a partition (package partition) composes with its local log, and behind
+// them: the Manager and its uploader, partition manifests, remote reads through package cache, remote retention,
 // orphan sweeping and restore-from-bucket. Backends live in subpackages.
 //
 // # Keys (never overwritten, except the two mutable manifests)
@@ -150,10 +150,12 @@
 //
 // # Upload interval (remote.log.upload.interval.ms)
 //
-// The tier never rolls the local log (the broker is its single writer). The broker's
-// maintenance loop calls RemotePartition.RollDue(now), which is true once the active segment
-// holds data older than PartitionConfig.UploadInterval; the broker then rolls and calls
-// OnSealed, which wakes the uploader.
+// The tier never writes the local log (package partition is its single writer): it neither
+// rolls it, nor moves its start, nor deletes segments. The partition's maintenance calls
+// RemotePartition.RollDue(now), which is true once the active segment holds data older than
+// PartitionConfig.UploadInterval; the partition then rolls and calls OnSealed, which wakes
+// the uploader. Likewise ApplyRetention and SetLogStartOffset move the remote start only,
+// and Uploaded answers which local segments may go: the partition applies both to its log.
 //
 // # Restore
 //
@@ -161,7 +163,7 @@
 // segment objects the bucket holds) and reads the topic.json each names; a bucket without
 // markers is scanned in full. WriteTopicManifest puts topic.json, then the marker;
 // DeleteTopic deletes the marker first. The broker recreates the topics
-// and opens their partitions on empty local logs; OpenPartition restarts an empty local log
-// at the remote end offset, so new produces continue after the bucket's data while reads
-// below it come from the bucket.
+// and opens their partitions on empty local logs; the partition restarts an empty local log
+// at the remote end offset (Bounds) once its tier is open, so new produces continue after
+// the bucket's data while reads below it come from the bucket.
 package tiering

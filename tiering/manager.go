@@ -26,7 +26,6 @@ type localLog interface {
 	Segments() []segment.SegmentInfo
 	LogStartOffset() int64
 	NextOffset() int64
-	SetLogStartOffset(offset int64) error
 	Read(offset int64, maxBytes int, minOneBatch bool) (segment.ReadResult, error)
 }
 
@@ -126,11 +125,10 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // OpenPartition loads the partition's manifest and registers it with the uploader. log
-// may be nil (read-only access, e.g. tools). When log is empty and the bucket already holds
-// offsets beyond it (a broker restoring onto an empty data dir), the local log is restarted
-// at the remote end offset so that new produces continue after the remote data; that is a
-// write to log, so the caller must not append to log concurrently (the broker opens tiers
-// at start-up and topic creation, and repeats the check under its partition lock).
+// may be nil (read-only access, e.g. tools); the tier reads it (uploads) but never writes
+// it. When log is empty and the bucket already holds offsets beyond it (a broker restoring
+// onto an empty data dir), the owner of the log restarts it at the remote end offset
+// (Bounds) so that new produces continue after the remote data (package partition does).
 func (m *Manager) OpenPartition(ctx context.Context, topic string, topicID [16]byte, partition int32, log *segment.Log, pcfg PartitionConfig) (*RemotePartition, error) {
 	var ll localLog
 	if log != nil {
@@ -169,15 +167,6 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	}
 	p.pcfg.Store(&pcfg)
 	p.publishLocked()
-	if log != nil {
-		_, end, ok := p.Bounds()
-		if ok && log.LogStartOffset() == log.NextOffset() && log.NextOffset() < end {
-			if err := log.SetLogStartOffset(end); err != nil {
-				return nil, fmt.Errorf("cannot restart local log of %s-%d at remote end %d: %w", topic, partition, end, err)
-			}
-			p.log.Info("local log restarted at remote end offset", "offset", end)
-		}
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.parts[k]; dup {

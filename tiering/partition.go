@@ -21,8 +21,6 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-var _ PartitionTier = (*RemotePartition)(nil)
-
 // remoteState is an immutable snapshot of what the manifest names; readers load it
 // without locks.
 type remoteState struct {
@@ -114,7 +112,7 @@ func (p *RemotePartition) Topic() string     { return p.topic }
 func (p *RemotePartition) Partition() int32  { return p.partition }
 func (p *RemotePartition) TopicID() [16]byte { return p.topicID }
 
-// Bounds implements PartitionTier. ok is false while nothing was ever uploaded; after
+// Bounds returns the remote offset range [start, end) the manifest names. ok is false while nothing was ever uploaded; after
 // retention removed every remote segment, start == end (an empty remote range) and ok is true.
 func (p *RemotePartition) Bounds() (start, end int64, ok bool) {
 	st := p.state.Load()
@@ -130,7 +128,7 @@ func (p *RemotePartition) RemoteBytes() int64 { return p.state.Load().bytes }
 // Fenced reports whether another writer took over the manifest; the partition no longer writes.
 func (p *RemotePartition) Fenced() bool { return p.fenced.Load() }
 
-// Uploaded implements PartitionTier: true when the manifest names exactly seg's offset
+// Uploaded reports whether seg's local copy may go (subject to local retention): true when the manifest names exactly seg's offset
 // range, when seg is empty and not beyond the remote end, or when seg lies wholly below
 // the remote log start (retention already removed those offsets).
 func (p *RemotePartition) Uploaded(seg segment.SegmentInfo) bool {
@@ -145,7 +143,7 @@ func (p *RemotePartition) Uploaded(seg segment.SegmentInfo) bool {
 	return i < len(st.entries) && st.entries[i].BaseOffset == seg.BaseOffset && st.entries[i].LastOffset == seg.NextOffset-1
 }
 
-// OnSealed implements PartitionTier: it wakes the uploader.
+// OnSealed wakes the uploader: the local log sealed a segment.
 func (p *RemotePartition) OnSealed() {
 	select {
 	case p.wake <- struct{}{}:
@@ -154,9 +152,9 @@ func (p *RemotePartition) OnSealed() {
 }
 
 // RollDue reports whether the active local segment holds data older than
-// PartitionConfig.UploadInterval (remote.log.upload.interval.ms). The broker's maintenance
-// loop (the single writer of the local log) calls it, and on true rolls the log and calls
-// OnSealed, so that quiet partitions reach the bucket within the interval.
+// PartitionConfig.UploadInterval (remote.log.upload.interval.ms). The partition's
+// maintenance (the single writer of the local log) calls it, and on true rolls the log and
+// calls OnSealed, so that quiet partitions reach the bucket within the interval.
 func (p *RemotePartition) RollDue(now time.Time) bool {
 	pcfg := p.pcfg.Load()
 	if pcfg.UploadInterval <= 0 || p.local == nil || pcfg.CopyDisabled {

@@ -13,23 +13,23 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-// Read implements PartitionTier: whole batches from the one containing offset, up to
+// Read returns whole batches from the one containing offset, up to
 // maxBytes (the first batch whole when minOneBatch), from one remote segment. A read that
 // reaches the end of a segment stops there; the caller asks again from the next offset.
 // The bytes are a copy the caller owns; ReadRecords returns them without copying.
 func (p *RemotePartition) Read(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
-	r, err := p.ReadRecords(ctx, offset, maxBytes, minOneBatch)
+	r, err := p.ReadRecords(ctx, offset, maxBytes, minOneBatch, ReadOptions{})
 	if err != nil || r.Len() == 0 {
 		return nil, err
 	}
 	return r.AppendTo(make([]byte, 0, r.Len())), nil
 }
 
-// ReadRecords implements RecordsReader: Read, with the batches left in the cached chunks
-// they were read from (see Records). Every batch's CRC-32C is checked. The read counts in
-// the remote fetch metrics unless ctx is from CountLater (see FetchCounter); with a ctx from
-// ReadyOnly it returns what the cache holds once it has a batch.
-func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
+// ReadRecords is Read, with the batches left in the cached chunks they were read from
+// (see Records). Every batch's CRC-32C is checked. The read counts in the remote fetch
+// metrics unless o.Uncounted; with o.ReadyOnly it returns what the cache holds once it
+// has a batch.
+func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool, o ReadOptions) (Records, error) {
 	st := p.state.Load()
 	if offset < st.start || offset >= st.end || len(st.entries) == 0 {
 		return Records{}, fmt.Errorf("remote %s-%d: offset %d outside [%d, %d): %w", p.topic, p.partition, offset, st.start, st.end, segment.ErrOffsetOutOfRange)
@@ -38,18 +38,18 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 	if i == len(st.entries) {
 		return Records{}, fmt.Errorf("remote %s-%d: offset %d beyond the last remote segment: %w", p.topic, p.partition, offset, segment.ErrOffsetOutOfRange)
 	}
-	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch)
+	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch, o.ReadyOnly)
 	if err != nil {
 		p.m.metrics.errors.WithLabelValues("fetch").Inc()
 		return Records{}, err
 	}
-	if !countedLater(ctx) {
+	if !o.Uncounted {
 		p.CountFetch(out.Len())
 	}
 	return out, nil
 }
 
-func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
+func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch, ready bool) (Records, error) {
 	e := &st.entries[i]
 	pos := int64(0)
 	if offset > e.BaseOffset {
@@ -67,7 +67,6 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 	}
 	var out recordsBuilder
 	next := offset
-	ready := readyOnly(ctx)
 	for pos < e.Size {
 		if ready && out.size > 0 && !p.cached(e, pos, min(batchHeaderLen, e.Size-pos)) {
 			break
@@ -274,7 +273,7 @@ func (p *RemotePartition) prefetchRun(ctx context.Context, e *SegmentEntry, firs
 	})
 }
 
-// FindTimestamp implements PartitionTier: the first remote batch (at or above the remote
+// FindTimestamp returns the first remote batch (at or above the remote
 // log start) whose max timestamp is >= ts. It visits only the entries whose max timestamp
 // reaches ts, in log order, and finds the first of them in time logarithmic in the number
 // of entries (see timeSearch).

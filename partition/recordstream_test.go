@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func TestWalkRecordsDecompressionBombBoundedMemory(t *testing.T) {
 	plain := segmenttest.Batch(1000, []byte("first"), make([]byte, 64<<20), []byte("last"))
 	for _, codec := range []int8{codecGzip, codecLZ4, codecZstd} {
 		bomb := compressBatch(t, plain, codec)
-		h, err := parseBatchHeader(bomb)
+		h, err := ParseBatchHeader(bomb)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"bufio"
@@ -27,20 +27,20 @@ const maxZstdWindow = 16 << 20 // larger windows than producers use (8 MiB at mo
 
 // recordStream returns a reader of the records section of one v2 batch (decompressed as
 // it is read, at most maxDecompressedBatch bytes) and a function releasing the decoder.
-func recordStream(h batchHeader, batch []byte) (*bufio.Reader, func(), error) {
+func recordStream(h BatchHeader, batch []byte) (*bufio.Reader, func(), error) {
 	if len(batch) < batchHeaderSize {
 		return nil, nil, errShortBatch
 	}
 	src := batch[batchHeaderSize:]
 	var r io.Reader
 	release := func() {}
-	switch h.codec() {
+	switch h.Codec() {
 	case codecNone:
 		r = bytes.NewReader(src)
 	case codecGzip:
 		zr, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return nil, nil, fmt.Errorf("broker: gzip: %w", err)
+			return nil, nil, fmt.Errorf("partition: gzip: %w", err)
 		}
 		r, release = zr, func() { zr.Close() }
 	case codecLZ4:
@@ -49,11 +49,11 @@ func recordStream(h batchHeader, batch []byte) (*bufio.Reader, func(), error) {
 		zr, err := zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(maxDecompressedBatch))
 		if err != nil {
-			return nil, nil, fmt.Errorf("broker: zstd: %w", err)
+			return nil, nil, fmt.Errorf("partition: zstd: %w", err)
 		}
 		r, release = zr, zr.Close
 	default:
-		payload, err := decompress(h.codec(), src) // snappy (bounded), or an unknown codec error
+		payload, err := decompress(h.Codec(), src) // snappy (bounded), or an unknown codec error
 		if err != nil {
 			return nil, nil, err
 		}
@@ -83,7 +83,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 // walkRecordsStream is walkRecords over a stream: it reads each record's length,
 // attributes, timestamp delta and offset delta, and discards the rest of the record.
-func walkRecordsStream(h batchHeader, batch []byte, fn func(offset, ts int64) bool) error {
+func walkRecordsStream(h BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
 	br, release, err := recordStream(h, batch)
 	if err != nil {
 		return err
@@ -91,9 +91,9 @@ func walkRecordsStream(h batchHeader, batch []byte, fn func(offset, ts int64) bo
 	defer release()
 	bad := func(i int32, what string, err error) error {
 		if errors.Is(err, errBatchTooLarge) {
-			return fmt.Errorf("broker: record %d of batch at %d: %w", i, h.BaseOffset, errBatchTooLarge)
+			return fmt.Errorf("partition: record %d of batch at %d: %w", i, h.BaseOffset, errBatchTooLarge)
 		}
-		return fmt.Errorf("broker: record %d of batch at %d: %s (%v): %w", i, h.BaseOffset, what, err, errBadRecord)
+		return fmt.Errorf("partition: record %d of batch at %d: %s (%v): %w", i, h.BaseOffset, what, err, errBadRecord)
 	}
 	cr := &countingByteReader{br: br}
 	for i := int32(0); i < h.NumRecords; i++ {
@@ -118,7 +118,7 @@ func walkRecordsStream(h batchHeader, batch []byte, fn func(offset, ts int64) bo
 			return bad(i, "record shorter than its header", nil)
 		}
 		ts := h.FirstTimestamp + tsDelta
-		if h.logAppendTime() {
+		if h.LogAppendTime() {
 			ts = h.MaxTimestamp
 		}
 		if !fn(h.BaseOffset+offDelta, ts) {

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 // Producer-state snapshots and the remote tier (KIP-405 keeps one per segment).
 //
@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"time"
 
 	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/tiering"
@@ -47,25 +46,12 @@ func (p *Partition) snapshotProducersAtRollLocked() {
 	}
 }
 
-// producerSnapshotReports is what a tier that keeps the set of the partition's snapshot
-// files, so that its uploads need not list the directory, is told (see
-// tiering/prodsnap.go): every save and removal of a snapshot file once it tracks them, or
-// that the files changed (after a prune that listed the directory, or a failed removal).
-// The reports are sent under the partition lock, after the file operation.
-type producerSnapshotReports interface {
-	TrackProducerSnapshots()
-	ProducerSnapshotSaved(offset int64)
-	ProducerSnapshotRemoved(offset int64)
-	ProducerSnapshotsChanged()
-}
-
-var _ producerSnapshotReports = (*tiering.RemotePartition)(nil)
-
-// snapshotReports returns the attached tier if it takes snapshot reports, else nil.
-func (p *Partition) snapshotReports() producerSnapshotReports {
-	r, _ := p.getTier().(producerSnapshotReports)
-	return r
-}
+// snapshotReports returns the attached tier, which keeps the set of the partition's
+// snapshot files so that its uploads need not list the directory (see
+// tiering/prodsnap.go), or nil. It is told every save and removal of a snapshot file once
+// it tracks them, or that the files changed (after a prune that listed the directory, or a
+// failed removal). The reports are sent under the partition lock, after the file operation.
+func (p *Partition) snapshotReports() Tier { return p.getTier() }
 
 // pruneProducerSnapshots removes the snapshot files other than the one at hw; a tiered
 // partition also keeps those at the base offset of a local segment (the roll snapshots the
@@ -95,28 +81,20 @@ func (p *Partition) pruneProducerSnapshots(hw int64) error {
 	return nil
 }
 
-// remoteProducerSnapshots is what loadRemoteProducerState needs of a tier.
-type remoteProducerSnapshots interface {
-	LatestProducerSnapshot(ctx context.Context) (data []byte, offset int64, found bool, err error)
-	Read(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) ([]byte, error)
-}
-
-var _ remoteProducerSnapshots = (*tiering.RemotePartition)(nil)
-
 // loadRemoteProducerState gives a partition whose local log is empty but does not start at
 // 0 (restarted at the remote end by restore), and that has no local snapshot at its end,
 // the producer state of the bucket. Called when its tier is attached.
-func (b *Broker) loadRemoteProducerState(ctx context.Context, p *Partition, rt remoteProducerSnapshots) {
+func (p *Partition) loadRemoteProducerState(ctx context.Context, rt Tier) {
 	// p.tier is set: every snapshot save or removal that completes from now on is reported
 	// to rt (snapshotReports), and the ones before are in the directory it lists once.
-	if r, ok := rt.(producerSnapshotReports); ok {
-		r.TrackProducerSnapshots()
-	}
-	v, ok := b.prodStates.Load(p)
-	if !ok {
+	rt.TrackProducerSnapshots()
+	p.mu.Lock()
+	ps := p.prod
+	p.mu.Unlock()
+	if ps == nil {
 		return
 	}
-	cur := v.(*prodState).st
+	cur := ps.st
 	end := p.log.NextOffset()
 	if end == 0 || p.log.LogStartOffset() != end {
 		return // local history, if any, came with its own snapshots
@@ -130,20 +108,20 @@ func (b *Broker) loadRemoteProducerState(ctx context.Context, p *Partition, rt r
 	}
 	if err != nil || !found {
 		if err != nil {
-			b.logger.Warn("cannot load remote producer snapshot; producer state incomplete", "dir", p.dir, "err", err)
+			p.logger.Warn("cannot load remote producer snapshot; producer state incomplete", "dir", p.dir, "err", err)
 		}
 		cur.MarkIncomplete()
 		return
 	}
-	st := producer.NewState(producer.StateConfig{IDExpiration: time.Duration(b.cfg.ProducerIDExpirationMs) * time.Millisecond})
+	st := p.newProducerState()
 	if err := st.Decode(data); err != nil {
-		b.logger.Warn("remote producer snapshot unusable; producer state incomplete", "dir", p.dir, "err", err)
+		p.logger.Warn("remote producer snapshot unusable; producer state incomplete", "dir", p.dir, "err", err)
 		cur.MarkIncomplete()
 		return
 	}
 	replayed, err := replayRemoteBatches(ctx, rt, st, snapOff, end)
 	if err != nil {
-		b.logger.Warn("cannot replay remote batches after the producer snapshot; producer state incomplete", "dir", p.dir, "from", snapOff, "err", err)
+		p.logger.Warn("cannot replay remote batches after the producer snapshot; producer state incomplete", "dir", p.dir, "from", snapOff, "err", err)
 		st.MarkIncomplete()
 	}
 	p.mu.Lock()
@@ -152,26 +130,26 @@ func (b *Broker) loadRemoteProducerState(ctx context.Context, p *Partition, rt r
 		cur.MarkIncomplete() // appended meanwhile: keep what saw those appends
 		return
 	}
-	p.producers = st
-	b.prodStates.Store(p, &prodState{st: st, saved: -1})
-	b.logger.Info("producer state loaded from the bucket", "dir", p.dir, "snapshot_offset", snapOff, "replayed_batches", replayed, "log_end", end)
+	p.producers, p.prod = st, &prodState{st: st, saved: -1}
+	p.logger.Info("producer state loaded from the bucket", "dir", p.dir, "snapshot_offset", snapOff, "replayed_batches", replayed, "log_end", end)
 }
 
 // replayRemoteBatches applies the batch headers of the remote log in [from, to) to st.
-func replayRemoteBatches(ctx context.Context, rt remoteProducerSnapshots, st *producer.State, from, to int64) (int, error) {
+func replayRemoteBatches(ctx context.Context, rt Tier, st *producer.State, from, to int64) (int, error) {
 	replayed := 0
 	for off := from; off < to; {
-		data, err := rt.Read(ctx, off, 1<<20, true)
+		recs, err := rt.ReadRecords(ctx, off, 1<<20, true, tiering.ReadOptions{})
 		if err != nil {
 			return replayed, err
 		}
+		data := recs.AppendTo(make([]byte, 0, recs.Len()))
 		next := off
-		if err := splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
-			if h.BaseOffset >= off && h.Magic >= 2 && h.lastOffset() < to {
+		if err := SplitBatches(data, func(h BatchHeader, _ []byte) (bool, error) {
+			if h.BaseOffset >= off && h.Magic >= 2 && h.LastOffset() < to {
 				st.ApplyBatch(producerBatchMeta(h))
 				replayed++
 			}
-			next = max(next, h.lastOffset()+1)
+			next = max(next, h.LastOffset()+1)
 			return true, nil
 		}); err != nil {
 			return replayed, err
@@ -187,11 +165,11 @@ func replayRemoteBatches(ctx context.Context, rt remoteProducerSnapshots, st *pr
 var errRemoteReplayStuck = errors.New("remote read made no progress")
 
 // producerBatchMeta is what the producer state keeps of a batch header.
-func producerBatchMeta(h batchHeader) producer.BatchMeta {
+func producerBatchMeta(h BatchHeader) producer.BatchMeta {
 	m := producer.BatchMeta{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
-		FirstSeq: h.BaseSequence, LastSeq: h.lastSequence(), FirstOffset: h.BaseOffset,
-		LastOffset: h.lastOffset(), MaxTimestamp: h.MaxTimestamp}
-	if h.control() {
+		FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), FirstOffset: h.BaseOffset,
+		LastOffset: h.LastOffset(), MaxTimestamp: h.MaxTimestamp}
+	if h.Control() {
 		m.FirstSeq, m.LastSeq = -1, -1
 	}
 	return m

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 	for off := int64(0); off < p.HighWatermark(); {
 		var data []byte
 		if off < p.LocalLogStartOffset() {
-			d, done, err := p.readRemote(t.Context(), rp, off, 1<<20, true, 5*time.Second)
+			d, done, err := p.ReadRemote(t.Context(), off, 1<<20, true, 5*time.Second)
 			if err != nil || !done {
 				t.Fatalf("remote read at %d: %v %v", off, done, err)
 			}
@@ -89,15 +89,15 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 		// Remote reads may return batches the local read already covered only if they
 		// start at off; keep the batches from off on.
 		got = append(got, data...)
-		h, _ := parseBatchHeader(data[len(data)-batchLen(t, data):])
-		off = h.lastOffset() + 1
+		h, _ := ParseBatchHeader(data[len(data)-batchLen(t, data):])
+		off = h.LastOffset() + 1
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("log read through the tier differs: %d bytes vs %d", len(got), len(want))
 	}
 
 	// Timestamp lookup lands in remote data (record 2 of batch 1: ts 1012 -> offset 5).
-	if off, ts, err := p.listOffset(t.Context(), 1012); err != nil || off != 5 || ts != 1012 {
+	if off, ts, err := p.ListOffset(t.Context(), 1012); err != nil || off != 5 || ts != 1012 {
 		t.Fatalf("listOffset(1012) = %d %d %v", off, ts, err)
 	}
 	// DeleteRecords inside the remote range moves the remote start.
@@ -114,7 +114,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 func batchLen(t *testing.T, data []byte) int {
 	t.Helper()
 	n := 0
-	_ = splitBatches(data, func(h batchHeader, b []byte) (bool, error) { n = len(b); return true, nil })
+	_ = SplitBatches(data, func(h BatchHeader, b []byte) (bool, error) { n = len(b); return true, nil })
 	return n
 }
 

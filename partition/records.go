@@ -1,4 +1,4 @@
-package broker
+package partition
 
 // Record batch decoding for the data path. The broker stores batches exactly as produced
 // and never decodes them on the produce or fetch hot path; it looks inside a batch only
@@ -57,15 +57,15 @@ const (
 )
 
 var (
-	errShortBatch     = errors.New("broker: record batch shorter than its header")
-	errBadRecord      = errors.New("broker: malformed record in batch")
-	errUnknownCodec   = errors.New("broker: unknown compression codec")
-	errBatchTooLarge  = errors.New("broker: decompressed record batch too large")
+	errShortBatch     = errors.New("partition: record batch shorter than its header")
+	errBadRecord      = errors.New("partition: malformed record in batch")
+	errUnknownCodec   = errors.New("partition: unknown compression codec")
+	errBatchTooLarge  = errors.New("partition: decompressed record batch too large")
 	xerialSnappyMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 )
 
-// batchHeader is the fixed part of a v2 RecordBatch.
-type batchHeader struct {
+// BatchHeader is the fixed part of a v2 RecordBatch.
+type BatchHeader struct {
 	BaseOffset      int64
 	Length          int32 // batchLength: bytes after the length field
 	LeaderEpoch     int32
@@ -81,10 +81,10 @@ type batchHeader struct {
 	NumRecords      int32
 }
 
-// parseBatchHeader reads the header at the start of b. For magic < 2 only BaseOffset,
+// ParseBatchHeader reads the header at the start of b. For magic < 2 only BaseOffset,
 // Length and Magic are meaningful (bytes 0-16 are common to all message formats).
-func parseBatchHeader(b []byte) (batchHeader, error) {
-	var h batchHeader
+func ParseBatchHeader(b []byte) (BatchHeader, error) {
+	var h BatchHeader
 	if len(b) < 17 {
 		return h, errShortBatch
 	}
@@ -110,26 +110,26 @@ func parseBatchHeader(b []byte) (batchHeader, error) {
 	return h, nil
 }
 
-func (h batchHeader) codec() int8         { return int8(h.Attributes & 0x07) }
-func (h batchHeader) logAppendTime() bool { return h.Attributes&attrTimestampLogAppend != 0 }
-func (h batchHeader) transactional() bool { return h.Attributes&attrTransactional != 0 }
-func (h batchHeader) control() bool       { return h.Attributes&attrControl != 0 }
-func (h batchHeader) size() int           { return 12 + int(h.Length) }
-func (h batchHeader) lastOffset() int64   { return h.BaseOffset + int64(h.LastOffsetDelta) }
-func (h batchHeader) lastSequence() int32 { return h.BaseSequence + h.LastOffsetDelta }
+func (h BatchHeader) Codec() int8         { return int8(h.Attributes & 0x07) }
+func (h BatchHeader) LogAppendTime() bool { return h.Attributes&attrTimestampLogAppend != 0 }
+func (h BatchHeader) Transactional() bool { return h.Attributes&attrTransactional != 0 }
+func (h BatchHeader) Control() bool       { return h.Attributes&attrControl != 0 }
+func (h BatchHeader) Size() int           { return 12 + int(h.Length) }
+func (h BatchHeader) LastOffset() int64   { return h.BaseOffset + int64(h.LastOffsetDelta) }
+func (h BatchHeader) LastSequence() int32 { return h.BaseSequence + h.LastOffsetDelta }
 
-// splitBatches calls fn for each whole batch in b (a concatenation of batches, possibly
+// SplitBatches calls fn for each whole batch in b (a concatenation of batches, possibly
 // ending with a partial one, which is ignored as Kafka's fetch responses allow).
-func splitBatches(b []byte, fn func(h batchHeader, batch []byte) (more bool, err error)) error {
+func SplitBatches(b []byte, fn func(h BatchHeader, batch []byte) (more bool, err error)) error {
 	for len(b) >= 17 {
-		h, err := parseBatchHeader(b)
+		h, err := ParseBatchHeader(b)
 		if err != nil {
 			return nil // partial trailing header
 		}
 		if h.Length < 0 {
-			return fmt.Errorf("broker: negative batch length %d at offset %d: %w", h.Length, h.BaseOffset, errBadRecord)
+			return fmt.Errorf("partition: negative batch length %d at offset %d: %w", h.Length, h.BaseOffset, errBadRecord)
 		}
-		n := h.size()
+		n := h.Size()
 		if n > len(b) {
 			return nil // partial trailing batch
 		}
@@ -154,7 +154,7 @@ func decompress(codec int8, src []byte) ([]byte, error) {
 	case codecGzip:
 		zr, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return nil, fmt.Errorf("broker: gzip: %w", err)
+			return nil, fmt.Errorf("partition: gzip: %w", err)
 		}
 		defer zr.Close()
 		return readAllBounded(zr, "gzip")
@@ -165,11 +165,11 @@ func decompress(codec int8, src []byte) ([]byte, error) {
 	case codecZstd:
 		d, err := zstdDecoder()
 		if err != nil {
-			return nil, fmt.Errorf("broker: zstd: %w", err)
+			return nil, fmt.Errorf("partition: zstd: %w", err)
 		}
 		out, err := d.DecodeAll(src, nil)
 		if err != nil {
-			return nil, fmt.Errorf("broker: zstd: %w", err)
+			return nil, fmt.Errorf("partition: zstd: %w", err)
 		}
 		return out, nil
 	default:
@@ -180,10 +180,10 @@ func decompress(codec int8, src []byte) ([]byte, error) {
 func readAllBounded(r io.Reader, codec string) ([]byte, error) {
 	out, err := io.ReadAll(io.LimitReader(r, maxDecompressedBatch+1))
 	if err != nil {
-		return nil, fmt.Errorf("broker: %s: %w", codec, err)
+		return nil, fmt.Errorf("partition: %s: %w", codec, err)
 	}
 	if len(out) > maxDecompressedBatch {
-		return nil, fmt.Errorf("broker: %s: %w", codec, errBatchTooLarge)
+		return nil, fmt.Errorf("partition: %s: %w", codec, errBatchTooLarge)
 	}
 	return out, nil
 }
@@ -199,12 +199,12 @@ func decodeSnappy(src []byte) ([]byte, error) {
 	var out []byte
 	for b := src[16:]; len(b) > 0; {
 		if len(b) < 4 {
-			return nil, errors.New("broker: snappy: truncated xerial chunk length")
+			return nil, errors.New("partition: snappy: truncated xerial chunk length")
 		}
 		n := int(binary.BigEndian.Uint32(b))
 		b = b[4:]
 		if n < 0 || n > len(b) {
-			return nil, errors.New("broker: snappy: xerial chunk exceeds input")
+			return nil, errors.New("partition: snappy: xerial chunk exceeds input")
 		}
 		var err error
 		if out, err = decodeSnappyBlock(out, b[:n]); err != nil {
@@ -220,15 +220,15 @@ func decodeSnappy(src []byte) ([]byte, error) {
 func decodeSnappyBlock(dst, block []byte) ([]byte, error) {
 	n, err := s2.DecodedLen(block)
 	if err != nil {
-		return nil, fmt.Errorf("broker: snappy: %w", err)
+		return nil, fmt.Errorf("partition: snappy: %w", err)
 	}
 	if n > maxDecompressedBatch || len(dst)+n > maxDecompressedBatch {
-		return nil, fmt.Errorf("broker: snappy: %w", errBatchTooLarge)
+		return nil, fmt.Errorf("partition: snappy: %w", errBatchTooLarge)
 	}
 	buf := make([]byte, n)
 	out, err := s2.Decode(buf, block)
 	if err != nil {
-		return nil, fmt.Errorf("broker: snappy: %w", err)
+		return nil, fmt.Errorf("partition: snappy: %w", err)
 	}
 	return append(dst, out...), nil
 }
@@ -236,9 +236,9 @@ func decodeSnappyBlock(dst, block []byte) ([]byte, error) {
 // walkRecords calls fn with the absolute offset and timestamp of each record of one v2
 // batch, in order, until fn returns false. With LogAppendTime every record's timestamp is
 // the batch's max timestamp, as Kafka specifies.
-func walkRecords(h batchHeader, batch []byte, fn func(offset, ts int64) bool) error {
+func walkRecords(h BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
 	if h.Magic != 2 {
-		return fmt.Errorf("broker: walk records of magic %d: %w", h.Magic, errBadRecord)
+		return fmt.Errorf("partition: walk records of magic %d: %w", h.Magic, errBadRecord)
 	}
 	return walkRecordsStream(h, batch, fn) // recordstream.go: bounded memory for any codec
 }
@@ -246,8 +246,8 @@ func walkRecords(h batchHeader, batch []byte, fn func(offset, ts int64) bool) er
 // firstOffsetAtOrAfter returns the offset and timestamp of the first record in batches
 // whose offset >= minOffset and whose timestamp >= ts.
 func firstOffsetAtOrAfter(batches []byte, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
-	err = splitBatches(batches, func(h batchHeader, batch []byte) (bool, error) {
-		if h.Magic != 2 || h.lastOffset() < minOffset || h.MaxTimestamp < ts || h.control() {
+	err = SplitBatches(batches, func(h BatchHeader, batch []byte) (bool, error) {
+		if h.Magic != 2 || h.LastOffset() < minOffset || h.MaxTimestamp < ts || h.Control() {
 			return true, nil
 		}
 		werr := walkRecords(h, batch, func(o, t int64) bool {
@@ -265,13 +265,13 @@ func firstOffsetAtOrAfter(batches []byte, ts, minOffset int64) (offset, timestam
 // offsetOfMaxTimestamp returns the offset of the first record of batch whose timestamp
 // equals the batch's max timestamp (the answer to ListOffsets -3 within that batch).
 func offsetOfMaxTimestamp(batch []byte) (offset, ts int64, err error) {
-	h, err := parseBatchHeader(batch)
+	h, err := ParseBatchHeader(batch)
 	if err != nil {
 		return -1, -1, err
 	}
 	// When no record matches (a producer that lied in maxTimestamp) the last offset stands.
-	offset, ts = h.lastOffset(), h.MaxTimestamp
-	err = walkRecords(h, batch[:min(len(batch), h.size())], func(o, t int64) bool {
+	offset, ts = h.LastOffset(), h.MaxTimestamp
+	err = walkRecords(h, batch[:min(len(batch), h.Size())], func(o, t int64) bool {
 		if t == h.MaxTimestamp {
 			offset = o
 			return false
