@@ -69,7 +69,7 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 				continue
 			}
 			if b.listOffsetNeedsTier(p, rp.Timestamp) && !b.awaitTier(ctx, p, tierAwaitMax) {
-				sp.ErrorCode = kerr.KafkaStorageError.Code // see list_offsets_tier.go
+				sp.ErrorCode = errRemoteRead.Code // see list_offsets_tier.go
 				continue
 			}
 			off, ts, err := p.ListOffset(ctx, rp.Timestamp)

@@ -20,7 +20,7 @@ package broker
 // connections copy local reads.
 //
 // Remote reads (cached chunks) are never pooled or copied: on every connection the
-// worker serves, fillFetch marks them as sections of chunk slices (remoterecords.go),
+// worker serves, fillFetch marks them as sections of chunk slices (partition.ReadRemote),
 // written with writev on plain TCP and through a buffered writer on TLS. Reads below
 // minPooledRead are plain allocations: small ones cost little to zero and would only
 // churn the pools.

@@ -34,7 +34,7 @@ import (
 
 // recordSection is a record set that stays where it is until the response is written:
 // a byte range of an open segment file (f, off, n; sent with sendfile), or slices of
-// cached remote chunks (bufs, n bytes in all; remoterecords.go), written with writev.
+// cached remote chunks (bufs, n bytes in all; partition.ReadRemote), written with writev.
 type recordSection struct {
 	f    *os.File
 	off  int64

@@ -21,12 +21,20 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-// localLog is the part of *segment.Log the tier uses; tests substitute a fake.
+// localLog is the part of *segment.Log the tier uses (to read, never to write); tests
+// substitute a fake.
 type localLog interface {
 	Segments() []segment.SegmentInfo
+	// SegmentsFrom returns the segments holding offsets at or above offset and the active
+	// one: with a long local history the uploader and the roll check would otherwise copy
+	// every segment's info on every pass.
+	SegmentsFrom(offset int64) []segment.SegmentInfo
 	LogStartOffset() int64
 	NextOffset() int64
 	Read(offset int64, maxBytes int, minOneBatch bool) (segment.ReadResult, error)
+	// Dir is the log's directory: remote manifest chunks are cached there (chunkcache.go)
+	// when it is a directory of the operating system.
+	Dir() string
 }
 
 type partKey struct {

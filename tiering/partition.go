@@ -169,16 +169,9 @@ func (p *RemotePartition) RollDue(now time.Time) bool {
 }
 
 // localSegmentsFrom returns the local segments holding offsets at or above offset (and the
-// active one), from a log that can skip the older ones cheaply (*segment.Log), else all.
-// With a long local history the uploader and the roll check otherwise copied every
-// segment's info on every pass.
+// active one).
 func (p *RemotePartition) localSegmentsFrom(offset int64) []segment.SegmentInfo {
-	if l, ok := p.local.(interface {
-		SegmentsFrom(int64) []segment.SegmentInfo
-	}); ok {
-		return l.SegmentsFrom(offset)
-	}
-	return p.local.Segments()
+	return p.local.SegmentsFrom(offset)
 }
 
 // pendingSegments returns the sealed local segments not yet uploaded, oldest first.
