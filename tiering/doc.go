@@ -27,7 +27,8 @@
 //  2. Then it writes the partition head naming them. Only when that write returned nil does
 //     the in-memory snapshot change, so Uploaded(seg) is never true for a segment whose
 //     manifest entry is not durable in the bucket.
-//  3. Only a segment for which Uploaded is true may be deleted locally (the broker asks).
+//  3. Only a segment for which Uploaded is true may be deleted locally (package partition
+//     asks; the tier never deletes local files).
 //  4. Retention and DeleteRecords write the head with the new log start first, and delete
 //     the dropped objects afterwards; a failed delete leaves an orphan.
 //  5. Objects under a partition prefix that the manifest in the bucket does not name, and
@@ -147,6 +148,9 @@
 // recycled: eviction only drops the cache's reference, and the garbage collector frees the
 // chunk when the last response referring to it is gone. The CRC-32C of every batch is
 // checked over the slices. Read is ReadRecords plus one copy, for callers that keep bytes.
+// ReadOptions are explicit: Uncounted leaves the remote fetch metrics to the caller's
+// CountFetch (the partition reads before a fetch asks), ReadyOnly returns the batches
+// already cached once there is one instead of waiting for the rest's GETs.
 //
 // # Upload interval (remote.log.upload.interval.ms)
 //
