@@ -250,7 +250,7 @@ func (p *Partition) startRemoteReadLocked(t Tier, offset int64, maxBytes int, mi
 // waits, CRC checks) and the client's decoding of the previous response ran one after
 // the other; now they overlap, and the next fetch finds its records ready (readRemote
 // joins a pending read at the same offset). A consumer that asks for another offset
-// replaces it. Nothing is started at or past the local log start (fillFetch reads those
+// replaces it. Nothing is started at or past the local log start (a fetch reads those
 // offsets locally, even when they are in the bucket too) or the remote end, for a failed
 // read, on a closed partition, or when the early-read budget is spent (see above).
 // p.remoteMu must be held.
