@@ -38,6 +38,7 @@ type Broker struct {
 	tier      *tiering.Manager // nil: no remote tier
 	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
+	reqBudget *requestBudget   // queued.max.request.bytes (requestbudget.go)
 	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
 
 	// segFiles caps the open sealed segment files of all partitions (segfiles.go); nil
@@ -93,6 +94,7 @@ func New(cfg Config) (*Broker, error) {
 		runDone:  make(chan struct{}),
 		// A few requests' partitions at a time; awaitTier does not block when it is full.
 		tierUrgent: make(chan *Partition, 64),
+		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
 	}
 	b.segFiles = newSegmentFiles(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {

@@ -40,6 +40,8 @@ type Config struct {
 	LogFlushIntervalMs     int64         // log.flush.interval.ms; default Long.MAX (none)
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms; default 5 min
 	ConnectionsMaxIdle     time.Duration // connections.max.idle.ms; default 10 min
+	QueuedMaxRequestBytes  int64         // queued.max.request.bytes; default 268435456; <= 0 unlimited (requestbudget.go)
+	RequestReadTimeout     time.Duration // strata.socket.request.read.timeout.ms; default 30 s (requestbudget.go)
 	DiskBudgetBytes        int64         // strata.disk.budget.bytes; default -1 (unlimited); see diskbudget.go
 	MaxOpenSegmentFiles    int64         // strata.log.max.open.segment.files; default 0 (a sixteenth of the open-file limit); see segfiles.go
 
@@ -273,6 +275,8 @@ var brokerKeys = []brokerKey{
 	i64Key("log.flush.interval.ms", "9223372036854775807", "Age of unflushed data before an fsync (topic synonym flush.ms).", func(c *Config) *int64 { return &c.LogFlushIntervalMs }),
 	durKey("log.retention.check.interval.ms", "300000", "How often segment.ms rolls and retention are checked.", func(c *Config) *time.Duration { return &c.RetentionCheckInterval }),
 	durKey("connections.max.idle.ms", "600000", "Close connections that send no request for this long.", func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }),
+	i64Key("queued.max.request.bytes", "268435456", "Request bytes being read or queued, for all connections together. A frame reserves its declared size before its body is read and a connection waits (not reading) while the budget is used up; frames over a sixteenth of it share at most half of it, so small requests keep flowing. Must be at least socket.request.max.bytes; -1 = unlimited (Kafka's default; Strata bounds it so that clients declaring large frames cannot exhaust memory).", func(c *Config) *int64 { return &c.QueuedMaxRequestBytes }),
+	durKey("strata.socket.request.read.timeout.ms", "30000", "Strata extension: once a request frame is admitted, its body must arrive within this time or the connection is closed (a stalled frame would otherwise hold memory and budget for connections.max.idle.ms). 30 s is the Java client's default request.timeout.ms: a client slower than that has given up on the request already.", func(c *Config) *time.Duration { return &c.RequestReadTimeout }),
 	strKey("log.cleanup.policy", "delete", "Default cleanup.policy; only delete is enforced.", func(c *Config) *string { return &c.LogCleanupPolicy }),
 	strKey("compression.type", "producer", "Default compression.type; batches are stored as produced.", func(c *Config) *string { return &c.CompressionType }),
 	strKey("log.message.timestamp.type", "CreateTime", "Default message.timestamp.type: CreateTime or LogAppendTime.", func(c *Config) *string { return &c.LogMessageTimestampType }),
@@ -465,6 +469,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnectionsMaxIdle <= 0 {
 		bad("connections.max.idle.ms", "must be >= 1")
+	}
+	if c.QueuedMaxRequestBytes > 0 && c.QueuedMaxRequestBytes < int64(c.SocketRequestMaxBytes) {
+		bad("queued.max.request.bytes", "must be >= socket.request.max.bytes (%d) or -1 (unlimited), got %d", c.SocketRequestMaxBytes, c.QueuedMaxRequestBytes)
+	}
+	if c.RequestReadTimeout <= 0 {
+		bad("strata.socket.request.read.timeout.ms", "must be >= 1")
 	}
 	if c.LogLocalRetentionMs < -2 {
 		bad("log.local.retention.ms", "must be >= -2, got %d", c.LogLocalRetentionMs)
