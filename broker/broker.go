@@ -39,6 +39,7 @@ type Broker struct {
 	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
 	reqBudget *requestBudget   // queued.max.request.bytes (requestbudget.go)
+	bprobe    *bucketProbe     // the bucket's last known state, for /readyz (bucketprobe.go)
 	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
 
 	// segFiles caps the open sealed segment files of all partitions (segfiles.go); nil
@@ -95,6 +96,7 @@ func New(cfg Config) (*Broker, error) {
 		// A few requests' partitions at a time; awaitTier does not block when it is full.
 		tierUrgent: make(chan *Partition, 64),
 		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
+		bprobe:     newBucketProbe(),
 	}
 	b.segFiles = newSegmentFiles(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -180,6 +182,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		}()
 	}
 	if b.tier != nil {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.bucketProbeLoop(ctx) // bucketprobe.go
+		}()
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
