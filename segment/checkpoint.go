@@ -33,7 +33,7 @@ func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("segment: cannot fsync %q: %w", tmp, err)
+		return markSync(fmt.Errorf("segment: cannot fsync %q: %w", tmp, err))
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("segment: cannot close %q: %w", tmp, err)
@@ -42,7 +42,7 @@ func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
 		return fmt.Errorf("segment: cannot rename %q: %w", tmp, err)
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("segment: cannot sync directory %q: %w", dir, err)
+		return markSync(fmt.Errorf("segment: cannot sync directory %q: %w", dir, err))
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func (l *Log) deleteHeadLocked(n int, now time.Time) error {
 		errs = append(errs, l.unlinkSegmentFiles(old))
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
-		errs = append(errs, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err))
+		errs = append(errs, markSync(fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err)))
 	}
 	return errors.Join(errs...)
 }
@@ -107,7 +107,7 @@ func (l *Log) deleteHeadLocked(n int, now time.Time) error {
 func (l *Log) removeSegmentFiles(s *segment) error {
 	err := l.unlinkSegmentFiles(s)
 	if serr := l.fs.SyncDir(l.dir); serr != nil {
-		err = errors.Join(err, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, serr))
+		err = errors.Join(err, markSync(fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, serr)))
 	}
 	return err
 }
