@@ -43,6 +43,7 @@ type Config struct {
 	QueuedMaxRequestBytes  int64         // queued.max.request.bytes; default 268435456; <= 0 unlimited (requestbudget.go)
 	RequestReadTimeout     time.Duration // strata.socket.request.read.timeout.ms; default 30 s (requestbudget.go)
 	DiskBudgetBytes        int64         // strata.disk.budget.bytes; default -1 (unlimited); see diskbudget.go
+	DiskReserveBytes       int64         // strata.disk.reserve.bytes; default 8 MiB; 0 = none; see fulldisk.go
 	MaxOpenSegmentFiles    int64         // strata.log.max.open.segment.files; default 0 (a sixteenth of the open-file limit); see segfiles.go
 
 	// Broker-wide defaults of further topic configs (Kafka's broker synonyms).
@@ -314,6 +315,7 @@ var brokerKeys = []brokerKey{
 	i64Key("producer.id.expiration.ms", "86400000", "An idle producer's idempotence state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
 	strKey("remote.log.prefix", "", "Key prefix in the bucket.", func(c *Config) *string { return &c.RemotePrefix }),
 	i64Key("strata.log.max.open.segment.files", "0", "Strata extension: sealed segment .log files kept open for reads, for all partitions together (least recently read closed first; as many again may wait up to 30 s for reads in flight). 0 = a sixteenth of the process's open-file limit, at least 64.", func(c *Config) *int64 { return &c.MaxOpenSegmentFiles }),
+	i64Key("strata.disk.reserve.bytes", "8388608", "Strata extension: size of a file of zeros kept in the data dir and deleted when the disk is full, so that the writes which free space (deleting a topic, DeleteRecords, config changes) still succeed; written again once twice its size is free. Partitions fenced by a full disk (ENOSPC) are unfenced by themselves once 4 MiB are free. 0 = no reserve.", func(c *Config) *int64 { return &c.DiskReserveBytes }),
 	i64Key("strata.disk.budget.bytes", "-1", "Strata extension: bytes of local partition logs allowed; when reached, Produce gets the retriable KAFKA_STORAGE_ERROR, tiered partitions drop uploaded segments early, and readiness reports disk pressure, until usage falls below it. -1 or 0 = unlimited.", func(c *Config) *int64 { return &c.DiskBudgetBytes }),
 
 	ignoredKey("process.roles", "KRaft role; Strata is a single combined node."),
@@ -428,6 +430,9 @@ func (c *Config) Validate() error {
 		bad("log.dirs", "only one directory is supported, got %q", c.DataDir)
 	}
 	c.validateSecurity(bad) // listeners, advertised.listeners, TLS, SASL (secconfig.go)
+	if c.DiskReserveBytes < 0 {
+		bad("strata.disk.reserve.bytes", "must be >= 0, got %d", c.DiskReserveBytes)
+	}
 	if c.MaxOpenSegmentFiles < 0 {
 		bad("strata.log.max.open.segment.files", "must be >= 0, got %d", c.MaxOpenSegmentFiles)
 	}

@@ -104,6 +104,7 @@ type Health struct {
 	UploadBacklogBytes int64  `json:"uploadBacklogBytes"`    // sealed local bytes not yet uploaded, all partitions
 	FencedPartitions   int    `json:"fencedPartitions"`
 	DiskPressure       string `json:"diskPressure,omitempty"` // the disk budget is used up (DiskPressure); produce is refused
+	DiskFull           string `json:"diskFull,omitempty"`     // the data dir's disk is full (DiskFull): partitions fenced by ENOSPC, or almost no space
 	Connections        int    `json:"connections"`
 }
 
@@ -266,6 +267,9 @@ func (b *Broker) Health(ctx context.Context) Health {
 	b.connMu.Unlock()
 	if ok, why := b.DiskPressure(); ok { // diskbudget.go
 		h.DiskPressure = why
+	}
+	if ok, why := b.DiskFull(); ok { // fulldisk.go
+		h.DiskFull = why
 	}
 	if b.tier == nil {
 		return h

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // Lifting a fence after a full disk.
@@ -191,4 +192,16 @@ func (s *segment) verifyBatches(from, size int64) (next int64, err error) {
 		next = s.base // empty segment
 	}
 	return next, nil
+}
+
+// CloseRetired closes at once the files of deleted segments that are kept open for
+// readers (retireDelay): on a full disk their space is needed now, and an unlinked file
+// gives its space back only when its last descriptor closes. A reader still holding a
+// result of one gets os.ErrClosed and retries.
+func (l *Log) CloseRetired() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.retired) > 0 {
+		l.reapRetiredLocked(time.Time{}, true)
+	}
 }

@@ -112,3 +112,67 @@ func TestUnfenceRefusesFailedFsync(t *testing.T) {
 		t.Fatalf("unfence after a failed fsync: %v %v", ok, err)
 	}
 }
+
+// TestSetLogStartOffsetOnFullDisk: when the log start checkpoint cannot be written for want
+// of space, the segments wholly below the new start are deleted first and the checkpoint
+// written after; if even that fails, a reopen starts the log at the first remaining
+// segment, never above the requested start.
+func TestSetLogStartOffsetOnFullDisk(t *testing.T) {
+	f := func(failures int) {
+		fsys := segmenttest.NewMemFS()
+		cfg := segment.Config{FS: fsys, SegmentBytes: 1024}
+		l := mustOpen(t, testDir, cfg)
+		var want [][]byte
+		for i := range 40 {
+			b := batchOf(int64(i), 3)
+			mustAppend(t, l, b)
+			want = append(want, b)
+		}
+		segs := l.Segments()
+		if len(segs) < 4 {
+			t.Fatalf("%d segments", len(segs))
+		}
+		start := segs[2].BaseOffset + 1 // inside the third segment
+		left := failures
+		fsys.SetFault(func(op, name string) error {
+			if op == "open" && strings.Contains(name, "log-start-offset") && left > 0 {
+				left--
+				return &fs.PathError{Op: op, Path: name, Err: syscall.ENOSPC}
+			}
+			return nil
+		})
+		err := l.SetLogStartOffset(start)
+		fsys.SetFault(nil)
+		if failures == 1 && (err != nil || l.LogStartOffset() != start) {
+			t.Fatalf("set log start on a full disk: %v, start %d want %d", err, l.LogStartOffset(), start)
+		}
+		if failures == 2 && !segment.NoSpace(err) {
+			t.Fatalf("set log start with no space at all: %v", err)
+		}
+		if got := l.Segments()[0].BaseOffset; got != segs[2].BaseOffset {
+			t.Fatalf("first segment %d, want %d (the two below the start deleted first)", got, segs[2].BaseOffset)
+		}
+		l.Close()
+		l, _, err = segment.Open(testDir, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		wantStart := start
+		if failures == 2 {
+			wantStart = segs[2].BaseOffset // no checkpoint: the first remaining segment
+		}
+		if l.LogStartOffset() != wantStart {
+			t.Fatalf("reopened log start %d, want %d", l.LogStartOffset(), wantStart)
+		}
+		var kept [][]byte
+		for _, b := range want {
+			if lastOf(b) >= wantStart {
+				kept = append(kept, b)
+			}
+		}
+		equalBatches(t, readAll(t, l, wantStart), kept)
+	}
+	f(1)
+	f(2)
+}
