@@ -104,14 +104,19 @@ func (b *Broker) ensureReserve(free int64) {
 	b.logger.Debug("disk reserve in place", "path", path, "bytes", size)
 }
 
+// writeReserve creates the reserve file with size bytes allocated on disk: fallocate where
+// the system has it (instant), else zeros written out.
 func writeReserve(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	zeros := make([]byte, min(size, 1<<20))
-	for left := size; left > 0 && err == nil; left -= int64(len(zeros)) {
-		_, err = f.Write(zeros[:min(left, int64(len(zeros)))])
+	if err = allocate(f, size); errors.Is(err, errors.ErrUnsupported) {
+		zeros := make([]byte, min(size, 1<<20))
+		err = nil
+		for left := size; left > 0 && err == nil; left -= int64(len(zeros)) {
+			_, err = f.Write(zeros[:min(left, int64(len(zeros)))])
+		}
 	}
 	if err == nil {
 		err = f.Sync()

@@ -139,7 +139,7 @@ func TestFullDiskRecoversWithoutRestart(t *testing.T) {
 		return end
 	}
 
-	full("round 1")
+	end1 := full("round 1")
 	// alter-config: topics.json needs a few KiB, which the reserve gives.
 	if _, err := adm.AlterTopicConfigs(t.Context(), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("86400000")}}, "spare"); err != nil {
 		t.Fatalf("alter-config on a full disk: %v", err)
@@ -150,6 +150,9 @@ func TestFullDiskRecoversWithoutRestart(t *testing.T) {
 	resumes("round 1")
 
 	end := full("round 2")
+	if fitted := end - end1; fitted < 400 { // 10 KiB records: the 8 MiB reserve was released
+		t.Errorf("after the reserve was released only %d more records fitted", fitted)
+	}
 	// DeleteRecords with the reserve spent: the segments below go first.
 	half := end / 2
 	resp, err := adm.DeleteRecords(t.Context(), kadm.Offsets{"fill": {0: {Topic: "fill", Partition: 0, At: half}}})
