@@ -112,3 +112,22 @@ func (m *runtimeMem) read() {
 	runtime.ReadMemStats(&ms)
 	m.total = ms.TotalAlloc
 }
+
+// TestQueuedMaxRequestBytesConfig: as in Kafka, the budget must hold the largest frame.
+func TestQueuedMaxRequestBytesConfig(t *testing.T) {
+	f := func(budget, maxFrame string, ok bool) {
+		t.Helper()
+		_, err := ParseConfig(map[string]string{"queued.max.request.bytes": budget, "socket.request.max.bytes": maxFrame})
+		if (err == nil) != ok {
+			t.Errorf("queued.max.request.bytes=%s socket.request.max.bytes=%s: %v", budget, maxFrame, err)
+		}
+	}
+	f("268435456", "104857600", true)
+	f("104857600", "104857600", true)
+	f("-1", "104857600", true)
+	f("1048576", "104857600", false)
+	c, err := ParseConfig(nil)
+	if err != nil || c.QueuedMaxRequestBytes != 256<<20 || c.RequestReadTimeout != 30*time.Second {
+		t.Fatalf("defaults: %d %v %v", c.QueuedMaxRequestBytes, c.RequestReadTimeout, err)
+	}
+}
