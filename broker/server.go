@@ -102,7 +102,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	var queued atomic.Int64              // bytes of requests read, not yet handled
 	cb := &connBudget{g: b.reqBudget}    // the same bytes in the broker-wide budget (requestbudget.go)
 	frameTimeout := b.frameReadTimeout() // an admitted frame's body must arrive within it
-	freed := make(chan struct{}, 1) // the worker finished a request
+	freed := make(chan struct{}, 1)      // the worker finished a request
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
