@@ -27,7 +27,7 @@ func TestServeMisconfiguredBucket(t *testing.T) {
 	adminRe := regexp.MustCompile(`msg="admin listener started" addr=([0-9.]+:[0-9]+)`)
 	// serve starts `strata serve` on data with bucket and secret; it returns the logs, the
 	// admin address and a stop function.
-	serve := func(t *testing.T, data, bucket, secret string) (*syncBuffer, string, func()) {
+	serve := func(t *testing.T, data, bucket, secret string) (*syncBuffer, string, string, func()) {
 		t.Setenv("STRATA_TIER_S3_ACCESS_KEY", mc.AccessKey)
 		t.Setenv("STRATA_TIER_S3_SECRET_KEY", secret)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -44,25 +44,29 @@ func TestServeMisconfiguredBucket(t *testing.T) {
 				"--set", "strata.tier.s3.region=" + miniotest.Region,
 			})
 		}()
-		waitListening(t, logs, done)
+		addr := waitListening(t, logs, done)
 		m := adminRe.FindStringSubmatch(logs.String())
 		if m == nil {
 			cancel()
 			<-done
 			t.Fatalf("no admin listener in the log:\n%s", logs)
 		}
-		return logs, m[1], func() { cancel(); <-done }
+		return logs, addr, m[1], func() { cancel(); <-done }
 	}
 	f := func(name string, breakIt func(bucket string) (string, string), errorLine, reason string) {
 		t.Run(name, func(t *testing.T) {
 			// An existing data dir: a first run with a good bucket creates it.
 			bucket := mc.NewBucket(t)
 			data := filepath.Join(t.TempDir(), "data")
-			_, _, stop := serve(t, data, bucket, mc.SecretKey)
+			_, addr, _, stop := serve(t, data, bucket, mc.SecretKey)
+			mustCLI(t, "", "topic", "create", "events", "--brokers="+addr, "--partitions", "1",
+				"--config", "remote.storage.enable=true", "--config", "segment.bytes=2048", "--config", "retention.ms=-1")
 			stop()
 			useBucket, secret := breakIt(bucket)
-			logs, adminAddr, stop := serve(t, data, useBucket, secret)
+			logs, addr, adminAddr, stop := serve(t, data, useBucket, secret)
 			defer stop()
+			// Records keep coming: their sealed segments cannot be uploaded.
+			mustCLI(t, strings.Repeat(strings.Repeat("x", 100)+"\n", 100), "produce", "events", "--brokers="+addr, "-q")
 			started := time.Now()
 			readyz := func() (int, string) {
 				resp, err := http.Get("http://" + adminAddr + "/readyz")
@@ -97,12 +101,16 @@ func TestServeMisconfiguredBucket(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			var errs []string
+			var errs, warns []string
 			for _, line := range strings.Split(logs.String(), "\n") {
 				if strings.Contains(line, "level=ERROR") {
 					errs = append(errs, line)
 				}
+				if strings.Contains(line, "level=WARN") {
+					warns = append(warns, line)
+				}
 			}
+			t.Logf("%d WARN lines besides:\n%s", len(warns), strings.Join(warns, "\n"))
 			if len(errs) != 1 || !strings.Contains(errs[0], errorLine) {
 				t.Fatalf("want one ERROR line containing %q, got %d:\n%s", errorLine, len(errs), strings.Join(errs, "\n"))
 			}
