@@ -30,8 +30,9 @@ import (
 //     a few MiB, a fetch, a heartbeat) keep getting through. Kafka has no such split; its
 //     broker mutes every connection when the pool is empty.
 //   - Incremental reads. The body is read into a buffer that grows with what has arrived
-//     (doubling from frameChunk, capped at the declared size), never allocated at the
-//     declared size up front. Memory follows the bytes received, and the budget bounds it.
+//     (eightfold from frameChunk, then to the declared size once that is within reach),
+//     never allocated at the declared size up front: a frame that stalls holds at most
+//     eight times what it sent (and at most its declared size), and the budget bounds it.
 //   - Unfinished-frame deadline (strata.socket.request.read.timeout.ms). Once the frame
 //     fits the connection's own queue (server.go: that wait is for the client's earlier
 //     requests), it has this long to be admitted by the broker-wide budget and for its
@@ -46,6 +47,7 @@ import (
 const (
 	largeFrameShare = 16      // a frame over limit/largeFrameShare is large
 	frameChunk      = 1 << 20 // first allocation for a frame body that does not fit the read buffer
+	growFactor      = 8       // a frame body's buffer grows eightfold as bytes arrive
 )
 
 // errFrameIncomplete marks a frame whose body stopped arriving (peer closed, or the
@@ -173,7 +175,14 @@ func readFrameBody(r io.Reader, size int) ([]byte, error) {
 	buf := make([]byte, 0, min(size, frameChunk))
 	for len(buf) < size {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(size, 2*cap(buf)))
+			// Grow eightfold, straight to the whole frame once that is within reach: a
+			// frame of 100 MiB takes buffers of 1, 8 and 100 MiB, 109 MiB allocated in all
+			// (doubling would allocate twice the frame and churn the GC).
+			next := min(size, growFactor*cap(buf))
+			if next >= size/2 {
+				next = size
+			}
+			grown := make([]byte, len(buf), next)
 			copy(grown, buf)
 			buf = grown
 		}
