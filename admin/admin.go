@@ -112,6 +112,9 @@ func Evaluate(h broker.Health, cfg Config) Readiness {
 	if h.DiskTotalBytes > 0 && float64(h.DiskFreeBytes) < cfg.MinFreeDiskRatio*float64(h.DiskTotalBytes) {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("disk nearly full: %d of %d bytes free in %s", h.DiskFreeBytes, h.DiskTotalBytes, h.DataDir))
 	}
+	if h.StorageFencedPartitions > 0 {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%d partitions fenced by a failed write or fsync refuse produce until a restart recovers them", h.StorageFencedPartitions))
+	}
 	if h.DiskFull != "" {
 		r.Reasons = append(r.Reasons, "disk full: "+h.DiskFull)
 	}

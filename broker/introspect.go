@@ -105,7 +105,10 @@ type Health struct {
 	FencedPartitions   int    `json:"fencedPartitions"`
 	DiskPressure       string `json:"diskPressure,omitempty"` // the disk budget is used up (DiskPressure); produce is refused
 	DiskFull           string `json:"diskFull,omitempty"`     // the data dir's disk is full (DiskFull): partitions fenced by ENOSPC, or almost no space
-	Connections        int    `json:"connections"`
+	// StorageFencedPartitions counts local logs fenced by a failed write or fsync other than
+	// a full disk (those are in DiskFull): they refuse produce until a restart recovers them.
+	StorageFencedPartitions int `json:"storageFencedPartitions,omitempty"`
+	Connections             int `json:"connections"`
 }
 
 // Snapshot returns the current state of every topic, partition and group, and Health.
@@ -270,6 +273,13 @@ func (b *Broker) Health(ctx context.Context) Health {
 	}
 	if ok, why := b.DiskFull(); ok { // fulldisk.go
 		h.DiskFull = why
+	}
+	for _, t := range b.allTopics() {
+		for _, p := range t.partitions() {
+			if err := p.log.Fenced(); err != nil && !p.closed.Load() && !noSpace(err) {
+				h.StorageFencedPartitions++
+			}
+		}
 	}
 	if b.tier == nil {
 		return h
