@@ -19,7 +19,7 @@ import (
 //
 // Without strata.disk.budget.bytes (diskbudget.go), or when something else fills the
 // filesystem, a write fails with ENOSPC and fences its partition's log (segment.ErrFenced:
-// produce answers the retriable KAFKA_STORAGE_ERROR). Three things make the broker get
+// produce answers the retriable KAFKA_STORAGE_ERROR). Four things make the broker get
 // through it without a restart:
 //
 //   - Recovery by itself. Every fullDiskCheckInterval the broker looks at the data dir's
@@ -29,14 +29,18 @@ import (
 //     produce resumes. A fence by anything else (an I/O error, a failed fsync) still
 //     needs a restart, which runs full recovery.
 //   - A reserve for the ways out. The broker keeps a file of strata.disk.reserve.bytes
-//     zeros in the data dir (reserveFileName). When a metadata write needed to free space
-//     fails for want of it (topics.json for deleting a topic or changing its configs, the
-//     log start checkpoint of DeleteRecords), the reserve is deleted and the write retried
-//     once; the reserve is written again once the disk has twice its size free. Deleting a
-//     topic then removes its files; DeleteRecords unfences its partition (the fence is
-//     about space, and the reserve gave some back) before moving the log start.
-//     Deleted segments whose files are kept open for readers (segment's retire delay, 30 s)
-//     are closed at once while the disk is full, since their space returns only then.
+//     in the data dir (reserveFileName, fallocated). When topics.json cannot be written for
+//     want of space (deleting a topic, changing its configs), or DeleteRecords meets a
+//     full disk, the reserve is deleted and the operation retried once (DeleteRecords
+//     first unfences its partition: the fence is about space, and the reserve gave some
+//     back); the reserve is written again once the disk has twice its size free.
+//   - Delete first, when even the reserve is spent. DeleteRecords deletes the segments
+//     wholly below the new log start before writing its checkpoint (segment.Log
+//     SetLogStartOffset), and deleting a topic deletes its partitions before writing
+//     topics.json; a crash in between leaves a log that starts a little lower, or the topic
+//     back empty, never lost acknowledged data that was meant to stay. Deleted segments
+//     whose files are kept open for readers (segment's retire delay, 30 s) are closed at
+//     once while the disk is full, since their space returns only then.
 //   - Visibility. Readiness reports the partitions fenced by a full disk and the disk
 //     being full (Health); the per-partition warnings of a full disk (a producer snapshot
 //     that cannot be saved) are logged at most once a minute per partition.

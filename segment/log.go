@@ -14,8 +14,8 @@ import (
 )
 
 // ErrFenced marks errors returned after a write or fsync failed: the log refuses further
-// writes until it is reopened (the broker answers KAFKA_STORAGE_ERROR). The original
-// failure is wrapped too.
+// writes until it is reopened, or until Unfence lifts a fence caused by a full disk (the
+// broker answers KAFKA_STORAGE_ERROR meanwhile). The original failure is wrapped too.
 var ErrFenced = errors.New("segment: log fenced after a write failure")
 
 const (
