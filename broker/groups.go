@@ -166,7 +166,7 @@ func (b *Broker) saveProducerState(p *Partition) {
 		return // nothing appended since the last snapshot
 	}
 	if err := st.Save(p.dir, hw); err != nil {
-		b.logger.Warn("cannot save producer snapshot", "dir", p.dir, "err", err)
+		p.warns.warn(b.logger, "save", "cannot save producer snapshot", "dir", p.dir, "err", err) // at most once a minute (fulldisk.go)
 		return
 	}
 	if err := p.pruneProducerSnapshotsLocked(&ps.files, hw); err != nil { // prodsnap_prune.go

@@ -94,6 +94,11 @@ type Partition struct {
 	remoteFails    atomic.Int32 // consecutive failed remote reads (the error hold doubles with them)
 	early          *earlyReads  // the broker's budget for early reads (remoterecords.go)
 	earlyPin       int64        // bytes an early read may pin beyond its size: two chunks (remote.log.chunk.bytes)
+
+	// freeReserve releases the broker's disk reserve (fulldisk.go); nil in tests that
+	// build partitions by hand.
+	freeReserve func(why string) bool
+	warns       warnLimiter // full-disk warnings, at most one a minute each (fulldisk.go)
 }
 
 type tierRef struct{ t tiering.PartitionTier }
@@ -132,7 +137,7 @@ func openPartition(b *Broker, topic *Topic, index int32, dir string) (*Partition
 	}
 	logger = logger.With("topic", topic.Name, "partition", index)
 	p := &Partition{topicName: topic.Name, index: index, dir: dir, logger: logger,
-		early: &b.earlyReads, earlyPin: 2 * b.cfg.RemoteChunkBytes}
+		early: &b.earlyReads, earlyPin: 2 * b.cfg.RemoteChunkBytes, freeReserve: b.releaseReserve}
 	p.cfg.Store(&cfg)
 
 	scfg := segmentConfig(cfg, logger)
@@ -474,7 +479,18 @@ func (p *Partition) deleteRecords(ctx context.Context, offset int64) (int64, err
 	}
 	p.mu.Lock()
 	if offset > p.log.LogStartOffset() {
-		if err := p.log.SetLogStartOffset(offset); err != nil {
+		err := p.log.SetLogStartOffset(offset)
+		if err != nil && noSpace(err) {
+			// A full disk fenced the log or failed the checkpoint write: release the
+			// reserve, lift the fence and try once more (fulldisk.go).
+			if p.freeReserve != nil {
+				p.freeReserve("DeleteRecords")
+			}
+			if _, uerr := p.log.Unfence(); uerr == nil {
+				err = p.log.SetLogStartOffset(offset)
+			}
+		}
+		if err != nil {
 			p.mu.Unlock()
 			return -1, classifyAppendError(err)
 		}

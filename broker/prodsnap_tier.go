@@ -38,7 +38,7 @@ func (p *Partition) snapshotProducersAtRollLocked() {
 		return
 	}
 	if err := s.Save(p.dir, p.log.NextOffset()); err != nil {
-		p.logger.Warn("cannot save producer snapshot at roll", "next_offset", p.log.NextOffset(), "err", err)
+		p.warns.warn(p.logger, "save at roll", "cannot save producer snapshot at roll", "next_offset", p.log.NextOffset(), "err", err)
 		return
 	}
 	p.rollSnaps = append(p.rollSnaps, p.log.NextOffset()) // for the next prune (prodsnap_prune.go)

@@ -114,7 +114,9 @@
 // that a busy acks=-1 partition pays for one fsync per request, not three): after a crash,
 // recovery rebuilds what is missing, and scans at most about 16 MiB + IndexIntervalBytes (256
 // KiB for a partition that was quiet), plus what was written during one index fsync. A failed write or fsync fences the log (ErrFenced, sticky): Append and the
-// other writers fail until the log is reopened and recovered.
+// other writers fail until the log is reopened and recovered, or, for a write that failed
+// for want of space (ENOSPC, EDQUOT; never a failed fsync), until Unfence re-verifies the
+// active segment in place (unfence.go).
 //
 // # Recovery
 //

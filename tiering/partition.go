@@ -236,7 +236,13 @@ func (p *RemotePartition) run(ctx context.Context) {
 				backoff = 0
 			}
 			backoff = min(max(2*backoff, p.m.cfg.RetryBackoff), p.m.cfg.RetryMaxBackoff)
-			p.log.Warn("remote upload failed; retrying", "err", err, "backoff", backoff)
+			if errors.Is(err, ErrNoBucket) || errors.Is(err, ErrAccessDenied) {
+				// A misconfigured bucket: the broker's bucket probe logs it once, at ERROR,
+				// with the fix; a line per partition and retry would bury it.
+				p.log.Debug("remote upload failed; retrying", "err", err, "backoff", backoff)
+			} else {
+				p.log.Warn("remote upload failed; retrying", "err", err, "backoff", backoff)
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
