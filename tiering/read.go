@@ -2,9 +2,7 @@ package tiering
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 	"sort"
@@ -69,10 +67,10 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 	next := offset
 	ready := readyOnly(ctx)
 	for pos < e.Size {
-		if ready && out.size > 0 && !p.cached(e, pos, min(batchHeaderLen, e.Size-pos)) {
+		if ready && out.size > 0 && !p.cached(e, pos, min(segment.BatchHeaderSize, e.Size-pos)) {
 			break
 		}
-		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
+		hdr, err := p.readRange(ctx, e, pos, min(segment.BatchHeaderSize, e.Size-pos))
 		if err != nil {
 			return Records{}, err
 		}
@@ -80,31 +78,31 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		if err != nil {
 			return Records{}, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
 		}
-		if pos+bh.size > e.Size {
+		if pos+bh.Size() > e.Size {
 			return Records{}, fmt.Errorf("%w: remote segment %q: batch at %d runs past the end", segment.ErrCorrupt, e.Log.Key, pos)
 		}
-		if bh.lastOffset < offset || bh.lastOffset < st.start {
-			pos += bh.size
+		if bh.LastOffset() < offset || bh.LastOffset() < st.start {
+			pos += bh.Size()
 			continue
 		}
-		if int64(out.size)+bh.size > int64(maxBytes) && !(out.size == 0 && minOneBatch) {
+		if int64(out.size)+bh.Size() > int64(maxBytes) && !(out.size == 0 && minOneBatch) {
 			break
 		}
-		if ready && out.size > 0 && !p.cached(e, pos, bh.size) {
+		if ready && out.size > 0 && !p.cached(e, pos, bh.Size()) {
 			break
 		}
-		want := binary.BigEndian.Uint32(hdr[batchCRCOff:])
-		got, err := p.addBatch(ctx, &out, e, pos, bh.size)
+		want := bh.CRC
+		got, err := p.addBatch(ctx, &out, e, pos, bh.Size())
 		if err != nil {
 			return Records{}, err
 		}
 		if got != want {
 			return Records{}, fmt.Errorf("remote segment %q at %d (offset %d): %w: batch crc32c %08x, header says %08x",
-				e.Log.Key, pos, bh.baseOffset, segment.ErrCorrupt, got, want)
+				e.Log.Key, pos, bh.BaseOffset, segment.ErrCorrupt, got, want)
 		}
 		out.endBatch()
-		pos += bh.size
-		next = bh.lastOffset + 1
+		pos += bh.Size()
+		next = bh.LastOffset() + 1
 	}
 	p.lastReadNext.Store(next)
 	if len(out.r.Ends) > 0 {
@@ -130,12 +128,12 @@ func (p *RemotePartition) cached(e *SegmentEntry, off, n int64) bool {
 
 // addBatch adds the n bytes of the batch at off of e's data object to out as slices of
 // the cached chunks that hold them, and returns the CRC-32C of the bytes the batch CRC
-// covers (from batchAttrOff to its end).
+// covers (from segment.BatchCRCStart to its end).
 func (p *RemotePartition) addBatch(ctx context.Context, out *recordsBuilder, e *SegmentEntry, off, n int64) (uint32, error) {
 	cb := p.m.cfg.ChunkBytes
 	first, last := off/cb, (off+n-1)/cb
 	var crc uint32
-	skip := int64(batchAttrOff) // bytes before the CRC-covered part still to pass
+	skip := int64(segment.BatchCRCStart) // bytes before the CRC-covered part still to pass
 	for ci := first; ci <= last; ci++ {
 		c, err := p.chunk(ctx, e, ci)
 		if err != nil {
@@ -154,7 +152,7 @@ func (p *RemotePartition) addBatch(ctx context.Context, out *recordsBuilder, e *
 		covered := c[lo:hi]
 		d := min(skip, int64(len(covered)))
 		skip -= d
-		crc = crc32.Update(crc, castagnoli, covered[d:])
+		crc = segment.UpdateBatchCRC(crc, covered[d:])
 		out.add(c, lo, hi)
 	}
 	return crc, nil
@@ -358,7 +356,7 @@ func (p *RemotePartition) findInEntry(ctx context.Context, st *remoteState, e *S
 		return nil, false, nil
 	}
 	for pos < e.Size {
-		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
+		hdr, err := p.readRange(ctx, e, pos, min(segment.BatchHeaderSize, e.Size-pos))
 		if err != nil {
 			return nil, false, err
 		}
@@ -366,14 +364,14 @@ func (p *RemotePartition) findInEntry(ctx context.Context, st *remoteState, e *S
 		if err != nil {
 			return nil, false, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
 		}
-		if bh.maxTs >= ts && bh.lastOffset >= st.start {
-			b, err := p.readRange(ctx, e, pos, bh.size)
+		if bh.MaxTimestamp >= ts && bh.LastOffset() >= st.start {
+			b, err := p.readRange(ctx, e, pos, bh.Size())
 			if err != nil {
 				return nil, false, err
 			}
 			return append([]byte(nil), b...), true, nil
 		}
-		pos += bh.size
+		pos += bh.Size()
 	}
 	return nil, false, nil
 }

@@ -15,12 +15,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -197,24 +195,24 @@ func eachBatch(ctx context.Context, st tiering.ObjectStore, key string, fn func(
 	var pos int64
 	var buf []byte
 	for {
-		var hdr [12]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
+		var hdr [segment.BatchHeaderSize]byte // every batch is at least a header long
+		if n, err := io.ReadFull(br, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) && n == 0 {
 				return nil
 			}
 			return fmt.Errorf("%w: %s: batch header at %d: %v", segment.ErrCorrupt, key, pos, err)
 		}
-		n := int32(binary.BigEndian.Uint32(hdr[8:]))
-		if n < 49 || n > 1<<30 {
-			return fmt.Errorf("%w: %s: batch at %d has length %d", segment.ErrCorrupt, key, pos, n)
+		h, _ := segment.DecodeBatchHeader(hdr[:]) // cannot fail: hdr is a whole header
+		if h.BatchLength < segment.MinBatchLength || h.BatchLength > 1<<30 {
+			return fmt.Errorf("%w: %s: batch at %d has length %d", segment.ErrCorrupt, key, pos, h.BatchLength)
 		}
-		size := 12 + int(n)
+		size := int(h.Size())
 		if cap(buf) < size {
 			buf = make([]byte, size)
 		}
 		buf = buf[:size]
 		copy(buf, hdr[:])
-		if _, err := io.ReadFull(br, buf[12:]); err != nil {
+		if _, err := io.ReadFull(br, buf[len(hdr):]); err != nil {
 			return fmt.Errorf("%w: %s: batch at %d is cut short: %v", segment.ErrCorrupt, key, pos, err)
 		}
 		if err := fn(pos, buf); err != nil {
@@ -224,15 +222,14 @@ func eachBatch(ctx context.Context, st tiering.ObjectStore, key string, fn func(
 	}
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// checkBatchCRC verifies a v2 batch's CRC-32C (bytes 21..end, stored at 17..21).
+// checkBatchCRC verifies a v2 batch's CRC-32C.
 func checkBatchCRC(b []byte) error {
-	if len(b) < 61 || b[16] != 2 {
+	h, err := segment.DecodeBatchHeader(b)
+	if err != nil || h.Magic != 2 {
 		return fmt.Errorf("%w: not a v2 record batch", segment.ErrCorrupt)
 	}
-	if want, got := binary.BigEndian.Uint32(b[17:]), crc32.Checksum(b[21:], castagnoli); want != got {
-		return fmt.Errorf("%w: batch crc %08x, computed %08x", segment.ErrCorrupt, want, got)
+	if got := segment.BatchCRC(b); got != h.CRC {
+		return fmt.Errorf("%w: batch crc %08x, computed %08x", segment.ErrCorrupt, h.CRC, got)
 	}
 	return nil
 }
@@ -336,8 +333,8 @@ func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfi
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				base := int64(binary.BigEndian.Uint64(batch))
-				last := base + int64(int32(binary.BigEndian.Uint32(batch[23:])))
+				h, _ := segment.DecodeBatchHeader(batch) // eachBatch hands whole batches
+				base, last := h.BaseOffset, h.LastOffset()
 				if (fromOff >= 0 && last < fromOff) || (toOff >= 0 && base >= toOff) {
 					return nil
 				}
