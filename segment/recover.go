@@ -403,10 +403,13 @@ func (l *Log) openSealed(base, nextBase int64, clean bool, rep *RecoveryReport) 
 	}
 	// Rebuild both indexes from the batch headers.
 	s.loaded = true
-	end, _, scanErr := s.scan(0, base, st.Size(), false, int64(l.cfg.IndexIntervalBytes))
+	end, next, scanErr := s.scan(0, base, st.Size(), false, int64(l.cfg.IndexIntervalBytes))
 	if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) {
 		s.close()
 		return nil, scanErr
+	}
+	if scanErr == nil && next != nextBase {
+		scanErr = s.corruptf(end, "offsets not contiguous: the batches end at offset %d, the next segment starts at %d", next-1, nextBase)
 	}
 	if scanErr != nil {
 		l.logger.Warn("sealed segment has a corrupt batch; reads past it fail", "segment", s.logPath, "position", end, "err", scanErr)

@@ -227,7 +227,9 @@ func (s *segment) corruptf(pos int64, format string, args ...any) error {
 	return fmt.Errorf("segment %s: batch at position %d: %s: %w", s.logPath, pos, fmt.Sprintf(format, args...), ErrCorrupt)
 }
 
-// findBatch walks from the indexed position to the batch containing offset. It returns
+// findBatch walks from the indexed position to the batch containing offset, checking that
+// each header it reads continues the offsets of the one before (the first the index entry's
+// offset): the walk reads the headers anyway, so the check costs nothing. It returns
 // found=false if offset is at or beyond the last batch below limit.
 func (s *segment) findBatch(offset, limit int64) (pos int64, h BatchHeader, found bool, err error) {
 	pos, want := s.lookup(offset)
@@ -237,8 +239,8 @@ func (s *segment) findBatch(offset, limit int64) (pos int64, h BatchHeader, foun
 		if err != nil {
 			return 0, h, false, err
 		}
-		if h.BaseOffset < want {
-			return 0, h, false, s.corruptf(pos, "base offset %d, expected at least %d", h.BaseOffset, want)
+		if err := CheckContinuity(h, want, -1); err != nil {
+			return 0, h, false, s.corruptf(pos, "%v", err)
 		}
 		if h.LastOffset() >= offset {
 			return pos, h, true, nil

@@ -52,8 +52,8 @@ type segmentScan struct {
 }
 
 // scanSegment reads size bytes of a segment's batches from r, checks the framing of every
-// batch, computes the CRC-32C of all bytes and builds the remote indexes with one entry per
-// block of at least interval bytes.
+// batch and that offsets run on without a gap from base, computes the CRC-32C of all bytes
+// and builds the remote indexes with one entry per block of at least interval bytes.
 func scanSegment(r io.Reader, size int64, base int64, interval int) (*segmentScan, error) {
 	if size > maxRemoteSegBytes {
 		return nil, fmt.Errorf("segment at %d: %d bytes exceeds the 4 GiB remote segment limit", base, size)
@@ -92,7 +92,11 @@ func scanSegment(r io.Reader, size int64, base int64, interval int) (*segmentSca
 		if pos+bh.Size() > size {
 			return nil, fmt.Errorf("%w: segment at %d: batch at %d runs past the end (%d > %d)", segment.ErrCorrupt, base, pos, pos+bh.Size(), size)
 		}
-		if bh.BaseOffset < base || bh.LastOffset() < bh.BaseOffset || bh.BaseOffset <= s.lastOffset || bh.LastOffset()-base > math.MaxUint32 {
+		want := base // the first batch starts the segment; each next one continues the previous
+		if s.lastOffset >= 0 {
+			want = s.lastOffset + 1
+		}
+		if err := segment.CheckContinuity(bh, want, -1); err != nil || bh.LastOffset()-base > math.MaxUint32 {
 			return nil, fmt.Errorf("%w: segment at %d: batch at %d has offsets [%d, %d] after %d", segment.ErrCorrupt, base, pos, bh.BaseOffset, bh.LastOffset(), s.lastOffset)
 		}
 		if _, err := br.Discard(int(bh.Size() - segment.BatchHeaderSize)); err != nil {
@@ -116,28 +120,59 @@ func scanSegment(r io.Reader, size int64, base int64, interval int) (*segmentSca
 	return s, nil
 }
 
-// indexLookup returns the position of the last index block whose relative offset is <= rel.
-func indexLookup(idx []byte, rel int64) int64 {
+// indexLookup returns the position and relative offset of the last index block whose
+// relative offset is <= rel (0, 0 before the first).
+func indexLookup(idx []byte, rel int64) (pos, blockRel int64) {
 	n := len(idx) / indexEntryLen
 	i := sort.Search(n, func(i int) bool {
 		return int64(binary.BigEndian.Uint32(idx[i*indexEntryLen:])) > rel
 	})
 	if i == 0 {
-		return 0
+		return 0, 0
 	}
-	return int64(binary.BigEndian.Uint32(idx[(i-1)*indexEntryLen+4:]))
+	e := idx[(i-1)*indexEntryLen:]
+	return int64(binary.BigEndian.Uint32(e[4:])), int64(binary.BigEndian.Uint32(e))
 }
 
-// timeIndexLookup returns the position of the first block whose max timestamp is >= ts, or
-// -1. The time index is parallel to the offset index (entry i covers the same block).
-func timeIndexLookup(tidx, idx []byte, ts int64) int64 {
+// timeIndexLookup returns the position and relative offset of the first block whose max
+// timestamp is >= ts, or -1. The time index is parallel to the offset index (entry i
+// covers the same block).
+func timeIndexLookup(tidx, idx []byte, ts int64) (pos, blockRel int64) {
 	n := min(len(tidx)/timeIndexEntryLen, len(idx)/indexEntryLen)
 	for i := range n {
 		if int64(binary.BigEndian.Uint64(tidx[i*timeIndexEntryLen:])) >= ts {
-			return int64(binary.BigEndian.Uint32(idx[i*indexEntryLen+4:]))
+			e := idx[i*indexEntryLen:]
+			return int64(binary.BigEndian.Uint32(e[4:])), int64(binary.BigEndian.Uint32(e))
 		}
 	}
-	return -1
+	return -1, -1
+}
+
+// checkFrame checks the header h of the batch at pos of e's data object against the
+// manifest entry, before any of the batch is served: the batch lies within the object and
+// leaves either nothing or room for another header after it; its base offset is want (the
+// entry's base offset for the first batch, the previous batch's last offset + 1 after
+// that); its last offset is at most the entry's, and equal to it exactly when it is the
+// last batch. The batch CRC-32C does not cover bytes 0-20, so this is what catches damage
+// to the base offset and batch length. Failures are segment.ErrCorrupt.
+func checkFrame(e *SegmentEntry, pos int64, h segment.BatchHeader, want int64) error {
+	end := pos + h.Size()
+	switch {
+	case end > e.Size:
+		return fmt.Errorf("%w: batch of %d bytes runs past the end of the %d-byte object", segment.ErrCorrupt, h.Size(), e.Size)
+	case end < e.Size && e.Size-end < segment.BatchHeaderSize:
+		return fmt.Errorf("%w: batch of %d bytes leaves %d bytes at the end of the object, less than a header", segment.ErrCorrupt, h.Size(), e.Size-end)
+	}
+	if err := segment.CheckContinuity(h, want, e.LastOffset); err != nil {
+		return err
+	}
+	switch last := h.LastOffset(); {
+	case end == e.Size && last != e.LastOffset:
+		return fmt.Errorf("%w: the last batch ends at offset %d, the manifest at %d", segment.ErrOffsetGap, last, e.LastOffset)
+	case end < e.Size && last == e.LastOffset:
+		return fmt.Errorf("%w: a batch ends at the manifest's last offset %d with %d bytes after it", segment.ErrOffsetGap, last, e.Size-end)
+	}
+	return nil
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -59,6 +59,7 @@ type RemotePartition struct {
 
 	lastSweep    time.Time    // owned by the run goroutine
 	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
+	readErrLog   logLimiter   // failed remote reads (readerror.go)
 
 	timeMu sync.Mutex // lock order: timeMu, then nothing
 	times  timeSearch // guarded by timeMu (read.go)
