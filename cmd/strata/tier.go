@@ -4,7 +4,8 @@ package main
 //
 //	strata tier cat TOPIC     print a topic's records from the bucket (offset or time range)
 //	strata tier verify [TOPIC] check every object's checksum and every batch's CRC; report
-//	                          missing, corrupt and orphaned objects; --delete-orphans [--dry-run]
+//	                          missing, corrupt, unreadable (still refused by the bucket after
+//	                          --retry-for) and orphaned objects; --delete-orphans [--dry-run]
 //	strata tier status [TOPIC] per partition: log start, local start, remote end, HW, bytes
 //	                          local and remote, upload lag (from a broker's admin listener)
 //
@@ -49,7 +50,7 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		}
 		fmt.Fprintln(w, "usage: strata tier cat|verify|status [flags]")
 		fmt.Fprintln(w, "  cat TOPIC       print a topic's records straight from the bucket")
-		fmt.Fprintln(w, "  verify [TOPIC]  check checksums and batch CRCs; report missing, corrupt, orphaned objects")
+		fmt.Fprintln(w, "  verify [TOPIC]  check checksums and batch CRCs; report missing, corrupt, unreadable, orphaned objects")
 		fmt.Fprintln(w, "  status [TOPIC]  offsets and bytes per partition, local vs remote (admin listener)")
 		fmt.Fprintln(w, "  restore TOPIC   replay a topic's history from the bucket into a topic on a cluster")
 		if len(args) == 0 {
@@ -76,6 +77,7 @@ type storeFlags struct {
 	sets                                    kvFlag
 	store, fsDir, bucket, endpoint, prefix  string
 	region, accessKey, secretKey, pathStyle string
+	retryFor                                time.Duration // S3: give up on a request after retrying it this long (0: never)
 }
 
 func (f *storeFlags) registerOn(fs *flag.FlagSet) {
@@ -123,6 +125,7 @@ func (f *storeFlags) open(ctx context.Context) (tiering.ObjectStore, tierConfig,
 	if err != nil {
 		return nil, tierConfig{}, err
 	}
+	tc.S3.MaxRetryDuration = f.retryFor
 	if tc.Store == "none" {
 		return nil, tierConfig{}, usageErrorf("strata.tier.store is none: nothing to read")
 	}
@@ -503,10 +506,10 @@ func runTierRestore(ctx context.Context, s streams, args []string) error {
 
 // verifyReport counts what verify found.
 type verifyReport struct {
-	segments, objects        int
-	bytes                    int64
-	missing, corrupt, orphan int
-	deleted                  int
+	segments, objects                    int
+	bytes                                int64
+	missing, corrupt, orphan, unreadable int
+	deleted                              int
 }
 
 func runTierVerify(ctx context.Context, s streams, args []string) error {
@@ -516,6 +519,7 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	grace := fs.Duration("grace", time.Hour, "objects no manifest names count as orphans only when older than this (uploads in progress are younger)")
 	deleteOrphans := fs.Bool("delete-orphans", false, "delete orphaned objects")
 	dryRun := fs.Bool("dry-run", false, "with --delete-orphans: print what would be deleted, delete nothing")
+	fs.DurationVar(&sf.retryFor, "retry-for", time.Minute, "S3: retry a read the bucket refuses (503 SlowDown, 5xx, timeouts) this long, then report the segment UNREADABLE and go on")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -554,7 +558,10 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	if *deleteOrphans && !*dryRun {
 		fmt.Fprintf(s.out, " (%d deleted)", rep.deleted)
 	}
-	fmt.Fprintln(s.out)
+	fmt.Fprintf(s.out, ", %d unreadable\n", rep.unreadable)
+	if rep.unreadable > 0 {
+		return fmt.Errorf("verify found %d missing, %d corrupt and %d unreadable objects", rep.missing, rep.corrupt, rep.unreadable)
+	}
 	if rep.missing+rep.corrupt > 0 {
 		return fmt.Errorf("verify found %d missing and %d corrupt objects", rep.missing, rep.corrupt)
 	}
@@ -617,6 +624,11 @@ func verifyPartition(ctx context.Context, out io.Writer, st tiering.ObjectStore,
 		case errors.Is(err, segment.ErrCorrupt):
 			rep.corrupt++
 			fmt.Fprintf(out, "CORRUPT  %s: segment %d-%d: %v\n", name, e.BaseOffset, e.LastOffset, err)
+		case ctx.Err() == nil:
+			// The store refused the object (after its bounded retries, --retry-for): say
+			// so and go on with the others, so that one bad object does not hide the rest.
+			rep.unreadable++
+			fmt.Fprintf(out, "UNREADABLE %s: segment %d-%d: %v\n", name, e.BaseOffset, e.LastOffset, err)
 		default:
 			return bucketError(tc, err)
 		}
