@@ -47,8 +47,9 @@ type segmentScan struct {
 	lastOffset int64
 	firstTs    int64
 	maxTs      int64
-	index      []byte // remote offset index (see doc.go)
-	timeIndex  []byte // remote time index, parallel to index
+	epochs     EpochRange // of the batches' partition leader epochs
+	index      []byte     // remote offset index (see doc.go)
+	timeIndex  []byte     // remote time index, parallel to index
 }
 
 // scanSegment reads size bytes of a segment's batches from r, checks the framing of every
@@ -109,7 +110,9 @@ func scanSegment(r io.Reader, size int64, base int64, interval int) (*segmentSca
 		blockMax = max(blockMax, bh.MaxTimestamp)
 		if s.firstBase < 0 {
 			s.firstBase, s.firstTs = bh.BaseOffset, bh.FirstTimestamp
+			s.epochs = EpochRange{Min: bh.PartitionLeaderEpoch, Max: bh.PartitionLeaderEpoch}
 		}
+		s.epochs.Min, s.epochs.Max = min(s.epochs.Min, bh.PartitionLeaderEpoch), max(s.epochs.Max, bh.PartitionLeaderEpoch)
 		s.lastOffset = bh.LastOffset()
 		s.maxTs = max(s.maxTs, bh.MaxTimestamp)
 		s.batches++
@@ -153,8 +156,9 @@ func timeIndexLookup(tidx, idx []byte, ts int64) (pos, blockRel int64) {
 // leaves either nothing or room for another header after it; its base offset is want (the
 // entry's base offset for the first batch, the previous batch's last offset + 1 after
 // that); its last offset is at most the entry's, and equal to it exactly when it is the
-// last batch. The batch CRC-32C does not cover bytes 0-20, so this is what catches damage
-// to the base offset and batch length. Failures are segment.ErrCorrupt.
+// last batch; its partition leader epoch is within the entry's LeaderEpochs (when the entry
+// has them). The batch CRC-32C does not cover bytes 0-20, so this is what catches damage to
+// the base offset, batch length and leader epoch. Failures are segment.ErrCorrupt.
 func checkFrame(e *SegmentEntry, pos int64, h segment.BatchHeader, want int64) error {
 	end := pos + h.Size()
 	switch {
@@ -165,6 +169,9 @@ func checkFrame(e *SegmentEntry, pos int64, h segment.BatchHeader, want int64) e
 	}
 	if err := segment.CheckContinuity(h, want, e.LastOffset); err != nil {
 		return err
+	}
+	if er := e.LeaderEpochs; er != nil && (h.PartitionLeaderEpoch < er.Min || h.PartitionLeaderEpoch > er.Max) {
+		return fmt.Errorf("%w: partition leader epoch %d outside the segment's [%d, %d]", segment.ErrCorrupt, h.PartitionLeaderEpoch, er.Min, er.Max)
 	}
 	switch last := h.LastOffset(); {
 	case end == e.Size && last != e.LastOffset:

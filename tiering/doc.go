@@ -78,7 +78,9 @@
 //	 "index":     {"key": "...", "size": n, "crc32c": c},
 //	 "timeIndex": {"key": "...", "size": n, "crc32c": c},
 //	 "producerSnapshot": {"key": ..., "size": n, "crc32c": c}, // optional
-//	 "producerSnapshotOffset": 100                         // the offset that snapshot describes
+//	 "producerSnapshotOffset": 100,                        // the offset that snapshot describes
+//	 "leaderEpochs": {"min": -1, "max": 0}                 // range of the batches' partitionLeaderEpoch;
+//	                                                       // absent in entries of older brokers
 //	}
 //
 // A chunk is {"version": 1, "kind": "strata.partition.chunk", "topic", "topicId",
@@ -115,15 +117,17 @@
 //
 // The bucket is not trusted. Every batch a read returns has its CRC-32C checked, and first
 // its header against the manifest entry (checkFrame), because the CRC does not cover bytes
-// 0-20: the first batch of a segment starts at the entry's BaseOffset (a read from an index
+// 0-20 (layout: segment.BatchHeader): the first batch of a segment starts at the entry's BaseOffset (a read from an index
 // block at the block's offset), each next batch at the previous last offset + 1, only the
 // last batch ends at the entry's LastOffset, and every batch lies within the object leaving
 // room for another header or nothing. So bit rot in the bucket reaches the consumer as a
 // segment.ErrCorrupt error (a ReadError naming the object, position and offset, logged per
 // partition with a rate limit) rather than as bad records or moved offsets; the checked
 // batches before the damaged one are still returned. The partition leader epoch (bytes
-// 12-15) is the producer's value and cannot be checked by a read; VerifyEntry checks whole
-// objects against the manifest's CRC-32C (for `strata tier verify`), which covers it.
+// 12-15) is the producer's value: a read checks it against the range the entry recorded at
+// upload ("leaderEpochs"; entries of older brokers have none and only VerifyEntry catches
+// it). VerifyEntry checks whole objects against the manifest's CRC-32C (for `strata tier
+// verify`).
 //
 // A read of offset o finds the last block with relative offset <= o - base and scans batch
 // headers from there; a timestamp lookup finds the first block whose max timestamp >= ts.

@@ -35,9 +35,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// headerDamage are the changes to the bytes of a batch header that its CRC-32C does not
-// see (bytes 0-20) or that change the framing, as TestRemoteReadChecksBatchHeaders applies
-// them. Each returns a description.
+// headerDamage are changes to the bytes of a batch header that its CRC-32C does not see
+// (bytes 0-20), or that change the framing, as TestRemoteReadChecksBatchHeaders applies them.
 var headerDamage = []struct {
 	name string
 	hit  func(b []byte) // b starts at the damaged batch
@@ -48,6 +47,8 @@ var headerDamage = []struct {
 	{"batch length +1", func(b []byte) { addInt32(b[8:], 1) }},
 	{"batch length -1", func(b []byte) { addInt32(b[8:], -1) }},
 	{"batch length high byte", func(b []byte) { b[8] ^= 0x40 }},
+	{"partition leader epoch high byte", func(b []byte) { b[12] ^= 0x7f }},
+	{"partition leader epoch low byte", func(b []byte) { b[15] ^= 0x01 }},
 	{"magic", func(b []byte) { b[16] = 1 }},
 	{"crc", func(b []byte) { b[20] ^= 0x01 }},
 	{"last offset delta +1", func(b []byte) { addInt32(b[23:], 1) }},
