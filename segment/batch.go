@@ -118,7 +118,7 @@ func parseBatch(b []byte, producer bool) (BatchHeader, error) {
 	return h, nil
 }
 
-func (h *BatchHeader) info() BatchInfo {
+func (h BatchHeader) info() BatchInfo {
 	return BatchInfo{
 		BaseOffset:      h.BaseOffset,
 		LastOffset:      h.LastOffset(),
