@@ -35,7 +35,6 @@ const (
 	codecZstd   = 4
 
 	attrTimestampLogAppend = 0x08
-	attrTransactional      = 0x10
 	attrControl            = 0x20
 
 	// maxDecompressedBatch bounds what one batch may inflate to while we look inside it.
