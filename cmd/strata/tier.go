@@ -332,11 +332,16 @@ func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfi
 	decomp := kgo.DefaultDecompressor()
 	for _, pe := range plan {
 		for _, e := range pe.entries {
-			err := eachBatch(ctx, st, e.Log.Key, func(_ int64, batch []byte) error {
+			want := e.BaseOffset // offsets run on from the segment's base offset, as reads check
+			err := eachBatch(ctx, st, e.Log.Key, func(pos int64, batch []byte) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				h, _ := segment.DecodeBatchHeader(batch) // eachBatch hands whole batches
+				if err := segment.CheckContinuity(h, want, e.LastOffset); err != nil {
+					return fmt.Errorf("%s at position %d: %w (run strata tier verify)", e.Log.Key, pos, err)
+				}
+				want = h.LastOffset() + 1
 				base, last := h.BaseOffset, h.LastOffset()
 				if (fromOff >= 0 && last < fromOff) || (toOff >= 0 && base >= toOff) {
 					return nil
@@ -368,6 +373,9 @@ func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfi
 			})
 			if errors.Is(err, errReplayDone) {
 				return nil
+			}
+			if err == nil && want != e.LastOffset+1 {
+				err = fmt.Errorf("%s: %w: the batches end at offset %d, the manifest at %d (run strata tier verify)", e.Log.Key, segment.ErrOffsetGap, want-1, e.LastOffset)
 			}
 			if err != nil {
 				if errors.Is(err, tiering.ErrNotExist) {
