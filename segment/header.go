@@ -8,7 +8,8 @@ import (
 
 // The RecordBatch header codec. It is the one place in Strata that knows where the fields
 // of a batch header are: the log, the broker's produce checks and ListOffsets walks, the
-// remote tier and the CLI all decode headers with DecodeBatchHeader. The byte layout is
+// remote tier and the CLI all decode headers with DecodeBatchHeader, and the test batch
+// builder (segmenttest) encodes them with BatchHeader.Put. The byte layout is
 // specified in the package documentation ("Record batch (magic 2)") and on BatchHeader.
 
 const (
@@ -95,6 +96,26 @@ func decodeBatchHeader(b []byte) BatchHeader {
 	}
 }
 
+// Put encodes h into the first BatchHeaderSize bytes of b (the CRC as h has it: see
+// BatchCRC). It is DecodeBatchHeader's inverse, for code that builds batches.
+func (h BatchHeader) Put(b []byte) {
+	_ = b[BatchHeaderSize-1]
+	be := binary.BigEndian
+	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(b[offBatchLength:], uint32(h.BatchLength))
+	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	b[offMagic] = byte(h.Magic)
+	be.PutUint32(b[offCRC:], h.CRC)
+	be.PutUint16(b[offAttributes:], uint16(h.Attributes))
+	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(b[offFirstTimestamp:], uint64(h.FirstTimestamp))
+	be.PutUint64(b[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(b[offRecordCount:], uint32(h.NumRecords))
+}
+
 // Size is the whole batch in bytes, BatchLength + LogOverhead.
 func (h BatchHeader) Size() int64 { return int64(h.BatchLength) + LogOverhead }
 
@@ -125,6 +146,11 @@ func (h BatchHeader) Check(limit int64) error { return checkHeader(&h, limit) }
 // BatchCRC returns the CRC-32C of the bytes of batch the header's CRC covers (from
 // BatchCRCStart to the end). batch holds at least BatchCRCStart bytes.
 func BatchCRC(batch []byte) uint32 { return crc32.Checksum(batch[offAttributes:], castagnoli) }
+
+// PutBatchCRC writes BatchCRC(batch) into the batch's CRC field (bytes 17-20).
+func PutBatchCRC(batch []byte) {
+	binary.BigEndian.PutUint32(batch[offCRC:], BatchCRC(batch))
+}
 
 // UpdateBatchCRC continues crc, a CRC-32C as BatchCRC returns it, over b.
 func UpdateBatchCRC(crc uint32, b []byte) uint32 { return crc32.Update(crc, castagnoli, b) }
