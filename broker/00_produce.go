@@ -34,6 +34,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
 )
 
 func init() {
@@ -234,13 +236,13 @@ func topicPartition(t *Topic, idx int32) *Partition { return t.partition(idx) }
 //   - not a control batch (only transaction coordinators write those: INVALID_RECORD);
 //   - with CreateTime, timestamps within message.timestamp.before/after.max.ms of now
 //     (INVALID_TIMESTAMP), checked on the batch's first and max timestamps.
-func validateBatch(records []byte, cfg TopicConfig, now time.Time) (batchHeader, error) {
+func validateBatch(records []byte, cfg TopicConfig, now time.Time) (segment.BatchHeader, error) {
 	if len(records) == 0 {
-		return batchHeader{}, fmt.Errorf("%w: empty records", kerr.InvalidRecord)
+		return segment.BatchHeader{}, fmt.Errorf("%w: empty records", kerr.InvalidRecord)
 	}
-	h, err := parseBatchHeader(records)
+	h, err := segment.DecodeBatchHeader(records)
 	switch {
-	case err != nil && len(records) < 17:
+	case err != nil && len(records) < segment.BatchPrefixSize:
 		return h, fmt.Errorf("%w: %d bytes is shorter than a batch header", kerr.CorruptMessage, len(records))
 	case h.Magic < 2:
 		return h, fmt.Errorf("%w: magic %d", kerr.UnsupportedForMessageFormat, h.Magic)
@@ -248,15 +250,15 @@ func validateBatch(records []byte, cfg TopicConfig, now time.Time) (batchHeader,
 		return h, fmt.Errorf("%w: unknown magic %d", kerr.CorruptMessage, h.Magic)
 	case err != nil:
 		return h, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
-	case h.Length < 0 || h.size() > len(records):
-		return h, fmt.Errorf("%w: batch length %d exceeds the %d bytes sent", kerr.CorruptMessage, h.Length, len(records))
-	case h.size() < len(records):
+	case h.BatchLength < 0 || h.Size() > int64(len(records)):
+		return h, fmt.Errorf("%w: batch length %d exceeds the %d bytes sent", kerr.CorruptMessage, h.BatchLength, len(records))
+	case h.Size() < int64(len(records)):
 		return h, fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
 	}
 	if cfg.MaxMessageBytes > 0 && len(records) > int(cfg.MaxMessageBytes) {
 		return h, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(records), cfg.MaxMessageBytes)
 	}
-	if h.control() {
+	if h.Control() {
 		return h, fmt.Errorf("%w: clients may not produce control batches", kerr.InvalidRecord)
 	}
 	if cfg.MessageTimestampType != "LogAppendTime" {

@@ -24,6 +24,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
 )
 
 func init() {
@@ -198,8 +200,8 @@ func (p *Partition) offsetForTimestamp(ctx context.Context, ts int64) (int64, in
 			return o, rts, nil
 		}
 		next := off
-		_ = splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
-			next = h.lastOffset() + 1
+		_ = splitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
+			next = h.LastOffset() + 1
 			return true, nil
 		})
 		if next <= off {

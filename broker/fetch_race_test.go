@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/cache"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
@@ -116,17 +117,17 @@ func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
 					name, off, sp.ErrorCode, kerr.ErrorForCode(sp.ErrorCode), p.LogStartOffset(), p.LocalLogStartOffset(), p.HighWatermark()))
 				return
 			}
-			err := splitBatches(sp.RecordBatches, func(h batchHeader, _ []byte) (bool, error) {
-				if h.lastOffset() < off {
+			err := splitBatches(sp.RecordBatches, func(h segment.BatchHeader, _ []byte) (bool, error) {
+				if h.LastOffset() < off {
 					return true, nil // the batch holding an offset before ours
 				}
 				if h.BaseOffset != off {
 					return false, fmt.Errorf("%s: expected offset %d, got a batch at %d", name, off, h.BaseOffset)
 				}
-				if h.lastOffset() >= hw {
-					return false, fmt.Errorf("%s: fetch at %d returned offset %d, above the high watermark %d", name, off, h.lastOffset(), hw)
+				if h.LastOffset() >= hw {
+					return false, fmt.Errorf("%s: fetch at %d returned offset %d, above the high watermark %d", name, off, h.LastOffset(), hw)
 				}
-				off = h.lastOffset() + 1
+				off = h.LastOffset() + 1
 				reads.Add(1)
 				return true, nil
 			})

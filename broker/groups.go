@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/segment"
 )
 
 // openCoordinators opens the group coordinator and the producer-id manager.
@@ -119,18 +120,18 @@ func (b *Broker) openProducerState(p *Partition) *producer.State {
 			break
 		}
 		next := off
-		_ = splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
+		_ = splitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 			if h.BaseOffset >= off && h.Magic >= 2 {
 				m := producer.BatchMeta{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
-					FirstSeq: h.BaseSequence, LastSeq: h.lastSequence(), FirstOffset: h.BaseOffset,
-					LastOffset: h.lastOffset(), MaxTimestamp: h.MaxTimestamp}
-				if h.control() {
+					FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), FirstOffset: h.BaseOffset,
+					LastOffset: h.LastOffset(), MaxTimestamp: h.MaxTimestamp}
+				if h.Control() {
 					m.FirstSeq, m.LastSeq = -1, -1
 				}
 				st.ApplyBatch(m)
 				replayed++
 			}
-			next = max(next, h.lastOffset()+1)
+			next = max(next, h.LastOffset()+1)
 			return true, nil
 		})
 		if next <= off {

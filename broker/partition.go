@@ -257,13 +257,13 @@ type appendResult struct {
 // append writes one validated v2 batch (see validateBatch). It runs the idempotence check,
 // rolls the active segment by segment.bytes / segment.ms, appends, and wakes waiting
 // fetches. Errors wrap a *kerr.Error where the Kafka code is known.
-func (p *Partition) append(batch []byte, h batchHeader, now time.Time) (appendResult, error) {
+func (p *Partition) append(batch []byte, h segment.BatchHeader, now time.Time) (appendResult, error) {
 	return p.appendBatch(batch, h, now, true)
 }
 
 // appendBatch is append; with wake false it leaves waking the fetches to the caller
 // (wakeFetches), which an acks=-1 produce does once the batch is fsynced (00_produce.go).
-func (p *Partition) appendBatch(batch []byte, h batchHeader, now time.Time, wake bool) (appendResult, error) {
+func (p *Partition) appendBatch(batch []byte, h segment.BatchHeader, now time.Time, wake bool) (appendResult, error) {
 	if p.closed.Load() {
 		return appendResult{}, errBrokerClosed
 	}

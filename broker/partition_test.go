@@ -39,8 +39,8 @@ func (f *fakeTier) Bounds() (int64, int64, bool) {
 	if len(f.batches) == 0 {
 		return 0, 0, false
 	}
-	h, _ := parseBatchHeader(f.batches[len(f.batches)-1])
-	return f.start, h.lastOffset() + 1, true
+	h, _ := segment.DecodeBatchHeader(f.batches[len(f.batches)-1])
+	return f.start, h.LastOffset() + 1, true
 }
 
 func (f *fakeTier) Read(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, error) {
@@ -64,8 +64,8 @@ func (f *fakeTier) Read(ctx context.Context, offset int64, maxBytes int, minOne 
 	}
 	var out []byte
 	for _, b := range f.batches {
-		h, _ := parseBatchHeader(b)
-		if h.lastOffset() < offset {
+		h, _ := segment.DecodeBatchHeader(b)
+		if h.LastOffset() < offset {
 			continue
 		}
 		if len(out)+len(b) > maxBytes && !(len(out) == 0 && minOne) {
@@ -80,7 +80,7 @@ func (f *fakeTier) FindTimestamp(ctx context.Context, ts int64) ([]byte, bool, e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, b := range f.batches {
-		if h, _ := parseBatchHeader(b); h.MaxTimestamp >= ts {
+		if h, _ := segment.DecodeBatchHeader(b); h.MaxTimestamp >= ts {
 			return b, true, nil
 		}
 	}
@@ -123,7 +123,7 @@ func (f *fakeTier) upload(t *testing.T, p *Partition, n int) {
 		if err != nil || !local {
 			t.Fatalf("read segment %d: %v %v", s.BaseOffset, local, err)
 		}
-		_ = splitBatches(data, func(_ batchHeader, b []byte) (bool, error) {
+		_ = splitBatches(data, func(_ segment.BatchHeader, b []byte) (bool, error) {
 			f.batches = append(f.batches, b)
 			return true, nil
 		})
@@ -167,7 +167,7 @@ func appendN(t *testing.T, p *Partition, n int, ts0 int64) {
 func batchOffsets(t *testing.T, data []byte) []int64 {
 	t.Helper()
 	var offs []int64
-	if err := splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
+	if err := splitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 		offs = append(offs, h.BaseOffset)
 		return true, nil
 	}); err != nil {
@@ -366,7 +366,7 @@ func TestPartitionLogAppendTime(t *testing.T) {
 		t.Fatalf("info %+v err %v", res.info, err)
 	}
 	data, _, _ := p.readLocal(0, 1<<20, true)
-	if h, _ := parseBatchHeader(data); !h.logAppendTime() || h.MaxTimestamp != 5_000_000 {
+	if h, _ := segment.DecodeBatchHeader(data); !h.LogAppendTime() || h.MaxTimestamp != 5_000_000 {
 		t.Fatalf("stored header %+v", h)
 	}
 }
@@ -542,9 +542,9 @@ func TestPartitionReadsRaceRetention(t *testing.T) {
 					return
 				}
 				if err == nil && local && len(data) > 0 {
-					h, perr := parseBatchHeader(data)
-					if perr != nil || h.lastOffset() < off {
-						errs <- fmt.Errorf("read at %d returned a batch ending at %d (%v)", off, h.lastOffset(), perr)
+					h, perr := segment.DecodeBatchHeader(data)
+					if perr != nil || h.LastOffset() < off {
+						errs <- fmt.Errorf("read at %d returned a batch ending at %d (%v)", off, h.LastOffset(), perr)
 						return
 					}
 				}

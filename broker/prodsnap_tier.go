@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -166,12 +167,12 @@ func replayRemoteBatches(ctx context.Context, rt remoteProducerSnapshots, st *pr
 			return replayed, err
 		}
 		next := off
-		if err := splitBatches(data, func(h batchHeader, _ []byte) (bool, error) {
-			if h.BaseOffset >= off && h.Magic >= 2 && h.lastOffset() < to {
+		if err := splitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
+			if h.BaseOffset >= off && h.Magic >= 2 && h.LastOffset() < to {
 				st.ApplyBatch(producerBatchMeta(h))
 				replayed++
 			}
-			next = max(next, h.lastOffset()+1)
+			next = max(next, h.LastOffset()+1)
 			return true, nil
 		}); err != nil {
 			return replayed, err
@@ -187,11 +188,11 @@ func replayRemoteBatches(ctx context.Context, rt remoteProducerSnapshots, st *pr
 var errRemoteReplayStuck = errors.New("remote read made no progress")
 
 // producerBatchMeta is what the producer state keeps of a batch header.
-func producerBatchMeta(h batchHeader) producer.BatchMeta {
+func producerBatchMeta(h segment.BatchHeader) producer.BatchMeta {
 	m := producer.BatchMeta{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
-		FirstSeq: h.BaseSequence, LastSeq: h.lastSequence(), FirstOffset: h.BaseOffset,
-		LastOffset: h.lastOffset(), MaxTimestamp: h.MaxTimestamp}
-	if h.control() {
+		FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), FirstOffset: h.BaseOffset,
+		LastOffset: h.LastOffset(), MaxTimestamp: h.MaxTimestamp}
+	if h.Control() {
 		m.FirstSeq, m.LastSeq = -1, -1
 	}
 	return m

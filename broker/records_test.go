@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -36,8 +37,8 @@ func testBatch(t testing.TB, codec int8, firstTs int64, tsDeltas []int64, xerial
 		maxTs = max(maxTs, firstTs+d)
 	}
 	payload := compressForTest(t, codec, recs, xerial)
-	b := make([]byte, batchHeaderSize, batchHeaderSize+len(payload))
-	binary.BigEndian.PutUint32(b[8:], uint32(batchHeaderSize-12+len(payload)))
+	b := make([]byte, segment.BatchHeaderSize, segment.BatchHeaderSize+len(payload))
+	binary.BigEndian.PutUint32(b[8:], uint32(segment.BatchHeaderSize-12+len(payload)))
 	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
 	b[16] = 2
 	binary.BigEndian.PutUint16(b[21:], uint16(codec))
@@ -97,8 +98,8 @@ func TestRecordsTimestampLookupEveryCodec(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := testBatch(t, codec, 1000, deltas, xerial)
 			binary.BigEndian.PutUint64(b[0:], 100) // base offset 100
-			h, err := parseBatchHeader(b)
-			if err != nil || h.codec() != codec || h.NumRecords != 6 || h.size() != len(b) {
+			h, err := segment.DecodeBatchHeader(b)
+			if err != nil || h.Codec() != codec || h.NumRecords != 6 || h.Size() != int64(len(b)) {
 				t.Fatalf("header %+v, err %v", h, err)
 			}
 			var got []int64
@@ -151,12 +152,12 @@ func TestRecordsMalformed(t *testing.T) {
 	f := func(name string, mut func([]byte) []byte) {
 		t.Run(name, func(t *testing.T) {
 			c := mut(bytes.Clone(b))
-			h, err := parseBatchHeader(c)
+			h, err := segment.DecodeBatchHeader(c)
 			if err != nil {
 				return
 			}
 			// must return an error or stop, never panic
-			_ = walkRecords(h, c[:min(len(c), max(h.size(), batchHeaderSize))], func(int64, int64) bool { return true })
+			_ = walkRecords(h, c[:min(len(c), max(int(h.Size()), segment.BatchHeaderSize))], func(int64, int64) bool { return true })
 		})
 	}
 	f("truncated-records", func(c []byte) []byte { return c[:len(c)-3] })

@@ -11,6 +11,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // Streaming record walks. The broker looks inside stored batches only to answer
@@ -27,14 +29,14 @@ const maxZstdWindow = 16 << 20 // larger windows than producers use (8 MiB at mo
 
 // recordStream returns a reader of the records section of one v2 batch (decompressed as
 // it is read, at most maxDecompressedBatch bytes) and a function releasing the decoder.
-func recordStream(h batchHeader, batch []byte) (*bufio.Reader, func(), error) {
-	if len(batch) < batchHeaderSize {
-		return nil, nil, errShortBatch
+func recordStream(h segment.BatchHeader, batch []byte) (*bufio.Reader, func(), error) {
+	if len(batch) < segment.BatchHeaderSize {
+		return nil, nil, segment.ErrShortBatch
 	}
-	src := batch[batchHeaderSize:]
+	src := batch[segment.BatchHeaderSize:]
 	var r io.Reader
 	release := func() {}
-	switch h.codec() {
+	switch h.Codec() {
 	case codecNone:
 		r = bytes.NewReader(src)
 	case codecGzip:
@@ -53,7 +55,7 @@ func recordStream(h batchHeader, batch []byte) (*bufio.Reader, func(), error) {
 		}
 		r, release = zr, zr.Close
 	default:
-		payload, err := decompress(h.codec(), src) // snappy (bounded), or an unknown codec error
+		payload, err := decompress(h.Codec(), src) // snappy (bounded), or an unknown codec error
 		if err != nil {
 			return nil, nil, err
 		}
@@ -83,7 +85,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 // walkRecordsStream is walkRecords over a stream: it reads each record's length,
 // attributes, timestamp delta and offset delta, and discards the rest of the record.
-func walkRecordsStream(h batchHeader, batch []byte, fn func(offset, ts int64) bool) error {
+func walkRecordsStream(h segment.BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
 	br, release, err := recordStream(h, batch)
 	if err != nil {
 		return err
@@ -118,7 +120,7 @@ func walkRecordsStream(h batchHeader, batch []byte, fn func(offset, ts int64) bo
 			return bad(i, "record shorter than its header", nil)
 		}
 		ts := h.FirstTimestamp + tsDelta
-		if h.logAppendTime() {
+		if h.LogAppendTime() {
 			ts = h.MaxTimestamp
 		}
 		if !fn(h.BaseOffset+offDelta, ts) {

@@ -23,7 +23,9 @@
 //
 // # Record batch (magic 2)
 //
-// All integers are big-endian. Byte positions are relative to the start of the batch:
+// All integers are big-endian. Byte positions are relative to the start of the batch. The
+// header is decoded by DecodeBatchHeader into a BatchHeader (header.go), the one decoder of
+// this layout in Strata: the broker, the remote tier and the CLI use it too.
 //
 //	 0  baseOffset            int64   rewritten by the broker on append (not covered by the CRC)
 //	 8  batchLength           int32   bytes after this field: total size = batchLength + 12

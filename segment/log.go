@@ -244,7 +244,7 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (BatchInfo, error) {
 	if err := act.appendLocked(batch, &h, now, int64(l.cfg.IndexIntervalBytes)); err != nil {
 		return BatchInfo{}, l.fence(err)
 	}
-	next := h.lastOffset() + 1
+	next := h.LastOffset() + 1
 	l.next.Store(next)
 	if l.unflushedMsgs.Add(int64(h.NumRecords)) == int64(h.NumRecords) {
 		l.unflushedSince.Store(now.UnixNano())
@@ -281,7 +281,7 @@ func (l *Log) shouldRollLocked(act *segment, size, lastOffset int64, now time.Ti
 
 // appendLocked writes batch at the end of the active segment, adds index entries and then
 // publishes maxTs, then size and next (together, in tail).
-func (s *segment) appendLocked(batch []byte, h *batchHeader, now time.Time, interval int64) error {
+func (s *segment) appendLocked(batch []byte, h *BatchHeader, now time.Time, interval int64) error {
 	pos := s.size.Load()
 	if n, err := s.log.WriteAt(batch, pos); err != nil {
 		return fmt.Errorf("segment %s: write batch at %d: %w", s.logPath, pos, err)
@@ -296,14 +296,14 @@ func (s *segment) appendLocked(batch []byte, h *batchHeader, now time.Time, inte
 		s.created.Store(now.UnixNano())
 	}
 	s.modified.Store(now.UnixNano())
-	s.next.Store(h.lastOffset() + 1)
+	s.next.Store(h.LastOffset() + 1)
 	s.publishTail()
 	return nil
 }
 
 // indexBatchLocked updates the running max timestamp and, at index points, appends index
 // entries (in memory and to the index files) for the batch at pos. It does not publish.
-func (s *segment) indexBatchLocked(pos int64, h *batchHeader, interval int64) error {
+func (s *segment) indexBatchLocked(pos int64, h *BatchHeader, interval int64) error {
 	if h.MaxTimestamp > s.maxMark.Load().ts {
 		s.setMax(h.MaxTimestamp, h.BaseOffset)
 	}
@@ -313,7 +313,7 @@ func (s *segment) indexBatchLocked(pos int64, h *batchHeader, interval int64) er
 		}
 		s.bytesSinceIndex = 0
 	}
-	s.bytesSinceIndex += h.size()
+	s.bytesSinceIndex += h.Size()
 	return nil
 }
 

@@ -163,7 +163,7 @@ func (l *Log) repairActiveLocked(s *segment) error {
 // verifyBatches reads and checks the whole batches in [from, size) of s, which must start
 // at a batch boundary, and returns the offset after the last one.
 func (s *segment) verifyBatches(from, size int64) (next int64, err error) {
-	var hbuf [batchHeaderSize]byte
+	var hbuf [BatchHeaderSize]byte
 	var body []byte
 	next = -1
 	pos := from
@@ -175,18 +175,18 @@ func (s *segment) verifyBatches(from, size int64) (next int64, err error) {
 		if next >= 0 && h.BaseOffset != next {
 			return 0, s.corruptf(pos, "base offset %d, expected %d", h.BaseOffset, next)
 		}
-		if int64(cap(body)) < h.size() {
-			body = make([]byte, h.size())
+		if int64(cap(body)) < h.Size() {
+			body = make([]byte, h.Size())
 		}
-		body = body[:h.size()]
+		body = body[:h.Size()]
 		if _, err := s.log.ReadAt(body, pos); err != nil {
 			return 0, fmt.Errorf("segment %s: read batch at %d: %w", s.logPath, pos, err)
 		}
 		if _, err := parseBatch(body, false); err != nil {
 			return 0, s.corruptf(pos, "%v", err)
 		}
-		pos += h.size()
-		next = h.lastOffset() + 1
+		pos += h.Size()
+		next = h.LastOffset() + 1
 	}
 	if next < 0 {
 		next = s.base // empty segment

@@ -59,6 +59,7 @@ type RemotePartition struct {
 
 	lastSweep    time.Time    // owned by the run goroutine
 	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
+	readErrLog   logLimiter   // failed remote reads (readerror.go)
 
 	timeMu sync.Mutex // lock order: timeMu, then nothing
 	times  timeSearch // guarded by timeMu (read.go)
@@ -465,6 +466,7 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		Index:     ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".index"), Size: int64(len(scan.index))},
 		TimeIndex: ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".timeindex"), Size: int64(len(scan.timeIndex))},
 	}
+	e.LeaderEpochs = &scan.epochs
 	e.Index.CRC32C = crc32c(scan.index)
 	e.TimeIndex.CRC32C = crc32c(scan.timeIndex)
 	// The objects go up concurrently: the small ones (indexes, producer snapshot) cost a
