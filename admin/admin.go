@@ -7,7 +7,8 @@
 //	/healthz        200 "ok" while the process serves HTTP (liveness)
 //	/readyz         200 when ready; 503 while starting (data dirs opening, recovery) and
 //	                when degraded, with the reasons: bucket unreachable, upload backlog over
-//	                its threshold, disk nearly full, fenced partitions. ?degraded=ok answers
+//	                its threshold, disk nearly full, disk full (partitions fenced by
+//	                ENOSPC), fenced partitions. ?degraded=ok answers
 //	                200 when degraded (a broker whose bucket is down still serves produce and
 //	                hot reads; use it for load-balancer readiness). Body: JSON Readiness.
 //	/api/snapshot   JSON broker.ClusterSnapshot (topics, partitions, offset ranges, groups, health)
@@ -110,6 +111,12 @@ func Evaluate(h broker.Health, cfg Config) Readiness {
 	}
 	if h.DiskTotalBytes > 0 && float64(h.DiskFreeBytes) < cfg.MinFreeDiskRatio*float64(h.DiskTotalBytes) {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("disk nearly full: %d of %d bytes free in %s", h.DiskFreeBytes, h.DiskTotalBytes, h.DataDir))
+	}
+	if h.StorageFencedPartitions > 0 {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%d partitions fenced by a failed write or fsync refuse produce until a restart recovers them", h.StorageFencedPartitions))
+	}
+	if h.DiskFull != "" {
+		r.Reasons = append(r.Reasons, "disk full: "+h.DiskFull)
 	}
 	if h.DiskPressure != "" {
 		r.Reasons = append(r.Reasons, "disk budget used up, produce refused: "+h.DiskPressure)

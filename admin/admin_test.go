@@ -41,6 +41,8 @@ func TestEvaluate(t *testing.T) {
 	f("disk unknown", func(h *broker.Health) { h.DiskFreeBytes, h.DiskTotalBytes = -1, -1 }, Config{}, StatusOK, "")
 	f("data dir", func(h *broker.Health) { h.DataDir, h.DataDirError = "/d", "no such file or directory" }, Config{}, StatusDegraded, "data dir /d unavailable: no such file")
 	f("fenced", func(h *broker.Health) { h.FencedPartitions = 2 }, Config{}, StatusDegraded, "2 partitions fenced")
+	f("disk full", func(h *broker.Health) { h.DiskFull = "1 partitions fenced by a full disk" }, Config{}, StatusDegraded, "disk full: 1 partitions fenced by a full disk")
+	f("storage fenced", func(h *broker.Health) { h.StorageFencedPartitions = 3 }, Config{}, StatusDegraded, "3 partitions fenced by a failed write or fsync")
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {

@@ -36,6 +36,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
 )
 
 func init() {
@@ -236,13 +238,13 @@ func topicPartition(t *Topic, idx int32) *partition.Partition { return t.partiti
 //   - not a control batch (only transaction coordinators write those: INVALID_RECORD);
 //   - with CreateTime, timestamps within message.timestamp.before/after.max.ms of now
 //     (INVALID_TIMESTAMP), checked on the batch's first and max timestamps.
-func validateBatch(records []byte, cfg TopicConfig, now time.Time) (partition.BatchHeader, error) {
+func validateBatch(records []byte, cfg TopicConfig, now time.Time) (segment.BatchHeader, error) {
 	if len(records) == 0 {
-		return partition.BatchHeader{}, fmt.Errorf("%w: empty records", kerr.InvalidRecord)
+		return segment.BatchHeader{}, fmt.Errorf("%w: empty records", kerr.InvalidRecord)
 	}
-	h, err := partition.ParseBatchHeader(records)
+	h, err := segment.DecodeBatchHeader(records)
 	switch {
-	case err != nil && len(records) < 17:
+	case err != nil && len(records) < segment.BatchPrefixSize:
 		return h, fmt.Errorf("%w: %d bytes is shorter than a batch header", kerr.CorruptMessage, len(records))
 	case h.Magic < 2:
 		return h, fmt.Errorf("%w: magic %d", kerr.UnsupportedForMessageFormat, h.Magic)
@@ -250,9 +252,9 @@ func validateBatch(records []byte, cfg TopicConfig, now time.Time) (partition.Ba
 		return h, fmt.Errorf("%w: unknown magic %d", kerr.CorruptMessage, h.Magic)
 	case err != nil:
 		return h, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
-	case h.Length < 0 || h.Size() > len(records):
-		return h, fmt.Errorf("%w: batch length %d exceeds the %d bytes sent", kerr.CorruptMessage, h.Length, len(records))
-	case h.Size() < len(records):
+	case h.BatchLength < 0 || h.Size() > int64(len(records)):
+		return h, fmt.Errorf("%w: batch length %d exceeds the %d bytes sent", kerr.CorruptMessage, h.BatchLength, len(records))
+	case h.Size() < int64(len(records)):
 		return h, fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
 	}
 	if cfg.MaxMessageBytes > 0 && len(records) > int(cfg.MaxMessageBytes) {

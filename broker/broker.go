@@ -41,6 +41,9 @@ type Broker struct {
 	tier      *tiering.Manager // nil: no remote tier
 	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
+	fdisk     fullDisk         // a full disk: unfencing, the reserve (fulldisk.go)
+	reqBudget *requestBudget   // queued.max.request.bytes (requestbudget.go)
+	bprobe    *bucketProbe     // the bucket's last known state, for /readyz (bucketprobe.go)
 	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
 
 	// segFiles caps the open sealed segment files of all partitions (segfiles.go); nil
@@ -95,10 +98,15 @@ func New(cfg Config) (*Broker, error) {
 		runDone:  make(chan struct{}),
 		// A few requests' partitions at a time; awaitTier does not block when it is full.
 		tierUrgent: make(chan *partition.Partition, 64),
+		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
+		bprobe:     newBucketProbe(),
 	}
 	b.segFiles = newSegmentFiles(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create data dir %q: %w", cfg.DataDir, err)
+	}
+	if free, err := b.dataDirFree(); err == nil {
+		b.ensureReserve(free) // fulldisk.go
 	}
 	tier, err := b.newTierManager()
 	if err != nil {
@@ -164,6 +172,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer b.wg.Done()
 		b.groups.Run(ctx)
 	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.fullDiskLoop(ctx) // fulldisk.go
+	}()
 	if b.cfg.DiskBudgetBytes > 0 {
 		b.wg.Add(1)
 		go func() {
@@ -180,6 +193,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		}()
 	}
 	if b.tier != nil {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.bucketProbeLoop(ctx) // bucketprobe.go
+		}()
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()

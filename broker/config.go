@@ -40,7 +40,10 @@ type Config struct {
 	LogFlushIntervalMs     int64         // log.flush.interval.ms; default Long.MAX (none)
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms; default 5 min
 	ConnectionsMaxIdle     time.Duration // connections.max.idle.ms; default 10 min
+	QueuedMaxRequestBytes  int64         // queued.max.request.bytes; default 268435456; <= 0 unlimited (requestbudget.go)
+	RequestReadTimeout     time.Duration // strata.socket.request.read.timeout.ms; default 30 s (requestbudget.go)
 	DiskBudgetBytes        int64         // strata.disk.budget.bytes; default -1 (unlimited); see diskbudget.go
+	DiskReserveBytes       int64         // strata.disk.reserve.bytes; default 8 MiB; 0 = none; see fulldisk.go
 	MaxOpenSegmentFiles    int64         // strata.log.max.open.segment.files; default 0 (a sixteenth of the open-file limit); see segfiles.go
 
 	// Broker-wide defaults of further topic configs (Kafka's broker synonyms).
@@ -273,6 +276,8 @@ var brokerKeys = []brokerKey{
 	i64Key("log.flush.interval.ms", "9223372036854775807", "Age of unflushed data before an fsync (topic synonym flush.ms).", func(c *Config) *int64 { return &c.LogFlushIntervalMs }),
 	durKey("log.retention.check.interval.ms", "300000", "How often segment.ms rolls and retention are checked.", func(c *Config) *time.Duration { return &c.RetentionCheckInterval }),
 	durKey("connections.max.idle.ms", "600000", "Close connections that send no request for this long.", func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }),
+	i64Key("queued.max.request.bytes", "268435456", "Request bytes being read or queued, for all connections together. A frame reserves its declared size before its body is read and a connection waits (not reading) while the budget is used up; frames over a sixteenth of it share at most half of it, so small requests keep flowing. Must be at least socket.request.max.bytes; -1 = unlimited (Kafka's default; Strata bounds it so that clients declaring large frames cannot exhaust memory).", func(c *Config) *int64 { return &c.QueuedMaxRequestBytes }),
+	durKey("strata.socket.request.read.timeout.ms", "30000", "Strata extension: once a request frame's size is read and the connection's own earlier requests leave room for it, the frame must be admitted by queued.max.request.bytes and arrive whole within this time, or the connection is closed (a stalled frame would otherwise hold memory and budget for connections.max.idle.ms). 30 s is the Java client's default request.timeout.ms: a client slower than that has given up on the request already.", func(c *Config) *time.Duration { return &c.RequestReadTimeout }),
 	strKey("log.cleanup.policy", "delete", "Default cleanup.policy; only delete is enforced.", func(c *Config) *string { return &c.LogCleanupPolicy }),
 	strKey("compression.type", "producer", "Default compression.type; batches are stored as produced.", func(c *Config) *string { return &c.CompressionType }),
 	strKey("log.message.timestamp.type", "CreateTime", "Default message.timestamp.type: CreateTime or LogAppendTime.", func(c *Config) *string { return &c.LogMessageTimestampType }),
@@ -310,6 +315,7 @@ var brokerKeys = []brokerKey{
 	i64Key("producer.id.expiration.ms", "86400000", "An idle producer's idempotence state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
 	strKey("remote.log.prefix", "", "Key prefix in the bucket.", func(c *Config) *string { return &c.RemotePrefix }),
 	i64Key("strata.log.max.open.segment.files", "0", "Strata extension: sealed segment .log files kept open for reads, for all partitions together (least recently read closed first; as many again may wait up to 30 s for reads in flight). 0 = a sixteenth of the process's open-file limit, at least 64.", func(c *Config) *int64 { return &c.MaxOpenSegmentFiles }),
+	i64Key("strata.disk.reserve.bytes", "8388608", "Strata extension: size of a file of zeros kept in the data dir and deleted when the disk is full, so that the writes which free space (deleting a topic, DeleteRecords, config changes) still succeed; written again once twice its size is free. Partitions fenced by a full disk (ENOSPC) are unfenced by themselves once 4 MiB are free. 0 = no reserve.", func(c *Config) *int64 { return &c.DiskReserveBytes }),
 	i64Key("strata.disk.budget.bytes", "-1", "Strata extension: bytes of local partition logs allowed; when reached, Produce gets the retriable KAFKA_STORAGE_ERROR, tiered partitions drop uploaded segments early, and readiness reports disk pressure, until usage falls below it. -1 or 0 = unlimited.", func(c *Config) *int64 { return &c.DiskBudgetBytes }),
 
 	ignoredKey("process.roles", "KRaft role; Strata is a single combined node."),
@@ -424,6 +430,9 @@ func (c *Config) Validate() error {
 		bad("log.dirs", "only one directory is supported, got %q", c.DataDir)
 	}
 	c.validateSecurity(bad) // listeners, advertised.listeners, TLS, SASL (secconfig.go)
+	if c.DiskReserveBytes < 0 {
+		bad("strata.disk.reserve.bytes", "must be >= 0, got %d", c.DiskReserveBytes)
+	}
 	if c.MaxOpenSegmentFiles < 0 {
 		bad("strata.log.max.open.segment.files", "must be >= 0, got %d", c.MaxOpenSegmentFiles)
 	}
@@ -465,6 +474,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnectionsMaxIdle <= 0 {
 		bad("connections.max.idle.ms", "must be >= 1")
+	}
+	if c.QueuedMaxRequestBytes > 0 && c.QueuedMaxRequestBytes < int64(c.SocketRequestMaxBytes) {
+		bad("queued.max.request.bytes", "must be >= socket.request.max.bytes (%d) or -1 (unlimited), got %d", c.SocketRequestMaxBytes, c.QueuedMaxRequestBytes)
+	}
+	if c.RequestReadTimeout <= 0 {
+		bad("strata.socket.request.read.timeout.ms", "must be >= 1")
 	}
 	if c.LogLocalRetentionMs < -2 {
 		bad("log.local.retention.ms", "must be >= -2, got %d", c.LogLocalRetentionMs)

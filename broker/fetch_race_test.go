@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-io/strata/cache"
 	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
@@ -118,7 +119,7 @@ func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
 					name, off, sp.ErrorCode, kerr.ErrorForCode(sp.ErrorCode), p.LogStartOffset(), p.LocalLogStartOffset(), p.HighWatermark()))
 				return
 			}
-			err := partition.SplitBatches(sp.RecordBatches, func(h partition.BatchHeader, _ []byte) (bool, error) {
+			err := partition.SplitBatches(sp.RecordBatches, func(h segment.BatchHeader, _ []byte) (bool, error) {
 				if h.LastOffset() < off {
 					return true, nil // the batch holding an offset before ours
 				}

@@ -8,20 +8,14 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
-	"weak"
 
 	"github.com/strata-io/strata/partition"
 
 	"github.com/google/uuid"
-
-	"github.com/strata-io/strata/tiering"
 )
 
 // ClusterSnapshot is what the console shows: every topic and partition, the consumer
@@ -81,7 +75,11 @@ type Health struct {
 	UploadBacklogBytes int64  `json:"uploadBacklogBytes"`    // sealed local bytes not yet uploaded, all partitions
 	FencedPartitions   int    `json:"fencedPartitions"`
 	DiskPressure       string `json:"diskPressure,omitempty"` // the disk budget is used up (DiskPressure); produce is refused
-	Connections        int    `json:"connections"`
+	DiskFull           string `json:"diskFull,omitempty"`     // the data dir's disk is full (DiskFull): partitions fenced by ENOSPC, or almost no space
+	// StorageFencedPartitions counts local logs fenced by a failed write or fsync other than
+	// a full disk (those are in DiskFull): they refuse produce until a restart recovers them.
+	StorageFencedPartitions int `json:"storageFencedPartitions,omitempty"`
+	Connections             int `json:"connections"`
 }
 
 // Snapshot returns the current state of every topic, partition and group, and Health.
@@ -135,65 +133,8 @@ func (b *Broker) groupSnapshots(hw map[string][]int64) []GroupSnapshot {
 	return out
 }
 
-// bucketProbeTTL is how long one bucket probe's result is reused.
-const bucketProbeTTL = time.Second
-
-type bucketProbe struct {
-	mu   sync.Mutex
-	at   time.Time
-	err  error
-	busy bool
-}
-
-// probes holds each broker's last bucket probe; an entry goes with its broker.
-var (
-	probesMu sync.Mutex
-	probes   = map[weak.Pointer[Broker]]*bucketProbe{}
-)
-
-func (b *Broker) probe() *bucketProbe {
-	key := weak.Make(b)
-	probesMu.Lock()
-	defer probesMu.Unlock()
-	p, ok := probes[key]
-	if !ok {
-		p = &bucketProbe{}
-		probes[key] = p
-		runtime.AddCleanup(b, func(k weak.Pointer[Broker]) {
-			probesMu.Lock()
-			delete(probes, k)
-			probesMu.Unlock()
-		}, key)
-	}
-	return p
-}
-
-// probeBucket stats a key that need not exist: any answer but ErrNotExist or success means
-// the bucket is unreachable (down, credentials rejected, missing bucket). Results are
-// cached for bucketProbeTTL so that frequent /readyz polls cost at most one request a second.
-func (b *Broker) probeBucket(ctx context.Context) error {
-	pr := b.probe()
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	if time.Since(pr.at) < bucketProbeTTL {
-		return pr.err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	key := strings.TrimSuffix(b.cfg.RemotePrefix, "/")
-	if key != "" {
-		key += "/"
-	}
-	key += ".strata-health-probe"
-	_, err := b.cfg.RemoteStore.Stat(ctx, key)
-	if errors.Is(err, tiering.ErrNotExist) {
-		err = nil
-	}
-	pr.at, pr.err = time.Now(), err
-	return err
-}
-
-// Health gathers the facts /readyz decides on. It may do one small request to the bucket.
+// Health gathers the facts /readyz decides on. It never waits for the bucket: the bucket's
+// state is the last background probe's (bucketprobe.go), refreshed when it is stale.
 func (b *Broker) Health(ctx context.Context) Health {
 	h := Health{Recovered: true, DataDir: b.cfg.DataDir, DiskFreeBytes: -1, DiskTotalBytes: -1,
 		TieringEnabled: b.tier != nil}
@@ -210,10 +151,20 @@ func (b *Broker) Health(ctx context.Context) Health {
 	if ok, why := b.DiskPressure(); ok { // diskbudget.go
 		h.DiskPressure = why
 	}
+	if ok, why := b.DiskFull(); ok { // fulldisk.go
+		h.DiskFull = why
+	}
+	for _, t := range b.allTopics() {
+		for _, p := range t.partitions() {
+			if err := p.LogFenced(); err != nil && !p.Closed() && !noSpace(err) {
+				h.StorageFencedPartitions++
+			}
+		}
+	}
 	if b.tier == nil {
 		return h
 	}
-	if err := b.probeBucket(ctx); err != nil {
+	if err := b.bucketState(); err != nil {
 		h.BucketError = err.Error()
 	}
 	for _, t := range b.allTopics() {
@@ -221,7 +172,7 @@ func (b *Broker) Health(ctx context.Context) Health {
 			if !p.HasTier() {
 				continue
 			}
-			if p.Fenced() {
+			if p.TierFenced() {
 				h.FencedPartitions++
 			}
 			_, lag := p.UploadBacklog()

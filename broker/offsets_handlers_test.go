@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -33,7 +34,7 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 	// timestamps 1000, 3000 (max), 2000
 	for _, ts := range []int64{1000, 3000, 2000} {
 		bt := testBatch(t, codecGzip, ts, []int64{0}, false)
-		h, _ := partition.ParseBatchHeader(bt)
+		h, _ := segment.DecodeBatchHeader(bt)
 		if _, err := p.Append(bt, h, time.Now(), true); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/partition/partitiontest"
+	"github.com/strata-io/strata/segment"
 )
 
 // Helpers of the broker's tests that stage partitions directly.
@@ -40,7 +41,7 @@ func idempotentBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []b
 // appendBatch appends one batch to p as a produce would (after the broker's checks).
 func appendBatch(t testing.TB, p *partition.Partition, batch []byte) (partition.AppendResult, error) {
 	t.Helper()
-	h, err := partition.ParseBatchHeader(batch)
+	h, err := segment.DecodeBatchHeader(batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func testPartition(t testing.TB, overrides map[string]string) *partition.Partiti
 func batchOffsets(t *testing.T, data []byte) []int64 {
 	t.Helper()
 	var offs []int64
-	if err := partition.SplitBatches(data, func(h partition.BatchHeader, _ []byte) (bool, error) {
+	if err := partition.SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 		offs = append(offs, h.BaseOffset)
 		return true, nil
 	}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -40,7 +41,7 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 			}
 			app := func(p *partition.Partition, batch []byte) (partition.AppendResult, error) {
 				t.Helper()
-				h, err := partition.ParseBatchHeader(batch)
+				h, err := segment.DecodeBatchHeader(batch)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -175,7 +176,7 @@ func TestProducerStateRestoredWithoutRemoteSnapshotIsIncomplete(t *testing.T) {
 	}
 	p := topic.partition(0)
 	batch := idempotentBatch(t, 7, 0, 0, 3)
-	h, err := partition.ParseBatchHeader(batch)
+	h, err := segment.DecodeBatchHeader(batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestProducerStateRestoredWithoutRemoteSnapshotIsIncomplete(t *testing.T) {
 	t.Cleanup(func() { b2.Close() })
 	p2 := b2.lookupTopic("old").partition(0)
 	next := idempotentBatch(t, 7, 0, 3, 1)
-	h, err = partition.ParseBatchHeader(next)
+	h, err = segment.DecodeBatchHeader(next)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,9 +84,9 @@ func (b *Broker) readRawSASL(br *bufio.Reader, admit func(n int64) error, maxSiz
 	if err := admit(int64(size)); err != nil {
 		return nil, err
 	}
-	tok := make([]byte, size)
-	if _, err := io.ReadFull(br, tok); err != nil {
-		return nil, io.ErrUnexpectedEOF
+	tok, err := readFrameBody(br, int(size)) // requestbudget.go
+	if err != nil {
+		return nil, err
 	}
 	req := kmsg.NewPtrSASLAuthenticateRequest()
 	req.SASLAuthBytes = tok

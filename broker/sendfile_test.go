@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -23,7 +24,7 @@ func sendfileFixture(tb testing.TB, batches int) (*partition.Partition, *net.TCP
 	batch := testBatch(tb, codecNone, 1000, make([]int64, 160), false)
 	for range batches {
 		c := append([]byte(nil), batch...)
-		h, err := partition.ParseBatchHeader(c)
+		h, err := segment.DecodeBatchHeader(c)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -98,8 +99,10 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	cs := connStateFrom(ctx) // nil for connections not accepted by a listener (tests)
 
 	queue := make(chan *request, requestQueue)
-	var queued atomic.Int64         // bytes of requests read, not yet handled
-	freed := make(chan struct{}, 1) // the worker finished a request
+	var queued atomic.Int64              // bytes of requests read, not yet handled
+	cb := &connBudget{g: b.reqBudget}    // the same bytes in the broker-wide budget (requestbudget.go)
+	frameTimeout := b.frameReadTimeout() // an admitted frame's body must arrive within it
+	freed := make(chan struct{}, 1)      // the worker finished a request
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
@@ -126,9 +129,10 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 		// On plain TCP (not TLS) local record sets go out with sendfile (sendfile.go).
 		_, rb.splice = nc.(*net.TCPConn)
 		hctx := context.WithValue(ctx, recordBufsKey{}, rb)
-		// handled gives r's bytes back to the queue budget.
+		// handled gives r's bytes back to the queue budgets.
 		handled := func(r *request) {
 			queued.Add(-r.size)
+			cb.release(r.size)
 			select {
 			case freed <- struct{}{}:
 			default:
@@ -257,14 +261,14 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 		// larger than it are read straight from the socket into their own buffer.
 		br := bufio.NewReaderSize(nc, readBufferSize)
 		rawSASL := false // SaslHandshake v0 was accepted: frames are raw SASL tokens
-		// admit waits until a frame of n bytes fits the connection's queue budget.
+		// admit waits until a frame of n bytes fits the connection's queue budget, then for
+		// the broker-wide one (queued.max.request.bytes). From the end of the first wait
+		// (which only waits for this client's own earlier requests), the frame has
+		// frameTimeout to be admitted and arrive (requestbudget.go).
 		admit := func(n int64) error {
 			for {
 				if q := queued.Load(); q == 0 || q+n <= queueBudget {
-					queued.Add(n)
-					// The wait for the budget does not count against the idle timeout.
-					nc.SetReadDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
-					return nil
+					break
 				}
 				select {
 				case <-freed:
@@ -272,6 +276,19 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 					return ctx.Err()
 				}
 			}
+			deadline := time.Now().Add(frameTimeout)
+			actx, cancel := context.WithDeadline(ctx, deadline)
+			err := cb.acquire(actx, n)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					return fmt.Errorf("%w: waited %v for %d bytes of queued.max.request.bytes: %w", errFrameIncomplete, frameTimeout, n, os.ErrDeadlineExceeded)
+				}
+				return err
+			}
+			queued.Add(n)
+			nc.SetReadDeadline(deadline)
+			return nil
 		}
 		for {
 			// An idle connection (no request for connections.max.idle.ms) is closed. The
@@ -285,9 +302,13 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 				r, err = b.readRequest(br, admit, b.frameLimit(cs))
 			}
 			if err != nil {
-				if errors.Is(err, errProtocol) {
+				var ne net.Error
+				switch {
+				case errors.Is(err, errProtocol):
 					log.Info("closing connection", "err", err)
-				} else if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				case errors.Is(err, errFrameIncomplete) && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()):
+					log.Info("closing connection: request frame not received in time (strata.socket.request.read.timeout.ms)", "err", err)
+				case !errors.Is(err, io.EOF) && ctx.Err() == nil:
 					log.Debug("connection read failed", "err", err)
 				}
 				return
@@ -311,11 +332,13 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	nc.Close()
 	close(queue)
 	<-workerDone
+	cb.releaseAll()
 	log.Debug("connection closed")
 }
 
 // readRequest reads and decodes one frame. admit is called with the frame size before
-// the frame is allocated; on success the request counts against the queue budget.
+// anything of the body is read or allocated; the body is then read incrementally
+// (requestbudget.go). On success the request counts against the queue budgets.
 func (b *Broker) readRequest(br *bufio.Reader, admit func(n int64) error, maxSize int32) (*request, error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(br, sz[:]); err != nil {
@@ -329,11 +352,8 @@ func (b *Broker) readRequest(br *bufio.Reader, admit func(n int64) error, maxSiz
 	if err := admit(int64(size)); err != nil {
 		return nil, err
 	}
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(br, frame); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+	frame, err := readFrameBody(br, int(size))
+	if err != nil {
 		return nil, err
 	}
 	r, err := parseRequest(frame)

@@ -276,12 +276,32 @@ func (b *Broker) deleteTopic(t *Topic) error {
 	delete(b.topics, t.Name)
 	delete(b.topicIDs, t.ID)
 	b.mu.Unlock()
-	if err := b.saveTopicsLocked(); err != nil {
+	dataGone := false
+	err := b.saveTopicsLocked()
+	if err != nil && noSpace(err) {
+		// A full disk, and the reserve is spent (fulldisk.go): delete the data first, then
+		// write topics.json in the space it gave back. A crash in between brings the topic
+		// back empty (its DeleteTopics was not answered; a retry deletes it again).
+		b.logger.Warn("disk full: deleting the topic's partitions before saving topics.json", "topic", t.Name)
+		for _, p := range t.partitions() {
+			if derr := p.Delete(); derr != nil {
+				b.logger.Error("cannot delete partition", "topic", t.Name, "err", derr)
+			}
+		}
+		dataGone = true
+		err = b.saveTopicsLocked()
+	}
+	if err != nil && !dataGone {
 		b.mu.Lock()
 		b.topics[t.Name] = t
 		b.topicIDs[t.ID] = t
 		b.mu.Unlock()
 		return err
+	}
+	if err != nil {
+		// The data is gone: the topic stays deleted here; the next write of topics.json
+		// (any topic change) persists it.
+		b.logger.Error("topic deleted, but topics.json could not be saved: it comes back empty after a restart unless another topic change is saved first", "topic", t.Name, "err", err)
 	}
 	if b.tier != nil && t.Config().RemoteStorageEnable {
 		ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
@@ -290,6 +310,9 @@ func (b *Broker) deleteTopic(t *Topic) error {
 	}
 	var errs []error
 	for i, p := range t.partitions() {
+		if dataGone {
+			break
+		}
 		if err := p.Delete(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot delete partition %s-%d: %w", t.Name, i, err))
 		}
@@ -414,7 +437,11 @@ func (b *Broker) saveTopicsLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(b.metaDir(), topicsFileName), append(data, '\n'))
+	// On a full disk the reserve makes room: deleting a topic or its records is how space
+	// comes back (fulldisk.go).
+	return b.withReserve(topicsFileName, func() error {
+		return writeFileAtomic(filepath.Join(b.metaDir(), topicsFileName), append(data, '\n'))
+	})
 }
 
 // loadMeta reads (or initialises) meta.properties and topics.json and opens every partition.
@@ -596,13 +623,14 @@ func (b *Broker) TopicConfigForTest(name string) TopicConfig {
 func (b *Broker) openPartition(t *Topic, i int32) (*partition.Partition, error) {
 	return partition.Open(partition.Options{
 		Topic: t.Name, TopicID: t.ID, Index: i, Dir: b.partitionDir(t.Name, i),
-		Config:     partitionConfig(t.Config()),
-		Logger:     b.logger,
-		FS:         b.segmentFS,    // nil: the OS; tests use segmenttest.MemFS
-		Files:      b.segFiles,     // one cap on sealed segment files for all partitions (segfiles.go)
-		OnFsync:    b.observeFsync, // opsmetrics.go
-		EarlyReads: &b.earlyReads,
-		ChunkBytes: b.cfg.RemoteChunkBytes,
+		Config:      partitionConfig(t.Config()),
+		Logger:      b.logger,
+		FS:          b.segmentFS,    // nil: the OS; tests use segmenttest.MemFS
+		Files:       b.segFiles,     // one cap on sealed segment files for all partitions (segfiles.go)
+		OnFsync:     b.observeFsync, // opsmetrics.go
+		EarlyReads:  &b.earlyReads,
+		FreeReserve: b.releaseReserve, // fulldisk.go
+		ChunkBytes:  b.cfg.RemoteChunkBytes,
 
 		ProducerIDExpiration: time.Duration(b.cfg.ProducerIDExpirationMs) * time.Millisecond,
 	})

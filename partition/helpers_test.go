@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/partition/partitiontest"
+	"github.com/strata-io/strata/segment"
 )
 
 // fakeTier is the in-memory tier of package partitiontest.
@@ -53,9 +54,11 @@ func testConfig(t testing.TB, overrides map[string]string) Config {
 }
 
 // validateBatch parses the header of a test batch (the broker's checks are its own).
-func validateBatch(b []byte, _ Config, _ time.Time) (BatchHeader, error) { return ParseBatchHeader(b) }
+func validateBatch(b []byte, _ Config, _ time.Time) (segment.BatchHeader, error) {
+	return segment.DecodeBatchHeader(b)
+}
 
-func (p *Partition) append(batch []byte, h BatchHeader, now time.Time) (AppendResult, error) {
+func (p *Partition) append(batch []byte, h segment.BatchHeader, now time.Time) (AppendResult, error) {
 	return p.Append(batch, h, now, true)
 }
 

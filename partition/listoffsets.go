@@ -3,6 +3,8 @@ package partition
 import (
 	"context"
 	"fmt"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // Special timestamps of ListOffset (Kafka's ListOffsetsRequest constants).
@@ -123,7 +125,7 @@ func (p *Partition) offsetForTimestamp(ctx context.Context, ts int64) (int64, in
 			return o, rts, nil
 		}
 		next := off
-		_ = SplitBatches(data, func(h BatchHeader, _ []byte) (bool, error) {
+		_ = SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 			next = h.LastOffset() + 1
 			return true, nil
 		})

@@ -74,6 +74,10 @@ type Options struct {
 
 	// ProducerIDExpiration is producer.id.expiration.ms (0: the producer package default).
 	ProducerIDExpiration time.Duration
+
+	// FreeReserve releases the broker's disk reserve (broker/fulldisk.go) so that a
+	// DeleteRecords that met a full disk can write its checkpoint; nil: none.
+	FreeReserve func(why string) bool
 }
 
 // Partition is one partition of a topic: a local segment.Log, optionally composed with a
@@ -117,6 +121,9 @@ type Partition struct {
 	remoteFails    atomic.Int32 // consecutive failed remote reads (the error hold doubles with them)
 	early          *EarlyReads  // the budget for early reads (remote.go)
 	earlyPin       int64        // bytes an early read may pin beyond its size: two chunks (remote.log.chunk.bytes)
+
+	freeReserve func(why string) bool // Options.FreeReserve
+	warns       warnLimiter           // full-disk warnings, at most one a minute each (warn.go)
 }
 
 type tierRef struct{ t Tier }
@@ -148,7 +155,7 @@ func Open(o Options) (*Partition, error) {
 		early = new(EarlyReads)
 	}
 	p := &Partition{topicName: o.Topic, topicID: o.TopicID, index: o.Index, dir: o.Dir, logger: logger,
-		early: early, earlyPin: 2 * o.ChunkBytes, idExp: o.ProducerIDExpiration}
+		early: early, earlyPin: 2 * o.ChunkBytes, idExp: o.ProducerIDExpiration, freeReserve: o.FreeReserve}
 	cfg := o.Config
 	p.cfg.Store(&cfg)
 
@@ -251,7 +258,7 @@ type AppendResult struct {
 // is durable. now zero means time.Now(). Errors wrap producer's errors for sequence and
 // epoch checks, segment's for refused batches (ErrInvalidRecord for structure errors),
 // ErrStorage for failed writes and ErrClosed.
-func (p *Partition) Append(batch []byte, h BatchHeader, now time.Time, wake bool) (AppendResult, error) {
+func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, wake bool) (AppendResult, error) {
 	if p.closed.Load() {
 		return AppendResult{}, ErrClosed
 	}
@@ -360,6 +367,36 @@ func (p *Partition) rollLocked() error {
 	return nil
 }
 
+// Unfence lifts a full-disk fence of the local log (segment.Log.Unfence: the active segment
+// is cut to its committed end and re-verified) and resynchronises the partition's view of
+// its active segment; the broker calls it once the disk has room again. It reports whether
+// the log is writable again.
+func (p *Partition) Unfence() (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return false, nil
+	}
+	ok, err := p.log.Unfence()
+	if !ok {
+		return false, err
+	}
+	p.resyncActiveLocked()
+	if t := p.getTier(); t != nil {
+		t.OnSealed() // a roll that failed half-way may have sealed a segment
+	}
+	p.logger.Info("partition writable again after a full disk", "next_offset", p.log.NextOffset())
+	return true, nil
+}
+
+// LogFenced returns the error that fenced the local log (a failed write or fsync: it
+// refuses appends), or nil.
+func (p *Partition) LogFenced() error { return p.log.Fenced() }
+
+// CloseRetired closes at once the files of deleted segments kept open for readers (their
+// space returns only then): the broker calls it when the disk is full.
+func (p *Partition) CloseRetired() { p.log.CloseRetired() }
+
 // Roll seals the active segment now (maintenance rolls by segment.ms and the upload
 // interval, Append by segment.bytes; tools and tests roll on demand). A tiered partition
 // snapshots its producer state at the roll; the uploader is hinted.
@@ -391,7 +428,18 @@ func (p *Partition) DeleteRecords(ctx context.Context, offset int64) (int64, err
 	}
 	p.mu.Lock()
 	if offset > p.log.LogStartOffset() {
-		if err := p.log.SetLogStartOffset(offset); err != nil {
+		err := p.log.SetLogStartOffset(offset)
+		if err != nil && segment.NoSpace(err) {
+			// A full disk fenced the log or failed the checkpoint write: release the
+			// broker's reserve, lift the fence and try once more (broker/fulldisk.go).
+			if p.freeReserve != nil {
+				p.freeReserve("DeleteRecords")
+			}
+			if _, uerr := p.log.Unfence(); uerr == nil {
+				err = p.log.SetLogStartOffset(offset)
+			}
+		}
+		if err != nil {
 			p.mu.Unlock()
 			return -1, classifyLogError(err)
 		}

@@ -3,6 +3,8 @@ package partition
 import (
 	"testing"
 	"time"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // BenchmarkPartitionAppend measures the produce path below the network: validation,
@@ -74,7 +76,7 @@ func BenchmarkPartitionReadLocal(b *testing.B) {
 		}
 		total += int64(len(data))
 		var last int64
-		_ = SplitBatches(data, func(h BatchHeader, _ []byte) (bool, error) { last = h.LastOffset(); return true, nil })
+		_ = SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) { last = h.LastOffset(); return true, nil })
 		off = last + 1
 		if off >= hw {
 			off = 0

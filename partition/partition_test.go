@@ -45,7 +45,7 @@ func appendN(t *testing.T, p *Partition, n int, ts0 int64) {
 func batchOffsets(t *testing.T, data []byte) []int64 {
 	t.Helper()
 	var offs []int64
-	if err := SplitBatches(data, func(h BatchHeader, _ []byte) (bool, error) {
+	if err := SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 		offs = append(offs, h.BaseOffset)
 		return true, nil
 	}); err != nil {
@@ -246,7 +246,7 @@ func TestPartitionLogAppendTime(t *testing.T) {
 		t.Fatalf("info %+v err %v", res.Info, err)
 	}
 	data, _, _ := p.readLocal(0, 1<<20, true)
-	if h, _ := ParseBatchHeader(data); !h.LogAppendTime() || h.MaxTimestamp != 5_000_000 {
+	if h, _ := segment.DecodeBatchHeader(data); !h.LogAppendTime() || h.MaxTimestamp != 5_000_000 {
 		t.Fatalf("stored header %+v", h)
 	}
 }
@@ -390,7 +390,7 @@ func TestPartitionReadsRaceRetention(t *testing.T) {
 					return
 				}
 				if err == nil && local && len(data) > 0 {
-					h, perr := ParseBatchHeader(data)
+					h, perr := segment.DecodeBatchHeader(data)
 					if perr != nil || h.LastOffset() < off {
 						errs <- fmt.Errorf("read at %d returned a batch ending at %d (%v)", off, h.LastOffset(), perr)
 						return

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/cache"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
@@ -89,7 +90,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 		// Remote reads may return batches the local read already covered only if they
 		// start at off; keep the batches from off on.
 		got = append(got, data...)
-		h, _ := ParseBatchHeader(data[len(data)-batchLen(t, data):])
+		h, _ := segment.DecodeBatchHeader(data[len(data)-batchLen(t, data):])
 		off = h.LastOffset() + 1
 	}
 	if !bytes.Equal(got, want) {
@@ -114,7 +115,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 func batchLen(t *testing.T, data []byte) int {
 	t.Helper()
 	n := 0
-	_ = SplitBatches(data, func(h BatchHeader, b []byte) (bool, error) { n = len(b); return true, nil })
+	_ = SplitBatches(data, func(h segment.BatchHeader, b []byte) (bool, error) { n = len(b); return true, nil })
 	return n
 }
 

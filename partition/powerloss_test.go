@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/segment/segmenttest"
 )
 
@@ -124,7 +125,7 @@ func readAllTimestamps(t *testing.T, p *Partition) map[int64]int64 {
 			break
 		}
 		next := off
-		if err := SplitBatches(data, func(h BatchHeader, batch []byte) (bool, error) {
+		if err := SplitBatches(data, func(h segment.BatchHeader, batch []byte) (bool, error) {
 			return true, walkRecords(h, batch, func(o, ts int64) bool {
 				got[o] = ts
 				next = o + 1

@@ -68,7 +68,7 @@ func (p *Partition) openProducerState(names []string) {
 			break
 		}
 		next := off
-		_ = SplitBatches(data, func(h BatchHeader, _ []byte) (bool, error) {
+		_ = SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 			if h.BaseOffset >= off && h.Magic >= 2 {
 				st.ApplyBatch(producerBatchMeta(h))
 				replayed++
@@ -110,7 +110,7 @@ func (p *Partition) SaveProducerState() {
 		return // nothing appended since the last snapshot
 	}
 	if err := st.Save(p.dir, hw); err != nil {
-		p.logger.Warn("cannot save producer snapshot", "dir", p.dir, "err", err)
+		p.warns.warn(p.logger, "save", "cannot save producer snapshot", "dir", p.dir, "err", err) // at most once a minute (warn.go)
 		return
 	}
 	if err := p.pruneProducerSnapshotsLocked(&ps.files, hw); err != nil { // prodsnap_prune.go
@@ -163,7 +163,7 @@ func (p *Partition) snapshotProducersAtRollLocked() {
 		return
 	}
 	if err := s.Save(p.dir, p.log.NextOffset()); err != nil {
-		p.logger.Warn("cannot save producer snapshot at roll", "next_offset", p.log.NextOffset(), "err", err)
+		p.warns.warn(p.logger, "save at roll", "cannot save producer snapshot at roll", "next_offset", p.log.NextOffset(), "err", err)
 		return
 	}
 	p.rollSnaps = append(p.rollSnaps, p.log.NextOffset()) // for the next prune (prodsnap_prune.go)
@@ -270,7 +270,7 @@ func replayRemoteBatches(ctx context.Context, rt Tier, st *producer.State, from,
 		}
 		data := recs.AppendTo(make([]byte, 0, recs.Len()))
 		next := off
-		if err := SplitBatches(data, func(h BatchHeader, _ []byte) (bool, error) {
+		if err := SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 			if h.BaseOffset >= off && h.Magic >= 2 && h.LastOffset() < to {
 				st.ApplyBatch(producerBatchMeta(h))
 				replayed++
@@ -291,7 +291,7 @@ func replayRemoteBatches(ctx context.Context, rt Tier, st *producer.State, from,
 var errRemoteReplayStuck = errors.New("remote read made no progress")
 
 // producerBatchMeta is what the producer state keeps of a batch header.
-func producerBatchMeta(h BatchHeader) producer.BatchMeta {
+func producerBatchMeta(h segment.BatchHeader) producer.BatchMeta {
 	m := producer.BatchMeta{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
 		FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), FirstOffset: h.BaseOffset,
 		LastOffset: h.LastOffset(), MaxTimestamp: h.MaxTimestamp}

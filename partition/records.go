@@ -1,26 +1,12 @@
 package partition
 
-// Record batch decoding for the data path. The broker stores batches exactly as produced
-// and never decodes them on the produce or fetch hot path; it looks inside a batch only
+// Record batch decoding for the data path. Batches are stored exactly as produced and
+// never decoded on the produce or fetch hot path; the partition looks inside a batch only
 // to answer ListOffsets by timestamp (which record, not which batch, has ts >= target)
 // and for the max-timestamp lookup.
 //
-// A v2 RecordBatch header is 61 bytes, big endian:
-//
-//	 0  baseOffset           int64
-//	 8  batchLength          int32  (bytes after this field)
-//	12  partitionLeaderEpoch int32
-//	16  magic                int8   (2)
-//	17  crc                  uint32 (CRC-32C of bytes 21..end)
-//	21  attributes           int16  (bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control)
-//	23  lastOffsetDelta      int32
-//	27  baseTimestamp        int64
-//	35  maxTimestamp         int64
-//	43  producerId           int64
-//	51  producerEpoch        int16
-//	53  baseSequence         int32
-//	57  recordCount          int32
-//	61  records (compressed as a whole when codec != 0)
+// The batch header is decoded by segment.DecodeBatchHeader (its layout is documented on
+// segment.BatchHeader); this file decodes what follows it, the records.
 //
 // Each record: length varint, attributes int8, timestampDelta varlong, offsetDelta varint,
 // key (varint length, -1 = null), value (likewise), header count varint, headers.
@@ -37,11 +23,11 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/strata-io/strata/segment"
 )
 
 const (
-	batchHeaderSize = 61
-
 	codecNone   = 0
 	codecGzip   = 1
 	codecSnappy = 2
@@ -49,7 +35,6 @@ const (
 	codecZstd   = 4
 
 	attrTimestampLogAppend = 0x08
-	attrTransactional      = 0x10
 	attrControl            = 0x20
 
 	// maxDecompressedBatch bounds what one batch may inflate to while we look inside it.
@@ -57,79 +42,24 @@ const (
 )
 
 var (
-	errShortBatch     = errors.New("partition: record batch shorter than its header")
 	errBadRecord      = errors.New("partition: malformed record in batch")
 	errUnknownCodec   = errors.New("partition: unknown compression codec")
 	errBatchTooLarge  = errors.New("partition: decompressed record batch too large")
 	xerialSnappyMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 )
 
-// BatchHeader is the fixed part of a v2 RecordBatch.
-type BatchHeader struct {
-	BaseOffset      int64
-	Length          int32 // batchLength: bytes after the length field
-	LeaderEpoch     int32
-	Magic           int8
-	CRC             uint32
-	Attributes      int16
-	LastOffsetDelta int32
-	FirstTimestamp  int64
-	MaxTimestamp    int64
-	ProducerID      int64
-	ProducerEpoch   int16
-	BaseSequence    int32
-	NumRecords      int32
-}
-
-// ParseBatchHeader reads the header at the start of b. For magic < 2 only BaseOffset,
-// Length and Magic are meaningful (bytes 0-16 are common to all message formats).
-func ParseBatchHeader(b []byte) (BatchHeader, error) {
-	var h BatchHeader
-	if len(b) < 17 {
-		return h, errShortBatch
-	}
-	h.BaseOffset = int64(binary.BigEndian.Uint64(b[0:]))
-	h.Length = int32(binary.BigEndian.Uint32(b[8:]))
-	h.LeaderEpoch = int32(binary.BigEndian.Uint32(b[12:]))
-	h.Magic = int8(b[16])
-	if h.Magic < 2 {
-		return h, nil
-	}
-	if len(b) < batchHeaderSize {
-		return h, errShortBatch
-	}
-	h.CRC = binary.BigEndian.Uint32(b[17:])
-	h.Attributes = int16(binary.BigEndian.Uint16(b[21:]))
-	h.LastOffsetDelta = int32(binary.BigEndian.Uint32(b[23:]))
-	h.FirstTimestamp = int64(binary.BigEndian.Uint64(b[27:]))
-	h.MaxTimestamp = int64(binary.BigEndian.Uint64(b[35:]))
-	h.ProducerID = int64(binary.BigEndian.Uint64(b[43:]))
-	h.ProducerEpoch = int16(binary.BigEndian.Uint16(b[51:]))
-	h.BaseSequence = int32(binary.BigEndian.Uint32(b[53:]))
-	h.NumRecords = int32(binary.BigEndian.Uint32(b[57:]))
-	return h, nil
-}
-
-func (h BatchHeader) Codec() int8         { return int8(h.Attributes & 0x07) }
-func (h BatchHeader) LogAppendTime() bool { return h.Attributes&attrTimestampLogAppend != 0 }
-func (h BatchHeader) Transactional() bool { return h.Attributes&attrTransactional != 0 }
-func (h BatchHeader) Control() bool       { return h.Attributes&attrControl != 0 }
-func (h BatchHeader) Size() int           { return 12 + int(h.Length) }
-func (h BatchHeader) LastOffset() int64   { return h.BaseOffset + int64(h.LastOffsetDelta) }
-func (h BatchHeader) LastSequence() int32 { return h.BaseSequence + h.LastOffsetDelta }
-
 // SplitBatches calls fn for each whole batch in b (a concatenation of batches, possibly
 // ending with a partial one, which is ignored as Kafka's fetch responses allow).
-func SplitBatches(b []byte, fn func(h BatchHeader, batch []byte) (more bool, err error)) error {
-	for len(b) >= 17 {
-		h, err := ParseBatchHeader(b)
+func SplitBatches(b []byte, fn func(h segment.BatchHeader, batch []byte) (more bool, err error)) error {
+	for len(b) >= segment.BatchPrefixSize {
+		h, err := segment.DecodeBatchHeader(b)
 		if err != nil {
 			return nil // partial trailing header
 		}
-		if h.Length < 0 {
-			return fmt.Errorf("partition: negative batch length %d at offset %d: %w", h.Length, h.BaseOffset, errBadRecord)
+		if h.BatchLength < 0 {
+			return fmt.Errorf("partition: negative batch length %d at offset %d: %w", h.BatchLength, h.BaseOffset, errBadRecord)
 		}
-		n := h.Size()
+		n := int(h.Size())
 		if n > len(b) {
 			return nil // partial trailing batch
 		}
@@ -236,7 +166,7 @@ func decodeSnappyBlock(dst, block []byte) ([]byte, error) {
 // walkRecords calls fn with the absolute offset and timestamp of each record of one v2
 // batch, in order, until fn returns false. With LogAppendTime every record's timestamp is
 // the batch's max timestamp, as Kafka specifies.
-func walkRecords(h BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
+func walkRecords(h segment.BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
 	if h.Magic != 2 {
 		return fmt.Errorf("partition: walk records of magic %d: %w", h.Magic, errBadRecord)
 	}
@@ -246,7 +176,7 @@ func walkRecords(h BatchHeader, batch []byte, fn func(offset, ts int64) bool) er
 // firstOffsetAtOrAfter returns the offset and timestamp of the first record in batches
 // whose offset >= minOffset and whose timestamp >= ts.
 func firstOffsetAtOrAfter(batches []byte, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
-	err = SplitBatches(batches, func(h BatchHeader, batch []byte) (bool, error) {
+	err = SplitBatches(batches, func(h segment.BatchHeader, batch []byte) (bool, error) {
 		if h.Magic != 2 || h.LastOffset() < minOffset || h.MaxTimestamp < ts || h.Control() {
 			return true, nil
 		}
@@ -265,13 +195,13 @@ func firstOffsetAtOrAfter(batches []byte, ts, minOffset int64) (offset, timestam
 // offsetOfMaxTimestamp returns the offset of the first record of batch whose timestamp
 // equals the batch's max timestamp (the answer to ListOffsets -3 within that batch).
 func offsetOfMaxTimestamp(batch []byte) (offset, ts int64, err error) {
-	h, err := ParseBatchHeader(batch)
+	h, err := segment.DecodeBatchHeader(batch)
 	if err != nil {
 		return -1, -1, err
 	}
 	// When no record matches (a producer that lied in maxTimestamp) the last offset stands.
 	offset, ts = h.LastOffset(), h.MaxTimestamp
-	err = walkRecords(h, batch[:min(len(batch), h.Size())], func(o, t int64) bool {
+	err = walkRecords(h, batch[:min(len(batch), int(h.Size()))], func(o, t int64) bool {
 		if t == h.MaxTimestamp {
 			offset = o
 			return false

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/strata-io/strata/partition/partitiontest"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -22,8 +23,8 @@ func TestRecordsTimestampLookupEveryCodec(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := testBatch(t, codec, 1000, deltas, xerial)
 			binary.BigEndian.PutUint64(b[0:], 100) // base offset 100
-			h, err := ParseBatchHeader(b)
-			if err != nil || h.Codec() != codec || h.NumRecords != 6 || h.Size() != len(b) {
+			h, err := segment.DecodeBatchHeader(b)
+			if err != nil || h.Codec() != codec || h.NumRecords != 6 || h.Size() != int64(len(b)) {
 				t.Fatalf("header %+v, err %v", h, err)
 			}
 			var got []int64
@@ -76,12 +77,12 @@ func TestRecordsMalformed(t *testing.T) {
 	f := func(name string, mut func([]byte) []byte) {
 		t.Run(name, func(t *testing.T) {
 			c := mut(bytes.Clone(b))
-			h, err := ParseBatchHeader(c)
+			h, err := segment.DecodeBatchHeader(c)
 			if err != nil {
 				return
 			}
 			// must return an error or stop, never panic
-			_ = walkRecords(h, c[:min(len(c), max(h.Size(), batchHeaderSize))], func(int64, int64) bool { return true })
+			_ = walkRecords(h, c[:min(len(c), max(int(h.Size()), segment.BatchHeaderSize))], func(int64, int64) bool { return true })
 		})
 	}
 	f("truncated-records", func(c []byte) []byte { return c[:len(c)-3] })

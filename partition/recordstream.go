@@ -11,6 +11,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // Streaming record walks. The broker looks inside stored batches only to answer
@@ -27,11 +29,11 @@ const maxZstdWindow = 16 << 20 // larger windows than producers use (8 MiB at mo
 
 // recordStream returns a reader of the records section of one v2 batch (decompressed as
 // it is read, at most maxDecompressedBatch bytes) and a function releasing the decoder.
-func recordStream(h BatchHeader, batch []byte) (*bufio.Reader, func(), error) {
-	if len(batch) < batchHeaderSize {
-		return nil, nil, errShortBatch
+func recordStream(h segment.BatchHeader, batch []byte) (*bufio.Reader, func(), error) {
+	if len(batch) < segment.BatchHeaderSize {
+		return nil, nil, segment.ErrShortBatch
 	}
-	src := batch[batchHeaderSize:]
+	src := batch[segment.BatchHeaderSize:]
 	var r io.Reader
 	release := func() {}
 	switch h.Codec() {
@@ -83,7 +85,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 // walkRecordsStream is walkRecords over a stream: it reads each record's length,
 // attributes, timestamp delta and offset delta, and discards the rest of the record.
-func walkRecordsStream(h BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
+func walkRecordsStream(h segment.BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
 	br, release, err := recordStream(h, batch)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/segment/segmenttest"
 )
 
@@ -22,18 +23,18 @@ func compressBatch(t testing.TB, batch []byte, codec int8) []byte {
 	switch codec {
 	case codecGzip:
 		w := gzip.NewWriter(&buf)
-		w.Write(batch[batchHeaderSize:])
+		w.Write(batch[segment.BatchHeaderSize:])
 		w.Close()
 	case codecLZ4:
 		w := lz4.NewWriter(&buf)
-		w.Write(batch[batchHeaderSize:])
+		w.Write(batch[segment.BatchHeaderSize:])
 		w.Close()
 	case codecZstd:
 		w, _ := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest))
-		w.Write(batch[batchHeaderSize:])
+		w.Write(batch[segment.BatchHeaderSize:])
 		w.Close()
 	}
-	out := append(append([]byte(nil), batch[:batchHeaderSize]...), buf.Bytes()...)
+	out := append(append([]byte(nil), batch[:segment.BatchHeaderSize]...), buf.Bytes()...)
 	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
 	binary.BigEndian.PutUint16(out[21:], binary.BigEndian.Uint16(out[21:])|uint16(codec))
 	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
@@ -46,7 +47,7 @@ func TestWalkRecordsDecompressionBombBoundedMemory(t *testing.T) {
 	plain := segmenttest.Batch(1000, []byte("first"), make([]byte, 64<<20), []byte("last"))
 	for _, codec := range []int8{codecGzip, codecLZ4, codecZstd} {
 		bomb := compressBatch(t, plain, codec)
-		h, err := ParseBatchHeader(bomb)
+		h, err := segment.DecodeBatchHeader(bomb)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -128,9 +128,9 @@ func offsetRanges(ps View, segs []segment.SegmentInfo, entries []tiering.Segment
 	return out
 }
 
-// Fenced reports whether the attached tier lost the partition's manifest to another
+// TierFenced reports whether the attached tier lost the partition's manifest to another
 // writer (it no longer uploads); false without a tier.
-func (p *Partition) Fenced() bool {
+func (p *Partition) TierFenced() bool {
 	t := p.getTier()
 	return t != nil && t.Fenced()
 }

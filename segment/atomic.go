@@ -12,7 +12,8 @@ import (
 // temporary file with perm, write, fsync, rename over path, fsync the directory. A
 // crash at any instant leaves the old file or the new one, never a mix or a prefix, and
 // once it returns nil the new contents survive a crash. A stale temporary file from an
-// earlier crash is removed first, so perm applies even when it existed. Every metadata
+// earlier crash is removed first, so perm applies even when it existed. A failed fsync
+// is marked (see NoSpace): only a failed write for want of space can be retried. Every metadata
 // file of the broker goes through this one routine, so the crash tests on
 // segmenttest.MemFS cover all of them.
 func WriteFileAtomic(fsys FS, path string, data []byte, perm os.FileMode) error {
@@ -30,7 +31,7 @@ func WriteFileAtomic(fsys FS, path string, data []byte, perm os.FileMode) error 
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("cannot fsync %q: %w", tmp, err)
+		return markSync(fmt.Errorf("cannot fsync %q: %w", tmp, err))
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("cannot close %q: %w", tmp, err)
@@ -39,7 +40,7 @@ func WriteFileAtomic(fsys FS, path string, data []byte, perm os.FileMode) error 
 		return fmt.Errorf("cannot rename %q: %w", tmp, err)
 	}
 	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("cannot sync the directory of %q: %w", path, err)
+		return markSync(fmt.Errorf("cannot sync the directory of %q: %w", path, err))
 	}
 	return nil
 }

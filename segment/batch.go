@@ -23,11 +23,6 @@ const (
 	offBaseSequence    = 53
 	offRecordCount     = 57
 
-	// batchHeaderSize is the size of the v2 header up to and including the record count.
-	batchHeaderSize = 61
-	// logOverhead is baseOffset + batchLength: the bytes not counted by batchLength.
-	logOverhead = 12
-
 	attrCompressionMask = 0x07
 	attrTimestampType   = 0x08 // 1 = LogAppendTime
 	attrTransactional   = 0x10
@@ -42,58 +37,18 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// batchHeader is the decoded fixed part of a v2 record batch.
-type batchHeader struct {
-	BaseOffset      int64
-	BatchLength     int32
-	LeaderEpoch     int32
-	Magic           int8
-	CRC             uint32
-	Attributes      int16
-	LastOffsetDelta int32
-	FirstTimestamp  int64
-	MaxTimestamp    int64
-	ProducerID      int64
-	ProducerEpoch   int16
-	BaseSequence    int32
-	NumRecords      int32
-}
-
-func (h *batchHeader) size() int64       { return int64(h.BatchLength) + logOverhead }
-func (h *batchHeader) lastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
-
-// decodeHeader decodes the fixed header from b, which holds at least batchHeaderSize bytes.
-func decodeHeader(b []byte) batchHeader {
-	be := binary.BigEndian
-	return batchHeader{
-		BaseOffset:      int64(be.Uint64(b[offBaseOffset:])),
-		BatchLength:     int32(be.Uint32(b[offBatchLength:])),
-		LeaderEpoch:     int32(be.Uint32(b[offLeaderEpoch:])),
-		Magic:           int8(b[offMagic]),
-		CRC:             be.Uint32(b[offCRC:]),
-		Attributes:      int16(be.Uint16(b[offAttributes:])),
-		LastOffsetDelta: int32(be.Uint32(b[offLastOffsetDelta:])),
-		FirstTimestamp:  int64(be.Uint64(b[offFirstTimestamp:])),
-		MaxTimestamp:    int64(be.Uint64(b[offMaxTimestamp:])),
-		ProducerID:      int64(be.Uint64(b[offProducerID:])),
-		ProducerEpoch:   int16(be.Uint16(b[offProducerEpoch:])),
-		BaseSequence:    int32(be.Uint32(b[offBaseSequence:])),
-		NumRecords:      int32(be.Uint32(b[offRecordCount:])),
-	}
-}
-
 // checkHeader checks the parts of a header that can be checked without the records:
 // magic, a batch length that fits in limit bytes (limit < 0: unknown), a non-negative
 // last offset delta. It is what readers check while walking a segment.
-func checkHeader(h *batchHeader, limit int64) error {
+func checkHeader(h *BatchHeader, limit int64) error {
 	if h.Magic != 2 {
 		return fmt.Errorf("%w: magic %d", ErrUnsupportedMagic, h.Magic)
 	}
-	if h.BatchLength < batchHeaderSize-logOverhead {
+	if h.BatchLength < BatchHeaderSize-LogOverhead {
 		return fmt.Errorf("%w: batch length %d below header size", ErrInvalidBatch, h.BatchLength)
 	}
-	if limit >= 0 && h.size() > limit {
-		return fmt.Errorf("%w: batch length %d exceeds the %d bytes available", ErrInvalidBatch, h.BatchLength, limit-logOverhead)
+	if limit >= 0 && h.Size() > limit {
+		return fmt.Errorf("%w: batch length %d exceeds the %d bytes available", ErrInvalidBatch, h.BatchLength, limit-LogOverhead)
 	}
 	if h.LastOffsetDelta < 0 {
 		return fmt.Errorf("%w: negative last offset delta %d", ErrInvalidBatch, h.LastOffsetDelta)
@@ -118,22 +73,22 @@ func ValidateBatch(b []byte) (BatchInfo, error) {
 // lastOffsetDelta == count-1 (a producer batch is never compacted) and base offset 0 is not
 // required (the broker overwrites it). Errors wrap ErrUnsupportedMagic, ErrCorruptBatchCRC or
 // ErrInvalidBatch; nothing is changed in b.
-func parseBatch(b []byte, producer bool) (batchHeader, error) {
+func parseBatch(b []byte, producer bool) (BatchHeader, error) {
 	if len(b) <= offMagic {
-		return batchHeader{}, fmt.Errorf("%w: %d bytes is shorter than a batch header", ErrInvalidBatch, len(b))
+		return BatchHeader{}, fmt.Errorf("%w: %d bytes is shorter than a batch header", ErrInvalidBatch, len(b))
 	}
 	if b[offMagic] != 2 {
-		return batchHeader{}, fmt.Errorf("%w: magic %d", ErrUnsupportedMagic, int8(b[offMagic]))
+		return BatchHeader{}, fmt.Errorf("%w: magic %d", ErrUnsupportedMagic, int8(b[offMagic]))
 	}
-	if len(b) < batchHeaderSize {
-		return batchHeader{}, fmt.Errorf("%w: %d bytes is shorter than a batch header", ErrInvalidBatch, len(b))
+	if len(b) < BatchHeaderSize {
+		return BatchHeader{}, fmt.Errorf("%w: %d bytes is shorter than a batch header", ErrInvalidBatch, len(b))
 	}
-	if len(b)-logOverhead > math.MaxInt32 {
-		return batchHeader{}, fmt.Errorf("%w: batch of %d bytes is too large", ErrInvalidBatch, len(b))
+	if len(b)-LogOverhead > math.MaxInt32 {
+		return BatchHeader{}, fmt.Errorf("%w: batch of %d bytes is too large", ErrInvalidBatch, len(b))
 	}
-	h := decodeHeader(b)
-	if int64(h.BatchLength) != int64(len(b)-logOverhead) {
-		return h, fmt.Errorf("%w: batch length %d, but %d bytes follow it", ErrInvalidBatch, h.BatchLength, len(b)-logOverhead)
+	h := decodeBatchHeader(b)
+	if int64(h.BatchLength) != int64(len(b)-LogOverhead) {
+		return h, fmt.Errorf("%w: batch length %d, but %d bytes follow it", ErrInvalidBatch, h.BatchLength, len(b)-LogOverhead)
 	}
 	if producer {
 		h.BaseOffset = 0 // overwritten on append; any value is accepted
@@ -151,8 +106,8 @@ func parseBatch(b []byte, producer bool) (batchHeader, error) {
 	if codec > maxCompressionCodec {
 		return h, fmt.Errorf("%w: unknown compression codec %d", ErrInvalidBatch, codec)
 	}
-	if codec == 0 && int64(h.NumRecords)*minRecordSize > int64(len(b)-batchHeaderSize) {
-		return h, fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrInvalidBatch, h.NumRecords, len(b)-batchHeaderSize)
+	if codec == 0 && int64(h.NumRecords)*minRecordSize > int64(len(b)-BatchHeaderSize) {
+		return h, fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrInvalidBatch, h.NumRecords, len(b)-BatchHeaderSize)
 	}
 	if producer && h.LastOffsetDelta != h.NumRecords-1 {
 		return h, fmt.Errorf("%w: last offset delta %d with %d records", ErrInvalidBatch, h.LastOffsetDelta, h.NumRecords)
@@ -163,10 +118,10 @@ func parseBatch(b []byte, producer bool) (batchHeader, error) {
 	return h, nil
 }
 
-func (h *batchHeader) info() BatchInfo {
+func (h BatchHeader) info() BatchInfo {
 	return BatchInfo{
 		BaseOffset:      h.BaseOffset,
-		LastOffset:      h.lastOffset(),
+		LastOffset:      h.LastOffset(),
 		MaxTimestamp:    h.MaxTimestamp,
 		FirstTimestamp:  h.FirstTimestamp,
 		NumRecords:      h.NumRecords,
@@ -175,7 +130,7 @@ func (h *batchHeader) info() BatchInfo {
 		BaseSequence:    h.BaseSequence,
 		IsTransactional: h.Attributes&attrTransactional != 0,
 		IsControl:       h.Attributes&attrControl != 0,
-		Size:            int(h.size()),
+		Size:            int(h.Size()),
 	}
 }
 

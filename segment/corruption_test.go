@@ -2,6 +2,7 @@ package segment_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -304,4 +305,53 @@ func writeClosedLog(t *testing.T, dir string, cfg segment.Config) ([][]byte, []s
 	segs := l.Segments()
 	l.Close()
 	return want, segs
+}
+
+// TestSealedSegmentOffsetContinuity: a read walks batch headers from an index entry to the
+// batch it wants, and each must continue the offsets of the one before; a damaged base
+// offset (not covered by the batch CRC) is ErrCorrupt, never a batch served at the wrong
+// offsets.
+func TestSealedSegmentOffsetContinuity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hit  func(b []byte)
+	}{
+		{"+1", func(b []byte) { binary.BigEndian.PutUint64(b, binary.BigEndian.Uint64(b)+1) }},
+		{"-2", func(b []byte) { binary.BigEndian.PutUint64(b, binary.BigEndian.Uint64(b)-2) }},
+		{"high byte", func(b []byte) { b[1] ^= 0x01 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := segment.Config{IndexIntervalBytes: 1 << 20}
+			l := mustOpen(t, dir, cfg)
+			var pos []int
+			size := 0
+			for i := range 10 {
+				b := batchOf(int64(i), 2)
+				pos = append(pos, size)
+				size += len(b)
+				mustAppend(t, l, b)
+			}
+			l.Roll()
+			mustAppend(t, l, batchOf(50, 1))
+			sealed := l.Segments()[0]
+			l.Close()
+			data, _ := os.ReadFile(sealed.LogPath)
+			tc.hit(data[pos[4]:]) // batch 4: offsets 8, 9
+			os.WriteFile(sealed.LogPath, data, 0o644)
+			l2, _, err := segment.Open(dir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l2.Close()
+			if _, err := l2.Read(3, 1<<20, true); err != nil {
+				t.Fatalf("read before the damage: %v", err)
+			}
+			for _, off := range []int64{8, 9, 12} {
+				if r, err := l2.Read(off, 1<<20, true); !errors.Is(err, segment.ErrCorrupt) {
+					t.Fatalf("read %d: first offset %d, error %v; want ErrCorrupt", off, r.FirstOffset, err)
+				}
+			}
+		})
+	}
 }

@@ -23,7 +23,9 @@
 //
 // # Record batch (magic 2)
 //
-// All integers are big-endian. Byte positions are relative to the start of the batch:
+// All integers are big-endian. Byte positions are relative to the start of the batch. The
+// header is decoded by DecodeBatchHeader into a BatchHeader (header.go), the one decoder of
+// this layout in Strata: the broker, the remote tier and the CLI use it too.
 //
 //	 0  baseOffset            int64   rewritten by the broker on append (not covered by the CRC)
 //	 8  batchLength           int32   bytes after this field: total size = batchLength + 12
@@ -114,7 +116,9 @@
 // that a busy acks=-1 partition pays for one fsync per request, not three): after a crash,
 // recovery rebuilds what is missing, and scans at most about 16 MiB + IndexIntervalBytes (256
 // KiB for a partition that was quiet), plus what was written during one index fsync. A failed write or fsync fences the log (ErrFenced, sticky): Append and the
-// other writers fail until the log is reopened and recovered.
+// other writers fail until the log is reopened and recovered, or, for a write that failed
+// for want of space (ENOSPC, EDQUOT; never a failed fsync), until Unfence re-verifies the
+// active segment in place (unfence.go).
 //
 // # Recovery
 //

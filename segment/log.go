@@ -14,8 +14,8 @@ import (
 )
 
 // ErrFenced marks errors returned after a write or fsync failed: the log refuses further
-// writes until it is reopened (the broker answers KAFKA_STORAGE_ERROR). The original
-// failure is wrapped too.
+// writes until it is reopened, or until Unfence lifts a fence caused by a full disk (the
+// broker answers KAFKA_STORAGE_ERROR meanwhile). The original failure is wrapped too.
 var ErrFenced = errors.New("segment: log fenced after a write failure")
 
 const (
@@ -244,7 +244,7 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (BatchInfo, error) {
 	if err := act.appendLocked(batch, &h, now, int64(l.cfg.IndexIntervalBytes)); err != nil {
 		return BatchInfo{}, l.fence(err)
 	}
-	next := h.lastOffset() + 1
+	next := h.LastOffset() + 1
 	l.next.Store(next)
 	if l.unflushedMsgs.Add(int64(h.NumRecords)) == int64(h.NumRecords) {
 		l.unflushedSince.Store(now.UnixNano())
@@ -281,7 +281,7 @@ func (l *Log) shouldRollLocked(act *segment, size, lastOffset int64, now time.Ti
 
 // appendLocked writes batch at the end of the active segment, adds index entries and then
 // publishes maxTs, then size and next (together, in tail).
-func (s *segment) appendLocked(batch []byte, h *batchHeader, now time.Time, interval int64) error {
+func (s *segment) appendLocked(batch []byte, h *BatchHeader, now time.Time, interval int64) error {
 	pos := s.size.Load()
 	if n, err := s.log.WriteAt(batch, pos); err != nil {
 		return fmt.Errorf("segment %s: write batch at %d: %w", s.logPath, pos, err)
@@ -296,14 +296,14 @@ func (s *segment) appendLocked(batch []byte, h *batchHeader, now time.Time, inte
 		s.created.Store(now.UnixNano())
 	}
 	s.modified.Store(now.UnixNano())
-	s.next.Store(h.lastOffset() + 1)
+	s.next.Store(h.LastOffset() + 1)
 	s.publishTail()
 	return nil
 }
 
 // indexBatchLocked updates the running max timestamp and, at index points, appends index
 // entries (in memory and to the index files) for the batch at pos. It does not publish.
-func (s *segment) indexBatchLocked(pos int64, h *batchHeader, interval int64) error {
+func (s *segment) indexBatchLocked(pos int64, h *BatchHeader, interval int64) error {
 	if h.MaxTimestamp > s.maxMark.Load().ts {
 		s.setMax(h.MaxTimestamp, h.BaseOffset)
 	}
@@ -313,7 +313,7 @@ func (s *segment) indexBatchLocked(pos int64, h *batchHeader, interval int64) er
 		}
 		s.bytesSinceIndex = 0
 	}
-	s.bytesSinceIndex += h.size()
+	s.bytesSinceIndex += h.Size()
 	return nil
 }
 
@@ -359,7 +359,7 @@ func (s *segment) seal() error {
 		return err
 	}
 	if err := s.log.Sync(); err != nil {
-		return fmt.Errorf("segment %s: fsync: %w", s.logPath, err)
+		return markSync(fmt.Errorf("segment %s: fsync: %w", s.logPath, err))
 	}
 	for _, x := range []struct {
 		f    File
@@ -372,7 +372,7 @@ func (s *segment) seal() error {
 			return fmt.Errorf("segment %s: trim index: %w", x.f.Name(), err)
 		}
 		if err := x.f.Sync(); err != nil {
-			return fmt.Errorf("segment %s: fsync index: %w", x.f.Name(), err)
+			return markSync(fmt.Errorf("segment %s: fsync index: %w", x.f.Name(), err))
 		}
 	}
 	s.fileMu.Lock()
@@ -408,7 +408,7 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		s.close()
-		return nil, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err)
+		return nil, markSync(fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err))
 	}
 	return s, nil
 }
@@ -527,7 +527,7 @@ func (l *Log) syncOnce() error {
 	act := l.active()
 	start := time.Now()
 	if err := act.log.Sync(); err != nil {
-		return l.fence(fmt.Errorf("segment %s: fsync: %w", act.logPath, err))
+		return l.fence(markSync(fmt.Errorf("segment %s: fsync: %w", act.logPath, err)))
 	}
 	if l.cfg.OnFsync != nil {
 		l.cfg.OnFsync(time.Since(start))
@@ -602,7 +602,7 @@ func (s *segment) syncIndexes() error {
 			return nil // sealed meanwhile, which fsynced them
 		}
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("segment %s: fsync index: %w", f.Name(), err)
+			return markSync(fmt.Errorf("segment %s: fsync index: %w", f.Name(), err))
 		}
 	}
 	s.idxSyncedPos, s.idxSyncedAt = last, time.Now()
@@ -699,7 +699,7 @@ func (s *segment) syncAll() error {
 			continue
 		}
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("segment %s: fsync: %w", f.Name(), err)
+			return markSync(fmt.Errorf("segment %s: fsync: %w", f.Name(), err))
 		}
 	}
 	return nil

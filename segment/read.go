@@ -101,7 +101,7 @@ func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, er
 			return ReadResult{}, fmt.Errorf("segment %s: offset %d not found below position %d: %w", seg.logPath, offset, limit, ErrCorrupt)
 		}
 		res := ReadResult{File: f, Position: pos, FirstOffset: h.BaseOffset}
-		first := h.size()
+		first := h.Size()
 		switch {
 		case first > int64(maxBytes):
 			if minOneBatch {
@@ -165,16 +165,16 @@ func (seg *segment) findTimestamp(ts, start, limit int64) (ReadResult, bool, err
 	if err != nil {
 		return ReadResult{}, false, err
 	}
-	var buf [batchHeaderSize]byte
+	var buf [BatchHeaderSize]byte
 	for ok && pos < limit {
 		if h.MaxTimestamp >= ts {
 			f, err := seg.reader()
 			if err != nil {
 				return ReadResult{}, false, err
 			}
-			return ReadResult{File: f, Position: pos, Size: h.size(), FirstOffset: h.BaseOffset}, true, nil
+			return ReadResult{File: f, Position: pos, Size: h.Size(), FirstOffset: h.BaseOffset}, true, nil
 		}
-		pos += h.size()
+		pos += h.Size()
 		if pos >= limit {
 			break
 		}

@@ -403,10 +403,13 @@ func (l *Log) openSealed(base, nextBase int64, clean bool, rep *RecoveryReport) 
 	}
 	// Rebuild both indexes from the batch headers.
 	s.loaded = true
-	end, _, scanErr := s.scan(0, base, st.Size(), false, int64(l.cfg.IndexIntervalBytes))
+	end, next, scanErr := s.scan(0, base, st.Size(), false, int64(l.cfg.IndexIntervalBytes))
 	if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) {
 		s.close()
 		return nil, scanErr
+	}
+	if scanErr == nil && next != nextBase {
+		scanErr = s.corruptf(end, "offsets not contiguous: the batches end at offset %d, the next segment starts at %d", next-1, nextBase)
 	}
 	if scanErr != nil {
 		l.logger.Warn("sealed segment has a corrupt batch; reads past it fail", "segment", s.logPath, "position", end, "err", scanErr)
@@ -444,7 +447,7 @@ func (s *segment) sanityCheckIndexes(trusted bool) (ok bool, err error) {
 			return false, nil
 		}
 		if !trusted {
-			var buf [batchHeaderSize]byte
+			var buf [BatchHeaderSize]byte
 			h, err := s.readHeader(int64(es[0].pos), size, &buf)
 			if err != nil || h.BaseOffset != s.base+int64(es[0].rel) {
 				return false, nil
@@ -579,7 +582,7 @@ func (l *Log) recoverActive(base int64, rep *RecoveryReport) (*segment, error) {
 // the running max timestamp at that point.
 func (s *segment) recoveryStart(idxOnDisk, tidxOnDisk []byte, size int64) (pos, expect int64, err error) {
 	idx, _ := decodeOffsetIndex(idxOnDisk, size)
-	var buf [batchHeaderSize]byte
+	var buf [BatchHeaderSize]byte
 	for len(idx) > 0 {
 		e := idx[len(idx)-1]
 		h, err := s.readHeader(int64(e.pos), size, &buf)
@@ -632,7 +635,7 @@ func (s *segment) recoveryStart(idxOnDisk, tidxOnDisk []byte, size int64) (pos, 
 			}
 			j++
 		}
-		walk += h.size()
+		walk += h.Size()
 	}
 	s.idx, s.tidx = idx, tidx
 	s.setMax(maxTs, maxOff)
@@ -644,7 +647,7 @@ func (s *segment) recoveryStart(idxOnDisk, tidxOnDisk []byte, size int64) (pos, 
 // counts); otherwise only headers are checked. It stops at the first bad batch and returns
 // its position and an ErrCorrupt error; I/O errors are returned as they are.
 func (s *segment) scan(pos, expect, limit int64, verify bool, interval int64) (end, next int64, err error) {
-	var hbuf [batchHeaderSize]byte
+	var hbuf [BatchHeaderSize]byte
 	var body []byte
 	for pos < limit {
 		h, err := s.readHeader(pos, limit, &hbuf)
@@ -654,14 +657,14 @@ func (s *segment) scan(pos, expect, limit int64, verify bool, interval int64) (e
 		if h.BaseOffset != expect {
 			return pos, expect, s.corruptf(pos, "base offset %d, expected %d", h.BaseOffset, expect)
 		}
-		if h.lastOffset()-s.base > int64(^uint32(0)) {
-			return pos, expect, s.corruptf(pos, "last offset %d too far from the segment base", h.lastOffset())
+		if h.LastOffset()-s.base > int64(^uint32(0)) {
+			return pos, expect, s.corruptf(pos, "last offset %d too far from the segment base", h.LastOffset())
 		}
 		if verify {
-			if int64(cap(body)) < h.size() {
-				body = make([]byte, h.size())
+			if int64(cap(body)) < h.Size() {
+				body = make([]byte, h.Size())
 			}
-			body = body[:h.size()]
+			body = body[:h.Size()]
 			if _, err := s.log.ReadAt(body, pos); err != nil {
 				return pos, expect, fmt.Errorf("segment %s: read batch at %d: %w", s.logPath, pos, err)
 			}
@@ -672,8 +675,8 @@ func (s *segment) scan(pos, expect, limit int64, verify bool, interval int64) (e
 		if err := s.indexBatchLocked(pos, &h, interval); err != nil {
 			return pos, expect, err
 		}
-		pos += h.size()
-		expect = h.lastOffset() + 1
+		pos += h.Size()
+		expect = h.LastOffset() + 1
 	}
 	return pos, expect, nil
 }

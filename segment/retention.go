@@ -98,7 +98,7 @@ func (l *Log) deleteHeadLocked(n int, now time.Time) error {
 		errs = append(errs, l.unlinkSegmentFiles(old))
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
-		errs = append(errs, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err))
+		errs = append(errs, markSync(fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err)))
 	}
 	return errors.Join(errs...)
 }
@@ -107,7 +107,7 @@ func (l *Log) deleteHeadLocked(n int, now time.Time) error {
 func (l *Log) removeSegmentFiles(s *segment) error {
 	err := l.unlinkSegmentFiles(s)
 	if serr := l.fs.SyncDir(l.dir); serr != nil {
-		err = errors.Join(err, fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, serr))
+		err = errors.Join(err, markSync(fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, serr)))
 	}
 	return err
 }
@@ -180,18 +180,62 @@ func (l *Log) SetLogStartOffset(offset int64) error {
 	if err := l.WaitDurable(context.Background(), offset); err != nil {
 		return err
 	}
-	if err := l.setLogStartLocked(offset); err != nil {
-		return err
-	}
 	segs := l.snapshot()
 	n := 0
 	for n+1 < len(segs) && segs[n+1].base <= offset {
 		n++
 	}
+	if err := writeLogStart(l.fs, l.dir, offset); err != nil {
+		if !NoSpace(err) || n == 0 {
+			return l.fence(err)
+		}
+		// A full disk: delete first. The segments wholly below offset go without the
+		// checkpoint (a crash then starts the log at the first remaining segment, which is
+		// at or below offset: Open takes the larger of the checkpoint and the first base),
+		// and their space lets the checkpoint be written after.
+		l.removeTmp(logStartFile)
+		l.logger.Warn("disk full: deleting segments below the new log start before writing its checkpoint", "dir", l.dir, "log_start", offset)
+		if err := l.deleteHeadUncheckpointedLocked(n); err != nil {
+			return err
+		}
+		n = 0
+		if err := writeLogStart(l.fs, l.dir, offset); err != nil {
+			return l.fence(err)
+		}
+	}
+	l.logStart.Store(offset)
 	if n == 0 {
 		return nil
 	}
 	return l.deleteHeadLocked(n, now)
+}
+
+// deleteHeadUncheckpointedLocked is deleteHeadLocked without the checkpoint (see
+// SetLogStartOffset on a full disk): the in-memory log start moves to the first remaining
+// segment, the snapshot loses the n oldest, their files go.
+func (l *Log) deleteHeadUncheckpointedLocked(n int) error {
+	segs := l.snapshot()
+	if start := segs[n].base; start > l.logStart.Load() {
+		l.logStart.Store(start)
+	}
+	l.publish(segs[n:])
+	var errs []error
+	for _, old := range segs[:n] {
+		errs = append(errs, l.unlinkSegmentFiles(old))
+		// Closed at once, not retired: the space of an unlinked file comes back only when
+		// its last descriptor closes. A reader still holding a result of one gets
+		// os.ErrClosed and retries.
+		old.close()
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		errs = append(errs, markSync(fmt.Errorf("segment: cannot sync directory %q: %w", l.dir, err)))
+	}
+	return errors.Join(errs...)
+}
+
+// removeTmp removes what a failed atomic write of name left, to give its space back.
+func (l *Log) removeTmp(name string) {
+	_ = l.fs.Remove(joinPath(l.dir, name) + tmpSuffix)
 }
 
 // restartLocked replaces the empty active segment by one starting at offset.

@@ -235,18 +235,18 @@ func relOffset(d int64) uint32 {
 }
 
 // readHeader reads and checks the batch header at pos; limit is the committed size.
-func (s *segment) readHeader(pos, limit int64, buf *[batchHeaderSize]byte) (batchHeader, error) {
-	if limit-pos < batchHeaderSize {
-		return batchHeader{}, s.corruptf(pos, "%d bytes left for a batch header", limit-pos)
+func (s *segment) readHeader(pos, limit int64, buf *[BatchHeaderSize]byte) (BatchHeader, error) {
+	if limit-pos < BatchHeaderSize {
+		return BatchHeader{}, s.corruptf(pos, "%d bytes left for a batch header", limit-pos)
 	}
 	f, err := s.reader()
 	if err != nil {
-		return batchHeader{}, err
+		return BatchHeader{}, err
 	}
 	if _, err := f.ReadAt(buf[:], pos); err != nil {
-		return batchHeader{}, fmt.Errorf("segment %s: read batch header at %d: %w", s.logPath, pos, err)
+		return BatchHeader{}, fmt.Errorf("segment %s: read batch header at %d: %w", s.logPath, pos, err)
 	}
-	h := decodeHeader(buf[:])
+	h := decodeBatchHeader(buf[:])
 	if err := checkHeader(&h, limit-pos); err != nil {
 		return h, s.corruptf(pos, "%v", err)
 	}
@@ -257,24 +257,26 @@ func (s *segment) corruptf(pos int64, format string, args ...any) error {
 	return fmt.Errorf("segment %s: batch at position %d: %s: %w", s.logPath, pos, fmt.Sprintf(format, args...), ErrCorrupt)
 }
 
-// findBatch walks from the indexed position to the batch containing offset. It returns
+// findBatch walks from the indexed position to the batch containing offset, checking that
+// each header it reads continues the offsets of the one before (the first the index entry's
+// offset): the walk reads the headers anyway, so the check costs nothing. It returns
 // found=false if offset is at or beyond the last batch below limit.
-func (s *segment) findBatch(offset, limit int64) (pos int64, h batchHeader, found bool, err error) {
+func (s *segment) findBatch(offset, limit int64) (pos int64, h BatchHeader, found bool, err error) {
 	pos, want := s.lookup(offset)
-	var buf [batchHeaderSize]byte
+	var buf [BatchHeaderSize]byte
 	for pos < limit {
 		h, err = s.readHeader(pos, limit, &buf)
 		if err != nil {
 			return 0, h, false, err
 		}
-		if h.BaseOffset < want {
-			return 0, h, false, s.corruptf(pos, "base offset %d, expected at least %d", h.BaseOffset, want)
+		if err := CheckContinuity(h, want, -1); err != nil {
+			return 0, h, false, s.corruptf(pos, "%v", err)
 		}
-		if h.lastOffset() >= offset {
+		if h.LastOffset() >= offset {
 			return pos, h, true, nil
 		}
-		want = h.lastOffset() + 1
-		pos += h.size()
+		want = h.LastOffset() + 1
+		pos += h.Size()
 	}
 	return 0, h, false, nil
 }
@@ -290,16 +292,16 @@ func (s *segment) endWithin(start, maxEnd, limit int64) (int64, error) {
 	if int64(e.pos) > pos {
 		pos = int64(e.pos)
 	}
-	var buf [batchHeaderSize]byte
+	var buf [BatchHeaderSize]byte
 	for pos < limit {
 		h, err := s.readHeader(pos, limit, &buf)
 		if err != nil {
 			return 0, err
 		}
-		if pos+h.size() > maxEnd {
+		if pos+h.Size() > maxEnd {
 			break
 		}
-		pos += h.size()
+		pos += h.Size()
 	}
 	return pos, nil
 }

@@ -375,7 +375,7 @@ func (s *segment) checkIndexesOnce() {
 		ok := idxErr == nil && tidxErr == nil && idxOK && tidxOK && (len(tidx) > 0 || size == 0)
 		if ok && len(idx) > 0 {
 			last := idx[len(idx)-1]
-			var buf [batchHeaderSize]byte
+			var buf [BatchHeaderSize]byte
 			h, err := s.readHeader(int64(last.pos), size, &buf)
 			ok = int64(last.rel) < span && err == nil && h.BaseOffset == s.base+int64(last.rel)
 		}
@@ -412,7 +412,7 @@ func (s *segment) checkIndexesOnce() {
 // scan and indexBatchLocked would, but into fresh slices and a local running max. It stops
 // at the first bad header (ErrCorrupt) or I/O error, returning the entries so far.
 func (s *segment) walkHeaders(size, interval int64) (idx []offsetEntry, tidx []timeEntry, mark tsMark, err error) {
-	var buf [batchHeaderSize]byte
+	var buf [BatchHeaderSize]byte
 	mark = tsMark{ts: -1, off: -1}
 	addTime := func() {
 		if mark.ts >= 0 && (len(tidx) == 0 || mark.ts > tidx[len(tidx)-1].ts) {
@@ -430,9 +430,9 @@ func (s *segment) walkHeaders(size, interval int64) (idx []offsetEntry, tidx []t
 			addTime()
 			return idx, tidx, mark, s.corruptf(pos, "base offset %d, expected %d", h.BaseOffset, expect)
 		}
-		if h.lastOffset()-s.base > int64(^uint32(0)) {
+		if h.LastOffset()-s.base > int64(^uint32(0)) {
 			addTime()
-			return idx, tidx, mark, s.corruptf(pos, "last offset %d too far from the segment base", h.lastOffset())
+			return idx, tidx, mark, s.corruptf(pos, "last offset %d too far from the segment base", h.LastOffset())
 		}
 		if h.MaxTimestamp > mark.ts {
 			mark = tsMark{ts: h.MaxTimestamp, off: h.BaseOffset}
@@ -442,9 +442,9 @@ func (s *segment) walkHeaders(size, interval int64) (idx []offsetEntry, tidx []t
 			addTime()
 			since = 0
 		}
-		since += h.size()
-		pos += h.size()
-		expect = h.lastOffset() + 1
+		since += h.Size()
+		pos += h.Size()
+		expect = h.LastOffset() + 1
 	}
 	addTime()
 	return idx, tidx, mark, nil

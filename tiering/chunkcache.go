@@ -10,10 +10,10 @@ package tiering
 // live chunk, <dir>/<chunk key's base name without .json>.chunk, and loadManifest reads
 // those first; only chunks without a good local copy are fetched (and then copied).
 //
-// File layout: "SCHUNK02" (8 bytes), CRC-32C (Castagnoli) of the rest (4 bytes, big-endian),
+// File layout: "SCHUNK03" (8 bytes), CRC-32C (Castagnoli) of the rest (4 bytes, big-endian),
 // then the chunk in the binary layout of encodeChunk (varints and length-prefixed strings; a
-// third of the CPU of encoding/gob, which "SCHUNK01" copies used: those no longer verify
-// and are replaced on first use). A copy that does not verify or decode is removed and the
+// third of the CPU of encoding/gob, which "SCHUNK01" copies used; "SCHUNK02" copies lack
+// the entries' leader epochs: both no longer verify and are replaced on first use). A copy that does not verify or decode is removed and the
 // chunk fetched again, so copies are written without fsync (tmp file, rename): a crash can
 // only cost a GET. The copies are not part of the partition's durable state: deleting them
 // is always safe. Remote retention removes the copies of the chunks it drops; a copy left
@@ -29,7 +29,7 @@ import (
 )
 
 const (
-	chunkCacheMagic  = "SCHUNK02"
+	chunkCacheMagic  = "SCHUNK03"
 	chunkCacheSuffix = ".chunk"
 )
 
@@ -186,7 +186,8 @@ func (c *chunkCache) remove(key string) {
 }
 
 // encodeChunk appends ch to b: Version, Kind, Topic, TopicID, Partition, the segment
-// count, each segment (encodeEntry), then Prev (a presence byte and its five fields).
+// count, each segment (encodeEntry: its fields in order, a presence byte before each
+// optional one), then Prev (a presence byte and its five fields).
 // Integers are varints, strings a uvarint length and their bytes, times their MarshalBinary
 // form length-prefixed. A field added to ManifestChunk, SegmentEntry, ObjectRef or ChunkRef
 // must be added here (TestChunkCacheCodec counts them).
@@ -231,7 +232,13 @@ func encodeEntry(b []byte, e *SegmentEntry) []byte {
 		b = append(b, 1)
 		b = appendObjectRef(b, e.ProducerSnapshot)
 	}
-	return binary.AppendVarint(b, e.ProducerSnapshotOffset)
+	b = binary.AppendVarint(b, e.ProducerSnapshotOffset)
+	if e.LeaderEpochs == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendVarint(b, int64(e.LeaderEpochs.Min))
+	return binary.AppendVarint(b, int64(e.LeaderEpochs.Max))
 }
 
 func appendObjectRef(b []byte, r *ObjectRef) []byte {
@@ -354,6 +361,9 @@ func decodeChunk(b []byte) (*ManifestChunk, error) {
 			e.ProducerSnapshot = &r
 		}
 		e.ProducerSnapshotOffset = d.varint()
+		if d.presence() {
+			e.LeaderEpochs = &EpochRange{Min: int32(d.varint()), Max: int32(d.varint())}
+		}
 		if d.err != nil {
 			return nil, d.err
 		}

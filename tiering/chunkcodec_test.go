@@ -13,7 +13,7 @@ import (
 // is refused and removed; and the codec knows every field of the types it writes.
 func TestChunkCacheCodec(t *testing.T) {
 	for typ, n := range map[reflect.Type]int{
-		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 13,
+		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 14,
 		reflect.TypeFor[ObjectRef](): 3, reflect.TypeFor[ChunkRef](): 5,
 	} {
 		if typ.NumField() != n {
@@ -34,6 +34,9 @@ func TestChunkCacheCodec(t *testing.T) {
 		if i%2 == 0 {
 			r := ref("a.snapshot", i)
 			e.ProducerSnapshot, e.ProducerSnapshotOffset = &r, int64(i*10+10)
+		}
+		if i%3 != 0 {
+			e.LeaderEpochs = &EpochRange{Min: -1, Max: int32(i)}
 		}
 		ch.Segments = append(ch.Segments, e)
 	}

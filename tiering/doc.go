@@ -79,7 +79,9 @@
 //	 "index":     {"key": "...", "size": n, "crc32c": c},
 //	 "timeIndex": {"key": "...", "size": n, "crc32c": c},
 //	 "producerSnapshot": {"key": ..., "size": n, "crc32c": c}, // optional
-//	 "producerSnapshotOffset": 100                         // the offset that snapshot describes
+//	 "producerSnapshotOffset": 100,                        // the offset that snapshot describes
+//	 "leaderEpochs": {"min": -1, "max": 0}                 // range of the batches' partitionLeaderEpoch;
+//	                                                       // absent in entries of older brokers
 //	}
 //
 // A chunk is {"version": 1, "kind": "strata.partition.chunk", "topic", "topicId",
@@ -104,7 +106,8 @@
 // # Remote indexes (Strata's, rebuilt while uploading; not copies of the local files)
 //
 // While uploading, the .log is scanned batch by batch (framing checked: length, magic 2,
-// offsets increasing, no batch past the end) and the CRC-32C of the whole object computed.
+// offsets contiguous from the segment's base offset, no batch past the end) and the CRC-32C
+// of the whole object computed.
 // The batches are grouped in blocks: a block starts at the first batch and at the first
 // batch at least Config.IndexIntervalBytes after the previous block's start.
 //
@@ -113,9 +116,19 @@
 //	.timeindex  per block, 12 bytes big-endian: max timestamp int64 of all batches in the
 //	            block, relative offset uint32; entry i covers the same block as .index entry i
 //
-// Every batch a read returns has its CRC-32C checked, so bit rot in the bucket reaches the
-// consumer as a segment.ErrCorrupt error rather than as bad records; VerifyEntry checks
-// whole objects against the manifest's CRC-32C (for `strata tier verify`).
+// The bucket is not trusted. Every batch a read returns has its CRC-32C checked, and first
+// its header against the manifest entry (checkFrame), because the CRC does not cover bytes
+// 0-20 (layout: segment.BatchHeader): the first batch of a segment starts at the entry's BaseOffset (a read from an index
+// block at the block's offset), each next batch at the previous last offset + 1, only the
+// last batch ends at the entry's LastOffset, and every batch lies within the object leaving
+// room for another header or nothing. So bit rot in the bucket reaches the consumer as a
+// segment.ErrCorrupt error (a ReadError naming the object, position and offset, logged per
+// partition with a rate limit) rather than as bad records or moved offsets; the checked
+// batches before the damaged one are still returned. The partition leader epoch (bytes
+// 12-15) is the producer's value: a read checks it against the range the entry recorded at
+// upload ("leaderEpochs"; entries of older brokers have none and only VerifyEntry catches
+// it). VerifyEntry checks whole objects against the manifest's CRC-32C (for `strata tier
+// verify`).
 //
 // A read of offset o finds the last block with relative offset <= o - base and scans batch
 // headers from there; a timestamp lookup finds the first block whose max timestamp >= ts.

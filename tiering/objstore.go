@@ -13,6 +13,14 @@ var ErrNotExist = errors.New("tiering: object does not exist")
 // ErrPreconditionFailed is returned by ConditionalPutter when the object changed under the writer.
 var ErrPreconditionFailed = errors.New("tiering: precondition failed")
 
+// ErrNoBucket is returned (wrapped) when the bucket itself does not exist, and
+// ErrAccessDenied when the store rejects the credentials or denies access to the bucket.
+// Both are configuration errors, not outages: retrying does not help. Match with errors.Is.
+var (
+	ErrNoBucket     = errors.New("tiering: bucket does not exist")
+	ErrAccessDenied = errors.New("tiering: access to the bucket denied")
+)
+
 // ObjectInfo describes one stored object.
 type ObjectInfo struct {
 	Key          string

@@ -57,6 +57,7 @@ type RemotePartition struct {
 
 	lastSweep    time.Time    // owned by the run goroutine
 	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
+	readErrLog   logLimiter   // failed remote reads (readerror.go)
 
 	timeMu sync.Mutex // lock order: timeMu, then nothing
 	times  timeSearch // guarded by timeMu (read.go)
@@ -227,7 +228,13 @@ func (p *RemotePartition) run(ctx context.Context) {
 				backoff = 0
 			}
 			backoff = min(max(2*backoff, p.m.cfg.RetryBackoff), p.m.cfg.RetryMaxBackoff)
-			p.log.Warn("remote upload failed; retrying", "err", err, "backoff", backoff)
+			if errors.Is(err, ErrNoBucket) || errors.Is(err, ErrAccessDenied) {
+				// A misconfigured bucket: the broker's bucket probe logs it once, at ERROR,
+				// with the fix; a line per partition and retry would bury it.
+				p.log.Debug("remote upload failed; retrying", "err", err, "backoff", backoff)
+			} else {
+				p.log.Warn("remote upload failed; retrying", "err", err, "backoff", backoff)
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
@@ -450,6 +457,7 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		Index:     ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".index"), Size: int64(len(scan.index))},
 		TimeIndex: ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".timeindex"), Size: int64(len(scan.timeIndex))},
 	}
+	e.LeaderEpochs = &scan.epochs
 	e.Index.CRC32C = crc32c(scan.index)
 	e.TimeIndex.CRC32C = crc32c(scan.timeIndex)
 	// The objects go up concurrently: the small ones (indexes, producer snapshot) cost a

@@ -2,9 +2,8 @@ package tiering
 
 import (
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 	"sort"
@@ -26,9 +25,14 @@ func (p *RemotePartition) Read(ctx context.Context, offset int64, maxBytes int, 
 }
 
 // ReadRecords is Read, with the batches left in the cached chunks they were read from
-// (see Records). Every batch's CRC-32C is checked. The read counts in the remote fetch
-// metrics unless o.Uncounted; with o.ReadyOnly it returns what the cache holds once it
-// has a batch.
+// (see Records). Every batch is checked before it is returned: its CRC-32C, and its header
+// against the manifest entry (checkFrame: base offset continuity, lengths, the last
+// offset). A damaged batch is an error wrapping segment.ErrCorrupt (the broker's
+// KAFKA_STORAGE_ERROR); the checked batches before it are still returned, with a nil
+// error, so the read that starts at the damaged batch is the one that fails. Corrupt and
+// unreadable data is logged (at most once per readErrorLogEvery per partition). The read
+// counts in the remote fetch metrics unless o.Uncounted; with o.ReadyOnly it returns what
+// the cache holds once it has a batch.
 func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool, o ReadOptions) (Records, error) {
 	st := p.state.Load()
 	if offset < st.start || offset >= st.end || len(st.entries) == 0 {
@@ -41,7 +45,10 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch, o.ReadyOnly)
 	if err != nil {
 		p.m.metrics.errors.WithLabelValues("fetch").Inc()
-		return Records{}, err
+		p.logReadError(ctx, err)
+		if out.Len() == 0 {
+			return Records{}, err
+		}
 	}
 	if !o.Uncounted {
 		p.CountFetch(out.Len())
@@ -49,15 +56,19 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 	return out, nil
 }
 
+// readEntry reads from entry i. On a corrupt batch it returns the whole batches before it
+// together with the error; on any other error, no batches.
 func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch, ready bool) (Records, error) {
 	e := &st.entries[i]
-	pos := int64(0)
+	pos, want := int64(0), e.BaseOffset // want: the base offset the batch at pos must have
 	if offset > e.BaseOffset {
 		idx, err := p.index(ctx, &e.Index)
 		if err != nil {
-			return Records{}, err
+			return Records{}, &ReadError{Key: e.Index.Key, Offset: offset, Err: err}
 		}
-		pos = indexLookup(idx, offset-e.BaseOffset)
+		var rel int64
+		pos, rel = indexLookup(idx, offset-e.BaseOffset)
+		want = e.BaseOffset + rel
 	}
 	ahead := p.readAheadChunks(maxBytes)
 	if ahead <= 0 || p.lastReadNext.Load() != offset {
@@ -67,43 +78,48 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 	}
 	var out recordsBuilder
 	next := offset
+	fail := func(err error) (Records, error) {
+		rerr := &ReadError{Key: e.Log.Key, Position: pos, Offset: want, Err: err}
+		if !errors.Is(err, segment.ErrCorrupt) || len(out.r.Ends) == 0 {
+			return Records{}, rerr
+		}
+		p.lastReadNext.Store(next)
+		out.r.Next = next
+		return out.r, rerr
+	}
 	for pos < e.Size {
-		if ready && out.size > 0 && !p.cached(e, pos, min(batchHeaderLen, e.Size-pos)) {
+		if ready && out.size > 0 && !p.cached(e, pos, min(segment.BatchHeaderSize, e.Size-pos)) {
 			break
 		}
-		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
+		hdr, err := p.readRange(ctx, e, pos, min(segment.BatchHeaderSize, e.Size-pos))
 		if err != nil {
-			return Records{}, err
+			return fail(err)
 		}
 		bh, err := parseBatchHeader(hdr)
+		if err == nil {
+			err = checkFrame(e, pos, bh, want)
+		}
 		if err != nil {
-			return Records{}, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
+			return fail(err)
 		}
-		if pos+bh.size > e.Size {
-			return Records{}, fmt.Errorf("%w: remote segment %q: batch at %d runs past the end", segment.ErrCorrupt, e.Log.Key, pos)
-		}
-		if bh.lastOffset < offset || bh.lastOffset < st.start {
-			pos += bh.size
+		if bh.LastOffset() < offset || bh.LastOffset() < st.start {
+			pos += bh.Size()
+			want = bh.LastOffset() + 1
 			continue
 		}
-		if int64(out.size)+bh.size > int64(maxBytes) && !(out.size == 0 && minOneBatch) {
+		if int64(out.size)+bh.Size() > int64(maxBytes) && !(out.size == 0 && minOneBatch) {
 			break
 		}
-		if ready && out.size > 0 && !p.cached(e, pos, bh.size) {
+		if ready && out.size > 0 && !p.cached(e, pos, bh.Size()) {
 			break
 		}
-		want := binary.BigEndian.Uint32(hdr[batchCRCOff:])
-		got, err := p.addBatch(ctx, &out, e, pos, bh.size)
-		if err != nil {
-			return Records{}, err
-		}
-		if got != want {
-			return Records{}, fmt.Errorf("remote segment %q at %d (offset %d): %w: batch crc32c %08x, header says %08x",
-				e.Log.Key, pos, bh.baseOffset, segment.ErrCorrupt, got, want)
+		if err := p.addBatch(ctx, &out, e, pos, bh.Size(), bh.CRC); err != nil {
+			return fail(err)
 		}
 		out.endBatch()
-		pos += bh.size
-		next = bh.lastOffset + 1
+		pos += bh.Size()
+		next = bh.LastOffset() + 1
+		want = next
 	}
 	p.lastReadNext.Store(next)
 	if len(out.r.Ends) > 0 {
@@ -128,17 +144,24 @@ func (p *RemotePartition) cached(e *SegmentEntry, off, n int64) bool {
 }
 
 // addBatch adds the n bytes of the batch at off of e's data object to out as slices of
-// the cached chunks that hold them, and returns the CRC-32C of the bytes the batch CRC
-// covers (from batchAttrOff to its end).
-func (p *RemotePartition) addBatch(ctx context.Context, out *recordsBuilder, e *SegmentEntry, off, n int64) (uint32, error) {
+// the cached chunks that hold them, if the CRC-32C of the bytes the batch CRC covers (from
+// segment.BatchCRCStart to its end) is crc; otherwise it adds nothing and returns an
+// error wrapping segment.ErrCorrupt.
+func (p *RemotePartition) addBatch(ctx context.Context, out *recordsBuilder, e *SegmentEntry, off, n int64, crc uint32) error {
+	type part struct {
+		c      []byte
+		lo, hi int64
+	}
+	var buf [4]part // a batch rarely spans more chunks
+	parts := buf[:0]
 	cb := p.m.cfg.ChunkBytes
 	first, last := off/cb, (off+n-1)/cb
-	var crc uint32
-	skip := int64(batchAttrOff) // bytes before the CRC-covered part still to pass
+	var got uint32
+	skip := int64(segment.BatchCRCStart) // bytes before the CRC-covered part still to pass
 	for ci := first; ci <= last; ci++ {
 		c, err := p.chunk(ctx, e, ci)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		lo, hi := int64(0), int64(len(c))
 		if ci == first {
@@ -148,15 +171,21 @@ func (p *RemotePartition) addBatch(ctx context.Context, out *recordsBuilder, e *
 			hi = off + n - last*cb
 		}
 		if lo >= hi || hi > int64(len(c)) {
-			return 0, fmt.Errorf("%w: remote segment %q: chunk %d has %d bytes", segment.ErrCorrupt, e.Log.Key, ci, len(c))
+			return fmt.Errorf("%w: chunk %d has %d bytes", segment.ErrCorrupt, ci, len(c))
 		}
 		covered := c[lo:hi]
 		d := min(skip, int64(len(covered)))
 		skip -= d
-		crc = crc32.Update(crc, castagnoli, covered[d:])
-		out.add(c, lo, hi)
+		got = segment.UpdateBatchCRC(got, covered[d:])
+		parts = append(parts, part{c, lo, hi})
 	}
-	return crc, nil
+	if got != crc {
+		return fmt.Errorf("%w: batch crc32c %08x, header says %08x", segment.ErrCorrupt, got, crc)
+	}
+	for _, pt := range parts {
+		out.add(pt.c, pt.lo, pt.hi)
+	}
+	return nil
 }
 
 // readAheadChunks is how many chunks a sequential reader asking for maxBytes at a time gets
@@ -287,6 +316,7 @@ func (p *RemotePartition) FindTimestamp(ctx context.Context, ts int64) ([]byte, 
 		b, found, err := p.findInEntry(ctx, st, e, ts)
 		if err != nil {
 			p.m.metrics.errors.WithLabelValues("fetch").Inc()
+			p.logReadError(ctx, err)
 			return nil, false, err
 		}
 		if found {
@@ -352,27 +382,36 @@ func (p *RemotePartition) findInEntry(ctx context.Context, st *remoteState, e *S
 	if err != nil {
 		return nil, false, err
 	}
-	pos := timeIndexLookup(tidx, idx, ts)
+	pos, rel := timeIndexLookup(tidx, idx, ts)
 	if pos < 0 {
 		return nil, false, nil
 	}
+	want := e.BaseOffset + rel
 	for pos < e.Size {
-		hdr, err := p.readRange(ctx, e, pos, min(batchHeaderLen, e.Size-pos))
+		hdr, err := p.readRange(ctx, e, pos, min(segment.BatchHeaderSize, e.Size-pos))
 		if err != nil {
-			return nil, false, err
+			return nil, false, &ReadError{Key: e.Log.Key, Position: pos, Offset: want, Err: err}
 		}
 		bh, err := parseBatchHeader(hdr)
-		if err != nil {
-			return nil, false, fmt.Errorf("remote segment %q at %d: %w", e.Log.Key, pos, err)
+		if err == nil {
+			err = checkFrame(e, pos, bh, want)
 		}
-		if bh.maxTs >= ts && bh.lastOffset >= st.start {
-			b, err := p.readRange(ctx, e, pos, bh.size)
+		if err != nil {
+			return nil, false, &ReadError{Key: e.Log.Key, Position: pos, Offset: want, Err: err}
+		}
+		if bh.MaxTimestamp >= ts && bh.LastOffset() >= st.start {
+			b, err := p.readRange(ctx, e, pos, bh.Size())
 			if err != nil {
-				return nil, false, err
+				return nil, false, &ReadError{Key: e.Log.Key, Position: pos, Offset: want, Err: err}
+			}
+			if got := segment.BatchCRC(b); got != bh.CRC {
+				err := fmt.Errorf("%w: batch crc32c %08x, header says %08x", segment.ErrCorrupt, got, bh.CRC)
+				return nil, false, &ReadError{Key: e.Log.Key, Position: pos, Offset: want, Err: err}
 			}
 			return append([]byte(nil), b...), true, nil
 		}
-		pos += bh.size
+		pos += bh.Size()
+		want = bh.LastOffset() + 1
 	}
 	return nil, false, nil
 }

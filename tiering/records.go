@@ -1,5 +1,9 @@
 package tiering
 
+import (
+	"github.com/strata-io/strata/segment"
+)
+
 // Records is a run of whole record batches read from the tier without copying them: Bufs
 // are slices of the cached data chunks the batches lie in, in order (a batch crossing a
 // chunk boundary spans two slices; consecutive batches of one chunk share one slice).
@@ -93,14 +97,14 @@ func (r Records) AppendTo(dst []byte) []byte {
 func RecordsOf(b []byte) Records {
 	var r Records
 	pos := 0
-	for len(b)-pos >= batchHeaderLen {
+	for len(b)-pos >= segment.BatchHeaderSize {
 		h, err := parseBatchHeader(b[pos:])
-		if err != nil || int64(len(b)-pos) < h.size {
+		if err != nil || int64(len(b)-pos) < h.Size() {
 			break
 		}
-		pos += int(h.size)
+		pos += int(h.Size())
 		r.Ends = append(r.Ends, pos)
-		r.Next = h.lastOffset + 1
+		r.Next = h.LastOffset() + 1
 	}
 	if pos > 0 {
 		r.Bufs = [][]byte{b[:pos:pos]}

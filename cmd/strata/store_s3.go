@@ -23,6 +23,8 @@ func buildS3Store(ctx context.Context, tc tierConfig, logger *slog.Logger) (tier
 		KMSKeyID:     c.SSEKMSKeyID,
 		StorageClass: c.StorageClass,
 		Logger:       logger.With("component", "s3store"),
+
+		MaxRetryDuration: c.MaxRetryDuration,
 	})
 	if err != nil {
 		return nil, func() {}, err

@@ -4,7 +4,8 @@ package main
 //
 //	strata tier cat TOPIC     print a topic's records from the bucket (offset or time range)
 //	strata tier verify [TOPIC] check every object's checksum and every batch's CRC; report
-//	                          missing, corrupt and orphaned objects; --delete-orphans [--dry-run]
+//	                          missing, corrupt, unreadable (still refused by the bucket after
+//	                          --retry-for) and orphaned objects; --delete-orphans [--dry-run]
 //	strata tier status [TOPIC] per partition: log start, local start, remote end, HW, bytes
 //	                          local and remote, upload lag (from a broker's admin listener)
 //
@@ -15,12 +16,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,7 +50,7 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		}
 		fmt.Fprintln(w, "usage: strata tier cat|verify|status [flags]")
 		fmt.Fprintln(w, "  cat TOPIC       print a topic's records straight from the bucket")
-		fmt.Fprintln(w, "  verify [TOPIC]  check checksums and batch CRCs; report missing, corrupt, orphaned objects")
+		fmt.Fprintln(w, "  verify [TOPIC]  check checksums and batch CRCs; report missing, corrupt, unreadable, orphaned objects")
 		fmt.Fprintln(w, "  status [TOPIC]  offsets and bytes per partition, local vs remote (admin listener)")
 		fmt.Fprintln(w, "  restore TOPIC   replay a topic's history from the bucket into a topic on a cluster")
 		if len(args) == 0 {
@@ -78,6 +77,7 @@ type storeFlags struct {
 	sets                                    kvFlag
 	store, fsDir, bucket, endpoint, prefix  string
 	region, accessKey, secretKey, pathStyle string
+	retryFor                                time.Duration // S3: give up on a request after retrying it this long (0: never)
 }
 
 func (f *storeFlags) registerOn(fs *flag.FlagSet) {
@@ -125,6 +125,7 @@ func (f *storeFlags) open(ctx context.Context) (tiering.ObjectStore, tierConfig,
 	if err != nil {
 		return nil, tierConfig{}, err
 	}
+	tc.S3.MaxRetryDuration = f.retryFor
 	if tc.Store == "none" {
 		return nil, tierConfig{}, usageErrorf("strata.tier.store is none: nothing to read")
 	}
@@ -197,24 +198,24 @@ func eachBatch(ctx context.Context, st tiering.ObjectStore, key string, fn func(
 	var pos int64
 	var buf []byte
 	for {
-		var hdr [12]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
+		var hdr [segment.BatchHeaderSize]byte // every batch is at least a header long
+		if n, err := io.ReadFull(br, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) && n == 0 {
 				return nil
 			}
 			return fmt.Errorf("%w: %s: batch header at %d: %v", segment.ErrCorrupt, key, pos, err)
 		}
-		n := int32(binary.BigEndian.Uint32(hdr[8:]))
-		if n < 49 || n > 1<<30 {
-			return fmt.Errorf("%w: %s: batch at %d has length %d", segment.ErrCorrupt, key, pos, n)
+		h, _ := segment.DecodeBatchHeader(hdr[:]) // cannot fail: hdr is a whole header
+		if h.BatchLength < segment.MinBatchLength || h.BatchLength > 1<<30 {
+			return fmt.Errorf("%w: %s: batch at %d has length %d", segment.ErrCorrupt, key, pos, h.BatchLength)
 		}
-		size := 12 + int(n)
+		size := int(h.Size())
 		if cap(buf) < size {
 			buf = make([]byte, size)
 		}
 		buf = buf[:size]
 		copy(buf, hdr[:])
-		if _, err := io.ReadFull(br, buf[12:]); err != nil {
+		if _, err := io.ReadFull(br, buf[len(hdr):]); err != nil {
 			return fmt.Errorf("%w: %s: batch at %d is cut short: %v", segment.ErrCorrupt, key, pos, err)
 		}
 		if err := fn(pos, buf); err != nil {
@@ -224,15 +225,14 @@ func eachBatch(ctx context.Context, st tiering.ObjectStore, key string, fn func(
 	}
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// checkBatchCRC verifies a v2 batch's CRC-32C (bytes 21..end, stored at 17..21).
+// checkBatchCRC verifies a v2 batch's CRC-32C.
 func checkBatchCRC(b []byte) error {
-	if len(b) < 61 || b[16] != 2 {
+	h, err := segment.DecodeBatchHeader(b)
+	if err != nil || h.Magic != 2 {
 		return fmt.Errorf("%w: not a v2 record batch", segment.ErrCorrupt)
 	}
-	if want, got := binary.BigEndian.Uint32(b[17:]), crc32.Checksum(b[21:], castagnoli); want != got {
-		return fmt.Errorf("%w: batch crc %08x, computed %08x", segment.ErrCorrupt, want, got)
+	if got := segment.BatchCRC(b); got != h.CRC {
+		return fmt.Errorf("%w: batch crc %08x, computed %08x", segment.ErrCorrupt, h.CRC, got)
 	}
 	return nil
 }
@@ -332,12 +332,17 @@ func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfi
 	decomp := kgo.DefaultDecompressor()
 	for _, pe := range plan {
 		for _, e := range pe.entries {
-			err := eachBatch(ctx, st, e.Log.Key, func(_ int64, batch []byte) error {
+			want := e.BaseOffset // offsets run on from the segment's base offset, as reads check
+			err := eachBatch(ctx, st, e.Log.Key, func(pos int64, batch []byte) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				base := int64(binary.BigEndian.Uint64(batch))
-				last := base + int64(int32(binary.BigEndian.Uint32(batch[23:])))
+				h, _ := segment.DecodeBatchHeader(batch) // eachBatch hands whole batches
+				if err := segment.CheckContinuity(h, want, e.LastOffset); err != nil {
+					return fmt.Errorf("%s at position %d: %w (run strata tier verify)", e.Log.Key, pos, err)
+				}
+				want = h.LastOffset() + 1
+				base, last := h.BaseOffset, h.LastOffset()
 				if (fromOff >= 0 && last < fromOff) || (toOff >= 0 && base >= toOff) {
 					return nil
 				}
@@ -368,6 +373,9 @@ func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfi
 			})
 			if errors.Is(err, errReplayDone) {
 				return nil
+			}
+			if err == nil && want != e.LastOffset+1 {
+				err = fmt.Errorf("%s: %w: the batches end at offset %d, the manifest at %d (run strata tier verify)", e.Log.Key, segment.ErrOffsetGap, want-1, e.LastOffset)
 			}
 			if err != nil {
 				if errors.Is(err, tiering.ErrNotExist) {
@@ -506,10 +514,10 @@ func runTierRestore(ctx context.Context, s streams, args []string) error {
 
 // verifyReport counts what verify found.
 type verifyReport struct {
-	segments, objects        int
-	bytes                    int64
-	missing, corrupt, orphan int
-	deleted                  int
+	segments, objects                    int
+	bytes                                int64
+	missing, corrupt, orphan, unreadable int
+	deleted                              int
 }
 
 func runTierVerify(ctx context.Context, s streams, args []string) error {
@@ -519,6 +527,7 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	grace := fs.Duration("grace", time.Hour, "objects no manifest names count as orphans only when older than this (uploads in progress are younger)")
 	deleteOrphans := fs.Bool("delete-orphans", false, "delete orphaned objects")
 	dryRun := fs.Bool("dry-run", false, "with --delete-orphans: print what would be deleted, delete nothing")
+	fs.DurationVar(&sf.retryFor, "retry-for", time.Minute, "S3: retry a read the bucket refuses (503 SlowDown, 5xx, timeouts) this long, then report the segment UNREADABLE and go on")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -557,7 +566,10 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	if *deleteOrphans && !*dryRun {
 		fmt.Fprintf(s.out, " (%d deleted)", rep.deleted)
 	}
-	fmt.Fprintln(s.out)
+	fmt.Fprintf(s.out, ", %d unreadable\n", rep.unreadable)
+	if rep.unreadable > 0 {
+		return fmt.Errorf("verify found %d missing, %d corrupt and %d unreadable objects", rep.missing, rep.corrupt, rep.unreadable)
+	}
 	if rep.missing+rep.corrupt > 0 {
 		return fmt.Errorf("verify found %d missing and %d corrupt objects", rep.missing, rep.corrupt)
 	}
@@ -620,6 +632,11 @@ func verifyPartition(ctx context.Context, out io.Writer, st tiering.ObjectStore,
 		case errors.Is(err, segment.ErrCorrupt):
 			rep.corrupt++
 			fmt.Fprintf(out, "CORRUPT  %s: segment %d-%d: %v\n", name, e.BaseOffset, e.LastOffset, err)
+		case ctx.Err() == nil:
+			// The store refused the object (after its bounded retries, --retry-for): say
+			// so and go on with the others, so that one bad object does not hide the rest.
+			rep.unreadable++
+			fmt.Fprintf(out, "UNREADABLE %s: segment %d-%d: %v\n", name, e.BaseOffset, e.LastOffset, err)
 		default:
 			return bucketError(tc, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // tierPrefix starts every configuration key that cmd/strata handles itself (the choice of
@@ -33,6 +34,10 @@ type s3Config struct {
 	SSE          string // strata.tier.s3.sse: "", AES256 or aws:kms
 	SSEKMSKeyID  string // strata.tier.s3.sse.kms.key.id
 	StorageClass string // strata.tier.s3.storage.class; default the bucket's
+
+	// MaxRetryDuration bounds the retries of one request (not a config key: set by the
+	// offline commands that must finish, e.g. tier verify); 0 retries until ctx is done.
+	MaxRetryDuration time.Duration
 }
 
 // tierKeys documents every strata.tier.* key (for --help and the README).

@@ -2,7 +2,8 @@ package segmenttest
 
 import (
 	"encoding/binary"
-	"hash/crc32"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // BatchOptions describe a v2 record batch built by Batch.
@@ -38,34 +39,36 @@ func BatchWith(o BatchOptions, values ...[]byte) []byte {
 		recs = append(recs, tmp[:binary.PutVarint(tmp[:], int64(len(body)))]...)
 		recs = append(recs, body...)
 	}
-	b := make([]byte, 61, 61+len(recs))
-	be := binary.BigEndian
-	be.PutUint32(b[8:], uint32(49+len(recs)))
-	be.PutUint32(b[12:], 0xffffffff) // partition leader epoch -1
-	b[16] = 2
-	var attrs uint16
+	var attrs int16
 	if o.Transactional {
 		attrs |= 0x10
 	}
 	if o.Control {
 		attrs |= 0x20
 	}
-	be.PutUint16(b[21:], attrs)
 	n := len(values)
-	be.PutUint32(b[23:], uint32(n-1))
-	be.PutUint64(b[27:], uint64(o.FirstTimestamp))
-	be.PutUint64(b[35:], uint64(o.FirstTimestamp+int64(max(n-1, 0))*o.TimestampStep))
-	be.PutUint64(b[43:], uint64(o.ProducerID))
-	be.PutUint16(b[51:], uint16(o.ProducerEpoch))
-	be.PutUint32(b[53:], uint32(o.BaseSequence))
-	be.PutUint32(b[57:], uint32(n))
+	h := segment.BatchHeader{
+		BatchLength:          int32(segment.MinBatchLength + len(recs)),
+		PartitionLeaderEpoch: -1,
+		Magic:                2,
+		Attributes:           attrs,
+		LastOffsetDelta:      int32(n - 1),
+		FirstTimestamp:       o.FirstTimestamp,
+		MaxTimestamp:         o.FirstTimestamp + int64(max(n-1, 0))*o.TimestampStep,
+		ProducerID:           o.ProducerID,
+		ProducerEpoch:        o.ProducerEpoch,
+		BaseSequence:         o.BaseSequence,
+		NumRecords:           int32(n),
+	}
+	b := make([]byte, segment.BatchHeaderSize, segment.BatchHeaderSize+len(recs))
+	h.Put(b)
 	b = append(b, recs...)
-	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	segment.PutBatchCRC(b)
 	return b
 }
 
 // Fix recomputes the CRC-32C of batch in place (after a test changed covered bytes).
 func Fix(batch []byte) []byte {
-	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
+	segment.PutBatchCRC(batch)
 	return batch
 }

@@ -328,6 +328,16 @@ func (s *Strata) Start(ctx context.Context) error {
 	return nil
 }
 
+// Pid returns the process id of the running child, 0 when none runs.
+func (s *Strata) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Pause freezes the process with SIGSTOP.
 func (s *Strata) Pause() error { return s.send(syscall.SIGSTOP) }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+
+	"github.com/strata-io/strata/tiering"
 )
 
 // The SDK's own retryer is replaced by aws.NopRetryer: its retry quota (a token bucket shared
@@ -47,6 +49,28 @@ func retryable(err error) bool {
 	return sdkRetryables.IsErrorRetryable(err) == aws.TrueTernary
 }
 
+// configError classifies the answers that mean the store is misconfigured: a missing
+// bucket (tiering.ErrNoBucket) or rejected credentials (tiering.ErrAccessDenied); nil for
+// anything else. A HEAD request has no error body, so a HEAD on a missing bucket is only a
+// 404 (taken for a missing key) and a HEAD refused is a bare 403.
+func configError(err error) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "NoSuchBucket":
+			return tiering.ErrNoBucket
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
+			"ExpiredToken", "AllAccessDisabled", "AccountProblem", "Forbidden":
+			return tiering.ErrAccessDenied
+		}
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && status.HTTPStatusCode() == http.StatusForbidden {
+		return tiering.ErrAccessDenied
+	}
+	return nil
+}
+
 // retryLoop runs attempt until it succeeds, fails for good, ctx is done or the retry budget
 // is spent. attempt gets the 1-based attempt number.
 func (s *Store) retryLoop(ctx context.Context, op, key string, attempt func(ctx context.Context, n int) error) error {
@@ -65,6 +89,9 @@ func (s *Store) retryLoop(ctx context.Context, op, key string, attempt func(ctx 
 			return fmt.Errorf("s3store: cannot %s %q: %w (after %d attempts: %w)", op, key, ctxErr, n, err)
 		}
 		if !retryable(err) {
+			if class := configError(err); class != nil {
+				return fmt.Errorf("s3store: cannot %s %q: %w: %w", op, key, class, err)
+			}
 			return fmt.Errorf("s3store: cannot %s %q: %w", op, key, err)
 		}
 		sleep := delay/2 + rand.N(delay/2+1)
