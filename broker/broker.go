@@ -35,10 +35,15 @@ type Broker struct {
 	scram     *scramStore // SCRAM users (scram.go)
 	secm      *secMetrics // security metrics (secmetrics.go)
 	clusterID string
+	// directoryID is meta.properties' directory.id; owner is this broker's claim on its
+	// bucket prefix (remoteident.go).
+	directoryID string
+	owner       ownerState
 	tier      *tiering.Manager // nil: no remote tier
 	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
 	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
 	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
+	dirLock   *DataDirLock     // <data-dir>/.lock, held from New to Close (datadirlock.go)
 
 	// segFiles caps the open sealed segment files of all partitions (segfiles.go); nil
 	// (tests that build a Broker by hand): a cache per log.
@@ -98,6 +103,17 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create data dir %q: %w", cfg.DataDir, err)
 	}
+	lock, err := LockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	b.dirLock = lock
+	opened := false
+	defer func() {
+		if !opened {
+			lock.Release()
+		}
+	}()
 	tier, err := b.newTierManager()
 	if err != nil {
 		return nil, err
@@ -121,6 +137,7 @@ func New(cfg Config) (*Broker, error) {
 		b.groupStore.Close()
 		return nil, err
 	}
+	opened = true
 	ln := b.ln
 	b.logger.Info("broker started", "addr", ln.Addr().String(), "listeners", len(b.listeners), "node_id", cfg.NodeID,
 		"cluster_id", b.clusterID, "data_dir", cfg.DataDir, "topics", len(b.topics))
@@ -175,6 +192,13 @@ func (b *Broker) Run(ctx context.Context) error {
 		go func() {
 			defer b.wg.Done()
 			b.attachTierLate(ctx) // tier.go
+		}()
+	}
+	if b.owner.enabled {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.bucketOwnerLoop(ctx) // remoteident.go
 		}()
 	}
 	if b.tier != nil {
@@ -245,6 +269,8 @@ func (b *Broker) Close() error {
 		b.closeConns()
 		b.wg.Wait()
 		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
+		b.releaseBucketOwner() // remoteident.go
+		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())
 		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)
 	})
 	return b.closeErr

@@ -74,6 +74,12 @@ type Config struct {
 	RemoteChunkBytes          int64         // remote.log.chunk.bytes; default 4 MiB
 	RemoteStore               tiering.ObjectStore
 	RemotePrefix              string // key prefix in the bucket; default ""
+	// RemoteStoreID names where RemoteStore keeps its objects ("fs:<dir>", "s3://<bucket>
+	// at <endpoint>"), without the prefix. When set, the data dir records it with the prefix
+	// in meta/remote-store.json and New refuses another one (remoteident.go) unless
+	// RemoteStoreChangeAllowed. Empty (tests, embedded use): not checked.
+	RemoteStoreID            string
+	RemoteStoreChangeAllowed bool
 
 	// TLS, SASL and ACLs (secconfig.go).
 	SecurityConfig

@@ -381,6 +381,12 @@ func SetSCRAMCredentialOffline(dataDir, user, mechanism, password string, iterat
 	if iterations < scramMinIterations || iterations > scramMaxIterations {
 		return fmt.Errorf("broker: iterations must be between %d and %d", scramMinIterations, scramMaxIterations)
 	}
+	// The broker must not be running: it would overwrite the file with its own view.
+	lock, err := LockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	meta := filepath.Join(dataDir, metaDirName)
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		return fmt.Errorf("cannot create %q: %w", meta, err)

@@ -55,6 +55,24 @@ type Manager struct {
 	pending []*RemotePartition // opened, upload loop not started yet
 	running bool
 	kick    chan struct{}
+	fenced  bool // Fence was called: every partition, open or opened later, is fenced
+}
+
+// Fence stops every partition of the manager from writing to the store (uploads, manifest
+// writes, remote retention, watermarks), now and for partitions opened later: the broker
+// calls it when another broker took over its bucket prefix. Reads carry on.
+func (m *Manager) Fence(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.fenced {
+		m.log.Error("remote tier fenced: this broker stops writing to the bucket", "reason", reason)
+	}
+	m.fenced = true
+	for _, p := range m.parts {
+		if !p.fenced.Swap(true) {
+			m.metrics.fenced.Inc()
+		}
+	}
 }
 
 // NewManager builds a Manager. c may be nil (a cache of Config.CacheBytes is created,
@@ -182,6 +200,9 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	defer m.mu.Unlock()
 	if _, dup := m.parts[k]; dup {
 		return nil, fmt.Errorf("tiering: partition %s-%d already open", topic, partition)
+	}
+	if m.fenced {
+		p.fenced.Store(true)
 	}
 	m.parts[k] = p
 	m.pending = append(m.pending, p)
