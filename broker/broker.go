@@ -39,11 +39,11 @@ type Broker struct {
 	// bucket prefix (remoteident.go).
 	directoryID string
 	owner       ownerState
-	tier      *tiering.Manager // nil: no remote tier
-	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
-	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
-	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
-	dirLock   *DataDirLock     // <data-dir>/.lock, held from New to Close (datadirlock.go)
+	tier        *tiering.Manager // nil: no remote tier
+	freshDir    bool             // started without topics.json (empty data dir: restore from the bucket)
+	disk        diskBudget       // strata.disk.budget.bytes (diskbudget.go)
+	segmentFS   segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
+	dirLock     *DataDirLock     // <data-dir>/.lock, held from New to Close (datadirlock.go)
 
 	// segFiles caps the open sealed segment files of all partitions (segfiles.go); nil
 	// (tests that build a Broker by hand): a cache per log.
