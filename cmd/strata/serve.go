@@ -19,10 +19,12 @@ import (
 
 // serveOptions is everything `strata serve` gathered before starting the broker.
 type serveOptions struct {
-	props  map[string]string // broker keys (Kafka names), flags > env > file
-	tier   tierConfig
-	admin  adminConfig
-	logger *slog.Logger
+	props map[string]string // broker keys (Kafka names), flags > env > file
+	tier  tierConfig
+	// acceptStoreChange: --accept-tier-store-change
+	acceptStoreChange bool
+	admin             adminConfig
+	logger            *slog.Logger
 }
 
 // gatherServeProps layers the configuration sources: file < env < flags. The returned map
@@ -100,6 +102,7 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	adminAddr := fs.String("admin-addr", "", "admin HTTP listener (/metrics, /healthz, /readyz, console; key strata.admin.listener; default "+admin.DefaultAddr+"; off disables)")
 	metricsAddr := fs.String("metrics-addr", "", "same as --admin-addr (kept for compatibility)")
 	printConfig := fs.Bool("print-config", false, "print the merged configuration (secrets redacted) and exit")
+	acceptStoreChange := fs.Bool("accept-tier-store-change", false, "the data dir's remote data now lives in the configured tier store and prefix (a deliberate migration: the objects were copied); without it a data dir refuses another store than the one it recorded")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -150,7 +153,7 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger})
+	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger, acceptStoreChange: *acceptStoreChange})
 }
 
 // serve runs the broker until ctx is done (SIGINT/SIGTERM), then shuts it down gracefully.
@@ -180,12 +183,14 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 
 	err = runBroker(ctx, brokerParams{
-		props:    o.props,
-		store:    store,
-		prefix:   o.tier.Prefix,
-		logger:   logger,
-		registry: reg,
-		onOpen:   func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
+		props:            o.props,
+		store:            store,
+		prefix:           o.tier.Prefix,
+		storeID:          o.tier.storeID(dataDirOf(o.props)),
+		allowStoreChange: o.acceptStoreChange,
+		logger:           logger,
+		registry:         reg,
+		onOpen:           func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
 	})
 	if err != nil {
 		return err

@@ -134,3 +134,29 @@ func parseTierConfig(tier map[string]string, dataDir string) (tierConfig, error)
 	}
 	return tc, nil
 }
+
+// storeID names where tc's objects live, for the data dir's record of its remote store
+// (broker.Config.RemoteStoreID): "none", "fs:<dir>" (relative to the data dir when the fs
+// directory is inside it, so that moving the data dir moves its store along), or
+// "s3://<bucket> at <endpoint>" (AWS when no endpoint is set). The prefix is kept apart.
+func (tc tierConfig) storeID(dataDir string) string {
+	switch tc.Store {
+	case "fs":
+		dir, derr := filepath.Abs(tc.FSDir)
+		data, aerr := filepath.Abs(dataDir)
+		if derr == nil && aerr == nil {
+			if rel, err := filepath.Rel(data, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				return "fs:<log.dirs>/" + filepath.ToSlash(rel)
+			}
+			return "fs:" + dir
+		}
+		return "fs:" + tc.FSDir
+	case "s3":
+		ep := strings.TrimSuffix(tc.S3.Endpoint, "/")
+		if ep == "" {
+			ep = "AWS S3"
+		}
+		return fmt.Sprintf("s3://%s at %s", tc.S3.Bucket, ep)
+	}
+	return "none"
+}
