@@ -577,7 +577,7 @@ func verifyPartition(ctx context.Context, out io.Writer, st tiering.ObjectStore,
 		}
 		return bucketError(tc, fmt.Errorf("cannot read the manifest of %s: %w", name, err))
 	}
-	named := map[string]bool{prefix + "manifest.json": true}
+	named := map[string]bool{prefix + "manifest.json": true, prefix + tiering.WatermarkName: true}
 	// Spilled manifest chunks, newest first.
 	for ref := head.LastChunk; ref != nil; {
 		named[ref.Key] = true
