@@ -128,7 +128,7 @@ func parseBool(v string) (bool, error) {
 	case "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("invalid boolean %q", v)
+	return false, fmt.Errorf("want true or false, got %q", v)
 }
 
 func i32Key(name, def, doc string, f func(c *Config) *int32) brokerKey {
@@ -395,7 +395,7 @@ func ParseConfig(props map[string]string) (Config, error) {
 				}
 				continue
 			}
-			return Config{}, fmt.Errorf("broker config: unknown key %q", name)
+			return Config{}, fmt.Errorf("broker config: unknown key %q%s", name, didYouMean(canon, brokerKeyNames()))
 		}
 		sets = append(sets, kv{k, v})
 	}
@@ -407,7 +407,7 @@ func ParseConfig(props map[string]string) (Config, error) {
 	})
 	for _, s := range sets {
 		if err := s.key.set(&c, s.val); err != nil {
-			return Config{}, fmt.Errorf("broker config: invalid value %q for %s: %w", s.val, s.key.Name, err)
+			return Config{}, fmt.Errorf("broker config: invalid value %q for %s: %s", s.val, s.key.Name, valueError(err))
 		}
 		c.explicit[s.key.Name] = true
 	}

@@ -51,6 +51,9 @@ func brokerError(cf *clientFlags, err error) error {
 	if err == nil {
 		return nil
 	}
+	if worded := wordDialError(err); worded != err {
+		return worded
+	}
 	msg := err.Error()
 	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
 		strings.Contains(msg, "i/o timeout") || errors.Is(err, context.DeadlineExceeded) {

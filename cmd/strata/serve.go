@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -130,6 +131,9 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkConfigKeys(props); err != nil {
+		return err
+	}
 	if *printConfig {
 		for _, line := range redacted(props) {
 			fmt.Fprintln(s.out, line)
@@ -151,6 +155,10 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	brokerProps, tierProps := splitTierProps(props)
 	tc, err := parseTierConfig(tierProps, dataDirOf(brokerProps))
 	if err != nil {
+		return err
+	}
+	// Every configuration mistake is reported before the first log line or listener.
+	if _, err := broker.ParseConfig(brokerProps); err != nil {
 		return err
 	}
 	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger, acceptStoreChange: *acceptStoreChange})
@@ -197,4 +205,40 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	logger.Info("strata stopped")
 	return nil
+}
+
+// checkConfigKeys rejects keys that name nothing, with the nearest known key for a typo.
+func checkConfigKeys(props map[string]string) error {
+	var errs []error
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if knownConfigKey(k) || strings.HasPrefix(k, "listener.name.") {
+			continue
+		}
+		msg := fmt.Sprintf("unknown config key %q", k)
+		if c := broker.ClosestName(k, allConfigKeyNames()); c != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", c)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errors.Join(errs...)
+}
+
+// allConfigKeyNames lists every key strata serve accepts.
+func allConfigKeyNames() []string {
+	var out []string
+	for _, k := range broker.ConfigKeys() {
+		out = append(out, k.Name)
+	}
+	for k := range tierKeys {
+		out = append(out, k)
+	}
+	for k := range adminKeys {
+		out = append(out, k)
+	}
+	return out
 }
