@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,7 +120,13 @@ func (f *storeFlags) open(ctx context.Context) (tiering.ObjectStore, tierConfig,
 	}
 	rest, tierProps := splitTierProps(props)
 	if tierProps["strata.tier.store"] == "" && tierProps["strata.tier.fs.dir"] == "" && tierProps["strata.tier.s3.bucket"] == "" {
-		return nil, tierConfig{}, usageErrorf("no store given: use --fs-dir DIR, --bucket NAME (with --endpoint for MinIO) or --config server.properties")
+		// Nothing chosen: the store strata serve uses by default, <log.dirs>/tier
+		// (./data/tier after the quickstart), when it exists.
+		def := filepath.Join(dataDirOf(rest), "tier")
+		if fi, err := os.Stat(def); err != nil || !fi.IsDir() {
+			return nil, tierConfig{}, usageErrorf("no store given and no default fs store in %s: use --fs-dir DIR, --bucket NAME (with --endpoint for MinIO) or --config server.properties", def)
+		}
+		tierProps["strata.tier.store"] = "fs"
 	}
 	tc, err := parseTierConfig(tierProps, dataDirOf(rest))
 	if err != nil {
@@ -160,6 +167,9 @@ func bucketError(tc tierConfig, err error) error {
 	case strings.Contains(msg, "InvalidAccessKeyId"), strings.Contains(msg, "SignatureDoesNotMatch"),
 		strings.Contains(msg, "AccessDenied"), strings.Contains(msg, "InvalidToken"), strings.Contains(msg, "ExpiredToken"):
 		return fmt.Errorf("%s: credentials rejected (check strata.tier.s3.access.key / secret.key)", where)
+	case strings.Contains(msg, "failed to retrieve credentials"), strings.Contains(msg, "no EC2 IMDS role"),
+		strings.Contains(msg, "get credentials"), strings.Contains(msg, "AnonymousCredentials"):
+		return fmt.Errorf("%s: no S3 credentials: set STRATA_TIER_S3_ACCESS_KEY and STRATA_TIER_S3_SECRET_KEY (or the AWS environment / shared config)", where)
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
 		return fmt.Errorf("%s: cannot connect: %v", where, err)
 	}
