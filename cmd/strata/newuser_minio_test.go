@@ -205,3 +205,38 @@ func TestSecondBrokerRefusedMinIO(t *testing.T) {
 	}
 	b.stop(t)
 }
+
+// Item 6: a MinIO user without S3 credentials gets one line naming the variables to set,
+// not the AWS SDK's EC2 instance-metadata story. Item 9: strata.tier.s3.create.bucket
+// creates a missing bucket.
+func TestServeS3CredentialsAndBucketMinIO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	mc := miniotest.Start(t)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"STRATA_TIER_S3_ACCESS_KEY", "STRATA_TIER_S3_SECRET_KEY"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	bucket := "fresh-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:20]
+	flags := minioFlags(mc, bucket, "")
+
+	_, err := startServe(t, append([]string{"--log-dirs", filepath.Join(t.TempDir(), "d")}, flags...)...)
+	oneLine(t, "serve without credentials", err, `no S3 credentials for bucket "`+bucket+`"`, "STRATA_TIER_S3_ACCESS_KEY")
+
+	t.Setenv("STRATA_TIER_S3_ACCESS_KEY", mc.AccessKey)
+	t.Setenv("STRATA_TIER_S3_SECRET_KEY", mc.SecretKey)
+	_, err = startServe(t, append([]string{"--log-dirs", filepath.Join(t.TempDir(), "d")}, flags...)...)
+	oneLine(t, "serve with a bucket that does not exist", err, `bucket "`+bucket+`" at `+mc.Endpoint+" does not exist",
+		"--set strata.tier.s3.create.bucket=true")
+	s, err := startServe(t, append([]string{"--log-dirs", filepath.Join(t.TempDir(), "d"), "--set", "strata.tier.s3.create.bucket=true"}, flags...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stop(t)
+	if ok, err := mc.Client.BucketExists(t.Context(), bucket); err != nil || !ok {
+		t.Fatalf("bucket %q not created: %v", bucket, err)
+	}
+}

@@ -201,6 +201,9 @@ func serve(ctx context.Context, o serveOptions) error {
 		onOpen:           func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
 	})
 	if err != nil {
+		if worded, ok := bucketProblem(o.tier, err); ok && store != nil {
+			return worded // e.g. a restore onto an empty data dir from a bucket that does not exist
+		}
 		return err
 	}
 	logger.Info("strata stopped")

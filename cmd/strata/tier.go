@@ -153,7 +153,14 @@ func bucketError(tc tierConfig, err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
+	if worded, ok := bucketProblem(tc, err); ok {
+		return worded
+	}
+	return fmt.Errorf("%s: %w", storeWhere(tc), err)
+}
+
+// storeWhere names the store of tc: its directory, or bucket "b" at <endpoint>.
+func storeWhere(tc tierConfig) string {
 	where := tc.FSDir
 	if tc.Store == "s3" {
 		where = "bucket " + strconv.Quote(tc.S3.Bucket)
@@ -161,19 +168,27 @@ func bucketError(tc tierConfig, err error) error {
 			where += " at " + tc.S3.Endpoint
 		}
 	}
+	return where
+}
+
+// bucketProblem recognises the store errors a person fixes outside Strata (a missing
+// bucket, credentials, an unreachable endpoint) and words them as one line with the fix.
+func bucketProblem(tc tierConfig, err error) (error, bool) {
+	msg := err.Error()
+	where := storeWhere(tc)
 	switch {
 	case strings.Contains(msg, "NoSuchBucket"):
-		return fmt.Errorf("%s does not exist", where)
+		return fmt.Errorf("%s does not exist: create it (e.g. mc mb, aws s3 mb) or start strata serve once with --set strata.tier.s3.create.bucket=true", where), true
 	case strings.Contains(msg, "InvalidAccessKeyId"), strings.Contains(msg, "SignatureDoesNotMatch"),
 		strings.Contains(msg, "AccessDenied"), strings.Contains(msg, "InvalidToken"), strings.Contains(msg, "ExpiredToken"):
-		return fmt.Errorf("%s: credentials rejected (check strata.tier.s3.access.key / secret.key)", where)
+		return fmt.Errorf("%s: credentials rejected (check strata.tier.s3.access.key / secret.key)", where), true
 	case strings.Contains(msg, "failed to retrieve credentials"), strings.Contains(msg, "no EC2 IMDS role"),
 		strings.Contains(msg, "get credentials"), strings.Contains(msg, "AnonymousCredentials"):
-		return fmt.Errorf("%s: no S3 credentials: set STRATA_TIER_S3_ACCESS_KEY and STRATA_TIER_S3_SECRET_KEY (or the AWS environment / shared config)", where)
+		return fmt.Errorf("%s: no S3 credentials: set STRATA_TIER_S3_ACCESS_KEY and STRATA_TIER_S3_SECRET_KEY (or the AWS environment / shared config)", where), true
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
-		return fmt.Errorf("%s: cannot connect: %v", where, err)
+		return fmt.Errorf("%s: cannot connect: %v", where, err), true
 	}
-	return fmt.Errorf("%s: %w", where, err)
+	return nil, false
 }
 
 // findTopic reads the topic manifest of name from the bucket.

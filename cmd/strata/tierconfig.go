@@ -19,6 +19,8 @@ type tierConfig struct {
 
 	FSDir string // strata.tier.fs.dir; default <log.dirs>/tier
 
+	CreateBucket bool // strata.tier.s3.create.bucket: create a missing bucket at start; default false
+
 	S3 s3Config
 }
 
@@ -49,6 +51,7 @@ var tierKeys = map[string]string{
 	"strata.tier.s3.sse":            "server-side encryption: empty, AES256 or aws:kms",
 	"strata.tier.s3.sse.kms.key.id": "KMS key id for sse=aws:kms",
 	"strata.tier.s3.storage.class":  "storage class of uploaded objects, e.g. STANDARD_IA; empty: the bucket's default",
+	"strata.tier.s3.create.bucket":  "true: create the bucket at start when it does not exist (e.g. a fresh MinIO); default false",
 }
 
 // splitTierProps removes the strata.tier.* keys from props and returns them separately.
@@ -94,6 +97,13 @@ func parseTierConfig(tier map[string]string, dataDir string) (tierConfig, error)
 	}
 	if tc.Store == "" {
 		tc.Store = "fs"
+	}
+	if v, ok := tier["strata.tier.s3.create.bucket"]; ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return tierConfig{}, fmt.Errorf("strata.tier.s3.create.bucket: want true or false, got %q", v)
+		}
+		tc.CreateBucket = b
 	}
 	if v, ok := tier["strata.tier.s3.path.style"]; ok && v != "" {
 		b, err := strconv.ParseBool(v)
