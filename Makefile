@@ -23,9 +23,14 @@ docs:
 	$(GO) run ./cmd/strata config-keys --update-readme README.md
 
 # Start a broker on 127.0.0.1:9092 with its data (and the fs tier store, ./data/tier) in ./data.
+# `make run PORT=9093 DATA=./data2 ADMIN=127.0.0.1:9645` starts another one; only values given on
+# the make command line count (a PORT in the environment does not move `make run`).
+RUN_PORT  = $(if $(filter command line,$(origin PORT)),$(PORT),9092)
+RUN_DATA  = $(if $(filter command line,$(origin DATA)),$(DATA),./data)
+RUN_ADMIN = $(if $(filter command line,$(origin ADMIN)),--admin-addr $(ADMIN))
 run: build
-	mkdir -p data
-	./bin/strata serve --listeners PLAINTEXT://127.0.0.1:9092 --log-dirs ./data --set strata.tier.store=fs
+	mkdir -p $(RUN_DATA)
+	./bin/strata serve --listeners PLAINTEXT://127.0.0.1:$(RUN_PORT) --log-dirs $(RUN_DATA) --set strata.tier.store=fs $(RUN_ADMIN)
 
 # --- tests -------------------------------------------------------------------------------
 

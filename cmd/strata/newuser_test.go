@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +167,46 @@ func TestGroupProtocolWords(t *testing.T) {
 	out := mustCLI(t, "", "group", "describe", "g", b)
 	if !strings.Contains(out, "state Empty, protocol ") || strings.Contains(out, "protocol consumer/,") || !strings.Contains(out, "0 members") {
 		t.Fatalf("describe of an empty group:\n%s", out)
+	}
+}
+
+// Item 8: `make run` could not change its port or data dir. PORT, DATA and ADMIN on the make
+// command line do; without them the command is what it always was, whatever the
+// environment holds.
+func TestMakeRunVariables(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	run := func(env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("make", append([]string{"-n", "--no-print-directory", "-C", "../..", "run"}, args...)...)
+		for _, kv := range os.Environ() { // not a parent make's flags and variables (make test)
+			if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("make -n run %v: %v", args, err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return strings.TrimSpace(lines[len(lines)-1])
+	}
+	const def = "./bin/strata serve --listeners PLAINTEXT://127.0.0.1:9092 --log-dirs ./data --set strata.tier.store=fs"
+	if got := run(nil); got != def {
+		t.Fatalf("make run: %q", got)
+	}
+	if got := run([]string{"PORT=1234", "DATA=/elsewhere"}); got != def {
+		t.Fatalf("make run with PORT/DATA in the environment: %q", got)
+	}
+	want := "./bin/strata serve --listeners PLAINTEXT://127.0.0.1:9093 --log-dirs ./data2 --set strata.tier.store=fs --admin-addr 127.0.0.1:9645"
+	if got := run(nil, "PORT=9093", "DATA=./data2", "ADMIN=127.0.0.1:9645"); got != want {
+		t.Fatalf("make run PORT=9093 DATA=./data2 ADMIN=...: %q", got)
+	}
+	// Every such command line is one strata serve accepts.
+	args := strings.Fields(want)[2:]
+	if _, errOut, err := cli(t, "", append([]string{"serve", "--print-config"}, args...)...); err != nil {
+		t.Fatalf("serve %v: %v %s", args, err, errOut)
 	}
 }
