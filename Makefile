@@ -88,9 +88,10 @@ fuzz:
 		done; \
 	done; exit $$rc
 
-# Only the kcat quickstart (test/shell/quickstart.sh via its Go test).
-shell-test: kcat
-	$(GO) test -count=1 -v -run TestQuickstart ./test/shell/
+# Only the README walk-throughs: the kcat quickstart (test/shell/quickstart.sh via its Go test)
+# and the tiering section against MinIO.
+shell-test: kcat bin/minio
+	$(GO) test -count=1 -v -run 'TestQuickstart|TestReadmeTiering' ./test/shell/
 
 # Side by side in one run (issue 7): machine limits, kfake, NATS JetStream and Strata (a child
 # broker tiering to a local MinIO). Table and JSON lines on stdout and in test/artifacts/bench/,
