@@ -103,9 +103,12 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create data dir %q: %w", cfg.DataDir, err)
 	}
-	lock, err := LockDataDir(cfg.DataDir)
-	if err != nil {
-		return nil, err
+	lock := cfg.DataDirLock
+	if lock == nil {
+		var err error
+		if lock, err = LockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	b.dirLock = lock
 	opened := false

@@ -81,6 +81,9 @@ type Config struct {
 	// RemoteStoreChangeAllowed. Empty (tests, embedded use): not checked.
 	RemoteStoreID            string
 	RemoteStoreChangeAllowed bool
+	// DataDirLock is the lock of DataDir when the caller took it already (strata serve does,
+	// before it logs anything); New takes it otherwise. The broker releases it on Close.
+	DataDirLock *DataDirLock
 
 	// TLS, SASL and ACLs (secconfig.go).
 	SecurityConfig

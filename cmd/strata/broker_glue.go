@@ -22,6 +22,7 @@ type brokerParams struct {
 	storeID string // tierConfig.storeID: what the data dir records (broker.Config.RemoteStoreID)
 	// allowStoreChange: --accept-tier-store-change (broker.Config.RemoteStoreChangeAllowed)
 	allowStoreChange bool
+	dirLock          *broker.DataDirLock // taken by serve before it logs; nil: broker.New takes it
 	logger           *slog.Logger
 	registry         prometheus.Registerer
 	onOpen           func(*broker.Broker) // called once the broker is open (admin listener); may be nil
@@ -52,6 +53,7 @@ func brokerConfig(p brokerParams) (broker.Config, error) {
 	cfg.RemoteStore = p.store
 	cfg.RemoteStoreID = p.storeID
 	cfg.RemoteStoreChangeAllowed = p.allowStoreChange
+	cfg.DataDirLock = p.dirLock
 	cfg.Logger = p.logger
 	cfg.Registerer = p.registry
 	return cfg, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -209,4 +210,26 @@ func TestMakeRunVariables(t *testing.T) {
 	if _, errOut, err := cli(t, "", append([]string{"serve", "--print-config"}, args...)...); err != nil {
 		t.Fatalf("serve %v: %v %s", args, err, errOut)
 	}
+}
+
+// Item 1: a second strata serve on a data dir in use exits at once with one line naming
+// the holder's pid, before it logs anything (no admin-port warning first).
+func TestServeDataDirInUse(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	s, err := startServe(t, "--log-dirs", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := cli(t, "", "serve", "--log-dirs", data, "--listeners", "PLAINTEXT://127.0.0.1:0")
+	oneLine(t, "second serve", err, "data directory in use", fmt.Sprintf("(pid %d)", os.Getpid()), "log.dirs")
+	if errOut != "" {
+		t.Fatalf("second serve logged before refusing:\n%s", errOut)
+	}
+	s.stop(t)
+	// Once the first stopped, the directory is free again.
+	s, err = startServe(t, "--log-dirs", data)
+	if err != nil {
+		t.Fatalf("restart after a clean stop: %v", err)
+	}
+	s.stop(t)
 }

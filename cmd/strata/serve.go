@@ -24,6 +24,7 @@ type serveOptions struct {
 	tier  tierConfig
 	// acceptStoreChange: --accept-tier-store-change
 	acceptStoreChange bool
+	dirLock           *broker.DataDirLock // held: taken before anything is logged
 	admin             adminConfig
 	logger            *slog.Logger
 }
@@ -161,7 +162,12 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	if _, err := broker.ParseConfig(brokerProps); err != nil {
 		return err
 	}
-	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger, acceptStoreChange: *acceptStoreChange})
+	// A second broker on the data dir is refused before it logs or opens anything.
+	lock, err := broker.LockDataDir(dataDirOf(brokerProps))
+	if err != nil {
+		return err
+	}
+	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger, acceptStoreChange: *acceptStoreChange, dirLock: lock})
 }
 
 // serve runs the broker until ctx is done (SIGINT/SIGTERM), then shuts it down gracefully.
@@ -173,6 +179,9 @@ func serve(ctx context.Context, o serveOptions) error {
 	logger.Info("starting strata", "version", version, "config", strings.Join(redacted(o.props), " "),
 		"tier_store", o.tier.Store)
 
+	// The broker releases the lock on Close (or when it fails to start); this covers the
+	// paths that never reach it. Release is idempotent.
+	defer o.dirLock.Release()
 	adm, err := startAdmin(o.admin, reg, logger)
 	if err != nil {
 		return err
@@ -196,6 +205,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		prefix:           o.tier.Prefix,
 		storeID:          o.tier.storeID(dataDirOf(o.props)),
 		allowStoreChange: o.acceptStoreChange,
+		dirLock:          o.dirLock,
 		logger:           logger,
 		registry:         reg,
 		onOpen:           func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
