@@ -271,6 +271,11 @@ func (b *Broker) Close() error {
 		}
 		b.closeConns()
 		b.wg.Wait()
+		if b.tier != nil { // appends and uploads have stopped: record the exact log ends
+			ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+			b.tier.WriteFinalWatermarks(ctx) // tiering/watermark.go
+			cancel()
+		}
 		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
 		b.releaseBucketOwner() // remoteident.go
 		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())

@@ -3,7 +3,6 @@ package test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -25,7 +24,9 @@ func TestRestoreNeverReusesAcknowledgedOffsets(t *testing.T) {
 	}
 	srv := miniotest.Start(t)
 	store := tierS3Store(t, srv, srv.NewBucket(t))
-	open := func(dir string) (*broker.Broker, *kgo.Client, func()) {
+	// open starts a broker on dir; crash stops it as a lost machine would (no Close: no
+	// final watermark; Close runs at the end of the test), stop stops it cleanly.
+	open := func(dir string) (b *broker.Broker, cl *kgo.Client, crash, stop func()) {
 		cfg, err := broker.ParseConfig(map[string]string{
 			"listeners":                               "PLAINTEXT://127.0.0.1:0",
 			"log.dirs":                                dir,
@@ -37,19 +38,21 @@ func TestRestoreNeverReusesAcknowledgedOffsets(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.RemoteStore, cfg.RemotePrefix = store, "wm"
-		b, err := broker.New(cfg)
+		b, err = broker.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- b.Run(ctx) }()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.DefaultProduceTopic("wm"),
+		cl, err = kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.DefaultProduceTopic("wm"),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b, cl, func() { cl.Close(); cancel(); <-done; b.Close() }
+		crash = func() { cl.Close(); cancel(); <-done; t.Cleanup(func() { b.Close() }) }
+		stop = func() { cl.Close(); cancel(); <-done; b.Close() }
+		return b, cl, crash, stop
 	}
 	produce := func(cl *kgo.Client, from, n int) (last int64) {
 		for i := from; i < from+n; i++ {
@@ -63,7 +66,7 @@ func TestRestoreNeverReusesAcknowledgedOffsets(t *testing.T) {
 	}
 
 	dirA := t.TempDir()
-	_, cl, closeA := open(dirA)
+	_, cl, crashA, _ := open(dirA)
 	seg := "1024"
 	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopic(t.Context(), 1, 1, map[string]*string{"segment.bytes": &seg}, "wm"); err != nil {
@@ -85,13 +88,9 @@ func TestRestoreNeverReusesAcknowledgedOffsets(t *testing.T) {
 		w, err := tiering.ReadWatermark(t.Context(), store, prefix)
 		return err == nil && w.LogEnd == last+1
 	})
-	closeA()
-	if err := os.RemoveAll(dirA); err != nil { // the disk is lost
-		t.Fatal(err)
-	}
+	crashA() // the machine and its disk are lost
 
-	b, cl, closeB := open(t.TempDir())
-	defer closeB()
+	b, cl, _, stopB := open(t.TempDir())
 	first := produce(cl, 1000, 1)
 	if first <= last {
 		t.Fatalf("after the restore a new record got offset %d; offsets up to %d were acknowledged before", first, last)
@@ -128,5 +127,15 @@ func TestRestoreNeverReusesAcknowledgedOffsets(t *testing.T) {
 	}
 	if seen[first] != "v1000" {
 		t.Fatalf("new record at %d: %q", first, seen[first])
+	}
+
+	// After a clean stop the exact log end is recorded: a restore continues right after the
+	// last record (here one the bucket never got), no reservation gap.
+	lastB := produce(cl, 1001, 1)
+	stopB()
+	_, cl, _, stopC := open(t.TempDir())
+	defer stopC()
+	if next := produce(cl, 2000, 1); next != lastB+1 {
+		t.Fatalf("after a clean stop at %d the restore continued at %d, want %d", lastB, next, lastB+1)
 	}
 }

@@ -24,6 +24,9 @@ package tiering
 // unreachable (appends are never held up by the bucket). The watermark is best effort in that
 // sense; the gap it leaves costs nothing but offsets.
 //
+// At a clean stop the broker writes every partition's exact end without a reservation
+// (Manager.WriteFinalWatermarks), so a restore after a clean stop leaves no gap.
+//
 // Only the partition's writer writes it (not when fenced); it is deleted with the topic's
 // objects and is never an orphan.
 
@@ -96,9 +99,41 @@ func (p *RemotePartition) NoteLogEnd(next int64) {
 	}
 }
 
+// WriteFinalWatermarks records, at a clean stop, every open partition's exact log end with
+// no reservation (reservedEnd = logEnd): nothing more will be acknowledged, so a restore
+// continues right after the last record instead of after a reserve. The caller must have
+// stopped appends and Run. Failures are logged; a partition keeps its last watermark.
+func (m *Manager) WriteFinalWatermarks(ctx context.Context) {
+	if m.cfg.WatermarkInterval <= 0 {
+		return
+	}
+	m.mu.Lock()
+	parts := make([]*RemotePartition, 0, len(m.parts))
+	for _, p := range m.parts {
+		parts = append(parts, p)
+	}
+	m.mu.Unlock()
+	var g errgroup.Group
+	g.SetLimit(16)
+	for _, p := range parts {
+		g.Go(func() error {
+			if err := p.writeWatermarkAt(ctx, true, true); err != nil {
+				p.log.Warn("cannot write the final watermark", "err", err)
+			}
+			return nil
+		})
+	}
+	g.Wait()
+}
+
 // writeWatermark writes watermark.json when the local log end moved since the last one
 // (always, with force). It is a no-op for read-only and fenced partitions.
 func (p *RemotePartition) writeWatermark(ctx context.Context, force bool) error {
+	return p.writeWatermarkAt(ctx, force, false)
+}
+
+// writeWatermarkAt is writeWatermark; final writes the exact end without a reservation.
+func (p *RemotePartition) writeWatermarkAt(ctx context.Context, force, final bool) error {
 	if p.local == nil || p.fenced.Load() {
 		return nil
 	}
@@ -108,10 +143,17 @@ func (p *RemotePartition) writeWatermark(ctx context.Context, force bool) error 
 	if end <= p.wm.written && !force {
 		return nil
 	}
+	if final && (end < p.wm.written || end == p.wm.reserved) {
+		return nil // the log went backwards (lost unflushed data): keep the reservation; or nothing to say
+	}
 	delta := max(end-p.wm.written, 0)
+	reserved := max(end+2*delta, p.wm.reserved)
+	if final {
+		reserved = end
+	}
 	w := PartitionWatermark{
 		Version: 1, Kind: "strata.partition.watermark", Topic: p.topic, TopicID: TopicIDString(p.topicID),
-		Partition: p.partition, LogEnd: end, ReservedEnd: max(end+2*delta, p.wm.reserved), Writer: p.m.id,
+		Partition: p.partition, LogEnd: end, ReservedEnd: reserved, Writer: p.m.id,
 		Updated: p.m.now().UTC(),
 	}
 	b, err := json.Marshal(w)
