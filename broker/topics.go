@@ -2,7 +2,9 @@ package broker
 
 // The topic registry and its persistence.
 //
+// <data-dir>/.lock                 flock held while a broker runs (datadirlock.go)
 // <data-dir>/meta/meta.properties  version=1, cluster.id, node.id, directory.id (as Kafka writes it)
+// <data-dir>/meta/remote-store.json  the remote store and prefix of the data (remoteident.go)
 // <data-dir>/meta/topics.json      {"version":1,"topics":[{"name","id","partitions","configs"}]}
 //
 // Both files are replaced atomically: written to <file>.tmp, fsynced, renamed over the old

@@ -164,5 +164,7 @@
 // DeleteTopic deletes the marker first. The broker recreates the topics
 // and opens their partitions on empty local logs; OpenPartition restarts an empty local log
 // at the remote end offset, so new produces continue after the bucket's data while reads
-// below it come from the bucket.
+// below it come from the bucket, and a brand-new one further, after the partition's
+// watermark (watermark.go), so that offsets acknowledged but never uploaded are not handed
+// out again.
 package tiering
