@@ -525,7 +525,7 @@ func runTierRestore(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return brokerError(&cf, err)
 	}
-	fmt.Fprintf(s.out, "restored %d records of %s into %s\n", n, tm.Topic, *toTopic)
+	fmt.Fprintf(s.out, "restored %d %s of %s into %s\n", n, plural(int(n), "record", "records"), tm.Topic, *toTopic)
 	return nil
 }
 
@@ -577,8 +577,9 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 			}
 		}
 	}
-	fmt.Fprintf(s.out, "verified %d topics, %d segments, %d objects, %s: %d missing, %d corrupt, %d orphaned",
-		len(topics), rep.segments, rep.objects, humanBytes(rep.bytes), rep.missing, rep.corrupt, rep.orphan)
+	fmt.Fprintf(s.out, "verified %d %s, %d %s, %d %s, %s: %d missing, %d corrupt, %d orphaned",
+		len(topics), plural(len(topics), "topic", "topics"), rep.segments, plural(int(rep.segments), "segment", "segments"),
+		rep.objects, plural(int(rep.objects), "object", "objects"), humanBytes(rep.bytes), rep.missing, rep.corrupt, rep.orphan)
 	if *deleteOrphans && !*dryRun {
 		fmt.Fprintf(s.out, " (%d deleted)", rep.deleted)
 	}
@@ -674,7 +675,7 @@ func verifyPartition(ctx context.Context, out io.Writer, st tiering.ObjectStore,
 		}
 		fmt.Fprintf(out, "ORPHAN   %s: %s, %s, modified %s%s\n", name, oi.Key, humanBytes(oi.Size), oi.LastModified.UTC().Format(time.RFC3339), action)
 	}
-	fmt.Fprintf(out, "checked  %s: %d segments, offsets %d-%d\n", name, len(entries), head.LogStartOffset, head.EndOffset)
+	fmt.Fprintf(out, "checked  %s: %d %s, offsets %d-%d\n", name, len(entries), plural(len(entries), "segment", "segments"), head.LogStartOffset, head.EndOffset)
 	return nil
 }
 
