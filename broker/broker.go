@@ -114,6 +114,7 @@ func New(cfg Config) (*Broker, error) {
 	opened := false
 	defer func() {
 		if !opened {
+			b.releaseBucketOwner() // a claim New made (remoteident.go)
 			lock.Release()
 		}
 	}()
