@@ -51,7 +51,7 @@ var tierKeys = map[string]string{
 	"strata.tier.s3.sse":            "server-side encryption: empty, AES256 or aws:kms",
 	"strata.tier.s3.sse.kms.key.id": "KMS key id for sse=aws:kms",
 	"strata.tier.s3.storage.class":  "storage class of uploaded objects, e.g. STANDARD_IA; empty: the bucket's default",
-	"strata.tier.s3.create.bucket":  "true: create the bucket at start when it does not exist (e.g. a fresh MinIO); default false",
+	"strata.tier.s3.create.bucket":  "true: create the bucket at start when it does not exist (e.g. a fresh MinIO)",
 }
 
 // splitTierProps removes the strata.tier.* keys from props and returns them separately.
