@@ -168,6 +168,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		err  error
 	}
 	remotes := make(map[int]*remoteJob)
+	gapFrom := make(map[int]int64) // parts whose offset lies in a restore's gap: read from here
 	// Remote waits end early once the local partitions alone satisfy MinBytes: the
 	// background reads carry on and the client's next fetch picks them up.
 	rctx, stopRemoteWaits := context.WithCancel(ctx)
@@ -205,6 +206,14 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			continue
 		}
 		if t := p.getTier(); t != nil && off < p.LocalLogStartOffset() {
+			if _, end, ok := t.Bounds(); !ok || off >= end {
+				// Past the bucket's end but below the local start: offsets a restore
+				// skipped (acknowledged before the disk was lost, never uploaded; see
+				// tiering/watermark.go). The answer starts at the local start, as
+				// Kafka's does after a compacted gap.
+				gapFrom[i] = p.LocalLogStartOffset()
+				continue
+			}
 			// A fetch that went to the bucket answers as soon as the read is done (or
 			// remoteFetchMaxWait passed), as Kafka's delayed remote fetch does.
 			stop = true
@@ -271,10 +280,14 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				continue
 			}
 			var local bool
+			off := fp.rp.FetchOffset
+			if from, ok := gapFrom[i]; ok {
+				off = from
+			}
 			if rb.spliceable() {
-				sec, data, local, err = fp.p.readLocalSection(fp.rp.FetchOffset, limit, minOne)
+				sec, data, local, err = fp.p.readLocalSection(off, limit, minOne)
 			} else {
-				data, local, err = fp.p.readLocalBuf(fp.rp.FetchOffset, limit, minOne, rb)
+				data, local, err = fp.p.readLocalBuf(off, limit, minOne, rb)
 			}
 			if err == nil && !local {
 				// Retention moved the local start past the offset since we checked; the

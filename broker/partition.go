@@ -313,6 +313,9 @@ func (p *Partition) appendBatch(batch []byte, h segment.BatchHeader, now time.Ti
 			FirstOffset: info.BaseOffset, LastOffset: info.LastOffset, MaxTimestamp: info.MaxTimestamp,
 		}, now)
 	}
+	if t, ok := p.getTier().(interface{ NoteLogEnd(int64) }); ok {
+		t.NoteLogEnd(info.LastOffset + 1) // the bucket's watermark (tiering/watermark.go)
+	}
 	if wake {
 		p.notify.broadcast()
 	}

@@ -2,7 +2,9 @@ package broker
 
 // The topic registry and its persistence.
 //
-// <data-dir>/meta/meta.properties  version=1, cluster.id, node.id (as Kafka writes it)
+// <data-dir>/.lock                 flock held while a broker runs (datadirlock.go)
+// <data-dir>/meta/meta.properties  version=1, cluster.id, node.id, directory.id (as Kafka writes it)
+// <data-dir>/meta/remote-store.json  the remote store and prefix of the data (remoteident.go)
 // <data-dir>/meta/topics.json      {"version":1,"topics":[{"name","id","partitions","configs"}]}
 //
 // Both files are replaced atomically: written to <file>.tmp, fsynced, renamed over the old
@@ -451,13 +453,24 @@ func (b *Broker) loadMeta() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create meta dir %q: %w", dir, err)
 	}
-	if err := b.loadMetaProperties(); err != nil {
+	path := filepath.Join(dir, topicsFileName)
+	data, readErr := os.ReadFile(path)
+	fresh := errors.Is(readErr, fs.ErrNotExist)
+	b.freshDir = fresh
+	if err := b.checkRemoteStoreRecord(); err != nil { // remoteident.go
 		return err
 	}
-	path := filepath.Join(dir, topicsFileName)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		b.freshDir = true
+	adopt, err := b.bucketClusterID(fresh)
+	if err != nil {
+		return err
+	}
+	if err := b.loadMetaProperties(adopt); err != nil {
+		return err
+	}
+	if err := b.startBucketOwner(); err != nil {
+		return err
+	}
+	if fresh {
 		if err := b.restoreFromBucket(); err != nil {
 			return err
 		}
@@ -466,8 +479,8 @@ func (b *Broker) loadMeta() error {
 		defer b.adminMu.Unlock()
 		return b.saveTopicsLocked()
 	}
-	if err != nil {
-		return fmt.Errorf("cannot read %q: %w", path, err)
+	if readErr != nil {
+		return fmt.Errorf("cannot read %q: %w", path, readErr)
 	}
 	var f topicsFile
 	if err := json.Unmarshal(data, &f); err != nil {
@@ -540,18 +553,30 @@ func (b *Broker) warnStrayDirs() {
 	}
 }
 
-func (b *Broker) loadMetaProperties() error {
+// loadMetaProperties reads (or writes) meta.properties. A new file takes cluster.id from
+// the config, else adopt (the cluster a restored bucket prefix belongs to), else a new id.
+// directory.id (as in Kafka's meta.properties) identifies this data dir to the bucket
+// (remoteident.go); files written before it existed get one.
+func (b *Broker) loadMetaProperties(adopt string) error {
 	path := filepath.Join(b.metaDir(), metaPropsFileName)
 	data, err := os.ReadFile(path)
+	write := func() error {
+		var buf bytes.Buffer
+		fmt.Fprintf(&buf, "#Written by Strata; do not edit.\nversion=1\ncluster.id=%s\nnode.id=%d\ndirectory.id=%s\n",
+			b.clusterID, b.cfg.NodeID, b.directoryID)
+		return writeFileAtomic(path, buf.Bytes())
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		b.clusterID = b.cfg.ClusterID
+		if b.clusterID == "" {
+			b.clusterID = adopt
+		}
 		if b.clusterID == "" {
 			id := newTopicID()
 			b.clusterID = base64.RawURLEncoding.EncodeToString(id[:])
 		}
-		var buf bytes.Buffer
-		fmt.Fprintf(&buf, "#Written by Strata; do not edit.\nversion=1\ncluster.id=%s\nnode.id=%d\n", b.clusterID, b.cfg.NodeID)
-		return writeFileAtomic(path, buf.Bytes())
+		b.directoryID = uuid.NewString()
+		return write()
 	}
 	if err != nil {
 		return fmt.Errorf("cannot read %q: %w", path, err)
@@ -575,6 +600,10 @@ func (b *Broker) loadMetaProperties() error {
 	}
 	if n, ok := props["node.id"]; ok && n != strconv.Itoa(int(b.cfg.NodeID)) {
 		return fmt.Errorf("configured node.id %d does not match %s in %q", b.cfg.NodeID, n, path)
+	}
+	if b.directoryID = props["directory.id"]; b.directoryID == "" {
+		b.directoryID = uuid.NewString()
+		return write()
 	}
 	return nil
 }

@@ -55,6 +55,25 @@ type Manager struct {
 	pending []*RemotePartition // opened, upload loop not started yet
 	running bool
 	kick    chan struct{}
+	fenced  bool          // Fence was called: every partition, open or opened later, is fenced
+	wmWake  chan struct{} // a partition passed its watermark reservation (watermark.go)
+}
+
+// Fence stops every partition of the manager from writing to the store (uploads, manifest
+// writes, remote retention, watermarks), now and for partitions opened later: the broker
+// calls it when another broker took over its bucket prefix. Reads carry on.
+func (m *Manager) Fence(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.fenced {
+		m.log.Error("remote tier fenced: this broker stops writing to the bucket", "reason", reason)
+	}
+	m.fenced = true
+	for _, p := range m.parts {
+		if !p.fenced.Swap(true) {
+			m.metrics.fenced.Inc()
+		}
+	}
 }
 
 // NewManager builds a Manager. c may be nil (a cache of Config.CacheBytes is created,
@@ -71,6 +90,7 @@ func NewManager(cfg Config, store ObjectStore, c *cache.Cache, logger *slog.Logg
 		cfg: cfg, store: store, cache: c, log: logger, metrics: NewMetrics(reg),
 		sem: make(chan struct{}, cfg.UploadConcurrency), id: uuid.NewString(), now: time.Now,
 		parts: make(map[partKey]*RemotePartition), kick: make(chan struct{}, 1),
+		wmWake: make(chan struct{}, 1),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -96,6 +116,9 @@ func (m *Manager) Store() ObjectStore { return m.store }
 // ctx is done, then waits for them and returns nil. Uploads happen only while Run runs.
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if m.cfg.WatermarkInterval > 0 {
+		wg.Go(func() { m.watermarkLoop(ctx) })
+	}
 	for {
 		m.mu.Lock()
 		m.running = true
@@ -169,19 +192,42 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	}
 	p.pcfg.Store(&pcfg)
 	p.publishLocked()
+	wm, err := ReadWatermark(ctx, m.store, prefix)
+	if err != nil {
+		m.metrics.errors.WithLabelValues("watermark").Inc()
+		return nil, fmt.Errorf("cannot open remote partition %s-%d: %w", topic, partition, err)
+	}
+	p.wm.written, p.wm.reserved = wm.LogEnd, wm.ReservedEnd
+	p.wmReserved.Store(wm.ReservedEnd)
 	if log != nil {
 		_, end, ok := p.Bounds()
+		restarted := log.NextOffset() == 0 // a brand-new local log
 		if ok && log.LogStartOffset() == log.NextOffset() && log.NextOffset() < end {
 			if err := log.SetLogStartOffset(end); err != nil {
 				return nil, fmt.Errorf("cannot restart local log of %s-%d at remote end %d: %w", topic, partition, end, err)
 			}
 			p.log.Info("local log restarted at remote end offset", "offset", end)
+			restarted = true
+		}
+		// A restored local log also skips the offsets that were acknowledged but never
+		// uploaded (watermark.go), under the same rule as above: the log is empty and the
+		// broker does not append to it until OpenPartition returns.
+		if restarted && log.LogStartOffset() == log.NextOffset() && wm.ReservedEnd > log.NextOffset() {
+			from := log.NextOffset()
+			if err := log.SetLogStartOffset(wm.ReservedEnd); err != nil {
+				return nil, fmt.Errorf("cannot restart local log of %s-%d at watermark %d: %w", topic, partition, wm.ReservedEnd, err)
+			}
+			p.log.Warn("local log restarted after the partition's watermark: offsets acknowledged before but never uploaded are skipped, not reused",
+				"offset", wm.ReservedEnd, "skipped_from", from, "watermark_log_end", wm.LogEnd)
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.parts[k]; dup {
 		return nil, fmt.Errorf("tiering: partition %s-%d already open", topic, partition)
+	}
+	if m.fenced {
+		p.fenced.Store(true)
 	}
 	m.parts[k] = p
 	m.pending = append(m.pending, p)

@@ -65,6 +65,9 @@ type RemotePartition struct {
 	times  timeSearch // guarded by timeMu (read.go)
 
 	snaps producerSnapshotSet // the producer snapshot files of the local directory (prodsnap.go)
+
+	wm         watermarkState // watermark.go
+	wmReserved atomic.Int64   // wm.reserved, for NoteLogEnd without the lock
 }
 
 // publishLocked installs a new snapshot from p.manifest. Callers hold writeMu (or own p
