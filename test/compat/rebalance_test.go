@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -236,4 +237,41 @@ func endOffsets(t *testing.T, addr, topic string) map[int32]int64 {
 	out := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out
+}
+
+// TestGroupsBackToBack runs every client family's group steps (groupScenario, then
+// autocommitStep) one after the other against one broker, in both orders, so that state
+// one client leaves in the broker (groups, commits, producer ids, connections) cannot
+// break the next: issue 23 passed on a fresh broker and was reported failing on one that
+// had served another client first. The two orders run on two brokers, concurrently.
+func TestGroupsBackToBack(t *testing.T) {
+	t.Parallel()
+	rd := librdkafkaClient(t)
+	families := []struct {
+		name string
+		c    client
+	}{
+		{"rdkafka", rd},
+		{"rdkafka-coop", cooperative(rd)},
+		{"kafkapython", kafkaPythonClient(t)},
+		{"kafkajs", kafkajsClient(t)},
+		{"sarama", &saramaClient{version: sarama.DefaultVersion}},
+	}
+	for _, order := range []string{"forward", "reverse"} {
+		t.Run(order, func(t *testing.T) {
+			t.Parallel()
+			tb := startBroker(t)
+			fs := slices.Clone(families)
+			if order == "reverse" {
+				slices.Reverse(fs)
+			}
+			for _, f := range fs {
+				name := "b2b-" + order + "-" + f.name
+				t.Run(f.name, func(t *testing.T) {
+					groupScenario(t, tb, name, f.c)
+					autocommitStep(t, tb.addr, name, f.c)
+				})
+			}
+		})
+	}
 }

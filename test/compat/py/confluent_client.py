@@ -135,7 +135,13 @@ def produce_keyed(bs, topic, prefix, mod, start, n):
 def autostore(bs, topic, group_id, assignor, pace_ms):
     """A group member as in issue 23: automatic commits of offsets it stores itself after
     each record (enable.auto.offset.store=false), polled one record at a time, with
-    pace_ms of work per record so that rebalances happen mid-stream."""
+    pace_ms of work per record so that rebalances happen mid-stream.
+
+    Not Consumer.consume(num_messages=N): librdkafka 2.0.2's batch consume advances the
+    application position over records it then drops at a pause/resume barrier, so after
+    a cooperative rebalance (two pauses) the tail of a partition is never fetched again,
+    on any broker (franz-go's kfake too). That was issue 23; librdkafka 2.1.0 fixed it
+    (its #4208)."""
     stop = stdin_closed()
     c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "partition.assignment.strategy": assignor,
                   "enable.auto.commit": True, "enable.auto.offset.store": False,
