@@ -19,6 +19,13 @@ import (
 // late records arrive), then as a cooperative-sticky group where a second member joins
 // while the first is a third of the way through. Every record must arrive, and the
 // commits must end at the partitions' ends.
+//
+// The stuck partition of the report was not the broker's: with the batch consume API
+// (Consumer.consume(num_messages=N)) librdkafka 2.0.2 moves its application position
+// past records it then drops at the pause/resume barrier of an incremental rebalance;
+// the second rebalance's pause saves that position as the next fetch offset, so the
+// partition's tail is never fetched again. It happens as often against franz-go's kfake.
+// The members here poll one record at a time (confluent_client.py autostore).
 func TestLibrdkafkaCooperativeAfterOtherClient(t *testing.T) {
 	t.Parallel()
 	rd, kp := librdkafkaClient(t), kafkaPythonClient(t)

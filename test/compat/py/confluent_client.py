@@ -1,6 +1,6 @@
 """librdkafka (through confluent-kafka-python) against Strata.
 
-usage: confluent_client.py BOOTSTRAP version|create|produce|consume|group ARGS...
+usage: confluent_client.py BOOTSTRAP version|create|produce|produce-keyed|consume|group|autostore|autocommit|admin ARGS...
 Prints one JSON event per line; see ../client_test.go.
 """
 import sys
