@@ -1,10 +1,10 @@
 package broker
 
 import (
-	"encoding/binary"
 	"testing"
 	"time"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -68,13 +68,15 @@ func TestFetchAnyOffsetStartsWithItsBatch(t *testing.T) {
 	for off := range hw {
 		sp := fetch(off).Topics[0].Partitions[0]
 		rb := sp.RecordBatches
-		if sp.ErrorCode != 0 || len(rb) < batchHeaderSize {
+		if sp.ErrorCode != 0 || len(rb) < segment.BatchHeaderSize {
 			t.Fatalf("fetch at %d: error %d, %d record bytes", off, sp.ErrorCode, len(rb))
 		}
-		base := int64(binary.BigEndian.Uint64(rb))
-		last := base + int64(binary.BigEndian.Uint32(rb[23:]))
-		if off < base || off > last {
-			t.Fatalf("fetch at %d starts with batch %d-%d (producer %d)", off, base, last, int64(binary.BigEndian.Uint64(rb[43:])))
+		h, err := segment.DecodeBatchHeader(rb)
+		if err != nil {
+			t.Fatalf("fetch at %d: %v", off, err)
+		}
+		if base, last := h.BaseOffset, h.LastOffset(); off < base || off > last {
+			t.Fatalf("fetch at %d starts with batch %d-%d (producer %d)", off, base, last, h.ProducerID)
 		}
 		if got := batchOffsets(t, rb); got[len(got)-1] != lastBatchBase(t, p) {
 			t.Fatalf("fetch at %d: batches %v do not reach the last batch", off, got)
