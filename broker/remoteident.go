@@ -50,6 +50,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -99,9 +100,9 @@ func (b *Broker) checkRemoteStoreRecord() error {
 		if err != nil {
 			return err
 		}
-		return writeFileAtomic(path, append(data, '\n'))
+		return b.writeMetaFile(path, append(data, '\n'))
 	}
-	data, err := os.ReadFile(path)
+	data, err := segment.ReadFile(b.fs(), path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return write()
 	}

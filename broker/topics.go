@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
+	"github.com/strata-io/strata/segment"
 )
 
 const (
@@ -443,18 +444,35 @@ func (b *Broker) saveTopicsLocked() error {
 	// On a full disk the reserve makes room: deleting a topic or its records is how space
 	// comes back (fulldisk.go).
 	return b.withReserve(topicsFileName, func() error {
-		return writeFileAtomic(filepath.Join(b.metaDir(), topicsFileName), append(data, '\n'))
+		return b.writeMetaFile(filepath.Join(b.metaDir(), topicsFileName), append(data, '\n'))
 	})
+}
+
+// readTopicsFile reads and parses topics.json; a missing file is an error wrapping
+// fs.ErrNotExist.
+func readTopicsFile(fsys segment.FS, path string) (topicsFile, error) {
+	var f topicsFile
+	data, err := segment.ReadFile(fsys, path)
+	if err != nil {
+		return f, fmt.Errorf("cannot read %q: %w", path, err)
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, fmt.Errorf("cannot parse %q: %w", path, err)
+	}
+	if f.Version != 1 {
+		return f, fmt.Errorf("cannot read %q: unsupported version %d", path, f.Version)
+	}
+	return f, nil
 }
 
 // loadMeta reads (or initialises) meta.properties and topics.json and opens every partition.
 func (b *Broker) loadMeta() error {
 	dir := b.metaDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := b.fs().MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create meta dir %q: %w", dir, err)
 	}
 	path := filepath.Join(dir, topicsFileName)
-	data, readErr := os.ReadFile(path)
+	f, readErr := readTopicsFile(b.fs(), path)
 	fresh := errors.Is(readErr, fs.ErrNotExist)
 	b.freshDir = fresh
 	if err := b.checkRemoteStoreRecord(); err != nil { // remoteident.go
@@ -480,14 +498,7 @@ func (b *Broker) loadMeta() error {
 		return b.saveTopicsLocked()
 	}
 	if readErr != nil {
-		return fmt.Errorf("cannot read %q: %w", path, readErr)
-	}
-	var f topicsFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return fmt.Errorf("cannot parse %q: %w", path, err)
-	}
-	if f.Version != 1 {
-		return fmt.Errorf("cannot read %q: unsupported version %d", path, f.Version)
+		return readErr
 	}
 	for _, e := range f.Topics {
 		id, err := uuid.Parse(e.ID)
@@ -559,12 +570,12 @@ func (b *Broker) warnStrayDirs() {
 // (remoteident.go); files written before it existed get one.
 func (b *Broker) loadMetaProperties(adopt string) error {
 	path := filepath.Join(b.metaDir(), metaPropsFileName)
-	data, err := os.ReadFile(path)
+	data, err := segment.ReadFile(b.fs(), path)
 	write := func() error {
 		var buf bytes.Buffer
 		fmt.Fprintf(&buf, "#Written by Strata; do not edit.\nversion=1\ncluster.id=%s\nnode.id=%d\ndirectory.id=%s\n",
 			b.clusterID, b.cfg.NodeID, b.directoryID)
-		return writeFileAtomic(path, buf.Bytes())
+		return b.writeMetaFile(path, buf.Bytes())
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		b.clusterID = b.cfg.ClusterID
@@ -608,36 +619,10 @@ func (b *Broker) loadMetaProperties(adopt string) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data: write <path>.tmp, fsync, rename, fsync the dir.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %q: %w", tmp, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("cannot open dir of %q: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync dir of %q: %w", path, err)
-	}
-	return nil
+// writeMetaFile replaces path, a file of the meta directory, with data through
+// segment.WriteFileAtomic on the broker's filesystem seam.
+func (b *Broker) writeMetaFile(path string, data []byte) error {
+	return segment.WriteFileAtomic(b.fs(), path, data, 0o644)
 }
 
 // TopicConfigForTest returns the effective config of a topic (zero value if unknown).
