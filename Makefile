@@ -23,9 +23,14 @@ docs:
 	$(GO) run ./cmd/strata config-keys --update-readme README.md
 
 # Start a broker on 127.0.0.1:9092 with its data (and the fs tier store, ./data/tier) in ./data.
+# `make run PORT=9093 DATA=./data2 ADMIN=127.0.0.1:9645` starts another one; only values given on
+# the make command line count (a PORT in the environment does not move `make run`).
+RUN_PORT  = $(if $(filter command line,$(origin PORT)),$(PORT),9092)
+RUN_DATA  = $(if $(filter command line,$(origin DATA)),$(DATA),./data)
+RUN_ADMIN = $(if $(filter command line,$(origin ADMIN)),--admin-addr $(ADMIN))
 run: build
-	mkdir -p data
-	./bin/strata serve --listeners PLAINTEXT://127.0.0.1:9092 --log-dirs ./data --set strata.tier.store=fs
+	mkdir -p $(RUN_DATA)
+	./bin/strata serve --listeners PLAINTEXT://127.0.0.1:$(RUN_PORT) --log-dirs $(RUN_DATA) --set strata.tier.store=fs $(RUN_ADMIN)
 
 # --- tests -------------------------------------------------------------------------------
 
@@ -83,9 +88,10 @@ fuzz:
 		done; \
 	done; exit $$rc
 
-# Only the kcat quickstart (test/shell/quickstart.sh via its Go test).
-shell-test: kcat
-	$(GO) test -count=1 -v -run TestQuickstart ./test/shell/
+# Only the README walk-throughs: the kcat quickstart (test/shell/quickstart.sh via its Go test)
+# and the tiering section against MinIO.
+shell-test: kcat bin/minio
+	$(GO) test -count=1 -v -run 'TestQuickstart|TestReadmeTiering' ./test/shell/
 
 # Side by side in one run (issue 7): machine limits, kfake, NATS JetStream and Strata (a child
 # broker tiering to a local MinIO). Table and JSON lines on stdout and in test/artifacts/bench/,

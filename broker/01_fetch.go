@@ -169,6 +169,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		err  error
 	}
 	remotes := make(map[int]*remoteJob)
+	gapFrom := make(map[int]int64) // parts whose offset lies in a restore's gap: read from here
 	// Remote waits end early once the local partitions alone satisfy MinBytes: the
 	// background reads carry on and the client's next fetch picks them up.
 	rctx, stopRemoteWaits := context.WithCancel(ctx)
@@ -206,6 +207,14 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			continue
 		}
 		if p.HasTier() && off < p.LocalLogStartOffset() {
+			if p.InRestoreGap(off) {
+				// Past the bucket's end but below the local start: offsets a restore
+				// skipped (acknowledged before the disk was lost, never uploaded; see
+				// tiering/watermark.go). The answer starts at the local start, as
+				// Kafka's does after a compacted gap.
+				gapFrom[i] = p.LocalLogStartOffset()
+				continue
+			}
 			// A fetch that went to the bucket answers as soon as the read is done (or
 			// partition.RemoteFetchMaxWait passed), as Kafka's delayed remote fetch does.
 			stop = true
@@ -272,12 +281,16 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				continue
 			}
 			var local bool
+			off := fp.rp.FetchOffset
+			if from, ok := gapFrom[i]; ok {
+				off = from
+			}
 			if rb.spliceable() {
-				sec, data, local, err = readLocalSection(fp.p, fp.rp.FetchOffset, limit, minOne)
+				sec, data, local, err = readLocalSection(fp.p, off, limit, minOne)
 			} else if rb != nil {
-				data, local, err = fp.p.ReadLocal(fp.rp.FetchOffset, limit, minOne, rb.get)
+				data, local, err = fp.p.ReadLocal(off, limit, minOne, rb.get)
 			} else {
-				data, local, err = fp.p.ReadLocal(fp.rp.FetchOffset, limit, minOne, nil)
+				data, local, err = fp.p.ReadLocal(off, limit, minOne, nil)
 			}
 			if err == nil && !local {
 				// Retention moved the local start past the offset since we checked; the

@@ -50,7 +50,7 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.In
 				names[c.Name] = true
 				k := topicKeyByName(c.Name)
 				if k == nil {
-					return fmt.Errorf("%w: unknown topic config name: %s", errInvalidConfig, c.Name)
+					return fmt.Errorf("%w: unknown topic config name: %s%s", errInvalidConfig, c.Name, didYouMean(c.Name, topicKeyNames()))
 				}
 				switch c.Op {
 				case kmsg.IncrementalAlterConfigOpSet:

@@ -38,13 +38,18 @@ type Broker struct {
 	scram     *security.SCRAMStore // SCRAM users (scram.go)
 	secm      *security.Metrics    // security metrics (secmetrics.go)
 	clusterID string
-	tier      *tiering.Manager // nil: no remote tier
-	freshDir  bool             // started without topics.json (empty data dir: restore from the bucket)
-	disk      diskBudget       // strata.disk.budget.bytes (diskbudget.go)
-	fdisk     fullDisk         // a full disk: unfencing, the reserve (fulldisk.go)
-	reqBudget *requestBudget   // queued.max.request.bytes (requestbudget.go)
-	bprobe    *bucketProbe     // the bucket's last known state, for /readyz (bucketprobe.go)
-	segmentFS segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
+	// directoryID is meta.properties' directory.id; owner is this broker's claim on its
+	// bucket prefix (remoteident.go).
+	directoryID string
+	owner       ownerState
+	tier        *tiering.Manager // nil: no remote tier
+	freshDir    bool             // started without topics.json (empty data dir: restore from the bucket)
+	disk        diskBudget       // strata.disk.budget.bytes (diskbudget.go)
+	fdisk       fullDisk         // a full disk: unfencing, the reserve (fulldisk.go)
+	reqBudget   *requestBudget   // queued.max.request.bytes (requestbudget.go)
+	bprobe      *bucketProbe     // the bucket's last known state, for /readyz (bucketprobe.go)
+	segmentFS   segment.FS       // filesystem of partition logs; nil = the OS (a seam for power-loss tests)
+	dirLock     *DataDirLock     // <data-dir>/.lock, held from New to Close (datadirlock.go)
 
 	// segFiles caps the open sealed segment files of all partitions (segfiles.go); nil
 	// (tests that build a Broker by hand): a cache per log.
@@ -105,6 +110,21 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create data dir %q: %w", cfg.DataDir, err)
 	}
+	lock := cfg.DataDirLock
+	if lock == nil {
+		var err error
+		if lock, err = LockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	b.dirLock = lock
+	opened := false
+	defer func() {
+		if !opened {
+			b.releaseBucketOwner() // a claim New made (remoteident.go)
+			lock.Release()
+		}
+	}()
 	if free, err := b.dataDirFree(); err == nil {
 		b.ensureReserve(free) // fulldisk.go
 	}
@@ -131,6 +151,7 @@ func New(cfg Config) (*Broker, error) {
 		b.groupStore.Close()
 		return nil, err
 	}
+	opened = true
 	ln := b.ln
 	b.logger.Info("broker started", "addr", ln.Addr().String(), "listeners", len(b.listeners), "node_id", cfg.NodeID,
 		"cluster_id", b.clusterID, "data_dir", cfg.DataDir, "topics", len(b.topics))
@@ -190,6 +211,13 @@ func (b *Broker) Run(ctx context.Context) error {
 		go func() {
 			defer b.wg.Done()
 			b.attachTierLate(ctx) // tier.go
+		}()
+	}
+	if b.owner.enabled {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.bucketOwnerLoop(ctx) // remoteident.go
 		}()
 	}
 	if b.tier != nil {
@@ -264,7 +292,14 @@ func (b *Broker) Close() error {
 		}
 		b.closeConns()
 		b.wg.Wait()
+		if b.tier != nil { // appends and uploads have stopped: record the exact log ends
+			ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
+			b.tier.WriteFinalWatermarks(ctx) // tiering/watermark.go
+			cancel()
+		}
 		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
+		b.releaseBucketOwner() // remoteident.go
+		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())
 		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)
 	})
 	return b.closeErr

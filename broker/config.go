@@ -70,13 +70,23 @@ type Config struct {
 	LogRemoteStorageEnable    bool          // log.remote.storage.enable (Strata): default remote.storage.enable of topics; default false
 	LogLocalRetentionMs       int64         // log.local.retention.ms; default -2 (= retention.ms)
 	LogLocalRetentionBytes    int64         // log.local.retention.bytes; default -2
-	RemoteUploadInterval      time.Duration // remote.log.upload.interval.ms; default 0 (roll only by segment.ms)
+	RemoteUploadInterval      time.Duration // remote.log.upload.interval.ms; default 1 h (0 = roll only by segment.ms)
+	RemoteWatermarkInterval   time.Duration // strata.remote.log.watermark.interval.ms; default 1 min; 0 = no watermarks (tiering/watermark.go)
 	RemoteCopyConcurrency     int           // remote.log.copier.thread.pool.size; default 4
 	RemoteCopyMaxBytesPerSec  int64         // remote.log.manager.copy.max.bytes.per.second; default Long.MAX (unlimited)
 	RemoteCacheBytes          int64         // remote.log.cache.bytes; default 256 MiB
 	RemoteChunkBytes          int64         // remote.log.chunk.bytes; default 4 MiB
 	RemoteStore               tiering.ObjectStore
 	RemotePrefix              string // key prefix in the bucket; default ""
+	// RemoteStoreID names where RemoteStore keeps its objects ("fs:<dir>", "s3://<bucket>
+	// at <endpoint>"), without the prefix. When set, the data dir records it with the prefix
+	// in meta/remote-store.json and New refuses another one (remoteident.go) unless
+	// RemoteStoreChangeAllowed. Empty (tests, embedded use): not checked.
+	RemoteStoreID            string
+	RemoteStoreChangeAllowed bool
+	// DataDirLock is the lock of DataDir when the caller took it already (strata serve does,
+	// before it logs anything); New takes it otherwise. The broker releases it on Close.
+	DataDirLock *DataDirLock
 
 	// TLS, SASL and ACLs (secconfig.go).
 	SecurityConfig
@@ -124,7 +134,7 @@ func parseBool(v string) (bool, error) {
 	case "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("invalid boolean %q", v)
+	return false, fmt.Errorf("want true or false, got %q", v)
 }
 
 func i32Key(name, def, doc string, f func(c *Config) *int32) brokerKey {
@@ -288,7 +298,8 @@ var brokerKeys = []brokerKey{
 	boolKey("remote.log.storage.system.enable", "true", "Enable tiered storage on this broker (effective only when a remote store is configured).", func(c *Config) *bool { return &c.RemoteStorageSystemEnable }),
 	i64Key("log.local.retention.ms", "-2", "Default local.retention.ms; -2 = retention.ms.", func(c *Config) *int64 { return &c.LogLocalRetentionMs }),
 	i64Key("log.local.retention.bytes", "-2", "Default local.retention.bytes; -2 = retention.bytes.", func(c *Config) *int64 { return &c.LogLocalRetentionBytes }),
-	durKey("remote.log.upload.interval.ms", "0", "Upload interval for sealed segments; 0 = upload on roll only.", func(c *Config) *time.Duration { return &c.RemoteUploadInterval }),
+	durKey("remote.log.upload.interval.ms", "3600000", "Strata: the active segment of a tiered partition is rolled and uploaded once its oldest record is this old (checked every log.retention.check.interval.ms), so a quiet partition reaches the bucket within about this long; 0 = only when segment.bytes or segment.ms roll it.", func(c *Config) *time.Duration { return &c.RemoteUploadInterval }),
+	durKey("strata.remote.log.watermark.interval.ms", "60000", "Strata extension: how often a tiered partition whose log end moved records it (and a reservation ahead of it) in the bucket, so that a restore after a lost disk never reuses an acknowledged offset; 0 = never.", func(c *Config) *time.Duration { return &c.RemoteWatermarkInterval }),
 	{
 		ConfigKeyDoc: ConfigKeyDoc{Name: "remote.log.copier.thread.pool.size", Default: "4", Doc: "Concurrent segment uploads."},
 		typ:          kmsg.ConfigTypeInt,
@@ -393,7 +404,7 @@ func ParseConfig(props map[string]string) (Config, error) {
 				}
 				continue
 			}
-			return Config{}, fmt.Errorf("broker config: unknown key %q", name)
+			return Config{}, fmt.Errorf("broker config: unknown key %q%s", name, didYouMean(canon, brokerKeyNames()))
 		}
 		sets = append(sets, kv{k, v})
 	}
@@ -405,7 +416,7 @@ func ParseConfig(props map[string]string) (Config, error) {
 	})
 	for _, s := range sets {
 		if err := s.key.set(&c, s.val); err != nil {
-			return Config{}, fmt.Errorf("broker config: invalid value %q for %s: %w", s.val, s.key.Name, err)
+			return Config{}, fmt.Errorf("broker config: invalid value %q for %s: %s", s.val, s.key.Name, valueError(err))
 		}
 		c.explicit[s.key.Name] = true
 	}

@@ -22,7 +22,7 @@ import (
 
 // openCoordinators opens the group coordinator and the producer-id manager.
 func (b *Broker) openCoordinators() error {
-	store, err := group.OpenFileStore(group.FileConfig{Dir: filepath.Join(b.metaDir(), "groups"), Logger: b.logger})
+	store, err := group.OpenFileStore(group.FileConfig{Dir: filepath.Join(b.metaDir(), "groups"), Logger: b.logger, FS: b.fs()})
 	if err != nil {
 		return fmt.Errorf("cannot open group store: %w", err)
 	}
@@ -54,7 +54,7 @@ func (b *Broker) openCoordinators() error {
 		store.Close()
 		return fmt.Errorf("cannot start group coordinator: %w", err)
 	}
-	pids, err := producer.NewManager(producer.Config{Dir: filepath.Join(b.metaDir(), "producer"), Logger: b.logger})
+	pids, err := producer.NewManager(producer.Config{Dir: filepath.Join(b.metaDir(), "producer"), Logger: b.logger, FS: b.fs()})
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("cannot open producer id manager: %w", err)

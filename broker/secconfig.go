@@ -372,6 +372,12 @@ func (c *Config) tlsSettings() security.TLSSettings {
 // create the first (super) user when no listener lets anyone in yet. It salts and hashes
 // password like a client would and keeps only the derived keys.
 func SetSCRAMCredentialOffline(dataDir, user, mechanism, password string, iterations int) error {
+	// The broker must not be running: it would overwrite the file with its own view.
+	lock, err := LockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	meta := filepath.Join(dataDir, metaDirName)
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		return fmt.Errorf("cannot create %q: %w", meta, err)

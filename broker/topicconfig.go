@@ -77,15 +77,15 @@ func (k *topicKey) validate(v string) error {
 		}
 	case kmsg.ConfigTypeInt:
 		if _, err := parseInt32(v); err != nil {
-			return fmt.Errorf("invalid int %q", v)
+			return fmt.Errorf("want a whole number below 2^31, got %q", v)
 		}
 	case kmsg.ConfigTypeLong:
 		if _, err := parseInt64(v); err != nil {
-			return fmt.Errorf("invalid long %q", v)
+			return fmt.Errorf("want a whole number, got %q", v)
 		}
 	case kmsg.ConfigTypeDouble:
 		if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
-			return fmt.Errorf("invalid double %q", v)
+			return fmt.Errorf("want a number, got %q", v)
 		}
 	}
 	if k.check != nil {
@@ -257,7 +257,7 @@ func validateTopicConfigs(bc *Config, old, overrides map[string]string) error {
 	for name, v := range overrides {
 		k := topicKeyByName(name)
 		if k == nil {
-			return fmt.Errorf("%w: unknown topic config name: %s", errInvalidConfig, name)
+			return fmt.Errorf("%w: unknown topic config name: %s%s", errInvalidConfig, name, didYouMean(name, topicKeyNames()))
 		}
 		if err := k.validate(v); err != nil {
 			return fmt.Errorf("%w: invalid value %q for configuration %s: %v", errInvalidConfig, v, name, err)

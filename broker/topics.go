@@ -2,7 +2,9 @@ package broker
 
 // The topic registry and its persistence.
 //
-// <data-dir>/meta/meta.properties  version=1, cluster.id, node.id (as Kafka writes it)
+// <data-dir>/.lock                 flock held while a broker runs (datadirlock.go)
+// <data-dir>/meta/meta.properties  version=1, cluster.id, node.id, directory.id (as Kafka writes it)
+// <data-dir>/meta/remote-store.json  the remote store and prefix of the data (remoteident.go)
 // <data-dir>/meta/topics.json      {"version":1,"topics":[{"name","id","partitions","configs"}]}
 //
 // Both files are replaced atomically: written to <file>.tmp, fsynced, renamed over the old
@@ -31,6 +33,7 @@ import (
 	"github.com/strata-io/strata/partition"
 
 	"github.com/google/uuid"
+	"github.com/strata-io/strata/segment"
 )
 
 const (
@@ -440,23 +443,51 @@ func (b *Broker) saveTopicsLocked() error {
 	// On a full disk the reserve makes room: deleting a topic or its records is how space
 	// comes back (fulldisk.go).
 	return b.withReserve(topicsFileName, func() error {
-		return writeFileAtomic(filepath.Join(b.metaDir(), topicsFileName), append(data, '\n'))
+		return b.writeMetaFile(filepath.Join(b.metaDir(), topicsFileName), append(data, '\n'))
 	})
+}
+
+// readTopicsFile reads and parses topics.json; a missing file is an error wrapping
+// fs.ErrNotExist.
+func readTopicsFile(fsys segment.FS, path string) (topicsFile, error) {
+	var f topicsFile
+	data, err := segment.ReadFile(fsys, path)
+	if err != nil {
+		return f, fmt.Errorf("cannot read %q: %w", path, err)
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, fmt.Errorf("cannot parse %q: %w", path, err)
+	}
+	if f.Version != 1 {
+		return f, fmt.Errorf("cannot read %q: unsupported version %d", path, f.Version)
+	}
+	return f, nil
 }
 
 // loadMeta reads (or initialises) meta.properties and topics.json and opens every partition.
 func (b *Broker) loadMeta() error {
 	dir := b.metaDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := b.fs().MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create meta dir %q: %w", dir, err)
 	}
-	if err := b.loadMetaProperties(); err != nil {
+	path := filepath.Join(dir, topicsFileName)
+	f, readErr := readTopicsFile(b.fs(), path)
+	fresh := errors.Is(readErr, fs.ErrNotExist)
+	b.freshDir = fresh
+	if err := b.checkRemoteStoreRecord(); err != nil { // remoteident.go
 		return err
 	}
-	path := filepath.Join(dir, topicsFileName)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		b.freshDir = true
+	adopt, err := b.bucketClusterID(fresh)
+	if err != nil {
+		return err
+	}
+	if err := b.loadMetaProperties(adopt); err != nil {
+		return err
+	}
+	if err := b.startBucketOwner(); err != nil {
+		return err
+	}
+	if fresh {
 		if err := b.restoreFromBucket(); err != nil {
 			return err
 		}
@@ -465,15 +496,8 @@ func (b *Broker) loadMeta() error {
 		defer b.adminMu.Unlock()
 		return b.saveTopicsLocked()
 	}
-	if err != nil {
-		return fmt.Errorf("cannot read %q: %w", path, err)
-	}
-	var f topicsFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return fmt.Errorf("cannot parse %q: %w", path, err)
-	}
-	if f.Version != 1 {
-		return fmt.Errorf("cannot read %q: unsupported version %d", path, f.Version)
+	if readErr != nil {
+		return readErr
 	}
 	for _, e := range f.Topics {
 		id, err := uuid.Parse(e.ID)
@@ -539,18 +563,30 @@ func (b *Broker) warnStrayDirs() {
 	}
 }
 
-func (b *Broker) loadMetaProperties() error {
+// loadMetaProperties reads (or writes) meta.properties. A new file takes cluster.id from
+// the config, else adopt (the cluster a restored bucket prefix belongs to), else a new id.
+// directory.id (as in Kafka's meta.properties) identifies this data dir to the bucket
+// (remoteident.go); files written before it existed get one.
+func (b *Broker) loadMetaProperties(adopt string) error {
 	path := filepath.Join(b.metaDir(), metaPropsFileName)
-	data, err := os.ReadFile(path)
+	data, err := segment.ReadFile(b.fs(), path)
+	write := func() error {
+		var buf bytes.Buffer
+		fmt.Fprintf(&buf, "#Written by Strata; do not edit.\nversion=1\ncluster.id=%s\nnode.id=%d\ndirectory.id=%s\n",
+			b.clusterID, b.cfg.NodeID, b.directoryID)
+		return b.writeMetaFile(path, buf.Bytes())
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		b.clusterID = b.cfg.ClusterID
+		if b.clusterID == "" {
+			b.clusterID = adopt
+		}
 		if b.clusterID == "" {
 			id := newTopicID()
 			b.clusterID = base64.RawURLEncoding.EncodeToString(id[:])
 		}
-		var buf bytes.Buffer
-		fmt.Fprintf(&buf, "#Written by Strata; do not edit.\nversion=1\ncluster.id=%s\nnode.id=%d\n", b.clusterID, b.cfg.NodeID)
-		return writeFileAtomic(path, buf.Bytes())
+		b.directoryID = uuid.NewString()
+		return write()
 	}
 	if err != nil {
 		return fmt.Errorf("cannot read %q: %w", path, err)
@@ -575,39 +611,17 @@ func (b *Broker) loadMetaProperties() error {
 	if n, ok := props["node.id"]; ok && n != strconv.Itoa(int(b.cfg.NodeID)) {
 		return fmt.Errorf("configured node.id %d does not match %s in %q", b.cfg.NodeID, n, path)
 	}
+	if b.directoryID = props["directory.id"]; b.directoryID == "" {
+		b.directoryID = uuid.NewString()
+		return write()
+	}
 	return nil
 }
 
-// writeFileAtomic replaces path with data: write <path>.tmp, fsync, rename, fsync the dir.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %q: %w", tmp, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("cannot open dir of %q: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync dir of %q: %w", path, err)
-	}
-	return nil
+// writeMetaFile replaces path, a file of the meta directory, with data through
+// segment.WriteFileAtomic on the broker's filesystem seam.
+func (b *Broker) writeMetaFile(path string, data []byte) error {
+	return segment.WriteFileAtomic(b.fs(), path, data, 0o644)
 }
 
 // TopicConfigForTest returns the effective config of a topic (zero value if unknown).

@@ -308,6 +308,9 @@ func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, w
 			FirstOffset: info.BaseOffset, LastOffset: info.LastOffset, MaxTimestamp: info.MaxTimestamp,
 		}, now)
 	}
+	if t := p.getTier(); t != nil {
+		t.NoteLogEnd(info.LastOffset + 1) // the bucket's watermark (tiering/watermark.go)
+	}
 	if wake {
 		p.notify.broadcast()
 	}

@@ -52,7 +52,7 @@ type SCRAMCredential struct {
 }
 
 type scramFile struct {
-	Version int                             `json:"version"`
+	Version int                                   `json:"version"`
 	Users   map[string]map[string]SCRAMCredential `json:"users"`
 }
 

@@ -22,6 +22,7 @@ type Config struct {
 	OrphanGrace          time.Duration // unnamed objects younger than this are never swept; default 1h
 	OrphanSweepInterval  time.Duration // how often each partition sweeps orphans; default 1h; < 0 disables
 	DeleteDelay          time.Duration // wait between the manifest dropping a segment and deleting its objects, for in-flight readers; default 0
+	WatermarkInterval    time.Duration // how often partitions whose log end moved write watermark.json (watermark.go); 0 = never
 }
 
 func (c Config) withDefaults() Config {

@@ -4,12 +4,13 @@
 // them: the Manager and its uploader, partition manifests, remote reads through package cache, remote retention,
 // orphan sweeping and restore-from-bucket. Backends live in subpackages.
 //
-// # Keys (never overwritten, except the two mutable manifests)
+// # Keys (never overwritten, except the two mutable manifests and the watermark)
 //
 //	<prefix>/_topics/<topic>-<topicID>                                      empty marker: the topic exists
 //	<prefix>/<topic>-<topicID>/topic.json                                   topic manifest (mutable)
 //	<prefix>/<topic>-<topicID>/<partition>/manifest.json                    partition head (mutable, fenced)
 //	<prefix>/<topic>-<topicID>/<partition>/manifest-<%020d firstBase>-<uuid>.json   spilled chunk
+//	<prefix>/<topic>-<topicID>/<partition>/watermark.json                   log end and reserved offsets (mutable; watermark.go)
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.log          segment data, as on disk
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.index       remote offset index
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.timeindex   remote time index
@@ -180,7 +181,9 @@
 // segment objects the bucket holds) and reads the topic.json each names; a bucket without
 // markers is scanned in full. WriteTopicManifest puts topic.json, then the marker;
 // DeleteTopic deletes the marker first. The broker recreates the topics
-// and opens their partitions on empty local logs; the partition restarts an empty local log
-// at the remote end offset (Bounds) once its tier is open, so new produces continue after
-// the bucket's data while reads below it come from the bucket.
+// and opens their partitions on empty local logs; once its tier is open, the partition
+// restarts an empty local log at the remote end offset (Bounds), so new produces continue
+// after the bucket's data while reads below it come from the bucket, and a brand-new one
+// further, after the partition's watermark (OpenedWatermark; watermark.go), so that offsets
+// acknowledged but never uploaded are not handed out again.
 package tiering

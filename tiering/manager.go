@@ -62,6 +62,25 @@ type Manager struct {
 	pending []*RemotePartition // opened, upload loop not started yet
 	running bool
 	kick    chan struct{}
+	fenced  bool          // Fence was called: every partition, open or opened later, is fenced
+	wmWake  chan struct{} // a partition passed its watermark reservation (watermark.go)
+}
+
+// Fence stops every partition of the manager from writing to the store (uploads, manifest
+// writes, remote retention, watermarks), now and for partitions opened later: the broker
+// calls it when another broker took over its bucket prefix. Reads carry on.
+func (m *Manager) Fence(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.fenced {
+		m.log.Error("remote tier fenced: this broker stops writing to the bucket", "reason", reason)
+	}
+	m.fenced = true
+	for _, p := range m.parts {
+		if !p.fenced.Swap(true) {
+			m.metrics.fenced.Inc()
+		}
+	}
 }
 
 // NewManager builds a Manager. c may be nil (a cache of Config.CacheBytes is created,
@@ -78,6 +97,7 @@ func NewManager(cfg Config, store ObjectStore, c *cache.Cache, logger *slog.Logg
 		cfg: cfg, store: store, cache: c, log: logger, metrics: NewMetrics(reg),
 		sem: make(chan struct{}, cfg.UploadConcurrency), id: uuid.NewString(), now: time.Now,
 		parts: make(map[partKey]*RemotePartition), kick: make(chan struct{}, 1),
+		wmWake: make(chan struct{}, 1),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -103,6 +123,9 @@ func (m *Manager) Store() ObjectStore { return m.store }
 // ctx is done, then waits for them and returns nil. Uploads happen only while Run runs.
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if m.cfg.WatermarkInterval > 0 {
+		wg.Go(func() { m.watermarkLoop(ctx) })
+	}
 	for {
 		m.mu.Lock()
 		m.running = true
@@ -136,7 +159,8 @@ func (m *Manager) Run(ctx context.Context) error {
 // may be nil (read-only access, e.g. tools); the tier reads it (uploads) but never writes
 // it. When log is empty and the bucket already holds offsets beyond it (a broker restoring
 // onto an empty data dir), the owner of the log restarts it at the remote end offset
-// (Bounds) so that new produces continue after the remote data (package partition does).
+// (Bounds) so that new produces continue after the remote data, and a brand-new log after
+// the watermark read at open (OpenedWatermark) as well: package partition does.
 func (m *Manager) OpenPartition(ctx context.Context, topic string, topicID [16]byte, partition int32, log *segment.Log, pcfg PartitionConfig) (*RemotePartition, error) {
 	var ll localLog
 	if log != nil {
@@ -175,10 +199,21 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	}
 	p.pcfg.Store(&pcfg)
 	p.publishLocked()
+	wm, err := ReadWatermark(ctx, m.store, prefix)
+	if err != nil {
+		m.metrics.errors.WithLabelValues("watermark").Inc()
+		return nil, fmt.Errorf("cannot open remote partition %s-%d: %w", topic, partition, err)
+	}
+	p.wm.written, p.wm.reserved = wm.LogEnd, wm.ReservedEnd
+	p.wmReserved.Store(wm.ReservedEnd)
+	p.openedWM = wm
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.parts[k]; dup {
 		return nil, fmt.Errorf("tiering: partition %s-%d already open", topic, partition)
+	}
+	if m.fenced {
+		p.fenced.Store(true)
 	}
 	m.parts[k] = p
 	m.pending = append(m.pending, p)

@@ -63,6 +63,10 @@ type RemotePartition struct {
 	times  timeSearch // guarded by timeMu (read.go)
 
 	snaps producerSnapshotSet // the producer snapshot files of the local directory (prodsnap.go)
+
+	wm         watermarkState     // watermark.go
+	wmReserved atomic.Int64       // wm.reserved, for NoteLogEnd without the lock
+	openedWM   PartitionWatermark // the watermark OpenPartition read (OpenedWatermark)
 }
 
 // publishLocked installs a new snapshot from p.manifest. Callers hold writeMu (or own p
@@ -119,6 +123,12 @@ func (p *RemotePartition) Bounds() (start, end int64, ok bool) {
 	st := p.state.Load()
 	return st.start, st.end, st.end > 0 || len(st.entries) > 0
 }
+
+// OpenedWatermark returns the partition's watermark as OpenPartition read it (zero: none).
+// A brand-new local log restarts at or after its ReservedEnd, so that offsets acknowledged
+// before the disk was lost but never uploaded are not handed out again (watermark.go);
+// the partition applies it, the tier never writes the local log.
+func (p *RemotePartition) OpenedWatermark() PartitionWatermark { return p.openedWM }
 
 // Entries returns the live manifest entries, oldest first (callers must not modify them).
 func (p *RemotePartition) Entries() []SegmentEntry { return p.state.Load().entries }

@@ -113,7 +113,7 @@ func (p *RemotePartition) SweepOrphans(ctx context.Context, now time.Time) (int,
 		p.m.metrics.errors.WithLabelValues("manifest").Inc()
 		return 0, fmt.Errorf("cannot sweep orphans of %s-%d: %w", p.topic, p.partition, err)
 	}
-	named := map[string]bool{p.prefix + headManifestName: true}
+	named := map[string]bool{p.prefix + headManifestName: true, p.prefix + WatermarkName: true}
 	for _, c := range pm.chunks {
 		named[c.Key] = true
 	}

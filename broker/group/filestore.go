@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // File names and format constants (see doc.go); all are part of the on-disk format.
@@ -35,6 +38,9 @@ type FileConfig struct {
 	// at most that much log (about 70k commits) is replayed on top of the snapshot at open.
 	CompactBytes int64
 	Logger       *slog.Logger // nil = discard
+	// FS is the filesystem; nil = the OS. Crash tests pass segmenttest.MemFS, on which
+	// only synced bytes and synced directory entries survive.
+	FS segment.FS
 }
 
 // RecoveryReport says what OpenFileStore found.
@@ -60,7 +66,8 @@ type FileStore struct {
 	closed      bool
 
 	flushMu  sync.Mutex // one writer at a time; guards everything below
-	f        *os.File
+	fs       segment.FS
+	f        segment.File
 	state    *memState
 	flushed  uint64 // last sequence number durable
 	logSize  int64
@@ -87,12 +94,16 @@ func OpenFileStore(cfg FileConfig) (*FileStore, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	fsys := cfg.FS
+	if fsys == nil {
+		fsys = segment.OSFS{}
+	}
+	if err := fsys.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create group dir %q: %w", cfg.Dir, err)
 	}
-	s := &FileStore{cfg: cfg, log: log, state: newMemState()}
+	s := &FileStore{cfg: cfg, log: log, fs: fsys, state: newMemState()}
 	for _, n := range []string{snapshotName + ".tmp", logName + ".tmp"} {
-		os.Remove(filepath.Join(cfg.Dir, n))
+		fsys.Remove(filepath.Join(cfg.Dir, n))
 	}
 	snapSeq, err := s.loadSnapshot()
 	if err != nil {
@@ -138,8 +149,8 @@ func nextFrame(b []byte) (payload []byte, n int, ok bool) {
 
 func (s *FileStore) loadSnapshot() (uint64, error) {
 	path := filepath.Join(s.cfg.Dir, snapshotName)
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	b, err := segment.ReadFile(s.fs, path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
@@ -181,8 +192,8 @@ func (s *FileStore) loadSnapshot() (uint64, error) {
 
 func (s *FileStore) recoverLog(snapSeq uint64) error {
 	path := filepath.Join(s.cfg.Dir, logName)
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) || (err == nil && len(b) < logHeaderLen) {
+	b, err := segment.ReadFile(s.fs, path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(b) < logHeaderLen) {
 		// Missing, or torn while being created: start a fresh log.
 		return s.newLog()
 	}
@@ -215,18 +226,19 @@ func (s *FileStore) recoverLog(snapSeq uint64) error {
 	}
 	if cut := len(b) - pos; cut > 0 {
 		s.report.TruncatedBytes = int64(cut)
-		if err := os.WriteFile(path+".broken", b, 0o644); err != nil {
+		if err := segment.WriteFileAtomic(s.fs, path+".broken", b, 0o644); err != nil {
 			return fmt.Errorf("cannot save damaged group log: %w", err)
 		}
-		if err := os.Truncate(path, int64(pos)); err != nil {
-			return fmt.Errorf("cannot truncate group log %q: %w", path, err)
-		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := s.fs.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot open group log %q: %w", path, err)
 	}
 	if s.report.TruncatedBytes > 0 {
+		if err := f.Truncate(int64(pos)); err != nil {
+			f.Close()
+			return fmt.Errorf("cannot truncate group log %q: %w", path, err)
+		}
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return fmt.Errorf("cannot sync group log %q: %w", path, err)
@@ -241,10 +253,10 @@ func (s *FileStore) recoverLog(snapSeq uint64) error {
 func (s *FileStore) newLog() error {
 	path := filepath.Join(s.cfg.Dir, logName)
 	hdr := binary.BigEndian.AppendUint16([]byte(logMagic), formatVersion)
-	if err := writeFileAtomic(s.cfg.Dir, logName, hdr); err != nil {
-		return err
+	if err := segment.WriteFileAtomic(s.fs, path, hdr, 0o644); err != nil {
+		return fmt.Errorf("group: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := s.fs.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot open group log %q: %w", path, err)
 	}
@@ -253,39 +265,6 @@ func (s *FileStore) newLog() error {
 	}
 	s.f = f
 	s.logSize = int64(len(hdr))
-	return nil
-}
-
-// writeFileAtomic writes dir/name via name.tmp, fsync, rename, directory fsync.
-func writeFileAtomic(dir, name string, data []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %q: %w", tmp, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot open dir %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync dir %q: %w", dir, err)
-	}
 	return nil
 }
 
@@ -377,8 +356,8 @@ func (s *FileStore) compactLocked() error {
 	b = binary.BigEndian.AppendUint64(b, s.flushed)
 	b = binary.BigEndian.AppendUint64(b, n)
 	b = append(b, body...)
-	if err := writeFileAtomic(s.cfg.Dir, snapshotName, b); err != nil {
-		return err
+	if err := segment.WriteFileAtomic(s.fs, filepath.Join(s.cfg.Dir, snapshotName), b, 0o644); err != nil {
+		return fmt.Errorf("group: %w", err)
 	}
 	s.snapSize = int64(len(b))
 	// A crash here leaves the new snapshot and the old log: replay skips the log's

@@ -3,16 +3,19 @@ package producer
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // Config configures the producer-id Manager.
@@ -22,6 +25,8 @@ type Config struct {
 	// BlockSize is how many ids are reserved per durable write; default 1000.
 	BlockSize int64
 	Logger    *slog.Logger // nil = discard
+	// FS is the filesystem; nil = the OS (crash tests pass segmenttest.MemFS).
+	FS segment.FS
 }
 
 // Validate checks the configuration.
@@ -67,14 +72,17 @@ func NewManager(cfg Config) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if cfg.FS == nil {
+		cfg.FS = segment.OSFS{}
+	}
+	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create producer dir %q: %w", cfg.Dir, err)
 	}
 	m := &Manager{cfg: cfg, log: log, epochs: make(map[int64]int16)}
 	path := filepath.Join(cfg.Dir, blockFile)
-	b, err := os.ReadFile(path)
+	b, err := segment.ReadFile(cfg.FS, path)
 	switch {
-	case os.IsNotExist(err):
+	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("cannot read %q: %w", path, err)
 	default:
@@ -89,29 +97,12 @@ func NewManager(cfg Config) (*Manager, error) {
 }
 
 func (m *Manager) persistLocked(end int64) error {
-	path := filepath.Join(m.cfg.Dir, blockFile)
-	tmp := path + ".tmp"
 	b := binary.BigEndian.AppendUint64(nil, uint64(end))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	if err := segment.WriteFileAtomic(m.cfg.FS, filepath.Join(m.cfg.Dir, blockFile), b, 0o644); err != nil {
+		return fmt.Errorf("producer: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %q: %w", path, err)
-	}
-	return syncDir(m.cfg.Dir)
+	return nil
 }
 
 // NextID allocates a fresh producer id.

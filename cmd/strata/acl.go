@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"sort"
@@ -177,19 +178,16 @@ func runACLCreate(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot create acls: %w", err)
 	}
-	var firstErr error
+	var errs []error // each printed once, by main
 	for _, r := range res {
 		line := aclLine(r.Type, r.Name, r.Pattern, r.Principal, r.Host, r.Operation, r.Permission)
 		if r.Err != nil {
-			fmt.Fprintf(s.err, "cannot create %s: %s\n", line, errText(r.Err, r.ErrMessage))
-			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot create acl: %w", r.Err)
-			}
+			errs = append(errs, fmt.Errorf("cannot create %s: %s", line, errText(r.Err, r.ErrMessage)))
 			continue
 		}
 		fmt.Fprintf(s.out, "created %s\n", line)
 	}
-	return firstErr
+	return errors.Join(errs...)
 }
 
 func runACLList(ctx context.Context, s streams, args []string) error {

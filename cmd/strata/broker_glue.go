@@ -16,12 +16,16 @@ import (
 
 // brokerParams is what serve hands to the broker.
 type brokerParams struct {
-	props    map[string]string // Kafka broker keys only
-	store    tiering.ObjectStore
-	prefix   string // strata.tier.prefix
-	logger   *slog.Logger
-	registry prometheus.Registerer
-	onOpen   func(*broker.Broker) // called once the broker is open (admin listener); may be nil
+	props   map[string]string // Kafka broker keys only
+	store   tiering.ObjectStore
+	prefix  string // strata.tier.prefix
+	storeID string // tierConfig.storeID: what the data dir records (broker.Config.RemoteStoreID)
+	// allowStoreChange: --accept-tier-store-change (broker.Config.RemoteStoreChangeAllowed)
+	allowStoreChange bool
+	dirLock          *broker.DataDirLock // taken by serve before it logs; nil: broker.New takes it
+	logger           *slog.Logger
+	registry         prometheus.Registerer
+	onOpen           func(*broker.Broker) // called once the broker is open (admin listener); may be nil
 }
 
 // brokerConfig turns brokerParams into a validated broker.Config.
@@ -47,6 +51,9 @@ func brokerConfig(p brokerParams) (broker.Config, error) {
 		cfg.RemotePrefix = p.prefix
 	}
 	cfg.RemoteStore = p.store
+	cfg.RemoteStoreID = p.storeID
+	cfg.RemoteStoreChangeAllowed = p.allowStoreChange
+	cfg.DataDirLock = p.dirLock
 	cfg.Logger = p.logger
 	cfg.Registerer = p.registry
 	return cfg, nil

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -27,7 +30,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 		def = v
 	}
 	fs.StringVar(&c.brokers, "brokers", def, "comma-separated bootstrap brokers (env STRATA_BROKERS)")
-	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "overall timeout for admin requests")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for a broker: connecting, admin requests, a produced record's acknowledgement")
 	c.sec.register(fs)
 }
 
@@ -67,4 +70,22 @@ func (c *clientFlags) newAdmin() (*kadm.Client, *kgo.Client, error) {
 		return nil, nil, err
 	}
 	return kadm.NewClient(cl), cl, nil
+}
+
+// brokerUnreachable words a failure to reach any seed broker as one line the user can act
+// on; other errors are returned as they are.
+func brokerUnreachable(c *clientFlags, err error) error {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+		reason := op.Err.Error()
+		var se *os.SyscallError
+		if errors.As(op.Err, &se) {
+			reason = se.Err.Error()
+		}
+		return fmt.Errorf("cannot reach a broker at %s: %s (is strata serve running? see --brokers / $STRATA_BROKERS)", c.brokers, reason)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no broker at %s answered within %s (see --brokers / $STRATA_BROKERS, --timeout)", c.brokers, c.timeout)
+	}
+	return err
 }

@@ -83,7 +83,7 @@ func writeConfigKeys(w io.Writer) {
 			def = "`fs`"
 		case "strata.tier.s3.region":
 			def = "`us-east-1`"
-		case "strata.tier.s3.path.style":
+		case "strata.tier.s3.path.style", "strata.tier.s3.create.bucket":
 			def = "`false`"
 		case "strata.tier.fs.dir":
 			def = "`<log.dirs>/tier`"

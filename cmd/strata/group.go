@@ -51,6 +51,9 @@ func brokerError(cf *clientFlags, err error) error {
 	if err == nil {
 		return nil
 	}
+	if worded := wordDialError(err); worded != err {
+		return worded
+	}
 	msg := err.Error()
 	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
 		strings.Contains(msg, "i/o timeout") || errors.Is(err, context.DeadlineExceeded) {
@@ -126,8 +129,8 @@ func runGroupDescribe(ctx context.Context, s streams, args []string) error {
 		if i > 0 {
 			fmt.Fprintln(s.out)
 		}
-		fmt.Fprintf(s.out, "group %s: state %s, protocol %s/%s, %d members, total lag %d\n",
-			l.Group, l.State, l.ProtocolType, l.Protocol, len(l.Members), l.Lag.Total())
+		fmt.Fprintf(s.out, "group %s: state %s, protocol %s, %d %s, total lag %d\n",
+			l.Group, l.State, groupProtocol(l.ProtocolType, l.Protocol), len(l.Members), plural(len(l.Members), "member", "members"), l.Lag.Total())
 		tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tLOG-END\tLAG\tMEMBER\tCLIENT\tHOST")
 		for _, ml := range l.Lag.Sorted() {
@@ -294,4 +297,16 @@ func runGroupDelete(ctx context.Context, s streams, args []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// groupProtocol is "consumer/range", or only the type while no member chose an assignor
+// (an empty group), or "none".
+func groupProtocol(typ, proto string) string {
+	switch {
+	case typ == "" && proto == "":
+		return "none"
+	case proto == "":
+		return typ
+	}
+	return typ + "/" + proto
 }

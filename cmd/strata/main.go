@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -108,7 +109,32 @@ func dispatch(ctx context.Context, s streams, args []string) error {
 		usage(s.err)
 		return usageErrorf("unknown command %q", name)
 	}
-	return cmd.run(ctx, s, args[1:])
+	err := cmd.run(ctx, s, args[1:])
+	switch name {
+	case "produce", "consume", "topic", "group", "acl", "user", "bench":
+		err = wordDialError(err)
+	}
+	return err
+}
+
+// wordDialError replaces a client command's failure to connect (franz-go's "unable to dial:
+// dial tcp ...: connect: connection refused", under whatever the command was doing) with one
+// line saying which broker could not be reached and what to check.
+func wordDialError(err error) error {
+	var op *net.OpError
+	if err == nil || errors.Is(err, errUsage) || !errors.As(err, &op) || op.Op != "dial" {
+		return err
+	}
+	reason := op.Err.Error()
+	var se *os.SyscallError
+	if errors.As(op.Err, &se) {
+		reason = se.Err.Error()
+	}
+	addr := "the broker"
+	if op.Addr != nil {
+		addr = op.Addr.String()
+	}
+	return fmt.Errorf("cannot reach a broker at %s: %s (is strata serve running? see --brokers / $STRATA_BROKERS)", addr, reason)
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.

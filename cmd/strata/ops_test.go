@@ -181,6 +181,25 @@ func TestTierCatVerifyStatus(t *testing.T) {
 	}
 	f(`topic "nope" not found in the store (it holds: orders)`, "tier", "cat", "nope", fsDir)
 	f("no store given", "tier", "cat", opsTopic)
+	// Issue 14: without a store flag, tier cat and verify read the default fs store of
+	// strata serve, ./data/tier, as the quickstart leaves it.
+	func() {
+		wd := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(wd, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(ob.tierDir, filepath.Join(wd, "data", "tier")); err != nil {
+			t.Fatal(err)
+		}
+		t.Chdir(wd)
+		if out := mustCLI(t, "", "tier", "cat", opsTopic, "-n", "2", "--format", `%o\n`); out != "0\n1\n" {
+			t.Fatalf("tier cat with the default store: %q", out)
+		}
+		if out := mustCLI(t, "", "tier", "verify"); !strings.Contains(out, "0 missing, 0 corrupt") {
+			t.Fatalf("tier verify with the default store:\n%s", out)
+		}
+		t.Chdir(filepath.Dir(wd)) // leave wd so that the following calls see no ./data
+	}()
 	f("no such file or directory", "tier", "cat", opsTopic, "--fs-dir", filepath.Join(t.TempDir(), "missing"))
 	f("cannot reach the admin listener at 127.0.0.1:1", "tier", "status", "--admin", "127.0.0.1:1")
 
@@ -304,7 +323,7 @@ func TestGroupCommands(t *testing.T) {
 	f(`group "g1" does not exist`, "group", "describe", "g1", b)
 	f(`group "g1" does not exist`, "group", "delete", "g1", b)
 	f(`topic "nope" does not exist`, "group", "seek", "g2", b, "--topic", "nope", "--to", "earliest")
-	f("cannot reach the broker at 127.0.0.1:1", "group", "list", "--brokers=127.0.0.1:1", "--timeout=2s")
+	f("cannot reach a broker at 127.0.0.1:1: connection refused", "group", "list", "--brokers=127.0.0.1:1", "--timeout=2s")
 }
 
 func TestProgressOnlyWhenAsked(t *testing.T) {

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -60,6 +62,7 @@ func runProduce(ctx context.Context, s streams, args []string) error {
 	acks := fs.String("acks", "all", "required acks: all (-1), 1 or 0")
 	compression := fs.String("compression", "none", "batch compression: none, gzip, snappy, lz4, zstd")
 	maxLine := fs.Int("max-line-bytes", 16<<20, "longest accepted input line")
+	maxMsg := fs.Int("max-message-bytes", 0, "largest record batch the producer sends (0: the topic's max.message.bytes, else the broker's message.max.bytes, else 1000012)")
 	quiet := fs.Bool("q", false, "do not print the summary line on stderr")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -81,12 +84,24 @@ func runProduce(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *maxMsg < 0 {
+		return usageErrorf("--max-message-bytes must be >= 0, got %d", *maxMsg)
+	}
 	// As with Kafka's console producer, a missing topic is created if the broker allows it
-	// (auto.create.topics.enable).
-	opts = append(opts, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())
+	// (auto.create.topics.enable). Records that cannot be delivered within --timeout fail
+	// (franz-go would otherwise retry for ever against an unreachable broker).
+	opts = append(opts, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
+		kgo.RecordDeliveryTimeout(cf.timeout))
 	if *partition >= 0 {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
+	// One bounded look at the cluster first: an unreachable broker is one clear line, and
+	// the topic's max.message.bytes sets the producer's batch limit.
+	limit, limitFrom, err := produceLimit(ctx, &cf, topic, *maxMsg)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, kgo.ProducerBatchMaxBytes(int32(limit)), kgo.BrokerMaxWriteBytes(max(int32(limit)+(1<<20), 100<<20)))
 	cl, err := cf.newClient(opts...)
 	if err != nil {
 		return err
@@ -105,7 +120,7 @@ func runProduce(ctx context.Context, s streams, args []string) error {
 			mu.Lock()
 			failed++
 			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot produce to %s: %w", topic, err)
+				firstErr = produceError(topic, r, err, limit, limitFrom)
 			}
 			mu.Unlock()
 		}
@@ -133,14 +148,81 @@ func runProduce(ctx context.Context, s streams, args []string) error {
 	}
 	scanErr := sc.Err()
 	if err := cl.Flush(ctx); err != nil && firstErr == nil {
-		firstErr = fmt.Errorf("cannot flush: %w", err)
+		firstErr = fmt.Errorf("cannot produce to %s: interrupted: %w", topic, err)
 	}
 	wg.Wait()
 	if scanErr != nil {
 		return fmt.Errorf("cannot read stdin: %w", scanErr)
 	}
-	if !*quiet {
-		fmt.Fprintf(s.err, "produced %s records to %s (%d failed)\n", strconv.Itoa(n-failed), topic, failed)
+	if firstErr != nil { // one line: what failed, how many, and why
+		return fmt.Errorf("%w (%d of %d records not produced)", firstErr, failed, n)
 	}
-	return firstErr
+	if !*quiet {
+		fmt.Fprintf(s.err, "produced %s %s to %s\n", strconv.Itoa(n), plural(n, "record", "records"), topic)
+	}
+	return nil
+}
+
+// produceLimit returns the largest batch the producer may send and where that limit came
+// from: --max-message-bytes when set, else the topic's max.message.bytes, else the broker
+// default. It also checks, within --timeout, that a broker answers.
+func produceLimit(ctx context.Context, cf *clientFlags, topic string, flagLimit int) (int, string, error) {
+	adm, cl, err := cf.newAdmin()
+	if err != nil {
+		return 0, "", err
+	}
+	defer cl.Close()
+	actx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	if _, err := adm.BrokerMetadata(actx); err != nil {
+		return 0, "", fmt.Errorf("cannot produce to %s: %w", topic, brokerUnreachable(cf, err))
+	}
+	if flagLimit > 0 {
+		return flagLimit, "--max-message-bytes", nil
+	}
+	const kgoDefault = 1000012 // franz-go's (and the Java producer's) default
+	rcs, err := adm.DescribeTopicConfigs(actx, topic)
+	if err != nil {
+		return kgoDefault, "the producer default", nil
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return kgoDefault, "the producer default", nil // e.g. a topic to be auto-created
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "max.message.bytes" {
+			if n, err := strconv.Atoi(c.MaybeValue()); err == nil && n > 0 {
+				return n, fmt.Sprintf("topic %s's max.message.bytes", topic), nil
+			}
+		}
+	}
+	return kgoDefault, "the producer default", nil
+}
+
+// produceError words a failed record: a record over the producer's own limit is the
+// client's doing (franz-go reports it with the broker's MESSAGE_TOO_LARGE code).
+func produceError(topic string, r *kgo.Record, err error, limit int, limitFrom string) error {
+	if errors.Is(err, kerr.MessageTooLarge) {
+		size := len(r.Key) + len(r.Value)
+		for _, h := range r.Headers {
+			size += len(h.Key) + len(h.Value)
+		}
+		if size+100 >= limit { // record overhead: the batch header is 61 bytes, a record's a few more
+			return fmt.Errorf("cannot produce to %s: a record of %d bytes does not fit in the %d bytes allowed by %s (raise it with --max-message-bytes; the topic's limit is max.message.bytes)",
+				topic, size, limit, limitFrom)
+		}
+		return fmt.Errorf("cannot produce to %s: the broker rejected a batch as larger than the topic's max.message.bytes", topic)
+	}
+	if errors.Is(err, kgo.ErrRecordTimeout) {
+		return fmt.Errorf("cannot produce to %s: records not acknowledged within --timeout: %v", topic, err)
+	}
+	return fmt.Errorf("cannot produce to %s: %w", topic, err)
+}
+
+// plural returns one or many by n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -59,8 +59,8 @@ func newProgress(w io.Writer, enabled bool, total int64, what string) *progress 
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("rec"),
+		// The rate is ours (describe): the bar's own switches to "rec/hr" at a slow
+		// start and showed "0 rec/hr" before the first record.
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetWidth(30),
@@ -76,14 +76,38 @@ func (p *progress) add(n, b int64) {
 	}
 	p.records += n
 	p.bytes += b
-	p.bar.Describe(humanBytes(p.bytes))
+	p.bar.Describe(p.describe(time.Since(p.start), false))
 	_ = p.bar.Add64(n)
+}
+
+// describe is the text before the bar: bytes so far, and the record rate once there is one
+// worth showing (after the first records and half a second, or at the end).
+func (p *progress) describe(elapsed time.Duration, final bool) string {
+	d := humanBytes(p.bytes)
+	if p.records > 0 && elapsed > 0 && (final || elapsed >= 500*time.Millisecond) {
+		d += ", " + humanRate(float64(p.records)/elapsed.Seconds()) + " rec/s"
+	}
+	return d
+}
+
+// humanRate is r with k/M suffixes: 950, 12.3k, 1.2M.
+func humanRate(r float64) string {
+	switch {
+	case r >= 1e6:
+		return fmtFloat(r/1e6) + "M"
+	case r >= 1e3:
+		return fmtFloat(r/1e3) + "k"
+	case r >= 10:
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	}
+	return fmtFloat(r)
 }
 
 func (p *progress) finish() {
 	if p == nil {
 		return
 	}
+	p.bar.Describe(p.describe(time.Since(p.start), true))
 	_ = p.bar.Finish()
 }
 

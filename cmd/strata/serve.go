@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,10 +20,13 @@ import (
 
 // serveOptions is everything `strata serve` gathered before starting the broker.
 type serveOptions struct {
-	props  map[string]string // broker keys (Kafka names), flags > env > file
-	tier   tierConfig
-	admin  adminConfig
-	logger *slog.Logger
+	props map[string]string // broker keys (Kafka names), flags > env > file
+	tier  tierConfig
+	// acceptStoreChange: --accept-tier-store-change
+	acceptStoreChange bool
+	dirLock           *broker.DataDirLock // held: taken before anything is logged
+	admin             adminConfig
+	logger            *slog.Logger
 }
 
 // gatherServeProps layers the configuration sources: file < env < flags. The returned map
@@ -100,6 +104,7 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	adminAddr := fs.String("admin-addr", "", "admin HTTP listener (/metrics, /healthz, /readyz, console; key strata.admin.listener; default "+admin.DefaultAddr+"; off disables)")
 	metricsAddr := fs.String("metrics-addr", "", "same as --admin-addr (kept for compatibility)")
 	printConfig := fs.Bool("print-config", false, "print the merged configuration (secrets redacted) and exit")
+	acceptStoreChange := fs.Bool("accept-tier-store-change", false, "the data dir's remote data now lives in the configured tier store and prefix (a deliberate migration: the objects were copied); without it a data dir refuses another store than the one it recorded")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -127,6 +132,9 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkConfigKeys(props); err != nil {
+		return err
+	}
 	if *printConfig {
 		for _, line := range redacted(props) {
 			fmt.Fprintln(s.out, line)
@@ -150,7 +158,16 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger})
+	// Every configuration mistake is reported before the first log line or listener.
+	if _, err := broker.ParseConfig(brokerProps); err != nil {
+		return err
+	}
+	// A second broker on the data dir is refused before it logs or opens anything.
+	lock, err := broker.LockDataDir(dataDirOf(brokerProps))
+	if err != nil {
+		return err
+	}
+	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger, acceptStoreChange: *acceptStoreChange, dirLock: lock})
 }
 
 // serve runs the broker until ctx is done (SIGINT/SIGTERM), then shuts it down gracefully.
@@ -162,6 +179,9 @@ func serve(ctx context.Context, o serveOptions) error {
 	logger.Info("starting strata", "version", version, "config", strings.Join(redacted(o.props), " "),
 		"tier_store", o.tier.Store)
 
+	// The broker releases the lock on Close (or when it fails to start); this covers the
+	// paths that never reach it. Release is idempotent.
+	defer o.dirLock.Release()
 	adm, err := startAdmin(o.admin, reg, logger)
 	if err != nil {
 		return err
@@ -180,16 +200,58 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 
 	err = runBroker(ctx, brokerParams{
-		props:    o.props,
-		store:    store,
-		prefix:   o.tier.Prefix,
-		logger:   logger,
-		registry: reg,
-		onOpen:   func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
+		props:            o.props,
+		store:            store,
+		prefix:           o.tier.Prefix,
+		storeID:          o.tier.storeID(dataDirOf(o.props)),
+		allowStoreChange: o.acceptStoreChange,
+		dirLock:          o.dirLock,
+		logger:           logger,
+		registry:         reg,
+		onOpen:           func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
 	})
 	if err != nil {
+		if worded, ok := bucketProblem(o.tier, err); ok && store != nil {
+			return worded // e.g. a restore onto an empty data dir from a bucket that does not exist
+		}
 		return err
 	}
 	logger.Info("strata stopped")
 	return nil
+}
+
+// checkConfigKeys rejects keys that name nothing, with the nearest known key for a typo.
+func checkConfigKeys(props map[string]string) error {
+	var errs []error
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if knownConfigKey(k) || strings.HasPrefix(k, "listener.name.") {
+			continue
+		}
+		msg := fmt.Sprintf("unknown config key %q", k)
+		if c := broker.ClosestName(k, allConfigKeyNames()); c != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", c)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errors.Join(errs...)
+}
+
+// allConfigKeyNames lists every key strata serve accepts.
+func allConfigKeyNames() []string {
+	var out []string
+	for _, k := range broker.ConfigKeys() {
+		out = append(out, k.Name)
+	}
+	for k := range tierKeys {
+		out = append(out, k)
+	}
+	for k := range adminKeys {
+		out = append(out, k)
+	}
+	return out
 }

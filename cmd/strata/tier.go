@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,7 +120,13 @@ func (f *storeFlags) open(ctx context.Context) (tiering.ObjectStore, tierConfig,
 	}
 	rest, tierProps := splitTierProps(props)
 	if tierProps["strata.tier.store"] == "" && tierProps["strata.tier.fs.dir"] == "" && tierProps["strata.tier.s3.bucket"] == "" {
-		return nil, tierConfig{}, usageErrorf("no store given: use --fs-dir DIR, --bucket NAME (with --endpoint for MinIO) or --config server.properties")
+		// Nothing chosen: the store strata serve uses by default, <log.dirs>/tier
+		// (./data/tier after the quickstart), when it exists.
+		def := filepath.Join(dataDirOf(rest), "tier")
+		if fi, err := os.Stat(def); err != nil || !fi.IsDir() {
+			return nil, tierConfig{}, usageErrorf("no store given and no default fs store in %s: use --fs-dir DIR, --bucket NAME (with --endpoint for MinIO) or --config server.properties", def)
+		}
+		tierProps["strata.tier.store"] = "fs"
 	}
 	tc, err := parseTierConfig(tierProps, dataDirOf(rest))
 	if err != nil {
@@ -147,7 +154,14 @@ func bucketError(tc tierConfig, err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
+	if worded, ok := bucketProblem(tc, err); ok {
+		return worded
+	}
+	return fmt.Errorf("%s: %w", storeWhere(tc), err)
+}
+
+// storeWhere names the store of tc: its directory, or bucket "b" at <endpoint>.
+func storeWhere(tc tierConfig) string {
 	where := tc.FSDir
 	if tc.Store == "s3" {
 		where = "bucket " + strconv.Quote(tc.S3.Bucket)
@@ -155,16 +169,27 @@ func bucketError(tc tierConfig, err error) error {
 			where += " at " + tc.S3.Endpoint
 		}
 	}
+	return where
+}
+
+// bucketProblem recognises the store errors a person fixes outside Strata (a missing
+// bucket, credentials, an unreachable endpoint) and words them as one line with the fix.
+func bucketProblem(tc tierConfig, err error) (error, bool) {
+	msg := err.Error()
+	where := storeWhere(tc)
 	switch {
 	case strings.Contains(msg, "NoSuchBucket"):
-		return fmt.Errorf("%s does not exist", where)
+		return fmt.Errorf("%s does not exist: create it (e.g. mc mb, aws s3 mb) or start strata serve once with --set strata.tier.s3.create.bucket=true", where), true
 	case strings.Contains(msg, "InvalidAccessKeyId"), strings.Contains(msg, "SignatureDoesNotMatch"),
 		strings.Contains(msg, "AccessDenied"), strings.Contains(msg, "InvalidToken"), strings.Contains(msg, "ExpiredToken"):
-		return fmt.Errorf("%s: credentials rejected (check strata.tier.s3.access.key / secret.key)", where)
+		return fmt.Errorf("%s: credentials rejected (check strata.tier.s3.access.key / secret.key)", where), true
+	case strings.Contains(msg, "failed to retrieve credentials"), strings.Contains(msg, "no EC2 IMDS role"),
+		strings.Contains(msg, "get credentials"), strings.Contains(msg, "AnonymousCredentials"):
+		return fmt.Errorf("%s: no S3 credentials: set STRATA_TIER_S3_ACCESS_KEY and STRATA_TIER_S3_SECRET_KEY (or the AWS environment / shared config)", where), true
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
-		return fmt.Errorf("%s: cannot connect: %v", where, err)
+		return fmt.Errorf("%s: cannot connect: %v", where, err), true
 	}
-	return fmt.Errorf("%s: %w", where, err)
+	return nil, false
 }
 
 // findTopic reads the topic manifest of name from the bucket.
@@ -508,7 +533,7 @@ func runTierRestore(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return brokerError(&cf, err)
 	}
-	fmt.Fprintf(s.out, "restored %d records of %s into %s\n", n, tm.Topic, *toTopic)
+	fmt.Fprintf(s.out, "restored %d %s of %s into %s\n", n, plural(int(n), "record", "records"), tm.Topic, *toTopic)
 	return nil
 }
 
@@ -561,8 +586,9 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 			}
 		}
 	}
-	fmt.Fprintf(s.out, "verified %d topics, %d segments, %d objects, %s: %d missing, %d corrupt, %d orphaned",
-		len(topics), rep.segments, rep.objects, humanBytes(rep.bytes), rep.missing, rep.corrupt, rep.orphan)
+	fmt.Fprintf(s.out, "verified %d %s, %d %s, %d %s, %s: %d missing, %d corrupt, %d orphaned",
+		len(topics), plural(len(topics), "topic", "topics"), rep.segments, plural(int(rep.segments), "segment", "segments"),
+		rep.objects, plural(int(rep.objects), "object", "objects"), humanBytes(rep.bytes), rep.missing, rep.corrupt, rep.orphan)
 	if *deleteOrphans && !*dryRun {
 		fmt.Fprintf(s.out, " (%d deleted)", rep.deleted)
 	}
@@ -589,7 +615,7 @@ func verifyPartition(ctx context.Context, out io.Writer, st tiering.ObjectStore,
 		}
 		return bucketError(tc, fmt.Errorf("cannot read the manifest of %s: %w", name, err))
 	}
-	named := map[string]bool{prefix + "manifest.json": true}
+	named := map[string]bool{prefix + "manifest.json": true, prefix + tiering.WatermarkName: true}
 	// Spilled manifest chunks, newest first.
 	for ref := head.LastChunk; ref != nil; {
 		named[ref.Key] = true
@@ -666,7 +692,7 @@ func verifyPartition(ctx context.Context, out io.Writer, st tiering.ObjectStore,
 		}
 		fmt.Fprintf(out, "ORPHAN   %s: %s, %s, modified %s%s\n", name, oi.Key, humanBytes(oi.Size), oi.LastModified.UTC().Format(time.RFC3339), action)
 	}
-	fmt.Fprintf(out, "checked  %s: %d segments, offsets %d-%d\n", name, len(entries), head.LogStartOffset, head.EndOffset)
+	fmt.Fprintf(out, "checked  %s: %d %s, offsets %d-%d\n", name, len(entries), plural(len(entries), "segment", "segments"), head.LogStartOffset, head.EndOffset)
 	return nil
 }
 

@@ -20,6 +20,8 @@ type tierConfig struct {
 
 	FSDir string // strata.tier.fs.dir; default <log.dirs>/tier
 
+	CreateBucket bool // strata.tier.s3.create.bucket: create a missing bucket at start; default false
+
 	S3 s3Config
 }
 
@@ -54,6 +56,7 @@ var tierKeys = map[string]string{
 	"strata.tier.s3.sse":            "server-side encryption: empty, AES256 or aws:kms",
 	"strata.tier.s3.sse.kms.key.id": "KMS key id for sse=aws:kms",
 	"strata.tier.s3.storage.class":  "storage class of uploaded objects, e.g. STANDARD_IA; empty: the bucket's default",
+	"strata.tier.s3.create.bucket":  "true: create the bucket at start when it does not exist (e.g. a fresh MinIO)",
 }
 
 // splitTierProps removes the strata.tier.* keys from props and returns them separately.
@@ -100,6 +103,13 @@ func parseTierConfig(tier map[string]string, dataDir string) (tierConfig, error)
 	if tc.Store == "" {
 		tc.Store = "fs"
 	}
+	if v, ok := tier["strata.tier.s3.create.bucket"]; ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return tierConfig{}, fmt.Errorf("strata.tier.s3.create.bucket: want true or false, got %q", v)
+		}
+		tc.CreateBucket = b
+	}
 	if v, ok := tier["strata.tier.s3.path.style"]; ok && v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -138,4 +148,30 @@ func parseTierConfig(tier map[string]string, dataDir string) (tierConfig, error)
 		return tierConfig{}, fmt.Errorf("strata.tier.store: want fs, s3 or none, got %q", tc.Store)
 	}
 	return tc, nil
+}
+
+// storeID names where tc's objects live, for the data dir's record of its remote store
+// (broker.Config.RemoteStoreID): "none", "fs:<dir>" (relative to the data dir when the fs
+// directory is inside it, so that moving the data dir moves its store along), or
+// "s3://<bucket> at <endpoint>" (AWS when no endpoint is set). The prefix is kept apart.
+func (tc tierConfig) storeID(dataDir string) string {
+	switch tc.Store {
+	case "fs":
+		dir, derr := filepath.Abs(tc.FSDir)
+		data, aerr := filepath.Abs(dataDir)
+		if derr == nil && aerr == nil {
+			if rel, err := filepath.Rel(data, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				return "fs:<log.dirs>/" + filepath.ToSlash(rel)
+			}
+			return "fs:" + dir
+		}
+		return "fs:" + tc.FSDir
+	case "s3":
+		ep := strings.TrimSuffix(tc.S3.Endpoint, "/")
+		if ep == "" {
+			ep = "AWS S3"
+		}
+		return fmt.Sprintf("s3://%s at %s", tc.S3.Bucket, ep)
+	}
+	return "none"
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -65,36 +67,56 @@ func runTopicCreate(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot create topics: %w", err)
 	}
-	var firstErr error
+	var errs []error // each printed once, by main, one line per topic
 	for _, r := range resps.Sorted() {
 		switch {
 		case r.Err == nil:
-			fmt.Fprintf(s.out, "created topic %q with %d partitions\n", r.Topic, r.NumPartitions)
+			fmt.Fprintf(s.out, "created topic %q with %d %s\n", r.Topic, r.NumPartitions, plural(int(r.NumPartitions), "partition", "partitions"))
 		case *ifNotExists && isTopicExists(r.Err):
 			fmt.Fprintf(s.out, "topic %q already exists\n", r.Topic)
 		default:
-			msg := errText(r.Err, r.ErrMessage)
-			fmt.Fprintf(s.err, "cannot create topic %q: %s\n", r.Topic, msg)
-			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot create topic %q: %s", r.Topic, msg)
-			}
+			errs = append(errs, fmt.Errorf("cannot create topic %q: %s", r.Topic, errText(r.Err, r.ErrMessage)))
 		}
 	}
-	return firstErr
+	return errors.Join(errs...)
 }
 
 func isTopicExists(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS")
 }
 
+// errText words a Kafka error code of a response in the user's terms: the broker's own
+// message when it sent one (Strata's say what was wrong and what is allowed), else a short
+// description of the code.
 func errText(err error, msg string) string {
-	if msg != "" && err != nil && !strings.Contains(err.Error(), msg) {
-		return err.Error() + ": " + msg
+	var ke *kerr.Error
+	if err != nil && !errors.As(err, &ke) {
+		return err.Error()
 	}
-	if err == nil {
+	if ke != nil { // Strata's messages start with the code's own text: drop it
+		msg = strings.TrimPrefix(msg, ke.Error()+": ")
+	}
+	if msg != "" {
 		return msg
 	}
-	return err.Error()
+	if ke == nil {
+		return "failed"
+	}
+	switch ke {
+	case kerr.UnknownTopicOrPartition:
+		return "no such topic"
+	case kerr.TopicAlreadyExists:
+		return "the topic already exists"
+	case kerr.InvalidPartitions:
+		return "invalid number of partitions"
+	case kerr.InvalidTopicException:
+		return "invalid topic name"
+	case kerr.InvalidConfig:
+		return "invalid config"
+	case kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed:
+		return "not authorized"
+	}
+	return strings.TrimSuffix(ke.Description, ".") + " (" + ke.Message + ")"
 }
 
 func runTopicList(ctx context.Context, s streams, args []string) error {
@@ -204,13 +226,19 @@ func runTopicDescribe(ctx context.Context, s streams, args []string) error {
 			fmt.Fprintf(s.out, "\tConfigs: unavailable (%v)\n", firstNonNil(err, rc.Err))
 			continue
 		}
-		cfgs := append([]kadm.Config(nil), rc.Configs...)
+		var cfgs []kadm.Config
+		for _, c := range rc.Configs {
+			if *allConfigs || c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+				cfgs = append(cfgs, c)
+			}
+		}
 		sort.Slice(cfgs, func(i, j int) bool { return cfgs[i].Key < cfgs[j].Key })
+		if len(cfgs) == 0 { // no overrides: say so rather than print an empty section
+			fmt.Fprintln(s.out, "\tConfigs: none set on the topic (broker defaults; --all-configs lists them)")
+			continue
+		}
 		fmt.Fprintln(s.out, "\tConfigs:")
 		for _, c := range cfgs {
-			if !*allConfigs && c.Source != kmsg.ConfigSourceDynamicTopicConfig {
-				continue
-			}
 			v := c.MaybeValue()
 			if c.Sensitive {
 				v = "[sensitive]"
@@ -281,19 +309,15 @@ func runTopicDelete(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot delete topics: %w", err)
 	}
-	var firstErr error
+	var errs []error
 	for _, r := range resps.Sorted() {
 		if r.Err != nil {
-			msg := errText(r.Err, r.ErrMessage)
-			fmt.Fprintf(s.err, "cannot delete topic %q: %s\n", r.Topic, msg)
-			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot delete topic %q: %s", r.Topic, msg)
-			}
+			errs = append(errs, fmt.Errorf("cannot delete topic %q: %s", r.Topic, errText(r.Err, r.ErrMessage)))
 			continue
 		}
 		fmt.Fprintf(s.out, "deleted topic %q\n", r.Topic)
 	}
-	return firstErr
+	return errors.Join(errs...)
 }
 
 func runTopicAlterConfig(ctx context.Context, s streams, args []string) error {
@@ -333,17 +357,13 @@ func runTopicAlterConfig(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot alter topic configs: %w", err)
 	}
-	var firstErr error
+	var errs []error
 	for _, r := range resps {
 		if r.Err != nil {
-			msg := errText(r.Err, r.ErrMessage)
-			fmt.Fprintf(s.err, "cannot alter configs of topic %q: %s\n", r.Name, msg)
-			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot alter configs of topic %q: %s", r.Name, msg)
-			}
+			errs = append(errs, fmt.Errorf("cannot alter configs of topic %q: %s", r.Name, errText(r.Err, r.ErrMessage)))
 			continue
 		}
 		fmt.Fprintf(s.out, "altered configs of topic %q\n", r.Name)
 	}
-	return firstErr
+	return errors.Join(errs...)
 }

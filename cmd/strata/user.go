@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -134,21 +135,18 @@ func runUserList(ctx context.Context, s streams, args []string) error {
 	}
 	sort.Strings(users)
 	fmt.Fprintf(s.out, "%-24s %-14s %s\n", "USER", "MECHANISM", "ITERATIONS")
-	var firstErr error
+	var errs []error // each printed once, by main
 	for _, u := range users {
 		r := res[u]
 		if r.Err != nil {
-			fmt.Fprintf(s.err, "user %q: %s\n", u, errText(r.Err, r.ErrMessage))
-			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot describe user %q: %w", u, r.Err)
-			}
+			errs = append(errs, fmt.Errorf("cannot describe user %q: %s", u, errText(r.Err, r.ErrMessage)))
 			continue
 		}
 		for _, ci := range r.CredInfos {
 			fmt.Fprintf(s.out, "%-24s %-14s %d\n", u, ci.Mechanism, ci.Iterations)
 		}
 	}
-	return firstErr
+	return errors.Join(errs...)
 }
 
 func runUserDelete(ctx context.Context, s streams, args []string) error {
@@ -198,16 +196,13 @@ func runUserDelete(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot delete users: %w", err)
 	}
-	var firstErr error
+	var errs []error
 	for _, n := range names {
 		if r, ok := res[n]; ok && r.Err != nil {
-			fmt.Fprintf(s.err, "cannot delete user %q: %s\n", n, errText(r.Err, r.ErrMessage))
-			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot delete user %q: %w", n, r.Err)
-			}
+			errs = append(errs, fmt.Errorf("cannot delete user %q: %s", n, errText(r.Err, r.ErrMessage)))
 			continue
 		}
 		fmt.Fprintf(s.out, "deleted user %q\n", n)
 	}
-	return firstErr
+	return errors.Join(errs...)
 }

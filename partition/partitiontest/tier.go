@@ -112,6 +112,10 @@ func (f *Tier) Uploaded(seg segment.SegmentInfo) bool {
 // RollDue is false: the fake has no upload interval.
 func (f *Tier) RollDue(time.Time) bool { return false }
 
+// NoteLogEnd and OpenedWatermark: the fake keeps no watermark.
+func (f *Tier) NoteLogEnd(next int64)                       {}
+func (f *Tier) OpenedWatermark() tiering.PartitionWatermark { return tiering.PartitionWatermark{} }
+
 // OnSealed counts in Sealed.
 func (f *Tier) OnSealed() { f.Mu.Lock(); f.Sealed++; f.Mu.Unlock() }
 

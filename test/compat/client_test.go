@@ -183,8 +183,14 @@ type scriptMember struct {
 
 func (c *scriptClient) member(t *testing.T, addr, topic, group string) member {
 	t.Helper()
-	args := append(append(c.argv[1:], addr, "group", topic, group), c.groupArgs...)
-	cmd := exec.Command(c.argv[0], args...)
+	return c.startMember(t, addr, append([]string{"group", topic, group}, c.groupArgs...)...)
+}
+
+// startMember runs a long-lived subcommand (group, autostore) that reports events until
+// its stdin is closed.
+func (c *scriptClient) startMember(t *testing.T, addr string, args ...string) *scriptMember {
+	t.Helper()
+	cmd := exec.Command(c.argv[0], append(append(c.argv[1:], addr), args...)...)
 	cmd.Dir = c.dir
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -77,6 +77,22 @@ expect "topic create" 'created topic "orders" with 3 partitions' "$out"
 out=$(st topic list --brokers "$addr")
 expect "topic list" "orders" "$out"
 
+# Issue 14: a second broker on the same data dir refuses to start, in one line naming the
+# holder's pid; a client command without a broker ends in one line within its --timeout.
+rc=0
+second=$("$STRATA" serve --listeners PLAINTEXT://127.0.0.1:0 --log-dirs "$work/data" 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "second broker on the data dir: exit status $rc: $second"
+expect "second broker on the data dir" \
+	"strata: data directory in use: \"$work/data\" is locked by another strata process (pid $pid); stop it first or use another log.dirs" \
+	"$second"
+dead=1 # tcpmux: nothing listens there
+rc=0
+out=$(echo x | st produce orders --brokers "127.0.0.1:$dead" --timeout 5s 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "produce without a broker: exit status $rc: $out"
+expect "produce without a broker" \
+	"strata: cannot produce to orders: cannot reach a broker at 127.0.0.1:$dead: connection refused (is strata serve running? see --brokers / \$STRATA_BROKERS)" \
+	"$out"
+
 # 2. Produce keyed lines with kcat.
 printf '%s\n' alice:order-1 bob:order-2 carol:order-3 alice:order-4 bob:order-5 |
 	kc -P -b "$addr" -t orders -K:

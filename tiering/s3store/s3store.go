@@ -533,3 +533,17 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	})
 }
+
+// CheckCredentials resolves the credentials the store will sign with (the static keys, or
+// the AWS SDK's default chain: environment, shared config, instance role), so that a
+// missing credential is reported once at start rather than by every request.
+func (s *Store) CheckCredentials(ctx context.Context) error {
+	cp := s.client.Options().Credentials
+	if cp == nil {
+		return errors.New("s3store: no credentials configured")
+	}
+	if _, err := cp.Retrieve(ctx); err != nil {
+		return fmt.Errorf("s3store: no credentials: %w", err)
+	}
+	return nil
+}

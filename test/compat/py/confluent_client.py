@@ -1,6 +1,6 @@
 """librdkafka (through confluent-kafka-python) against Strata.
 
-usage: confluent_client.py BOOTSTRAP version|create|produce|consume|group ARGS...
+usage: confluent_client.py BOOTSTRAP version|create|produce|produce-keyed|consume|group|autostore|autocommit|admin ARGS...
 Prints one JSON event per line; see ../client_test.go.
 """
 import sys
@@ -108,6 +108,72 @@ def group(bs, topic, group_id, assignor="range,roundrobin"):
     c.close()
 
 
+def produce_keyed(bs, topic, prefix, mod, start, n):
+    """Idempotent producer (a new producer id per call) writing records start..start+n-1,
+    keyed prefix-<i % mod> (mod 0: prefix-<i>), with value topic|prefix|i."""
+    mod, start, n = int(mod), int(start), int(n)
+    p = Producer({"bootstrap.servers": bs, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+    errors = []
+    delivered = [0]
+
+    def cb(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered[0] += 1
+
+    for i in range(start, start + n):
+        k = "%s-%d" % (prefix, i % mod if mod else i)
+        p.produce(topic, key=k.encode(), value=("%s|%s|%d" % (topic, prefix, i)).encode(), on_delivery=cb)
+        p.poll(0)
+    left = p.flush(30)
+    if left or errors:
+        sys.exit("produce-keyed: %d undelivered, errors %s" % (left, errors[:5]))
+    emit(ev="produced", n=delivered[0])
+
+
+def autostore(bs, topic, group_id, assignor, pace_ms):
+    """A group member as in issue 23: automatic commits of offsets it stores itself after
+    each record (enable.auto.offset.store=false), polled one record at a time, with
+    pace_ms of work per record so that rebalances happen mid-stream.
+
+    Not Consumer.consume(num_messages=N): librdkafka 2.0.2's batch consume advances the
+    application position over records it then drops at a pause/resume barrier, so after
+    a cooperative rebalance (two pauses) the tail of a partition is never fetched again,
+    on any broker (franz-go's kfake too). That was issue 23; librdkafka 2.1.0 fixed it
+    (its #4208)."""
+    stop = stdin_closed()
+    c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "partition.assignment.strategy": assignor,
+                  "enable.auto.commit": True, "enable.auto.offset.store": False,
+                  "auto.commit.interval.ms": 500, "session.timeout.ms": 10000,
+                  "heartbeat.interval.ms": 500, "fetch.wait.max.ms": 100,
+                  "auto.offset.reset": "earliest"})
+    pace = int(pace_ms) / 1000.0
+    owned = set()
+
+    def on_assign(consumer, parts):
+        owned.update(p.partition for p in parts)
+        emit(ev="assigned", partitions=sorted(owned))
+
+    def on_revoke(consumer, parts):
+        owned.difference_update(p.partition for p in parts)
+        emit(ev="assigned", partitions=sorted(owned))
+
+    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+    while not stop.is_set():
+        m = c.poll(0.1)
+        if m is None:
+            continue
+        if m.error():
+            sys.stderr.write("poll: %s\n" % m.error())
+            continue
+        c.store_offsets(message=m)
+        record(m.partition(), m.offset(), m.key(), m.value())
+        if pace:
+            time.sleep(pace)
+    c.close()  # commits the stored offsets
+
+
 def autocommit(bs, topic, group_id, n):
     """A group member with the default automatic commits reads n records and closes."""
     n = int(n)
@@ -163,7 +229,7 @@ def main():
             confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
         return
     {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin,
-     "autocommit": autocommit}[cmd](bs, *args)
+     "autocommit": autocommit, "produce-keyed": produce_keyed, "autostore": autostore}[cmd](bs, *args)
 
 
 if __name__ == "__main__":
