@@ -78,7 +78,16 @@ func TestWatermarkReservationAndRestore(t *testing.T) {
 			}
 		}
 	}
-	appendN(t, p, 10, 1000) // past the (empty) reservation: written at once
+	// Ten records in one batch: one append, one NoteLogEnd past the (empty) reservation,
+	// written at once (ten appends would move the reservation on the way).
+	b := testBatch(t, codecNone, 1000, make([]int64, 10), false)
+	h, err := validateBatch(b, p.config(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.append(b, h, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	end1 := p.HighWatermark()
 	waitFor("the first watermark", func() bool { return read().LogEnd == end1 })
 	w := read()
