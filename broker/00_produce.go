@@ -32,11 +32,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 )
 

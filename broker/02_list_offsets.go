@@ -21,10 +21,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
 )
 
 func init() {

@@ -14,10 +14,10 @@ package broker
 import (
 	"context"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
 )
 
 func init() {

@@ -18,10 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"

@@ -4,9 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Issue 23 suspects, ruled out and kept so: a fetch at any offset, including one where a

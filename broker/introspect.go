@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/google/uuid"
+
+	"github.com/strata-io/strata/partition"
 )
 
 // ClusterSnapshot is what the console shows: every topic and partition, the consumer

@@ -4,10 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-	"github.com/strata-io/strata/segment"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 )
 
 func newTestBroker(t *testing.T) *Broker {

@@ -5,12 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-	"github.com/strata-io/strata/segment"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -17,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/strata-io/strata/partition"
-
 	"github.com/strata-io/strata/segment"
 )
 

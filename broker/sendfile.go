@@ -28,8 +28,9 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/strata-io/strata/partition"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
 )
 
 // recordSection is a record set that stays where it is until the response is written:

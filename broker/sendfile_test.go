@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // sendfileFixture is a partition with ~n MiB of data and a loopback TCP pair whose reader

@@ -19,10 +19,9 @@ import (
 	"maps"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/google/uuid"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering"
 )
 

@@ -30,9 +30,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/strata-io/strata/partition"
-
 	"github.com/google/uuid"
+
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 )
 

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func TestValidateBatch(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/segment"
-
 	"github.com/strata-io/strata/tiering"
 )
 
