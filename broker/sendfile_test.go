@@ -171,7 +171,7 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 	})
 }
 
-// A response mixing a file section, a remote record set in chunk slices (remoterecords.go)
+// A response mixing a file section, a remote record set in chunk slices (partition.ReadRemote)
 // and plain bytes is written byte for byte as the copying path writes it: on TCP
 // (sendfile + writev) and on a connection without either (net.Pipe, as TLS: buffered).
 func TestSplicedRemoteRecordsMatchCopy(t *testing.T) {

@@ -111,7 +111,7 @@ type Partition struct {
 	// snapshot bookkeeping (guarded by mu; producers.go).
 	prod *prodState
 	// rollSnaps are the offsets of the roll snapshots saved since the last prune of
-	// producer snapshots (guarded by mu; prodsnap_prune.go).
+	// producer snapshots (guarded by mu; prodsnap.go).
 	rollSnaps []int64
 
 	remoteMu       sync.Mutex
@@ -142,7 +142,7 @@ type producerState interface {
 var _ producerState = (*producer.State)(nil)
 
 // Open opens (recovering if needed) the local log in o.Dir and rebuilds the partition's
-// producer state from its snapshots and log (producers.go). The remote tier is attached
+// producer state from its snapshots and log (prodsnap.go). The remote tier is attached
 // later (AttachTier).
 func Open(o Options) (*Partition, error) {
 	logger := o.Logger
@@ -357,7 +357,7 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 // rollLocked snapshots the producer state (tiered partitions), seals the active segment
 // and hints the uploader.
 func (p *Partition) rollLocked() error {
-	p.snapshotProducersAtRollLocked() // see prodsnap_tier.go
+	p.snapshotProducersAtRollLocked() // prodsnap.go
 	if err := p.log.Roll(); err != nil {
 		return fmt.Errorf("%w: roll: %w", ErrStorage, err)
 	}

@@ -166,7 +166,7 @@ func (p *Partition) snapshotProducersAtRollLocked() {
 		p.warns.warn(p.logger, "save at roll", "cannot save producer snapshot at roll", "next_offset", p.log.NextOffset(), "err", err)
 		return
 	}
-	p.rollSnaps = append(p.rollSnaps, p.log.NextOffset()) // for the next prune (prodsnap_prune.go)
+	p.rollSnaps = append(p.rollSnaps, p.log.NextOffset()) // for the next prune (pruneProducerSnapshotsLocked)
 	if r := p.snapshotReports(); r != nil {
 		r.ProducerSnapshotSaved(p.log.NextOffset())
 	}

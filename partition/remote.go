@@ -86,7 +86,7 @@ func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, 
 			p.remoteMu.Unlock()
 			return tiering.Records{}, true, ErrClosed
 		}
-		r = p.startRemoteReadLocked(t, offset, maxBytes, minOneBatch, 0) // remoterecords.go
+		r = p.startRemoteReadLocked(t, offset, maxBytes, minOneBatch, 0)
 	}
 	p.remoteMu.Unlock()
 
@@ -107,8 +107,8 @@ func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, 
 	if p.remotePending == r && !r.heldError(time.Now()) {
 		// Consumed; the client moves on to the next offset, which is read meanwhile.
 		p.remotePending = nil
-		p.leftLocked(r)                                     // remoterecords.go
-		p.readNextRemoteLocked(t, r, maxBytes, minOneBatch) // remoterecords.go
+		p.leftLocked(r)
+		p.readNextRemoteLocked(t, r, maxBytes, minOneBatch)
 	}
 	p.remoteMu.Unlock()
 	if r.err != nil {
