@@ -108,7 +108,7 @@ type Partition struct {
 	activeCreated time.Time     // guarded by mu: first append into the active segment (zero if empty)
 	producers     producerState // guarded by mu; nil = no idempotence checks
 	// prod is the state Open rebuilt or loadRemoteProducerState installed, with its
-	// snapshot bookkeeping (guarded by mu; producers.go).
+	// snapshot bookkeeping (guarded by mu; prodsnap.go).
 	prod *prodState
 	// rollSnaps are the offsets of the roll snapshots saved since the last prune of
 	// producer snapshots (guarded by mu; prodsnap.go).
