@@ -11,7 +11,7 @@ FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-cli bench-go soak clean tools kcat chromium
+.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-cli bench-go soak clean tools kcat chromium jvm-tools pypi-clients compat-jvm compat-table
 
 all: build
 
@@ -34,7 +34,7 @@ run: build
 # in "context deadline exceeded" through no fault of the code under test.
 test: tools vet unit race
 
-tools: kcat chromium bin/minio compat-clients
+tools: kcat chromium bin/minio compat-clients jvm-tools pypi-clients
 
 kcat:
 	@command -v kcat >/dev/null 2>&1 || { \
@@ -58,6 +58,37 @@ compat-clients:
 
 bin/minio:
 	GOBIN=$(PWD)/bin $(GO) install $(MINIO_MODULE)
+
+# Apache Kafka's tools and Java client (test/jvm): the jars pinned in test/java/pom.xml come
+# from Maven Central into the git-ignored test/java/lib; test/java/kafka-run-class runs them.
+JVM_SRC := $(shell find test/java/src -name '*.java' 2>/dev/null)
+jvm-tools: test/java/target/strata-jvm-tests.jar
+	@test -f test/java/lib/kafka-clients-$$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' test/java/pom.xml).jar || \
+		(cd test/java && mvn -B -q package)
+
+test/java/target/strata-jvm-tests.jar: test/java/pom.xml $(JVM_SRC)
+	cd test/java && mvn -B -q package
+
+# The Python clients from PyPI (test/compat/pypi_test.go), pinned, in a git-ignored venv.
+PYPI_VENV := test/compat/py/.venv
+pypi-clients: $(PYPI_VENV)/.installed
+
+$(PYPI_VENV)/.installed: test/compat/py/requirements-pypi.txt
+	python3 -m venv $(PYPI_VENV)
+	$(PYPI_VENV)/bin/pip install -q -r test/compat/py/requirements-pypi.txt
+	touch $@
+
+# Kafka's tools against Strata and, beside it, against Apache Kafka itself (a single-node
+# KRaft broker from the same jars): every expected output of test/jvm must be Kafka's own.
+# Then the compatibility table of README.md is regenerated from the results.
+compat-jvm: jvm-tools pypi-clients
+	@mkdir -p test/artifacts
+	STRATA_KAFKA_REFERENCE=1 STRATA_COMPAT_TABLE=$(PWD)/test/artifacts/compat-table $(GO) test -count=1 -timeout 20m ./test/jvm/ ./test/compat/
+	$(MAKE) --no-print-directory compat-table
+
+# Inserts the rows the last test run wrote (test/artifacts/compat-table/*.md) into README.md.
+compat-table:
+	$(GO) run ./test/jvm/cmd/compattable --rows test/artifacts/compat-table --readme README.md
 
 vet:
 	$(GO) vet ./...

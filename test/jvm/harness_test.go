@@ -61,10 +61,17 @@ type result struct {
 // kafka-run-class with stdin, and waits at most timeout for it.
 func runTool(t *testing.T, timeout time.Duration, stdin string, tool string, args ...string) result {
 	t.Helper()
+	return runToolEnv(t, timeout, nil, stdin, tool, args...)
+}
+
+// runToolEnv is runTool with variables (KEY=value) added to the environment.
+func runToolEnv(t *testing.T, timeout time.Duration, env []string, stdin string, tool string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(javaDir(t), "kafka-run-class"), append([]string{tool}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -104,9 +111,10 @@ type strata struct {
 	done      chan error
 }
 
-// startStrata starts an in-process broker on free loopback ports. listeners are
-// NAME=PROTOCOL pairs ("PLAINTEXT" alone is the default); props are added to the config.
-func startStrata(t *testing.T, props map[string]string, listenerNames ...string) *strata {
+// startStrata starts an in-process broker on free loopback ports, one listener for each
+// name of listenerNames (a security protocol: PLAINTEXT alone is the default); props are
+// added to the config and edit, if not nil, sets its other fields (RemoteStore).
+func startStrata(t *testing.T, props map[string]string, edit func(*broker.Config), listenerNames ...string) *strata {
 	t.Helper()
 	if len(listenerNames) == 0 {
 		listenerNames = []string{"PLAINTEXT"}
@@ -130,6 +138,9 @@ func startStrata(t *testing.T, props map[string]string, listenerNames ...string)
 	cfg, err := broker.ParseConfig(all)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	s.b, err = broker.New(cfg)
 	if err != nil {

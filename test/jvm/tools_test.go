@@ -194,15 +194,26 @@ func journey() []step {
 // strata overrides do not apply). With STRATA_JVM_DUMP=1 it prints what it got instead of
 // checking (to write expectations from a reference run).
 func runJourney(t *testing.T, bootstrap string, steps []step, reference bool) {
+	runJourneyVars(t, map[string]string{"{bs}": bootstrap}, steps, reference)
+}
+
+// runJourneyVars is runJourney with more placeholders ({sasl}: another listener).
+func runJourneyVars(t *testing.T, vars map[string]string, steps []step, reference bool) {
 	dump := os.Getenv("STRATA_JVM_DUMP") == "1"
 	dir := t.TempDir()
+	var pairs []string
+	for k, v := range vars {
+		pairs = append(pairs, k, v)
+	}
+	pairs = append(pairs, "{dir}", dir)
+	repl := strings.NewReplacer(pairs...)
 	for _, st := range steps {
 		for name, content := range st.files {
-			writeFile(t, dir, name, content)
+			writeFile(t, dir, name, repl.Replace(content))
 		}
 		args := make([]string, len(st.args))
 		for i, a := range st.args {
-			args[i] = strings.NewReplacer("{bs}", bootstrap, "{dir}", dir).Replace(a)
+			args[i] = repl.Replace(a)
 		}
 		want, code := st.want, st.code
 		if st.strata != nil && !reference {
@@ -236,7 +247,7 @@ func runJourney(t *testing.T, bootstrap string, steps []step, reference bool) {
 // TestKafkaTools runs the CLI journey with Kafka's own tools against Strata.
 func TestKafkaTools(t *testing.T) {
 	t.Parallel()
-	s := startStrata(t, nil)
+	s := startStrata(t, nil, nil)
 	runJourney(t, s.addr(), journey(), false)
 }
 

@@ -1,0 +1,78 @@
+package jvm
+
+import (
+	"testing"
+)
+
+// aclJourney: SCRAM users made with kafka-configs on the PLAINTEXT listener (whose
+// ANONYMOUS principal is a super user here), then kafka-acls on the SASL_PLAINTEXT
+// listener as the super user admin, and alice's console producer and consumer allowed
+// and refused by those ACLs.
+func aclJourney() []step {
+	adminCfg := map[string]string{"admin.properties": saslProps("admin", "admin-secret"),
+		"alice.properties": saslProps("alice", "alice-secret"), "wrong.properties": saslProps("alice", "not-her-password")}
+	return []step{
+		{name: "configs-add-scram", tool: "kafka-configs", files: adminCfg, args: []string{"--bootstrap-server", "{bs}", "--alter",
+			"--add-config", "SCRAM-SHA-256=[iterations=8192,password=admin-secret],SCRAM-SHA-512=[password=admin-secret]",
+			"--entity-type", "users", "--entity-name", "admin"},
+			want: "Completed updating config for user admin.\n"},
+		{name: "configs-add-scram-alice", tool: "kafka-configs", args: []string{"--bootstrap-server", "{bs}", "--alter",
+			"--add-config", "SCRAM-SHA-256=[iterations=8192,password=alice-secret]", "--entity-type", "users", "--entity-name", "alice"},
+			want: "Completed updating config for user alice.\n"},
+		{name: "configs-describe-scram", tool: "kafka-configs", args: []string{"--bootstrap-server", "{bs}", "--describe",
+			"--entity-type", "users", "--entity-name", "admin"},
+			want: "SCRAM credential configs for user-principal 'admin' are SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096\n",
+			strata: &difference{want: "", code: 1,
+				why: "kafka-configs --describe of users also asks for client quotas (DescribeClientQuotas), which Strata does not offer (no quotas)"}},
+		{name: "topics-create", tool: "kafka-topics", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/admin.properties",
+			"--create", "--topic", "acl-t", "--partitions", "1"},
+			want: "Created topic acl-t.\n"},
+		{name: "acls-add-write", tool: "kafka-acls", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/admin.properties",
+			"--add", "--allow-principal", "User:alice", "--operation", "Write", "--operation", "Describe", "--topic", "acl-t"},
+			norm: normTable,
+			want: "Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name=acl-t, patternType=LITERAL)`:\n" +
+				"(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW)\n" +
+				"(principal=User:alice, host=*, operation=DESCRIBE, permissionType=ALLOW)\n"},
+		{name: "acls-list", tool: "kafka-acls", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/admin.properties",
+			"--list", "--topic", "acl-t"},
+			norm: normTable,
+			want: "Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=acl-t, patternType=LITERAL)`:\n" +
+				"(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW)\n" +
+				"(principal=User:alice, host=*, operation=DESCRIBE, permissionType=ALLOW)\n"},
+		{name: "alice-produce", tool: "kafka-console-producer", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/alice.properties",
+			"--topic", "acl-t"}, stdin: "one\ntwo\n", want: ""},
+		{name: "alice-consume-refused", tool: "kafka-console-consumer", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/alice.properties",
+			"--topic", "acl-t", "--from-beginning", "--group", "alice-g", "--max-messages", "2", "--timeout-ms", "20000"},
+			want: "", errHas: "GroupAuthorizationException: Not authorized to access group: alice-g\n"},
+		{name: "acls-add-read", tool: "kafka-acls", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/admin.properties",
+			"--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "acl-t", "--group", "alice-g"},
+			norm: onlyLines("Adding ACLs"),
+			want: "Adding ACLs for resource `ResourcePattern(resourceType=GROUP, name=alice-g, patternType=LITERAL)`: \n" +
+				"Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name=acl-t, patternType=LITERAL)`: \n"},
+		{name: "alice-consume", tool: "kafka-console-consumer", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/alice.properties",
+			"--topic", "acl-t", "--from-beginning", "--group", "alice-g", "--max-messages", "2", "--timeout-ms", "30000"},
+			want: "one\ntwo\n", errHas: "Processed a total of 2 messages"},
+		{name: "wrong-password", tool: "kafka-topics", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/wrong.properties", "--list"},
+			want: "Error while executing topic command : Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256\n", code: 1},
+		{name: "acls-remove", tool: "kafka-acls", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/admin.properties",
+			"--remove", "--force", "--topic", "acl-t"}, want: "\n", norm: onlyLines("ACLs for resource")},
+		{name: "acls-list-empty", tool: "kafka-acls", args: []string{"--bootstrap-server", "{sasl}", "--command-config", "{dir}/admin.properties",
+			"--list", "--topic", "acl-t"}, norm: normTable, want: "\n"},
+	}
+}
+
+func saslProps(user, password string) string {
+	return "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n" +
+		`sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="` + user + `" password="` + password + "\";\n"
+}
+
+// TestKafkaToolsACL runs kafka-configs (SCRAM users), kafka-acls and the console clients
+// over SASL_PLAINTEXT with SCRAM-SHA-256 against Strata with ACL authorization.
+func TestKafkaToolsACL(t *testing.T) {
+	t.Parallel()
+	s := startStrata(t, map[string]string{
+		"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":           "User:admin;User:ANONYMOUS",
+	}, nil, "PLAINTEXT", "SASL_PLAINTEXT")
+	runJourneyVars(t, map[string]string{"{bs}": s.addr(), "{sasl}": s.listeners["SASL_PLAINTEXT"]}, aclJourney(), false)
+}
