@@ -162,7 +162,6 @@ func TestJavaClientTimesTiered(t *testing.T) {
 	scenario(t, nil, "check-times", addr, topic, fmt.Sprint(n), t0)
 }
 
-
 // cordoned is the end of Kafka's message for a replication factor above the broker count
 // that Strata leaves out (it has no log directory cordoning).
 func cordoned(reference bool) string {
