@@ -62,3 +62,19 @@ func TestPyPIKafkaPython(t *testing.T) {
 	t.Logf("client: %s", c.version(t))
 	runSuite(t, "pypi-kafkapython", c)
 }
+
+// TestPyPIAiokafka runs aiokafka (asyncio) from PyPI through the suite, idempotent
+// producer included.
+func TestPyPIAiokafka(t *testing.T) {
+	t.Parallel()
+	dir, _ := filepath.Abs("py")
+	c := &scriptClient{
+		name:      "aiokafka (PyPI)",
+		argv:      []string{pypiPython(t, "aiokafka"), "aiokafka_client.py"},
+		dir:       dir,
+		codecList: []string{"none", "gzip", "snappy", "lz4", "zstd"},
+		idempotOK: true,
+	}
+	t.Logf("client: %s", c.version(t))
+	runSuite(t, "pypi-aiokafka", c)
+}
