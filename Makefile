@@ -78,17 +78,18 @@ $(PYPI_VENV)/.installed: test/compat/py/requirements-pypi.txt
 	$(PYPI_VENV)/bin/pip install -q -r test/compat/py/requirements-pypi.txt
 	touch $@
 
-# Kafka's tools against Strata and, beside it, against Apache Kafka itself (a single-node
-# KRaft broker from the same jars): every expected output of test/jvm must be Kafka's own.
-# Then the compatibility table of README.md is regenerated from the results.
-compat-jvm: jvm-tools pypi-clients
-	@mkdir -p test/artifacts
-	STRATA_KAFKA_REFERENCE=1 STRATA_COMPAT_TABLE=$(PWD)/test/artifacts/compat-table $(GO) test -count=1 -timeout 20m ./test/jvm/ ./test/compat/
-	$(MAKE) --no-print-directory compat-table
+# The reference runs: the tool journey and the Java client scenarios of test/jvm against
+# Apache Kafka itself (a single-node KRaft broker from the same jars), proving that every
+# expected output the Strata tests check is Kafka's own. CI runs it after `make test`.
+compat-jvm: jvm-tools
+	STRATA_KAFKA_REFERENCE=1 $(GO) test -count=1 -timeout 15m -run 'Reference' ./test/jvm/
 
-# Inserts the rows the last test run wrote (test/artifacts/compat-table/*.md) into README.md.
-compat-table:
-	$(GO) run ./test/jvm/cmd/compattable --rows test/artifacts/compat-table --readme README.md
+# Runs every client compatibility test (test/jvm with the Kafka reference, test/compat) and
+# regenerates README.md's compatibility table from the results (test/artifacts/compat.json).
+compat-table: tools
+	@mkdir -p test/artifacts
+	STRATA_KAFKA_REFERENCE=1 $(GO) test -count=1 -json -timeout 20m ./test/jvm/ ./test/compat/ > test/artifacts/compat.json; rc=$$?; \
+		$(GO) run ./test/compattable --json test/artifacts/compat.json --readme README.md && exit $$rc
 
 vet:
 	$(GO) vet ./...

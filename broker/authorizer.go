@@ -140,6 +140,7 @@ func init() {
 		kmsg.DeleteACLs:                   noHook,
 		kmsg.DescribeUserSCRAMCredentials: noHook,
 		kmsg.AlterUserSCRAMCredentials:    noHook,
+		kmsg.DescribeClientQuotas:         noHook, // authorized in the handler
 		kmsg.Produce:                      hook(authzProduce),
 		kmsg.Fetch:                        hook(authzFetch),
 		kmsg.ListOffsets:                  hook(authzListOffsets),

@@ -57,6 +57,7 @@ func init() {
 		{kmsg.CreatePartitions, 0, 3, h((*Broker).handleCreatePartitions)},
 		{kmsg.IncrementalAlterConfigs, 0, 1, h((*Broker).handleIncrementalAlterConfigs)},
 		{kmsg.DescribeCluster, 0, 2, h((*Broker).handleDescribeCluster)},
+		{kmsg.DescribeClientQuotas, 0, 1, h((*Broker).handleDescribeClientQuotas)},
 	}
 	apiTable = append(apiTable, groupAPIs()...)
 	apiTable = append(apiTable, securityAPIs()...) // secconfig.go

@@ -48,6 +48,7 @@ func createTopic(t *testing.T, addr, topic string, partitions int32, configs map
 // TestJavaClient runs the Java client (KafkaProducer, KafkaConsumer, Admin) against Strata.
 func TestJavaClient(t *testing.T) {
 	t.Parallel()
+	t.Logf("client: Apache Kafka %s Java client (kafka-clients: KafkaProducer, KafkaConsumer, Admin)", kafkaVersion)
 	javaClientSuite(t, startStrata(t, nil, nil).addr(), false)
 }
 
@@ -57,6 +58,7 @@ func TestJavaClientReference(t *testing.T) {
 		t.Skip("STRATA_KAFKA_REFERENCE=1 (make compat-jvm) runs Apache Kafka beside Strata")
 	}
 	t.Parallel()
+	t.Logf("client: Apache Kafka %s Java client, against Apache Kafka %s itself (the reference)", kafkaVersion, kafkaVersion)
 	javaClientSuite(t, startKafka(t, nil), true)
 }
 
@@ -123,6 +125,7 @@ func javaClientSuite(t *testing.T, addr string, reference bool) {
 // segments live only in the bucket (a real MinIO).
 func TestJavaClientTimesTiered(t *testing.T) {
 	t.Parallel()
+	t.Logf("client: Apache Kafka %s Java client, offsetsForTimes and seeks over segments in MinIO", kafkaVersion)
 	srv := miniotest.Start(t)
 	bucket := srv.NewBucket(t)
 	store, err := s3store.New(t.Context(), s3store.Config{

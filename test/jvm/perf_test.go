@@ -14,6 +14,7 @@ import (
 // all be in the log, and the consumer must read exactly that many.
 func TestKafkaPerfTools(t *testing.T) {
 	t.Parallel()
+	t.Logf("client: Apache Kafka %s kafka-producer-perf-test and kafka-consumer-perf-test (smoke run)", kafkaVersion)
 	s := startStrata(t, nil, nil)
 	const n = 50000
 	createTopic(t, s.addr(), "perf", 3, nil)

@@ -61,6 +61,7 @@ func testCA(t *testing.T, dir string) (caFile, serverFile string) {
 // refused with Kafka's authentication error.
 func TestJavaClientSecure(t *testing.T) {
 	t.Parallel()
+	t.Logf("client: Apache Kafka %s Java client over SSL, SASL_PLAINTEXT and SASL_SSL (SCRAM-SHA-256/512)", kafkaVersion)
 	dir := t.TempDir()
 	caFile, serverFile := testCA(t, dir)
 	s := startStrata(t, map[string]string{

@@ -208,45 +208,49 @@ func runJourneyVars(t *testing.T, vars map[string]string, steps []step, referenc
 	pairs = append(pairs, "{dir}", dir)
 	repl := strings.NewReplacer(pairs...)
 	for _, st := range steps {
-		for name, content := range st.files {
-			writeFile(t, dir, name, repl.Replace(content))
-		}
-		args := make([]string, len(st.args))
-		for i, a := range st.args {
-			args[i] = repl.Replace(a)
-		}
-		want, code := st.want, st.code
-		if st.strata != nil && !reference {
-			want, code = st.strata.want, st.strata.code
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			r := runTool(t, 90*time.Second, st.stdin, st.tool, args...)
-			got := r.stdout
-			if st.norm != nil {
-				got = st.norm(got)
+		t.Run(st.name, func(t *testing.T) {
+			for name, content := range st.files {
+				writeFile(t, dir, name, repl.Replace(content))
 			}
-			if dump {
-				fmt.Printf("=== %s exit %d\n%s--- stderr\n%s", st.name, r.code, got, r.stderr)
-				break
+			args := make([]string, len(st.args))
+			for i, a := range st.args {
+				args[i] = repl.Replace(a)
 			}
-			if got == want && r.code == code && strings.Contains(r.stderr, st.errHas) {
-				break
+			want, code := st.want, st.code
+			if st.strata != nil && !reference {
+				want, code = st.strata.want, st.strata.code
+				t.Logf("difference: %s %s: %s", st.tool, st.name, st.strata.why)
 			}
-			if st.retry && time.Now().Before(deadline) {
-				time.Sleep(time.Second)
-				continue
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				r := runTool(t, 90*time.Second, st.stdin, st.tool, args...)
+				got := r.stdout
+				if st.norm != nil {
+					got = st.norm(got)
+				}
+				if dump {
+					fmt.Printf("=== %s exit %d\n%s--- stderr\n%s", st.name, r.code, got, r.stderr)
+					return
+				}
+				if got == want && r.code == code && strings.Contains(r.stderr, st.errHas) {
+					return
+				}
+				if st.retry && time.Now().Before(deadline) {
+					time.Sleep(time.Second)
+					continue
+				}
+				t.Errorf("%s %s\n got exit %d, stdout:\n%s\nwant exit %d, stdout:\n%s\nstderr (want it to contain %q):\n%s",
+					st.tool, strings.Join(args, " "), r.code, got, code, want, st.errHas, r.stderr)
+				return
 			}
-			t.Errorf("%s: %s %s\n got exit %d, stdout:\n%s\nwant exit %d, stdout:\n%s\nstderr (want it to contain %q):\n%s",
-				st.name, st.tool, strings.Join(args, " "), r.code, got, code, want, st.errHas, r.stderr)
-			break
-		}
+		})
 	}
 }
 
 // TestKafkaTools runs the CLI journey with Kafka's own tools against Strata.
 func TestKafkaTools(t *testing.T) {
 	t.Parallel()
+	t.Logf("client: Apache Kafka %s command-line tools (kafka-topics, console producer/consumer, kafka-consumer-groups, kafka-configs, kafka-get-offsets, kafka-delete-records, kafka-log-dirs, kafka-metadata-quorum)", kafkaVersion)
 	s := startStrata(t, nil, nil)
 	runJourney(t, s.addr(), journey(), false)
 }
@@ -262,5 +266,6 @@ func TestKafkaToolsReference(t *testing.T) {
 		runJourney(t, addr, journey(), true)
 		return
 	}
+	t.Logf("client: Apache Kafka %s command-line tools, against Apache Kafka %s itself (KRaft, the expected outputs' reference)", kafkaVersion, kafkaVersion)
 	runJourney(t, startKafka(t, nil), journey(), true)
 }
