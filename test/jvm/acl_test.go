@@ -12,9 +12,17 @@ func aclJourney() []step {
 	adminCfg := map[string]string{"admin.properties": saslProps("admin", "admin-secret"),
 		"alice.properties": saslProps("alice", "alice-secret"), "wrong.properties": saslProps("alice", "not-her-password")}
 	return []step{
-		{name: "configs-add-scram", tool: "kafka-configs", files: adminCfg, args: []string{"--bootstrap-server", "{bs}", "--alter",
-			"--add-config", "SCRAM-SHA-256=[iterations=8192,password=admin-secret],SCRAM-SHA-512=[password=admin-secret]",
-			"--entity-type", "users", "--entity-name", "admin"},
+		{name: "configs-add-scram-both-mechanisms", tool: "kafka-configs", files: adminCfg, args: []string{"--bootstrap-server", "{bs}", "--alter",
+			"--add-config", "SCRAM-SHA-256=[iterations=8192,password=other-secret],SCRAM-SHA-512=[password=other-secret]",
+			"--entity-type", "users", "--entity-name", "other"},
+			want: "", code: 1, errHas: "DuplicateResourceException: A user credential cannot be altered twice in the same request\n",
+			strata: &difference{want: "Completed updating config for user other.\n",
+				why: "AlterUserScramCredentials: Strata accepts both mechanisms of one user in one request (the same user and mechanism twice is refused as in Kafka); Kafka refuses any user named twice with DUPLICATE_RESOURCE"}},
+		{name: "configs-add-scram", tool: "kafka-configs", args: []string{"--bootstrap-server", "{bs}", "--alter",
+			"--add-config", "SCRAM-SHA-256=[iterations=8192,password=admin-secret]", "--entity-type", "users", "--entity-name", "admin"},
+			want: "Completed updating config for user admin.\n"},
+		{name: "configs-add-scram-512", tool: "kafka-configs", args: []string{"--bootstrap-server", "{bs}", "--alter",
+			"--add-config", "SCRAM-SHA-512=[password=admin-secret]", "--entity-type", "users", "--entity-name", "admin"},
 			want: "Completed updating config for user admin.\n"},
 		{name: "configs-add-scram-alice", tool: "kafka-configs", args: []string{"--bootstrap-server", "{bs}", "--alter",
 			"--add-config", "SCRAM-SHA-256=[iterations=8192,password=alice-secret]", "--entity-type", "users", "--entity-name", "alice"},
@@ -69,9 +77,23 @@ func saslProps(user, password string) string {
 func TestKafkaToolsACL(t *testing.T) {
 	t.Parallel()
 	t.Logf("client: Apache Kafka %s kafka-configs (SCRAM users), kafka-acls, console producer/consumer over SASL_PLAINTEXT SCRAM-SHA-256", kafkaVersion)
-	s := startStrata(t, map[string]string{
-		"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-		"super.users":           "User:admin;User:ANONYMOUS",
-	}, nil, "PLAINTEXT", "SASL_PLAINTEXT")
+	s := startStrata(t, aclAuthorizer, nil, "PLAINTEXT", "SASL_PLAINTEXT")
 	runJourneyVars(t, map[string]string{"{bs}": s.addr(), "{sasl}": s.listeners["SASL_PLAINTEXT"]}, aclJourney(), false)
+}
+
+// aclAuthorizer is the ACL configuration of both brokers of the ACL journey.
+var aclAuthorizer = map[string]string{
+	"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+	"super.users":           "User:admin;User:ANONYMOUS",
+}
+
+// TestKafkaToolsACLReference runs the ACL journey against Apache Kafka (make compat-jvm).
+func TestKafkaToolsACLReference(t *testing.T) {
+	if !referenceWanted() {
+		t.Skip("STRATA_KAFKA_REFERENCE=1 (make compat-jvm) runs Apache Kafka beside Strata")
+	}
+	t.Parallel()
+	t.Logf("client: Apache Kafka %s kafka-configs, kafka-acls and console clients over SCRAM, against Apache Kafka %s itself (the reference)", kafkaVersion, kafkaVersion)
+	k := startKafka(t, aclAuthorizer)
+	runJourneyVars(t, map[string]string{"{bs}": k["PLAINTEXT"], "{sasl}": k["SASL_PLAINTEXT"]}, aclJourney(), true)
 }

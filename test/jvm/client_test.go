@@ -59,7 +59,7 @@ func TestJavaClientReference(t *testing.T) {
 	}
 	t.Parallel()
 	t.Logf("client: Apache Kafka %s Java client, against Apache Kafka %s itself (the reference)", kafkaVersion, kafkaVersion)
-	javaClientSuite(t, startKafka(t, nil), true)
+	javaClientSuite(t, startKafka(t, nil)["PLAINTEXT"], true)
 }
 
 func javaClientSuite(t *testing.T, addr string, reference bool) {

@@ -50,6 +50,9 @@ func javaDir(t *testing.T) string {
 	return dir
 }
 
+// toolJVMOpts replaces kafka-run-class's KAFKA_JVM_PERFORMANCE_OPTS for the tools the tests run.
+const toolJVMOpts = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true"
+
 // result is what one tool run printed and how it exited.
 type result struct {
 	stdout, stderr string
@@ -71,7 +74,9 @@ func runToolEnv(t *testing.T, timeout time.Duration, env []string, stdin string,
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(javaDir(t), "kafka-run-class"), append([]string{tool}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Env = append(os.Environ(), env...)
+	// Short-lived tool JVMs: the C1 compiler alone and the serial collector start faster
+	// and burn less CPU than kafka-run-class's server defaults (the machine is shared).
+	cmd.Env = append(append(os.Environ(), "KAFKA_JVM_PERFORMANCE_OPTS="+toolJVMOpts), env...)
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -180,12 +185,13 @@ func franz(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 func referenceWanted() bool { return os.Getenv("STRATA_KAFKA_REFERENCE") == "1" }
 
 // startKafka formats and starts a single-node KRaft Apache Kafka (broker and controller)
-// from test/java/lib in a child JVM, and returns its PLAINTEXT address once it answers.
-func startKafka(t *testing.T, extra map[string]string) string {
+// from test/java/lib in a child JVM, and returns the addresses of its PLAINTEXT and
+// SASL_PLAINTEXT (SCRAM-SHA-256 and -512) listeners once it answers.
+func startKafka(t *testing.T, extra map[string]string) map[string]string {
 	t.Helper()
 	jd := javaDir(t)
 	dir := t.TempDir()
-	ports := make([]int, 2)
+	ports := make([]int, 3)
 	for i := range ports {
 		p, err := miniotest.FreePort()
 		if err != nil {
@@ -194,14 +200,19 @@ func startKafka(t *testing.T, extra map[string]string) string {
 		ports[i] = p
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	saslAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
+	jaas := "org.apache.kafka.common.security.scram.ScramLoginModule required;"
 	props := map[string]string{
-		"process.roles":                            "broker,controller",
-		"node.id":                                  "0",
-		"controller.quorum.bootstrap.servers":      fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"listeners":                                fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://127.0.0.1:%d", addr, ports[1]),
-		"advertised.listeners":                     "PLAINTEXT://" + addr,
-		"controller.listener.names":                "CONTROLLER",
-		"listener.security.protocol.map":           "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"process.roles":                       "broker,controller",
+		"node.id":                             "0",
+		"controller.quorum.bootstrap.servers": fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"listeners":                           fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://127.0.0.1:%d,SASL_PLAINTEXT://%s", addr, ports[1], saslAddr),
+		"advertised.listeners":                "PLAINTEXT://" + addr + ",SASL_PLAINTEXT://" + saslAddr,
+		"controller.listener.names":           "CONTROLLER",
+		"listener.security.protocol.map":      "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+		"sasl.enabled.mechanisms":             "SCRAM-SHA-256,SCRAM-SHA-512",
+		"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": jaas,
+		"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": jaas,
 		"log.dirs":                                 filepath.Join(dir, "data"),
 		"offsets.topic.replication.factor":         "1",
 		"transaction.state.log.replication.factor": "1",
@@ -255,7 +266,7 @@ func startKafka(t *testing.T, extra map[string]string) string {
 			err := cl.Ping(ctx)
 			cancel()
 			if err == nil {
-				return addr
+				return map[string]string{"PLAINTEXT": addr, "SASL_PLAINTEXT": saslAddr}
 			}
 		}
 		if time.Now().After(deadline) {
