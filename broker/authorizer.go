@@ -141,6 +141,7 @@ func init() {
 		kmsg.DescribeUserSCRAMCredentials: noHook,
 		kmsg.AlterUserSCRAMCredentials:    noHook,
 		kmsg.DescribeClientQuotas:         noHook, // authorized in the handler
+		kmsg.DescribeTopicPartitions:      noHook,
 		kmsg.Produce:                      hook(authzProduce),
 		kmsg.Fetch:                        hook(authzFetch),
 		kmsg.ListOffsets:                  hook(authzListOffsets),

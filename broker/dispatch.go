@@ -58,6 +58,7 @@ func init() {
 		{kmsg.IncrementalAlterConfigs, 0, 1, h((*Broker).handleIncrementalAlterConfigs)},
 		{kmsg.DescribeCluster, 0, 2, h((*Broker).handleDescribeCluster)},
 		{kmsg.DescribeClientQuotas, 0, 1, h((*Broker).handleDescribeClientQuotas)},
+		{kmsg.DescribeTopicPartitions, 0, 0, h((*Broker).handleDescribeTopicPartitions)},
 	}
 	apiTable = append(apiTable, groupAPIs()...)
 	apiTable = append(apiTable, securityAPIs()...) // secconfig.go

@@ -108,10 +108,10 @@ func journey() []step {
 				"Topic: journey Partition: 1 Leader: 0 Replicas: 0 Isr: 0 Elr: LastKnownElr:\n" +
 				"Topic: journey Partition: 2 Leader: 0 Replicas: 0 Isr: 0 Elr: LastKnownElr:\n",
 			strata: &difference{want: "Topic: journey TopicId: ID PartitionCount: 3 ReplicationFactor: 1 Configs:\n" +
-				"Topic: journey Partition: 0 Leader: 0 Replicas: 0 Isr: 0 Elr: N/A LastKnownElr: N/A\n" +
-				"Topic: journey Partition: 1 Leader: 0 Replicas: 0 Isr: 0 Elr: N/A LastKnownElr: N/A\n" +
-				"Topic: journey Partition: 2 Leader: 0 Replicas: 0 Isr: 0 Elr: N/A LastKnownElr: N/A\n",
-				why: "Kafka 4 stores min.insync.replicas on every new topic (eligible leader replicas, KIP-966); Strata has one replica and no ELR, and does not offer DescribeTopicPartitions, so the tool falls back to Metadata and prints N/A"}},
+				"Topic: journey Partition: 0 Leader: 0 Replicas: 0 Isr: 0 Elr: LastKnownElr:\n" +
+				"Topic: journey Partition: 1 Leader: 0 Replicas: 0 Isr: 0 Elr: LastKnownElr:\n" +
+				"Topic: journey Partition: 2 Leader: 0 Replicas: 0 Isr: 0 Elr: LastKnownElr:\n",
+				why: "Kafka 4 stores min.insync.replicas on every new topic (for eligible leader replicas, KIP-966), so kafka-topics --describe lists it among the topic's configs; Strata has one replica and no such topic config"}},
 		{name: "topics-describe-missing", tool: "kafka-topics", args: topics("--describe", "--topic", "nosuch"),
 			want: "Error while executing topic command : Topic 'nosuch' does not exist as expected\n", code: 1},
 		{name: "console-producer-keys", tool: "kafka-console-producer", args: append(slices.Clone(bs), "--topic", "journey",
