@@ -106,6 +106,15 @@ func build(path string) (string, error) {
 	if err := sc.Err(); err != nil {
 		return "", fmt.Errorf("cannot read %q: %w", path, err)
 	}
+	// Stable output whatever order the parallel tests ran in: by package, then test name.
+	slices.SortFunc(order, func(a, c string) int {
+		ta, tc := tests[a], tests[c]
+		if ta.pkg != tc.pkg {
+			return strings.Compare(tc.pkg, ta.pkg) // jvm before compat
+		}
+		return strings.Compare(ta.name, tc.name)
+	})
+	slices.Sort(diffs)
 	var b strings.Builder
 	b.WriteString("| Client or tool | Test | Result | Checks passed |\n| --- | --- | --- | --- |\n")
 	rows := 0
