@@ -81,7 +81,7 @@ func TestTopicErrorsOnceInUsersWords(t *testing.T) {
 		want []string
 	}{
 		{[]string{"topic", "create", "x", "--partitions", "0"}, []string{`cannot create topic "x": number of partitions must be larger than 0`}},
-		{[]string{"topic", "create", "orders"}, []string{`cannot create topic "orders": topic "orders" already exists`}},
+		{[]string{"topic", "create", "orders"}, []string{`cannot create topic "orders": Topic 'orders' already exists.`}},
 		{[]string{"topic", "create", "bad name"}, []string{`cannot create topic "bad name": topic name "bad name" contains`}},
 		{[]string{"topic", "create", "y", "--config", "retention.ms=abc"}, []string{`Invalid value abc for configuration retention.ms: Not a number of type LONG`}},
 		{[]string{"topic", "create", "y", "--config", "retenton.ms=1"}, []string{`unknown topic config name: retenton.ms (did you mean "retention.ms"?)`}},
