@@ -11,7 +11,7 @@ FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-cli bench-go soak clean tools kcat chromium
+.PHONY: all build run docs test vet unit race fuzz-short fuzz shell-test bench bench-cli bench-go soak clean tools kcat chromium jvm-tools pypi-clients compat-jvm compat-table
 
 all: build
 
@@ -39,7 +39,7 @@ run: build
 # in "context deadline exceeded" through no fault of the code under test.
 test: tools vet unit race
 
-tools: kcat chromium bin/minio compat-clients
+tools: kcat chromium bin/minio compat-clients jvm-tools pypi-clients
 
 kcat:
 	@command -v kcat >/dev/null 2>&1 || { \
@@ -63,6 +63,38 @@ compat-clients:
 
 bin/minio:
 	GOBIN=$(PWD)/bin $(GO) install $(MINIO_MODULE)
+
+# Apache Kafka's tools and Java client (test/jvm): the jars pinned in test/java/pom.xml come
+# from Maven Central into the git-ignored test/java/lib; test/java/kafka-run-class runs them.
+JVM_SRC := $(shell find test/java/src -name '*.java' 2>/dev/null)
+jvm-tools: test/java/target/strata-jvm-tests.jar
+	@test -f test/java/lib/kafka-clients-$$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' test/java/pom.xml).jar || \
+		(cd test/java && mvn -B -q package)
+
+test/java/target/strata-jvm-tests.jar: test/java/pom.xml $(JVM_SRC)
+	cd test/java && mvn -B -q package
+
+# The Python clients from PyPI (test/compat/pypi_test.go), pinned, in a git-ignored venv.
+PYPI_VENV := test/compat/py/.venv
+pypi-clients: $(PYPI_VENV)/.installed
+
+$(PYPI_VENV)/.installed: test/compat/py/requirements-pypi.txt
+	python3 -m venv $(PYPI_VENV)
+	$(PYPI_VENV)/bin/pip install -q -r test/compat/py/requirements-pypi.txt
+	touch $@
+
+# The reference runs: the tool journey and the Java client scenarios of test/jvm against
+# Apache Kafka itself (a single-node KRaft broker from the same jars), proving that every
+# expected output the Strata tests check is Kafka's own. CI runs it after `make test`.
+compat-jvm: jvm-tools
+	STRATA_KAFKA_REFERENCE=1 $(GO) test -count=1 -timeout 15m -run 'Reference' ./test/jvm/
+
+# Runs every client compatibility test (test/jvm with the Kafka reference, test/compat) and
+# regenerates README.md's compatibility table from the results (test/artifacts/compat.json).
+compat-table: tools
+	@mkdir -p test/artifacts
+	STRATA_KAFKA_REFERENCE=1 $(GO) test -count=1 -json -timeout 20m ./test/jvm/ ./test/compat/ > test/artifacts/compat.json; rc=$$?; \
+		$(GO) run ./test/compattable --json test/artifacts/compat.json --readme README.md && exit $$rc
 
 vet:
 	$(GO) vet ./...

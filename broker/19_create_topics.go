@@ -100,7 +100,7 @@ func (b *Broker) createTopicFromRequest(rt kmsg.CreateTopicsRequestTopic, valida
 		case rf < 1:
 			return nil, 0, nil, fmt.Errorf("%w: replication factor must be larger than 0, or -1 for the default", errInvalidReplFactor)
 		default:
-			return nil, 0, nil, fmt.Errorf("%w: replication factor %d is larger than the number of brokers (1)", errInvalidReplFactor, rf)
+			return nil, 0, nil, fmt.Errorf("%w: Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only 1 broker(s) are registered.", errInvalidReplFactor, rf, rf)
 		}
 	}
 	configs := make(map[string]string, len(rt.Configs))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -74,7 +75,9 @@ func errorCode(err error) int16 {
 }
 
 // errorMessage is the ErrorMessage field for responses that have one: nil for nil errors
-// and for bare Kafka errors (whose message the client already knows).
+// and for bare Kafka errors (whose message the client already knows). For an error made
+// as fmt.Errorf("%w: text", kerr.X) it is the text alone, as Kafka sends it: clients print
+// the message after the code's own name, and Kafka's tools print it alone.
 func errorMessage(err error) *string {
 	if err == nil {
 		return nil
@@ -84,5 +87,8 @@ func errorMessage(err error) *string {
 		return nil
 	}
 	s := err.Error()
+	if ke != nil {
+		s = strings.TrimPrefix(s, ke.Error()+": ")
+	}
 	return &s
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -73,19 +74,19 @@ func (k *topicKey) validate(v string) error {
 	switch k.typ {
 	case kmsg.ConfigTypeBoolean:
 		if _, err := parseBool(v); err != nil {
-			return err
+			return errors.New("Expected value to be either true or false")
 		}
 	case kmsg.ConfigTypeInt:
 		if _, err := parseInt32(v); err != nil {
-			return fmt.Errorf("want a whole number below 2^31, got %q", v)
+			return errors.New("Not a number of type INT")
 		}
 	case kmsg.ConfigTypeLong:
 		if _, err := parseInt64(v); err != nil {
-			return fmt.Errorf("want a whole number, got %q", v)
+			return errors.New("Not a number of type LONG")
 		}
 	case kmsg.ConfigTypeDouble:
 		if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
-			return fmt.Errorf("want a number, got %q", v)
+			return errors.New("Not a number of type DOUBLE")
 		}
 	}
 	if k.check != nil {
@@ -98,7 +99,7 @@ func atLeast(min int64) func(string) error {
 	return func(v string) error {
 		n, _ := parseInt64(v)
 		if n < min {
-			return fmt.Errorf("value %d must be >= %d", n, min)
+			return fmt.Errorf("Value must be at least %d", min)
 		}
 		return nil
 	}
@@ -107,7 +108,7 @@ func atLeast(min int64) func(string) error {
 func oneOf(vals ...string) func(string) error {
 	return func(v string) error {
 		if !slices.Contains(vals, strings.TrimSpace(v)) {
-			return fmt.Errorf("value %q must be one of %s", v, strings.Join(vals, ", "))
+			return fmt.Errorf("String must be one of: %s", strings.Join(vals, ", "))
 		}
 		return nil
 	}
@@ -260,7 +261,7 @@ func validateTopicConfigs(bc *Config, old, overrides map[string]string) error {
 			return fmt.Errorf("%w: unknown topic config name: %s%s", errInvalidConfig, name, didYouMean(name, topicKeyNames()))
 		}
 		if err := k.validate(v); err != nil {
-			return fmt.Errorf("%w: invalid value %q for configuration %s: %v", errInvalidConfig, v, name, err)
+			return fmt.Errorf("%w: Invalid value %s for configuration %s: %v", errInvalidConfig, v, name, err)
 		}
 	}
 	tc := effectiveTopicConfig(bc, overrides)

@@ -209,7 +209,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	collides := b.topicCollisionLocked(name)
 	b.mu.RUnlock()
 	if exists {
-		return nil, fmt.Errorf("%w: topic %q already exists", errTopicExists, name)
+		return nil, fmt.Errorf("%w: Topic '%s' already exists.", errTopicExists, name)
 	}
 	if collides != "" {
 		return nil, fmt.Errorf("%w: topic %q collides with existing topic %q", errInvalidTopic, name, collides)
@@ -341,9 +341,9 @@ func (b *Broker) createPartitions(t *Topic, count int32, validateOnly bool) erro
 	cur := t.numPartitions()
 	switch {
 	case count < cur:
-		return fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", errInvalidPartitions, cur, count)
+		return fmt.Errorf("%w: The topic %s currently has %d partition(s); %d would not be an increase.", errInvalidPartitions, t.Name, cur, count)
 	case count == cur:
-		return fmt.Errorf("%w: topic already has %d partitions", errInvalidPartitions, cur)
+		return fmt.Errorf("%w: Topic already has %d partition(s).", errInvalidPartitions, cur)
 	case count > maxPartitionsPerTopic:
 		return fmt.Errorf("%w: at most %d partitions per topic", errInvalidPartitions, maxPartitionsPerTopic)
 	}

@@ -215,7 +215,7 @@ func (c *Coordinator) DescribeGroups(_ context.Context, req *kmsg.DescribeGroups
 			rg.State = Dead.String()
 			if req.Version >= 6 {
 				rg.ErrorCode = kerr.GroupIDNotFound.Code
-				msg := "group " + name + " not found"
+				msg := "Group " + name + " not found." // Kafka's words
 				rg.ErrorMessage = &msg
 			}
 		default:

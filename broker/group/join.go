@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -192,8 +193,12 @@ func (g *group) updateMemberLocked(m *member, req *kmsg.JoinGroupRequest, client
 }
 
 // replaceStaticLocked handles a known group.instance.id joining without a member id
-// (KIP-345): the old member id is fenced and replaced by a new one. In a Stable group with
-// unchanged metadata this needs no rebalance.
+// (KIP-345): the old member id is fenced and replaced by a new one. In a Stable group
+// whose selected protocol stays the same with the member's new protocols this needs no
+// rebalance, as in Kafka: the metadata bytes may differ (a restarted Java consumer's
+// subscription no longer lists the partitions it owned), the assignment stays. Unlike
+// Kafka, a consumer-protocol member whose subscribed topics changed does rebalance
+// (Kafka leaves that to the leader's client, KIP-814).
 func (g *group) replaceStaticLocked(old *member, req *kmsg.JoinGroupRequest, client Client, session, rebalance time.Duration, ch chan *kmsg.JoinGroupResponse) *kmsg.JoinGroupResponse {
 	v := req.Version
 	newID := newMemberID(client.ID, old.instanceID)
@@ -215,7 +220,17 @@ func (g *group) replaceStaticLocked(old *member, req *kmsg.JoinGroupRequest, cli
 		g.leader = newID
 	}
 	m := old
-	unchanged := sameProtocols(m.protocols, req.Protocols) && req.ProtocolType == m.protocolType
+	unchanged := req.ProtocolType == m.protocolType
+	if unchanged && g.state == Stable {
+		oldProtocols := m.protocols
+		oldTopics := m.subscribedTopics(g.protocolType, g.protocol)
+		m.protocols = append([]kmsg.JoinGroupRequestProtocol(nil), req.Protocols...)
+		unchanged = g.selectProtocolLocked() == g.protocol &&
+			slices.Equal(oldTopics, m.subscribedTopics(g.protocolType, g.protocol))
+		if !unchanged {
+			m.protocols = oldProtocols // updateMemberLocked below sets them again
+		}
+	}
 	switch {
 	case g.state == Stable && unchanged && (!wasLeader || v >= 9):
 		m.clientID, m.clientHost = client.ID, client.Host
@@ -424,4 +439,17 @@ func (g *group) leaveLocked(memberID, instanceID string) int16 {
 	g.c.log.Debug("group member left", "group", g.name, "member", m.id)
 	g.removeMemberAndUpdateLocked(m, kerr.UnknownMemberID.Code)
 	return 0
+}
+
+// subscribedTopics returns the sorted topics of the member's consumer-protocol subscription
+// for protocol; nil for other protocol types or undecodable metadata.
+func (m *member) subscribedTopics(protocolType, protocol string) []string {
+	if protocolType != "consumer" {
+		return nil
+	}
+	var md kmsg.ConsumerMemberMetadata
+	if err := md.ReadFrom(m.metadataFor(protocol)); err != nil {
+		return nil
+	}
+	return slices.Sorted(slices.Values(md.Topics))
 }

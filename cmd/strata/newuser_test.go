@@ -81,11 +81,11 @@ func TestTopicErrorsOnceInUsersWords(t *testing.T) {
 		want []string
 	}{
 		{[]string{"topic", "create", "x", "--partitions", "0"}, []string{`cannot create topic "x": number of partitions must be larger than 0`}},
-		{[]string{"topic", "create", "orders"}, []string{`cannot create topic "orders": topic "orders" already exists`}},
+		{[]string{"topic", "create", "orders"}, []string{`cannot create topic "orders": Topic 'orders' already exists.`}},
 		{[]string{"topic", "create", "bad name"}, []string{`cannot create topic "bad name": topic name "bad name" contains`}},
-		{[]string{"topic", "create", "y", "--config", "retention.ms=abc"}, []string{`invalid value "abc" for configuration retention.ms: want a whole number`}},
+		{[]string{"topic", "create", "y", "--config", "retention.ms=abc"}, []string{`Invalid value abc for configuration retention.ms: Not a number of type LONG`}},
 		{[]string{"topic", "create", "y", "--config", "retenton.ms=1"}, []string{`unknown topic config name: retenton.ms (did you mean "retention.ms"?)`}},
-		{[]string{"topic", "alter-config", "orders", "--set", "retention.ms=abc"}, []string{`cannot alter configs of topic "orders"`, "want a whole number"}},
+		{[]string{"topic", "alter-config", "orders", "--set", "retention.ms=abc"}, []string{`cannot alter configs of topic "orders"`, "Not a number of type LONG"}},
 		{[]string{"topic", "delete", "nope"}, []string{`cannot delete topic "nope": no such topic`}},
 	} {
 		out, errOut, err := cli(t, "", append(tc.args, b)...)

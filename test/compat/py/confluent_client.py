@@ -225,8 +225,9 @@ def admin(bs, topic, group_id, doomed):
 def main():
     bs, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     if cmd == "version":
+        v = confluent_kafka.version()  # (str, int) in 1.x, str in 2.x
         emit(ev="version", version="confluent-kafka-python %s, librdkafka %s" % (
-            confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
+            v[0] if isinstance(v, tuple) else v, confluent_kafka.libversion()[0]))
         return
     {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin,
      "autocommit": autocommit, "produce-keyed": produce_keyed, "autostore": autostore}[cmd](bs, *args)

@@ -1,0 +1,512 @@
+package io.strata.jvmtests;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
+import org.apache.kafka.clients.consumer.RangeAssignor;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * Java client scenarios against a broker, run by the Go tests of test/jvm through
+ * kafka-run-class. Each scenario checks what it reads itself and throws (exit status 1, the
+ * stack trace on stderr) on the first mismatch; on success it prints one line "ok NAME
+ * details" on stdout. Arguments: NAME BOOTSTRAP [scenario arguments]. Client settings
+ * (security) come from the file in the STRATA_CLIENT_PROPS environment variable, if set.
+ */
+public final class Scenarios {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 2) {
+            System.err.println("usage: Scenarios NAME BOOTSTRAP [args...]");
+            System.exit(2);
+        }
+        String bs = args[1];
+        String[] rest = Arrays.copyOfRange(args, 2, args.length);
+        switch (args[0]) {
+            case "codecs" -> codecs(bs, rest[0]);
+            case "group" -> group(bs, rest[0], rest[1], rest[2]);
+            case "static" -> staticMembership(bs, rest[0], rest[1]);
+            case "produce-times" -> produceTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
+            case "check-times" -> checkTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
+            case "admin" -> admin(bs, rest[0]);
+            case "roundtrip" -> roundtrip(bs, rest[0]);
+            default -> {
+                System.err.println("unknown scenario " + args[0]);
+                System.exit(2);
+            }
+        }
+        System.exit(0); // a lingering client thread must not keep the JVM alive
+    }
+
+    // --- helpers --------------------------------------------------------------------------
+
+    static Properties base(String bs) throws Exception {
+        Properties p = new Properties();
+        String file = System.getenv("STRATA_CLIENT_PROPS");
+        if (file != null && !file.isEmpty()) {
+            try (var in = java.nio.file.Files.newInputStream(java.nio.file.Path.of(file))) {
+                p.load(in);
+            }
+        }
+        p.put("bootstrap.servers", bs);
+        return p;
+    }
+
+    static KafkaProducer<byte[], byte[]> producer(String bs, Map<String, Object> extra) throws Exception {
+        Properties p = base(bs);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        p.putAll(extra);
+        return new KafkaProducer<>(p);
+    }
+
+    static KafkaConsumer<byte[], byte[]> consumer(String bs, Map<String, Object> extra) throws Exception {
+        Properties p = base(bs);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        p.putAll(extra);
+        return new KafkaConsumer<>(p);
+    }
+
+    static Admin admin(String bs) throws Exception {
+        Properties p = base(bs);
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 60000);
+        return Admin.create(p);
+    }
+
+    static void check(boolean ok, String what) {
+        if (!ok) {
+            throw new AssertionError(what);
+        }
+    }
+
+    static byte[] b(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static String s(byte[] b) {
+        return b == null ? null : new String(b, StandardCharsets.UTF_8);
+    }
+
+    /** Reads exactly n records of the partitions from their beginning (assign, no group). */
+    static List<ConsumerRecord<byte[], byte[]>> readAll(String bs, Collection<TopicPartition> tps, int n) throws Exception {
+        List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+        try (var c = consumer(bs, Map.of())) {
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (out.size() < n && System.nanoTime() < deadline) {
+                for (var r : c.poll(Duration.ofMillis(500))) {
+                    out.add(r);
+                }
+            }
+            // Nothing more may arrive.
+            for (var r : c.poll(Duration.ofMillis(500))) {
+                out.add(r);
+            }
+        }
+        check(out.size() == n, "read " + out.size() + " records, want " + n);
+        return out;
+    }
+
+    static List<TopicPartition> partitions(String topic, int n) {
+        List<TopicPartition> tps = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            tps.add(new TopicPartition(topic, i));
+        }
+        return tps;
+    }
+
+    static <T> T cause(ExecutionException e, Class<T> want) {
+        check(want.isInstance(e.getCause()), "got " + e.getCause() + ", want " + want.getSimpleName());
+        return want.cast(e.getCause());
+    }
+
+    // --- scenarios ------------------------------------------------------------------------
+
+    /**
+     * An idempotent producer (acks=all) with every codec: 200 keyed records each, with two
+     * headers (one with a null value) and explicit timestamps; a consumer reads them back:
+     * same key, value, headers and timestamp (CreateTime), each once, in produce order per
+     * partition, offsets as the producer was told.
+     */
+    static void codecs(String bs, String topic) throws Exception {
+        String[] codecs = {"none", "gzip", "snappy", "lz4", "zstd"};
+        final int per = 200;
+        long t0 = 1_700_000_000_000L;
+        Map<String, RecordMetadata> acked = new HashMap<>();
+        Map<String, ProducerRecord<byte[], byte[]>> sent = new HashMap<>();
+        for (String codec : codecs) {
+            try (var p = producer(bs, Map.of(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true, ProducerConfig.ACKS_CONFIG, "all",
+                    ProducerConfig.COMPRESSION_TYPE_CONFIG, codec, ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 5))) {
+                List<java.util.concurrent.Future<RecordMetadata>> fs = new ArrayList<>();
+                List<String> ids = new ArrayList<>();
+                for (int i = 0; i < per; i++) {
+                    String id = codec + "-" + i;
+                    List<Header> hs = List.of(new RecordHeader("codec", b(codec)), new RecordHeader("empty", null));
+                    var rec = new ProducerRecord<>(topic, null, t0 + i, b("key-" + (i % 17)), b("value " + id + " \u00e9\u00e8"), hs);
+                    sent.put(id, rec);
+                    ids.add(id);
+                    fs.add(p.send(rec));
+                }
+                for (int i = 0; i < fs.size(); i++) {
+                    acked.put(ids.get(i), fs.get(i).get(60, TimeUnit.SECONDS));
+                }
+            }
+        }
+        int parts;
+        try (Admin a = admin(bs)) {
+            parts = a.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
+        }
+        var got = readAll(bs, partitions(topic, parts), codecs.length * per);
+        Set<String> seen = new HashSet<>();
+        Map<Integer, Long> lastTs = new HashMap<>();
+        for (var r : got) {
+            String v = s(r.value());
+            String id = v.substring("value ".length(), v.indexOf(' ', "value ".length()));
+            check(seen.add(id), "record " + id + " read twice");
+            var want = sent.get(id);
+            var md = acked.get(id);
+            check(want != null, "unexpected record " + v);
+            check(md.partition() == r.partition() && md.offset() == r.offset(),
+                    id + ": at " + r.partition() + "/" + r.offset() + ", producer was told " + md.partition() + "/" + md.offset());
+            check(Arrays.equals(want.key(), r.key()) && Arrays.equals(want.value(), r.value()), id + ": key or value differs");
+            check(r.timestamp() == want.timestamp() && r.timestampType() == org.apache.kafka.common.record.TimestampType.CREATE_TIME,
+                    id + ": timestamp " + r.timestamp() + " " + r.timestampType() + ", want " + want.timestamp());
+            Header[] hs = r.headers().toArray();
+            check(hs.length == 2 && hs[0].key().equals("codec") && Arrays.equals(hs[0].value(), want.headers().lastHeader("codec").value())
+                    && hs[1].key().equals("empty") && hs[1].value() == null, id + ": headers differ: " + Arrays.toString(hs));
+            // Within one codec's run, a partition's records are in produce (timestamp) order.
+            String codec = id.substring(0, id.indexOf('-'));
+            lastTs.merge(r.partition() * 10 + Arrays.asList(codecs).indexOf(codec), r.timestamp(), (old, cur) -> {
+                check(cur > old, id + ": out of order in partition " + r.partition());
+                return cur;
+            });
+        }
+        System.out.println("ok codecs " + got.size() + " records over " + parts + " partitions, idempotent, codecs " + String.join(",", codecs));
+    }
+
+    /**
+     * Two consumers of one group (assignor "range" is eager, "cooperative-sticky" is
+     * incremental) split the topic with no partition owned twice, read n records once in
+     * all, commit them; a third consumer of the group then finds nothing left to read, and
+     * the committed offsets are the log end offsets.
+     */
+    static void group(String bs, String topic, String groupId, String assignor) throws Exception {
+        String cls = switch (assignor) {
+            case "range" -> RangeAssignor.class.getName();
+            case "cooperative-sticky" -> CooperativeStickyAssignor.class.getName();
+            default -> throw new IllegalArgumentException(assignor);
+        };
+        int parts;
+        Map<TopicPartition, Long> ends;
+        try (Admin a = admin(bs); var c = consumer(bs, Map.of())) {
+            parts = a.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
+            ends = c.endOffsets(partitions(topic, parts));
+        }
+        long total = ends.values().stream().mapToLong(Long::longValue).sum();
+        Map<String, Object> cfg = Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls,
+                ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30000, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500);
+        var c1 = consumer(bs, cfg);
+        var c2 = consumer(bs, cfg);
+        Map<TopicPartition, String> owner = new HashMap<>();
+        Set<String> seen = Collections.synchronizedSet(new HashSet<>());
+        AtomicReference<String> problem = new AtomicReference<>();
+        List<KafkaConsumer<byte[], byte[]>> cs = List.of(c1, c2);
+        for (int i = 0; i < 2; i++) {
+            String name = "c" + (i + 1);
+            cs.get(i).subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                public void onPartitionsRevoked(Collection<TopicPartition> ps) {
+                    synchronized (owner) {
+                        ps.forEach(tp -> owner.remove(tp, name));
+                    }
+                }
+
+                public void onPartitionsAssigned(Collection<TopicPartition> ps) {
+                    synchronized (owner) {
+                        for (var tp : ps) {
+                            String prev = owner.put(tp, name);
+                            if (prev != null && !prev.equals(name)) {
+                                problem.compareAndSet(null, tp + " assigned to " + name + " while " + prev + " owns it");
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        // Poll both from this thread, alternately, until both hold partitions and all is read.
+        long deadline = System.nanoTime() + WAIT.toNanos() * 2;
+        Set<String> owners = new HashSet<>();
+        while ((seen.size() < total || owners.size() < 2) && System.nanoTime() < deadline) {
+            for (int i = 0; i < 2; i++) {
+                ConsumerRecords<byte[], byte[]> rs = cs.get(i).poll(Duration.ofMillis(200));
+                for (var r : rs) {
+                    check(seen.add(r.partition() + "/" + r.offset()), "record " + r.partition() + "/" + r.offset() + " read twice");
+                }
+                if (!rs.isEmpty()) {
+                    cs.get(i).commitSync();
+                }
+                if (!cs.get(i).assignment().isEmpty()) {
+                    owners.add("c" + (i + 1));
+                }
+            }
+            check(problem.get() == null, problem.get());
+        }
+        check(owners.size() == 2, "only " + owners + " got partitions");
+        check(seen.size() == total, "read " + seen.size() + " records, want " + total);
+        Set<TopicPartition> a1 = c1.assignment(), a2 = c2.assignment();
+        check(Collections.disjoint(a1, a2) && a1.size() + a2.size() == parts, "assignments overlap or miss: " + a1 + " " + a2);
+        c1.close();
+        c2.close();
+        try (Admin a = admin(bs)) {
+            var committed = a.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+            for (var e : ends.entrySet()) {
+                var om = committed.get(e.getKey());
+                check(om != null && om.offset() == e.getValue(), e.getKey() + ": committed " + om + ", want " + e.getValue());
+            }
+        }
+        System.out.println("ok group " + assignor + " " + total + " records, assignments " + a1 + " " + a2);
+    }
+
+    /**
+     * Static membership (KIP-345): two members with group.instance.id; one closes (a static
+     * member sends no LeaveGroup) and a new consumer with the same instance id comes back
+     * within the session timeout: it gets the same partitions, and the other member is not
+     * rebalanced (its generation does not change).
+     */
+    static void staticMembership(String bs, String topic, String groupId) throws Exception {
+        Map<String, Object> base = Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45000,
+                ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+        var m1 = new HashMap<String, Object>(base);
+        m1.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "static-1");
+        var m2 = new HashMap<String, Object>(base);
+        m2.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "static-2");
+        var c1 = consumer(bs, m1);
+        var c2 = consumer(bs, m2);
+        c1.subscribe(List.of(topic));
+        c2.subscribe(List.of(topic));
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (System.nanoTime() < deadline) {
+            c1.poll(Duration.ofMillis(200));
+            c2.poll(Duration.ofMillis(200));
+            if (!c1.assignment().isEmpty() && !c2.assignment().isEmpty()
+                    && c1.groupMetadata().generationId() == c2.groupMetadata().generationId()) {
+                break;
+            }
+        }
+        Set<TopicPartition> before = new HashSet<>(c1.assignment());
+        int gen = c2.groupMetadata().generationId();
+        check(!before.isEmpty() && !c2.assignment().isEmpty(), "members not both assigned: " + before + " " + c2.assignment());
+        c1.close(); // static: no LeaveGroup
+        var c1b = consumer(bs, m1);
+        c1b.subscribe(List.of(topic));
+        deadline = System.nanoTime() + WAIT.toNanos();
+        while (c1b.assignment().isEmpty() && System.nanoTime() < deadline) {
+            c1b.poll(Duration.ofMillis(200));
+            c2.poll(Duration.ofMillis(200));
+        }
+        // Keep c2 polling a little: a rebalance would show as a new generation.
+        for (int i = 0; i < 10; i++) {
+            c1b.poll(Duration.ofMillis(100));
+            c2.poll(Duration.ofMillis(100));
+        }
+        check(c1b.assignment().equals(before), "restarted static member got " + c1b.assignment() + ", had " + before);
+        check(c2.groupMetadata().generationId() == gen, "other member's generation went from " + gen + " to " + c2.groupMetadata().generationId());
+        String memberInstance = null;
+        try (Admin a = admin(bs)) {
+            var d = a.describeConsumerGroups(List.of(groupId)).all().get().get(groupId);
+            check(d.members().size() == 2, "group has " + d.members().size() + " members, want 2");
+            for (var m : d.members()) {
+                check(m.groupInstanceId().isPresent(), "member " + m.consumerId() + " has no instance id");
+                memberInstance = m.groupInstanceId().get();
+            }
+        }
+        c1b.close();
+        c2.close();
+        System.out.println("ok static generation " + gen + " kept, partitions " + before + " returned to static-1 (" + memberInstance + ")");
+    }
+
+    /** Produces n records of value "r-i" with timestamps t0 + 1000*i to partition 0. */
+    static void produceTimes(String bs, String topic, int n, long t0) throws Exception {
+        try (var p = producer(bs, Map.of(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true, ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4", ProducerConfig.BATCH_SIZE_CONFIG, 1024))) {
+            List<java.util.concurrent.Future<RecordMetadata>> fs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                fs.add(p.send(new ProducerRecord<>(topic, 0, t0 + 1000L * i, b("k" + i), b("r-" + i + "-" + "x".repeat(100)))));
+            }
+            for (int i = 0; i < n; i++) {
+                long off = fs.get(i).get(60, TimeUnit.SECONDS).offset();
+                check(off == i, "record " + i + " at offset " + off);
+            }
+        }
+        System.out.println("ok produce-times " + n);
+    }
+
+    /**
+     * offsetsForTimes on partition 0 (as produced by produce-times): a time between two
+     * records finds the later one, an exact time finds that record, a time past the last
+     * finds nothing; seeking to each found offset reads that record; the earliest and
+     * latest offsets are 0 and n.
+     */
+    static void checkTimes(String bs, String topic, int n, long t0) throws Exception {
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (var c = consumer(bs, Map.of())) {
+            c.assign(List.of(tp));
+            check(c.beginningOffsets(List.of(tp)).get(tp) == 0, "beginning offset " + c.beginningOffsets(List.of(tp)));
+            check(c.endOffsets(List.of(tp)).get(tp) == n, "end offset " + c.endOffsets(List.of(tp)));
+            int[] probes = {0, 1, n / 3, n / 2, n - 1};
+            for (int i : probes) {
+                for (long delta : new long[] {0, -500}) {
+                    long ts = t0 + 1000L * i + delta;
+                    OffsetAndTimestamp ot = c.offsetsForTimes(Map.of(tp, ts)).get(tp);
+                    check(ot != null && ot.offset() == i && ot.timestamp() == t0 + 1000L * i,
+                            "offsetsForTimes(" + ts + ") = " + ot + ", want offset " + i);
+                    c.seek(tp, ot.offset());
+                    ConsumerRecords<byte[], byte[]> rs = ConsumerRecords.empty();
+                    long deadline = System.nanoTime() + WAIT.toNanos();
+                    while (rs.isEmpty() && System.nanoTime() < deadline) {
+                        rs = c.poll(Duration.ofMillis(500));
+                    }
+                    var first = rs.records(tp).get(0);
+                    check(first.offset() == i && s(first.value()).startsWith("r-" + i + "-"), "after seek to " + i + " read " + first.offset());
+                }
+            }
+            OffsetAndTimestamp none = c.offsetsForTimes(Map.of(tp, t0 + 1000L * n)).get(tp);
+            check(none == null, "offsetsForTimes past the last record = " + none + ", want null");
+        }
+        System.out.println("ok check-times " + n);
+    }
+
+    /**
+     * Admin: create a topic with configs; describe them (source DYNAMIC_TOPIC_CONFIG);
+     * alter incrementally (set, delete); add partitions; and the errors Kafka gives for an
+     * existing topic, a replication factor above the broker count, an invalid config value,
+     * an unknown topic and a missing group.
+     */
+    static void admin(String bs, String topic) throws Exception {
+        try (Admin a = admin(bs)) {
+            var nt = new NewTopic(topic, 2, (short) 1).configs(Map.of("retention.ms", "3600000", "cleanup.policy", "delete", "max.message.bytes", "200000"));
+            a.createTopics(List.of(nt)).all().get();
+            ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            Config cfg = a.describeConfigs(List.of(res)).all().get().get(res);
+            for (var kv : Map.of("retention.ms", "3600000", "max.message.bytes", "200000").entrySet()) {
+                ConfigEntry e = cfg.get(kv.getKey());
+                check(e != null && kv.getValue().equals(e.value()) && e.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG,
+                        kv.getKey() + ": " + e);
+            }
+            ConfigEntry seg = cfg.get("segment.bytes");
+            check(seg != null && seg.source() != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, "segment.bytes: " + seg);
+
+            a.incrementalAlterConfigs(Map.of(res, List.of(
+                    new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET),
+                    new AlterConfigOp(new ConfigEntry("max.message.bytes", null), AlterConfigOp.OpType.DELETE)))).all().get();
+            cfg = a.describeConfigs(List.of(res)).all().get().get(res);
+            check("7200000".equals(cfg.get("retention.ms").value()), "retention.ms after alter: " + cfg.get("retention.ms"));
+            check(cfg.get("max.message.bytes").source() != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, "max.message.bytes after delete: " + cfg.get("max.message.bytes"));
+
+            a.createPartitions(Map.of(topic, NewPartitions.increaseTo(4))).all().get();
+            TopicDescription td = a.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+            check(td.partitions().size() == 4, "partitions after increase: " + td.partitions().size());
+
+            Map<String, String> errors = new TreeMap<>();
+            try {
+                a.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get();
+                check(false, "creating an existing topic succeeded");
+            } catch (ExecutionException e) {
+                errors.put("exists", cause(e, org.apache.kafka.common.errors.TopicExistsException.class).getMessage());
+            }
+            try {
+                a.createTopics(List.of(new NewTopic(topic + "-rf", 1, (short) 3))).all().get();
+                check(false, "replication factor 3 succeeded");
+            } catch (ExecutionException e) {
+                errors.put("rf", cause(e, org.apache.kafka.common.errors.InvalidReplicationFactorException.class).getMessage());
+            }
+            try {
+                a.createTopics(List.of(new NewTopic(topic + "-bad", 1, (short) 1).configs(Map.of("retention.ms", "soon")))).all().get();
+                check(false, "invalid retention.ms succeeded");
+            } catch (ExecutionException e) {
+                errors.put("config-create", cause(e, org.apache.kafka.common.errors.InvalidConfigurationException.class).getMessage());
+            }
+            try {
+                a.incrementalAlterConfigs(Map.of(res, List.of(new AlterConfigOp(new ConfigEntry("retention.ms", "soon"), AlterConfigOp.OpType.SET)))).all().get();
+                check(false, "invalid retention.ms alter succeeded");
+            } catch (ExecutionException e) {
+                errors.put("config-alter", cause(e, org.apache.kafka.common.errors.InvalidConfigurationException.class).getMessage());
+            }
+            try {
+                a.describeTopics(List.of(topic + "-nosuch")).allTopicNames().get();
+                check(false, "describing a missing topic succeeded");
+            } catch (ExecutionException e) {
+                errors.put("unknown-topic", cause(e, org.apache.kafka.common.errors.UnknownTopicOrPartitionException.class).getMessage());
+            }
+            try {
+                a.describeConsumerGroups(List.of(topic + "-nosuch-group")).all().get();
+                check(false, "describing a missing group succeeded");
+            } catch (ExecutionException e) {
+                errors.put("missing-group", cause(e, org.apache.kafka.common.errors.GroupIdNotFoundException.class).getMessage());
+            }
+            // Messages, for the Go side to compare with Apache Kafka's (topic name masked).
+            for (var e : errors.entrySet()) {
+                System.out.println("error " + e.getKey() + ": " + e.getValue().replace(topic, "TOPIC"));
+            }
+        }
+        System.out.println("ok admin");
+    }
+
+    /** Produces 50 records and reads them back (for the security settings of STRATA_CLIENT_PROPS). */
+    static void roundtrip(String bs, String topic) throws Exception {
+        try (var p = producer(bs, Map.of(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true, ProducerConfig.ACKS_CONFIG, "all"))) {
+            for (int i = 0; i < 50; i++) {
+                p.send(new ProducerRecord<>(topic, 0, b("k" + i), b("v" + i))).get(60, TimeUnit.SECONDS);
+            }
+        }
+        var got = readAll(bs, List.of(new TopicPartition(topic, 0)), 50);
+        for (int i = 0; i < 50; i++) {
+            check(s(got.get(i).value()).equals("v" + i), "record " + i + ": " + s(got.get(i).value()));
+        }
+        System.out.println("ok roundtrip 50");
+    }
+}
