@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 )
 
@@ -54,7 +55,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 
 	type durableWait struct {
-		p      *Partition
+		p      *partition.Partition
 		offset int64
 		rp     *kmsg.ProduceResponseTopicPartition
 	}
@@ -107,7 +108,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(errUnknownTopic)
 				continue
 			}
-			cfg := p.config()
+			cfg := t.Config()
 			h, err := validateBatch(rp.Records, cfg, now)
 			if err != nil {
 				fail(err)
@@ -117,8 +118,8 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
-			res, err := p.appendBatch(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1)
-			if err == nil && !res.duplicate {
+			res, err := p.Append(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1)
+			if err == nil && !res.Duplicate {
 				b.diskAppended(len(rp.Records))
 			}
 			if err != nil {
@@ -126,17 +127,17 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
-			if !res.duplicate {
+			if !res.Duplicate {
 				m.produceBytes.Add(float64(len(rp.Records)))
-				m.produceRecords.Add(float64(res.info.NumRecords))
+				m.produceRecords.Add(float64(res.Info.NumRecords))
 			}
-			sp.BaseOffset = res.info.BaseOffset
+			sp.BaseOffset = res.Info.BaseOffset
 			if cfg.MessageTimestampType == "LogAppendTime" {
-				sp.LogAppendTime = res.info.MaxTimestamp
+				sp.LogAppendTime = res.Info.MaxTimestamp
 			}
 			sp.LogStartOffset = p.LogStartOffset()
 			if req.Acks == -1 {
-				waits = append(waits, durableWait{p, res.info.LastOffset + 1, sp})
+				waits = append(waits, durableWait{p, res.Info.LastOffset + 1, sp})
 			}
 		}
 	}
@@ -152,18 +153,18 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 			defer cancel()
 			waitStart := time.Now()
 			if len(waits) == 1 {
-				errs[0] = waits[0].p.waitDurable(wctx, waits[0].offset)
+				errs[0] = waits[0].p.WaitDurable(wctx, waits[0].offset)
 			} else {
 				var wg sync.WaitGroup
 				for i, w := range waits {
-					wg.Go(func() { errs[i] = w.p.waitDurable(wctx, w.offset) })
+					wg.Go(func() { errs[i] = w.p.WaitDurable(wctx, w.offset) })
 				}
 				wg.Wait()
 			}
 			m.durableWait.Observe(time.Since(waitStart).Seconds())
 			if wakeAfterDurable {
 				for _, w := range waits {
-					w.p.wakeFetches()
+					w.p.WakeFetches()
 				}
 			}
 		}
@@ -227,7 +228,7 @@ func (b *Broker) produceTopic(ctx context.Context, name string) (*Topic, error) 
 }
 
 // topicPartition returns partition idx of t, or nil.
-func topicPartition(t *Topic, idx int32) *Partition { return t.partition(idx) }
+func topicPartition(t *Topic, idx int32) *partition.Partition { return t.partition(idx) }
 
 // validateBatch checks what the broker decides before the log sees a produced batch (the
 // log then checks the header fields and CRC-32C):

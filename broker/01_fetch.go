@@ -8,7 +8,7 @@ package broker
 //     into pooled buffers the connection takes back once the response is written, or on
 //     plaintext TCP stay in the file and are written with sendfile (recordbufs.go);
 //     offsets below the local log start are read from the remote tier, whose batches are
-//     sent from the cached chunks they lie in without a copy (remoterecords.go).
+//     sent from the cached chunks they lie in without a copy (partition/remote.go).
 //   - Byte limits follow KIP-74: partitions are filled in request order; each gets at most
 //     its PartitionMaxBytes and what is left of the response's MaxBytes, except that the
 //     first partition with data returns its first batch whole even if it is larger, so a
@@ -17,7 +17,7 @@ package broker
 //     partition it reads, and waits (holding no lock) for an append, MaxWaitMillis or the
 //     connection to close, then reads again.
 //   - Remote reads of several partitions run concurrently, in the background: a fetch
-//     waits for them at most remoteFetchMaxWait (not at all when a local partition of
+//     waits for them at most partition.RemoteFetchMaxWait (not at all when a local partition of
 //     the same fetch already has records and MinBytes <= 1) and otherwise answers those
 //     partitions empty (the client refetches and joins the same read), so a slow bucket
 //     never holds up local partitions or other clients. A bucket error is
@@ -44,6 +44,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 )
@@ -60,8 +61,8 @@ const (
 
 // fetchPart is one requested partition of a fetch, resolved.
 type fetchPart struct {
-	p   *Partition // nil when err is set up front
-	err error      // topic/partition resolution error
+	p   *partition.Partition // nil when err is set up front
+	err error                // topic/partition resolution error
 	rp  *kmsg.FetchRequestTopicPartition
 	sp  *kmsg.FetchResponseTopicPartition
 }
@@ -75,8 +76,8 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.
 
 	// Resolve every topic and partition once.
 	var parts []fetchPart
-	var uniq []*Partition
-	seen := make(map[*Partition]bool)
+	var uniq []*partition.Partition
+	seen := make(map[*partition.Partition]bool)
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -120,7 +121,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.
 	defer func() {
 		if wake != nil {
 			for _, p := range uniq {
-				p.notify.unsubscribe(wake)
+				p.Unsubscribe(wake)
 			}
 		}
 	}()
@@ -136,7 +137,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.
 			// between the read above and the subscription must not be missed.
 			wake = make(chan struct{}, 1)
 			for _, p := range uniq {
-				p.notify.subscribe(wake)
+				p.Subscribe(wake)
 			}
 			continue
 		}
@@ -164,9 +165,8 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 	// while the local partitions are copied.
 	type remoteJob struct {
 		fp   *fetchPart
-		tier tiering.PartitionTier
 		done chan struct{}
-		data tiering.Records // slices of cached chunks (remoterecords.go)
+		data tiering.Records // slices of cached chunks (partition/remote.go)
 		ok   bool
 		err  error
 	}
@@ -208,8 +208,8 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			stop = true
 			continue
 		}
-		if t := p.getTier(); t != nil && off < p.LocalLogStartOffset() {
-			if _, end, ok := t.Bounds(); !ok || off >= end {
+		if p.HasTier() && off < p.LocalLogStartOffset() {
+			if p.InRestoreGap(off) {
 				// Past the bucket's end but below the local start: offsets a restore
 				// skipped (acknowledged before the disk was lost, never uploaded; see
 				// tiering/watermark.go). The answer starts at the local start, as
@@ -218,16 +218,16 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				continue
 			}
 			// A fetch that went to the bucket answers as soon as the read is done (or
-			// remoteFetchMaxWait passed), as Kafka's delayed remote fetch does.
+			// partition.RemoteFetchMaxWait passed), as Kafka's delayed remote fetch does.
 			stop = true
-			j := &remoteJob{fp: fp, tier: t, done: make(chan struct{})}
+			j := &remoteJob{fp: fp, done: make(chan struct{})}
 			remotes[i] = j
 			maxBytes := int(fp.rp.PartitionMaxBytes)
 			wg.Go(func() {
 				defer close(j.done)
 				// minOneBatch: a remote partition's first batch is kept whole; the
 				// response limit is enforced when the answers are assembled below.
-				j.data, j.ok, j.err = p.readRemote(rctx, t, off, maxBytes, true, remoteFetchMaxWait)
+				j.data, j.ok, j.err = p.ReadRemote(rctx, off, maxBytes, true, partition.RemoteFetchMaxWait)
 			})
 		}
 	}
@@ -273,7 +273,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				} else {
 					data = recordBytes(recs)
 				}
-				countTierFetch(j.tier, recs.Len()) // remoterecords.go
+				fp.p.CountRemoteFetch(recs.Len())
 			}
 			if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
 				b.metrics().remoteErrors.Inc()
@@ -288,9 +288,11 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 				off = from
 			}
 			if rb.spliceable() {
-				sec, data, local, err = fp.p.readLocalSection(off, limit, minOne)
+				sec, data, local, err = readLocalSection(fp.p, off, limit, minOne)
+			} else if rb != nil {
+				data, local, err = fp.p.ReadLocal(off, limit, minOne, rb.get)
 			} else {
-				data, local, err = fp.p.readLocalBuf(off, limit, minOne, rb)
+				data, local, err = fp.p.ReadLocal(off, limit, minOne, nil)
 			}
 			if err == nil && !local {
 				// Retention moved the local start past the offset since we checked; the
@@ -300,7 +302,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 		if err != nil {
 			if !errors.Is(err, segment.ErrOffsetOutOfRange) {
-				b.logger.Debug("fetch read failed", "topic", fp.p.topicName, "partition", fp.p.index,
+				b.logger.Debug("fetch read failed", "topic", fp.p.Topic(), "partition", fp.p.Index(),
 					"offset", fp.rp.FetchOffset, "err", err)
 			}
 			sp.ErrorCode = errorCode(err)

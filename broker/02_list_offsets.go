@@ -19,13 +19,12 @@ package broker
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/partition"
 )
 
 func init() {
@@ -35,16 +34,6 @@ func init() {
 const (
 	listOffsetsMinVersion = 1
 	listOffsetsMaxVersion = 11
-
-	listLatest          = -1
-	listEarliest        = -2
-	listMaxTimestamp    = -3
-	listEarliestLocal   = -4
-	listLatestTiered    = -5
-	listEarliestPending = -6
-
-	// timestampScanChunk is how much of the local log one step of a timestamp scan reads.
-	timestampScanChunk = 1 << 20
 )
 
 func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
@@ -67,7 +56,7 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			var p *Partition
+			var p *partition.Partition
 			if t != nil {
 				p = topicPartition(t, rp.Partition)
 			}
@@ -83,7 +72,7 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 				sp.ErrorCode = errRemoteRead.Code // see list_offsets_tier.go
 				continue
 			}
-			off, ts, err := p.listOffset(ctx, rp.Timestamp)
+			off, ts, err := p.ListOffset(ctx, rp.Timestamp)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 				continue
@@ -98,122 +87,6 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 		}
 	}
 	return resp, nil
-}
-
-// listOffset answers one ListOffsets query (see the file comment).
-func (p *Partition) listOffset(ctx context.Context, ts int64) (offset, timestamp int64, err error) {
-	switch ts {
-	case listLatest:
-		return p.HighWatermark(), -1, nil
-	case listEarliest:
-		return p.LogStartOffset(), -1, nil
-	case listEarliestLocal:
-		return p.LocalLogStartOffset(), -1, nil
-	case listLatestTiered:
-		if t := p.getTier(); t != nil {
-			if _, end, ok := t.Bounds(); ok && end > 0 {
-				return end - 1, -1, nil
-			}
-		}
-		return -1, -1, nil
-	case listEarliestPending:
-		t := p.getTier()
-		if t == nil || !p.config().RemoteStorageEnable {
-			return -1, -1, nil
-		}
-		next := p.LocalLogStartOffset()
-		if _, end, ok := t.Bounds(); ok && end > next {
-			next = end
-		}
-		return next, -1, nil
-	case listMaxTimestamp:
-		return p.maxTimestampOffset()
-	}
-	return p.offsetForTimestamp(ctx, ts)
-}
-
-// maxTimestampOffset finds the record holding the local log's largest timestamp.
-func (p *Partition) maxTimestampOffset() (int64, int64, error) {
-	maxTs, base := p.log.MaxTimestamp()
-	if base < 0 {
-		return -1, -1, nil
-	}
-	data, local, err := p.readLocal(base, 1, true)
-	if err != nil || !local || len(data) == 0 {
-		return -1, -1, err
-	}
-	off, _, err := offsetOfMaxTimestamp(data)
-	if err != nil {
-		return -1, -1, err
-	}
-	return off, maxTs, nil
-}
-
-// offsetForTimestamp returns the first record at or after the log start whose timestamp
-// is >= ts, looking in the remote tier first when it holds older data.
-func (p *Partition) offsetForTimestamp(ctx context.Context, ts int64) (int64, int64, error) {
-	logStart := p.LogStartOffset()
-	localStart := p.LocalLogStartOffset()
-	if t := p.getTier(); t != nil {
-		if start, _, ok := t.Bounds(); ok && start < localStart {
-			batch, found, err := t.FindTimestamp(ctx, ts)
-			if err != nil {
-				return -1, -1, wrapRemoteErr(err)
-			}
-			if found {
-				off, rts, ok, err := firstOffsetAtOrAfter(batch, ts, logStart)
-				if err != nil {
-					return -1, -1, err
-				}
-				if ok {
-					return off, rts, nil
-				}
-			}
-		}
-	}
-
-	r, found, err := p.log.FindTimestamp(ts)
-	if err != nil {
-		return -1, -1, classifyAppendError(err)
-	}
-	if !found {
-		return -1, -1, nil
-	}
-	// Walk forward from the batch the time index found: it holds a record with a
-	// timestamp >= ts, unless that record is below the log start (DeleteRecords cut the
-	// batch), in which case a later batch may.
-	off := max(r.FirstOffset, logStart)
-	hw := p.HighWatermark()
-	for off < hw {
-		data, local, err := p.readLocal(off, timestampScanChunk, true)
-		if err != nil {
-			return -1, -1, err
-		}
-		if !local || len(data) == 0 {
-			break
-		}
-		o, rts, ok, err := firstOffsetAtOrAfter(data, ts, logStart)
-		if err != nil {
-			return -1, -1, err
-		}
-		if ok {
-			return o, rts, nil
-		}
-		next := off
-		_ = splitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
-			next = h.LastOffset() + 1
-			return true, nil
-		})
-		if next <= off {
-			break
-		}
-		off = next
-	}
-	return -1, -1, nil
-}
-
-func wrapRemoteErr(err error) error {
-	return fmt.Errorf("%w: remote timestamp lookup: %w", errRemoteRead, err)
 }
 
 func authzListOffsets(b *Broker, ctx context.Context, req *kmsg.ListOffsetsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
 )
 
 func init() {
@@ -47,7 +49,7 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, req *kmsg.DeleteRecord
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			var p *Partition
+			var p *partition.Partition
 			if t != nil {
 				p = topicPartition(t, rp.Partition)
 			}
@@ -71,7 +73,7 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, req *kmsg.DeleteRecord
 				sp.ErrorCode = errRemoteRead.Code
 				continue
 			}
-			low, err := p.deleteRecords(ctx, off)
+			low, err := p.DeleteRecords(ctx, off)
 			if err != nil {
 				b.logger.Warn("delete records failed", "topic", t.Name, "partition", rp.Partition, "offset", off, "err", err)
 				sp.ErrorCode = errorCode(err)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
 )
 
 func init() {
@@ -42,7 +44,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(ctx context.Context, req *kmsg.Offse
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			var p *Partition
+			var p *partition.Partition
 			if t != nil {
 				p = topicPartition(t, rp.Partition)
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
@@ -53,15 +54,14 @@ type Broker struct {
 	// (tests that build a Broker by hand): a cache per log.
 	segFiles *segment.FileCache
 
-	earlyReads earlyReads      // memory held by early remote reads of all partitions (remoterecords.go)
-	lateTiers  []lateTier      // tiers attached by Run after start-up (tier.go); set by New, taken by Run
-	lateAttach atomic.Bool     // attachTierLate is running: maintenance leaves the pending tiers to it
-	tierUrgent chan *Partition // partitions a request waits for: attachTierLate takes them first
+	earlyReads partition.EarlyReads      // memory held by early remote reads of all partitions (partition/remote.go)
+	lateTiers  []lateTier                // tiers attached by Run after start-up (tier.go); set by New, taken by Run
+	lateAttach atomic.Bool               // attachTierLate is running: maintenance leaves the pending tiers to it
+	tierUrgent chan *partition.Partition // partitions a request waits for: attachTierLate takes them first
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
 	producerIDs *producer.Manager
-	prodStates  sync.Map // *Partition -> *prodState
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
 	// writes of <data-dir>/meta; lock order: adminMu, then mu.
@@ -101,7 +101,7 @@ func New(cfg Config) (*Broker, error) {
 		conns:    make(map[net.Conn]struct{}),
 		runDone:  make(chan struct{}),
 		// A few requests' partitions at a time; awaitTier does not block when it is full.
-		tierUrgent: make(chan *Partition, 64),
+		tierUrgent: make(chan *partition.Partition, 64),
 		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
 		bprobe:     newBucketProbe(),
 	}
@@ -310,8 +310,7 @@ func (b *Broker) closePartitions() error {
 	var errs []error
 	for _, t := range b.topics {
 		for i, p := range t.partitions() {
-			b.saveProducerState(p)
-			if err := p.close(); err != nil {
+			if err := p.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("cannot close partition %s-%d: %w", t.Name, i, err))
 			}
 		}
@@ -347,8 +346,7 @@ func (b *Broker) runMaintenance(now time.Time) {
 			cancel()
 		}
 		for _, p := range t.partitions() {
-			p.maintain(now, b.tierPending(p))
-			b.saveProducerState(p)
+			p.Maintain(now, b.tierPending(p))
 		}
 	}
 }

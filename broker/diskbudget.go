@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-
-	"github.com/strata-io/strata/segment"
 )
 
 // Local disk budget (strata.disk.budget.bytes).
@@ -136,7 +134,7 @@ func (b *Broker) localLogBytes() int64 {
 	var sum int64
 	for _, t := range b.allTopics() {
 		for _, p := range t.partitions() {
-			if !p.closed.Load() {
+			if !p.Closed() {
 				sum += p.SizeBytes()
 			}
 		}
@@ -151,18 +149,7 @@ func (b *Broker) relieveDiskPressure(now time.Time, limit int64) {
 	rollMin := min(int64(diskRollMinBytes), max(limit/16, 1))
 	for _, t := range b.allTopics() {
 		for _, p := range t.partitions() {
-			tier := p.getTier()
-			if tier == nil || !p.config().RemoteStorageEnable || p.closed.Load() {
-				continue
-			}
-			p.mu.Lock()
-			if !p.closed.Load() && p.activeSize >= rollMin {
-				if err := p.rollLocked(); err != nil {
-					p.logger.Warn("cannot roll segment under disk pressure", "err", err)
-				}
-			}
-			p.mu.Unlock()
-			p.applyLocalRetention(segment.RetentionPolicy{Ms: -1, Bytes: 0}, now, tier.Uploaded)
+			p.ShedUploaded(now, rollMin)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 )
 
@@ -24,6 +25,11 @@ var (
 	errInvalidReplFactor = kerr.InvalidReplicationFactor
 	errInvalidRequest    = kerr.InvalidRequest
 	errBrokerClosed      = errors.New("broker: closed")
+
+	// errRemoteRead is answered for a partition whose remote tier failed or is not
+	// attached yet: KAFKA_STORAGE_ERROR, retriable in every client (see
+	// partition.ErrRemote), where Kafka answers UNKNOWN_SERVER_ERROR.
+	errRemoteRead = kerr.KafkaStorageError
 )
 
 // errorCode is the one place where internal errors become Kafka error codes.
@@ -35,6 +41,17 @@ func errorCode(err error) int16 {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		return ke.Code
+	}
+	// A partition's errors first: they wrap the segment or tier error that caused them.
+	switch {
+	case errors.Is(err, partition.ErrClosed):
+		return kerr.NotLeaderForPartition.Code // retriable, as errBrokerClosed
+	case errors.Is(err, partition.ErrTimeout):
+		return kerr.RequestTimedOut.Code
+	case errors.Is(err, partition.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, partition.ErrStorage), errors.Is(err, partition.ErrRemote):
+		return kerr.KafkaStorageError.Code
 	}
 	switch {
 	case errors.Is(err, segment.ErrOffsetOutOfRange):

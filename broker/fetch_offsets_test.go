@@ -4,8 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-io/strata/segment"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 )
 
 // Issue 23 suspects, ruled out and kept so: a fetch at any offset, including one where a
@@ -22,11 +24,11 @@ func TestFetchAnyOffsetStartsWithItsBatch(t *testing.T) {
 	p := topic.partition(0)
 	app := func(bt []byte) {
 		t.Helper()
-		h, err := validateBatch(bt, p.config(), time.Now())
+		h, err := validateBatch(bt, topic.Config(), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.append(bt, h, time.Now()); err != nil {
+		if _, err := p.Append(bt, h, time.Now(), true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,9 +98,9 @@ func TestFetchAnyOffsetStartsWithItsBatch(t *testing.T) {
 }
 
 // lastBatchBase is the base offset of p's last batch.
-func lastBatchBase(t *testing.T, p *Partition) int64 {
+func lastBatchBase(t *testing.T, p *partition.Partition) int64 {
 	t.Helper()
-	data, _, err := p.readLocal(0, 1<<20, true)
+	data, _, err := p.ReadLocal(0, 1<<20, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

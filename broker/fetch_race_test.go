@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/cache"
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
@@ -44,12 +46,12 @@ func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := m.OpenPartition(t.Context(), "race", topic.ID, 0, p.log, tiering.PartitionConfig{})
+	rp, err := m.OpenPartition(t.Context(), "race", topic.ID, 0, p.LogForTesting(), tiering.PartitionConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.ClosePartition("race", 0) })
-	p.setTier(rp)
+	p.SetTier(context.Background(), rp)
 
 	dur := 2 * time.Second
 	if testing.Short() {
@@ -73,7 +75,7 @@ func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
 				fail(fmt.Errorf("upload: %w", err))
 				return
 			}
-			p.runMaintenance(time.Now())
+			p.Maintain(time.Now(), false)
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
@@ -117,7 +119,7 @@ func TestFetchNeverOutOfRangeWhileLogMoves(t *testing.T) {
 					name, off, sp.ErrorCode, kerr.ErrorForCode(sp.ErrorCode), p.LogStartOffset(), p.LocalLogStartOffset(), p.HighWatermark()))
 				return
 			}
-			err := splitBatches(sp.RecordBatches, func(h segment.BatchHeader, _ []byte) (bool, error) {
+			err := partition.SplitBatches(sp.RecordBatches, func(h segment.BatchHeader, _ []byte) (bool, error) {
 				if h.LastOffset() < off {
 					return true, nil // the batch holding an offset before ours
 				}
@@ -181,15 +183,15 @@ func TestFetchBelowLocalStartWithTierNotYetAttached(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := topic.partition(0)
-	if p.getTier() == nil {
+	if p.Tier() == nil {
 		t.Fatal("tier not attached at creation")
 	}
 	// As after a start with the bucket down: local segments below 4 went (they had been
 	// uploaded), and no manifest is loaded.
-	p.setTier(nil)
+	p.SetTier(context.Background(), nil)
 	b.tier.ClosePartition("pending", 0)
 	appendN(t, p, 6, 1000)
-	if err := p.log.SetLogStartOffset(4); err != nil {
+	if err := p.LogForTesting().SetLogStartOffset(4); err != nil {
 		t.Fatal(err)
 	}
 	fetchAt := func(off int64) kmsg.FetchResponseTopicPartition {
@@ -221,7 +223,7 @@ func TestFetchBelowLocalStartWithTierNotYetAttached(t *testing.T) {
 	// The manifest loads (the bucket holds nothing for this partition): below the start
 	// is now known to be out of range.
 	b.attachTier(t.Context(), topic)
-	if p.getTier() == nil {
+	if p.Tier() == nil {
 		t.Fatal("tier not attached")
 	}
 	if sp := fetchAt(1); sp.ErrorCode != kerr.OffsetOutOfRange.Code {

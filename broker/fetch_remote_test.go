@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
@@ -18,8 +19,8 @@ import (
 // it; a bucket error is KAFKA_STORAGE_ERROR for that partition only.
 //
 // It runs in a synctest bubble, so "without waiting" is exact: a fetch that waited for the
-// slow read would take remoteFetchMaxWait of the bubble's clock, one that does not takes
-// none; on the real clock the bound (remoteFetchMaxWait/2) was load-dependent.
+// slow read would take partition.RemoteFetchMaxWait of the bubble's clock, one that does not takes
+// none; on the real clock the bound (partition.RemoteFetchMaxWait/2) was load-dependent.
 func TestFetchRemotePartitionDoesNotDelayLocal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
@@ -47,11 +48,11 @@ func TestFetchRemotePartitionDoesNotDelayLocal(t *testing.T) {
 		}
 		p0, p1 := topic.partition(0), topic.partition(1)
 		tier := &fakeTier{}
-		p0.setTier(tier)
+		p0.SetTier(context.Background(), tier)
 		appendN(t, p0, 3, 1000)
 		appendN(t, p1, 3, 1000)
-		tier.upload(t, p0, 2)
-		p0.runMaintenance(time.Now())
+		tier.Upload(t, p0.LogForTesting(), 2)
+		p0.Maintain(time.Now(), false)
 		if p0.LocalLogStartOffset() != 2 {
 			t.Fatalf("local start %d", p0.LocalLogStartOffset())
 		}
@@ -80,12 +81,12 @@ func TestFetchRemotePartitionDoesNotDelayLocal(t *testing.T) {
 		}
 
 		gate := make(chan struct{})
-		tier.mu.Lock()
-		tier.readGate = gate
-		tier.mu.Unlock()
+		tier.Mu.Lock()
+		tier.ReadGate = gate
+		tier.Mu.Unlock()
 		resp, took := fetch()
 		r0, r1 := resp.Topics[0].Partitions[0], resp.Topics[0].Partitions[1]
-		if took > remoteFetchMaxWait/2 || r0.ErrorCode != 0 || len(r0.RecordBatches) != 0 || !startsAt0(t, r1.RecordBatches) {
+		if took > partition.RemoteFetchMaxWait/2 || r0.ErrorCode != 0 || len(r0.RecordBatches) != 0 || !startsAt0(t, r1.RecordBatches) {
 			t.Fatalf("slow bucket: took %v, p0 err %d %d bytes, p1 %v", took, r0.ErrorCode, len(r0.RecordBatches), batchOffsets(t, r1.RecordBatches))
 		}
 		close(gate)
@@ -101,10 +102,10 @@ func TestFetchRemotePartitionDoesNotDelayLocal(t *testing.T) {
 			t.Fatalf("after the bucket answered: p0 offsets %v", got)
 		}
 
-		tier.mu.Lock()
-		tier.readGate = nil
-		tier.readErr = errors.New("bucket down")
-		tier.mu.Unlock()
+		tier.Mu.Lock()
+		tier.ReadGate = nil
+		tier.ReadErr = errors.New("bucket down")
+		tier.Mu.Unlock()
 		for range 20 {
 			if resp, _ = fetch(); resp.Topics[0].Partitions[0].ErrorCode != 0 {
 				break

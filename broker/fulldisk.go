@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -43,12 +42,12 @@ import (
 //     once while the disk is full, since their space returns only then.
 //   - Visibility. Readiness reports the partitions fenced by a full disk and the disk
 //     being full (Health); the per-partition warnings of a full disk (a producer snapshot
-//     that cannot be saved) are logged at most once a minute per partition.
+//     that cannot be saved) are logged at most once a minute per partition (package
+//     partition).
 const (
 	fullDiskCheckInterval = time.Second
 	unfenceMinFree        = 4 << 20
 	reserveFileName       = ".strata-disk-reserve"
-	warnEvery             = time.Minute
 )
 
 // fullDisk is the broker's view of a full disk.
@@ -58,11 +57,6 @@ type fullDisk struct {
 	checked  atomic.Bool  // checkFullDisk has read the free space once
 	mu       sync.Mutex   // serialises reserve changes
 	reserved bool         // guarded by mu: the reserve file is in place
-}
-
-type warnState struct {
-	at         time.Time
-	suppressed int
 }
 
 // noSpace reports a write that failed for want of disk space (not a failed fsync).
@@ -185,22 +179,22 @@ func (b *Broker) checkFullDisk() {
 	var fenced int64
 	for _, t := range b.allTopics() {
 		for _, p := range t.partitions() {
-			if p.closed.Load() {
+			if p.Closed() {
 				continue
 			}
 			if free < unfenceMinFree {
 				// Deleted segments kept open for readers hold their space: give it back now.
-				p.log.CloseRetired()
+				p.CloseRetired()
 			}
-			ferr := p.log.Fenced()
+			ferr := p.LogFenced()
 			if ferr == nil || !noSpace(ferr) {
 				continue
 			}
 			if free >= unfenceMinFree {
-				if ok, err := p.unfence(); ok {
+				if ok, err := p.Unfence(); ok {
 					continue
 				} else if err != nil {
-					p.logger.Warn("cannot unfence partition after a full disk", "err", err)
+					b.logger.Warn("cannot unfence partition after a full disk", "topic", p.Topic(), "partition", p.Index(), "err", err)
 				}
 			}
 			fenced++
@@ -208,26 +202,6 @@ func (b *Broker) checkFullDisk() {
 	}
 	b.fdisk.fenced.Store(fenced)
 	b.ensureReserve(free)
-}
-
-// unfence lifts a full-disk fence of p's log (segment.Log.Unfence) and resynchronises the
-// partition's view of its active segment.
-func (p *Partition) unfence() (bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed.Load() {
-		return false, nil
-	}
-	ok, err := p.log.Unfence()
-	if !ok {
-		return false, err
-	}
-	p.resyncActiveLocked()
-	if t := p.getTier(); t != nil {
-		t.OnSealed() // a roll that failed half-way may have sealed a segment
-	}
-	p.logger.Info("partition writable again after a full disk", "next_offset", p.log.NextOffset())
-	return true, nil
 }
 
 // DiskFull reports whether the data dir's disk is full: partitions are fenced by it, or
@@ -245,32 +219,4 @@ func (b *Broker) DiskFull() (bool, string) {
 		return true, fmt.Sprintf("%d bytes free in %s", free, b.cfg.DataDir)
 	}
 	return false, ""
-}
-
-// warnLimiter logs a warning per key at most once per warnEvery, counting the ones left
-// out. The zero value is ready to use.
-type warnLimiter struct {
-	mu     sync.Mutex
-	warned map[string]warnState
-}
-
-func (w *warnLimiter) warn(l *slog.Logger, key, msg string, args ...any) {
-	now := time.Now()
-	w.mu.Lock()
-	if w.warned == nil {
-		w.warned = map[string]warnState{}
-	}
-	st := w.warned[key]
-	if !st.at.IsZero() && now.Sub(st.at) < warnEvery {
-		st.suppressed++
-		w.warned[key] = st
-		w.mu.Unlock()
-		return
-	}
-	w.warned[key] = warnState{at: now}
-	w.mu.Unlock()
-	if st.suppressed > 0 {
-		args = append(args, "suppressed_since_last", st.suppressed)
-	}
-	l.Warn(msg, args...)
 }

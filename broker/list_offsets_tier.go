@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/strata-io/strata/partition"
+
 // listOffsetNeedsTier reports whether ListOffsets query ts on p cannot be answered because
 // p belongs to a tiered topic whose remote tier is not attached yet (its manifest could not
 // be loaded, typically because the bucket was unreachable at start-up; maintenance retries).
@@ -13,14 +15,14 @@ package broker
 //     which is unknown (-1 would claim nothing is tiered).
 //
 // Latest (-1), max timestamp (-3, local by design) and earliest local (-4) are answered.
-func (b *Broker) listOffsetNeedsTier(p *Partition, ts int64) bool {
+func (b *Broker) listOffsetNeedsTier(p *partition.Partition, ts int64) bool {
 	if !b.tierPending(p) {
 		return false
 	}
 	switch {
-	case ts == listLatestTiered || ts == listEarliestPending:
+	case ts == partition.ListLatestTiered || ts == partition.ListEarliestPending:
 		return true
-	case ts == listEarliest || ts >= 0:
+	case ts == partition.ListEarliest || ts >= 0:
 		return p.LocalLogStartOffset() > 0
 	}
 	return false

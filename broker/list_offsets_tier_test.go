@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"context"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
@@ -23,7 +25,7 @@ func TestListOffsetsWithTierNotYetAttached(t *testing.T) {
 	}
 	p := topic.partition(0)
 	rp, ok := b.tier.Partition("lo", 0)
-	if !ok || p.getTier() == nil {
+	if !ok || p.Tier() == nil {
 		t.Fatal("tier not attached at creation")
 	}
 	appendN(t, p, 6, 1000) // offsets 0-5, timestamps 1000-1005, one segment each
@@ -35,10 +37,10 @@ func TestListOffsetsWithTierNotYetAttached(t *testing.T) {
 	}
 	// As after a restart with the bucket down: uploaded local segments below 4 are gone
 	// (local retention) and no manifest is loaded.
-	if err := p.log.SetLogStartOffset(4); err != nil {
+	if err := p.LogForTesting().SetLogStartOffset(4); err != nil {
 		t.Fatal(err)
 	}
-	p.setTier(nil)
+	p.SetTier(context.Background(), nil)
 	b.tier.ClosePartition("lo", 0)
 
 	// A second tiered partition that never lost local data: nothing can be below its start.
@@ -48,7 +50,7 @@ func TestListOffsetsWithTierNotYetAttached(t *testing.T) {
 	}
 	fp := fresh.partition(0)
 	appendN(t, fp, 3, 1000)
-	fp.setTier(nil)
+	fp.SetTier(context.Background(), nil)
 	b.tier.ClosePartition("fresh", 0)
 	if !b.tierPending(p) || !b.tierPending(fp) {
 		t.Fatal("partitions not in the tier-pending state")
@@ -82,13 +84,13 @@ func TestListOffsetsWithTierNotYetAttached(t *testing.T) {
 		ts    int64
 		want  answer
 	}{
-		{"earliest below a lost local start", "lo", listEarliest, storageErr},
+		{"earliest below a lost local start", "lo", partition.ListEarliest, storageErr},
 		{"timestamp possibly in the bucket", "lo", 1000, storageErr},
-		{"latest tiered", "lo", listLatestTiered, storageErr},
-		{"earliest pending upload", "lo", listEarliestPending, storageErr},
-		{"latest", "lo", listLatest, answer{0, 6}},
-		{"earliest local", "lo", listEarliestLocal, answer{0, 4}},
-		{"earliest, local log starts at 0", "fresh", listEarliest, answer{0, 0}},
+		{"latest tiered", "lo", partition.ListLatestTiered, storageErr},
+		{"earliest pending upload", "lo", partition.ListEarliestPending, storageErr},
+		{"latest", "lo", partition.ListLatest, answer{0, 6}},
+		{"earliest local", "lo", partition.ListEarliestLocal, answer{0, 4}},
+		{"earliest, local log starts at 0", "fresh", partition.ListEarliest, answer{0, 0}},
 		{"timestamp, local log starts at 0", "fresh", 1001, answer{0, 1}},
 	} {
 		if got := list(c.topic, c.ts); got != c.want {
@@ -101,7 +103,7 @@ func TestListOffsetsWithTierNotYetAttached(t *testing.T) {
 
 	// The bucket is back: the manifest loads and the same queries see the remote data.
 	b.attachTier(t.Context(), topic)
-	if p.getTier() == nil {
+	if p.Tier() == nil {
 		t.Fatal("tier not attached")
 	}
 	for _, c := range []struct {
@@ -109,9 +111,9 @@ func TestListOffsetsWithTierNotYetAttached(t *testing.T) {
 		ts   int64
 		want answer
 	}{
-		{"earliest", listEarliest, answer{0, 0}},
+		{"earliest", partition.ListEarliest, answer{0, 0}},
 		{"timestamp in the bucket", 1001, answer{0, 1}},
-		{"earliest local", listEarliestLocal, answer{0, 4}},
+		{"earliest local", partition.ListEarliestLocal, answer{0, 4}},
 	} {
 		if got := list("lo", c.ts); got != c.want {
 			t.Errorf("attached: %s: got %+v, want %+v", c.name, got, c.want)

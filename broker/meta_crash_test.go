@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment/segmenttest"
 )
 
@@ -23,7 +24,7 @@ func TestTopicsMetadataCrashAtAnyInstant(t *testing.T) {
 		return b
 	}
 	addTopic := func(b *Broker, name string, partitions int, overrides map[string]string) {
-		b.topics[name] = &Topic{Name: name, ID: newTopicID(), b: b, overrides: overrides, Partitions: make([]*Partition, partitions)}
+		b.topics[name] = &Topic{Name: name, ID: newTopicID(), b: b, overrides: overrides, Partitions: make([]*partition.Partition, partitions)}
 	}
 	path := filepath.Join("/data", metaDirName, topicsFileName)
 	for n := 0; ; n++ {

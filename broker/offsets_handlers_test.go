@@ -6,6 +6,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 )
 
 func newTestBroker(t *testing.T) *Broker {
@@ -32,8 +35,8 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 	// timestamps 1000, 3000 (max), 2000
 	for _, ts := range []int64{1000, 3000, 2000} {
 		bt := testBatch(t, codecGzip, ts, []int64{0}, false)
-		h, _ := validateBatch(bt, p.config(), time.Now())
-		if _, err := p.append(bt, h, time.Now()); err != nil {
+		h, _ := segment.DecodeBatchHeader(bt)
+		if _, err := p.Append(bt, h, time.Now(), true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,12 +62,12 @@ func TestListOffsetsSpecialTimestamps(t *testing.T) {
 			t.Errorf("ListOffsets(%d) = offset %d ts %d err %d; want %d %d", ts, r.Offset, r.Timestamp, r.ErrorCode, wantOffset, wantTs)
 		}
 	}
-	f(listLatest, 3, -1)
-	f(listEarliest, 0, -1)
-	f(listMaxTimestamp, 1, 3000)
-	f(listEarliestLocal, 0, -1)
-	f(listLatestTiered, -1, -1)    // no tier
-	f(listEarliestPending, -1, -1) // no tier
+	f(partition.ListLatest, 3, -1)
+	f(partition.ListEarliest, 0, -1)
+	f(partition.ListMaxTimestamp, 1, 3000)
+	f(partition.ListEarliestLocal, 0, -1)
+	f(partition.ListLatestTiered, -1, -1)    // no tier
+	f(partition.ListEarliestPending, -1, -1) // no tier
 	f(1500, 1, 3000)
 	f(2500, 1, 3000)
 	f(3001, -1, -1)

@@ -340,15 +340,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			hw := p.HighWatermark()
 			hws[t.Name] = append(hws[t.Name], hw)
 			a := agg{start: float64(p.LogStartOffset()), lstart: float64(p.LocalLogStartOffset()), hw: float64(hw)}
-			rp := b.remotePartition(p)
-			a.local = float64(p.log.Size())
-			if rp != nil {
-				_, lag := localBacklog(p.log, rp) // backlog.go: not a scan of the history
+			a.local = float64(p.SizeBytes())
+			if p.HasTier() {
+				_, lag := p.UploadBacklog() // not a scan of the history
 				a.lag = float64(lag)
-				a.remote = float64(rp.RemoteBytes())
+				a.remote = float64(p.RemoteBytes())
 			}
 			if c.opts.PerPartition {
-				lv := []string{t.Name, strconv.Itoa(int(p.index))}
+				lv := []string{t.Name, strconv.Itoa(int(p.Index()))}
 				emitPartition(ch, d, a.start, a.lstart, a.hw, a.local, a.remote, a.lag, lv)
 				continue
 			}

@@ -8,6 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
@@ -36,18 +38,16 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 				}
 				return b
 			}
-			app := func(p *Partition, batch []byte) (appendResult, error) {
+			app := func(p *partition.Partition, batch []byte) (partition.AppendResult, error) {
 				t.Helper()
-				h, err := validateBatch(batch, p.config(), time.Now())
+				h, err := segment.DecodeBatchHeader(batch)
 				if err != nil {
 					t.Fatal(err)
 				}
-				return p.append(batch, h, time.Now())
+				return p.Append(batch, h, time.Now(), true)
 			}
-			roll := func(p *Partition) {
-				p.mu.Lock()
-				defer p.mu.Unlock()
-				if err := p.rollLocked(); err != nil {
+			roll := func(p *partition.Partition) {
+				if err := p.Roll(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -63,7 +63,7 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 			mustApp := func(pid int64, seq int32, n int, wantBase int64) {
 				t.Helper()
 				r, err := app(p, idempotentBatch(t, pid, 0, seq, n))
-				if err != nil || r.duplicate || r.info.BaseOffset != wantBase {
+				if err != nil || r.Duplicate || r.Info.BaseOffset != wantBase {
 					t.Fatalf("pid %d seq %d: %+v %v, want base %d", pid, seq, r, err, wantBase)
 				}
 			}
@@ -79,12 +79,12 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 				t.Fatalf("log end %d", end)
 			}
 			for _, off := range []int64{7, 10} {
-				if _, err := os.Stat(producer.SnapshotPath(p.dir, off)); err != nil {
+				if _, err := os.Stat(producer.SnapshotPath(p.Dir(), off)); err != nil {
 					t.Fatalf("no producer snapshot taken at the roll at %d: %v", off, err)
 				}
 			}
 			if tc.dropLastRollSnapshot {
-				os.Remove(producer.SnapshotPath(p.dir, end))
+				os.Remove(producer.SnapshotPath(p.Dir(), end))
 			}
 			rp, ok := b1.tier.Partition("idem", 0)
 			if !ok {
@@ -107,8 +107,8 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 				t.Fatalf("last entry snapshot %+v at %d, want one at %d", last.ProducerSnapshot, last.ProducerSnapshotOffset, end)
 			}
 			// The maintenance snapshot prunes neither roll snapshot while its segment is local.
-			b1.saveProducerState(p)
-			if offs, _ := producer.Snapshots(p.dir); len(offs) == 0 {
+			p.SaveProducerState()
+			if offs, _ := producer.Snapshots(p.Dir()); len(offs) == 0 {
 				t.Fatal("no snapshots left after pruning")
 			}
 			b1.Close()
@@ -133,7 +133,7 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 				base, last int64
 			}{{7, 4, 2, 7, 8}, {9, 3, 1, 9, 9}, {7, 2, 2, 2, 3}, {9, 0, 3, 4, 6}} {
 				res, err := app(p2, idempotentBatch(t, r.pid, 0, r.seq, r.n))
-				if err != nil || !res.duplicate || res.info.BaseOffset != r.base || res.info.LastOffset != r.last {
+				if err != nil || !res.Duplicate || res.Info.BaseOffset != r.base || res.Info.LastOffset != r.last {
 					t.Fatalf("retry pid %d seq %d after restore: %+v %v, want duplicate of [%d, %d]", r.pid, r.seq, res, err, r.base, r.last)
 				}
 			}
@@ -144,7 +144,7 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 			if _, err := app(p2, idempotentBatch(t, 7, 0, 9, 1)); errorCode(err) != kerr.OutOfOrderSequenceNumber.Code {
 				t.Fatalf("gap after restore: %v, want OUT_OF_ORDER_SEQUENCE_NUMBER", err)
 			}
-			if r, err := app(p2, idempotentBatch(t, 7, 0, 6, 1)); err != nil || r.duplicate || r.info.BaseOffset != end {
+			if r, err := app(p2, idempotentBatch(t, 7, 0, 6, 1)); err != nil || r.Duplicate || r.Info.BaseOffset != end {
 				t.Fatalf("next batch after restore: %+v %v, want offset %d", r, err, end)
 			}
 		})
@@ -175,19 +175,17 @@ func TestProducerStateRestoredWithoutRemoteSnapshotIsIncomplete(t *testing.T) {
 	}
 	p := topic.partition(0)
 	batch := idempotentBatch(t, 7, 0, 0, 3)
-	h, err := validateBatch(batch, p.config(), time.Now())
+	h, err := segment.DecodeBatchHeader(batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.append(batch, h, time.Now()); err != nil {
+	if _, err := p.Append(batch, h, time.Now(), true); err != nil {
 		t.Fatal(err)
 	}
-	p.mu.Lock()
-	p.rollLocked()
-	p.mu.Unlock()
-	offs, _ := producer.Snapshots(p.dir)
+	p.Roll()
+	offs, _ := producer.Snapshots(p.Dir())
 	for _, o := range offs {
-		os.Remove(producer.SnapshotPath(p.dir, o))
+		os.Remove(producer.SnapshotPath(p.Dir(), o))
 	}
 	rp, _ := b1.tier.Partition("old", 0)
 	if err := rp.UploadPending(t.Context()); err != nil {
@@ -202,11 +200,11 @@ func TestProducerStateRestoredWithoutRemoteSnapshotIsIncomplete(t *testing.T) {
 	t.Cleanup(func() { b2.Close() })
 	p2 := b2.lookupTopic("old").partition(0)
 	next := idempotentBatch(t, 7, 0, 3, 1)
-	h, err = validateBatch(next, p2.config(), time.Now())
+	h, err = segment.DecodeBatchHeader(next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := p2.append(next, h, time.Now()); err != nil || r.info.BaseOffset != 3 {
+	if r, err := p2.Append(next, h, time.Now(), true); err != nil || r.Info.BaseOffset != 3 {
 		t.Fatalf("continuing producer after a restore without snapshot: %+v %v", r, err)
 	}
 }

@@ -246,7 +246,7 @@ func TestProducePipelining(t *testing.T) {
 	waitFor(t, "requests 3-4 appended during the fsync of request 2", func() bool {
 		return p0.HighWatermark() == 3 && p1.HighWatermark() == 1
 	})
-	if d := p0.log.DurableOffset(); d != 1 {
+	if d := p0.LogForTesting().DurableOffset(); d != 1 {
 		t.Fatalf("partition 0 durable offset %d while request 2's fsync is held, want 1", d)
 	}
 	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
@@ -263,10 +263,10 @@ func TestProducePipelining(t *testing.T) {
 		if rp.ErrorCode != 0 || rp.BaseOffset != want {
 			t.Fatalf("response %d: error %d, base offset %d; want 0, %d", corr, rp.ErrorCode, rp.BaseOffset, want)
 		}
-		if corr == 2 && p0.log.DurableOffset() < 2 {
-			t.Fatalf("response 2 sent with partition 0 durable below 2 (%d)", p0.log.DurableOffset())
+		if corr == 2 && p0.LogForTesting().DurableOffset() < 2 {
+			t.Fatalf("response 2 sent with partition 0 durable below 2 (%d)", p0.LogForTesting().DurableOffset())
 		}
-		if corr == 3 && p1.log.DurableOffset() < 1 {
+		if corr == 3 && p1.LogForTesting().DurableOffset() < 1 {
 			t.Fatalf("response 3 sent with partition 1 not durable")
 		}
 	}
@@ -355,8 +355,8 @@ func TestProduceWakesFetchesWhenDurable(t *testing.T) {
 	}
 	p := topic.partition(0)
 	woken := make(chan struct{}, 1)
-	p.notify.subscribe(woken)
-	defer p.notify.unsubscribe(woken)
+	p.Subscribe(woken)
+	defer p.Unsubscribe(woken)
 	isWoken := func() bool {
 		select {
 		case <-woken:

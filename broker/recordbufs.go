@@ -20,7 +20,7 @@ package broker
 // connections copy local reads.
 //
 // Remote reads (cached chunks) are never pooled or copied: on every connection the
-// worker serves, fillFetch marks them as sections of chunk slices (remoterecords.go),
+// worker serves, fillFetch marks them as sections of chunk slices (partition.ReadRemote),
 // written with writev on plain TCP and through a buffered writer on TLS. Reads below
 // minPooledRead are plain allocations: small ones cost little to zero and would only
 // churn the pools.
@@ -31,6 +31,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync"
+
+	"github.com/strata-io/strata/tiering"
 )
 
 // minPooledRead is the smallest read served from the pools.
@@ -112,4 +114,14 @@ func (rb *recordBufs) release() {
 	rb.lent = rb.lent[:0]
 	clear(rb.secs)
 	rb.secs = rb.secs[:0]
+}
+
+// recordBytes returns the bytes of remote records r in one slice: its only slice
+// (read-only, capped at its length), or a copy of several. A response built outside a
+// connection worker (no recordBufs) carries remote records so.
+func recordBytes(r tiering.Records) []byte {
+	if len(r.Bufs) == 1 {
+		return r.Bufs[0]
+	}
+	return r.AppendTo(make([]byte, 0, r.Len()))
 }

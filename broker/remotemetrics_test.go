@@ -91,13 +91,9 @@ func TestRemoteFetchMetricsCountSentRecordsOnly(t *testing.T) {
 	// The early read of the third fetch's records finishes, and is never taken.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		p.remoteMu.Lock()
-		r := p.remotePending
-		p.remoteMu.Unlock()
-		if r != nil && r.offset == offset {
-			<-r.done
-			if r.err != nil || r.data.Len() == 0 {
-				t.Fatalf("early read at %d: %d bytes, %v", offset, r.data.Len(), r.err)
+		if n, err, ok := p.PendingRemoteReadForTesting(offset); ok {
+			if err != nil || n == 0 {
+				t.Fatalf("early read at %d: %d bytes, %v", offset, n, err)
 			}
 			break
 		}

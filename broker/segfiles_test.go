@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 )
 
@@ -35,31 +36,29 @@ func TestPartitionsShareSegmentFiles(t *testing.T) {
 	bc.DataDir = t.TempDir()
 	const capFiles, parts = 3, 6
 	br := &Broker{cfg: bc, segFiles: segment.NewFileCache(capFiles)}
-	topic := &Topic{Name: "t"}
-	cfg := effectiveTopicConfig(&bc, map[string]string{"segment.bytes": "1"})
-	topic.cfg.Store(&cfg)
-	var ps []*Partition
+	cfg := partitionConfig(effectiveTopicConfig(&bc, map[string]string{"segment.bytes": "1"}))
+	var ps []*partition.Partition
 	for i := range parts {
-		p, err := openPartition(br, topic, int32(i), fmt.Sprintf("%s/t-%d", bc.DataDir, i))
+		p, err := partition.Open(partition.Options{Topic: "t", Index: int32(i), Dir: fmt.Sprintf("%s/t-%d", bc.DataDir, i), Config: cfg, Files: br.segFiles})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.close() })
+		t.Cleanup(func() { p.Close() })
 		appendN(t, p, 5, 1000) // one segment per record
 		ps = append(ps, p)
 	}
 	for _, p := range ps {
 		for off := int64(0); off < p.HighWatermark(); off++ {
-			data, local, err := p.readLocal(off, 1<<20, true)
+			data, local, err := p.ReadLocal(off, 1<<20, true, nil)
 			if err != nil || !local {
-				t.Fatalf("partition %d offset %d: %v", p.index, off, err)
+				t.Fatalf("partition %d offset %d: %v", p.Index(), off, err)
 			}
 			if offs := batchOffsets(t, data); len(offs) == 0 || offs[0] != off {
-				t.Fatalf("partition %d offset %d: read %v", p.index, off, offs)
+				t.Fatalf("partition %d offset %d: read %v", p.Index(), off, offs)
 			}
 		}
 		if open, retired := br.segFiles.Files(); open == 0 || open > capFiles || retired > capFiles {
-			t.Fatalf("after partition %d: the broker's cache holds %d open and %d retired files, cap %d", p.index, open, retired, capFiles)
+			t.Fatalf("after partition %d: the broker's cache holds %d open and %d retired files, cap %d", p.Index(), open, retired, capFiles)
 		}
 	}
 }

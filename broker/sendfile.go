@@ -30,17 +30,28 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/partition"
 )
 
 // recordSection is a record set that stays where it is until the response is written:
 // a byte range of an open segment file (f, off, n; sent with sendfile), or slices of
-// cached remote chunks (bufs, n bytes in all; remoterecords.go), written with writev.
+// cached remote chunks (bufs, n bytes in all; partition.ReadRemote), written with writev.
 type recordSection struct {
 	f    *os.File
 	off  int64
 	n    int64
 	bufs [][]byte // read-only: they alias the chunk cache, and may be shared
+}
+
+// readLocalSection reads p's local log at offset as a section of its segment file
+// (partition.ReadLocalSection); sec is nil when the log has no *os.File (tests' MemFS),
+// which returns the bytes in data instead. ok=false: offset below the local log start.
+func readLocalSection(p *partition.Partition, offset int64, maxBytes int, minOneBatch bool) (sec *recordSection, data []byte, ok bool, err error) {
+	fs, data, ok, err := p.ReadLocalSection(offset, maxBytes, minOneBatch)
+	if fs.File != nil {
+		sec = &recordSection{f: fs.File, off: fs.Pos, n: fs.Size}
+	}
+	return sec, data, ok, err
 }
 
 // splicePiece is either bytes from memory or a record section.
@@ -64,30 +75,6 @@ func spliceMarker(i int) []byte {
 	copy(m, markerSeed[:])
 	binary.BigEndian.PutUint64(m[8:], uint64(i))
 	return m
-}
-
-// readLocalSection is readLocal without the copy: the section of the segment file that
-// holds the batches. ok=false: offset below the local log start. A log on a filesystem
-// without *os.File (tests' MemFS) returns the bytes in data instead.
-func (p *Partition) readLocalSection(offset int64, maxBytes int, minOneBatch bool) (sec *recordSection, data []byte, ok bool, err error) {
-	if offset < p.log.LogStartOffset() {
-		return nil, nil, false, nil
-	}
-	rr, err := p.log.Read(offset, maxBytes, minOneBatch)
-	if err != nil {
-		if errors.Is(err, segment.ErrOffsetOutOfRange) && offset < p.log.LogStartOffset() {
-			return nil, nil, false, nil // retention moved the start since we looked
-		}
-		return nil, nil, true, err
-	}
-	if rr.Size == 0 {
-		return nil, nil, true, nil
-	}
-	if f, isFile := rr.File.(*os.File); isFile {
-		return &recordSection{f: f, off: rr.Position, n: rr.Size}, nil, true, nil
-	}
-	data, ok, err = p.readLocal(offset, maxBytes, minOneBatch)
-	return nil, data, ok, err
 }
 
 // encodeSplicedFetch frames resp (size, correlation id, flexible header tags) with the

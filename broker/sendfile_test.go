@@ -11,27 +11,24 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
 )
 
 // sendfileFixture is a partition with ~n MiB of data and a loopback TCP pair whose reader
 // collects (or discards) what is written.
-func sendfileFixture(tb testing.TB, batches int) (*Partition, *net.TCPConn, net.Conn) {
+func sendfileFixture(tb testing.TB, batches int) (*partition.Partition, *net.TCPConn, net.Conn) {
 	tb.Helper()
-	var p *Partition
-	switch t := tb.(type) {
-	case *testing.T:
-		p = testPartition(t, nil)
-	case *testing.B:
-		p = benchPartition(t)
-	}
+	p := testPartition(tb, nil)
 	batch := testBatch(tb, codecNone, 1000, make([]int64, 160), false)
 	for range batches {
 		c := append([]byte(nil), batch...)
-		h, err := validateBatch(c, p.config(), time.Now())
+		h, err := segment.DecodeBatchHeader(c)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := p.append(c, h, time.Time{}); err != nil {
+		if _, err := p.Append(c, h, time.Time{}, true); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -71,7 +68,7 @@ func fetchResponseFor(version int16, partitions int) *kmsg.FetchResponse {
 func TestSplicedFetchMatchesCopy(t *testing.T) {
 	for _, version := range []int16{11, 12, 16} {
 		p, server, client := sendfileFixture(t, 300)
-		data, _, err := p.readLocal(10, 200_000, true)
+		data, _, err := p.ReadLocal(10, 200_000, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +77,7 @@ func TestSplicedFetchMatchesCopy(t *testing.T) {
 		want.Topics[0].Partitions[1].RecordBatches = []byte{}
 		wantBytes := appendResponse(nil, 7, want)
 
-		sec, _, _, err := p.readLocalSection(10, 200_000, true)
+		sec, _, _, err := readLocalSection(p, 10, 200_000, true)
 		if err != nil || sec == nil {
 			t.Fatal(sec, err)
 		}
@@ -119,7 +116,7 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 		var buf []byte
 		var total int64
 		for b.Loop() {
-			data, _, err := p.readLocal(0, maxBytes, true)
+			data, _, err := p.ReadLocal(0, maxBytes, true, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -138,7 +135,7 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 		var total int64
 		rb := &recordBufs{}
 		for b.Loop() {
-			data, _, err := p.readLocalBuf(0, maxBytes, true, rb)
+			data, _, err := p.ReadLocal(0, maxBytes, true, rb.get)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -156,7 +153,7 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 	b.Run("sendfile", func(b *testing.B) {
 		var total int64
 		for b.Loop() {
-			sec, _, _, err := p.readLocalSection(0, maxBytes, true)
+			sec, _, _, err := readLocalSection(p, 0, maxBytes, true)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -174,18 +171,18 @@ func BenchmarkFetchResponseWrite(b *testing.B) {
 	})
 }
 
-// A response mixing a file section, a remote record set in chunk slices (remoterecords.go)
+// A response mixing a file section, a remote record set in chunk slices (partition.ReadRemote)
 // and plain bytes is written byte for byte as the copying path writes it: on TCP
 // (sendfile + writev) and on a connection without either (net.Pipe, as TLS: buffered).
 func TestSplicedRemoteRecordsMatchCopy(t *testing.T) {
 	for _, version := range []int16{11, 12, 16} {
 		for _, tcp := range []bool{true, false} {
 			p, server, client := sendfileFixture(t, 300)
-			local, _, err := p.readLocal(10, 100_000, true)
+			local, _, err := p.ReadLocal(10, 100_000, true, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			remote, _, err := p.readLocal(50, 150_000, true)
+			remote, _, err := p.ReadLocal(50, 150_000, true, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +199,7 @@ func TestSplicedRemoteRecordsMatchCopy(t *testing.T) {
 			want.Topics[0].Partitions[2].RecordBatches = []byte{}
 			wantBytes := appendResponse(nil, 9, want)
 
-			sec, _, _, err := p.readLocalSection(10, 100_000, true)
+			sec, _, _, err := readLocalSection(p, 10, 100_000, true)
 			if err != nil || sec == nil {
 				t.Fatal(sec, err)
 			}

@@ -4,7 +4,7 @@ package broker
 //
 // A broker has a tiering.Manager when Config.RemoteStore is set and
 // remote.log.storage.system.enable is true. Every partition of a topic with
-// remote.storage.enable=true gets a tiering.RemotePartition (Partition.setTier), whose
+// remote.storage.enable=true gets a tiering.RemotePartition (partition.AttachTier), whose
 // upload loop runs while Broker.Run runs. The topic's topic.json in the bucket (name, ID,
 // partition count, config overrides) is written when such a topic is created, grows or
 // changes configs, so that a broker started on an empty data dir recreates it (restore).
@@ -17,12 +17,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -70,17 +69,13 @@ func (b *Broker) attachTier(ctx context.Context, t *Topic) {
 	}
 }
 
-func (b *Broker) attachPartitionTier(ctx context.Context, t *Topic, i int, p *Partition, tc TopicConfig) {
-	if p.getTier() != nil || p.closed.Load() {
+func (b *Broker) attachPartitionTier(ctx context.Context, t *Topic, i int, p *partition.Partition, tc TopicConfig) {
+	if p.HasTier() || p.Closed() {
 		return
 	}
-	rp, err := b.tier.OpenPartition(ctx, t.Name, t.ID, int32(i), p.log, b.tierPartitionConfig(tc))
-	if err != nil {
+	if err := p.AttachTier(ctx, b.tier, b.tierPartitionConfig(tc)); err != nil {
 		b.logger.Warn("cannot open remote tier of partition; serving local data only", "topic", t.Name, "partition", i, "err", err)
-		return
 	}
-	p.setTier(rp)
-	b.loadRemoteProducerState(ctx, p, rp)
 }
 
 // lateTier is a partition whose remote tier is attached after start-up (attachTierLate).
@@ -115,30 +110,13 @@ func (b *Broker) attachTierAtStart() {
 			continue
 		}
 		for i, p := range t.partitions() {
-			if p.log.NextOffset() > p.log.LogStartOffset() || b.emptyLogCanWaitForTier(ctx, t, i, p) {
+			if p.TierCanWait(func() (int64, error) { return b.tier.RemoteEndOffset(ctx, t.Name, t.ID, int32(i)) }) {
 				b.lateTiers = append(b.lateTiers, lateTier{t: t, i: i})
 				continue
 			}
 			b.attachPartitionTier(ctx, t, i, p, tc)
 		}
 	}
-}
-
-// emptyLogCanWaitForTier reports whether p, whose local log is empty, can have its tier
-// attached after start-up: its log does not start at 0 (a fresh or recreated directory may
-// be behind the bucket), the remote end is not beyond it (so openPartition would not
-// restart it) and it has a producer snapshot at its end (so loadRemoteProducerState would
-// not look in the bucket). Any doubt (the head cannot be read) attaches it now, as before.
-func (b *Broker) emptyLogCanWaitForTier(ctx context.Context, t *Topic, i int, p *Partition) bool {
-	end := p.log.NextOffset()
-	if end == 0 {
-		return false
-	}
-	if _, err := os.Stat(producer.SnapshotPath(p.dir, end)); err != nil {
-		return false
-	}
-	remoteEnd, err := b.tier.RemoteEndOffset(ctx, t.Name, t.ID, int32(i))
-	return err == nil && remoteEnd <= end
 }
 
 // attachTierLate attaches the tiers attachTierAtStart left for after start-up, one
@@ -161,9 +139,9 @@ func (b *Broker) attachTierLate(ctx context.Context) {
 			return
 		}
 		tc := t.Config()
-		if p := t.partition(int32(i)); p != nil && tc.RemoteStorageEnable && p.getTier() == nil {
+		if p := t.partition(int32(i)); p != nil && tc.RemoteStorageEnable && !p.HasTier() {
 			b.attachPartitionTier(octx, t, i, p, tc)
-			if p.getTier() != nil {
+			if p.HasTier() {
 				attached++
 			}
 		}
@@ -175,8 +153,8 @@ func (b *Broker) attachTierLate(ctx context.Context) {
 			}
 			select {
 			case p := <-b.tierUrgent:
-				if t := b.lookupTopic(p.topicName); t != nil && t.partition(p.index) == p {
-					attach(t, int(p.index))
+				if t := b.lookupTopic(p.Topic()); t != nil && t.partition(p.Index()) == p {
+					attach(t, int(p.Index()))
 				}
 				continue
 			default:
@@ -192,8 +170,8 @@ func (b *Broker) attachTierLate(ctx context.Context) {
 // tierPending reports whether p belongs to a tiered topic but has no tier attached yet
 // (its manifest could not be loaded; maintenance retries): offsets below its local start
 // are then unknown, not out of range.
-func (b *Broker) tierPending(p *Partition) bool {
-	return b.tier != nil && p.config().RemoteStorageEnable && p.getTier() == nil && !p.closed.Load()
+func (b *Broker) tierPending(p *partition.Partition) bool {
+	return b.tier != nil && p.Config().RemoteStorageEnable && !p.HasTier() && !p.Closed()
 }
 
 // detachTier closes the remote tier of every partition of t. With deleteRemote, the
@@ -204,7 +182,7 @@ func (b *Broker) detachTier(ctx context.Context, t *Topic, deleteRemote bool) {
 		return
 	}
 	for _, p := range t.partitions() {
-		p.setTier(nil)
+		p.SetTier(ctx, nil)
 	}
 	if err := b.tier.DeleteTopic(ctx, t.Name, t.ID, !deleteRemote); err != nil {
 		b.logger.Error("cannot delete remote data of topic", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String(), "err", err)
@@ -229,10 +207,7 @@ func (b *Broker) updateTier(ctx context.Context, t *Topic, was, now TopicConfig)
 	}
 	for i := range t.numPartitions() {
 		if rp, ok := b.tier.Partition(t.Name, i); ok {
-			// Found by assertion so that this compiles against tiering versions without it.
-			if u, ok := any(rp).(interface{ UpdateConfig(tiering.PartitionConfig) }); ok {
-				u.UpdateConfig(b.tierPartitionConfig(now))
-			}
+			rp.UpdateConfig(b.tierPartitionConfig(now))
 		}
 	}
 	b.writeTopicManifest(ctx, t)
@@ -296,7 +271,7 @@ var tierAwaitMax = 500 * time.Millisecond // a variable for tests
 // tierAwaitMax) for the tier; a client would otherwise get a retriable error and back off
 // for about a second after every restart. Otherwise (the bucket was unreachable:
 // maintenance retries) it returns at once. It reports whether p's tier is attached.
-func (b *Broker) awaitTier(ctx context.Context, p *Partition, wait time.Duration) bool {
+func (b *Broker) awaitTier(ctx context.Context, p *partition.Partition, wait time.Duration) bool {
 	if !b.tierPending(p) {
 		return true
 	}

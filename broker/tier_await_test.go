@@ -67,7 +67,7 @@ func TestFetchWaitsForStartUpTierAttach(t *testing.T) {
 		if err := rp.UploadPending(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.log.SetLogStartOffset(4); err != nil { // local retention of uploaded segments
+		if err := p.LogForTesting().SetLogStartOffset(4); err != nil { // local retention of uploaded segments
 			t.Fatal(err)
 		}
 	}

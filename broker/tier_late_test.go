@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
@@ -38,7 +39,7 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	if err := rp.UploadPending(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.log.SetLogStartOffset(4); err != nil { // local retention of uploaded segments
+	if err := p.LogForTesting().SetLogStartOffset(4); err != nil { // local retention of uploaded segments
 		t.Fatal(err)
 	}
 	// A partition whose uploaded segments were all deleted locally: empty, ending at 3.
@@ -48,9 +49,7 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	}
 	idle := idleTopic.partition(0)
 	appendN(t, idle, 3, 1000)
-	idle.mu.Lock()
-	err = idle.rollLocked()
-	idle.mu.Unlock()
+	err = idle.Roll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +57,11 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	if err := irp.UploadPending(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := idle.log.SetLogStartOffset(3); err != nil {
+	if err := idle.LogForTesting().SetLogStartOffset(3); err != nil {
 		t.Fatal(err)
 	}
-	if idle.log.Size() != 0 || idle.log.NextOffset() != 3 {
-		t.Fatalf("idle partition: %d bytes, next offset %d", idle.log.Size(), idle.log.NextOffset())
+	if idle.LogForTesting().Size() != 0 || idle.LogForTesting().NextOffset() != 3 {
+		t.Fatalf("idle partition: %d bytes, next offset %d", idle.LogForTesting().Size(), idle.LogForTesting().NextOffset())
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -72,13 +71,13 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	p = b.lookupTopic("late").partition(0)
 	idle = b.lookupTopic("idle").partition(0)
-	if idle.getTier() != nil || !b.tierPending(idle) {
+	if idle.Tier() != nil || !b.tierPending(idle) {
 		t.Fatal("empty partition that ends at the remote end attached at start-up")
 	}
-	if p.getTier() != nil || !b.tierPending(p) || len(b.lateTiers) != 2 {
-		t.Fatalf("partition with local data: tier %v, pending %v, late %d", p.getTier(), b.tierPending(p), len(b.lateTiers))
+	if p.Tier() != nil || !b.tierPending(p) || len(b.lateTiers) != 2 {
+		t.Fatalf("partition with local data: tier %v, pending %v, late %d", p.Tier(), b.tierPending(p), len(b.lateTiers))
 	}
-	if e := b.lookupTopic("empty").partition(0); e.getTier() == nil {
+	if e := b.lookupTopic("empty").partition(0); e.Tier() == nil {
 		t.Fatal("partition with an empty local log not attached at start-up")
 	}
 	earliest := func() (int16, int64) {
@@ -87,7 +86,7 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 		rt := kmsg.NewListOffsetsRequestTopic()
 		rt.Topic = "late"
 		rpp := kmsg.NewListOffsetsRequestTopicPartition()
-		rpp.Timestamp = listEarliest
+		rpp.Timestamp = partition.ListEarliest
 		rt.Partitions = append(rt.Partitions, rpp)
 		req.Topics = append(req.Topics, rt)
 		resp, err := b.handleListOffsets(t.Context(), req)
@@ -106,7 +105,7 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	// would load every pending manifest at once under adminMu).
 	b.lateAttach.Store(true)
 	b.runMaintenance(time.Now())
-	if p.getTier() != nil || idle.getTier() != nil {
+	if p.Tier() != nil || idle.Tier() != nil {
 		t.Fatal("maintenance attached tiers the start-up attach is taking")
 	}
 	b.lateAttach.Store(false)
@@ -116,19 +115,19 @@ func TestTierAttachedAfterStartUp(t *testing.T) {
 	go func() { done <- b.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
-	for p.getTier() == nil {
+	for p.Tier() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("tier not attached by Run")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for idle.getTier() == nil {
+	for idle.Tier() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("tier of the empty partition not attached by Run")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if s, n := idle.LogStartOffset(), idle.log.NextOffset(); s != 0 || n != 3 {
+	if s, n := idle.LogStartOffset(), idle.LogForTesting().NextOffset(); s != 0 || n != 3 {
 		t.Fatalf("empty partition after attach: log start %d (want the remote start 0), next offset %d (want 3)", s, n)
 	}
 	if code, off := earliest(); code != 0 || off != 0 {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,11 +28,11 @@ func TestDeleteRecordsWhileTierPending(t *testing.T) {
 	if err := rp.UploadPending(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.log.SetLogStartOffset(4); err != nil { // local retention of uploaded segments
+	if err := p.LogForTesting().SetLogStartOffset(4); err != nil { // local retention of uploaded segments
 		t.Fatal(err)
 	}
 	// As after a restart, before attachTierLate reached the partition.
-	p.setTier(nil)
+	p.SetTier(context.Background(), nil)
 	b.tier.ClosePartition("dr", 0)
 	if !b.tierPending(p) {
 		t.Fatal("partition not tier-pending")
@@ -65,12 +66,12 @@ func TestDeleteRecordsWhileTierPending(t *testing.T) {
 	}
 	f(2) // below the local start: only in the bucket
 	f(5) // above it
-	if got := p.log.LogStartOffset(); got != 4 {
+	if got := p.LogForTesting().LogStartOffset(); got != 4 {
 		t.Fatalf("local log start %d after refused DeleteRecords, want 4", got)
 	}
 
 	b.attachTier(t.Context(), topic)
-	if p.getTier() == nil {
+	if p.Tier() == nil {
 		t.Fatal("tier not attached")
 	}
 	if got := p.LogStartOffset(); got != 0 {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -23,13 +24,13 @@ func TestTierPendingKeepsLocalSegments(t *testing.T) {
 	}
 	p := topic.partition(0)
 	appendN(t, p, 6, 1000) // timestamps of 1970: far past retention.ms, one segment each
-	segs := len(p.log.Segments())
+	segs := len(p.LogForTesting().Segments())
 	if segs < 6 {
 		t.Fatalf("%d segments, want one per record", segs)
 	}
 	// As after a restart during an outage: no tier attached, none can be.
 	store.SetDown(true)
-	p.setTier(nil)
+	p.SetTier(context.Background(), nil)
 	b.tier.ClosePartition("pend", 0)
 	if !b.tierPending(p) {
 		t.Fatal("partition not tier-pending")
@@ -37,21 +38,21 @@ func TestTierPendingKeepsLocalSegments(t *testing.T) {
 	later := time.Now().Add(time.Hour)
 	b.runMaintenance(later)
 	b.runMaintenance(later)
-	if got := p.log.LogStartOffset(); got != 0 {
+	if got := p.LogForTesting().LogStartOffset(); got != 0 {
 		t.Fatalf("log start %d after maintenance with the tier pending: local segments deleted unconfirmed", got)
 	}
-	if got := len(p.log.Segments()); got != segs {
+	if got := len(p.LogForTesting().Segments()); got != segs {
 		t.Fatalf("%d segments after maintenance with the tier pending, want %d", got, segs)
 	}
 
 	// Bucket back: the tier attaches and nothing is deleted locally that is not uploaded.
 	store.SetDown(false)
 	b.runMaintenance(later)
-	rp := p.getTier()
+	rp := p.Tier()
 	if rp == nil {
 		t.Fatal("tier not attached once the bucket is back")
 	}
-	if got := p.log.LogStartOffset(); got != 0 {
+	if got := p.LogForTesting().LogStartOffset(); got != 0 {
 		t.Fatalf("log start %d before any upload", got)
 	}
 }

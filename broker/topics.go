@@ -28,8 +28,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
 )
 
@@ -47,7 +50,7 @@ type Topic struct {
 	ID   [16]byte
 	// Partitions is guarded by mu: CreatePartitions appends to it. Code running
 	// concurrently with admin requests reads it through partitions() or partition(i).
-	Partitions []*Partition
+	Partitions []*partition.Partition
 
 	b         *Broker
 	mu        sync.RWMutex
@@ -59,14 +62,14 @@ type Topic struct {
 func (t *Topic) Config() TopicConfig { return *t.cfg.Load() }
 
 // partitions returns a snapshot of the partitions slice.
-func (t *Topic) partitions() []*Partition {
+func (t *Topic) partitions() []*partition.Partition {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.Partitions
 }
 
 // partition returns partition i, or nil when out of range.
-func (t *Topic) partition(i int32) *Partition {
+func (t *Topic) partition(i int32) *partition.Partition {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if i < 0 || int(i) >= len(t.Partitions) {
@@ -244,11 +247,10 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 // openPartitions opens partitions [from, to) of t and appends them to t.Partitions.
 func (b *Broker) openPartitions(t *Topic, from, to int32) error {
 	for i := from; i < to; i++ {
-		p, err := openPartition(b, t, i, b.partitionDir(t.Name, i))
+		p, err := b.openPartition(t, i)
 		if err != nil {
 			return fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
 		}
-		p.setProducerState(b.openProducerState(p))
 		t.mu.Lock()
 		t.Partitions = append(t.Partitions, p)
 		t.mu.Unlock()
@@ -257,10 +259,9 @@ func (b *Broker) openPartitions(t *Topic, from, to int32) error {
 }
 
 // dropPartitions deletes partitions that were opened for an operation that failed.
-func (b *Broker) dropPartitions(t *Topic, ps []*Partition) {
+func (b *Broker) dropPartitions(t *Topic, ps []*partition.Partition) {
 	for _, p := range ps {
-		b.prodStates.Delete(p)
-		if err := p.delete(); err != nil {
+		if err := p.Delete(); err != nil {
 			b.logger.Error("cannot delete partition", "topic", t.Name, "err", err)
 		}
 	}
@@ -286,8 +287,7 @@ func (b *Broker) deleteTopic(t *Topic) error {
 		// back empty (its DeleteTopics was not answered; a retry deletes it again).
 		b.logger.Warn("disk full: deleting the topic's partitions before saving topics.json", "topic", t.Name)
 		for _, p := range t.partitions() {
-			b.prodStates.Delete(p)
-			if derr := p.delete(); derr != nil {
+			if derr := p.Delete(); derr != nil {
 				b.logger.Error("cannot delete partition", "topic", t.Name, "err", derr)
 			}
 		}
@@ -316,8 +316,7 @@ func (b *Broker) deleteTopic(t *Topic) error {
 		if dataGone {
 			break
 		}
-		b.prodStates.Delete(p)
-		if err := p.delete(); err != nil {
+		if err := p.Delete(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot delete partition %s-%d: %w", t.Name, i, err))
 		}
 	}
@@ -403,7 +402,7 @@ func (b *Broker) setTopicConfigs(t *Topic, overrides map[string]string, validate
 	was := t.Config()
 	t.cfg.Store(&tc)
 	for _, p := range t.partitions() {
-		p.applyConfig(tc)
+		p.SetConfig(partitionConfig(tc))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
 	defer cancel()
@@ -632,4 +631,36 @@ func (b *Broker) TopicConfigForTest(name string) TopicConfig {
 		return t.Config()
 	}
 	return TopicConfig{}
+}
+
+// openPartition opens partition i of t in its directory.
+func (b *Broker) openPartition(t *Topic, i int32) (*partition.Partition, error) {
+	return partition.Open(partition.Options{
+		Topic: t.Name, TopicID: t.ID, Index: i, Dir: b.partitionDir(t.Name, i),
+		Config:      partitionConfig(t.Config()),
+		Logger:      b.logger,
+		FS:          b.segmentFS,    // nil: the OS; tests use segmenttest.MemFS
+		Files:       b.segFiles,     // one cap on sealed segment files for all partitions (segfiles.go)
+		OnFsync:     b.observeFsync, // opsmetrics.go
+		EarlyReads:  &b.earlyReads,
+		FreeReserve: b.releaseReserve, // fulldisk.go
+		ChunkBytes:  b.cfg.RemoteChunkBytes,
+
+		ProducerIDExpiration: time.Duration(b.cfg.ProducerIDExpirationMs) * time.Millisecond,
+	})
+}
+
+// partitionConfig is what a partition applies of a topic's effective config.
+func partitionConfig(tc TopicConfig) partition.Config {
+	return partition.Config{
+		SegmentBytes: tc.SegmentBytes, SegmentMs: tc.SegmentMs,
+		RetentionMs: tc.RetentionMs, RetentionBytes: tc.RetentionBytes,
+		LocalRetentionMs: tc.LocalRetentionMs, LocalRetentionBytes: tc.LocalRetentionBytes,
+		CleanupPolicy:       tc.CleanupPolicy,
+		LogAppendTime:       tc.MessageTimestampType == "LogAppendTime",
+		RemoteStorageEnable: tc.RemoteStorageEnable,
+		IndexIntervalBytes:  tc.IndexIntervalBytes,
+		FlushMessages:       tc.FlushMessages,
+		FlushMs:             tc.FlushMs,
+	}
 }

@@ -149,8 +149,8 @@ func TestTopicRegistryPersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range a.partitions() {
-		if p.config().RetentionMs != 2000 || p.config().SegmentMs != 60000 {
-			t.Errorf("partition did not get the new config: %+v", p.config())
+		if p.Config().RetentionMs != 2000 || p.Config().SegmentMs != 60000 {
+			t.Errorf("partition did not get the new config: %+v", p.Config())
 		}
 	}
 	cluster := b.ClusterID()

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,35 @@ const (
 	brokenSuffix    = ".broken"
 	tmpSuffix       = ".tmp"
 )
+
+// ProducerSnapshotSuffix names the producer-state snapshots kept beside a partition's
+// segments, <dir>/<%020d offset>.snapshot (Kafka's name), offset being the next offset to
+// be written when the snapshot was taken. Package segment neither writes nor reads them
+// (package partition does, and package tiering uploads them with the segment they end):
+// it names every file of a partition directory in one place, and reports them among
+// RecoveryReport.OtherFiles.
+const ProducerSnapshotSuffix = ".snapshot"
+
+// ProducerSnapshotPath returns <dir>/<%020d offset>.snapshot.
+func ProducerSnapshotPath(dir string, offset int64) string {
+	return segmentPath(dir, offset, ProducerSnapshotSuffix)
+}
+
+// ProducerSnapshotOffsets returns the offsets of the producer snapshot file names among
+// names (file names in a partition directory, in any order), ascending.
+func ProducerSnapshotOffsets(names []string) []int64 {
+	var out []int64
+	for _, name := range names {
+		if len(name) != 20+len(ProducerSnapshotSuffix) {
+			continue
+		}
+		if off, ok := parseBase(name, ProducerSnapshotSuffix); ok {
+			out = append(out, off)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 func segmentPath(dir string, base int64, suffix string) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, suffix))

@@ -88,7 +88,7 @@ func TestTierColdReadCPU(t *testing.T) {
 		var n int64
 		s0, m0, w0 := self(), cpu(srv.Pid()), time.Now()
 		for off := int64(0); off < end; {
-			r, err := p2.ReadRecords(t.Context(), off, 8<<20, true)
+			r, err := p2.ReadRecords(t.Context(), off, 8<<20, true, tiering.ReadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -42,14 +42,13 @@ type chunkCache struct {
 // newChunkCache returns the cache in the local log's directory, or nil when there is no
 // local log or its directory is not one of the operating system (tests' in-memory logs).
 func newChunkCache(log localLog) *chunkCache {
-	d, ok := log.(interface{ Dir() string })
-	if !ok || d.Dir() == "" {
+	if log == nil || log.Dir() == "" {
 		return nil
 	}
-	if st, err := os.Stat(d.Dir()); err != nil || !st.IsDir() {
+	if st, err := os.Stat(log.Dir()); err != nil || !st.IsDir() {
 		return nil
 	}
-	return &chunkCache{dir: d.Dir()}
+	return &chunkCache{dir: log.Dir()}
 }
 
 func (c *chunkCache) path(key string) string {

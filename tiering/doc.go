@@ -1,7 +1,7 @@
 // Package tiering moves sealed segments of the local log to an object store and serves
-// reads of any offset the bucket holds. It has the ObjectStore seam (objstore.go), the
-// PartitionTier seam the broker uses (remote.go), and behind them: the Manager and its
-// uploader, partition manifests, remote reads through package cache, remote retention,
+// reads of any offset the bucket holds. It has the ObjectStore seam (objstore.go) and the
+// RemotePartition a partition (package partition) composes with its local log, and behind
+// them: the Manager and its uploader, partition manifests, remote reads through package cache, remote retention,
 // orphan sweeping and restore-from-bucket. Backends live in subpackages.
 //
 // # Keys (never overwritten, except the two mutable manifests and the watermark)
@@ -28,7 +28,8 @@
 //  2. Then it writes the partition head naming them. Only when that write returned nil does
 //     the in-memory snapshot change, so Uploaded(seg) is never true for a segment whose
 //     manifest entry is not durable in the bucket.
-//  3. Only a segment for which Uploaded is true may be deleted locally (the broker asks).
+//  3. Only a segment for which Uploaded is true may be deleted locally (package partition
+//     asks; the tier never deletes local files).
 //  4. Retention and DeleteRecords write the head with the new log start first, and delete
 //     the dropped objects afterwards; a failed delete leaves an orphan.
 //  5. Objects under a partition prefix that the manifest in the bucket does not name, and
@@ -161,13 +162,18 @@
 // recycled: eviction only drops the cache's reference, and the garbage collector frees the
 // chunk when the last response referring to it is gone. The CRC-32C of every batch is
 // checked over the slices. Read is ReadRecords plus one copy, for callers that keep bytes.
+// ReadOptions are explicit: Uncounted leaves the remote fetch metrics to the caller's
+// CountFetch (the partition reads before a fetch asks), ReadyOnly returns the batches
+// already cached once there is one instead of waiting for the rest's GETs.
 //
 // # Upload interval (remote.log.upload.interval.ms)
 //
-// The tier never rolls the local log (the broker is its single writer). The broker's
-// maintenance loop calls RemotePartition.RollDue(now), which is true once the active segment
-// holds data older than PartitionConfig.UploadInterval; the broker then rolls and calls
-// OnSealed, which wakes the uploader.
+// The tier never writes the local log (package partition is its single writer): it neither
+// rolls it, nor moves its start, nor deletes segments. The partition's maintenance calls
+// RemotePartition.RollDue(now), which is true once the active segment holds data older than
+// PartitionConfig.UploadInterval; the partition then rolls and calls OnSealed, which wakes
+// the uploader. Likewise ApplyRetention and SetLogStartOffset move the remote start only,
+// and Uploaded answers which local segments may go: the partition applies both to its log.
 //
 // # Restore
 //
@@ -175,9 +181,9 @@
 // segment objects the bucket holds) and reads the topic.json each names; a bucket without
 // markers is scanned in full. WriteTopicManifest puts topic.json, then the marker;
 // DeleteTopic deletes the marker first. The broker recreates the topics
-// and opens their partitions on empty local logs; OpenPartition restarts an empty local log
-// at the remote end offset, so new produces continue after the bucket's data while reads
-// below it come from the bucket, and a brand-new one further, after the partition's
-// watermark (watermark.go), so that offsets acknowledged but never uploaded are not handed
-// out again.
+// and opens their partitions on empty local logs; once its tier is open, the partition
+// restarts an empty local log at the remote end offset (Bounds), so new produces continue
+// after the bucket's data while reads below it come from the bucket, and a brand-new one
+// further, after the partition's watermark (OpenedWatermark; watermark.go), so that offsets
+// acknowledged but never uploaded are not handed out again.
 package tiering

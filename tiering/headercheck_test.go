@@ -112,7 +112,7 @@ func TestRemoteReadChecksBatchHeaders(t *testing.T) {
 				var served []byte
 				off := batchBase[0]
 				for {
-					r, err := p2.ReadRecords(t.Context(), off, 1<<20, true)
+					r, err := p2.ReadRecords(t.Context(), off, 1<<20, true, tiering.ReadOptions{})
 					if err != nil {
 						if !errors.Is(err, segment.ErrCorrupt) {
 							t.Fatalf("read at %d: %v, want a segment.ErrCorrupt error", off, err)
@@ -132,7 +132,7 @@ func TestRemoteReadChecksBatchHeaders(t *testing.T) {
 				if off != batchBase[k] {
 					t.Fatalf("the failing read is at offset %d, want the damaged batch's %d", off, batchBase[k])
 				}
-				if _, err := p2.ReadRecords(t.Context(), off, 1<<20, true); !errors.Is(err, segment.ErrCorrupt) {
+				if _, err := p2.ReadRecords(t.Context(), off, 1<<20, true, tiering.ReadOptions{}); !errors.Is(err, segment.ErrCorrupt) {
 					t.Fatalf("second read at %d: %v, want segment.ErrCorrupt again", off, err)
 				}
 				line := logs.String()

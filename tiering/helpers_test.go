@@ -241,3 +241,15 @@ func newChunkedPartition(t *testing.T) *chunkedPartition {
 	c.p = p
 	return c
 }
+
+// restartAtRemoteEnd does what package partition does once a tier is open on an empty
+// local log that the bucket is ahead of (a restore): it restarts the log at the remote end.
+// The tier itself never writes the local log.
+func restartAtRemoteEnd(t *testing.T, l *segment.Log, p *tiering.RemotePartition) {
+	t.Helper()
+	if _, end, ok := p.Bounds(); ok && l.LogStartOffset() == l.NextOffset() && l.NextOffset() < end {
+		if err := l.SetLogStartOffset(end); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

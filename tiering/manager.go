@@ -21,13 +21,20 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-// localLog is the part of *segment.Log the tier uses; tests substitute a fake.
+// localLog is the part of *segment.Log the tier uses (to read, never to write); tests
+// substitute a fake.
 type localLog interface {
 	Segments() []segment.SegmentInfo
+	// SegmentsFrom returns the segments holding offsets at or above offset and the active
+	// one: with a long local history the uploader and the roll check would otherwise copy
+	// every segment's info on every pass.
+	SegmentsFrom(offset int64) []segment.SegmentInfo
 	LogStartOffset() int64
 	NextOffset() int64
-	SetLogStartOffset(offset int64) error
 	Read(offset int64, maxBytes int, minOneBatch bool) (segment.ReadResult, error)
+	// Dir is the log's directory: remote manifest chunks are cached there (chunkcache.go)
+	// when it is a directory of the operating system.
+	Dir() string
 }
 
 type partKey struct {
@@ -149,11 +156,11 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // OpenPartition loads the partition's manifest and registers it with the uploader. log
-// may be nil (read-only access, e.g. tools). When log is empty and the bucket already holds
-// offsets beyond it (a broker restoring onto an empty data dir), the local log is restarted
-// at the remote end offset so that new produces continue after the remote data; that is a
-// write to log, so the caller must not append to log concurrently (the broker opens tiers
-// at start-up and topic creation, and repeats the check under its partition lock).
+// may be nil (read-only access, e.g. tools); the tier reads it (uploads) but never writes
+// it. When log is empty and the bucket already holds offsets beyond it (a broker restoring
+// onto an empty data dir), the owner of the log restarts it at the remote end offset
+// (Bounds) so that new produces continue after the remote data, and a brand-new log after
+// the watermark read at open (OpenedWatermark) as well: package partition does.
 func (m *Manager) OpenPartition(ctx context.Context, topic string, topicID [16]byte, partition int32, log *segment.Log, pcfg PartitionConfig) (*RemotePartition, error) {
 	var ll localLog
 	if log != nil {
@@ -199,28 +206,7 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	}
 	p.wm.written, p.wm.reserved = wm.LogEnd, wm.ReservedEnd
 	p.wmReserved.Store(wm.ReservedEnd)
-	if log != nil {
-		_, end, ok := p.Bounds()
-		restarted := log.NextOffset() == 0 // a brand-new local log
-		if ok && log.LogStartOffset() == log.NextOffset() && log.NextOffset() < end {
-			if err := log.SetLogStartOffset(end); err != nil {
-				return nil, fmt.Errorf("cannot restart local log of %s-%d at remote end %d: %w", topic, partition, end, err)
-			}
-			p.log.Info("local log restarted at remote end offset", "offset", end)
-			restarted = true
-		}
-		// A restored local log also skips the offsets that were acknowledged but never
-		// uploaded (watermark.go), under the same rule as above: the log is empty and the
-		// broker does not append to it until OpenPartition returns.
-		if restarted && log.LogStartOffset() == log.NextOffset() && wm.ReservedEnd > log.NextOffset() {
-			from := log.NextOffset()
-			if err := log.SetLogStartOffset(wm.ReservedEnd); err != nil {
-				return nil, fmt.Errorf("cannot restart local log of %s-%d at watermark %d: %w", topic, partition, wm.ReservedEnd, err)
-			}
-			p.log.Warn("local log restarted after the partition's watermark: offsets acknowledged before but never uploaded are skipped, not reused",
-				"offset", wm.ReservedEnd, "skipped_from", from, "watermark_log_end", wm.LogEnd)
-		}
-	}
+	p.openedWM = wm
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, dup := m.parts[k]; dup {

@@ -21,8 +21,6 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-var _ PartitionTier = (*RemotePartition)(nil)
-
 // remoteState is an immutable snapshot of what the manifest names; readers load it
 // without locks.
 type remoteState struct {
@@ -66,8 +64,9 @@ type RemotePartition struct {
 
 	snaps producerSnapshotSet // the producer snapshot files of the local directory (prodsnap.go)
 
-	wm         watermarkState // watermark.go
-	wmReserved atomic.Int64   // wm.reserved, for NoteLogEnd without the lock
+	wm         watermarkState     // watermark.go
+	wmReserved atomic.Int64       // wm.reserved, for NoteLogEnd without the lock
+	openedWM   PartitionWatermark // the watermark OpenPartition read (OpenedWatermark)
 }
 
 // publishLocked installs a new snapshot from p.manifest. Callers hold writeMu (or own p
@@ -118,12 +117,18 @@ func (p *RemotePartition) Topic() string     { return p.topic }
 func (p *RemotePartition) Partition() int32  { return p.partition }
 func (p *RemotePartition) TopicID() [16]byte { return p.topicID }
 
-// Bounds implements PartitionTier. ok is false while nothing was ever uploaded; after
+// Bounds returns the remote offset range [start, end) the manifest names. ok is false while nothing was ever uploaded; after
 // retention removed every remote segment, start == end (an empty remote range) and ok is true.
 func (p *RemotePartition) Bounds() (start, end int64, ok bool) {
 	st := p.state.Load()
 	return st.start, st.end, st.end > 0 || len(st.entries) > 0
 }
+
+// OpenedWatermark returns the partition's watermark as OpenPartition read it (zero: none).
+// A brand-new local log restarts at or after its ReservedEnd, so that offsets acknowledged
+// before the disk was lost but never uploaded are not handed out again (watermark.go);
+// the partition applies it, the tier never writes the local log.
+func (p *RemotePartition) OpenedWatermark() PartitionWatermark { return p.openedWM }
 
 // Entries returns the live manifest entries, oldest first (callers must not modify them).
 func (p *RemotePartition) Entries() []SegmentEntry { return p.state.Load().entries }
@@ -134,7 +139,7 @@ func (p *RemotePartition) RemoteBytes() int64 { return p.state.Load().bytes }
 // Fenced reports whether another writer took over the manifest; the partition no longer writes.
 func (p *RemotePartition) Fenced() bool { return p.fenced.Load() }
 
-// Uploaded implements PartitionTier: true when the manifest names exactly seg's offset
+// Uploaded reports whether seg's local copy may go (subject to local retention): true when the manifest names exactly seg's offset
 // range, when seg is empty and not beyond the remote end, or when seg lies wholly below
 // the remote log start (retention already removed those offsets).
 func (p *RemotePartition) Uploaded(seg segment.SegmentInfo) bool {
@@ -149,7 +154,7 @@ func (p *RemotePartition) Uploaded(seg segment.SegmentInfo) bool {
 	return i < len(st.entries) && st.entries[i].BaseOffset == seg.BaseOffset && st.entries[i].LastOffset == seg.NextOffset-1
 }
 
-// OnSealed implements PartitionTier: it wakes the uploader.
+// OnSealed wakes the uploader: the local log sealed a segment.
 func (p *RemotePartition) OnSealed() {
 	select {
 	case p.wake <- struct{}{}:
@@ -158,9 +163,9 @@ func (p *RemotePartition) OnSealed() {
 }
 
 // RollDue reports whether the active local segment holds data older than
-// PartitionConfig.UploadInterval (remote.log.upload.interval.ms). The broker's maintenance
-// loop (the single writer of the local log) calls it, and on true rolls the log and calls
-// OnSealed, so that quiet partitions reach the bucket within the interval.
+// PartitionConfig.UploadInterval (remote.log.upload.interval.ms). The partition's
+// maintenance (the single writer of the local log) calls it, and on true rolls the log and
+// calls OnSealed, so that quiet partitions reach the bucket within the interval.
 func (p *RemotePartition) RollDue(now time.Time) bool {
 	pcfg := p.pcfg.Load()
 	if pcfg.UploadInterval <= 0 || p.local == nil || pcfg.CopyDisabled {
@@ -175,16 +180,9 @@ func (p *RemotePartition) RollDue(now time.Time) bool {
 }
 
 // localSegmentsFrom returns the local segments holding offsets at or above offset (and the
-// active one), from a log that can skip the older ones cheaply (*segment.Log), else all.
-// With a long local history the uploader and the roll check otherwise copied every
-// segment's info on every pass.
+// active one).
 func (p *RemotePartition) localSegmentsFrom(offset int64) []segment.SegmentInfo {
-	if l, ok := p.local.(interface {
-		SegmentsFrom(int64) []segment.SegmentInfo
-	}); ok {
-		return l.SegmentsFrom(offset)
-	}
-	return p.local.Segments()
+	return p.local.SegmentsFrom(offset)
 }
 
 // pendingSegments returns the sealed local segments not yet uploaded, oldest first.

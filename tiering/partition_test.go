@@ -357,6 +357,7 @@ func TestRestoreOntoEmptyDataDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	restartAtRemoteEnd(t, l2, p2)
 	if l2.NextOffset() != end || l2.LogStartOffset() != end {
 		t.Fatalf("restored local log at [%d, %d), want %d", l2.LogStartOffset(), l2.NextOffset(), end)
 	}

@@ -22,16 +22,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/strata-io/strata/segment"
 )
-
-// ProducerSnapshotSuffix is the file suffix of the broker's producer-state snapshots.
-const ProducerSnapshotSuffix = ".snapshot"
 
 // maxProducerSnapshotBytes bounds what is read from a snapshot file (producer state is a
 // few dozen bytes per producer; a larger file is not ours).
@@ -79,20 +74,11 @@ func listProducerSnapshots(dir string) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	var offs []int64
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasSuffix(name, ProducerSnapshotSuffix) || len(name) != 20+len(ProducerSnapshotSuffix) {
-			continue
-		}
-		off, err := strconv.ParseInt(strings.TrimSuffix(name, ProducerSnapshotSuffix), 10, 64)
-		if err != nil {
-			continue
-		}
-		offs = append(offs, off)
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
 	}
-	slices.Sort(offs)
-	return offs, nil
+	return segment.ProducerSnapshotOffsets(names), nil
 }
 
 func (s *producerSnapshotSet) applyLocked(o snapshotOp) {
@@ -201,7 +187,7 @@ func (p *RemotePartition) producerSnapshotCandidates(seg segment.SegmentInfo) []
 		return nil
 	}
 	dir := filepath.Dir(seg.LogPath)
-	if fi, err := os.Stat(producerSnapshotPath(dir, seg.NextOffset)); err == nil && fi.Mode().IsRegular() {
+	if fi, err := os.Stat(segment.ProducerSnapshotPath(dir, seg.NextOffset)); err == nil && fi.Mode().IsRegular() {
 		return []int64{seg.NextOffset}
 	}
 	if offs, ok := p.snaps.inRange(dir, seg.BaseOffset, seg.NextOffset); ok {
@@ -221,24 +207,20 @@ func (p *RemotePartition) producerSnapshotCandidates(seg segment.SegmentInfo) []
 	return offs
 }
 
-func producerSnapshotPath(dir string, offset int64) string {
-	return filepath.Join(dir, fmt.Sprintf("%020d%s", offset, ProducerSnapshotSuffix))
-}
-
 // uploadProducerSnapshot puts seg's producer snapshot, if the partition directory has one,
 // and records it in e. A snapshot that disappears before it is read (the broker prunes old
 // ones) is no error: the next older candidate goes up, or none.
 func (p *RemotePartition) uploadProducerSnapshot(ctx context.Context, seg segment.SegmentInfo, e *SegmentEntry) error {
 	dir := filepath.Dir(seg.LogPath)
 	for _, off := range p.producerSnapshotCandidates(seg) {
-		b, err := readSmallFile(producerSnapshotPath(dir, off))
+		b, err := readSmallFile(segment.ProducerSnapshotPath(dir, off))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("cannot read producer snapshot: %w", err)
 		}
-		ref := ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, e.ID, ProducerSnapshotSuffix), Size: int64(len(b)), CRC32C: crc32c(b)}
+		ref := ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, e.ID, segment.ProducerSnapshotSuffix), Size: int64(len(b)), CRC32C: crc32c(b)}
 		if err := p.m.store.Put(ctx, ref.Key, bytes.NewReader(b), ref.Size); err != nil {
 			return fmt.Errorf("cannot put %q: %w", ref.Key, err)
 		}

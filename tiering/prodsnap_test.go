@@ -107,6 +107,7 @@ func TestProducerSnapshotUploadedWithSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	restartAtRemoteEnd(t, l2, p2)
 	data, off, found, err := p2.LatestProducerSnapshot(t.Context())
 	if err != nil || !found || string(data) != "state-at-end-of-3" || off != segs[3].NextOffset || off != l2.NextOffset() {
 		t.Fatalf("latest remote snapshot %q at %d found=%v err=%v; want state-at-end-of-3 at %d (restored log end %d)",

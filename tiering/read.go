@@ -12,29 +12,28 @@ import (
 	"github.com/strata-io/strata/segment"
 )
 
-// Read implements PartitionTier: whole batches from the one containing offset, up to
+// Read returns whole batches from the one containing offset, up to
 // maxBytes (the first batch whole when minOneBatch), from one remote segment. A read that
 // reaches the end of a segment stops there; the caller asks again from the next offset.
 // The bytes are a copy the caller owns; ReadRecords returns them without copying.
 func (p *RemotePartition) Read(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
-	r, err := p.ReadRecords(ctx, offset, maxBytes, minOneBatch)
+	r, err := p.ReadRecords(ctx, offset, maxBytes, minOneBatch, ReadOptions{})
 	if err != nil || r.Len() == 0 {
 		return nil, err
 	}
 	return r.AppendTo(make([]byte, 0, r.Len())), nil
 }
 
-// ReadRecords implements RecordsReader: Read, with the batches left in the cached chunks
-// they were read from (see Records). Every batch is checked before it is returned: its
-// CRC-32C, and its header against the manifest entry (checkFrame: base offset continuity,
-// lengths, the last offset). A damaged batch is an error wrapping segment.ErrCorrupt (the
-// broker's KAFKA_STORAGE_ERROR); the checked batches before it are still returned, with a
-// nil error, so the read that starts at the damaged batch is the one that fails. Corrupt
-// and unreadable data is logged (at most once per readErrorLogEvery per partition). The
-// read counts in the remote fetch metrics unless ctx is from CountLater (see
-// FetchCounter); with a ctx from ReadyOnly it returns what the cache holds once it has a
-// batch.
-func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
+// ReadRecords is Read, with the batches left in the cached chunks they were read from
+// (see Records). Every batch is checked before it is returned: its CRC-32C, and its header
+// against the manifest entry (checkFrame: base offset continuity, lengths, the last
+// offset). A damaged batch is an error wrapping segment.ErrCorrupt (the broker's
+// KAFKA_STORAGE_ERROR); the checked batches before it are still returned, with a nil
+// error, so the read that starts at the damaged batch is the one that fails. Corrupt and
+// unreadable data is logged (at most once per readErrorLogEvery per partition). The read
+// counts in the remote fetch metrics unless o.Uncounted; with o.ReadyOnly it returns what
+// the cache holds once it has a batch.
+func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool, o ReadOptions) (Records, error) {
 	st := p.state.Load()
 	if offset < st.start || offset >= st.end || len(st.entries) == 0 {
 		return Records{}, fmt.Errorf("remote %s-%d: offset %d outside [%d, %d): %w", p.topic, p.partition, offset, st.start, st.end, segment.ErrOffsetOutOfRange)
@@ -43,7 +42,7 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 	if i == len(st.entries) {
 		return Records{}, fmt.Errorf("remote %s-%d: offset %d beyond the last remote segment: %w", p.topic, p.partition, offset, segment.ErrOffsetOutOfRange)
 	}
-	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch)
+	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch, o.ReadyOnly)
 	if err != nil {
 		p.m.metrics.errors.WithLabelValues("fetch").Inc()
 		p.logReadError(ctx, err)
@@ -51,7 +50,7 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 			return Records{}, err
 		}
 	}
-	if !countedLater(ctx) {
+	if !o.Uncounted {
 		p.CountFetch(out.Len())
 	}
 	return out, nil
@@ -59,7 +58,7 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 
 // readEntry reads from entry i. On a corrupt batch it returns the whole batches before it
 // together with the error; on any other error, no batches.
-func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
+func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch, ready bool) (Records, error) {
 	e := &st.entries[i]
 	pos, want := int64(0), e.BaseOffset // want: the base offset the batch at pos must have
 	if offset > e.BaseOffset {
@@ -88,7 +87,6 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		out.r.Next = next
 		return out.r, rerr
 	}
-	ready := readyOnly(ctx)
 	for pos < e.Size {
 		if ready && out.size > 0 && !p.cached(e, pos, min(segment.BatchHeaderSize, e.Size-pos)) {
 			break
@@ -304,7 +302,7 @@ func (p *RemotePartition) prefetchRun(ctx context.Context, e *SegmentEntry, firs
 	})
 }
 
-// FindTimestamp implements PartitionTier: the first remote batch (at or above the remote
+// FindTimestamp returns the first remote batch (at or above the remote
 // log start) whose max timestamp is >= ts. It visits only the entries whose max timestamp
 // reaches ts, in log order, and finds the first of them in time logarithmic in the number
 // of entries (see timeSearch).

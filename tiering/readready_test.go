@@ -48,7 +48,7 @@ func TestReadyOnlyReadReturnsCachedBatches(t *testing.T) {
 	local := localBytes(t, l, 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	r, err := p.ReadRecords(tiering.ReadyOnly(ctx), 0, 5000, true) // chunk 0 only can be loaded
+	r, err := p.ReadRecords(ctx, 0, 5000, true, tiering.ReadOptions{ReadyOnly: true}) // chunk 0 only can be loaded
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestReadyOnlyReadReturnsCachedBatches(t *testing.T) {
 	}
 	done := make(chan []byte)
 	go func() {
-		r, err := p.ReadRecords(ctx, 0, 5000, true)
+		r, err := p.ReadRecords(ctx, 0, 5000, true, tiering.ReadOptions{})
 		if err != nil {
 			t.Error(err)
 		}

@@ -1,8 +1,6 @@
 package tiering
 
 import (
-	"context"
-
 	"github.com/strata-io/strata/segment"
 )
 
@@ -24,58 +22,24 @@ type Records struct {
 	Next int64 // the offset after the last batch; 0 when empty or not known
 }
 
-// RecordsReader is the optional zero-copy read of a PartitionTier (found by type
-// assertion): Read's contract, but the batches are returned as Records that alias the
-// chunk cache instead of being copied into a fresh buffer.
-type RecordsReader interface {
-	ReadRecords(ctx context.Context, offset int64, maxBytes int, minOneBatch bool) (Records, error)
+// ReadOptions are the choices of a ReadRecords call.
+type ReadOptions struct {
+	// Uncounted leaves the remote fetch metrics (strata_remote_fetch_bytes_total,
+	// strata_remote_fetch_requests_total) alone: the caller reads before any fetch asks
+	// for the records (the partition reads ahead of a sequential consumer, and drops a read
+	// no fetch takes) and reports what it does send with CountFetch, so that the metrics
+	// count bytes sent to consumers, as Kafka's RemoteFetchBytesPerSec does, not bytes read.
+	Uncounted bool
+	// ReadyOnly returns, once the read has one batch, before the first batch whose bytes
+	// are not all in cached chunks instead of waiting for their GETs (which go on: they
+	// were started by the read or its read-ahead). A consumer's fetch that has to wait for
+	// the bucket is answered with what is there, as a fetch may always be; the rest comes
+	// with the next fetch. Reads made ahead of a fetch should wait instead, so that the
+	// fetch that takes them gets full records.
+	ReadyOnly bool
 }
 
-var _ RecordsReader = (*RemotePartition)(nil)
-
-// FetchCounter is the optional part of a RecordsReader whose reads a caller may make before
-// any fetch asks for them (the broker reads ahead of a sequential consumer, and drops a read
-// no fetch takes): ReadRecords on a context from CountLater leaves the remote fetch metrics
-// (strata_remote_fetch_bytes_total, strata_remote_fetch_requests_total) alone, and the
-// caller reports what it does send with CountFetch, so that they count bytes sent to
-// consumers, as Kafka's RemoteFetchBytesPerSec does, not bytes read.
-type FetchCounter interface {
-	CountFetch(bytes int)
-}
-
-var _ FetchCounter = (*RemotePartition)(nil)
-
-type countLaterKey struct{}
-
-// CountLater returns ctx marked so that ReadRecords on it counts nothing in the remote
-// fetch metrics (see FetchCounter).
-func CountLater(ctx context.Context) context.Context {
-	return context.WithValue(ctx, countLaterKey{}, true)
-}
-
-func countedLater(ctx context.Context) bool {
-	v, _ := ctx.Value(countLaterKey{}).(bool)
-	return v
-}
-
-type readyOnlyKey struct{}
-
-// ReadyOnly returns ctx marked so that ReadRecords on it, once it has one batch, stops
-// before the first batch whose bytes are not all in cached chunks instead of waiting for
-// their GETs (which go on: they were started by the read or its read-ahead). A consumer's
-// fetch that has to wait for the bucket is answered with what is there, as a fetch may
-// always be; the rest comes with the next fetch. Reads made ahead of a fetch (the broker's
-// early reads) should wait instead, so that the fetch that takes them gets full records.
-func ReadyOnly(ctx context.Context) context.Context {
-	return context.WithValue(ctx, readyOnlyKey{}, true)
-}
-
-func readyOnly(ctx context.Context) bool {
-	v, _ := ctx.Value(readyOnlyKey{}).(bool)
-	return v
-}
-
-// CountFetch implements FetchCounter: one remote fetch of bytes record bytes was sent.
+// CountFetch counts one remote fetch of bytes record bytes sent (see ReadOptions.Uncounted).
 func (p *RemotePartition) CountFetch(bytes int) {
 	p.m.metrics.fetchBytes.WithLabelValues(p.topic).Add(float64(bytes))
 	p.m.metrics.fetchRequests.WithLabelValues(p.topic).Inc()

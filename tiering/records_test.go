@@ -64,7 +64,7 @@ func TestReadRecordsMatchesRead(t *testing.T) {
 	spans := 0
 	for _, maxBytes := range []int{1, 300, 2500, 1 << 20} {
 		for off := int64(0); off < end; off += 5 {
-			r, err := p.ReadRecords(t.Context(), off, maxBytes, true)
+			r, err := p.ReadRecords(t.Context(), off, maxBytes, true, tiering.ReadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestRecordsSurviveEviction(t *testing.T) {
 	if err := p.UploadPending(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	r, err := p.ReadRecords(t.Context(), 0, 10_000, true)
+	r, err := p.ReadRecords(t.Context(), 0, 10_000, true, tiering.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestEveryRemoteBatchIsCRCChecked(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r, err := p2.ReadRecords(t.Context(), base, 1<<20, true); !errors.Is(err, segment.ErrCorrupt) {
+			if r, err := p2.ReadRecords(t.Context(), base, 1<<20, true, tiering.ReadOptions{}); !errors.Is(err, segment.ErrCorrupt) {
 				t.Fatalf("batch at %d (offset %d, %d bytes), byte %d flipped: %d bytes returned, error %v",
 					pos, base, size, q, r.Len(), err)
 			}

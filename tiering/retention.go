@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// SetLogStartOffset implements PartitionTier: it raises the remote log start to offset
+// SetLogStartOffset raises the remote log start to offset
 // (DeleteRecords, retention). The manifest is written first; only then are the objects of
 // segments wholly below offset (and spilled manifest chunks wholly below it) deleted.
 // Failed deletes are left to the orphan sweep. Lowering the start is a no-op.

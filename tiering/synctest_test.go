@@ -45,7 +45,15 @@ func newMemLog(nsegs, batches int) *memLog {
 func (l *memLog) Segments() []segment.SegmentInfo { return l.segs }
 func (l *memLog) LogStartOffset() int64           { return 0 }
 func (l *memLog) NextOffset() int64               { return l.segs[len(l.segs)-1].BaseOffset }
-func (l *memLog) SetLogStartOffset(int64) error   { return nil }
+func (l *memLog) Dir() string                     { return "" }
+func (l *memLog) SegmentsFrom(offset int64) []segment.SegmentInfo {
+	for i, s := range l.segs {
+		if s.NextOffset > offset || i == len(l.segs)-1 {
+			return l.segs[i:]
+		}
+	}
+	return nil
+}
 func (l *memLog) Read(offset int64, maxBytes int, minOneBatch bool) (segment.ReadResult, error) {
 	b := l.data[offset]
 	return segment.ReadResult{File: bytes.NewReader(b), Size: int64(len(b)), FirstOffset: offset}, nil

@@ -12,9 +12,9 @@ package tiering
 // restore onto an empty data dir restarted the log at the manifest's end, so new records got
 // the lost records' offsets and a consumer that had read those offsets saw other data there.
 // Now every Config.WatermarkInterval each partition whose log end moved writes watermark.json,
-// and OpenPartition restarts a brand-new local log (next offset 0) at the largest of the
-// manifest's end and the watermark's reservedEnd: new records start after a gap, never on a
-// used offset.
+// and a brand-new local log (next offset 0) restarts at the largest of the manifest's end
+// and the watermark's reservedEnd (OpenedWatermark; package partition applies it: the tier
+// never writes the local log): new records start after a gap, never on a used offset.
 //
 // reservedEnd = logEnd + 2 x (logEnd - the logEnd written before): the broker may append that
 // many records (twice the last interval's) before the next write, and the broker's append

@@ -9,10 +9,12 @@ import (
 )
 
 // The watermark: written every interval while the log end moves, with a reservation ahead
-// of it; a log end past the reservation is written at once; a brand-new local log opened
-// on the partition (a restore) starts after the reservation, never on an offset that may
-// have been acknowledged; a final watermark after a clean stop has no reservation.
-func TestWatermarkReservationAndRestore(t *testing.T) {
+// of it; a log end past the reservation is written at once; a partition opened again (a
+// restore) reports the watermark it read (OpenedWatermark), and the tier never moves the
+// local log itself (package partition restarts a brand-new log after the reservation:
+// partition.TestWatermarkReservationAndRestore); a final watermark after a clean stop has
+// no reservation.
+func TestWatermarkReservation(t *testing.T) {
 	store := newMem()
 	cfg := testConfig()
 	cfg.WatermarkInterval = time.Hour // only NoteLogEnd and the final write cause writes here
@@ -50,14 +52,15 @@ func TestWatermarkReservationAndRestore(t *testing.T) {
 	}
 
 	// A new broker with an empty log for the partition (the disk was lost, nothing uploaded):
-	// it starts at the reservation, after every offset the old one may have acknowledged.
+	// the tier reports the reservation; the log is the partition's to move.
 	e2 := newEnv(t, store, cfg)
 	l2 := openLog(t, t.TempDir(), 1<<20)
-	if _, err := e2.m.OpenPartition(t.Context(), "wm", id, 0, l2, tiering.PartitionConfig{}); err != nil {
+	p2, err := e2.m.OpenPartition(t.Context(), "wm", id, 0, l2, tiering.PartitionConfig{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if l2.NextOffset() != w.ReservedEnd || l2.LogStartOffset() != w.ReservedEnd || w.ReservedEnd <= l.NextOffset()-1 {
-		t.Fatalf("restored log at [%d, %d), reservation %d, old log end %d", l2.LogStartOffset(), l2.NextOffset(), w.ReservedEnd, l.NextOffset())
+	if got := p2.OpenedWatermark(); got.ReservedEnd != w.ReservedEnd || got.LogEnd != w.LogEnd || l2.NextOffset() != 0 {
+		t.Fatalf("reopened: watermark %+v, local log at %d; want %+v, 0", got, l2.NextOffset(), w)
 	}
 	e2.m.ClosePartition("wm", 0)
 
@@ -70,21 +73,12 @@ func TestWatermarkReservationAndRestore(t *testing.T) {
 	}
 	e3 := newEnv(t, store, cfg)
 	l3 := openLog(t, t.TempDir(), 1<<20)
-	if _, err := e3.m.OpenPartition(t.Context(), "wm", id, 0, l3, tiering.PartitionConfig{}); err != nil {
+	p3, err := e3.m.OpenPartition(t.Context(), "wm", id, 0, l3, tiering.PartitionConfig{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if l3.NextOffset() != l.NextOffset() {
-		t.Fatalf("after a clean stop the restored log starts at %d, want %d", l3.NextOffset(), l.NextOffset())
-	}
-	// A partition with local data is never moved by a watermark.
-	e4 := newEnv(t, store, cfg)
-	l4 := openLog(t, t.TempDir(), 1<<20)
-	produce(t, l4, 1, 3000)
-	if _, err := e4.m.OpenPartition(t.Context(), "wm", id, 0, l4, tiering.PartitionConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	if l4.LogStartOffset() != 0 {
-		t.Fatalf("a log with data was moved to %d", l4.LogStartOffset())
+	if got := p3.OpenedWatermark(); got.ReservedEnd != l.NextOffset() {
+		t.Fatalf("after a clean stop the reopened watermark reserves to %d, want %d", got.ReservedEnd, l.NextOffset())
 	}
 }
 

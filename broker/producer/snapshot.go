@@ -6,17 +6,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/strata-io/strata/segment"
 )
 
 // ErrCorruptSnapshot marks a producer state snapshot that fails its checks.
 var ErrCorruptSnapshot = errors.New("producer: corrupt snapshot")
-
-// SnapshotSuffix is the file suffix of producer state snapshots (Kafka's name).
-const SnapshotSuffix = ".snapshot"
 
 const (
 	snapshotMagic   = "SPSN"
@@ -131,7 +126,7 @@ func decodeSnapshot(b []byte) (map[int64]*Entry, error) {
 // SnapshotPath returns <dir>/%020d.snapshot for offset (the next offset to be written
 // when the snapshot was taken, i.e. the new segment's base offset on a roll).
 func SnapshotPath(dir string, offset int64) string {
-	return filepath.Join(dir, fmt.Sprintf("%020d%s", offset, SnapshotSuffix))
+	return segment.ProducerSnapshotPath(dir, offset)
 }
 
 // Save writes the state as <dir>/%020d.snapshot atomically: temporary file, fsync,
@@ -186,25 +181,7 @@ func Snapshots(dir string) ([]int64, error) {
 	for i, e := range ents {
 		names[i] = e.Name()
 	}
-	return SnapshotsIn(names), nil
-}
-
-// SnapshotsIn returns the offsets of the snapshot file names among names (file names in a
-// partition directory, in any order), ascending.
-func SnapshotsIn(names []string) []int64 {
-	var out []int64
-	for _, name := range names {
-		if !strings.HasSuffix(name, SnapshotSuffix) || len(name) != 20+len(SnapshotSuffix) {
-			continue
-		}
-		off, err := strconv.ParseInt(strings.TrimSuffix(name, SnapshotSuffix), 10, 64)
-		if err != nil {
-			continue
-		}
-		out = append(out, off)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	return segment.ProducerSnapshotOffsets(names), nil
 }
 
 // LoadLatest loads the newest valid snapshot at or below maxOffset (the log end offset
@@ -220,7 +197,7 @@ func (s *State) LoadLatest(dir string, maxOffset int64) (offset int64, found boo
 }
 
 // LoadLatestOf is LoadLatest given the snapshot offsets in dir (ascending, as Snapshots or
-// SnapshotsIn return them), for a caller that has just listed dir anyway.
+// segment.ProducerSnapshotOffsets return them), for a caller that has just listed dir anyway.
 func (s *State) LoadLatestOf(dir string, offs []int64, maxOffset int64) (offset int64, found bool, err error) {
 	for i := len(offs) - 1; i >= 0; i-- {
 		if offs[i] > maxOffset {

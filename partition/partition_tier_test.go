@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 	for off := int64(0); off < p.HighWatermark(); {
 		var data []byte
 		if off < p.LocalLogStartOffset() {
-			d, done, err := p.readRemote(t.Context(), rp, off, 1<<20, true, 5*time.Second)
+			d, done, err := p.ReadRemote(t.Context(), off, 1<<20, true, 5*time.Second)
 			if err != nil || !done {
 				t.Fatalf("remote read at %d: %v %v", off, done, err)
 			}
@@ -98,7 +98,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 	}
 
 	// Timestamp lookup lands in remote data (record 2 of batch 1: ts 1012 -> offset 5).
-	if off, ts, err := p.listOffset(t.Context(), 1012); err != nil || off != 5 || ts != 1012 {
+	if off, ts, err := p.ListOffset(t.Context(), 1012); err != nil || off != 5 || ts != 1012 {
 		t.Fatalf("listOffset(1012) = %d %d %v", off, ts, err)
 	}
 	// DeleteRecords inside the remote range moves the remote start.
@@ -115,7 +115,7 @@ func TestPartitionWithRemotePartition(t *testing.T) {
 func batchLen(t *testing.T, data []byte) int {
 	t.Helper()
 	n := 0
-	_ = splitBatches(data, func(h segment.BatchHeader, b []byte) (bool, error) { n = len(b); return true, nil })
+	_ = SplitBatches(data, func(h segment.BatchHeader, b []byte) (bool, error) { n = len(b); return true, nil })
 	return n
 }
 

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"context"
@@ -19,9 +19,7 @@ import (
 func TestProducerSnapshotPruneWithoutListing(t *testing.T) {
 	p := testPartition(t, map[string]string{"segment.bytes": "300", "remote.storage.enable": "true"})
 	st := producer.NewState(producer.StateConfig{})
-	p.setProducerState(st)
-	b := &Broker{}
-	b.prodStates.Store(p, &prodState{st: st, saved: -1})
+	p.installProducerState(st)
 	// rollSnapsFrom is the offset from which local segment bases have roll snapshots. It
 	// is local: as a package variable it kept the last run's value, and the test failed
 	// at round 0 of its second run under -count=2.
@@ -49,11 +47,11 @@ func TestProducerSnapshotPruneWithoutListing(t *testing.T) {
 	setTiered := func(on bool) {
 		cfg := p.config()
 		cfg.RemoteStorageEnable = on
-		p.applyConfig(cfg)
+		p.SetConfig(cfg)
 	}
 	for round := range 12 {
 		appendN(t, p, 15+round, int64(1000*round)) // rolls every few records
-		b.saveProducerState(p)
+		p.SaveProducerState()
 		check(fmt.Sprintf("round %d", round))
 		switch round % 4 {
 		case 1: // local retention of the oldest segments
@@ -63,7 +61,7 @@ func TestProducerSnapshotPruneWithoutListing(t *testing.T) {
 				t.Fatal(err)
 			}
 		case 3:
-			b.saveProducerState(p) // nothing appended: nothing to do
+			p.SaveProducerState() // nothing appended: nothing to do
 		}
 		if round == 6 {
 			setTiered(false) // roll snapshots of the segments are no longer kept
@@ -74,7 +72,7 @@ func TestProducerSnapshotPruneWithoutListing(t *testing.T) {
 			rollSnapsFrom = p.HighWatermark() + 1 // rolls from now on have snapshots
 		}
 		appendN(t, p, 1, 99)
-		b.saveProducerState(p)
+		p.SaveProducerState()
 		check(fmt.Sprintf("round %d, after the change", round))
 	}
 }

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"context"
@@ -15,133 +15,11 @@ import (
 
 	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/segment"
-	"github.com/strata-io/strata/tiering"
 )
-
-// fakeTier is an in-memory tiering.PartitionTier: the test decides what is "uploaded".
-type fakeTier struct {
-	mu        sync.Mutex
-	batches   [][]byte // remote batches, ascending offsets
-	start     int64
-	uploaded  map[int64]bool // segment base offsets confirmed uploaded
-	readErr   error
-	readGate  chan struct{} // if non-nil, Read blocks until it is closed
-	sealed    int
-	setStarts []int64
-	setErr    error
-}
-
-var _ tiering.PartitionTier = (*fakeTier)(nil)
-
-func (f *fakeTier) Bounds() (int64, int64, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.batches) == 0 {
-		return 0, 0, false
-	}
-	h, _ := segment.DecodeBatchHeader(f.batches[len(f.batches)-1])
-	return f.start, h.LastOffset() + 1, true
-}
-
-func (f *fakeTier) Read(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, error) {
-	f.mu.Lock()
-	gate, rerr := f.readGate, f.readErr
-	f.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if rerr != nil {
-		return nil, rerr
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if offset < f.start {
-		return nil, segment.ErrOffsetOutOfRange
-	}
-	var out []byte
-	for _, b := range f.batches {
-		h, _ := segment.DecodeBatchHeader(b)
-		if h.LastOffset() < offset {
-			continue
-		}
-		if len(out)+len(b) > maxBytes && !(len(out) == 0 && minOne) {
-			break
-		}
-		out = append(out, b...)
-	}
-	return out, nil
-}
-
-func (f *fakeTier) FindTimestamp(ctx context.Context, ts int64) ([]byte, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, b := range f.batches {
-		if h, _ := segment.DecodeBatchHeader(b); h.MaxTimestamp >= ts {
-			return b, true, nil
-		}
-	}
-	return nil, false, nil
-}
-
-func (f *fakeTier) Uploaded(seg segment.SegmentInfo) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.uploaded[seg.BaseOffset]
-}
-
-func (f *fakeTier) OnSealed() { f.mu.Lock(); f.sealed++; f.mu.Unlock() }
-
-func (f *fakeTier) SetLogStartOffset(ctx context.Context, offset int64) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.setErr != nil {
-		return f.setErr
-	}
-	f.setStarts = append(f.setStarts, offset)
-	f.start = max(f.start, offset)
-	return nil
-}
-
-// upload copies the partition's sealed segments [0, n) to the tier and marks them uploaded.
-func (f *fakeTier) upload(t *testing.T, p *Partition, n int) {
-	t.Helper()
-	segs := p.log.Segments()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.uploaded == nil {
-		f.uploaded = make(map[int64]bool)
-	}
-	for _, s := range segs[:n] {
-		if !s.Sealed {
-			t.Fatalf("segment %d is not sealed", s.BaseOffset)
-		}
-		data, local, err := p.readLocal(s.BaseOffset, int(s.Size), true)
-		if err != nil || !local {
-			t.Fatalf("read segment %d: %v %v", s.BaseOffset, local, err)
-		}
-		_ = splitBatches(data, func(_ segment.BatchHeader, b []byte) (bool, error) {
-			f.batches = append(f.batches, b)
-			return true, nil
-		})
-		f.uploaded[s.BaseOffset] = true
-	}
-}
 
 func testPartition(t *testing.T, overrides map[string]string) *Partition {
 	t.Helper()
-	bc, err := ParseConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc.DataDir = t.TempDir()
-	topic := &Topic{Name: "t"}
-	cfg := effectiveTopicConfig(&bc, overrides)
-	topic.cfg.Store(&cfg)
-	p, err := openPartition(&Broker{cfg: bc}, topic, 0, t.TempDir())
+	p, err := Open(Options{Topic: "t", Dir: t.TempDir(), Config: testConfig(t, overrides)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +45,7 @@ func appendN(t *testing.T, p *Partition, n int, ts0 int64) {
 func batchOffsets(t *testing.T, data []byte) []int64 {
 	t.Helper()
 	var offs []int64
-	if err := splitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
+	if err := SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
 		offs = append(offs, h.BaseOffset)
 		return true, nil
 	}); err != nil {
@@ -192,15 +70,15 @@ func TestPartitionAppendRead(t *testing.T) {
 	if err := p.waitDurable(t.Context(), 5); err != nil {
 		t.Fatal(err)
 	}
-	off, ts, err := p.listOffset(t.Context(), 1003)
+	off, ts, err := p.ListOffset(t.Context(), 1003)
 	if err != nil || off != 3 || ts != 1003 {
 		t.Fatalf("listOffset(1003) = %d %d %v", off, ts, err)
 	}
-	off, ts, err = p.listOffset(t.Context(), listMaxTimestamp)
+	off, ts, err = p.ListOffset(t.Context(), ListMaxTimestamp)
 	if err != nil || off != 4 || ts != 1004 {
 		t.Fatalf("max timestamp = %d %d %v", off, ts, err)
 	}
-	if off, _, _ := p.listOffset(t.Context(), 5000); off != -1 {
+	if off, _, _ := p.ListOffset(t.Context(), 5000); off != -1 {
 		t.Fatalf("listOffset(future) = %d", off)
 	}
 }
@@ -213,8 +91,8 @@ func TestPartitionRollsBySegmentBytesAndHintsTier(t *testing.T) {
 	if n := len(p.log.Segments()); n != 4 {
 		t.Fatalf("%d segments, want 4", n)
 	}
-	if tier.sealed != 3 {
-		t.Fatalf("OnSealed called %d times, want 3", tier.sealed)
+	if tier.Sealed != 3 {
+		t.Fatalf("OnSealed called %d times, want 3", tier.Sealed)
 	}
 }
 
@@ -231,7 +109,7 @@ func TestPartitionLocalRetentionWaitsForUpload(t *testing.T) {
 	if got := p.LocalLogStartOffset(); got != 0 {
 		t.Fatalf("deleted before upload: local start %d", got)
 	}
-	tier.upload(t, p, 2) // segments at 0 and 1
+	tier.Upload(t, p.log, 2) // segments at 0 and 1
 	p.runMaintenance(time.Now())
 	if got := p.LocalLogStartOffset(); got != 2 {
 		t.Fatalf("local start %d, want 2 (only uploaded segments go)", got)
@@ -241,7 +119,7 @@ func TestPartitionLocalRetentionWaitsForUpload(t *testing.T) {
 	}
 
 	// Offsets below the local start are served by the tier.
-	data, done, err := p.readRemote(t.Context(), tier, 1, 1<<20, true, time.Second)
+	data, done, err := p.ReadRemote(t.Context(), 1, 1<<20, true, time.Second)
 	if err != nil || !done {
 		t.Fatal(done, err)
 	}
@@ -249,16 +127,16 @@ func TestPartitionLocalRetentionWaitsForUpload(t *testing.T) {
 		t.Fatalf("remote offsets %v", got)
 	}
 	// Timestamp lookups go through the tier for remote data.
-	if off, ts, err := p.listOffset(t.Context(), 1001); err != nil || off != 1 || ts != 1001 {
+	if off, ts, err := p.ListOffset(t.Context(), 1001); err != nil || off != 1 || ts != 1001 {
 		t.Fatalf("listOffset(1001) = %d %d %v", off, ts, err)
 	}
-	if off, _, _ := p.listOffset(t.Context(), listEarliestLocal); off != 2 {
+	if off, _, _ := p.ListOffset(t.Context(), ListEarliestLocal); off != 2 {
 		t.Fatalf("earliest local = %d", off)
 	}
-	if off, _, _ := p.listOffset(t.Context(), listLatestTiered); off != 1 {
+	if off, _, _ := p.ListOffset(t.Context(), ListLatestTiered); off != 1 {
 		t.Fatalf("latest tiered = %d", off)
 	}
-	if off, _, _ := p.listOffset(t.Context(), listEarliestPending); off != 2 {
+	if off, _, _ := p.ListOffset(t.Context(), ListEarliestPending); off != 2 {
 		t.Fatalf("earliest pending upload = %d", off)
 	}
 }
@@ -281,15 +159,17 @@ func TestPartitionRemoteReadErrorIsRetriable(t *testing.T) {
 	tier := &fakeTier{}
 	p.setTier(tier)
 	appendN(t, p, 3, 1000)
-	tier.upload(t, p, 2)
+	tier.Upload(t, p.log, 2)
 	p.runMaintenance(time.Now())
-	tier.readErr = errors.New("bucket unreachable")
-	_, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, time.Second)
+	tier.ReadErr = errors.New("bucket unreachable")
+	_, done, err := p.ReadRemote(t.Context(), 0, 1<<20, true, time.Second)
 	if !done || err == nil {
 		t.Fatalf("done %v err %v", done, err)
 	}
-	if code := errorCode(err); code != kerr.KafkaStorageError.Code || !kerr.IsRetriable(kerr.ErrorForCode(code)) {
-		t.Fatalf("code %d", code)
+	// The broker answers ErrRemote KAFKA_STORAGE_ERROR, which is retriable
+	// (broker.TestPartitionErrorCodes).
+	if !errors.Is(err, ErrRemote) {
+		t.Fatalf("err %v, want ErrRemote", err)
 	}
 }
 
@@ -302,18 +182,18 @@ func TestPartitionSlowRemoteReadContinuesInBackground(t *testing.T) {
 		tier := &fakeTier{}
 		p.setTier(tier)
 		appendN(t, p, 3, 1000)
-		tier.upload(t, p, 2)
+		tier.Upload(t, p.log, 2)
 		p.runMaintenance(time.Now())
 		gate := make(chan struct{})
-		tier.readGate = gate
+		tier.ReadGate = gate
 
 		start := time.Now()
-		_, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, 50*time.Millisecond)
+		_, done, err := p.ReadRemote(t.Context(), 0, 1<<20, true, 50*time.Millisecond)
 		if done || err != nil || time.Since(start) > time.Second {
 			t.Fatalf("slow read: done %v err %v after %v", done, err, time.Since(start))
 		}
 		close(gate) // the bucket answers; the next fetch at the same offset gets the result
-		data, done, err := p.readRemote(t.Context(), tier, 0, 1<<20, true, time.Second)
+		data, done, err := p.ReadRemote(t.Context(), 0, 1<<20, true, time.Second)
 		if !done || err != nil || len(batchOffsets(t, data.AppendTo(nil))) != 2 {
 			t.Fatalf("second read: done %v err %v offsets %v", done, err, batchOffsets(t, data.AppendTo(nil)))
 		}
@@ -325,30 +205,30 @@ func TestPartitionDeleteRecords(t *testing.T) {
 	tier := &fakeTier{}
 	p.setTier(tier)
 	appendN(t, p, 5, 1000)
-	tier.upload(t, p, 2)
+	tier.Upload(t, p.log, 2)
 	p.runMaintenance(time.Now())
 
 	// Remote failure: nothing moves.
-	tier.setErr = errors.New("bucket unreachable")
-	if _, err := p.deleteRecords(t.Context(), 3); errorCode(err) != kerr.KafkaStorageError.Code {
+	tier.SetErr = errors.New("bucket unreachable")
+	if _, err := p.deleteRecords(t.Context(), 3); !errors.Is(err, ErrRemote) { // KAFKA_STORAGE_ERROR
 		t.Fatalf("err %v", err)
 	}
 	if p.LogStartOffset() != 0 || p.LocalLogStartOffset() != 2 {
 		t.Fatalf("moved on failure: %d %d", p.LogStartOffset(), p.LocalLogStartOffset())
 	}
-	tier.setErr = nil
+	tier.SetErr = nil
 	low, err := p.deleteRecords(t.Context(), 3)
 	if err != nil || low != 3 {
 		t.Fatalf("low %d err %v", low, err)
 	}
-	if len(tier.setStarts) != 1 || tier.setStarts[0] != 3 || p.LocalLogStartOffset() != 3 {
-		t.Fatalf("tier starts %v local start %d", tier.setStarts, p.LocalLogStartOffset())
+	if len(tier.SetStarts) != 1 || tier.SetStarts[0] != 3 || p.LocalLogStartOffset() != 3 {
+		t.Fatalf("tier starts %v local start %d", tier.SetStarts, p.LocalLogStartOffset())
 	}
-	if off, _, _ := p.listOffset(t.Context(), listEarliest); off != 3 {
+	if off, _, _ := p.ListOffset(t.Context(), ListEarliest); off != 3 {
 		t.Fatalf("earliest = %d", off)
 	}
 	// Timestamp lookups never answer below the log start.
-	if off, _, err := p.listOffset(t.Context(), 0); err != nil || off != 3 {
+	if off, _, err := p.ListOffset(t.Context(), 0); err != nil || off != 3 {
 		t.Fatalf("listOffset(0) = %d %v", off, err)
 	}
 }
@@ -362,45 +242,13 @@ func TestPartitionLogAppendTime(t *testing.T) {
 	}
 	now := time.UnixMilli(5_000_000)
 	res, err := p.append(b, h, now)
-	if err != nil || res.info.MaxTimestamp != 5_000_000 {
-		t.Fatalf("info %+v err %v", res.info, err)
+	if err != nil || res.Info.MaxTimestamp != 5_000_000 {
+		t.Fatalf("info %+v err %v", res.Info, err)
 	}
 	data, _, _ := p.readLocal(0, 1<<20, true)
 	if h, _ := segment.DecodeBatchHeader(data); !h.LogAppendTime() || h.MaxTimestamp != 5_000_000 {
 		t.Fatalf("stored header %+v", h)
 	}
-}
-
-func TestValidateBatch(t *testing.T) {
-	cfg := TopicConfig{MaxMessageBytes: 200, MessageTimestampBeforeMaxMs: -1, MessageTimestampAfterMaxMs: -1}
-	good := testBatch(t, codecNone, 1000, []int64{0}, false)
-	f := func(name string, b []byte, want *kerr.Error) {
-		t.Helper()
-		_, err := validateBatch(b, cfg, time.Now())
-		if got := errorCode(err); got != codeOf(want) {
-			t.Errorf("%s: code %d (%v), want %v", name, got, err, want)
-		}
-	}
-	f("good", good, nil)
-	f("empty", nil, kerr.InvalidRecord)
-	f("short", good[:10], kerr.CorruptMessage)
-	old := append([]byte(nil), good...)
-	old[16] = 1
-	f("magic1", old, kerr.UnsupportedForMessageFormat)
-	f("two-batches", append(append([]byte(nil), good...), good...), kerr.InvalidRecord)
-	f("truncated", good[:len(good)-1], kerr.CorruptMessage)
-	big := testBatch(t, codecNone, 1000, make([]int64, 30), false)
-	f("too-large", big, kerr.MessageTooLarge)
-	ctl := append([]byte(nil), good...)
-	binary.BigEndian.PutUint16(ctl[21:], attrControl)
-	f("control", ctl, kerr.InvalidRecord)
-}
-
-func codeOf(e *kerr.Error) int16 {
-	if e == nil {
-		return 0
-	}
-	return e.Code
 }
 
 // retentionTier adds the optional ApplyRetention capability to fakeTier.
@@ -430,7 +278,7 @@ func TestPartitionTotalRetentionThroughTier(t *testing.T) {
 	tier := &retentionTier{fakeTier: &fakeTier{}}
 	p.setTier(tier)
 	appendN(t, p, 4, 1000) // segments at 0,1,2 sealed; 3 active
-	tier.upload(t, p, 3)
+	tier.Upload(t, p.log, 3)
 	tier.newStart = 2 // the tier decides that remote segments 0 and 1 expired
 
 	p.runMaintenance(time.Now())
@@ -463,7 +311,7 @@ func idempotentBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []b
 func TestPartitionProducerStateHook(t *testing.T) {
 	p := testPartition(t, nil)
 	p.setProducerState(producer.NewState(producer.StateConfig{}))
-	app := func(b []byte) (appendResult, error) {
+	app := func(b []byte) (AppendResult, error) {
 		t.Helper()
 		h, err := validateBatch(b, p.config(), time.Now())
 		if err != nil {
@@ -471,21 +319,21 @@ func TestPartitionProducerStateHook(t *testing.T) {
 		}
 		return p.append(b, h, time.Now())
 	}
-	if r, err := app(idempotentBatch(t, 7, 0, 0, 2)); err != nil || r.duplicate || r.info.BaseOffset != 0 {
+	if r, err := app(idempotentBatch(t, 7, 0, 0, 2)); err != nil || r.Duplicate || r.Info.BaseOffset != 0 {
 		t.Fatalf("first: %+v %v", r, err)
 	}
 	appendN(t, p, 1, 2000) // a non-idempotent batch in between (offset 2)
 	// A retry of the first batch is answered with its original offsets, nothing written.
-	if r, err := app(idempotentBatch(t, 7, 0, 0, 2)); err != nil || !r.duplicate || r.info.BaseOffset != 0 || r.info.LastOffset != 1 {
+	if r, err := app(idempotentBatch(t, 7, 0, 0, 2)); err != nil || !r.Duplicate || r.Info.BaseOffset != 0 || r.Info.LastOffset != 1 {
 		t.Fatalf("retry: %+v %v", r, err)
 	}
 	if hw := p.HighWatermark(); hw != 3 {
 		t.Fatalf("hw %d after a duplicate", hw)
 	}
-	if _, err := app(idempotentBatch(t, 7, 0, 5, 1)); errorCode(err) != kerr.OutOfOrderSequenceNumber.Code {
+	if _, err := app(idempotentBatch(t, 7, 0, 5, 1)); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
 		t.Fatalf("gap: %v", err)
 	}
-	if r, err := app(idempotentBatch(t, 7, 0, 2, 1)); err != nil || r.info.BaseOffset != 3 {
+	if r, err := app(idempotentBatch(t, 7, 0, 2, 1)); err != nil || r.Info.BaseOffset != 3 {
 		t.Fatalf("next: %+v %v", r, err)
 	}
 }
@@ -502,11 +350,11 @@ func TestPartitionCloseCancelsRemoteReads(t *testing.T) {
 		tier := &fakeTier{}
 		p.setTier(tier)
 		appendN(t, p, 4, 1000)
-		tier.upload(t, p, 3)
+		tier.Upload(t, p.log, 3)
 		p.runMaintenance(time.Now())
-		tier.readGate = make(chan struct{}) // never opens: reads end only by cancellation
+		tier.ReadGate = make(chan struct{}) // never opens: reads end only by cancellation
 		for _, off := range []int64{0, 1, 2} {
-			if _, done, _ := p.readRemote(t.Context(), tier, off, 1<<20, true, time.Millisecond); done {
+			if _, done, _ := p.ReadRemote(t.Context(), off, 1<<20, true, time.Millisecond); done {
 				t.Fatalf("read at %d finished through a closed gate", off)
 			}
 		}

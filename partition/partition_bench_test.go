@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"testing"
@@ -44,7 +44,7 @@ func BenchmarkPartitionAppendDurable(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			if err := p.waitDurable(b.Context(), res.info.LastOffset+1); err != nil {
+			if err := p.waitDurable(b.Context(), res.Info.LastOffset+1); err != nil {
 				b.Error(err)
 				return
 			}
@@ -76,7 +76,7 @@ func BenchmarkPartitionReadLocal(b *testing.B) {
 		}
 		total += int64(len(data))
 		var last int64
-		_ = splitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) { last = h.LastOffset(); return true, nil })
+		_ = SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) { last = h.LastOffset(); return true, nil })
 		off = last + 1
 		if off >= hw {
 			off = 0
@@ -87,14 +87,7 @@ func BenchmarkPartitionReadLocal(b *testing.B) {
 
 func benchPartition(b *testing.B) *Partition {
 	b.Helper()
-	bc, err := ParseConfig(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	topic := &Topic{Name: "bench"}
-	cfg := effectiveTopicConfig(&bc, nil)
-	topic.cfg.Store(&cfg)
-	p, err := openPartition(&Broker{cfg: bc}, topic, 0, b.TempDir())
+	p, err := Open(Options{Topic: "bench", Dir: b.TempDir(), Config: testConfig(b, nil)})
 	if err != nil {
 		b.Fatal(err)
 	}

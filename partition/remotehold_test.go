@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/strata-io/strata/tiering"
 )
 
 // countingTier counts reads of a fakeTier.
@@ -17,9 +17,9 @@ type countingTier struct {
 	reads atomic.Int64
 }
 
-func (c *countingTier) Read(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+func (c *countingTier) ReadRecords(ctx context.Context, offset int64, maxBytes int, minOne bool, o tiering.ReadOptions) (tiering.Records, error) {
 	c.reads.Add(1)
-	return c.fakeTier.Read(ctx, offset, maxBytes, minOne)
+	return c.fakeTier.ReadRecords(ctx, offset, maxBytes, minOne, o)
 }
 
 // Consumers retrying a remote offset while the bucket is down get the held error instead
@@ -32,16 +32,17 @@ func (c *countingTier) Read(ctx context.Context, offset int64, maxBytes int, min
 func TestRemoteReadErrorIsHeld(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := testPartition(t, nil)
-		ft := &countingTier{fakeTier: &fakeTier{readErr: errors.New("bucket down")}}
+		ft := &countingTier{fakeTier: &fakeTier{ReadErr: errors.New("bucket down")}}
+		p.setTier(ft)
 		fetch := func() error {
-			_, done, err := p.readRemote(t.Context(), ft, 0, 1<<20, true, time.Second)
+			_, done, err := p.ReadRemote(t.Context(), 0, 1<<20, true, time.Second)
 			if !done {
 				t.Fatal("read not done")
 			}
 			return err
 		}
 		for i := range 20 {
-			if err := fetch(); !errors.Is(err, kerr.KafkaStorageError) {
+			if err := fetch(); !errors.Is(err, ErrRemote) { // KAFKA_STORAGE_ERROR
 				t.Fatalf("fetch %d: %v, want KAFKA_STORAGE_ERROR", i, err)
 			}
 		}
@@ -61,9 +62,9 @@ func TestRemoteReadErrorIsHeld(t *testing.T) {
 		}
 		time.Sleep(remoteErrorHoldMax + 50*time.Millisecond)
 		before := ft.reads.Load()
-		ft.mu.Lock()
-		ft.readErr = nil
-		ft.mu.Unlock()
+		ft.Mu.Lock()
+		ft.ReadErr = nil
+		ft.Mu.Unlock()
 		if err := fetch(); err != nil {
 			t.Fatalf("after the hold, with the bucket back: %v", err)
 		}

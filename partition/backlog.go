@@ -1,13 +1,6 @@
-package broker
+package partition
 
 import "github.com/strata-io/strata/segment"
-
-// uploadView is the part of a tier that localBacklog needs (tiering.PartitionTier and
-// *tiering.RemotePartition both have it).
-type uploadView interface {
-	Bounds() (start, end int64, ok bool)
-	Uploaded(seg segment.SegmentInfo) bool
-}
 
 // localBacklog returns the bytes of local segments that t does not report uploaded:
 // notRemote over all of them (the active segment too; total retention counts it as data
@@ -20,7 +13,7 @@ type uploadView interface {
 // the bucket, and the uploader, which never uploads below that end, would never upload it
 // again (a full scan counted such a segment, one whose boundaries differ from the remote
 // ones, as lag forever).
-func localBacklog(l *segment.Log, t uploadView) (notRemote, lag int64) {
+func localBacklog(l *segment.Log, t Tier) (notRemote, lag int64) {
 	_, end, _ := t.Bounds()
 	for _, s := range l.SegmentsFrom(end) {
 		if t.Uploaded(s) {
@@ -32,4 +25,15 @@ func localBacklog(l *segment.Log, t uploadView) (notRemote, lag int64) {
 		}
 	}
 	return notRemote, lag
+}
+
+// UploadBacklog returns the bytes of local segments the tier has not confirmed uploaded
+// (see localBacklog): notRemote over all of them, lag over the sealed non-empty ones (the
+// upload lag, strata_partition_upload_lag_bytes). Both are 0 without a tier.
+func (p *Partition) UploadBacklog() (notRemote, lag int64) {
+	t := p.getTier()
+	if t == nil {
+		return 0, 0
+	}
+	return localBacklog(p.log, t)
 }

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"context"
@@ -26,13 +26,7 @@ func TestPartitionPowerLossKeepsAcknowledged(t *testing.T) {
 	if os.Getenv("STRATA_SOAK") == "1" {
 		rounds = 300
 	}
-	bc, err := ParseConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := &Topic{Name: "pl"}
-	cfg := effectiveTopicConfig(&bc, map[string]string{"segment.bytes": "4096"})
-	topic.cfg.Store(&cfg)
+	cfg := testConfig(t, map[string]string{"segment.bytes": "4096"})
 	const dir = "/data/pl-0"
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 
@@ -41,7 +35,7 @@ func TestPartitionPowerLossKeepsAcknowledged(t *testing.T) {
 	totalAcked := 0
 	for round := range rounds + 1 { // the last round only checks the last crash
 		last := round == rounds
-		p, err := openPartition(&Broker{cfg: bc, segmentFS: fs}, topic, 0, dir)
+		p, err := Open(Options{Topic: "pl", Dir: dir, Config: cfg, FS: fs})
 		if err != nil {
 			t.Fatalf("round %d: reopen after power loss: %v", round, err)
 		}
@@ -90,11 +84,11 @@ func TestPartitionPowerLossKeepsAcknowledged(t *testing.T) {
 					if err != nil {
 						return // crashed
 					}
-					if err := p.waitDurable(ctx, res.info.LastOffset+1); err != nil {
+					if err := p.waitDurable(ctx, res.Info.LastOffset+1); err != nil {
 						return
 					}
 					mu.Lock()
-					for o := res.info.BaseOffset; o <= res.info.LastOffset; o++ {
+					for o := res.Info.BaseOffset; o <= res.Info.LastOffset; o++ {
 						acked[o] = ts
 					}
 					totalAcked += len(vals)
@@ -131,7 +125,7 @@ func readAllTimestamps(t *testing.T, p *Partition) map[int64]int64 {
 			break
 		}
 		next := off
-		if err := splitBatches(data, func(h segment.BatchHeader, batch []byte) (bool, error) {
+		if err := SplitBatches(data, func(h segment.BatchHeader, batch []byte) (bool, error) {
 			return true, walkRecords(h, batch, func(o, ts int64) bool {
 				got[o] = ts
 				next = o + 1

@@ -1,11 +1,9 @@
-package broker
+package partition
 
 import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-io/strata/cache"
 	"github.com/strata-io/strata/segment/segmenttest"
@@ -13,57 +11,40 @@ import (
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
-// BenchmarkMaintenanceAndScrape is one maintenance run and one per-partition metrics
-// scrape of a tiered partition whose local log keeps n uploaded segments (local retention
-// unlimited) and has a small backlog: the cost should not grow with n.
+// BenchmarkMaintenanceAndScrape is one maintenance run and what one per-partition metrics
+// scrape reads of a tiered partition (offsets, sizes, upload backlog) whose local log
+// keeps n uploaded segments (local retention unlimited) and has a small backlog: the cost
+// should not grow with n.
 func BenchmarkMaintenanceAndScrape(b *testing.B) {
 	for _, n := range []int{10, 10_000} {
 		b.Run(fmt.Sprintf("segments=%d", n), func(b *testing.B) {
-			br, p := historyPartition(b, n)
-			col := &stateCollector{b: br, opts: StateMetricsOptions{PerPartition: true}}
-			ch := make(chan prometheus.Metric, 64)
-			done := make(chan struct{})
-			go func() {
-				for range ch {
-				}
-				close(done)
-			}()
+			p := historyPartition(b, n)
 			now := time.Now()
+			var sink int64
 			b.ResetTimer()
 			for b.Loop() {
 				p.runMaintenance(now)
-				col.Collect(ch)
+				_, lag := p.UploadBacklog()
+				sink += p.LogStartOffset() + p.LocalLogStartOffset() + p.HighWatermark() + p.SizeBytes() + p.RemoteBytes() + lag
 			}
-			b.StopTimer()
-			close(ch)
-			<-done
+			_ = sink
 		})
 	}
 }
 
 // historyPartition opens a tiered partition (logs in memory) with n sealed segments, all
 // uploaded, then a few more records not yet uploaded.
-func historyPartition(b *testing.B, n int) (*Broker, *Partition) {
+func historyPartition(b *testing.B, n int) *Partition {
 	b.Helper()
-	bc, err := ParseConfig(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bc.DataDir = b.TempDir()
-	br := &Broker{cfg: bc, topics: map[string]*Topic{}, segmentFS: segmenttest.NewMemFS()}
-	topic := &Topic{Name: "t"}
-	cfg := effectiveTopicConfig(&bc, map[string]string{
+	cfg := testConfig(b, map[string]string{
 		"segment.bytes": "1", "remote.storage.enable": "true",
 		"retention.ms": "-1", "retention.bytes": "-1",
 	})
-	topic.cfg.Store(&cfg)
-	p, err := openPartition(br, topic, 0, "/data/t-0")
+	p, err := Open(Options{Topic: "t", Dir: "/data/t-0", Config: cfg, FS: segmenttest.NewMemFS()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.close() })
-	topic.Partitions = []*Partition{p}
-	br.topics["t"] = topic
 	c, err := cache.New(cache.Config{})
 	if err != nil {
 		b.Fatal(err)
@@ -87,7 +68,7 @@ func historyPartition(b *testing.B, n int) (*Broker, *Partition) {
 	if got := len(p.log.Segments()); got < n {
 		b.Fatalf("%d segments, want at least %d", got, n)
 	}
-	return br, p
+	return p
 }
 
 // appendRecords is appendN for benchmarks.

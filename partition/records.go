@@ -1,7 +1,7 @@
-package broker
+package partition
 
-// Record batch decoding for the data path. The broker stores batches exactly as produced
-// and never decodes them on the produce or fetch hot path; it looks inside a batch only
+// Record batch decoding for the data path. Batches are stored exactly as produced and
+// never decoded on the produce or fetch hot path; the partition looks inside a batch only
 // to answer ListOffsets by timestamp (which record, not which batch, has ts >= target)
 // and for the max-timestamp lookup.
 //
@@ -42,22 +42,22 @@ const (
 )
 
 var (
-	errBadRecord      = errors.New("broker: malformed record in batch")
-	errUnknownCodec   = errors.New("broker: unknown compression codec")
-	errBatchTooLarge  = errors.New("broker: decompressed record batch too large")
+	errBadRecord      = errors.New("partition: malformed record in batch")
+	errUnknownCodec   = errors.New("partition: unknown compression codec")
+	errBatchTooLarge  = errors.New("partition: decompressed record batch too large")
 	xerialSnappyMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 )
 
-// splitBatches calls fn for each whole batch in b (a concatenation of batches, possibly
+// SplitBatches calls fn for each whole batch in b (a concatenation of batches, possibly
 // ending with a partial one, which is ignored as Kafka's fetch responses allow).
-func splitBatches(b []byte, fn func(h segment.BatchHeader, batch []byte) (more bool, err error)) error {
+func SplitBatches(b []byte, fn func(h segment.BatchHeader, batch []byte) (more bool, err error)) error {
 	for len(b) >= segment.BatchPrefixSize {
 		h, err := segment.DecodeBatchHeader(b)
 		if err != nil {
 			return nil // partial trailing header
 		}
 		if h.BatchLength < 0 {
-			return fmt.Errorf("broker: negative batch length %d at offset %d: %w", h.BatchLength, h.BaseOffset, errBadRecord)
+			return fmt.Errorf("partition: negative batch length %d at offset %d: %w", h.BatchLength, h.BaseOffset, errBadRecord)
 		}
 		n := int(h.Size())
 		if n > len(b) {
@@ -84,7 +84,7 @@ func decompress(codec int8, src []byte) ([]byte, error) {
 	case codecGzip:
 		zr, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return nil, fmt.Errorf("broker: gzip: %w", err)
+			return nil, fmt.Errorf("partition: gzip: %w", err)
 		}
 		defer zr.Close()
 		return readAllBounded(zr, "gzip")
@@ -95,11 +95,11 @@ func decompress(codec int8, src []byte) ([]byte, error) {
 	case codecZstd:
 		d, err := zstdDecoder()
 		if err != nil {
-			return nil, fmt.Errorf("broker: zstd: %w", err)
+			return nil, fmt.Errorf("partition: zstd: %w", err)
 		}
 		out, err := d.DecodeAll(src, nil)
 		if err != nil {
-			return nil, fmt.Errorf("broker: zstd: %w", err)
+			return nil, fmt.Errorf("partition: zstd: %w", err)
 		}
 		return out, nil
 	default:
@@ -110,10 +110,10 @@ func decompress(codec int8, src []byte) ([]byte, error) {
 func readAllBounded(r io.Reader, codec string) ([]byte, error) {
 	out, err := io.ReadAll(io.LimitReader(r, maxDecompressedBatch+1))
 	if err != nil {
-		return nil, fmt.Errorf("broker: %s: %w", codec, err)
+		return nil, fmt.Errorf("partition: %s: %w", codec, err)
 	}
 	if len(out) > maxDecompressedBatch {
-		return nil, fmt.Errorf("broker: %s: %w", codec, errBatchTooLarge)
+		return nil, fmt.Errorf("partition: %s: %w", codec, errBatchTooLarge)
 	}
 	return out, nil
 }
@@ -129,12 +129,12 @@ func decodeSnappy(src []byte) ([]byte, error) {
 	var out []byte
 	for b := src[16:]; len(b) > 0; {
 		if len(b) < 4 {
-			return nil, errors.New("broker: snappy: truncated xerial chunk length")
+			return nil, errors.New("partition: snappy: truncated xerial chunk length")
 		}
 		n := int(binary.BigEndian.Uint32(b))
 		b = b[4:]
 		if n < 0 || n > len(b) {
-			return nil, errors.New("broker: snappy: xerial chunk exceeds input")
+			return nil, errors.New("partition: snappy: xerial chunk exceeds input")
 		}
 		var err error
 		if out, err = decodeSnappyBlock(out, b[:n]); err != nil {
@@ -150,15 +150,15 @@ func decodeSnappy(src []byte) ([]byte, error) {
 func decodeSnappyBlock(dst, block []byte) ([]byte, error) {
 	n, err := s2.DecodedLen(block)
 	if err != nil {
-		return nil, fmt.Errorf("broker: snappy: %w", err)
+		return nil, fmt.Errorf("partition: snappy: %w", err)
 	}
 	if n > maxDecompressedBatch || len(dst)+n > maxDecompressedBatch {
-		return nil, fmt.Errorf("broker: snappy: %w", errBatchTooLarge)
+		return nil, fmt.Errorf("partition: snappy: %w", errBatchTooLarge)
 	}
 	buf := make([]byte, n)
 	out, err := s2.Decode(buf, block)
 	if err != nil {
-		return nil, fmt.Errorf("broker: snappy: %w", err)
+		return nil, fmt.Errorf("partition: snappy: %w", err)
 	}
 	return append(dst, out...), nil
 }
@@ -168,7 +168,7 @@ func decodeSnappyBlock(dst, block []byte) ([]byte, error) {
 // the batch's max timestamp, as Kafka specifies.
 func walkRecords(h segment.BatchHeader, batch []byte, fn func(offset, ts int64) bool) error {
 	if h.Magic != 2 {
-		return fmt.Errorf("broker: walk records of magic %d: %w", h.Magic, errBadRecord)
+		return fmt.Errorf("partition: walk records of magic %d: %w", h.Magic, errBadRecord)
 	}
 	return walkRecordsStream(h, batch, fn) // recordstream.go: bounded memory for any codec
 }
@@ -176,7 +176,7 @@ func walkRecords(h segment.BatchHeader, batch []byte, fn func(offset, ts int64) 
 // firstOffsetAtOrAfter returns the offset and timestamp of the first record in batches
 // whose offset >= minOffset and whose timestamp >= ts.
 func firstOffsetAtOrAfter(batches []byte, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
-	err = splitBatches(batches, func(h segment.BatchHeader, batch []byte) (bool, error) {
+	err = SplitBatches(batches, func(h segment.BatchHeader, batch []byte) (bool, error) {
 		if h.Magic != 2 || h.LastOffset() < minOffset || h.MaxTimestamp < ts || h.Control() {
 			return true, nil
 		}

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/segment"
-	"github.com/strata-io/strata/tiering/memstore"
 )
 
 // noRollSnapshots hides producer.State's Save from snapshotProducersAtRollLocked, as for
@@ -23,29 +22,12 @@ type noRollSnapshots struct{ producerState }
 func TestProducerSnapshotReportsKeepUploadChoice(t *testing.T) {
 	for _, rollSnaps := range []bool{true, false} {
 		t.Run(fmt.Sprintf("roll snapshots=%v", rollSnaps), func(t *testing.T) {
-			cfg, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.RemoteStore = memstore.New()
-			b, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			topic, err := b.createTopic("rep", 1, map[string]string{"remote.storage.enable": "true", "retention.ms": "-1"}, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := topic.partition(0)
+			p := testPartition(t, map[string]string{"remote.storage.enable": "true", "retention.ms": "-1"})
+			rp := attachMemTier(t, p)
 			if !rollSnaps {
 				p.mu.Lock()
 				p.producers = noRollSnapshots{p.producers}
 				p.mu.Unlock()
-			}
-			rp, ok := b.tier.Partition("rep", 0)
-			if !ok {
-				t.Fatal("no tier")
 			}
 			seq := int32(0)
 			app := func(n int) {
@@ -106,15 +88,15 @@ func TestProducerSnapshotReportsKeepUploadChoice(t *testing.T) {
 			}
 
 			app(3)
-			b.saveProducerState(p) // inside segment 0; the first prune lists the directory
+			p.SaveProducerState() // inside segment 0; the first prune lists the directory
 			app(3)
 			roll()
 			upload()
 			for range 3 {
 				app(2)
-				b.saveProducerState(p) // removes the previous one (unless a segment base)
+				p.SaveProducerState() // removes the previous one (unless a segment base)
 				app(2)
-				b.saveProducerState(p)
+				p.SaveProducerState()
 				app(1)
 				roll()
 				app(2)
@@ -122,11 +104,11 @@ func TestProducerSnapshotReportsKeepUploadChoice(t *testing.T) {
 				upload()
 			}
 			app(2)
-			b.saveProducerState(p)
+			p.SaveProducerState()
 			roll()
-			b.saveProducerState(p) // nothing appended: no new snapshot
+			p.SaveProducerState() // nothing appended: no new snapshot
 			app(1)
-			b.saveProducerState(p) // removes none of those at segment bases
+			p.SaveProducerState() // removes none of those at segment bases
 			roll()
 			upload()
 

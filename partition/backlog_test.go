@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // fullBacklog is localBacklog by a scan of every local segment (what the maintenance
 // loop and the metrics scrape did before).
-func fullBacklog(l *segment.Log, t uploadView) (notRemote, lag, size int64) {
+func fullBacklog(l *segment.Log, t Tier) (notRemote, lag, size int64) {
 	for _, s := range l.Segments() {
 		size += s.Size
 		if !t.Uploaded(s) {

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"bufio"
@@ -42,7 +42,7 @@ func recordStream(h segment.BatchHeader, batch []byte) (*bufio.Reader, func(), e
 	case codecGzip:
 		zr, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return nil, nil, fmt.Errorf("broker: gzip: %w", err)
+			return nil, nil, fmt.Errorf("partition: gzip: %w", err)
 		}
 		r, release = zr, func() { zr.Close() }
 	case codecLZ4:
@@ -51,7 +51,7 @@ func recordStream(h segment.BatchHeader, batch []byte) (*bufio.Reader, func(), e
 		zr, err := zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(maxDecompressedBatch))
 		if err != nil {
-			return nil, nil, fmt.Errorf("broker: zstd: %w", err)
+			return nil, nil, fmt.Errorf("partition: zstd: %w", err)
 		}
 		r, release = zr, zr.Close
 	default:
@@ -93,9 +93,9 @@ func walkRecordsStream(h segment.BatchHeader, batch []byte, fn func(offset, ts i
 	defer release()
 	bad := func(i int32, what string, err error) error {
 		if errors.Is(err, errBatchTooLarge) {
-			return fmt.Errorf("broker: record %d of batch at %d: %w", i, h.BaseOffset, errBatchTooLarge)
+			return fmt.Errorf("partition: record %d of batch at %d: %w", i, h.BaseOffset, errBatchTooLarge)
 		}
-		return fmt.Errorf("broker: record %d of batch at %d: %s (%v): %w", i, h.BaseOffset, what, err, errBadRecord)
+		return fmt.Errorf("partition: record %d of batch at %d: %s (%v): %w", i, h.BaseOffset, what, err, errBadRecord)
 	}
 	cr := &countingByteReader{br: br}
 	for i := int32(0); i < h.NumRecords; i++ {

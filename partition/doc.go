@@ -1,0 +1,89 @@
+// Package partition is the single owner of one partition directory: it composes the local
+// log (package segment), the partition's remote tier (package tiering) and the
+// idempotent-producer state (package broker/producer), and gives a Kafka handler what it
+// needs and nothing more. The broker decides which partitions exist and maps requests and
+// errors; the tier moves bytes to and from the bucket; only the partition writes the local
+// log and decides what leaves it.
+//
+// # Directory
+//
+// <data-dir>/<topic>-<partition>/ holds the files of segment.Log (segment/doc.go: the .log,
+// .index and .timeindex files, log-start-offset, clean-shutdown) and, beside them, the
+// producer-state snapshots:
+//
+//	00000000000000001234.snapshot   producer state when 1234 was the next offset to write
+//	                                (encoding: broker/producer/doc.go; name:
+//	                                segment.ProducerSnapshotPath)
+//
+// A snapshot is written atomically (temporary file, fsync, rename, directory fsync) at
+// every maintenance run that saw appends and at Close, at the log end; a partition of a
+// tiered topic also writes one at every roll, at the new segment's base offset, which the
+// uploader sends with the sealed segment. After each maintenance snapshot the others are
+// removed, except, in a tiered partition, those at the base offset of a local segment
+// (prodsnap.go). Nothing else in the directory belongs to the partition.
+//
+// # Lifecycle
+//
+// Open opens the log (recovering a torn tail) and rebuilds the producer state from the
+// newest snapshot at or below the log end plus a replay of the batch headers after it;
+// history that is no longer local marks the state incomplete (producers the state does not
+// know may then continue at any sequence, as Kafka allows since KIP-360). AttachTier (or
+// SetTier) attaches the remote tier: an empty local log that the bucket is ahead of (a
+// restore) restarts at the remote end, and takes the newest remote producer snapshot plus
+// a replay of the remote batches after it. Maintain, called by the broker every retention
+// check interval, rolls by segment.ms and the tier's upload interval, applies retention
+// and snapshots the producer state. Close snapshots the state and closes the log cleanly;
+// Delete removes the directory. The tier's upload loop is the tiering.Manager's.
+//
+// # Writes and retention
+//
+// Append runs the idempotence check, rolls the active segment when the batch would pass
+// segment.bytes (or segment.ms has passed), appends, and wakes the fetches waiting for the
+// partition (Subscribe) unless the caller wakes them after WaitDurable (acks=-1). The
+// partition, not the log, rolls (the log is opened with rolling disabled) so that config
+// changes apply at once and every roll hints the uploader.
+//
+// Retention: without a tier (or with remote.storage.enable off) retention.ms/bytes apply
+// to the local log. With a tier, total retention (remote + local) is applied to the
+// remote part first (the manifest is the truth for remote data) and the local log start
+// follows the remote start; then local segments go by local.retention.ms/bytes (-2: the
+// totals), and only the segments the tier reports uploaded. A tiered partition whose tier
+// is not attached yet deletes nothing locally. DeleteRecords moves the remote start, then
+// the local one. The tier never writes the local log: it reports (Bounds, Uploaded,
+// ApplyRetention's new start) and the partition applies.
+//
+// # Reads
+//
+// Offsets at or above the local log start are read locally (ReadLocal into a buffer, or
+// ReadLocalSection: a section of the segment file for sendfile). Offsets below it are read
+// from the tier by ReadRemote: a background read that a fetch waits for at most
+// RemoteFetchMaxWait (the read goes on, bounded by 30 s, and the client's next fetch at
+// that offset joins it); a failed read is answered again for 50 ms, doubling with each
+// consecutive failure up to 1 s, without a new GET. The records of a remote read are
+// slices of the tier's chunk cache (tiering.Records): read-only, and written to the socket
+// as they are. Once a fetch takes a read, the read of the offset after it starts (an early
+// read), so that a sequential consumer's next fetch finds its records ready; early reads
+// of all partitions share a budget (EarlyReads, 128 MiB) and are dropped when no fetch
+// takes them within 10 s. The tier prefetches the chunks a sequential reader will need
+// next (tiering/doc.go).
+//
+// ListOffset answers the special values (latest, earliest, max timestamp, earliest local,
+// latest tiered, earliest pending upload) and timestamps: remote first when the tier holds
+// older data, then the local time index, down to the exact record (records.go decompresses
+// the batch found).
+//
+// # Locking
+//
+// Partition.mu serialises every writer operation on the log (append, roll, retention, log
+// start changes, producer snapshots); readers never take it (segment.Log supports reads
+// concurrent with its writer, and the tier is safe for concurrent use). remoteMu guards the
+// pending remote reads. Lock order: mu, then remoteMu. No lock is held during a bucket
+// call except inside the tier.
+//
+// # Errors
+//
+// Errors are plain Go errors wrapping their cause: ErrClosed, ErrStorage, ErrRemote,
+// ErrInvalidRecord, ErrTimeout, segment's batch errors and producer's sequence errors. The
+// broker maps them to Kafka codes (broker/errors.go); this package imports no Kafka
+// protocol package.
+package partition
