@@ -95,11 +95,12 @@
 // segments removed), so offsets below the log start are never handed out twice; SetLogStartOffset
 // waits for the data below its offset to be durable before it writes the checkpoint, so this
 // only happens for a log restarted at a restore. clean-shutdown is written the same way by
-// Close after every file was fsynced: "2\n", a summary of the sealed segments and the active
-// segment's base, CRC-32C (byte layout in summary.go; "0\n" and "1\n" markers of older
-// versions are still read). Open removes it (and fsyncs the directory) before anything else,
-// so a crash after Open is never mistaken for a clean shutdown. With a v2 summary Open takes
-// the segments from it and does not list the directory; it keeps them as the summary's
+// Close after every file was fsynced: "3\n", a summary of the sealed segments as fixed-size
+// records and the active segment's base, CRC-32C (byte layout in summary.go; the "0\n", "1\n"
+// and "2\n" markers of older versions are still read). Open removes it (and fsyncs the
+// directory) before anything else, so a crash after Open is never mistaken for a clean
+// shutdown. With a v2 or v3 summary Open takes the segments from it and does not list the
+// directory; it keeps them as the summary's
 // records until something needs them as segments (lazy.go), so a clean start costs a read of
 // the marker, not an allocation per sealed segment.
 //
