@@ -180,17 +180,10 @@ func (b *Broker) acceptLoop(ctx context.Context, l *listener) {
 		go func() {
 			defer b.wg.Done()
 			defer b.untrackConn(nc)
-			cs := newConnState(l)
-			if l.tls != nil {
-				tc, err := b.tlsHandshake(ctx, nc, l)
-				if err != nil {
-					return
-				}
-				cs.principal = tc.principal
-				nc = tc.conn
+			c := b.newConn(nc, l) // conn.go
+			if c.handshake(ctx) {
+				c.serve(ctx)
 			}
-			cs.authenticated.Store(!l.spec.sasl())
-			b.serveConn(withConnState(ctx, cs), nc)
 		}()
 	}
 }

@@ -95,13 +95,12 @@ func (b *Broker) readRawSASL(br *bufio.Reader, admit func(n int64) error, maxSiz
 
 // handleRawSASL runs one raw token through SaslAuthenticate's logic. The answer is a raw
 // token; a failure closes the connection (the raw protocol has no error field).
-func (b *Broker) handleRawSASL(ctx context.Context, r *request, clientHost string) (kmsg.Response, error) {
-	hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{ClientHost: clientHost})
-	cs := connStateFrom(ctx)
-	if cs != nil {
-		defer cs.signalSASLStep()
+func (c *conn) handleRawSASL(ctx context.Context, r *request) (kmsg.Response, error) {
+	hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{ClientHost: c.host})
+	if c.sec != nil {
+		defer c.sec.signalSASLStep()
 	}
-	resp, _ := b.handleSaslAuthenticate(hctx, r.req.(*kmsg.SASLAuthenticateRequest))
+	resp, _ := c.b.handleSaslAuthenticate(hctx, r.req.(*kmsg.SASLAuthenticateRequest))
 	ar := resp.(*kmsg.SASLAuthenticateResponse)
 	if ar.ErrorCode != 0 {
 		return nil, fmt.Errorf("%w: raw sasl authentication failed", errProtocol)

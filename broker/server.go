@@ -6,7 +6,7 @@ package broker
 // against socket.request.max.bytes (and the minimum header size) before anything is
 // allocated; a bad size closes the connection.
 //
-// Per connection the reader goroutine reads frames, parses the request header and decodes
+// Per connection (a conn, conn.go) the reader goroutine reads frames, parses the request header and decodes
 // the body with kmsg; it hands decoded requests to the worker goroutine through a bounded
 // queue. The worker handles requests strictly one after another, in arrival order, and
 // writes each response before handling the next, so responses go out in request order.
@@ -28,11 +28,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -78,262 +75,6 @@ type requestInfoKey struct{}
 func requestInfoFrom(ctx context.Context) (requestInfo, bool) {
 	ri, ok := ctx.Value(requestInfoKey{}).(requestInfo)
 	return ri, ok
-}
-
-// serveConn runs one connection until it closes, ctx ends or a protocol error occurs.
-func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer nc.Close()
-	remote := nc.RemoteAddr().String()
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	local := nc.LocalAddr().String()
-	if lh, _, err := net.SplitHostPort(local); err == nil {
-		local = lh
-	}
-	log := b.logger.With("remote", remote)
-	log.Debug("connection opened")
-	cs := connStateFrom(ctx) // nil for connections not accepted by a listener (tests)
-
-	queue := make(chan *request, requestQueue)
-	var queued atomic.Int64              // bytes of requests read, not yet handled
-	cb := &connBudget{g: b.reqBudget}    // the same bytes in the broker-wide budget (requestbudget.go)
-	frameTimeout := b.frameReadTimeout() // an admitted frame's body must arrive within it
-	freed := make(chan struct{}, 1)      // the worker finished a request
-	workerDone := make(chan struct{})
-	go func() {
-		defer close(workerDone)
-		// Pending produce responses (produce_pipeline.go): when the worker stops, their
-		// waits end with the connection's context and are waited for.
-		var pending []pendingResponse
-		defer func() {
-			cancel()
-			for _, p := range pending {
-				<-p.wait.done
-			}
-		}()
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("bug: panic while handling request", "panic", r, "stack", string(debug.Stack()))
-				cancel()
-				nc.Close()
-			}
-		}()
-		var buf []byte
-		// Local fetch reads borrow pooled buffers (recordbufs.go); they are given back
-		// below once the response is written, or dropped, and nothing refers to them.
-		rb := &recordBufs{}
-		// On plain TCP (not TLS) local record sets go out with sendfile (sendfile.go).
-		_, rb.splice = nc.(*net.TCPConn)
-		hctx := context.WithValue(ctx, recordBufsKey{}, rb)
-		// handled gives r's bytes back to the queue budgets.
-		handled := func(r *request) {
-			queued.Add(-r.size)
-			cb.release(r.size)
-			select {
-			case freed <- struct{}{}:
-			default:
-			}
-		}
-		// respond writes the outcome of r; false: the connection is closed.
-		respond := func(r *request, resp kmsg.Response, err error) bool {
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Info("closing connection", "err", err, "api_key", r.key, "api_version", r.version)
-				}
-				cancel()
-				nc.Close()
-				return false
-			}
-			if resp == nil {
-				rb.release()
-				return true // acks=0 produce: no response
-			}
-			// Written at once, never buffered behind the next request: that one may be a
-			// long-polling fetch, and the client is waiting for this response. A client
-			// that reads nothing for connections.max.idle.ms (a stuck or hostile
-			// consumer) is disconnected, as Kafka does, rather than holding the
-			// connection, its queued requests and this response forever.
-			nc.SetWriteDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
-			if fr, ok := resp.(*kmsg.FetchResponse); ok && len(rb.secs) > 0 {
-				err = writeSplicedResponse(nc, r.correlationID, fr, rb) // sendfile.go
-			} else if sw, ok := resp.(connResponseWriter); ok {
-				err = sw.writeResponse(nc, r.correlationID)
-			} else {
-				buf = appendResponse(buf[:0], r.correlationID, resp)
-				_, err = nc.Write(buf)
-			}
-			resp = nil
-			rb.release()
-			if err != nil {
-				cancel()
-				nc.Close()
-				return false
-			}
-			if cap(buf) > 1<<20 {
-				// Do not pin one large fetch response for the connection's life; the next
-				// large response (of any connection) reuses it.
-				putLargeBuf(buf)
-				buf = nil
-			}
-			if cs != nil && cs.closeAfter { // failed SASL handshake/authentication (sasl.go)
-				cancel()
-				nc.Close()
-				return false
-			}
-			return true
-		}
-		// writeFirst writes the oldest pending response once its waits are over.
-		writeFirst := func() bool {
-			p := pending[0]
-			<-p.wait.done
-			pending[0] = pendingResponse{}
-			pending = pending[1:]
-			p.wait.finish()
-			handled(p.r)
-			return respond(p.r, p.resp, nil)
-		}
-		for {
-			var r *request
-			if len(pending) == 0 {
-				var ok bool
-				if r, ok = <-queue; !ok {
-					return
-				}
-			} else {
-				select {
-				case <-pending[0].wait.done:
-					if !writeFirst() {
-						return
-					}
-					continue
-				case next, ok := <-queue:
-					if !ok {
-						return
-					}
-					r = next
-				}
-			}
-			// Only produce requests go ahead of pending responses; anything else waits
-			// until they are written. A produce request is deferred only when there is
-			// something to overlap its wait with (a queued request, or pending ones);
-			// alone, it waits here (produce_pipeline.go).
-			var d *produceDeferral
-			dctx := hctx
-			if r.key == int16(kmsg.Produce) && len(pending) < maxPendingProduces && (len(pending) > 0 || len(queue) > 0) {
-				d = &produceDeferral{}
-				dctx = withProduceDeferral(hctx, d)
-			} else {
-				for len(pending) > 0 {
-					if !writeFirst() {
-						return
-					}
-				}
-			}
-			resp, err := b.dispatch(dctx, r, host, local)
-			if d != nil && d.pending != nil {
-				pending = append(pending, pendingResponse{r: r, resp: resp, wait: d.pending})
-				continue // its bytes stay counted against the budget until it is answered
-			}
-			handled(r)
-			for len(pending) > 0 { // responses go out in request order
-				if !writeFirst() {
-					return
-				}
-			}
-			if !respond(r, resp, err) {
-				return
-			}
-		}
-	}()
-
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("bug: panic while reading request", "panic", r, "stack", string(debug.Stack()))
-			}
-		}()
-		// A small read buffer: an idle connection holds it for its whole life (64 KiB
-		// each made 2,000 idle clients cost 150 MiB; test/reliability), and frames
-		// larger than it are read straight from the socket into their own buffer.
-		br := bufio.NewReaderSize(nc, readBufferSize)
-		rawSASL := false // SaslHandshake v0 was accepted: frames are raw SASL tokens
-		// admit waits until a frame of n bytes fits the connection's queue budget, then for
-		// the broker-wide one (queued.max.request.bytes). From the end of the first wait
-		// (which only waits for this client's own earlier requests), the frame has
-		// frameTimeout to be admitted and arrive (requestbudget.go).
-		admit := func(n int64) error {
-			for {
-				if q := queued.Load(); q == 0 || q+n <= queueBudget {
-					break
-				}
-				select {
-				case <-freed:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			deadline := time.Now().Add(frameTimeout)
-			actx, cancel := context.WithDeadline(ctx, deadline)
-			err := cb.acquire(actx, n)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					return fmt.Errorf("%w: waited %v for %d bytes of queued.max.request.bytes: %w", errFrameIncomplete, frameTimeout, n, os.ErrDeadlineExceeded)
-				}
-				return err
-			}
-			queued.Add(n)
-			nc.SetReadDeadline(deadline)
-			return nil
-		}
-		for {
-			// An idle connection (no request for connections.max.idle.ms) is closed. The
-			// deadline covers reading the next whole frame.
-			nc.SetReadDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
-			var r *request
-			var err error
-			if rawSASL {
-				r, err = b.readRawSASL(br, admit, b.frameLimit(cs)) // sasl.go
-			} else {
-				r, err = b.readRequest(br, admit, b.frameLimit(cs))
-			}
-			if err != nil {
-				var ne net.Error
-				switch {
-				case errors.Is(err, errProtocol):
-					log.Info("closing connection", "err", err)
-				case errors.Is(err, errFrameIncomplete) && (errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()):
-					log.Info("closing connection: request frame not received in time (strata.socket.request.read.timeout.ms)", "err", err)
-				case !errors.Is(err, io.EOF) && ctx.Err() == nil:
-					log.Debug("connection read failed", "err", err)
-				}
-				return
-			}
-			select {
-			case queue <- r:
-			case <-ctx.Done():
-				return
-			}
-			if cs != nil && (rawSASL || (r.key == 17 && r.version == 0)) {
-				// Whether the next frame is a raw token depends on this one's outcome.
-				if rawSASL, err = cs.awaitSASLStep(ctx); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	// The reader is done: the peer closed, the broker stops, or the input was bad.
-	// Cancelling ends any long poll; pending responses to a closed peer are moot.
-	cancel()
-	nc.Close()
-	close(queue)
-	<-workerDone
-	cb.releaseAll()
-	log.Debug("connection closed")
 }
 
 // readRequest reads and decodes one frame. admit is called with the frame size before
@@ -463,25 +204,30 @@ type connResponseWriter interface {
 	writeResponse(nc net.Conn, correlationID int32) error
 }
 
-// dispatch runs the handler for r. A nil response with a nil error means no response
-// (acks=0). An error closes the connection.
-func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost string) (kmsg.Response, error) {
+// dispatch runs the handler for r with the connection's header data; d, if not nil, lets
+// a Produce handler leave its durability waits pending (produce_pipeline.go). A nil
+// response with a nil error means no response (acks=0). An error closes the connection.
+func (c *conn) dispatch(ctx context.Context, r *request, d *produceDeferral) (kmsg.Response, error) {
+	b := c.b
 	if r.rawSASL {
-		return b.handleRawSASL(ctx, r, clientHost) // sasl.go
+		return c.handleRawSASL(ctx, r) // sasl.go
 	}
 	if r.req == nil {
 		return b.unsupportedApiVersions(), nil
 	}
 	api := lookupAPI(r.key)
 	hctx := context.WithValue(ctx, requestInfoKey{}, requestInfo{
-		ClientID: r.clientID, ClientHost: clientHost, LocalHost: localHost, CorrelationID: r.correlationID, Version: r.version,
+		ClientID: r.clientID, ClientHost: c.host, LocalHost: c.local, CorrelationID: r.correlationID, Version: r.version,
 	})
-	if cs := connStateFrom(ctx); cs != nil && !cs.authenticated.Load() && !preAuthAllowed(r.key) {
+	if d != nil {
+		hctx = withProduceDeferral(hctx, d)
+	}
+	if c.sec != nil && !c.sec.authenticated.Load() && !preAuthAllowed(r.key) {
 		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
 	}
 	start := time.Now()
 	resp, err := b.handleAuthorized(hctx, api, r.req) // authorizer.go
-	if d := produceDeferralFrom(ctx); d != nil && d.pending != nil {
+	if d != nil && d.pending != nil {
 		// Produce pipelining (produce_pipeline.go): metrics are taken when the waits end.
 		if err == nil && resp != nil {
 			b.observeDeferred(d.pending, r, resp, start)
@@ -491,7 +237,7 @@ func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost
 		<-d.pending.done // not expected: only acks=-1 requests defer, and they answer
 		d.pending = nil
 	}
-	b.observeRequest(r.key, r.req, resp, err, time.Since(start), recordBufsFrom(ctx)) // opsmetrics.go
+	b.observeRequest(r.key, r.req, resp, err, time.Since(start), c.rb) // opsmetrics.go
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(r.key), r.version, err)
 	}
@@ -502,10 +248,11 @@ func (b *Broker) dispatch(ctx context.Context, r *request, clientHost, localHost
 	return resp, nil
 }
 
-// handleRequest is dispatch plus framing: it appends the framed response to buf (nil
-// when there is none).
+// handleRequest is dispatch plus framing for an in-process request (tests): no listener,
+// so no security state. It appends the framed response to buf (nil when there is none).
 func (b *Broker) handleRequest(ctx context.Context, r *request, clientHost, localHost string, buf []byte) ([]byte, error) {
-	resp, err := b.dispatch(ctx, r, clientHost, localHost)
+	c := &conn{b: b, host: clientHost, local: localHost}
+	resp, err := c.dispatch(ctx, r, nil)
 	if err != nil || resp == nil {
 		return nil, err
 	}
