@@ -17,6 +17,9 @@ import (
 // test machines are shared and slow.
 const stopTimeout = 20 * time.Second
 
+// anyPort is the address of a broker that has not been started yet.
+const anyPort = "127.0.0.1:0"
+
 // Config says how to start a broker. The zero value starts a broker on 127.0.0.1:0 with a
 // fresh temporary data directory, default properties and no object store.
 type Config struct {
@@ -47,7 +50,7 @@ func Start(t testing.TB, c Config) *Broker {
 	if c.Dir == "" {
 		c.Dir = t.TempDir()
 	}
-	tb := &Broker{cfg: c, addr: "127.0.0.1:0"}
+	tb := &Broker{cfg: c, addr: anyPort}
 	tb.start(t)
 	t.Cleanup(func() { tb.Stop(t) })
 	return tb
@@ -105,9 +108,11 @@ func (tb *Broker) start(t testing.TB) {
 	}
 	var b *broker.Broker
 	deadline := time.Now().Add(10 * time.Second)
-	for { // on a restart the old listener's port may take a moment to be free again
+	// On a restart the old listener's port may take a moment to be free again: retry for up
+	// to 10 s (any error, so a broken data dir also takes 10 s to be reported).
+	for {
 		b, err = broker.New(cfg)
-		if err == nil || tb.addr == "127.0.0.1:0" || time.Now().After(deadline) {
+		if err == nil || tb.addr == anyPort || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -115,7 +120,7 @@ func (tb *Broker) start(t testing.TB) {
 	if err != nil {
 		t.Fatalf("cannot start broker on %q: %v", tb.addr, err)
 	}
-	if tb.addr == "127.0.0.1:0" {
+	if tb.addr == anyPort {
 		tb.addr = b.Addr().String()
 	}
 	tb.b, tb.done = b, make(chan error, 1)

@@ -7,6 +7,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/tiering/memstore"
 )
 
 // TestRestartKeepsAddressAndData produces a record, restarts the broker and reads the record
@@ -62,4 +65,21 @@ func TestRestartKeepsAddressAndData(t *testing.T) {
 		t.Fatal("Broker() not nil after Stop")
 	}
 	tb.Stop(t) // a no-op
+}
+
+// TestStoreSetBeforeEdit: Config.Store becomes the broker's RemoteStore before Edit runs, on
+// the first start and on a restart.
+func TestStoreSetBeforeEdit(t *testing.T) {
+	store := memstore.New()
+	edits := 0
+	tb := Start(t, Config{Store: store, Edit: func(c *broker.Config) {
+		edits++
+		if c.RemoteStore != store {
+			t.Errorf("edit %d: RemoteStore is %v, want the Config.Store", edits, c.RemoteStore)
+		}
+	}})
+	tb.Restart(t)
+	if edits != 2 {
+		t.Fatalf("Edit ran %d times over a start and a restart, want 2", edits)
+	}
 }
