@@ -319,8 +319,7 @@ func TestGroupOffsetsSurviveBrokerRestart(t *testing.T) {
 	}
 	cl.Close()
 
-	gb.stop()
-	gb.start()
+	gb.restart()
 
 	cl = groupClient(t, gb.addr())
 	defer cl.Close()

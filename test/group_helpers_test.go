@@ -10,64 +10,31 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/brokertest"
 )
 
-// groupBroker is an in-process broker on 127.0.0.1:0 that can be restarted on its data dir.
+// groupBroker is an in-process broker on 127.0.0.1:0 (test/brokertest) that can be
+// restarted on its address and data dir.
 type groupBroker struct {
-	t     *testing.T
-	dir   string
-	props map[string]string
-	b     *broker.Broker
-	done  chan error
+	*brokertest.Broker
+	t *testing.T
 }
 
 func startGroupBroker(t *testing.T, dir string, props map[string]string) *groupBroker {
 	t.Helper()
-	gb := &groupBroker{t: t, dir: dir, props: props}
-	gb.start()
-	t.Cleanup(gb.stop)
-	return gb
+	all := map[string]string{"group.initial.rebalance.delay.ms": "0"}
+	for k, v := range props {
+		all[k] = v
+	}
+	return &groupBroker{Broker: brokertest.Start(t, brokertest.Config{Dir: dir, Props: all}), t: t}
 }
 
-func (gb *groupBroker) start() {
+func (gb *groupBroker) restart() {
 	gb.t.Helper()
-	p := map[string]string{
-		"listeners":                        "PLAINTEXT://127.0.0.1:0",
-		"log.dirs":                         gb.dir,
-		"group.initial.rebalance.delay.ms": "0",
-	}
-	for k, v := range gb.props {
-		p[k] = v
-	}
-	cfg, err := broker.ParseConfig(p)
-	if err != nil {
-		gb.t.Fatal(err)
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		gb.t.Fatal(err)
-	}
-	gb.b, gb.done = b, make(chan error, 1)
-	go func() { gb.done <- b.Run(context.Background()) }()
+	gb.Restart(gb.t)
 }
 
-func (gb *groupBroker) stop() {
-	if gb.b == nil {
-		return
-	}
-	if err := gb.b.Close(); err != nil {
-		gb.t.Errorf("close broker: %v", err)
-	}
-	select {
-	case <-gb.done:
-	case <-time.After(10 * time.Second):
-		gb.t.Error("broker Run did not return after Close")
-	}
-	gb.b = nil
-}
-
-func (gb *groupBroker) addr() string { return gb.b.Addr().String() }
+func (gb *groupBroker) addr() string { return gb.Addr() }
 
 // requireAPI fails the test when the broker does not advertise key (the group and
 // idempotence APIs are wired in broker/groups.go).

@@ -271,8 +271,7 @@ func TestIdempotentDedupSurvivesRestart(t *testing.T) {
 	f(cl, 3, 1, 0, 3) // duplicate before restart
 	cl.Close()
 
-	gb.stop()
-	gb.start()
+	gb.restart()
 	cl = rawClientFor(t, gb.addr())
 	f(cl, 3, 1, 0, 3) // duplicate after restart: same offset, nothing written
 	f(cl, 0, 3, 0, 0)

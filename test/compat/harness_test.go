@@ -13,7 +13,6 @@
 package compat
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -28,17 +27,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/broker"
-	"github.com/strata-io/strata/test/miniotest"
+	"github.com/strata-io/strata/test/brokertest"
 )
 
-// testBroker is an in-process broker that can be restarted on the same port and data dir.
+// testBroker is an in-process broker (test/brokertest) that can be restarted on the same
+// port and data dir.
 type testBroker struct {
-	dir   string
-	addr  string
-	props map[string]string
-	edit  func(*broker.Config) // sets the non-string fields (RemoteStore)
-	b     *broker.Broker
-	done  chan error
+	*brokertest.Broker
+	dir  string
+	addr string
 }
 
 // startBroker starts a broker on a free loopback port. group.initial.rebalance.delay.ms is
@@ -52,68 +49,10 @@ func startBroker(t *testing.T) *testBroker {
 // startBrokerWith starts a broker with extra properties and a config edit.
 func startBrokerWith(t *testing.T, props map[string]string, edit func(*broker.Config)) *testBroker {
 	t.Helper()
-	port, err := miniotest.FreePort() // free across restarts too
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	tb := &testBroker{dir: t.TempDir(), addr: addr, edit: edit, props: map[string]string{
-		"group.initial.rebalance.delay.ms": "1000",
-	}}
-	maps.Copy(tb.props, props)
-	tb.start(t)
-	t.Cleanup(func() { tb.stop(t) })
-	return tb
-}
-
-func (tb *testBroker) start(t *testing.T) {
-	t.Helper()
-	all := map[string]string{"listeners": "PLAINTEXT://" + tb.addr, "log.dirs": tb.dir}
-	for k, v := range tb.props {
-		all[k] = v
-	}
-	cfg, err := broker.ParseConfig(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tb.edit != nil {
-		tb.edit(&cfg)
-	}
-	var b *broker.Broker
-	for i := 0; ; i++ { // the old listener's port may take a moment to be free again
-		b, err = broker.New(cfg)
-		if err == nil || i == 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb.b, tb.done = b, make(chan error, 1)
-	go func() { tb.done <- b.Run(context.Background()) }()
-}
-
-func (tb *testBroker) stop(t *testing.T) {
-	t.Helper()
-	if tb.b == nil {
-		return
-	}
-	if err := tb.b.Close(); err != nil {
-		t.Errorf("close broker: %v", err)
-	}
-	select {
-	case <-tb.done:
-	case <-time.After(10 * time.Second):
-		t.Error("broker Run did not return after Close")
-	}
-	tb.b = nil
-}
-
-func (tb *testBroker) restart(t *testing.T) {
-	t.Helper()
-	tb.stop(t)
-	tb.start(t)
+	all := map[string]string{"group.initial.rebalance.delay.ms": "1000"}
+	maps.Copy(all, props)
+	b := brokertest.Start(t, brokertest.Config{Props: all, Edit: edit})
+	return &testBroker{Broker: b, dir: b.Dir(), addr: b.Addr()}
 }
 
 // franz is the reference client used to check what the client under test did.

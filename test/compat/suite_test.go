@@ -578,7 +578,7 @@ func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 
 	// Phase 2: the broker restarts (commits are durable), records arrive while nobody
 	// consumes, new members resume from the commits and are stopped after about a third.
-	tb.restart(t)
+	tb.Restart(t)
 	produceFranz(n1, n1+n2)
 	g2 := newRun(n1, uniform(n1/groupPartitions), nil)
 	g2.readUntil(n2 / 3)

@@ -129,7 +129,7 @@ func TestRestartKeepsAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	tb.stop(t)
+	tb.Stop(t)
 
 	tb2 := startBroker(t, dir, nil)
 	got := consumeAll(t, tb2.addr, "restart", len(recs))

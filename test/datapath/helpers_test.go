@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/brokertest"
 )
 
 const childEnv = "STRATA_DATAPATH_CHILD_DIR"
@@ -78,11 +79,10 @@ func runChild(dir string) {
 	}
 }
 
-// testBroker is an in-process broker.
+// testBroker is an in-process broker on 127.0.0.1:0 (test/brokertest).
 type testBroker struct {
-	b    *broker.Broker
+	*brokertest.Broker
 	addr string
-	done chan error
 }
 
 func startBroker(t testing.TB, dir string, props map[string]string) *testBroker {
@@ -93,41 +93,8 @@ func startBroker(t testing.TB, dir string, props map[string]string) *testBroker 
 // startBrokerWith lets the test set the non-string fields (RemoteStore ...) of the config.
 func startBrokerWith(t testing.TB, dir string, props map[string]string, edit func(*broker.Config)) *testBroker {
 	t.Helper()
-	all := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir}
-	for k, v := range props {
-		all[k] = v
-	}
-	cfg, err := broker.ParseConfig(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := &testBroker{b: b, addr: b.Addr().String(), done: make(chan error, 1)}
-	go func() { tb.done <- b.Run(context.Background()) }()
-	t.Cleanup(func() { tb.stop(t) })
-	return tb
-}
-
-func (tb *testBroker) stop(t testing.TB) {
-	t.Helper()
-	if tb.b == nil {
-		return
-	}
-	if err := tb.b.Close(); err != nil {
-		t.Errorf("close broker: %v", err)
-	}
-	select {
-	case <-tb.done:
-	case <-time.After(10 * time.Second):
-		t.Error("Run did not return after Close")
-	}
-	tb.b = nil
+	b := brokertest.Start(t, brokertest.Config{Dir: dir, Props: props, Edit: edit})
+	return &testBroker{Broker: b, addr: b.Addr()}
 }
 
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {

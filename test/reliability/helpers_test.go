@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/brokertest"
 	"github.com/strata-io/strata/test/checker"
 )
 
@@ -76,32 +77,25 @@ func scale(t *testing.T, short time.Duration, shortCycles int) (time.Duration, i
 	return dur, cycles
 }
 
-// testBroker is an in-process broker on 127.0.0.1:0.
+// testBroker is an in-process broker on 127.0.0.1:0 (test/brokertest); it embeds the running
+// broker for the tests that read its health, disk and snapshot state.
 type testBroker struct {
 	*broker.Broker
+	h    *brokertest.Broker
 	addr string
-	done chan error
 }
 
+// startBroker starts a broker whose log goes to a temporary file, kept when the test fails.
 func startBroker(t testing.TB, dir string, props map[string]string, edit func(*broker.Config)) *testBroker {
 	t.Helper()
-	all := map[string]string{
-		"listeners":                        "PLAINTEXT://127.0.0.1:0",
-		"log.dirs":                         dir,
-		"group.initial.rebalance.delay.ms": "0",
-	}
+	all := map[string]string{"group.initial.rebalance.delay.ms": "0"}
 	for k, v := range props {
 		all[k] = v
-	}
-	cfg, err := broker.ParseConfig(all)
-	if err != nil {
-		t.Fatal(err)
 	}
 	logf, err := os.CreateTemp("", "strata-reliability-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	t.Cleanup(func() {
 		logf.Close()
 		if t.Failed() {
@@ -110,32 +104,18 @@ func startBroker(t testing.TB, dir string, props map[string]string, edit func(*b
 			os.Remove(logf.Name())
 		}
 	})
-	if edit != nil {
-		edit(&cfg)
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := &testBroker{Broker: b, addr: b.Addr().String(), done: make(chan error, 1)}
-	go func() { tb.done <- b.Run(context.Background()) }()
-	t.Cleanup(func() { tb.stop(t) })
-	return tb
+	h := brokertest.Start(t, brokertest.Config{Dir: dir, Props: all, Edit: func(c *broker.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		if edit != nil {
+			edit(c)
+		}
+	}})
+	return &testBroker{Broker: h.Broker(), h: h, addr: h.Addr()}
 }
 
 func (tb *testBroker) stop(t testing.TB) {
 	t.Helper()
-	if tb.Broker == nil {
-		return
-	}
-	if err := tb.Close(); err != nil {
-		t.Errorf("close broker: %v", err)
-	}
-	select {
-	case <-tb.done:
-	case <-time.After(20 * time.Second):
-		t.Error("Run did not return after Close")
-	}
+	tb.h.Stop(t)
 	tb.Broker = nil
 }
 

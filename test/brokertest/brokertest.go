@@ -1,0 +1,128 @@
+// Package brokertest starts in-process Strata brokers for tests: one way to run a broker on a
+// loopback port, restart it on the same port and data directory, and stop it waiting for its
+// Run loop to return. Tests that must kill the broker (kill -9) run it in a child process
+// instead and do not use this package.
+package brokertest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/tiering"
+)
+
+// stopTimeout bounds how long Stop waits for Run to return after Close; generous because the
+// test machines are shared and slow.
+const stopTimeout = 20 * time.Second
+
+// anyPort is the address of a broker that has not been started yet.
+const anyPort = "127.0.0.1:0"
+
+// Config says how to start a broker. The zero value starts a broker on 127.0.0.1:0 with a
+// fresh temporary data directory, default properties and no object store.
+type Config struct {
+	// Dir is the data directory (log.dirs); t.TempDir() when empty.
+	Dir string
+	// Props are broker properties; listeners and log.dirs are set by Start and must not be
+	// given here.
+	Props map[string]string
+	// Store, when not nil, is the broker's object store (Config.RemoteStore).
+	Store tiering.ObjectStore
+	// Edit, when not nil, sets the other non-string fields of the parsed config (Logger,
+	// Registerer ...); it runs after Store is set and on every start.
+	Edit func(*broker.Config)
+}
+
+// Broker is an in-process broker started by Start. Its methods are not safe for concurrent use.
+type Broker struct {
+	cfg  Config
+	addr string // host:port; fixed at the first start so that restarts keep it
+	b    *broker.Broker
+	done chan error
+}
+
+// Start starts a broker and registers Stop as a cleanup of t. It fails t when the config does
+// not parse or the broker does not start.
+func Start(t testing.TB, c Config) *Broker {
+	t.Helper()
+	if c.Dir == "" {
+		c.Dir = t.TempDir()
+	}
+	tb := &Broker{cfg: c, addr: anyPort}
+	tb.start(t)
+	t.Cleanup(func() { tb.Stop(t) })
+	return tb
+}
+
+// Addr is the broker's listen address (host:port). It does not change across Restart.
+func (tb *Broker) Addr() string { return tb.addr }
+
+// Dir is the broker's data directory.
+func (tb *Broker) Dir() string { return tb.cfg.Dir }
+
+// Broker is the running broker, nil after Stop.
+func (tb *Broker) Broker() *broker.Broker { return tb.b }
+
+// Restart stops the broker and starts it again on the same address and data directory.
+func (tb *Broker) Restart(t testing.TB) {
+	t.Helper()
+	tb.Stop(t)
+	tb.start(t)
+}
+
+// Stop closes the broker and waits up to 20 s for its Run loop to return. It reports a close
+// error or a Run loop that does not return as a test error. Stopping a stopped broker is a no-op.
+func (tb *Broker) Stop(t testing.TB) {
+	t.Helper()
+	if tb.b == nil {
+		return
+	}
+	if err := tb.b.Close(); err != nil {
+		t.Errorf("cannot close broker %q: %v", tb.addr, err)
+	}
+	select {
+	case <-tb.done:
+	case <-time.After(stopTimeout):
+		t.Errorf("broker %q: Run did not return %v after Close", tb.addr, stopTimeout)
+	}
+	tb.b = nil
+}
+
+func (tb *Broker) start(t testing.TB) {
+	t.Helper()
+	all := map[string]string{"listeners": "PLAINTEXT://" + tb.addr, "log.dirs": tb.cfg.Dir}
+	for k, v := range tb.cfg.Props {
+		all[k] = v
+	}
+	cfg, err := broker.ParseConfig(all)
+	if err != nil {
+		t.Fatalf("cannot parse broker config: %v", err)
+	}
+	if tb.cfg.Store != nil {
+		cfg.RemoteStore = tb.cfg.Store
+	}
+	if tb.cfg.Edit != nil {
+		tb.cfg.Edit(&cfg)
+	}
+	var b *broker.Broker
+	deadline := time.Now().Add(10 * time.Second)
+	// On a restart the old listener's port may take a moment to be free again: retry for up
+	// to 10 s (any error, so a broken data dir also takes 10 s to be reported).
+	for {
+		b, err = broker.New(cfg)
+		if err == nil || tb.addr == anyPort || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("cannot start broker on %q: %v", tb.addr, err)
+	}
+	if tb.addr == anyPort {
+		tb.addr = b.Addr().String()
+	}
+	tb.b, tb.done = b, make(chan error, 1)
+	go func() { tb.done <- b.Run(context.Background()) }()
+}
