@@ -45,7 +45,7 @@ var apis struct {
 	registered []apiEntry
 	once       sync.Once
 	table      []apiEntry  // by key
-	byKey      []*apiEntry // indexed by key; nil where not implemented
+	byKey      []*apiEntry // indexed by key; nil for a key the broker does not serve
 }
 
 // register adds an API; only init functions call it.

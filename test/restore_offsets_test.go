@@ -20,7 +20,7 @@ import (
 // partition watermark in the bucket, new records start after a gap.
 func TestRestoreNeverReusesAcknowledgedOffsets(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts a MinIO server and real brokers; make test runs it (never -short)")
 	}
 	srv := miniotest.Start(t)
 	store := tierS3Store(t, srv, srv.NewBucket(t))

@@ -85,7 +85,7 @@ func minioFlags(mc *miniotest.Server, bucket, prefix string) []string {
 // start with every tiered topic's log start moved up.
 func TestServeRefusesAnotherTierStoreMinIO(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts a MinIO server and real brokers; make test runs it (never -short)")
 	}
 	mc := miniotest.Start(t)
 	bucket := mc.NewBucket(t)
@@ -138,7 +138,7 @@ func TestServeRefusesAnotherTierStoreMinIO(t *testing.T) {
 // stops cleanly, it may take over (a restore) and sees the first one's records.
 func TestSecondBrokerRefusedMinIO(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts a MinIO server and real brokers; make test runs it (never -short)")
 	}
 	mc := miniotest.Start(t)
 	bucket := mc.NewBucket(t)
@@ -211,7 +211,7 @@ func TestSecondBrokerRefusedMinIO(t *testing.T) {
 // creates a missing bucket.
 func TestServeS3CredentialsAndBucketMinIO(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts a MinIO server and real brokers; make test runs it (never -short)")
 	}
 	mc := miniotest.Start(t)
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",

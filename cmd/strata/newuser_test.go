@@ -170,7 +170,7 @@ func TestGroupProtocolWords(t *testing.T) {
 // environment holds.
 func TestMakeRunVariables(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
+		t.Skip("make is not installed: this test reads the commands `make run` would run (make test always has make)")
 	}
 	run := func(env []string, args ...string) string {
 		t.Helper()

@@ -21,7 +21,7 @@ import (
 // however often readiness is polled.
 func TestServeMisconfiguredBucket(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts a MinIO server and real brokers; make test runs it (never -short)")
 	}
 	mc := miniotest.Start(t)
 	adminRe := regexp.MustCompile(`msg="admin listener started" addr=([0-9.]+:[0-9]+)`)

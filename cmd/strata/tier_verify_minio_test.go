@@ -24,7 +24,7 @@ import (
 // exits non-zero; it used to retry until killed, without a summary.
 func TestTierVerifyUnreadableObjectMinIO(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts a MinIO server and real brokers; make test runs it (never -short)")
 	}
 	mc := miniotest.Start(t)
 	bucket := mc.NewBucket(t)

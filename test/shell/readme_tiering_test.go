@@ -68,7 +68,7 @@ func (l *lockedBuf) String() string {
 // records through the new topic. Issue 14: the section must keep working verbatim.
 func TestReadmeTiering(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts a MinIO server and runs the README commands; make test runs it (never -short)")
 	}
 	blocks := readmeSection(t, "## Tiered storage")
 	if len(blocks) != 2 || !strings.Contains(blocks[0], "./bin/strata serve") || !strings.Contains(blocks[1], "./bin/strata topic create events") {
