@@ -23,8 +23,7 @@ const (
 	remoteReadTimeout  = 30 * time.Second
 	// A failed remote read answers fetches at the same offset with its error for a while
 	// instead of starting a new read, so consumers retrying against a bucket that is down
-	// cost a few GETs per partition per second, not one per fetch (one replaying consumer
-	// made ~250 failing GETs a second; test/reliability). The hold starts at
+	// cost a few GETs per partition per second, not one per fetch. The hold starts at
 	// remoteErrorHoldMin and doubles with each consecutive failure of the partition up to
 	// remoteErrorHoldMax, so one transient error costs a consumer little.
 	remoteErrorHoldMin = 50 * time.Millisecond

@@ -209,11 +209,9 @@ func (p *RemotePartition) readAheadLimit() int {
 }
 
 // defaultRunChunks is the default of Config.ReadAheadRunChunks, the most chunks one
-// read-ahead GET fetches. One ranged GET of 16 MiB costs the broker (AWS SDK, HTTP) and the
-// bucket (MinIO opens and checks the object per request) far less CPU than four of 4 MiB:
-// on the 2-core bench machine, reading a 64 MiB object as sequential ranged GETs took ~1000
-// µs of the reader's CPU per MB with 4 MiB ranges, ~600-900 with 8 MiB and ~450-670 with 16
-// MiB (BenchmarkGetShape in tiering/s3store).
+// read-ahead GET fetches. A request has a fixed cost in the broker (AWS SDK, HTTP) and the
+// bucket (which opens and checks the object per request), so fewer, larger GETs cost less
+// CPU per byte (BenchmarkGetShape in tiering/s3store measures it).
 const defaultRunChunks = 4
 
 // runChunks is how many chunks a read-ahead GET covers (see readAhead):
