@@ -15,7 +15,7 @@
 //	                                (encoding: broker/producer/doc.go; name:
 //	                                segment.ProducerSnapshotPath)
 //
-// A snapshot is written atomically (temporary file, fsync, rename, directory fsync) at
+// A snapshot is written atomically on the partition's filesystem seam (segment.WriteFileAtomic) at
 // every maintenance run that saw appends and at Close, at the log end; a partition of a
 // tiered topic also writes one at every roll, at the new segment's base offset, which the
 // uploader sends with the sealed segment. After each maintenance snapshot the others are

@@ -94,6 +94,7 @@ type Partition struct {
 	topicID   [16]byte
 	index     int32
 	dir       string
+	fs        segment.FS // the local log's filesystem; producer snapshots are written on it
 	logger    *slog.Logger
 
 	log    *segment.Log
@@ -158,6 +159,10 @@ func Open(o Options) (*Partition, error) {
 		early: early, earlyPin: 2 * o.ChunkBytes, idExp: o.ProducerIDExpiration, freeReserve: o.FreeReserve}
 	cfg := o.Config
 	p.cfg.Store(&cfg)
+	p.fs = o.FS
+	if p.fs == nil {
+		p.fs = segment.OSFS{}
+	}
 
 	scfg := segmentConfig(cfg, logger)
 	scfg.OnFsync = o.OnFsync
