@@ -480,7 +480,23 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	peak, _ = child.Stats()
 	b.rep.add(round, "strata", rss+", Go memory limit RSS before + budget: throughput", "MB/s", res.mbps())
 	b.rep.add(round, "strata", rss+", Go memory limit RSS before + budget: broker peak RSS", "MiB", float64(peak.VMHWMKiB)/1024)
-	return nil
+
+	// 4) More partitions (coldparts.go).
+	restartFor := func(extra map[string]string, topics ...string) error {
+		if err := restart(extra); err != nil {
+			return err
+		}
+		for _, t := range topics {
+			if _, err := waitTierAttached(ctx, child.Addr, t, 120*time.Second); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := restart(nil); err != nil {
+		return err
+	}
+	return b.coldPartitionsPhase(ctx, round, bucket, func() *brokerChild { return child }, restartFor, prof, cacheMiB)
 }
 
 // idlePartitions creates a topic of n partitions on a child with default maintenance
