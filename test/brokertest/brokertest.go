@@ -1,11 +1,15 @@
 // Package brokertest starts in-process Strata brokers for tests: one way to run a broker on a
 // loopback port, restart it on the same port and data directory, and stop it waiting for its
-// Run loop to return. Tests that must kill the broker (kill -9) run it in a child process
-// instead and do not use this package.
+// Run loop to return (a Run that returns an error fails the test). Tests that must kill the
+// broker (kill -9) run it in a child process instead and do not use this package.
+//
+// With STRATA_TEST_LOG set in the environment the brokers log at debug level to stderr.
 package brokertest
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -25,6 +29,10 @@ const anyPort = "127.0.0.1:0"
 type Config struct {
 	// Dir is the data directory (log.dirs); t.TempDir() when empty.
 	Dir string
+	// Addr is the listen address (host:port); 127.0.0.1:0 when empty. A fixed address is
+	// for tests that put something in front of the broker (a proxy named in
+	// advertised.listeners); starting on it is retried like a restart.
+	Addr string
 	// Props are broker properties; listeners and log.dirs are set by Start and must not be
 	// given here.
 	Props map[string]string
@@ -50,7 +58,11 @@ func Start(t testing.TB, c Config) *Broker {
 	if c.Dir == "" {
 		c.Dir = t.TempDir()
 	}
-	tb := &Broker{cfg: c, addr: anyPort}
+	addr := c.Addr
+	if addr == "" {
+		addr = anyPort
+	}
+	tb := &Broker{cfg: c, addr: addr}
 	tb.start(t)
 	t.Cleanup(func() { tb.Stop(t) })
 	return tb
@@ -73,7 +85,8 @@ func (tb *Broker) Restart(t testing.TB) {
 }
 
 // Stop closes the broker and waits up to 20 s for its Run loop to return. It reports a close
-// error or a Run loop that does not return as a test error. Stopping a stopped broker is a no-op.
+// error, an error returned by Run, or a Run loop that does not return as a test error.
+// Stopping a stopped broker is a no-op.
 func (tb *Broker) Stop(t testing.TB) {
 	t.Helper()
 	if tb.b == nil {
@@ -83,7 +96,10 @@ func (tb *Broker) Stop(t testing.TB) {
 		t.Errorf("cannot close broker %q: %v", tb.addr, err)
 	}
 	select {
-	case <-tb.done:
+	case err := <-tb.done:
+		if err != nil {
+			t.Errorf("broker %q: Run: %v", tb.addr, err)
+		}
 	case <-time.After(stopTimeout):
 		t.Errorf("broker %q: Run did not return %v after Close", tb.addr, stopTimeout)
 	}
@@ -102,6 +118,9 @@ func (tb *Broker) start(t testing.TB) {
 	}
 	if tb.cfg.Store != nil {
 		cfg.RemoteStore = tb.cfg.Store
+	}
+	if os.Getenv("STRATA_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if tb.cfg.Edit != nil {
 		tb.cfg.Edit(&cfg)
