@@ -8,10 +8,15 @@ package brokertest
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/tiering"
@@ -144,4 +149,45 @@ func (tb *Broker) start(t testing.TB) {
 	}
 	tb.b, tb.done = b, make(chan error, 1)
 	go func() { tb.done <- b.Run(context.Background()) }()
+	// Start returns once Run serves (answers ApiVersions), so that a Stop right after it
+	// does not close the broker before Run began, which Run reports as an error.
+	if err := waitServing(tb.addr, tb.done); err != nil {
+		t.Fatalf("broker %q does not serve: %v", tb.addr, err)
+	}
+}
+
+// waitServing sends ApiVersions to addr until it is answered, for up to 10 s, or until Run
+// returns (done).
+func waitServing(addr string, done chan error) error {
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("brokertest")).AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			if _, err := c.Write(frame); err != nil {
+				return err
+			}
+			var size [4]byte
+			_, err = io.ReadFull(c, size[:])
+			return err
+		}()
+		if err == nil {
+			return nil
+		}
+		select {
+		case rerr := <-done:
+			done <- rerr // for Stop
+			return fmt.Errorf("Run returned %v", rerr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
