@@ -69,6 +69,10 @@ func (b *bench) coldPartitionsPhase(ctx context.Context, round int, bucket strin
 	}
 	for _, n := range b.o.rssPartitions {
 		topic := topics[n]
+		// A cache smaller than two chunks per partition read at once cannot bound memory:
+		// each reader holds the chunk it reads and the one a batch crosses into, cached or
+		// not. The cache is raised to that (the metric names the cache used).
+		cacheMiB := max(cacheMiB, int64(n)*2*b.o.chunkMiB)
 		if err := restart(map[string]string{"remote.log.cache.bytes": strconv.FormatInt(cacheMiB<<20, 10)}, topic); err != nil {
 			return err
 		}
