@@ -34,12 +34,16 @@ const anyPort = "127.0.0.1:0"
 type Config struct {
 	// Dir is the data directory (log.dirs); t.TempDir() when empty.
 	Dir string
-	// Addr is the listen address (host:port); 127.0.0.1:0 when empty. A fixed address is
-	// for tests that put something in front of the broker (a proxy named in
-	// advertised.listeners); starting on it is retried like a restart.
+	// Addr is the listen address (host:port) of the PLAINTEXT listener; 127.0.0.1:0 when
+	// empty. A fixed address is for tests that put something in front of the broker (a
+	// proxy named in advertised.listeners); starting on it is retried like a restart.
 	Addr string
-	// Props are broker properties; listeners and log.dirs are set by Start and must not be
-	// given here.
+	// Listeners names more listeners besides PLAINTEXT, by security protocol (SSL,
+	// SASL_PLAINTEXT, SASL_SSL), each on a loopback port of its own, kept across Restart
+	// (ListenerAddr). Their security settings go in Props.
+	Listeners []string
+	// Props are broker properties; listeners and log.dirs are set by Start (see Addr and
+	// Listeners) and must not be given here.
 	Props map[string]string
 	// Store, when not nil, is the broker's object store (Config.RemoteStore).
 	Store tiering.ObjectStore
@@ -51,7 +55,8 @@ type Config struct {
 // Broker is an in-process broker started by Start. Its methods are not safe for concurrent use.
 type Broker struct {
 	cfg  Config
-	addr string // host:port; fixed at the first start so that restarts keep it
+	addr string            // host:port; fixed at the first start so that restarts keep it
+	more map[string]string // Config.Listeners: name -> host:port, fixed like addr
 	b    *broker.Broker
 	done chan error
 }
@@ -67,7 +72,10 @@ func Start(t testing.TB, c Config) *Broker {
 	if addr == "" {
 		addr = anyPort
 	}
-	tb := &Broker{cfg: c, addr: addr}
+	tb := &Broker{cfg: c, addr: addr, more: map[string]string{}}
+	for _, name := range c.Listeners {
+		tb.more[name] = anyPort
+	}
 	tb.start(t)
 	t.Cleanup(func() { tb.Stop(t) })
 	return tb
@@ -75,6 +83,15 @@ func Start(t testing.TB, c Config) *Broker {
 
 // Addr is the broker's listen address (host:port). It does not change across Restart.
 func (tb *Broker) Addr() string { return tb.addr }
+
+// ListenerAddr is the address (host:port) of the listener named name: PLAINTEXT or one of
+// Config.Listeners ("" for another name). It does not change across Restart.
+func (tb *Broker) ListenerAddr(name string) string {
+	if name == "PLAINTEXT" {
+		return tb.addr
+	}
+	return tb.more[name]
+}
 
 // Dir is the broker's data directory.
 func (tb *Broker) Dir() string { return tb.cfg.Dir }
@@ -113,7 +130,11 @@ func (tb *Broker) Stop(t testing.TB) {
 
 func (tb *Broker) start(t testing.TB) {
 	t.Helper()
-	all := map[string]string{"listeners": "PLAINTEXT://" + tb.addr, "log.dirs": tb.cfg.Dir}
+	listeners := "PLAINTEXT://" + tb.addr
+	for _, name := range tb.cfg.Listeners {
+		listeners += "," + name + "://" + tb.more[name]
+	}
+	all := map[string]string{"listeners": listeners, "log.dirs": tb.cfg.Dir}
 	for k, v := range tb.cfg.Props {
 		all[k] = v
 	}
@@ -146,6 +167,11 @@ func (tb *Broker) start(t testing.TB) {
 	}
 	if tb.addr == anyPort {
 		tb.addr = b.Addr().String()
+	}
+	for name, a := range tb.more {
+		if a == anyPort {
+			tb.more[name] = b.ListenerAddr(name).String()
+		}
 	}
 	tb.b, tb.done = b, make(chan error, 1)
 	go func() { tb.done <- b.Run(context.Background()) }()
