@@ -77,6 +77,7 @@ func (b *bench) coldPartitionsPhase(ctx context.Context, round int, bucket strin
 			return err
 		}
 		c := child()
+		idle, _ := c.Stats()
 		c.ResetPeakRSS()
 		var res produceResult
 		if err := prof(fmt.Sprintf("cold-rss-%dp", n), func() (err error) {
@@ -89,6 +90,9 @@ func (b *bench) coldPartitionsPhase(ctx context.Context, round int, bucket strin
 		name := fmt.Sprintf("cold replay %dp, cache %d MiB", n, cacheMiB)
 		b.rep.add(round, "strata", name+": throughput", "MB/s", res.mbps())
 		b.rep.add(round, "strata", name+": broker peak RSS", "MiB", float64(peak.VMHWMKiB)/1024)
+		b.rep.add(round, "strata", name+": broker peak live heap (GC-marked)", "MiB", float64(peak.PeakLiveHeap)/(1<<20))
+		b.rep.add(round, "strata", name+": broker peak heap in use (live + garbage)", "MiB", float64(peak.PeakHeapObjects)/(1<<20))
+		b.rep.add(round, "strata", name+": broker RSS before", "MiB", float64(idle.VMRSSKiB)/1024)
 		b.rep.add(round, "strata", name+": RSS target (cache + 64 MiB)", "MiB", float64(cacheMiB+64))
 	}
 	return nil
