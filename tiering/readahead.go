@@ -22,8 +22,10 @@ package tiering
 //     that no prefetched chunk is pushed out before its reader gets to it). A reader holds
 //     a lease on what its last sequential read asked ahead for; it lapses when the reader
 //     reads elsewhere, after aheadLeaseTTL without a sequential read, or when the partition
-//     closes. A reader that finds the budget spent gets what is left (possibly nothing:
-//     its reads then wait for their own GETs).
+//     closes. While every reader gets what it asks for, each does; once some reader gets
+//     less, every reader is held to an equal share of the budget as it renews its lease, so
+//     that a consumer of many partitions, whose fetch waits for its slowest partition, does
+//     not have some of them read ahead in full and others not at all.
 //
 // The cache (package cache) only loads what it is asked to, once per chunk; it decides
 // nothing about what comes next.
@@ -61,31 +63,36 @@ type aheadBudget struct {
 }
 
 type aheadLease struct {
-	bytes int64
+	bytes int64 // granted
+	want  int64 // asked for
 	until time.Time
 }
 
 // reserve replaces p's lease with one of at most want bytes, within limit bytes for all
-// leases, and returns the bytes granted.
-func (b *aheadBudget) reserve(p *RemotePartition, want, limit int64, now time.Time) int64 {
+// leases, and returns the bytes granted, a multiple of unit: want if it fits; when another
+// reader holds less than it asked for, at most an equal share of limit.
+func (b *aheadBudget) reserve(p *RemotePartition, want, limit, unit int64, now time.Time) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.leases == nil {
 		b.leases = make(map[*RemotePartition]aheadLease)
 	}
 	b.releaseLocked(p)
-	if b.held+want > limit {
-		for q, l := range b.leases {
-			if now.After(l.until) {
-				b.releaseLocked(q)
-			}
+	short := false // some other reader holds less than it asked for
+	for q, l := range b.leases {
+		if now.After(l.until) {
+			b.releaseLocked(q)
+		} else if l.bytes < l.want {
+			short = true
 		}
 	}
-	grant := max(min(want, limit-b.held), 0)
-	if grant > 0 {
-		b.leases[p] = aheadLease{bytes: grant, until: now.Add(aheadLeaseTTL)}
-		b.held += grant
+	grant := min(want, limit-b.held)
+	if short {
+		grant = min(grant, limit/int64(len(b.leases)+1))
 	}
+	grant = max(grant/unit*unit, 0)
+	b.leases[p] = aheadLease{bytes: grant, want: want, until: now.Add(aheadLeaseTTL)}
+	b.held += grant
 	return grant
 }
 
@@ -132,10 +139,12 @@ func (p *RemotePartition) startRead(ctx context.Context, st *remoteState, i int,
 	p.prefetchRead(ctx, st, i, pos, maxBytes)
 	cb := p.m.cfg.ChunkBytes
 	run := p.runChunks(want)
-	grant := p.m.ahead.reserve(p, int64(want+run-1)*cb, p.aheadBudgetBytes(), time.Now())
-	if grant < int64(want+run-1)*cb {
-		run = 1 // what is left, exactly: no run completed past it
-		want = int(grant / cb)
+	grant := p.m.ahead.reserve(p, int64(want+run-1)*cb, p.aheadBudgetBytes(), cb, time.Now())
+	if got := int(grant / cb); got < want+run-1 {
+		// Less than asked: keep the GETs as large as the grant allows, the last run
+		// completed to its group's end within it.
+		run = max(min(run, got), 1)
+		want = got - (run - 1)
 	}
 	r.chunks, r.run = want, run
 	return r

@@ -11,9 +11,10 @@ import (
 )
 
 // The read-ahead of all partitions shares one budget, a quarter of the chunk cache: a
-// consumer reading many tiered partitions gets read-ahead for as many as fit, not one per
-// partition; a reader that stops reading sequentially, or whose partition closes, gives
-// its share back.
+// consumer reading many tiered partitions gets read-ahead within it, not a full one per
+// partition; once it does not cover every reader, each reader is held to an equal share
+// as it reads on (none is left without); a reader that stops reading sequentially, or whose
+// partition closes, gives its share back.
 func TestReadAheadSharesABudget(t *testing.T) {
 	const cb = 512
 	c, err := cache.New(cache.Config{MaxBytes: 16 * cb, IndexMaxBytes: 1 << 20, ReadAheadConcurrency: 64})
@@ -28,8 +29,8 @@ func TestReadAheadSharesABudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Budget: 16 chunks / 4 = 4 chunks. A reader of one chunk at a time wants its next
-	// two (at most 16/8 = 2 chunks each): two readers fit.
-	const budget, lease = 4 * cb, 2 * cb
+	// two (at most 16/8 = 2 chunks each): two readers fit; four get one chunk each.
+	const budget, share = 4 * cb, cb
 	var parts []*tiering.RemotePartition
 	for i := range 4 {
 		l := openLog(t, t.TempDir(), 4096)
@@ -66,18 +67,25 @@ func TestReadAheadSharesABudget(t *testing.T) {
 		}
 	}
 	check("four sequential readers", budget)
-	read(0) // a reader that had its share keeps it
-	check("a reader reading on", budget)
-	// Partition 1's reader goes elsewhere (not sequential): its share goes back, and the
-	// next sequential read of a reader without one takes it.
+	for i := range parts { // each reads on: equal shares
+		read(i)
+	}
+	for i := range parts {
+		read(i)
+	}
+	for i, p := range parts {
+		if got := p.ReadAheadLease(); got != share {
+			t.Fatalf("reader %d holds %d bytes of read-ahead, want an equal share %d", i, got, share)
+		}
+	}
+	check("four readers reading on", budget)
+	// Partition 1's reader goes elsewhere (not sequential): its share goes back.
 	if _, err := parts[1].Read(t.Context(), parts[1].Entries()[1].BaseOffset, cb, true); err != nil {
 		t.Fatal(err)
 	}
-	check("a reader gone elsewhere", budget-lease)
-	read(2)
-	check("another reader took the share", budget)
+	check("a reader gone elsewhere", budget-share)
 	m.ClosePartition("share", 0)
-	check("a partition closed", budget-lease)
+	check("a partition closed", budget-2*share)
 	time.Sleep(20 * time.Millisecond) // the prefetches of the last reads
 }
 
