@@ -147,7 +147,8 @@
 // parallel and enough chunks past it to cover its next two reads of the same size loaded in
 // aligned runs (one GET of up to Config.ReadAheadRunChunks chunks each, several in flight),
 // crossing into the next segments up to ReadOptions.Until; the read-ahead of all
-// partitions shares a quarter of the chunk cache budget. Chunks stay the unit of caching;
+// partitions shares a quarter of the chunk cache budget (in equal shares once it does not
+// cover every reader). Chunks stay the unit of caching;
 // only the requests are larger, which costs the broker and the bucket less CPU per byte
 // (TestTierColdReadCPU in test/).
 //
