@@ -11,9 +11,8 @@ package broker
 //     waits until it is fsynced, at most TimeoutMillis (then REQUEST_TIMED_OUT; the batch
 //     stays written, as in Kafka). The batch is visible at once either way, but the fetches
 //     long-polling its partition are woken only after the fsync of an acks=-1 batch (or
-//     its failure): on this 2-core machine the consumer's fetch, response and next request
-//     ran during the fsync and took the CPU the kernel needed for it (the fsync is ~200 us
-//     of system time on this VM), slowing the acknowledgement the producer waits for; see
+//     its failure), so that a tailing consumer's fetch, response and next request do not
+//     compete with the fsync the producer's acknowledgement waits for; see
 //     wakeAfterDurable. The connection worker appends the connection's next
 //     produce requests during that wait and still answers in order (produce_pipeline.go).
 //     acks=0 sends no response; on any partition error the connection is closed so that
@@ -198,15 +197,9 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 
 // wakeAfterDurable makes an acks=-1 produce wake the fetches waiting for its partitions
 // once its durability waits returned instead of right after the append (handleProduce).
-//
-// Measured with strata-bench's latency phase (1,000 one-record acks=-1 requests/s, one
-// consumer tailing the partition), switching between the two behaviours every 250 ms
-// within each run. At load 1-2 (8 runs): the broker's fsync p50 fell from 0.29-0.31 ms to
-// 0.23-0.25 ms (this machine's own append+fsync p50 is ~0.23 ms), the ack p50 by 5-12% and
-// the ack p90 in every run, the ack p99 fell in 4 runs and rose in 4; the consumer's
-// end-to-end p50 rose from 0.27-0.44 ms to 0.45-0.62 ms: it now sees a record about when
-// the producer learns that the record is safe. At load 9-16 (8 runs) the fsync p50 fell from
-// 0.54-0.59 ms to 0.40-0.45 ms and the ack p50 fell in 6 runs.
+// The trade: the producer's acknowledgement does not share the CPU with the consumers it
+// would wake, and a tailing consumer sees an acks=-1 record about when its producer learns
+// that it is safe, not earlier.
 const wakeAfterDurable = true
 
 // produceTopic resolves a produce target by name, auto-creating it when allowed.

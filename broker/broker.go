@@ -54,7 +54,6 @@ type Broker struct {
 	// (tests that build a Broker by hand): a cache per log.
 	segFiles *segment.FileCache
 
-	earlyReads partition.EarlyReads      // memory held by early remote reads of all partitions (partition/remote.go)
 	lateTiers  []lateTier                // tiers attached by Run after start-up (tier.go); set by New, taken by Run
 	lateAttach atomic.Bool               // attachTierLate is running: maintenance leaves the pending tiers to it
 	tierUrgent chan *partition.Partition // partitions a request waits for: attachTierLate takes them first

@@ -108,7 +108,7 @@ func TestProducerStateRestoredFromBucket(t *testing.T) {
 			}
 			// The maintenance snapshot prunes neither roll snapshot while its segment is local.
 			p.SaveProducerState()
-			if offs, _ := producer.Snapshots(p.Dir()); len(offs) == 0 {
+			if offs, _ := producer.Snapshots(nil, p.Dir()); len(offs) == 0 {
 				t.Fatal("no snapshots left after pruning")
 			}
 			b1.Close()
@@ -183,7 +183,7 @@ func TestProducerStateRestoredWithoutRemoteSnapshotIsIncomplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Roll()
-	offs, _ := producer.Snapshots(p.Dir())
+	offs, _ := producer.Snapshots(nil, p.Dir())
 	for _, o := range offs {
 		os.Remove(producer.SnapshotPath(p.Dir(), o))
 	}

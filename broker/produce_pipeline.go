@@ -15,9 +15,9 @@ package broker
 //
 // A produce request is deferred only when there is something to overlap its wait with: a
 // request already queued behind it, or pending responses. A request that comes alone is
-// waited for by the worker itself, as before: handing the wait to a goroutine and the
-// response back cost the lone request ~50-90 us at p50 on this machine
-// (BenchmarkProduceLatency), which is what the fixed-rate latency workload is made of.
+// waited for by the worker itself: handing the wait to a goroutine and the response back
+// adds a goroutine switch each way to the latency of a lone request (BenchmarkProduceLatency
+// measures it), and a low-rate producer sends nothing but lone requests.
 //
 // A pending request keeps its frame bytes counted against the connection's queue budget
 // until its response is written, so pipelining holds no more memory than queueing did.

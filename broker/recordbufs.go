@@ -2,10 +2,9 @@ package broker
 
 // Pooled buffers for local Fetch reads.
 //
-// A local fetch read (readLocal) used to allocate a fresh []byte per partition per
-// response; for reads of MiBs the runtime zeroes every new allocation before pread
-// overwrites it, and memclrNoHeapPointers was 46% of the broker's CPU consuming 8 hot
-// partitions. Instead the connection's worker (server.go) lends a recordBufs to the
+// A fresh []byte per partition per response would be zeroed by the runtime before pread
+// overwrites it, which for reads of MiBs costs as much as the read. Instead the
+// connection's worker (server.go) lends a recordBufs to the
 // handler through the context; handleFetch reads local record sets into buffers taken
 // from size-class pools, and the worker gives them all back once the response is written
 // (or dropped). Nothing else may keep a reference to a response's RecordBatches past that

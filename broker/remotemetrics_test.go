@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -37,8 +38,9 @@ func tierFetchMetrics(t *testing.T, reg *prometheus.Registry, topic string) (byt
 }
 
 // The tier's remote fetch metrics count the records sent to consumers, not the reads the
-// broker makes ahead of them: after two fetches from the bucket, with the early read of
-// the third done but never taken, they show exactly the two responses' record bytes.
+// broker makes without sending them: after two fetches from the bucket (whose read-ahead
+// loads chunks no fetch has asked for yet) and a third fetch that stopped waiting, its
+// read done but never taken, they show exactly the two responses' record bytes.
 func TestRemoteFetchMetricsCountSentRecordsOnly(t *testing.T) {
 	b, reg := startChunkedTierBroker(t, nil)
 	topic, err := b.createTopic("cold", 1, map[string]string{
@@ -88,17 +90,24 @@ func TestRemoteFetchMetricsCountSentRecordsOnly(t *testing.T) {
 			offset = rb.FirstOffset + int64(rb.LastOffsetDelta) + 1
 		}
 	}
-	// The early read of the third fetch's records finishes, and is never taken.
+	// A third fetch stops waiting at once (its client went away): its read finishes, and
+	// is never taken.
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, done, err := p.ReadRemote(gone, offset, 5000, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for !done { // (done: the read beat the fetch's give-up; taken, and not sent either)
 		if n, err, ok := p.PendingRemoteReadForTesting(offset); ok {
 			if err != nil || n == 0 {
-				t.Fatalf("early read at %d: %d bytes, %v", offset, n, err)
+				t.Fatalf("untaken read at %d: %d bytes, %v", offset, n, err)
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no early read at %d", offset)
+			t.Fatalf("no pending read at %d", offset)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -265,7 +265,7 @@ func appendResponse(buf []byte, correlationID int32, resp kmsg.Response) []byte 
 	if fr, ok := resp.(*kmsg.FetchResponse); ok {
 		// A fetch response is mostly record bytes: size the buffer once, instead of letting
 		// append double it (copying everything encoded so far each time) on the way to
-		// tens of MiB. growslice was 40% of the broker's CPU consuming 8 partitions.
+		// tens of MiB.
 		buf = growResponseBuf(buf, fetchResponseSizeHint(fr))
 	}
 	start := len(buf)

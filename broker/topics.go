@@ -639,12 +639,10 @@ func (b *Broker) openPartition(t *Topic, i int32) (*partition.Partition, error) 
 		Topic: t.Name, TopicID: t.ID, Index: i, Dir: b.partitionDir(t.Name, i),
 		Config:      partitionConfig(t.Config()),
 		Logger:      b.logger,
-		FS:          b.segmentFS,    // nil: the OS; tests use segmenttest.MemFS
-		Files:       b.segFiles,     // one cap on sealed segment files for all partitions (segfiles.go)
-		OnFsync:     b.observeFsync, // opsmetrics.go
-		EarlyReads:  &b.earlyReads,
+		FS:          b.segmentFS,      // nil: the OS; tests use segmenttest.MemFS
+		Files:       b.segFiles,       // one cap on sealed segment files for all partitions (segfiles.go)
+		OnFsync:     b.observeFsync,   // opsmetrics.go
 		FreeReserve: b.releaseReserve, // fulldisk.go
-		ChunkBytes:  b.cfg.RemoteChunkBytes,
 
 		ProducerIDExpiration: time.Duration(b.cfg.ProducerIDExpirationMs) * time.Millisecond,
 	})

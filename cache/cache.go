@@ -8,14 +8,14 @@
 // Keys are immutable: a remote object key names bytes that never change (segment objects
 // carry a UUID and are never overwritten), so the cache never needs invalidation.
 //
-// Read-ahead: Prefetch starts a background load of a chunk the caller expects to need
-// next (the tiering reader asks for the chunks after the ones a sequential consumer just
-// read, crossing into the next segment); PrefetchRun does so for several consecutive
-// chunks with one load (one ranged GET, cut into chunks as it arrives), so that a
-// sequential reader's GETs are large while the cache keeps its chunk granularity. A reader
-// of a chunk that a run is loading waits for the run rather than sending its own GET.
-// Prefetches are best-effort: they are dropped when ReadAheadConcurrency loads are already
-// running, and Close waits for them.
+// Background loads: Prefetch loads a chunk the caller names without waiting for it, and
+// PrefetchRun several consecutive chunks with one load (one ranged GET, cut into chunks as
+// it arrives), so that a caller's GETs can be large while the cache keeps its chunk
+// granularity. A reader of a chunk that a run is loading waits for the run rather than
+// sending its own GET. The cache only carries out these loads: which chunks to load ahead,
+// and how many, is the caller's policy (tiering/readahead.go). Background loads are
+// best-effort: they are dropped when ReadAheadConcurrency loads are already running, and
+// Close waits for them.
 package cache
 
 import (

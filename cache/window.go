@@ -7,10 +7,11 @@ import (
 
 // window is a small strict-LRU admission window in front of a ristretto cache (the "W" of
 // W-TinyLFU, which ristretto lacks). Every loaded entry enters the window, so the reader
-// that asked for it, and a sequential reader's prefetched next chunk, find it again even
-// when ristretto's TinyLFU admission would reject a newcomer in a full cache (ristretto
-// rejects entries seen less often than its victims, and without the window a chunk read
-// piecewise by one consumer could be fetched dozens of times). Entries leaving the window
+// that asked for it, and a chunk loaded in the background for a reader (Prefetch), find it
+// again even when ristretto's TinyLFU admission would reject a newcomer in a full cache
+// (ristretto rejects entries seen less often than its victims, and without the window a
+// chunk read piecewise by one consumer could be fetched dozens of times). A caller that
+// loads ahead keeps what it loads within the window's size (tiering/readahead.go). Entries leaving the window
 // are offered to ristretto, which admits them by frequency; lookups that hit the window
 // first touch ristretto so that its frequency sketch learns about them.
 type window struct {

@@ -15,7 +15,7 @@
 //	                                (encoding: broker/producer/doc.go; name:
 //	                                segment.ProducerSnapshotPath)
 //
-// A snapshot is written atomically (temporary file, fsync, rename, directory fsync) at
+// A snapshot is written atomically on the partition's filesystem seam (segment.WriteFileAtomic) at
 // every maintenance run that saw appends and at Close, at the log end; a partition of a
 // tiered topic also writes one at every roll, at the new segment's base offset, which the
 // uploader sends with the sealed segment. After each maintenance snapshot the others are
@@ -61,11 +61,10 @@
 // that offset joins it); a failed read is answered again for 50 ms, doubling with each
 // consecutive failure up to 1 s, without a new GET. The records of a remote read are
 // slices of the tier's chunk cache (tiering.Records): read-only, and written to the socket
-// as they are. Once a fetch takes a read, the read of the offset after it starts (an early
-// read), so that a sequential consumer's next fetch finds its records ready; early reads
-// of all partitions share a budget (EarlyReads, 128 MiB) and are dropped when no fetch
-// takes them within 10 s. The tier prefetches the chunks a sequential reader will need
-// next (tiering/doc.go).
+// as they are. A read no fetch takes (its fetch stopped waiting) is dropped after 10 s. The
+// partition reads only what a fetch asks for: what is loaded ahead of a sequential
+// consumer is the tier's (tiering/readahead.go), told the local log start as its bound
+// (ReadOptions.Until), since the offsets from there on are read locally.
 //
 // ListOffset answers the special values (latest, earliest, max timestamp, earliest local,
 // latest tiered, earliest pending upload) and timestamps: remote first when the tier holds

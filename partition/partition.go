@@ -66,12 +66,6 @@ type Options struct {
 	Files   *segment.FileCache  // one cap on sealed segment files for all partitions; nil: the log's own
 	OnFsync func(time.Duration) // called after every durability fsync (metrics)
 
-	// EarlyReads is the broker-wide budget of remote reads made ahead of a consumer (nil:
-	// a budget of this partition alone); ChunkBytes is remote.log.chunk.bytes (an early
-	// read may pin two chunks beyond its size).
-	EarlyReads *EarlyReads
-	ChunkBytes int64
-
 	// ProducerIDExpiration is producer.id.expiration.ms (0: the producer package default).
 	ProducerIDExpiration time.Duration
 
@@ -94,6 +88,7 @@ type Partition struct {
 	topicID   [16]byte
 	index     int32
 	dir       string
+	fs        segment.FS // the local log's filesystem; producer snapshots are written on it
 	logger    *slog.Logger
 
 	log    *segment.Log
@@ -119,8 +114,6 @@ type Partition struct {
 	remoteInflight map[*remoteRead]struct{} // guarded by remoteMu: every read's goroutine still running (close cancels them)
 	remoteWG       sync.WaitGroup
 	remoteFails    atomic.Int32 // consecutive failed remote reads (the error hold doubles with them)
-	early          *EarlyReads  // the budget for early reads (remote.go)
-	earlyPin       int64        // bytes an early read may pin beyond its size: two chunks (remote.log.chunk.bytes)
 
 	freeReserve func(why string) bool // Options.FreeReserve
 	warns       warnLimiter           // full-disk warnings, at most one a minute each (warn.go)
@@ -150,14 +143,14 @@ func Open(o Options) (*Partition, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("topic", o.Topic, "partition", o.Index)
-	early := o.EarlyReads
-	if early == nil {
-		early = new(EarlyReads)
-	}
 	p := &Partition{topicName: o.Topic, topicID: o.TopicID, index: o.Index, dir: o.Dir, logger: logger,
-		early: early, earlyPin: 2 * o.ChunkBytes, idExp: o.ProducerIDExpiration, freeReserve: o.FreeReserve}
+		idExp: o.ProducerIDExpiration, freeReserve: o.FreeReserve}
 	cfg := o.Config
 	p.cfg.Store(&cfg)
+	p.fs = o.FS
+	if p.fs == nil {
+		p.fs = segment.OSFS{}
+	}
 
 	scfg := segmentConfig(cfg, logger)
 	scfg.OnFsync = o.OnFsync

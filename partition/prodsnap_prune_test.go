@@ -27,7 +27,7 @@ func TestProducerSnapshotPruneWithoutListing(t *testing.T) {
 
 	check := func(step string) {
 		t.Helper()
-		got, err := producer.Snapshots(p.dir)
+		got, err := producer.Snapshots(nil, p.dir)
 		if err != nil {
 			t.Fatal(err)
 		}

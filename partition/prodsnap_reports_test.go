@@ -53,7 +53,7 @@ func TestProducerSnapshotReportsKeepUploadChoice(t *testing.T) {
 			}
 			// oldChoice is what a listing of the directory picks for seg.
 			oldChoice := func(seg segment.SegmentInfo) int64 {
-				offs, err := producer.Snapshots(p.dir)
+				offs, err := producer.Snapshots(nil, p.dir)
 				if err != nil {
 					t.Fatal(err)
 				}

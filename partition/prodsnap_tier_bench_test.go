@@ -21,7 +21,7 @@ func BenchmarkProducerSnapshotAtRoll(b *testing.B) {
 			dir := b.TempDir()
 			b.ResetTimer()
 			for i := range b.N {
-				if err := st.Save(dir, int64(i)); err != nil {
+				if err := st.Save(nil, dir, int64(i)); err != nil {
 					b.Fatal(err)
 				}
 			}

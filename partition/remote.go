@@ -1,13 +1,12 @@
 package partition
 
-// Remote reads: background reads of the tier that a fetch waits for a bounded time, and
-// early reads ahead of a sequential consumer (see doc.go, "Reads").
+// Remote reads: background reads of the tier that a fetch waits for a bounded time (see
+// doc.go, "Reads"). What is loaded ahead of a consumer is the tier's (tiering/readahead.go).
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/segment"
@@ -23,8 +22,7 @@ const (
 	remoteReadTimeout  = 30 * time.Second
 	// A failed remote read answers fetches at the same offset with its error for a while
 	// instead of starting a new read, so consumers retrying against a bucket that is down
-	// cost a few GETs per partition per second, not one per fetch (one replaying consumer
-	// made ~250 failing GETs a second; test/reliability). The hold starts at
+	// cost a few GETs per partition per second, not one per fetch. The hold starts at
 	// remoteErrorHoldMin and doubles with each consecutive failure of the partition up to
 	// remoteErrorHoldMax, so one transient error costs a consumer little.
 	remoteErrorHoldMin = 50 * time.Millisecond
@@ -37,8 +35,6 @@ type remoteRead struct {
 	done     chan struct{}
 	cancel   context.CancelFunc
 	left     chan struct{}   // closed once r is no longer the pending read (leftLocked)
-	early    bool            // started by readNextRemoteLocked, not asked for by a fetch
-	charge   int64           // guarded by remoteMu: bytes charged to the early-read budget, not yet released
 	data     tiering.Records // valid after done (aliases the tier's chunk cache: read-only)
 	err      error           // valid after done
 	finished time.Time       // valid after done
@@ -86,7 +82,7 @@ func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, 
 			p.remoteMu.Unlock()
 			return tiering.Records{}, true, ErrClosed
 		}
-		r = p.startRemoteReadLocked(t, offset, maxBytes, minOneBatch, 0)
+		r = p.startRemoteReadLocked(t, offset, maxBytes, minOneBatch)
 	}
 	p.remoteMu.Unlock()
 
@@ -105,10 +101,8 @@ func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, 
 
 	p.remoteMu.Lock()
 	if p.remotePending == r && !r.heldError(time.Now()) {
-		// Consumed; the client moves on to the next offset, which is read meanwhile.
-		p.remotePending = nil
+		p.remotePending = nil // consumed: the client moves on to the next offset
 		p.leftLocked(r)
-		p.readNextRemoteLocked(t, r, maxBytes, minOneBatch)
 	}
 	p.remoteMu.Unlock()
 	if r.err != nil {
@@ -128,73 +122,31 @@ func (p *Partition) CountRemoteFetch(n int) {
 	}
 }
 
-// Early reads and the memory of pending reads. A finished read keeps its records (and so
-// the whole cached chunks they lie in, even once the cache has evicted them) for as long
-// as it is the partition's pending read. So that a consumer that goes away (closed
-// connection, rebalance, crash) does not leave them held for the life of the partition:
-//   - a finished read that no fetch takes within remoteReadKeep is dropped (its goroutine
-//     waits for that, or for the read to be taken or replaced, or for close);
-//   - early reads, which no client asked for yet, are charged to a broker-wide budget
-//     (earlyReadBudget: their size plus two chunks they may pin at their ends) and are
-//     not started when it is spent, except one when nothing else is charged; the charge
-//     is released when the read is taken, replaced, dropped, fails or the partition
-//     closes.
-const (
-	remoteReadKeep  = 10 * time.Second
-	earlyReadBudget = 128 << 20
-)
-
-// EarlyReads is the charge of early reads still pending, shared by the partitions of a
-// broker (Options.EarlyReads). The zero value is ready to use.
-type EarlyReads struct {
-	held atomic.Int64
-}
-
-// reserve charges n bytes if they fit in earlyReadBudget (or nothing is charged).
-func (e *EarlyReads) reserve(n int64) bool {
-	for {
-		h := e.held.Load()
-		if h > 0 && h+n > earlyReadBudget {
-			return false
-		}
-		if e.held.CompareAndSwap(h, h+n) {
-			return true
-		}
-	}
-}
+// The memory of pending reads. A finished read keeps its records (and so the whole cached
+// chunks they lie in, even once the cache has evicted them) for as long as it is the
+// partition's pending read. So that a consumer that goes away (closed connection,
+// rebalance, crash) does not leave them held for the life of the partition, a finished read
+// that no fetch takes within remoteReadKeep is dropped (its goroutine waits for that, or
+// for the read to be taken or replaced, or for close).
+const remoteReadKeep = 10 * time.Second
 
 // leftLocked notes that r is no longer the pending read (taken by a fetch, or replaced):
-// its goroutine stops keeping it and its early-read charge is released. p.remoteMu must
-// be held.
+// its goroutine stops keeping it. p.remoteMu must be held.
 func (p *Partition) leftLocked(r *remoteRead) {
 	select {
 	case <-r.left:
 	default:
 		close(r.left)
 	}
-	p.releaseLocked(r)
 }
-
-// releaseLocked gives r's early-read charge back. p.remoteMu must be held.
-func (p *Partition) releaseLocked(r *remoteRead) {
-	if r.charge > 0 {
-		p.early.held.Add(-r.charge)
-		r.charge = 0
-	}
-}
-
-// Held returns the bytes charged to the budget now.
-func (e *EarlyReads) Held() int64 { return e.held.Load() }
 
 // startRemoteReadLocked starts a background read of t at offset (bounded by
 // remoteReadTimeout, cancelled by stopRemote) and makes it the partition's pending read,
-// replacing the previous one. charge is what the read holds of the early-read budget
-// (0: a read a fetch asked for). p.remoteMu must be held and p not closed.
-func (p *Partition) startRemoteReadLocked(t Tier, offset int64, maxBytes int, minOneBatch bool, charge int64) *remoteRead {
+// replacing the previous one. p.remoteMu must be held and p not closed.
+func (p *Partition) startRemoteReadLocked(t Tier, offset int64, maxBytes int, minOneBatch bool) *remoteRead {
 	life, cancel := context.WithCancel(context.Background())
 	rctx, cancelRead := context.WithTimeout(life, remoteReadTimeout)
-	r := &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel, left: make(chan struct{}),
-		early: charge > 0, charge: charge}
+	r := &remoteRead{offset: offset, done: make(chan struct{}), cancel: cancel, left: make(chan struct{})}
 	if old := p.remotePending; old != nil {
 		p.leftLocked(old) // a fetch that joined it still gets its records
 	}
@@ -207,12 +159,12 @@ func (p *Partition) startRemoteReadLocked(t Tier, offset int64, maxBytes int, mi
 	go func() {
 		defer p.remoteWG.Done()
 		defer cancel()
-		// Not counted: it may be an early read no fetch takes, or a read whose fetch stopped
-		// waiting; the broker counts what it sends (CountFetch). A read a fetch waits for
-		// answers with the chunks already cached (at least one batch) rather than wait for
-		// all the GETs; the early read of the next offset, started once the fetch takes
-		// this one, waits for the rest.
-		r.data, r.err = t.ReadRecords(rctx, offset, maxBytes, minOneBatch, tiering.ReadOptions{Uncounted: true, ReadyOnly: !r.early})
+		// Not counted: the fetch may have stopped waiting for it; the broker counts what it
+		// sends (CountFetch). The read answers with the chunks already cached (at least one
+		// batch) rather than wait for all the GETs; the tier's read-ahead loads the rest
+		// meanwhile, bounded by the local log start (offsets read locally).
+		r.data, r.err = t.ReadRecords(rctx, offset, maxBytes, minOneBatch,
+			tiering.ReadOptions{Uncounted: true, ReadyOnly: true, Until: p.LocalLogStartOffset()})
 		cancelRead()
 		r.finished = time.Now()
 		if r.err != nil {
@@ -236,36 +188,10 @@ func (p *Partition) startRemoteReadLocked(t Tier, offset int64, maxBytes int, mi
 		if r.err == nil && p.remotePending == r {
 			p.remotePending = nil // nobody took it: drop its records
 		}
-		p.releaseLocked(r) // a failed read holds no records; it stays pending for its hold
-		delete(p.remoteInflight, r)
+		delete(p.remoteInflight, r) // a failed read holds no records; it stays pending for its hold
 		p.remoteMu.Unlock()
 	}()
 	return r
-}
-
-// readNextRemoteLocked starts, once a fetch has taken the records of read r, the read a
-// sequential consumer asks for next: from the offset after them, of the same size. A
-// single consumer keeps one fetch in flight, so without it the broker's read (chunk
-// waits, CRC checks) and the client's decoding of the previous response ran one after
-// the other; now they overlap, and the next fetch finds its records ready (readRemote
-// joins a pending read at the same offset). A consumer that asks for another offset
-// replaces it. Nothing is started at or past the local log start (a fetch reads those
-// offsets locally, even when they are in the bucket too) or the remote end, for a failed
-// read, on a closed partition, or when the early-read budget is spent (see above).
-// p.remoteMu must be held.
-func (p *Partition) readNextRemoteLocked(t Tier, r *remoteRead, maxBytes int, minOneBatch bool) {
-	next := r.data.Next
-	if r.err != nil || next <= r.offset || p.closed.Load() || next >= p.LocalLogStartOffset() {
-		return
-	}
-	if _, end, ok := t.Bounds(); !ok || next >= end {
-		return
-	}
-	charge := int64(max(maxBytes, 1)) + max(p.earlyPin, 0)
-	if !p.early.reserve(charge) {
-		return
-	}
-	p.startRemoteReadLocked(t, next, maxBytes, minOneBatch, charge)
 }
 
 func (p *Partition) stopRemote() {

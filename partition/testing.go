@@ -9,7 +9,7 @@ import "github.com/strata-io/strata/segment"
 func (p *Partition) LogForTesting() *segment.Log { return p.log }
 
 // PendingRemoteReadForTesting waits for the partition's pending remote read (a read a
-// fetch did not take yet, such as an early read) if it is at offset, and returns its
+// fetch did not take yet: its fetch stopped waiting) if it is at offset, and returns its
 // record bytes and error; ok=false when no read at offset is pending.
 func (p *Partition) PendingRemoteReadForTesting(offset int64) (n int, err error, ok bool) {
 	p.remoteMu.Lock()

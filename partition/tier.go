@@ -3,7 +3,6 @@ package partition
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/strata-io/strata/broker/producer"
@@ -173,7 +172,7 @@ func (p *Partition) TierCanWait(remoteEnd func() (int64, error)) bool {
 	if end == 0 {
 		return false
 	}
-	if _, err := os.Stat(producer.SnapshotPath(p.dir, end)); err != nil {
+	if _, err := p.fs.Stat(producer.SnapshotPath(p.dir, end)); err != nil {
 		return false
 	}
 	re, err := remoteEnd()

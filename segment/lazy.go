@@ -3,9 +3,8 @@ package segment
 import "sort"
 
 // After a clean shutdown, Open does not make the sealed segments the summary names into
-// segments (structs with three paths, atomics and a lazily loaded index each): for a long
-// history that was most of the broker's start-up (50,000 local segments: ~19 ms of Open,
-// tens of megabytes of fresh memory for the garbage collector to trace). It keeps the
+// segments (structs with three paths, atomics and a lazily loaded index each), so that
+// start-up does not cost time and memory in proportion to a long history. It keeps the
 // marker's records as read (summary.go, v3: fixed-size, no pointers) as the lazy part of
 // the snapshot, and makes them into segments all at once (materialise) the first time
 // something needs one of them as a segment:

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,46 +13,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/brokertest"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
 
-// startAdminBroker runs a broker on 127.0.0.1:0 over dir and returns it with an admin
-// client. Both are closed at the end of the test.
-func startAdminBroker(t *testing.T, dir string, props map[string]string, opts ...kgo.Opt) (*broker.Broker, *kadm.Client, *kgo.Client) {
+// startAdminBroker runs a broker on 127.0.0.1:0 over dir (test/brokertest) and returns it
+// with an admin client. Both are closed at the end of the test (the client first).
+func startAdminBroker(t *testing.T, dir string, props map[string]string, opts ...kgo.Opt) (*brokertest.Broker, *kadm.Client, *kgo.Client) {
 	t.Helper()
-	p := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir}
-	for k, v := range props {
-		p[k] = v
-	}
-	cfg, err := broker.ParseConfig(p)
+	tb := brokertest.Start(t, brokertest.Config{Dir: dir, Props: props})
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(tb.Addr()), kgo.RequestRetries(2)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if os.Getenv("STRATA_TEST_LOG") != "" {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr().String()), kgo.RequestRetries(2)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cl.Close()
-		if err := b.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return b, kadm.NewClient(cl), cl
+	t.Cleanup(cl.Close) // before the broker's Stop (cleanups run last registered first)
+	return tb, kadm.NewClient(cl), cl
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -141,7 +115,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 			t.Errorf("partition %+v", p)
 		}
 	}
-	if md.Cluster != b.ClusterID() || len(md.Brokers) != 1 || md.Brokers[0].Port == 0 {
+	if md.Cluster != b.Broker().ClusterID() || len(md.Brokers) != 1 || md.Brokers[0].Port == 0 {
 		t.Errorf("cluster %q brokers %+v", md.Cluster, md.Brokers)
 	}
 	md, _ = adm.Metadata(ctx, "missing")
@@ -188,7 +162,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	check("bad incremental", ar[0].Err, kerr.InvalidConfig)
 	ar, _ = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "segment.bytes", Value: kadm.StringPtr("1")}}, "orders")
 	check("append non-list", ar[0].Err, kerr.InvalidConfig)
-	tc := b.TopicConfigForTest("orders")
+	tc := b.Broker().TopicConfigForTest("orders")
 	if tc.SegmentBytes != 1048576 || tc.RetentionMs != 7*24*3600*1000 || tc.CleanupPolicy != "delete,compact" {
 		t.Errorf("effective config after alter: %+v", tc)
 	}
@@ -198,7 +172,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	if err != nil || ar[0].Err != nil {
 		t.Fatal(err, ar)
 	}
-	tc = b.TopicConfigForTest("orders")
+	tc = b.Broker().TopicConfigForTest("orders")
 	if tc.SegmentBytes != 1073741824 || tc.RetentionBytes != 1000 || tc.CleanupPolicy != "delete" {
 		t.Errorf("effective config after legacy alter: %+v", tc)
 	}
@@ -236,7 +210,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	var dc kmsg.DescribeClusterRequest
 	dc.Default()
 	dr, err := dc.RequestWith(ctx, cl)
-	if err != nil || dr.ErrorCode != 0 || dr.ClusterID != b.ClusterID() || len(dr.Brokers) != 1 {
+	if err != nil || dr.ErrorCode != 0 || dr.ClusterID != b.Broker().ClusterID() || len(dr.Brokers) != 1 {
 		t.Errorf("describe cluster: %v %+v", err, dr)
 	}
 
@@ -278,12 +252,12 @@ func TestAdminTopicIDsSurviveRestart(t *testing.T) {
 			t.Fatal(err, rs)
 		}
 		id = rs["keep"].ID
-		cluster = b.ClusterID()
-		b.Close()
+		cluster = b.Broker().ClusterID()
+		b.Stop(t)
 	}()
 	b, adm, _ := startAdminBroker(t, dir, nil)
-	if b.ClusterID() != cluster {
-		t.Errorf("cluster id %q after restart, was %q", b.ClusterID(), cluster)
+	if b.Broker().ClusterID() != cluster {
+		t.Errorf("cluster id %q after restart, was %q", b.Broker().ClusterID(), cluster)
 	}
 	md, err := adm.Metadata(ctxT(t), "keep")
 	if err != nil {
@@ -293,7 +267,7 @@ func TestAdminTopicIDsSurviveRestart(t *testing.T) {
 	if td.Err != nil || td.ID != id || len(td.Partitions) != 2 {
 		t.Fatalf("after restart: %+v (want id %x)", td, id)
 	}
-	if tc := b.TopicConfigForTest("keep"); tc.RetentionBytes != 12345 {
+	if tc := b.Broker().TopicConfigForTest("keep"); tc.RetentionBytes != 12345 {
 		t.Errorf("retention.bytes after restart: %d", tc.RetentionBytes)
 	}
 }
@@ -323,33 +297,18 @@ func storeKeys(t *testing.T, store tiering.ObjectStore) []string {
 	return keys
 }
 
-func startTieredBroker(t *testing.T, dir string, store tiering.ObjectStore) (*broker.Broker, *kadm.Client, *kgo.Client) {
+// startTieredBroker is startAdminBroker with store as the broker's object store and a
+// retention check every 100 ms.
+func startTieredBroker(t *testing.T, dir string, store tiering.ObjectStore) (*brokertest.Broker, *kadm.Client, *kgo.Client) {
 	t.Helper()
-	cfg, err := broker.ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir,
-		"log.retention.check.interval.ms": "100"})
+	tb := brokertest.Start(t, brokertest.Config{Dir: dir, Store: store,
+		Props: map[string]string{"log.retention.check.interval.ms": "100"}})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr()), kgo.RequestRetries(2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.RemoteStore = store
-	if os.Getenv("STRATA_TEST_LOG") != "" {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.RequestRetries(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cl.Close()
-		b.Close()
-		<-done
-	})
-	return b, kadm.NewClient(cl), cl
+	t.Cleanup(cl.Close)
+	return tb, kadm.NewClient(cl), cl
 }
 
 // TestAdminTieredTopicLifecycle: a topic with remote.storage.enable uploads sealed
@@ -411,7 +370,7 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		t.Fatalf("no topic.json: %v", storeKeys(t, store))
 	}
 	cl.Close()
-	b1.Close()
+	b1.Stop(t)
 
 	// A new broker on an empty data dir restores the topic from the bucket.
 	b2, adm2, cl2 := startTieredBroker(t, t.TempDir(), store)
@@ -419,7 +378,7 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 	if err != nil || md.Topics["tiered"].Err != nil || md.Topics["tiered"].ID != id {
 		t.Fatalf("restored topic: %v %+v (want id %x)", err, md.Topics["tiered"], id)
 	}
-	if tc := b2.TopicConfigForTest("tiered"); !tc.RemoteStorageEnable || tc.SegmentBytes != 2048 {
+	if tc := b2.Broker().TopicConfigForTest("tiered"); !tc.RemoteStorageEnable || tc.SegmentBytes != 2048 {
 		t.Errorf("restored config %+v", tc)
 	}
 	offs, err := adm2.ListEndOffsets(ctx, "tiered")
@@ -436,7 +395,7 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 	if err := cl2.ProduceSync(ctx, marker).FirstErr(); err != nil || marker.Offset != n {
 		t.Fatalf("produce after restore: offset %d, err %v; want offset %d", marker.Offset, err, n)
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(b2.Addr().String()), kgo.ConsumeTopics("tiered"),
+	cons, err := kgo.NewClient(kgo.SeedBrokers(b2.Addr()), kgo.ConsumeTopics("tiered"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,6 @@ package test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/brokertest"
 	"github.com/strata-io/strata/test/miniotest"
 	"github.com/strata-io/strata/tiering"
 )
@@ -31,56 +30,37 @@ const (
 )
 
 type tierBroker struct {
-	b    *broker.Broker
-	cl   *kgo.Client
-	adm  *kadm.Client
-	done chan error
+	*brokertest.Broker
+	cl  *kgo.Client
+	adm *kadm.Client
 }
 
+// close closes the client and stops the broker (test/brokertest checks Close and Run).
 func (tb *tierBroker) close(t *testing.T) {
 	t.Helper()
-	if tb.b == nil {
-		return
-	}
 	tb.cl.Close()
-	if err := tb.b.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
-	if err := <-tb.done; err != nil {
-		t.Errorf("run: %v", err)
-	}
-	tb.b = nil
+	tb.Stop(t)
 }
 
+// startTierBroker runs a broker over dir tiering to store under the prefix "e2e", with
+// 64 KiB chunks, an upload interval of 300 ms and a retention check every 100 ms.
 func startTierBroker(t *testing.T, dir string, store tiering.ObjectStore) *tierBroker {
 	t.Helper()
-	cfg, err := broker.ParseConfig(map[string]string{
-		"listeners":                       "PLAINTEXT://127.0.0.1:0",
-		"log.dirs":                        dir,
-		"log.retention.check.interval.ms": "100",
-		"remote.log.chunk.bytes":          "65536",
-		"remote.log.upload.interval.ms":   "300",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RemoteStore = store
-	cfg.RemotePrefix = "e2e"
-	if os.Getenv("STRATA_TEST_LOG") != "" {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := &tierBroker{b: b, done: make(chan error, 1)}
-	go func() { tb.done <- b.Run(context.Background()) }()
-	tb.cl, err = kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.RequestRetries(5))
+	tb := &tierBroker{Broker: brokertest.Start(t, brokertest.Config{Dir: dir, Store: store,
+		Props: map[string]string{
+			"log.retention.check.interval.ms": "100",
+			"remote.log.chunk.bytes":          "65536",
+			"remote.log.upload.interval.ms":   "300",
+		},
+		Edit: func(c *broker.Config) { c.RemotePrefix = "e2e" },
+	})}
+	var err error
+	tb.cl, err = kgo.NewClient(kgo.SeedBrokers(tb.Addr()), kgo.RequestRetries(5))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tb.adm = kadm.NewClient(tb.cl)
-	t.Cleanup(func() { tb.close(t) })
+	t.Cleanup(tb.cl.Close) // before the broker's Stop
 	return tb
 }
 
@@ -167,7 +147,7 @@ func TestTierEndToEnd(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: tierTopic, Partition: 0, Key: fmt.Append(nil, i), Value: tierValue(i),
 			Timestamp: time.UnixMilli(tierTs0 + int64(i)*1000)})
 	}
-	pcl, err := kgo.NewClient(kgo.SeedBrokers(tb.b.Addr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytes(4096), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +164,7 @@ func TestTierEndToEnd(t *testing.T) {
 	t.Logf("remote segments %d, local segments %d", remoteLogObjects(t, store), localLogFiles(t, dir))
 
 	// A fresh consumer reads everything from 0, most of it from MinIO.
-	checkRecords(t, consumeAll(t, tb.b.Addr().String(), 0, tierRecords), 0)
+	checkRecords(t, consumeAll(t, tb.Addr(), 0, tierRecords), 0)
 
 	// The log start is still 0 (remote data counts); the end is tierRecords.
 	starts, err := tb.adm.ListStartOffsets(ctx, tierTopic)
@@ -232,7 +212,7 @@ func TestTierEndToEnd(t *testing.T) {
 		return err == nil && h.LogStartOffset > 0 && remoteLogObjects(t, store) == len(live)
 	})
 	t.Logf("after retention: log start %d, remote segments %d (was %d)", start, remoteLogObjects(t, store), before)
-	checkRecords(t, consumeAll(t, tb.b.Addr().String(), start, tierRecords-int(start)), start)
+	checkRecords(t, consumeAll(t, tb.Addr(), start, tierRecords-int(start)), start)
 
 	// remote.log.upload.interval.ms rolls the quiet partition's active segment, so the
 	// bucket ends up holding every record before the broker (and its disk) goes away.
@@ -263,10 +243,10 @@ func TestTierEndToEnd(t *testing.T) {
 	if o, _ := starts.Lookup(tierTopic, 0); o.Offset != start {
 		t.Fatalf("restored log start %d, want %d", o.Offset, start)
 	}
-	checkRecords(t, consumeAll(t, tb2.b.Addr().String(), start, tierRecords-int(start)), start)
+	checkRecords(t, consumeAll(t, tb2.Addr(), start, tierRecords-int(start)), start)
 	r := &kgo.Record{Topic: tierTopic, Partition: 0, Key: fmt.Append(nil, tierRecords), Value: tierValue(tierRecords),
 		Timestamp: time.UnixMilli(tierTs0 + tierRecords*1000)}
-	pcl2, err := kgo.NewClient(kgo.SeedBrokers(tb2.b.Addr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	pcl2, err := kgo.NewClient(kgo.SeedBrokers(tb2.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

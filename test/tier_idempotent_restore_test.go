@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/brokertest"
 	"github.com/strata-io/strata/test/miniotest"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
@@ -109,46 +110,19 @@ func (p *blackholeProxy) handle(client net.Conn) {
 	}
 }
 
-func startRestoreBroker(t *testing.T, dir, listen, advertisedPort string, store tiering.ObjectStore) (*broker.Broker, func()) {
+// startRestoreBroker runs a broker over dir listening on listen and advertising the proxy's
+// port, tiering to store under the prefix "idem". It returns the broker and its Stop.
+func startRestoreBroker(t *testing.T, dir, listen, advertisedPort string, store tiering.ObjectStore) (*brokertest.Broker, func()) {
 	t.Helper()
-	cfg, err := broker.ParseConfig(map[string]string{
-		"listeners":                       "PLAINTEXT://" + listen,
-		"advertised.listeners":            "PLAINTEXT://127.0.0.1:" + advertisedPort,
-		"log.dirs":                        dir,
-		"log.retention.check.interval.ms": "50",
-		"remote.log.upload.interval.ms":   "200",
+	tb := brokertest.Start(t, brokertest.Config{Dir: dir, Addr: listen, Store: store,
+		Props: map[string]string{
+			"advertised.listeners":            "PLAINTEXT://127.0.0.1:" + advertisedPort,
+			"log.retention.check.interval.ms": "50",
+			"remote.log.upload.interval.ms":   "200",
+		},
+		Edit: func(c *broker.Config) { c.RemotePrefix = "idem" },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RemoteStore = store
-	cfg.RemotePrefix = "idem"
-	var b *broker.Broker
-	for attempt := 0; ; attempt++ { // the previous broker's port may take a moment to free
-		b, err = broker.New(cfg)
-		if err == nil {
-			break
-		}
-		if attempt > 50 {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Run(context.Background()) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			if err := b.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return b, stop
+	return tb, func() { tb.Stop(t) }
 }
 
 func listOffset(t *testing.T, cl *kgo.Client, topic string, ts int64) int64 {
@@ -184,7 +158,7 @@ func TestIdempotentRetryDeduplicatedAfterRestoreFromBucket(t *testing.T) {
 	proxy := startBlackholeProxy(t, brokerAddr)
 
 	b1, stop1 := startRestoreBroker(t, t.TempDir(), brokerAddr, proxy.port(), store)
-	direct1, err := kgo.NewClient(kgo.SeedBrokers(b1.Addr().String()))
+	direct1, err := kgo.NewClient(kgo.SeedBrokers(b1.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +247,7 @@ func TestIdempotentRetryDeduplicatedAfterRestoreFromBucket(t *testing.T) {
 	}
 
 	// Everything once, in order, from the bucket and the new local log.
-	cons, err := kgo.NewClient(kgo.SeedBrokers(b2.Addr().String()), kgo.ConsumeTopics(topic),
+	cons, err := kgo.NewClient(kgo.SeedBrokers(b2.Addr()), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

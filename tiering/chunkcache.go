@@ -3,18 +3,18 @@ package tiering
 // Local copies of spilled manifest chunks.
 //
 // A partition with a long history has one spilled chunk per ManifestChunkEntries uploads
-// (782 chunks for 100,000 segments). Loading the manifest at start-up fetched and decoded
-// every live chunk from the bucket: hundreds of GETs and ~0.6 ms of JSON decoding per chunk
-// on every start. Chunks are immutable (every chunk key holds a fresh UUID and is never
-// rewritten), so a local copy can never be stale: the partition directory keeps one file per
-// live chunk, <dir>/<chunk key's base name without .json>.chunk, and loadManifest reads
-// those first; only chunks without a good local copy are fetched (and then copied).
+// (782 chunks for 100,000 segments). So that start-up does not GET and decode every live
+// chunk from the bucket, the partition directory keeps a local copy of each, <dir>/<chunk
+// key's base name without .json>.chunk, and loadManifest reads those first; only chunks
+// without a good local copy are fetched (and then copied). A copy can never be stale:
+// chunks are immutable (every chunk key holds a fresh UUID and is never rewritten).
 //
 // File layout: "SCHUNK03" (8 bytes), CRC-32C (Castagnoli) of the rest (4 bytes, big-endian),
-// then the chunk in the binary layout of encodeChunk (varints and length-prefixed strings; a
-// third of the CPU of encoding/gob, which "SCHUNK01" copies used; "SCHUNK02" copies lack
-// the entries' leader epochs: both no longer verify and are replaced on first use). A copy that does not verify or decode is removed and the
-// chunk fetched again, so copies are written without fsync (tmp file, rename): a crash can
+// then the chunk in the binary layout of encodeChunk (varints and length-prefixed strings).
+// Copies of older layouts ("SCHUNK01": encoding/gob; "SCHUNK02": without the entries'
+// leader epochs) no longer verify and are replaced on first use. A copy that does not
+// verify or decode is removed and the chunk fetched again, so copies are written without
+// fsync (tmp file, rename): a crash can
 // only cost a GET. The copies are not part of the partition's durable state: deleting them
 // is always safe. Remote retention removes the copies of the chunks it drops; a copy left
 // behind otherwise (a chunk dropped by another broker) is never read and goes with the

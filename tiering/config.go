@@ -14,8 +14,8 @@ type Config struct {
 	CacheBytes           int64         // chunk cache budget when NewManager creates the cache (remote.log.cache.bytes); default 256 MiB
 	ManifestChunkEntries int           // entries kept in a partition head before they spill into a chunk; default 128
 	IndexIntervalBytes   int           // bytes between entries of the remote index; default 64 KiB (reads scan headers within a cached chunk, so finer buys little)
-	ReadAheadChunks      int           // chunks prefetched after the one a reader touched, at least: raised to cover a reader's next two reads, up to 1/8 of the cache budget; default 1; < 0 disables
-	ReadAheadRunChunks   int           // most chunks one read-ahead GET fetches (runs aligned in the object, see read.go); default 4; 1 = one GET per chunk
+	ReadAheadChunks      int           // chunks loaded ahead of a sequential reader, at least: raised to cover its next two reads, up to 1/8 of the cache budget (readahead.go); default 1; < 0 disables
+	ReadAheadRunChunks   int           // most chunks one read-ahead GET fetches (runs aligned in the object, see readahead.go); default 4; 1 = one GET per chunk
 	CheckInterval        time.Duration // how often the uploader looks at a partition without an OnSealed hint; default 30s
 	RetryBackoff         time.Duration // first delay after a failed upload; doubles up to RetryMaxBackoff; default 200ms
 	RetryMaxBackoff      time.Duration // default 30s

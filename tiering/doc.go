@@ -141,20 +141,16 @@
 // Read(offset): binary search of the snapshot's entries by offset -> index (cached) ->
 // position -> chunks of Config.ChunkBytes aligned in the object, each fetched with one
 // ranged GET through package cache (singleflight, byte budget) -> whole batches from the
-// requested offset up to maxBytes, from one segment. A sequential reader (one asking for the
-// offset where the previous read ended) triggers a prefetch of the next chunks, crossing into
-// the next segment: enough to cover the reader's next two reads of the same size (at least
-// Config.ReadAheadChunks, at most an eighth of the chunk cache budget, so that prefetched
-// chunks are not evicted from the admission window before they are read). With one chunk
-// only, a consumer fetching 8 MiB at a time waited for a synchronous GET on every fetch.
-// Before a sequential read starts, the chunks it needs after its first are prefetched too
-// (within the same eighth), so that its GETs run in parallel rather than one after another.
-// Prefetched chunks of one segment are fetched in runs: one ranged GET for up to
-// Config.ReadAheadRunChunks (default 4) consecutive chunks, aligned in the object (chunks
-// [k*run, (k+1)*run)), cut into chunks as the body arrives; the read-ahead completes its last
-// run to the group's end (so it may reach run-1 chunks further, still within the eighth).
-// Chunks stay the unit of caching; only the requests are larger, which costs the broker and
-// the bucket less CPU per byte (TestTierColdReadCPU in test/).
+// requested offset up to maxBytes, from one segment. Everything loaded before a reader asks
+// for it is decided in one place, readahead.go, by one policy: a sequential reader (one
+// asking for the offset where the previous read ended) has the chunks of its read loaded in
+// parallel and enough chunks past it to cover its next two reads of the same size loaded in
+// aligned runs (one GET of up to Config.ReadAheadRunChunks chunks each, several in flight),
+// crossing into the next segments up to ReadOptions.Until; the read-ahead of all
+// partitions shares a quarter of the chunk cache budget (in equal shares once it does not
+// cover every reader). Chunks stay the unit of caching;
+// only the requests are larger, which costs the broker and the bucket less CPU per byte
+// (TestTierColdReadCPU in test/).
 //
 // ReadRecords (records.go) is Read without the copy: the batches are returned as slices of
 // the cached chunks that hold them (tiering.Records), which the broker writes to the
@@ -163,8 +159,9 @@
 // chunk when the last response referring to it is gone. The CRC-32C of every batch is
 // checked over the slices. Read is ReadRecords plus one copy, for callers that keep bytes.
 // ReadOptions are explicit: Uncounted leaves the remote fetch metrics to the caller's
-// CountFetch (the partition reads before a fetch asks), ReadyOnly returns the batches
-// already cached once there is one instead of waiting for the rest's GETs.
+// CountFetch (a fetch may stop waiting for the partition's read), ReadyOnly returns the
+// batches already cached once there is one instead of waiting for the rest's GETs, Until
+// bounds the read-ahead.
 //
 // # Upload interval (remote.log.upload.interval.ms)
 //

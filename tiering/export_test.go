@@ -106,3 +106,10 @@ func PutChainRecordForTest(dir string, refs []ChunkRef) { (&chunkCache{dir: dir}
 // ProducerSnapshotListings is how many times uploads listed the partition directory to
 // find producer snapshots.
 func (p *RemotePartition) ProducerSnapshotListings() int64 { return p.snaps.listings.Load() }
+
+// ReadAheadLease returns the bytes of read-ahead p holds a lease on (readahead.go).
+func (p *RemotePartition) ReadAheadLease() int64 {
+	p.m.ahead.mu.Lock()
+	defer p.m.ahead.mu.Unlock()
+	return p.m.ahead.leases[p].bytes
+}

@@ -53,6 +53,7 @@ type Manager struct {
 	log     *slog.Logger
 	metrics *Metrics
 	limiter *rate.Limiter // nil = unlimited
+	ahead   aheadBudget   // the read-ahead of all partitions (readahead.go)
 	sem     chan struct{} // upload slots
 	id      string        // writer UUID recorded in manifests
 	now     func() time.Time
@@ -237,6 +238,7 @@ func (m *Manager) ClosePartition(topic string, partition int32) {
 	m.pending = slices.DeleteFunc(m.pending, func(q *RemotePartition) bool { return q == p })
 	stop, done := p.stop, p.done
 	m.mu.Unlock()
+	m.ahead.release(p)
 	if stop != nil {
 		stop()
 		<-done

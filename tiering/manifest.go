@@ -571,9 +571,8 @@ func (w *manifestWriter) appendEntries(ctx context.Context, pm *partitionManifes
 		return nil, err
 	}
 	next.etag = etag
-	// Appending in place (amortised) rather than copying every entry: copying made each
-	// upload O(history) (100,000 entries: 15-30 ms of CPU and ~30 MB of garbage per
-	// segment). It is safe because published snapshots (remoteState.entries) never read
+	// Appending in place (amortised) rather than copying every entry, so that an upload
+	// costs O(1), not O(history). It is safe because published snapshots (remoteState.entries) never read
 	// past their own length, and only the manifest derived from p.manifest under writeMu
 	// is ever extended; a failed write leaves pm's elements untouched (a later append
 	// overwrites the unpublished slots).

@@ -55,9 +55,9 @@ type RemotePartition struct {
 	w        *manifestWriter
 	manifest *partitionManifest // guarded by writeMu
 
-	lastSweep    time.Time    // owned by the run goroutine
-	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
-	readErrLog   logLimiter   // failed remote reads (readerror.go)
+	lastSweep  time.Time  // owned by the run goroutine
+	ahead      aheadState // the sequential reader's read-ahead (readahead.go)
+	readErrLog logLimiter // failed remote reads (readerror.go)
 
 	timeMu sync.Mutex // lock order: timeMu, then nothing
 	times  timeSearch // guarded by timeMu (read.go)

@@ -42,7 +42,7 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 	if i == len(st.entries) {
 		return Records{}, fmt.Errorf("remote %s-%d: offset %d beyond the last remote segment: %w", p.topic, p.partition, offset, segment.ErrOffsetOutOfRange)
 	}
-	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch, o.ReadyOnly)
+	out, err := p.readEntry(ctx, st, i, offset, maxBytes, minOneBatch, o)
 	if err != nil {
 		p.m.metrics.errors.WithLabelValues("fetch").Inc()
 		p.logReadError(ctx, err)
@@ -58,7 +58,8 @@ func (p *RemotePartition) ReadRecords(ctx context.Context, offset int64, maxByte
 
 // readEntry reads from entry i. On a corrupt batch it returns the whole batches before it
 // together with the error; on any other error, no batches.
-func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch, ready bool) (Records, error) {
+func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int, offset int64, maxBytes int, minOneBatch bool, o ReadOptions) (Records, error) {
+	ready := o.ReadyOnly
 	e := &st.entries[i]
 	pos, want := int64(0), e.BaseOffset // want: the base offset the batch at pos must have
 	if offset > e.BaseOffset {
@@ -70,12 +71,7 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		pos, rel = indexLookup(idx, offset-e.BaseOffset)
 		want = e.BaseOffset + rel
 	}
-	ahead := p.readAheadChunks(maxBytes)
-	if ahead <= 0 || p.lastReadNext.Load() != offset {
-		ahead = 0 // not sequential: no read-ahead
-	} else {
-		p.prefetchRead(ctx, st, i, pos, maxBytes)
-	}
+	ra := p.startRead(ctx, st, i, offset, pos, maxBytes, o.Until) // readahead.go
 	var out recordsBuilder
 	next := offset
 	fail := func(err error) (Records, error) {
@@ -83,7 +79,7 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		if !errors.Is(err, segment.ErrCorrupt) || len(out.r.Ends) == 0 {
 			return Records{}, rerr
 		}
-		p.lastReadNext.Store(next)
+		ra.done(next)
 		out.r.Next = next
 		return out.r, rerr
 	}
@@ -121,14 +117,11 @@ func (p *RemotePartition) readEntry(ctx context.Context, st *remoteState, i int,
 		next = bh.LastOffset() + 1
 		want = next
 	}
-	p.lastReadNext.Store(next)
 	if len(out.r.Ends) > 0 {
 		out.r.Next = next
 	}
-	if ahead > 0 {
-		cb := p.m.cfg.ChunkBytes
-		p.readAhead(ctx, st, i, (pos+cb-1)/cb, ahead, p.runChunks(ahead), true) // after the chunk holding pos-1
-	}
+	ra.done(next)
+	ra.after(ctx, pos) // the read-ahead past the read
 	return out.r, nil
 }
 
@@ -186,120 +179,6 @@ func (p *RemotePartition) addBatch(ctx context.Context, out *recordsBuilder, e *
 		out.add(pt.c, pt.lo, pt.hi)
 	}
 	return nil
-}
-
-// readAheadChunks is how many chunks a sequential reader asking for maxBytes at a time gets
-// prefetched: Config.ReadAheadChunks, raised to cover its next two reads so that their GETs
-// run while the client handles this one, but at most an eighth of the chunk cache budget
-// (half of its LRU admission window), so that prefetched chunks are not pushed out before
-// they are read.
-func (p *RemotePartition) readAheadChunks(maxBytes int) int {
-	n := p.m.cfg.ReadAheadChunks
-	if n <= 0 {
-		return n
-	}
-	cb := p.m.cfg.ChunkBytes
-	want := int((2*int64(maxBytes) + cb - 1) / cb)
-	return max(n, min(want, p.readAheadLimit()))
-}
-
-// readAheadLimit is an eighth of the chunk cache budget, in chunks.
-func (p *RemotePartition) readAheadLimit() int {
-	return int(p.m.cache.MaxBytes() / 8 / p.m.cfg.ChunkBytes)
-}
-
-// defaultRunChunks is the default of Config.ReadAheadRunChunks, the most chunks one
-// read-ahead GET fetches. One ranged GET of 16 MiB costs the broker (AWS SDK, HTTP) and the
-// bucket (MinIO opens and checks the object per request) far less CPU than four of 4 MiB:
-// on the 2-core bench machine, reading a 64 MiB object as sequential ranged GETs took ~1000
-// µs of the reader's CPU per MB with 4 MiB ranges, ~600-900 with 8 MiB and ~450-670 with 16
-// MiB (BenchmarkGetShape in tiering/s3store).
-const defaultRunChunks = 4
-
-// runChunks is how many chunks a read-ahead GET covers (see readAhead):
-// Config.ReadAheadRunChunks, fewer when the read-ahead of ahead chunks plus a run's overhang
-// (run-1 chunks) would not fit in readAheadLimit.
-func (p *RemotePartition) runChunks(ahead int) int {
-	return max(1, min(p.m.cfg.ReadAheadRunChunks, p.readAheadLimit()-ahead+1))
-}
-
-// prefetchRead starts, for a sequential reader (one asking for the offset where the
-// previous read of this partition ended), the loads of the chunks its read from position
-// pos of entry i needs after the first, so that they run in parallel with it rather than
-// one GET after another. The read-ahead past the read starts only once the read is done
-// (readAhead), so that it does not share the bucket's bandwidth with the chunks the
-// reader waits for. Only when they fit in readAheadLimit: a small cache's admission
-// window would push parallel loads out before they are read.
-func (p *RemotePartition) prefetchRead(ctx context.Context, st *remoteState, i int, pos int64, maxBytes int) {
-	cb := p.m.cfg.ChunkBytes
-	e := &st.entries[i]
-	next := pos/cb + 1 // the chunk holding pos is read at once
-	end := pos + min(int64(maxBytes), e.Size-pos)
-	if end <= next*cb {
-		return
-	}
-	if n := int((end-1-next*cb)/cb + 1); n <= p.readAheadLimit() {
-		p.readAhead(ctx, st, i, next, n, p.runChunks(n), false)
-	}
-}
-
-// readAhead prefetches n chunks of entry i from chunk index next on, crossing into the
-// next segments, with one ranged GET per run: the chunks of one segment are grouped in
-// runs of run chunks aligned in the object (chunk indexes [k*run, (k+1)*run)), and with
-// extend the last run is completed to its group's end (at most run-1 chunks past the n).
-// Aligned runs keep a sequential reader's GETs large: each read-ahead finds the chunks of
-// the previous one claimed and starts whole groups after them, instead of a GET of the few
-// chunks the window moved by.
-func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int, next int64, n int, run int, extend bool) {
-	cb := p.m.cfg.ChunkBytes
-	r := int64(max(run, 1))
-	for n > 0 {
-		e := &st.entries[i]
-		chunks := (e.Size + cb - 1) / cb
-		if next >= chunks {
-			if i+1 >= len(st.entries) {
-				return
-			}
-			i, next = i+1, 0
-			continue
-		}
-		end := min(next+int64(n), chunks)
-		n -= int(end - next)
-		if n == 0 && extend {
-			end = min((end+r-1)/r*r, chunks)
-		}
-		for next < end {
-			stop := min((next/r+1)*r, end)
-			p.prefetchRun(ctx, e, next, int(stop-next))
-			next = stop
-		}
-	}
-}
-
-// prefetchRun prefetches chunks first..first+n-1 of e's data object with one ranged GET.
-func (p *RemotePartition) prefetchRun(ctx context.Context, e *SegmentEntry, first int64, n int) {
-	cb := p.m.cfg.ChunkBytes
-	key, size := e.Log.Key, e.Size
-	p.m.cache.PrefetchRun(ctx, key, first, n, func(ctx context.Context, first int64, n int, put func([]byte)) error {
-		off := first * cb
-		end := min((first+int64(n))*cb, size)
-		if off >= end {
-			return fmt.Errorf("%w: remote segment %q: chunk %d past its %d bytes", segment.ErrCorrupt, key, first, size)
-		}
-		rc, err := p.m.store.GetRange(ctx, key, off, end-off)
-		if err != nil {
-			return fmt.Errorf("cannot get %q [%d, +%d): %w", key, off, end-off, err)
-		}
-		defer rc.Close()
-		for ; off < end; off += cb {
-			b := make([]byte, min(cb, end-off))
-			if _, err := io.ReadFull(rc, b); err != nil {
-				return fmt.Errorf("cannot read %q [%d, +%d): %w", key, off, len(b), err)
-			}
-			put(b)
-		}
-		return nil
-	})
 }
 
 // FindTimestamp returns the first remote batch (at or above the remote

@@ -37,6 +37,10 @@ type ReadOptions struct {
 	// with the next fetch. Reads made ahead of a fetch should wait instead, so that the
 	// fetch that takes them gets full records.
 	ReadyOnly bool
+	// Until bounds the read-ahead (readahead.go): no chunk of a segment at or past it is
+	// loaded ahead of the reader. The partition passes its local log start, the offsets it
+	// reads locally. 0: no bound.
+	Until int64
 }
 
 // CountFetch counts one remote fetch of bytes record bytes sent (see ReadOptions.Uncounted).

@@ -227,7 +227,7 @@ func TestSequentialReadLoadsItsChunksInParallel(t *testing.T) {
 // Every batch a remote read returns has its CRC-32C checked, however the chunks cut it:
 // with 64-byte chunks the header, the CRC field and the first covered byte (21) of some
 // batch fall on a chunk boundary. A flipped bit anywhere in the covered bytes of any
-// batch fails ReadRecords (so Read and the broker's early reads too) with ErrCorrupt.
+// batch fails ReadRecords (so Read and the partition's reads too) with ErrCorrupt.
 func TestEveryRemoteBatchIsCRCChecked(t *testing.T) {
 	store := newMem()
 	cfg := testConfig()

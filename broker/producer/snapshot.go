@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
+	"io/fs"
 
 	"github.com/strata-io/strata/segment"
 )
@@ -129,39 +129,22 @@ func SnapshotPath(dir string, offset int64) string {
 	return segment.ProducerSnapshotPath(dir, offset)
 }
 
-// Save writes the state as <dir>/%020d.snapshot atomically: temporary file, fsync,
-// rename, directory fsync.
-func (s *State) Save(dir string, offset int64) error {
+// Save writes the state as <dir>/%020d.snapshot on fsys (nil: the operating system)
+// atomically, with segment.WriteFileAtomic: a crash leaves the previous file or the new
+// one, and once Save returns nil the snapshot survives a crash.
+func (s *State) Save(fsys segment.FS, dir string, offset int64) error {
 	path := SnapshotPath(dir, offset)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create producer snapshot %q: %w", tmp, err)
+	if err := segment.WriteFileAtomic(orOS(fsys), path, s.Encode(), 0o644); err != nil {
+		return fmt.Errorf("cannot save producer snapshot %q: %w", path, err)
 	}
-	if _, err := f.Write(s.Encode()); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("cannot write producer snapshot %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("cannot sync producer snapshot %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot close producer snapshot %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename producer snapshot %q: %w", path, err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
-// Load replaces the state with <dir>/%020d.snapshot for offset.
-func (s *State) Load(dir string, offset int64) error {
+// Load replaces the state with <dir>/%020d.snapshot for offset, read from fsys (nil: the
+// operating system).
+func (s *State) Load(fsys segment.FS, dir string, offset int64) error {
 	path := SnapshotPath(dir, offset)
-	b, err := os.ReadFile(path)
+	b, err := segment.ReadFile(orOS(fsys), path)
 	if err != nil {
 		return fmt.Errorf("cannot read producer snapshot %q: %w", path, err)
 	}
@@ -171,9 +154,10 @@ func (s *State) Load(dir string, offset int64) error {
 	return nil
 }
 
-// Snapshots lists the offsets of the snapshot files in dir, ascending.
-func Snapshots(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
+// Snapshots lists the offsets of the snapshot files in dir on fsys (nil: the operating
+// system), ascending. Temporary files of an interrupted Save are not snapshots.
+func Snapshots(fsys segment.FS, dir string) ([]int64, error) {
+	ents, err := orOS(fsys).ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list producer snapshots in %q: %w", dir, err)
 	}
@@ -188,22 +172,22 @@ func Snapshots(dir string) ([]int64, error) {
 // after recovery) and returns its offset; the broker then replays batches from that
 // offset with ApplyBatch. Corrupt snapshots are skipped (older ones are tried). found is
 // false when no usable snapshot exists: the broker replays the whole local log.
-func (s *State) LoadLatest(dir string, maxOffset int64) (offset int64, found bool, err error) {
-	offs, err := Snapshots(dir)
+func (s *State) LoadLatest(fsys segment.FS, dir string, maxOffset int64) (offset int64, found bool, err error) {
+	offs, err := Snapshots(fsys, dir)
 	if err != nil {
 		return 0, false, err
 	}
-	return s.LoadLatestOf(dir, offs, maxOffset)
+	return s.LoadLatestOf(fsys, dir, offs, maxOffset)
 }
 
 // LoadLatestOf is LoadLatest given the snapshot offsets in dir (ascending, as Snapshots or
 // segment.ProducerSnapshotOffsets return them), for a caller that has just listed dir anyway.
-func (s *State) LoadLatestOf(dir string, offs []int64, maxOffset int64) (offset int64, found bool, err error) {
+func (s *State) LoadLatestOf(fsys segment.FS, dir string, offs []int64, maxOffset int64) (offset int64, found bool, err error) {
 	for i := len(offs) - 1; i >= 0; i-- {
 		if offs[i] > maxOffset {
 			continue
 		}
-		if err := s.Load(dir, offs[i]); err != nil {
+		if err := s.Load(fsys, dir, offs[i]); err != nil {
 			if errors.Is(err, ErrCorruptSnapshot) {
 				continue
 			}
@@ -214,16 +198,18 @@ func (s *State) LoadLatestOf(dir string, offs []int64, maxOffset int64) (offset 
 	return 0, false, nil
 }
 
-// DeleteSnapshots removes snapshot files whose offset is below keepFrom (older segments
-// were deleted) or above keepTo (the log was truncated below them).
-func DeleteSnapshots(dir string, keepFrom, keepTo int64) error {
-	offs, err := Snapshots(dir)
+// DeleteSnapshots removes the snapshot files in dir on fsys (nil: the operating system)
+// whose offset is below keepFrom (older segments were deleted) or above keepTo (the log
+// was truncated below them).
+func DeleteSnapshots(fsys segment.FS, dir string, keepFrom, keepTo int64) error {
+	fsys = orOS(fsys)
+	offs, err := Snapshots(fsys, dir)
 	if err != nil {
 		return err
 	}
 	for _, o := range offs {
 		if o < keepFrom || o > keepTo {
-			if err := os.Remove(SnapshotPath(dir, o)); err != nil && !os.IsNotExist(err) {
+			if err := fsys.Remove(SnapshotPath(dir, o)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("cannot remove producer snapshot: %w", err)
 			}
 		}
@@ -231,14 +217,9 @@ func DeleteSnapshots(dir string, keepFrom, keepTo int64) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot open dir %q: %w", dir, err)
+func orOS(fsys segment.FS) segment.FS {
+	if fsys == nil {
+		return segment.OSFS{}
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync dir %q: %w", dir, err)
-	}
-	return nil
+	return fsys
 }

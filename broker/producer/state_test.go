@@ -184,14 +184,14 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		{pid: 1, base: 6, n: 1}, {pid: 1, base: 7, n: 1}, {pid: 9, epoch: 4, base: 0, n: 3},
 	})
 	dir := t.TempDir()
-	if err := st.Save(dir, 42); err != nil {
+	if err := st.Save(nil, dir, 42); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "00000000000000000042.snapshot")); err != nil {
 		t.Fatal(err)
 	}
 	got := NewState(StateConfig{})
-	off, found, err := got.LoadLatest(dir, 100)
+	off, found, err := got.LoadLatest(nil, dir, 100)
 	if err != nil || !found || off != 42 {
 		t.Fatalf("LoadLatest: %d %v %v", off, found, err)
 	}
@@ -209,17 +209,17 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := os.WriteFile(SnapshotPath(dir, 50), []byte("garbage-garbage-garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if off, found, err := NewState(StateConfig{}).LoadLatest(dir, 100); err != nil || !found || off != 42 {
+	if off, found, err := NewState(StateConfig{}).LoadLatest(nil, dir, 100); err != nil || !found || off != 42 {
 		t.Fatalf("LoadLatest with corrupt newer: %d %v %v", off, found, err)
 	}
 	// Snapshots above the log end are ignored.
-	if _, found, _ := NewState(StateConfig{}).LoadLatest(dir, 41); found {
+	if _, found, _ := NewState(StateConfig{}).LoadLatest(nil, dir, 41); found {
 		t.Fatal("snapshot above max offset loaded")
 	}
-	if err := DeleteSnapshots(dir, 43, 100); err != nil {
+	if err := DeleteSnapshots(nil, dir, 43, 100); err != nil {
 		t.Fatal(err)
 	}
-	if offs, _ := Snapshots(dir); len(offs) != 1 || offs[0] != 50 {
+	if offs, _ := Snapshots(nil, dir); len(offs) != 1 || offs[0] != 50 {
 		t.Fatalf("after delete: %v", offs)
 	}
 }

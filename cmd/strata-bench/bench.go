@@ -372,11 +372,16 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	b.rep.add(round, "strata", "produce + upload + local delete (cold topic)", "MB/s",
 		float64(nCold*b.o.recordSize)/1e6/time.Since(upStart).Seconds())
 	_ = st
+	rawCPU := startPhaseCPU(os.Getpid(), b.minio.Pid())
 	rawBytes, rawMBps, err := rawGetTopic(ctx, b.minio.Client, bucket, topic)
 	if err != nil {
 		return err
 	}
+	rawCPU.stop()
 	b.rep.add(round, "limit", "raw GET of the cold topic's segments, 1 stream", "MB/s", rawMBps)
+	// CPU per MB, which the machine's load does not change as much as MB/s.
+	b.rep.add(round, "limit", "raw GET 1 stream: CPU of client and MinIO per MB", "ms/MB",
+		1000*(rawCPU.seconds(0)+rawCPU.seconds(1))/(float64(rawBytes)/1e6))
 
 	// 1) One consumer, empty cache, default settings.
 	if err := restart(nil); err != nil {
@@ -385,14 +390,22 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	before, _ := child.Stats()
 	var res produceResult
 	var cpu phaseCPU
+	var faults0, faults1 int64
 	if err := prof("cold-consume", func() (err error) {
+		faults0 = procMinorFaults(child.Pid())
 		cpu = startPhaseCPU(child.Pid(), os.Getpid(), b.minio.Pid())
 		res, err = consumeAll(ctx, child.Addr, topic, "", int64(nCold))
 		cpu.stop()
+		faults1 = procMinorFaults(child.Pid())
 		return err
 	}); err != nil {
 		return err
 	}
+	mb := float64(res.bytes) / 1e6
+	b.rep.add(round, "strata", "cold consume 1p: CPU of broker, client and MinIO per MB", "ms/MB",
+		1000*(cpu.seconds(0)+cpu.seconds(1)+cpu.seconds(2))/mb)
+	b.rep.add(round, "strata", "cold consume 1p: CPU of broker per MB", "ms/MB", 1000*cpu.seconds(0)/mb)
+	b.rep.add(round, "strata", "cold consume 1p: broker minor page faults per MB", "faults/MB", float64(faults1-faults0)/mb)
 	// Who was busy: the broker, this process (only the franz-go consumer runs in it
 	// meanwhile) and MinIO, in % of one core (the machine has runtime.NumCPU of them).
 	for i, who := range []string{"broker", "client (franz-go)", "MinIO"} {
@@ -480,7 +493,23 @@ func (b *bench) strata(ctx context.Context, round int) error {
 	peak, _ = child.Stats()
 	b.rep.add(round, "strata", rss+", Go memory limit RSS before + budget: throughput", "MB/s", res.mbps())
 	b.rep.add(round, "strata", rss+", Go memory limit RSS before + budget: broker peak RSS", "MiB", float64(peak.VMHWMKiB)/1024)
-	return nil
+
+	// 4) More partitions (coldparts.go).
+	restartFor := func(extra map[string]string, topics ...string) error {
+		if err := restart(extra); err != nil {
+			return err
+		}
+		for _, t := range topics {
+			if _, err := waitTierAttached(ctx, child.Addr, t, 120*time.Second); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := restart(nil); err != nil {
+		return err
+	}
+	return b.coldPartitionsPhase(ctx, round, bucket, func() *brokerChild { return child }, restartFor, prof, cacheMiB)
 }
 
 // idlePartitions creates a topic of n partitions on a child with default maintenance
@@ -550,6 +579,32 @@ func (c *phaseCPU) stop() {
 	for _, pid := range c.pids {
 		c.end = append(c.end, procCPU(pid))
 	}
+}
+
+// seconds is process i's CPU time over the phase.
+func (c *phaseCPU) seconds(i int) float64 {
+	if i >= len(c.end) || c.pids[i] == 0 {
+		return 0
+	}
+	return (c.end[i] - c.start[i]).Seconds()
+}
+
+// procMinorFaults is the minor page faults pid has taken (from /proc/pid/stat).
+func procMinorFaults(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 8 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[7], 10, 64) // minflt: field 10 of the whole line
+	return n
 }
 
 // percent is process i's CPU use over the phase in % of one core.

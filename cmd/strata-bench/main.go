@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,9 @@ type options struct {
 	segmentBytes   int64
 	phases         map[string]bool // nil = all
 	idlePartitions int
+	coldPartitions []int // partition counts of the multi-partition cold replays (coldparts.go)
+	rssPartitions  []int // ... and of the multi-partition peak-RSS replays
+	chunkMiB       int64 // the broker's remote.log.chunk.bytes, in MiB (the cache of those replays holds 2 per partition)
 	idleDur        time.Duration
 
 	historySegments     int     // sealed segments of the long history
@@ -84,6 +88,9 @@ func main() {
 	fs.Float64Var(&o.historyMiB, "history-mib", 32, "MiB produced (acks=-1) and then uploaded on each history")
 	fs.IntVar(&o.historyStarts, "history-starts", 5, "measured start-ups of each history per round, alternating between the two")
 	fs.Int64Var(&o.historySegmentBytes, "history-segment-bytes", 4<<20, "segment.bytes of the history topic")
+	coldParts := fs.String("cold-partitions", "4", "partition counts of the multi-partition cold replays, compared with raw GETs at the same concurrency (empty: none)")
+	fs.Int64Var(&o.chunkMiB, "chunk-mib", 4, "the broker's remote.log.chunk.bytes in MiB (the multi-partition RSS replays use a cache of at least 2 chunks per partition)")
+	rssParts := fs.String("rss-partitions", "1,16", "partition counts of the peak-RSS cold replays at -rss-cache-mib (empty: none)")
 	s3 := fs.String("s3-mib", "8,32,64", "object sizes (MiB) of the raw MinIO PUT/GET limit")
 	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,idle,cold,history (default all; peers run the selected ones they have)")
 	fs.Parse(os.Args[1:])
@@ -101,12 +108,35 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	if o.coldPartitions, err = parseInts(*coldParts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if o.rssPartitions, err = parseInts(*rssParts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "strata-bench:", err)
 		os.Exit(1)
 	}
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad partition count %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func parseSizes(s string) ([]int64, error) {
@@ -212,6 +242,31 @@ func (r *report) median(target, metric string) (float64, bool) {
 	for _, s := range r.samples {
 		if s.Target == target && s.Metric == metric {
 			xs = append(xs, s.Value)
+		}
+	}
+	if len(xs) == 0 {
+		return 0, false
+	}
+	return median(xs), true
+}
+
+// medianRatio is the median over rounds of num/den measured in the same round (rounds
+// where either is missing or den is 0 are left out): on a shared machine whose load drifts
+// between rounds it is steadier than a ratio of medians.
+func (r *report) medianRatio(num, den [2]string) (float64, bool) {
+	a, b := map[int]float64{}, map[int]float64{}
+	for _, s := range r.samples {
+		if s.Target == num[0] && s.Metric == num[1] {
+			a[s.Round] = s.Value
+		}
+		if s.Target == den[0] && s.Metric == den[1] {
+			b[s.Round] = s.Value
+		}
+	}
+	var xs []float64
+	for round, x := range a {
+		if y, ok := b[round]; ok && y != 0 {
+			xs = append(xs, x/y)
 		}
 	}
 	if len(xs) == 0 {

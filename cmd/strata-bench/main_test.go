@@ -37,6 +37,7 @@ func TestSmoke(t *testing.T) {
 		out: t.TempDir(), natsBin: filepath.Join(root, "bin", "nats-server"),
 		segmentBytes: 1 << 20, idlePartitions: 20, idleDur: 300 * time.Millisecond,
 		historySegments: 300, historySmall: 10, historyMiB: 2, historySegmentBytes: 256 << 10,
+		coldPartitions: []int{2}, rssPartitions: []int{3},
 	}
 	var out bytes.Buffer
 	if err := run(t.Context(), o, &out); err != nil {
@@ -48,6 +49,9 @@ func TestSmoke(t *testing.T) {
 		`"target":"kfake","metric":"hot consume 8p"`,
 		`"target":"strata","metric":"cold consume 1p (MinIO, empty cache)"`,
 		`"target":"strata","metric":"cold 2nd concurrent consumer: extra GET bytes"`,
+		`"target":"strata","metric":"cold consume 2p (MinIO, empty cache)"`,
+		`"target":"limit","metric":"raw GET of the cold topic's segments, 2 streams (2p)"`,
+		`"target":"strata","metric":"cold replay 3p, cache 4 MiB: broker peak RSS"`,
 		`"metric":"idle CPU with 20 partitions"`,
 		`"target":"strata","metric":"history 300 segments: upload wall time per segment"`,
 		"| history 300/10 segments: start-up to first acks=-1 produce |",

@@ -2,6 +2,8 @@ package brokertest
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,4 +84,23 @@ func TestStoreSetBeforeEdit(t *testing.T) {
 	if edits != 2 {
 		t.Fatalf("Edit ran %d times over a start and a restart, want 2", edits)
 	}
+}
+
+// Config.Listeners adds listeners on ports of their own, kept across Restart, and each
+// accepts connections.
+func TestMoreListenersKeepTheirAddresses(t *testing.T) {
+	tb := Start(t, Config{Listeners: []string{"SASL_PLAINTEXT"}})
+	sasl := tb.ListenerAddr("SASL_PLAINTEXT")
+	if sasl == "" || sasl == tb.Addr() || strings.HasSuffix(sasl, ":0") {
+		t.Fatalf("SASL_PLAINTEXT listener at %q (PLAINTEXT at %q)", sasl, tb.Addr())
+	}
+	tb.Restart(t)
+	if got := tb.ListenerAddr("SASL_PLAINTEXT"); got != sasl {
+		t.Fatalf("SASL_PLAINTEXT listener at %q after restart, was %q", got, sasl)
+	}
+	c, err := net.DialTimeout("tcp", sasl, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/test/brokertest"
 	"github.com/strata-io/strata/test/miniotest"
 )
 
@@ -108,59 +109,33 @@ func writeFile(t *testing.T, dir, name, content string) string {
 
 // --- Strata ------------------------------------------------------------------------------
 
-// strata is an in-process broker; listeners maps a listener name to its address.
+// strata is an in-process broker (test/brokertest); listeners maps a listener name to its
+// address.
 type strata struct {
-	b         *broker.Broker
+	*brokertest.Broker
 	dir       string
 	listeners map[string]string
-	done      chan error
 }
 
 // startStrata starts an in-process broker on free loopback ports, one listener for each
-// name of listenerNames (a security protocol: PLAINTEXT alone is the default); props are
-// added to the config and edit, if not nil, sets its other fields (RemoteStore).
+// name of listenerNames (a security protocol: PLAINTEXT alone is the default, and is always
+// one of them); props are added to the config and edit, if not nil, sets its other fields
+// (RemoteStore).
 func startStrata(t *testing.T, props map[string]string, edit func(*broker.Config), listenerNames ...string) *strata {
 	t.Helper()
-	if len(listenerNames) == 0 {
-		listenerNames = []string{"PLAINTEXT"}
-	}
-	s := &strata{dir: t.TempDir(), listeners: map[string]string{}}
-	var ls []string
+	var more []string
 	for _, name := range listenerNames {
-		port, err := miniotest.FreePort()
-		if err != nil {
-			t.Fatal(err)
+		if name != "PLAINTEXT" {
+			more = append(more, name)
 		}
-		s.listeners[name] = fmt.Sprintf("127.0.0.1:%d", port)
-		ls = append(ls, name+"://"+s.listeners[name])
 	}
-	all := map[string]string{
-		"listeners":                        strings.Join(ls, ","),
-		"log.dirs":                         s.dir,
-		"group.initial.rebalance.delay.ms": "0",
-	}
+	all := map[string]string{"group.initial.rebalance.delay.ms": "0"}
 	maps.Copy(all, props)
-	cfg, err := broker.ParseConfig(all)
-	if err != nil {
-		t.Fatal(err)
+	tb := brokertest.Start(t, brokertest.Config{Props: all, Edit: edit, Listeners: more})
+	s := &strata{Broker: tb, dir: tb.Dir(), listeners: map[string]string{"PLAINTEXT": tb.Addr()}}
+	for _, name := range more {
+		s.listeners[name] = tb.ListenerAddr(name)
 	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	s.b, err = broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.b.Run(context.Background()) }()
-	t.Cleanup(func() {
-		s.b.Close()
-		select {
-		case <-s.done:
-		case <-time.After(15 * time.Second):
-			t.Error("broker Run did not return after Close")
-		}
-	})
 	return s
 }
 
