@@ -59,6 +59,8 @@ type Broker struct {
 	lateAttach atomic.Bool               // attachTierLate is running: maintenance leaves the pending tiers to it
 	tierUrgent chan *partition.Partition // partitions a request waits for: attachTierLate takes them first
 
+	fetchSessions *fetchSessionCache // KIP-227 fetch sessions (fetchsession.go)
+
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
 	producerIDs *producer.Manager
@@ -104,6 +106,8 @@ func New(cfg Config) (*Broker, error) {
 		tierUrgent: make(chan *partition.Partition, 64),
 		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
 		bprobe:     newBucketProbe(),
+		// fetchsession.go
+		fetchSessions: newFetchSessionCache(int(cfg.FetchSessionCacheSlots), time.Duration(cfg.FetchSessionEvictionMs)*time.Millisecond, cfg.Registerer),
 	}
 	b.segFiles = newSegmentFiles(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
