@@ -74,9 +74,13 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.
 	defer fc.finish(req, resp)
 
 	// Resolve every topic and partition once.
-	var parts []fetchPart
-	var uniq []*partition.Partition
-	seen := make(map[*partition.Partition]bool)
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	parts := make([]fetchPart, 0, n)
+	uniq := make([]*partition.Partition, 0, n)
+	seen := make(map[*partition.Partition]bool, n)
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
