@@ -60,6 +60,7 @@ type Broker struct {
 	tierUrgent chan *partition.Partition // partitions a request waits for: attachTierLate takes them first
 
 	fetchSessions *fetchSessionCache // KIP-227 fetch sessions (fetchsession.go)
+	internal      internalTopics     // presented internal topics (internaltopics.go)
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore

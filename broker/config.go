@@ -69,6 +69,8 @@ type Config struct {
 	FetchSessionCacheSlots int32 // max.incremental.fetch.session.cache.slots; default 1000; 0 = no sessions
 	FetchSessionEvictionMs int64 // min.incremental.fetch.session.eviction.ms; default 120000
 
+	OffsetsTopicPartitions int32 // offsets.topic.num.partitions; default 50 (internaltopics.go)
+
 	// Tiered storage (broker side). Store selection/credentials are parsed by cmd/strata.
 	RemoteStorageSystemEnable bool          // remote.log.storage.system.enable; default true (effective only when RemoteStore != nil)
 	LogRemoteStorageEnable    bool          // log.remote.storage.enable (Strata): default remote.storage.enable of topics; default false
@@ -328,6 +330,7 @@ var brokerKeys = []brokerKey{
 	i64Key("offsets.retention.check.interval.ms", "600000", "How often expired committed offsets are removed.", func(c *Config) *int64 { return &c.OffsetsRetentionCheckInterval }),
 	i32Key("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset.", func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
 	i64Key("producer.id.expiration.ms", "86400000", "An idle producer's idempotence state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
+	i32Key("offsets.topic.num.partitions", "50", "Partitions of the internal topic __consumer_offsets as Metadata presents it (group state is kept in Strata's own store, not in a topic).", func(c *Config) *int32 { return &c.OffsetsTopicPartitions }),
 	i32Key("max.incremental.fetch.session.cache.slots", "1000", "Most fetch sessions (KIP-227) kept at once; 0 = none (every fetch is a full fetch).", func(c *Config) *int32 { return &c.FetchSessionCacheSlots }),
 	i64Key("min.incremental.fetch.session.eviction.ms", "120000", "A fetch session idle this long may be evicted for any new one; a younger session only by a new session with more partitions, once it is this old.", func(c *Config) *int64 { return &c.FetchSessionEvictionMs }),
 	strKey("remote.log.prefix", "", "Key prefix in the bucket.", func(c *Config) *string { return &c.RemotePrefix }),
@@ -533,6 +536,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetMetadataMaxBytes < 0 {
 		bad("offset.metadata.max.bytes", "must be >= 0, got %d", c.OffsetMetadataMaxBytes)
+	}
+	if c.OffsetsTopicPartitions < 0 || c.OffsetsTopicPartitions > maxPartitionsPerTopic {
+		bad("offsets.topic.num.partitions", "must be in [1, %d], got %d", maxPartitionsPerTopic, c.OffsetsTopicPartitions) // 0 (hand-built Config): 50
 	}
 	if c.FetchSessionCacheSlots < 0 {
 		bad("max.incremental.fetch.session.cache.slots", "must be >= 0, got %d", c.FetchSessionCacheSlots)
