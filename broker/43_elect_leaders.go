@@ -6,13 +6,15 @@ package broker
 // replica, so no election is ever needed: a named partition is ELECTION_NOT_NEEDED for both
 // election types (preferred 0, unclean 1), as Kafka answers for a partition whose leader is
 // already the preferred replica (or, unclean, is alive); an unknown topic or partition is
-// UNKNOWN_TOPIC_OR_PARTITION. A null topic list (all partitions) is answered with no
+// UNKNOWN_TOPIC_OR_PARTITION ("No such topic as T", "No such partition as T-P", Kafka's
+// messages). A null topic list (all partitions) is answered with no
 // partitions: Kafka leaves out the partitions that need no election in that case. Another
 // election type is INVALID_REQUEST. Needs ALTER on the cluster; without it every named
 // partition and (v1+) the response are CLUSTER_AUTHORIZATION_FAILED.
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,11 +36,14 @@ func (b *Broker) handleElectLeaders(ctx context.Context, req *kmsg.ElectLeadersR
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewElectLeadersResponseTopicPartition()
 			sp.Partition = p
-			err := kerr.ElectionNotNeeded
-			if t == nil || topicPartition(t, p) == nil {
-				err = kerr.UnknownTopicOrPartition
+			switch {
+			case t == nil:
+				sp.ErrorCode, sp.ErrorMessage = kerr.UnknownTopicOrPartition.Code, kmsg.StringPtr("No such topic as "+rt.Topic)
+			case topicPartition(t, p) == nil:
+				sp.ErrorCode, sp.ErrorMessage = kerr.UnknownTopicOrPartition.Code, kmsg.StringPtr(fmt.Sprintf("No such partition as %s-%d", rt.Topic, p))
+			default:
+				sp.ErrorCode = kerr.ElectionNotNeeded.Code
 			}
-			sp.ErrorCode, sp.ErrorMessage = err.Code, kmsg.StringPtr(err.Description)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

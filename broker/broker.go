@@ -3,7 +3,14 @@
 // keys), the topic and partition registry, and the broker configuration.
 //
 // The broker is a single node: it is the controller and the leader of every partition, with
-// leader epoch 0 and ISR = [node.id].
+// leader epoch 0 and ISR = [node.id]. APIs that act on other nodes are answered as a
+// single-node Kafka answers them: ElectLeaders finds no election needed, a reassignment can
+// only keep a partition on this node, DescribeQuorum shows this node as the only voter and
+// the finalized features never change (features.go). The internal topic
+// __consumer_offsets is presented in Metadata, not stored (internaltopics.go). Fetch
+// sessions (KIP-227) are kept per Kafka's rules (fetchsession.go). The API table the
+// broker advertises is checked against franz-go's kmsg, each gap with its reason
+// (api_versions_kmsg_test.go), and rendered into README.md.
 package broker
 
 import (
