@@ -91,6 +91,10 @@ type fetchSession struct {
 	epoch int32 // the epoch the next incremental fetch must carry
 	parts []*sessionPart
 	index map[sessionKey]*sessionPart
+	// eff and effOrder are the read list of parts (readList) while it has not changed;
+	// nil: build it again. Replaced, never modified: fetches running at once share it.
+	eff      []kmsg.FetchRequestTopic
+	effOrder []*sessionPart
 }
 
 // sessionKey names a partition in a session: by topic id in sessions of Fetch v13+, by
@@ -230,45 +234,75 @@ func (c *fetchSessionCache) beginFetch(b *Broker, ctx context.Context, req *kmsg
 	s.epoch = nextFetchEpoch(s.epoch)
 	fc.sess, fc.epoch = s, req.SessionEpoch
 
-	// The request to read: every partition of the session, consecutive partitions of one
-	// topic under one topic entry.
 	eff := *req
-	eff.Topics = nil
 	eff.ForgottenTopics = nil
-	fc.order = make([]*sessionPart, 0, len(s.parts))
-	deniedIdx := make(map[sessionKey]int) // topic (partition -1) -> index in fc.denied
+	if b != nil && b.authz != nil {
+		// Authorized on every fetch (ACLs change): built for this fetch alone.
+		eff.Topics, fc.order, fc.denied = s.readList(func(name string) bool {
+			return b.topicAllowed(ctx, kmsg.ACLOperationRead, name)
+		}, b.topicNameOrID)
+		return fc, &eff, 0
+	}
+	if s.eff == nil {
+		s.eff, s.effOrder, _ = s.readList(nil, nil)
+	}
+	eff.Topics, fc.order = s.eff, s.effOrder
+	return fc, &eff, 0
+}
+
+// readList returns the request to read for the session: every partition, in session
+// order, consecutive partitions of one topic under one topic entry, and the partitions
+// in that order. With allowed, partitions of topics it refuses are returned apart. The
+// topics returned may be shared by fetches running at once: a handler must not modify
+// them.
+func (s *fetchSession) readList(allowed func(name string) bool, nameOf func(string, [16]byte) (string, bool)) (
+	topics []kmsg.FetchRequestTopic, order []*sessionPart, denied []kmsg.FetchRequestTopic) {
+	all := make([]kmsg.FetchRequestTopicPartition, 0, len(s.parts))
+	order = make([]*sessionPart, 0, len(s.parts))
+	deniedIdx := make(map[sessionKey]int) // topic (partition -1) -> index in denied
 	for _, sp := range s.parts {
-		tk := sessionKey{id: sp.key.id, topic: sp.key.topic, partition: -1}
-		if b != nil && b.authz != nil {
-			name, ok := b.topicNameOrID(sp.key.topic, sp.key.id)
-			if ok && !b.topicAllowed(ctx, kmsg.ACLOperationRead, name) {
+		if allowed != nil {
+			if name, ok := nameOf(sp.key.topic, sp.key.id); ok && !allowed(name) {
+				tk := sessionKey{id: sp.key.id, topic: sp.key.topic, partition: -1}
 				i, seen := deniedIdx[tk]
 				if !seen {
-					i = len(fc.denied)
+					i = len(denied)
 					deniedIdx[tk] = i
 					rt := kmsg.NewFetchRequestTopic()
 					rt.Topic, rt.TopicID = sp.key.topic, sp.key.id
-					fc.denied = append(fc.denied, rt)
+					denied = append(denied, rt)
 				}
-				fc.denied[i].Partitions = append(fc.denied[i].Partitions, sp.req)
+				denied[i].Partitions = append(denied[i].Partitions, sp.req)
 				continue
 			}
 		}
-		if n := len(eff.Topics); n == 0 || eff.Topics[n-1].Topic != sp.key.topic || eff.Topics[n-1].TopicID != sp.key.id {
+		if n := len(topics); n == 0 || topics[n-1].Topic != sp.key.topic || topics[n-1].TopicID != sp.key.id {
 			rt := kmsg.NewFetchRequestTopic()
 			rt.Topic, rt.TopicID = sp.key.topic, sp.key.id
-			eff.Topics = append(eff.Topics, rt)
+			topics = append(topics, rt)
 		}
-		t := &eff.Topics[len(eff.Topics)-1]
-		t.Partitions = append(t.Partitions, sp.req)
-		fc.order = append(fc.order, sp)
+		all = append(all, sp.req)
+		order = append(order, sp)
 	}
-	return fc, &eff, 0
+	// The topics' partitions are consecutive runs of all.
+	i := 0
+	for t := range topics {
+		n := 0
+		for i+n < len(order) && order[i+n].key.topic == topics[t].Topic && order[i+n].key.id == topics[t].TopicID {
+			n++
+		}
+		topics[t].Partitions = all[i : i+n : i+n]
+		i += n
+	}
+	return topics, order, denied
 }
 
 // update adds or updates the request's partitions and removes the forgotten ones
 // (Kafka's FetchSession.update).
 func (s *fetchSession) update(req *kmsg.FetchRequest) {
+	if len(req.Topics) > 0 || len(req.ForgottenTopics) > 0 {
+		s.eff, s.effOrder = nil, nil // the read list changes
+	}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			k := s.key(rt.Topic, rt.TopicID, rp.Partition)
@@ -389,6 +423,7 @@ func (fc *fetchCtx) finishIncremental(resp *kmsg.FetchResponse) {
 			}
 		}
 		s.parts = kept
+		s.eff, s.effOrder = nil, nil // the read order changed
 	}
 }
 
