@@ -70,7 +70,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.
 		resp.ErrorCode = code
 		return resp, nil
 	}
-	req = sreq // an incremental fetch reads every partition of its session
+	req = sreq // an incremental fetch reads every partition of its session; read only (shared)
 	defer fc.finish(req, resp)
 
 	// Resolve every topic and partition once.
