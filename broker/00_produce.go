@@ -79,6 +79,9 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 		case req.Version >= 13:
 			if t = b.lookupTopicID(rt.TopicID); t == nil {
 				topicEr = errUnknownTopicID
+				if it := b.internalTopicByID(rt.TopicID); it != nil {
+					topicEr = errInternalTopicAppend(it.Name) // internaltopics.go
+				}
 			}
 		default:
 			t, topicEr = b.produceTopic(ctx, rt.Topic)
@@ -206,6 +209,9 @@ const wakeAfterDurable = true
 func (b *Broker) produceTopic(ctx context.Context, name string) (*Topic, error) {
 	if t := b.lookupTopic(name); t != nil {
 		return t, nil
+	}
+	if isInternalTopic(name) {
+		return nil, errInternalTopicAppend(name) // internaltopics.go
 	}
 	if err := validateTopicName(name); err != nil {
 		return nil, err

@@ -26,12 +26,8 @@ package broker
 //     local start of a tiered partition whose manifest is not loaded yet: the offset may be
 //     in the bucket, so that is KAFKA_STORAGE_ERROR (retriable). Leader epoch is
 //     always 0: a CurrentLeaderEpoch above it is UNKNOWN_LEADER_EPOCH.
-//   - Fetch sessions (KIP-227) are not kept: every response has session id 0, which tells
-//     clients to send full fetch requests. A full fetch (session epoch 0 or -1) is answered
-//     in full whatever session id it names: Kafka closes the named session, if any, and
-//     answers without one (with epoch -1) or in a new session (with 0, which Strata never
-//     creates). An incremental fetch (epoch > 0) names a session Strata cannot have:
-//     FETCH_SESSION_ID_NOT_FOUND, as Kafka answers for an unknown session.
+//   - Fetch sessions (KIP-227): fetchsession.go turns an incremental fetch into a read of
+//     its session's partitions and keeps only the changed ones in the response.
 //   - There are no transactions: last stable offset = high watermark, no aborted
 //     transactions, for both isolation levels.
 
@@ -69,15 +65,22 @@ type fetchPart struct {
 
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.Version >= 7 && req.SessionEpoch > 0 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	fc, sreq, code := b.fetchSessions.beginFetch(b, ctx, req) // fetchsession.go
+	if code != 0 {
+		resp.ErrorCode = code
 		return resp, nil
 	}
+	req = sreq // an incremental fetch reads every partition of its session; read only (shared)
+	defer fc.finish(req, resp)
 
 	// Resolve every topic and partition once.
-	var parts []fetchPart
-	var uniq []*partition.Partition
-	seen := make(map[*partition.Partition]bool)
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	parts := make([]fetchPart, 0, n)
+	uniq := make([]*partition.Partition, 0, n)
+	seen := make(map[*partition.Partition]bool, n)
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]

@@ -42,7 +42,7 @@ func (b *Broker) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		for _, t := range b.allTopics() {
+		for _, t := range b.allTopicsWithInternal() { // internaltopics.go
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
 		return resp, nil
@@ -54,6 +54,9 @@ func (b *Broker) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 			mt.TopicID = rt.TopicID
 			t := b.lookupTopicID(rt.TopicID)
 			if t == nil {
+				t = b.internalTopicByID(rt.TopicID)
+			}
+			if t == nil {
 				mt.ErrorCode = errorCode(errUnknownTopicID)
 				resp.Topics = append(resp.Topics, mt)
 				continue
@@ -63,6 +66,9 @@ func (b *Broker) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 		}
 		name := *rt.Topic
 		t := b.lookupTopic(name)
+		if t == nil {
+			t = b.internalTopic(name)
+		}
 		var err error
 		if t == nil {
 			if err = validateTopicName(name); err == nil {
@@ -92,6 +98,7 @@ func (b *Broker) metadataTopic(t *Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
+	mt.IsInternal = isInternalTopic(t.Name)
 	n := t.numPartitions()
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, n)
 	for i := range n {

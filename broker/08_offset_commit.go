@@ -1,7 +1,7 @@
 package broker
 
-// OffsetCommit (key 8), versions from group.SupportedVersions(): an adapter onto the group
-// coordinator (broker/group). Needs READ on the group and READ on each topic (denied
+// OffsetCommit (key 8), versions from group.SupportedVersions() and v10 (topic ids,
+// offsets_topicids.go): an adapter onto the group coordinator (broker/group). Needs READ on the group and READ on each topic (denied
 // topics answer TOPIC_AUTHORIZATION_FAILED per partition).
 
 import (
@@ -12,10 +12,15 @@ import (
 )
 
 func init() {
-	register(groupAPI(kmsg.OffsetCommit, h((*Broker).handleOffsetCommit), hook(authzOffsetCommit)))
+	e := groupAPI(kmsg.OffsetCommit, h((*Broker).handleOffsetCommit), hook(authzOffsetCommit))
+	e.max = max(e.max, offsetsByIDVersion)
+	register(e)
 }
 
 func (b *Broker) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (kmsg.Response, error) {
+	if req.Version >= offsetsByIDVersion {
+		return b.offsetCommitByID(ctx, req), nil
+	}
 	return b.groups.OffsetCommit(ctx, req), nil
 }
 

@@ -1,7 +1,7 @@
 package broker
 
-// OffsetFetch (key 9), versions from group.SupportedVersions(): an adapter onto the group
-// coordinator. Needs DESCRIBE on the group; topics the principal may not describe are left out.
+// OffsetFetch (key 9), versions from group.SupportedVersions() and v10 (topic ids,
+// offsets_topicids.go): an adapter onto the group coordinator. Needs DESCRIBE on the group; topics the principal may not describe are left out.
 
 import (
 	"context"
@@ -12,10 +12,15 @@ import (
 )
 
 func init() {
-	register(groupAPI(kmsg.OffsetFetch, h((*Broker).handleOffsetFetch), hook(authzOffsetFetch)))
+	e := groupAPI(kmsg.OffsetFetch, h((*Broker).handleOffsetFetch), hook(authzOffsetFetch))
+	e.max = max(e.max, offsetsByIDVersion)
+	register(e)
 }
 
 func (b *Broker) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {
+	if req.Version >= offsetsByIDVersion {
+		return b.offsetFetchByID(ctx, req), nil
+	}
 	return b.groups.OffsetFetch(ctx, req), nil
 }
 

@@ -6,7 +6,8 @@ package broker
 // (without parsing its body) by a v0 response with UNSUPPORTED_VERSION and the list, as
 // Kafka >= 2.4 does, so that clients retry with a version both sides know. v5 (KIP-1242):
 // a client naming a cluster id and node id that are not ours gets REBOOTSTRAP_REQUIRED;
-// naming only one of them is INVALID_REQUEST.
+// naming only one of them is INVALID_REQUEST. v3+ carries the supported and finalized
+// features (features.go).
 //
 // One deliberate inconsistency, as in Kafka >= 4.0 (KAFKA-18659): Produce is advertised
 // from v0 although requests below v3 are refused (the registered floor). librdkafka before
@@ -29,6 +30,7 @@ func init() {
 func (b *Broker) handleApiVersions(ctx context.Context, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = apiVersionsKeys()
+	fillFeatures(resp) // features.go
 	if req.Version >= 5 {
 		switch {
 		case (req.ClusterID == nil) != (req.NodeID == -1):

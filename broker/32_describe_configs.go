@@ -130,7 +130,11 @@ func (b *Broker) handleDescribeConfigs(ctx context.Context, req *kmsg.DescribeCo
 		)
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			if t := b.lookupTopic(rr.ResourceName); t == nil {
+			t := b.lookupTopic(rr.ResourceName)
+			if t == nil {
+				t = b.internalTopic(rr.ResourceName) // internaltopics.go
+			}
+			if t == nil {
 				err = errUnknownTopic
 				if verr := validateTopicName(rr.ResourceName); verr != nil {
 					err = verr

@@ -1,11 +1,12 @@
 package broker
 
-// DescribeLogDirs (key 35), versions 0-4.
+// DescribeLogDirs (key 35), versions 0-5.
 //
 // One log dir (log.dirs, absolute). A null topic list describes every partition; named
 // topics/partitions that do not exist are left out, as Kafka does. Size is the local log
 // size of the partition (remote bytes are not on this dir). OffsetLag is 0 (no future
-// replicas). v4 adds the file system's total and usable bytes.
+// replicas). v4 adds the file system's total and usable bytes; v5 whether the dir is
+// cordoned (KIP-1066), which it never is: Strata has no cordoning.
 
 import (
 	"context"
@@ -17,7 +18,7 @@ import (
 )
 
 func init() {
-	register(apiEntry{key: kmsg.DescribeLogDirs, min: 0, max: 4, handle: h((*Broker).handleDescribeLogDirs), authz: hook(authzDescribeLogDirs)})
+	register(apiEntry{key: kmsg.DescribeLogDirs, min: 0, max: 5, handle: h((*Broker).handleDescribeLogDirs), authz: hook(authzDescribeLogDirs)})
 }
 
 func (b *Broker) handleDescribeLogDirs(ctx context.Context, req *kmsg.DescribeLogDirsRequest) (kmsg.Response, error) {

@@ -54,7 +54,7 @@ func (b *Broker) handleDescribeTopicPartitions(ctx context.Context, req *kmsg.De
 		}
 	}
 	if all {
-		for _, t := range b.allTopics() {
+		for _, t := range b.allTopicsWithInternal() { // internaltopics.go
 			if t.Name >= cursorTopic && b.topicAllowed(ctx, kmsg.ACLOperationDescribe, t.Name) {
 				names = append(names, t.Name)
 			}
@@ -78,11 +78,15 @@ func (b *Broker) handleDescribeTopicPartitions(ctx context.Context, req *kmsg.De
 		}
 		t := b.lookupTopic(name)
 		if t == nil {
+			t = b.internalTopic(name)
+		}
+		if t == nil {
 			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			resp.Topics = append(resp.Topics, rt)
 			continue
 		}
 		rt.TopicID = t.ID
+		rt.IsInternal = isInternalTopic(name)
 		if b.authz != nil {
 			rt.AuthorizedOperations = b.authorizedOps(ctx, kmsg.ACLResourceTypeTopic, name, topicOps)
 		}

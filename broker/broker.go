@@ -3,7 +3,14 @@
 // keys), the topic and partition registry, and the broker configuration.
 //
 // The broker is a single node: it is the controller and the leader of every partition, with
-// leader epoch 0 and ISR = [node.id].
+// leader epoch 0 and ISR = [node.id]. APIs that act on other nodes are answered as a
+// single-node Kafka answers them: ElectLeaders finds no election needed, a reassignment can
+// only keep a partition on this node, DescribeQuorum shows this node as the only voter and
+// the finalized features never change (features.go). The internal topic
+// __consumer_offsets is presented in Metadata, not stored (internaltopics.go). Fetch
+// sessions (KIP-227) are kept per Kafka's rules (fetchsession.go). The API table the
+// broker advertises is checked against franz-go's kmsg, each gap with its reason
+// (api_versions_kmsg_test.go), and rendered into README.md.
 package broker
 
 import (
@@ -58,6 +65,9 @@ type Broker struct {
 	lateAttach atomic.Bool               // attachTierLate is running: maintenance leaves the pending tiers to it
 	tierUrgent chan *partition.Partition // partitions a request waits for: attachTierLate takes them first
 
+	fetchSessions *fetchSessionCache // KIP-227 fetch sessions (fetchsession.go)
+	internal      internalTopics     // presented internal topics (internaltopics.go)
+
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
 	producerIDs *producer.Manager
@@ -103,6 +113,8 @@ func New(cfg Config) (*Broker, error) {
 		tierUrgent: make(chan *partition.Partition, 64),
 		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
 		bprobe:     newBucketProbe(),
+		// fetchsession.go
+		fetchSessions: newFetchSessionCache(int(cfg.FetchSessionCacheSlots), time.Duration(cfg.FetchSessionEvictionMs)*time.Millisecond, cfg.Registerer),
 	}
 	b.segFiles = newSegmentFiles(cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {

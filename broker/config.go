@@ -65,6 +65,12 @@ type Config struct {
 	OffsetMetadataMaxBytes        int32 // offset.metadata.max.bytes; default 4096
 	ProducerIDExpirationMs        int64 // producer.id.expiration.ms; default 86400000
 
+	// Fetch sessions (fetchsession.go).
+	FetchSessionCacheSlots int32 // max.incremental.fetch.session.cache.slots; default 1000; 0 = no sessions
+	FetchSessionEvictionMs int64 // min.incremental.fetch.session.eviction.ms; default 120000
+
+	OffsetsTopicPartitions int32 // offsets.topic.num.partitions; default 50 (internaltopics.go)
+
 	// Tiered storage (broker side). Store selection/credentials are parsed by cmd/strata.
 	RemoteStorageSystemEnable bool          // remote.log.storage.system.enable; default true (effective only when RemoteStore != nil)
 	LogRemoteStorageEnable    bool          // log.remote.storage.enable (Strata): default remote.storage.enable of topics; default false
@@ -324,6 +330,9 @@ var brokerKeys = []brokerKey{
 	i64Key("offsets.retention.check.interval.ms", "600000", "How often expired committed offsets are removed.", func(c *Config) *int64 { return &c.OffsetsRetentionCheckInterval }),
 	i32Key("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset.", func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
 	i64Key("producer.id.expiration.ms", "86400000", "An idle producer's idempotence state is forgotten after this long.", func(c *Config) *int64 { return &c.ProducerIDExpirationMs }),
+	i32Key("offsets.topic.num.partitions", "50", "Partitions of the internal topic __consumer_offsets as Metadata presents it (group state is kept in Strata's own store, not in a topic).", func(c *Config) *int32 { return &c.OffsetsTopicPartitions }),
+	i32Key("max.incremental.fetch.session.cache.slots", "1000", "Most fetch sessions (KIP-227) kept at once; 0 = none (every fetch is a full fetch).", func(c *Config) *int32 { return &c.FetchSessionCacheSlots }),
+	i64Key("min.incremental.fetch.session.eviction.ms", "120000", "A fetch session idle this long may be evicted for any new one; a younger session only by a new session with more partitions, once it is this old.", func(c *Config) *int64 { return &c.FetchSessionEvictionMs }),
 	strKey("remote.log.prefix", "", "Key prefix in the bucket.", func(c *Config) *string { return &c.RemotePrefix }),
 	i64Key("strata.log.max.open.segment.files", "0", "Strata extension: sealed segment .log files kept open for reads, for all partitions together (least recently read closed first; as many again may wait up to 30 s for reads in flight). 0 = a sixteenth of the process's open-file limit, at least 64.", func(c *Config) *int64 { return &c.MaxOpenSegmentFiles }),
 	i64Key("strata.disk.reserve.bytes", "8388608", "Strata extension: size of a file of zeros kept in the data dir and deleted when the disk is full, so that the writes which free space (deleting a topic, DeleteRecords, config changes) still succeed; written again once twice its size is free. Partitions fenced by a full disk (ENOSPC) are unfenced by themselves once 4 MiB are free. 0 = no reserve.", func(c *Config) *int64 { return &c.DiskReserveBytes }),
@@ -527,6 +536,15 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetMetadataMaxBytes < 0 {
 		bad("offset.metadata.max.bytes", "must be >= 0, got %d", c.OffsetMetadataMaxBytes)
+	}
+	if c.OffsetsTopicPartitions < 0 || c.OffsetsTopicPartitions > maxPartitionsPerTopic {
+		bad("offsets.topic.num.partitions", "must be in [1, %d], got %d", maxPartitionsPerTopic, c.OffsetsTopicPartitions) // 0 (hand-built Config): 50
+	}
+	if c.FetchSessionCacheSlots < 0 {
+		bad("max.incremental.fetch.session.cache.slots", "must be >= 0, got %d", c.FetchSessionCacheSlots)
+	}
+	if c.FetchSessionEvictionMs < 0 {
+		bad("min.incremental.fetch.session.eviction.ms", "must be >= 0, got %d", c.FetchSessionEvictionMs)
 	}
 	if c.ProducerIDExpirationMs < 1 {
 		bad("producer.id.expiration.ms", "must be >= 1, got %d", c.ProducerIDExpirationMs)

@@ -9,7 +9,7 @@ import (
 )
 
 func TestDescribeTopicPartitions(t *testing.T) {
-	b := newTestBroker(t)
+	b := newAdminBroker(t, map[string]string{"offsets.topic.num.partitions": "2"})
 	for name, n := range map[string]int32{"a": 3, "b": 2, "c": 1} {
 		if _, err := b.createTopic(name, n, nil, false); err != nil {
 			t.Fatal(err)
@@ -57,10 +57,12 @@ func TestDescribeTopicPartitions(t *testing.T) {
 		cursor       *kmsg.DescribeTopicPartitionsRequestCursor
 		want, wantNx string
 	}{
-		{"all", nil, 0, nil, "a:012 b:01 c:0 ", ""},
+		{"all", nil, 0, nil, "__consumer_offsets:01 a:012 b:01 c:0 ", ""}, // the internal topic too (internaltopics.go)
 		{"named, sorted, unknown", []string{"c", "nosuch", "a"}, 0, nil, fmt.Sprintf("a:012 c:0 nosuch!%d ", kerr.UnknownTopicOrPartition.Code), ""},
-		{"limit inside a topic", nil, 2, nil, "a:01 ", "a/2"},
-		{"limit at a topic's end", nil, 3, nil, "a:012 ", "b/0"},
+		{"limit inside a topic", nil, 1, nil, "__consumer_offsets:0 ", "__consumer_offsets/1"},
+		{"limit at a topic's end", nil, 2, nil, "__consumer_offsets:01 ", "a/0"},
+		{"limit inside a topic from a cursor", nil, 2, &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "a"}, "a:01 ", "a/2"},
+		{"limit at a topic's end from a cursor", nil, 3, &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "a"}, "a:012 ", "b/0"},
 		{"from a cursor", nil, 2, &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "a", Partition: 2}, "a:2 b:0 ", "b/1"},
 		{"cursor topic not requested", []string{"b"}, 0, &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "a"}, fmt.Sprintf("b!%d ", kerr.InvalidRequest.Code), ""},
 	} {

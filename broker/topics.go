@@ -56,6 +56,9 @@ type Topic struct {
 	mu        sync.RWMutex
 	overrides map[string]string // guarded by mu; topic config overrides (DYNAMIC_TOPIC_CONFIG)
 	cfg       atomic.Pointer[TopicConfig]
+	// presented > 0: an internal topic presented with this many partitions and no log
+	// (internaltopics.go); Partitions is empty.
+	presented int32
 }
 
 // Config is the effective configuration: overrides on top of the broker defaults.
@@ -80,6 +83,9 @@ func (t *Topic) partition(i int32) *partition.Partition {
 
 // numPartitions is len(partitions()).
 func (t *Topic) numPartitions() int32 {
+	if t.presented > 0 {
+		return t.presented
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return int32(len(t.Partitions))
@@ -208,7 +214,7 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	_, exists := b.topics[name]
 	collides := b.topicCollisionLocked(name)
 	b.mu.RUnlock()
-	if exists {
+	if exists || isInternalTopic(name) { // internaltopics.go
 		return nil, fmt.Errorf("%w: Topic '%s' already exists.", errTopicExists, name)
 	}
 	if collides != "" {
