@@ -61,6 +61,7 @@ type Broker struct {
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
+	groupsBkt   groupsBucket // the groups snapshot in the bucket (groupbucket.go)
 	producerIDs *producer.Manager
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
@@ -228,6 +229,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
+			b.bucketMetaLoop(ctx) // groupbucket.go
+		}()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
 			if err := b.tier.Run(ctx); err != nil {
 				b.logger.Error("remote tier stopped", "err", err)
 			}
@@ -296,6 +302,7 @@ func (b *Broker) Close() error {
 			b.tier.WriteFinalWatermarks(ctx) // tiering/watermark.go
 			cancel()
 		}
+		b.finalGroupsUpload() // groupbucket.go
 		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
 		b.releaseBucketOwner() // remoteident.go
 		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())
