@@ -63,6 +63,7 @@ type Broker struct {
 	groupStore  *group.FileStore
 	groupsBkt   groupsBucket // the groups snapshot in the bucket (groupbucket.go)
 	producerIDs *producer.Manager
+	quotas      *quotaManager // client quotas (quota.go)
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
 	// writes of <data-dir>/meta; lock order: adminMu, then mu.
@@ -142,6 +143,11 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	if err := b.openSecurity(); err != nil {
+		b.closePartitions()
+		b.groupStore.Close()
+		return nil, err
+	}
+	if err := b.openQuotas(); err != nil { // quota.go
 		b.closePartitions()
 		b.groupStore.Close()
 		return nil, err
