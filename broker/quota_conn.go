@@ -101,15 +101,20 @@ func (c *conn) afterQuota(qc *quotaCheck, r *request, resp kmsg.Response) {
 			break
 		}
 		size := c.fetchResponseBytes(fr)
+		var over bool // the client was over its fetch quota before this response
+		if limit, sk, ok := qc.cfgs.resolve(quotaFetch, qc.user, r.clientID); ok {
+			over = q.sensor(sk, now).rate(now) > limit
+		}
 		t, s, sk := apply(quotaFetch, float64(size), countBytes)
 		throttle = max(throttle, t)
-		if throttle > 0 && s != nil {
+		if throttle > 0 && over {
+			// Kafka answers a throttled fetch without data, which it does not count; the
+			// client fetches the same offsets again after the throttle time. Only a client
+			// already over its quota loses the data here: a first batch larger than the
+			// quota allows in a window (always returned whole, KIP-74) would otherwise be
+			// refused forever.
 			s.record(-float64(size), now)
 			q.bytes.WithLabelValues(sk.key, sk.user, sk.client).Add(-float64(size))
-		}
-		if throttle > 0 {
-			// Kafka answers a throttled fetch without data; the client fetches the same
-			// offsets again once the throttle time has passed.
 			fr.Topics = nil
 			if c.rb != nil {
 				c.rb.release()
