@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -166,6 +167,11 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 	crashA() // the machine and its disk are lost
 
 	addrB, _ := open(t.TempDir())
+	cl, err = kgo.NewClient(kgo.SeedBrokers(addrB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
 	cons, err := kgo.NewClient(kgo.SeedBrokers(addrB), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("events"),
 		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -193,8 +199,19 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 	if first != 70 {
 		t.Fatalf("the restored group resumed at offset %d, want its committed 70", first)
 	}
+	cons.Close() // leaves the group (it never committed)
 
-	badm := kadm.NewClient(cons)
+	// A second client family: librdkafka (confluent-kafka-python) joins the restored group
+	// and starts at the committed offset too.
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", rdkafkaResume, addrB, "g", "events").CombinedOutput()
+	if err != nil {
+		t.Fatalf("librdkafka consumer (needs python3-confluent-kafka: make tools): %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "70" {
+		t.Fatalf("librdkafka's consumer of the restored group started at %q, want offset 70", got)
+	}
+
+	badm := kadm.NewClient(cl)
 	lt, err := badm.ListTopics(t.Context(), "local-only")
 	if err != nil {
 		t.Fatal(err)
@@ -225,3 +242,23 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 		}
 	})
 }
+
+// rdkafkaResume joins group argv[2] on topic argv[3] with confluent-kafka-python and
+// prints the offset of the first record it gets.
+const rdkafkaResume = `
+import sys
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "auto.offset.reset": "earliest",
+              "enable.auto.commit": False})
+c.subscribe([sys.argv[3]])
+while True:
+    m = c.poll(1.0)
+    if m is None:
+        continue
+    if m.error():
+        print(m.error(), file=sys.stderr)
+        continue
+    print(m.offset())
+    break
+c.close()
+`
