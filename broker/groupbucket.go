@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -41,9 +40,11 @@ import (
 
 // groupsBucket is the upload state of the groups snapshot.
 type groupsBucket struct {
-	mu       sync.Mutex // one upload at a time
+	upload   sync.Mutex // one upload at a time; guards uploaded
 	uploaded uint64     // sequence number of the last snapshot in the bucket
-	dirty    time.Time  // when the state first differed from the bucket's copy; zero = same
+
+	mu    sync.Mutex // guards dirty; never held during I/O
+	dirty time.Time  // when the state first differed from the bucket's copy; zero = same
 
 	uploads *prometheus.CounterVec // result: ok, error
 	lag     prometheus.GaugeFunc
@@ -82,7 +83,7 @@ func (b *Broker) restoreGroups(dir string) error {
 		return nil
 	}
 	for _, name := range []string{"groups.snapshot", "groups.log"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+		if _, err := b.fs().Stat(filepath.Join(dir, name)); err == nil {
 			return nil
 		}
 	}
@@ -122,16 +123,23 @@ func (b *Broker) readRestoreObject(key string) (data []byte, ok bool, err error)
 // uploadGroups puts the groups snapshot when the state changed since the last upload.
 func (b *Broker) uploadGroups(ctx context.Context) error {
 	gb := &b.groupsBkt
-	gb.mu.Lock()
-	defer gb.mu.Unlock()
-	seq := b.groupStore.DurableSeq()
-	if seq == gb.uploaded {
-		gb.dirty = time.Time{}
+	gb.upload.Lock()
+	defer gb.upload.Unlock()
+	setDirty := func(clean bool) {
+		gb.mu.Lock()
+		defer gb.mu.Unlock()
+		switch {
+		case clean:
+			gb.dirty = time.Time{}
+		case gb.dirty.IsZero():
+			gb.dirty = time.Now()
+		}
+	}
+	if b.groupStore.DurableSeq() == gb.uploaded {
+		setDirty(true)
 		return nil
 	}
-	if gb.dirty.IsZero() {
-		gb.dirty = time.Now()
-	}
+	setDirty(false)
 	data, seq := b.groupStore.Snapshot()
 	key := tiering.GroupsSnapshotKey(b.cfg.RemotePrefix)
 	if err := b.cfg.RemoteStore.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
@@ -141,9 +149,7 @@ func (b *Broker) uploadGroups(ctx context.Context) error {
 	gb.uploads.WithLabelValues("ok").Inc()
 	gb.uploaded = seq
 	if b.groupStore.DurableSeq() == seq {
-		gb.dirty = time.Time{}
-	} else {
-		gb.dirty = time.Now()
+		setDirty(true)
 	}
 	return nil
 }
