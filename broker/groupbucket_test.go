@@ -1,0 +1,75 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/tiering/memstore"
+)
+
+// A clean stop uploads the groups' last state whatever the interval, and a broker started
+// on an empty data dir with the same bucket has the committed offsets and the topic (not
+// tiered: restored empty, with its configs).
+func TestGroupsUploadedOnStopAndRestored(t *testing.T) {
+	store := memstore.New()
+	open := func(dir string) *Broker {
+		t.Helper()
+		bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dir,
+			"strata.remote.groups.upload.interval.ms": "3600000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bc.RemoteStore = store
+		b, err := New(bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open(t.TempDir())
+	ret := "3600000"
+	if _, err := b.createTopic("plain", 2, map[string]string{"retention.ms": ret}, false); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version, req.Group, req.Generation = 8, "g", -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "plain"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 1, 42
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	if code := b.groups.OffsetCommit(t.Context(), req).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("commit: error %d", code)
+	}
+	if _, err := store.Stat(t.Context(), tiering.GroupsSnapshotKey("")); err == nil {
+		t.Fatal("uploaded before the interval or the stop")
+	}
+	b.Close()
+	if _, err := store.Stat(t.Context(), tiering.GroupsSnapshotKey("")); err != nil {
+		t.Fatalf("not uploaded on a clean stop: %v", err)
+	}
+
+	b = open(t.TempDir())
+	defer b.Close()
+	fr := kmsg.NewPtrOffsetFetchRequest()
+	fr.Version, fr.Group = 7, "g"
+	got := b.groups.OffsetFetch(t.Context(), fr)
+	var off int64 = -1
+	for _, t := range got.Topics {
+		for _, p := range t.Partitions {
+			if t.Topic == "plain" && p.Partition == 1 {
+				off = p.Offset
+			}
+		}
+	}
+	if off != 42 {
+		t.Fatalf("restored group offset %d, want 42 (%+v)", off, got)
+	}
+	tp := b.lookupTopic("plain")
+	if tp == nil || tp.numPartitions() != 2 || tp.configOverrides()["retention.ms"] != ret {
+		t.Fatalf("restored topic: %+v", tp)
+	}
+}
