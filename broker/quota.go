@@ -109,6 +109,7 @@ type quotaManager struct {
 	mu      sync.Mutex // serialises changes and the file writes
 	configs atomic.Pointer[quotaConfigs]
 	sensors sync.Map // quotaSensorKey -> *quotaRate
+	swept   atomic.Int64 // unix nanos of the last sweep of idle sensors
 
 	bytes     *prometheus.CounterVec
 	reqTime   *prometheus.CounterVec
@@ -338,10 +339,28 @@ func (c quotaConfigs) resolve(key, user, client string) (limit float64, sk quota
 	return 0, quotaSensorKey{}, false
 }
 
-// sensor returns the rate of sk, creating it.
+// quotaSensorIdle is how long a sensor (and its metric series) lives without records,
+// as Kafka's quota sensors (an hour).
+const quotaSensorIdle = time.Hour
+
+// sensor returns the rate of sk, creating it. At most once a minute, creating one first
+// drops the sensors idle for quotaSensorIdle, so that many short-lived client ids do not
+// accumulate.
 func (q *quotaManager) sensor(sk quotaSensorKey, now time.Time) *quotaRate {
 	if r, ok := q.sensors.Load(sk); ok {
 		return r.(*quotaRate)
+	}
+	if last := q.swept.Load(); now.UnixNano()-last > int64(time.Minute) && q.swept.CompareAndSwap(last, now.UnixNano()) {
+		q.sensors.Range(func(k, v any) bool {
+			if v.(*quotaRate).idleSince(now.Add(-quotaSensorIdle)) {
+				q.sensors.Delete(k)
+				sk := k.(quotaSensorKey)
+				for _, m := range []*prometheus.CounterVec{q.bytes, q.reqTime, q.throttle, q.throttled} {
+					m.DeleteLabelValues(sk.key, sk.user, sk.client)
+				}
+			}
+			return true
+		})
 	}
 	r, _ := q.sensors.LoadOrStore(sk, newQuotaRate(q.samples, q.window, now))
 	return r.(*quotaRate)

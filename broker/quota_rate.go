@@ -17,6 +17,7 @@ type quotaRate struct {
 	samples []quotaSample
 	cur     int
 	window  time.Duration
+	used    time.Time // last record
 }
 
 type quotaSample struct {
@@ -25,7 +26,7 @@ type quotaSample struct {
 }
 
 func newQuotaRate(samples int, window time.Duration, now time.Time) *quotaRate {
-	r := &quotaRate{samples: make([]quotaSample, samples), window: window}
+	r := &quotaRate{samples: make([]quotaSample, samples), window: window, used: now}
 	for i := range r.samples {
 		r.samples[i].start = now
 	}
@@ -43,7 +44,15 @@ func (r *quotaRate) record(v float64, now time.Time) float64 {
 		*s = quotaSample{start: now}
 	}
 	s.value += v
+	r.used = now
 	return r.rateLocked(now)
+}
+
+// idleSince reports whether nothing was recorded since t.
+func (r *quotaRate) idleSince(t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.used.Before(t)
 }
 
 // rate returns the current rate per second.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -334,5 +335,29 @@ func TestQuotaThrottleMutesConnection(t *testing.T) {
 	md2.Version = 12
 	if resp, _ := send(dial(), md2, "other", 3); resp.(*kmsg.MetadataResponse).ThrottleMillis != 0 {
 		t.Fatalf("unthrottled client: throttle_time_ms %d", resp.(*kmsg.MetadataResponse).ThrottleMillis)
+	}
+}
+
+// Sensors of clients gone quiet for an hour are dropped with their metric series.
+func TestQuotaSensorsExpire(t *testing.T) {
+	b := startCoreBroker(t, nil)
+	q := b.quotas
+	t0 := time.Now()
+	a := quotaSensorKey{key: quotaProduce, client: "a"}
+	q.sensor(a, t0).record(10, t0)
+	q.bytes.WithLabelValues(a.key, a.user, a.client).Add(10)
+	q.sensor(quotaSensorKey{key: quotaProduce, client: "b"}, t0.Add(30*time.Minute)) // too soon to sweep a
+	if _, ok := q.sensors.Load(a); !ok {
+		t.Fatal("sensor dropped before it was idle for an hour")
+	}
+	q.sensor(quotaSensorKey{key: quotaProduce, client: "c"}, t0.Add(61*time.Minute))
+	if _, ok := q.sensors.Load(a); ok {
+		t.Fatal("idle sensor kept")
+	}
+	if _, ok := q.sensors.Load(quotaSensorKey{key: quotaProduce, client: "b"}); !ok {
+		t.Fatal("sensor b (idle 31 minutes) dropped")
+	}
+	if n := testutil.CollectAndCount(q.bytes); n != 0 {
+		t.Fatalf("%d metric series left", n)
 	}
 }
