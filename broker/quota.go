@@ -108,7 +108,7 @@ type quotaManager struct {
 
 	mu      sync.Mutex // serialises changes and the file writes
 	configs atomic.Pointer[quotaConfigs]
-	sensors sync.Map // quotaSensorKey -> *quotaRate
+	sensors sync.Map     // quotaSensorKey -> *quotaRate
 	swept   atomic.Int64 // unix nanos of the last sweep of idle sensors
 
 	bytes     *prometheus.CounterVec
