@@ -201,6 +201,9 @@ func findTopic(ctx context.Context, st tiering.ObjectStore, tc tierConfig, name 
 	}
 	var names []string
 	for _, tm := range tms {
+		if tm.Topic == name && tm.LocalOnly {
+			return tiering.TopicManifest{}, fmt.Errorf("topic %q is not tiered (remote.storage.enable=false): the store holds only its configs, no records", name)
+		}
 		if tm.Topic == name {
 			return tm, nil
 		}
