@@ -369,7 +369,8 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		t.Fatal(err, rs)
 	}
 	id := rs["tiered"].ID
-	// A topic without remote storage is refused nothing and writes nothing remote.
+	// A topic without remote storage is refused nothing and writes only its topic.json
+	// (marked localOnly) and marker, so that a restore recreates it empty (issue 19).
 	if rs, _ := adm.CreateTopics(ctx, 1, 1, nil, "local"); rs["local"].Err != nil {
 		t.Fatal(rs["local"].Err)
 	}
@@ -403,7 +404,7 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		if strings.HasSuffix(k, "topic.json") {
 			haveTopicJSON = true
 		}
-		if strings.Contains(k, "local-") {
+		if strings.Contains(k, "local-") && !strings.HasSuffix(k, "/topic.json") && !strings.HasPrefix(k, "_topics/") {
 			t.Errorf("object for a local-only topic: %s", k)
 		}
 	}
@@ -465,8 +466,12 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		t.Fatalf("only %d records restored from the bucket", got)
 	}
 
-	// Deleting the topic deletes its objects.
-	if dt, err := adm2.DeleteTopics(ctx, "tiered"); err != nil || dt["tiered"].Err != nil {
+	if md, err := adm2.Metadata(ctx, "local"); err != nil || md.Topics["local"].Err != nil {
+		t.Fatalf("local-only topic not restored: %v %+v", err, md.Topics["local"])
+	}
+
+	// Deleting the topics deletes their objects.
+	if dt, err := adm2.DeleteTopics(ctx, "tiered", "local"); err != nil || dt["tiered"].Err != nil || dt["local"].Err != nil {
 		t.Fatal(err, dt)
 	}
 	if keys := storeKeys(t, store); len(keys) != 0 {
