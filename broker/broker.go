@@ -61,7 +61,8 @@ type Broker struct {
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
-	groupsBkt   groupsBucket // the groups snapshot in the bucket (groupbucket.go)
+	groupsBkt   groupsBucket       // the groups snapshot in the bucket (groupbucket.go)
+	topicQ      topicManifestQueue // topic.json of topics that are not tiered (topicbucket.go)
 	producerIDs *producer.Manager
 	quotas      *quotaManager // client quotas (quota.go)
 
@@ -104,6 +105,7 @@ func New(cfg Config) (*Broker, error) {
 		runDone:  make(chan struct{}),
 		// A few requests' partitions at a time; awaitTier does not block when it is full.
 		tierUrgent: make(chan *partition.Partition, 64),
+		topicQ:     topicManifestQueue{wake: make(chan struct{}, 1)},
 		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
 		bprobe:     newBucketProbe(),
 	}

@@ -155,33 +155,38 @@ func (b *Broker) uploadGroups(ctx context.Context) error {
 }
 
 // bucketMetaLoop writes missing topic manifests once, then uploads the groups snapshot
-// every strata.remote.groups.upload.interval.ms while it changes.
+// every strata.remote.groups.upload.interval.ms while it changes, and writes or deletes
+// the queued topic manifests of topics that are not tiered when queued (or at the same
+// interval while that fails).
 func (b *Broker) bucketMetaLoop(ctx context.Context) {
 	b.syncTopicManifests(ctx) // topicbucket.go
-	if !b.groupsBucketEnabled() {
-		return
+	interval := b.cfg.RemoteGroupsUploadInterval
+	if interval <= 0 {
+		interval = time.Minute // topic manifests' retries only
 	}
-	// The state at start-up is what a restore installed or what the bucket may already
-	// hold: mark it uploaded only after a first upload.
-	tick := time.NewTicker(b.cfg.RemoteGroupsUploadInterval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	failing := false
 	for {
-		octx, cancel := context.WithTimeout(ctx, tierOpTimeout)
-		err := b.uploadGroups(octx)
-		cancel()
-		switch {
-		case err != nil && !failing && ctx.Err() == nil:
-			b.logger.Warn("cannot upload consumer groups to the bucket; retrying", "err", err)
-			failing = true
-		case err == nil && failing:
-			b.logger.Info("consumer groups uploaded to the bucket again")
-			failing = false
+		b.flushTopicManifests(ctx) // topicbucket.go
+		if b.groupsBucketEnabled() {
+			octx, cancel := context.WithTimeout(ctx, tierOpTimeout)
+			err := b.uploadGroups(octx)
+			cancel()
+			switch {
+			case err != nil && !failing && ctx.Err() == nil:
+				b.logger.Warn("cannot upload consumer groups to the bucket; retrying", "err", err)
+				failing = true
+			case err == nil && failing:
+				b.logger.Info("consumer groups uploaded to the bucket again")
+				failing = false
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-b.topicQ.wake:
 		}
 	}
 }

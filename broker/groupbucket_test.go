@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -29,9 +30,21 @@ func TestGroupsUploadedOnStopAndRestored(t *testing.T) {
 		return b
 	}
 	b := open(t.TempDir())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(t.Context()) }()
 	ret := "3600000"
-	if _, err := b.createTopic("plain", 2, map[string]string{"retention.ms": ret}, false); err != nil {
+	tp, err := b.createTopic("plain", 2, map[string]string{"retention.ms": ret}, false)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Not tiered: its topic.json is written in the background.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := store.Stat(t.Context(), tiering.TopicManifestKey("", "plain", tp.ID)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no topic.json for the local-only topic")
+		}
 	}
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version, req.Group, req.Generation = 8, "g", -1
@@ -48,6 +61,7 @@ func TestGroupsUploadedOnStopAndRestored(t *testing.T) {
 		t.Fatal("uploaded before the interval or the stop")
 	}
 	b.Close()
+	<-done
 	if _, err := store.Stat(t.Context(), tiering.GroupsSnapshotKey("")); err != nil {
 		t.Fatalf("not uploaded on a clean stop: %v", err)
 	}
@@ -68,7 +82,7 @@ func TestGroupsUploadedOnStopAndRestored(t *testing.T) {
 	if off != 42 {
 		t.Fatalf("restored group offset %d, want 42 (%+v)", off, got)
 	}
-	tp := b.lookupTopic("plain")
+	tp = b.lookupTopic("plain")
 	if tp == nil || tp.numPartitions() != 2 || tp.configOverrides()["retention.ms"] != ret {
 		t.Fatalf("restored topic: %+v", tp)
 	}

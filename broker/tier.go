@@ -219,6 +219,15 @@ func (b *Broker) writeTopicManifest(ctx context.Context, t *Topic) {
 	if b.tier == nil {
 		return
 	}
+	if !t.Config().RemoteStorageEnable {
+		b.queueTopicManifest(t) // in the background: the bucket never delays such a topic (topicbucket.go)
+		return
+	}
+	b.putTopicManifest(ctx, t)
+}
+
+// putTopicManifest writes t's topic.json now.
+func (b *Broker) putTopicManifest(ctx context.Context, t *Topic) {
 	err := b.tier.WriteTopicManifest(ctx, tiering.TopicManifest{
 		Topic: t.Name, TopicID: t.ID, Partitions: t.numPartitions(), Configs: t.configOverrides(),
 		LocalOnly: !t.Config().RemoteStorageEnable,

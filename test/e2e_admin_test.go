@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -400,6 +401,9 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		t.Fatalf("only %d segments uploaded: %v", logs, storeKeys(t, store))
 	}
 	var haveTopicJSON bool
+	waitFor(t, "the local-only topic's topic.json", time.Minute, func() bool {
+		return slices.ContainsFunc(storeKeys(t, store), func(k string) bool { return strings.HasPrefix(k, "local-") })
+	})
 	for _, k := range storeKeys(t, store) {
 		if strings.HasSuffix(k, "topic.json") {
 			haveTopicJSON = true
@@ -473,6 +477,10 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 	// Deleting the topics deletes their objects.
 	if dt, err := adm2.DeleteTopics(ctx, "tiered", "local"); err != nil || dt["tiered"].Err != nil || dt["local"].Err != nil {
 		t.Fatal(err, dt)
+	}
+	// The local-only topic's topic.json goes in the background.
+	for deadline := time.Now().Add(time.Minute); len(storeKeys(t, store)) != 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if keys := storeKeys(t, store); len(keys) != 0 {
 		t.Errorf("objects left after delete: %v", keys)

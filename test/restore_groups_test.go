@@ -150,6 +150,14 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	lt, err := adm.ListTopics(t.Context(), "local-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the local-only topic's topic.json", time.Minute, func() bool {
+		_, err := store.Stat(t.Context(), tiering.TopicManifestKey(prefix, "local-only", lt["local-only"].ID))
+		return err == nil
+	})
 	commit(40)
 	waitFor(t, "offset 40 in the bucket", time.Minute, func() bool { return bucketGroupOffset(t, store, prefix, "g", "events", 0) == 40 })
 
@@ -212,7 +220,7 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 	}
 
 	badm := kadm.NewClient(cl)
-	lt, err := badm.ListTopics(t.Context(), "local-only")
+	lt, err = badm.ListTopics(t.Context(), "local-only")
 	if err != nil {
 		t.Fatal(err)
 	}
