@@ -72,7 +72,16 @@ func (b *Broker) newGroupsBucketMetrics() {
 		return time.Since(gb.dirty).Seconds()
 	})
 	if r := b.cfg.Registerer; r != nil && b.groupsBucketEnabled() {
-		r.MustRegister(gb.uploads, gb.lag)
+		// A broker restarted in the same process (tests) keeps counting into the same
+		// series; the lag gauge is this broker's.
+		gb.uploads = registerOrExisting(r, gb.uploads)
+		if err := r.Register(gb.lag); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				r.Unregister(are.ExistingCollector)
+				r.Register(gb.lag)
+			}
+		}
 	}
 }
 

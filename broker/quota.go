@@ -134,8 +134,11 @@ func (b *Broker) openQuotas() error {
 		Help: "Throttle time given to clients, per quota type and entity (Kafka's throttle-time)."}, labels)
 	q.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strata_quota_throttled_responses_total",
 		Help: "Responses with a throttle time, per quota type and entity."}, labels)
-	if r := b.cfg.Registerer; r != nil {
-		r.MustRegister(q.bytes, q.reqTime, q.throttle, q.throttled)
+	if r := b.cfg.Registerer; r != nil { // a restarted broker counts on (datametrics.go)
+		q.bytes = registerOrExisting(r, q.bytes)
+		q.reqTime = registerOrExisting(r, q.reqTime)
+		q.throttle = registerOrExisting(r, q.throttle)
+		q.throttled = registerOrExisting(r, q.throttled)
 	}
 	path := filepath.Join(b.metaDir(), quotasFileName)
 	if err := b.restoreQuotasFile(path); err != nil {
