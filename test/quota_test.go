@@ -97,10 +97,10 @@ func TestClientQuotasThrottleToTheConfiguredRate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Data for the throttled consumer: 12 s worth at its rate, produced before any quota.
+	// Data for the throttled consumer: 20 s worth at its rate, produced before any quota.
 	value := []byte(strings.Repeat("x", valueSize))
 	var recs []*kgo.Record
-	for range 12 * fetchRate / valueSize {
+	for range 20 * fetchRate / valueSize {
 		recs = append(recs, &kgo.Record{Topic: "q-fetch", Value: value})
 	}
 	if err := admCl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
