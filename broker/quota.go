@@ -20,7 +20,9 @@ package broker
 // quota.window.size.seconds. When a rate is over its limit, the response carries
 // throttle_time_ms = (rate - limit) / limit x the measured span (Kafka's formula) and the
 // broker handles no further request from that connection until that time has passed
-// (KIP-219: answer at once, then mute the connection); a throttled fetch is answered
+// (KIP-219: answer at once, then mute the connection; a request version from before
+// KIP-219, whose client does not wait by itself, gets its response delayed by the throttle
+// time instead, as Kafka does); a throttled fetch is answered
 // without records, which are not counted, as Kafka does. A fetch's max bytes is capped
 // at what the quota allows in (samples-1) windows.
 //

@@ -125,13 +125,26 @@ func (c *conn) afterQuota(qc *quotaCheck, r *request, resp kmsg.Response) {
 		return
 	}
 	ms := int32(min(throttle.Milliseconds()+1, 1<<31-1))
+	after := true
 	if tr, ok := resp.(kmsg.ThrottleResponse); ok {
-		if cur, _ := tr.Throttle(); cur < ms {
+		var cur int32
+		cur, after = tr.Throttle()
+		if cur < ms {
 			resp.(kmsg.SetThrottleResponse).SetThrottle(ms)
 		}
 	}
 	if until := now.Add(throttle); until.After(c.mutedUntil) {
 		c.mutedUntil = until
+	}
+	if !after && c.ctx != nil {
+		// A version from before KIP-219: the client does not wait after the response,
+		// so Kafka delays the response itself by the throttle time.
+		t := time.NewTimer(time.Until(c.mutedUntil))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+		}
 	}
 }
 

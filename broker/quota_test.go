@@ -361,3 +361,69 @@ func TestQuotaSensorsExpire(t *testing.T) {
 		t.Fatalf("%d metric series left", n)
 	}
 }
+
+// request_percentage counts a fetch's handler time without its long-poll wait, and a
+// request version from before KIP-219 (Metadata v5) gets its response delayed by the
+// throttle time instead of answered at once.
+func TestQuotaRequestTimeAndOldVersions(t *testing.T) {
+	b := startCoreBroker(t, map[string]string{"quota.window.num": "2", "quota.window.size.seconds": "1"})
+	tp, err := b.createTopic("qf", 1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range alterQuotas(t, b, false,
+		quotaEntry(map[string]float64{quotaRequest: 5}, "client-id", "poller"), // 50 ms of handler time per second
+		quotaEntry(map[string]float64{quotaRequest: 0.0001}, "client-id", "old"),
+	) {
+		if r.ErrorCode != 0 {
+			t.Fatalf("alter: %d", r.ErrorCode)
+		}
+	}
+	c, err := net.Dial("tcp", b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	call := func(req kmsg.Request, client string, corr int32) (kmsg.Response, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		if _, err := c.Write(encodeRequest(req, corr, client)); err != nil {
+			t.Fatal(err)
+		}
+		_, body := readResponse(t, c, req.IsFlexible())
+		resp := req.ResponseKind()
+		resp.SetVersion(req.GetVersion())
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		return resp, time.Since(start)
+	}
+	// Three empty long polls of 300 ms: 900 ms of wall time, far over 50 ms a second,
+	// but waiting is not handler time.
+	for i := range 3 {
+		fr := kmsg.NewPtrFetchRequest()
+		fr.Version, fr.MaxWaitMillis, fr.MinBytes, fr.MaxBytes = 13, 300, 1, 1<<20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = tp.ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		fr.Topics = append(fr.Topics, rt)
+		resp, d := call(fr, "poller", int32(i))
+		if d < 250*time.Millisecond {
+			t.Fatalf("fetch %d returned after %v, before its max wait", i, d)
+		}
+		if ms := resp.(*kmsg.FetchResponse).ThrottleMillis; ms != 0 {
+			t.Fatalf("long poll %d throttled %d ms: its wait was counted as handler time", i, ms)
+		}
+	}
+	// Metadata v5 (before KIP-219): throttled responses come after the throttle time.
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 5
+	resp, d := call(md, "old", 10)
+	ms := resp.(*kmsg.MetadataResponse).ThrottleMillis
+	if ms < 500 || d < time.Duration(ms)*time.Millisecond*9/10 {
+		t.Fatalf("old-version response: throttle %d ms, answered after %v; want it delayed by the throttle", ms, d)
+	}
+}
