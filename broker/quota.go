@@ -22,9 +22,12 @@ package broker
 // broker handles no further request from that connection until that time has passed
 // (KIP-219: answer at once, then mute the connection; a request version from before
 // KIP-219, whose client does not wait by itself, gets its response delayed by the throttle
-// time instead, as Kafka does); a throttled fetch is answered
-// without records, which are not counted, as Kafka does. A fetch's max bytes is capped
-// at what the quota allows in (samples-1) windows.
+// time instead, as Kafka does). A fetch from a client that was already over its fetch
+// quota is answered without records, which are not counted, as Kafka does; unlike Kafka,
+// a fetch that only this response puts over the quota keeps its records (and the
+// throttle), so that a first batch larger than a window's quota (always returned whole,
+// KIP-74) is not refused forever. A fetch's max bytes is capped at what the quota allows
+// in (samples-1) windows.
 //
 // Persistence: <data-dir>/meta/quotas.json (segment.WriteFileAtomic), and with a remote
 // tier the same bytes at <remote.log.prefix>/_quotas/quotas.json (tiering.QuotasKey),
