@@ -427,3 +427,40 @@ func TestQuotaRequestTimeAndOldVersions(t *testing.T) {
 		t.Fatalf("old-version response: throttle %d ms, answered after %v; want it delayed by the throttle", ms, d)
 	}
 }
+
+// User quotas apply to the authenticated principal's name: alice's request_percentage
+// throttles her, and bob (no quota of his own, no default) is not throttled.
+func TestQuotaByUser(t *testing.T) {
+	b := newTestBroker(t)
+	for _, r := range alterQuotas(t, b, false, quotaEntry(map[string]float64{quotaRequest: 0.0001}, "user", "alice")) {
+		if r.ErrorCode != 0 {
+			t.Fatalf("alter: %d", r.ErrorCode)
+		}
+	}
+	throttle := func(principal string) int32 {
+		t.Helper()
+		ctx := withConnState(t.Context(), &connState{principal: principal})
+		var ms int32
+		for i := range 3 {
+			md := kmsg.NewPtrMetadataRequest()
+			md.Version = 12
+			buf, err := b.handleRequest(ctx, &request{key: md.Key(), version: md.Version, correlationID: int32(i), clientID: "app", req: md}, "127.0.0.1", "127.0.0.1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := kmsg.NewPtrMetadataResponse()
+			resp.Version = md.Version
+			if err := resp.ReadFrom(buf[4+4+1:]); err != nil { // size, correlation id, header tags
+				t.Fatal(err)
+			}
+			ms = max(ms, resp.ThrottleMillis)
+		}
+		return ms
+	}
+	if ms := throttle("User:alice"); ms == 0 {
+		t.Fatal("alice's request quota did not throttle her")
+	}
+	if ms := throttle("User:bob"); ms != 0 {
+		t.Fatalf("bob throttled %d ms by alice's quota", ms)
+	}
+}
