@@ -63,6 +63,7 @@ type Broker struct {
 	groupStore  *group.FileStore
 	groupsBkt   groupsBucket       // the groups snapshot in the bucket (groupbucket.go)
 	topicQ      topicManifestQueue // topic.json of topics that are not tiered (topicbucket.go)
+	localWM     localWatermarks    // their log ends (localwatermark.go)
 	producerIDs *producer.Manager
 	quotas      *quotaManager // client quotas (quota.go)
 
@@ -242,6 +243,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
+			b.localWatermarkLoop(ctx) // localwatermark.go
+		}()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
 			if err := b.tier.Run(ctx); err != nil {
 				b.logger.Error("remote tier stopped", "err", err)
 			}
@@ -308,6 +314,8 @@ func (b *Broker) Close() error {
 		if b.tier != nil { // appends and uploads have stopped: record the exact log ends
 			ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
 			b.tier.WriteFinalWatermarks(ctx) // tiering/watermark.go
+			// and those of topics that are not tiered (localwatermark.go)
+			b.writeLocalWatermarks(ctx, true)
 			cancel()
 		}
 		b.finalGroupsUpload() // groupbucket.go

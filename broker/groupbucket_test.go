@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/tiering/memstore"
 )
@@ -46,6 +47,12 @@ func TestGroupsUploadedOnStopAndRestored(t *testing.T) {
 			t.Fatal("no topic.json for the local-only topic")
 		}
 	}
+	// Five records in partition 1: a clean stop records its exact end for the restore.
+	bt := testBatch(t, codecNone, 1000, make([]int64, 5), false)
+	h, _ := segment.DecodeBatchHeader(bt)
+	if _, err := tp.partition(1).Append(bt, h, time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version, req.Group, req.Generation = 8, "g", -1
 	rt := kmsg.NewOffsetCommitRequestTopic()
@@ -85,5 +92,11 @@ func TestGroupsUploadedOnStopAndRestored(t *testing.T) {
 	tp = b.lookupTopic("plain")
 	if tp == nil || tp.numPartitions() != 2 || tp.configOverrides()["retention.ms"] != ret {
 		t.Fatalf("restored topic: %+v", tp)
+	}
+	// Empty, and partition 1 continues after the offsets it had handed out.
+	for i, want := range []int64{0, 5} {
+		if p := tp.partition(int32(i)); p.HighWatermark() != want || p.LogStartOffset() != want {
+			t.Errorf("restored partition %d: start %d, end %d; want both %d", i, p.LogStartOffset(), p.HighWatermark(), want)
+		}
 	}
 }

@@ -267,6 +267,9 @@ func (b *Broker) restoreFromBucket() error {
 			return err
 		}
 		b.topicIDs[t.ID] = t
+		if !tc.RemoteStorageEnable {
+			b.restartLocalOnly(ctx, t) // localwatermark.go
+		}
 		b.logger.Info("topic restored from bucket", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String(), "partitions", tm.Partitions)
 	}
 	return nil

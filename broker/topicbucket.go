@@ -5,8 +5,9 @@ package broker
 // With a remote tier, every topic has a topic.json in the bucket (tier.go's
 // writeTopicManifest), not only the tiered ones: a topic with remote.storage.enable=false
 // is marked localOnly and has nothing else there. A broker restored onto an empty data dir
-// recreates it as an empty topic (offsets from 0) with its partition count and configs;
-// its records lived only on the lost disk.
+// recreates it as an empty topic with its partition count and configs (its records lived
+// only on the lost disk), each partition restarting after the log end recorded in the
+// bucket (localwatermark.go).
 //
 // Unlike a tiered topic's, such a topic's topic.json is written (and deleted with the
 // topic) in the background, by bucketMetaLoop, so that an unreachable bucket never delays

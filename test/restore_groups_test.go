@@ -93,6 +93,7 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 			"log.remote.storage.enable":               "true",
 			"log.retention.check.interval.ms":         "100",
 			"strata.remote.groups.upload.interval.ms": "100",
+			"strata.remote.log.watermark.interval.ms": "100",
 			"group.initial.rebalance.delay.ms":        "0",
 		})
 		if err != nil {
@@ -157,6 +158,18 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 	waitFor(t, "the local-only topic's topic.json", time.Minute, func() bool {
 		_, err := store.Stat(t.Context(), tiering.TopicManifestKey(prefix, "local-only", lt["local-only"].ID))
 		return err == nil
+	})
+	// Records in the local-only topic: lost with the disk, but their offsets are not
+	// handed out again after the restore (its log end is recorded in the bucket).
+	for i := range 7 {
+		r := &kgo.Record{Topic: "local-only", Partition: 2, Value: fmt.Appendf(nil, "local-%d", i)}
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the local-only partition's log end in the bucket", time.Minute, func() bool {
+		w, err := tiering.ReadWatermark(t.Context(), store, tiering.PartitionPrefix(prefix, "local-only", lt["local-only"].ID, 2))
+		return err == nil && w.LogEnd == 7
 	})
 	commit(40)
 	waitFor(t, "offset 40 in the bucket", time.Minute, func() bool { return bucketGroupOffset(t, store, prefix, "g", "events", 0) == 40 })
@@ -244,9 +257,21 @@ func TestRestoreBringsBackGroupOffsetsAndLocalTopics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	starts, err := badm.ListStartOffsets(t.Context(), "local-only")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil || o.Offset != 0 {
-			t.Errorf("restored local-only partition %d: end %d, err %v; want an empty partition", o.Partition, o.Offset, o.Err)
+		s, _ := starts.Lookup("local-only", o.Partition)
+		switch {
+		case o.Err != nil || s.Err != nil:
+			t.Errorf("restored local-only partition %d: %v %v", o.Partition, o.Err, s.Err)
+		case s.Offset != o.Offset:
+			t.Errorf("restored local-only partition %d: start %d, end %d; want an empty partition", o.Partition, s.Offset, o.Offset)
+		case o.Partition == 2 && o.Offset < 7:
+			t.Errorf("restored local-only partition 2 ends at %d: offsets below 7 were acknowledged before the crash", o.Offset)
+		case o.Partition != 2 && o.Offset != 0:
+			t.Errorf("restored local-only partition %d (never written) ends at %d", o.Partition, o.Offset)
 		}
 	})
 }
