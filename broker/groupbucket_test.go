@@ -100,3 +100,44 @@ func TestGroupsUploadedOnStopAndRestored(t *testing.T) {
 		}
 	}
 }
+
+// The recorded log end of a partition that is not tiered reserves twice what was appended
+// since the last record (as tiered partitions' watermarks do), never less than before, and
+// a clean stop records the exact end.
+func TestLocalWatermarkReservation(t *testing.T) {
+	store := memstore.New()
+	bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.RemoteStore = store
+	b, err := New(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tp, err := b.createTopic("lw", 1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(appendN int, final bool, wantEnd, wantReserved int64) {
+		t.Helper()
+		if appendN > 0 {
+			bt := testBatch(t, codecNone, 1000, make([]int64, appendN), false)
+			h, _ := segment.DecodeBatchHeader(bt)
+			if _, err := tp.partition(0).Append(bt, h, time.Now(), true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.writeLocalWatermarks(t.Context(), final)
+		w, err := tiering.ReadWatermark(t.Context(), store, tiering.PartitionPrefix("", "lw", tp.ID, 0))
+		if err != nil || w.LogEnd != wantEnd || w.ReservedEnd != wantReserved {
+			t.Fatalf("watermark %+v, %v; want end %d reserved %d", w, err, wantEnd, wantReserved)
+		}
+	}
+	f(10, false, 10, 30)
+	f(5, false, 15, 30)
+	f(20, false, 35, 75)
+	f(0, false, 35, 75) // unchanged: not rewritten
+	f(0, true, 35, 35)
+}

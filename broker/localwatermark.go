@@ -72,17 +72,37 @@ func (b *Broker) writeLocalWatermarks(ctx context.Context, final bool) {
 		}
 		for i, p := range t.partitions() {
 			k := localWMKey{t.ID, int32(i)}
-			st, seen := lw.last[k]
+			prefix := tiering.PartitionPrefix(b.cfg.RemotePrefix, t.Name, t.ID, int32(i))
 			end := p.HighWatermark()
-			if end == st.written && (!final || st.reserved == end) || end < st.written || (!seen && end == 0) {
+			st, seen := lw.last[k]
+			if !seen {
+				if end == 0 {
+					continue // nothing to record (yet)
+				}
+				// The first time since start: what the bucket holds, so that the
+				// reservation counts the records appended since.
+				octx, cancel := context.WithTimeout(ctx, tierOpTimeout)
+				wm, err := tiering.ReadWatermark(octx, b.cfg.RemoteStore, prefix)
+				cancel()
+				if err != nil {
+					failed = err
+					continue
+				}
+				st = localWMState{written: wm.LogEnd, reserved: wm.ReservedEnd}
+				lw.last[k] = st
+			}
+			if end == st.written && (!final || st.reserved == end) || end < st.written {
 				continue
 			}
-			reserved := max(end+2*max(end-st.written, 0), st.reserved)
+			// Records appended since the last write (a restored log starts after a gap,
+			// which is not appended records).
+			appended := max(end-max(st.written, p.LogStartOffset()), 0)
+			reserved := max(end+2*appended, st.reserved)
 			if final {
 				reserved = end
 			}
 			octx, cancel := context.WithTimeout(ctx, tierOpTimeout)
-			err := tiering.WriteWatermark(octx, b.cfg.RemoteStore, tiering.PartitionPrefix(b.cfg.RemotePrefix, t.Name, t.ID, int32(i)),
+			err := tiering.WriteWatermark(octx, b.cfg.RemoteStore, prefix,
 				tiering.PartitionWatermark{Topic: t.Name, TopicID: tiering.TopicIDString(t.ID), Partition: int32(i),
 					LogEnd: end, ReservedEnd: reserved, Updated: time.Now().UTC()})
 			cancel()
