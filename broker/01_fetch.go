@@ -145,12 +145,14 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.
 			continue
 		}
 		timer := time.NewTimer(remaining)
+		waitStart := time.Now()
 		select {
 		case <-wake:
 		case <-timer.C:
 		case <-ctx.Done():
 		}
 		timer.Stop()
+		addQuotaWait(ctx, time.Since(waitStart)) // not handler time for request quotas (quota_conn.go)
 	}
 	return resp, nil
 }

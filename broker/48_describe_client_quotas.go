@@ -2,16 +2,19 @@ package broker
 
 // DescribeClientQuotas (key 48), versions 0-1.
 //
-// Strata enforces no client quotas and stores none, so every valid request is answered
-// with no entries, as Kafka answers when no quota matches. The request is validated as
-// Kafka validates it (entity types user, client-id and ip, each at most once; a match type
-// of 0 needs a match), and it needs DESCRIBE_CONFIGS on the cluster (authorized here). It
-// exists for `kafka-configs --describe --entity-type users`, which asks for quotas beside
-// the SCRAM credentials.
+// Answers the quotas set with AlterClientQuotas (quota.go) of the entities that match
+// the filter, as Kafka does: a component with match type 0 needs the entity to have that
+// type with that name, 1 with the default, 2 with any name or the default; with strict,
+// the entity has no other types. The filter is validated as Kafka validates it (entity
+// types user, client-id and ip, each at most once; a match type of 0 needs a match).
+// Needs DESCRIBE_CONFIGS on the cluster (authorized here). `kafka-configs --describe
+// --entity-type users|clients` uses it.
 
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,7 +36,88 @@ func (b *Broker) handleDescribeClientQuotas(ctx context.Context, req *kmsg.Descr
 		return resp, nil
 	}
 	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
+	if b.quotas == nil {
+		return resp, nil
+	}
+	for ent, qs := range b.quotas.current() {
+		if !quotaFilterMatches(ent, req.Components, req.Strict) {
+			continue
+		}
+		e := kmsg.NewDescribeClientQuotasResponseEntry()
+		add := func(typ string, def bool, name string) {
+			c := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			c.Type = typ
+			if !def {
+				c.Name = &name
+			}
+			e.Entity = append(e.Entity, c)
+		}
+		if ent.HasUser {
+			add("user", ent.UserDefault, ent.User)
+		}
+		if ent.HasClient {
+			add("client-id", ent.ClientDefault, ent.Client)
+		}
+		for k, v := range qs {
+			val := kmsg.NewDescribeClientQuotasResponseEntryValue()
+			val.Key, val.Value = k, v
+			e.Values = append(e.Values, val)
+		}
+		slices.SortFunc(e.Values, func(a, b kmsg.DescribeClientQuotasResponseEntryValue) int { return strings.Compare(a.Key, b.Key) })
+		resp.Entries = append(resp.Entries, e)
+	}
+	slices.SortFunc(resp.Entries, func(a, b kmsg.DescribeClientQuotasResponseEntry) int {
+		return strings.Compare(describedEntity(a), describedEntity(b))
+	})
 	return resp, nil
+}
+
+func describedEntity(e kmsg.DescribeClientQuotasResponseEntry) string {
+	var sb strings.Builder
+	for _, c := range e.Entity {
+		sb.WriteString(c.Type)
+		if c.Name == nil {
+			sb.WriteString("\x00")
+		} else {
+			sb.WriteString("\x01" + *c.Name)
+		}
+		sb.WriteString("\xff")
+	}
+	return sb.String()
+}
+
+// quotaFilterMatches applies a (validated) DescribeClientQuotas filter to ent.
+func quotaFilterMatches(ent quotaEntity, cs []kmsg.DescribeClientQuotasRequestComponent, strict bool) bool {
+	inFilter := map[string]bool{}
+	for _, c := range cs {
+		inFilter[c.EntityType] = true
+		var has, def bool
+		var name string
+		switch c.EntityType {
+		case "user":
+			has, def, name = ent.HasUser, ent.UserDefault, ent.User
+		case "client-id":
+			has, def, name = ent.HasClient, ent.ClientDefault, ent.Client
+		default: // ip: no such entities
+		}
+		if !has {
+			return false
+		}
+		switch c.MatchType {
+		case 0:
+			if def || name != *c.Match {
+				return false
+			}
+		case 1:
+			if !def {
+				return false
+			}
+		}
+	}
+	if strict && ((ent.HasUser && !inFilter["user"]) || (ent.HasClient && !inFilter["client-id"])) {
+		return false
+	}
+	return true
 }
 
 // validateQuotaFilter checks a filter's components with Kafka's rules and messages.

@@ -70,7 +70,11 @@ type Broker struct {
 
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
+	groupsBkt   groupsBucket       // the groups snapshot in the bucket (groupbucket.go)
+	topicQ      topicManifestQueue // topic.json of topics that are not tiered (topicbucket.go)
+	localWM     localWatermarks    // their log ends (localwatermark.go)
 	producerIDs *producer.Manager
+	quotas      *quotaManager // client quotas (quota.go)
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
 	// writes of <data-dir>/meta; lock order: adminMu, then mu.
@@ -111,6 +115,7 @@ func New(cfg Config) (*Broker, error) {
 		runDone:  make(chan struct{}),
 		// A few requests' partitions at a time; awaitTier does not block when it is full.
 		tierUrgent: make(chan *partition.Partition, 64),
+		topicQ:     topicManifestQueue{wake: make(chan struct{}, 1)},
 		reqBudget:  newRequestBudget(cfg.QueuedMaxRequestBytes),
 		bprobe:     newBucketProbe(),
 		// fetchsession.go
@@ -152,6 +157,11 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	if err := b.openSecurity(); err != nil {
+		b.closePartitions()
+		b.groupStore.Close()
+		return nil, err
+	}
+	if err := b.openQuotas(); err != nil { // quota.go
 		b.closePartitions()
 		b.groupStore.Close()
 		return nil, err
@@ -239,6 +249,16 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
+			b.bucketMetaLoop(ctx) // groupbucket.go
+		}()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.localWatermarkLoop(ctx) // localwatermark.go
+		}()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
 			if err := b.tier.Run(ctx); err != nil {
 				b.logger.Error("remote tier stopped", "err", err)
 			}
@@ -305,8 +325,11 @@ func (b *Broker) Close() error {
 		if b.tier != nil { // appends and uploads have stopped: record the exact log ends
 			ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
 			b.tier.WriteFinalWatermarks(ctx) // tiering/watermark.go
+			// and those of topics that are not tiered (localwatermark.go)
+			b.writeLocalWatermarks(ctx, true)
 			cancel()
 		}
+		b.finalGroupsUpload() // groupbucket.go
 		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
 		b.releaseBucketOwner() // remoteident.go
 		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())

@@ -84,6 +84,15 @@ type Config struct {
 	RemoteChunkBytes          int64         // remote.log.chunk.bytes; default 4 MiB
 	RemoteStore               tiering.ObjectStore
 	RemotePrefix              string // key prefix in the bucket; default ""
+
+	// RemoteGroupsUploadInterval: strata.remote.groups.upload.interval.ms; default 5 s; 0 =
+	// never (groupbucket.go).
+	RemoteGroupsUploadInterval time.Duration
+	// Client quotas (quota.go): quota.window.num (default 11) samples of
+	// quota.window.size.seconds (default 1) each; 0 = the default.
+	QuotaWindowNum         int32
+	QuotaWindowSizeSeconds int32
+
 	// RemoteStoreID names where RemoteStore keeps its objects ("fs:<dir>", "s3://<bucket>
 	// at <endpoint>"), without the prefix. When set, the data dir records it with the prefix
 	// in meta/remote-store.json and New refuses another one (remoteident.go) unless
@@ -305,6 +314,9 @@ var brokerKeys = []brokerKey{
 	i64Key("log.local.retention.ms", "-2", "Default local.retention.ms; -2 = retention.ms.", func(c *Config) *int64 { return &c.LogLocalRetentionMs }),
 	i64Key("log.local.retention.bytes", "-2", "Default local.retention.bytes; -2 = retention.bytes.", func(c *Config) *int64 { return &c.LogLocalRetentionBytes }),
 	durKey("remote.log.upload.interval.ms", "3600000", "Strata: the active segment of a tiered partition is rolled and uploaded once its oldest record is this old (checked every log.retention.check.interval.ms), so a quiet partition reaches the bucket within about this long; 0 = only when segment.bytes or segment.ms roll it.", func(c *Config) *time.Duration { return &c.RemoteUploadInterval }),
+	durKey("strata.remote.groups.upload.interval.ms", "5000", "Strata extension: how often the consumer groups' committed offsets are copied to the bucket (_groups/groups.snapshot) while they change, and so how much older than the last commit the offsets a restore after a lost disk brings back may be; 0 = never.", func(c *Config) *time.Duration { return &c.RemoteGroupsUploadInterval }),
+	i32Key("quota.window.num", "11", "The number of samples kept in memory for client quotas.", func(c *Config) *int32 { return &c.QuotaWindowNum }),
+	i32Key("quota.window.size.seconds", "1", "The time span of each sample for client quotas.", func(c *Config) *int32 { return &c.QuotaWindowSizeSeconds }),
 	durKey("strata.remote.log.watermark.interval.ms", "60000", "Strata extension: how often a tiered partition whose log end moved records it (and a reservation ahead of it) in the bucket, so that a restore after a lost disk never reuses an acknowledged offset; 0 = never.", func(c *Config) *time.Duration { return &c.RemoteWatermarkInterval }),
 	{
 		ConfigKeyDoc: ConfigKeyDoc{Name: "remote.log.copier.thread.pool.size", Default: "4", Doc: "Concurrent segment uploads."},
@@ -455,6 +467,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOpenSegmentFiles < 0 {
 		bad("strata.log.max.open.segment.files", "must be >= 0, got %d", c.MaxOpenSegmentFiles)
+	}
+	if c.QuotaWindowNum < 0 || c.QuotaWindowNum == 1 { // 0: the default
+		bad("quota.window.num", "must be >= 2, got %d", c.QuotaWindowNum)
+	}
+	if c.QuotaWindowSizeSeconds < 0 {
+		bad("quota.window.size.seconds", "must be >= 1, got %d", c.QuotaWindowSizeSeconds)
 	}
 	if c.NumPartitions < 1 {
 		bad("num.partitions", "must be >= 1, got %d", c.NumPartitions)

@@ -62,6 +62,8 @@ type conn struct {
 	rb      *recordBufs       // pooled record buffers of the response being built (recordbufs.go)
 	hctx    context.Context   // handler context: ctx plus rb
 	pending []pendingResponse // deferred produce responses, in request order
+	// mutedUntil: no request is handled before it (a quota throttle; quota_conn.go).
+	mutedUntil time.Time
 }
 
 // newConn returns the connection nc accepted on l (nil for in-process requests).
@@ -286,6 +288,9 @@ func (c *conn) next() (*request, bool) {
 // its wait with (a queued request, or pending ones); alone, it waits here
 // (produce_pipeline.go).
 func (c *conn) handle(r *request) bool {
+	if !c.waitMuted() { // a quota throttle (quota_conn.go)
+		return false
+	}
 	var d *produceDeferral
 	if r.key == int16(kmsg.Produce) && len(c.pending) < maxPendingProduces && (len(c.pending) > 0 || len(c.queue) > 0) {
 		d = &produceDeferral{}

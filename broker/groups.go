@@ -22,6 +22,10 @@ import (
 
 // openCoordinators opens the group coordinator and the producer-id manager.
 func (b *Broker) openCoordinators() error {
+	b.newGroupsBucketMetrics()
+	if err := b.restoreGroups(filepath.Join(b.metaDir(), "groups")); err != nil { // groupbucket.go
+		return err
+	}
 	store, err := group.OpenFileStore(group.FileConfig{Dir: filepath.Join(b.metaDir(), "groups"), Logger: b.logger, FS: b.fs()})
 	if err != nil {
 		return fmt.Errorf("cannot open group store: %w", err)

@@ -225,8 +225,12 @@ func (c *conn) dispatch(ctx context.Context, r *request, d *produceDeferral) (km
 	if c.sec != nil && !c.sec.authenticated.Load() && !preAuthAllowed(r.key) {
 		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
 	}
+	hctx, qc := c.beforeQuota(hctx, r) // quota_conn.go
 	start := time.Now()
 	resp, err := b.handleAuthorized(hctx, api, r.req) // authorizer.go
+	if err == nil {
+		c.afterQuota(qc, r, resp)
+	}
 	if d != nil && d.pending != nil {
 		// Produce pipelining (produce_pipeline.go): metrics are taken when the waits end.
 		if err == nil && resp != nil {

@@ -200,9 +200,9 @@ func (b *Broker) updateTier(ctx context.Context, t *Topic, was, now TopicConfig)
 		b.attachTier(ctx, t)
 	case !now.RemoteStorageEnable && was.RemoteStorageEnable:
 		b.detachTier(ctx, t, now.RemoteLogDeleteOnDisable)
-		return
 	}
 	if !now.RemoteStorageEnable {
+		b.writeTopicManifest(ctx, t) // localOnly (topicbucket.go)
 		return
 	}
 	for i := range t.numPartitions() {
@@ -213,13 +213,24 @@ func (b *Broker) updateTier(ctx context.Context, t *Topic, was, now TopicConfig)
 	b.writeTopicManifest(ctx, t)
 }
 
-// writeTopicManifest stores topic.json of a tiered topic.
+// writeTopicManifest stores topic.json of a topic, tiered or not (a topic that is not
+// tiered is marked localOnly: a restore recreates it empty, with its configs).
 func (b *Broker) writeTopicManifest(ctx context.Context, t *Topic) {
-	if b.tier == nil || !t.Config().RemoteStorageEnable {
+	if b.tier == nil {
 		return
 	}
+	if !t.Config().RemoteStorageEnable {
+		b.queueTopicManifest(t) // in the background: the bucket never delays such a topic (topicbucket.go)
+		return
+	}
+	b.putTopicManifest(ctx, t)
+}
+
+// putTopicManifest writes t's topic.json now.
+func (b *Broker) putTopicManifest(ctx context.Context, t *Topic) {
 	err := b.tier.WriteTopicManifest(ctx, tiering.TopicManifest{
 		Topic: t.Name, TopicID: t.ID, Partitions: t.numPartitions(), Configs: t.configOverrides(),
+		LocalOnly: !t.Config().RemoteStorageEnable,
 	})
 	if err != nil {
 		b.logger.Warn("cannot write topic manifest", "topic", t.Name, "err", err)
@@ -256,6 +267,9 @@ func (b *Broker) restoreFromBucket() error {
 			return err
 		}
 		b.topicIDs[t.ID] = t
+		if !tc.RemoteStorageEnable {
+			b.restartLocalOnly(ctx, t) // localwatermark.go
+		}
 		b.logger.Info("topic restored from bucket", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String(), "partitions", tm.Partitions)
 	}
 	return nil

@@ -316,6 +316,8 @@ func (b *Broker) deleteTopic(t *Topic) error {
 		ctx, cancel := context.WithTimeout(context.Background(), tierOpTimeout)
 		b.detachTier(ctx, t, true)
 		cancel()
+	} else {
+		b.deleteTopicManifest(t) // topicbucket.go
 	}
 	var errs []error
 	for i, p := range t.partitions() {

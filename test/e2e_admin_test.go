@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -328,7 +329,8 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		t.Fatal(err, rs)
 	}
 	id := rs["tiered"].ID
-	// A topic without remote storage is refused nothing and writes nothing remote.
+	// A topic without remote storage is refused nothing and writes only its topic.json
+	// (marked localOnly) and marker, so that a restore recreates it empty (issue 19).
 	if rs, _ := adm.CreateTopics(ctx, 1, 1, nil, "local"); rs["local"].Err != nil {
 		t.Fatal(rs["local"].Err)
 	}
@@ -358,11 +360,14 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		t.Fatalf("only %d segments uploaded: %v", logs, storeKeys(t, store))
 	}
 	var haveTopicJSON bool
+	waitFor(t, "the local-only topic's topic.json", time.Minute, func() bool {
+		return slices.ContainsFunc(storeKeys(t, store), func(k string) bool { return strings.HasPrefix(k, "local-") })
+	})
 	for _, k := range storeKeys(t, store) {
 		if strings.HasSuffix(k, "topic.json") {
 			haveTopicJSON = true
 		}
-		if strings.Contains(k, "local-") {
+		if strings.Contains(k, "local-") && !strings.HasSuffix(k, "/topic.json") && !strings.HasPrefix(k, "_topics/") {
 			t.Errorf("object for a local-only topic: %s", k)
 		}
 	}
@@ -424,9 +429,17 @@ func TestAdminTieredTopicLifecycle(t *testing.T) {
 		t.Fatalf("only %d records restored from the bucket", got)
 	}
 
-	// Deleting the topic deletes its objects.
-	if dt, err := adm2.DeleteTopics(ctx, "tiered"); err != nil || dt["tiered"].Err != nil {
+	if md, err := adm2.Metadata(ctx, "local"); err != nil || md.Topics["local"].Err != nil {
+		t.Fatalf("local-only topic not restored: %v %+v", err, md.Topics["local"])
+	}
+
+	// Deleting the topics deletes their objects.
+	if dt, err := adm2.DeleteTopics(ctx, "tiered", "local"); err != nil || dt["tiered"].Err != nil || dt["local"].Err != nil {
 		t.Fatal(err, dt)
+	}
+	// The local-only topic's topic.json goes in the background.
+	for deadline := time.Now().Add(time.Minute); len(storeKeys(t, store)) != 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if keys := storeKeys(t, store); len(keys) != 0 {
 		t.Errorf("objects left after delete: %v", keys)

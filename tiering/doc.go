@@ -7,7 +7,11 @@
 // # Keys (never overwritten, except the two mutable manifests and the watermark)
 //
 //	<prefix>/_topics/<topic>-<topicID>                                      empty marker: the topic exists
-//	<prefix>/<topic>-<topicID>/topic.json                                   topic manifest (mutable)
+//	<prefix>/<topic>-<topicID>/topic.json                                   topic manifest (mutable); every topic
+//	                                                                        has one, "localOnly" marks a topic that is not tiered
+//	<prefix>/_groups/groups.snapshot                                        consumer-group offsets and metadata (mutable; GroupsSnapshotKey)
+//	<prefix>/_quotas/quotas.json                                            client quotas (mutable; QuotasKey)
+//	<prefix>/_security/{scram-credentials,acls}.json                        users and ACLs (mutable; broker/secbucket.go)
 //	<prefix>/<topic>-<topicID>/<partition>/manifest.json                    partition head (mutable, fenced)
 //	<prefix>/<topic>-<topicID>/<partition>/manifest-<%020d firstBase>-<uuid>.json   spilled chunk
 //	<prefix>/<topic>-<topicID>/<partition>/watermark.json                   log end and reserved offsets (mutable; watermark.go)

@@ -51,7 +51,23 @@ func TopicMarkerKey(prefix, topic string, id [16]byte) string {
 	return joinPrefix(prefix, topicMarkerDir+topic+"-"+TopicIDString(id))
 }
 
+// GroupsSnapshotKey is "<prefix>/_groups/groups.snapshot": the consumer-group
+// coordinator's committed offsets and group metadata, a whole snapshot in the format of
+// broker/group's groups.snapshot (CRC-framed records under a header with the sequence
+// number it covers). The broker overwrites it (one Put, which is atomic: a failed or cut
+// upload leaves the previous complete snapshot) at most once per
+// strata.remote.groups.upload.interval.ms while the groups changed, and once more on a
+// clean stop; a broker restored onto an empty data dir installs it as its local snapshot.
+func GroupsSnapshotKey(prefix string) string { return joinPrefix(prefix, groupsDir+"groups.snapshot") }
+
+// QuotasKey is "<prefix>/_quotas/quotas.json": the client quotas (AlterClientQuotas), the
+// same bytes as <data-dir>/meta/quotas.json, written after every change; a broker restored
+// onto an empty data dir reads it back.
+func QuotasKey(prefix string) string { return joinPrefix(prefix, quotasDir+"quotas.json") }
+
 const (
+	groupsDir         = "_groups/"
+	quotasDir         = "_quotas/"
 	topicMarkerDir    = "_topics/"
 	topicManifestName = "topic.json"
 	headManifestName  = "manifest.json"

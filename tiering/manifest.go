@@ -128,6 +128,10 @@ type TopicManifest struct {
 	Partitions int32
 	Configs    map[string]string
 	Updated    time.Time
+	// LocalOnly marks a topic without remote storage (remote.storage.enable=false): the
+	// bucket holds no manifests or segments for it, only this file, so that a restore
+	// recreates it, empty, with its configs.
+	LocalOnly bool
 }
 
 type topicManifestJSON struct {
@@ -138,12 +142,13 @@ type topicManifestJSON struct {
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs"`
 	Updated    time.Time         `json:"updated"`
+	LocalOnly  bool              `json:"localOnly,omitempty"`
 }
 
 func encodeTopicManifest(t TopicManifest) ([]byte, error) {
 	return json.MarshalIndent(topicManifestJSON{
 		Version: ManifestVersion, Kind: kindTopic, Topic: t.Topic, TopicID: TopicIDString(t.TopicID),
-		Partitions: t.Partitions, Configs: t.Configs, Updated: t.Updated.UTC(),
+		Partitions: t.Partitions, Configs: t.Configs, Updated: t.Updated.UTC(), LocalOnly: t.LocalOnly,
 	}, "", " ")
 }
 
@@ -160,7 +165,7 @@ func DecodeTopicManifest(b []byte) (TopicManifest, error) {
 	if err != nil || j.Topic == "" || j.Partitions <= 0 {
 		return TopicManifest{}, fmt.Errorf("%w: topic manifest %q: id %q partitions %d", ErrCorruptManifest, j.Topic, j.TopicID, j.Partitions)
 	}
-	return TopicManifest{Topic: j.Topic, TopicID: id, Partitions: j.Partitions, Configs: j.Configs, Updated: j.Updated}, nil
+	return TopicManifest{Topic: j.Topic, TopicID: id, Partitions: j.Partitions, Configs: j.Configs, Updated: j.Updated, LocalOnly: j.LocalOnly}, nil
 }
 
 // DecodePartitionHead parses and checks a partition head manifest.

@@ -83,4 +83,11 @@
 // commits were fsynced before their response, so only unacknowledged ones are lost). A
 // damaged snapshot is never guessed at: OpenFileStore fails with ErrCorrupt. A new
 // format version gets a new version number; readers reject versions they do not know.
+//
+// # Copies outside the data dir (snapshot.go)
+//
+// FileStore.Snapshot returns the durable state as a whole groups.snapshot file and the
+// sequence number it covers (DurableSeq); the broker puts it in the bucket. On a data dir
+// being restored, InstallSnapshot checks such a file as recovery would and writes it as the
+// local groups.snapshot, so OpenFileStore loads it and numbers new records after it.
 package group

@@ -157,34 +157,9 @@ func (s *FileStore) loadSnapshot() (uint64, error) {
 		return 0, fmt.Errorf("cannot read group snapshot %q: %w", path, err)
 	}
 	s.snapSize = int64(len(b))
-	corrupt := func(what string) error {
-		return fmt.Errorf("group snapshot %q: %w: %s", path, ErrCorrupt, what)
-	}
-	if len(b) < snapHeaderLen || string(b[:4]) != snapshotMagic {
-		return 0, corrupt("bad header")
-	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != formatVersion {
-		return 0, corrupt(fmt.Sprintf("unsupported version %d", v))
-	}
-	lastSeq := binary.BigEndian.Uint64(b[6:])
-	count := binary.BigEndian.Uint64(b[14:])
-	p := b[snapHeaderLen:]
-	var n uint64
-	for len(p) > 0 {
-		payload, l, ok := nextFrame(p)
-		if !ok {
-			return 0, corrupt(fmt.Sprintf("bad frame at byte %d", len(b)-len(p)))
-		}
-		_, rec, err := decodeRecord(payload)
-		if err != nil {
-			return 0, fmt.Errorf("group snapshot %q: %w", path, err)
-		}
-		s.state.apply(rec)
-		p = p[l:]
-		n++
-	}
-	if n != count {
-		return 0, corrupt(fmt.Sprintf("%d records, header says %d", n, count))
+	lastSeq, n, err := decodeSnapshot(b, s.state.apply)
+	if err != nil {
+		return 0, fmt.Errorf("group snapshot %q: %w", path, err)
 	}
 	s.report.SnapshotRecords = int(n)
 	return lastSeq, nil
@@ -344,18 +319,7 @@ func (s *FileStore) Compact() error {
 }
 
 func (s *FileStore) compactLocked() error {
-	var body []byte
-	var n uint64
-	s.state.records(func(r Record) {
-		body = appendFrame(body, appendRecord(nil, 0, r))
-		n++
-	})
-	b := make([]byte, 0, snapHeaderLen+len(body))
-	b = append(b, snapshotMagic...)
-	b = binary.BigEndian.AppendUint16(b, formatVersion)
-	b = binary.BigEndian.AppendUint64(b, s.flushed)
-	b = binary.BigEndian.AppendUint64(b, n)
-	b = append(b, body...)
+	b, n := encodeSnapshot(s.state, s.flushed)
 	if err := segment.WriteFileAtomic(s.fs, filepath.Join(s.cfg.Dir, snapshotName), b, 0o644); err != nil {
 		return fmt.Errorf("group: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -200,6 +201,9 @@ func findTopic(ctx context.Context, st tiering.ObjectStore, tc tierConfig, name 
 	}
 	var names []string
 	for _, tm := range tms {
+		if tm.Topic == name && tm.LocalOnly {
+			return tiering.TopicManifest{}, fmt.Errorf("topic %q is not tiered (remote.storage.enable=false): the store holds only its configs, no records", name)
+		}
 		if tm.Topic == name {
 			return tm, nil
 		}
@@ -579,6 +583,8 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	}
 	var rep verifyReport
 	now := time.Now()
+	// A topic that is not tiered has only its topic.json in the bucket: nothing to verify.
+	topics = slices.DeleteFunc(topics, func(tm tiering.TopicManifest) bool { return tm.LocalOnly })
 	for _, tm := range topics {
 		for p := int32(0); p < tm.Partitions; p++ {
 			if err := verifyPartition(ctx, s.out, st, tc, tm, p, now, *grace, *deleteOrphans, *dryRun, &rep); err != nil {

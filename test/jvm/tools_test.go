@@ -162,6 +162,15 @@ func journey() []step {
 				"  local.retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:local.retention.ms=3600000, DEFAULT_CONFIG:log.local.retention.ms=-2}\n" +
 				"  retention.ms=86400000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=86400000, DEFAULT_CONFIG:log.retention.ms=604800000}\n",
 				why: "Strata's broker setting for retention is log.retention.ms with a default of 604800000 (Kafka's log.retention.ms has none; its default is log.retention.hours=168, which Kafka does not list), so Strata lists it as the default synonym"}},
+		{name: "configs-quota-alter", tool: "kafka-configs", args: append(slices.Clone(bs), "--alter", "--entity-type", "clients", "--entity-name", "journey-slow",
+			"--add-config", "producer_byte_rate=1048576,consumer_byte_rate=2097152"),
+			want: "Completed updating config for client journey-slow.\n"},
+		{name: "configs-quota-alter-user-default", tool: "kafka-configs", args: append(slices.Clone(bs), "--alter", "--entity-type", "users", "--entity-default",
+			"--add-config", "request_percentage=200"),
+			want: "Completed updating default config for users in the cluster.\n"},
+		{name: "configs-quota-describe", tool: "kafka-configs", args: append(slices.Clone(bs), "--describe", "--entity-type", "clients", "--entity-name", "journey-slow"),
+			norm: sortQuotaValues,
+			want: "Quota configs for client-id 'journey-slow' are consumer_byte_rate=2097152.0, producer_byte_rate=1048576.0\n"},
 		{name: "get-offsets", tool: "kafka-get-offsets", args: append(slices.Clone(bs), "--topic", "journey"), norm: sortLines,
 			want: "journey:0:0\njourney:1:5\njourney:2:1\n"},
 		{name: "delete-records", tool: "kafka-delete-records", args: append(slices.Clone(bs), "--offset-json-file", "{dir}/delete.json"),
@@ -271,4 +280,18 @@ func TestKafkaToolsReference(t *testing.T) {
 	}
 	t.Logf("client: Apache Kafka %s command-line tools, against Apache Kafka %s itself (KRaft, the expected outputs' reference)", kafkaVersion, kafkaVersion)
 	runJourney(t, startKafka(t, nil)["PLAINTEXT"], journey(), true)
+}
+
+// sortQuotaValues sorts the "k=v, k=v" list of kafka-configs' quota description lines
+// (the tool prints them in the broker's order, which Kafka does not define).
+func sortQuotaValues(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if head, vals, ok := strings.Cut(l, " are "); ok && strings.HasPrefix(l, "Quota configs for ") {
+			vs := strings.Split(vals, ", ")
+			slices.Sort(vs)
+			lines[i] = head + " are " + strings.Join(vs, ", ")
+		}
+	}
+	return strings.Join(lines, "\n")
 }
