@@ -39,8 +39,6 @@ var apiGaps = map[kmsg.Key]apiGap{
 	kmsg.ExpireDelegationToken:   {-1, "delegation tokens are not implemented (SASL/PLAIN and SCRAM only)", false},
 	kmsg.DescribeDelegationToken: {-1, "delegation tokens are not implemented (SASL/PLAIN and SCRAM only)", false},
 
-	kmsg.AlterClientQuotas: {-1, "client quotas: issue 19 (restore branch)", true},
-
 	// KRaft controller and inter-node RPCs: there are no other nodes (cluster: issue 20).
 	kmsg.Vote:                   {-1, "KRaft controller RPC; no other nodes (issue 20)", false},
 	kmsg.BeginQuorumEpoch:       {-1, "KRaft controller RPC; no other nodes (issue 20)", false},
