@@ -49,6 +49,15 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 	} else if g = c.lookup(req.Group); g == nil {
 		return joinError(v, kerr.UnknownMemberID.Code, req.MemberID)
 	}
+	if g.cg != nil {
+		// A consumer group (KIP-848): an empty one becomes classic again (the downgrade);
+		// Strata does not mix classic members into a consumer group.
+		if len(g.cg.members) > 0 || req.MemberID != "" {
+			g.mu.Unlock()
+			return joinError(v, kerr.InconsistentGroupProtocol.Code, req.MemberID)
+		}
+		g.convertToClassicLocked()
+	}
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
 	resp := g.joinLocked(req, client, instanceID, session, rebalance, ch)
 	g.mu.Unlock()

@@ -1,0 +1,27 @@
+package broker
+
+// ConsumerGroupHeartbeat (key 68, KIP-848), versions from group.SupportedVersions(): an
+// adapter onto the group coordinator's consumer-group protocol. Needs READ on the group.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/broker/group"
+)
+
+func init() {
+	register(groupAPI(kmsg.ConsumerGroupHeartbeat, h((*Broker).handleConsumerGroupHeartbeat), hook(authzConsumerGroupHeartbeat)))
+}
+
+func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Response, error) {
+	ri, _ := requestInfoFrom(ctx)
+	return b.groups.ConsumerGroupHeartbeat(ctx, req, group.Client{ID: ri.ClientID, Host: "/" + ri.ClientHost}), nil
+}
+
+var authzConsumerGroupHeartbeat = groupGate(kmsg.ACLOperationRead, func(r *kmsg.ConsumerGroupHeartbeatRequest) string { return r.Group },
+	func(r kmsg.Response) {
+		r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
+	})
