@@ -1,8 +1,7 @@
-// Package group is Strata's classic consumer-group coordinator (the protocol of
-// JoinGroup/SyncGroup/Heartbeat/LeaveGroup and committed offsets). A single node is the
-// coordinator of every group, so FindCoordinator always answers with the broker itself.
-// KIP-848 (ConsumerGroupHeartbeat) is not implemented and must not be advertised; clients
-// then use the classic protocol.
+// Package group is Strata's consumer-group coordinator: the classic protocol
+// (JoinGroup/SyncGroup/Heartbeat/LeaveGroup), the KIP-848 consumer protocol
+// (ConsumerGroupHeartbeat, ConsumerGroupDescribe) and committed offsets. A single node is
+// the coordinator of every group, so FindCoordinator always answers with the broker itself.
 //
 // # Wiring (broker)
 //
@@ -11,6 +10,8 @@
 //		InitialRebalanceDelay: <group.initial.rebalance.delay.ms>, // 0 = Kafka's 3s; tests want a few ms or <0 for none
 //		TopicExists:           func(t string) bool { return b.lookupTopic(t) != nil },
 //		Metrics:               group.NewMetrics(cfg.Registerer), // optional
+//		Topics:                func() []group.TopicInfo { ... },   // name, id, partitions: KIP-848 assignment
+//		ConsumerSessionTimeout, ConsumerHeartbeatInterval, ConsumerAssignors, ConsumerMaxSize: group.consumer.*
 //	}, store, logger)
 //	go groups.Run(ctx)       // offset retention; stops timers when ctx ends
 //	defer store.Close()      // after the connections are gone
@@ -22,8 +23,9 @@
 //
 //	FindCoordinator: groups.FindCoordinator(ctx, req, group.Node{NodeID: id, Host: advertisedHost, Port: advertisedPort})
 //	JoinGroup:       groups.JoinGroup(ctx, req, group.Client{ID: header client.id, Host: remote host})
+//	ConsumerGroupHeartbeat: groups.ConsumerGroupHeartbeat(ctx, req, group.Client{...})
 //	SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
-//	DescribeGroups, DeleteGroups, OffsetDelete: groups.X(ctx, req)
+//	DescribeGroups, DeleteGroups, OffsetDelete, ConsumerGroupDescribe: groups.X(ctx, req)
 //
 // or route every key of SupportedVersions through one handler with
 // groups.Handle(ctx, req, client, self).
@@ -54,6 +56,59 @@
 // expire offsets.retention.minutes after the later of their commit and the group becoming
 // empty; an Empty group without offsets is deleted.
 //
+// # KIP-848 consumer groups (consumer.go, consumer_assign.go)
+//
+// ConsumerGroupHeartbeat v0-v1 and ConsumerGroupDescribe v0-v1, the versions Kafka 4.x
+// serves. A group is classic or consumer; ListGroups v5 reports the type ("classic",
+// "consumer") and filters on it, DescribeGroups answers a consumer group as Kafka does
+// (Dead before v6, GROUP_ID_NOT_FOUND "Group X is not a classic group." from v6).
+//
+//   - Members join with epoch 0 and their own member id (v1; v0 members get one), and
+//     subscribe by names or by a regex (SubscribedTopicRegex, RE2 as Kafka's RE2/J, matched
+//     against the whole topic name; internal topics never match; an invalid one is
+//     INVALID_REGULAR_EXPRESSION). Null fields mean "unchanged".
+//   - The group epoch moves when a member joins or leaves, a subscription or the server
+//     assignor changes, or a subscribed topic appears, disappears or grows. Then the target
+//     assignment is recomputed by the assignor most members ask for (ServerAssignor, one of
+//     group.consumer.assignors, else the first of them; others are UNSUPPORTED_ASSIGNOR):
+//     "uniform" balances all partitions over the subscribers and moves as few as it can;
+//     "range" gives each topic's subscribers consecutive ranges (sorted by instance id or
+//     member id). Rack awareness is not implemented.
+//   - Reconciliation is incremental: a member is first told to give up partitions its target
+//     lacks (its epoch stays) and gets the new epoch only when a heartbeat shows it owns none
+//     of them; a partition still held (assigned or being revoked) by another member is
+//     withheld until released. So no partition is ever owned by two members. A member that
+//     does not revoke within its rebalance timeout, or does not heartbeat within
+//     group.consumer.session.timeout.ms, is removed and its partitions reassigned. Members
+//     are told group.consumer.heartbeat.interval.ms.
+//   - Epochs: a heartbeat with an epoch above the member's, or below it unless it is the
+//     previous epoch and the reported partitions are a subset of the assignment (a lost
+//     response), is FENCED_MEMBER_EPOCH; an unknown member id is UNKNOWN_MEMBER_ID; a known
+//     member joining again at epoch 0 keeps its state and is sent its assignment.
+//   - Static members (InstanceID): another member id with the instance id of an active
+//     member is UNRELEASED_INSTANCE_ID; a leave with epoch -2 keeps the member and its
+//     partitions (nobody else gets them) until it rejoins with the instance id and a new
+//     member id — which takes over the old member's assignment and epoch without an epoch
+//     bump — or its session expires; epoch -1 leaves for good. A member id that is not the
+//     instance's is FENCED_INSTANCE_ID.
+//   - Offsets: OffsetCommit to a consumer group needs v9+ (else UNSUPPORTED_VERSION), a
+//     member of the group (UNKNOWN_MEMBER_ID) and its current epoch (STALE_MEMBER_EPOCH);
+//     epoch -1 commits only to a group without members. OffsetFetch v9+ with a member id or
+//     epoch >= 0 checks them the same way. (Kafka 4.3's KIP-1251 relaxation, accepting older
+//     epochs for partitions still owned, is not implemented.)
+//   - Upgrade and downgrade: a heartbeat at epoch 0 to an empty classic group turns it into
+//     a consumer group (offsets kept, epoch continues from the generation); a classic
+//     JoinGroup to an empty consumer group (the last KIP-848 member left) turns it back.
+//     Kafka 4.x also converts non-empty groups online, running classic members inside a
+//     consumer group; Strata does not: a KIP-848 join of a classic group with members gets
+//     GROUP_ID_NOT_FOUND (Kafka's answer when the upgrade policy forbids it), a classic join
+//     of a consumer group with members gets INCONSISTENT_GROUP_PROTOCOL. Stop the old
+//     members first (an offline upgrade), as with group.consumer.migration.policy=disabled.
+//   - Durable: every change of a consumer group (epochs, members, subscriptions, current,
+//     revoking and target assignments) is written as one KindConsumerGroup record, so after
+//     a restart members resume at their epochs with their partitions; session timers start
+//     again.
+//
 // # On-disk format (<data>/meta/groups)
 //
 // Two files, both a header followed by frames. All integers are big-endian.
@@ -67,6 +122,17 @@
 //	                                members uvarint | members x (memberID str | instanceID str | clientID str | clientHost str |
 //	                                sessionTimeoutMs int32 | rebalanceTimeoutMs int32 | metadata str | assignment str)
 //	          kind 4 group delete:  (empty; removes the group's metadata and offsets)
+//	          kind 16 consumer group (KIP-848; replaces kind 3 of the group, and kind 3 replaces it):
+//	                                epoch int32 | assignmentEpoch int32 | stateTimeMs int64 | subscriptionKey uint64 |
+//	                                members uvarint | members x (memberID str | instanceID str | rackID str | clientID str |
+//	                                clientHost str | memberEpoch int32 | previousEpoch int32 | state uint8 |
+//	                                rebalanceTimeoutMs int32 | serverAssignor str | regex str | topics uvarint x str |
+//	                                assigned parts | revoking parts | target parts)
+//	          parts = count uvarint | count x (topicID [16]byte | n uvarint | n x partition int32, ascending)
+//
+// Kind 16 was added without a version bump: a reader that predates it stops at the first
+// such frame as at a torn tail (the log is truncated there), so downgrading the binary
+// with consumer groups in the log loses the records after it; do not downgrade.
 //
 //	groups.log       "SGLG" | version uint16 (1) | frames...       appended; one fsync per batch of concurrent appends
 //	groups.snapshot  "SGSN" | version uint16 (1) | lastSeq uint64 | count uint64 | frames (seq 0)...

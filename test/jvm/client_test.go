@@ -86,7 +86,7 @@ func javaClientSuite(t *testing.T, addr string, reference bool) {
 			})
 		}
 	})
-	for _, assignor := range []string{"range", "cooperative-sticky"} {
+	for _, assignor := range []string{"range", "cooperative-sticky", "consumer"} { // consumer: group.protocol=consumer (KIP-848)
 		t.Run("group-"+assignor, func(t *testing.T) {
 			topic := "java-group-" + assignor
 			createTopic(t, addr, topic, 4, nil)

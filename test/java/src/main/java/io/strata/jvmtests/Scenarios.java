@@ -231,7 +231,8 @@ public final class Scenarios {
 
     /**
      * Two consumers of one group (assignor "range" is eager, "cooperative-sticky" is
-     * incremental) split the topic with no partition owned twice, read n records once in
+     * incremental; "consumer" is group.protocol=consumer, KIP-848, with the broker's uniform
+     * assignor) split the topic with no partition owned twice, read n records once in
      * all, commit them; a third consumer of the group then finds nothing left to read, and
      * the committed offsets are the log end offsets.
      */
@@ -239,6 +240,7 @@ public final class Scenarios {
         String cls = switch (assignor) {
             case "range" -> RangeAssignor.class.getName();
             case "cooperative-sticky" -> CooperativeStickyAssignor.class.getName();
+            case "consumer" -> null;
             default -> throw new IllegalArgumentException(assignor);
         };
         int parts;
@@ -248,8 +250,11 @@ public final class Scenarios {
             ends = c.endOffsets(partitions(topic, parts));
         }
         long total = ends.values().stream().mapToLong(Long::longValue).sum();
-        Map<String, Object> cfg = Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls,
-                ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30000, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500);
+        Map<String, Object> cfg = cls == null
+                ? Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer",
+                        ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, "uniform")
+                : Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls,
+                        ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30000, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500);
         var c1 = consumer(bs, cfg);
         var c2 = consumer(bs, cfg);
         Map<TopicPartition, String> owner = new HashMap<>();
