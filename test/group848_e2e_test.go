@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // KIP-848 groups driven by franz-go in its next-gen mode (kgo.ServerSideBalancer): the
@@ -140,5 +141,100 @@ func TestGroup848RestartKeepsGroup(t *testing.T) {
 	}
 	if d := describe848(t, gb.addr(), group); d.Epoch <= before.Epoch {
 		t.Fatalf("epoch %d did not move on from %d", d.Epoch, before.Epoch)
+	}
+}
+
+// TestGroup848RawFencing sends ConsumerGroupHeartbeat v0 and v1 over the wire and checks
+// the error codes clients act on.
+func TestGroup848RawFencing(t *testing.T) {
+	gb := startGroupBroker(t, t.TempDir(), props848)
+	const topic, group = "raw848", "raw848-group"
+	groupCreateTopic(t, gb.addr(), topic, 2)
+	cl := groupClient(t, gb.addr())
+	defer cl.Close()
+	hb := func(version int16, member string, epoch int32, mod func(*kmsg.ConsumerGroupHeartbeatRequest)) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version = version
+		req.Group, req.MemberID, req.MemberEpoch = group, member, epoch
+		req.RebalanceTimeoutMillis = 10000
+		if epoch == 0 {
+			req.SubscribedTopicNames = []string{topic}
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		if mod != nil {
+			mod(req)
+		}
+		resp, err := req.RequestWith(t.Context(), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	j := hb(1, "member-a", 0, nil)
+	if j.ErrorCode != 0 || j.MemberEpoch < 1 || j.Assignment == nil || len(j.Assignment.Topics) != 1 || len(j.Assignment.Topics[0].Partitions) != 2 || j.HeartbeatIntervalMillis != 250 {
+		t.Fatalf("join v1: %v epoch %d assignment %+v interval %d", kerr.ErrorForCode(j.ErrorCode), j.MemberEpoch, j.Assignment, j.HeartbeatIntervalMillis)
+	}
+	// kgo sends the highest version both sides know: pin v0 with a client capped at it.
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(kmsg.ConsumerGroupHeartbeat.Int16(), 0)
+	cl0 := groupClient(t, gb.addr(), kgo.MaxVersions(vs))
+	defer cl0.Close()
+	req0 := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req0.Group, req0.RebalanceTimeoutMillis, req0.SubscribedTopicNames = group, 10000, []string{topic}
+	req0.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	v0, err := req0.RequestWith(t.Context(), cl0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v0.ErrorCode != 0 || v0.MemberID == nil || *v0.MemberID == "" {
+		t.Fatalf("join v0 without member id: %v %v", kerr.ErrorForCode(v0.ErrorCode), v0.MemberID)
+	}
+	for _, tc := range []struct {
+		name string
+		resp *kmsg.ConsumerGroupHeartbeatResponse
+		want *kerr.Error
+	}{
+		{"epoch ahead", hb(1, "member-a", j.MemberEpoch+1, nil), kerr.FencedMemberEpoch},
+		{"unknown member", hb(1, "member-x", 1, nil), kerr.UnknownMemberID},
+		{"v1 without member id", hb(1, "", 0, nil), kerr.InvalidRequest},
+		{"unsupported assignor", hb(1, "member-b", 0, func(r *kmsg.ConsumerGroupHeartbeatRequest) { s := "cooperative-sticky"; r.ServerAssignor = &s }), kerr.UnsupportedAssignor},
+		{"invalid regex", hb(1, "member-b", 0, func(r *kmsg.ConsumerGroupHeartbeatRequest) { s := "a(b"; r.SubscribedTopicNames, r.SubscribedTopicRegex = nil, &s }), kerr.InvalidRegularExpression},
+	} {
+		if got := kerr.TypedErrorForCode(tc.resp.ErrorCode); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		} else if tc.resp.ErrorMessage == nil {
+			t.Errorf("%s: no error message", tc.name)
+		}
+	}
+	// OffsetCommit with an old member epoch: STALE_MEMBER_EPOCH.
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group, commit.MemberID, commit.Generation = 9, group, "member-a", j.MemberEpoch-1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = topic
+	ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, LeaderEpoch: -1}}
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{ct}
+	cr, err := commit.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := cr.Topics[0].Partitions[0].ErrorCode; code != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("commit at an old epoch: %v", kerr.ErrorForCode(code))
+	}
+	// DescribeGroups v6 points at ConsumerGroupDescribe; leave ends the membership.
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{group}
+	dr, err := dg.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dr.Groups[0].ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("DescribeGroups of a consumer group: %v", kerr.ErrorForCode(dr.Groups[0].ErrorCode))
+	}
+	if l := hb(1, "member-a", -1, nil); l.ErrorCode != 0 || l.MemberEpoch != -1 {
+		t.Fatalf("leave: %v epoch %d", kerr.ErrorForCode(l.ErrorCode), l.MemberEpoch)
+	}
+	if r := hb(1, "member-a", j.MemberEpoch, nil); r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("heartbeat after leave: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
