@@ -104,6 +104,10 @@ func javaClientSuite(t *testing.T, addr string, reference bool) {
 		createTopic(t, addr, "java-static", 4, nil)
 		scenario(t, nil, "static", addr, "java-static", "java-static-g")
 	})
+	t.Run("static-membership-consumer", func(t *testing.T) { // group.protocol=consumer (KIP-848)
+		createTopic(t, addr, "java-static-848", 4, nil)
+		scenario(t, nil, "static-consumer", addr, "java-static-848", "java-static-848-g")
+	})
 	t.Run("admin", func(t *testing.T) {
 		lines := scenario(t, nil, "admin", addr, "java-admin")
 		want := []string{

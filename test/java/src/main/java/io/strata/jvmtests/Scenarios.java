@@ -65,7 +65,8 @@ public final class Scenarios {
         switch (args[0]) {
             case "codecs" -> codecs(bs, rest[0]);
             case "group" -> group(bs, rest[0], rest[1], rest[2]);
-            case "static" -> staticMembership(bs, rest[0], rest[1]);
+            case "static" -> staticMembership(bs, rest[0], rest[1], false);
+            case "static-consumer" -> staticMembership(bs, rest[0], rest[1], true);
             case "produce-times" -> produceTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
             case "check-times" -> checkTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
             case "admin" -> admin(bs, rest[0]);
@@ -320,11 +321,15 @@ public final class Scenarios {
      * Static membership (KIP-345): two members with group.instance.id; one closes (a static
      * member sends no LeaveGroup) and a new consumer with the same instance id comes back
      * within the session timeout: it gets the same partitions, and the other member is not
-     * rebalanced (its generation does not change).
+     * rebalanced (its generation does not change). With consumerProtocol (group.protocol=consumer,
+     * KIP-848) the closing member leaves with epoch -2, keeping its partitions for its return,
+     * and the generation is the other member's epoch.
      */
-    static void staticMembership(String bs, String topic, String groupId) throws Exception {
-        Map<String, Object> base = Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45000,
-                ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+    static void staticMembership(String bs, String topic, String groupId, boolean consumerProtocol) throws Exception {
+        Map<String, Object> base = consumerProtocol
+                ? Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer")
+                : Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45000,
+                        ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
         var m1 = new HashMap<String, Object>(base);
         m1.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "static-1");
         var m2 = new HashMap<String, Object>(base);
@@ -371,7 +376,7 @@ public final class Scenarios {
         }
         c1b.close();
         c2.close();
-        System.out.println("ok static generation " + gen + " kept, partitions " + before + " returned to static-1 (" + memberInstance + ")");
+        System.out.println("ok " + (consumerProtocol ? "static-consumer" : "static") + " generation " + gen + " kept, partitions " + before + " returned to static-1 (" + memberInstance + ")");
     }
 
     /** Produces n records of value "r-i" with timestamps t0 + 1000*i to partition 0. */
