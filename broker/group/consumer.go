@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -67,6 +68,11 @@ type cmember struct {
 	re                                           *regexp.Regexp
 	topics                                       []string // subscribed names, sorted
 	assigned, revoking, target                   assignment
+	// assignedAt is the member epoch at which each owned partition (assigned or
+	// revoking) became the member's: commits at an older epoch are accepted for a partition
+	// assigned at or before that epoch (KIP-1251). Not persisted: after a restart it is the
+	// member's epoch, which only refuses more.
+	assignedAt map[topicPart]int32
 
 	hbSeq       uint64
 	hbTimer     *time.Timer
@@ -116,6 +122,23 @@ func (cg *consumerGroup) setOwned(m *cmember, assigned, revoking assignment) {
 	take := func(tp topicPart) { cg.owner[tp] = m.id }
 	m.assigned.each(take)
 	m.revoking.each(take)
+	for tp := range m.assignedAt {
+		if !m.assigned.has(tp) && !m.revoking.has(tp) {
+			delete(m.assignedAt, tp)
+		}
+	}
+}
+
+// noteAssigned records the epoch at which partitions became m's (see assignedAt).
+func (m *cmember) noteAssigned(a assignment, epoch int32) {
+	if m.assignedAt == nil {
+		m.assignedAt = map[topicPart]int32{}
+	}
+	a.each(func(tp topicPart) {
+		if _, ok := m.assignedAt[tp]; !ok {
+			m.assignedAt[tp] = epoch
+		}
+	})
 }
 
 // ConsumerGroupHeartbeat handles ConsumerGroupHeartbeat v0-v1 (KIP-848): joining (epoch
@@ -454,6 +477,7 @@ func (g *group) replaceStaticConsumerLocked(old *cmember, newID string) *cmember
 	m := &cmember{}
 	*m = *old
 	m.id = newID
+	m.assignedAt = maps.Clone(old.assignedAt)
 	m.epoch, m.prevEpoch = old.prevEpoch, -1
 	m.hbTimer, m.revokeTimer = nil, nil
 	stopTimer(old.hbTimer)
@@ -649,6 +673,7 @@ func (g *group) reconcileLocked(m *cmember, owned assignment, hasOwned bool) boo
 	newAssigned := keep.union(free)
 	changed := !newAssigned.equal(m.assigned) || m.epoch != cg.assignmentEpoch
 	cg.setOwned(m, newAssigned, nil)
+	m.noteAssigned(free, cg.assignmentEpoch)
 	if m.epoch != cg.assignmentEpoch {
 		m.prevEpoch, m.epoch = m.epoch, cg.assignmentEpoch
 	}
@@ -709,6 +734,8 @@ func (g *group) restoreConsumer(meta *ConsumerMeta) {
 			cg.static[m.instanceID] = m.id
 		}
 		cg.setOwned(m, assignment(mm.Assigned).clone(), assignment(mm.Revoking).clone())
+		m.noteAssigned(m.assigned, m.epoch)
+		m.noteAssigned(m.revoking, m.epoch)
 	}
 	g.cg = cg
 }
@@ -734,22 +761,39 @@ func (g *group) stopConsumerTimersLocked() {
 
 // consumerCommitAllowedLocked validates OffsetCommit against a consumer group (Kafka's
 // ConsumerGroup.validateOffsetCommit): epoch < 0 commits only to a group without
-// members; otherwise the member must exist, commit with v9+ and send its current epoch.
-func (g *group) consumerCommitAllowedLocked(memberID string, epoch int32, version int16) int16 {
+// members; otherwise the member must exist and commit with v9+ at its current epoch, or
+// at an older one for partitions it owns since that epoch or earlier (KIP-1251, Kafka
+// 4.3): stale reports, per partition, the ones to refuse with STALE_MEMBER_EPOCH.
+func (g *group) consumerCommitAllowedLocked(memberID string, epoch int32, version int16) (code int16, stale func(topic string, partition int32) bool) {
 	cg := g.cg
 	if epoch < 0 && len(cg.members) == 0 {
-		return 0
+		return 0, nil
 	}
 	m := cg.members[memberID]
 	switch {
 	case m == nil:
-		return kerr.UnknownMemberID.Code
+		return kerr.UnknownMemberID.Code, nil
 	case version < 9:
-		return kerr.UnsupportedVersion.Code
-	case epoch != m.epoch:
-		return kerr.StaleMemberEpoch.Code
+		return kerr.UnsupportedVersion.Code, nil
+	case epoch == m.epoch:
+		return 0, nil
+	case epoch > m.epoch || epoch < 0:
+		return kerr.StaleMemberEpoch.Code, nil
 	}
-	return 0
+	ids := map[string][16]byte{}
+	if g.c.cfg.Topics != nil {
+		for _, t := range g.c.cfg.Topics() {
+			ids[t.Name] = t.ID
+		}
+	}
+	return 0, func(topic string, partition int32) bool {
+		id, ok := ids[topic]
+		if !ok {
+			return true
+		}
+		at, owned := m.assignedAt[topicPart{id, partition}]
+		return !owned || at > epoch
+	}
 }
 
 // consumerFetchAllowedLocked validates OffsetFetch v9+ against a consumer group: without

@@ -503,6 +503,32 @@ func TestConsumerGroupOffsetsValidation(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	// KIP-1251: after an epoch bump, a commit at the older epoch is accepted for partitions
+	// the member has owned since then, refused for others.
+	tp2 := topics.add("t2", 1)
+	old := a.epoch
+	a.topics = []string{"t", "t2"}
+	a.heartbeat()
+	a.heartbeat()
+	if a.epoch == old || len(a.owned[tp2]) != 1 {
+		t.Fatalf("no epoch bump: %d %v", a.epoch, a.owned)
+	}
+	r := kmsg.NewPtrOffsetCommitRequest()
+	r.Version, r.Group, r.MemberID, r.Generation = 9, "g", "a", old
+	r.Topics = []kmsg.OffsetCommitRequestTopic{
+		{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 8, LeaderEpoch: -1}}},
+		{Topic: "t2", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 8, LeaderEpoch: -1}}},
+	}
+	resp := c.OffsetCommit(context.Background(), r)
+	if got := resp.Topics[0].Partitions[0].ErrorCode; got != 0 {
+		t.Errorf("older-epoch commit of a partition owned since then: %v", kerr.ErrorForCode(got))
+	}
+	if got := resp.Topics[1].Partitions[0].ErrorCode; got != kerr.StaleMemberEpoch.Code {
+		t.Errorf("older-epoch commit of a partition assigned later: %v", kerr.ErrorForCode(got))
+	}
+	if d, _ := c.Describe("g"); d.Offsets["t"][0].Offset != 8 || len(d.Offsets["t2"]) != 0 {
+		t.Errorf("offsets after partial commit: %v", d.Offsets)
+	}
 	// The group empty: an admin commit (-1) succeeds.
 	l := a.req(leaveEpoch)
 	if r := a.send(l); r.ErrorCode != 0 {

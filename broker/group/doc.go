@@ -91,11 +91,14 @@
 //     member id — which takes over the old member's assignment and epoch without an epoch
 //     bump — or its session expires; epoch -1 leaves for good. A member id that is not the
 //     instance's is FENCED_INSTANCE_ID.
-//   - Offsets: OffsetCommit to a consumer group needs v9+ (else UNSUPPORTED_VERSION), a
-//     member of the group (UNKNOWN_MEMBER_ID) and its current epoch (STALE_MEMBER_EPOCH);
-//     epoch -1 commits only to a group without members. OffsetFetch v9+ with a member id or
-//     epoch >= 0 checks them the same way. (Kafka 4.3's KIP-1251 relaxation, accepting older
-//     epochs for partitions still owned, is not implemented.)
+//   - Offsets: OffsetCommit to a consumer group needs v9+ (else UNSUPPORTED_VERSION) and a
+//     member of the group (UNKNOWN_MEMBER_ID) at its current epoch; as in Kafka 4.3
+//     (KIP-1251) an older epoch is accepted for each partition the member has owned since
+//     that epoch or earlier, and refused per partition with STALE_MEMBER_EPOCH otherwise (a
+//     newer epoch: all of them). The epoch at which a partition became the member's is not
+//     persisted: after a restart it is the member's current epoch (refusing more, never
+//     less). Epoch -1 commits only to a group without members. OffsetFetch v9+ with a
+//     member id or epoch >= 0 needs the member and its current epoch.
 //   - Upgrade and downgrade: a heartbeat at epoch 0 to an empty classic group turns it into
 //     a consumer group (offsets kept, epoch continues from the generation); a classic
 //     JoinGroup to an empty consumer group (the last KIP-848 member left) turns it back.

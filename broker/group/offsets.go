@@ -44,7 +44,15 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 		}
 		code := int16(0)
 		if g.cg != nil {
-			code = g.consumerCommitAllowedLocked(req.MemberID, generation, req.Version)
+			var stale func(string, int32) bool
+			code, stale = g.consumerCommitAllowedLocked(req.MemberID, generation, req.Version)
+			for i, t := range req.Topics {
+				for j, p := range t.Partitions {
+					if stale != nil && stale(t.Topic, p.Partition) {
+						codes[i][j] = kerr.StaleMemberEpoch.Code
+					}
+				}
+			}
 		} else {
 			code = g.commitAllowedLocked(req.MemberID, strOrEmpty(req.InstanceID), generation)
 		}
@@ -104,6 +112,7 @@ func (c *Coordinator) commitLocked(g *group, req *kmsg.OffsetCommitRequest, code
 		topicOK := c.cfg.TopicExists == nil || c.cfg.TopicExists(t.Topic)
 		for j, p := range t.Partitions {
 			switch {
+			case codes[i][j] != 0: // refused by the caller's checks
 			case !topicOK || p.Partition < 0 || (c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition)):
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
