@@ -199,7 +199,10 @@ func TestGroup848RawFencing(t *testing.T) {
 		{"unknown member", hb(1, "member-x", 1, nil), kerr.UnknownMemberID},
 		{"v1 without member id", hb(1, "", 0, nil), kerr.InvalidRequest},
 		{"unsupported assignor", hb(1, "member-b", 0, func(r *kmsg.ConsumerGroupHeartbeatRequest) { s := "cooperative-sticky"; r.ServerAssignor = &s }), kerr.UnsupportedAssignor},
-		{"invalid regex", hb(1, "member-b", 0, func(r *kmsg.ConsumerGroupHeartbeatRequest) { s := "a(b"; r.SubscribedTopicNames, r.SubscribedTopicRegex = nil, &s }), kerr.InvalidRegularExpression},
+		{"invalid regex", hb(1, "member-b", 0, func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+			s := "a(b"
+			r.SubscribedTopicNames, r.SubscribedTopicRegex = nil, &s
+		}), kerr.InvalidRegularExpression},
 	} {
 		if got := kerr.TypedErrorForCode(tc.resp.ErrorCode); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

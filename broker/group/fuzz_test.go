@@ -23,7 +23,9 @@ func FuzzHandlers(f *testing.F) {
 	f.Add([]byte{15, 6, 16, 5, 42, 2}, "g", "", "", int32(0), int32(0), "t", int32(0), int64(0), []byte(nil))
 	f.Add([]byte{68, 1, 68, 1, 69, 1}, "g", "m", "", int32(0), int32(5000), "t", int32(-1), int64(0), []byte(nil))
 	f.Add([]byte{68, 0, 8, 8, 68, 1}, "g", "m", "i", int32(1), int32(5000), "t", int32(0), int64(3), []byte("t|u"))
-	topics := func() []TopicInfo { return []TopicInfo{{Name: "t", ID: [16]byte{1}, Partitions: 3}, {Name: "u", ID: [16]byte{2}, Partitions: 1}} }
+	topics := func() []TopicInfo {
+		return []TopicInfo{{Name: "t", ID: [16]byte{1}, Partitions: 3}, {Name: "u", ID: [16]byte{2}, Partitions: 1}}
+	}
 	c, err := New(Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Millisecond, Topics: topics}, NewMemStore(), nil)
 	if err != nil {
 		f.Fatal(err)
