@@ -167,6 +167,9 @@ func (c *Coordinator) ConsumerGroupHeartbeat(_ context.Context, req *kmsg.Consum
 		return fail(kerr.UnknownMemberID, fmt.Sprintf("Member %s is not a member of group %s.", req.MemberID, req.Group))
 	}
 	defer g.mu.Unlock()
+	// A group made for this join that ends up without members (the join failed) is dropped
+	// again, as Kafka writes nothing for a failed heartbeat.
+	fresh := g.cg == nil && !g.hasMembersLocked() && g.state == Empty && g.generation == 0 && len(g.offsets) == 0
 	if g.cg == nil {
 		if req.MemberEpoch != 0 {
 			return fail(kerr.UnknownMemberID, fmt.Sprintf("Member %s is not a member of group %s.", req.MemberID, req.Group))
@@ -182,6 +185,9 @@ func (c *Coordinator) ConsumerGroupHeartbeat(_ context.Context, req *kmsg.Consum
 	}
 	code, msg := g.consumerHeartbeatLocked(req, client, resp)
 	if code != nil {
+		if fresh && len(g.cg.members) == 0 {
+			g.removeLocked()
+		}
 		return fail(code, msg)
 	}
 	return resp

@@ -704,3 +704,37 @@ func TestConsumerRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestConsumerGroupFailedJoinLeavesNoGroup(t *testing.T) {
+	topics := &topicsFixture{}
+	topics.add("t", 1)
+	c := newConsumerCoordinator(t, NewMemStore(), topics, func(cfg *Config) { cfg.ConsumerMaxSize = 1 })
+	a := newCMember(t, c, "g", "a", "t")
+	a.join()
+	b := newCMember(t, c, "g", "b", "t")
+	if r := b.send(b.req(0)); r.ErrorCode != kerr.GroupMaxSizeReached.Code {
+		t.Fatalf("second member of a group of max 1: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	// A join that fails on a new group does not leave an empty group behind.
+	x := &cmemberT{t: t, c: c, group: "other", id: "x", instance: "i", topics: []string{"t"}}
+	y := &cmemberT{t: t, c: c, group: "other", id: "y", instance: "i", topics: []string{"t"}}
+	x.join()
+	if r := y.send(y.req(0)); r.ErrorCode != kerr.UnreleasedInstanceID.Code {
+		t.Fatalf("%v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if got := c.Groups(); !slices.Equal(got, []string{"g", "other"}) {
+		t.Fatalf("groups %v", got)
+	}
+	c.cfg.ConsumerMaxSize = 0
+	bad := newCMember(t, c, "ghost", "z", "t")
+	bad.assignor = "nope"
+	if r := bad.send(bad.req(0)); r.ErrorCode != kerr.UnsupportedAssignor.Code {
+		t.Fatalf("%v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	c.cfg.ConsumerMaxSize = 1
+	z := newCMember(t, c, "g", "z", "t") // full group: refused, and "g" stays
+	z.send(z.req(0))
+	if got := c.Groups(); !slices.Equal(got, []string{"g", "other"}) {
+		t.Fatalf("groups after failed joins %v", got)
+	}
+}
