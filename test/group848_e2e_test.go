@@ -241,3 +241,102 @@ func TestGroup848RawFencing(t *testing.T) {
 		t.Fatalf("heartbeat after leave: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
+
+// TestGroup848OfflineUpgradeAndDowngrade: classic consumers commit and stop; KIP-848
+// consumers of the same group id resume exactly at the commits (the empty classic group
+// becomes a consumer group); they stop and classic consumers resume again (downgrade).
+func TestGroup848OfflineUpgradeAndDowngrade(t *testing.T) {
+	gb := startGroupBroker(t, t.TempDir(), props848)
+	const topic, group = "upgrade848", "upgrade848-group"
+	groupCreateTopic(t, gb.addr(), topic, 4)
+	s := newSeen()
+	phase := func(prefix string, n int, opts ...kgo.Opt) {
+		t.Helper()
+		produceKeyed(t, gb.addr(), topic, prefix, n, 4)
+		want := s.distinct() + n
+		cs := []*groupConsumer{
+			startGroupConsumer(t, gb.addr(), group, topic, s, opts...),
+			startGroupConsumer(t, gb.addr(), group, topic, s, opts...),
+		}
+		waitFor(t, prefix+": all consumed and committed", 60*time.Second, func() bool {
+			return s.distinct() == want && committedTotal(t, gb.addr(), group, topic) == int64(want)
+		})
+		for _, c := range cs {
+			c.close()
+		}
+	}
+	listType := func() string {
+		cl := groupClient(t, gb.addr())
+		defer cl.Close()
+		resp, err := kmsg.NewPtrListGroupsRequest().RequestWith(t.Context(), cl)
+		if err != nil || len(resp.Groups) != 1 {
+			t.Fatalf("ListGroups: %v %+v", err, resp)
+		}
+		return resp.Groups[0].GroupType + "/" + resp.Groups[0].GroupState
+	}
+	classic := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}
+	next := []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())}
+	phase("classic", 200, classic...)
+	if got := listType(); got != "classic/Empty" {
+		t.Fatalf("after classic consumers: %s", got)
+	}
+	phase("next", 200, next...)
+	if got := listType(); got != "consumer/Empty" {
+		t.Fatalf("after KIP-848 consumers: %s", got)
+	}
+	phase("classic-again", 200, classic...)
+	if got := listType(); got != "classic/Empty" {
+		t.Fatalf("after the downgrade: %s", got)
+	}
+	if s.total() != 600 {
+		t.Fatalf("%d records consumed for 600 produced: not exactly once across the protocol changes", s.total())
+	}
+}
+
+// TestGroup848RegexSubscription: franz-go sends its regex to the broker
+// (SubscribedTopicRegex); a topic created later that matches is assigned too.
+func TestGroup848RegexSubscription(t *testing.T) {
+	gb := startGroupBroker(t, t.TempDir(), props848)
+	groupCreateTopic(t, gb.addr(), "rx-a", 2)
+	groupCreateTopic(t, gb.addr(), "other", 2)
+	produceKeyed(t, gb.addr(), "rx-a", "a", 20, 2)
+	produceKeyed(t, gb.addr(), "other", "o", 20, 2)
+	s := newSeen()
+	cl := groupClient(t, gb.addr(), kgo.ConsumerGroup("rx-group"), kgo.ConsumeRegex(), kgo.ConsumeTopics("rx-.*"),
+		kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	defer cl.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			fs := cl.PollFetches(t.Context())
+			if t.Context().Err() != nil || cl.Context().Err() != nil {
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) { s.add(r.Topic + "/" + string(r.Value)) })
+		}
+	}()
+	waitFor(t, "rx-a consumed", 60*time.Second, func() bool { return s.distinct() == 20 })
+	groupCreateTopic(t, gb.addr(), "rx-b", 3)
+	produceKeyed(t, gb.addr(), "rx-b", "b", 30, 3)
+	waitFor(t, "rx-b, created later, consumed", 60*time.Second, func() bool { return s.distinct() == 50 })
+	d := describe848(t, gb.addr(), "rx-group")
+	if len(d.Members) != 1 || d.Members[0].SubscribedTopicRegex == nil {
+		t.Fatalf("member: %+v", d.Members)
+	}
+	for _, tp := range d.Members[0].Assignment.TopicPartitions {
+		if tp.Topic == "other" {
+			t.Fatalf("regex assigned %q", tp.Topic)
+		}
+	}
+	s.mu.Lock()
+	for v := range s.m {
+		if v[:3] != "rx-" {
+			t.Errorf("consumed %s", v)
+		}
+	}
+	s.mu.Unlock()
+	cl.Close()
+	<-done
+}
