@@ -2,12 +2,14 @@ package group
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"maps"
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,9 +56,15 @@ type consumerGroup struct {
 	subKey          uint64 // subscription metadata key as of the group epoch
 	stateTime       time.Time
 	members         map[string]*cmember
-	static          map[string]string    // instance id -> member id
-	owner           map[topicPart]string // partition -> the member holding it (assigned or revoking)
+	static          map[string]string      // instance id -> member id
+	owner           map[topicPart]string   // partition -> the member holding it (assigned or revoking)
+	subs            map[string][]TopicInfo // resolved subscriptions by member id, as of subsAt
+	subsAt          time.Time
 }
+
+// subscriptionRefresh bounds how long a created, deleted or grown topic can go unnoticed
+// by a group whose membership does not change.
+const subscriptionRefresh = time.Second
 
 type cmember struct {
 	id, instanceID, rackID, clientID, clientHost string
@@ -400,10 +408,16 @@ func (g *group) consumerHeartbeatLocked(req *kmsg.ConsumerGroupHeartbeatRequest,
 	}
 
 	// The partitions of subscribed topics (new topics, new partitions, deleted topics).
-	subscribed := g.subscribedTopicsConsumerLocked()
-	if key := subscriptionKey(subscribed); key != cg.subKey {
-		cg.subKey, bump = key, true
+	// The partitions of subscribed topics (new topics, new partitions, deleted topics):
+	// resolved again when the membership or a subscription changed, else at most every
+	// subscriptionRefresh, so a steady heartbeat does not scan every topic.
+	if bump || cg.epoch > cg.assignmentEpoch || cg.subs == nil || time.Since(cg.subsAt) >= subscriptionRefresh {
+		cg.subs, cg.subsAt = g.subscribedTopicsConsumerLocked(), time.Now()
+		if key := subscriptionKey(cg.subs); key != cg.subKey {
+			cg.subKey, bump = key, true
+		}
 	}
+	subscribed := cg.subs
 	if bump {
 		cg.epoch++
 		changed = true
@@ -575,8 +589,15 @@ func (g *group) subscribedTopicsConsumerLocked() map[string][]TopicInfo {
 		byName[t.Name] = t
 	}
 	out := make(map[string][]TopicInfo, len(g.cg.members))
+	bySubscription := map[string][]TopicInfo{} // members with the same subscription share the result
 	for id, m := range g.cg.members {
-		out[id] = m.resolvedTopics(all, byName)
+		sig := m.regex + "\x00" + strings.Join(m.topics, "\x00")
+		ts, ok := bySubscription[sig]
+		if !ok {
+			ts = m.resolvedTopics(all, byName)
+			bySubscription[sig] = ts
+		}
+		out[id] = ts
 	}
 	return out
 }
@@ -591,9 +612,14 @@ func subscriptionKey(subs map[string][]TopicInfo) uint64 {
 		}
 	}
 	h := fnv.New64a()
+	var b []byte
 	for _, n := range sortedKeys(topics) {
 		t := topics[n]
-		fmt.Fprintf(h, "%s\x00%x\x00%d\x00", t.Name, t.ID, t.Partitions)
+		b = append(b[:0], t.Name...)
+		b = append(b, 0)
+		b = append(b, t.ID[:]...)
+		b = binary.BigEndian.AppendUint32(b, uint32(t.Partitions))
+		h.Write(b)
 	}
 	return h.Sum64()
 }

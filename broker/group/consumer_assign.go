@@ -193,78 +193,101 @@ func assignUniform(members []assignMember) map[string]assignment {
 	}
 	ms := slices.Clone(members)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].id < ms[j].id })
-	eligible := map[[16]byte][]string{} // topic -> members subscribed, sorted by id
+	// Members and partitions are numbered; the work below is on slices.
 	infos := map[[16]byte]TopicInfo{}
-	subs := map[string]map[[16]byte]bool{}
 	withSubs := 0
 	for _, m := range ms {
 		out[m.id] = nil
-		subs[m.id] = map[[16]byte]bool{}
 		for _, t := range m.topics {
-			eligible[t.ID] = append(eligible[t.ID], m.id)
 			infos[t.ID] = t
-			subs[m.id][t.ID] = true
 		}
 		if len(m.topics) > 0 {
 			withSubs++
 		}
 	}
-	var all []topicPart
+	if withSubs == 0 {
+		return out
+	}
 	ids := make([][16]byte, 0, len(infos))
 	for id := range infos {
 		ids = append(ids, id)
 	}
 	slices.SortFunc(ids, func(x, y [16]byte) int { return strings.Compare(infos[x].Name, infos[y].Name) })
-	for _, id := range ids {
+	topicIndex := make(map[[16]byte]int, len(ids))
+	for ti, id := range ids {
+		topicIndex[id] = ti
+	}
+	subscribers := make([][]int, len(ids)) // per topic: members subscribed, by id
+	for i, m := range ms {
+		for _, t := range m.topics {
+			subscribers[topicIndex[t.ID]] = append(subscribers[topicIndex[t.ID]], i)
+		}
+	}
+	var all []topicPart
+	var eligible [][]int           // per partition index: members subscribed to its topic
+	first := make([]int, len(ids)) // per topic: index of its partition 0 in all
+	for ti, id := range ids {
+		first[ti] = len(all)
 		for p := int32(0); p < infos[id].Partitions; p++ {
 			all = append(all, topicPart{id, p})
+			eligible = append(eligible, subscribers[ti])
 		}
 	}
-	if withSubs == 0 {
-		return out
+	// index returns the partition index of tp, or -1 for a partition nobody subscribes to.
+	index := func(tp topicPart) int {
+		ti, ok := topicIndex[tp.topic]
+		if !ok || tp.partition < 0 || tp.partition >= infos[tp.topic].Partitions {
+			return -1
+		}
+		return first[ti] + int(tp.partition)
 	}
 	quota := (len(all) + withSubs - 1) / withSubs
-	owner := make(map[topicPart]string, len(all))
-	count := map[string]int{}
-	for _, m := range ms {
+	owner := make([]int, len(all))
+	for i := range owner {
+		owner[i] = -1
+	}
+	count := make([]int, len(ms))
+	for i, m := range ms {
 		m.prev.each(func(tp topicPart) {
-			if _, taken := owner[tp]; taken || !subs[m.id][tp.topic] || tp.partition >= infos[tp.topic].Partitions || count[m.id] >= quota {
+			pi := index(tp)
+			if pi < 0 || owner[pi] >= 0 || count[i] >= quota || !slices.Contains(eligible[pi], i) {
 				return
 			}
-			owner[tp] = m.id
-			count[m.id]++
+			owner[pi] = i
+			count[i]++
 		})
 	}
-	for _, tp := range all {
-		if _, ok := owner[tp]; ok {
+	for pi := range all {
+		if owner[pi] >= 0 {
 			continue
 		}
-		best := ""
-		for _, id := range eligible[tp.topic] {
-			if best == "" || count[id] < count[best] {
-				best = id
+		best := -1
+		for _, i := range eligible[pi] {
+			if best < 0 || count[i] < count[best] {
+				best = i
 			}
 		}
-		owner[tp] = best
+		owner[pi] = best
 		count[best]++
 	}
 	for moved := true; moved; {
 		moved = false
-		for _, tp := range all {
-			from := owner[tp]
-			for _, id := range eligible[tp.topic] {
-				if count[id] < count[from]-1 {
-					owner[tp] = id
+		for pi := range all {
+			from := owner[pi]
+			for _, i := range eligible[pi] {
+				if count[i] < count[from]-1 {
+					owner[pi] = i
 					count[from]--
-					count[id]++
+					count[i]++
 					moved = true
 					break
 				}
 			}
 		}
 	}
-	for _, tp := range all {
-		out[owner[tp]] = out[owner[tp]].add(tp)
+	for pi, tp := range all {
+		id := ms[owner[pi]].id
+		out[id] = out[id].add(tp)
 	}
 	return out
 }

@@ -340,6 +340,10 @@ func mapsEqual(a, b map[[16]byte][]int32) bool {
 }
 
 func TestConsumerGroupRegexSubscription(t *testing.T) {
+	synctest.Test(t, testConsumerGroupRegexSubscription)
+}
+
+func testConsumerGroupRegexSubscription(t *testing.T) {
 	topics := &topicsFixture{}
 	ordersID := topics.add("orders.eu", 2)
 	topics.add("payments", 2)
@@ -353,6 +357,11 @@ func TestConsumerGroupRegexSubscription(t *testing.T) {
 	// A new matching topic is picked up on a later heartbeat (full-name match: "xorders.us" is not).
 	usID := topics.add("orders.us", 3)
 	topics.add("xorders.us", 3)
+	a.heartbeat() // within subscriptionRefresh of the last resolution: not seen yet
+	if a.count() != 2 {
+		t.Fatalf("topic seen before the refresh interval: %v", a.owned)
+	}
+	time.Sleep(subscriptionRefresh)
 	a.heartbeat()
 	if a.count() != 5 || len(a.owned[usID]) != 3 {
 		t.Fatalf("after new topic: %v", a.owned)
@@ -736,5 +745,68 @@ func TestConsumerGroupFailedJoinLeavesNoGroup(t *testing.T) {
 	z.send(z.req(0))
 	if got := c.Groups(); !slices.Equal(got, []string{"g", "other"}) {
 		t.Fatalf("groups after failed joins %v", got)
+	}
+}
+
+// BenchmarkConsumerHeartbeat measures a steady-state heartbeat (no change) of one member
+// of a 100-member group subscribed to 1,000 topics of 4 partitions.
+func BenchmarkConsumerHeartbeat(b *testing.B) {
+	topics := &topicsFixture{}
+	var names []string
+	for i := 0; i < 1000; i++ {
+		name := fmt.Sprintf("topic-%04d", i)
+		id := [16]byte{byte(i >> 8), byte(i), 0xCD}
+		topics.ts = append(topics.ts, TopicInfo{Name: name, ID: id, Partitions: 4})
+		names = append(names, name)
+	}
+	t := &testing.T{}
+	c, err := New(Config{Topics: topics.list, ConsumerSessionTimeout: time.Hour}, NewMemStore(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.stop()
+	var ms []*cmemberT
+	for i := 0; i < 100; i++ {
+		m := &cmemberT{t: t, c: c, group: "g", id: fmt.Sprintf("m%03d", i), topics: names}
+		m.send(m.req(0))
+		ms = append(ms, m)
+	}
+	for round := 0; round < 5; round++ {
+		for _, m := range ms {
+			m.send(m.req(m.epoch))
+		}
+	}
+	m := ms[0]
+	req := m.req(m.epoch)
+	req.Topics, req.SubscribedTopicNames, req.ServerAssignor = nil, nil, nil
+	req.RebalanceTimeoutMillis = -1
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := c.ConsumerGroupHeartbeat(context.Background(), req, Client{ID: "client-" + m.id, Host: "/127.0.0.1"}); r.ErrorCode != 0 {
+			b.Fatal(kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+}
+
+// BenchmarkAssignUniform: a target assignment of 4,000 partitions (1,000 topics) over
+// 100 members, sticky to the previous one with one member more.
+func BenchmarkAssignUniform(b *testing.B) {
+	var ts []TopicInfo
+	for i := 0; i < 1000; i++ {
+		ts = append(ts, TopicInfo{Name: fmt.Sprintf("topic-%04d", i), ID: [16]byte{byte(i >> 8), byte(i)}, Partitions: 4})
+	}
+	var ms []assignMember
+	for i := 0; i < 99; i++ {
+		id := fmt.Sprintf("m%03d", i)
+		ms = append(ms, assignMember{id: id, sortBy: id, topics: ts})
+	}
+	prev := assignUniform(ms)
+	for i := range ms {
+		ms[i].prev = prev[ms[i].id]
+	}
+	ms = append(ms, assignMember{id: "m999", sortBy: "m999", topics: ts})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		assignUniform(ms)
 	}
 }

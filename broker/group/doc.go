@@ -68,7 +68,9 @@
 //     against the whole topic name; internal topics never match; an invalid one is
 //     INVALID_REGULAR_EXPRESSION). Null fields mean "unchanged".
 //   - The group epoch moves when a member joins or leaves, a subscription or the server
-//     assignor changes, or a subscribed topic appears, disappears or grows. Then the target
+//     assignor changes, or a subscribed topic appears, disappears or grows (subscriptions
+//     are resolved against the topics on membership changes and otherwise at most once a
+//     second, so a new topic is noticed at the first heartbeat a second later). Then the target
 //     assignment is recomputed by the assignor most members ask for (ServerAssignor, one of
 //     group.consumer.assignors, else the first of them; others are UNSUPPORTED_ASSIGNOR):
 //     "uniform" balances all partitions over the subscribers and moves as few as it can;
