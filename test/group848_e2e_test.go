@@ -340,3 +340,45 @@ func TestGroup848RegexSubscription(t *testing.T) {
 	cl.Close()
 	<-done
 }
+
+// TestGroup848RestartWithLiveMembers: the broker restarts under two active KIP-848
+// members; they carry on with the same member ids and epoch (the group's members and
+// assignments are durable), and every record is consumed once.
+func TestGroup848RestartWithLiveMembers(t *testing.T) {
+	gb := startGroupBroker(t, t.TempDir(), props848)
+	const topic, group = "live848", "live848-group"
+	groupCreateTopic(t, gb.addr(), topic, 4)
+	produceKeyed(t, gb.addr(), topic, "a", 200, 4)
+	s := newSeen()
+	opts := []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer())}
+	cs := []*groupConsumer{
+		startGroupConsumer(t, gb.addr(), group, topic, s, opts...),
+		startGroupConsumer(t, gb.addr(), group, topic, s, opts...),
+	}
+	waitFor(t, "two members with 2 partitions each", 60*time.Second, func() bool {
+		return len(cs[0].partitions()) == 2 && len(cs[1].partitions()) == 2
+	})
+	waitFor(t, "200 consumed and committed", 60*time.Second, func() bool {
+		return s.distinct() == 200 && committedTotal(t, gb.addr(), group, topic) == 200
+	})
+	before := describe848(t, gb.addr(), group)
+	gb.restart()
+	produceKeyed(t, gb.addr(), topic, "b", 200, 4)
+	waitFor(t, "400 consumed and committed after the restart", 60*time.Second, func() bool {
+		return s.distinct() == 400 && committedTotal(t, gb.addr(), group, topic) == 400
+	})
+	after := describe848(t, gb.addr(), group)
+	ids := func(d kmsg.ConsumerGroupDescribeResponseGroup) []string {
+		var out []string
+		for _, m := range d.Members {
+			out = append(out, m.MemberID)
+		}
+		return out
+	}
+	if after.Epoch != before.Epoch || len(after.Members) != 2 || ids(after)[0] != ids(before)[0] || ids(after)[1] != ids(before)[1] {
+		t.Fatalf("after restart: epoch %d members %v; before: epoch %d members %v", after.Epoch, ids(after), before.Epoch, ids(before))
+	}
+	if s.total() != 400 {
+		t.Fatalf("%d records consumed for 400", s.total())
+	}
+}
