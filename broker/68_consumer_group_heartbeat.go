@@ -18,7 +18,16 @@ func init() {
 
 func (b *Broker) handleConsumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Response, error) {
 	ri, _ := requestInfoFrom(ctx)
-	return b.groups.ConsumerGroupHeartbeat(ctx, req, group.Client{ID: ri.ClientID, Host: "/" + ri.ClientHost}), nil
+	client := group.Client{ID: ri.ClientID, Host: "/" + ri.ClientHost}
+	if b.authz != nil {
+		// A regex subscription matches only topics the member's principal may describe.
+		principal, host := principalFrom(ctx), ri.ClientHost
+		client.AuthKey = principal + "@" + host
+		client.DescribeTopic = func(topic string) bool {
+			return b.authz.Authorize(principal, host, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, topic)
+		}
+	}
+	return b.groups.ConsumerGroupHeartbeat(ctx, req, client), nil
 }
 
 var authzConsumerGroupHeartbeat = groupGate(kmsg.ACLOperationRead, func(r *kmsg.ConsumerGroupHeartbeatRequest) string { return r.Group },

@@ -74,7 +74,9 @@ type cmember struct {
 	assignor                                     string
 	regex                                        string
 	re                                           *regexp.Regexp
-	topics                                       []string // subscribed names, sorted
+	topics                                       []string          // subscribed names, sorted
+	describeTopic                                func(string) bool // from the last heartbeat's Client; nil = any
+	authKey                                      string
 	assigned, revoking, target                   assignment
 	// assignedAt is the member epoch at which each owned partition (assigned or
 	// revoking) became the member's: commits at an older epoch are accepted for a partition
@@ -388,6 +390,10 @@ func (g *group) consumerHeartbeatLocked(req *kmsg.ConsumerGroupHeartbeatRequest,
 	if client.ID != m.clientID || client.Host != m.clientHost {
 		m.clientID, m.clientHost, changed = client.ID, client.Host, true
 	}
+	if m.authKey != client.AuthKey || (m.describeTopic == nil) != (client.DescribeTopic == nil) {
+		cg.subs = nil // the regex's topics are filtered by what this principal may describe
+	}
+	m.describeTopic, m.authKey = client.DescribeTopic, client.AuthKey
 	if req.SubscribedTopicNames != nil {
 		names := slices.Clone(req.SubscribedTopicNames)
 		slices.Sort(names)
@@ -568,7 +574,7 @@ func (m *cmember) resolvedTopics(all []TopicInfo, byName map[string]TopicInfo) [
 	}
 	if m.re != nil {
 		for _, t := range all {
-			if !seen[t.Name] && !internalTopics[t.Name] && m.re.MatchString(t.Name) {
+			if !seen[t.Name] && !internalTopics[t.Name] && m.re.MatchString(t.Name) && (m.describeTopic == nil || m.describeTopic(t.Name)) {
 				out, seen[t.Name] = append(out, t), true
 			}
 		}
@@ -591,7 +597,10 @@ func (g *group) subscribedTopicsConsumerLocked() map[string][]TopicInfo {
 	out := make(map[string][]TopicInfo, len(g.cg.members))
 	bySubscription := map[string][]TopicInfo{} // members with the same subscription share the result
 	for id, m := range g.cg.members {
-		sig := m.regex + "\x00" + strings.Join(m.topics, "\x00")
+		sig := m.authKey + "\x00" + m.regex + "\x00" + strings.Join(m.topics, "\x00")
+		if m.describeTopic != nil && m.authKey == "" {
+			sig = "\x01" + m.id // a filter without a key: not shared
+		}
 		ts, ok := bySubscription[sig]
 		if !ok {
 			ts = m.resolvedTopics(all, byName)

@@ -810,3 +810,16 @@ func BenchmarkAssignUniform(b *testing.B) {
 		assignUniform(ms)
 	}
 }
+
+func TestConsumerGroupRegexHonoursDescribeACL(t *testing.T) {
+	topics := &topicsFixture{}
+	allowed := topics.add("orders.eu", 2)
+	topics.add("orders.secret", 2)
+	c := newConsumerCoordinator(t, NewMemStore(), topics, nil)
+	req := (&cmemberT{group: "g", id: "a", regex: "orders\\..*"}).req(0)
+	client := Client{ID: "c", Host: "/h", AuthKey: "User:alice@h", DescribeTopic: func(topic string) bool { return topic == "orders.eu" }}
+	resp := c.ConsumerGroupHeartbeat(context.Background(), req, client)
+	if resp.ErrorCode != 0 || resp.Assignment == nil || len(resp.Assignment.Topics) != 1 || resp.Assignment.Topics[0].TopicID != allowed {
+		t.Fatalf("regex with a describe filter: %v %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Assignment)
+	}
+}

@@ -65,7 +65,8 @@
 //
 //   - Members join with epoch 0 and their own member id (v1; v0 members get one), and
 //     subscribe by names or by a regex (SubscribedTopicRegex, RE2 as Kafka's RE2/J, matched
-//     against the whole topic name; internal topics never match; an invalid one is
+//     against the whole topic name; internal topics never match, nor, with an authorizer,
+//     topics the member's principal may not DESCRIBE; an invalid one is
 //     INVALID_REGULAR_EXPRESSION). Null fields mean "unchanged".
 //   - The group epoch moves when a member joins or leaves, a subscription or the server
 //     assignor changes, or a subscribed topic appears, disappears or grows (subscriptions

@@ -15,6 +15,12 @@ import (
 type Client struct {
 	ID   string // client.id from the request header
 	Host string // remote address, e.g. "/127.0.0.1"
+	// DescribeTopic, when not nil, reports whether the client's principal may DESCRIBE a
+	// topic: a KIP-848 regex subscription matches only those (as Kafka filters it).
+	// AuthKey names the principal and host it decides for (members with the same key and
+	// subscription share one resolution).
+	DescribeTopic func(topic string) bool
+	AuthKey       string
 }
 
 func strOrEmpty(s *string) string {
