@@ -60,6 +60,13 @@ type consumerGroup struct {
 	owner           map[topicPart]string   // partition -> the member holding it (assigned or revoking)
 	subs            map[string][]TopicInfo // resolved subscriptions by member id, as of subsAt
 	subsAt          time.Time
+	metricState     string // the state strata_group_consumer_groups counts the group in
+}
+
+// consumerMetricLocked counts the consumer group in state ("" = no longer counted).
+func (g *group) consumerMetricLocked(state string) {
+	g.c.cfg.Metrics.consumerState(g.cg.metricState, state)
+	g.cg.metricState = state
 }
 
 // subscriptionRefresh bounds how long a created, deleted or grown topic can go unnoticed
@@ -250,7 +257,9 @@ func (g *group) convertToConsumerLocked() {
 	if g.rebalanceTimer != nil {
 		g.rebalanceTimer.Stop()
 	}
+	g.c.cfg.Metrics.transition(g.state, Dead, false) // no longer a classic group
 	g.cg = newConsumerGroup(max(g.generation, 0))
+	g.consumerMetricLocked(g.cg.stateName())
 	g.c.log.Info("group uses the consumer protocol (KIP-848)", "group", g.name)
 }
 
@@ -258,7 +267,9 @@ func (g *group) convertToConsumerLocked() {
 // classic JoinGroup arrived); offsets stay and generations continue from the epoch.
 func (g *group) convertToClassicLocked() {
 	g.generation = g.cg.epoch
+	g.consumerMetricLocked("")
 	g.cg = nil
+	g.c.cfg.Metrics.transition(Dead, g.state, false) // a classic group again
 	g.protocolType, g.protocol, g.leader = "", "", ""
 	g.persistMetaLocked()
 	g.c.log.Info("empty consumer group now uses the classic protocol", "group", g.name)
@@ -746,8 +757,9 @@ func (g *group) consumerMetaLocked() *ConsumerMeta {
 
 // persistConsumerLocked writes the consumer group's state; failures are logged (after a
 // restart the group would fall back to the previous state and members are fenced or
-// rejoin, as after a coordinator failover).
+// rejoin, as after a coordinator failover). It also updates the state metric.
 func (g *group) persistConsumerLocked() {
+	g.consumerMetricLocked(g.cg.stateName())
 	if err := g.c.store.Append([]Record{{Kind: KindConsumerGroup, Group: g.name, Consumer: g.consumerMetaLocked()}}); err != nil {
 		g.c.log.Error("cannot persist consumer group", "group", g.name, "err", err)
 	}
@@ -757,6 +769,8 @@ func (g *group) persistConsumerLocked() {
 // start when the coordinator is built (startConsumerTimersLocked).
 func (g *group) restoreConsumer(meta *ConsumerMeta) {
 	g.members, g.static = make(map[string]*member), make(map[string]string)
+	g.c.cfg.Metrics.transition(g.state, Empty, false) // load time: counted once loaded (New)
+	g.state = Empty
 	cg := newConsumerGroup(meta.Epoch)
 	cg.assignmentEpoch, cg.subKey = meta.AssignmentEpoch, meta.SubscriptionKey
 	if meta.StateTime > 0 {

@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -822,4 +824,32 @@ func TestConsumerGroupRegexHonoursDescribeACL(t *testing.T) {
 	if resp.ErrorCode != 0 || resp.Assignment == nil || len(resp.Assignment.Topics) != 1 || resp.Assignment.Topics[0].TopicID != allowed {
 		t.Fatalf("regex with a describe filter: %v %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Assignment)
 	}
+}
+
+func TestConsumerGroupMetrics(t *testing.T) {
+	topics := &topicsFixture{}
+	topics.add("t", 2)
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	store := NewMemStore()
+	c := newConsumerCoordinator(t, store, topics, func(cfg *Config) { cfg.Metrics = m })
+	gauge := func(vec *prometheus.GaugeVec, state string) float64 {
+		return testutil.ToFloat64(vec.WithLabelValues(state))
+	}
+	check := func(what string, classicEmpty, stable, empty float64) {
+		t.Helper()
+		if a, b, c := gauge(m.groups, "Empty"), gauge(m.consumer, "Stable"), gauge(m.consumer, "Empty"); a != classicEmpty || b != stable || c != empty {
+			t.Fatalf("%s: classic Empty %v, consumer Stable %v, consumer Empty %v; want %v %v %v", what, a, b, c, classicEmpty, stable, empty)
+		}
+	}
+	a := newCMember(t, c, "g", "a", "t")
+	a.join()
+	check("joined", 0, 1, 0)
+	a.send(a.req(leaveEpoch))
+	check("left", 0, 0, 1)
+	c.stop()
+	m2 := NewMetrics(prometheus.NewRegistry())
+	m = m2
+	newConsumerCoordinator(t, store, topics, func(cfg *Config) { cfg.Metrics = m2 })
+	check("reloaded", 0, 0, 1)
 }

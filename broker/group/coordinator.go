@@ -147,6 +147,8 @@ func New(cfg Config, store OffsetStore, logger *slog.Logger) (*Coordinator, erro
 			g.heartbeatLocked(m)
 		}
 		if g.cg != nil {
+			g.c.cfg.Metrics.transition(g.state, Dead, false) // not a classic group
+			g.consumerMetricLocked(g.cg.stateName())
 			g.startConsumerTimersLocked()
 		}
 		g.mu.Unlock()
@@ -295,6 +297,13 @@ func (g *group) removeLocked() {
 }
 
 func (g *group) transitionLocked(s State) {
+	if g.cg != nil { // a consumer group: counted by its own state (consumer.go)
+		if s == Dead {
+			g.consumerMetricLocked("")
+		}
+		g.state, g.stateTime = s, time.Now()
+		return
+	}
 	g.c.cfg.Metrics.transition(g.state, s, false)
 	g.state = s
 	g.stateTime = time.Now()
