@@ -382,3 +382,73 @@ func TestGroup848RestartWithLiveMembers(t *testing.T) {
 		t.Fatalf("%d records consumed for 400", s.total())
 	}
 }
+
+// TestGroup848OnlineUpgradeAndDowngrade: two classic cooperative-sticky consumers are
+// running; a KIP-848 consumer joins the same group (online upgrade: the classic members
+// stay, served by the consumer group), the partitions are shared by all three with none
+// owned twice; the KIP-848 consumer leaves (online downgrade) and the classic ones carry
+// on. Every record is consumed exactly once.
+func TestGroup848OnlineUpgradeAndDowngrade(t *testing.T) {
+	gb := startGroupBroker(t, t.TempDir(), props848)
+	const topic, group = "online848", "online848-group"
+	groupCreateTopic(t, gb.addr(), topic, 6)
+	produceKeyed(t, gb.addr(), topic, "a", 300, 6)
+	s := newSeen()
+	classic := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}
+	c1 := startGroupConsumer(t, gb.addr(), group, topic, s, classic...)
+	c2 := startGroupConsumer(t, gb.addr(), group, topic, s, classic...)
+	waitFor(t, "classic members share 6 partitions", 60*time.Second, func() bool {
+		return len(c1.partitions())+len(c2.partitions()) == 6 && len(c1.partitions()) > 0 && len(c2.partitions()) > 0
+	})
+	waitFor(t, "300 consumed and committed", 60*time.Second, func() bool {
+		return s.distinct() == 300 && committedTotal(t, gb.addr(), group, topic) == 300
+	})
+	n := startGroupConsumer(t, gb.addr(), group, topic, s, kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer()))
+	produceKeyed(t, gb.addr(), topic, "b", 300, 6)
+	waitFor(t, "three members (two classic) own 2 partitions each, none twice", 60*time.Second, func() bool {
+		owned := map[int32]int{}
+		for _, c := range []*groupConsumer{c1, c2, n} {
+			if len(c.partitions()) != 2 {
+				return false
+			}
+			for _, p := range c.partitions() {
+				owned[p]++
+			}
+		}
+		return len(owned) == 6
+	})
+	d := describe848(t, gb.addr(), group)
+	classicMembers := 0
+	for _, m := range d.Members {
+		if m.MemberType == 0 {
+			classicMembers++
+		}
+	}
+	if d.ErrorCode != 0 || len(d.Members) != 3 || classicMembers != 2 {
+		t.Fatalf("mixed group: %v, %d members, %d classic", kerr.ErrorForCode(d.ErrorCode), len(d.Members), classicMembers)
+	}
+	waitFor(t, "600 consumed and committed", 60*time.Second, func() bool {
+		return s.distinct() == 600 && committedTotal(t, gb.addr(), group, topic) == 600
+	})
+	n.close()
+	produceKeyed(t, gb.addr(), topic, "c", 300, 6)
+	waitFor(t, "the classic members own all 6 again", 60*time.Second, func() bool {
+		return len(c1.partitions())+len(c2.partitions()) == 6
+	})
+	waitFor(t, "900 consumed and committed", 60*time.Second, func() bool {
+		return s.distinct() == 900 && committedTotal(t, gb.addr(), group, topic) == 900
+	})
+	cl := groupClient(t, gb.addr())
+	defer cl.Close()
+	resp, err := kmsg.NewPtrListGroupsRequest().RequestWith(t.Context(), cl)
+	if err != nil || len(resp.Groups) != 1 || resp.Groups[0].GroupType != "classic" {
+		t.Fatalf("after the downgrade: %v %+v", err, resp)
+	}
+	s.mu.Lock()
+	for v, k := range s.m {
+		if k != 1 {
+			t.Errorf("%s consumed %d times", v, k)
+		}
+	}
+	s.mu.Unlock()
+}

@@ -82,6 +82,7 @@ type cmember struct {
 	regex                                        string
 	re                                           *regexp.Regexp
 	topics                                       []string          // subscribed names, sorted
+	classic                                      *classicMember    // non-nil: a classic-protocol member (consumer_classic.go)
 	describeTopic                                func(string) bool // from the last heartbeat's Client; nil = any
 	authKey                                      string
 	assigned, revoking, target                   assignment
@@ -191,11 +192,12 @@ func (c *Coordinator) ConsumerGroupHeartbeat(_ context.Context, req *kmsg.Consum
 		if req.MemberEpoch != 0 {
 			return fail(kerr.UnknownMemberID, fmt.Sprintf("Member %s is not a member of group %s.", req.MemberID, req.Group))
 		}
-		if g.hasMembersLocked() || g.state != Empty {
+		if !g.hasMembersLocked() && g.state == Empty {
+			g.convertToConsumerLocked()
+		} else if !g.upgradeClassicLocked() {
 			return fail(kerr.GroupIDNotFound, fmt.Sprintf("Cannot upgrade classic group %s to consumer group: "+
-				"Strata upgrades only empty classic groups (stop the classic members first).", req.Group))
+				"it must be Stable with consumer-protocol members only.", req.Group))
 		}
-		g.convertToConsumerLocked()
 	}
 	if req.MemberEpoch < 0 {
 		return g.consumerLeaveLocked(req, resp)
@@ -292,7 +294,7 @@ func (g *group) consumerLeaveLocked(req *kmsg.ConsumerGroupHeartbeatRequest, res
 			return fail(kerr.FencedInstanceID, fmt.Sprintf("Static member %s with instance id %s is fenced by member %s.", req.MemberID, *req.InstanceID, id))
 		}
 		m = cg.members[id]
-	} else if m = cg.members[req.MemberID]; m == nil {
+	} else if m = cg.members[req.MemberID]; m == nil || m.classic != nil {
 		return fail(kerr.UnknownMemberID, fmt.Sprintf("Member %s is not a member of group %s.", req.MemberID, g.name))
 	}
 	resp.MemberID = &req.MemberID
@@ -307,7 +309,7 @@ func (g *group) consumerLeaveLocked(req *kmsg.ConsumerGroupHeartbeatRequest, res
 	}
 	g.c.log.Info("consumer group member left", "group", g.name, "member", m.id)
 	g.removeConsumerMemberLocked(m)
-	g.persistConsumerLocked()
+	g.afterConsumerRemovalLocked()
 	return resp
 }
 
@@ -343,6 +345,9 @@ func (g *group) consumerHeartbeatLocked(req *kmsg.ConsumerGroupHeartbeatRequest,
 	changed := false // anything to persist
 	bump := false    // the group epoch moves
 	m := cg.members[req.MemberID]
+	if m != nil && m.classic != nil {
+		return kerr.UnknownMemberID, fmt.Sprintf("Member %s uses the classic protocol.", req.MemberID)
+	}
 	if req.MemberEpoch == 0 {
 		if instanceID != "" {
 			if oldID, ok := cg.static[instanceID]; ok && oldID != req.MemberID {
@@ -375,7 +380,7 @@ func (g *group) consumerHeartbeatLocked(req *kmsg.ConsumerGroupHeartbeatRequest,
 		// A known member joining again at epoch 0 (it lost a response) keeps its state and
 		// is sent its whole assignment.
 	} else {
-		if m == nil {
+		if m == nil || m.classic != nil {
 			return kerr.UnknownMemberID, fmt.Sprintf("Member %s is not a member of group %s.", req.MemberID, g.name)
 		}
 		if instanceID != "" {
@@ -540,7 +545,11 @@ func (g *group) consumerSessionLocked(m *cmember) {
 	m.hbSeq++
 	seq := m.hbSeq
 	stopTimer(m.hbTimer)
-	m.hbTimer = time.AfterFunc(g.c.cfg.ConsumerSessionTimeout, func() {
+	timeout := g.c.cfg.ConsumerSessionTimeout
+	if m.classic != nil {
+		timeout = m.classic.sessionTimeout
+	}
+	m.hbTimer = time.AfterFunc(timeout, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.cg == nil || g.cg.members[m.id] != m || m.hbSeq != seq || g.state == Dead {
@@ -548,7 +557,7 @@ func (g *group) consumerSessionLocked(m *cmember) {
 		}
 		g.c.log.Info("consumer group member session expired", "group", g.name, "member", m.id)
 		g.removeConsumerMemberLocked(m)
-		g.persistConsumerLocked()
+		g.afterConsumerRemovalLocked()
 	})
 }
 
@@ -570,7 +579,7 @@ func (g *group) armRevocationLocked(m *cmember) {
 		}
 		g.c.log.Info("consumer group member did not revoke partitions within its rebalance timeout; fenced", "group", g.name, "member", m.id)
 		g.removeConsumerMemberLocked(m)
-		g.persistConsumerLocked()
+		g.afterConsumerRemovalLocked()
 	})
 }
 
@@ -751,6 +760,13 @@ func (g *group) consumerMetaLocked() *ConsumerMeta {
 			Regex: m.regex, Topics: slices.Clone(m.topics),
 			Assigned: m.assigned.clone(), Revoking: m.revoking.clone(), Target: m.target.clone(),
 		})
+		if c := m.classic; c != nil {
+			cm := &ClassicMemberMeta{SessionTimeout: int32(c.sessionTimeout / time.Millisecond), Protocol: c.protocol}
+			for _, p := range c.protocols {
+				cm.Protocols = append(cm.Protocols, ClassicProtocolMeta{Name: p.Name, Metadata: p.Metadata})
+			}
+			meta.Members[len(meta.Members)-1].Classic = cm
+		}
 	}
 	return meta
 }
@@ -783,6 +799,12 @@ func (g *group) restoreConsumer(meta *ConsumerMeta) {
 			regex: mm.Regex, topics: mm.Topics, target: assignment(mm.Target)}
 		if m.regex != "" {
 			m.re, _ = compileTopicRegex(m.regex)
+		}
+		if c := mm.Classic; c != nil {
+			m.classic = &classicMember{sessionTimeout: time.Duration(c.SessionTimeout) * time.Millisecond, protocol: c.Protocol}
+			for _, p := range c.Protocols {
+				m.classic.protocols = append(m.classic.protocols, kmsg.JoinGroupRequestProtocol{Name: p.Name, Metadata: p.Metadata})
+			}
 		}
 		cg.members[m.id] = m
 		if m.instanceID != "" {
@@ -828,6 +850,10 @@ func (g *group) consumerCommitAllowedLocked(memberID string, epoch int32, versio
 	switch {
 	case m == nil:
 		return kerr.UnknownMemberID.Code, nil
+	case m.classic != nil && epoch != m.epoch:
+		return kerr.IllegalGeneration.Code, nil
+	case m.classic != nil:
+		return 0, nil
 	case version < 9:
 		return kerr.UnsupportedVersion.Code, nil
 	case epoch == m.epoch:
@@ -946,7 +972,10 @@ func (c *Coordinator) ConsumerGroupDescribe(_ context.Context, req *kmsg.Consume
 				}
 				rm.Assignment = toAssignment(m.assigned)
 				rm.TargetAssignment = toAssignment(m.target)
-				rm.MemberType = 1 // consumer protocol (v1+; 0 would be classic)
+				rm.MemberType = 1 // consumer protocol (v1+)
+				if m.classic != nil {
+					rm.MemberType = 0 // classic protocol
+				}
 				rg.Members = append(rg.Members, rm)
 			}
 		}

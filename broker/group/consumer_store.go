@@ -28,6 +28,21 @@ type ConsumerMemberMeta struct {
 	Assigned         map[[16]byte][]int32
 	Revoking         map[[16]byte][]int32
 	Target           map[[16]byte][]int32
+	// Classic is set for a member using the classic protocol (online migration).
+	Classic *ClassicMemberMeta
+}
+
+// ClassicMemberMeta is the JoinGroup state of a classic member of a consumer group.
+type ClassicMemberMeta struct {
+	SessionTimeout int32 // ms
+	Protocol       string
+	Protocols      []ClassicProtocolMeta
+}
+
+// ClassicProtocolMeta is one protocol of a classic member's JoinGroup.
+type ClassicProtocolMeta struct {
+	Name     string
+	Metadata []byte
 }
 
 // ConsumerMeta is the durable state of a consumer group (KIP-848) apart from offsets.
@@ -90,6 +105,18 @@ func appendConsumerMeta(b []byte, m *ConsumerMeta) []byte {
 		b = appendPartitions(b, mm.Assigned)
 		b = appendPartitions(b, mm.Revoking)
 		b = appendPartitions(b, mm.Target)
+		if mm.Classic == nil {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		b = binary.BigEndian.AppendUint32(b, uint32(mm.Classic.SessionTimeout))
+		b = appendString(b, mm.Classic.Protocol)
+		b = binary.AppendUvarint(b, uint64(len(mm.Classic.Protocols)))
+		for _, p := range mm.Classic.Protocols {
+			b = appendString(b, p.Name)
+			b = appendString(b, string(p.Metadata))
+		}
 	}
 	return b
 }
@@ -162,6 +189,14 @@ func decodeConsumerMeta(r *reader) *ConsumerMeta {
 		mm.Assigned = r.partitions()
 		mm.Revoking = r.partitions()
 		mm.Target = r.partitions()
+		if r.u8() == 1 {
+			c := &ClassicMemberMeta{SessionTimeout: int32(r.u32()), Protocol: r.str()}
+			np := r.count(2)
+			for j := 0; j < np && r.err == nil; j++ {
+				c.Protocols = append(c.Protocols, ClassicProtocolMeta{Name: r.str(), Metadata: r.bytes()})
+			}
+			mm.Classic = c
+		}
 		m.Members = append(m.Members, mm)
 	}
 	return m

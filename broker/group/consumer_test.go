@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -609,10 +610,15 @@ func TestConsumerGroupUpgradeDowngrade(t *testing.T) {
 	if d, _ := c.Describe("g"); d.Offsets["t"][0].Offset != 5 {
 		t.Fatalf("offsets lost in the upgrade: %v", d.Offsets)
 	}
-	// A classic join while an 848 member is in: refused; DeleteGroups refused.
+	// A classic join while an 848 member is in: it joins as a classic member; it leaves.
 	go func() { done <- c.JoinGroup(ctx, jr, Client{ID: "classic"}) }()
-	if resp := <-done; resp.ErrorCode != kerr.InconsistentGroupProtocol.Code {
-		t.Fatalf("classic join of a consumer group with members: %v", kerr.ErrorForCode(resp.ErrorCode))
+	cj := <-done
+	if cj.ErrorCode != 0 || cj.LeaderID != "" {
+		t.Fatalf("classic join of a consumer group with members: %v, leader %q", kerr.ErrorForCode(cj.ErrorCode), cj.LeaderID)
+	}
+	lg.Members = []kmsg.LeaveGroupRequestMember{{MemberID: cj.MemberID}}
+	if resp := c.LeaveGroup(ctx, lg); resp.ErrorCode != 0 || resp.Members[0].ErrorCode != 0 {
+		t.Fatalf("classic member leaving the consumer group: %+v", resp)
 	}
 	if del := c.DeleteGroups(ctx, &kmsg.DeleteGroupsRequest{Groups: []string{"g"}}); del.Groups[0].ErrorCode != kerr.NonEmptyGroup.Code {
 		t.Fatalf("delete of a consumer group with members: %v", kerr.ErrorForCode(del.Groups[0].ErrorCode))
@@ -700,13 +706,16 @@ func TestConsumerRecordRoundTrip(t *testing.T) {
 	rec := Record{Kind: KindConsumerGroup, Group: "g", Consumer: &ConsumerMeta{Epoch: 7, AssignmentEpoch: 6, StateTime: 123, SubscriptionKey: 99,
 		Members: []ConsumerMemberMeta{{MemberID: "m", InstanceID: "i", RackID: "r", ClientID: "c", ClientHost: "/h", MemberEpoch: 6, PreviousEpoch: 5,
 			State: memberUnrevoked, RebalanceTimeout: 3000, ServerAssignor: "range", Regex: "x.*", Topics: []string{"a", "b"},
-			Assigned: map[[16]byte][]int32{{1}: {0, 2}}, Revoking: map[[16]byte][]int32{{1}: {1}}, Target: map[[16]byte][]int32{{1}: {0}, {2}: {3}}}}}}
+			Assigned: map[[16]byte][]int32{{1}: {0, 2}}, Revoking: map[[16]byte][]int32{{1}: {1}}, Target: map[[16]byte][]int32{{1}: {0}, {2}: {3}}},
+		{MemberID: "c", Classic: &ClassicMemberMeta{SessionTimeout: 10000, Protocol: "range", Protocols: []ClassicProtocolMeta{{Name: "range", Metadata: []byte{0, 1}}}}}}}}
 	b := appendRecord(nil, 11, rec)
 	seq, got, err := decodeRecord(b)
 	if err != nil || seq != 11 {
 		t.Fatal(seq, err)
 	}
-	if fmt.Sprintf("%+v", *got.Consumer) != fmt.Sprintf("%+v", *rec.Consumer) {
+	gc, wc := *got.Consumer.Members[1].Classic, *rec.Consumer.Members[1].Classic
+	got.Consumer.Members[1].Classic, rec.Consumer.Members[1].Classic = nil, nil
+	if fmt.Sprintf("%+v %+v", *got.Consumer, gc) != fmt.Sprintf("%+v %+v", *rec.Consumer, wc) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", *got.Consumer, *rec.Consumer)
 	}
 	for n := 0; n < len(b); n++ {
@@ -852,4 +861,167 @@ func TestConsumerGroupMetrics(t *testing.T) {
 	m = m2
 	newConsumerCoordinator(t, store, topics, func(cfg *Config) { cfg.Metrics = m2 })
 	check("reloaded", 0, 0, 1)
+}
+
+// classicT is a scripted cooperative classic member (JoinGroup v5 with owned partitions).
+type classicT struct {
+	t     *testing.T
+	c     *Coordinator
+	id    string
+	gen   int32
+	owned []int32 // partitions of topic "t"
+}
+
+func (m *classicT) joinReq() *kmsg.JoinGroupRequest {
+	md := kmsg.NewConsumerMemberMetadata()
+	md.Version, md.Topics = 1, []string{"t"}
+	if len(m.owned) > 0 {
+		md.OwnedPartitions = []kmsg.ConsumerMemberMetadataOwnedPartition{{Topic: "t", Partitions: slices.Clone(m.owned)}}
+	}
+	return joinReq("g", joinOpts{version: 5, memberID: m.id, protocols: []string{"cooperative-sticky"}, metadata: md.AppendTo(nil)})
+}
+
+// rejoin joins and syncs once; it returns the sync's assignment.
+func (m *classicT) rejoin() {
+	m.t.Helper()
+	j := m.c.JoinGroup(context.Background(), m.joinReq(), Client{ID: "classic"})
+	if j.ErrorCode != 0 {
+		m.t.Fatalf("classic %s join: %v", m.id, kerr.ErrorForCode(j.ErrorCode))
+	}
+	m.id, m.gen = j.MemberID, j.Generation
+	s := m.c.SyncGroup(context.Background(), syncReq("g", m.id, m.gen, nil))
+	if s.ErrorCode != 0 {
+		m.t.Fatalf("classic %s sync: %v", m.id, kerr.ErrorForCode(s.ErrorCode))
+	}
+	m.setAssignment(s.MemberAssignment)
+}
+
+func (m *classicT) setAssignment(b []byte) {
+	var as kmsg.ConsumerMemberAssignment
+	if err := as.ReadFrom(b); err != nil {
+		m.t.Fatal(err)
+	}
+	m.owned = nil
+	for _, t := range as.Topics {
+		m.owned = append(m.owned, t.Partitions...)
+	}
+	slices.Sort(m.owned)
+}
+
+func TestConsumerGroupOnlineMigration(t *testing.T) {
+	topics := &topicsFixture{}
+	tid := topics.add("t", 4)
+	store := NewMemStore()
+	c := newConsumerCoordinator(t, store, topics, nil)
+	ctx := context.Background()
+	// A Stable classic group: c1 owns 0,1 and c2 owns 2,3.
+	c1, c2 := &classicT{t: t, c: c}, &classicT{t: t, c: c}
+	var wg sync.WaitGroup
+	var j1, j2 *kmsg.JoinGroupResponse
+	wg.Go(func() { j1 = join(t, c, "g", joinOpts{version: 5, protocols: []string{"cooperative-sticky"}}) })
+	wg.Go(func() { j2 = join(t, c, "g", joinOpts{version: 5, protocols: []string{"cooperative-sticky"}}) })
+	wg.Wait()
+	c1.id, c1.gen, c2.id, c2.gen = j1.MemberID, j1.Generation, j2.MemberID, j2.Generation
+	enc := func(ps ...int32) string {
+		as := kmsg.NewConsumerMemberAssignment()
+		as.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "t", Partitions: ps}}
+		return string(as.AppendTo(nil))
+	}
+	leader := j1
+	if j2.MemberID == j2.LeaderID {
+		leader = j2
+	}
+	assign := map[string]string{c1.id: enc(0, 1), c2.id: enc(2, 3)}
+	wg.Go(func() {
+		var a map[string]string
+		if leader == j1 {
+			a = assign
+		}
+		c1.setAssignment(c.SyncGroup(ctx, syncReq("g", c1.id, c1.gen, a)).MemberAssignment)
+	})
+	wg.Go(func() {
+		var a map[string]string
+		if leader == j2 {
+			a = assign
+		}
+		c2.setAssignment(c.SyncGroup(ctx, syncReq("g", c2.id, c2.gen, a)).MemberAssignment)
+	})
+	wg.Wait()
+	if state(c, "g") != Stable || !slices.Equal(c1.owned, []int32{0, 1}) {
+		t.Fatalf("classic group: %v, c1 owns %v", state(c, "g"), c1.owned)
+	}
+	exclusive := func(a *cmemberT) {
+		t.Helper()
+		seen := map[int32]string{}
+		for _, x := range []struct {
+			who string
+			ps  []int32
+		}{{"c1", c1.owned}, {"c2", c2.owned}, {"a", a.owned[tid]}} {
+			for _, p := range x.ps {
+				if o, ok := seen[p]; ok {
+					t.Fatalf("partition %d owned by %s and %s", p, o, x.who)
+				}
+				seen[p] = x.who
+			}
+		}
+	}
+
+	// A KIP-848 member joins: the group is upgraded online, the classic members keep theirs.
+	a := newCMember(t, c, "g", "a", "t")
+	a.join()
+	exclusive(a)
+	d := c.ConsumerGroupDescribe(ctx, &kmsg.ConsumerGroupDescribeRequest{Version: 1, Groups: []string{"g"}}).Groups[0]
+	classicCount := 0
+	for _, m := range d.Members {
+		if m.MemberType == 0 {
+			classicCount++
+		}
+	}
+	if d.ErrorCode != 0 || len(d.Members) != 3 || classicCount != 2 {
+		t.Fatalf("after the upgrade: %v, %d members, %d classic", kerr.ErrorForCode(d.ErrorCode), len(d.Members), classicCount)
+	}
+	// The classic members are told to rejoin; they reconcile (revoking first) until a gets
+	// its share. Heartbeats stay exclusive all along.
+	for round := 0; round < 10 && a.count() == 0; round++ {
+		for _, m := range []*classicT{c1, c2} {
+			switch code := heartbeat(c, "g", m.id, m.gen, ""); code {
+			case 0:
+			case kerr.RebalanceInProgress.Code:
+				m.rejoin()
+			default:
+				t.Fatalf("classic heartbeat: %v", kerr.ErrorForCode(code))
+			}
+			exclusive(a)
+		}
+		a.heartbeat()
+		exclusive(a)
+	}
+	if a.count() != 1 || len(c1.owned)+len(c2.owned) != 3 {
+		t.Fatalf("after reconciliation: a %v, c1 %v, c2 %v", a.owned, c1.owned, c2.owned)
+	}
+	// A classic member commits with its generation (= its member epoch).
+	if code := commit(c, "g", c1.id, c1.gen, "t", c1.owned[0], 9); code != 0 {
+		t.Fatalf("classic commit: %v", kerr.ErrorForCode(code))
+	}
+	if code := commit(c, "g", c1.id, c1.gen-1, "t", c1.owned[0], 9); code != kerr.IllegalGeneration.Code {
+		t.Fatalf("classic commit at an old generation: %v", kerr.ErrorForCode(code))
+	}
+	// Restart in the middle: the classic members are durable too.
+	c.stop()
+	c = newConsumerCoordinator(t, store, topics, nil)
+	c1.c, c2.c, a.c = c, c, c
+	if code := heartbeat(c, "g", c1.id, c1.gen, ""); code != 0 {
+		t.Fatalf("classic heartbeat after restart: %v", kerr.ErrorForCode(code))
+	}
+	// The KIP-848 member leaves: only classic members remain, the group is classic again and
+	// rebalances.
+	if r := a.send(a.req(leaveEpoch)); r.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+	}
+	if gs := c.ListGroups(ctx, &kmsg.ListGroupsRequest{Version: 5}).Groups; len(gs) != 1 || gs[0].GroupType != "classic" || gs[0].GroupState != "PreparingRebalance" {
+		t.Fatalf("after the downgrade: %+v", gs)
+	}
+	if code := heartbeat(c, "g", c1.id, c1.gen, ""); code != kerr.RebalanceInProgress.Code {
+		t.Fatalf("classic heartbeat after the downgrade: %v", kerr.ErrorForCode(code))
+	}
 }

@@ -102,14 +102,25 @@
 //     persisted: after a restart it is the member's current epoch (refusing more, never
 //     less). Epoch -1 commits only to a group without members. OffsetFetch v9+ with a
 //     member id or epoch >= 0 needs the member and its current epoch.
-//   - Upgrade and downgrade: a heartbeat at epoch 0 to an empty classic group turns it into
-//     a consumer group (offsets kept, epoch continues from the generation); a classic
-//     JoinGroup to an empty consumer group (the last KIP-848 member left) turns it back.
-//     Kafka 4.x also converts non-empty groups online, running classic members inside a
-//     consumer group; Strata does not: a KIP-848 join of a classic group with members gets
-//     GROUP_ID_NOT_FOUND (Kafka's answer when the upgrade policy forbids it), a classic join
-//     of a consumer group with members gets INCONSISTENT_GROUP_PROTOCOL. Stop the old
-//     members first (an offline upgrade), as with group.consumer.migration.policy=disabled.
+//   - Upgrade and downgrade, as Kafka 4.x's default group.consumer.migration.policy
+//     (bidirectional) allows (consumer_classic.go). Offline: a heartbeat at epoch 0 to an
+//     empty classic group turns it into a consumer group (offsets kept, epoch continues from
+//     the generation); a classic JoinGroup to an empty consumer group turns it back. Online
+//     (rolling restarts): a KIP-848 join of a Stable classic group whose members all use
+//     the consumer protocol type upgrades it in place: the classic members become members
+//     of the consumer group at epoch = generation with their assignments, and are served
+//     through the classic APIs: JoinGroup updates their subscription and reconciles them at
+//     once (owned partitions as their subscription metadata reports; never the leader, the
+//     coordinator assigns), SyncGroup returns what they may own now, Heartbeat answers
+//     REBALANCE_IN_PROGRESS while they are behind the target, LeaveGroup and the session
+//     timeout remove them, OffsetCommit checks their generation against their epoch
+//     (ILLEGAL_GENERATION). New classic members may join such a group the same way. When
+//     the last KIP-848 member leaves and classic members remain, the group becomes classic
+//     again at the members' generation and rebalances. A classic group that is not Stable
+//     or has other protocol types is not upgraded: the KIP-848 join gets GROUP_ID_NOT_FOUND
+//     (Kafka's answer when it cannot upgrade). Not implemented: the migration policy
+//     setting itself (always bidirectional), a classic member's static replacement by a
+//     KIP-848 member of the same instance id (UNRELEASED_INSTANCE_ID).
 //   - Durable: every change of a consumer group (epochs, members, subscriptions, current,
 //     revoking and target assignments) is written as one KindConsumerGroup record, so after
 //     a restart members resume at their epochs with their partitions; session timers start
@@ -133,7 +144,9 @@
 //	                                members uvarint | members x (memberID str | instanceID str | rackID str | clientID str |
 //	                                clientHost str | memberEpoch int32 | previousEpoch int32 | state uint8 |
 //	                                rebalanceTimeoutMs int32 | serverAssignor str | regex str | topics uvarint x str |
-//	                                assigned parts | revoking parts | target parts)
+//	                                assigned parts | revoking parts | target parts |
+//	                                classic uint8 (1: a classic member) [ sessionTimeoutMs int32 | protocol str |
+//	                                protocols uvarint x (name str | metadata str) ])
 //	          parts = count uvarint | count x (topicID [16]byte | n uvarint | n x partition int32, ascending)
 //
 // Kind 16 was added without a version bump: a reader that predates it stops at the first

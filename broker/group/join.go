@@ -56,11 +56,12 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		return joinError(v, kerr.UnknownMemberID.Code, req.MemberID)
 	}
 	if g.cg != nil {
-		// A consumer group (KIP-848): an empty one becomes classic again (the downgrade);
-		// Strata does not mix classic members into a consumer group.
+		// A consumer group (KIP-848): an empty one becomes classic again; otherwise the
+		// member joins it as a classic member (consumer_classic.go).
 		if len(g.cg.members) > 0 || req.MemberID != "" {
+			resp := g.classicJoinConsumerLocked(req, client, instanceID, session, rebalance)
 			g.mu.Unlock()
-			return joinError(v, kerr.InconsistentGroupProtocol.Code, req.MemberID)
+			return resp
 		}
 		g.convertToClassicLocked()
 	}
@@ -279,6 +280,10 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	if g == nil {
 		return fail(kerr.UnknownMemberID.Code)
 	}
+	if g.cg != nil {
+		defer g.mu.Unlock()
+		return g.classicSyncConsumerLocked(req, resp)
+	}
 	m, code := g.validateMemberLocked(req.MemberID, strOrEmpty(req.InstanceID), req.Generation)
 	if code == 0 && req.Version >= 5 && ((req.ProtocolType != nil && *req.ProtocolType != g.protocolType) ||
 		(req.Protocol != nil && *req.Protocol != g.protocol)) {
@@ -376,6 +381,10 @@ func (c *Coordinator) Heartbeat(_ context.Context, req *kmsg.HeartbeatRequest) *
 		return resp
 	}
 	defer g.mu.Unlock()
+	if g.cg != nil {
+		resp.ErrorCode = g.classicHeartbeatConsumerLocked(req)
+		return resp
+	}
 	m, code := g.validateMemberLocked(req.MemberID, strOrEmpty(req.InstanceID), req.Generation)
 	if code != 0 {
 		resp.ErrorCode = code
@@ -429,6 +438,9 @@ func (c *Coordinator) LeaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest)
 }
 
 func (g *group) leaveLocked(memberID, instanceID string) int16 {
+	if g.cg != nil {
+		return g.classicLeaveConsumerLocked(memberID, instanceID)
+	}
 	var m *member
 	if instanceID != "" {
 		cur, ok := g.static[instanceID]
