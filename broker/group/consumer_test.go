@@ -707,7 +707,7 @@ func TestConsumerRecordRoundTrip(t *testing.T) {
 		Members: []ConsumerMemberMeta{{MemberID: "m", InstanceID: "i", RackID: "r", ClientID: "c", ClientHost: "/h", MemberEpoch: 6, PreviousEpoch: 5,
 			State: memberUnrevoked, RebalanceTimeout: 3000, ServerAssignor: "range", Regex: "x.*", Topics: []string{"a", "b"},
 			Assigned: map[[16]byte][]int32{{1}: {0, 2}}, Revoking: map[[16]byte][]int32{{1}: {1}}, Target: map[[16]byte][]int32{{1}: {0}, {2}: {3}}},
-		{MemberID: "c", Classic: &ClassicMemberMeta{SessionTimeout: 10000, Protocol: "range", Protocols: []ClassicProtocolMeta{{Name: "range", Metadata: []byte{0, 1}}}}}}}}
+			{MemberID: "c", Classic: &ClassicMemberMeta{SessionTimeout: 10000, Protocol: "range", Protocols: []ClassicProtocolMeta{{Name: "range", Metadata: []byte{0, 1}}}}}}}}
 	b := appendRecord(nil, 11, rec)
 	seq, got, err := decodeRecord(b)
 	if err != nil || seq != 11 {
