@@ -104,6 +104,18 @@ func javaClientSuite(t *testing.T, addr string, reference bool) {
 		createTopic(t, addr, "java-static", 4, nil)
 		scenario(t, nil, "static", addr, "java-static", "java-static-g")
 	})
+	t.Run("group-migrate", func(t *testing.T) { // a classic and a group.protocol=consumer member in one group
+		const topic = "java-migrate"
+		createTopic(t, addr, topic, 4, nil)
+		cl := franz(t, addr)
+		for i := range 400 {
+			cl.Produce(t.Context(), &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%d", i%31), Value: fmt.Appendf(nil, "v%d", i)}, nil)
+		}
+		if err := cl.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		scenario(t, nil, "migrate", addr, topic, "java-migrate-g")
+	})
 	t.Run("static-membership-consumer", func(t *testing.T) { // group.protocol=consumer (KIP-848)
 		createTopic(t, addr, "java-static-848", 4, nil)
 		scenario(t, nil, "static-consumer", addr, "java-static-848", "java-static-848-g")
