@@ -65,6 +65,7 @@ type Config struct {
 	GroupConsumerHeartbeatIntervalMs int64  // group.consumer.heartbeat.interval.ms; default 5000
 	GroupConsumerAssignors           string // group.consumer.assignors; default uniform,range
 	GroupConsumerMaxSize             int32  // group.consumer.max.size; default Int.MAX (unlimited)
+	GroupConsumerMigrationPolicy     string // group.consumer.migration.policy; default bidirectional
 	OffsetsRetentionMinutes          int64  // offsets.retention.minutes; default 10080 (7 days)
 	OffsetsRetentionCheckInterval    int64  // offsets.retention.check.interval.ms; default 600000
 	OffsetMetadataMaxBytes           int32  // offset.metadata.max.bytes; default 4096
@@ -329,6 +330,7 @@ var brokerKeys = []brokerKey{
 	i64Key("group.consumer.heartbeat.interval.ms", "5000", "KIP-848 consumer groups: the heartbeat interval members are told to use.", func(c *Config) *int64 { return &c.GroupConsumerHeartbeatIntervalMs }),
 	strKey("group.consumer.assignors", "uniform,range", "KIP-848 consumer groups: server-side assignors members may select (ServerAssignor), the first being the default; uniform and range (or their Kafka class names).", func(c *Config) *string { return &c.GroupConsumerAssignors }),
 	i32Key("group.consumer.max.size", "2147483647", "KIP-848 consumer groups: maximum members of one group.", func(c *Config) *int32 { return &c.GroupConsumerMaxSize }),
+	strKey("group.consumer.migration.policy", "bidirectional", "Online conversion of groups with members between the classic and the consumer protocol: bidirectional, upgrade (classic to consumer only), downgrade (consumer to classic only) or disabled. Empty groups always convert.", func(c *Config) *string { return &c.GroupConsumerMigrationPolicy }),
 	i64Key("offsets.retention.minutes", "10080", "Committed offsets of an empty group are kept this long.", func(c *Config) *int64 { return &c.OffsetsRetentionMinutes }),
 	i64Key("offsets.retention.check.interval.ms", "600000", "How often expired committed offsets are removed.", func(c *Config) *int64 { return &c.OffsetsRetentionCheckInterval }),
 	i32Key("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset.", func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
@@ -533,6 +535,11 @@ func (c *Config) Validate() error {
 	}
 	if c.GroupConsumerMaxSize < 1 {
 		bad("group.consumer.max.size", "must be >= 1, got %d", c.GroupConsumerMaxSize)
+	}
+	switch strings.ToLower(c.GroupConsumerMigrationPolicy) {
+	case "bidirectional", "upgrade", "downgrade", "disabled":
+	default:
+		bad("group.consumer.migration.policy", "must be bidirectional, upgrade, downgrade or disabled, got %q", c.GroupConsumerMigrationPolicy)
 	}
 	if c.OffsetsRetentionMinutes < 1 || c.OffsetsRetentionMinutes > longMax/60000/int64(time.Millisecond) {
 		bad("offsets.retention.minutes", "must be >= 1, got %d", c.OffsetsRetentionMinutes)

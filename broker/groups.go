@@ -45,6 +45,7 @@ func (b *Broker) openCoordinators() error {
 		},
 		ConsumerSessionTimeout:    time.Duration(b.cfg.GroupConsumerSessionTimeoutMs) * time.Millisecond,
 		ConsumerHeartbeatInterval: time.Duration(b.cfg.GroupConsumerHeartbeatIntervalMs) * time.Millisecond,
+		MigrationPolicy:           b.cfg.GroupConsumerMigrationPolicy,
 		Topics: func() []group.TopicInfo {
 			ts := b.allTopics()
 			out := make([]group.TopicInfo, len(ts))

@@ -3,6 +3,7 @@ package group
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	ConsumerAssignors []string
 	// ConsumerMaxSize is group.consumer.max.size; 0 = unlimited.
 	ConsumerMaxSize int
+	// MigrationPolicy is group.consumer.migration.policy: which online conversions of a
+	// group with members are done: "bidirectional" (default), "upgrade" (classic to
+	// consumer), "downgrade" (consumer to classic) or "disabled". Empty groups always
+	// convert.
+	MigrationPolicy string
 	// Topics lists the existing topics (name, id, partitions) for assignment; nil = none,
 	// so consumer-group members get no partitions.
 	Topics func() []TopicInfo
@@ -60,6 +66,11 @@ func (c Config) Validate() error {
 	}
 	if c.ConsumerSessionTimeout < 0 || c.ConsumerHeartbeatInterval < 0 {
 		return errors.New("group: negative consumer group timeout in Config")
+	}
+	switch strings.ToLower(c.MigrationPolicy) {
+	case "", "bidirectional", "upgrade", "downgrade", "disabled":
+	default:
+		return fmt.Errorf("group: group.consumer.migration.policy %q is not one of disabled, upgrade, downgrade, bidirectional", c.MigrationPolicy)
 	}
 	for _, a := range c.ConsumerAssignors {
 		if _, ok := assignorName(a); !ok {
@@ -96,6 +107,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConsumerHeartbeatInterval == 0 {
 		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	c.MigrationPolicy = strings.ToLower(c.MigrationPolicy)
+	if c.MigrationPolicy == "" {
+		c.MigrationPolicy = "bidirectional"
 	}
 	if len(c.ConsumerAssignors) == 0 {
 		c.ConsumerAssignors = []string{AssignorUniform, AssignorRange}

@@ -96,6 +96,9 @@ func sortedIDs(a assignment) [][16]byte {
 // upgradeClassicLocked turns a Stable classic group of consumer-protocol members into a
 // consumer group holding them as classic members; false if it cannot.
 func (g *group) upgradeClassicLocked() bool {
+	if p := g.c.cfg.MigrationPolicy; p != "bidirectional" && p != "upgrade" {
+		return false
+	}
 	if g.state != Stable || g.protocolType != "consumer" || len(g.pending) > 0 ||
 		(g.c.cfg.ConsumerMaxSize > 0 && len(g.members) >= g.c.cfg.ConsumerMaxSize) {
 		return false
@@ -152,7 +155,7 @@ func (g *group) upgradeClassicLocked() bool {
 // classic group again, which then rebalances. It reports whether it did.
 func (g *group) maybeDowngradeLocked() bool {
 	cg := g.cg
-	if cg == nil || len(cg.members) == 0 {
+	if p := g.c.cfg.MigrationPolicy; cg == nil || len(cg.members) == 0 || (p != "bidirectional" && p != "downgrade") {
 		return false
 	}
 	for _, m := range cg.members {

@@ -914,42 +914,7 @@ func TestConsumerGroupOnlineMigration(t *testing.T) {
 	store := NewMemStore()
 	c := newConsumerCoordinator(t, store, topics, nil)
 	ctx := context.Background()
-	// A Stable classic group: c1 owns 0,1 and c2 owns 2,3.
-	c1, c2 := &classicT{t: t, c: c}, &classicT{t: t, c: c}
-	var wg sync.WaitGroup
-	var j1, j2 *kmsg.JoinGroupResponse
-	wg.Go(func() { j1 = join(t, c, "g", joinOpts{version: 5, protocols: []string{"cooperative-sticky"}}) })
-	wg.Go(func() { j2 = join(t, c, "g", joinOpts{version: 5, protocols: []string{"cooperative-sticky"}}) })
-	wg.Wait()
-	c1.id, c1.gen, c2.id, c2.gen = j1.MemberID, j1.Generation, j2.MemberID, j2.Generation
-	enc := func(ps ...int32) string {
-		as := kmsg.NewConsumerMemberAssignment()
-		as.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "t", Partitions: ps}}
-		return string(as.AppendTo(nil))
-	}
-	leader := j1
-	if j2.MemberID == j2.LeaderID {
-		leader = j2
-	}
-	assign := map[string]string{c1.id: enc(0, 1), c2.id: enc(2, 3)}
-	wg.Go(func() {
-		var a map[string]string
-		if leader == j1 {
-			a = assign
-		}
-		c1.setAssignment(c.SyncGroup(ctx, syncReq("g", c1.id, c1.gen, a)).MemberAssignment)
-	})
-	wg.Go(func() {
-		var a map[string]string
-		if leader == j2 {
-			a = assign
-		}
-		c2.setAssignment(c.SyncGroup(ctx, syncReq("g", c2.id, c2.gen, a)).MemberAssignment)
-	})
-	wg.Wait()
-	if state(c, "g") != Stable || !slices.Equal(c1.owned, []int32{0, 1}) {
-		t.Fatalf("classic group: %v, c1 owns %v", state(c, "g"), c1.owned)
-	}
+	c1, c2 := stableClassic(t, c)
 	exclusive := func(a *cmemberT) {
 		t.Helper()
 		seen := map[int32]string{}
@@ -1023,5 +988,89 @@ func TestConsumerGroupOnlineMigration(t *testing.T) {
 	}
 	if code := heartbeat(c, "g", c1.id, c1.gen, ""); code != kerr.RebalanceInProgress.Code {
 		t.Fatalf("classic heartbeat after the downgrade: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// stableClassic makes a Stable classic group "g" of two cooperative members: c1 owns
+// partitions 0,1 and c2 owns 2,3 of topic "t".
+func stableClassic(t *testing.T, c *Coordinator) (c1, c2 *classicT) {
+	t.Helper()
+	ctx := context.Background()
+	c1, c2 = &classicT{t: t, c: c}, &classicT{t: t, c: c}
+	var wg sync.WaitGroup
+	var j1, j2 *kmsg.JoinGroupResponse
+	wg.Go(func() { j1 = join(t, c, "g", joinOpts{version: 5, protocols: []string{"cooperative-sticky"}}) })
+	wg.Go(func() { j2 = join(t, c, "g", joinOpts{version: 5, protocols: []string{"cooperative-sticky"}}) })
+	wg.Wait()
+	c1.id, c1.gen, c2.id, c2.gen = j1.MemberID, j1.Generation, j2.MemberID, j2.Generation
+	enc := func(ps ...int32) string {
+		as := kmsg.NewConsumerMemberAssignment()
+		as.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "t", Partitions: ps}}
+		return string(as.AppendTo(nil))
+	}
+	leader := j1
+	if j2.MemberID == j2.LeaderID {
+		leader = j2
+	}
+	assign := map[string]string{c1.id: enc(0, 1), c2.id: enc(2, 3)}
+	wg.Go(func() {
+		var a map[string]string
+		if leader == j1 {
+			a = assign
+		}
+		c1.setAssignment(c.SyncGroup(ctx, syncReq("g", c1.id, c1.gen, a)).MemberAssignment)
+	})
+	wg.Go(func() {
+		var a map[string]string
+		if leader == j2 {
+			a = assign
+		}
+		c2.setAssignment(c.SyncGroup(ctx, syncReq("g", c2.id, c2.gen, a)).MemberAssignment)
+	})
+	wg.Wait()
+	if state(c, "g") != Stable || !slices.Equal(c1.owned, []int32{0, 1}) {
+		t.Fatalf("classic group: %v, c1 owns %v", state(c, "g"), c1.owned)
+	}
+	return c1, c2
+}
+
+func TestConsumerGroupMigrationPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		policy             string
+		upgrade, downgrade bool
+	}{{"disabled", false, false}, {"upgrade", true, false}, {"downgrade", false, true}} {
+		t.Run(tc.policy, func(t *testing.T) {
+			topics := &topicsFixture{}
+			topics.add("t", 4)
+			c := newConsumerCoordinator(t, NewMemStore(), topics, func(cfg *Config) { cfg.MigrationPolicy = tc.policy })
+			c1, _ := stableClassic(t, c)
+			a := newCMember(t, c, "g", "a", "t")
+			r := a.send(a.req(0))
+			if got := r.ErrorCode == 0; got != tc.upgrade {
+				t.Fatalf("online upgrade under %s: %v", tc.policy, kerr.ErrorForCode(r.ErrorCode))
+			}
+			group := "g"
+			if !tc.upgrade {
+				// A consumer group that a classic member joins (allowed under any policy).
+				group = "g2"
+				a = newCMember(t, c, group, "a2", "t")
+				a.join()
+				j := c.JoinGroup(context.Background(), joinReq(group, joinOpts{version: 3}), Client{ID: "classic"})
+				if j.ErrorCode != 0 {
+					t.Fatalf("classic join of a consumer group: %v", kerr.ErrorForCode(j.ErrorCode))
+				}
+				c1 = &classicT{t: t, c: c, id: j.MemberID, gen: j.Generation}
+			}
+			a.send(a.req(leaveEpoch))
+			d, _ := c.Describe(group)
+			typ := d.Type
+			if got := typ == "classic"; got != tc.downgrade {
+				t.Fatalf("after the last KIP-848 member left under %s: %s group", tc.policy, typ)
+			}
+			// Either way the classic members keep working.
+			if code := heartbeat(c, group, c1.id, c1.gen, ""); code != 0 && code != kerr.RebalanceInProgress.Code {
+				t.Fatalf("classic heartbeat: %v", kerr.ErrorForCode(code))
+			}
+		})
 	}
 }

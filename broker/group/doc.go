@@ -102,8 +102,9 @@
 //     persisted: after a restart it is the member's current epoch (refusing more, never
 //     less). Epoch -1 commits only to a group without members. OffsetFetch v9+ with a
 //     member id or epoch >= 0 needs the member and its current epoch.
-//   - Upgrade and downgrade, as Kafka 4.x's default group.consumer.migration.policy
-//     (bidirectional) allows (consumer_classic.go). Offline: a heartbeat at epoch 0 to an
+//   - Upgrade and downgrade, as group.consumer.migration.policy allows (Config.MigrationPolicy:
+//     bidirectional, Kafka 4.x's default; upgrade; downgrade; disabled) (consumer_classic.go). Offline,
+//     under any policy: a heartbeat at epoch 0 to an
 //     empty classic group turns it into a consumer group (offsets kept, epoch continues from
 //     the generation); a classic JoinGroup to an empty consumer group turns it back. Online
 //     (rolling restarts): a KIP-848 join of a Stable classic group whose members all use
@@ -118,9 +119,11 @@
 //     the last KIP-848 member leaves and classic members remain, the group becomes classic
 //     again at the members' generation and rebalances. A classic group that is not Stable
 //     or has other protocol types is not upgraded: the KIP-848 join gets GROUP_ID_NOT_FOUND
-//     (Kafka's answer when it cannot upgrade). Not implemented: the migration policy
-//     setting itself (always bidirectional), a classic member's static replacement by a
-//     KIP-848 member of the same instance id (UNRELEASED_INSTANCE_ID).
+//     (Kafka's answer when it cannot upgrade). Under "upgrade" or "disabled" a consumer
+//     group left with classic members only stays a consumer group. Not implemented: a
+//     classic member's static replacement by a KIP-848 member of the same instance id
+//     (UNRELEASED_INSTANCE_ID), MEMBER_ID_REQUIRED for classic members joining a consumer
+//     group (they get their id at once).
 //   - Durable: every change of a consumer group (epochs, members, subscriptions, current,
 //     revoking and target assignments) is written as one KindConsumerGroup record, so after
 //     a restart members resume at their epochs with their partitions; session timers start
