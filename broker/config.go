@@ -56,14 +56,20 @@ type Config struct {
 	DefaultReplicationFactor       int16  // default.replication.factor; only 1 is accepted
 
 	// Consumer groups and idempotent producers (broker/group, broker/producer).
-	GroupInitialRebalanceDelayMs  int64 // group.initial.rebalance.delay.ms; default 3000; 0 = no delay
-	GroupMinSessionTimeoutMs      int64 // group.min.session.timeout.ms; default 6000
-	GroupMaxSessionTimeoutMs      int64 // group.max.session.timeout.ms; default 1800000
-	GroupMaxSize                  int32 // group.max.size; default Int.MAX (unlimited)
-	OffsetsRetentionMinutes       int64 // offsets.retention.minutes; default 10080 (7 days)
-	OffsetsRetentionCheckInterval int64 // offsets.retention.check.interval.ms; default 600000
-	OffsetMetadataMaxBytes        int32 // offset.metadata.max.bytes; default 4096
-	ProducerIDExpirationMs        int64 // producer.id.expiration.ms; default 86400000
+	GroupInitialRebalanceDelayMs int64 // group.initial.rebalance.delay.ms; default 3000; 0 = no delay
+	GroupMinSessionTimeoutMs     int64 // group.min.session.timeout.ms; default 6000
+	GroupMaxSessionTimeoutMs     int64 // group.max.session.timeout.ms; default 1800000
+	GroupMaxSize                 int32 // group.max.size; default Int.MAX (unlimited)
+	// KIP-848 consumer groups (ConsumerGroupHeartbeat).
+	GroupConsumerSessionTimeoutMs    int64  // group.consumer.session.timeout.ms; default 45000
+	GroupConsumerHeartbeatIntervalMs int64  // group.consumer.heartbeat.interval.ms; default 5000
+	GroupConsumerAssignors           string // group.consumer.assignors; default uniform,range
+	GroupConsumerMaxSize             int32  // group.consumer.max.size; default Int.MAX (unlimited)
+	GroupConsumerMigrationPolicy     string // group.consumer.migration.policy; default bidirectional
+	OffsetsRetentionMinutes          int64  // offsets.retention.minutes; default 10080 (7 days)
+	OffsetsRetentionCheckInterval    int64  // offsets.retention.check.interval.ms; default 600000
+	OffsetMetadataMaxBytes           int32  // offset.metadata.max.bytes; default 4096
+	ProducerIDExpirationMs           int64  // producer.id.expiration.ms; default 86400000
 
 	// Fetch sessions (fetchsession.go).
 	FetchSessionCacheSlots int32 // max.incremental.fetch.session.cache.slots; default 1000; 0 = no sessions
@@ -338,6 +344,11 @@ var brokerKeys = []brokerKey{
 	i64Key("group.min.session.timeout.ms", "6000", "Smallest session timeout a group member may ask for.", func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }),
 	i64Key("group.max.session.timeout.ms", "1800000", "Largest session timeout a group member may ask for.", func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }),
 	i32Key("group.max.size", "2147483647", "Maximum members of one consumer group.", func(c *Config) *int32 { return &c.GroupMaxSize }),
+	i64Key("group.consumer.session.timeout.ms", "45000", "KIP-848 consumer groups: a member that does not heartbeat for this long is removed and its partitions reassigned.", func(c *Config) *int64 { return &c.GroupConsumerSessionTimeoutMs }),
+	i64Key("group.consumer.heartbeat.interval.ms", "5000", "KIP-848 consumer groups: the heartbeat interval members are told to use.", func(c *Config) *int64 { return &c.GroupConsumerHeartbeatIntervalMs }),
+	strKey("group.consumer.assignors", "uniform,range", "KIP-848 consumer groups: server-side assignors members may select (ServerAssignor), the first being the default; uniform and range (or their Kafka class names).", func(c *Config) *string { return &c.GroupConsumerAssignors }),
+	i32Key("group.consumer.max.size", "2147483647", "KIP-848 consumer groups: maximum members of one group.", func(c *Config) *int32 { return &c.GroupConsumerMaxSize }),
+	strKey("group.consumer.migration.policy", "bidirectional", "Online conversion of groups with members between the classic and the consumer protocol: bidirectional, upgrade (classic to consumer only), downgrade (consumer to classic only) or disabled. Empty groups always convert.", func(c *Config) *string { return &c.GroupConsumerMigrationPolicy }),
 	i64Key("offsets.retention.minutes", "10080", "Committed offsets of an empty group are kept this long.", func(c *Config) *int64 { return &c.OffsetsRetentionMinutes }),
 	i64Key("offsets.retention.check.interval.ms", "600000", "How often expired committed offsets are removed.", func(c *Config) *int64 { return &c.OffsetsRetentionCheckInterval }),
 	i32Key("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset.", func(c *Config) *int32 { return &c.OffsetMetadataMaxBytes }),
@@ -545,6 +556,17 @@ func (c *Config) Validate() error {
 	}
 	if c.GroupMaxSize < 1 {
 		bad("group.max.size", "must be >= 1, got %d", c.GroupMaxSize)
+	}
+	if c.GroupConsumerSessionTimeoutMs < 1 || c.GroupConsumerHeartbeatIntervalMs < 1 || c.GroupConsumerHeartbeatIntervalMs >= c.GroupConsumerSessionTimeoutMs {
+		bad("group.consumer.heartbeat.interval.ms", "must be >= 1 and < group.consumer.session.timeout.ms (%d), got %d", c.GroupConsumerSessionTimeoutMs, c.GroupConsumerHeartbeatIntervalMs)
+	}
+	if c.GroupConsumerMaxSize < 1 {
+		bad("group.consumer.max.size", "must be >= 1, got %d", c.GroupConsumerMaxSize)
+	}
+	switch strings.ToLower(c.GroupConsumerMigrationPolicy) {
+	case "bidirectional", "upgrade", "downgrade", "disabled":
+	default:
+		bad("group.consumer.migration.policy", "must be bidirectional, upgrade, downgrade or disabled, got %q", c.GroupConsumerMigrationPolicy)
 	}
 	if c.OffsetsRetentionMinutes < 1 || c.OffsetsRetentionMinutes > longMax/60000/int64(time.Millisecond) {
 		bad("offsets.retention.minutes", "must be >= 1, got %d", c.OffsetsRetentionMinutes)

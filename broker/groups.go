@@ -12,6 +12,7 @@ package broker
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,6 +47,25 @@ func (b *Broker) openCoordinators() error {
 			tp := b.lookupTopic(t)
 			return tp != nil && tp.partition(p) != nil
 		},
+		ConsumerSessionTimeout:    time.Duration(b.cfg.GroupConsumerSessionTimeoutMs) * time.Millisecond,
+		ConsumerHeartbeatInterval: time.Duration(b.cfg.GroupConsumerHeartbeatIntervalMs) * time.Millisecond,
+		MigrationPolicy:           b.cfg.GroupConsumerMigrationPolicy,
+		Topics: func() []group.TopicInfo {
+			ts := b.allTopics()
+			out := make([]group.TopicInfo, len(ts))
+			for i, t := range ts {
+				out[i] = group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: t.numPartitions()}
+			}
+			return out
+		},
+	}
+	for _, a := range strings.Split(b.cfg.GroupConsumerAssignors, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			gcfg.ConsumerAssignors = append(gcfg.ConsumerAssignors, a)
+		}
+	}
+	if b.cfg.GroupConsumerMaxSize > 0 && b.cfg.GroupConsumerMaxSize < 1<<31-1 {
+		gcfg.ConsumerMaxSize = int(b.cfg.GroupConsumerMaxSize)
 	}
 	if b.cfg.GroupMaxSize > 0 && b.cfg.GroupMaxSize < 1<<31-1 {
 		gcfg.MaxGroupSize = int(b.cfg.GroupMaxSize)

@@ -111,6 +111,9 @@ func (b *Broker) groupSnapshots(hw map[string][]int64) []GroupSnapshot {
 			continue
 		}
 		g := GroupSnapshot{Group: name, State: d.State.String(), Members: len(d.Members)}
+		if d.Type == "consumer" {
+			g.State = d.ConsumerState
+		}
 		for topic, parts := range d.Offsets {
 			for part, v := range parts {
 				gp := GroupPartition{Topic: topic, Partition: part, Committed: v.Offset, HighWatermark: -1, Lag: -1}

@@ -12,9 +12,9 @@ import (
 )
 
 // SupportedVersions is the version range served per API key, for the broker's
-// ApiVersions response. ConsumerGroupHeartbeat (KIP-848, key 68) is deliberately absent:
-// only the classic protocol is implemented, so clients fall back to it. OffsetCommit and
-// OffsetFetch stop at v9 because v10 addresses topics by id.
+// ApiVersions response. ConsumerGroupHeartbeat and ConsumerGroupDescribe (KIP-848) are
+// served at the versions Kafka 4.x advertises. OffsetCommit and OffsetFetch stop at v9
+// because v10 addresses topics by id.
 func SupportedVersions() map[int16][2]int16 {
 	return map[int16][2]int16{
 		kmsg.OffsetCommit.Int16():    {0, 9},
@@ -28,6 +28,9 @@ func SupportedVersions() map[int16][2]int16 {
 		kmsg.ListGroups.Int16():      {0, 5},
 		kmsg.DeleteGroups.Int16():    {0, 2},
 		kmsg.OffsetDelete.Int16():    {0, 0},
+
+		kmsg.ConsumerGroupHeartbeat.Int16(): {0, 1},
+		kmsg.ConsumerGroupDescribe.Int16():  {0, 1},
 	}
 }
 
@@ -69,6 +72,10 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, client Clien
 		return c.DeleteGroups(ctx, r)
 	case *kmsg.OffsetDeleteRequest:
 		return c.OffsetDelete(ctx, r)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return c.ConsumerGroupHeartbeat(ctx, r, client)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return c.ConsumerGroupDescribe(ctx, r)
 	}
 	return nil
 }
@@ -110,8 +117,8 @@ func (c *Coordinator) FindCoordinator(_ context.Context, req *kmsg.FindCoordinat
 	return resp
 }
 
-// ListGroups handles ListGroups v0-v5 (v4 state filter, v5 type filter: every group here
-// is "classic").
+// ListGroups handles ListGroups v0-v5 (v4 state filter, v5 type filter: "classic" or
+// "consumer" for KIP-848 groups, whose states are Empty, Assigning, Reconciling, Stable).
 func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	matches := func(filter []string, v string) bool {
@@ -130,13 +137,16 @@ func (c *Coordinator) ListGroups(_ context.Context, req *kmsg.ListGroupsRequest)
 	c.mu.Unlock()
 	for _, g := range groups {
 		g.mu.Lock()
-		state, pt := g.state, g.protocolType
+		state, pt, stateName, typ := g.state, g.protocolType, g.state.String(), "classic"
+		if g.cg != nil {
+			pt, stateName, typ = "consumer", g.cg.stateName(), "consumer"
+		}
 		g.mu.Unlock()
-		if state == Dead || !matches(req.StatesFilter, state.String()) || !matches(req.TypesFilter, "classic") {
+		if state == Dead || !matches(req.StatesFilter, stateName) || !matches(req.TypesFilter, typ) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, pt, state.String(), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, pt, stateName, typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -164,6 +174,11 @@ type Description struct {
 	Members      []MemberDescription
 	Offsets      map[string]map[int32]OffsetValue
 	StateSince   time.Time
+	// Type is "classic" or "consumer" (KIP-848). A consumer group's state is in
+	// ConsumerState (Empty, Assigning, Reconciling, Stable), its epoch in Generation and
+	// its members have no classic metadata or assignment bytes.
+	Type          string
+	ConsumerState string
 }
 
 // Describe returns a copy of the group's state; ok is false for unknown groups.
@@ -176,10 +191,18 @@ func (c *Coordinator) Describe(name string) (Description, bool) {
 	d := Description{Group: name, State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol,
 		Generation: g.generation, Leader: g.leader, StateSince: g.stateTime,
 		Offsets: make(map[string]map[int32]OffsetValue, len(g.offsets))}
+	d.Type = "classic"
 	for _, id := range g.memberIDsLocked() {
 		m := g.members[id]
 		d.Members = append(d.Members, MemberDescription{MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID,
 			ClientHost: m.clientHost, Metadata: m.metadataFor(g.protocol), Assignment: m.assignment})
+	}
+	if cg := g.cg; cg != nil {
+		d.Type, d.ConsumerState, d.ProtocolType, d.Generation, d.StateSince = "consumer", cg.stateName(), "consumer", cg.epoch, cg.stateTime
+		for _, id := range sortedKeys(cg.members) {
+			m := cg.members[id]
+			d.Members = append(d.Members, MemberDescription{MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost})
+		}
 	}
 	for t, parts := range g.offsets {
 		cp := make(map[int32]OffsetValue, len(parts))
@@ -199,8 +222,9 @@ func (c *Coordinator) Groups() []string {
 }
 
 // DescribeGroups handles DescribeGroups v0-v6. Member metadata and assignments are shown
-// only for Stable groups (as Kafka does). An unknown group is "Dead" without error
-// before v6 and GROUP_ID_NOT_FOUND from v6 (KIP-1043).
+// only for Stable groups (as Kafka does). An unknown group, or a KIP-848 consumer group
+// (ConsumerGroupDescribe describes those), is "Dead" without error before v6 and
+// GROUP_ID_NOT_FOUND from v6 (KIP-1043), as Kafka 4.x answers.
 func (c *Coordinator) DescribeGroups(_ context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, name := range req.Groups {
@@ -211,11 +235,14 @@ func (c *Coordinator) DescribeGroups(_ context.Context, req *kmsg.DescribeGroups
 		switch {
 		case name == "":
 			rg.ErrorCode = kerr.InvalidGroupID.Code
-		case !ok:
+		case !ok || d.Type == "consumer":
 			rg.State = Dead.String()
 			if req.Version >= 6 {
 				rg.ErrorCode = kerr.GroupIDNotFound.Code
 				msg := "Group " + name + " not found." // Kafka's words
+				if ok {
+					msg = "Group " + name + " is not a classic group."
+				}
 				rg.ErrorMessage = &msg
 			}
 		default:
@@ -263,7 +290,7 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 		return kerr.GroupIDNotFound.Code
 	}
 	defer g.mu.Unlock()
-	if g.state != Empty || len(g.members) > 0 {
+	if g.state != Empty || len(g.members) > 0 || (g.cg != nil && len(g.cg.members) > 0) {
 		return kerr.NonEmptyGroup.Code
 	}
 	if err := c.store.Append([]Record{{Kind: KindGroupDelete, Group: name}}); err != nil {

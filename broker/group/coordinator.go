@@ -102,6 +102,8 @@ type group struct {
 	delayRemaining time.Duration // initial delay still allowed (bounded by rebalance timeout)
 	newDuringDelay bool
 	syncTimer      *time.Timer
+
+	cg *consumerGroup // non-nil: a KIP-848 consumer group (consumer.go)
 }
 
 // New returns a Coordinator whose durable state is loaded from store. logger nil = discard.
@@ -130,7 +132,10 @@ func New(cfg Config, store OffsetStore, logger *slog.Logger) (*Coordinator, erro
 		case KindOffset:
 			g.setOffset(r.Topic, r.Partition, r.Offset)
 		case KindGroup:
+			g.cg = nil
 			g.restore(r.Meta, now)
+		case KindConsumerGroup:
+			g.restoreConsumer(r.Consumer)
 		}
 	})
 	if err != nil {
@@ -140,6 +145,11 @@ func New(cfg Config, store OffsetStore, logger *slog.Logger) (*Coordinator, erro
 		g.mu.Lock()
 		for _, m := range g.members {
 			g.heartbeatLocked(m)
+		}
+		if g.cg != nil {
+			g.c.cfg.Metrics.transition(g.state, Dead, false) // not a classic group
+			g.consumerMetricLocked(g.cg.stateName())
+			g.startConsumerTimersLocked()
 		}
 		g.mu.Unlock()
 	}
@@ -228,6 +238,7 @@ func (g *group) stopTimersLocked() {
 			m.hbTimer.Stop()
 		}
 	}
+	g.stopConsumerTimersLocked()
 }
 
 // groupList returns the groups sorted by name. c.mu must be held.
@@ -286,6 +297,13 @@ func (g *group) removeLocked() {
 }
 
 func (g *group) transitionLocked(s State) {
+	if g.cg != nil { // a consumer group: counted by its own state (consumer.go)
+		if s == Dead {
+			g.consumerMetricLocked("")
+		}
+		g.state, g.stateTime = s, time.Now()
+		return
+	}
 	g.c.cfg.Metrics.transition(g.state, s, false)
 	g.state = s
 	g.stateTime = time.Now()

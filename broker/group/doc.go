@@ -1,8 +1,7 @@
-// Package group is Strata's classic consumer-group coordinator (the protocol of
-// JoinGroup/SyncGroup/Heartbeat/LeaveGroup and committed offsets). A single node is the
-// coordinator of every group, so FindCoordinator always answers with the broker itself.
-// KIP-848 (ConsumerGroupHeartbeat) is not implemented and must not be advertised; clients
-// then use the classic protocol.
+// Package group is Strata's consumer-group coordinator: the classic protocol
+// (JoinGroup/SyncGroup/Heartbeat/LeaveGroup), the KIP-848 consumer protocol
+// (ConsumerGroupHeartbeat, ConsumerGroupDescribe) and committed offsets. A single node is
+// the coordinator of every group, so FindCoordinator always answers with the broker itself.
 //
 // # Wiring (broker)
 //
@@ -11,6 +10,8 @@
 //		InitialRebalanceDelay: <group.initial.rebalance.delay.ms>, // 0 = Kafka's 3s; tests want a few ms or <0 for none
 //		TopicExists:           func(t string) bool { return b.lookupTopic(t) != nil },
 //		Metrics:               group.NewMetrics(cfg.Registerer), // optional
+//		Topics:                func() []group.TopicInfo { ... },   // name, id, partitions: KIP-848 assignment
+//		ConsumerSessionTimeout, ConsumerHeartbeatInterval, ConsumerAssignors, ConsumerMaxSize: group.consumer.*
 //	}, store, logger)
 //	go groups.Run(ctx)       // offset retention; stops timers when ctx ends
 //	defer store.Close()      // after the connections are gone
@@ -22,8 +23,9 @@
 //
 //	FindCoordinator: groups.FindCoordinator(ctx, req, group.Node{NodeID: id, Host: advertisedHost, Port: advertisedPort})
 //	JoinGroup:       groups.JoinGroup(ctx, req, group.Client{ID: header client.id, Host: remote host})
+//	ConsumerGroupHeartbeat: groups.ConsumerGroupHeartbeat(ctx, req, group.Client{...})
 //	SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
-//	DescribeGroups, DeleteGroups, OffsetDelete: groups.X(ctx, req)
+//	DescribeGroups, DeleteGroups, OffsetDelete, ConsumerGroupDescribe: groups.X(ctx, req)
 //
 // or route every key of SupportedVersions through one handler with
 // groups.Handle(ctx, req, client, self).
@@ -54,6 +56,79 @@
 // expire offsets.retention.minutes after the later of their commit and the group becoming
 // empty; an Empty group without offsets is deleted.
 //
+// # KIP-848 consumer groups (consumer.go, consumer_assign.go)
+//
+// ConsumerGroupHeartbeat v0-v1 and ConsumerGroupDescribe v0-v1, the versions Kafka 4.x
+// serves. A group is classic or consumer; ListGroups v5 reports the type ("classic",
+// "consumer") and filters on it, DescribeGroups answers a consumer group as Kafka does
+// (Dead before v6, GROUP_ID_NOT_FOUND "Group X is not a classic group." from v6).
+//
+//   - Members join with epoch 0 and their own member id (v1; v0 members get one), and
+//     subscribe by names or by a regex (SubscribedTopicRegex, RE2 as Kafka's RE2/J, matched
+//     against the whole topic name; internal topics never match, nor, with an authorizer,
+//     topics the member's principal may not DESCRIBE; an invalid one is
+//     INVALID_REGULAR_EXPRESSION). Null fields mean "unchanged".
+//   - The group epoch moves when a member joins or leaves, a subscription or the server
+//     assignor changes, or a subscribed topic appears, disappears or grows (subscriptions
+//     are resolved against the topics on membership changes and otherwise at most once a
+//     second, so a new topic is noticed at the first heartbeat a second later). Then the target
+//     assignment is recomputed by the assignor most members ask for (ServerAssignor, one of
+//     group.consumer.assignors, else the first of them; others are UNSUPPORTED_ASSIGNOR):
+//     "uniform" balances all partitions over the subscribers and moves as few as it can;
+//     "range" gives each topic's subscribers consecutive ranges (sorted by instance id or
+//     member id). Rack awareness is not implemented.
+//   - Reconciliation is incremental: a member is first told to give up partitions its target
+//     lacks (its epoch stays) and gets the new epoch only when a heartbeat shows it owns none
+//     of them; a partition still held (assigned or being revoked) by another member is
+//     withheld until released. So no partition is ever owned by two members. A member that
+//     does not revoke within its rebalance timeout, or does not heartbeat within
+//     group.consumer.session.timeout.ms, is removed and its partitions reassigned. Members
+//     are told group.consumer.heartbeat.interval.ms.
+//   - Epochs: a heartbeat with an epoch above the member's, or below it unless it is the
+//     previous epoch and the reported partitions are a subset of the assignment (a lost
+//     response), is FENCED_MEMBER_EPOCH; an unknown member id is UNKNOWN_MEMBER_ID; a known
+//     member joining again at epoch 0 keeps its state and is sent its assignment.
+//   - Static members (InstanceID): another member id with the instance id of an active
+//     member is UNRELEASED_INSTANCE_ID; a leave with epoch -2 keeps the member and its
+//     partitions (nobody else gets them) until it rejoins with the instance id and a new
+//     member id — which takes over the old member's assignment and epoch without an epoch
+//     bump — or its session expires; epoch -1 leaves for good. A member id that is not the
+//     instance's is FENCED_INSTANCE_ID.
+//   - Offsets: OffsetCommit to a consumer group needs v9+ (else UNSUPPORTED_VERSION) and a
+//     member of the group (UNKNOWN_MEMBER_ID) at its current epoch; as in Kafka 4.3
+//     (KIP-1251) an older epoch is accepted for each partition the member has owned since
+//     that epoch or earlier, and refused per partition with STALE_MEMBER_EPOCH otherwise (a
+//     newer epoch: all of them). The epoch at which a partition became the member's is not
+//     persisted: after a restart it is the member's current epoch (refusing more, never
+//     less). Epoch -1 commits only to a group without members. OffsetFetch v9+ with a
+//     member id or epoch >= 0 needs the member and its current epoch.
+//   - Upgrade and downgrade, as group.consumer.migration.policy allows (Config.MigrationPolicy:
+//     bidirectional, Kafka 4.x's default; upgrade; downgrade; disabled) (consumer_classic.go). Offline,
+//     under any policy: a heartbeat at epoch 0 to an
+//     empty classic group turns it into a consumer group (offsets kept, epoch continues from
+//     the generation); a classic JoinGroup to an empty consumer group turns it back. Online
+//     (rolling restarts): a KIP-848 join of a Stable classic group whose members all use
+//     the consumer protocol type upgrades it in place: the classic members become members
+//     of the consumer group at epoch = generation with their assignments, and are served
+//     through the classic APIs: JoinGroup updates their subscription and reconciles them at
+//     once (owned partitions as their subscription metadata reports; never the leader, the
+//     coordinator assigns), SyncGroup returns what they may own now, Heartbeat answers
+//     REBALANCE_IN_PROGRESS while they are behind the target, LeaveGroup and the session
+//     timeout remove them, OffsetCommit checks their generation against their epoch
+//     (ILLEGAL_GENERATION). New classic members may join such a group the same way. When
+//     the last KIP-848 member leaves and classic members remain, the group becomes classic
+//     again at the members' generation and rebalances. A classic group that is not Stable
+//     or has other protocol types is not upgraded: the KIP-848 join gets GROUP_ID_NOT_FOUND
+//     (Kafka's answer when it cannot upgrade). Under "upgrade" or "disabled" a consumer
+//     group left with classic members only stays a consumer group. Not implemented: a
+//     classic member's static replacement by a KIP-848 member of the same instance id
+//     (UNRELEASED_INSTANCE_ID), MEMBER_ID_REQUIRED for classic members joining a consumer
+//     group (they get their id at once).
+//   - Durable: every change of a consumer group (epochs, members, subscriptions, current,
+//     revoking and target assignments) is written as one KindConsumerGroup record, so after
+//     a restart members resume at their epochs with their partitions; session timers start
+//     again.
+//
 // # On-disk format (<data>/meta/groups)
 //
 // Two files, both a header followed by frames. All integers are big-endian.
@@ -67,6 +142,19 @@
 //	                                members uvarint | members x (memberID str | instanceID str | clientID str | clientHost str |
 //	                                sessionTimeoutMs int32 | rebalanceTimeoutMs int32 | metadata str | assignment str)
 //	          kind 4 group delete:  (empty; removes the group's metadata and offsets)
+//	          kind 16 consumer group (KIP-848; replaces kind 3 of the group, and kind 3 replaces it):
+//	                                epoch int32 | assignmentEpoch int32 | stateTimeMs int64 | subscriptionKey uint64 |
+//	                                members uvarint | members x (memberID str | instanceID str | rackID str | clientID str |
+//	                                clientHost str | memberEpoch int32 | previousEpoch int32 | state uint8 |
+//	                                rebalanceTimeoutMs int32 | serverAssignor str | regex str | topics uvarint x str |
+//	                                assigned parts | revoking parts | target parts |
+//	                                classic uint8 (1: a classic member) [ sessionTimeoutMs int32 | protocol str |
+//	                                protocols uvarint x (name str | metadata str) ])
+//	          parts = count uvarint | count x (topicID [16]byte | n uvarint | n x partition int32, ascending)
+//
+// Kind 16 was added without a version bump: a reader that predates it stops at the first
+// such frame as at a torn tail (the log is truncated there), so downgrading the binary
+// with consumer groups in the log loses the records after it; do not downgrade.
 //
 //	groups.log       "SGLG" | version uint16 (1) | frames...       appended; one fsync per batch of concurrent appends
 //	groups.snapshot  "SGSN" | version uint16 (1) | lastSeq uint64 | count uint64 | frames (seq 0)...

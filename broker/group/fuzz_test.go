@@ -21,7 +21,12 @@ func FuzzHandlers(f *testing.F) {
 	f.Add([]byte{11, 5, 14, 5, 13, 5}, "g", "m", "i", int32(1), int32(1), "t", int32(-1), int64(-1), []byte(nil))
 	f.Add([]byte{8, 2, 9, 1, 47, 0}, "", "m", "", int32(0), int32(-5), "", int32(7), int64(1<<40), []byte("x"))
 	f.Add([]byte{15, 6, 16, 5, 42, 2}, "g", "", "", int32(0), int32(0), "t", int32(0), int64(0), []byte(nil))
-	c, err := New(Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Millisecond}, NewMemStore(), nil)
+	f.Add([]byte{68, 1, 68, 1, 69, 1}, "g", "m", "", int32(0), int32(5000), "t", int32(-1), int64(0), []byte(nil))
+	f.Add([]byte{68, 0, 8, 8, 68, 1}, "g", "m", "i", int32(1), int32(5000), "t", int32(0), int64(3), []byte("t|u"))
+	topics := func() []TopicInfo {
+		return []TopicInfo{{Name: "t", ID: [16]byte{1}, Partitions: 3}, {Name: "u", ID: [16]byte{2}, Partitions: 1}}
+	}
+	c, err := New(Config{InitialRebalanceDelay: -1, MinSessionTimeout: time.Millisecond, Topics: topics}, NewMemStore(), nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -119,6 +124,23 @@ func buildRequest(k int16, group, member, instance string, gen, timeout int32, t
 	case kmsg.DeleteGroups:
 		r := kmsg.NewPtrDeleteGroupsRequest()
 		r.Groups = []string{group}
+		return r
+	case kmsg.ConsumerGroupHeartbeat:
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Group, r.MemberID, r.MemberEpoch, r.InstanceID, r.RebalanceTimeoutMillis = group, member, gen, inst, timeout
+		r.SubscribedTopicNames = []string{topic}
+		if len(meta) > 0 {
+			r.SubscribedTopicRegex = &md
+		}
+		if part >= 0 {
+			r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: [16]byte{byte(part)}, Partitions: []int32{part}}}
+		} else {
+			r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		return r
+	case kmsg.ConsumerGroupDescribe:
+		r := kmsg.NewPtrConsumerGroupDescribeRequest()
+		r.Groups = []string{group, member}
 		return r
 	case kmsg.OffsetDelete:
 		r := kmsg.NewPtrOffsetDeleteRequest()

@@ -15,6 +15,12 @@ import (
 type Client struct {
 	ID   string // client.id from the request header
 	Host string // remote address, e.g. "/127.0.0.1"
+	// DescribeTopic, when not nil, reports whether the client's principal may DESCRIBE a
+	// topic: a KIP-848 regex subscription matches only those (as Kafka filters it).
+	// AuthKey names the principal and host it decides for (members with the same key and
+	// subscription share one resolution).
+	DescribeTopic func(topic string) bool
+	AuthKey       string
 }
 
 func strOrEmpty(s *string) string {
@@ -48,6 +54,16 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		g = c.getOrCreate(req.Group)
 	} else if g = c.lookup(req.Group); g == nil {
 		return joinError(v, kerr.UnknownMemberID.Code, req.MemberID)
+	}
+	if g.cg != nil {
+		// A consumer group (KIP-848): an empty one becomes classic again; otherwise the
+		// member joins it as a classic member (consumer_classic.go).
+		if len(g.cg.members) > 0 || req.MemberID != "" {
+			resp := g.classicJoinConsumerLocked(req, client, instanceID, session, rebalance)
+			g.mu.Unlock()
+			return resp
+		}
+		g.convertToClassicLocked()
 	}
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
 	resp := g.joinLocked(req, client, instanceID, session, rebalance, ch)
@@ -264,6 +280,10 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	if g == nil {
 		return fail(kerr.UnknownMemberID.Code)
 	}
+	if g.cg != nil {
+		defer g.mu.Unlock()
+		return g.classicSyncConsumerLocked(req, resp)
+	}
 	m, code := g.validateMemberLocked(req.MemberID, strOrEmpty(req.InstanceID), req.Generation)
 	if code == 0 && req.Version >= 5 && ((req.ProtocolType != nil && *req.ProtocolType != g.protocolType) ||
 		(req.Protocol != nil && *req.Protocol != g.protocol)) {
@@ -361,6 +381,10 @@ func (c *Coordinator) Heartbeat(_ context.Context, req *kmsg.HeartbeatRequest) *
 		return resp
 	}
 	defer g.mu.Unlock()
+	if g.cg != nil {
+		resp.ErrorCode = g.classicHeartbeatConsumerLocked(req)
+		return resp
+	}
 	m, code := g.validateMemberLocked(req.MemberID, strOrEmpty(req.InstanceID), req.Generation)
 	if code != 0 {
 		resp.ErrorCode = code
@@ -414,6 +438,9 @@ func (c *Coordinator) LeaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest)
 }
 
 func (g *group) leaveLocked(memberID, instanceID string) int16 {
+	if g.cg != nil {
+		return g.classicLeaveConsumerLocked(memberID, instanceID)
+	}
 	var m *member
 	if instanceID != "" {
 		cur, ok := g.static[instanceID]

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the coordinator's Prometheus metrics. A nil *Metrics records nothing.
 type Metrics struct {
 	groups        *prometheus.GaugeVec
+	consumer      *prometheus.GaugeVec
 	rebalances    prometheus.Counter
 	commits       prometheus.Counter
 	commitSeconds prometheus.Histogram
@@ -16,7 +17,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		groups: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_group_groups",
-			Help: "Consumer groups by state (Empty, PreparingRebalance, CompletingRebalance, Stable); Kafka's NumGroups{state}.",
+			Help: "Classic consumer groups by state (Empty, PreparingRebalance, CompletingRebalance, Stable); Kafka's NumGroups{state}. KIP-848 groups are in strata_group_consumer_groups.",
+		}, []string{"state"}),
+		consumer: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_group_consumer_groups",
+			Help: "KIP-848 consumer groups by state (Empty, Assigning, Reconciling, Stable); Kafka's consumer-group-count{state}.",
 		}, []string{"state"}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_group_rebalances_total",
@@ -37,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.groups, m.rebalances, m.commits, m.commitSeconds, m.expired)
+		reg.MustRegister(m.groups, m.consumer, m.rebalances, m.commits, m.commitSeconds, m.expired)
 	}
 	return m
 }
@@ -51,6 +56,19 @@ func (m *Metrics) transition(from, to State, isNew bool) {
 	}
 	if to != Dead {
 		m.groups.WithLabelValues(to.String()).Inc()
+	}
+}
+
+// consumerState moves a consumer group from one state to another ("" = not counted).
+func (m *Metrics) consumerState(from, to string) {
+	if m == nil || from == to {
+		return
+	}
+	if from != "" {
+		m.consumer.WithLabelValues(from).Dec()
+	}
+	if to != "" {
+		m.consumer.WithLabelValues(to).Inc()
 	}
 }
 

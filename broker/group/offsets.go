@@ -42,12 +42,26 @@ func (c *Coordinator) OffsetCommit(_ context.Context, req *kmsg.OffsetCommitRequ
 			fillAll(kerr.IllegalGeneration.Code)
 			break
 		}
-		if code := g.commitAllowedLocked(req.MemberID, strOrEmpty(req.InstanceID), generation); code != 0 {
+		code := int16(0)
+		if g.cg != nil {
+			var stale func(string, int32) bool
+			code, stale = g.consumerCommitAllowedLocked(req.MemberID, generation, req.Version)
+			for i, t := range req.Topics {
+				for j, p := range t.Partitions {
+					if stale != nil && stale(t.Topic, p.Partition) {
+						codes[i][j] = kerr.StaleMemberEpoch.Code
+					}
+				}
+			}
+		} else {
+			code = g.commitAllowedLocked(req.MemberID, strOrEmpty(req.InstanceID), generation)
+		}
+		if code != 0 {
 			fillAll(code)
 		} else {
 			c.commitLocked(g, req, codes)
 		}
-		empty := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0
+		empty := g.state == Empty && !g.hasMembersLocked() && g.cg == nil && len(g.offsets) == 0
 		if empty {
 			// Nothing was committed to a group created for this request: drop it again.
 			g.removeLocked()
@@ -98,6 +112,7 @@ func (c *Coordinator) commitLocked(g *group, req *kmsg.OffsetCommitRequest, code
 		topicOK := c.cfg.TopicExists == nil || c.cfg.TopicExists(t.Topic)
 		for j, p := range t.Partitions {
 			switch {
+			case codes[i][j] != 0: // refused by the caller's checks
 			case !topicOK || p.Partition < 0 || (c.cfg.PartitionExists != nil && !c.cfg.PartitionExists(t.Topic, p.Partition)):
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
@@ -143,7 +158,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
 		all := req.Topics == nil && req.Version >= 2
-		code, res := c.fetchGroup(req.Group, topics, all)
+		code, res := c.fetchGroup(req.Group, topics, all, nil, -1)
 		resp.ErrorCode = code
 		for _, t := range res {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -161,7 +176,11 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 		return resp
 	}
 	for _, rg := range req.Groups {
-		code, res := c.fetchGroup(rg.Group, rg.Topics, rg.Topics == nil)
+		epoch := rg.MemberEpoch
+		if req.Version < 9 {
+			epoch = -1
+		}
+		code, res := c.fetchGroup(rg.Group, rg.Topics, rg.Topics == nil, rg.MemberID, epoch)
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group, g.ErrorCode, g.Topics = rg.Group, code, res
 		resp.Groups = append(resp.Groups, g)
@@ -169,7 +188,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	return resp
 }
 
-func (c *Coordinator) fetchGroup(name string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) (int16, []kmsg.OffsetFetchResponseGroupTopic) {
+func (c *Coordinator) fetchGroup(name string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool, memberID *string, memberEpoch int32) (int16, []kmsg.OffsetFetchResponseGroupTopic) {
 	if name == "" {
 		return kerr.InvalidGroupID.Code, nil
 	}
@@ -177,6 +196,11 @@ func (c *Coordinator) fetchGroup(name string, topics []kmsg.OffsetFetchRequestGr
 	var offsets map[string]map[int32]OffsetValue
 	if g != nil {
 		defer g.mu.Unlock()
+		if g.cg != nil {
+			if code := g.consumerFetchAllowedLocked(memberID, memberEpoch); code != 0 {
+				return code, nil
+			}
+		}
 		offsets = g.offsets
 	}
 	if all {
@@ -219,7 +243,11 @@ func (c *Coordinator) OffsetDelete(_ context.Context, req *kmsg.OffsetDeleteRequ
 	}
 	defer g.mu.Unlock()
 	var subscribed map[string]bool
-	if g.state != Empty {
+	if g.cg != nil {
+		if len(g.cg.members) > 0 {
+			subscribed = g.consumerSubscribedLocked()
+		}
+	} else if g.state != Empty {
 		if g.protocolType != "consumer" {
 			resp.ErrorCode = kerr.NonEmptyGroup.Code
 			return resp
@@ -296,6 +324,10 @@ func (c *Coordinator) ExpireOffsets() int {
 		}
 		var subscribed map[string]bool
 		switch {
+		case g.cg != nil:
+			if len(g.cg.members) > 0 {
+				subscribed = g.consumerSubscribedLocked()
+			}
 		case g.state == Empty:
 		case g.protocolType == "consumer" && g.state == Stable:
 			subscribed = g.subscribedTopicsLocked()
@@ -310,7 +342,11 @@ func (c *Coordinator) ExpireOffsets() int {
 			}
 			for p, v := range parts {
 				base := v.CommitTime
-				if g.state == Empty && !g.stateTime.IsZero() {
+				switch {
+				case g.cg != nil && len(g.cg.members) == 0:
+					base = max(base, g.cg.stateTime.UnixMilli())
+				case g.cg != nil:
+				case g.state == Empty && !g.stateTime.IsZero():
 					base = max(base, g.stateTime.UnixMilli())
 				}
 				if now.UnixMilli()-base >= limit {
@@ -318,7 +354,7 @@ func (c *Coordinator) ExpireOffsets() int {
 				}
 			}
 		}
-		deleteGroup := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(recs) == countOffsets(g.offsets)
+		deleteGroup := g.state == Empty && !g.hasMembersLocked() && len(recs) == countOffsets(g.offsets)
 		if deleteGroup {
 			recs = []Record{{Kind: KindGroupDelete, Group: g.name}}
 		}

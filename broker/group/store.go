@@ -63,8 +63,9 @@ type Record struct {
 	Group     string
 	Topic     string
 	Partition int32
-	Offset    OffsetValue // KindOffset
-	Meta      *GroupMeta  // KindGroup
+	Offset    OffsetValue   // KindOffset
+	Meta      *GroupMeta    // KindGroup
+	Consumer  *ConsumerMeta // KindConsumerGroup
 }
 
 // OffsetStore makes the coordinator's state durable.
@@ -89,12 +90,14 @@ type tp struct {
 
 // memState is the compacted state a store keeps to write snapshots: last value per key.
 type memState struct {
-	groups  map[string]*GroupMeta
-	offsets map[string]map[tp]OffsetValue
+	groups   map[string]*GroupMeta
+	consumer map[string]*ConsumerMeta // KIP-848 groups; a group is in groups or here, not both
+	offsets  map[string]map[tp]OffsetValue
 }
 
 func newMemState() *memState {
-	return &memState{groups: make(map[string]*GroupMeta), offsets: make(map[string]map[tp]OffsetValue)}
+	return &memState{groups: make(map[string]*GroupMeta), consumer: make(map[string]*ConsumerMeta),
+		offsets: make(map[string]map[tp]OffsetValue)}
 }
 
 func (s *memState) apply(r Record) {
@@ -116,9 +119,16 @@ func (s *memState) apply(r Record) {
 	case KindGroup:
 		if r.Meta != nil {
 			s.groups[r.Group] = r.Meta
+			delete(s.consumer, r.Group)
+		}
+	case KindConsumerGroup:
+		if r.Consumer != nil {
+			s.consumer[r.Group] = r.Consumer
+			delete(s.groups, r.Group)
 		}
 	case KindGroupDelete:
 		delete(s.groups, r.Group)
+		delete(s.consumer, r.Group)
 		delete(s.offsets, r.Group)
 	}
 }
@@ -130,6 +140,9 @@ func (s *memState) records(fn func(Record)) {
 	for g := range s.groups {
 		names, seen[g] = append(names, g), true
 	}
+	for g := range s.consumer {
+		names, seen[g] = append(names, g), true
+	}
 	for g := range s.offsets {
 		if !seen[g] {
 			names = append(names, g)
@@ -139,6 +152,9 @@ func (s *memState) records(fn func(Record)) {
 	for _, g := range names {
 		if m := s.groups[g]; m != nil {
 			fn(Record{Kind: KindGroup, Group: g, Meta: m})
+		}
+		if m := s.consumer[g]; m != nil {
+			fn(Record{Kind: KindConsumerGroup, Group: g, Consumer: m})
 		}
 		offs := s.offsets[g]
 		keys := make([]tp, 0, len(offs))
@@ -205,6 +221,7 @@ func cloneRecord(r Record) Record {
 		m.Members = append([]MemberMeta(nil), r.Meta.Members...)
 		r.Meta = &m
 	}
+	r.Consumer = cloneConsumerMeta(r.Consumer)
 	return r
 }
 
@@ -249,6 +266,8 @@ func appendRecord(b []byte, seq uint64, r Record) []byte {
 			b = appendString(b, string(mm.Metadata))
 			b = appendString(b, string(mm.Assignment))
 		}
+	case KindConsumerGroup:
+		b = appendConsumerMeta(b, r.Consumer)
 	case KindGroupDelete:
 	}
 	return b
@@ -365,6 +384,8 @@ func decodeRecord(b []byte) (seq uint64, rec Record, err error) {
 			m.Members = append(m.Members, mm)
 		}
 		rec.Meta = m
+	case KindConsumerGroup:
+		rec.Consumer = decodeConsumerMeta(r)
 	case KindGroupDelete:
 	default:
 		return 0, Record{}, fmt.Errorf("%w: unknown record kind %d", ErrCorrupt, rec.Kind)

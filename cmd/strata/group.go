@@ -119,6 +119,15 @@ func runGroupDescribe(ctx context.Context, s streams, args []string) error {
 		}
 		if err := l.Error(); err != nil {
 			if errors.Is(err, kerr.GroupIDNotFound) {
+				if i > 0 {
+					fmt.Fprintln(s.out)
+				}
+				if ok, err := describeConsumerGroup(ctx, adm, name, s.out); ok || err != nil { // KIP-848 (group848.go)
+					if err != nil {
+						return brokerError(&cf, err)
+					}
+					continue
+				}
 				return fmt.Errorf("group %q does not exist", name)
 			}
 			return fmt.Errorf("group %q: %w", name, err)

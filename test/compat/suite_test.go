@@ -607,6 +607,10 @@ func groupScenario(t *testing.T, tb *testBroker, name string, c client) {
 // client was asked to use, if any.
 func checkGroupProtocol(t *testing.T, addr, group string, c client) {
 	t.Helper()
+	if sc, ok := c.(*scriptClient); ok && len(sc.groupArgs) > 0 && strings.HasPrefix(sc.groupArgs[0], "consumer") {
+		checkConsumerProtocol(t, addr, group, sc.groupArgs[0]) // KIP-848 (group848_test.go)
+		return
+	}
 	dg, err := kadm.NewClient(franz(t, addr)).DescribeGroups(t.Context(), group)
 	if err != nil {
 		t.Fatal(err)

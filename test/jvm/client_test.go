@@ -86,7 +86,7 @@ func javaClientSuite(t *testing.T, addr string, reference bool) {
 			})
 		}
 	})
-	for _, assignor := range []string{"range", "cooperative-sticky"} {
+	for _, assignor := range []string{"range", "cooperative-sticky", "consumer"} { // consumer: group.protocol=consumer (KIP-848)
 		t.Run("group-"+assignor, func(t *testing.T) {
 			topic := "java-group-" + assignor
 			createTopic(t, addr, topic, 4, nil)
@@ -103,6 +103,22 @@ func javaClientSuite(t *testing.T, addr string, reference bool) {
 	t.Run("static-membership", func(t *testing.T) {
 		createTopic(t, addr, "java-static", 4, nil)
 		scenario(t, nil, "static", addr, "java-static", "java-static-g")
+	})
+	t.Run("group-migrate", func(t *testing.T) { // a classic and a group.protocol=consumer member in one group
+		const topic = "java-migrate"
+		createTopic(t, addr, topic, 4, nil)
+		cl := franz(t, addr)
+		for i := range 400 {
+			cl.Produce(t.Context(), &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%d", i%31), Value: fmt.Appendf(nil, "v%d", i)}, nil)
+		}
+		if err := cl.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		scenario(t, nil, "migrate", addr, topic, "java-migrate-g")
+	})
+	t.Run("static-membership-consumer", func(t *testing.T) { // group.protocol=consumer (KIP-848)
+		createTopic(t, addr, "java-static-848", 4, nil)
+		scenario(t, nil, "static-consumer", addr, "java-static-848", "java-static-848-g")
 	})
 	t.Run("admin", func(t *testing.T) {
 		lines := scenario(t, nil, "admin", addr, "java-admin")

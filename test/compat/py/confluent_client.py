@@ -74,9 +74,17 @@ def consume(bs, topic, n, small=""):
 
 def group(bs, topic, group_id, assignor="range,roundrobin"):
     stop = stdin_closed()
-    c = Consumer({"bootstrap.servers": bs, "group.id": group_id, "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-                  "partition.assignment.strategy": assignor})
+    conf = {"bootstrap.servers": bs, "group.id": group_id, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+            "partition.assignment.strategy": assignor}
+    if assignor.startswith("consumer"):
+        # KIP-848 (group.protocol=consumer): the broker assigns; "consumer:NAME" picks
+        # its assignor. Session timeout and assignment strategy are the broker's.
+        conf = {"bootstrap.servers": bs, "group.id": group_id, "enable.auto.commit": False,
+                "auto.offset.reset": "earliest", "group.protocol": "consumer"}
+        if ":" in assignor:
+            conf["group.remote.assignor"] = assignor.split(":", 1)[1]
+    c = Consumer(conf)
     # With the eager assignors the callbacks get the whole assignment; with
     # cooperative-sticky only what is added or taken away. Report the whole set.
     owned = set()

@@ -65,7 +65,9 @@ public final class Scenarios {
         switch (args[0]) {
             case "codecs" -> codecs(bs, rest[0]);
             case "group" -> group(bs, rest[0], rest[1], rest[2]);
-            case "static" -> staticMembership(bs, rest[0], rest[1]);
+            case "static" -> staticMembership(bs, rest[0], rest[1], false);
+            case "static-consumer" -> staticMembership(bs, rest[0], rest[1], true);
+            case "migrate" -> migrate(bs, rest[0], rest[1]);
             case "produce-times" -> produceTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
             case "check-times" -> checkTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
             case "admin" -> admin(bs, rest[0]);
@@ -231,7 +233,8 @@ public final class Scenarios {
 
     /**
      * Two consumers of one group (assignor "range" is eager, "cooperative-sticky" is
-     * incremental) split the topic with no partition owned twice, read n records once in
+     * incremental; "consumer" is group.protocol=consumer, KIP-848, with the broker's uniform
+     * assignor) split the topic with no partition owned twice, read n records once in
      * all, commit them; a third consumer of the group then finds nothing left to read, and
      * the committed offsets are the log end offsets.
      */
@@ -239,6 +242,7 @@ public final class Scenarios {
         String cls = switch (assignor) {
             case "range" -> RangeAssignor.class.getName();
             case "cooperative-sticky" -> CooperativeStickyAssignor.class.getName();
+            case "consumer" -> null;
             default -> throw new IllegalArgumentException(assignor);
         };
         int parts;
@@ -248,8 +252,11 @@ public final class Scenarios {
             ends = c.endOffsets(partitions(topic, parts));
         }
         long total = ends.values().stream().mapToLong(Long::longValue).sum();
-        Map<String, Object> cfg = Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls,
-                ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30000, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500);
+        Map<String, Object> cfg = cls == null
+                ? Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer",
+                        ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, "uniform")
+                : Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls,
+                        ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30000, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500);
         var c1 = consumer(bs, cfg);
         var c2 = consumer(bs, cfg);
         Map<TopicPartition, String> owner = new HashMap<>();
@@ -315,11 +322,15 @@ public final class Scenarios {
      * Static membership (KIP-345): two members with group.instance.id; one closes (a static
      * member sends no LeaveGroup) and a new consumer with the same instance id comes back
      * within the session timeout: it gets the same partitions, and the other member is not
-     * rebalanced (its generation does not change).
+     * rebalanced (its generation does not change). With consumerProtocol (group.protocol=consumer,
+     * KIP-848) the closing member leaves with epoch -2, keeping its partitions for its return,
+     * and the generation is the other member's epoch.
      */
-    static void staticMembership(String bs, String topic, String groupId) throws Exception {
-        Map<String, Object> base = Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45000,
-                ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+    static void staticMembership(String bs, String topic, String groupId, boolean consumerProtocol) throws Exception {
+        Map<String, Object> base = consumerProtocol
+                ? Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer")
+                : Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45000,
+                        ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
         var m1 = new HashMap<String, Object>(base);
         m1.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "static-1");
         var m2 = new HashMap<String, Object>(base);
@@ -366,7 +377,94 @@ public final class Scenarios {
         }
         c1b.close();
         c2.close();
-        System.out.println("ok static generation " + gen + " kept, partitions " + before + " returned to static-1 (" + memberInstance + ")");
+        System.out.println("ok " + (consumerProtocol ? "static-consumer" : "static") + " generation " + gen + " kept, partitions " + before + " returned to static-1 (" + memberInstance + ")");
+    }
+
+    /**
+     * Online migration between the group protocols (Kafka 4.x's default bidirectional
+     * policy): "classic" (cooperative-sticky) owns every partition; "consumer"
+     * (group.protocol=consumer) joins the same group: both end up with partitions, never the
+     * same one, every record is read once and committed; "consumer" closes and "classic"
+     * owns every partition again.
+     */
+    static void migrate(String bs, String topic, String groupId) throws Exception {
+        int parts;
+        Map<TopicPartition, Long> ends;
+        try (Admin a = admin(bs); var c = consumer(bs, Map.of())) {
+            parts = a.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
+            ends = c.endOffsets(partitions(topic, parts));
+        }
+        long total = ends.values().stream().mapToLong(Long::longValue).sum();
+        Map<TopicPartition, String> owner = new HashMap<>();
+        AtomicReference<String> problem = new AtomicReference<>();
+        Set<String> seen = new HashSet<>();
+        var classic = consumer(bs, Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId,
+                ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName(),
+                ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30000, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 500));
+        var next = consumer(bs, Map.of(ConsumerConfig.GROUP_ID_CONFIG, groupId, ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer"));
+        List<KafkaConsumer<byte[], byte[]>> cs = List.of(classic, next);
+        List<String> names = List.of("classic", "consumer");
+        for (int i = 0; i < 2; i++) {
+            String name = names.get(i);
+            cs.get(i).subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                public void onPartitionsRevoked(Collection<TopicPartition> ps) {
+                    synchronized (owner) {
+                        ps.forEach(tp -> owner.remove(tp, name));
+                    }
+                }
+
+                public void onPartitionsAssigned(Collection<TopicPartition> ps) {
+                    synchronized (owner) {
+                        for (var tp : ps) {
+                            String prev = owner.put(tp, name);
+                            if (prev != null && !prev.equals(name)) {
+                                problem.compareAndSet(null, tp + " assigned to " + name + " while " + prev + " owns it");
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (classic.assignment().size() < parts && System.nanoTime() < deadline) {
+            poll(classic, seen);
+        }
+        check(classic.assignment().size() == parts, "classic member owns " + classic.assignment() + ", want all " + parts);
+        deadline = System.nanoTime() + WAIT.toNanos() * 2;
+        while ((seen.size() < total || classic.assignment().isEmpty() || next.assignment().isEmpty()) && System.nanoTime() < deadline) {
+            poll(classic, seen);
+            poll(next, seen);
+            check(problem.get() == null, problem.get());
+        }
+        Set<TopicPartition> a1 = new HashSet<>(classic.assignment()), a2 = new HashSet<>(next.assignment());
+        check(!a1.isEmpty() && !a2.isEmpty() && Collections.disjoint(a1, a2), "mixed group assignments: " + a1 + " " + a2);
+        check(seen.size() == total, "read " + seen.size() + " records, want " + total);
+        next.close();
+        deadline = System.nanoTime() + WAIT.toNanos();
+        while (classic.assignment().size() < parts && System.nanoTime() < deadline) {
+            poll(classic, seen);
+            check(problem.get() == null, problem.get());
+        }
+        check(classic.assignment().size() == parts, "after the consumer-protocol member left the classic member owns " + classic.assignment());
+        classic.close();
+        try (Admin a = admin(bs)) {
+            var committed = a.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+            for (var e : ends.entrySet()) {
+                var om = committed.get(e.getKey());
+                check(om != null && om.offset() == e.getValue(), e.getKey() + ": committed " + om + ", want " + e.getValue());
+            }
+        }
+        System.out.println("ok migrate " + total + " records, mixed assignments " + a1 + " " + a2);
+    }
+
+    static void poll(KafkaConsumer<byte[], byte[]> c, Set<String> seen) {
+        ConsumerRecords<byte[], byte[]> rs = c.poll(Duration.ofMillis(200));
+        for (var r : rs) {
+            check(seen.add(r.partition() + "/" + r.offset()), "record " + r.partition() + "/" + r.offset() + " read twice");
+        }
+        if (!rs.isEmpty()) {
+            c.commitSync();
+        }
     }
 
     /** Produces n records of value "r-i" with timestamps t0 + 1000*i to partition 0. */
