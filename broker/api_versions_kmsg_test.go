@@ -57,8 +57,6 @@ var apiGaps = map[kmsg.Key]apiGap{
 	kmsg.UpdateRaftVoter:        {-1, "KRaft controller RPC; no other nodes (issue 20)", false},
 	kmsg.UnregisterController:   {-1, "removes another controller's registration; there are no other nodes (issue 20)", false},
 
-	kmsg.ConsumerGroupHeartbeat: {-1, "KIP-848 consumer groups: issue 19 (848 branch)", true},
-	kmsg.ConsumerGroupDescribe:  {-1, "KIP-848 consumer groups: issue 19 (848 branch)", true},
 
 	kmsg.GetTelemetrySubscriptions: {-1, "client telemetry (KIP-714) is not collected; clients treat the API's absence as telemetry off", false},
 	kmsg.PushTelemetry:             {-1, "client telemetry (KIP-714) is not collected; clients treat the API's absence as telemetry off", false},
