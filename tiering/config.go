@@ -23,6 +23,10 @@ type Config struct {
 	OrphanSweepInterval  time.Duration // how often each partition sweeps orphans; default 1h; < 0 disables
 	DeleteDelay          time.Duration // wait between the manifest dropping a segment and deleting its objects, for in-flight readers; default 0
 	WatermarkInterval    time.Duration // how often partitions whose log end moved write watermark.json (watermark.go); 0 = never
+	// SkipHashCheck turns off the SHA-256 check of remote reads (hashcheck.go); the
+	// CRC-32C and frame checks stay. For measuring what the check costs, and tests of
+	// the CRC path. Uploads record the hashes either way.
+	SkipHashCheck bool
 }
 
 func (c Config) withDefaults() Config {

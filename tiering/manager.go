@@ -199,6 +199,7 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	}
 	p.pcfg.Store(&pcfg)
 	p.publishLocked()
+	p.reportChain(pm)
 	wm, err := ReadWatermark(ctx, m.store, prefix)
 	if err != nil {
 		m.metrics.errors.WithLabelValues("watermark").Inc()

@@ -58,6 +58,7 @@ type RemotePartition struct {
 	lastSweep    time.Time    // owned by the run goroutine
 	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
 	readErrLog   logLimiter   // failed remote reads (readerror.go)
+	tamper       atomic.Pointer[tamperState] // what the chain check at load found (hashcheck.go)
 
 	timeMu sync.Mutex // lock order: timeMu, then nothing
 	times  timeSearch // guarded by timeMu (read.go)
@@ -82,6 +83,7 @@ func (p *RemotePartition) publishLocked() {
 	for i := range pm.entries {
 		st.bytes += pm.entries[i].Size
 	}
+	p.tamper.Store(newTamperState(pm))
 	p.state.Store(st)
 }
 
@@ -452,7 +454,10 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		return SegmentEntry{}, err
 	}
 	defer closeFile()
-	scan, err := scanSegment(io.NewSectionReader(f, 0, seg.Size), seg.Size, seg.BaseOffset, p.m.cfg.IndexIntervalBytes)
+	// The SHA-256 of the whole .log and of every ChunkBytes block of it (the unit remote
+	// reads fetch and check) are computed in the same pass.
+	hasher := newBlockHasher(p.m.cfg.ChunkBytes)
+	scan, err := scanSegment(io.TeeReader(io.NewSectionReader(f, 0, seg.Size), hasher), seg.Size, seg.BaseOffset, p.m.cfg.IndexIntervalBytes)
 	if err != nil {
 		return SegmentEntry{}, fmt.Errorf("cannot scan segment %q: %w", seg.LogPath, err)
 	}
@@ -468,8 +473,15 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		TimeIndex: ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".timeindex"), Size: int64(len(scan.timeIndex))},
 	}
 	e.LeaderEpochs = &scan.epochs
-	e.Index.CRC32C = crc32c(scan.index)
-	e.TimeIndex.CRC32C = crc32c(scan.timeIndex)
+	e.Index.CRC32C, e.Index.SHA256 = crc32c(scan.index), sha256Hex(scan.index)
+	e.TimeIndex.CRC32C, e.TimeIndex.SHA256 = crc32c(scan.timeIndex), sha256Hex(scan.timeIndex)
+	var blockSums []byte
+	e.Log.SHA256, blockSums = hasher.finish()
+	e.HashBlock = p.m.cfg.ChunkBytes
+	if len(blockSums) > sha256Size {
+		e.Hashes = &ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".hashes"), Size: int64(len(blockSums)),
+			CRC32C: crc32c(blockSums), SHA256: sha256Hex(blockSums)}
+	}
 	// The objects go up concurrently: the small ones (indexes, producer snapshot) cost a
 	// round trip each, which used to be added to every segment's upload time. Only the
 	// manifest, written by the caller after all of them returned, names them.
@@ -498,6 +510,15 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		}
 		return nil
 	})
+	if e.Hashes != nil {
+		hkey := e.Hashes.Key
+		g.Go(func() error {
+			if err := p.m.store.Put(gctx, hkey, bytes.NewReader(blockSums), int64(len(blockSums))); err != nil {
+				return fmt.Errorf("cannot put %q: %w", hkey, err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		snap.ID, snap.BaseOffset = id, seg.BaseOffset
 		return p.uploadProducerSnapshot(gctx, seg, &snap)

@@ -220,7 +220,7 @@ func (p *RemotePartition) uploadProducerSnapshot(ctx context.Context, seg segmen
 		if err != nil {
 			return fmt.Errorf("cannot read producer snapshot: %w", err)
 		}
-		ref := ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, e.ID, segment.ProducerSnapshotSuffix), Size: int64(len(b)), CRC32C: crc32c(b)}
+		ref := ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, e.ID, segment.ProducerSnapshotSuffix), Size: int64(len(b)), CRC32C: crc32c(b), SHA256: sha256Hex(b)}
 		if err := p.m.store.Put(ctx, ref.Key, bytes.NewReader(b), ref.Size); err != nil {
 			return fmt.Errorf("cannot put %q: %w", ref.Key, err)
 		}

@@ -1,0 +1,228 @@
+package tiering
+
+// SHA-256 checks of remote reads and uploads (format: doc.go, "Tamper evidence").
+//
+// Reads check every chunk of a .log object as it arrives from the bucket (verifyChunk,
+// called where the chunk loaders get their bytes), before it enters the cache: a chunk
+// that does not match its blocks' hashes is never cached or served, and the read fails
+// with an error wrapping segment.ErrCorrupt (KAFKA_STORAGE_ERROR, retriable), counted in
+// strata_remote_integrity_failures_total and logged by logReadError. Entries that the
+// manifest's hash chain no longer vouches for, and every entry of a partition whose
+// manifest was rolled back, are refused the same way.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+
+	"github.com/strata-io/strata/segment"
+)
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// blockHasher is an io.Writer computing the SHA-256 of everything written and of every
+// block of block bytes (the last one may be shorter).
+type blockHasher struct {
+	block int64
+	whole hash.Hash
+	cur   hash.Hash
+	n     int64 // bytes in cur
+	sums  []byte
+}
+
+func newBlockHasher(block int64) *blockHasher {
+	return &blockHasher{block: block, whole: sha256.New(), cur: sha256.New()}
+}
+
+func (h *blockHasher) Write(p []byte) (int, error) {
+	h.whole.Write(p)
+	n := len(p)
+	for len(p) > 0 {
+		k := int(min(int64(len(p)), h.block-h.n))
+		h.cur.Write(p[:k])
+		h.n += int64(k)
+		p = p[k:]
+		if h.n == h.block {
+			h.sums = h.cur.Sum(h.sums)
+			h.cur.Reset()
+			h.n = 0
+		}
+	}
+	return n, nil
+}
+
+// finish returns the whole SHA-256 (hex) and the block hashes.
+func (h *blockHasher) finish() (string, []byte) {
+	if h.n > 0 {
+		h.sums = h.cur.Sum(h.sums)
+		h.n = 0
+	}
+	return hex.EncodeToString(h.whole.Sum(nil)), h.sums
+}
+
+// tamperState is what the chain check at load found, for reads: all refuses every entry
+// (a rolled-back manifest), bad the entries (by base offset) the chain no longer vouches for.
+type tamperState struct {
+	all error
+	bad map[int64]error
+}
+
+func newTamperState(pm *partitionManifest) *tamperState {
+	if pm.rollback == nil && len(pm.breaks) == 0 {
+		return nil
+	}
+	t := &tamperState{all: pm.rollback, bad: map[int64]error{}}
+	for _, b := range pm.breaks {
+		for _, base := range b.BadEntries {
+			if _, ok := t.bad[base]; !ok {
+				t.bad[base] = b
+			}
+		}
+	}
+	return t
+}
+
+func (t *tamperState) refuse(e *SegmentEntry) error {
+	if t == nil {
+		return nil
+	}
+	if t.all != nil {
+		return fmt.Errorf("%w: %w", segment.ErrCorrupt, t.all)
+	}
+	if err := t.bad[e.BaseOffset]; err != nil {
+		return fmt.Errorf("%w: segment %d-%d: %w", segment.ErrCorrupt, e.BaseOffset, e.LastOffset, err)
+	}
+	return nil
+}
+
+// chainErr is the first problem the chain check at load found, or nil.
+func (pm *partitionManifest) chainErr() error {
+	if pm.rollback != nil {
+		return pm.rollback
+	}
+	if len(pm.breaks) > 0 {
+		return pm.breaks[0]
+	}
+	return nil
+}
+
+// reportChain logs and counts what the chain check of a loaded manifest found. A
+// rolled-back manifest also stops the partition's writes (as a fence does): appending to
+// it would bury the newer history that the bucket may still hold.
+func (p *RemotePartition) reportChain(pm *partitionManifest) {
+	if pm.rollback != nil {
+		p.m.metrics.integrity.WithLabelValues("rollback").Inc()
+		p.log.Error("remote manifest rolled back: remote reads of the partition are refused and uploads stopped", "err", pm.rollback)
+		p.fenced.Store(true)
+	}
+	for _, b := range pm.breaks {
+		p.m.metrics.integrity.WithLabelValues("chain").Inc()
+		p.log.Error("remote manifest hash chain broken: the segments it no longer vouches for are not served",
+			"link", b.Seq, "from", b.From, "to", b.To, "reason", b.Reason, "segments", b.BadEntries)
+	}
+}
+
+// verifyChunk checks b, the bytes of e's data object from off as they arrived from the
+// bucket, against the entry's block hashes. Entries of older brokers (no SHA-256) pass.
+// A chunk not aligned to the entry's hash blocks (ChunkBytes changed since the upload)
+// is checked with the whole blocks around it, read again.
+func (p *RemotePartition) verifyChunk(ctx context.Context, e *SegmentEntry, off int64, b []byte) error {
+	if err := p.tamper.Load().refuse(e); err != nil {
+		return err
+	}
+	if e.Log.SHA256 == "" || e.HashBlock <= 0 || p.m.cfg.SkipHashCheck {
+		return nil
+	}
+	bs := e.HashBlock
+	end := off + int64(len(b))
+	if off%bs == 0 && (end%bs == 0 || end == e.Size) {
+		return p.verifyBlocks(ctx, e, off, b)
+	}
+	lo, hi := off/bs*bs, min((end+bs-1)/bs*bs, e.Size)
+	whole, err := p.getRange(ctx, e.Log.Key, lo, hi-lo)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(whole[off-lo:end-lo], b) {
+		p.m.metrics.integrity.WithLabelValues("chunk").Inc()
+		return fmt.Errorf("%w: remote segment %q: bytes %d-%d changed between two reads", segment.ErrCorrupt, e.Log.Key, off, end-1)
+	}
+	return p.verifyBlocks(ctx, e, lo, whole)
+}
+
+// verifyBlocks checks b, whole hash blocks of e's data object from off.
+func (p *RemotePartition) verifyBlocks(ctx context.Context, e *SegmentEntry, off int64, b []byte) error {
+	bs := e.HashBlock
+	blocks := (e.Size + bs - 1) / bs
+	var list []byte
+	if blocks > 1 {
+		var err error
+		if list, err = p.hashList(ctx, e); err != nil {
+			return err
+		}
+	}
+	for pos := int64(0); pos < int64(len(b)); pos += bs {
+		k := (off + pos) / bs
+		got := sha256.Sum256(b[pos:min(pos+bs, int64(len(b)))])
+		var want []byte
+		if blocks == 1 {
+			want, _ = hex.DecodeString(e.Log.SHA256)
+		} else {
+			want = list[k*sha256.Size : (k+1)*sha256.Size]
+		}
+		if !bytes.Equal(got[:], want) {
+			p.m.metrics.integrity.WithLabelValues("chunk").Inc()
+			return fmt.Errorf("%w: remote segment %q: block %d (bytes %d-%d) has sha256 %x, the manifest says %x",
+				segment.ErrCorrupt, e.Log.Key, k, off+pos, min(off+pos+bs, e.Size)-1, got[:8], want[:min(8, len(want))])
+		}
+	}
+	return nil
+}
+
+// hashList returns e's .hashes object, cached with the indexes, checked against its size
+// and SHA-256 and against the number of blocks of the .log.
+func (p *RemotePartition) hashList(ctx context.Context, e *SegmentEntry) ([]byte, error) {
+	if e.Hashes == nil {
+		p.m.metrics.integrity.WithLabelValues("chunk").Inc()
+		return nil, fmt.Errorf("%w: remote segment %q: %d hash blocks and no hash list", segment.ErrCorrupt, e.Log.Key, (e.Size+e.HashBlock-1)/e.HashBlock)
+	}
+	ref, want := *e.Hashes, (e.Size+e.HashBlock-1)/e.HashBlock*sha256.Size
+	return p.m.cache.Index(ctx, ref.Key, func(ctx context.Context) ([]byte, error) {
+		b, err := p.getRange(ctx, ref.Key, 0, ref.Size)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkObject(&ref, b); err != nil {
+			p.m.metrics.integrity.WithLabelValues("index").Inc()
+			return nil, err
+		}
+		if int64(len(b)) != want {
+			return nil, fmt.Errorf("%w: hash list %q has %d bytes, the segment needs %d", segment.ErrCorrupt, ref.Key, len(b), want)
+		}
+		return b, nil
+	})
+}
+
+// checkObject checks a whole object's size, CRC-32C and (when recorded) SHA-256.
+func checkObject(r *ObjectRef, b []byte) error {
+	if int64(len(b)) != r.Size {
+		return fmt.Errorf("%w: %q has %d bytes, manifest says %d", segment.ErrCorrupt, r.Key, len(b), r.Size)
+	}
+	if got := crc32c(b); got != r.CRC32C {
+		return fmt.Errorf("%w: %q crc32c %08x, manifest says %08x", segment.ErrCorrupt, r.Key, got, r.CRC32C)
+	}
+	if r.SHA256 != "" {
+		if got := sha256Hex(b); got != r.SHA256 {
+			return fmt.Errorf("%w: %q sha256 %.16s…, manifest says %.16s…", segment.ErrCorrupt, r.Key, got, r.SHA256)
+		}
+	}
+	return nil
+}
+
+const sha256Size = sha256.Size
