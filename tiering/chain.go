@@ -297,8 +297,7 @@ func checkChain(entries []SegmentEntry, links []Link, head *ChainHead) []*ChainB
 // and entries; pass all of them, dead ones included, as ReadPartitionChain returns) and
 // returns its breaks, first first.
 func VerifyChain(head PartitionHead, entries []SegmentEntry) []*ChainBreak {
-	tid, _ := ParseTopicID(head.TopicID)
-	links := ChainLinks(TopicIDString(tid), head.Partition, entries, head.Deletions)
+	links := ChainLinks(head.TopicID, head.Partition, entries, head.Deletions)
 	return checkChain(entries, links, head.Chain)
 }
 
@@ -342,8 +341,7 @@ func BuildProof(head PartitionHead, entries []SegmentEntry, offset int64) (*Proo
 	if bs := VerifyChain(head, entries); len(bs) > 0 {
 		return nil, bs[0]
 	}
-	tid, _ := ParseTopicID(head.TopicID)
-	links := ChainLinks(TopicIDString(tid), head.Partition, entries, head.Deletions)
+	links := ChainLinks(head.TopicID, head.Partition, entries, head.Deletions)
 	at := -1
 	for i := range links {
 		if e := links[i].Entry; e != nil && e.BaseOffset <= offset && offset <= e.LastOffset && e.LastOffset >= head.LogStartOffset {
@@ -353,7 +351,7 @@ func BuildProof(head PartitionHead, entries []SegmentEntry, offset int64) (*Proo
 	if at < 0 {
 		return nil, fmt.Errorf("offset %d is in no chained segment of %s-%d (remote offsets %d-%d)", offset, head.Topic, head.Partition, head.LogStartOffset, head.EndOffset-1)
 	}
-	p := &Proof{Version: 1, Topic: head.Topic, TopicID: TopicIDString(tid), Partition: head.Partition, Offset: offset, Head: *head.Chain, Entry: *links[at].Entry}
+	p := &Proof{Version: 1, Topic: head.Topic, TopicID: head.TopicID, Partition: head.Partition, Offset: offset, Head: *head.Chain, Entry: *links[at].Entry}
 	p.Entry.Deletions = nil
 	for _, l := range links[at+1:] {
 		p.Path = append(p.Path, hex.EncodeToString(l.Body[:]))
@@ -371,11 +369,7 @@ func VerifyProof(p *Proof, published ChainHead) error {
 	if e.ChainSeq <= 0 {
 		return errors.New("the proof's segment has no chain link")
 	}
-	tid, err := ParseTopicID(p.TopicID)
-	if err != nil {
-		return err
-	}
-	h := linkHash(e.ChainSeq, e.ChainPrev, entryBody(TopicIDString(tid), p.Partition, e))
+	h := linkHash(e.ChainSeq, e.ChainPrev, entryBody(p.TopicID, p.Partition, e))
 	seq := e.ChainSeq
 	for i, s := range p.Path {
 		b, err := hex.DecodeString(s)

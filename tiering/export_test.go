@@ -106,3 +106,7 @@ func PutChainRecordForTest(dir string, refs []ChunkRef) { (&chunkCache{dir: dir}
 // ProducerSnapshotListings is how many times uploads listed the partition directory to
 // find producer snapshots.
 func (p *RemotePartition) ProducerSnapshotListings() int64 { return p.snaps.listings.Load() }
+
+func (m *Manager) IntegrityMetric(kind string) float64 {
+	return testutil.ToFloat64(m.metrics.integrity.WithLabelValues(kind))
+}

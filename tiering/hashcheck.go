@@ -3,7 +3,8 @@ package tiering
 // SHA-256 checks of remote reads and uploads (format: doc.go, "Tamper evidence").
 //
 // Reads check every chunk of a .log object as it arrives from the bucket (verifyChunk,
-// called where the chunk loaders get their bytes), before it enters the cache: a chunk
+// called where the chunk loaders get their bytes; prefetches are not started for refused
+// entries), before it enters the cache: a chunk
 // that does not match its blocks' hashes is never cached or served, and the read fails
 // with an error wrapping segment.ErrCorrupt (KAFKA_STORAGE_ERROR, retriable), counted in
 // strata_remote_integrity_failures_total and logged by logReadError. Entries that the
@@ -133,9 +134,6 @@ func (p *RemotePartition) reportChain(pm *partitionManifest) {
 // A chunk not aligned to the entry's hash blocks (ChunkBytes changed since the upload)
 // is checked with the whole blocks around it, read again.
 func (p *RemotePartition) verifyChunk(ctx context.Context, e *SegmentEntry, off int64, b []byte) error {
-	if err := p.tamper.Load().refuse(e); err != nil {
-		return err
-	}
 	if e.Log.SHA256 == "" || e.HashBlock <= 0 || p.m.cfg.SkipHashCheck {
 		return nil
 	}

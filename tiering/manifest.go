@@ -242,6 +242,7 @@ type partitionManifest struct {
 	// manifest below the head this broker last wrote. Reads refuse what they affect.
 	breaks   []*ChainBreak
 	rollback error
+	loaded   []SegmentEntry // set by loadManifest only: every entry loaded, dead ones in live chunks too
 }
 
 func readAll(ctx context.Context, store ObjectStore, key string) ([]byte, error) {
@@ -362,6 +363,7 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 	links := ChainLinks(h.TopicID, h.Partition, pm.entries, h.Deletions)
 	pm.breaks = checkChain(pm.entries, links, h.Chain)
 	pm.rollback = checkRollback(cache.chainHead(), h.Chain, links)
+	pm.loaded = pm.entries
 	// Entries wholly below the log start are deleted (their objects may linger until swept).
 	i := 0
 	for i < len(pm.entries) && pm.entries[i].LastOffset < h.LogStartOffset {
@@ -695,6 +697,18 @@ func ReadPartitionManifest(ctx context.Context, store ObjectStore, prefix, topic
 		return PartitionHead{}, nil, err
 	}
 	return pm.head, pm.entries, nil
+}
+
+// ReadPartitionChain is ReadPartitionManifest for auditors (`strata tier verify --deep`,
+// `strata tier proof`): it returns every entry the manifest still holds, those wholly below
+// the log start in live chunks too (the chain covers them), and what the check of the hash
+// chain found (nil: it holds). A partition without a manifest has no entries and no breaks.
+func ReadPartitionChain(ctx context.Context, store ObjectStore, prefix, topic string, id [16]byte, partition int32) (PartitionHead, []SegmentEntry, []*ChainBreak, error) {
+	pm, err := loadManifest(ctx, store, PartitionPrefix(prefix, topic, id, partition), nil)
+	if err != nil {
+		return PartitionHead{}, nil, nil, err
+	}
+	return pm.head, pm.loaded, pm.breaks, nil
 }
 
 // VerifyEntry reads every object of e whole and checks its size, CRC-32C and SHA-256 (when

@@ -280,6 +280,9 @@ func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int,
 func (p *RemotePartition) prefetchRun(ctx context.Context, e *SegmentEntry, first int64, n int) {
 	cb := p.m.cfg.ChunkBytes
 	key, size := e.Log.Key, e.Size
+	if p.tamper.Load().refuse(e) != nil {
+		return
+	}
 	p.m.cache.PrefetchRun(ctx, key, first, n, func(ctx context.Context, first int64, n int, put func([]byte)) error {
 		off := first * cb
 		end := min((first+int64(n))*cb, size)
@@ -482,6 +485,9 @@ func (p *RemotePartition) appendRange(ctx context.Context, out []byte, e *Segmen
 }
 
 func (p *RemotePartition) chunk(ctx context.Context, e *SegmentEntry, idx int64) ([]byte, error) {
+	if err := p.tamper.Load().refuse(e); err != nil {
+		return nil, err
+	}
 	cb := p.m.cfg.ChunkBytes
 	key, size := e.Log.Key, e.Size
 	return p.m.cache.Chunk(ctx, key, idx, func(ctx context.Context) ([]byte, error) {
