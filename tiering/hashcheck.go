@@ -212,13 +212,13 @@ func checkObject(r *ObjectRef, b []byte) error {
 	if int64(len(b)) != r.Size {
 		return fmt.Errorf("%w: %q has %d bytes, manifest says %d", segment.ErrCorrupt, r.Key, len(b), r.Size)
 	}
-	if got := crc32c(b); got != r.CRC32C {
-		return fmt.Errorf("%w: %q crc32c %08x, manifest says %08x", segment.ErrCorrupt, r.Key, got, r.CRC32C)
-	}
-	if r.SHA256 != "" {
+	if r.SHA256 != "" { // first: a CRC-32C can be forged, so its mismatch says less
 		if got := sha256Hex(b); got != r.SHA256 {
 			return fmt.Errorf("%w: %q sha256 %.16s…, manifest says %.16s…", segment.ErrCorrupt, r.Key, got, r.SHA256)
 		}
+	}
+	if got := crc32c(b); got != r.CRC32C {
+		return fmt.Errorf("%w: %q crc32c %08x, manifest says %08x", segment.ErrCorrupt, r.Key, got, r.CRC32C)
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		integrity: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_remote_integrity_failures_total",
-			Help: "Remote data refused for failing its SHA-256 or the manifest hash chain, by kind: chunk (a .log block), index (an index or hash list object), chain (a broken link at load), rollback (a manifest behind the chain head this broker wrote).",
+			Help: "Remote data refused for failing its SHA-256 or the manifest hash chain, by kind: chunk (a .log block), index (an index or hash list object), chain (a broken link at load), rollback (a manifest behind the chain head this broker wrote), manifest (a manifest that does not decode or breaks its invariants).",
 		}, []string{"kind"}),
 	}
 	if reg != nil {
