@@ -266,12 +266,41 @@ func TestTierTamperDetectedMinIO(t *testing.T) {
 	if err := os.WriteFile(headsFile, []byte(headsOut), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.verify("--heads", headsFile, "--grace", "0s"); err != nil || !strings.Contains(out, "0 broken chains") {
+	if out, err := e.verify("--heads", headsFile); err != nil || !strings.Contains(out, "0 broken chains") {
 		t.Fatalf("verify --deep of the intact bucket: %v\n%s", err, out)
 	}
 	_, es0 := e.entries(0)
 	_, es1 := e.entries(1)
 	t.Logf("audit-0: %d segments, audit-1: %d; heads:\n%s", len(es0), len(es1), headsOut)
+
+	// A proof that an offset of audit-0 is in its chain checks offline against the
+	// published head of audit-0, and against nothing else.
+	t.Run("proof", func(t *testing.T) {
+		off := es0[2].BaseOffset + 1
+		proof := mustCLI(t, "", "tier", "proof", "audit", "0", fmt.Sprint(off), "--bucket", e.bucket, "--endpoint", mc.Endpoint,
+			"--path-style", "true", "--region", miniotest.Region)
+		t.Logf("proof for offset %d: %d bytes", off, len(proof))
+		var heads [2]string
+		for _, line := range strings.Split(headsOut, "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "audit" {
+				heads[map[string]int{"0": 0, "1": 1}[f[1]]] = f[2]
+			}
+		}
+		out := mustCLI(t, proof, "tier", "verify-proof", "--head", heads[0])
+		if !strings.Contains(out, fmt.Sprintf("proof OK: offset %d of audit-0 is in segment %d-%d", off, es0[2].BaseOffset, es0[2].LastOffset)) {
+			t.Fatalf("verify-proof: %s", out)
+		}
+		if _, _, err := cli(t, proof, "tier", "verify-proof", "--head", heads[1]); err == nil {
+			t.Fatal("the proof checked against another partition's head")
+		}
+		forged := strings.Replace(proof, fmt.Sprintf(`"lastOffset": %d`, es0[2].LastOffset), fmt.Sprintf(`"lastOffset": %d`, es0[2].LastOffset+1), 1)
+		if forged == proof {
+			t.Fatal("cannot forge the proof")
+		}
+		if _, _, err := cli(t, forged, "tier", "verify-proof", "--head", heads[0]); err == nil || !strings.Contains(err.Error(), "does not verify") {
+			t.Fatalf("a forged proof: %v", err)
+		}
+	})
 
 	fresh := func() string { return filepath.Join(t.TempDir(), "fresh") }
 	expect := func(t *testing.T, out string, err error, want ...string) {
