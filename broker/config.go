@@ -72,6 +72,7 @@ type Config struct {
 	LogLocalRetentionBytes    int64         // log.local.retention.bytes; default -2
 	RemoteUploadInterval      time.Duration // remote.log.upload.interval.ms; default 1 h (0 = roll only by segment.ms)
 	RemoteWatermarkInterval   time.Duration // strata.remote.log.watermark.interval.ms; default 1 min; 0 = no watermarks (tiering/watermark.go)
+	RemoteVerifyHashes        bool          // strata.remote.log.verify.hashes; default true (tiering/hashcheck.go)
 	RemoteCopyConcurrency     int           // remote.log.copier.thread.pool.size; default 4
 	RemoteCopyMaxBytesPerSec  int64         // remote.log.manager.copy.max.bytes.per.second; default Long.MAX (unlimited)
 	RemoteCacheBytes          int64         // remote.log.cache.bytes; default 256 MiB
@@ -299,6 +300,7 @@ var brokerKeys = []brokerKey{
 	i64Key("log.local.retention.ms", "-2", "Default local.retention.ms; -2 = retention.ms.", func(c *Config) *int64 { return &c.LogLocalRetentionMs }),
 	i64Key("log.local.retention.bytes", "-2", "Default local.retention.bytes; -2 = retention.bytes.", func(c *Config) *int64 { return &c.LogLocalRetentionBytes }),
 	durKey("remote.log.upload.interval.ms", "3600000", "Strata: the active segment of a tiered partition is rolled and uploaded once its oldest record is this old (checked every log.retention.check.interval.ms), so a quiet partition reaches the bucket within about this long; 0 = only when segment.bytes or segment.ms roll it.", func(c *Config) *time.Duration { return &c.RemoteUploadInterval }),
+	boolKey("strata.remote.log.verify.hashes", "true", "Strata extension: check every chunk read from the bucket against the SHA-256 block hashes its manifest entry recorded, and refuse (KAFKA_STORAGE_ERROR) a chunk that does not match; false leaves the CRC-32C and batch header checks only.", func(c *Config) *bool { return &c.RemoteVerifyHashes }),
 	durKey("strata.remote.log.watermark.interval.ms", "60000", "Strata extension: how often a tiered partition whose log end moved records it (and a reservation ahead of it) in the bucket, so that a restore after a lost disk never reuses an acknowledged offset; 0 = never.", func(c *Config) *time.Duration { return &c.RemoteWatermarkInterval }),
 	{
 		ConfigKeyDoc: ConfigKeyDoc{Name: "remote.log.copier.thread.pool.size", Default: "4", Doc: "Concurrent segment uploads."},

@@ -39,6 +39,7 @@ func (b *Broker) newTierManager() (*tiering.Manager, error) {
 		ChunkBytes:        b.cfg.RemoteChunkBytes,
 		CacheBytes:        b.cfg.RemoteCacheBytes,
 		WatermarkInterval: b.cfg.RemoteWatermarkInterval,
+		SkipHashCheck:     !b.cfg.RemoteVerifyHashes,
 	}
 	if b.cfg.RemoteCopyMaxBytesPerSec > 0 && b.cfg.RemoteCopyMaxBytesPerSec < longMax {
 		tc.MaxBytesPerSec = b.cfg.RemoteCopyMaxBytesPerSec
