@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"sync"
 
 	"github.com/strata-io/strata/segment"
 )
@@ -154,7 +155,18 @@ func (p *RemotePartition) verifyChunk(ctx context.Context, e *SegmentEntry, off 
 	return p.verifyBlocks(ctx, e, lo, whole)
 }
 
-// verifyBlocks checks b, whole hash blocks of e's data object from off.
+// hashBlockFor is the hash block of uploads by a broker reading chunks of chunkBytes: a
+// quarter chunk when that divides it and is at least 256 KiB (the blocks of a chunk are
+// hashed in parallel when it arrives), else the chunk.
+func hashBlockFor(chunkBytes int64) int64 {
+	if chunkBytes%4 == 0 && chunkBytes/4 >= 256<<10 {
+		return chunkBytes / 4
+	}
+	return chunkBytes
+}
+
+// verifyBlocks checks b, whole hash blocks of e's data object from off; the blocks are
+// hashed concurrently.
 func (p *RemotePartition) verifyBlocks(ctx context.Context, e *SegmentEntry, off int64, b []byte) error {
 	bs := e.HashBlock
 	blocks := (e.Size + bs - 1) / bs
@@ -165,19 +177,26 @@ func (p *RemotePartition) verifyBlocks(ctx context.Context, e *SegmentEntry, off
 			return err
 		}
 	}
-	for pos := int64(0); pos < int64(len(b)); pos += bs {
-		k := (off + pos) / bs
-		got := sha256.Sum256(b[pos:min(pos+bs, int64(len(b)))])
+	n := (int64(len(b)) + bs - 1) / bs
+	sums := make([][sha256.Size]byte, n)
+	var wg sync.WaitGroup
+	for i := int64(1); i < n; i++ {
+		wg.Go(func() { sums[i] = sha256.Sum256(b[i*bs : min((i+1)*bs, int64(len(b)))]) })
+	}
+	sums[0] = sha256.Sum256(b[:min(bs, int64(len(b)))])
+	wg.Wait()
+	for i := range n {
+		k := off/bs + i
 		var want []byte
 		if blocks == 1 {
 			want, _ = hex.DecodeString(e.Log.SHA256)
 		} else {
 			want = list[k*sha256.Size : (k+1)*sha256.Size]
 		}
-		if !bytes.Equal(got[:], want) {
+		if got := sums[i]; !bytes.Equal(got[:], want) {
 			p.m.metrics.integrity.WithLabelValues("chunk").Inc()
 			return fmt.Errorf("%w: remote segment %q: block %d (bytes %d-%d) has sha256 %x, the manifest says %x",
-				segment.ErrCorrupt, e.Log.Key, k, off+pos, min(off+pos+bs, e.Size)-1, got[:8], want[:min(8, len(want))])
+				segment.ErrCorrupt, e.Log.Key, k, k*bs, min((k+1)*bs, e.Size)-1, got[:8], want[:min(8, len(want))])
 		}
 	}
 	return nil

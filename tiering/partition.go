@@ -456,7 +456,7 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 	defer closeFile()
 	// The SHA-256 of the whole .log and of every ChunkBytes block of it (the unit remote
 	// reads fetch and check) are computed in the same pass.
-	hasher := newBlockHasher(p.m.cfg.ChunkBytes)
+	hasher := newBlockHasher(hashBlockFor(p.m.cfg.ChunkBytes))
 	scan, err := scanSegment(io.TeeReader(io.NewSectionReader(f, 0, seg.Size), hasher), seg.Size, seg.BaseOffset, p.m.cfg.IndexIntervalBytes)
 	if err != nil {
 		return SegmentEntry{}, fmt.Errorf("cannot scan segment %q: %w", seg.LogPath, err)
@@ -477,7 +477,7 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 	e.TimeIndex.CRC32C, e.TimeIndex.SHA256 = crc32c(scan.timeIndex), sha256Hex(scan.timeIndex)
 	var blockSums []byte
 	e.Log.SHA256, blockSums = hasher.finish()
-	e.HashBlock = p.m.cfg.ChunkBytes
+	e.HashBlock = hasher.block
 	if len(blockSums) > sha256Size {
 		e.Hashes = &ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".hashes"), Size: int64(len(blockSums)),
 			CRC32C: crc32c(blockSums), SHA256: sha256Hex(blockSums)}
