@@ -2,6 +2,8 @@ package tiering_test
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -312,5 +314,59 @@ func TestRolledBackManifestRefused(t *testing.T) {
 	}
 	if _, err := p2.SweepOrphans(t.Context(), time.Now().Add(48*time.Hour)); err == nil {
 		t.Fatal("orphans swept from a rolled-back manifest")
+	}
+}
+
+// A manifest of brokers before the chain (version 1: no hashes, no links) is read as
+// before; the next uploads start the chain at link 1, which verifies; the old entries are
+// read with the CRC checks only.
+func TestChainStartsOnLegacyManifest(t *testing.T) {
+	store := newMem()
+	cfg := testConfig()
+	cfg.ManifestChunkEntries = 64 // every entry in the head
+	e := newEnv(t, store, cfg)
+	l := openLog(t, t.TempDir(), 400)
+	produce(t, l, 20, 1000)
+	l.Roll()
+	p, err := e.m.OpenPartitionLocal(t.Context(), "chain", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.m.ClosePartition("chain", 0)
+	legacy := len(p.Entries())
+	editHead(t, store, func(h *tiering.PartitionHead) { // what a version-1 broker wrote
+		h.Version, h.Chain, h.Deletions = 1, nil, nil
+		for i := range h.Segments {
+			s := &h.Segments[i]
+			s.Hashes, s.HashBlock, s.ChainSeq, s.ChainPrev, s.Deletions = nil, 0, 0, "", nil
+			s.Log.SHA256, s.Index.SHA256, s.TimeIndex.SHA256 = "", "", ""
+		}
+	})
+	// An old broker left no record of the chain head it wrote.
+	if err := os.Remove(filepath.Join(l.Dir(), "tier-chain-head.json")); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEnv(t, store, cfg)
+	p2, err := e2.m.OpenPartitionLocal(t.Context(), "chain", testTopicID, 0, l, tiering.PartitionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, l, 20, 5000)
+	l.Roll()
+	if err := p2.UploadPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	head, all, breaks, err := tiering.ReadPartitionChain(t.Context(), store, "", "chain", testTopicID, 0)
+	if err != nil || len(breaks) > 0 || len(all) <= legacy {
+		t.Fatalf("chain over a legacy manifest: %d entries, %d before, %d local segments: %v %v", len(all), legacy, len(l.Segments()), breaks, err)
+	}
+	if head.Version != tiering.PartitionManifestVersion || all[0].ChainSeq != 0 || all[legacy].ChainSeq != 1 || all[legacy].ChainPrev != "" {
+		t.Fatalf("version %d; first entry link %d, first new entry link %d prev %q", head.Version, all[0].ChainSeq, all[legacy].ChainSeq, all[legacy].ChainPrev)
+	}
+	if got := remoteBytes(t, p2, 0, 700); !bytes.Equal(got, localBytes(t, l, 0)[:len(got)]) {
+		t.Fatal("remote bytes differ")
 	}
 }

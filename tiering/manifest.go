@@ -22,6 +22,14 @@ import (
 // <= ManifestVersion and ignore unknown fields; see doc.go for the migration rules.
 const ManifestVersion = 1
 
+// PartitionManifestVersion is the version of partition heads and chunks. Version 2 added
+// the hash chain (chain.go): a broker of version 1 would rewrite a head without its chain
+// and append entries without links, which the chain check then reports as tampering, so
+// version-1 brokers must refuse these manifests rather than write them. Version-1
+// manifests are read as before (their entries have no hashes; the chain starts at the
+// first entry a version-2 broker uploads).
+const PartitionManifestVersion = 2
+
 // Manifest kinds (the "kind" field).
 const (
 	kindTopic     = "strata.topic"
@@ -193,7 +201,7 @@ func DecodePartitionHead(b []byte) (*PartitionHead, error) {
 	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, fmt.Errorf("%w: partition head: %v", ErrCorruptManifest, err)
 	}
-	if h.Kind != kindPartition || h.Version < 1 || h.Version > ManifestVersion {
+	if h.Kind != kindPartition || h.Version < 1 || h.Version > PartitionManifestVersion {
 		return nil, fmt.Errorf("%w: partition head kind %q version %d", ErrCorruptManifest, h.Kind, h.Version)
 	}
 	if err := checkEntries(h.Segments); err != nil {
@@ -208,7 +216,7 @@ func DecodeManifestChunk(b []byte) (*ManifestChunk, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("%w: manifest chunk: %v", ErrCorruptManifest, err)
 	}
-	if c.Kind != kindChunk || c.Version < 1 || c.Version > ManifestVersion {
+	if c.Kind != kindChunk || c.Version < 1 || c.Version > PartitionManifestVersion {
 		return nil, fmt.Errorf("%w: manifest chunk kind %q version %d", ErrCorruptManifest, c.Kind, c.Version)
 	}
 	if err := checkEntries(c.Segments); err != nil {
@@ -493,7 +501,7 @@ type manifestWriter struct {
 // putHead stores h under the head key, conditionally when the store can: ifMatch is the
 // ETag of the head this writer last read or wrote. It returns the new ETag.
 func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch string) (string, error) {
-	h.Version, h.Kind = ManifestVersion, kindPartition
+	h.Version, h.Kind = PartitionManifestVersion, kindPartition
 	h.Writer = w.writer
 	h.Updated = w.now().UTC()
 	b, err := json.Marshal(h)
@@ -581,7 +589,7 @@ func (w *manifestWriter) appendEntries(ctx context.Context, pm *partitionManifes
 		if len(next.head.Segments) >= w.chunkEntries {
 			spill := next.head.Segments
 			c := ManifestChunk{
-				Version: ManifestVersion, Kind: kindChunk, Topic: pm.head.Topic, TopicID: pm.head.TopicID,
+				Version: PartitionManifestVersion, Kind: kindChunk, Topic: pm.head.Topic, TopicID: pm.head.TopicID,
 				Partition: pm.head.Partition, Segments: spill, Prev: next.head.LastChunk,
 			}
 			b, err := json.Marshal(&c)
