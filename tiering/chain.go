@@ -76,8 +76,11 @@ type DeletionRecord struct {
 // strings as a 4-byte big-endian length and their bytes.
 type canon struct{ b []byte }
 
-func (c *canon) i(v int64)  { c.b = binary.BigEndian.AppendUint64(c.b, uint64(v)) }
-func (c *canon) s(v string) { c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v))); c.b = append(c.b, v...) }
+func (c *canon) i(v int64) { c.b = binary.BigEndian.AppendUint64(c.b, uint64(v)) }
+func (c *canon) s(v string) {
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
+	c.b = append(c.b, v...)
+}
 func (c *canon) flag(v bool) {
 	if v {
 		c.b = append(c.b, 1)
@@ -212,9 +215,9 @@ var ErrChainBroken = errors.New("tiering: manifest hash chain broken")
 
 // ChainBreak is the first place a chain does not verify.
 type ChainBreak struct {
-	Seq        int64  // the link at which it breaks (0: at the head)
-	From, To   int64  // its offsets (see Link.Offsets)
-	Reason     string // what does not match
+	Seq        int64   // the link at which it breaks (0: at the head)
+	From, To   int64   // its offsets (see Link.Offsets)
+	Reason     string  // what does not match
 	BadEntries []int64 // base offsets of the segments that are no longer vouched for
 }
 

@@ -2,11 +2,11 @@ package tiering_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"

@@ -55,9 +55,9 @@ type RemotePartition struct {
 	w        *manifestWriter
 	manifest *partitionManifest // guarded by writeMu
 
-	lastSweep    time.Time    // owned by the run goroutine
-	lastReadNext atomic.Int64 // offset after the previous remote read (read-ahead heuristic)
-	readErrLog   logLimiter   // failed remote reads (readerror.go)
+	lastSweep    time.Time                   // owned by the run goroutine
+	lastReadNext atomic.Int64                // offset after the previous remote read (read-ahead heuristic)
+	readErrLog   logLimiter                  // failed remote reads (readerror.go)
 	tamper       atomic.Pointer[tamperState] // what the chain check at load found (hashcheck.go)
 
 	timeMu sync.Mutex // lock order: timeMu, then nothing
