@@ -110,3 +110,5 @@ func (p *RemotePartition) ProducerSnapshotListings() int64 { return p.snaps.list
 func (m *Manager) IntegrityMetric(kind string) float64 {
 	return testutil.ToFloat64(m.metrics.integrity.WithLabelValues(kind))
 }
+
+func (m *Manager) DeleteRefusedMetric() float64 { return testutil.ToFloat64(m.metrics.deleteRefused) }

@@ -487,25 +487,26 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 	// manifest, written by the caller after all of them returned, names them.
 	logKey, idxKey, tidxKey := e.Log.Key, e.Index.Key, e.TimeIndex.Key
 	var snap SegmentEntry // the snapshot's ref and offset, copied into e after Wait
+	lock := p.objectLock(scan.maxTs, p.m.now())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var body io.Reader = io.NewSectionReader(f, 0, seg.Size)
 		if p.m.limiter != nil {
 			body = &limitedReader{ctx: gctx, r: body.(io.ReadSeeker), lim: p.m.limiter}
 		}
-		if err := p.m.store.Put(gctx, logKey, body, seg.Size); err != nil {
+		if err := p.put(gctx, logKey, body, seg.Size, lock); err != nil {
 			return fmt.Errorf("cannot put %q: %w", logKey, err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if err := p.m.store.Put(gctx, idxKey, bytes.NewReader(scan.index), int64(len(scan.index))); err != nil {
+		if err := p.put(gctx, idxKey, bytes.NewReader(scan.index), int64(len(scan.index)), lock); err != nil {
 			return fmt.Errorf("cannot put %q: %w", idxKey, err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if err := p.m.store.Put(gctx, tidxKey, bytes.NewReader(scan.timeIndex), int64(len(scan.timeIndex))); err != nil {
+		if err := p.put(gctx, tidxKey, bytes.NewReader(scan.timeIndex), int64(len(scan.timeIndex)), lock); err != nil {
 			return fmt.Errorf("cannot put %q: %w", tidxKey, err)
 		}
 		return nil
@@ -513,7 +514,7 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 	if e.Hashes != nil {
 		hkey := e.Hashes.Key
 		g.Go(func() error {
-			if err := p.m.store.Put(gctx, hkey, bytes.NewReader(blockSums), int64(len(blockSums))); err != nil {
+			if err := p.put(gctx, hkey, bytes.NewReader(blockSums), int64(len(blockSums)), lock); err != nil {
 				return fmt.Errorf("cannot put %q: %w", hkey, err)
 			}
 			return nil
@@ -521,7 +522,7 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 	}
 	g.Go(func() error {
 		snap.ID, snap.BaseOffset = id, seg.BaseOffset
-		return p.uploadProducerSnapshot(gctx, seg, &snap)
+		return p.uploadProducerSnapshot(gctx, seg, &snap, lock)
 	})
 	if err := g.Wait(); err != nil {
 		return SegmentEntry{}, err

@@ -59,6 +59,11 @@ func (p *RemotePartition) setLogStartLocked(ctx context.Context, offset int64, r
 	for _, k := range keys {
 		if err := p.m.store.Delete(ctx, k); err != nil {
 			p.m.metrics.errors.WithLabelValues("delete").Inc()
+			if deleteRefused(err) {
+				p.m.metrics.deleteRefused.Inc()
+				p.log.Warn("remote object not deleted: the bucket refuses (object lock retention?); the manifest no longer names it, the orphan sweep retries", "key", k, "logStartOffset", offset, "err", err)
+				continue
+			}
 			p.log.Warn("cannot delete remote object; the orphan sweep will retry", "key", k, "err", err)
 		}
 	}
@@ -146,6 +151,9 @@ func (p *RemotePartition) SweepOrphans(ctx context.Context, now time.Time) (int,
 	for _, k := range orphans {
 		if err := p.m.store.Delete(ctx, k); err != nil {
 			p.m.metrics.errors.WithLabelValues("delete").Inc()
+			if deleteRefused(err) {
+				p.m.metrics.deleteRefused.Inc()
+			}
 			errs = append(errs, fmt.Errorf("cannot delete orphan %q: %w", k, err))
 			continue
 		}
