@@ -160,6 +160,12 @@
 // link up to a head: a verifier recomputes the links and compares the last with a published
 // head, without the bucket.
 //
+// Object Lock. With Config.ObjectLockMode and a store that is a RetainingPutter, the objects
+// of a segment (not the manifests) are put under S3 Object Lock until min(max timestamp,
+// upload time) + PartitionConfig.RetentionMs (objectlock.go). A delete the bucket refuses
+// (ErrRetained) changes nothing in the order of truth: the manifest and the chain already
+// dropped the segment, the objects are orphans the sweep retries.
+//
 // Fencing: the head is written with ConditionalPutter.PutIf when the store has it, with the
 // ETag of the head this writer last read or wrote (or "" = must not exist). A writer that
 // loses (another broker took over the partition) gets ErrFenced, stops uploading and
