@@ -581,6 +581,7 @@ func (s *Store) CheckCredentials(ctx context.Context) error {
 	}
 	return nil
 }
+
 var _ tiering.RetainingPutter = (*Store)(nil)
 
 // deleteVersions deletes every version and delete marker of key, the oldest last; the
