@@ -231,6 +231,21 @@ func eachBatch(ctx context.Context, st tiering.ObjectStore, key string, fn func(
 		return err
 	}
 	defer rc.Close()
+	return batchesOf(rc, key, fn)
+}
+
+// eachVerifiedBatch is eachBatch of e's data object, whose bytes are handed out only once
+// their hash block matched the manifest (tiering.OpenVerified).
+func eachVerifiedBatch(ctx context.Context, st tiering.ObjectStore, e *tiering.SegmentEntry, fn func(pos int64, batch []byte) error) error {
+	rc, err := tiering.OpenVerified(ctx, st, e)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return batchesOf(rc, e.Log.Key, fn)
+}
+
+func batchesOf(rc io.Reader, key string, fn func(pos int64, batch []byte) error) error {
 	br := bufio.NewReaderSize(rc, 256<<10)
 	var pos int64
 	var buf []byte
@@ -370,7 +385,7 @@ func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfi
 	for _, pe := range plan {
 		for _, e := range pe.entries {
 			want := e.BaseOffset // offsets run on from the segment's base offset, as reads check
-			err := eachBatch(ctx, st, e.Log.Key, func(pos int64, batch []byte) error {
+			err := eachVerifiedBatch(ctx, st, &e, func(pos int64, batch []byte) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}

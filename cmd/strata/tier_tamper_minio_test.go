@@ -331,6 +331,15 @@ func TestTierTamperDetectedMinIO(t *testing.T) {
 		out, err := e.verify()
 		expect(t, out, err, fmt.Sprintf("CORRUPT  audit-0: segment %d-%d", v.BaseOffset, v.LastOffset), "sha256")
 		e.brokerRefuses(fresh(), 0, es0[0].BaseOffset, v.BaseOffset, "sha256")
+		// tier cat hands out nothing of the changed block: it stops before the segment.
+		out, _, err = cli(t, "", "tier", "cat", "audit", "--partition", "0", "--format", `%o\n`, "--bucket", e.bucket,
+			"--endpoint", mc.Endpoint, "--path-style", "true", "--region", miniotest.Region)
+		if err == nil || !strings.Contains(err.Error(), "sha256") {
+			t.Fatalf("tier cat of the flipped segment: %v", err)
+		}
+		if got := strings.Fields(out); len(got) != int(v.BaseOffset) || got[len(got)-1] != fmt.Sprint(v.BaseOffset-1) {
+			t.Fatalf("tier cat printed %d records (last %q), want exactly the %d before the segment", len(got), got[len(got)-1], v.BaseOffset)
+		}
 	})
 	t.Run("delete a segment object", func(t *testing.T) {
 		e := e.with(t)
