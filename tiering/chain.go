@@ -393,13 +393,22 @@ func VerifyProof(p *Proof, published ChainHead) error {
 }
 
 // The broker remembers the newest chain head it wrote for each partition in the partition
-// directory (chainHeadName, JSON ChainHead; tmp file and rename, no fsync: a lost record
+// directory (chainHeadName, JSON chainRecord; tmp file and rename, no fsync: a lost record
 // only loses the check). At open, a manifest whose chain does not reach that head was
 // rolled back or rewritten in the bucket (an old manifest.json put back): see
 // checkRollback.
 const chainHeadName = "tier-chain-head.json"
 
-func (c *chunkCache) chainHead() *ChainHead {
+// chainRecord is the content of chainHeadName: the head and whose it is (a directory
+// reused by a topic of the same name but another ID is not compared).
+type chainRecord struct {
+	ChainHead
+	TopicID   string `json:"topicId"`
+	Partition int32  `json:"partition"`
+}
+
+// chainHead returns the recorded head of the partition (topicID, partition), or nil.
+func (c *chunkCache) chainHead(topicID string, partition int32) *ChainHead {
 	if c == nil {
 		return nil
 	}
@@ -407,18 +416,18 @@ func (c *chunkCache) chainHead() *ChainHead {
 	if err != nil {
 		return nil
 	}
-	var h ChainHead
-	if json.Unmarshal(b, &h) != nil || h.Seq <= 0 {
+	var r chainRecord
+	if json.Unmarshal(b, &r) != nil || r.Seq <= 0 || r.TopicID != topicID || r.Partition != partition {
 		return nil
 	}
-	return &h
+	return &r.ChainHead
 }
 
-func (c *chunkCache) putChainHead(h *ChainHead) {
-	if c == nil || h == nil {
+func (c *chunkCache) putChainHead(h *PartitionHead) {
+	if c == nil || h.Chain == nil {
 		return
 	}
-	b, _ := json.Marshal(h)
+	b, _ := json.Marshal(chainRecord{ChainHead: *h.Chain, TopicID: h.TopicID, Partition: h.Partition})
 	p := filepath.Join(c.dir, chainHeadName)
 	tmp := p + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {

@@ -370,7 +370,7 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 	// The chain is checked over every loaded entry, dead ones in live chunks included.
 	links := ChainLinks(h.TopicID, h.Partition, pm.entries, h.Deletions)
 	pm.breaks = checkChain(pm.entries, links, h.Chain)
-	pm.rollback = checkRollback(cache.chainHead(), h.Chain, links)
+	pm.rollback = checkRollback(cache.chainHead(h.TopicID, h.Partition), h.Chain, links)
 	pm.loaded = pm.entries
 	// Entries wholly below the log start are deleted (their objects may linger until swept).
 	i := 0
@@ -529,13 +529,13 @@ func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch 
 		if err != nil {
 			return "", fmt.Errorf("cannot put manifest %q: %w", key, err)
 		}
-		w.cache.putChainHead(h.Chain)
+		w.cache.putChainHead(h)
 		return etag, nil
 	}
 	if err := w.store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
 		return "", fmt.Errorf("cannot put manifest %q: %w", key, err)
 	}
-	w.cache.putChainHead(h.Chain)
+	w.cache.putChainHead(h)
 	return "", nil
 }
 
