@@ -73,15 +73,12 @@ type Config struct {
 	RemoteUploadInterval      time.Duration // remote.log.upload.interval.ms; default 1 h (0 = roll only by segment.ms)
 	RemoteWatermarkInterval   time.Duration // strata.remote.log.watermark.interval.ms; default 1 min; 0 = no watermarks (tiering/watermark.go)
 	RemoteVerifyHashes        bool          // strata.remote.log.verify.hashes; default true (tiering/hashcheck.go)
-	// RemoteObjectLockMode ("", GOVERNANCE, COMPLIANCE) and RemoteObjectLockUnlimited: S3
-	// Object Lock of uploads (tiering.Config.ObjectLock*); set by cmd/strata from
-	// strata.tier.s3.object.lock.*, not a broker key.
-	RemoteObjectLockMode      string
-	RemoteObjectLockUnlimited time.Duration
-	RemoteCopyConcurrency     int   // remote.log.copier.thread.pool.size; default 4
-	RemoteCopyMaxBytesPerSec  int64 // remote.log.manager.copy.max.bytes.per.second; default Long.MAX (unlimited)
-	RemoteCacheBytes          int64 // remote.log.cache.bytes; default 256 MiB
-	RemoteChunkBytes          int64 // remote.log.chunk.bytes; default 4 MiB
+	RemoteObjectLockMode      string        // "", GOVERNANCE, COMPLIANCE: S3 Object Lock of uploads (tiering.Config); set by cmd/strata from strata.tier.s3.object.lock.mode, not a broker key
+	RemoteObjectLockUnlimited time.Duration // lock of objects of topics with retention.ms=-1 (strata.tier.s3.object.lock.unlimited.ms)
+	RemoteCopyConcurrency     int           // remote.log.copier.thread.pool.size; default 4
+	RemoteCopyMaxBytesPerSec  int64         // remote.log.manager.copy.max.bytes.per.second; default Long.MAX (unlimited)
+	RemoteCacheBytes          int64         // remote.log.cache.bytes; default 256 MiB
+	RemoteChunkBytes          int64         // remote.log.chunk.bytes; default 4 MiB
 	RemoteStore               tiering.ObjectStore
 	RemotePrefix              string // key prefix in the bucket; default ""
 	// RemoteStoreID names where RemoteStore keeps its objects ("fs:<dir>", "s3://<bucket>

@@ -21,9 +21,9 @@ type brokerParams struct {
 	store   tiering.ObjectStore
 	prefix  string // strata.tier.prefix
 	storeID string // tierConfig.storeID: what the data dir records (broker.Config.RemoteStoreID)
-	// objectLock, objectLockUnlimited: strata.tier.s3.object.lock.* (broker.Config.RemoteObjectLock*)
-	objectLock          string
-	objectLockUnlimited time.Duration
+	// lockMode, lockUnlimited: strata.tier.s3.object.lock.* (broker.Config.RemoteObjectLock*)
+	lockMode      string
+	lockUnlimited time.Duration
 	// allowStoreChange: --accept-tier-store-change (broker.Config.RemoteStoreChangeAllowed)
 	allowStoreChange bool
 	dirLock          *broker.DataDirLock // taken by serve before it logs; nil: broker.New takes it
@@ -57,7 +57,7 @@ func brokerConfig(p brokerParams) (broker.Config, error) {
 	cfg.RemoteStore = p.store
 	cfg.RemoteStoreID = p.storeID
 	cfg.RemoteStoreChangeAllowed = p.allowStoreChange
-	cfg.RemoteObjectLockMode, cfg.RemoteObjectLockUnlimited = p.objectLock, p.objectLockUnlimited
+	cfg.RemoteObjectLockMode, cfg.RemoteObjectLockUnlimited = p.lockMode, p.lockUnlimited
 	cfg.DataDirLock = p.dirLock
 	cfg.Logger = p.logger
 	cfg.Registerer = p.registry

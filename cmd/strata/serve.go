@@ -200,17 +200,17 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 
 	err = runBroker(ctx, brokerParams{
-		props:               o.props,
-		store:               store,
-		prefix:              o.tier.Prefix,
-		storeID:             o.tier.storeID(dataDirOf(o.props)),
-		objectLock:          o.tier.S3.ObjectLockMode,
-		objectLockUnlimited: o.tier.S3.ObjectLockUnlimited,
-		allowStoreChange:    o.acceptStoreChange,
-		dirLock:             o.dirLock,
-		logger:              logger,
-		registry:            reg,
-		onOpen:              func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
+		props:            o.props,
+		store:            store,
+		prefix:           o.tier.Prefix,
+		storeID:          o.tier.storeID(dataDirOf(o.props)),
+		lockMode:         o.tier.S3.ObjectLockMode,
+		lockUnlimited:    o.tier.S3.ObjectLockUnlimited,
+		allowStoreChange: o.acceptStoreChange,
+		dirLock:          o.dirLock,
+		logger:           logger,
+		registry:         reg,
+		onOpen:           func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
 	})
 	if err != nil {
 		if worded, ok := bucketProblem(o.tier, err); ok && store != nil {
