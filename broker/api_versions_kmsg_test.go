@@ -57,7 +57,6 @@ var apiGaps = map[kmsg.Key]apiGap{
 	kmsg.UpdateRaftVoter:        {-1, "KRaft controller RPC; no other nodes (issue 20)", false},
 	kmsg.UnregisterController:   {-1, "removes another controller's registration; there are no other nodes (issue 20)", false},
 
-
 	kmsg.GetTelemetrySubscriptions: {-1, "client telemetry (KIP-714) is not collected; clients treat the API's absence as telemetry off", false},
 	kmsg.PushTelemetry:             {-1, "client telemetry (KIP-714) is not collected; clients treat the API's absence as telemetry off", false},
 	kmsg.ListConfigResources:       {-1, "lists client-metrics (KIP-714) and group config resources, neither of which Strata has", false},

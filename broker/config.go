@@ -84,6 +84,9 @@ type Config struct {
 	LogLocalRetentionBytes    int64         // log.local.retention.bytes; default -2
 	RemoteUploadInterval      time.Duration // remote.log.upload.interval.ms; default 1 h (0 = roll only by segment.ms)
 	RemoteWatermarkInterval   time.Duration // strata.remote.log.watermark.interval.ms; default 1 min; 0 = no watermarks (tiering/watermark.go)
+	RemoteVerifyHashes        bool          // strata.remote.log.verify.hashes; default true (tiering/hashcheck.go)
+	RemoteObjectLockMode      string        // "", GOVERNANCE, COMPLIANCE: S3 Object Lock of uploads (tiering.Config); set by cmd/strata from strata.tier.s3.object.lock.mode, not a broker key
+	RemoteObjectLockUnlimited time.Duration // lock of objects of topics with retention.ms=-1 (strata.tier.s3.object.lock.unlimited.ms)
 	RemoteCopyConcurrency     int           // remote.log.copier.thread.pool.size; default 4
 	RemoteCopyMaxBytesPerSec  int64         // remote.log.manager.copy.max.bytes.per.second; default Long.MAX (unlimited)
 	RemoteCacheBytes          int64         // remote.log.cache.bytes; default 256 MiB
@@ -323,6 +326,7 @@ var brokerKeys = []brokerKey{
 	durKey("strata.remote.groups.upload.interval.ms", "5000", "Strata extension: how often the consumer groups' committed offsets are copied to the bucket (_groups/groups.snapshot) while they change, and so how much older than the last commit the offsets a restore after a lost disk brings back may be; 0 = never.", func(c *Config) *time.Duration { return &c.RemoteGroupsUploadInterval }),
 	i32Key("quota.window.num", "11", "The number of samples kept in memory for client quotas.", func(c *Config) *int32 { return &c.QuotaWindowNum }),
 	i32Key("quota.window.size.seconds", "1", "The time span of each sample for client quotas.", func(c *Config) *int32 { return &c.QuotaWindowSizeSeconds }),
+	boolKey("strata.remote.log.verify.hashes", "true", "Strata extension: check every chunk read from the bucket against the SHA-256 block hashes its manifest entry recorded, and refuse (KAFKA_STORAGE_ERROR) a chunk that does not match; false leaves the CRC-32C and batch header checks only.", func(c *Config) *bool { return &c.RemoteVerifyHashes }),
 	durKey("strata.remote.log.watermark.interval.ms", "60000", "Strata extension: how often a tiered partition whose log end moved records it (and a reservation ahead of it) in the bucket, so that a restore after a lost disk never reuses an acknowledged offset; 0 = never.", func(c *Config) *time.Duration { return &c.RemoteWatermarkInterval }),
 	{
 		ConfigKeyDoc: ConfigKeyDoc{Name: "remote.log.copier.thread.pool.size", Default: "4", Doc: "Concurrent segment uploads."},

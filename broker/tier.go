@@ -39,6 +39,10 @@ func (b *Broker) newTierManager() (*tiering.Manager, error) {
 		ChunkBytes:        b.cfg.RemoteChunkBytes,
 		CacheBytes:        b.cfg.RemoteCacheBytes,
 		WatermarkInterval: b.cfg.RemoteWatermarkInterval,
+		SkipHashCheck:     !b.cfg.RemoteVerifyHashes,
+
+		ObjectLockMode:      b.cfg.RemoteObjectLockMode,
+		ObjectLockUnlimited: b.cfg.RemoteObjectLockUnlimited,
 	}
 	if b.cfg.RemoteCopyMaxBytesPerSec > 0 && b.cfg.RemoteCopyMaxBytesPerSec < longMax {
 		tc.MaxBytesPerSec = b.cfg.RemoteCopyMaxBytesPerSec
@@ -51,7 +55,7 @@ func (b *Broker) newTierManager() (*tiering.Manager, error) {
 }
 
 func (b *Broker) tierPartitionConfig(tc TopicConfig) tiering.PartitionConfig {
-	return tiering.PartitionConfig{CopyDisabled: tc.RemoteLogCopyDisable, UploadInterval: b.cfg.RemoteUploadInterval}
+	return tiering.PartitionConfig{CopyDisabled: tc.RemoteLogCopyDisable, UploadInterval: b.cfg.RemoteUploadInterval, RetentionMs: tc.RetentionMs}
 }
 
 // attachTier gives every partition of t that has none its remote tier, when the topic has

@@ -10,11 +10,11 @@ package tiering
 // chunks are immutable (every chunk key holds a fresh UUID and is never rewritten).
 //
 // File layout: "SCHUNK03" (8 bytes), CRC-32C (Castagnoli) of the rest (4 bytes, big-endian),
-// then the chunk in the binary layout of encodeChunk (varints and length-prefixed strings).
-// Copies of older layouts ("SCHUNK01": encoding/gob; "SCHUNK02": without the entries'
-// leader epochs) no longer verify and are replaced on first use. A copy that does not
-// verify or decode is removed and the chunk fetched again, so copies are written without
-// fsync (tmp file, rename): a crash can
+// then the chunk in the binary layout of encodeChunk (varints and length-prefixed strings; a
+// third of the CPU of encoding/gob, which "SCHUNK01" copies used; "SCHUNK02" copies lack
+// the entries' leader epochs, "SCHUNK03" their hashes and chain links: these no longer
+// verify and are replaced on first use). A copy that does not verify or decode is removed and the
+// chunk fetched again, so copies are written without fsync (tmp file, rename): a crash can
 // only cost a GET. The copies are not part of the partition's durable state: deleting them
 // is always safe. Remote retention removes the copies of the chunks it drops; a copy left
 // behind otherwise (a chunk dropped by another broker) is never read and goes with the
@@ -29,7 +29,7 @@ import (
 )
 
 const (
-	chunkCacheMagic  = "SCHUNK03"
+	chunkCacheMagic  = "SCHUNK04"
 	chunkCacheSuffix = ".chunk"
 )
 
@@ -234,17 +234,68 @@ func encodeEntry(b []byte, e *SegmentEntry) []byte {
 	}
 	b = binary.AppendVarint(b, e.ProducerSnapshotOffset)
 	if e.LeaderEpochs == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, int64(e.LeaderEpochs.Min))
+		b = binary.AppendVarint(b, int64(e.LeaderEpochs.Max))
+	}
+	if e.Hashes == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = appendObjectRef(b, e.Hashes)
+	}
+	b = binary.AppendVarint(b, e.HashBlock)
+	b = binary.AppendVarint(b, e.ChainSeq)
+	b = appendString(b, e.ChainPrev)
+	if e.Deletions == nil {
 		return append(b, 0)
 	}
-	b = append(b, 1)
-	b = binary.AppendVarint(b, int64(e.LeaderEpochs.Min))
-	return binary.AppendVarint(b, int64(e.LeaderEpochs.Max))
+	return appendDeletions(append(b, 1), *e.Deletions)
+}
+
+// appendDeletions appends a count and each record's fields in declaration order.
+func appendDeletions(b []byte, ds []DeletionRecord) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ds)))
+	for i := range ds {
+		d := &ds[i]
+		b = binary.AppendVarint(b, d.Seq)
+		b = appendString(b, d.Prev)
+		b = binary.AppendVarint(b, d.Time)
+		b = appendString(b, d.Reason)
+		for _, v := range [...]int64{d.FromOffset, d.LogStartOffset, d.Segments, d.Bytes, d.LastDroppedSeq} {
+			b = binary.AppendVarint(b, v)
+		}
+		b = appendString(b, d.LastDroppedHash)
+	}
+	return b
+}
+
+func (d *chunkDecoder) deletions() []DeletionRecord {
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	d.b = d.b[k:]
+	if n == 0 {
+		return nil
+	}
+	ds := make([]DeletionRecord, n)
+	for i := range ds {
+		ds[i] = DeletionRecord{Seq: d.varint(), Prev: d.string(), Time: d.varint(), Reason: d.string(),
+			FromOffset: d.varint(), LogStartOffset: d.varint(), Segments: d.varint(), Bytes: d.varint(),
+			LastDroppedSeq: d.varint(), LastDroppedHash: d.string()}
+	}
+	return ds
 }
 
 func appendObjectRef(b []byte, r *ObjectRef) []byte {
 	b = appendString(b, r.Key)
 	b = binary.AppendVarint(b, r.Size)
-	return binary.BigEndian.AppendUint32(b, r.CRC32C)
+	b = binary.BigEndian.AppendUint32(b, r.CRC32C)
+	return appendString(b, r.SHA256)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -321,7 +372,7 @@ func (d *chunkDecoder) fail() {
 }
 
 func (d *chunkDecoder) objectRef() ObjectRef {
-	return ObjectRef{Key: d.string(), Size: d.varint(), CRC32C: d.uint32()}
+	return ObjectRef{Key: d.string(), Size: d.varint(), CRC32C: d.uint32(), SHA256: d.string()}
 }
 
 func (d *chunkDecoder) presence() bool {
@@ -363,6 +414,15 @@ func decodeChunk(b []byte) (*ManifestChunk, error) {
 		e.ProducerSnapshotOffset = d.varint()
 		if d.presence() {
 			e.LeaderEpochs = &EpochRange{Min: int32(d.varint()), Max: int32(d.varint())}
+		}
+		if d.presence() {
+			r := d.objectRef()
+			e.Hashes = &r
+		}
+		e.HashBlock, e.ChainSeq, e.ChainPrev = d.varint(), d.varint(), d.string()
+		if d.presence() {
+			ds := DeletionRecords(d.deletions())
+			e.Deletions = &ds
 		}
 		if d.err != nil {
 			return nil, d.err

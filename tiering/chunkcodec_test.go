@@ -13,15 +13,15 @@ import (
 // is refused and removed; and the codec knows every field of the types it writes.
 func TestChunkCacheCodec(t *testing.T) {
 	for typ, n := range map[reflect.Type]int{
-		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 14,
-		reflect.TypeFor[ObjectRef](): 3, reflect.TypeFor[ChunkRef](): 5,
+		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 19,
+		reflect.TypeFor[ObjectRef](): 4, reflect.TypeFor[DeletionRecord](): 10, reflect.TypeFor[ChunkRef](): 5,
 	} {
 		if typ.NumField() != n {
 			t.Fatalf("%v has %d fields, encodeChunk writes %d: update chunkcache.go", typ, typ.NumField(), n)
 		}
 	}
 	ref := func(k string, i int) ObjectRef {
-		return ObjectRef{Key: k, Size: int64(1000 + i), CRC32C: uint32(0xdeadbe00 + i)}
+		return ObjectRef{Key: k, Size: int64(1000 + i), CRC32C: uint32(0xdeadbe00 + i), SHA256: fmt.Sprintf("%064x", i)}
 	}
 	ch := &ManifestChunk{Version: 1, Kind: "chunk", Topic: "t", TopicID: "tid", Partition: 3,
 		Prev: &ChunkRef{Key: "p/manifest-x.json", FirstBase: -5, LastOffset: 99, Count: 128, Bytes: 1 << 40}}
@@ -37,6 +37,15 @@ func TestChunkCacheCodec(t *testing.T) {
 		}
 		if i%3 != 0 {
 			e.LeaderEpochs = &EpochRange{Min: -1, Max: int32(i)}
+		}
+		if i%4 != 0 {
+			r := ref("a.hashes", i)
+			e.Hashes, e.HashBlock = &r, 4<<20
+			e.ChainSeq, e.ChainPrev = int64(i+1), fmt.Sprintf("%064x", i)
+		}
+		if i%5 == 1 {
+			e.Deletions = &DeletionRecords{{Seq: int64(i), Prev: "p", Time: 17, Reason: "retention", FromOffset: 1,
+				LogStartOffset: 9, Segments: 2, Bytes: 99, LastDroppedSeq: int64(i - 1), LastDroppedHash: "h"}}
 		}
 		ch.Segments = append(ch.Segments, e)
 	}

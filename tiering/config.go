@@ -23,6 +23,18 @@ type Config struct {
 	OrphanSweepInterval  time.Duration // how often each partition sweeps orphans; default 1h; < 0 disables
 	DeleteDelay          time.Duration // wait between the manifest dropping a segment and deleting its objects, for in-flight readers; default 0
 	WatermarkInterval    time.Duration // how often partitions whose log end moved write watermark.json (watermark.go); 0 = never
+	// SkipHashCheck turns off the SHA-256 check of remote reads (hashcheck.go); the
+	// CRC-32C and frame checks stay. For measuring what the check costs, and tests of
+	// the CRC path. Uploads record the hashes either way.
+	SkipHashCheck bool
+	// ObjectLockMode puts segment objects (.log, indexes, hash list, producer snapshot)
+	// under S3 Object Lock when the store can (RetainingPutter): "GOVERNANCE" or
+	// "COMPLIANCE"; "" = none. Manifests are not locked (the head is rewritten). The
+	// retain-until date is min(the segment's max timestamp, upload time) + the topic's
+	// retention.ms (PartitionConfig.RetentionMs), when that is more than a minute ahead;
+	// for retention.ms = -1, upload time + ObjectLockUnlimited (0 = not locked).
+	ObjectLockMode      string
+	ObjectLockUnlimited time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -70,6 +82,11 @@ func (c Config) Validate() error {
 	if c.ChunkBytes < 0 || c.ChunkBytes > 1<<30 {
 		return fmt.Errorf("tiering: ChunkBytes %d outside [0, 1 GiB]", c.ChunkBytes)
 	}
+	switch c.ObjectLockMode {
+	case "", "GOVERNANCE", "COMPLIANCE":
+	default:
+		return fmt.Errorf("tiering: ObjectLockMode %q: want GOVERNANCE, COMPLIANCE or empty", c.ObjectLockMode)
+	}
 	return nil
 }
 
@@ -81,4 +98,7 @@ type PartitionConfig struct {
 	// segment has held data this long, so that a quiet partition still reaches the bucket.
 	// 0 = never.
 	UploadInterval time.Duration
+	// RetentionMs is the topic's retention.ms (-1 unlimited; 0 = unknown): the retain-until
+	// date of object-locked uploads derives from it (Config.ObjectLockMode).
+	RetentionMs int64
 }

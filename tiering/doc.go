@@ -19,6 +19,7 @@
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.index       remote offset index
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.timeindex   remote time index
 //	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.snapshot    producer-state snapshot (optional)
+//	<prefix>/<topic>-<topicID>/<partition>/<%020d base>-<uuid>.hashes      SHA-256 per hash block of the .log (when it has more than one)
 //
 // <topicID> is the Kafka topic ID as 32 lower-case hex digits; <prefix>/ is omitted when the
 // prefix is empty. Every upload attempt draws a new UUID, so a retried or abandoned upload
@@ -49,7 +50,7 @@
 // deleted (Uploaded stays false), and produce and local reads carry on. Remote reads return
 // the store's error, never an empty answer; the broker maps it to a retriable code.
 //
-// # Partition manifest (JSON, version 1)
+// # Partition manifest (JSON, version 2; version 1 is read, see "Tamper evidence")
 //
 // The head, manifest.json, holds at most Config.ManifestChunkEntries entries (the newest)
 // plus a reference to the newest spilled chunk. Appending to a full head first writes its
@@ -65,7 +66,7 @@
 // attaches the tiers of partitions with local data after it starts serving (broker/tier.go).
 //
 //	{
-//	 "version": 1, "kind": "strata.partition",
+//	 "version": 2, "kind": "strata.partition",
 //	 "topic": "orders", "topicId": "<32 hex>", "partition": 0,
 //	 "logStartOffset": 0,          // remote log start; entries wholly below it are dead
 //	 "endOffset": 1234,            // last offset + 1 of everything ever uploaded (may be
@@ -74,22 +75,31 @@
 //	 "writer": "<uuid>",           // the Manager that wrote it
 //	 "updated": "<RFC 3339>",
 //	 "segments": [ <entry>... ],   // newest entries, oldest first
-//	 "lastChunk": {"key": "...", "firstBase": 0, "lastOffset": 999, "count": 128, "bytes": 123}
+//	 "lastChunk": {"key": "...", "firstBase": 0, "lastOffset": 999, "count": 128, "bytes": 123},
+//	 "chain": {"seq": 42, "hash": "<64 hex>"},   // the newest link of the hash chain
+//	 "deletions": [ <deletion>... ]                // deletion links since the newest entry
 //	}
 //	<entry> = {
 //	 "id": "<uuid>", "baseOffset": 0, "lastOffset": 99,
 //	 "firstTimestamp": <ms>, "maxTimestamp": <ms>,
 //	 "size": <bytes of .log>, "batches": <n>, "uploadTime": "<RFC 3339>",
-//	 "log":       {"key": "...", "size": n, "crc32c": c},   // CRC-32C (Castagnoli) of the object
-//	 "index":     {"key": "...", "size": n, "crc32c": c},
-//	 "timeIndex": {"key": "...", "size": n, "crc32c": c},
-//	 "producerSnapshot": {"key": ..., "size": n, "crc32c": c}, // optional
+//	 "log":       {"key": "...", "size": n, "crc32c": c, "sha256": "<64 hex>"}, // CRC-32C (Castagnoli)
+//	 "index":     {"key": "...", "size": n, "crc32c": c, "sha256": "..."},      // and SHA-256 of the
+//	 "timeIndex": {"key": "...", "size": n, "crc32c": c, "sha256": "..."},      // whole object
+//	 "producerSnapshot": {"key": ..., "size": n, "crc32c": c, "sha256": "..."}, // optional
 //	 "producerSnapshotOffset": 100,                        // the offset that snapshot describes
-//	 "leaderEpochs": {"min": -1, "max": 0}                 // range of the batches' partitionLeaderEpoch;
+//	 "leaderEpochs": {"min": -1, "max": 0},                // range of the batches' partitionLeaderEpoch;
 //	                                                       // absent in entries of older brokers
+//	 "hashBlock": 1048576,                                 // bytes per hash block of the .log
+//	 "hashes": {"key": "....hashes", "size": n, "crc32c": c, "sha256": "..."}, // absent: one block
+//	 "chainSeq": 17, "chainPrev": "<64 hex>",              // the entry's chain link
+//	 "deletions": [ <deletion>... ]                        // deletion links just before it
 //	}
+//	<deletion> = {"seq": 16, "prev": "<64 hex>", "time": <ms>, "reason": "retention"|"log-start",
+//	 "fromOffset": 0, "logStartOffset": 100, "segments": 2, "bytes": 8192,
+//	 "lastDroppedSeq": 15, "lastDroppedHash": "<64 hex>"}  // the newest dropped segment's link
 //
-// A chunk is {"version": 1, "kind": "strata.partition.chunk", "topic", "topicId",
+// A chunk is {"version": 2, "kind": "strata.partition.chunk", "topic", "topicId",
 // "partition", "segments": [...], "prev": <chunk ref or absent>}. Entries are sorted by
 // baseOffset and never overlap, across chunks and head.
 //
@@ -102,6 +112,63 @@
 // misread (a field changing meaning) bumps ManifestVersion; old brokers then refuse the
 // manifest (ErrCorruptManifest) rather than misread it, and new brokers keep reading old
 // versions and write the new one on the next update.
+//
+// # Tamper evidence (version 2)
+//
+// Hashes. Every object an entry names has its SHA-256 beside its CRC-32C. The .log is also
+// hashed in blocks of "hashBlock" bytes (a quarter of the uploader's Config.ChunkBytes when
+// that is at least 256 KiB, else ChunkBytes: 1 MiB with the default 4 MiB chunks); the
+// .hashes object is the blocks' SHA-256s, 32 raw bytes each, in order (the last block may be
+// shorter), and the entry holds that object's own SHA-256. A .log of one block has no
+// .hashes object: its block hash is log.sha256. Per-block hashes in a side object rather than
+// a Merkle tree: a ranged read needs the hashes of its blocks only, one small cached GET per
+// segment, and the manifest entry stays small whatever the segment size.
+//
+// Chain. Each upload (an entry) and each move of the remote log start (a deletion: retention,
+// DeleteRecords) is a link n (1, 2, ...) of the partition's chain:
+//
+//	link(n) = SHA-256("strata.link.v1" || uint64be(n) || link(n-1) raw (32 zero bytes for n=1) || body(n))
+//	body    = SHA-256(canonical encoding of the entry or deletion)
+//
+// The canonical encoding (chain.go: entryBody, deletionBody) is a tag ("strata.segment.v1",
+// "strata.deletion.v1"), the topic ID and partition, then the fields in a fixed order,
+// integers as 8 bytes big-endian, strings as a 4-byte big-endian length and the bytes,
+// optional fields after a presence byte; upload times as Unix nanoseconds. An entry's body
+// covers every field but its own chainSeq/chainPrev and carried deletions. Entries store
+// their link number and previous hash; deletions are links of their own, kept in the head
+// until the next entry carries them ("deletions", in chain order before the entry). The
+// head's "chain" names the newest link. Loading a manifest checks the chain over every
+// entry loaded (chainLinked order: carried deletions, entry; then the head's deletions):
+// numbers consecutive, each prev equal to the previous link's hash, the newest link equal to
+// "chain", no unlinked entry after a linked one, and the first link's prev equal to what a
+// deletion recorded as lastDroppedHash for it. A break leaves the segments on both sides of
+// it unvouched for: reads of them fail (ErrCorrupt wrapping ErrChainBroken). What the chain
+// held before retention dropped it is summarised by the deletion links (offsets, count,
+// bytes, the newest dropped link's hash).
+//
+// Versions. Partition heads and chunks are written as version 2 (PartitionManifestVersion),
+// so that brokers before the chain refuse them instead of dropping "chain" and appending
+// unlinked entries. Version 1 manifests are read: their entries have no hashes (checked by
+// CRC-32C only) and the chain starts with link 1 (prev "") at the first entry a version-2
+// broker uploads. topic.json stays version 1.
+//
+// Rollback. The broker keeps the newest chain head it wrote in the partition directory
+// (tier-chain-head.json). A manifest loaded later whose chain ends before that link, or
+// holds another hash at its number, was put back or rewritten: every remote read of the
+// partition fails, the partition stops writing (fenced) and the orphan sweep stops (the
+// objects the old manifest does not name are evidence). Someone rewriting the whole bucket
+// consistently is caught only against a chain head published elsewhere (`strata tier heads`,
+// `strata tier verify --deep --heads`).
+//
+// Proofs. A Proof (chain.go) is an entry with its link and the body digests of every later
+// link up to a head: a verifier recomputes the links and compares the last with a published
+// head, without the bucket.
+//
+// Object Lock. With Config.ObjectLockMode and a store that is a RetainingPutter, the objects
+// of a segment (not the manifests) are put under S3 Object Lock until min(max timestamp,
+// upload time) + PartitionConfig.RetentionMs (objectlock.go). A delete the bucket refuses
+// (ErrRetained) changes nothing in the order of truth: the manifest and the chain already
+// dropped the segment, the objects are orphans the sweep retries.
 //
 // Fencing: the head is written with ConditionalPutter.PutIf when the store has it, with the
 // ETag of the head this writer last read or wrote (or "" = must not exist). A writer that
@@ -132,8 +199,11 @@
 // batches before the damaged one are still returned. The partition leader epoch (bytes
 // 12-15) is the producer's value: a read checks it against the range the entry recorded at
 // upload ("leaderEpochs"; entries of older brokers have none and only VerifyEntry catches
-// it). VerifyEntry checks whole objects against the manifest's CRC-32C (for `strata tier
-// verify`).
+// it). VerifyEntry checks whole objects against the manifest's CRC-32C and SHA-256 and the
+// .log's blocks against its hash list (for `strata tier verify`). On top of the batch checks,
+// every chunk is checked against its SHA-256 block hashes as it arrives (hashcheck.go;
+// see "Tamper evidence"), so a chunk whose bytes changed is refused whole, even where the
+// attacker fixed the batch CRCs.
 //
 // A read of offset o finds the last block with relative offset <= o - base and scans batch
 // headers from there; a timestamp lookup finds the first block whose max timestamp >= ts.

@@ -113,3 +113,8 @@ func (p *RemotePartition) ReadAheadLease() int64 {
 	defer p.m.ahead.mu.Unlock()
 	return p.m.ahead.leases[p].bytes
 }
+func (m *Manager) IntegrityMetric(kind string) float64 {
+	return testutil.ToFloat64(m.metrics.integrity.WithLabelValues(kind))
+}
+
+func (m *Manager) DeleteRefusedMetric() float64 { return testutil.ToFloat64(m.metrics.deleteRefused) }

@@ -183,6 +183,10 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	pm, err := loadManifest(ctx, m.store, prefix, cache)
 	if err != nil {
 		m.metrics.errors.WithLabelValues("manifest").Inc()
+		if errors.Is(err, ErrCorruptManifest) {
+			m.metrics.integrity.WithLabelValues("manifest").Inc()
+			m.log.Error("remote manifest damaged or tampered with: the partition's remote data is not served", "topic", topic, "partition", partition, "err", err)
+		}
 		return nil, fmt.Errorf("cannot open remote partition %s-%d: %w", topic, partition, err)
 	}
 	if pm.etag == "" && pm.head.Kind == "" {
@@ -200,6 +204,7 @@ func (m *Manager) openPartition(ctx context.Context, topic string, topicID [16]b
 	}
 	p.pcfg.Store(&pcfg)
 	p.publishLocked()
+	p.reportChain(pm)
 	wm, err := ReadWatermark(ctx, m.store, prefix)
 	if err != nil {
 		m.metrics.errors.WithLabelValues("watermark").Inc()

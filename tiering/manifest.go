@@ -22,6 +22,14 @@ import (
 // <= ManifestVersion and ignore unknown fields; see doc.go for the migration rules.
 const ManifestVersion = 1
 
+// PartitionManifestVersion is the version of partition heads and chunks. Version 2 added
+// the hash chain (chain.go): a broker of version 1 would rewrite a head without its chain
+// and append entries without links, which the chain check then reports as tampering, so
+// version-1 brokers must refuse these manifests rather than write them. Version-1
+// manifests are read as before (their entries have no hashes; the chain starts at the
+// first entry a version-2 broker uploads).
+const PartitionManifestVersion = 2
+
 // Manifest kinds (the "kind" field).
 const (
 	kindTopic     = "strata.topic"
@@ -41,6 +49,9 @@ type ObjectRef struct {
 	Key    string `json:"key"`
 	Size   int64  `json:"size"`
 	CRC32C uint32 `json:"crc32c"` // Castagnoli CRC of the whole object
+	// SHA256 is the hex SHA-256 of the whole object; "" in entries of brokers before the
+	// hash chain (those are checked by CRC-32C only).
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // SegmentEntry describes one remote segment in a partition manifest.
@@ -66,6 +77,20 @@ type SegmentEntry struct {
 	// so reads refuse a batch outside the range as corrupt. nil in entries uploaded before
 	// the field existed: not checked.
 	LeaderEpochs *EpochRange `json:"leaderEpochs,omitempty"`
+	// Hashes is the .hashes object: the SHA-256 of every HashBlock bytes of the .log
+	// (the last block may be shorter), 32 raw bytes each, so that a ranged read is checked
+	// without the whole object. nil when the .log is one block (its SHA-256 is Log.SHA256)
+	// and in entries of older brokers (HashBlock 0).
+	Hashes    *ObjectRef `json:"hashes,omitempty"`
+	HashBlock int64      `json:"hashBlock,omitempty"`
+	// ChainSeq and ChainPrev place the entry in the partition's hash chain (chain.go):
+	// its link number and the hex hash of the link before it. 0 and "" in entries of
+	// older brokers.
+	ChainSeq  int64  `json:"chainSeq,omitempty"`
+	ChainPrev string `json:"chainPrev,omitempty"`
+	// Deletions are the deletion links between the previous entry's link and this one's
+	// (a pointer, so that entries stay comparable).
+	Deletions *DeletionRecords `json:"deletions,omitempty"`
 }
 
 // EpochRange is an inclusive range of partition leader epochs.
@@ -81,6 +106,9 @@ func (e *SegmentEntry) objects() []ObjectRef {
 	refs := []ObjectRef{e.Log, e.Index, e.TimeIndex}
 	if e.ProducerSnapshot != nil {
 		refs = append(refs, *e.ProducerSnapshot)
+	}
+	if e.Hashes != nil {
+		refs = append(refs, *e.Hashes)
 	}
 	return refs
 }
@@ -108,6 +136,10 @@ type PartitionHead struct {
 	Updated        time.Time      `json:"updated"`
 	Segments       []SegmentEntry `json:"segments"`            // newest entries, at most ManifestChunkEntries
 	LastChunk      *ChunkRef      `json:"lastChunk,omitempty"` // newest spilled chunk
+	// Chain is the newest link of the partition's hash chain (nil: no chain yet, a
+	// manifest of older brokers); Deletions the deletion links since the newest entry.
+	Chain     *ChainHead       `json:"chain,omitempty"`
+	Deletions []DeletionRecord `json:"deletions,omitempty"`
 }
 
 // ManifestChunk is an immutable group of older entries spilled from the head.
@@ -174,7 +206,7 @@ func DecodePartitionHead(b []byte) (*PartitionHead, error) {
 	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, fmt.Errorf("%w: partition head: %v", ErrCorruptManifest, err)
 	}
-	if h.Kind != kindPartition || h.Version < 1 || h.Version > ManifestVersion {
+	if h.Kind != kindPartition || h.Version < 1 || h.Version > PartitionManifestVersion {
 		return nil, fmt.Errorf("%w: partition head kind %q version %d", ErrCorruptManifest, h.Kind, h.Version)
 	}
 	if err := checkEntries(h.Segments); err != nil {
@@ -189,7 +221,7 @@ func DecodeManifestChunk(b []byte) (*ManifestChunk, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("%w: manifest chunk: %v", ErrCorruptManifest, err)
 	}
-	if c.Kind != kindChunk || c.Version < 1 || c.Version > ManifestVersion {
+	if c.Kind != kindChunk || c.Version < 1 || c.Version > PartitionManifestVersion {
 		return nil, fmt.Errorf("%w: manifest chunk kind %q version %d", ErrCorruptManifest, c.Kind, c.Version)
 	}
 	if err := checkEntries(c.Segments); err != nil {
@@ -219,6 +251,11 @@ type partitionManifest struct {
 	etag    string     // of head as stored; "" = head does not exist yet
 	chunks  []ChunkRef // live spilled chunks, oldest first
 	entries []SegmentEntry
+	// What the hash chain check found at load (chain.go): breaks, and a rollback of the
+	// manifest below the head this broker last wrote. Reads refuse what they affect.
+	breaks   []*ChainBreak
+	rollback error
+	loaded   []SegmentEntry // set by loadManifest only: every entry loaded, dead ones in live chunks too
 }
 
 func readAll(ctx context.Context, store ObjectStore, key string) ([]byte, error) {
@@ -335,6 +372,11 @@ func loadManifest(ctx context.Context, store ObjectStore, partPrefix string, cac
 	if err := checkEntries(pm.entries); err != nil {
 		return nil, fmt.Errorf("manifest under %q: %w", partPrefix, err)
 	}
+	// The chain is checked over every loaded entry, dead ones in live chunks included.
+	links := ChainLinks(h.TopicID, h.Partition, pm.entries, h.Deletions)
+	pm.breaks = checkChain(pm.entries, links, h.Chain)
+	pm.rollback = checkRollback(cache.chainHead(h.TopicID, h.Partition), h.Chain, links)
+	pm.loaded = pm.entries
 	// Entries wholly below the log start are deleted (their objects may linger until swept).
 	i := 0
 	for i < len(pm.entries) && pm.entries[i].LastOffset < h.LogStartOffset {
@@ -464,7 +506,7 @@ type manifestWriter struct {
 // putHead stores h under the head key, conditionally when the store can: ifMatch is the
 // ETag of the head this writer last read or wrote. It returns the new ETag.
 func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch string) (string, error) {
-	h.Version, h.Kind = ManifestVersion, kindPartition
+	h.Version, h.Kind = PartitionManifestVersion, kindPartition
 	h.Writer = w.writer
 	h.Updated = w.now().UTC()
 	b, err := json.Marshal(h)
@@ -492,11 +534,13 @@ func (w *manifestWriter) putHead(ctx context.Context, h *PartitionHead, ifMatch 
 		if err != nil {
 			return "", fmt.Errorf("cannot put manifest %q: %w", key, err)
 		}
+		w.cache.putChainHead(h)
 		return etag, nil
 	}
 	if err := w.store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
 		return "", fmt.Errorf("cannot put manifest %q: %w", key, err)
 	}
+	w.cache.putChainHead(h)
 	return "", nil
 }
 
@@ -533,13 +577,24 @@ func (w *manifestWriter) appendEntry(ctx context.Context, pm *partitionManifest,
 // head that reaches it).
 func (w *manifestWriter) appendEntries(ctx context.Context, pm *partitionManifest, es []SegmentEntry) (*partitionManifest, error) {
 	w.lastUpdate = 0
-	next := &partitionManifest{head: pm.head, chunks: slices.Clip(pm.chunks)}
+	next := &partitionManifest{head: pm.head, chunks: slices.Clip(pm.chunks), breaks: pm.breaks, rollback: pm.rollback}
 	next.head.Segments = slices.Clone(pm.head.Segments)
-	for _, e := range es {
+	for i := range es {
+		// The entry's chain link, after the deletion links pending in the head, which it
+		// carries from now on.
+		if i == 0 && len(next.head.Deletions) > 0 {
+			ds := DeletionRecords(next.head.Deletions)
+			es[i].Deletions = &ds
+			next.head.Deletions = nil
+		} else {
+			es[i].Deletions = nil
+		}
+		next.head.Chain = appendLink(pm.head.TopicID, pm.head.Partition, next.head.Chain, &es[i])
+		e := es[i]
 		if len(next.head.Segments) >= w.chunkEntries {
 			spill := next.head.Segments
 			c := ManifestChunk{
-				Version: ManifestVersion, Kind: kindChunk, Topic: pm.head.Topic, TopicID: pm.head.TopicID,
+				Version: PartitionManifestVersion, Kind: kindChunk, Topic: pm.head.Topic, TopicID: pm.head.TopicID,
 				Partition: pm.head.Partition, Segments: spill, Prev: next.head.LastChunk,
 			}
 			b, err := json.Marshal(&c)
@@ -588,9 +643,28 @@ func (w *manifestWriter) appendEntries(ctx context.Context, pm *partitionManifes
 // setLogStart stores a manifest whose log start is offset. It returns the new manifest,
 // the entries that fell wholly below it and the chunks that did; their objects may be
 // deleted once this returns.
-func (w *manifestWriter) setLogStart(ctx context.Context, pm *partitionManifest, offset int64) (*partitionManifest, []SegmentEntry, []ChunkRef, error) {
+//
+// The move is recorded as a deletion link of the chain (reason: "retention" or
+// "log-start"), pending in the head until the next entry carries it.
+func (w *manifestWriter) setLogStart(ctx context.Context, pm *partitionManifest, offset int64, reason string) (*partitionManifest, []SegmentEntry, []ChunkRef, error) {
 	w.lastUpdate = 0
-	next := &partitionManifest{head: pm.head}
+	next := &partitionManifest{head: pm.head, breaks: pm.breaks, rollback: pm.rollback}
+	from := pm.head.LogStartOffset
+	if len(pm.entries) > 0 {
+		from = max(from, pm.entries[0].BaseOffset)
+	}
+	d := DeletionRecord{Time: nowMs(w.now), Reason: reason, FromOffset: from, LogStartOffset: offset}
+	for i := range pm.entries {
+		if e := &pm.entries[i]; e.LastOffset < offset {
+			d.Segments++
+			d.Bytes += e.Size
+			if e.ChainSeq > 0 {
+				d.LastDroppedSeq, d.LastDroppedHash = e.ChainSeq, linkHash(e.ChainSeq, e.ChainPrev, entryBody(pm.head.TopicID, pm.head.Partition, e))
+			}
+		}
+	}
+	next.head.Chain = appendDeletion(pm.head.TopicID, pm.head.Partition, pm.head.Chain, &d)
+	next.head.Deletions = append(slices.Clip(pm.head.Deletions), d)
 	next.head.LogStartOffset = offset
 	next.head.Segments = nil
 	for _, e := range pm.head.Segments {
@@ -637,20 +711,37 @@ func ReadPartitionManifest(ctx context.Context, store ObjectStore, prefix, topic
 	return pm.head, pm.entries, nil
 }
 
-// VerifyEntry reads every object of e whole and checks its size and CRC-32C against the
-// manifest, and that the data object frames into batches covering [BaseOffset, LastOffset].
+// ReadPartitionChain is ReadPartitionManifest for auditors (`strata tier verify --deep`,
+// `strata tier proof`): it returns every entry the manifest still holds, those wholly below
+// the log start in live chunks too (the chain covers them), and what the check of the hash
+// chain found (nil: it holds). A partition without a manifest has no entries and no breaks.
+func ReadPartitionChain(ctx context.Context, store ObjectStore, prefix, topic string, id [16]byte, partition int32) (PartitionHead, []SegmentEntry, []*ChainBreak, error) {
+	pm, err := loadManifest(ctx, store, PartitionPrefix(prefix, topic, id, partition), nil)
+	if err != nil {
+		return PartitionHead{}, nil, nil, err
+	}
+	return pm.head, pm.loaded, pm.breaks, nil
+}
+
+// VerifyEntry reads every object of e whole and checks its size, CRC-32C and SHA-256 (when
+// recorded) against the manifest, the data object's block hashes against its hash list,
+// and that the data object frames into batches covering [BaseOffset, LastOffset].
 // Mismatches are segment.ErrCorrupt-class errors; store errors are returned as they are.
 func VerifyEntry(ctx context.Context, store ObjectStore, e SegmentEntry) error {
+	var data, list []byte
 	for _, r := range e.objects() {
 		b, err := readAll(ctx, store, r.Key)
 		if err != nil {
 			return fmt.Errorf("cannot read %q: %w", r.Key, err)
 		}
-		if int64(len(b)) != r.Size {
-			return fmt.Errorf("%w: %q has %d bytes, manifest says %d", segment.ErrCorrupt, r.Key, len(b), r.Size)
+		if err := checkObject(&r, b); err != nil {
+			return err
 		}
-		if got := crc32c(b); got != r.CRC32C {
-			return fmt.Errorf("%w: %q crc32c %08x, manifest says %08x", segment.ErrCorrupt, r.Key, got, r.CRC32C)
+		switch r.Key {
+		case e.Log.Key:
+			data = b
+		case hashesKey(&e):
+			list = b
 		}
 		if r.Key == e.Log.Key {
 			scan, err := scanSegment(bytes.NewReader(b), int64(len(b)), e.BaseOffset, defaultIndexPeriod)
@@ -665,5 +756,23 @@ func VerifyEntry(ctx context.Context, store ObjectStore, e SegmentEntry) error {
 			}
 		}
 	}
+	if e.HashBlock > 0 && e.Log.SHA256 != "" {
+		h := newBlockHasher(e.HashBlock)
+		h.Write(data)
+		_, sums := h.finish()
+		switch {
+		case len(sums) > sha256Size && !bytes.Equal(sums, list):
+			return fmt.Errorf("%w: %q: its blocks do not match the hash list %q", segment.ErrCorrupt, e.Log.Key, hashesKey(&e))
+		case len(sums) <= sha256Size && e.Hashes != nil:
+			return fmt.Errorf("%w: %q is one hash block but the manifest names a hash list", segment.ErrCorrupt, e.Log.Key)
+		}
+	}
 	return nil
+}
+
+func hashesKey(e *SegmentEntry) string {
+	if e.Hashes == nil {
+		return ""
+	}
+	return e.Hashes.Key
 }

@@ -16,6 +16,8 @@ type Metrics struct {
 	orphansSwept    prometheus.Counter
 	manifestBytes   prometheus.Counter
 	fenced          prometheus.Counter
+	integrity       *prometheus.CounterVec
+	deleteRefused   prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil = not registered).
@@ -66,10 +68,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_remote_fenced_total",
 			Help: "Partitions whose manifest writer was fenced by a conditional-put mismatch.",
 		}),
+		integrity: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_remote_integrity_failures_total",
+			Help: "Remote data refused for failing its SHA-256 or the manifest hash chain, by kind: chunk (a .log block), index (an index or hash list object), chain (a broken link at load), rollback (a manifest behind the chain head this broker wrote), manifest (a manifest that does not decode or breaks its invariants).",
+		}, []string{"kind"}),
+		deleteRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_remote_delete_refused_total",
+			Help: "Deletes of remote objects the bucket refused (S3 Object Lock retention, access denied); the objects stay until the orphan sweep deletes them.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.copyLagBytes, m.copyLagSegments, m.copyBytes, m.copySegments, m.fetchBytes,
-			m.fetchRequests, m.errors, m.deletedSegments, m.orphansSwept, m.manifestBytes, m.fenced)
+			m.fetchRequests, m.errors, m.deletedSegments, m.orphansSwept, m.manifestBytes, m.fenced, m.integrity, m.deleteRefused)
 	}
 	return m
 }

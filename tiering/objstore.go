@@ -46,6 +46,24 @@ type ObjectStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// ErrRetained is returned (wrapped) by a Delete the store refuses because the object is
+// under retention (S3 Object Lock). Match with errors.Is.
+var ErrRetained = errors.New("tiering: object under retention")
+
+// ObjectLock is S3 Object Lock retention for one object: Mode "GOVERNANCE" or
+// "COMPLIANCE", retained until Until (deletes before then fail).
+type ObjectLock struct {
+	Mode  string
+	Until time.Time
+}
+
+// RetainingPutter is an optional capability: Put under S3 Object Lock (the bucket must
+// have been created with object lock enabled).
+type RetainingPutter interface {
+	// PutRetained is Put with the object locked as lock says.
+	PutRetained(ctx context.Context, key string, r io.Reader, size int64, lock ObjectLock) error
+}
+
 // ConditionalPutter is an optional capability used to fence stale manifest writers.
 type ConditionalPutter interface {
 	// PutIf stores the object only if its current ETag equals ifMatch, or, when ifMatch is

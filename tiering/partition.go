@@ -55,9 +55,10 @@ type RemotePartition struct {
 	w        *manifestWriter
 	manifest *partitionManifest // guarded by writeMu
 
-	lastSweep  time.Time  // owned by the run goroutine
-	ahead      aheadState // the sequential reader's read-ahead (readahead.go)
-	readErrLog logLimiter // failed remote reads (readerror.go)
+	lastSweep  time.Time                   // owned by the run goroutine
+	ahead      aheadState                  // the sequential reader's read-ahead (readahead.go)
+	readErrLog logLimiter                  // failed remote reads (readerror.go)
+	tamper     atomic.Pointer[tamperState] // what the chain check at load found (hashcheck.go)
 
 	timeMu sync.Mutex // lock order: timeMu, then nothing
 	times  timeSearch // guarded by timeMu (read.go)
@@ -82,6 +83,7 @@ func (p *RemotePartition) publishLocked() {
 	for i := range pm.entries {
 		st.bytes += pm.entries[i].Size
 	}
+	p.tamper.Store(newTamperState(pm))
 	p.state.Store(st)
 }
 
@@ -452,7 +454,10 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		return SegmentEntry{}, err
 	}
 	defer closeFile()
-	scan, err := scanSegment(io.NewSectionReader(f, 0, seg.Size), seg.Size, seg.BaseOffset, p.m.cfg.IndexIntervalBytes)
+	// The SHA-256 of the whole .log and of every ChunkBytes block of it (the unit remote
+	// reads fetch and check) are computed in the same pass.
+	hasher := newBlockHasher(hashBlockFor(p.m.cfg.ChunkBytes))
+	scan, err := scanSegment(io.TeeReader(io.NewSectionReader(f, 0, seg.Size), hasher), seg.Size, seg.BaseOffset, p.m.cfg.IndexIntervalBytes)
 	if err != nil {
 		return SegmentEntry{}, fmt.Errorf("cannot scan segment %q: %w", seg.LogPath, err)
 	}
@@ -468,39 +473,56 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		TimeIndex: ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".timeindex"), Size: int64(len(scan.timeIndex))},
 	}
 	e.LeaderEpochs = &scan.epochs
-	e.Index.CRC32C = crc32c(scan.index)
-	e.TimeIndex.CRC32C = crc32c(scan.timeIndex)
+	e.Index.CRC32C, e.Index.SHA256 = crc32c(scan.index), sha256Hex(scan.index)
+	e.TimeIndex.CRC32C, e.TimeIndex.SHA256 = crc32c(scan.timeIndex), sha256Hex(scan.timeIndex)
+	var blockSums []byte
+	e.Log.SHA256, blockSums = hasher.finish()
+	e.HashBlock = hasher.block
+	if len(blockSums) > sha256Size {
+		e.Hashes = &ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, id, ".hashes"), Size: int64(len(blockSums)),
+			CRC32C: crc32c(blockSums), SHA256: sha256Hex(blockSums)}
+	}
 	// The objects go up concurrently: the small ones (indexes, producer snapshot) cost a
 	// round trip each, which used to be added to every segment's upload time. Only the
 	// manifest, written by the caller after all of them returned, names them.
 	logKey, idxKey, tidxKey := e.Log.Key, e.Index.Key, e.TimeIndex.Key
 	var snap SegmentEntry // the snapshot's ref and offset, copied into e after Wait
+	lock := p.objectLock(scan.maxTs, p.m.now())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var body io.Reader = io.NewSectionReader(f, 0, seg.Size)
 		if p.m.limiter != nil {
 			body = &limitedReader{ctx: gctx, r: body.(io.ReadSeeker), lim: p.m.limiter}
 		}
-		if err := p.m.store.Put(gctx, logKey, body, seg.Size); err != nil {
+		if err := p.put(gctx, logKey, body, seg.Size, lock); err != nil {
 			return fmt.Errorf("cannot put %q: %w", logKey, err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if err := p.m.store.Put(gctx, idxKey, bytes.NewReader(scan.index), int64(len(scan.index))); err != nil {
+		if err := p.put(gctx, idxKey, bytes.NewReader(scan.index), int64(len(scan.index)), lock); err != nil {
 			return fmt.Errorf("cannot put %q: %w", idxKey, err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if err := p.m.store.Put(gctx, tidxKey, bytes.NewReader(scan.timeIndex), int64(len(scan.timeIndex))); err != nil {
+		if err := p.put(gctx, tidxKey, bytes.NewReader(scan.timeIndex), int64(len(scan.timeIndex)), lock); err != nil {
 			return fmt.Errorf("cannot put %q: %w", tidxKey, err)
 		}
 		return nil
 	})
+	if e.Hashes != nil {
+		hkey := e.Hashes.Key
+		g.Go(func() error {
+			if err := p.put(gctx, hkey, bytes.NewReader(blockSums), int64(len(blockSums)), lock); err != nil {
+				return fmt.Errorf("cannot put %q: %w", hkey, err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		snap.ID, snap.BaseOffset = id, seg.BaseOffset
-		return p.uploadProducerSnapshot(gctx, seg, &snap)
+		return p.uploadProducerSnapshot(gctx, seg, &snap, lock)
 	})
 	if err := g.Wait(); err != nil {
 		return SegmentEntry{}, err

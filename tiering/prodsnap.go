@@ -210,7 +210,7 @@ func (p *RemotePartition) producerSnapshotCandidates(seg segment.SegmentInfo) []
 // uploadProducerSnapshot puts seg's producer snapshot, if the partition directory has one,
 // and records it in e. A snapshot that disappears before it is read (the broker prunes old
 // ones) is no error: the next older candidate goes up, or none.
-func (p *RemotePartition) uploadProducerSnapshot(ctx context.Context, seg segment.SegmentInfo, e *SegmentEntry) error {
+func (p *RemotePartition) uploadProducerSnapshot(ctx context.Context, seg segment.SegmentInfo, e *SegmentEntry, lock *ObjectLock) error {
 	dir := filepath.Dir(seg.LogPath)
 	for _, off := range p.producerSnapshotCandidates(seg) {
 		b, err := readSmallFile(segment.ProducerSnapshotPath(dir, off))
@@ -220,8 +220,8 @@ func (p *RemotePartition) uploadProducerSnapshot(ctx context.Context, seg segmen
 		if err != nil {
 			return fmt.Errorf("cannot read producer snapshot: %w", err)
 		}
-		ref := ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, e.ID, segment.ProducerSnapshotSuffix), Size: int64(len(b)), CRC32C: crc32c(b)}
-		if err := p.m.store.Put(ctx, ref.Key, bytes.NewReader(b), ref.Size); err != nil {
+		ref := ObjectRef{Key: segmentObjectKey(p.prefix, seg.BaseOffset, e.ID, segment.ProducerSnapshotSuffix), Size: int64(len(b)), CRC32C: crc32c(b), SHA256: sha256Hex(b)}
+		if err := p.put(ctx, ref.Key, bytes.NewReader(b), ref.Size, lock); err != nil {
 			return fmt.Errorf("cannot put %q: %w", ref.Key, err)
 		}
 		e.ProducerSnapshot, e.ProducerSnapshotOffset = &ref, off

@@ -306,6 +306,10 @@ func (p *RemotePartition) index(ctx context.Context, ref *ObjectRef) ([]byte, er
 		if got := crc32c(b); got != sum {
 			return nil, fmt.Errorf("%w: remote index %q: crc32c %08x, manifest says %08x", segment.ErrCorrupt, key, got, sum)
 		}
+		if ref.SHA256 != "" && !p.m.cfg.SkipHashCheck && sha256Hex(b) != ref.SHA256 {
+			p.m.metrics.integrity.WithLabelValues("index").Inc()
+			return nil, fmt.Errorf("%w: remote index %q: sha256 differs from the manifest's", segment.ErrCorrupt, key)
+		}
 		return b, nil
 	})
 }
@@ -354,10 +358,17 @@ func (p *RemotePartition) appendRange(ctx context.Context, out []byte, e *Segmen
 }
 
 func (p *RemotePartition) chunk(ctx context.Context, e *SegmentEntry, idx int64) ([]byte, error) {
+	if err := p.tamper.Load().refuse(e); err != nil {
+		return nil, err
+	}
 	cb := p.m.cfg.ChunkBytes
 	key, size := e.Log.Key, e.Size
 	return p.m.cache.Chunk(ctx, key, idx, func(ctx context.Context) ([]byte, error) {
-		return p.getRange(ctx, key, idx*cb, min(cb, size-idx*cb))
+		b, err := p.getRange(ctx, key, idx*cb, min(cb, size-idx*cb))
+		if err == nil {
+			err = p.verifyChunk(ctx, e, idx*cb, b)
+		}
+		return b, err
 	})
 }
 

@@ -246,6 +246,9 @@ func (p *RemotePartition) readAhead(ctx context.Context, st *remoteState, i int,
 func (p *RemotePartition) prefetchRun(ctx context.Context, e *SegmentEntry, first int64, n int) {
 	cb := p.m.cfg.ChunkBytes
 	key, size := e.Log.Key, e.Size
+	if p.tamper.Load().refuse(e) != nil {
+		return
+	}
 	p.m.cache.PrefetchRun(ctx, key, first, n, func(ctx context.Context, first int64, n int, put func([]byte)) error {
 		off := first * cb
 		end := min((first+int64(n))*cb, size)
@@ -261,6 +264,9 @@ func (p *RemotePartition) prefetchRun(ctx context.Context, e *SegmentEntry, firs
 			b := make([]byte, min(cb, end-off))
 			if _, err := io.ReadFull(rc, b); err != nil {
 				return fmt.Errorf("cannot read %q [%d, +%d): %w", key, off, len(b), err)
+			}
+			if err := p.verifyChunk(ctx, e, off, b); err != nil {
+				return err
 			}
 			put(b)
 		}

@@ -69,7 +69,7 @@ func (l *logLimiter) allow(now time.Time, key string, offset int64) (ok bool, he
 }
 
 // logReadError logs a failed remote read with the partition (from p.log), the object key,
-// position and offset: corrupt data at ERROR, an unreadable object at WARN, as logLimiter
+// position and offset: corrupt data and missing objects at ERROR, an unreadable object at WARN, as logLimiter
 // allows. Reads the caller gave up on (ctx done) and offsets out of range
 // are not logged.
 func (p *RemotePartition) logReadError(ctx context.Context, err error) {
@@ -88,8 +88,13 @@ func (p *RemotePartition) logReadError(ctx context.Context, err error) {
 		return
 	}
 	level, msg := slog.LevelWarn, "cannot read remote segment"
-	if errors.Is(err, segment.ErrCorrupt) {
+	switch {
+	case errors.Is(err, segment.ErrCorrupt):
 		level, msg = slog.LevelError, "corrupt remote segment: the batch is not served"
+	case errors.Is(err, ErrNotExist):
+		// Objects a manifest names are never overwritten and deleted only after the
+		// manifest stops naming them: a missing one was lost or removed behind the broker.
+		level, msg = slog.LevelError, "remote segment object missing: the manifest names it"
 	}
 	if held > 0 {
 		attrs = append(attrs, "suppressed", held)

@@ -14,17 +14,19 @@ import (
 func (p *RemotePartition) SetLogStartOffset(ctx context.Context, offset int64) error {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
-	return p.setLogStartLocked(ctx, offset)
+	return p.setLogStartLocked(ctx, offset, "log-start")
 }
 
-func (p *RemotePartition) setLogStartLocked(ctx context.Context, offset int64) error {
+// setLogStartLocked moves the remote log start; reason is recorded in the chain's
+// deletion link ("retention" or "log-start").
+func (p *RemotePartition) setLogStartLocked(ctx context.Context, offset int64, reason string) error {
 	if offset <= p.state.Load().start {
 		return nil
 	}
 	if p.fenced.Load() {
 		return ErrFenced
 	}
-	next, dead, deadChunks, err := p.w.setLogStart(ctx, p.manifest, offset)
+	next, dead, deadChunks, err := p.w.setLogStart(ctx, p.manifest, offset, reason)
 	p.m.metrics.manifestBytes.Add(float64(p.w.lastUpdate))
 	if err != nil {
 		return p.manifestErr(ctx, err)
@@ -57,6 +59,11 @@ func (p *RemotePartition) setLogStartLocked(ctx context.Context, offset int64) e
 	for _, k := range keys {
 		if err := p.m.store.Delete(ctx, k); err != nil {
 			p.m.metrics.errors.WithLabelValues("delete").Inc()
+			if deleteRefused(err) {
+				p.m.metrics.deleteRefused.Inc()
+				p.log.Warn("remote object not deleted: the bucket refuses (object lock retention?); the manifest no longer names it, the orphan sweep retries", "key", k, "logStartOffset", offset, "err", err)
+				continue
+			}
 			p.log.Warn("cannot delete remote object; the orphan sweep will retry", "key", k, "err", err)
 		}
 	}
@@ -97,7 +104,7 @@ func (p *RemotePartition) ApplyRetention(ctx context.Context, retentionMs, reten
 		return st.start, nil
 	}
 	newStart := st.entries[cut].LastOffset + 1
-	if err := p.setLogStartLocked(ctx, newStart); err != nil {
+	if err := p.setLogStartLocked(ctx, newStart, "retention"); err != nil {
 		return st.start, err
 	}
 	return p.state.Load().start, nil
@@ -112,6 +119,11 @@ func (p *RemotePartition) SweepOrphans(ctx context.Context, now time.Time) (int,
 	if err != nil {
 		p.m.metrics.errors.WithLabelValues("manifest").Inc()
 		return 0, fmt.Errorf("cannot sweep orphans of %s-%d: %w", p.topic, p.partition, err)
+	}
+	// A manifest that fails its chain may have been rolled back or cut: the objects it
+	// does not name are then evidence (and data), not orphans.
+	if err := pm.chainErr(); err != nil {
+		return 0, fmt.Errorf("not sweeping orphans of %s-%d: %w", p.topic, p.partition, err)
 	}
 	named := map[string]bool{p.prefix + headManifestName: true, p.prefix + WatermarkName: true}
 	for _, c := range pm.chunks {
@@ -139,6 +151,9 @@ func (p *RemotePartition) SweepOrphans(ctx context.Context, now time.Time) (int,
 	for _, k := range orphans {
 		if err := p.m.store.Delete(ctx, k); err != nil {
 			p.m.metrics.errors.WithLabelValues("delete").Inc()
+			if deleteRefused(err) {
+				p.m.metrics.deleteRefused.Inc()
+			}
 			errs = append(errs, fmt.Errorf("cannot delete orphan %q: %w", k, err))
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,6 +21,9 @@ type brokerParams struct {
 	store   tiering.ObjectStore
 	prefix  string // strata.tier.prefix
 	storeID string // tierConfig.storeID: what the data dir records (broker.Config.RemoteStoreID)
+	// lockMode, lockUnlimited: strata.tier.s3.object.lock.* (broker.Config.RemoteObjectLock*)
+	lockMode      string
+	lockUnlimited time.Duration
 	// allowStoreChange: --accept-tier-store-change (broker.Config.RemoteStoreChangeAllowed)
 	allowStoreChange bool
 	dirLock          *broker.DataDirLock // taken by serve before it logs; nil: broker.New takes it
@@ -53,6 +57,7 @@ func brokerConfig(p brokerParams) (broker.Config, error) {
 	cfg.RemoteStore = p.store
 	cfg.RemoteStoreID = p.storeID
 	cfg.RemoteStoreChangeAllowed = p.allowStoreChange
+	cfg.RemoteObjectLockMode, cfg.RemoteObjectLockUnlimited = p.lockMode, p.lockUnlimited
 	cfg.DataDirLock = p.dirLock
 	cfg.Logger = p.logger
 	cfg.Registerer = p.registry

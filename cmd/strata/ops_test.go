@@ -244,7 +244,7 @@ func TestTierCatVerifyStatus(t *testing.T) {
 		t.Fatalf("tier verify (damaged): %v\n%s", err, out)
 	}
 	for _, re := range []string{
-		`CORRUPT  orders-0: segment ` + fmt.Sprint(entries[1].BaseOffset) + `-\d+: .*crc32c`,
+		`CORRUPT  orders-0: segment ` + fmt.Sprint(entries[1].BaseOffset) + `-\d+: .*(sha256|crc32c)`,
 		`MISSING  orders-0: segment ` + fmt.Sprint(entries[2].BaseOffset) + `-\d+: .*\.index`,
 		`ORPHAN   orders-0: .*00000000000000000000-deadbeef\.log, 9 B, .* \(would delete\)`,
 		`1 missing, 1 corrupt, 1 orphaned`,

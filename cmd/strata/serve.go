@@ -204,6 +204,8 @@ func serve(ctx context.Context, o serveOptions) error {
 		store:            store,
 		prefix:           o.tier.Prefix,
 		storeID:          o.tier.storeID(dataDirOf(o.props)),
+		lockMode:         o.tier.S3.ObjectLockMode,
+		lockUnlimited:    o.tier.S3.ObjectLockUnlimited,
 		allowStoreChange: o.acceptStoreChange,
 		dirLock:          o.dirLock,
 		logger:           logger,

@@ -26,6 +26,8 @@ func buildS3Store(ctx context.Context, tc tierConfig, logger *slog.Logger) (tier
 		KMSKeyID:     c.SSEKMSKeyID,
 		StorageClass: c.StorageClass,
 		Logger:       logger.With("component", "s3store"),
+		// In an object-lock bucket (versioned) a plain DELETE keeps the data.
+		DeleteVersions: c.ObjectLockMode != "",
 
 		MaxRetryDuration: c.MaxRetryDuration,
 	})

@@ -6,6 +6,8 @@ package main
 //	strata tier verify [TOPIC] check every object's checksum and every batch's CRC; report
 //	                          missing, corrupt, unreadable (still refused by the bucket after
 //	                          --retry-for) and orphaned objects; --delete-orphans [--dry-run]
+//	strata tier verify --deep  also check the hash chains (and published heads, --heads FILE)
+//	strata tier heads|proof|verify-proof  chain heads to publish, inclusion proofs (tierproof.go)
 //	strata tier status [TOPIC] per partition: log start, local start, remote end, HW, bytes
 //	                          local and remote, upload lag (from a broker's admin listener)
 //
@@ -50,9 +52,13 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		if len(args) > 0 {
 			w = s.out
 		}
-		fmt.Fprintln(w, "usage: strata tier cat|verify|status [flags]")
+		fmt.Fprintln(w, "usage: strata tier cat|verify|heads|proof|verify-proof|status|restore [flags]")
 		fmt.Fprintln(w, "  cat TOPIC       print a topic's records straight from the bucket")
-		fmt.Fprintln(w, "  verify [TOPIC]  check checksums and batch CRCs; report missing, corrupt, unreadable, orphaned objects")
+		fmt.Fprintln(w, "  verify [TOPIC]  check checksums, SHA-256s and batch CRCs; report missing, corrupt, unreadable, orphaned objects")
+		fmt.Fprintln(w, "                  --deep: also the manifests' hash chains (--heads FILE: and that they reach published heads)")
+		fmt.Fprintln(w, "  heads [TOPIC]   print each partition's chain head, to publish")
+		fmt.Fprintln(w, "  proof TOPIC PARTITION OFFSET   print a proof that OFFSET is in the partition's chain")
+		fmt.Fprintln(w, "  verify-proof --head SEQ:HASH [FILE]   check a proof against a published head, offline")
 		fmt.Fprintln(w, "  status [TOPIC]  offsets and bytes per partition, local vs remote (admin listener)")
 		fmt.Fprintln(w, "  restore TOPIC   replay a topic's history from the bucket into a topic on a cluster")
 		if len(args) == 0 {
@@ -69,8 +75,14 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		return runTierStatus(ctx, s, args[1:])
 	case "restore":
 		return runTierRestore(ctx, s, args[1:])
+	case "heads":
+		return runTierHeads(ctx, s, args[1:])
+	case "proof":
+		return runTierProof(ctx, s, args[1:])
+	case "verify-proof":
+		return runTierVerifyProof(ctx, s, args[1:])
 	}
-	return usageErrorf("tier: unknown subcommand %q (want cat, verify, status or restore)", args[0])
+	return usageErrorf("tier: unknown subcommand %q (want cat, verify, heads, proof, verify-proof, status or restore)", args[0])
 }
 
 // storeFlags choose the object store for the offline tier commands.
@@ -223,6 +235,21 @@ func eachBatch(ctx context.Context, st tiering.ObjectStore, key string, fn func(
 		return err
 	}
 	defer rc.Close()
+	return batchesOf(rc, key, fn)
+}
+
+// eachVerifiedBatch is eachBatch of e's data object, whose bytes are handed out only once
+// their hash block matched the manifest (tiering.OpenVerified).
+func eachVerifiedBatch(ctx context.Context, st tiering.ObjectStore, e *tiering.SegmentEntry, fn func(pos int64, batch []byte) error) error {
+	rc, err := tiering.OpenVerified(ctx, st, e)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return batchesOf(rc, e.Log.Key, fn)
+}
+
+func batchesOf(rc io.Reader, key string, fn func(pos int64, batch []byte) error) error {
 	br := bufio.NewReaderSize(rc, 256<<10)
 	var pos int64
 	var buf []byte
@@ -362,7 +389,7 @@ func replay(ctx context.Context, s streams, st tiering.ObjectStore, tc tierConfi
 	for _, pe := range plan {
 		for _, e := range pe.entries {
 			want := e.BaseOffset // offsets run on from the segment's base offset, as reads check
-			err := eachBatch(ctx, st, e.Log.Key, func(pos int64, batch []byte) error {
+			err := eachVerifiedBatch(ctx, st, &e, func(pos int64, batch []byte) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -547,6 +574,7 @@ type verifyReport struct {
 	bytes                                int64
 	missing, corrupt, orphan, unreadable int
 	deleted                              int
+	broken                               int // verify --deep: chain problems
 }
 
 func runTierVerify(ctx context.Context, s streams, args []string) error {
@@ -556,6 +584,8 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	grace := fs.Duration("grace", time.Hour, "objects no manifest names count as orphans only when older than this (uploads in progress are younger)")
 	deleteOrphans := fs.Bool("delete-orphans", false, "delete orphaned objects")
 	dryRun := fs.Bool("dry-run", false, "with --delete-orphans: print what would be deleted, delete nothing")
+	deep := fs.Bool("deep", false, "also check every manifest's hash chain, and segment objects past a manifest's end (a rolled-back manifest)")
+	headsFile := fs.String("heads", "", "with --deep: a file of published chain heads (strata tier heads output) the chains must still reach")
 	fs.DurationVar(&sf.retryFor, "retry-for", time.Minute, "S3: retry a read the bucket refuses (503 SlowDown, 5xx, timeouts) this long, then report the segment UNREADABLE and go on")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -566,6 +596,18 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	}
 	if *dryRun && !*deleteOrphans {
 		return usageErrorf("tier verify: --dry-run goes with --delete-orphans")
+	}
+	var dv *deepVerify
+	if *headsFile != "" && !*deep {
+		return usageErrorf("tier verify: --heads goes with --deep")
+	}
+	if *deep {
+		dv = &deepVerify{}
+		if *headsFile != "" {
+			if dv.heads, err = readHeadsFile(*headsFile); err != nil {
+				return usageErrorf("--heads: %v", err)
+			}
+		}
 	}
 	st, tc, err := sf.open(ctx)
 	if err != nil {
@@ -590,6 +632,11 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 			if err := verifyPartition(ctx, s.out, st, tc, tm, p, now, *grace, *deleteOrphans, *dryRun, &rep); err != nil {
 				return err
 			}
+			if dv != nil {
+				if err := verifyChainDeep(ctx, s.out, st, tc, tm, p, now, *grace, dv, &rep); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	fmt.Fprintf(s.out, "verified %d %s, %d %s, %d %s, %s: %d missing, %d corrupt, %d orphaned",
@@ -598,12 +645,19 @@ func runTierVerify(ctx context.Context, s streams, args []string) error {
 	if *deleteOrphans && !*dryRun {
 		fmt.Fprintf(s.out, " (%d deleted)", rep.deleted)
 	}
-	fmt.Fprintf(s.out, ", %d unreadable\n", rep.unreadable)
+	fmt.Fprintf(s.out, ", %d unreadable", rep.unreadable)
+	if dv != nil {
+		fmt.Fprintf(s.out, ", %d broken %s", rep.broken, plural(rep.broken, "chain", "chains"))
+	}
+	fmt.Fprintln(s.out)
 	if rep.unreadable > 0 {
 		return fmt.Errorf("verify found %d missing, %d corrupt and %d unreadable objects", rep.missing, rep.corrupt, rep.unreadable)
 	}
 	if rep.missing+rep.corrupt > 0 {
 		return fmt.Errorf("verify found %d missing and %d corrupt objects", rep.missing, rep.corrupt)
+	}
+	if rep.broken > 0 {
+		return fmt.Errorf("%w (%d)", errDeepFailed, rep.broken)
 	}
 	return nil
 }

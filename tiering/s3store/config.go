@@ -51,7 +51,12 @@ type Config struct {
 	ResponseHeaderTimeout time.Duration
 	// ListPageSize is ListObjectsV2's MaxKeys; default 1000 (S3's maximum).
 	ListPageSize int32
-	Logger       *slog.Logger // nil = discard
+	// DeleteVersions makes Delete remove every version of the key (and its delete
+	// markers), for versioned buckets such as those with S3 Object Lock, where a plain
+	// DELETE only adds a delete marker and keeps the data. A version still under Object
+	// Lock retention is refused (tiering.ErrAccessDenied). Default false.
+	DeleteVersions bool
+	Logger         *slog.Logger // nil = discard
 }
 
 // Validate reports a configuration that cannot work.

@@ -29,6 +29,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -180,22 +181,38 @@ func (s *Store) putOptions(in *s3.PutObjectInput) {
 
 // Put implements tiering.ObjectStore.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return s.put(ctx, key, r, size, nil)
+}
+
+// PutRetained implements tiering.RetainingPutter: the PUT (or multipart upload) carries the
+// Object Lock mode and retain-until date, and Content-MD5 (which S3 requires with them).
+func (s *Store) PutRetained(ctx context.Context, key string, r io.Reader, size int64, lock tiering.ObjectLock) error {
+	return s.put(ctx, key, r, size, &lock)
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, lock *tiering.ObjectLock) error {
 	if size < 0 {
 		return fmt.Errorf("s3store: cannot put %q: negative size %d", key, size)
 	}
 	if size > s.cfg.MultipartThreshold {
-		return s.putMultipart(ctx, key, r, size)
+		return s.putMultipart(ctx, key, r, size, lock)
 	}
 	buf := make([]byte, size)
 	if err := readBody(ctx, r, buf, true); err != nil {
 		return fmt.Errorf("s3store: cannot put %q: %w", key, err)
 	}
-	_, err := s.putObject(ctx, key, buf, nil)
+	_, err := s.putObject(ctx, key, buf, nil, lock)
 	return err
 }
 
-// putObject sends one PUT, retried; ifMatch nil means unconditional, "" means create-only.
-func (s *Store) putObject(ctx context.Context, key string, buf []byte, ifMatch *string) (string, error) {
+func contentMD5(b []byte) *string {
+	sum := md5.Sum(b)
+	return aws.String(base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+// putObject sends one PUT, retried; ifMatch nil means unconditional, "" means create-only;
+// lock nil means no Object Lock.
+func (s *Store) putObject(ctx context.Context, key string, buf []byte, ifMatch *string, lock *tiering.ObjectLock) (string, error) {
 	var etag string
 	op := "put"
 	if ifMatch != nil {
@@ -210,6 +227,11 @@ func (s *Store) putObject(ctx context.Context, key string, buf []byte, ifMatch *
 			ContentLength: aws.Int64(int64(len(buf))),
 		}
 		s.putOptions(in)
+		if lock != nil {
+			in.ObjectLockMode = types.ObjectLockMode(lock.Mode)
+			in.ObjectLockRetainUntilDate = aws.Time(lock.Until)
+			in.ContentMD5 = contentMD5(buf)
+		}
 		if ifMatch != nil {
 			if *ifMatch == "" {
 				in.IfNoneMatch = aws.String("*")
@@ -266,10 +288,10 @@ func (s *Store) PutIf(ctx context.Context, key string, r io.Reader, size int64, 
 	if err := readBody(ctx, r, buf, true); err != nil {
 		return "", fmt.Errorf("s3store: cannot put %q: %w", key, err)
 	}
-	return s.putObject(ctx, key, buf, &ifMatch)
+	return s.putObject(ctx, key, buf, &ifMatch, nil)
 }
 
-func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size int64, lock *tiering.ObjectLock) (err error) {
 	partSize := s.cfg.PartSize
 	if (size+partSize-1)/partSize > maxParts {
 		partSize = (size + maxParts - 1) / maxParts
@@ -283,6 +305,10 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size 
 	}
 	if s.cfg.StorageClass != "" {
 		create.StorageClass = types.StorageClass(s.cfg.StorageClass)
+	}
+	if lock != nil {
+		create.ObjectLockMode = types.ObjectLockMode(lock.Mode)
+		create.ObjectLockRetainUntilDate = aws.Time(lock.Until)
 	}
 	var uploadID string
 	if err := s.retryLoop(ctx, "create multipart upload", key, func(ctx context.Context, _ int) error {
@@ -309,10 +335,14 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size 
 			return fmt.Errorf("s3store: cannot put %q: part %d: %w", key, num, err)
 		}
 		var etag string
+		var md5sum *string
+		if lock != nil {
+			md5sum = contentMD5(body)
+		}
 		if err := s.retryLoop(ctx, "upload part", key, func(ctx context.Context, _ int) error {
 			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
 				Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID, PartNumber: aws.Int32(num),
-				Body: bytes.NewReader(body), ContentLength: aws.Int64(n),
+				Body: bytes.NewReader(body), ContentLength: aws.Int64(n), ContentMD5: md5sum,
 			})
 			if err == nil {
 				etag = aws.ToString(out.ETag)
@@ -523,8 +553,12 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(tiering.ObjectI
 	}
 }
 
-// Delete implements tiering.ObjectStore. S3 answers 204 for a missing key too.
+// Delete implements tiering.ObjectStore. S3 answers 204 for a missing key too. With
+// Config.DeleteVersions it deletes every version of key.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if s.cfg.DeleteVersions {
+		return s.deleteVersions(ctx, key)
+	}
 	return s.retryLoop(ctx, "delete", key, func(ctx context.Context, _ int) error {
 		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
 		if isNotFound(err) {
@@ -544,6 +578,59 @@ func (s *Store) CheckCredentials(ctx context.Context) error {
 	}
 	if _, err := cp.Retrieve(ctx); err != nil {
 		return fmt.Errorf("s3store: no credentials: %w", err)
+	}
+	return nil
+}
+
+var _ tiering.RetainingPutter = (*Store)(nil)
+
+// deleteVersions deletes every version and delete marker of key, the oldest last; the
+// first refusal (a version under Object Lock retention) is returned.
+func (s *Store) deleteVersions(ctx context.Context, key string) error {
+	var versions []string
+	err := s.retryLoop(ctx, "list versions", key, func(ctx context.Context, _ int) error {
+		versions = versions[:0]
+		in := &s3.ListObjectVersionsInput{Bucket: &s.cfg.Bucket, Prefix: &key}
+		for {
+			out, err := s.client.ListObjectVersions(ctx, in)
+			if err != nil {
+				return err
+			}
+			for _, v := range out.Versions {
+				if aws.ToString(v.Key) == key {
+					versions = append(versions, aws.ToString(v.VersionId))
+				}
+			}
+			for _, m := range out.DeleteMarkers {
+				if aws.ToString(m.Key) == key {
+					versions = append(versions, aws.ToString(m.VersionId))
+				}
+			}
+			if !aws.ToBool(out.IsTruncated) {
+				return nil
+			}
+			in.KeyMarker, in.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range versions {
+		err := s.retryLoop(ctx, "delete version", key, func(ctx context.Context, _ int) error {
+			_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key, VersionId: aws.String(v)})
+			if isNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			if apiCode(err) == "AccessDenied" || strings.Contains(err.Error(), "WORM protected") {
+				// AWS answers 403 AccessDenied for a version under retention, MinIO 400
+				// InvalidRequest "Object is WORM protected".
+				return fmt.Errorf("%w: %w", tiering.ErrRetained, err)
+			}
+			return err
+		}
 	}
 	return nil
 }

@@ -4,7 +4,7 @@
 // tests of the uploader, the remote reader and the broker's behaviour during an outage).
 //
 // Decorators keep optional capabilities: Prefix and Metrics return a value implementing
-// tiering.ConditionalPutter exactly when the wrapped store does. They compose; the usual
+// tiering.ConditionalPutter (and tiering.RetainingPutter) exactly when the wrapped store does. They compose; the usual
 // order is Metrics(Prefix(store)), so that metrics count what the broker asked for.
 package storewrap
 
@@ -25,6 +25,28 @@ const (
 
 // Ops lists every Op.
 var Ops = []Op{OpPut, OpPutIf, OpGet, OpStat, OpList, OpDelete}
+
+// withCaps returns base extended with the optional capabilities inner has:
+// ConditionalPutter (through putIf) and RetainingPutter (through retain).
+func withCaps[T tiering.ObjectStore](base T, inner tiering.ObjectStore,
+	putIf func(cp tiering.ConditionalPutter) tiering.ConditionalPutter,
+	retain func(rp tiering.RetainingPutter) tiering.RetainingPutter) tiering.ObjectStore {
+	rp, ok := inner.(tiering.RetainingPutter)
+	if !ok {
+		return withCond(base, inner, putIf)
+	}
+	if cp, ok := inner.(tiering.ConditionalPutter); ok {
+		return struct {
+			tiering.ObjectStore
+			tiering.ConditionalPutter
+			tiering.RetainingPutter
+		}{base, putIf(cp), retain(rp)}
+	}
+	return struct {
+		tiering.ObjectStore
+		tiering.RetainingPutter
+	}{base, retain(rp)}
+}
 
 // withCond returns base, or base extended with inner's PutIf when inner has one.
 func withCond[T tiering.ObjectStore](base T, inner tiering.ObjectStore, putIf func(cp tiering.ConditionalPutter) tiering.ConditionalPutter) tiering.ObjectStore {

@@ -78,9 +78,27 @@ func Metrics(s tiering.ObjectStore, reg prometheus.Registerer) tiering.ObjectSto
 // WithMetrics wraps s with existing collectors.
 func WithMetrics(s tiering.ObjectStore, m *RemoteMetrics) tiering.ObjectStore {
 	ms := &metered{s: s, m: m}
-	return withCond(ms, s, func(cp tiering.ConditionalPutter) tiering.ConditionalPutter {
+	return withCaps(ms, s, func(cp tiering.ConditionalPutter) tiering.ConditionalPutter {
 		return meteredCond{ms: ms, cp: cp}
+	}, func(rp tiering.RetainingPutter) tiering.RetainingPutter {
+		return meteredRetain{ms: ms, rp: rp}
 	})
+}
+
+// meteredRetain counts PutRetained as a put.
+type meteredRetain struct {
+	ms *metered
+	rp tiering.RetainingPutter
+}
+
+func (c meteredRetain) PutRetained(ctx context.Context, key string, r io.Reader, size int64, lock tiering.ObjectLock) error {
+	start := time.Now()
+	err := c.rp.PutRetained(ctx, key, r, size, lock)
+	c.ms.observe(OpPut, start, err)
+	if err == nil {
+		c.ms.m.Bytes.WithLabelValues(string(OpPut)).Add(float64(size))
+	}
+	return err
 }
 
 type metered struct {

@@ -17,9 +17,20 @@ func Prefix(s tiering.ObjectStore, prefix string) tiering.ObjectStore {
 		return s
 	}
 	p := &prefixed{s: s, prefix: prefix + "/"}
-	return withCond(p, s, func(cp tiering.ConditionalPutter) tiering.ConditionalPutter {
+	return withCaps(p, s, func(cp tiering.ConditionalPutter) tiering.ConditionalPutter {
 		return prefixedCond{p: p, cp: cp}
+	}, func(rp tiering.RetainingPutter) tiering.RetainingPutter {
+		return prefixedRetain{p: p, rp: rp}
 	})
+}
+
+type prefixedRetain struct {
+	p  *prefixed
+	rp tiering.RetainingPutter
+}
+
+func (c prefixedRetain) PutRetained(ctx context.Context, key string, r io.Reader, size int64, lock tiering.ObjectLock) error {
+	return c.rp.PutRetained(ctx, c.p.prefix+key, r, size, lock)
 }
 
 type prefixed struct {

@@ -225,3 +225,38 @@ func TestFaultyModes(t *testing.T) {
 		t.Fatalf("put_if on a plain store: %v", err)
 	}
 }
+
+// retainer is a store with PutRetained, recording the keys and locks it was given.
+type retainer struct {
+	tiering.ObjectStore
+	keys  []string
+	locks []tiering.ObjectLock
+}
+
+func (r *retainer) PutRetained(ctx context.Context, key string, rd io.Reader, size int64, lock tiering.ObjectLock) error {
+	r.keys, r.locks = append(r.keys, key), append(r.locks, lock)
+	return r.ObjectStore.Put(ctx, key, rd, size)
+}
+
+// Prefix and Metrics keep a RetainingPutter (prefixing its keys) and invent none.
+func TestWrappersKeepRetainingPutter(t *testing.T) {
+	inner := &retainer{ObjectStore: memstore.New()}
+	s := storewrap.Metrics(storewrap.Prefix(inner, "p"), prometheus.NewRegistry())
+	rp, ok := s.(tiering.RetainingPutter)
+	if !ok {
+		t.Fatal("Metrics(Prefix(...)) lost the RetainingPutter")
+	}
+	lock := tiering.ObjectLock{Mode: "GOVERNANCE", Until: time.Unix(2e9, 0)}
+	if err := rp.PutRetained(t.Context(), "k", strings.NewReader("v"), 1, lock); err != nil {
+		t.Fatal(err)
+	}
+	if len(inner.keys) != 1 || inner.keys[0] != "p/k" || inner.locks[0] != lock {
+		t.Fatalf("inner got %q %v", inner.keys, inner.locks)
+	}
+	if _, ok := s.(tiering.ConditionalPutter); ok {
+		t.Error("a ConditionalPutter invented")
+	}
+	if _, ok := storewrap.Metrics(memstore.New(), nil).(tiering.RetainingPutter); ok {
+		t.Error("Metrics invented a RetainingPutter")
+	}
+}
