@@ -211,6 +211,16 @@ func (n *Node) reconcile(now time.Time) {
 	}
 }
 
+// IsActiveController reports whether this node is the leader and ready to serve
+// controller operations.
+func (n *Node) IsActiveController() bool {
+	if err := n.lockController(); err != nil {
+		return false
+	}
+	n.ctl.mu.Unlock()
+	return true
+}
+
 // lockController takes the controller lock if this node is the ready leader.
 func (n *Node) lockController() error {
 	n.ctl.mu.Lock()

@@ -36,6 +36,9 @@ type fsm struct {
 var _ raft.FSM = (*fsm)(nil)
 
 func newFSM(logger *slog.Logger) *fsm {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	f := &fsm{logger: logger, changed: make(chan struct{})}
 	f.image.Store(NewImage())
 	return f
