@@ -17,8 +17,9 @@ var ErrConflict = errors.New("cluster: record precondition does not hold")
 // published: readers share it without locks and must not modify it (or any map, slice or
 // Topic it reaches). Each applied entry produces a new Image that shares unchanged topics.
 type Image struct {
-	// Version is the Raft index of the last entry applied (0: empty image). Versions
-	// only grow; Watch waits for a version greater than the caller's.
+	// Version is the Raft index of the last metadata entry applied (0: empty image).
+	// Raft's own entries (configuration changes, no-ops) do not move it. Versions only
+	// grow; Watch waits for a version greater than the caller's.
 	Version        uint64                  `json:"version"`
 	Brokers        map[int32]Broker        `json:"brokers"`
 	Topics         map[string]*Topic       `json:"topics"` // by name

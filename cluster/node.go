@@ -244,12 +244,14 @@ func Open(cfg NodeConfig) (*Node, error) {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stop)
-		n.wg.Wait()
+		// Raft first: a controller write in flight then fails at once instead of
+		// waiting out its timeout.
 		if n.raft != nil {
 			if err := n.raft.Shutdown().Error(); err != nil {
 				n.closeErr = fmt.Errorf("cannot shut down Raft: %w", err)
 			}
 		}
+		n.wg.Wait()
 		n.closeResources()
 	})
 	return n.closeErr

@@ -93,7 +93,7 @@ func TestDecodeEntryErrors(t *testing.T) {
 }
 
 // FuzzDecodeEntry: any input either decodes into records that re-encode and decode to
-// the same records and apply to an image without panicking, or fails with ErrBadRecord.
+// the same encoding and apply to an image without panicking, or fails with ErrBadRecord.
 func FuzzDecodeEntry(f *testing.F) {
 	for _, r := range everyRecord {
 		b, err := EncodeEntry(r)
@@ -119,9 +119,14 @@ func FuzzDecodeEntry(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoded records do not re-encode: %v", err)
 		}
+		// Encoding is a fixed point after one decode (an empty and a nil payload are
+		// the same record, so compare encodings rather than Go values).
 		recs2, err := DecodeEntry(again)
-		if err != nil || !reflect.DeepEqual(recs, recs2) {
-			t.Fatalf("re-decode: %v\n%#v\n%#v", err, recs, recs2)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if again2, err := EncodeEntry(recs2...); err != nil || !bytes.Equal(again, again2) {
+			t.Fatalf("re-encode differs: %v\n%s\n%s", err, again, again2)
 		}
 		// Apply to an empty image and to one holding the topic the seeds name.
 		NewImage().apply(1, recs)
