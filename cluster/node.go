@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -50,12 +49,12 @@ type NodeConfig struct {
 	NodeID int32
 	// Dir holds raft.db (the bolt log and stable store) and snapshots/. Created if missing.
 	Dir string
-	// BindAddr is the Raft transport's listen address, e.g. "127.0.0.1:9093". Ignored
-	// when Transport is set.
+	// BindAddr is the controller listener's listen address, e.g. ":9093"; the node's
+	// voter entry is what it advertises. Ignored when Transport is set.
 	BindAddr string
-	// Transport, if set, is used instead of a TCP transport on BindAddr (tests open
+	// Transport, if set, is used instead of listening on BindAddr (tests open
 	// transports first to learn their ports). Open takes ownership: Close closes it.
-	Transport *raft.NetworkTransport
+	Transport *Transport
 	// Voters is the static quorum. On first start (no Raft state in Dir) every voter
 	// bootstraps the same configuration; later starts use the stored one.
 	Voters []Voter
@@ -135,6 +134,7 @@ type Node struct {
 	logger *slog.Logger
 	raft   *raft.Raft
 	fsm    *fsm
+	tr     *Transport
 	trans  *raft.NetworkTransport
 	store  *raftboltdb.BoltStore
 
@@ -144,23 +144,6 @@ type Node struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// NewTCPTransport opens a Raft TCP transport on bind (host:port; port 0 picks one).
-func NewTCPTransport(bind string, logger *slog.Logger) (*raft.NetworkTransport, error) {
-	addr, err := net.ResolveTCPAddr("tcp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("cannot resolve Raft address %q: %w", bind, err)
-	}
-	var advertise net.Addr
-	if addr.Port != 0 && !addr.IP.IsUnspecified() && addr.IP != nil {
-		advertise = addr
-	}
-	t, err := raft.NewTCPTransportWithLogger(bind, advertise, 3, 10*time.Second, hclogFor(logger))
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen for Raft on %q: %w", bind, err)
-	}
-	return t, nil
 }
 
 // Open starts the node: it opens (or creates) the bolt store and snapshots in cfg.Dir,
@@ -181,14 +164,21 @@ func Open(cfg NodeConfig) (*Node, error) {
 			n.closeResources()
 		}
 	}()
-	n.trans = cfg.Transport
-	if n.trans == nil {
-		t, err := NewTCPTransport(cfg.BindAddr, n.logger)
+	n.tr = cfg.Transport
+	if n.tr == nil {
+		adv := ""
+		for _, v := range cfg.Voters {
+			if v.ID == cfg.NodeID {
+				adv = v.Addr
+			}
+		}
+		t, err := Listen(cfg.BindAddr, adv, n.logger)
 		if err != nil {
 			return nil, err
 		}
-		n.trans = t
+		n.tr = t
 	}
+	n.trans = n.tr.net
 	path := filepath.Join(cfg.Dir, "raft.db")
 	store, err := raftboltdb.NewBoltStore(path)
 	if err != nil {
@@ -217,11 +207,7 @@ func Open(cfg NodeConfig) (*Node, error) {
 	if !has {
 		var servers []raft.Server
 		for _, v := range cfg.Voters {
-			addr := raft.ServerAddress(v.Addr)
-			if v.ID == cfg.NodeID {
-				addr = n.trans.LocalAddr()
-			}
-			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(v.ID))), Address: addr})
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(v.ID))), Address: raft.ServerAddress(v.Addr)})
 		}
 		if err := raft.BootstrapCluster(rc, store, store, snaps, n.trans, raft.Configuration{Servers: servers}); err != nil {
 			return nil, fmt.Errorf("cannot bootstrap metadata quorum: %w", err)
@@ -232,6 +218,7 @@ func Open(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("cannot start Raft: %w", err)
 	}
 	n.raft = r
+	n.tr.mux.setHandler(n.serveRPC)
 	ok = true
 	n.wg.Add(1)
 	go n.controllerLoop()
@@ -258,8 +245,8 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeResources() {
-	if n.trans != nil {
-		n.trans.Close()
+	if n.tr != nil {
+		n.tr.Close()
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil && n.closeErr == nil {

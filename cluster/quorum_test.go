@@ -36,6 +36,7 @@ type testCluster struct {
 	dirs   []string
 	addrs  []string
 	voters []Voter
+	trs    []*Transport // first transports, opened before the nodes
 	mu     sync.Mutex
 	nodes  []*Node // nil: stopped
 }
@@ -50,17 +51,17 @@ func startCluster(t *testing.T, n int, cfg NodeConfig) *testCluster {
 	c := &testCluster{t: t, cfg: cfg, nodes: make([]*Node, n)}
 	base := t.TempDir()
 	for i := range n {
-		tr, err := NewTCPTransport("127.0.0.1:0", nil)
+		tr, err := Listen("127.0.0.1:0", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.addrs = append(c.addrs, string(tr.LocalAddr()))
+		c.addrs = append(c.addrs, tr.Addr())
 		c.dirs = append(c.dirs, fmt.Sprintf("%s/node%d", base, i+1))
-		c.voters = append(c.voters, Voter{ID: int32(i + 1), Addr: string(tr.LocalAddr())})
-		c.nodes[i] = &Node{trans: tr} // placeholder until Open
+		c.voters = append(c.voters, Voter{ID: int32(i + 1), Addr: tr.Addr()})
+		c.trs = append(c.trs, tr)
 	}
 	for i := range n {
-		c.open(i, c.nodes[i].trans)
+		c.open(i, c.trs[i])
 	}
 	t.Cleanup(func() {
 		for i := range n {
@@ -70,19 +71,19 @@ func startCluster(t *testing.T, n int, cfg NodeConfig) *testCluster {
 	return c
 }
 
-func (c *testCluster) open(i int, tr interface{}) {
+func (c *testCluster) open(i int, tr *Transport) {
 	c.t.Helper()
 	cfg := c.cfg
 	cfg.NodeID = int32(i + 1)
 	cfg.Dir = c.dirs[i]
 	cfg.Voters = c.voters
 	if tr != nil {
-		cfg.Transport = c.nodes[i].trans
+		cfg.Transport = tr
 	} else {
 		// Reuse the node's address: the others know it from the quorum configuration.
 		var err error
 		for range 50 {
-			if cfg.Transport, err = NewTCPTransport(c.addrs[i], nil); err == nil {
+			if cfg.Transport, err = Listen(c.addrs[i], "", nil); err == nil {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
