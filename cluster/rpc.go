@@ -143,6 +143,11 @@ type watchRequest struct {
 	WaitMs int64  `json:"waitMs"`
 }
 
+type leaderInfo struct {
+	ID   int32  `json:"id"`
+	Addr string `json:"addr"`
+}
+
 type producerIDsRequest struct {
 	NodeID      int32 `json:"nodeId"`
 	BrokerEpoch int64 `json:"brokerEpoch"`
@@ -257,6 +262,9 @@ func (n *Node) dispatchRPC(ctx context.Context, req rpcRequest) (any, error) {
 			return nil, err
 		}
 		return nil, n.AlterSCRAM(ctx, r)
+	case "leader":
+		id, addr := n.Leader()
+		return leaderInfo{ID: id, Addr: addr}, nil
 	case "watch":
 		r, err := decodeBody[watchRequest](req.Body)
 		if err != nil {
@@ -453,6 +461,16 @@ func (c *Client) AlterACLs(ctx context.Context, recs []ACLRecord) error {
 // AlterSCRAM implements Controller.
 func (c *Client) AlterSCRAM(ctx context.Context, recs []SCRAMRecord) error {
 	return c.call(ctx, "alterScram", recs, nil)
+}
+
+// Leader asks the quorum which node leads it (the active controller); id -1: no leader
+// known to the node that answered (an election is under way).
+func (c *Client) Leader(ctx context.Context) (id int32, addr string, err error) {
+	var li leaderInfo
+	if err := c.call(ctx, "leader", struct{}{}, &li); err != nil {
+		return -1, "", err
+	}
+	return li.ID, li.Addr, nil
 }
 
 // Image implements Controller: the newest image Watch fetched (empty before the first).
