@@ -72,7 +72,7 @@ type muxLayer struct {
 	closed    chan struct{}
 	wg        sync.WaitGroup
 	mu        sync.Mutex
-	conns     map[net.Conn]bool // open RPC connections, closed by Close
+	conns     map[net.Conn]bool // open accepted connections (Raft's and RPC), closed by Close
 }
 
 var _ raft.StreamLayer = (*muxLayer)(nil)
@@ -109,29 +109,47 @@ func (m *muxLayer) route(c net.Conn) {
 	}
 	c.SetReadDeadline(time.Time{})
 	if b[0] != rpcMagic {
-		select {
-		case m.raftConns <- &prefixConn{Conn: c, prefix: b[0], pending: true}:
-		case <-m.closed:
+		// Raft's handler closes the connection when done; Close closes the rest, so
+		// a closed node drops its peers' connections as a dead process would.
+		pc := &prefixConn{Conn: c, prefix: b[0], pending: true, m: m}
+		if !m.track(c) {
 			c.Close()
+			return
+		}
+		select {
+		case m.raftConns <- pc:
+		case <-m.closed:
+			pc.Close()
 		}
 		return
 	}
 	h := m.handler.Load()
-	m.mu.Lock()
-	open := m.conns != nil && h != nil
-	if open {
-		m.conns[c] = true
-	}
-	m.mu.Unlock()
-	if !open {
+	if h == nil || !m.track(c) {
 		c.Close()
 		return
 	}
 	(*h)(m.ctx, c)
-	m.mu.Lock()
-	delete(m.conns, c)
-	m.mu.Unlock()
+	m.untrack(c)
 	c.Close()
+}
+
+// track records an open connection for Close; false when the layer is closed.
+func (m *muxLayer) track(c net.Conn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conns == nil {
+		return false
+	}
+	m.conns[c] = true
+	return true
+}
+
+func (m *muxLayer) untrack(c net.Conn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conns != nil {
+		delete(m.conns, c)
+	}
 }
 
 func (m *muxLayer) setHandler(h func(context.Context, net.Conn)) { m.handler.Store(&h) }
@@ -146,7 +164,8 @@ func (m *muxLayer) Accept() (net.Conn, error) {
 	}
 }
 
-// Close implements net.Listener: it stops accepting, closes RPC connections and waits.
+// Close implements net.Listener: it stops accepting, closes every accepted connection and
+// waits for its goroutines.
 func (m *muxLayer) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.closed)
@@ -176,6 +195,12 @@ type prefixConn struct {
 	net.Conn
 	prefix  byte
 	pending bool
+	m       *muxLayer
+}
+
+func (c *prefixConn) Close() error {
+	c.m.untrack(c.Conn)
+	return c.Conn.Close()
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
