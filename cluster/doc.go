@@ -57,20 +57,26 @@
 //
 // # How the broker will use it (contract for the rest of issue 20)
 //
-//   - Reaching the controller. A broker calls Controller; in a combined node that is the
-//     local Node, otherwise a client that forwards to the active controller (named by
-//     NotControllerError) over the controller listener. The forwarding transport (Kafka's
+//   - Reaching the controller. A broker calls a Controller: the local Node or, from any
+//     process, a Client, which speaks the controller RPC (rpc.go: length-prefixed JSON
+//     frames on the controller listener, told apart from Raft's connections by their
+//     first byte) and follows NOT_CONTROLLER to the leader. All writes are conditional,
+//     so the Client's retries after a lost answer are safe. Kafka's own
 //     BrokerRegistration 62 / BrokerHeartbeat 63 / AlterPartition 56 /
-//     AllocateProducerIds 67 over kmsg, so Kafka tools can talk to it) is not built yet.
-//     Every call is retried on ErrNotController with backoff; all writes are conditional,
-//     so a retry after a lost answer is safe.
-//   - Metadata image. Each broker follows the image (Node.Watch on a voter; a broker-only
-//     node will fetch the log as a Raft non-voter, raft.AddNonvoter, so it needs no new
-//     protocol). Metadata, DescribeCluster, DescribeTopicPartitions and FindCoordinator
-//     answer from the newest image the broker has applied: brokers = unfenced brokers'
-//     listeners of the connection's listener name; per partition leader, leader epoch,
-//     replicas, ISR; offline partitions LEADER_NOT_AVAILABLE. The image version is the
-//     broker's "metadata offset" for its heartbeat.
+//     AllocateProducerIds 67 can later be served on the same port behind the same
+//     interface, for Kafka's tools.
+//   - Metadata image. Each broker follows the image with Watch (a voter reads its own
+//     node; others long-poll a controller, receiving the whole image per change, which
+//     is fine to ~10^4 partitions; beyond that, deltas or a Raft non-voter). Metadata,
+//     DescribeCluster, DescribeTopicPartitions and FindCoordinator answer from the
+//     newest image the broker has applied: brokers = unfenced brokers' listeners of the
+//     connection's listener name; per partition leader, leader epoch, replicas, ISR;
+//     offline partitions LEADER_NOT_AVAILABLE. The cluster id must become an image
+//     record written once by the first controller (today every broker makes its own).
+//   - Today (cmd/strata serve, cluster.go): with process.roles naming a quorum of more
+//     than this node, serve opens the Node (controller role) and runs the broker's
+//     registration and heartbeat loop with a controlled shutdown on stop; the data path
+//     is still the single broker's, which serve says in a warning at start.
 //   - Becoming leader or follower. On each new image the broker diffs its partitions:
 //     replicas it holds but no longer leads become followers, newly led ones leaders
 //     (with the image's leader epoch). Produce, ListOffsets, OffsetForLeaderEpoch and
