@@ -14,7 +14,7 @@ import (
 
 // waitFor polls cond until it returns nil; the bound is generous because the machine is
 // shared, and a passing test returns as soon as the condition holds.
-func waitFor(t *testing.T, what string, cond func() error) {
+func waitFor(t testing.TB, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -31,7 +31,7 @@ func waitFor(t *testing.T, what string, cond func() error) {
 
 // testCluster is a quorum of in-process nodes on loopback TCP.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    NodeConfig
 	dirs   []string
 	addrs  []string
@@ -41,12 +41,15 @@ type testCluster struct {
 	nodes  []*Node // nil: stopped
 }
 
+// fastConfig keeps raft's default timings (1s heartbeat and election timeouts, 500ms
+// leader lease): shorter ones made leaders step down on this shared 2-core machine when a
+// bolt fsync stalled. Sessions are long unless a test shortens them; snapshots are taken
+// only when a test asks.
 func fastConfig() NodeConfig {
-	return NodeConfig{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond, SessionTimeout: time.Minute, SnapshotThreshold: 1 << 20, SnapshotInterval: time.Hour}
+	return NodeConfig{SessionTimeout: time.Minute, SnapshotThreshold: 1 << 20, SnapshotInterval: time.Hour}
 }
 
-func startCluster(t *testing.T, n int, cfg NodeConfig) *testCluster {
+func startCluster(t testing.TB, n int, cfg NodeConfig) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, cfg: cfg, nodes: make([]*Node, n)}
 	base := t.TempDir()
@@ -228,11 +231,22 @@ func (c *testCluster) heartbeater(id int32, epoch int64) (stop func()) {
 func (c *testCluster) createTopics(specs ...TopicSpec) []CreateTopicResult {
 	c.t.Helper()
 	var res []CreateTopicResult
+	attempts := 0
 	c.do(func(n *Node) (err error) {
+		if n.IsLeader() {
+			attempts++
+		}
 		res, err = n.CreateTopics(c.t.Context(), specs)
 		return err
 	})
-	for _, r := range res {
+	for i, r := range res {
+		// A retry after a leadership change finds the topic its first try committed.
+		if errors.Is(r.Err, ErrTopicExists) && attempts > 1 {
+			if tp := c.active().Image().Topics[r.Name]; tp != nil {
+				res[i] = CreateTopicResult{Name: r.Name, ID: tp.ID}
+				continue
+			}
+		}
 		if r.Err != nil {
 			c.t.Fatalf("create topic %s: %v", r.Name, r.Err)
 		}
@@ -255,8 +269,9 @@ func TestQuorumReplicatesMetadata(t *testing.T) {
 			return err
 		})
 	}
-	if blocks[0].FirstID != 0 || blocks[1].FirstID != ProducerIDBlockSize {
-		t.Fatalf("producer id blocks %+v", blocks)
+	// Blocks never overlap. (A retry after a lost answer may skip a block, as in Kafka.)
+	if blocks[1].FirstID < blocks[0].FirstID+int64(blocks[0].Size) {
+		t.Fatalf("producer id blocks overlap: %+v", blocks)
 	}
 	// A follower refuses controller writes and names the leader.
 	for _, n := range c.live() {
@@ -284,7 +299,7 @@ func TestQuorumReplicatesMetadata(t *testing.T) {
 	if len(leaders) != 3 {
 		t.Fatalf("leaders not spread over the brokers: %v", leaders)
 	}
-	if im.NextProducerID != 2*ProducerIDBlockSize || len(im.Brokers) != 3 || im.Brokers[2].Fenced || im.Brokers[3].Listeners[0].Port != 9003 {
+	if im.NextProducerID != blocks[1].FirstID+ProducerIDBlockSize || len(im.Brokers) != 3 || im.Brokers[2].Fenced || im.Brokers[3].Listeners[0].Port != 9003 {
 		t.Fatalf("image: next pid %d, brokers %+v", im.NextProducerID, im.Brokers)
 	}
 }
@@ -294,8 +309,9 @@ func TestQuorumLeaderFailover(t *testing.T) {
 	old := c.active()
 	c.registerBrokers(1, 2, 3)
 	c.createTopics(TopicSpec{Name: "before", NumPartitions: 3, ReplicationFactor: 3})
-	c.do(func(n *Node) error {
-		_, err := n.AllocateProducerIDs(t.Context(), 2, n.Image().Brokers[2].Epoch)
+	var first ProducerIDBlock
+	c.do(func(n *Node) (err error) {
+		first, err = n.AllocateProducerIDs(t.Context(), 2, n.Image().Brokers[2].Epoch)
 		return err
 	})
 	c.converged()
@@ -314,8 +330,8 @@ func TestQuorumLeaderFailover(t *testing.T) {
 		blk, err = n.AllocateProducerIDs(t.Context(), 2, n.Image().Brokers[2].Epoch)
 		return err
 	})
-	if blk.FirstID != ProducerIDBlockSize {
-		t.Fatalf("producer ids after failover start at %d, want %d (no id handed out twice)", blk.FirstID, ProducerIDBlockSize)
+	if blk.FirstID < first.FirstID+int64(first.Size) {
+		t.Fatalf("producer ids after failover start at %d, inside the block %+v handed out before", blk.FirstID, first)
 	}
 	// The old leader comes back from its bolt store and catches up as a follower.
 	c.restart(old.ID())
@@ -361,8 +377,8 @@ func TestQuorumRestartFromSnapshot(t *testing.T) {
 		t.Fatalf("restart restored version %d, want the snapshot's %d", r, snapVersion)
 	}
 	im := c.converged()
-	if im.NextProducerID != 35*ProducerIDBlockSize {
-		t.Fatalf("next producer id %d", im.NextProducerID)
+	if im.NextProducerID < 35*ProducerIDBlockSize {
+		t.Fatalf("next producer id %d after 35 blocks", im.NextProducerID)
 	}
 	// Only the tail after the snapshot was replayed, not the history.
 	if a := g.fsm.applied.Load(); a == 0 || a > total-snapVersion {
@@ -381,8 +397,8 @@ func TestQuorumRestartFromSnapshot(t *testing.T) {
 		blk, err = n.AllocateProducerIDs(t.Context(), 1, epochs[1])
 		return err
 	})
-	if blk.FirstID != 35*ProducerIDBlockSize {
-		t.Fatalf("after a full restart the next block starts at %d", blk.FirstID)
+	if blk.FirstID != im.NextProducerID {
+		t.Fatalf("after a full restart the next block starts at %d, want %d", blk.FirstID, im.NextProducerID)
 	}
 }
 
@@ -395,7 +411,7 @@ func partitionOf(im *Image, topic string, p int) Partition {
 
 func TestQuorumFencesBrokerAndMovesLeadership(t *testing.T) {
 	cfg := fastConfig()
-	cfg.SessionTimeout = 1500 * time.Millisecond
+	cfg.SessionTimeout = 3 * time.Second // heartbeats every 100ms: only a stopped broker misses it
 	c := startCluster(t, 3, cfg)
 	ctx := t.Context()
 	epochs := c.registerBrokers(1, 2, 3)

@@ -89,7 +89,7 @@ func TestServeClusterProcesses(t *testing.T) {
 			"--listeners", "PLAINTEXT://127.0.0.1:0,CONTROLLER://"+addrs[i],
 			"--set", "process.roles=broker,controller", "--set", fmt.Sprint("node.id=", i+1),
 			"--set", "controller.quorum.voters="+strings.Join(voters, ","), "--set", "controller.listener.names=CONTROLLER",
-			"--set", "broker.session.timeout.ms=2000", "--set", "broker.heartbeat.interval.ms=200")
+			"--set", "broker.session.timeout.ms=4000", "--set", "broker.heartbeat.interval.ms=250")
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
