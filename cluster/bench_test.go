@@ -35,3 +35,28 @@ func BenchmarkCreateTopics(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateTopicsOneRequest creates 1,000 single-partition RF=3 topics in one
+// CreateTopics call (entries pipelined through raft) and reports topics/s.
+func BenchmarkCreateTopicsOneRequest(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		c := startCluster(b, 3, fastConfig())
+		c.registerBrokers(1, 2, 3)
+		specs := make([]TopicSpec, 1000)
+		for i := range specs {
+			specs[i] = TopicSpec{Name: fmt.Sprintf("t%04d", i), NumPartitions: 1, ReplicationFactor: 3}
+		}
+		b.StartTimer()
+		start := time.Now()
+		res := c.createTopics(specs...)
+		b.ReportMetric(1000/time.Since(start).Seconds(), "topics/s")
+		b.StopTimer()
+		if len(res) != 1000 || len(c.converged().Topics) != 1000 {
+			b.Fatal("topics missing")
+		}
+		for i := range 3 {
+			c.stop(i)
+		}
+	}
+}

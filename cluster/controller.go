@@ -243,7 +243,11 @@ func (n *Node) writeLocked(recs ...Record) (applyResult, error) {
 	if err != nil {
 		return applyResult{}, err
 	}
-	f := n.raft.Apply(data, applyTimeout)
+	return n.waitApplied(n.raft.Apply(data, applyTimeout))
+}
+
+// waitApplied waits for an entry handed to raft.Apply and returns the image's answer.
+func (n *Node) waitApplied(f raft.ApplyFuture) (applyResult, error) {
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 			errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, raft.ErrEnqueueTimeout) {
@@ -418,34 +422,72 @@ func (n *Node) Heartbeat(ctx context.Context, req HeartbeatRequest) (HeartbeatRe
 
 // CreateTopics implements Controller.
 func (n *Node) CreateTopics(ctx context.Context, specs []TopicSpec) ([]CreateTopicResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := n.lockController(); err != nil {
 		return nil, err
 	}
 	defer n.ctl.mu.Unlock()
+	names := map[string]int{}
+	for _, s := range specs {
+		names[s.Name]++
+	}
+	// Every topic is its own entry; the entries are handed to raft together, so a
+	// request of many topics commits in a few pipelined rounds, not one per topic.
+	// Topics are independent: each entry's TopicRecord conflicts only on its own name.
+	im := n.Image()
 	results := make([]CreateTopicResult, len(specs))
+	futures := make([]raft.ApplyFuture, len(specs))
 	for i, s := range specs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if names[s.Name] > 1 {
+			results[i] = CreateTopicResult{Name: s.Name, Err: fmt.Errorf("cannot create topic %q: %w: named twice in one request", s.Name, ErrInvalidRequest)}
+			continue
 		}
-		results[i] = n.createTopicLocked(s)
-		var nc *NotControllerError
-		if errors.As(results[i].Err, &nc) {
-			return nil, results[i].Err
+		var recs []Record
+		results[i], recs = n.planTopic(im, s)
+		if results[i].Err != nil {
+			continue
 		}
+		data, err := EncodeEntry(recs...)
+		if err != nil {
+			results[i].Err = fmt.Errorf("cannot create topic %q: %w", s.Name, err)
+			continue
+		}
+		futures[i] = n.raft.Apply(data, applyTimeout)
+	}
+	var lost error
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		if _, err := n.waitApplied(f); err != nil {
+			var nc *NotControllerError
+			switch {
+			case errors.As(err, &nc):
+				lost = err
+			case errors.Is(err, ErrConflict):
+				err = fmt.Errorf("cannot create topic %q: %w: %v", specs[i].Name, ErrTopicExists, err)
+			}
+			results[i].Err = err
+		}
+	}
+	if lost != nil {
+		return nil, lost
 	}
 	return results, nil
 }
 
-func (n *Node) createTopicLocked(s TopicSpec) CreateTopicResult {
+// planTopic checks one topic against im and returns the records that create it.
+func (n *Node) planTopic(im *Image, s TopicSpec) (CreateTopicResult, []Record) {
 	res := CreateTopicResult{Name: s.Name}
-	fail := func(err error, format string, args ...any) CreateTopicResult {
+	fail := func(err error, format string, args ...any) (CreateTopicResult, []Record) {
 		res.Err = fmt.Errorf("cannot create topic %q: %w: %s", s.Name, err, fmt.Sprintf(format, args...))
-		return res
+		return res, nil
 	}
 	if err := validTopicName(s.Name); err != nil {
 		return fail(ErrInvalidTopic, "%v", err)
 	}
-	im := n.Image()
 	if _, ok := im.Topics[s.Name]; ok {
 		return fail(ErrTopicExists, "exists")
 	}
@@ -494,13 +536,7 @@ func (n *Node) createTopicLocked(s TopicSpec) CreateTopicResult {
 		recs = append(recs, PartitionRecord{TopicID: res.ID, Partition: int32(p), Replicas: slices.Clone(replicas),
 			ISR: isr, Leader: isr[0]})
 	}
-	if _, err := n.writeLocked(recs...); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return fail(ErrTopicExists, "%v", err)
-		}
-		res.Err = err
-	}
-	return res
+	return res, recs
 }
 
 // placeReplicas assigns rf replicas to each of numPartitions partitions, round-robin over

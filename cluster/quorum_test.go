@@ -532,6 +532,11 @@ func TestControllerChecks(t *testing.T) {
 	ct(TopicSpec{Name: "b", Assignments: [][]int32{{1, 7}}}, ErrInvalidReplicaAssignment)
 	ct(TopicSpec{Name: "b", Assignments: [][]int32{{1, 1}}}, ErrInvalidReplicaAssignment)
 	ct(TopicSpec{Name: "b", Assignments: [][]int32{{2, 1}}}, nil)
+	if res, err := n.CreateTopics(ctx, []TopicSpec{{Name: "d", NumPartitions: 1, ReplicationFactor: 1}, {Name: "e", NumPartitions: 1, ReplicationFactor: 1},
+		{Name: "d", NumPartitions: 1, ReplicationFactor: 1}}); err != nil || !errors.Is(res[0].Err, ErrInvalidRequest) ||
+		res[1].Err != nil || !errors.Is(res[2].Err, ErrInvalidRequest) || n.Image().Topics["d"] != nil || n.Image().Topics["e"] == nil {
+		t.Fatalf("a request naming d twice: %+v %v", res, err)
+	}
 	b := n.Image().Topics["b"]
 
 	ap := func(req AlterPartitionRequest, want error) {
