@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -130,10 +131,11 @@ type ProducerIDBlock struct {
 // becomes leader: heartbeat times are not replicated, so a new controller gives every
 // broker a full session before fencing it.
 type controllerState struct {
-	mu            sync.Mutex // serializes decisions: read image, decide, write, wait
-	ready         bool       // leader for term, and the image has every committed entry
-	term          uint64
-	lastHeartbeat map[int32]time.Time
+	mu              sync.Mutex // serializes decisions: read image, decide, write, wait
+	ready           bool       // leader for term, and the image has every committed entry
+	term            uint64
+	lastHeartbeat   map[int32]time.Time
+	warnedClusterID bool
 }
 
 const applyTimeout = 10 * time.Second
@@ -186,6 +188,23 @@ func (n *Node) reconcile(now time.Time) {
 		n.logger.Info("became the active controller", "term", term, "version", n.Image().Version)
 	}
 	im := n.Image()
+	if im.ClusterID == "" {
+		id := n.cfg.ClusterID
+		if id == "" {
+			var b [16]byte
+			rand.Read(b[:])
+			id = base64.RawURLEncoding.EncodeToString(b[:])
+		}
+		if _, err := n.writeLocked(ClusterIDRecord{ID: id}); err != nil {
+			n.logger.Warn("cannot write the cluster id", "err", err)
+			return
+		}
+		n.logger.Info("named the cluster", "cluster_id", id)
+		im = n.Image()
+	} else if n.cfg.ClusterID != "" && n.cfg.ClusterID != im.ClusterID && !c.warnedClusterID {
+		c.warnedClusterID = true
+		n.logger.Error("configured cluster.id differs from the quorum's; the quorum's wins", "configured", n.cfg.ClusterID, "cluster_id", im.ClusterID)
+	}
 	for _, id := range im.BrokerIDs() {
 		b := im.Brokers[id]
 		last, ok := c.lastHeartbeat[id]

@@ -71,8 +71,9 @@
 //     DescribeCluster, DescribeTopicPartitions and FindCoordinator answer from the
 //     newest image the broker has applied: brokers = unfenced brokers' listeners of the
 //     connection's listener name; per partition leader, leader epoch, replicas, ISR;
-//     offline partitions LEADER_NOT_AVAILABLE. The cluster id must become an image
-//     record written once by the first controller (today every broker makes its own).
+//     offline partitions LEADER_NOT_AVAILABLE. The cluster id is the image's (written
+//     once by the first active controller, from cluster.id or random); brokers must
+//     adopt it instead of the id they make for themselves in <data-dir>/meta (not yet).
 //   - Today (cmd/strata serve, cluster.go): with process.roles naming a quorum of more
 //     than this node, serve opens the Node (controller role) and runs the broker's
 //     registration and heartbeat loop with a controlled shutdown on stop; the data path

@@ -190,3 +190,20 @@ func TestReadSnapshotErrors(t *testing.T) {
 	f(snapshotMagic + `{"topics":{"x":{"name":"x","id":"0102030405060708090a0b0c0d0e0f10","partitions":[{"replicas":[1],"isr":[2],"leader":2}]}}}`)
 	f(snapshotMagic + `{"topics":{"x":{"name":"x","id":"0102030405060708090a0b0c0d0e0f10"},"y":{"name":"y","id":"0102030405060708090a0b0c0d0e0f10"}}}`)
 }
+
+func TestFSMClusterID(t *testing.T) {
+	f := newFSM(nil)
+	if res := applyEntry(t, f, 1, ClusterIDRecord{ID: "first"}); res.err != nil {
+		t.Fatal(res.err)
+	}
+	if res := applyEntry(t, f, 2, ClusterIDRecord{ID: "second"}); !errors.Is(res.err, ErrConflict) {
+		t.Fatalf("second cluster id: %v", res.err)
+	}
+	var sink memSink
+	snap, _ := f.Snapshot()
+	snap.Persist(&sink)
+	im, err := ReadSnapshot(&sink)
+	if err != nil || im.ClusterID != "first" || f.image.Load().ClusterID != "first" {
+		t.Fatalf("cluster id %q / %q, %v", im.ClusterID, f.image.Load().ClusterID, err)
+	}
+}

@@ -21,6 +21,7 @@ type Image struct {
 	// Raft's own entries (configuration changes, no-ops) do not move it. Versions only
 	// grow; Watch waits for a version greater than the caller's.
 	Version        uint64                  `json:"version"`
+	ClusterID      string                  `json:"clusterId,omitempty"` // "" until the first controller names it
 	Brokers        map[int32]Broker        `json:"brokers"`
 	Topics         map[string]*Topic       `json:"topics"` // by name
 	NextProducerID int64                   `json:"nextProducerId"`
@@ -111,6 +112,7 @@ func (im *Image) Unfenced(id int32) bool {
 func (im *Image) next() *Image {
 	return &Image{
 		Version:        im.Version,
+		ClusterID:      im.ClusterID,
 		Brokers:        maps.Clone(im.Brokers),
 		Topics:         maps.Clone(im.Topics),
 		NextProducerID: im.NextProducerID,
@@ -168,6 +170,11 @@ func (n *Image) applyRecord(index uint64, r Record, res *applyResult) error {
 		n.Brokers[r.NodeID] = Broker{NodeID: r.NodeID, Epoch: int64(index), IncarnationID: r.IncarnationID,
 			Listeners: slices.Clone(r.Listeners), Rack: r.Rack, Fenced: true}
 		res.epoch = int64(index)
+	case ClusterIDRecord:
+		if n.ClusterID != "" {
+			return fmt.Errorf("%w: cluster id is already %q", ErrConflict, n.ClusterID)
+		}
+		n.ClusterID = r.ID
 	case FenceBrokerRecord:
 		b, ok := n.Brokers[r.NodeID]
 		if !ok || b.Epoch != r.Epoch {

@@ -59,6 +59,11 @@ type NodeConfig struct {
 	// bootstraps the same configuration; later starts use the stored one.
 	Voters []Voter
 
+	// ClusterID is written to the image by the first active controller when the image
+	// has none (cluster.id); empty: a random one. A different id already in the image
+	// wins and is logged.
+	ClusterID string
+
 	// SessionTimeout: a broker without a heartbeat for this long is fenced
 	// (broker.session.timeout.ms). Default 9s.
 	SessionTimeout time.Duration

@@ -299,6 +299,9 @@ func TestQuorumReplicatesMetadata(t *testing.T) {
 	if len(leaders) != 3 {
 		t.Fatalf("leaders not spread over the brokers: %v", leaders)
 	}
+	if im.ClusterID == "" || len(im.ClusterID) != 22 {
+		t.Fatalf("cluster id %q: want 22 base64url characters from the first controller", im.ClusterID)
+	}
 	if im.NextProducerID != blocks[1].FirstID+ProducerIDBlockSize || len(im.Brokers) != 3 || im.Brokers[2].Fenced || im.Brokers[3].Listeners[0].Port != 9003 {
 		t.Fatalf("image: next pid %d, brokers %+v", im.NextProducerID, im.Brokers)
 	}
@@ -498,8 +501,16 @@ func TestQuorumFencesBrokerAndMovesLeadership(t *testing.T) {
 
 // TestControllerChecks runs the controller's request checks on a one-voter quorum.
 func TestControllerChecks(t *testing.T) {
-	c := startCluster(t, 1, fastConfig())
+	cfg := fastConfig()
+	cfg.ClusterID = "configured-id"
+	c := startCluster(t, 1, cfg)
 	n := c.active()
+	waitFor(t, "the configured cluster id", func() error {
+		if id := n.Image().ClusterID; id != "configured-id" {
+			return fmt.Errorf("cluster id %q", id)
+		}
+		return nil
+	})
 	ctx := t.Context()
 	epochs := c.registerBrokers(1, 2)
 

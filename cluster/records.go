@@ -33,6 +33,7 @@ const (
 	TypeProducerIDs    RecordType = 8  // ProducerIDsRecord
 	TypeACL            RecordType = 9  // ACLRecord
 	TypeSCRAM          RecordType = 10 // SCRAMRecord
+	TypeClusterID      RecordType = 11 // ClusterIDRecord
 )
 
 // A Record is one typed change of the metadata image. Records of one entry apply
@@ -152,7 +153,14 @@ type SCRAMRecord struct {
 	Delete    bool   `json:"delete,omitempty"`
 }
 
+// ClusterIDRecord names the cluster. It applies only to an image without a cluster id:
+// the first active controller writes it once, and every broker adopts it.
+type ClusterIDRecord struct {
+	ID string `json:"id"`
+}
+
 func (RegisterBrokerRecord) Type() RecordType { return TypeRegisterBroker }
+func (ClusterIDRecord) Type() RecordType      { return TypeClusterID }
 func (FenceBrokerRecord) Type() RecordType    { return TypeFenceBroker }
 func (UnfenceBrokerRecord) Type() RecordType  { return TypeUnfenceBroker }
 func (TopicRecord) Type() RecordType          { return TypeTopic }
@@ -253,6 +261,13 @@ func (r ProducerIDsRecord) validate() error {
 func (r ACLRecord) validate() error {
 	if r.Key == "" {
 		return bad("acl: empty key")
+	}
+	return nil
+}
+
+func (r ClusterIDRecord) validate() error {
+	if r.ID == "" || len(r.ID) > 64 {
+		return bad("cluster id %q", r.ID)
 	}
 	return nil
 }
@@ -373,6 +388,8 @@ func decodeRecord(t RecordType, body []byte) (Record, error) {
 		r, err = decodeAs[ACLRecord](body)
 	case TypeSCRAM:
 		r, err = decodeAs[SCRAMRecord](body)
+	case TypeClusterID:
+		r, err = decodeAs[ClusterIDRecord](body)
 	default:
 		return nil, bad("unknown record type %d", t)
 	}

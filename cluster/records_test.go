@@ -25,6 +25,7 @@ var everyRecord = []Record{
 	ACLRecord{Key: "topic:t:alice:read", Delete: true},
 	SCRAMRecord{User: "alice", Mechanism: "SCRAM-SHA-256", Payload: []byte("salted")},
 	RemoveTopicRecord{ID: tid},
+	ClusterIDRecord{ID: "q1w2e3r4t5y6u7i8o9p0aa"},
 }
 
 func TestEntryRoundTrip(t *testing.T) {
@@ -66,6 +67,7 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 	f(PartitionRecord{TopicID: tid, Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 2})
 	f(ProducerIDsRecord{NodeID: 1, Size: 0})
 	f(SCRAMRecord{User: "u"})
+	f(ClusterIDRecord{})
 	if _, err := EncodeEntry(); err == nil {
 		t.Fatal("empty entry encoded")
 	}

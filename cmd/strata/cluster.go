@@ -56,6 +56,7 @@ type clusterConfig struct {
 	SessionTimeout    time.Duration
 	MetadataDir       string
 	Unclean           bool
+	ClusterID         string             // cluster.id: the quorum's id if it has none yet
 	Listeners         []cluster.Listener // what the broker registers
 }
 
@@ -64,7 +65,7 @@ func parseClusterConfig(brokerProps, cl map[string]string, dataDir string) (clus
 	if err != nil {
 		return clusterConfig{}, err
 	}
-	c := clusterConfig{Quorum: q, Rack: cl["broker.rack"], MetadataDir: cl["metadata.log.dir"]}
+	c := clusterConfig{Quorum: q, Rack: cl["broker.rack"], MetadataDir: cl["metadata.log.dir"], ClusterID: brokerProps["cluster.id"]}
 	if c.MetadataDir == "" {
 		c.MetadataDir = filepath.Join(dataDir, "__cluster_metadata")
 	}
@@ -149,7 +150,7 @@ func startClusterMember(c clusterConfig, logger *slog.Logger) (*clusterMember, e
 	m := &clusterMember{cfg: c, logger: logger}
 	if q.Controller {
 		n, err := cluster.Open(cluster.NodeConfig{NodeID: q.NodeID, Dir: c.MetadataDir, BindAddr: q.BindAddr, Voters: q.Voters,
-			SessionTimeout: c.SessionTimeout, UncleanLeaderElection: c.Unclean, Logger: logger.With("component", "quorum")})
+			ClusterID: c.ClusterID, SessionTimeout: c.SessionTimeout, UncleanLeaderElection: c.Unclean, Logger: logger.With("component", "quorum")})
 		if err != nil {
 			return nil, err
 		}

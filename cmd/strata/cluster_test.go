@@ -149,6 +149,9 @@ func TestServeClusterProcesses(t *testing.T) {
 	}
 	im := waitImage("three unfenced brokers", unfenced(1, 2, 3))
 	old1 := im.Brokers[1].Epoch
+	if im.ClusterID == "" {
+		t.Fatal("the quorum has no cluster id")
+	}
 
 	leader, _, err := cl.Leader(ctx)
 	for err == nil && leader < 0 {
