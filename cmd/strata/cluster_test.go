@@ -119,19 +119,17 @@ func TestServeClusterProcesses(t *testing.T) {
 	cl := cluster.NewClient(addrs)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
+	// waitImage checks the newest image the client has seen, never an older one: a
+	// lagging follower may answer a watch with an image from before the last check.
 	waitImage := func(what string, ok func(im *cluster.Image) bool) *cluster.Image {
 		t.Helper()
-		var after uint64
 		for {
-			wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-			im, err := cl.Watch(wctx, after)
-			wcancel()
-			if err == nil {
-				if ok(im) {
-					return im
-				}
-				after = im.Version
+			if im := cl.Image(); ok(im) {
+				return im
 			}
+			wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+			cl.Watch(wctx, cl.Image().Version)
+			wcancel()
 			if ctx.Err() != nil {
 				t.Fatalf("timed out waiting for %s (last image %+v)", what, cl.Image())
 			}
