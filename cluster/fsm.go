@@ -31,6 +31,8 @@ type fsm struct {
 	// Counters for tests and metrics.
 	applied  atomic.Uint64 // entries applied since open (not counting a restore)
 	restored atomic.Uint64 // image version of the last Restore
+
+	isrShrinks, isrExpands atomic.Uint64 // ISR changes applied since open
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -79,9 +81,32 @@ func (f *fsm) Apply(l *raft.Log) any {
 	next, res := cur.apply(l.Index, recs)
 	if next != cur {
 		f.applied.Add(1)
+		if res.err == nil {
+			f.countISRChanges(cur, recs)
+		}
 		f.publish(next)
 	}
 	return res
+}
+
+// countISRChanges counts the ISR shrinks and expansions among recs, applied to before.
+func (f *fsm) countISRChanges(before *Image, recs []Record) {
+	for _, r := range recs {
+		pr, ok := r.(PartitionRecord)
+		if !ok {
+			continue
+		}
+		t := before.TopicByID(pr.TopicID)
+		if t == nil || int(pr.Partition) >= len(t.Partitions) {
+			continue // a new partition
+		}
+		switch old := len(t.Partitions[pr.Partition].ISR); {
+		case len(pr.ISR) < old:
+			f.isrShrinks.Add(1)
+		case len(pr.ISR) > old:
+			f.isrExpands.Add(1)
+		}
+	}
 }
 
 // Snapshot implements raft.FSM: the published image is immutable, so the snapshot is

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // waitFor polls cond until it returns nil; the bound is generous because the machine is
@@ -497,6 +499,34 @@ func TestQuorumFencesBrokerAndMovesLeadership(t *testing.T) {
 		t.Fatalf("t-0 after ISR expand: %+v", got)
 	}
 	c.converged()
+
+	// Every node counts the same ISR changes: dirty-0's shrink by its leader, t-0 and
+	// t-1 losing broker 3 (dirty-0's unclean election swaps its one member; solo-0
+	// keeps its last), and t-0's expand. Under-replicated: t-1 and dirty-0.
+	for _, n := range c.live() {
+		reg := prometheus.NewRegistry()
+		if err := n.RegisterMetrics(reg); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]float64{"strata_cluster_isr_shrinks_total": 3, "strata_cluster_isr_expands_total": 1,
+			"strata_cluster_offline_partitions": 0, "strata_cluster_under_replicated_partitions": 2}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if w, ok := want[mf.GetName()]; ok {
+				m := mf.GetMetric()[0]
+				if v := m.GetCounter().GetValue() + m.GetGauge().GetValue(); v != w {
+					t.Errorf("node %d: %s = %v, want %v", n.ID(), mf.GetName(), v, w)
+				}
+				delete(want, mf.GetName())
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("node %d: metrics missing: %v", n.ID(), want)
+		}
+	}
 }
 
 // TestControllerChecks runs the controller's request checks on a one-voter quorum.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/strata-io/strata/cluster"
 )
 
@@ -142,7 +144,7 @@ type clusterMember struct {
 
 // startClusterMember starts the quorum node if c asks for one; nil when the node is not
 // clustered. The broker registers later (brokerStarted), once its listener is bound.
-func startClusterMember(c clusterConfig, logger *slog.Logger) (*clusterMember, error) {
+func startClusterMember(c clusterConfig, logger *slog.Logger, reg prometheus.Registerer) (*clusterMember, error) {
 	q := c.Quorum
 	if !q.Clustered() {
 		return nil, nil
@@ -155,6 +157,10 @@ func startClusterMember(c clusterConfig, logger *slog.Logger) (*clusterMember, e
 			return nil, err
 		}
 		m.node = n
+		if err := n.RegisterMetrics(reg); err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
 	logger.Warn("cluster mode: the metadata quorum runs and this broker registers with it, but data replication is not built yet (issue 20): this broker still serves every partition alone",
 		"node_id", q.NodeID, "controller", q.Controller, "broker", q.Broker)

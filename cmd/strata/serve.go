@@ -196,7 +196,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		defer adm.Close()
 	}
 
-	member, err := startClusterMember(o.cluster, logger) // nil unless process.roles asks for a cluster
+	member, err := startClusterMember(o.cluster, logger, reg) // nil unless process.roles asks for a cluster
 	if err != nil {
 		return err
 	}
