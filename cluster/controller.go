@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -51,6 +52,11 @@ type Controller interface {
 	CreateTopics(ctx context.Context, specs []TopicSpec) ([]CreateTopicResult, error)
 	// DeleteTopics removes topics by name; per-topic errors are in the map (nil: deleted).
 	DeleteTopics(ctx context.Context, names []string) (map[string]error, error)
+	// CreatePartitions grows a topic to total partitions; assignments (optional) give
+	// the new partitions' replicas, else they are placed like CreateTopics'.
+	CreatePartitions(ctx context.Context, topic string, total int32, assignments [][]int32) error
+	// AlterTopicConfigs sets (non-nil) or removes (nil) topic configs in one entry.
+	AlterTopicConfigs(ctx context.Context, topic string, configs map[string]*string) error
 	// AlterPartition changes a partition's ISR on behalf of its leader, with Kafka's
 	// checks: broker epoch, leader, leader epoch, partition epoch, ISR eligibility.
 	AlterPartition(ctx context.Context, req AlterPartitionRequest) (Partition, error)
@@ -556,6 +562,98 @@ func (n *Node) planTopic(im *Image, s TopicSpec) (CreateTopicResult, []Record) {
 			ISR: isr, Leader: isr[0]})
 	}
 	return res, recs
+}
+
+// CreatePartitions implements Controller.
+func (n *Node) CreatePartitions(ctx context.Context, topic string, total int32, assignments [][]int32) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := n.lockController(); err != nil {
+		return err
+	}
+	defer n.ctl.mu.Unlock()
+	im := n.Image()
+	t := im.Topics[topic]
+	if t == nil {
+		return fmt.Errorf("cannot create partitions of %q: %w", topic, ErrUnknownTopicOrPartition)
+	}
+	have := int32(len(t.Partitions))
+	if total <= have {
+		return fmt.Errorf("cannot grow %q to %d partitions: %w: it has %d", topic, total, ErrInvalidPartitions, have)
+	}
+	add := int(total - have)
+	if len(assignments) == 0 {
+		var live []Broker
+		for _, id := range im.BrokerIDs() {
+			if b := im.Brokers[id]; !b.Fenced {
+				live = append(live, b)
+			}
+		}
+		rf := len(t.Partitions[0].Replicas)
+		if rf > len(live) {
+			return fmt.Errorf("cannot grow %q: %w: replication factor %d with %d unfenced brokers", topic, ErrInvalidReplicationFactor, rf, len(live))
+		}
+		h := fnv.New32a()
+		h.Write([]byte(topic))
+		assignments = placeReplicas(live, add, rf, int((h.Sum32()+uint32(have))%uint32(len(live))))
+	}
+	if len(assignments) != add {
+		return fmt.Errorf("cannot grow %q: %w: %d assignments for %d new partitions", topic, ErrInvalidReplicaAssignment, len(assignments), add)
+	}
+	var recs []Record
+	for i, replicas := range assignments {
+		if len(replicas) == 0 || hasDup(replicas) {
+			return fmt.Errorf("cannot grow %q: %w: replicas %v", topic, ErrInvalidReplicaAssignment, replicas)
+		}
+		var isr []int32
+		for _, id := range replicas {
+			if _, ok := im.Brokers[id]; !ok {
+				return fmt.Errorf("cannot grow %q: %w: broker %d is not registered", topic, ErrInvalidReplicaAssignment, id)
+			}
+			if im.Unfenced(id) {
+				isr = append(isr, id)
+			}
+		}
+		if len(isr) == 0 {
+			return fmt.Errorf("cannot grow %q: %w: no unfenced broker among %v", topic, ErrInvalidReplicaAssignment, replicas)
+		}
+		recs = append(recs, PartitionRecord{TopicID: t.ID, Partition: have + int32(i), Replicas: slices.Clone(replicas), ISR: isr, Leader: isr[0]})
+	}
+	if _, err := n.writeLocked(recs...); err != nil {
+		return fmt.Errorf("cannot grow %q to %d partitions: %w", topic, total, err)
+	}
+	return nil
+}
+
+// AlterTopicConfigs implements Controller.
+func (n *Node) AlterTopicConfigs(ctx context.Context, topic string, configs map[string]*string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(configs) == 0 {
+		return nil
+	}
+	if err := n.lockController(); err != nil {
+		return err
+	}
+	defer n.ctl.mu.Unlock()
+	t := n.Image().Topics[topic]
+	if t == nil {
+		return fmt.Errorf("cannot alter configs of %q: %w", topic, ErrUnknownTopicOrPartition)
+	}
+	keys := slices.Sorted(maps.Keys(configs))
+	recs := make([]Record, 0, len(keys))
+	for _, k := range keys {
+		if k == "" {
+			return fmt.Errorf("cannot alter configs of %q: %w: empty key", topic, ErrInvalidRequest)
+		}
+		recs = append(recs, TopicConfigRecord{ID: t.ID, Key: k, Value: configs[k]})
+	}
+	if _, err := n.writeLocked(recs...); err != nil {
+		return fmt.Errorf("cannot alter configs of %q: %w", topic, err)
+	}
+	return nil
 }
 
 // placeReplicas assigns rf replicas to each of numPartitions partitions, round-robin over

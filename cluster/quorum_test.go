@@ -655,6 +655,41 @@ func TestControllerChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// CreatePartitions and topic configs.
+	if err := n.CreatePartitions(ctx, "a", 2, nil); !errors.Is(err, ErrInvalidPartitions) {
+		t.Fatalf("CreatePartitions to the same count: %v", err)
+	}
+	if err := n.CreatePartitions(ctx, "nope", 3, nil); !errors.Is(err, ErrUnknownTopicOrPartition) {
+		t.Fatalf("CreatePartitions of an unknown topic: %v", err)
+	}
+	if err := n.CreatePartitions(ctx, "a", 4, [][]int32{{1, 9}, {1}}); !errors.Is(err, ErrInvalidReplicaAssignment) {
+		t.Fatalf("CreatePartitions onto an unknown broker: %v", err)
+	}
+	if err := n.CreatePartitions(ctx, "a", 3, [][]int32{{1}, {1}}); !errors.Is(err, ErrInvalidReplicaAssignment) {
+		t.Fatalf("CreatePartitions with too many assignments: %v", err)
+	}
+	if err := n.CreatePartitions(ctx, "b", 3, nil); !errors.Is(err, ErrInvalidReplicationFactor) {
+		t.Fatalf("CreatePartitions of an RF=2 topic with one unfenced broker: %v", err)
+	}
+	if err := n.CreatePartitions(ctx, "e", 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ps := n.Image().Topics["e"].Partitions; len(ps) != 3 || ps[2].Leader != 1 || ps[2].PartitionEpoch != 0 {
+		t.Fatalf("e after growing to 3: %+v", ps)
+	}
+	if err := n.AlterTopicConfigs(ctx, "e", map[string]*string{"retention.ms": strp("5"), "cleanup.policy": nil}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.AlterTopicConfigs(ctx, "e", map[string]*string{"retention.ms": nil, "segment.bytes": strp("1024")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Image().Topics["e"].Configs; !reflect.DeepEqual(got, map[string]string{"segment.bytes": "1024"}) {
+		t.Fatalf("e configs: %v", got)
+	}
+	if err := n.AlterTopicConfigs(ctx, "nope", map[string]*string{"x": nil}); !errors.Is(err, ErrUnknownTopicOrPartition) {
+		t.Fatalf("AlterTopicConfigs of an unknown topic: %v", err)
+	}
+
 	// DeleteTopics.
 	res, err := n.DeleteTopics(ctx, []string{"a", "nope"})
 	if err != nil || res["a"] != nil || !errors.Is(res["nope"], ErrUnknownTopicOrPartition) || n.Image().Topics["a"] != nil {

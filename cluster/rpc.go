@@ -143,6 +143,17 @@ type watchRequest struct {
 	WaitMs int64  `json:"waitMs"`
 }
 
+type createPartitionsRequest struct {
+	Topic       string    `json:"topic"`
+	Total       int32     `json:"total"`
+	Assignments [][]int32 `json:"assignments,omitempty"`
+}
+
+type alterConfigsRequest struct {
+	Topic   string             `json:"topic"`
+	Configs map[string]*string `json:"configs"`
+}
+
 type leaderInfo struct {
 	ID   int32  `json:"id"`
 	Addr string `json:"addr"`
@@ -233,6 +244,18 @@ func (n *Node) dispatchRPC(ctx context.Context, req rpcRequest) (any, error) {
 			out[k] = toWire(e)
 		}
 		return out, nil
+	case "createPartitions":
+		r, err := decodeBody[createPartitionsRequest](req.Body)
+		if err != nil {
+			return nil, err
+		}
+		return nil, n.CreatePartitions(ctx, r.Topic, r.Total, r.Assignments)
+	case "alterTopicConfigs":
+		r, err := decodeBody[alterConfigsRequest](req.Body)
+		if err != nil {
+			return nil, err
+		}
+		return nil, n.AlterTopicConfigs(ctx, r.Topic, r.Configs)
 	case "alterPartition":
 		r, err := decodeBody[AlterPartitionRequest](req.Body)
 		if err != nil {
@@ -437,6 +460,16 @@ func (c *Client) DeleteTopics(ctx context.Context, names []string) (map[string]e
 		out[k] = fromWire(e)
 	}
 	return out, nil
+}
+
+// CreatePartitions implements Controller.
+func (c *Client) CreatePartitions(ctx context.Context, topic string, total int32, assignments [][]int32) error {
+	return c.call(ctx, "createPartitions", createPartitionsRequest{Topic: topic, Total: total, Assignments: assignments}, nil)
+}
+
+// AlterTopicConfigs implements Controller.
+func (c *Client) AlterTopicConfigs(ctx context.Context, topic string, configs map[string]*string) error {
+	return c.call(ctx, "alterTopicConfigs", alterConfigsRequest{Topic: topic, Configs: configs}, nil)
 }
 
 // AlterPartition implements Controller.

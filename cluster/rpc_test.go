@@ -63,6 +63,21 @@ func TestClientFollowsController(t *testing.T) {
 	if err != nil || got.PartitionEpoch != p.PartitionEpoch+1 || !slices.Equal(got.ISR, []int32{p.Leader}) {
 		t.Fatalf("AlterPartition: %+v %v", got, err)
 	}
+	if err := cl.CreatePartitions(ctx, "r", 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.CreatePartitions(ctx, "r", 2, nil); !errors.Is(err, ErrInvalidPartitions) {
+		t.Fatalf("shrinking over RPC: %v", err)
+	}
+	v := "compact"
+	if err := cl.AlterTopicConfigs(ctx, "r", map[string]*string{"cleanup.policy": &v}); err != nil {
+		t.Fatal(err)
+	}
+	for len(cl.Image().Topics["r"].Partitions) != 5 || cl.Image().Topics["r"].Configs["cleanup.policy"] != "compact" {
+		if _, err := cl.Watch(ctx, cl.Image().Version); err != nil {
+			t.Fatalf("waiting for 5 partitions of r: %v", err)
+		}
+	}
 	blk, err := cl.AllocateProducerIDs(ctx, 1, epochs[1])
 	if err != nil || blk.Size != ProducerIDBlockSize {
 		t.Fatalf("AllocateProducerIDs: %+v %v", blk, err)
