@@ -141,6 +141,7 @@ type controllerState struct {
 	ready           bool       // leader for term, and the image has every committed entry
 	term            uint64
 	lastHeartbeat   map[int32]time.Time
+	lastTick        time.Time // last reconcile as the active controller
 	warnedClusterID bool
 }
 
@@ -187,11 +188,24 @@ func (n *Node) reconcile(now time.Time) {
 			return
 		}
 		c.term, c.ready = term, true
+		c.lastTick = time.Time{}
 		c.lastHeartbeat = map[int32]time.Time{}
 		for id := range n.Image().Brokers {
 			c.lastHeartbeat[id] = now
 		}
 		n.logger.Info("became the active controller", "term", term, "version", n.Image().Version)
+	}
+	// A controller that did not run for a large part of a session (a stalled process,
+	// a paused VM) has not been able to hear heartbeats: it restarts every session
+	// rather than fencing brokers that did nothing wrong.
+	if !c.lastTick.IsZero() && now.Sub(c.lastTick) > n.cfg.SessionTimeout/2 {
+		n.logger.Warn("controller stalled: restarting broker sessions", "stall", now.Sub(c.lastTick))
+		for id := range c.lastHeartbeat {
+			c.lastHeartbeat[id] = now
+		}
+	}
+	if now.After(c.lastTick) {
+		c.lastTick = now
 	}
 	im := n.Image()
 	if im.ClusterID == "" {

@@ -706,3 +706,23 @@ func cmpOr(a, b TopicID) TopicID {
 	}
 	return a
 }
+
+// TestControllerStallKeepsSessions: a controller that itself did not run for half a
+// session restarts the brokers' sessions instead of fencing them; a session that then
+// really expires is fenced.
+func TestControllerStallKeepsSessions(t *testing.T) {
+	c := startCluster(t, 1, fastConfig()) // sessions of a minute
+	n := c.active()
+	c.registerBrokers(1)
+	t0 := time.Now()
+	for _, at := range []time.Duration{2 * time.Minute, 2*time.Minute + 20*time.Second, 2*time.Minute + 40*time.Second, 3 * time.Minute} {
+		n.reconcile(t0.Add(at))
+		if n.Image().Brokers[1].Fenced {
+			t.Fatalf("broker fenced at +%v after a controller stall", at)
+		}
+	}
+	n.reconcile(t0.Add(3*time.Minute + 10*time.Second))
+	if !n.Image().Brokers[1].Fenced {
+		t.Fatal("broker not fenced 70s after its last heartbeat")
+	}
+}
