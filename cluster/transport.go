@@ -66,6 +66,9 @@ type muxLayer struct {
 	advertise net.Addr
 	raftConns chan net.Conn
 	handler   atomic.Pointer[func(context.Context, net.Conn)]
+	// dial, when set (tests), replaces the TCP dial to a peer: the fault layer routes
+	// each link through its own proxy.
+	dial func(addr string, timeout time.Duration) (net.Conn, error)
 	ctx       context.Context // cancelled by Close: ends RPC handlers (a waiting Watch)
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -187,6 +190,9 @@ func (m *muxLayer) Addr() net.Addr { return m.advertise }
 
 // Dial implements raft.StreamLayer.
 func (m *muxLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if m.dial != nil {
+		return m.dial(string(addr), timeout)
+	}
 	return net.DialTimeout("tcp", string(addr), timeout)
 }
 
