@@ -53,7 +53,11 @@
 //     (STALE_BROKER_EPOCH), leader (NOT_LEADER_OR_FOLLOWER), leader epoch
 //     (FENCED_LEADER_EPOCH), partition epoch (INVALID_UPDATE_VERSION), ISR ⊆ replicas and
 //     holding the leader (INVALID_REQUEST), added members unfenced (INELIGIBLE_REPLICA).
-//   - AllocateProducerIDs hands out blocks of 1000 that never overlap.
+//   - CreatePartitions places the new partitions like CreateTopics; AlterTopicConfigs
+//     writes all of a request's config changes in one entry.
+//   - AllocateProducerIDs hands out blocks of 1000 that never overlap (a retry after a
+//     lost answer may skip a block).
+//   - The first active controller names the cluster (ClusterIDRecord, once).
 //
 // # How the broker will use it (contract for the rest of issue 20)
 //
@@ -123,14 +127,16 @@
 //
 // # Fault layer for the cluster tests
 //
-// Processes plus a fault-injecting TCP proxy, not network namespaces: namespaces need
-// root (CAP_NET_ADMIN) and `ip`, which neither CI nor developer laptops can be assumed to
-// have. Each broker process's controller address (controller.quorum.voters) and
-// inter-broker/client address (advertised.listeners) point at a proxy listener owned by
-// the test, which forwards to the real port and can, per link and direction, pass, drop
-// (black hole: accept and discard, so TCP stays open like a real partition), delay, or
-// reset connections. Isolating a broker is blocking all its links; a one-way partition
-// blocks one direction. Stop, kill -9 and pause are signals to the process (SIGTERM,
-// SIGKILL, SIGSTOP/SIGCONT). In-process quorum tests (quorum_test.go) close a node
-// (Close) instead, which is the same as kill for its peers.
+// Process signals plus a fault-injecting TCP proxy (test/faultproxy), not network
+// namespaces: namespaces need root (CAP_NET_ADMIN) and `ip`, which neither CI nor
+// developer laptops can be assumed to have. Every node-to-node link gets its own Proxy
+// per direction of connection (links[from][to]), which can stall either direction (a
+// partition: bytes wait and flow again on Heal, as TCP retransmission would deliver
+// them) or reset its connections. Isolating a node stalls every link that touches it;
+// a one-way partition stalls one direction. In-process quorums route their Raft dials
+// through the links (partition_test.go); broker processes will do the same by
+// advertising proxy addresses (controller.quorum.voters, advertised.listeners per link
+// is not possible, so processes get one proxy per target and the test partitions by
+// target). Stop, kill -9 and pause are SIGTERM, SIGKILL and SIGSTOP/SIGCONT to the
+// process (cmd/strata's TestServeClusterProcesses kills the controller's process).
 package cluster
