@@ -68,7 +68,7 @@ type muxLayer struct {
 	handler   atomic.Pointer[func(context.Context, net.Conn)]
 	// dial, when set (tests), replaces the TCP dial to a peer: the fault layer routes
 	// each link through its own proxy.
-	dial func(addr string, timeout time.Duration) (net.Conn, error)
+	dial      func(addr string, timeout time.Duration) (net.Conn, error)
 	ctx       context.Context // cancelled by Close: ends RPC handlers (a waiting Watch)
 	cancel    context.CancelFunc
 	closeOnce sync.Once
