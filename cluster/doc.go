@@ -133,10 +133,11 @@
 // per direction of connection (links[from][to]), which can stall either direction (a
 // partition: bytes wait and flow again on Heal, as TCP retransmission would deliver
 // them) or reset its connections. Isolating a node stalls every link that touches it;
-// a one-way partition stalls one direction. In-process quorums route their Raft dials
-// through the links (partition_test.go); broker processes will do the same by
-// advertising proxy addresses (controller.quorum.voters, advertised.listeners per link
-// is not possible, so processes get one proxy per target and the test partitions by
-// target). Stop, kill -9 and pause are SIGTERM, SIGKILL and SIGSTOP/SIGCONT to the
-// process (cmd/strata's TestServeClusterProcesses kills the controller's process).
+// a one-way partition stalls one direction. Raft's configuration must name the same
+// address for a voter on every node, so links are chosen at dial time: in-process
+// quorums rewrite each Raft dial to its link's proxy (partition_test.go); broker
+// processes need the same rewrite from a test-only setting (not built yet), and their
+// follower fetches likewise. Stop, kill -9 and pause are SIGTERM, SIGKILL and
+// SIGSTOP/SIGCONT to the process (cmd/strata's TestServeClusterProcesses kills the
+// controller's process).
 package cluster
