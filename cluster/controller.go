@@ -18,19 +18,21 @@ import (
 
 // Errors of controller operations; each maps to one Kafka error code in the broker.
 var (
-	ErrStaleBrokerEpoch          = errors.New("cluster: stale broker epoch")           // STALE_BROKER_EPOCH
-	ErrTopicExists               = errors.New("cluster: topic already exists")         // TOPIC_ALREADY_EXISTS
-	ErrInvalidTopic              = errors.New("cluster: invalid topic")                // INVALID_TOPIC_EXCEPTION
-	ErrInvalidPartitions         = errors.New("cluster: invalid partition count")      // INVALID_PARTITIONS
-	ErrInvalidReplicationFactor  = errors.New("cluster: invalid replication factor")   // INVALID_REPLICATION_FACTOR
-	ErrInvalidReplicaAssignment  = errors.New("cluster: invalid replica assignment")   // INVALID_REPLICA_ASSIGNMENT
-	ErrUnknownTopicOrPartition   = errors.New("cluster: unknown topic or partition")   // UNKNOWN_TOPIC_OR_PARTITION
-	ErrNotLeaderOrFollower       = errors.New("cluster: not the partition leader")     // NOT_LEADER_OR_FOLLOWER
-	ErrFencedLeaderEpoch         = errors.New("cluster: fenced leader epoch")          // FENCED_LEADER_EPOCH
-	ErrInvalidUpdateVersion      = errors.New("cluster: stale partition epoch")        // INVALID_UPDATE_VERSION
-	ErrIneligibleReplica         = errors.New("cluster: replica not eligible for ISR") // INELIGIBLE_REPLICA
-	ErrInvalidRequest            = errors.New("cluster: invalid request")              // INVALID_REQUEST
-	ErrInconsistentClusterConfig = errors.New("cluster: broker registration conflict") // DUPLICATE_BROKER_REGISTRATION
+	ErrStaleBrokerEpoch            = errors.New("cluster: stale broker epoch")             // STALE_BROKER_EPOCH
+	ErrTopicExists                 = errors.New("cluster: topic already exists")           // TOPIC_ALREADY_EXISTS
+	ErrInvalidTopic                = errors.New("cluster: invalid topic")                  // INVALID_TOPIC_EXCEPTION
+	ErrInvalidPartitions           = errors.New("cluster: invalid partition count")        // INVALID_PARTITIONS
+	ErrInvalidReplicationFactor    = errors.New("cluster: invalid replication factor")     // INVALID_REPLICATION_FACTOR
+	ErrInvalidReplicaAssignment    = errors.New("cluster: invalid replica assignment")     // INVALID_REPLICA_ASSIGNMENT
+	ErrUnknownTopicOrPartition     = errors.New("cluster: unknown topic or partition")     // UNKNOWN_TOPIC_OR_PARTITION
+	ErrNotLeaderOrFollower         = errors.New("cluster: not the partition leader")       // NOT_LEADER_OR_FOLLOWER
+	ErrFencedLeaderEpoch           = errors.New("cluster: fenced leader epoch")            // FENCED_LEADER_EPOCH
+	ErrInvalidUpdateVersion        = errors.New("cluster: stale partition epoch")          // INVALID_UPDATE_VERSION
+	ErrIneligibleReplica           = errors.New("cluster: replica not eligible for ISR")   // INELIGIBLE_REPLICA
+	ErrInvalidRequest              = errors.New("cluster: invalid request")                // INVALID_REQUEST
+	ErrElectionNotNeeded           = errors.New("cluster: election not needed")            // ELECTION_NOT_NEEDED
+	ErrPreferredLeaderNotAvailable = errors.New("cluster: preferred leader not available") // PREFERRED_LEADER_NOT_AVAILABLE
+	ErrEligibleLeadersNotAvailable = errors.New("cluster: no eligible leader available")   // ELIGIBLE_LEADERS_NOT_AVAILABLE
 )
 
 // Controller is what a broker calls. Node implements it on the quorum's leader; a node
@@ -55,6 +57,9 @@ type Controller interface {
 	// CreatePartitions grows a topic to total partitions; assignments (optional) give
 	// the new partitions' replicas, else they are placed like CreateTopics'.
 	CreatePartitions(ctx context.Context, topic string, total int32, assignments [][]int32) error
+	// ElectLeaders runs Kafka's preferred or unclean election for each partition (nil:
+	// every partition) in one entry; per-partition outcomes are in the map.
+	ElectLeaders(ctx context.Context, typ ElectionType, parts []TopicPartition) (map[TopicPartition]error, error)
 	// AlterTopicConfigs sets (non-nil) or removes (nil) topic configs in one entry.
 	AlterTopicConfigs(ctx context.Context, topic string, configs map[string]*string) error
 	// AlterPartition changes a partition's ISR on behalf of its leader, with Kafka's
@@ -72,6 +77,23 @@ type Controller interface {
 }
 
 var _ Controller = (*Node)(nil)
+
+// ElectionType is Kafka's ElectLeaders election type.
+type ElectionType int8
+
+const (
+	// ElectPreferred moves leadership to the first replica if it is a live ISR member.
+	ElectPreferred ElectionType = 0
+	// ElectUnclean elects a leader for a partition that has none, out of sync if need
+	// be (records the old leader had and the new one lacks are lost).
+	ElectUnclean ElectionType = 1
+)
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
 
 // ProducerIDBlockSize is how many producer ids one allocation hands out (Kafka's 1000).
 const ProducerIDBlockSize = 1000
@@ -638,6 +660,87 @@ func (n *Node) CreatePartitions(ctx context.Context, topic string, total int32, 
 		return fmt.Errorf("cannot grow %q to %d partitions: %w", topic, total, err)
 	}
 	return nil
+}
+
+// ElectLeaders implements Controller.
+func (n *Node) ElectLeaders(ctx context.Context, typ ElectionType, parts []TopicPartition) (map[TopicPartition]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if typ != ElectPreferred && typ != ElectUnclean {
+		return nil, fmt.Errorf("%w: election type %d", ErrInvalidRequest, typ)
+	}
+	if err := n.lockController(); err != nil {
+		return nil, err
+	}
+	defer n.ctl.mu.Unlock()
+	im := n.Image()
+	if parts == nil {
+		for _, name := range im.TopicNames() {
+			for i := range im.Topics[name].Partitions {
+				parts = append(parts, TopicPartition{Topic: name, Partition: int32(i)})
+			}
+		}
+	}
+	out := map[TopicPartition]error{}
+	var recs []Record
+	var changed []TopicPartition
+	for _, tp := range parts {
+		t := im.Topics[tp.Topic]
+		if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
+			out[tp] = fmt.Errorf("%w: %s-%d", ErrUnknownTopicOrPartition, tp.Topic, tp.Partition)
+			continue
+		}
+		p := t.Partitions[tp.Partition]
+		leader, isr, err := electOne(typ, p, im.Unfenced)
+		if err != nil {
+			out[tp] = fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, err)
+			continue
+		}
+		out[tp] = nil
+		recs = append(recs, changeRecord(t, tp.Partition, p, leader, isr))
+		changed = append(changed, tp)
+	}
+	if len(recs) > 0 {
+		if _, err := n.writeLocked(recs...); err != nil {
+			var nc *NotControllerError
+			if errors.As(err, &nc) {
+				return nil, err
+			}
+			for _, tp := range changed {
+				out[tp] = err
+			}
+		}
+	}
+	return out, nil
+}
+
+// electOne decides one partition's election: the new leader and ISR, or why not.
+func electOne(typ ElectionType, p Partition, live func(int32) bool) (int32, []int32, error) {
+	if typ == ElectPreferred {
+		pref := p.Replicas[0]
+		switch {
+		case p.Leader == pref:
+			return 0, nil, ErrElectionNotNeeded
+		case slices.Contains(p.ISR, pref) && live(pref):
+			return pref, p.ISR, nil
+		}
+		return 0, nil, ErrPreferredLeaderNotAvailable
+	}
+	if p.Leader != -1 {
+		return 0, nil, ErrElectionNotNeeded
+	}
+	for _, id := range p.Replicas {
+		if slices.Contains(p.ISR, id) && live(id) {
+			return id, p.ISR, nil
+		}
+	}
+	for _, id := range p.Replicas {
+		if live(id) {
+			return id, []int32{id}, nil
+		}
+	}
+	return 0, nil, ErrEligibleLeadersNotAvailable
 }
 
 // AlterTopicConfigs implements Controller.

@@ -53,6 +53,10 @@
 //     (STALE_BROKER_EPOCH), leader (NOT_LEADER_OR_FOLLOWER), leader epoch
 //     (FENCED_LEADER_EPOCH), partition epoch (INVALID_UPDATE_VERSION), ISR ⊆ replicas and
 //     holding the leader (INVALID_REQUEST), added members unfenced (INELIGIBLE_REPLICA).
+//   - ElectLeaders: preferred (the first replica, if a live ISR member) or unclean (for a
+//     partition without a leader: a live ISR member, else any live replica with ISR =
+//     [itself]); the answers are Kafka's ELECTION_NOT_NEEDED,
+//     PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE.
 //   - CreatePartitions places the new partitions like CreateTopics; AlterTopicConfigs
 //     writes all of a request's config changes in one entry.
 //   - AllocateProducerIDs hands out blocks of 1000 that never overlap (a retry after a
@@ -124,6 +128,12 @@
 //     to live in those replicated partitions rather than in the broker's local files.
 //   - Producer ids. InitProducerId takes ids from a block obtained with
 //     AllocateProducerIDs, fetching the next block before the current one runs out.
+//
+// # Security
+//
+// The controller listener has no TLS or authentication yet: anyone who reaches it can
+// register brokers, create topics and change ACLs through the RPC, and join Raft. It must
+// be bound to a private network until it takes the broker's listener security.
 //
 // # Fault layer for the cluster tests
 //

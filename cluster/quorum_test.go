@@ -726,3 +726,64 @@ func TestControllerStallKeepsSessions(t *testing.T) {
 		t.Fatal("broker not fenced 70s after its last heartbeat")
 	}
 }
+
+func TestControllerElectLeaders(t *testing.T) {
+	c := startCluster(t, 1, fastConfig())
+	n := c.active()
+	ctx := t.Context()
+	epochs := c.registerBrokers(1, 2)
+	res := c.createTopics(TopicSpec{Name: "x", Assignments: [][]int32{{1, 2}}}, TopicSpec{Name: "y", Assignments: [][]int32{{2}}},
+		TopicSpec{Name: "z", Assignments: [][]int32{{2, 1}}})
+	// z-0's leader 2 drops 1 from its ISR.
+	if _, err := n.AlterPartition(ctx, AlterPartitionRequest{BrokerID: 2, BrokerEpoch: epochs[2], TopicID: res[2].ID, NewISR: []int32{2}}); err != nil {
+		t.Fatal(err)
+	}
+	hb := func(id int32, fence bool) {
+		t.Helper()
+		if _, err := n.Heartbeat(ctx, HeartbeatRequest{NodeID: id, BrokerEpoch: epochs[id], WantFence: fence}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elect := func(typ ElectionType, topic string, want error) {
+		t.Helper()
+		tp := TopicPartition{Topic: topic}
+		out, err := n.ElectLeaders(ctx, typ, []TopicPartition{tp})
+		if err != nil || !errors.Is(out[tp], want) || (want == nil && out[tp] != nil) {
+			t.Fatalf("ElectLeaders(%d, %s) = %v %v, want %v", typ, topic, out, err, want)
+		}
+	}
+	// Broker 1 is fenced and comes back: x-0 is led by 2 with ISR [2].
+	hb(1, true)
+	hb(1, false)
+	if p := partitionOf(n.Image(), "x", 0); p.Leader != 2 || !slices.Equal(p.ISR, []int32{2}) {
+		t.Fatalf("x-0: %+v", p)
+	}
+	elect(ElectPreferred, "x", ErrPreferredLeaderNotAvailable) // 1 is not in the ISR yet
+	if _, err := n.AlterPartition(ctx, AlterPartitionRequest{BrokerID: 2, BrokerEpoch: epochs[2], TopicID: res[0].ID, LeaderEpoch: 1, PartitionEpoch: 1, NewISR: []int32{2, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	elect(ElectPreferred, "x", nil)
+	if p := partitionOf(n.Image(), "x", 0); p.Leader != 1 || p.LeaderEpoch != 2 {
+		t.Fatalf("x-0 after the preferred election: %+v", p)
+	}
+	elect(ElectPreferred, "x", ErrElectionNotNeeded)
+	elect(ElectUnclean, "x", ErrElectionNotNeeded)
+	// Broker 2 is fenced: y-0 (only replica 2) and z-0 (ISR [2]) go offline.
+	hb(2, true)
+	elect(ElectUnclean, "y", ErrEligibleLeadersNotAvailable)
+	elect(ElectUnclean, "z", nil)
+	if p := partitionOf(n.Image(), "z", 0); p.Leader != 1 || !slices.Equal(p.ISR, []int32{1}) || p.LeaderEpoch != 2 {
+		t.Fatalf("z-0 after the unclean election: %+v", p)
+	}
+	out, err := n.ElectLeaders(ctx, ElectPreferred, []TopicPartition{{Topic: "nope"}})
+	if err != nil || !errors.Is(out[TopicPartition{Topic: "nope"}], ErrUnknownTopicOrPartition) {
+		t.Fatalf("unknown partition: %v %v", out, err)
+	}
+	// Over the RPC, all partitions.
+	cl := NewClient([]string{n.Addr()})
+	all, err := cl.ElectLeaders(ctx, ElectPreferred, nil)
+	if err != nil || len(all) != 3 || !errors.Is(all[TopicPartition{Topic: "y"}], ErrPreferredLeaderNotAvailable) ||
+		!errors.Is(all[TopicPartition{Topic: "x"}], ErrElectionNotNeeded) {
+		t.Fatalf("ElectLeaders over RPC: %v %v", all, err)
+	}
+}

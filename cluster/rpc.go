@@ -61,6 +61,9 @@ var errorCodes = []struct {
 	{ErrFencedLeaderEpoch, "FENCED_LEADER_EPOCH"},
 	{ErrInvalidUpdateVersion, "INVALID_UPDATE_VERSION"},
 	{ErrIneligibleReplica, "INELIGIBLE_REPLICA"},
+	{ErrElectionNotNeeded, "ELECTION_NOT_NEEDED"},
+	{ErrPreferredLeaderNotAvailable, "PREFERRED_LEADER_NOT_AVAILABLE"},
+	{ErrEligibleLeadersNotAvailable, "ELIGIBLE_LEADERS_NOT_AVAILABLE"},
 	{ErrInvalidRequest, "INVALID_REQUEST"},
 	{ErrBadRecord, "INVALID_REQUEST"},
 	{context.DeadlineExceeded, "REQUEST_TIMED_OUT"},
@@ -152,6 +155,16 @@ type createPartitionsRequest struct {
 type alterConfigsRequest struct {
 	Topic   string             `json:"topic"`
 	Configs map[string]*string `json:"configs"`
+}
+
+type electRequest struct {
+	Type       ElectionType     `json:"type"`
+	Partitions []TopicPartition `json:"partitions"` // null: all
+}
+
+type electResult struct {
+	TopicPartition
+	Err *wireError `json:"err,omitempty"`
 }
 
 type leaderInfo struct {
@@ -256,6 +269,20 @@ func (n *Node) dispatchRPC(ctx context.Context, req rpcRequest) (any, error) {
 			return nil, err
 		}
 		return nil, n.AlterTopicConfigs(ctx, r.Topic, r.Configs)
+	case "electLeaders":
+		r, err := decodeBody[electRequest](req.Body)
+		if err != nil {
+			return nil, err
+		}
+		res, err := n.ElectLeaders(ctx, r.Type, r.Partitions)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]electResult, 0, len(res))
+		for tp, e := range res {
+			out = append(out, electResult{TopicPartition: tp, Err: toWire(e)})
+		}
+		return out, nil
 	case "alterPartition":
 		r, err := decodeBody[AlterPartitionRequest](req.Body)
 		if err != nil {
@@ -465,6 +492,19 @@ func (c *Client) DeleteTopics(ctx context.Context, names []string) (map[string]e
 // CreatePartitions implements Controller.
 func (c *Client) CreatePartitions(ctx context.Context, topic string, total int32, assignments [][]int32) error {
 	return c.call(ctx, "createPartitions", createPartitionsRequest{Topic: topic, Total: total, Assignments: assignments}, nil)
+}
+
+// ElectLeaders implements Controller.
+func (c *Client) ElectLeaders(ctx context.Context, typ ElectionType, parts []TopicPartition) (map[TopicPartition]error, error) {
+	var res []electResult
+	if err := c.call(ctx, "electLeaders", electRequest{Type: typ, Partitions: parts}, &res); err != nil {
+		return nil, err
+	}
+	out := make(map[TopicPartition]error, len(res))
+	for _, r := range res {
+		out[r.TopicPartition] = fromWire(r.Err)
+	}
+	return out, nil
 }
 
 // AlterTopicConfigs implements Controller.
