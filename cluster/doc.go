@@ -84,8 +84,9 @@
 //     adopt it instead of the id they make for themselves in <data-dir>/meta (not yet).
 //   - Today (cmd/strata serve, cluster.go): with process.roles naming a quorum of more
 //     than this node, serve opens the Node (controller role) and runs the broker's
-//     registration and heartbeat loop with a controlled shutdown on stop; the data path
-//     is still the single broker's, which serve says in a warning at start.
+//     registration and heartbeat loop with a controlled shutdown on stop (a
+//     controller-only node runs no broker); the data path is still the single broker's,
+//     which serve says in a warning at start.
 //   - Becoming leader or follower. On each new image the broker diffs its partitions:
 //     replicas it holds but no longer leads become followers, newly led ones leaders
 //     (with the image's leader epoch). Produce, ListOffsets, OffsetForLeaderEpoch and

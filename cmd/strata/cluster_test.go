@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -205,4 +206,48 @@ func TestServeClusterProcesses(t *testing.T) {
 		t.Fatalf("node %d stopped without a controlled shutdown:\n%s", j+1, logs)
 	}
 	waitImage(fmt.Sprintf("broker %d fenced after its shutdown", j+1), func(im *cluster.Image) bool { return im.Brokers[int32(j+1)].Fenced })
+}
+
+// TestServeControllerOnly: process.roles=controller serves the quorum's listener and no
+// Kafka listener, and stops cleanly.
+func TestServeControllerOnly(t *testing.T) {
+	kafkaPort, ctlPort, otherPort := freePort(t), freePort(t), freePort(t)
+	ctl := fmt.Sprintf("127.0.0.1:%d", ctlPort)
+	ctx, cancel := context.WithCancel(t.Context())
+	var errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- dispatch(ctx, streams{in: strings.NewReader(""), out: io.Discard, err: &errOut}, []string{"serve",
+			"--log-dirs", t.TempDir(), "--admin-addr", "off", "--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://%s", kafkaPort, ctl),
+			"--set", "process.roles=controller", "--set", "node.id=1", "--set", "controller.listener.names=CONTROLLER",
+			"--set", fmt.Sprintf("controller.quorum.voters=1@%s,2@127.0.0.1:%d", ctl, otherPort)})
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("timed out waiting for %s:\n%s", what, errOut.String())
+			}
+		}
+	}
+	waitFor("the controller-only log line", func() bool { return strings.Contains(errOut.String(), "controller only") })
+	if c, err := net.Dial("tcp", ctl); err != nil {
+		t.Fatalf("controller listener: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", kafkaPort)); err == nil {
+		c.Close()
+		t.Fatal("a controller-only node listens for Kafka clients")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v\n%s", err, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
 }

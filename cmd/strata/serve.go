@@ -201,6 +201,13 @@ func serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	defer member.Stop()
+	if member != nil && !o.cluster.Quorum.Broker {
+		// process.roles=controller: the quorum only, no Kafka listener (cluster.go).
+		logger.Info("controller only: serving the metadata quorum, no broker")
+		<-ctx.Done()
+		logger.Info("strata stopped")
+		return nil
+	}
 
 	store, closeStore, err := buildObjectStore(ctx, o.tier, logger, reg)
 	if err != nil {
