@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -96,5 +97,20 @@ func TestPlaceReplicas(t *testing.T) {
 		if leaders[id] != 10 || replicas[id] != 30 {
 			t.Fatalf("broker %d leads %d and holds %d replicas, want 10 and 30", id, leaders[id], replicas[id])
 		}
+	}
+}
+
+func TestRaftLogRateLimit(t *testing.T) {
+	var buf strings.Builder
+	l := hclogFor(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	for range 5 {
+		l.Error("failed to appendEntries to", "peer", "x", "error", "refused")
+		l.Warn("failed to contact", "server-id", 2)
+	}
+	if n := strings.Count(buf.String(), "failed to appendEntries"); n != 1 {
+		t.Fatalf("%d appendEntries errors logged above debug, want 1:\n%s", n, buf.String())
+	}
+	if n := strings.Count(buf.String(), "failed to contact"); n != 1 {
+		t.Fatalf("%d contact warnings logged above debug, want 1:\n%s", n, buf.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -310,17 +311,26 @@ func (n *Node) Snapshot() error {
 	return nil
 }
 
-// hclogFor adapts raft's hclog output to slog: each line becomes one record.
+// hclogFor adapts raft's hclog output to slog: each line becomes one record. Raft's
+// errors are Warn and its warnings Info, each kind at most once per raftLogEvery (the
+// rest Debug): a dead peer makes raft report every retry.
 func hclogFor(logger *slog.Logger) hclog.Logger {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: slogWriter{logger}, DisableTime: true})
+	w := &slogWriter{l: logger, last: map[string]time.Time{}}
+	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: w, DisableTime: true})
 }
 
-type slogWriter struct{ l *slog.Logger }
+const raftLogEvery = 10 * time.Second
 
-func (w slogWriter) Write(p []byte) (int, error) {
+type slogWriter struct {
+	l    *slog.Logger
+	mu   sync.Mutex
+	last map[string]time.Time // kind of line -> when last logged above Debug
+}
+
+func (w *slogWriter) Write(p []byte) (int, error) {
 	sc := bufio.NewScanner(bytesReader(p))
 	for sc.Scan() {
 		line := sc.Text()
@@ -331,9 +341,25 @@ func (w slogWriter) Write(p []byte) (int, error) {
 		case containsAny(line, "[WARN]"):
 			lv = slog.LevelInfo
 		}
+		if lv > slog.LevelDebug {
+			// The kind: the message before its key=value fields.
+			kind := line
+			if i := strings.Index(kind, ": "); i >= 0 {
+				if j := strings.Index(kind[i+2:], ": "); j >= 0 {
+					kind = kind[:i+2+j]
+				}
+			}
+			w.mu.Lock()
+			if now := time.Now(); now.Sub(w.last[kind]) < raftLogEvery {
+				lv = slog.LevelDebug
+			} else {
+				w.last[kind] = now
+			}
+			w.mu.Unlock()
+		}
 		w.l.Log(context.Background(), lv, "raft", "line", line)
 	}
 	return len(p), nil
 }
 
-var _ io.Writer = slogWriter{}
+var _ io.Writer = (*slogWriter)(nil)
