@@ -87,9 +87,10 @@
 //     registration and heartbeat loop with a controlled shutdown on stop (a
 //     controller-only node runs no broker); the data path is still the single broker's,
 //     which serve says in a warning at start.
-//   - Becoming leader or follower. On each new image the broker diffs its partitions:
-//     replicas it holds but no longer leads become followers, newly led ones leaders
-//     (with the image's leader epoch). Produce, ListOffsets, OffsetForLeaderEpoch and
+//   - Becoming leader or follower. The broker runs Follow: on each new image it gets
+//     Changes, its partitions whose state changed, each with its role (leader with the
+//     image's leader epoch, follower of Leader, or none: stop, the replica moved or the
+//     topic went away). Produce, ListOffsets, OffsetForLeaderEpoch and
 //     consumer Fetch on a non-leader get NOT_LEADER_OR_FOLLOWER; a request naming an
 //     older leader epoch gets FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 //   - Leader epochs with the log. The partition directory gets Kafka's
