@@ -61,7 +61,8 @@ func TestChanges(t *testing.T) {
 
 // TestFollow follows a one-node quorum's images as a broker would.
 func TestFollow(t *testing.T) {
-	c := startCluster(t, 1, fastConfig())
+	t.Parallel()
+	c := startCluster(t, 1, soloConfig())
 	n := c.active()
 	c.registerBrokers(1)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

@@ -51,6 +51,14 @@ func fastConfig() NodeConfig {
 	return NodeConfig{SessionTimeout: time.Minute, SnapshotThreshold: 1 << 20, SnapshotInterval: time.Hour}
 }
 
+// soloConfig is for one-voter quorums: a single voter has no peer to lose its lease to,
+// so short timeouts only make its first election quick.
+func soloConfig() NodeConfig {
+	c := fastConfig()
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
+	return c
+}
+
 func startCluster(t testing.TB, n int, cfg NodeConfig) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, cfg: cfg, nodes: make([]*Node, n)}
@@ -531,7 +539,8 @@ func TestQuorumFencesBrokerAndMovesLeadership(t *testing.T) {
 
 // TestControllerChecks runs the controller's request checks on a one-voter quorum.
 func TestControllerChecks(t *testing.T) {
-	cfg := fastConfig()
+	t.Parallel()
+	cfg := soloConfig()
 	cfg.ClusterID = "configured-id"
 	c := startCluster(t, 1, cfg)
 	n := c.active()
@@ -711,7 +720,8 @@ func cmpOr(a, b TopicID) TopicID {
 // session restarts the brokers' sessions instead of fencing them; a session that then
 // really expires is fenced.
 func TestControllerStallKeepsSessions(t *testing.T) {
-	c := startCluster(t, 1, fastConfig()) // sessions of a minute
+	t.Parallel()
+	c := startCluster(t, 1, soloConfig()) // sessions of a minute
 	n := c.active()
 	c.registerBrokers(1)
 	t0 := time.Now()
@@ -728,7 +738,8 @@ func TestControllerStallKeepsSessions(t *testing.T) {
 }
 
 func TestControllerElectLeaders(t *testing.T) {
-	c := startCluster(t, 1, fastConfig())
+	t.Parallel()
+	c := startCluster(t, 1, soloConfig())
 	n := c.active()
 	ctx := t.Context()
 	epochs := c.registerBrokers(1, 2)

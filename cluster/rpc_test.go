@@ -118,7 +118,8 @@ func TestClientFollowsController(t *testing.T) {
 
 // TestRPCBadInput: malformed RPC frames close or fail that connection only.
 func TestRPCBadInput(t *testing.T) {
-	c := startCluster(t, 1, fastConfig())
+	t.Parallel()
+	c := startCluster(t, 1, soloConfig())
 	n := c.active()
 	send := func(payload []byte) ([]byte, error) {
 		conn, err := net.Dial("tcp", n.Addr())
