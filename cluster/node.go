@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -331,14 +332,14 @@ type slogWriter struct {
 }
 
 func (w *slogWriter) Write(p []byte) (int, error) {
-	sc := bufio.NewScanner(bytesReader(p))
+	sc := bufio.NewScanner(bytes.NewReader(p))
 	for sc.Scan() {
 		line := sc.Text()
 		lv := slog.LevelDebug
 		switch {
-		case containsAny(line, "[ERROR]"):
+		case strings.Contains(line, "[ERROR]"):
 			lv = slog.LevelWarn
-		case containsAny(line, "[WARN]"):
+		case strings.Contains(line, "[WARN]"):
 			lv = slog.LevelInfo
 		}
 		if lv > slog.LevelDebug {
