@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -176,6 +177,10 @@ func TestServeClusterProcesses(t *testing.T) {
 		t.Fatalf("CreateTopics after failover: %+v %v", res, err)
 	}
 	im = waitImage("topic rf2", func(im *cluster.Image) bool { return im.Topics["rf2"] != nil })
+	if out := mustCLI(t, "", "quorum", "--controllers", strings.Join(addrs, ",")); !strings.Contains(out, "rf2") ||
+		!strings.Contains(out, "fenced") || strings.Contains(out, "controller: none") {
+		t.Fatalf("strata quorum:\n%s", out)
+	}
 	for i, p := range im.Topics["rf2"].Partitions {
 		if slices.Contains(p.Replicas, leader) {
 			t.Fatalf("rf2-%d placed on fenced broker %d: %+v", i, leader, p)
@@ -249,5 +254,35 @@ func TestServeControllerOnly(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+func TestWriteQuorum(t *testing.T) {
+	im := cluster.NewImage()
+	im.ClusterID, im.Version = "cid", 42
+	im.Brokers[1] = cluster.Broker{NodeID: 1, Epoch: 5, Listeners: []cluster.Listener{{Name: "PLAINTEXT", Host: "h1", Port: 9092}}, Rack: "r1"}
+	im.Brokers[2] = cluster.Broker{NodeID: 2, Epoch: 7, Fenced: true}
+	im.Topics["t"] = &cluster.Topic{Name: "t", Partitions: []cluster.Partition{
+		{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1},
+		{Replicas: []int32{2, 1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 1},
+		{Replicas: []int32{2}, ISR: []int32{2}, Leader: -1, LeaderEpoch: 1},
+	}}
+	var all, urp strings.Builder
+	if err := writeQuorum(&all, im, 1, "c1:9093", false); err != nil {
+		t.Fatal(err)
+	}
+	writeQuorum(&urp, im, -1, "", true)
+	for _, want := range []string{"cluster id: cid", "metadata version: 42", "controller: 1 (c1:9093)",
+		"1       unfenced  5      r1    PLAINTEXT://h1:9092", "2       fenced", "t      0          1       0             1,2       1,2",
+		"under-replicated", "none    1             2         2    offline"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, all.String())
+		}
+	}
+	if strings.Contains(urp.String(), "t      0 ") || !strings.Contains(urp.String(), "controller: none") || strings.Count(urp.String(), "\nt  ") != 2 {
+		t.Errorf("--under-replicated output:\n%s", urp.String())
+	}
+	if _, _, err := cli(t, "", "quorum"); !errors.Is(err, errUsage) {
+		t.Fatalf("quorum without --controllers: %v", err)
 	}
 }
