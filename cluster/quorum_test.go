@@ -329,8 +329,10 @@ func TestQuorumLeaderFailover(t *testing.T) {
 	})
 	c.converged()
 
+	killed := time.Now()
 	c.stop(int(old.ID() - 1))
 	next := c.active()
+	t.Logf("controller %d stopped; %d active after %v", old.ID(), next.ID(), time.Since(killed).Round(time.Millisecond))
 	if next.ID() == old.ID() {
 		t.Fatal("the stopped node is still the controller")
 	}
