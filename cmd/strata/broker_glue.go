@@ -92,6 +92,9 @@ func knownConfigKey(key string) bool {
 	if isAdminKey(key) {
 		return true
 	}
+	if _, ok := clusterKeys[key]; ok {
+		return true
+	}
 	switch key {
 	case "broker.id", "log.dir":
 		return true

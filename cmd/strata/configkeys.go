@@ -91,6 +91,18 @@ func writeConfigKeys(w io.Writer) {
 		fmt.Fprintf(w, "| `%s` | %s | %s |\n", k, def, md(tierKeys[k]))
 	}
 	writeAdminKeys(w, md) // adminconfig.go
+	names = names[:0]
+	for k := range clusterKeys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		def := "—"
+		if d, ok := clusterKeyDefaults[k]; ok {
+			def = "`" + d + "`"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s |\n", k, def, md(clusterKeys[k]))
+	}
 	if len(ignored) > 0 {
 		fmt.Fprintf(w, "\nAccepted for compatibility with Kafka's server.properties, without effect: %s.\n", strings.Join(ignored, ", "))
 	}

@@ -56,6 +56,7 @@ func init() {
 		"config-keys": {"print the reference of every configuration key (Markdown)", runConfigKeys},
 		"user":        {"create, list, delete SCRAM users (also used by SASL/PLAIN)", runUser},
 		"acl":         {"create, list, delete ACLs", runACL},
+		"quorum":      {"show the metadata quorum: controller, brokers, partitions (replicas, ISR, leader)", runQuorum},
 	}
 }
 

@@ -26,6 +26,7 @@ type serveOptions struct {
 	acceptStoreChange bool
 	dirLock           *broker.DataDirLock // held: taken before anything is logged
 	admin             adminConfig
+	cluster           clusterConfig // cluster.go; not clustered: today's single broker
 	logger            *slog.Logger
 }
 
@@ -158,6 +159,11 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	brokerProps, clusterProps := splitClusterProps(brokerProps)
+	cc, err := parseClusterConfig(brokerProps, clusterProps, dataDirOf(brokerProps))
+	if err != nil {
+		return err
+	}
 	// Every configuration mistake is reported before the first log line or listener.
 	if _, err := broker.ParseConfig(brokerProps); err != nil {
 		return err
@@ -167,7 +173,7 @@ func runServe(ctx context.Context, s streams, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, logger: logger, acceptStoreChange: *acceptStoreChange, dirLock: lock})
+	return serve(ctx, serveOptions{props: brokerProps, tier: tc, admin: ac, cluster: cc, logger: logger, acceptStoreChange: *acceptStoreChange, dirLock: lock})
 }
 
 // serve runs the broker until ctx is done (SIGINT/SIGTERM), then shuts it down gracefully.
@@ -190,6 +196,19 @@ func serve(ctx context.Context, o serveOptions) error {
 		defer adm.Close()
 	}
 
+	member, err := startClusterMember(o.cluster, logger, reg) // nil unless process.roles asks for a cluster
+	if err != nil {
+		return err
+	}
+	defer member.Stop()
+	if member != nil && !o.cluster.Quorum.Broker {
+		// process.roles=controller: the quorum only, no Kafka listener (cluster.go).
+		logger.Info("controller only: serving the metadata quorum, no broker")
+		<-ctx.Done()
+		logger.Info("strata stopped")
+		return nil
+	}
+
 	store, closeStore, err := buildObjectStore(ctx, o.tier, logger, reg)
 	if err != nil {
 		return fmt.Errorf("cannot open tier store %q: %w", o.tier.Store, err)
@@ -210,7 +229,10 @@ func serve(ctx context.Context, o serveOptions) error {
 		dirLock:          o.dirLock,
 		logger:           logger,
 		registry:         reg,
-		onOpen:           func(b *broker.Broker) { attachAdmin(adm, o.admin, reg, b, logger) },
+		onOpen: func(b *broker.Broker) {
+			attachAdmin(adm, o.admin, reg, b, logger)
+			member.brokerStarted(b.Addr())
+		},
 	})
 	if err != nil {
 		if worded, ok := bucketProblem(o.tier, err); ok && store != nil {
@@ -253,6 +275,9 @@ func allConfigKeyNames() []string {
 		out = append(out, k)
 	}
 	for k := range adminKeys {
+		out = append(out, k)
+	}
+	for k := range clusterKeys {
 		out = append(out, k)
 	}
 	return out
