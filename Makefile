@@ -5,7 +5,7 @@ PWD          := $(shell pwd)
 MINIO_MODULE := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 TEST_TIMEOUT ?= 15m
 # Packages with concurrency get -race; everything else runs without it (faster).
-RACE_PKGS    := ./admin/... ./broker/... ./partition/... ./security/... ./segment/... ./tiering/... ./cache/... ./cmd/...
+RACE_PKGS    := ./admin/... ./cluster/... ./broker/... ./partition/... ./security/... ./segment/... ./tiering/... ./cache/... ./cmd/...
 FUZZTIME     ?= 60s
 FUZZTIME_SHORT ?= 5s
 BENCH_FLAGS  ?= --embedded --compare-kfake --mib 256 --record-size 1024 --partitions 3 --rounds 3
@@ -101,7 +101,7 @@ vet:
 
 # Packages without -race (includes test/shell: the kcat quickstart against bin/strata).
 unit:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -E '/(admin|broker|partition|security|segment|tiering|cache|cmd)(/|$$)')
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -E '/(admin|broker|cluster|partition|security|segment|tiering|cache|cmd)(/|$$)')
 
 race:
 	$(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
