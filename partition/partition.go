@@ -50,6 +50,12 @@ type Config struct {
 	IndexIntervalBytes  int32  // index.interval.bytes (at open)
 	FlushMessages       int64  // flush.messages (at open); Long.MAX = never
 	FlushMs             int64  // flush.ms (at open); Long.MAX = never
+
+	// Compaction (cleaner.go), with cleanup.policy containing "compact".
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms; <= 0 or Long.MAX = none
+	DeleteRetentionMs      int64   // delete.retention.ms
 }
 
 // Options are what Open needs besides the topic configuration: identity, the broker-wide
@@ -121,6 +127,8 @@ type Partition struct {
 	remoteFails    atomic.Int32 // consecutive failed remote reads (the error hold doubles with them)
 	early          *EarlyReads  // the budget for early reads (remote.go)
 	earlyPin       int64        // bytes an early read may pin beyond its size: two chunks (remote.log.chunk.bytes)
+
+	clean cleanState // the cleaner's state (cleaner.go)
 
 	freeReserve func(why string) bool // Options.FreeReserve
 	warns       warnLimiter           // full-disk warnings, at most one a minute each (warn.go)

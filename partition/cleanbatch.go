@@ -1,0 +1,173 @@
+package partition
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/strata-io/strata/segment"
+)
+
+// The cleaner's view of the records of a batch, and the rewriting of a batch without some
+// of them. A rewritten batch keeps its header but for the records count, the max
+// timestamp (recomputed from the records kept, unless LogAppendTime), the length and the
+// CRC: the base offset, the last offset delta (so the batch still spans the offsets the
+// producer's sequence numbers cover, as Kafka keeps them), the first timestamp, the
+// producer id, epoch and base sequence are those of the original. The records kept are
+// copied byte for byte: their offset and timestamp deltas are relative to the unchanged
+// base offset and first timestamp. A compressed batch is recompressed with its codec
+// (snappy in the xerial framing every client reads).
+
+// cleanRecord is one record of a batch as the cleaner sees it.
+type cleanRecord struct {
+	offset    int64
+	ts        int64
+	key       []byte // nil: no key
+	tombstone bool   // null value
+	raw       []byte // the whole record, its length varint included
+}
+
+// batchRecords decodes the records of the v2 batch b (header h): decompressed, then
+// split. The records alias the decompressed buffer (or b).
+func batchRecords(h segment.BatchHeader, b []byte, out []cleanRecord) ([]cleanRecord, error) {
+	codec := int8(h.Attributes & 0x07)
+	body, err := decompress(codec, b[segment.BatchHeaderSize:])
+	if err != nil {
+		return out, err
+	}
+	logAppend := h.Attributes&attrTimestampLogAppend != 0
+	for i := int32(0); i < h.NumRecords; i++ {
+		n, k := binary.Varint(body)
+		if k <= 0 || n < 0 || int64(len(body)-k) < n {
+			return out, fmt.Errorf("record %d of batch %d: bad length: %w", i, h.BaseOffset, errBadRecord)
+		}
+		raw := body[:k+int(n)]
+		r := body[k : k+int(n)]
+		body = body[k+int(n):]
+		if len(r) < 1 {
+			return out, fmt.Errorf("record %d of batch %d: empty: %w", i, h.BaseOffset, errBadRecord)
+		}
+		r = r[1:] // attributes
+		tsd, k1 := binary.Varint(r)
+		if k1 <= 0 {
+			return out, fmt.Errorf("record %d of batch %d: timestamp: %w", i, h.BaseOffset, errBadRecord)
+		}
+		r = r[k1:]
+		od, k2 := binary.Varint(r)
+		if k2 <= 0 {
+			return out, fmt.Errorf("record %d of batch %d: offset: %w", i, h.BaseOffset, errBadRecord)
+		}
+		r = r[k2:]
+		kl, k3 := binary.Varint(r)
+		if k3 <= 0 || kl < -1 || int64(len(r)-k3) < max(kl, 0) {
+			return out, fmt.Errorf("record %d of batch %d: key: %w", i, h.BaseOffset, errBadRecord)
+		}
+		r = r[k3:]
+		var key []byte
+		if kl >= 0 {
+			key = r[:kl]
+			r = r[kl:]
+		}
+		vl, k4 := binary.Varint(r)
+		if k4 <= 0 || vl < -1 {
+			return out, fmt.Errorf("record %d of batch %d: value: %w", i, h.BaseOffset, errBadRecord)
+		}
+		ts := h.FirstTimestamp + tsd
+		if logAppend {
+			ts = h.MaxTimestamp
+		}
+		out = append(out, cleanRecord{offset: h.BaseOffset + od, ts: ts, key: key, tombstone: vl < 0, raw: raw})
+	}
+	return out, nil
+}
+
+// rebuildBatch returns the batch h/b with only the records keep (a subsequence of its
+// records, in order). No records keeps an empty batch (uncompressed), which Kafka keeps
+// for the last batch of an idempotent producer.
+func rebuildBatch(h segment.BatchHeader, b []byte, keep []cleanRecord) ([]byte, error) {
+	var recs bytes.Buffer
+	maxTs := int64(-1)
+	for _, r := range keep {
+		recs.Write(r.raw)
+		maxTs = max(maxTs, r.ts)
+	}
+	codec := int8(h.Attributes & 0x07)
+	body := recs.Bytes()
+	attrs := h.Attributes
+	if len(keep) == 0 {
+		attrs &^= 0x07
+		codec = codecNone
+	}
+	if codec != codecNone {
+		var err error
+		if body, err = compress(codec, body); err != nil {
+			return nil, err
+		}
+	}
+	nh := h
+	nh.Attributes = attrs
+	nh.NumRecords = int32(len(keep))
+	nh.BatchLength = int32(segment.MinBatchLength + len(body))
+	if h.Attributes&attrTimestampLogAppend == 0 && maxTs >= 0 {
+		nh.MaxTimestamp = maxTs
+	}
+	out := make([]byte, segment.BatchHeaderSize, segment.BatchHeaderSize+len(body))
+	nh.Put(out)
+	out = append(out, body...)
+	segment.PutBatchCRC(out)
+	return out, nil
+}
+
+var (
+	zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+		return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	})
+	xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1}
+)
+
+// compress compresses a records section with Kafka codec id codec.
+func compress(codec int8, src []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	switch codec {
+	case codecGzip:
+		w = gzip.NewWriter(&buf)
+	case codecLZ4:
+		w = lz4.NewWriter(&buf)
+	case codecSnappy:
+		// xerial framing, one block per 32 KiB of input (the Java client's block size).
+		buf.Write(xerialHeader)
+		for len(src) > 0 {
+			n := min(len(src), 32<<10)
+			block := s2.EncodeSnappy(nil, src[:n])
+			var l [4]byte
+			binary.BigEndian.PutUint32(l[:], uint32(len(block)))
+			buf.Write(l[:])
+			buf.Write(block)
+			src = src[n:]
+		}
+		return buf.Bytes(), nil
+	case codecZstd:
+		e, err := zstdEncoder()
+		if err != nil {
+			return nil, fmt.Errorf("partition: zstd: %w", err)
+		}
+		return e.EncodeAll(src, nil), nil
+	default:
+		return nil, fmt.Errorf("codec %d: %w", codec, errUnknownCodec)
+	}
+	if _, err := w.Write(src); err != nil {
+		return nil, fmt.Errorf("partition: compress codec %d: %w", codec, err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("partition: compress codec %d: %w", codec, err)
+	}
+	return buf.Bytes(), nil
+}
