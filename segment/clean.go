@@ -41,8 +41,12 @@ import (
 // recovered again. A crash therefore leaves the old segments or the new ones, never a mix.
 
 const (
-	cleanedSuffix = ".cleaned"
-	swapSuffix    = ".swap"
+	// cleanedOffsetFile holds the end of the cleaned segments: "0\n<offset>\n". Sealed
+	// segments ending at or below it may skip offsets; the others are checked for
+	// contiguous offsets, which catches a damaged base offset.
+	cleanedOffsetFile = "cleaned-offset"
+	cleanedSuffix     = ".cleaned"
+	swapSuffix        = ".swap"
 	// CleanerSwapFile is the commit record of a segment swap (see above).
 	CleanerSwapFile = "cleaner-swap"
 )
@@ -64,6 +68,7 @@ type CleanedWriter struct {
 func (l *Log) CreateCleaned(base int64) (*CleanedWriter, error) {
 	s := newSegment(l.fs, l.dir, base)
 	s.loaded = true
+	s.mayGap.Store(true)
 	_ = l.fs.Remove(s.logPath + cleanedSuffix)
 	f, err := l.fs.OpenFile(s.logPath+cleanedSuffix, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -271,6 +276,15 @@ func (l *Log) ReplaceSegments(oldBases []int64, ws []*CleanedWriter) (err error)
 	if err := hook("commit"); err != nil {
 		return err
 	}
+	if end > l.cleanedBelow.Load() {
+		// Before the commit point: a rolled-back swap leaves it too high, which only
+		// means that some uncleaned segments are read as cleaned ones may be.
+		if err := WriteFileAtomic(l.fs, joinPath(l.dir, cleanedOffsetFile), []byte("0\n"+strconv.FormatInt(end, 10)+"\n"), 0o644); err != nil {
+			l.removeTmp(cleanedOffsetFile)
+			return abort(err)
+		}
+		l.cleanedBelow.Store(end)
+	}
 	newBases := make([]int64, len(ws))
 	for k, w := range ws {
 		newBases[k] = w.s.base
@@ -471,3 +485,21 @@ func (l *Log) WriteAuxFile(name string, data []byte) error {
 
 // ReadAuxFile reads the file name in the log's directory (fs.ErrNotExist if missing).
 func (l *Log) ReadAuxFile(name string) ([]byte, error) { return ReadFile(l.fs, joinPath(l.dir, name)) }
+
+// readCleanedOffset reads cleaned-offset (0 if missing or damaged: no segment may skip
+// offsets, and a cleaned one fails its reads past a gap rather than serving wrong data).
+func readCleanedOffset(fsys FS, dir string) int64 {
+	b, err := ReadFile(fsys, joinPath(dir, cleanedOffsetFile))
+	if err != nil {
+		return 0
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 2 || lines[0] != "0" {
+		return 0
+	}
+	n, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}

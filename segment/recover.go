@@ -66,6 +66,7 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	if _, err := finishSwap(l.fs, dir, l.logger); err != nil { // clean.go
 		return nil, rep, err
 	}
+	l.cleanedBelow.Store(readCleanedOffset(l.fs, dir))
 	clean, recs, active, err := takeCleanMarker(l.fs, dir)
 	if err != nil {
 		return nil, rep, err
@@ -221,7 +222,7 @@ func (l *Log) tidyDir() ([]int64, []string, error) {
 			}
 		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix):
 			indexes = append(indexes, name)
-		case name == logStartFile || name == cleanMarkerFile || name == CleanerSwapFile:
+		case name == logStartFile || name == cleanMarkerFile || name == CleanerSwapFile || name == cleanedOffsetFile:
 		default:
 			others = append(others, name)
 		}
@@ -385,6 +386,7 @@ func (l *Log) openAllSealed(bases []int64, clean bool, summary []segSummary, rep
 func (l *Log) openSealed(base, nextBase int64, clean bool, rep *RecoveryReport) (*segment, error) {
 	s := newSegment(l.fs, l.dir, base)
 	s.files = l.files // opened lazily: no file descriptor per sealed segment
+	s.mayGap.Store(nextBase <= l.cleanedBelow.Load())
 	st, err := l.fs.Stat(s.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("segment: cannot stat %q: %w", s.logPath, err)
@@ -412,7 +414,7 @@ func (l *Log) openSealed(base, nextBase int64, clean bool, rep *RecoveryReport) 
 		s.close()
 		return nil, scanErr
 	}
-	if scanErr == nil && next > nextBase { // next < nextBase: a cleaned segment's trailing gap
+	if scanErr == nil && (next > nextBase || (next != nextBase && !s.mayGap.Load())) { // next < nextBase: a cleaned segment's trailing gap
 		scanErr = s.corruptf(end, "offsets not contiguous: the batches end at offset %d, the next segment starts at %d", next-1, nextBase)
 	}
 	if scanErr != nil {
@@ -660,7 +662,7 @@ func (s *segment) scan(pos, expect, limit int64, verify bool, interval int64) (e
 		}
 		// A cleaned sealed segment has gaps between batches (clean.go); the active
 		// segment (verify) never has.
-		if h.BaseOffset < expect || (verify && h.BaseOffset != expect) {
+		if h.BaseOffset < expect || (h.BaseOffset != expect && (verify || !s.mayGap.Load())) {
 			return pos, expect, s.corruptf(pos, "base offset %d, expected %d", h.BaseOffset, expect)
 		}
 		if h.LastOffset()-s.base > int64(^uint32(0)) {
