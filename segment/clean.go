@@ -295,7 +295,7 @@ func (l *Log) ReplaceSegments(oldBases []int64, ws []*CleanedWriter) (err error)
 	}
 	// 4. from here on, recovery rolls forward: any failure fences the log.
 	if err := hook("rename"); err != nil {
-		return err
+		return l.fence(err)
 	}
 	old := segs[i:j]
 	for _, s := range old {
@@ -353,7 +353,7 @@ func (l *Log) ReplaceSegments(oldBases []int64, ws []*CleanedWriter) (err error)
 		l.retired = append(l.retired, retiredSegment{seg: s, at: now})
 	}
 	if err := hook("done"); err != nil {
-		return err
+		return l.fence(err)
 	}
 	var errs []error
 	for _, s := range old {
