@@ -171,3 +171,23 @@ func compress(codec int8, src []byte) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// KeylessRecords returns the indexes (0-based, in the batch) of the records of the v2
+// batch b (header h) that have no key: a compacted topic refuses them (the broker answers
+// INVALID_RECORD). A control batch has none. Errors: the records cannot be decoded.
+func KeylessRecords(h segment.BatchHeader, b []byte) ([]int32, error) {
+	if h.Control() || h.Magic != 2 || int64(len(b)) < h.Size() {
+		return nil, nil
+	}
+	recs, err := batchRecords(h, b[:h.Size()], nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []int32
+	for i, r := range recs {
+		if r.key == nil {
+			out = append(out, int32(i))
+		}
+	}
+	return out, nil
+}

@@ -591,3 +591,10 @@ func lastOfProducer(ps producerEntries, h segment.BatchHeader) bool {
 	last := e.LastOffset()
 	return last >= h.BaseOffset && last <= h.LastOffset()
 }
+
+// waitClean waits for a running clean of the closed partition to stop (it checks closed
+// at every read), so that Close and Delete do not race its files.
+func (p *Partition) waitClean() {
+	p.clean.mu.Lock()
+	p.clean.mu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
+}

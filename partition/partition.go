@@ -623,6 +623,7 @@ func (p *Partition) close() error {
 		return nil
 	}
 	p.stopRemote()
+	p.waitClean() // cleaner.go
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.log.Close(); err != nil && !errors.Is(err, segment.ErrClosed) {
@@ -635,6 +636,7 @@ func (p *Partition) close() error {
 func (p *Partition) Delete() error {
 	p.closed.Store(true)
 	p.stopRemote()
+	p.waitClean() // cleaner.go
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.log.Delete(); err != nil {
