@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -541,5 +544,96 @@ func TestCleanCheckpointCodec(t *testing.T) {
 	}
 	if len(l) > maxHorizons {
 		t.Fatalf("%d horizons", len(l))
+	}
+}
+
+// TestCleanerConcurrentReadersAndAppends: readers scanning from the start and a producer
+// appending run while the partition is cleaned again and again; every read succeeds,
+// offsets ascend, and each reader's view of the cleaned part has the latest value of
+// every key that the producer had written before the read began.
+func TestCleanerConcurrentReadersAndAppends(t *testing.T) {
+	cfg := compactConfig(t, "compact")
+	cfg.SegmentBytes = 2048
+	p := openCompacted(t, nil, t.TempDir(), cfg)
+	defer p.Close()
+	now := time.UnixMilli(1_000_000)
+	const keys = 50
+	var mu sync.Mutex
+	latestVal := map[string]int{}
+	write := func(i int) {
+		k := fmt.Sprintf("k%02d", i%keys)
+		appendKeyed(t, p, keyedBatch(t, now.UnixMilli(), codecNone, -1, 0, rec(k, strconv.Itoa(i))), now)
+		mu.Lock()
+		latestVal[k] = i
+		mu.Unlock()
+	}
+	for i := range 500 {
+		write(i)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 2 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				mu.Lock()
+				want := maps.Clone(latestVal)
+				mu.Unlock()
+				got := map[string]int{}
+				last := int64(-1)
+				for off := p.LocalLogStartOffset(); off < p.HighWatermark(); {
+					b, ok, err := p.ReadLocal(off, 4096, true, nil)
+					if err != nil || !ok {
+						errs <- fmt.Errorf("read at %d: ok=%v %w", off, ok, err)
+						return
+					}
+					if len(b) == 0 {
+						break
+					}
+					next := off
+					SplitBatches(b, func(h segment.BatchHeader, batch []byte) (bool, error) {
+						recs, err := batchRecords(h, batch, nil)
+						if err != nil {
+							errs <- err
+							return false, nil
+						}
+						for _, r := range recs {
+							if r.offset < off {
+								continue
+							}
+							if r.offset <= last {
+								errs <- fmt.Errorf("offset %d after %d", r.offset, last)
+							}
+							last = r.offset
+							n, _ := strconv.Atoi(valueOf(r))
+							got[string(r.key)] = n
+						}
+						next = h.LastOffset() + 1
+						return true, nil
+					})
+					off = next
+				}
+				for k, v := range want {
+					if got[k] < v {
+						errs <- fmt.Errorf("key %s: read %d, %d was written before the read", k, got[k], v)
+						return
+					}
+				}
+			}
+		})
+	}
+	for i := 500; i < 1100; i++ {
+		write(i)
+		if i%100 == 0 {
+			if _, err := p.Clean(ctx, now, cleanIO{m: newOffsetMap(1 << 16)}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
