@@ -282,8 +282,14 @@ func (m *cleanerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.c.mu.Unlock()
 	maxRatio := 0.0
+	seen := map[string]bool{} // a topic recreated under its name: one series
 	for p, info := range infos {
 		part := strconv.Itoa(int(p.index))
+		if id := p.topicName + "\x00" + part; seen[id] {
+			continue
+		} else {
+			seen[id] = true
+		}
 		ch <- prometheus.MustNewConstMetric(m.ratio, prometheus.GaugeValue, info.Ratio(), p.topicName, part)
 		since := -1.0
 		if last := p.LastClean(); !last.IsZero() {
