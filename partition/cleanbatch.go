@@ -34,11 +34,75 @@ type cleanRecord struct {
 	raw       []byte // the whole record, its length varint included
 }
 
+// recordDecoder decompresses record sections into a buffer it reuses (a clean decodes
+// every batch of the log: allocating each one's records was most of its garbage).
+type recordDecoder struct {
+	buf bytes.Buffer
+	lz  *lz4.Reader
+	gz  *gzip.Reader
+}
+
+// decompress returns the records section src of codec decompressed; the result is valid
+// until the next call. A nil decoder allocates.
+func (d *recordDecoder) decompress(codec int8, src []byte) ([]byte, error) {
+	if d == nil || codec == codecNone || codec == codecSnappy {
+		return decompress(codec, src)
+	}
+	d.buf.Reset()
+	var r io.Reader
+	switch codec {
+	case codecLZ4:
+		if d.lz == nil {
+			d.lz = lz4.NewReader(bytes.NewReader(src))
+		} else {
+			d.lz.Reset(bytes.NewReader(src))
+		}
+		r = d.lz
+	case codecGzip:
+		if d.gz == nil {
+			zr, err := gzip.NewReader(bytes.NewReader(src))
+			if err != nil {
+				return nil, fmt.Errorf("partition: gzip: %w", err)
+			}
+			d.gz = zr
+		} else if err := d.gz.Reset(bytes.NewReader(src)); err != nil {
+			return nil, fmt.Errorf("partition: gzip: %w", err)
+		}
+		r = d.gz
+	case codecZstd:
+		dec, err := zstdDecoder()
+		if err != nil {
+			return nil, fmt.Errorf("partition: zstd: %w", err)
+		}
+		out, err := dec.DecodeAll(src, d.buf.Bytes()[:0])
+		if err != nil {
+			return nil, fmt.Errorf("partition: zstd: %w", err)
+		}
+		if len(out) > maxDecompressedBatch {
+			return nil, fmt.Errorf("partition: zstd: %w", errBatchTooLarge)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("codec %d: %w", codec, errUnknownCodec)
+	}
+	if _, err := d.buf.ReadFrom(io.LimitReader(r, maxDecompressedBatch+1)); err != nil {
+		return nil, fmt.Errorf("partition: codec %d: %w", codec, err)
+	}
+	if d.buf.Len() > maxDecompressedBatch {
+		return nil, fmt.Errorf("partition: codec %d: %w", codec, errBatchTooLarge)
+	}
+	return d.buf.Bytes(), nil
+}
+
 // batchRecords decodes the records of the v2 batch b (header h): decompressed, then
-// split. The records alias the decompressed buffer (or b).
+// split. The records alias the decompressed buffer (d's, valid until its next use) or b.
 func batchRecords(h segment.BatchHeader, b []byte, out []cleanRecord) ([]cleanRecord, error) {
+	return (*recordDecoder)(nil).records(h, b, out)
+}
+
+func (d *recordDecoder) records(h segment.BatchHeader, b []byte, out []cleanRecord) ([]cleanRecord, error) {
 	codec := int8(h.Attributes & 0x07)
-	body, err := decompress(codec, b[segment.BatchHeaderSize:])
+	body, err := d.decompress(codec, b[segment.BatchHeaderSize:])
 	if err != nil {
 		return out, err
 	}

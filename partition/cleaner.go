@@ -255,6 +255,7 @@ func (p *Partition) CleanableInfo(now time.Time) Cleanable {
 // cleanIO is what a clean needs besides the partition: a key map and an I/O throttle.
 type cleanIO struct {
 	m        *offsetMap
+	dec      *recordDecoder // nil: allocate
 	throttle func(ctx context.Context, n int64) error // nil: none
 }
 
@@ -441,7 +442,7 @@ func (p *Partition) buildOffsetMap(ctx context.Context, io cleanIO, from, to int
 			return false, nil
 		}
 		var err error
-		recs, err = batchRecords(h, b, recs[:0])
+		recs, err = io.dec.records(h, b, recs[:0])
 		if err != nil {
 			return false, fmt.Errorf("%w: clean: batch at %d: %w", ErrStorage, h.BaseOffset, err)
 		}
@@ -502,7 +503,7 @@ func (p *Partition) cleanSegments(ctx context.Context, io cleanIO, now time.Time
 			out := b
 			if !h.Control() && !h.Transactional() && h.NumRecords > 0 {
 				var err error
-				recs, err = batchRecords(h, b, recs[:0])
+				recs, err = io.dec.records(h, b, recs[:0])
 				if err != nil {
 					return false, fmt.Errorf("%w: clean: batch at %d: %w", ErrStorage, h.BaseOffset, err)
 				}

@@ -156,7 +156,7 @@ func (c *Cleaner) cleanOne(ctx context.Context, p *Partition, m *offsetMap, now 
 	if c.throttle != nil {
 		thr = c.throttle.wait
 	}
-	st, err := p.Clean(ctx, now, cleanIO{m: m, throttle: thr})
+	st, err := p.Clean(ctx, now, cleanIO{m: m, throttle: thr, dec: new(recordDecoder)})
 	info := p.CleanableInfo(time.Now())
 	c.mu.Lock()
 	delete(c.running, p)

@@ -94,6 +94,9 @@ func (m *offsetMap) get(key []byte) int64 {
 
 // reset empties the map for another pass, keeping its memory.
 func (m *offsetMap) reset() {
+	if m.entries == 0 {
+		return
+	}
 	clear(m.slots)
 	m.entries = 0
 }
