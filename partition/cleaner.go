@@ -41,6 +41,7 @@ type cleanState struct {
 	// tombstoneDue is the earliest time (unix ms) a tombstone kept by the last clean may
 	// go; math.MaxInt64: none.
 	tombstoneDue int64
+	through      atomic.Int64 // firstDirty, readable without mu (localDeletable)
 	lastClean    atomic.Int64 // unix nanos at the end of the last clean that replaced segments (0: none since open); read without mu
 	runs         int64
 }
@@ -120,6 +121,7 @@ func (p *Partition) loadCleanStateLocked() {
 		return
 	}
 	cs.firstDirty, cs.tombstoneDue, cs.horizons = fd, due, hs
+	cs.through.Store(fd)
 }
 
 // encodeCleanCheckpoint: "0\n", firstDirty, tombstoneDue, then one "off ms" line per
@@ -255,7 +257,7 @@ func (p *Partition) CleanableInfo(now time.Time) Cleanable {
 // cleanIO is what a clean needs besides the partition: a key map and an I/O throttle.
 type cleanIO struct {
 	m        *offsetMap
-	dec      *recordDecoder // nil: allocate
+	dec      *recordDecoder                           // nil: allocate
 	throttle func(ctx context.Context, n int64) error // nil: none
 }
 
@@ -324,6 +326,7 @@ func (p *Partition) Clean(ctx context.Context, now time.Time, io cleanIO) (Clean
 		}
 		firstDirty = max(firstDirty, mapEnd)
 		cs.firstDirty = firstDirty
+		cs.through.Store(firstDirty)
 		if err := p.log.WriteAuxFile(cleanerCheckpointFile, encodeCleanCheckpoint(cs.firstDirty, cs.tombstoneDue, cs.horizons)); err != nil {
 			p.logger.Warn("cannot write cleaner checkpoint", "err", err)
 		}
@@ -599,3 +602,23 @@ func (p *Partition) waitClean() {
 	p.clean.mu.Lock()
 	p.clean.mu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
 }
+
+// localDeletable is what local retention may delete of a tiered partition: the segments
+// the tier reports uploaded, and in a compacted partition also the cleaned segments whose
+// offsets the bucket holds (a cleaned segment replaces several uploaded ones, so the
+// manifest names none of them exactly; the cleaner only cleans uploaded offsets).
+func (p *Partition) localDeletable(t Tier) func(segment.SegmentInfo) bool {
+	if !p.Compacted() {
+		return t.Uploaded
+	}
+	return func(s segment.SegmentInfo) bool {
+		if t.Uploaded(s) {
+			return true
+		}
+		start, end, ok := t.Bounds()
+		return ok && s.Sealed && s.BaseOffset >= start && s.NextOffset <= end && s.NextOffset <= p.cleanedThrough()
+	}
+}
+
+// cleanedThrough is the first dirty offset of the last clean (0 before any).
+func (p *Partition) cleanedThrough() int64 { return p.clean.through.Load() }

@@ -556,7 +556,7 @@ func (p *Partition) maintain(now time.Time, tierPending bool) {
 	p.applyLocalRetention(segment.RetentionPolicy{
 		Ms:    localRetention(cfg.LocalRetentionMs, cfg.RetentionMs),
 		Bytes: localRetention(cfg.LocalRetentionBytes, cfg.RetentionBytes),
-	}, now, t.Uploaded)
+	}, now, p.localDeletable(t)) // cleaner.go: t.Uploaded, or a cleaned segment of uploaded offsets
 }
 
 // ShedUploaded relieves disk pressure in a tiered partition: it rolls an active segment
