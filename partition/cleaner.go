@@ -41,8 +41,9 @@ type cleanState struct {
 	// tombstoneDue is the earliest time (unix ms) a tombstone kept by the last clean may
 	// go; math.MaxInt64: none.
 	tombstoneDue int64
-	through      atomic.Int64 // firstDirty, readable without mu (localDeletable)
-	lastClean    atomic.Int64 // unix nanos at the end of the last clean that replaced segments (0: none since open); read without mu
+	through      atomic.Int64  // firstDirty, readable without mu (localDeletable)
+	ratio        atomic.Uint64 // math.Float64bits of the last computed dirty ratio + 1 (0: none); for View
+	lastClean    atomic.Int64  // unix nanos at the end of the last clean that replaced segments (0: none since open); read without mu
 	runs         int64
 }
 
@@ -242,6 +243,7 @@ func (p *Partition) cleanableLocked(now time.Time) ([]cleanSeg, Cleanable) {
 			info.DirtyBytes += s.Size
 		}
 	}
+	cs.ratio.Store(math.Float64bits(info.Ratio() + 1))
 	return segs, info
 }
 
@@ -622,3 +624,12 @@ func (p *Partition) localDeletable(t Tier) func(segment.SegmentInfo) bool {
 
 // cleanedThrough is the first dirty offset of the last clean (0 before any).
 func (p *Partition) cleanedThrough() int64 { return p.clean.through.Load() }
+
+// cleanableRatio is the dirty ratio last computed for a compacted partition, -1 if none.
+func (p *Partition) cleanableRatio() float64 {
+	r := p.clean.ratio.Load()
+	if r == 0 || !p.Compacted() {
+		return -1
+	}
+	return math.Float64frombits(r) - 1
+}

@@ -68,6 +68,12 @@ func TestCleanerPoolMetrics(t *testing.T) {
 		if info := c.Stats()[p]; info.Ratio() != 0 || info.CleanBytes == 0 {
 			t.Fatalf("after cleaning: %+v", info)
 		}
+		if r := p.View().CleanableRatio; r != 0 {
+			t.Fatalf("view's cleanable ratio %v after cleaning, want 0", r)
+		}
+	}
+	if r := plain.View().CleanableRatio; r != -1 {
+		t.Fatalf("view's cleanable ratio of a delete topic %v, want -1", r)
 	}
 }
 
