@@ -204,7 +204,13 @@ func compress(codec int8, src []byte) ([]byte, error) {
 	case codecGzip:
 		w = gzip.NewWriter(&buf)
 	case codecLZ4:
-		w = lz4.NewWriter(&buf)
+		lw := lz4.NewWriter(&buf)
+		// 64 KiB blocks, as the Java client writes them (the library's default of 4 MiB
+		// costs a 4 MiB buffer per batch here and in every reader).
+		if err := lw.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+			return nil, fmt.Errorf("partition: lz4: %w", err)
+		}
+		w = lw
 	case codecSnappy:
 		// xerial framing, one block per 32 KiB of input (the Java client's block size).
 		buf.Write(xerialHeader)

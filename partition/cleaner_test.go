@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/segment/segmenttest"
 )
 
 // kv is one record of a keyed test batch; a nil value is a tombstone, a nil key is keyless.
@@ -200,7 +201,8 @@ func latest(recs []logRecord) map[string]logRecord {
 func TestCleanerKeepsLatestPerKeyWithOffsets(t *testing.T) {
 	for _, codec := range []int8{codecNone, codecGzip, codecSnappy, codecLZ4, codecZstd} {
 		t.Run(fmt.Sprint("codec", codec), func(t *testing.T) {
-			p := openCompacted(t, nil, t.TempDir(), compactConfig(t, "compact"))
+			fs := segmenttest.NewMemFS() // many rolls: no real fsyncs
+			p := openCompacted(t, fs, "/data/c-0", compactConfig(t, "compact"))
 			defer p.Close()
 			now := time.UnixMilli(1_000_000)
 			for i := range 200 {
@@ -246,7 +248,7 @@ func TestCleanerKeepsLatestPerKeyWithOffsets(t *testing.T) {
 				t.Fatalf("second clean removed %d", st.Removed)
 			}
 			p.Close()
-			p = openCompacted(t, nil, p.Dir(), compactConfig(t, "compact"))
+			p = openCompacted(t, fs, p.Dir(), compactConfig(t, "compact"))
 			if again := readRecords(t, p); len(again) != len(after) {
 				t.Fatalf("after reopen: %d records, want %d", len(again), len(after))
 			}
@@ -255,7 +257,7 @@ func TestCleanerKeepsLatestPerKeyWithOffsets(t *testing.T) {
 }
 
 func TestCleanerKeyMapBoundMultiPass(t *testing.T) {
-	p := openCompacted(t, nil, t.TempDir(), compactConfig(t, "compact"))
+	p := openCompacted(t, segmenttest.NewMemFS(), "/data/c-0", compactConfig(t, "compact"))
 	defer p.Close()
 	now := time.UnixMilli(1_000_000)
 	const keys = 500
