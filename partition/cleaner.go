@@ -339,6 +339,13 @@ func (p *Partition) Clean(ctx context.Context, now time.Time, io cleanIO) (Clean
 	cs.runs++
 	if st.Cleaned {
 		cs.lastClean.Store(time.Now().UnixNano())
+		// Roll snapshots at the bases of segments merged away are no longer kept: the next
+		// prune lists the directory again (prodsnap.go prunes only from the oldest).
+		p.mu.Lock()
+		if p.prod != nil {
+			p.prod.files.listed = false
+		}
+		p.mu.Unlock()
 	}
 	return st, nil
 }
