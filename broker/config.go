@@ -47,20 +47,20 @@ type Config struct {
 	MaxOpenSegmentFiles    int64         // strata.log.max.open.segment.files; default 0 (a sixteenth of the open-file limit); see segfiles.go
 
 	// Broker-wide defaults of further topic configs (Kafka's broker synonyms).
-	LogCleanupPolicy string // log.cleanup.policy; default delete
+	LogCleanupPolicy               string // log.cleanup.policy; default delete
+	CompressionType                string // compression.type; default producer
+	LogMessageTimestampType        string // log.message.timestamp.type; default CreateTime
+	LogMessageTimestampBeforeMaxMs int64  // log.message.timestamp.before.max.ms; default Long.MAX
+	LogMessageTimestampAfterMaxMs  int64  // log.message.timestamp.after.max.ms; default Long.MAX
+	MinInsyncReplicas              int32  // min.insync.replicas; default 1
+	DefaultReplicationFactor       int16  // default.replication.factor; only 1 is accepted
 
 	// The log cleaner (compaction; cleaner.go).
-	LogCleanerEnable               bool          // log.cleaner.enable; default true
-	LogCleanerThreads              int32         // log.cleaner.threads; default 1
-	LogCleanerDedupeBufferSize     int64         // log.cleaner.dedupe.buffer.size; default 134217728
-	LogCleanerIOMaxBytesPerSecond  float64       // log.cleaner.io.max.bytes.per.second; default unlimited
-	LogCleanerBackoff              time.Duration // log.cleaner.backoff.ms; default 15 s
-	CompressionType                string        // compression.type; default producer
-	LogMessageTimestampType        string        // log.message.timestamp.type; default CreateTime
-	LogMessageTimestampBeforeMaxMs int64         // log.message.timestamp.before.max.ms; default Long.MAX
-	LogMessageTimestampAfterMaxMs  int64         // log.message.timestamp.after.max.ms; default Long.MAX
-	MinInsyncReplicas              int32         // min.insync.replicas; default 1
-	DefaultReplicationFactor       int16         // default.replication.factor; only 1 is accepted
+	LogCleanerEnable              bool          // log.cleaner.enable; default true
+	LogCleanerThreads             int32         // log.cleaner.threads; default 1
+	LogCleanerDedupeBufferSize    int64         // log.cleaner.dedupe.buffer.size; default 134217728
+	LogCleanerIOMaxBytesPerSecond float64       // log.cleaner.io.max.bytes.per.second; default unlimited
+	LogCleanerBackoff             time.Duration // log.cleaner.backoff.ms; default 15 s
 
 	// Consumer groups and idempotent producers (broker/group, broker/producer).
 	GroupInitialRebalanceDelayMs  int64 // group.initial.rebalance.delay.ms; default 3000; 0 = no delay

@@ -15,34 +15,36 @@ import (
 // broker defaults, typed, with Kafka's semantics (-1 = unlimited, -2 for the local.* keys =
 // same as the total). Partitions receive it through applyConfig.
 type TopicConfig struct {
-	CleanupPolicy               string  // cleanup.policy: "delete", "compact" or "compact,delete"
-	MinCleanableDirtyRatio      float64 // min.cleanable.dirty.ratio
-	MinCompactionLagMs          int64   // min.compaction.lag.ms
-	MaxCompactionLagMs          int64   // max.compaction.lag.ms
-	DeleteRetentionMs           int64   // delete.retention.ms
-	RetentionMs                 int64   // retention.ms; -1 unlimited
-	RetentionBytes              int64   // retention.bytes (local + remote); -1 unlimited
-	LocalRetentionMs            int64   // local.retention.ms; -2 = RetentionMs
-	LocalRetentionBytes         int64   // local.retention.bytes; -2 = RetentionBytes
-	SegmentBytes                int64   // segment.bytes
-	SegmentMs                   int64   // segment.ms
-	SegmentJitterMs             int64   // segment.jitter.ms (accepted, not applied)
-	SegmentIndexBytes           int32   // segment.index.bytes
-	MaxMessageBytes             int32   // max.message.bytes
-	MessageTimestampType        string  // message.timestamp.type: "CreateTime" | "LogAppendTime"
-	MessageTimestampBeforeMaxMs int64   // message.timestamp.before.max.ms
-	MessageTimestampAfterMaxMs  int64   // message.timestamp.after.max.ms
-	IndexIntervalBytes          int32   // index.interval.bytes
-	FlushMessages               int64   // flush.messages; Long.MAX = never
-	FlushMs                     int64   // flush.ms; Long.MAX = never
-	RemoteStorageEnable         bool    // remote.storage.enable
-	RemoteLogCopyDisable        bool    // remote.log.copy.disable
-	RemoteLogDeleteOnDisable    bool    // remote.log.delete.on.disable
-	CompressionType             string  // compression.type (accepted; batches are stored as produced)
-	MinInsyncReplicas           int32   // min.insync.replicas (accepted; single node)
-	UncleanLeaderElection       bool    // unclean.leader.election.enable (accepted)
-	FileDeleteDelayMs           int64   // file.delete.delay.ms (accepted)
-	Preallocate                 bool    // preallocate (accepted)
+	CleanupPolicy               string // cleanup.policy: "delete", "compact" or "compact,delete"
+	RetentionMs                 int64  // retention.ms; -1 unlimited
+	RetentionBytes              int64  // retention.bytes (local + remote); -1 unlimited
+	LocalRetentionMs            int64  // local.retention.ms; -2 = RetentionMs
+	LocalRetentionBytes         int64  // local.retention.bytes; -2 = RetentionBytes
+	SegmentBytes                int64  // segment.bytes
+	SegmentMs                   int64  // segment.ms
+	SegmentJitterMs             int64  // segment.jitter.ms (accepted, not applied)
+	SegmentIndexBytes           int32  // segment.index.bytes
+	MaxMessageBytes             int32  // max.message.bytes
+	MessageTimestampType        string // message.timestamp.type: "CreateTime" | "LogAppendTime"
+	MessageTimestampBeforeMaxMs int64  // message.timestamp.before.max.ms
+	MessageTimestampAfterMaxMs  int64  // message.timestamp.after.max.ms
+	IndexIntervalBytes          int32  // index.interval.bytes
+	FlushMessages               int64  // flush.messages; Long.MAX = never
+	FlushMs                     int64  // flush.ms; Long.MAX = never
+	RemoteStorageEnable         bool   // remote.storage.enable
+	RemoteLogCopyDisable        bool   // remote.log.copy.disable
+	RemoteLogDeleteOnDisable    bool   // remote.log.delete.on.disable
+	CompressionType             string // compression.type (accepted; batches are stored as produced)
+	MinInsyncReplicas           int32  // min.insync.replicas (accepted; single node)
+	UncleanLeaderElection       bool   // unclean.leader.election.enable (accepted)
+	FileDeleteDelayMs           int64  // file.delete.delay.ms (accepted)
+	Preallocate                 bool   // preallocate (accepted)
+
+	// Compaction (partition/cleaner.go).
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms
+	DeleteRetentionMs      int64   // delete.retention.ms
 }
 
 // EffectiveLocalRetentionMs resolves -2.

@@ -17,21 +17,19 @@ const (
 // View is one partition's offsets and sizes. RemoteEndOffset is -1 when
 // nothing was uploaded.
 type View struct {
-	Partition         int32 `json:"partition"`
-	LogStartOffset    int64 `json:"logStartOffset"`
-	LocalStartOffset  int64 `json:"localStartOffset"`
-	RemoteStartOffset int64 `json:"remoteStartOffset"`
-	RemoteEndOffset   int64 `json:"remoteEndOffset"`
-	HighWatermark     int64 `json:"highWatermark"`
-	LocalBytes        int64 `json:"localBytes"`
-	RemoteBytes       int64 `json:"remoteBytes"`
-	LocalSegments     int   `json:"localSegments"`
-	RemoteSegments    int   `json:"remoteSegments"`
-	UploadLagBytes    int64 `json:"uploadLagBytes"` // sealed local segments not yet uploaded
-	// CleanableRatio is a compacted partition's dirty ratio as of the cleaner's last look
-	// (cleaner.go; -1: not compacted, or not looked at yet).
-	CleanableRatio float64       `json:"cleanableRatio"`
-	Ranges         []OffsetRange `json:"ranges"`
+	Partition         int32         `json:"partition"`
+	LogStartOffset    int64         `json:"logStartOffset"`
+	LocalStartOffset  int64         `json:"localStartOffset"`
+	RemoteStartOffset int64         `json:"remoteStartOffset"`
+	RemoteEndOffset   int64         `json:"remoteEndOffset"`
+	HighWatermark     int64         `json:"highWatermark"`
+	LocalBytes        int64         `json:"localBytes"`
+	RemoteBytes       int64         `json:"remoteBytes"`
+	LocalSegments     int           `json:"localSegments"`
+	RemoteSegments    int           `json:"remoteSegments"`
+	UploadLagBytes    int64         `json:"uploadLagBytes"` // sealed local segments not yet uploaded
+	Ranges            []OffsetRange `json:"ranges"`
+	CleanableRatio    float64       `json:"cleanableRatio"` // compacted: the dirty ratio at the cleaner's last look (cleaner.go); else -1
 }
 
 // OffsetRange is one stretch of a partition's offsets [Start, End) by where it lives.
