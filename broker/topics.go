@@ -656,13 +656,14 @@ func partitionConfig(tc TopicConfig) partition.Config {
 		SegmentBytes: tc.SegmentBytes, SegmentMs: tc.SegmentMs,
 		RetentionMs: tc.RetentionMs, RetentionBytes: tc.RetentionBytes,
 		LocalRetentionMs: tc.LocalRetentionMs, LocalRetentionBytes: tc.LocalRetentionBytes,
-		CleanupPolicy:          tc.CleanupPolicy,
-		MinCleanableDirtyRatio: tc.MinCleanableDirtyRatio, MinCompactionLagMs: tc.MinCompactionLagMs,
-		MaxCompactionLagMs: tc.MaxCompactionLagMs, DeleteRetentionMs: tc.DeleteRetentionMs,
+		CleanupPolicy:       tc.CleanupPolicy,
 		LogAppendTime:       tc.MessageTimestampType == "LogAppendTime",
 		RemoteStorageEnable: tc.RemoteStorageEnable,
 		IndexIntervalBytes:  tc.IndexIntervalBytes,
 		FlushMessages:       tc.FlushMessages,
 		FlushMs:             tc.FlushMs,
+
+		MinCleanableDirtyRatio: tc.MinCleanableDirtyRatio, MinCompactionLagMs: tc.MinCompactionLagMs,
+		MaxCompactionLagMs: tc.MaxCompactionLagMs, DeleteRetentionMs: tc.DeleteRetentionMs,
 	}
 }
