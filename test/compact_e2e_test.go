@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -179,7 +180,14 @@ func waitCompacted(t *testing.T, addr, topic string, model map[string]string, wi
 
 func TestCompactedTopicEndToEnd(t *testing.T) {
 	props := map[string]string{"log.retention.check.interval.ms": "100", "log.cleaner.backoff.ms": "100"}
-	tb := brokertest.Start(t, brokertest.Config{Props: props})
+	var reg *prometheus.Registry // the first start's (each start needs its own)
+	tb := brokertest.Start(t, brokertest.Config{Props: props, Edit: func(c *broker.Config) {
+		r := prometheus.NewRegistry()
+		if reg == nil {
+			reg = r
+		}
+		c.Registerer = r
+	}})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr()))
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +230,31 @@ func TestCompactedTopicEndToEnd(t *testing.T) {
 		t.Fatalf("%d records read, %d live keys", n, len(model))
 	}
 	waitCompacted(t, tb.Addr(), topic, model, 60*time.Second)
+
+	// The cleaner's metrics on the broker's registry.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() != "cleaned" {
+					v = 0
+				}
+			}
+			found[mf.GetName()] += v
+		}
+	}
+	if found["strata_log_cleaner_runs_total"] < 1 || found["strata_log_cleaner_written_bytes_total"] <= 0 ||
+		found["strata_log_cleaner_removed_records_total"] < float64(len(acked)-len(model))/2 {
+		t.Fatalf("cleaner metrics: %v", found)
+	}
+	if _, ok := found["strata_log_cleaner_dirty_ratio"]; !ok {
+		t.Fatalf("no dirty ratio metric: %v", found)
+	}
 
 	tb.Restart(t)
 	n, view := compactedView(t, tb.Addr(), topic)
