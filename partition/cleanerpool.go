@@ -84,6 +84,7 @@ func NewCleaner(cfg CleanerConfig, reg prometheus.Registerer) *Cleaner {
 // Run looks for partitions to clean every Backoff until ctx ends, then waits for the
 // cleans it started (they stop at their next batch).
 func (c *Cleaner) Run(ctx context.Context, list func() []*Partition) {
+	defer c.metrics.unregister()
 	defer c.wg.Wait()
 	if !c.cfg.Enable {
 		return
@@ -209,6 +210,7 @@ func (r *rateLimiter) wait(ctx context.Context, n int64) error {
 // LogCleanerManager metrics, in Strata's names).
 type cleanerMetrics struct {
 	c        *Cleaner
+	reg      prometheus.Registerer // nil: not registered
 	runs     *prometheus.CounterVec
 	read     prometheus.Counter
 	written  prometheus.Counter
@@ -242,13 +244,26 @@ func newCleanerMetrics(c *Cleaner) *cleanerMetrics {
 }
 
 func (m *cleanerMetrics) register(reg prometheus.Registerer) {
-	for _, c := range []prometheus.Collector{m.runs, m.read, m.written, m.removed, m.seconds, m} {
+	m.reg = reg
+	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				m.c.cfg.Logger.Warn("cannot register cleaner metric", "err", err)
-			}
+			m.c.cfg.Logger.Warn("cannot register cleaner metric", "err", err)
 		}
+	}
+}
+
+func (m *cleanerMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.runs, m.read, m.written, m.removed, m.seconds, m}
+}
+
+// unregister removes the metrics (Run's end), so that a broker started again on the same
+// registry registers its own.
+func (m *cleanerMetrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors() {
+		m.reg.Unregister(c)
 	}
 }
 
