@@ -112,6 +112,9 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 			}
 			cfg := t.Config()
 			h, err := validateBatch(rp.Records, cfg, now)
+			if err == nil {
+				err = checkKeys(rp.Records, h, cfg, t.Name, rp.Partition, sp, req.Version) // cleaner.go
+			}
 			if err != nil {
 				fail(err)
 				continue

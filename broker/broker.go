@@ -216,6 +216,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
+		b.runCleaner(ctx) // cleaner.go
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
 		b.fullDiskLoop(ctx) // fulldisk.go
 	}()
 	if b.cfg.DiskBudgetBytes > 0 {

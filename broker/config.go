@@ -55,6 +55,13 @@ type Config struct {
 	MinInsyncReplicas              int32  // min.insync.replicas; default 1
 	DefaultReplicationFactor       int16  // default.replication.factor; only 1 is accepted
 
+	// The log cleaner (compaction; cleaner.go).
+	LogCleanerEnable              bool          // log.cleaner.enable; default true
+	LogCleanerThreads             int32         // log.cleaner.threads; default 1
+	LogCleanerDedupeBufferSize    int64         // log.cleaner.dedupe.buffer.size; default 134217728
+	LogCleanerIOMaxBytesPerSecond float64       // log.cleaner.io.max.bytes.per.second; default unlimited
+	LogCleanerBackoff             time.Duration // log.cleaner.backoff.ms; default 15 s
+
 	// Consumer groups and idempotent producers (broker/group, broker/producer).
 	GroupInitialRebalanceDelayMs int64 // group.initial.rebalance.delay.ms; default 3000; 0 = no delay
 	GroupMinSessionTimeoutMs     int64 // group.min.session.timeout.ms; default 6000
@@ -312,7 +319,12 @@ var brokerKeys = []brokerKey{
 	durKey("connections.max.idle.ms", "600000", "Close connections that send no request for this long.", func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }),
 	i64Key("queued.max.request.bytes", "268435456", "Request bytes being read or queued, for all connections together. A frame reserves its declared size before its body is read and a connection waits (not reading) while the budget is used up; frames over a sixteenth of it share at most half of it, so small requests keep flowing. Must be at least socket.request.max.bytes; -1 = unlimited (Kafka's default; Strata bounds it so that clients declaring large frames cannot exhaust memory).", func(c *Config) *int64 { return &c.QueuedMaxRequestBytes }),
 	durKey("strata.socket.request.read.timeout.ms", "30000", "Strata extension: once a request frame's size is read and the connection's own earlier requests leave room for it, the frame must be admitted by queued.max.request.bytes and arrive whole within this time, or the connection is closed (a stalled frame would otherwise hold memory and budget for connections.max.idle.ms). 30 s is the Java client's default request.timeout.ms: a client slower than that has given up on the request already.", func(c *Config) *time.Duration { return &c.RequestReadTimeout }),
-	strKey("log.cleanup.policy", "delete", "Default cleanup.policy; only delete is enforced.", func(c *Config) *string { return &c.LogCleanupPolicy }),
+	strKey("log.cleanup.policy", "delete", "Default cleanup.policy: delete, compact or compact,delete.", func(c *Config) *string { return &c.LogCleanupPolicy }),
+	boolKey("log.cleaner.enable", "true", "Run the log cleaner, which compacts topics whose cleanup.policy has compact.", func(c *Config) *bool { return &c.LogCleanerEnable }),
+	i32Key("log.cleaner.threads", "1", "Partitions the log cleaner cleans at once.", func(c *Config) *int32 { return &c.LogCleanerThreads }),
+	i64Key("log.cleaner.dedupe.buffer.size", "134217728", "Memory of the cleaner's key maps, all threads together (24 bytes a key; a partition with more dirty keys than its thread's share is cleaned in several passes).", func(c *Config) *int64 { return &c.LogCleanerDedupeBufferSize }),
+	f64Key("log.cleaner.io.max.bytes.per.second", "1.7976931348623157E308", "Bytes the cleaner reads plus writes per second, all threads together.", func(c *Config) *float64 { return &c.LogCleanerIOMaxBytesPerSecond }),
+	durKey("log.cleaner.backoff.ms", "15000", "How often the log cleaner looks for partitions to clean.", func(c *Config) *time.Duration { return &c.LogCleanerBackoff }),
 	strKey("compression.type", "producer", "Default compression.type; batches are stored as produced.", func(c *Config) *string { return &c.CompressionType }),
 	strKey("log.message.timestamp.type", "CreateTime", "Default message.timestamp.type: CreateTime or LogAppendTime.", func(c *Config) *string { return &c.LogMessageTimestampType }),
 	i64Key("log.message.timestamp.before.max.ms", "9223372036854775807", "Default message.timestamp.before.max.ms.", func(c *Config) *int64 { return &c.LogMessageTimestampBeforeMaxMs }),

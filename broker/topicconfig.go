@@ -39,6 +39,12 @@ type TopicConfig struct {
 	UncleanLeaderElection       bool   // unclean.leader.election.enable (accepted)
 	FileDeleteDelayMs           int64  // file.delete.delay.ms (accepted)
 	Preallocate                 bool   // preallocate (accepted)
+
+	// Compaction (partition/cleaner.go).
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms
+	DeleteRetentionMs      int64   // delete.retention.ms
 }
 
 // EffectiveLocalRetentionMs resolves -2.
@@ -154,14 +160,15 @@ func ignore(*TopicConfig, string) {}
 // topicKeys lists every topic config a topic may override, in Kafka's names.
 var topicKeys = []topicKey{
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, brokerKey: "log.cleanup.policy", check: checkCleanupPolicy,
-		apply: setStr(func(c *TopicConfig) *string { return &c.CleanupPolicy }), doc: "delete or compact (only delete is enforced)"},
+		apply: setStr(func(c *TopicConfig) *string { return &c.CleanupPolicy }), doc: "delete, compact or compact,delete"},
 	{name: "compression.type", typ: kmsg.ConfigTypeString, brokerKey: "compression.type",
 		check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
 		apply: setStr(func(c *TopicConfig) *string { return &c.CompressionType })},
 	{name: "compression.gzip.level", typ: kmsg.ConfigTypeInt, def: "-1", apply: ignore},
 	{name: "compression.lz4.level", typ: kmsg.ConfigTypeInt, def: "9", apply: ignore},
 	{name: "compression.zstd.level", typ: kmsg.ConfigTypeInt, def: "3", apply: ignore},
-	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, def: "86400000", check: atLeast(0), apply: ignore},
+	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, def: "86400000", check: atLeast(0),
+		apply: setI64(func(c *TopicConfig) *int64 { return &c.DeleteRetentionMs })},
 	{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, def: "60000", check: atLeast(0),
 		apply: setI64(func(c *TopicConfig) *int64 { return &c.FileDeleteDelayMs })},
 	{name: "flush.messages", typ: kmsg.ConfigTypeLong, brokerKey: "log.flush.interval.messages", check: atLeast(1),
@@ -176,7 +183,8 @@ var topicKeys = []topicKey{
 		apply: setI64(func(c *TopicConfig) *int64 { return &c.LocalRetentionBytes })},
 	{name: "local.retention.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.local.retention.ms", check: atLeast(-2),
 		apply: setI64(func(c *TopicConfig) *int64 { return &c.LocalRetentionMs })},
-	{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: "9223372036854775807", check: atLeast(1), apply: ignore},
+	{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: "9223372036854775807", check: atLeast(1),
+		apply: setI64(func(c *TopicConfig) *int64 { return &c.MaxCompactionLagMs })},
 	{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, brokerKey: "message.max.bytes", check: atLeast(0),
 		apply: setI32(func(c *TopicConfig) *int32 { return &c.MaxMessageBytes })},
 	{name: "message.timestamp.after.max.ms", typ: kmsg.ConfigTypeLong, brokerKey: "log.message.timestamp.after.max.ms", check: atLeast(0),
@@ -186,8 +194,12 @@ var topicKeys = []topicKey{
 	{name: "message.timestamp.type", typ: kmsg.ConfigTypeString, brokerKey: "log.message.timestamp.type",
 		check: oneOf("CreateTime", "LogAppendTime"),
 		apply: setStr(func(c *TopicConfig) *string { return &c.MessageTimestampType })},
-	{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, def: "0.5", check: checkRatio, apply: ignore},
-	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: "0", check: atLeast(0), apply: ignore},
+	{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, def: "0.5", check: checkRatio,
+		apply: func(c *TopicConfig, v string) {
+			c.MinCleanableDirtyRatio, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}},
+	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, def: "0", check: atLeast(0),
+		apply: setI64(func(c *TopicConfig) *int64 { return &c.MinCompactionLagMs })},
 	{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, brokerKey: "min.insync.replicas", check: atLeast(1),
 		apply: setI32(func(c *TopicConfig) *int32 { return &c.MinInsyncReplicas })},
 	{name: "preallocate", typ: kmsg.ConfigTypeBoolean, def: "false",
@@ -268,9 +280,6 @@ func validateTopicConfigs(bc *Config, old, overrides map[string]string) error {
 	if tc.RemoteStorageEnable {
 		if bc.RemoteStore == nil || !bc.RemoteStorageSystemEnable {
 			return fmt.Errorf("%w: tiered storage is disabled on this broker (no remote store configured); cannot set remote.storage.enable=true", errInvalidConfig)
-		}
-		if strings.Contains(tc.CleanupPolicy, "compact") {
-			return fmt.Errorf("%w: remote.storage.enable=true is not supported with cleanup.policy=compact", errInvalidConfig)
 		}
 	}
 	if tc.RetentionMs != -1 && tc.LocalRetentionMs != -2 && (tc.LocalRetentionMs == -1 || tc.LocalRetentionMs > tc.RetentionMs) {

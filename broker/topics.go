@@ -668,5 +668,8 @@ func partitionConfig(tc TopicConfig) partition.Config {
 		IndexIntervalBytes:  tc.IndexIntervalBytes,
 		FlushMessages:       tc.FlushMessages,
 		FlushMs:             tc.FlushMs,
+
+		MinCleanableDirtyRatio: tc.MinCleanableDirtyRatio, MinCompactionLagMs: tc.MinCompactionLagMs,
+		MaxCompactionLagMs: tc.MaxCompactionLagMs, DeleteRetentionMs: tc.DeleteRetentionMs,
 	}
 }

@@ -65,7 +65,7 @@ func TestTopicConfigValidation(t *testing.T) {
 
 	bc.RemoteStore = memstore.New()
 	f(map[string]string{"remote.storage.enable": "true"}, true)
-	f(map[string]string{"remote.storage.enable": "true", "cleanup.policy": "compact"}, false)
+	f(map[string]string{"remote.storage.enable": "true", "cleanup.policy": "compact"}, true) // issue 18: the bucket keeps the history
 	old := map[string]string{"remote.storage.enable": "true"}
 	if err := validateTopicConfigs(&bc, old, map[string]string{}); !errors.Is(err, kerr.InvalidConfig) {
 		t.Errorf("disabling remote storage without delete.on.disable: %v", err)
@@ -84,6 +84,7 @@ func TestEffectiveTopicConfig(t *testing.T) {
 		MessageTimestampType: "LogAppendTime", MessageTimestampBeforeMaxMs: 1<<63 - 1, MessageTimestampAfterMaxMs: 1<<63 - 1,
 		IndexIntervalBytes: 4096, FlushMessages: 1<<63 - 1, FlushMs: 1<<63 - 1, RemoteLogCopyDisable: true,
 		CompressionType: "producer", MinInsyncReplicas: 1, FileDeleteDelayMs: 60000,
+		MinCleanableDirtyRatio: 0.5, MaxCompactionLagMs: 1<<63 - 1, DeleteRetentionMs: 86400000,
 	}
 	if tc != want {
 		t.Errorf("got  %+v\nwant %+v", tc, want)

@@ -71,13 +71,44 @@
 // older data, then the local time index, down to the exact record (records.go decompresses
 // the batch found).
 //
+// # Compaction
+//
+// With "compact" in cleanup.policy, Clean (cleaner.go; run by a Cleaner's threads,
+// cleanerpool.go) keeps at least the latest record of every key, as Kafka's LogCleaner:
+//   - The cleanable part is the sealed segments from the log start up to the first that
+//     is younger than min.compaction.lag.ms (its max timestamp), passes the last stable
+//     offset or, in a tiered partition, is not in the bucket yet (the bucket keeps the full
+//     history: a segment is uploaded before it is cleaned). The active segment never is.
+//   - cleaner-checkpoint (text: "0", the first dirty offset, the earliest time a kept
+//     tombstone may go, then "offset ms" horizon lines) says what was cleaned. A clean is
+//     due when dirty / (clean + dirty) bytes reaches min.cleanable.dirty.ratio, when the
+//     first dirty record is older than max.compaction.lag.ms (the active segment is rolled
+//     for it), or when a kept tombstone's delete.retention.ms has passed.
+//   - A pass puts the keys of the dirty part, from the first dirty offset, into a key map
+//     of fixed size (offsetmap.go) until it is full at a batch boundary, then rewrites
+//     every cleanable segment from the log start through what the map covers, in groups
+//     of consecutive segments whose total size fits segment.bytes (each group becomes one
+//     segment, swapped in atomically: segment/clean.go). More dirty keys than the map holds
+//     take several passes.
+//   - A record goes when the map holds a later offset for its key. A tombstone goes when
+//     it is the latest of its key and delete.retention.ms passed since the clean that first
+//     covered its offset (the horizons). Keyless records (written before the topic was
+//     compacted) stay. Control batches and transactional batches stay whole and are not
+//     put in the map (conservative: an aborted record must never supersede a committed one).
+//   - Batches keep their offsets, base offset, last offset delta, first timestamp and
+//     producer fields (cleanbatch.go); a batch whose records all go is dropped, except the
+//     last batch of each producer the idempotence state knows, kept empty, so that the state
+//     rebuilt from the log after a restart still has its sequence.
+//
 // # Locking
 //
 // Partition.mu serialises every writer operation on the log (append, roll, retention, log
 // start changes, producer snapshots); readers never take it (segment.Log supports reads
 // concurrent with its writer, and the tier is safe for concurrent use). remoteMu guards the
-// pending remote reads. Lock order: mu, then remoteMu. No lock is held during a bucket
-// call except inside the tier.
+// pending remote reads. clean.mu is held for a whole clean (one clean of a partition at a
+// time; Close and Delete take it after marking the partition closed, which stops a clean at
+// its next read). Lock order: clean.mu, then mu, then remoteMu. No lock is held during a
+// bucket call except inside the tier.
 //
 // # Errors
 //

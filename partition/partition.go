@@ -50,6 +50,12 @@ type Config struct {
 	IndexIntervalBytes  int32  // index.interval.bytes (at open)
 	FlushMessages       int64  // flush.messages (at open); Long.MAX = never
 	FlushMs             int64  // flush.ms (at open); Long.MAX = never
+
+	// Compaction (cleaner.go), with cleanup.policy containing "compact".
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64   // min.compaction.lag.ms
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms; <= 0 or Long.MAX = none
+	DeleteRetentionMs      int64   // delete.retention.ms
 }
 
 // Options are what Open needs besides the topic configuration: identity, the broker-wide
@@ -114,6 +120,8 @@ type Partition struct {
 	remoteInflight map[*remoteRead]struct{} // guarded by remoteMu: every read's goroutine still running (close cancels them)
 	remoteWG       sync.WaitGroup
 	remoteFails    atomic.Int32 // consecutive failed remote reads (the error hold doubles with them)
+
+	clean cleanState // the cleaner's state (cleaner.go)
 
 	freeReserve func(why string) bool // Options.FreeReserve
 	warns       warnLimiter           // full-disk warnings, at most one a minute each (warn.go)
@@ -541,7 +549,7 @@ func (p *Partition) maintain(now time.Time, tierPending bool) {
 	p.applyLocalRetention(segment.RetentionPolicy{
 		Ms:    localRetention(cfg.LocalRetentionMs, cfg.RetentionMs),
 		Bytes: localRetention(cfg.LocalRetentionBytes, cfg.RetentionBytes),
-	}, now, t.Uploaded)
+	}, now, p.localDeletable(t)) // cleaner.go: t.Uploaded, or a cleaned segment of uploaded offsets
 }
 
 // ShedUploaded relieves disk pressure in a tiered partition: it rolls an active segment
@@ -608,6 +616,7 @@ func (p *Partition) close() error {
 		return nil
 	}
 	p.stopRemote()
+	p.waitClean() // cleaner.go
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.log.Close(); err != nil && !errors.Is(err, segment.ErrClosed) {
@@ -620,6 +629,7 @@ func (p *Partition) close() error {
 func (p *Partition) Delete() error {
 	p.closed.Store(true)
 	p.stopRemote()
+	p.waitClean() // cleaner.go
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.log.Delete(); err != nil {

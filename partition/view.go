@@ -29,6 +29,7 @@ type View struct {
 	RemoteSegments    int           `json:"remoteSegments"`
 	UploadLagBytes    int64         `json:"uploadLagBytes"` // sealed local segments not yet uploaded
 	Ranges            []OffsetRange `json:"ranges"`
+	CleanableRatio    float64       `json:"cleanableRatio"` // compacted: the dirty ratio at the cleaner's last look (cleaner.go); else -1
 }
 
 // OffsetRange is one stretch of a partition's offsets [Start, End) by where it lives.
@@ -55,6 +56,7 @@ func (p *Partition) View() View {
 		RemoteStartOffset: -1,
 		RemoteEndOffset:   -1,
 		LocalSegments:     len(segs),
+		CleanableRatio:    p.cleanableRatio(),
 	}
 	var entries []tiering.SegmentEntry
 	rp := p.getTier()

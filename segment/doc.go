@@ -16,10 +16,18 @@
 //	clean-shutdown                  present only while the log is closed cleanly
 //	*.log.broken                    bytes cut from a torn tail by recovery (kept for forensics)
 //	*.deleted, *.tmp                leftovers of an interrupted deletion or atomic write; removed by Open
+//	*.cleaned, *.swap, cleaner-swap a segment swap of the cleaner in progress (clean.go); Open
+//	                                finishes it (cleaner-swap present) or rolls it back
+//	cleaned-offset                  "0\n<offset>\n": sealed segments ending at or below it may be
+//	                                cleaned ones, whose batches may skip offsets
 //
 // A segment's base offset is the base offset of its first batch. Segments are contiguous: the
 // next offset of a sealed segment is the base offset of the segment after it. Only the active
-// segment is written; a sealed segment is immutable.
+// segment is written; a sealed segment is immutable, except that the cleaner of a compacted
+// topic replaces runs of sealed segments by cleaned ones (clean.go): a cleaned segment keeps
+// the base offset of the first segment it replaces and the offsets of the batches it keeps,
+// so its batches may start after its base, skip offsets, and end before the next segment's
+// base (reads and recovery accept such gaps only below cleaned-offset).
 //
 // # Record batch (magic 2)
 //

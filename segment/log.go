@@ -87,9 +87,12 @@ type Log struct {
 	segs     atomic.Pointer[segSnapshot] // immutable snapshot; its oldest sealed segments may be lazy (lazy.go)
 	matMu    sync.Mutex                  // serialises materialise
 	logStart atomic.Int64
-	next     atomic.Int64
-	durable  atomic.Int64
-	fenceErr atomic.Pointer[error]
+	// cleanedBelow: sealed segments ending at or below it may be cleaned ones, whose
+	// batches may skip offsets (clean.go); persisted in cleaned-offset.
+	cleanedBelow atomic.Int64
+	next         atomic.Int64
+	durable      atomic.Int64
+	fenceErr     atomic.Pointer[error]
 
 	// sealedTotals are the size and max timestamp of the snapshot's sealed segments,
 	// derived from totalsState under totalsMu when the snapshot changed (totals.go).

@@ -77,6 +77,15 @@ func (l *Log) Read(offset int64, maxBytes int, minOneBatch bool) (ReadResult, er
 			limit = actSize
 		}
 		f, err := seg.reader()
+		if errors.Is(err, fs.ErrNotExist) && l.segs.Load() != p && p.lazy == nil {
+			// Replaced by cleaned segments since the snapshot was taken (clean.go): read
+			// the new ones.
+			p = l.view()
+			segs = p.segs
+			act = segs[len(segs)-1]
+			actSize, next = act.published()
+			continue
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			// Deleted by retention since the snapshot was taken: the start has moved.
 			return ReadResult{}, fmt.Errorf("%w: offset %d: %w", ErrOffsetOutOfRange, offset, err)

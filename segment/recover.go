@@ -63,6 +63,10 @@ func Open(dir string, cfg Config) (*Log, RecoveryReport, error) {
 	} else if err != nil {
 		return nil, rep, fmt.Errorf("segment: cannot stat %q: %w", dir, err)
 	}
+	if _, err := finishSwap(l.fs, dir, l.logger); err != nil { // clean.go
+		return nil, rep, err
+	}
+	l.cleanedBelow.Store(readCleanedOffset(l.fs, dir))
 	clean, recs, active, err := takeCleanMarker(l.fs, dir)
 	if err != nil {
 		return nil, rep, err
@@ -206,7 +210,8 @@ func (l *Log) tidyDir() ([]int64, []string, error) {
 		name := e.Name()
 		switch {
 		case e.IsDir():
-		case strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, tmpSuffix):
+		case strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, tmpSuffix) ||
+			strings.HasSuffix(name, cleanedSuffix) || strings.HasSuffix(name, swapSuffix): // clean.go: an uncommitted swap
 			if err := l.fs.Remove(joinPath(l.dir, name)); err != nil {
 				return nil, nil, fmt.Errorf("segment: cannot remove %q: %w", name, err)
 			}
@@ -217,7 +222,7 @@ func (l *Log) tidyDir() ([]int64, []string, error) {
 			}
 		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix):
 			indexes = append(indexes, name)
-		case name == logStartFile || name == cleanMarkerFile:
+		case name == logStartFile || name == cleanMarkerFile || name == CleanerSwapFile || name == cleanedOffsetFile:
 		default:
 			others = append(others, name)
 		}
@@ -381,6 +386,7 @@ func (l *Log) openAllSealed(bases []int64, clean bool, summary []segSummary, rep
 func (l *Log) openSealed(base, nextBase int64, clean bool, rep *RecoveryReport) (*segment, error) {
 	s := newSegment(l.fs, l.dir, base)
 	s.files = l.files // opened lazily: no file descriptor per sealed segment
+	s.mayGap.Store(nextBase <= l.cleanedBelow.Load())
 	st, err := l.fs.Stat(s.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("segment: cannot stat %q: %w", s.logPath, err)
@@ -408,7 +414,7 @@ func (l *Log) openSealed(base, nextBase int64, clean bool, rep *RecoveryReport) 
 		s.close()
 		return nil, scanErr
 	}
-	if scanErr == nil && next != nextBase {
+	if scanErr == nil && (next > nextBase || (next != nextBase && !s.mayGap.Load())) { // next < nextBase: a cleaned segment's trailing gap
 		scanErr = s.corruptf(end, "offsets not contiguous: the batches end at offset %d, the next segment starts at %d", next-1, nextBase)
 	}
 	if scanErr != nil {
@@ -654,7 +660,9 @@ func (s *segment) scan(pos, expect, limit int64, verify bool, interval int64) (e
 		if err != nil {
 			return pos, expect, err
 		}
-		if h.BaseOffset != expect {
+		// A cleaned sealed segment has gaps between batches (clean.go); the active
+		// segment (verify) never has.
+		if h.BaseOffset < expect || (h.BaseOffset != expect && (verify || !s.mayGap.Load())) {
 			return pos, expect, s.corruptf(pos, "base offset %d, expected %d", h.BaseOffset, expect)
 		}
 		if h.LastOffset()-s.base > int64(^uint32(0)) {

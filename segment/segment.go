@@ -107,6 +107,7 @@ type segment struct {
 	created  atomic.Int64           // unix nanos of the first append (mtime after reopen), 0 if empty
 	modified atomic.Int64           // unix nanos of the last append
 	sealed   atomic.Bool
+	mayGap   atomic.Bool // a cleaned segment (clean.go): its batches may skip offsets
 
 	// Writer state of the active segment. idxFile and tidxFile are set and closed by the
 	// writer with fileMu held; syncOnce fsyncs them with fileMu held.
@@ -269,7 +270,12 @@ func (s *segment) findBatch(offset, limit int64) (pos int64, h BatchHeader, foun
 		if err != nil {
 			return 0, h, false, err
 		}
-		if err := CheckContinuity(h, want, -1); err != nil {
+		if s.mayGap.Load() {
+			if h.BaseOffset < want || h.LastOffsetDelta < 0 {
+				// Offsets only move forward; a cleaned segment may skip some (clean.go).
+				return 0, h, false, s.corruptf(pos, "base offset %d below the expected %d", h.BaseOffset, want)
+			}
+		} else if err := CheckContinuity(h, want, -1); err != nil {
 			return 0, h, false, s.corruptf(pos, "%v", err)
 		}
 		if h.LastOffset() >= offset {

@@ -348,6 +348,7 @@ func (l *Log) openSummarised(e segSummary, check *lazyCheck, slab *summarySlab) 
 	s.base, s.fs = e.base, l.fs
 	s.logPath, s.idxPath, s.tidxPath = next(logSuffix), next(indexSuffix), next(timeIndexSuffix)
 	s.files = l.files
+	s.mayGap.Store(e.next <= l.cleanedBelow.Load())
 	s.size.Store(e.size)
 	s.next.Store(e.next)
 	s.publishTail()
@@ -426,7 +427,7 @@ func (s *segment) walkHeaders(size, interval int64) (idx []offsetEntry, tidx []t
 			addTime()
 			return idx, tidx, mark, err
 		}
-		if h.BaseOffset != expect {
+		if h.BaseOffset < expect || (h.BaseOffset != expect && !s.mayGap.Load()) { // a cleaned segment may have gaps (clean.go)
 			addTime()
 			return idx, tidx, mark, s.corruptf(pos, "base offset %d, expected %d", h.BaseOffset, expect)
 		}

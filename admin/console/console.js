@@ -67,7 +67,8 @@ function renderTopics(snap) {
     const body = el("tbody");
     for (const p of t.partitions) {
       body.append(el("tr", { "data-partition": p.partition },
-        el("td", {}, p.partition),
+        el("td", {}, p.partition, p.cleanableRatio >= 0 ?
+          el("span", { class: "muted cleanable", title: "dirty ratio (compaction)" }, ` dirty ${p.cleanableRatio.toFixed(2)}`) : ""),
         el("td", { class: "num log-start" }, p.logStartOffset),
         el("td", { class: "num local-start" }, p.localStartOffset),
         el("td", { class: "num remote-end" }, p.remoteEndOffset < 0 ? "–" : p.remoteEndOffset),
