@@ -457,7 +457,7 @@ func TestCleanerKeepsIdempotentProducerState(t *testing.T) {
 	}
 	// Rebuilt without snapshots (replay of the log): producer 7 continues at seq 2, and
 	// its retry of seq 1 is a duplicate.
-	offs, err := producer.Snapshots(dir)
+	offs, err := producer.Snapshots(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

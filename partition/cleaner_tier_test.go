@@ -31,7 +31,7 @@ func TestCleanerTieredKeepsHistoryInBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Maintain(now, false) // snapshots listed once; later prunes go from the oldest only
-	if snaps, _ := producer.Snapshots(p.Dir()); len(snaps) < 3 {
+	if snaps, _ := producer.Snapshots(nil, p.Dir()); len(snaps) < 3 {
 		t.Fatalf("roll snapshots %v", snaps)
 	}
 	cfg := p.config()
@@ -50,7 +50,7 @@ func TestCleanerTieredKeepsHistoryInBucket(t *testing.T) {
 	// The roll snapshots of the segments merged away go at the next snapshot.
 	appendKeyed(t, p, keyedBatch(t, now.UnixMilli(), codecNone, -1, 0, rec("k8", "x")), now)
 	p.Maintain(now, false)
-	snaps, err := producer.Snapshots(p.Dir())
+	snaps, err := producer.Snapshots(nil, p.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
