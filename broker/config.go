@@ -281,6 +281,15 @@ func ignoredKey(name, doc string) brokerKey {
 	}
 }
 
+// serveKey documents a key that strata serve reads itself (the cluster keys, see
+// cmd/strata/cluster.go): the broker accepts it and leaves it alone.
+func serveKey(name, def, doc string) brokerKey {
+	return brokerKey{
+		ConfigKeyDoc: ConfigKeyDoc{Name: name, Default: def, Doc: doc},
+		set:          func(*Config, string) error { return nil },
+	}
+}
+
 // brokerKeys is the table of every broker key ParseConfig accepts.
 var brokerKeys = []brokerKey{
 	i32Key("node.id", "0", "The node id of this broker; the broker is the leader of every partition.", func(c *Config) *int32 { return &c.NodeID }),
@@ -377,10 +386,10 @@ var brokerKeys = []brokerKey{
 	i64Key("strata.disk.reserve.bytes", "8388608", "Strata extension: size of a file of zeros kept in the data dir and deleted when the disk is full, so that the writes which free space (deleting a topic, DeleteRecords, config changes) still succeed; written again once twice its size is free. Partitions fenced by a full disk (ENOSPC) are unfenced by themselves once 4 MiB are free. 0 = no reserve.", func(c *Config) *int64 { return &c.DiskReserveBytes }),
 	i64Key("strata.disk.budget.bytes", "-1", "Strata extension: bytes of local partition logs allowed; when reached, Produce gets the retriable KAFKA_STORAGE_ERROR, tiered partitions drop uploaded segments early, and readiness reports disk pressure, until usage falls below it. -1 or 0 = unlimited.", func(c *Config) *int64 { return &c.DiskBudgetBytes }),
 
-	ignoredKey("process.roles", "KRaft role; Strata is a single combined node."),
-	ignoredKey("controller.quorum.voters", "KRaft; not used."),
-	ignoredKey("controller.quorum.bootstrap.servers", "KRaft; not used."),
-	ignoredKey("controller.listener.names", "KRaft; not used."),
+	serveKey("process.roles", "", "broker, controller or both. With controller.quorum.voters naming other nodes, strata serve runs this node in the metadata quorum (cluster/); without them (or when the only voter is this node) the node is a single combined broker, as by default."),
+	serveKey("controller.quorum.voters", "", "The metadata quorum's voters, id@host:port separated by commas; read by strata serve (cluster/). Data replication between brokers is not built yet: every broker still serves its partitions alone."),
+	serveKey("controller.quorum.bootstrap.servers", "", "Accepted; a static quorum (controller.quorum.voters) is required, dynamic quorums (KIP-853) are not supported."),
+	serveKey("controller.listener.names", "", "The listener whose port carries the metadata quorum (Raft and controller RPC) when clustered."),
 	ignoredKey("inter.broker.listener.name", "Single node; not used."),
 	ignoredKey("num.network.threads", "Go schedules connections itself."),
 	ignoredKey("num.io.threads", "Go schedules requests itself."),
