@@ -215,6 +215,17 @@ func TestGroup848RawFencing(t *testing.T) {
 	commit.Version, commit.Group, commit.MemberID, commit.Generation = 9, group, "member-a", j.MemberEpoch-1
 	ct := kmsg.NewOffsetCommitRequestTopic()
 	ct.Topic = topic
+	// kgo sends the highest version both sides know whatever commit.Version says: from v10
+	// the topic is named by its ID.
+	mr := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	mr.Topics = []kmsg.MetadataRequestTopic{mt}
+	mresp, err := mr.RequestWith(t.Context(), cl)
+	if err != nil || len(mresp.Topics) != 1 {
+		t.Fatalf("metadata of %s: %v %+v", topic, err, mresp)
+	}
+	ct.TopicID = mresp.Topics[0].TopicID
 	ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, LeaderEpoch: -1}}
 	commit.Topics = []kmsg.OffsetCommitRequestTopic{ct}
 	cr, err := commit.RequestWith(t.Context(), cl)
