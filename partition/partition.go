@@ -124,6 +124,8 @@ type Partition struct {
 
 	freeReserve func(why string) bool // Options.FreeReserve
 	warns       warnLimiter           // full-disk warnings, at most one a minute each (warn.go)
+
+	txn txnIndex // the aborted-transaction index and the LSO's producer state (txn.go)
 }
 
 type tierRef struct{ t Tier }
@@ -177,6 +179,7 @@ func Open(o Options) (*Partition, error) {
 	if active.Size > 0 {
 		p.activeCreated = active.Created
 	}
+	p.openTxnIndex(o.FS) // txn.go
 	// The files segment.Open found beside the log: no second listing of the directory.
 	p.openProducerState(rep.OtherFiles)
 	return p, nil
@@ -223,9 +226,6 @@ func (p *Partition) Closed() bool { return p.closed.Load() }
 // watermark equals the log end offset (acks=-1 additionally waits for fsync before
 // answering the producer, but does not hold back visibility).
 func (p *Partition) HighWatermark() int64 { return p.log.NextOffset() }
-
-// LastStableOffset equals the high watermark: there are no open transactions.
-func (p *Partition) LastStableOffset() int64 { return p.log.NextOffset() }
 
 // LocalLogStartOffset is the first offset held on local disk.
 func (p *Partition) LocalLogStartOffset() int64 { return p.log.LogStartOffset() }
@@ -293,8 +293,10 @@ func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, w
 		}
 	}
 
+	undoTxn := p.beginTxnLocked(h, p.log.NextOffset()) // txn.go: the LSO holds before the batch is visible
 	info, err := p.log.Append(batch, segment.AppendOptions{Now: now, LogAppendTime: cfg.LogAppendTime})
 	if err != nil {
+		undoTxn()
 		return AppendResult{}, classifyLogError(err)
 	}
 	if p.activeSize == 0 {
@@ -306,6 +308,7 @@ func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, w
 			ProducerID: info.ProducerID, ProducerEpoch: info.ProducerEpoch,
 			FirstSeq: info.BaseSequence, LastSeq: producer.LastSeq(info.BaseSequence, info.NumRecords),
 			FirstOffset: info.BaseOffset, LastOffset: info.LastOffset, MaxTimestamp: info.MaxTimestamp,
+			Transactional: h.Transactional(),
 		}, now)
 	}
 	if t := p.getTier(); t != nil {
@@ -459,6 +462,7 @@ func (p *Partition) resyncActiveLocked() {
 	if p.producers != nil {
 		p.producers.TruncateBefore(p.LogStartOffset())
 	}
+	p.trimTxnIndexLocked() // txn.go
 	active := p.log.ActiveSegment()
 	if active.Size != p.activeSize {
 		p.activeSize = active.Size
@@ -617,6 +621,7 @@ func (p *Partition) close() error {
 	p.stopRemote()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.txn.close()
 	if err := p.log.Close(); err != nil && !errors.Is(err, segment.ErrClosed) {
 		return fmt.Errorf("cannot close partition %s-%d: %w", p.topicName, p.index, err)
 	}
