@@ -22,7 +22,8 @@ package broker
 //     topic ID cannot be created). message.timestamp.type=LogAppendTime rewrites the
 //     batch's timestamp and the response carries it.
 //   - Idempotent batches pass through the partition's producer state under its write lock
-//     (duplicates answer the original offsets).
+//     (duplicates answer the original offsets). Transactional batches are first verified
+//     with the transaction coordinator (KIP-890 part 1, txns.go).
 
 import (
 	"context"
@@ -111,6 +112,10 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 			cfg := t.Config()
 			h, err := validateBatch(rp.Records, cfg, now)
 			if err != nil {
+				fail(err)
+				continue
+			}
+			if err := b.verifyTxnProduce(req.TransactionID, h, t.Name, rp.Partition); err != nil { // txns.go
 				fail(err)
 				continue
 			}

@@ -32,8 +32,8 @@ package broker
 //     answers without one (with epoch -1) or in a new session (with 0, which Strata never
 //     creates). An incremental fetch (epoch > 0) names a session Strata cannot have:
 //     FETCH_SESSION_ID_NOT_FOUND, as Kafka answers for an unknown session.
-//   - There are no transactions: last stable offset = high watermark, no aborted
-//     transactions, for both isolation levels.
+//   - isolation_level=read_committed reads below the last stable offset and lists the
+//     aborted transactions of the records returned (fetch_txn.go).
 
 import (
 	"context"
@@ -194,7 +194,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			b.awaitTier(ctx, p, time.Duration(req.MaxWaitMillis)*time.Millisecond) // if tier-pending after start-up
 		}
 		sp.HighWatermark = p.HighWatermark()
-		sp.LastStableOffset = sp.HighWatermark
+		sp.LastStableOffset = min(p.LastStableOffset(), sp.HighWatermark) // partition/txn.go
 		sp.LogStartOffset = p.LogStartOffset()
 		off := fp.rp.FetchOffset
 		if off < sp.LogStartOffset || off > sp.HighWatermark {
@@ -274,6 +274,9 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 					data = recordBytes(recs)
 				}
 				fp.p.CountRemoteFetch(recs.Len())
+				if req.IsolationLevel == 1 { // fetch_txn.go; the bucket's records end below the local start
+					setAborted(fp.p, fp.rp.FetchOffset, min(fp.p.LocalLogStartOffset(), sp.LastStableOffset), sp)
+				}
 			}
 			if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
 				b.metrics().remoteErrors.Inc()
@@ -287,7 +290,13 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			if from, ok := gapFrom[i]; ok {
 				off = from
 			}
-			if rb.spliceable() {
+			if req.IsolationLevel == 1 {
+				var alloc func(int) []byte
+				if rb != nil {
+					alloc = rb.get
+				}
+				data, local, err = readCommittedLocal(fp.p, off, limit, minOne, alloc, sp.LastStableOffset, sp) // fetch_txn.go
+			} else if rb.spliceable() {
 				sec, data, local, err = readLocalSection(fp.p, off, limit, minOne)
 			} else if rb != nil {
 				data, local, err = fp.p.ReadLocal(off, limit, minOne, rb.get)

@@ -16,7 +16,11 @@ func init() {
 }
 
 func (b *Broker) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {
-	return b.groups.OffsetFetch(ctx, req), nil
+	resp := b.groups.OffsetFetch(ctx, req)
+	if req.RequireStable {
+		b.markUnstableOffsets(req, resp) // offset_fetch_txn.go
+	}
+	return resp, nil
 }
 
 func authzOffsetFetch(b *Broker, ctx context.Context, req *kmsg.OffsetFetchRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/broker/txn"
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/segment"
@@ -62,6 +63,7 @@ type Broker struct {
 	groups      *group.Coordinator
 	groupStore  *group.FileStore
 	producerIDs *producer.Manager
+	txns        *txn.Coordinator // transactions (txns.go)
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
 	// writes of <data-dir>/meta; lock order: adminMu, then mu.
@@ -195,6 +197,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
+		b.txns.Run(ctx) // txns.go: completes prepared transactions, aborts timed-out ones
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
 		b.fullDiskLoop(ctx) // fulldisk.go
 	}()
 	if b.cfg.DiskBudgetBytes > 0 {
@@ -296,7 +303,7 @@ func (b *Broker) Close() error {
 			b.tier.WriteFinalWatermarks(ctx) // tiering/watermark.go
 			cancel()
 		}
-		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
+		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close(), b.txns.Close())
 		b.releaseBucketOwner() // remoteident.go
 		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())
 		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)

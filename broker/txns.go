@@ -1,0 +1,119 @@
+package broker
+
+// Transactions (broker/txn), wired in: the coordinator keeps its log in
+// <data-dir>/meta/txn, allocates producer ids from the producer-id manager, writes its
+// markers into the partitions (partition.WriteTxnMarker, then a durability wait) and
+// makes committed offsets visible through the group coordinator.
+//
+// A transactional produce is verified against the coordinator before the append
+// (KIP-890 part 1): the partition must be in the producer's ongoing transaction
+// (INVALID_TXN_STATE otherwise; INVALID_PRODUCER_EPOCH for an older epoch).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/broker/group"
+	"github.com/strata-io/strata/broker/txn"
+	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/segment"
+)
+
+func (b *Broker) openTxnCoordinator() error {
+	ms := func(v int32) time.Duration { return time.Duration(v) * time.Millisecond }
+	c, err := txn.New(txn.Config{
+		Dir:             filepath.Join(b.metaDir(), "txn"),
+		FS:              b.fs(),
+		Logger:          b.logger,
+		NextProducerID:  b.producerIDs.NextID,
+		Markers:         txnMarkers{b},
+		Offsets:         txnOffsets{b},
+		PartitionExists: b.partitionExists,
+		MaxTimeout:      ms(b.cfg.TransactionMaxTimeoutMs),
+		IDExpiration:    ms(b.cfg.TransactionalIDExpirationMs),
+		CheckInterval:   ms(b.cfg.TransactionAbortIntervalMs),
+		AfterPrepare:    b.cfg.txnAfterPrepare,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot open transaction coordinator: %w", err)
+	}
+	b.txns = c
+	return nil
+}
+
+func (b *Broker) partitionExists(topic string, idx int32) bool {
+	t := b.lookupTopic(topic)
+	return t != nil && t.partition(idx) != nil
+}
+
+// txnMarkers writes transaction markers into the broker's partitions.
+type txnMarkers struct{ b *Broker }
+
+func (m txnMarkers) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, parts []txn.TP) error {
+	type wait struct {
+		p   *partition.Partition
+		end int64
+	}
+	var waits []wait
+	var errs []error
+	now := time.Now()
+	for _, tp := range parts {
+		t := m.b.lookupTopic(tp.Topic)
+		if t == nil {
+			continue // deleted since it was added
+		}
+		p := t.partition(tp.Partition)
+		if p == nil {
+			continue
+		}
+		end, err := p.WriteTxnMarker(pid, epoch, commit, 0, now)
+		if err != nil {
+			if errors.Is(err, partition.ErrTxnState) {
+				continue // a newer epoch already closed it
+			}
+			errs = append(errs, fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, err))
+			continue
+		}
+		waits = append(waits, wait{p, end})
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, w := range waits {
+		if err := w.p.WaitDurable(wctx, w.end); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// txnOffsets makes a committed transaction's offsets visible.
+type txnOffsets struct{ b *Broker }
+
+func (o txnOffsets) CommitTxnOffsets(g string, offs []txn.Offset) error {
+	conv := make([]group.TxnOffset, len(offs))
+	for i, x := range offs {
+		conv[i] = group.TxnOffset{Topic: x.Topic, Partition: x.Partition, Offset: x.Offset, LeaderEpoch: x.LeaderEpoch, Metadata: x.Metadata}
+	}
+	return o.b.groups.CommitTxnOffsets(g, conv)
+}
+
+// verifyTxnProduce checks a batch of a produce request against the transaction
+// coordinator: transactional batches must come with the request's transactional id, in a
+// transaction that added the partition.
+func (b *Broker) verifyTxnProduce(txnID *string, h segment.BatchHeader, topic string, idx int32) error {
+	if !h.Transactional() {
+		return nil
+	}
+	if txnID == nil || h.ProducerID < 0 {
+		return fmt.Errorf("%w: transactional batch without a transactional id", kerr.InvalidTxnState)
+	}
+	if err := b.txns.Verify(*txnID, h.ProducerID, h.ProducerEpoch, topic, idx); err != nil {
+		return fmt.Errorf("%w: %s-%d is not in the ongoing transaction of %q", err, topic, idx, *txnID)
+	}
+	return nil
+}
