@@ -24,9 +24,10 @@ package partition
 // snapshot's offset, and the replay of the batches after the snapshot adds the rest (an
 // entry already present, by last offset, is not added twice). Entries past the log end
 // (a torn tail) are dropped at open. Retention removes the entries whose marker is below
-// the log start (remote part included: a tiered partition keeps the entries of its
-// remote data, so read_committed reads from the bucket on this broker skip aborted
-// data). A torn entry at the end is cut.
+// the local log start: a tiered partition deletes a segment locally only once it is
+// uploaded, and the upload copies the segment's entries into its manifest entry
+// (tiering/txnindex.go), where AbortedTxns finds them for remote reads. A torn entry at
+// the end is cut.
 
 import (
 	"encoding/binary"
@@ -41,6 +42,7 @@ import (
 
 	"github.com/strata-io/strata/broker/producer"
 	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/tiering"
 )
 
 // TxnIndexFile is the name of the aborted-transaction index in a partition directory.
@@ -225,13 +227,22 @@ func (p *Partition) LastStableOffset() int64 {
 // AbortedTxns returns the aborted transactions that may have data in [from, upper): those
 // whose marker is at or after from and whose first offset is below upper, as Kafka's
 // fetch collects them (the scan ends at the first entry whose LSO reached upper: every
-// transaction started below upper ended before it).
+// transaction started below upper ended before it). Markers below the local log start
+// come from the remote tier's manifest (tiering/txnindex.go), the others from the local
+// index.
 func (p *Partition) AbortedTxns(from, upper int64) []AbortedTxn {
+	var out []AbortedTxn
+	localStart := p.log.LogStartOffset()
+	if t := p.getTier(); t != nil && from < localStart {
+		var done bool
+		if out, done = remoteAbortedTxns(t.Entries(), from, upper, localStart); done {
+			return out
+		}
+	}
 	x := &p.txn
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var out []AbortedTxn
-	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].LastOffset >= from })
+	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].LastOffset >= max(from, localStart) })
 	for ; i < len(x.entries); i++ {
 		e := x.entries[i]
 		if e.FirstOffset < upper {
@@ -242,6 +253,26 @@ func (p *Partition) AbortedTxns(from, upper int64) []AbortedTxn {
 		}
 	}
 	return out
+}
+
+// remoteAbortedTxns collects AbortedTxns' answer from the manifest entries whose markers
+// are below localStart; done reports that the scan ended there.
+func remoteAbortedTxns(es []tiering.SegmentEntry, from, upper, localStart int64) (out []AbortedTxn, done bool) {
+	i := sort.Search(len(es), func(i int) bool { return es[i].LastOffset >= from })
+	for ; i < len(es) && es[i].BaseOffset < localStart; i++ {
+		for _, a := range es[i].AbortedTxns {
+			if a.LastOffset < from || a.LastOffset >= localStart {
+				continue
+			}
+			if a.FirstOffset < upper {
+				out = append(out, AbortedTxn(a))
+			}
+			if a.LastStableOffset >= upper {
+				return out, true
+			}
+		}
+	}
+	return out, false
 }
 
 // OpenTxns returns the transactions open on the partition (DescribeProducers).
@@ -385,12 +416,12 @@ func (p *Partition) replayTxnBatch(st *producer.State, h segment.BatchHeader, ba
 	}
 }
 
-// trimTxnIndexLocked drops index entries below the log start (after retention or
-// DeleteRecords).
+// trimTxnIndexLocked drops index entries below the local log start (after retention or
+// DeleteRecords); those of a tiered partition are in the manifest.
 func (p *Partition) trimTxnIndexLocked() {
 	p.txn.mu.Lock()
 	defer p.txn.mu.Unlock()
-	if err := p.txn.trimLocked(p.LogStartOffset()); err != nil {
+	if err := p.txn.trimLocked(p.log.LogStartOffset()); err != nil {
 		p.logger.Warn("cannot trim aborted transaction index", "err", err)
 	}
 }

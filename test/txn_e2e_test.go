@@ -58,11 +58,13 @@ func txnConsume(t *testing.T, addr, topic string, partitions int32, committed bo
 		}
 		fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
 		fs.EachRecord(func(r *kgo.Record) {
-			if string(r.Value) == "end" {
+			switch {
+			case ended[r.Partition]: // past its end
+			case string(r.Value) == "end":
 				ended[r.Partition] = true
-				return
+			default:
+				out = append(out, string(r.Value))
 			}
-			out = append(out, string(r.Value))
 		})
 	}
 	return out

@@ -66,6 +66,9 @@ type SegmentEntry struct {
 	// so reads refuse a batch outside the range as corrupt. nil in entries uploaded before
 	// the field existed: not checked.
 	LeaderEpochs *EpochRange `json:"leaderEpochs,omitempty"`
+	// AbortedTxns are the aborted transactions whose ABORT marker is in the segment, by
+	// marker offset (txnindex.go); read_committed reads of remote data list them.
+	AbortedTxns []AbortedTxn `json:"abortedTxns,omitempty"`
 }
 
 // EpochRange is an inclusive range of partition leader epochs.
