@@ -210,7 +210,9 @@ func (p *Partition) setTxnState(st *producer.State) {
 }
 
 // LastStableOffset is the first offset of the oldest open transaction, or the high
-// watermark when no transaction is open: read_committed consumers read below it.
+// watermark when no transaction is open: read_committed consumers read below it. As in
+// Kafka, it is never below the log start (retention or DeleteRecords may remove the
+// start of an open transaction).
 func (p *Partition) LastStableOffset() int64 {
 	hw := p.log.NextOffset()
 	p.txn.mu.Lock()
@@ -218,7 +220,7 @@ func (p *Partition) LastStableOffset() int64 {
 	p.txn.mu.Unlock()
 	if st != nil {
 		if first, ok := st.FirstUnstableOffset(); ok && first < hw {
-			return first
+			return max(first, p.LogStartOffset())
 		}
 	}
 	return hw
