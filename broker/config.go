@@ -57,16 +57,16 @@ type Config struct {
 	DefaultReplicationFactor       int16  // default.replication.factor; only 1 is accepted
 
 	// Consumer groups and idempotent producers (broker/group, broker/producer).
-	GroupInitialRebalanceDelayMs  int64 // group.initial.rebalance.delay.ms; default 3000; 0 = no delay
-	GroupMinSessionTimeoutMs      int64 // group.min.session.timeout.ms; default 6000
-	GroupMaxSessionTimeoutMs      int64 // group.max.session.timeout.ms; default 1800000
-	GroupMaxSize                  int32 // group.max.size; default Int.MAX (unlimited)
+	GroupInitialRebalanceDelayMs int64 // group.initial.rebalance.delay.ms; default 3000; 0 = no delay
+	GroupMinSessionTimeoutMs     int64 // group.min.session.timeout.ms; default 6000
+	GroupMaxSessionTimeoutMs     int64 // group.max.session.timeout.ms; default 1800000
+	GroupMaxSize                 int32 // group.max.size; default Int.MAX (unlimited)
 	// Transactions (broker/txn).
 	TransactionMaxTimeoutMs     int32 // transaction.max.timeout.ms; default 900000
 	TransactionalIDExpirationMs int32 // transactional.id.expiration.ms; default 604800000
 	TransactionAbortIntervalMs  int32 // transaction.abort.timed.out.transaction.cleanup.interval.ms; default 10000
 	// txnAfterPrepare: crash tests stop a transaction's completion after its prepare.
-	txnAfterPrepare func(txn.Txn) error
+	txnAfterPrepare               func(txn.Txn) error
 	OffsetsRetentionMinutes       int64 // offsets.retention.minutes; default 10080 (7 days)
 	OffsetsRetentionCheckInterval int64 // offsets.retention.check.interval.ms; default 600000
 	OffsetMetadataMaxBytes        int32 // offset.metadata.max.bytes; default 4096

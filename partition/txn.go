@@ -262,7 +262,10 @@ func (p *Partition) AbortedTxns(from, upper int64) []AbortedTxn {
 func remoteAbortedTxns(es []tiering.SegmentEntry, from, upper, localStart int64) (out []AbortedTxn, done bool) {
 	i := sort.Search(len(es), func(i int) bool { return es[i].LastOffset >= from })
 	for ; i < len(es) && es[i].BaseOffset < localStart; i++ {
-		for _, a := range es[i].AbortedTxns {
+		if es[i].AbortedTxns == nil {
+			continue
+		}
+		for _, a := range *es[i].AbortedTxns {
 			if a.LastOffset < from || a.LastOffset >= localStart {
 				continue
 			}

@@ -29,7 +29,7 @@ import (
 )
 
 const (
-	chunkCacheMagic  = "SCHUNK03"
+	chunkCacheMagic  = "SCHUNK04"
 	chunkCacheSuffix = ".chunk"
 )
 
@@ -234,11 +234,23 @@ func encodeEntry(b []byte, e *SegmentEntry) []byte {
 	}
 	b = binary.AppendVarint(b, e.ProducerSnapshotOffset)
 	if e.LeaderEpochs == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, int64(e.LeaderEpochs.Min))
+		b = binary.AppendVarint(b, int64(e.LeaderEpochs.Max))
+	}
+	if e.AbortedTxns == nil {
 		return append(b, 0)
 	}
 	b = append(b, 1)
-	b = binary.AppendVarint(b, int64(e.LeaderEpochs.Min))
-	return binary.AppendVarint(b, int64(e.LeaderEpochs.Max))
+	b = binary.AppendUvarint(b, uint64(len(*e.AbortedTxns)))
+	for _, a := range *e.AbortedTxns {
+		for _, v := range [...]int64{a.ProducerID, a.FirstOffset, a.LastOffset, a.LastStableOffset} {
+			b = binary.AppendVarint(b, v)
+		}
+	}
+	return b
 }
 
 func appendObjectRef(b []byte, r *ObjectRef) []byte {
@@ -363,6 +375,18 @@ func decodeChunk(b []byte) (*ManifestChunk, error) {
 		e.ProducerSnapshotOffset = d.varint()
 		if d.presence() {
 			e.LeaderEpochs = &EpochRange{Min: int32(d.varint()), Max: int32(d.varint())}
+		}
+		if d.presence() {
+			n, k := binary.Uvarint(d.b)
+			if k <= 0 || n > uint64(len(d.b)) {
+				return nil, errChunkCopy
+			}
+			d.b = d.b[k:]
+			l := make(AbortedTxnList, n)
+			for j := range l {
+				l[j] = AbortedTxn{ProducerID: d.varint(), FirstOffset: d.varint(), LastOffset: d.varint(), LastStableOffset: d.varint()}
+			}
+			e.AbortedTxns = &l
 		}
 		if d.err != nil {
 			return nil, d.err

@@ -13,7 +13,7 @@ import (
 // is refused and removed; and the codec knows every field of the types it writes.
 func TestChunkCacheCodec(t *testing.T) {
 	for typ, n := range map[reflect.Type]int{
-		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 14,
+		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 15,
 		reflect.TypeFor[ObjectRef](): 3, reflect.TypeFor[ChunkRef](): 5,
 	} {
 		if typ.NumField() != n {
@@ -37,6 +37,10 @@ func TestChunkCacheCodec(t *testing.T) {
 		}
 		if i%3 != 0 {
 			e.LeaderEpochs = &EpochRange{Min: -1, Max: int32(i)}
+		}
+		if i%4 == 1 {
+			l := AbortedTxnList{{ProducerID: int64(i), FirstOffset: int64(i * 10), LastOffset: int64(i*10 + 5), LastStableOffset: int64(i*10 + 6)}}
+			e.AbortedTxns = &l
 		}
 		ch.Segments = append(ch.Segments, e)
 	}

@@ -67,8 +67,9 @@ type SegmentEntry struct {
 	// the field existed: not checked.
 	LeaderEpochs *EpochRange `json:"leaderEpochs,omitempty"`
 	// AbortedTxns are the aborted transactions whose ABORT marker is in the segment, by
-	// marker offset (txnindex.go); read_committed reads of remote data list them.
-	AbortedTxns []AbortedTxn `json:"abortedTxns,omitempty"`
+	// marker offset (txnindex.go); read_committed reads of remote data list them. nil:
+	// none (a pointer keeps SegmentEntry comparable).
+	AbortedTxns *AbortedTxnList `json:"abortedTxns,omitempty"`
 }
 
 // EpochRange is an inclusive range of partition leader epochs.

@@ -32,8 +32,11 @@ type AbortedTxn struct {
 	LastStableOffset int64 `json:"lso"`
 }
 
-// segmentAbortedTxns returns the aborted transactions whose marker is in seg.
-func segmentAbortedTxns(seg segment.SegmentInfo) ([]AbortedTxn, error) {
+// AbortedTxnList is a segment's aborted transactions, by marker offset.
+type AbortedTxnList []AbortedTxn
+
+// segmentAbortedTxns returns the aborted transactions whose marker is in seg (nil: none).
+func segmentAbortedTxns(seg segment.SegmentInfo) (*AbortedTxnList, error) {
 	if seg.LogPath == "" {
 		return nil, nil
 	}
@@ -45,7 +48,7 @@ func segmentAbortedTxns(seg segment.SegmentInfo) ([]AbortedTxn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %q: %w", path, err)
 	}
-	var out []AbortedTxn
+	var out AbortedTxnList
 	for ; len(b) >= 34; b = b[34:] {
 		a := AbortedTxn{
 			ProducerID:       int64(binary.BigEndian.Uint64(b[2:])),
@@ -57,5 +60,8 @@ func segmentAbortedTxns(seg segment.SegmentInfo) ([]AbortedTxn, error) {
 			out = append(out, a)
 		}
 	}
-	return out, nil
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return &out, nil
 }
