@@ -70,6 +70,7 @@ public final class Scenarios {
             case "check-times" -> checkTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
             case "admin" -> admin(bs, rest[0]);
             case "roundtrip" -> roundtrip(bs, rest[0]);
+            case "transactions" -> transactions(bs, rest[0], rest[1]);
             default -> {
                 System.err.println("unknown scenario " + args[0]);
                 System.exit(2);
@@ -508,5 +509,88 @@ public final class Scenarios {
             check(s(got.get(i).value()).equals("v" + i), "record " + i + ": " + s(got.get(i).value()));
         }
         System.out.println("ok roundtrip 50");
+    }
+
+    /**
+     * Transactions: commit 50 records over 3 partitions, abort 50 (flushed first), commit 50
+     * more with an offset sent to the transaction; read_committed reads the 100 committed
+     * records up to its end offsets (the LSO), read_uncommitted all 150; the group's offset
+     * is the one sent; a second producer with the same transactional.id fences the first
+     * (ProducerFencedException); Admin describes the transactional id.
+     */
+    static void transactions(String bs, String topic, String groupId) throws Exception {
+        var tps = partitions(topic, 3);
+        Map<String, Object> txn = Map.of(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "java-txn-" + topic);
+        var p = producer(bs, txn);
+        p.initTransactions();
+        String[][] steps = {{"c1", "commit", ""}, {"ab", "abort", ""}, {"c2", "commit", "offsets"}};
+        for (String[] st : steps) {
+            p.beginTransaction();
+            for (int i = 0; i < 50; i++) {
+                p.send(new ProducerRecord<>(topic, i % 3, null, b(st[0] + "-" + i)));
+            }
+            if (!st[2].isEmpty()) {
+                p.sendOffsetsToTransaction(Map.of(tps.get(0), new org.apache.kafka.clients.consumer.OffsetAndMetadata(77)),
+                        new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(groupId));
+            }
+            if (st[1].equals("commit")) {
+                p.commitTransaction();
+            } else {
+                p.flush();
+                p.abortTransaction();
+            }
+        }
+        for (String level : new String[] {"read_committed", "read_uncommitted"}) {
+            int n = 0, aborted = 0;
+            try (var c = consumer(bs, Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, level))) {
+                c.assign(tps);
+                c.seekToBeginning(tps);
+                var ends = c.endOffsets(tps);
+                long deadline = System.nanoTime() + WAIT.toNanos();
+                boolean done = false;
+                while (!done && System.nanoTime() < deadline) {
+                    for (var r : c.poll(Duration.ofMillis(200))) {
+                        n++;
+                        if (s(r.value()).startsWith("ab-")) {
+                            aborted++;
+                        }
+                    }
+                    done = true;
+                    for (var tp : tps) {
+                        done &= c.position(tp) >= ends.get(tp);
+                    }
+                }
+                check(done, level + ": did not reach the end offsets " + ends);
+            }
+            int wantN = level.equals("read_committed") ? 100 : 150, wantAborted = level.equals("read_committed") ? 0 : 50;
+            check(n == wantN && aborted == wantAborted, level + ": " + n + " records (" + aborted + " aborted), want " + wantN + " (" + wantAborted + ")");
+        }
+        try (var a = admin(bs)) {
+            var offs = a.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+            check(offs.get(tps.get(0)) != null && offs.get(tps.get(0)).offset() == 77, "group offset " + offs);
+            var d = a.describeTransactions(List.of("java-txn-" + topic)).all().get().get("java-txn-" + topic);
+            check(d.state() == org.apache.kafka.clients.admin.TransactionState.COMPLETE_COMMIT, "describeTransactions: " + d);
+        }
+        // A new incarnation fences the old producer.
+        var p2 = producer(bs, txn);
+        p2.initTransactions();
+        boolean fenced = false;
+        try {
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(topic, 0, null, b("zombie"))).get();
+            p.commitTransaction();
+        } catch (org.apache.kafka.common.errors.ProducerFencedException | ExecutionException e) {
+            fenced = true;
+        } catch (KafkaException e) {
+            fenced = e.getCause() instanceof org.apache.kafka.common.errors.ProducerFencedException
+                    || e instanceof org.apache.kafka.common.errors.InvalidProducerEpochException;
+            if (!fenced) {
+                throw e;
+            }
+        }
+        check(fenced, "the old producer was not fenced");
+        p.close(Duration.ZERO);
+        p2.close();
+        System.out.println("ok transactions committed=100 aborted=50 fenced");
     }
 }
