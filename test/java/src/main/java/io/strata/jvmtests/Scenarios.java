@@ -71,6 +71,7 @@ public final class Scenarios {
             case "admin" -> admin(bs, rest[0]);
             case "roundtrip" -> roundtrip(bs, rest[0]);
             case "transactions" -> transactions(bs, rest[0], rest[1]);
+            case "streams-eos" -> streamsEos(bs, rest[0], rest[1], rest[2], rest[3], Integer.parseInt(rest[4]));
             default -> {
                 System.err.println("unknown scenario " + args[0]);
                 System.exit(2);
@@ -592,5 +593,74 @@ public final class Scenarios {
         p.close(Duration.ZERO);
         p2.close();
         System.out.println("ok transactions committed=100 aborted=50 fenced");
+    }
+
+    /** The words of input line i of the streams-eos scenario. */
+    static String eosLine(int i) {
+        return "w" + (i % 13) + " w" + ((i * 7 + 3) % 13);
+    }
+
+    /**
+     * Kafka Streams word count with processing.guarantee=exactly_once_v2 over the n lines
+     * eosLine(0..n-1) of topic in (the Go test writes them, and kills and restarts the
+     * broker meanwhile); a read_committed consumer of out waits until every word's latest
+     * count is exact. A count above the exact one (a record counted twice) fails at once.
+     */
+    static void streamsEos(String bs, String in, String out, String appId, String stateDir, int n) throws Exception {
+        Map<String, Long> want = new TreeMap<>();
+        for (int i = 0; i < n; i++) {
+            for (String w : eosLine(i).split(" ")) {
+                want.merge(w, 1L, Long::sum);
+            }
+        }
+        Properties p = base(bs);
+        p.put(org.apache.kafka.streams.StreamsConfig.APPLICATION_ID_CONFIG, appId);
+        p.put(org.apache.kafka.streams.StreamsConfig.PROCESSING_GUARANTEE_CONFIG, org.apache.kafka.streams.StreamsConfig.EXACTLY_ONCE_V2);
+        p.put(org.apache.kafka.streams.StreamsConfig.STATE_DIR_CONFIG, stateDir);
+        p.put(org.apache.kafka.streams.StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+        p.put(org.apache.kafka.streams.StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
+        p.put(org.apache.kafka.streams.StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, org.apache.kafka.common.serialization.Serdes.StringSerde.class);
+        p.put(org.apache.kafka.streams.StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, org.apache.kafka.common.serialization.Serdes.StringSerde.class);
+        p.put(org.apache.kafka.streams.StreamsConfig.producerPrefix(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG), 300000);
+        p.put(org.apache.kafka.streams.StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), 20000);
+        var builder = new org.apache.kafka.streams.StreamsBuilder();
+        builder.<String, String>stream(in)
+                .flatMapValues(v -> Arrays.asList(v.split(" ")))
+                .groupBy((k, w) -> w)
+                .count()
+                .toStream()
+                .to(out, org.apache.kafka.streams.kstream.Produced.with(
+                        org.apache.kafka.common.serialization.Serdes.String(), org.apache.kafka.common.serialization.Serdes.Long()));
+        var streams = new org.apache.kafka.streams.KafkaStreams(builder.build(), p);
+        streams.setUncaughtExceptionHandler(e -> {
+            System.err.println("stream thread died, replacing it: " + e);
+            return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+        });
+        streams.start();
+        Map<String, Long> got = new TreeMap<>();
+        long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
+        try (var c = new KafkaConsumer<String, Long>(consumerProps(bs))) {
+            c.subscribe(List.of(out));
+            while (!got.equals(want) && System.nanoTime() < deadline) {
+                for (var r : c.poll(Duration.ofMillis(500))) {
+                    long v = r.value();
+                    check(v <= want.getOrDefault(r.key(), 0L), "word " + r.key() + " counted " + v + " times, more than the " + want.get(r.key()) + " it has");
+                    got.put(r.key(), v);
+                }
+            }
+        }
+        streams.close(Duration.ofSeconds(20));
+        check(got.equals(want), "final counts " + got + ", want " + want);
+        System.out.println("ok streams-eos words=" + want.size() + " lines=" + n);
+    }
+
+    static Properties consumerProps(String bs) throws Exception {
+        Properties p = base(bs);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, "streams-eos-checker");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.LongDeserializer.class.getName());
+        return p;
     }
 }
