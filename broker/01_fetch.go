@@ -274,8 +274,8 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 					data = recordBytes(recs)
 				}
 				fp.p.CountRemoteFetch(recs.Len())
-				if req.IsolationLevel == 1 { // fetch_txn.go; the bucket's records end below the local start
-					setAborted(fp.p, fp.rp.FetchOffset, min(fp.p.LocalLogStartOffset(), sp.LastStableOffset), sp)
+				if req.IsolationLevel == 1 { // fetch_txn.go
+					data, sec = remoteCommitted(fp.p, fp.rp.FetchOffset, recs, data, sec, sp)
 				}
 			}
 			if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/tiering"
 )
 
 // readCommittedLocal reads like ReadLocal, keeps the batches below lso and fills sp's
@@ -48,4 +49,31 @@ func setAborted(p *partition.Partition, from, end int64, sp *kmsg.FetchResponseT
 		t.ProducerID, t.FirstOffset = a.ProducerID, a.FirstOffset
 		sp.AbortedTransactions = append(sp.AbortedTransactions, t)
 	}
+}
+
+// remoteCommitted applies read_committed to records read from the bucket (as data, or as
+// a section of chunk slices): their aborted transactions are listed and, in the rare case
+// of an open transaction that started in remote data (the LSO below the local log start),
+// the batches from the LSO on are cut.
+func remoteCommitted(p *partition.Partition, from int64, recs tiering.Records, data []byte, sec *recordSection, sp *kmsg.FetchResponseTopicPartition) ([]byte, *recordSection) {
+	lso, localStart := sp.LastStableOffset, p.LocalLogStartOffset()
+	if lso >= localStart {
+		setAborted(p, from, localStart, sp)
+		return data, sec
+	}
+	b := recordBytes(recs)
+	n, end := 0, from
+	_ = partition.SplitBatches(b, func(h segment.BatchHeader, batch []byte) (bool, error) {
+		if h.BaseOffset >= lso {
+			return false, nil
+		}
+		n += len(batch)
+		end = h.LastOffset() + 1
+		return true, nil
+	})
+	setAborted(p, from, end, sp)
+	if n == 0 {
+		return nil, nil
+	}
+	return b[:n], nil
 }
