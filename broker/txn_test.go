@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/strata-io/strata/broker/txn"
+	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/segment/segmenttest"
+	"github.com/strata-io/strata/tiering/memstore"
 )
 
 // startTxnBroker runs a broker in dir until stop (or the test's end); hook, if set, is
@@ -430,4 +433,83 @@ func TestTxnTimeoutAbortsAndFences(t *testing.T) {
 	if err != nil || resp.ErrorCode != 0 || resp.ProducerID != pid || resp.ProducerEpoch <= epoch+1 {
 		t.Fatalf("re-init after timeout: %v %+v", err, resp)
 	}
+}
+
+// TestTxnReadCommittedRemoteCutAtLSO: an open transaction whose first batches were
+// uploaded and deleted locally holds the LSO below the local log start; a read_committed
+// fetch of that remote data returns nothing from the LSO on, read_uncommitted returns it.
+func TestTxnReadCommittedRemoteCutAtLSO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bc, err := ParseConfig(map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bc.RemoteStore = memstore.New()
+		b, err := New(bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			b.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			b.tier.Run(ctx)
+		})
+		topic, err := b.createTopic("rt-txn", 1, map[string]string{
+			"segment.bytes": "100", "remote.storage.enable": "true", "local.retention.bytes": "1",
+		}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := topic.partition(0)
+		tier := &fakeTier{}
+		p.SetTier(context.Background(), tier)
+		plain := segmenttest.Batch(time.Now().UnixMilli(), []byte("plain-record-0123456789-0123456789-0123456789"))
+		h, _ := segment.DecodeBatchHeader(plain)
+		if _, err := p.Append(plain, h, time.Time{}, true); err != nil { // offset 0: committed
+			t.Fatal(err)
+		}
+		for seq := int32(0); seq < 3; seq++ { // offsets 1-3: one open transaction
+			batch := segmenttest.BatchWith(segmenttest.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), TimestampStep: 1,
+				ProducerID: 9, BaseSequence: seq, Transactional: true}, []byte("txn-record-0123456789-0123456789-0123456789"))
+			h, _ := segment.DecodeBatchHeader(batch)
+			if _, err := p.Append(batch, h, time.Time{}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tier.Upload(t, p.LogForTesting(), 3)
+		p.Maintain(time.Now(), false)
+		if p.LocalLogStartOffset() != 3 || p.LastStableOffset() != 1 {
+			t.Fatalf("local start %d, LSO %d; want 3 and 1", p.LocalLogStartOffset(), p.LastStableOffset())
+		}
+		fetch := func(iso int8) kmsg.FetchResponseTopicPartition {
+			req := kmsg.NewPtrFetchRequest()
+			req.Version, req.MaxWaitMillis, req.MaxBytes, req.IsolationLevel = 12, 100, 1<<20, iso
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = "rt-txn"
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.PartitionMaxBytes = 1 << 20
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			for range 50 { // the remote read completes in the background
+				resp, err := b.handleFetch(t.Context(), req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sp := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]; len(sp.RecordBatches) > 0 || sp.ErrorCode != 0 {
+					return sp
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Fatal("no answer from the remote tier")
+			return kmsg.FetchResponseTopicPartition{}
+		}
+		if got := batchOffsets(t, fetch(0).RecordBatches); len(got) == 0 || got[0] != 0 || got[len(got)-1] < 1 {
+			t.Fatalf("read_uncommitted offsets %v, want from 0 past 1", got)
+		}
+		rc := fetch(1)
+		if got := batchOffsets(t, rc.RecordBatches); len(got) != 1 || got[0] != 0 || rc.LastStableOffset != 1 {
+			t.Fatalf("read_committed offsets %v LSO %d, want only 0 and LSO 1", got, rc.LastStableOffset)
+		}
+	})
 }

@@ -272,6 +272,10 @@ func (c *Coordinator) Check(ctx context.Context) {
 // compact rewrites the log if it grew well past the live ids.
 func (c *Coordinator) compact() {
 	c.mu.Lock()
+	if c.closed || !c.st.compactDue(len(c.txns)) {
+		c.mu.Unlock()
+		return
+	}
 	ents := make([]*entry, 0, len(c.txns))
 	for _, e := range c.txns {
 		ents = append(ents, e)

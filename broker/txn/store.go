@@ -100,9 +100,13 @@ func (s *store) append(t *Txn) error {
 	return nil
 }
 
+// compactDue reports whether the log holds enough more records than the live ids to be
+// rewritten.
+func (s *store) compactDue(live int) bool { return s.records >= 1000 && s.records >= 4*live }
+
 // compact rewrites the log with the live states when it holds many more records.
 func (s *store) compact(live []*Txn) error {
-	if s.records < 1000 || s.records < 4*len(live) {
+	if !s.compactDue(len(live)) {
 		return nil
 	}
 	var b []byte
