@@ -138,6 +138,27 @@ func txnProduce(t *testing.T, cl *kgo.Client, id string, pid int64, epoch int16,
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
+// txnProduceNoID sends a transactional batch in a produce request without a
+// transactional id.
+func txnProduceNoID(t *testing.T, cl *kgo.Client, pid int64, epoch int16, topic string, part int32) int16 {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = part
+	rp.Records = segmenttest.BatchWith(segmenttest.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), TimestampStep: 1,
+		ProducerID: pid, ProducerEpoch: epoch, Transactional: true}, []byte("x"))
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
 func endTxn(t *testing.T, cl *kgo.Client, version int16, id string, pid int64, epoch int16, commit bool) int16 {
 	t.Helper()
 	req := kmsg.NewPtrEndTxnRequest()
@@ -180,6 +201,7 @@ func TestTxnBadInput(t *testing.T) {
 	wantCode(t, "AddPartitionsToTxn unknown partition", codes[1], kerr.UnknownTopicOrPartition)
 
 	wantCode(t, "transactional produce before AddPartitionsToTxn", txnProduce(t, cl, "bad-1", pid, epoch, 0, "bad", 0, "x"), kerr.InvalidTxnState)
+	wantCode(t, "transactional batch without a transactional id", txnProduceNoID(t, cl, pid, epoch, "bad", 0), kerr.TransactionalIDAuthorizationFailed)
 	codes = addTxnPartitions(t, cl, "bad-1", pid, epoch, "bad", 0)
 	wantCode(t, "AddPartitionsToTxn", codes[0], nil0)
 	wantCode(t, "transactional produce", txnProduce(t, cl, "bad-1", pid, epoch, 0, "bad", 0, "a", "b"), nil0)

@@ -7,7 +7,9 @@ package broker
 //
 // A transactional produce is verified against the coordinator before the append
 // (KIP-890 part 1): the partition must be in the producer's ongoing transaction
-// (INVALID_TXN_STATE otherwise; INVALID_PRODUCER_EPOCH for an older epoch).
+// (INVALID_TXN_STATE otherwise; INVALID_PRODUCER_EPOCH for an older epoch); a transactional
+// batch in a request without a transactional id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+// as Kafka answers.
 
 import (
 	"context"
@@ -109,8 +111,13 @@ func (b *Broker) verifyTxnProduce(txnID *string, h segment.BatchHeader, topic st
 	if !h.Transactional() {
 		return nil
 	}
-	if txnID == nil || h.ProducerID < 0 {
-		return fmt.Errorf("%w: transactional batch without a transactional id", kerr.InvalidTxnState)
+	if txnID == nil {
+		// Kafka authorizes transactional records by the request's transactional id; there
+		// is none to authorize.
+		return fmt.Errorf("%w: transactional batch without a transactional id", kerr.TransactionalIDAuthorizationFailed)
+	}
+	if h.ProducerID < 0 {
+		return fmt.Errorf("%w: transactional batch without a producer id", kerr.InvalidTxnState)
 	}
 	if err := b.txns.Verify(*txnID, h.ProducerID, h.ProducerEpoch, topic, idx); err != nil {
 		return fmt.Errorf("%w: %s-%d is not in the ongoing transaction of %q", err, topic, idx, *txnID)
