@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -102,5 +103,46 @@ func TestCoordinatorDurableAcrossReopen(t *testing.T) {
 	c = newCoord(t, dir, &fakeMarkers{})
 	if tx, ok := c.Describe("a"); !ok || tx.ProducerID != pid || tx.Epoch != epoch+1200 {
 		t.Fatalf("after compaction and reopen: %+v", tx)
+	}
+}
+
+// TestCoordinatorExpiresIdleIDs: an id with no open transaction idle for
+// transactional.id.expiration.ms is forgotten (also after a reopen); one with a transaction
+// open is not.
+func TestCoordinatorExpiresIdleIDs(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_800_000_000, 0)
+	next := int64(0)
+	open := func() *Coordinator {
+		c, err := New(Config{Dir: dir, Markers: &fakeMarkers{}, IDExpiration: time.Hour, MaxTimeout: 48 * time.Hour,
+			Now: func() time.Time { return now }, NextProducerID: func() (int64, error) { next++; return next, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := open()
+	ctx := context.Background()
+	c.InitProducer(ctx, "idle", 1000, -1, -1, 4)
+	pid, epoch, _ := c.InitProducer(ctx, "busy", int32((30 * time.Hour).Milliseconds()), -1, -1, 4)
+	if errs := c.AddPartitions("busy", pid, epoch, 3, []TP{{"t", 0}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	now = now.Add(2 * time.Hour)
+	c.Check(ctx)
+	if _, ok := c.Describe("idle"); ok {
+		t.Fatal("idle id not expired")
+	}
+	if tx, ok := c.Describe("busy"); !ok || tx.State != Ongoing {
+		t.Fatalf("id with an open transaction: %+v %v", tx, ok)
+	}
+	c.Close()
+	c = open()
+	if _, ok := c.Describe("idle"); ok {
+		t.Fatal("expired id back after reopen")
+	}
+	if _, ok := c.Describe("busy"); !ok {
+		t.Fatal("busy id lost after reopen")
 	}
 }
