@@ -385,6 +385,27 @@ func TestTxnCrashBetweenPrepareAndMarkers(t *testing.T) {
 		t.Fatalf("LSO before the markers: %d, want 0", lso)
 	}
 	wantCode(t, "EndTxn again while prepared", endTxn(t, cl, 3, "crash-1", pid, epoch, true), kerr.ConcurrentTransactions)
+	// ListOffsets read_committed: latest is the LSO, a timestamp past it finds nothing.
+	for _, c := range []struct {
+		iso      int8
+		ts, want int64
+	}{{1, -1, 0}, {0, -1, 2}, {1, 0, -1}, {0, 0, 0}} {
+		lo := kmsg.NewPtrListOffsetsRequest()
+		lo.IsolationLevel = c.iso
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "crash"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = c.ts
+		lt.Partitions = append(lt.Partitions, lp)
+		lo.Topics = append(lo.Topics, lt)
+		r, err := lo.RequestWith(t.Context(), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Topics[0].Partitions[0].Offset; got != c.want {
+			t.Fatalf("ListOffsets isolation %d timestamp %d: %d, want %d", c.iso, c.ts, got, c.want)
+		}
+	}
 	// The crash comes between the markers of the two partitions: partition 0 has its
 	// marker, partition 1 not.
 	if _, err := p0.WriteTxnMarker(pid, epoch, true, 0, time.Time{}); err != nil {
