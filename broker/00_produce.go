@@ -115,15 +115,12 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
-			if err := b.verifyTxnProduce(req.TransactionID, h, t.Name, rp.Partition); err != nil { // txns.go
-				fail(err)
-				continue
-			}
 			if err := b.checkDiskBudget(); err != nil { // diskbudget.go
 				fail(err)
 				continue
 			}
-			res, err := p.Append(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1)
+			res, err := p.AppendChecked(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1,
+				b.txnProduceCheck(req.TransactionID, h, t.Name, rp.Partition)) // txns.go
 			if err == nil && !res.Duplicate {
 				b.diskAppended(len(rp.Records))
 			}

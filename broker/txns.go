@@ -5,8 +5,10 @@ package broker
 // markers into the partitions (partition.WriteTxnMarker, then a durability wait) and
 // makes committed offsets visible through the group coordinator.
 //
-// A transactional produce is verified against the coordinator before the append
-// (KIP-890 part 1): the partition must be in the producer's ongoing transaction
+// A transactional produce is verified against the coordinator under the partition's write
+// lock, just before the append (KIP-890 part 1; the coordinator's markers take the same
+// lock, so none can come between): the partition must be in the producer's ongoing
+// transaction
 // (INVALID_TXN_STATE otherwise; INVALID_PRODUCER_EPOCH for an older epoch); a transactional
 // batch in a request without a transactional id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 // as Kafka answers.
@@ -104,13 +106,19 @@ func (o txnOffsets) CommitTxnOffsets(g string, offs []txn.Offset) error {
 	return o.b.groups.CommitTxnOffsets(g, conv)
 }
 
-// verifyTxnProduce checks a batch of a produce request against the transaction
-// coordinator: transactional batches must come with the request's transactional id, in a
-// transaction that added the partition.
-func (b *Broker) verifyTxnProduce(txnID *string, h segment.BatchHeader, topic string, idx int32) error {
+// txnProduceCheck returns the check of a transactional batch that the partition runs
+// under its write lock (partition.AppendChecked), nil for other batches.
+func (b *Broker) txnProduceCheck(txnID *string, h segment.BatchHeader, topic string, idx int32) func() error {
 	if !h.Transactional() {
 		return nil
 	}
+	return func() error { return b.verifyTxnProduce(txnID, h, topic, idx) }
+}
+
+// verifyTxnProduce checks a transactional batch of a produce request against the
+// transaction coordinator: it must come with the request's transactional id, in a
+// transaction that added the partition.
+func (b *Broker) verifyTxnProduce(txnID *string, h segment.BatchHeader, topic string, idx int32) error {
 	if txnID == nil {
 		// Kafka authorizes transactional records by the request's transactional id; there
 		// is none to authorize.

@@ -259,6 +259,14 @@ type AppendResult struct {
 // epoch checks, segment's for refused batches (ErrInvalidRecord for structure errors),
 // ErrStorage for failed writes and ErrClosed.
 func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, wake bool) (AppendResult, error) {
+	return p.AppendChecked(batch, h, now, wake, nil)
+}
+
+// AppendChecked is Append with check (if not nil) run under the partition's write lock
+// before anything else: its error refuses the batch. The broker verifies a transactional
+// batch with its transaction coordinator there (txn.go), so that no transaction marker can
+// be written between the verification and the append.
+func (p *Partition) AppendChecked(batch []byte, h segment.BatchHeader, now time.Time, wake bool, check func() error) (AppendResult, error) {
 	if p.closed.Load() {
 		return AppendResult{}, ErrClosed
 	}
@@ -269,6 +277,11 @@ func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, w
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if check != nil {
+		if err := check(); err != nil {
+			return AppendResult{}, err
+		}
+	}
 
 	if p.producers != nil && h.ProducerID >= 0 {
 		dup, err := p.producers.Check(h.ProducerID, h.ProducerEpoch, h.BaseSequence, producer.LastSeq(h.BaseSequence, h.NumRecords))

@@ -125,9 +125,37 @@ type Coordinator struct {
 
 // entry is one transactional id in memory; mu serialises the operations on it (held
 // across marker writes, so a request for an id that is completing waits).
+//
+// v is what Verify reads: the last durable state's producer, epoch, state and partitions,
+// published by persist under vmu alone. Verify runs under a partition's write lock, which
+// the marker writes take while mu is held, so it must not take mu.
 type entry struct {
 	mu sync.Mutex
 	t  Txn
+
+	vmu sync.Mutex
+	v   verifyState
+}
+
+type verifyState struct {
+	pid   int64
+	epoch int16
+	state State
+	parts map[TP]bool
+}
+
+// publish makes e.t (just made durable) what Verify sees.
+func (e *entry) publish() {
+	v := verifyState{pid: e.t.ProducerID, epoch: e.t.Epoch, state: e.t.State}
+	if len(e.t.Partitions) > 0 {
+		v.parts = make(map[TP]bool, len(e.t.Partitions))
+		for _, p := range e.t.Partitions {
+			v.parts[p] = true
+		}
+	}
+	e.vmu.Lock()
+	e.v = v
+	e.vmu.Unlock()
 }
 
 // errStopped is returned by complete when AfterPrepare stopped it.
@@ -160,7 +188,9 @@ func New(cfg Config) (*Coordinator, error) {
 			delete(c.txns, t.ID)
 			return
 		}
-		c.txns[t.ID] = &entry{t: t}
+		e := &entry{t: t}
+		e.publish()
+		c.txns[t.ID] = e
 	})
 	if err != nil {
 		return nil, err
@@ -196,6 +226,7 @@ func (c *Coordinator) persist(e *entry) error {
 	if e.t.State == Dead {
 		delete(c.txns, e.t.ID)
 	}
+	e.publish()
 	return nil
 }
 
@@ -625,18 +656,25 @@ func (c *Coordinator) End(ctx context.Context, id string, pid int64, epoch int16
 // Verify checks a transactional produce to topic/partition (KIP-890 part 1): the
 // partition must have been added to the producer's ongoing transaction.
 // INVALID_PRODUCER_EPOCH for an older epoch, INVALID_TXN_STATE otherwise.
+//
+// It reads the last durable state of the id without waiting for an operation on it (it
+// runs under the partition's write lock, which marker writes need).
 func (c *Coordinator) Verify(id string, pid int64, epoch int16, topic string, partition int32) *kerr.Error {
-	e := c.lookup(id)
+	c.mu.Lock()
+	e := c.txns[id]
+	c.mu.Unlock()
 	if e == nil {
 		return kerr.InvalidTxnState
 	}
-	defer e.mu.Unlock()
+	e.vmu.Lock()
+	v := e.v
+	e.vmu.Unlock()
 	switch {
-	case e.t.ProducerID != pid:
+	case v.pid != pid:
 		return kerr.InvalidTxnState
-	case epoch < e.t.Epoch:
+	case epoch < v.epoch:
 		return kerr.InvalidProducerEpoch
-	case epoch > e.t.Epoch || e.t.State != Ongoing || !slices.Contains(e.t.Partitions, TP{topic, partition}):
+	case epoch > v.epoch || v.state != Ongoing || !v.parts[TP{topic, partition}]:
 		return kerr.InvalidTxnState
 	}
 	return nil
