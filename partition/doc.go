@@ -55,7 +55,9 @@
 //
 // # Transactions
 //
-// Transactional batches open their producer's transaction on the partition (the producer
+// Transactional batches come through AppendChecked, whose check (the broker's
+// verification with its transaction coordinator) runs under the write lock that
+// WriteTxnMarker also takes. They open their producer's transaction on the partition (the producer
 // state holds its first offset, and snapshots carry it); WriteTxnMarker, called by the
 // transaction coordinator, appends the COMMIT or ABORT control batch that closes it and
 // records an abort in the aborted-transaction index. LastStableOffset is the first offset
