@@ -57,13 +57,14 @@
 //
 // Transactional batches come through AppendChecked, whose check (the broker's
 // verification with its transaction coordinator) runs under the write lock that
-// WriteTxnMarker also takes. They open their producer's transaction on the partition (the producer
-// state holds its first offset, and snapshots carry it); WriteTxnMarker, called by the
-// transaction coordinator, appends the COMMIT or ABORT control batch that closes it and
-// records an abort in the aborted-transaction index. LastStableOffset is the first offset
-// of the oldest open transaction (else the high watermark); AbortedTxns lists the aborted
-// transactions a read_committed fetch of a range needs, from the local index or, below the
-// local log start, from the tier's manifest entries (txn.go).
+// WriteTxnMarker also takes. They open their producer's transaction on the partition (the
+// producer state holds its first offset, and snapshots carry it); WriteTxnMarker, called
+// by the transaction coordinator, appends the COMMIT or ABORT control batch that closes it
+// and records an abort in the aborted-transaction index. LastStableOffset is the first
+// offset of the oldest open transaction (else the high watermark, and never below the log
+// start); AbortedTxns lists the aborted transactions a read_committed fetch of a range
+// needs, from the local index or, below the local log start, from the tier's manifest
+// entries (txn.go).
 //
 // # Reads
 //
