@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -44,7 +46,7 @@ func startTxnBroker(t *testing.T, dir string, hook func(txn.Txn) error) (b *Brok
 		if err := b.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		if err := <-done; err != nil {
+		if err := <-done; err != nil && !errors.Is(err, errBrokerClosed) { // closed before Run began
 			t.Errorf("run: %v", err)
 		}
 	}
@@ -555,4 +557,36 @@ func TestTxnReadCommittedRemoteCutAtLSO(t *testing.T) {
 			t.Fatalf("read_committed offsets %v LSO %d, want only 0 and LSO 1", got, rc.LastStableOffset)
 		}
 	})
+}
+
+// TestTxnOrphanAbortedAtStart: a transaction open on a partition that the coordinator's
+// log does not know (the log was lost) is aborted when the broker starts, so the LSO does
+// not stay at its start forever.
+func TestTxnOrphanAbortedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	b, stop := startTxnBroker(t, dir, nil)
+	cl := txnRawClient(t, b)
+	txnCreateTopic(t, cl, "orphan", 1)
+	pid, epoch, _ := initTxnProducer(t, cl, "orphan-1", 60000)
+	addTxnPartitions(t, cl, "orphan-1", pid, epoch, "orphan", 0)
+	wantCode(t, "produce", txnProduce(t, cl, "orphan-1", pid, epoch, 0, "orphan", 0, "a", "b"), nil0)
+	cl.Close()
+	stop()
+	// A restart with the log keeps the transaction open (the producer may still commit).
+	b, stop = startTxnBroker(t, dir, nil)
+	if p := b.lookupTopic("orphan").partition(0); p.LastStableOffset() != 0 {
+		t.Fatalf("known transaction: LSO %d, want 0", p.LastStableOffset())
+	}
+	stop()
+	if err := os.Remove(filepath.Join(dir, "meta", "txn", "txnlog")); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = startTxnBroker(t, dir, nil)
+	p := b.lookupTopic("orphan").partition(0)
+	if lso, hw := p.LastStableOffset(), p.HighWatermark(); lso != hw || hw != 3 {
+		t.Fatalf("orphan transaction: LSO %d HW %d, want both 3", lso, hw)
+	}
+	if a := p.AbortedTxns(0, 3); len(a) != 1 || a[0].ProducerID != pid || a[0].FirstOffset != 0 {
+		t.Fatalf("aborted %+v", a)
+	}
 }

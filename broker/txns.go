@@ -47,7 +47,41 @@ func (b *Broker) openTxnCoordinator() error {
 		return fmt.Errorf("cannot open transaction coordinator: %w", err)
 	}
 	b.txns = c
+	for _, t := range b.allTopics() {
+		for _, p := range t.partitions() {
+			b.abortOrphanTxns(t.Name, p)
+		}
+	}
 	return nil
+}
+
+// abortOrphanTxns writes an ABORT marker for every transaction open on p that the
+// coordinator will never end: its log does not have the transaction with this partition
+// (the coordinator's state was lost, or the partition was restored from the bucket with
+// a producer snapshot taken while the transaction was open and the rest of it lost).
+// Without it the partition's last stable offset would stay at the transaction's start and
+// read_committed consumers would stop there. The coordinator adds a partition to a
+// transaction durably before any of its data may be appended, so a transaction it knows
+// is never aborted here.
+func (b *Broker) abortOrphanTxns(topic string, p *partition.Partition) {
+	for _, o := range p.OpenTxns() {
+		if b.txns.Knows(o.ProducerID, txn.TP{Topic: topic, Partition: p.Index()}) {
+			continue
+		}
+		end, err := p.WriteTxnMarker(o.ProducerID, o.Epoch, false, -1, time.Time{})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err = p.WaitDurable(ctx, end)
+			cancel()
+		}
+		if err != nil {
+			b.logger.Warn("cannot abort a transaction its coordinator does not know", "topic", topic, "partition", p.Index(),
+				"producer_id", o.ProducerID, "first_offset", o.FirstOffset, "err", err)
+			continue
+		}
+		b.logger.Warn("aborted a transaction its coordinator does not know", "topic", topic, "partition", p.Index(),
+			"producer_id", o.ProducerID, "first_offset", o.FirstOffset)
+	}
 }
 
 func (b *Broker) partitionExists(topic string, idx int32) bool {

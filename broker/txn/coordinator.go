@@ -680,6 +680,27 @@ func (c *Coordinator) Verify(id string, pid int64, epoch int16, topic string, pa
 	return nil
 }
 
+// Knows reports whether producer pid has a transaction that is ongoing or being completed
+// and includes tp, that is, whether the coordinator will end the transaction pid has open
+// on tp (see the broker's abortOrphanTxns).
+func (c *Coordinator) Knows(pid int64, tp TP) bool {
+	c.mu.Lock()
+	ents := make([]*entry, 0, len(c.txns))
+	for _, e := range c.txns {
+		ents = append(ents, e)
+	}
+	c.mu.Unlock()
+	for _, e := range ents {
+		e.vmu.Lock()
+		v := e.v
+		e.vmu.Unlock()
+		if v.pid == pid && (v.state == Ongoing || v.state == PrepareCommit || v.state == PrepareAbort) && v.parts[tp] {
+			return true
+		}
+	}
+	return false
+}
+
 // PendingOffsets returns the partitions for which group has an offset committed in a
 // transaction that is not complete (OffsetFetch require_stable: UNSTABLE_OFFSET_COMMIT);
 // nil when there are none.
