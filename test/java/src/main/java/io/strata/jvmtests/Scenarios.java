@@ -607,6 +607,11 @@ public final class Scenarios {
      * count is exact. A count above the exact one (a record counted twice) fails at once.
      */
     static void streamsEos(String bs, String in, String out, String appId, String stateDir, int n) throws Exception {
+        if ("info".equals(System.getenv("STRATA_STREAMS_LOG"))) {
+            org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.kafka.streams", org.apache.logging.log4j.Level.INFO);
+            org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.kafka.clients.consumer.internals", org.apache.logging.log4j.Level.INFO);
+            org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.kafka.clients.producer.internals", org.apache.logging.log4j.Level.INFO);
+        }
         Map<String, Long> want = new TreeMap<>();
         for (int i = 0; i < n; i++) {
             for (String w : eosLine(i).split(" ")) {
