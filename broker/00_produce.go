@@ -21,7 +21,8 @@ package broker
 //     topic ID cannot be created). message.timestamp.type=LogAppendTime rewrites the
 //     batch's timestamp and the response carries it.
 //   - Idempotent batches pass through the partition's producer state under its write lock
-//     (duplicates answer the original offsets).
+//     (duplicates answer the original offsets). Transactional batches are first verified
+//     with the transaction coordinator (KIP-890 part 1, txns.go).
 
 import (
 	"context"
@@ -123,7 +124,8 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(err)
 				continue
 			}
-			res, err := p.Append(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1)
+			res, err := p.AppendChecked(rp.Records, h, now, !wakeAfterDurable || req.Acks != -1,
+				b.txnProduceCheck(req.TransactionID, h, t.Name, rp.Partition)) // txns.go
 			if err == nil && !res.Duplicate {
 				b.diskAppended(len(rp.Records))
 			}

@@ -28,8 +28,8 @@ package broker
 //     always 0: a CurrentLeaderEpoch above it is UNKNOWN_LEADER_EPOCH.
 //   - Fetch sessions (KIP-227): fetchsession.go turns an incremental fetch into a read of
 //     its session's partitions and keeps only the changed ones in the response.
-//   - There are no transactions: last stable offset = high watermark, no aborted
-//     transactions, for both isolation levels.
+//   - isolation_level=read_committed reads below the last stable offset and lists the
+//     aborted transactions of the records returned (fetch_txn.go).
 
 import (
 	"context"
@@ -199,7 +199,7 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			b.awaitTier(ctx, p, time.Duration(req.MaxWaitMillis)*time.Millisecond) // if tier-pending after start-up
 		}
 		sp.HighWatermark = p.HighWatermark()
-		sp.LastStableOffset = sp.HighWatermark
+		sp.LastStableOffset = min(p.LastStableOffset(), sp.HighWatermark) // partition/txn.go
 		sp.LogStartOffset = p.LogStartOffset()
 		off := fp.rp.FetchOffset
 		if off < sp.LogStartOffset || off > sp.HighWatermark {
@@ -279,6 +279,9 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 					data = recordBytes(recs)
 				}
 				fp.p.CountRemoteFetch(recs.Len())
+				if req.IsolationLevel == 1 { // fetch_txn.go
+					data, sec = remoteCommitted(fp.p, fp.rp.FetchOffset, recs, data, sec, sp)
+				}
 			}
 			if err != nil && !errors.Is(err, segment.ErrOffsetOutOfRange) {
 				b.metrics().remoteErrors.Inc()
@@ -292,7 +295,13 @@ func (b *Broker) fillFetch(ctx context.Context, req *kmsg.FetchRequest, parts []
 			if from, ok := gapFrom[i]; ok {
 				off = from
 			}
-			if rb.spliceable() {
+			if req.IsolationLevel == 1 {
+				var alloc func(int) []byte
+				if rb != nil {
+					alloc = rb.get
+				}
+				data, local, err = readCommittedLocal(fp.p, off, limit, minOne, alloc, sp.LastStableOffset, sp) // fetch_txn.go
+			} else if rb.spliceable() {
 				sec, data, local, err = readLocalSection(fp.p, off, limit, minOne)
 			} else if rb != nil {
 				data, local, err = fp.p.ReadLocal(off, limit, minOne, rb.get)

@@ -4,7 +4,9 @@ package broker
 //
 // Special timestamps (Kafka's ListOffsetsRequest constants):
 //
-//	-1 latest            high watermark (= last stable offset: no transactions)
+//	-1 latest            high watermark; with isolation level read_committed (1), the
+//	                     last stable offset (and a timestamp lookup that lands at or past
+//	                     it finds nothing, as in Kafka)
 //	-2 earliest          log start offset, remote data included
 //	-3 max timestamp     (v7+) offset and timestamp of the record with the largest timestamp
 //	-4 earliest local    (v8+, KIP-405) first offset on local disk
@@ -73,6 +75,9 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 				continue
 			}
 			off, ts, err := p.ListOffset(ctx, rp.Timestamp)
+			if err == nil && req.IsolationLevel == 1 {
+				off, ts = readCommittedOffset(p, rp.Timestamp, off, ts) // list_offsets_txn.go
+			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 				continue

@@ -19,9 +19,13 @@ func init() {
 
 func (b *Broker) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {
 	if req.Version >= offsetsByIDVersion {
-		return b.offsetFetchByID(ctx, req), nil
+		return b.offsetFetchByID(ctx, req), nil // marks unstable offsets itself
 	}
-	return b.groups.OffsetFetch(ctx, req), nil
+	resp := b.groups.OffsetFetch(ctx, req)
+	if req.RequireStable {
+		b.markUnstableOffsets(req, resp) // offset_fetch_txn.go
+	}
+	return resp, nil
 }
 
 func authzOffsetFetch(b *Broker, ctx context.Context, req *kmsg.OffsetFetchRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {

@@ -1,8 +1,10 @@
 package broker
 
 // InitProducerId (key 22), versions from producer.SupportedVersions(): producer ids for
-// idempotent producers (broker/producer). Needs WRITE on the transactional id when one is
-// given, else IDEMPOTENT_WRITE on the cluster or WRITE on any topic.
+// idempotent producers (broker/producer) and, with a transactional id, for transactional
+// ones from the transaction coordinator (broker/txn: epoch bump, fencing, KIP-360
+// re-initialisation, transaction.max.timeout.ms). Needs WRITE on the transactional id
+// when one is given, else IDEMPOTENT_WRITE on the cluster or WRITE on any topic.
 
 import (
 	"context"
@@ -19,7 +21,16 @@ func init() {
 }
 
 func (b *Broker) handleInitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
-	return b.producerIDs.InitProducerID(ctx, req), nil
+	if req.TransactionalID == nil {
+		return b.producerIDs.InitProducerID(ctx, req), nil
+	}
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	pid, epoch, err := b.txns.InitProducer(ctx, *req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch, req.Version)
+	resp.ProducerID, resp.ProducerEpoch = pid, epoch
+	if err != nil {
+		resp.ErrorCode = err.Code
+	}
+	return resp, nil
 }
 
 func authzInitProducerID(b *Broker, ctx context.Context, req *kmsg.InitProducerIDRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {

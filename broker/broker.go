@@ -27,6 +27,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/broker/txn"
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/segment"
@@ -74,7 +75,8 @@ type Broker struct {
 	topicQ      topicManifestQueue // topic.json of topics that are not tiered (topicbucket.go)
 	localWM     localWatermarks    // their log ends (localwatermark.go)
 	producerIDs *producer.Manager
-	quotas      *quotaManager // client quotas (quota.go)
+	quotas      *quotaManager    // client quotas (quota.go)
+	txns        *txn.Coordinator // transactions (txns.go)
 
 	// adminMu serialises topic mutations (create, delete, partitions, configs) and the
 	// writes of <data-dir>/meta; lock order: adminMu, then mu.
@@ -217,6 +219,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() {
 		defer b.wg.Done()
 		b.runCleaner(ctx) // cleaner.go
+		b.txns.Run(ctx)   // txns.go: completes prepared transactions, aborts timed-out ones
 	}()
 	b.wg.Add(1)
 	go func() {
@@ -335,7 +338,7 @@ func (b *Broker) Close() error {
 			cancel()
 		}
 		b.finalGroupsUpload() // groupbucket.go
-		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
+		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close(), b.txns.Close())
 		b.releaseBucketOwner() // remoteident.go
 		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())
 		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/broker/txn"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -83,6 +84,13 @@ type Config struct {
 	FetchSessionEvictionMs int64 // min.incremental.fetch.session.eviction.ms; default 120000
 
 	OffsetsTopicPartitions int32 // offsets.topic.num.partitions; default 50 (internaltopics.go)
+
+	// Transactions (broker/txn).
+	TransactionMaxTimeoutMs     int32 // transaction.max.timeout.ms; default 900000
+	TransactionalIDExpirationMs int32 // transactional.id.expiration.ms; default 604800000
+	TransactionAbortIntervalMs  int32 // transaction.abort.timed.out.transaction.cleanup.interval.ms; default 10000
+	// txnAfterPrepare: crash tests stop a transaction's completion after its prepare.
+	txnAfterPrepare func(txn.Txn) error
 
 	// Tiered storage (broker side). Store selection/credentials are parsed by cmd/strata.
 	RemoteStorageSystemEnable bool          // remote.log.storage.system.enable; default true (effective only when RemoteStore != nil)
@@ -385,6 +393,10 @@ var brokerKeys = []brokerKey{
 	i64Key("strata.log.max.open.segment.files", "0", "Strata extension: sealed segment .log files kept open for reads, for all partitions together (least recently read closed first; as many again may wait up to 30 s for reads in flight). 0 = a sixteenth of the process's open-file limit, at least 64.", func(c *Config) *int64 { return &c.MaxOpenSegmentFiles }),
 	i64Key("strata.disk.reserve.bytes", "8388608", "Strata extension: size of a file of zeros kept in the data dir and deleted when the disk is full, so that the writes which free space (deleting a topic, DeleteRecords, config changes) still succeed; written again once twice its size is free. Partitions fenced by a full disk (ENOSPC) are unfenced by themselves once 4 MiB are free. 0 = no reserve.", func(c *Config) *int64 { return &c.DiskReserveBytes }),
 	i64Key("strata.disk.budget.bytes", "-1", "Strata extension: bytes of local partition logs allowed; when reached, Produce gets the retriable KAFKA_STORAGE_ERROR, tiered partitions drop uploaded segments early, and readiness reports disk pressure, until usage falls below it. -1 or 0 = unlimited.", func(c *Config) *int64 { return &c.DiskBudgetBytes }),
+
+	i32Key("transaction.max.timeout.ms", "900000", "Largest transaction timeout a producer may ask for (larger: INVALID_TRANSACTION_TIMEOUT).", func(c *Config) *int32 { return &c.TransactionMaxTimeoutMs }),
+	i32Key("transactional.id.expiration.ms", "604800000", "A transactional id idle this long (no transaction open) is forgotten.", func(c *Config) *int32 { return &c.TransactionalIDExpirationMs }),
+	i32Key("transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000", "How often transactions past their timeout are aborted.", func(c *Config) *int32 { return &c.TransactionAbortIntervalMs }),
 
 	serveKey("process.roles", "", "broker, controller or both. With controller.quorum.voters naming other nodes, strata serve runs this node in the metadata quorum (cluster/); without them (or when the only voter is this node) the node is a single combined broker, as by default."),
 	serveKey("controller.quorum.voters", "", "The metadata quorum's voters, id@host:port separated by commas; read by strata serve (cluster/). Data replication between brokers is not built yet: every broker still serves its partitions alone."),

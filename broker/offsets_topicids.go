@@ -75,6 +75,9 @@ func (b *Broker) offsetFetchByID(ctx context.Context, req *kmsg.OffsetFetchReque
 		}
 	}
 	resp := b.groups.OffsetFetch(ctx, &byName)
+	if req.RequireStable {
+		b.markUnstableOffsets(&byName, resp) // offset_fetch_txn.go
+	}
 	resp.SetVersion(req.Version)
 	for gi := range resp.Groups {
 		g := &resp.Groups[gi]

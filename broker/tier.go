@@ -79,6 +79,8 @@ func (b *Broker) attachPartitionTier(ctx context.Context, t *Topic, i int, p *pa
 	}
 	if err := p.AttachTier(ctx, b.tier, b.tierPartitionConfig(tc)); err != nil {
 		b.logger.Warn("cannot open remote tier of partition; serving local data only", "topic", t.Name, "partition", i, "err", err)
+	} else if b.txns != nil { // a restore may bring open transactions (txns.go)
+		b.abortOrphanTxns(t.Name, p)
 	}
 }
 

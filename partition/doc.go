@@ -20,7 +20,8 @@
 // tiered topic also writes one at every roll, at the new segment's base offset, which the
 // uploader sends with the sealed segment. After each maintenance snapshot the others are
 // removed, except, in a tiered partition, those at the base offset of a local segment
-// (prodsnap.go). Nothing else in the directory belongs to the partition.
+// (prodsnap.go). The aborted-transaction index, aborted.txnindex, is beside them
+// (txn.go). Nothing else in the directory belongs to the partition.
 //
 // # Lifecycle
 //
@@ -51,6 +52,19 @@
 // is not attached yet deletes nothing locally. DeleteRecords moves the remote start, then
 // the local one. The tier never writes the local log: it reports (Bounds, Uploaded,
 // ApplyRetention's new start) and the partition applies.
+//
+// # Transactions
+//
+// Transactional batches come through AppendChecked, whose check (the broker's
+// verification with its transaction coordinator) runs under the write lock that
+// WriteTxnMarker also takes. They open their producer's transaction on the partition (the
+// producer state holds its first offset, and snapshots carry it); WriteTxnMarker, called
+// by the transaction coordinator, appends the COMMIT or ABORT control batch that closes it
+// and records an abort in the aborted-transaction index. LastStableOffset is the first
+// offset of the oldest open transaction (else the high watermark, and never below the log
+// start); AbortedTxns lists the aborted transactions a read_committed fetch of a range
+// needs, from the local index or, below the local log start, from the tier's manifest
+// entries (txn.go).
 //
 // # Reads
 //

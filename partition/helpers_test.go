@@ -80,5 +80,6 @@ func (p *Partition) waitDurable(ctx context.Context, offset int64) error {
 func (p *Partition) installProducerState(st *producer.State) {
 	p.mu.Lock()
 	p.producers, p.prod = st, &prodState{st: st, saved: -1}
+	p.setTxnState(st)
 	p.mu.Unlock()
 }

@@ -125,6 +125,8 @@ type Partition struct {
 
 	freeReserve func(why string) bool // Options.FreeReserve
 	warns       warnLimiter           // full-disk warnings, at most one a minute each (warn.go)
+
+	txn txnIndex // the aborted-transaction index and the LSO's producer state (txn.go)
 }
 
 type tierRef struct{ t Tier }
@@ -178,6 +180,7 @@ func Open(o Options) (*Partition, error) {
 	if active.Size > 0 {
 		p.activeCreated = active.Created
 	}
+	p.openTxnIndex(o.FS) // txn.go
 	// The files segment.Open found beside the log: no second listing of the directory.
 	p.openProducerState(rep.OtherFiles)
 	return p, nil
@@ -225,9 +228,6 @@ func (p *Partition) Closed() bool { return p.closed.Load() }
 // answering the producer, but does not hold back visibility).
 func (p *Partition) HighWatermark() int64 { return p.log.NextOffset() }
 
-// LastStableOffset equals the high watermark: there are no open transactions.
-func (p *Partition) LastStableOffset() int64 { return p.log.NextOffset() }
-
 // LocalLogStartOffset is the first offset held on local disk.
 func (p *Partition) LocalLogStartOffset() int64 { return p.log.LogStartOffset() }
 
@@ -260,6 +260,14 @@ type AppendResult struct {
 // epoch checks, segment's for refused batches (ErrInvalidRecord for structure errors),
 // ErrStorage for failed writes and ErrClosed.
 func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, wake bool) (AppendResult, error) {
+	return p.AppendChecked(batch, h, now, wake, nil)
+}
+
+// AppendChecked is Append with check (if not nil) run under the partition's write lock
+// before anything else: its error refuses the batch. The broker verifies a transactional
+// batch with its transaction coordinator there (txn.go), so that no transaction marker can
+// be written between the verification and the append.
+func (p *Partition) AppendChecked(batch []byte, h segment.BatchHeader, now time.Time, wake bool, check func() error) (AppendResult, error) {
 	if p.closed.Load() {
 		return AppendResult{}, ErrClosed
 	}
@@ -270,6 +278,11 @@ func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, w
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if check != nil {
+		if err := check(); err != nil {
+			return AppendResult{}, err
+		}
+	}
 
 	if p.producers != nil && h.ProducerID >= 0 {
 		dup, err := p.producers.Check(h.ProducerID, h.ProducerEpoch, h.BaseSequence, producer.LastSeq(h.BaseSequence, h.NumRecords))
@@ -294,8 +307,10 @@ func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, w
 		}
 	}
 
+	undoTxn := p.beginTxnLocked(h, p.log.NextOffset()) // txn.go: the LSO holds before the batch is visible
 	info, err := p.log.Append(batch, segment.AppendOptions{Now: now, LogAppendTime: cfg.LogAppendTime})
 	if err != nil {
+		undoTxn()
 		return AppendResult{}, classifyLogError(err)
 	}
 	if p.activeSize == 0 {
@@ -307,6 +322,7 @@ func (p *Partition) Append(batch []byte, h segment.BatchHeader, now time.Time, w
 			ProducerID: info.ProducerID, ProducerEpoch: info.ProducerEpoch,
 			FirstSeq: info.BaseSequence, LastSeq: producer.LastSeq(info.BaseSequence, info.NumRecords),
 			FirstOffset: info.BaseOffset, LastOffset: info.LastOffset, MaxTimestamp: info.MaxTimestamp,
+			Transactional: h.Transactional(),
 		}, now)
 	}
 	if t := p.getTier(); t != nil {
@@ -460,6 +476,7 @@ func (p *Partition) resyncActiveLocked() {
 	if p.producers != nil {
 		p.producers.TruncateBefore(p.LogStartOffset())
 	}
+	p.trimTxnIndexLocked() // txn.go
 	active := p.log.ActiveSegment()
 	if active.Size != p.activeSize {
 		p.activeSize = active.Size
@@ -619,6 +636,7 @@ func (p *Partition) close() error {
 	p.waitClean() // cleaner.go
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.txn.close()
 	if err := p.log.Close(); err != nil && !errors.Is(err, segment.ErrClosed) {
 		return fmt.Errorf("cannot close partition %s-%d: %w", p.topicName, p.index, err)
 	}

@@ -68,8 +68,9 @@ func (p *Partition) openProducerState(names []string) {
 			break
 		}
 		next := off
-		_ = SplitBatches(data, func(h segment.BatchHeader, _ []byte) (bool, error) {
+		_ = SplitBatches(data, func(h segment.BatchHeader, batch []byte) (bool, error) {
 			if h.BaseOffset >= off && h.Magic >= 2 {
+				p.replayTxnBatch(st, h, batch) // txn.go: aborted-transaction index
 				st.ApplyBatch(producerBatchMeta(h))
 				replayed++
 			}
@@ -87,6 +88,7 @@ func (p *Partition) openProducerState(names []string) {
 	}
 	p.mu.Lock()
 	p.producers, p.prod = st, &prodState{st: st, saved: -1}
+	p.setTxnState(st)
 	p.mu.Unlock()
 }
 
@@ -257,6 +259,7 @@ func (p *Partition) loadRemoteProducerState(ctx context.Context, rt Tier) {
 		return
 	}
 	p.producers, p.prod = st, &prodState{st: st, saved: -1}
+	p.setTxnState(st)
 	p.logger.Info("producer state loaded from the bucket", "dir", p.dir, "snapshot_offset", snapOff, "replayed_batches", replayed, "log_end", end)
 }
 
@@ -294,7 +297,8 @@ var errRemoteReplayStuck = errors.New("remote read made no progress")
 func producerBatchMeta(h segment.BatchHeader) producer.BatchMeta {
 	m := producer.BatchMeta{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
 		FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), FirstOffset: h.BaseOffset,
-		LastOffset: h.LastOffset(), MaxTimestamp: h.MaxTimestamp}
+		LastOffset: h.LastOffset(), MaxTimestamp: h.MaxTimestamp,
+		Transactional: h.Transactional(), Control: h.Control()}
 	if h.Control() {
 		m.FirstSeq, m.LastSeq = -1, -1
 	}

@@ -121,6 +121,15 @@ func entryBody(topicID string, partition int32, e *SegmentEntry) [32]byte {
 	}
 	c.ref(e.Hashes)
 	c.i(e.HashBlock)
+	if e.AbortedTxns != nil { // hashed only when present: entries without any hash as before
+		c.s("abortedTxns")
+		c.i(int64(len(*e.AbortedTxns)))
+		for _, a := range *e.AbortedTxns {
+			for _, v := range [...]int64{a.ProducerID, a.FirstOffset, a.LastOffset, a.LastStableOffset} {
+				c.i(v)
+			}
+		}
+	}
 	return sha256.Sum256(c.b)
 }
 

@@ -9,11 +9,12 @@ package tiering
 // without a good local copy are fetched (and then copied). A copy can never be stale:
 // chunks are immutable (every chunk key holds a fresh UUID and is never rewritten).
 //
-// File layout: "SCHUNK03" (8 bytes), CRC-32C (Castagnoli) of the rest (4 bytes, big-endian),
+// File layout: "SCHUNK05" (8 bytes), CRC-32C (Castagnoli) of the rest (4 bytes, big-endian),
 // then the chunk in the binary layout of encodeChunk (varints and length-prefixed strings; a
 // third of the CPU of encoding/gob, which "SCHUNK01" copies used; "SCHUNK02" copies lack
-// the entries' leader epochs, "SCHUNK03" their hashes and chain links: these no longer
-// verify and are replaced on first use). A copy that does not verify or decode is removed and the
+// the entries' leader epochs, "SCHUNK03" their hashes and chain links, "SCHUNK04" (development
+// builds only) either those or the aborted transactions: these no longer verify and are
+// replaced on first use). A copy that does not verify or decode is removed and the
 // chunk fetched again, so copies are written without fsync (tmp file, rename): a crash can
 // only cost a GET. The copies are not part of the partition's durable state: deleting them
 // is always safe. Remote retention removes the copies of the chunks it drops; a copy left
@@ -29,7 +30,7 @@ import (
 )
 
 const (
-	chunkCacheMagic  = "SCHUNK04"
+	chunkCacheMagic  = "SCHUNK05"
 	chunkCacheSuffix = ".chunk"
 )
 
@@ -250,9 +251,21 @@ func encodeEntry(b []byte, e *SegmentEntry) []byte {
 	b = binary.AppendVarint(b, e.ChainSeq)
 	b = appendString(b, e.ChainPrev)
 	if e.Deletions == nil {
+		b = append(b, 0)
+	} else {
+		b = appendDeletions(append(b, 1), *e.Deletions)
+	}
+	if e.AbortedTxns == nil {
 		return append(b, 0)
 	}
-	return appendDeletions(append(b, 1), *e.Deletions)
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(*e.AbortedTxns)))
+	for _, a := range *e.AbortedTxns {
+		for _, v := range [...]int64{a.ProducerID, a.FirstOffset, a.LastOffset, a.LastStableOffset} {
+			b = binary.AppendVarint(b, v)
+		}
+	}
+	return b
 }
 
 // appendDeletions appends a count and each record's fields in declaration order.
@@ -423,6 +436,18 @@ func decodeChunk(b []byte) (*ManifestChunk, error) {
 		if d.presence() {
 			ds := DeletionRecords(d.deletions())
 			e.Deletions = &ds
+		}
+		if d.presence() {
+			n, k := binary.Uvarint(d.b)
+			if k <= 0 || n > uint64(len(d.b)) {
+				return nil, errChunkCopy
+			}
+			d.b = d.b[k:]
+			l := make(AbortedTxnList, n)
+			for j := range l {
+				l[j] = AbortedTxn{ProducerID: d.varint(), FirstOffset: d.varint(), LastOffset: d.varint(), LastStableOffset: d.varint()}
+			}
+			e.AbortedTxns = &l
 		}
 		if d.err != nil {
 			return nil, d.err

@@ -13,7 +13,7 @@ import (
 // is refused and removed; and the codec knows every field of the types it writes.
 func TestChunkCacheCodec(t *testing.T) {
 	for typ, n := range map[reflect.Type]int{
-		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 19,
+		reflect.TypeFor[ManifestChunk](): 7, reflect.TypeFor[SegmentEntry](): 20,
 		reflect.TypeFor[ObjectRef](): 4, reflect.TypeFor[DeletionRecord](): 10, reflect.TypeFor[ChunkRef](): 5,
 	} {
 		if typ.NumField() != n {
@@ -46,6 +46,10 @@ func TestChunkCacheCodec(t *testing.T) {
 		if i%5 == 1 {
 			e.Deletions = &DeletionRecords{{Seq: int64(i), Prev: "p", Time: 17, Reason: "retention", FromOffset: 1,
 				LogStartOffset: 9, Segments: 2, Bytes: 99, LastDroppedSeq: int64(i - 1), LastDroppedHash: "h"}}
+		}
+		if i%4 == 1 {
+			l := AbortedTxnList{{ProducerID: int64(i), FirstOffset: int64(i * 10), LastOffset: int64(i*10 + 5), LastStableOffset: int64(i*10 + 6)}}
+			e.AbortedTxns = &l
 		}
 		ch.Segments = append(ch.Segments, e)
 	}

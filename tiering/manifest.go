@@ -91,6 +91,10 @@ type SegmentEntry struct {
 	// Deletions are the deletion links between the previous entry's link and this one's
 	// (a pointer, so that entries stay comparable).
 	Deletions *DeletionRecords `json:"deletions,omitempty"`
+	// AbortedTxns are the aborted transactions whose ABORT marker is in the segment, by
+	// marker offset (txnindex.go); read_committed reads of remote data list them. nil:
+	// none (a pointer keeps SegmentEntry comparable).
+	AbortedTxns *AbortedTxnList `json:"abortedTxns,omitempty"`
 }
 
 // EpochRange is an inclusive range of partition leader epochs.

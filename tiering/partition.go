@@ -528,6 +528,9 @@ func (p *RemotePartition) uploadObjects(ctx context.Context, seg segment.Segment
 		return SegmentEntry{}, err
 	}
 	e.ProducerSnapshot, e.ProducerSnapshotOffset = snap.ProducerSnapshot, snap.ProducerSnapshotOffset
+	if e.AbortedTxns, err = segmentAbortedTxns(seg); err != nil { // txnindex.go
+		return SegmentEntry{}, err
+	}
 	e.UploadTime = p.m.now().UTC()
 	return e, nil
 }

@@ -45,11 +45,12 @@
 // # Snapshot format (%020d.snapshot beside the segments; all integers big-endian)
 //
 //	0   4  magic "SPSN"
-//	4   2  version (1)
+//	4   2  version (2; version 1, without the transaction part, is still read)
 //	6   4  producer count N
 //	10     N entries, ascending producer id:
 //	         8 producer id, 2 epoch, 8 last seen (unix ms), 1 batch count B (<= 5),
-//	         B x (4 first seq, 4 last seq, 8 first offset, 8 last offset, 8 max timestamp)
+//	         B x (4 first seq, 4 last seq, 8 first offset, 8 last offset, 8 max timestamp),
+//	         (v2) 1 open transaction (0/1), 8 first offset of the open transaction (txn.go)
 //	end-4  4  CRC-32C (Castagnoli) of all preceding bytes
 //
 // The file name's offset is the log end offset at the time of the snapshot: the state

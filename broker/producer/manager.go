@@ -136,8 +136,9 @@ func SupportedVersions() [2]int16 { return [2]int16{0, 5} }
 //     or a fresh id when the epoch would overflow. An epoch older than the latest handed
 //     out is INVALID_PRODUCER_EPOCH (PRODUCER_FENCED on v4+); an id this broker never
 //     allocated gets a fresh id, as Kafka does for non-transactional producers.
-//   - TransactionalID set: transactions are not implemented; the response is
-//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED, so clients fail fast instead of hanging.
+//   - TransactionalID set: not this Manager's; the broker sends those to its transaction
+//     coordinator (broker/txn). Called with one anyway, it answers
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 func (m *Manager) InitProducerID(_ context.Context, req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1

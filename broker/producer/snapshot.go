@@ -15,7 +15,7 @@ var ErrCorruptSnapshot = errors.New("producer: corrupt snapshot")
 
 const (
 	snapshotMagic   = "SPSN"
-	snapshotVersion = 1
+	snapshotVersion = 2 // 2 adds each producer's open transaction; 1 is still read
 	headerLen       = 4 + 2 + 4
 	entryHeaderLen  = 8 + 2 + 8 + 1
 	batchLen        = 4 + 4 + 8 + 8 + 8
@@ -43,6 +43,7 @@ func (s *State) Encode() []byte {
 			b = binary.BigEndian.AppendUint64(b, uint64(m.LastOffset))
 			b = binary.BigEndian.AppendUint64(b, uint64(m.MaxTimestamp))
 		}
+		b = appendTxn(b, e) // v2
 	}
 	s.mu.Unlock()
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -58,6 +59,12 @@ func (s *State) Decode(b []byte) error {
 	s.mu.Lock()
 	s.producers = producers
 	s.removed = make(map[int64]int64)
+	s.open = make(map[int64]*Entry)
+	for pid, e := range producers {
+		if e.InTxn {
+			s.open[pid] = e
+		}
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -74,7 +81,8 @@ func decodeSnapshot(b []byte) (map[int64]*Entry, error) {
 	if string(body[:4]) != snapshotMagic {
 		return nil, corrupt("bad magic")
 	}
-	if v := binary.BigEndian.Uint16(body[4:6]); v != snapshotVersion {
+	v := binary.BigEndian.Uint16(body[4:6])
+	if v != 1 && v != snapshotVersion {
 		return nil, corrupt(fmt.Sprintf("unsupported version %d", v))
 	}
 	n := binary.BigEndian.Uint32(body[6:10])
@@ -115,12 +123,36 @@ func decodeSnapshot(b []byte) (map[int64]*Entry, error) {
 			})
 			p = p[batchLen:]
 		}
+		if v >= 2 {
+			var ok bool
+			if p, ok = readTxn(p, e); !ok {
+				return nil, corrupt("truncated transaction")
+			}
+		}
 		out[e.ProducerID] = e
 	}
 	if len(p) != 0 {
 		return nil, corrupt("trailing bytes")
 	}
 	return out, nil
+}
+
+// txnLen is the v2 transaction part of an entry: 1 open flag, 8 first offset.
+const txnLen = 1 + 8
+
+func appendTxn(b []byte, e *Entry) []byte {
+	if !e.InTxn {
+		return binary.BigEndian.AppendUint64(append(b, 0), 0)
+	}
+	return binary.BigEndian.AppendUint64(append(b, 1), uint64(e.TxnFirstOffset))
+}
+
+func readTxn(p []byte, e *Entry) ([]byte, bool) {
+	if len(p) < txnLen || p[0] > 1 {
+		return p, false
+	}
+	e.InTxn, e.TxnFirstOffset = p[0] == 1, int64(binary.BigEndian.Uint64(p[1:]))
+	return p[txnLen:], true
 }
 
 // SnapshotPath returns <dir>/%020d.snapshot for offset (the next offset to be written

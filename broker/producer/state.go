@@ -37,6 +37,11 @@ type BatchMeta struct {
 	FirstOffset   int64
 	LastOffset    int64
 	MaxTimestamp  int64
+	// Transactional and Control are the batch's attributes: a transactional batch opens
+	// the producer's transaction on the partition (if none is open), a control batch (a
+	// COMMIT/ABORT marker) closes it (txn.go).
+	Transactional bool
+	Control       bool
 }
 
 // Entry is the state of one producer on one partition.
@@ -47,6 +52,10 @@ type Entry struct {
 	Batches []BatchMeta
 	// LastSeen is the wall-clock time of the producer's last append (unix ms); used for expiry.
 	LastSeen int64
+	// InTxn: the producer has a transaction open on the partition, whose first batch
+	// starts at TxnFirstOffset (the partition's last stable offset cannot pass it).
+	InTxn          bool
+	TxnFirstOffset int64
 }
 
 // LastSeq returns the last sequence written by the current epoch, or NoSequence.
@@ -88,6 +97,9 @@ type State struct {
 	// incomplete: the state could not be rebuilt from the whole history (MarkIncomplete),
 	// so a producer not seen yet may have written before; it may continue at any sequence.
 	incomplete bool
+	// open is the producers with InTxn set (txn.go), so that the last stable offset is
+	// found without a walk over every producer.
+	open map[int64]*Entry
 }
 
 // MarkIncomplete tells the state that it was not rebuilt from all of the partition's
@@ -108,7 +120,7 @@ func NewState(cfg StateConfig) *State {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &State{cfg: cfg, producers: make(map[int64]*Entry), removed: make(map[int64]int64)}
+	return &State{cfg: cfg, producers: make(map[int64]*Entry), removed: make(map[int64]int64), open: make(map[int64]*Entry)}
 }
 
 // LastSeq computes the last sequence of a batch of n records starting at baseSeq, wrapping
@@ -230,6 +242,7 @@ func (s *State) applyLocked(b BatchMeta, nowMs int64) {
 		e.Batches = e.Batches[:0]
 	}
 	e.LastSeen = nowMs
+	s.applyTxnLocked(e, b) // txn.go
 	if b.FirstSeq < 0 {
 		return
 	}
@@ -269,7 +282,7 @@ func (s *State) Expire() int {
 	defer s.mu.Unlock()
 	n := 0
 	for pid, e := range s.producers {
-		if now-e.LastSeen >= limit {
+		if now-e.LastSeen >= limit && !e.InTxn {
 			delete(s.producers, pid)
 			s.removed[pid] = now
 			n++
@@ -291,7 +304,7 @@ func (s *State) TruncateBefore(logStartOffset int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for pid, e := range s.producers {
-		if e.LastOffset() >= logStartOffset {
+		if e.LastOffset() >= logStartOffset || e.InTxn {
 			continue
 		}
 		delete(s.producers, pid)
@@ -312,7 +325,10 @@ func (s *State) TruncateAfter(offset int64) {
 			}
 		}
 		e.Batches = keep
-		if len(keep) == 0 {
+		if e.InTxn && e.TxnFirstOffset >= offset {
+			s.setTxnLocked(e, false, 0)
+		}
+		if len(keep) == 0 && !e.InTxn {
 			delete(s.producers, pid)
 		}
 	}

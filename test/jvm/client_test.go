@@ -120,6 +120,10 @@ func javaClientSuite(t *testing.T, addr string, reference bool) {
 		createTopic(t, addr, "java-static-848", 4, nil)
 		scenario(t, nil, "static-consumer", addr, "java-static-848", "java-static-848-g")
 	})
+	t.Run("transactions", func(t *testing.T) {
+		createTopic(t, addr, "java-txn", 3, nil)
+		scenario(t, nil, "transactions", addr, "java-txn", "java-txn-g")
+	})
 	t.Run("admin", func(t *testing.T) {
 		lines := scenario(t, nil, "admin", addr, "java-admin")
 		want := []string{

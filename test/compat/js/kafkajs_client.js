@@ -165,6 +165,50 @@ async function admin (bs, topic, groupId, doomed) {
   await a.disconnect()
 }
 
+// txn: commit 50 records, abort 50, commit 50 more with a consumer offset sent to the
+// transaction; then count what read_committed and read_uncommitted consumers see.
+async function txn (bs, topic, groupId) {
+  const k = kafka(bs)
+  const producer = k.producer({ transactionalId: `compat-txn-${topic}`, idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  for (const [tag, commit, offsets] of [['c1', true, false], ['ab', false, false], ['c2', true, true]]) {
+    const t = await producer.transaction()
+    const messages = []
+    for (let i = 0; i < 50; i++) messages.push({ partition: i % 3, value: `${tag}-${i}` })
+    await t.send({ topic, acks: -1, messages })
+    if (offsets) {
+      await t.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '77' }] }] })
+    }
+    if (commit) await t.commit(); else await t.abort()
+  }
+  await producer.disconnect()
+  emit({ ev: 'txns-done' })
+  for (const level of ['read_committed', 'read_uncommitted']) {
+    const want = level === 'read_committed' ? 100 : 150
+    const consumer = k.consumer({ groupId: `compat-txn-${level}`, maxWaitTimeInMs: 200, readUncommitted: level === 'read_uncommitted' })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    let n = 0
+    let aborted = 0
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${level}: read ${n} of ${want}`)), 30000)
+      consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          n++
+          if (message.value.toString().startsWith('ab-')) aborted++
+          if (n === want) {
+            clearTimeout(timer)
+            setTimeout(resolve, 1000) // anything more would be a record too many
+          }
+        }
+      }).catch(reject)
+    })
+    await consumer.disconnect()
+    emit({ ev: 'count', k: level, n, o: aborted })
+  }
+}
+
 async function main () {
   const [bs, cmd, ...args] = process.argv.slice(2)
   await zstd.init()
@@ -172,7 +216,7 @@ async function main () {
     emit({ ev: 'version', version: `kafkajs ${require('kafkajs/package.json').version} (node ${process.version})` })
     return
   }
-  const fn = { create, produce, consume, group, admin, autocommit }[cmd]
+  const fn = { create, produce, consume, group, admin, autocommit, txn }[cmd]
   if (!fn) throw new Error(`unknown command ${cmd}`)
   await fn(bs, ...args)
 }

@@ -230,6 +230,48 @@ def admin(bs, topic, group_id, doomed):
         f.result(timeout=20)
 
 
+def txn(bs, topic, group_id):
+    """Transactions: commit 50 records, abort 50, commit 50 more with a consumer offset
+    sent to the transaction; then count what read_committed and read_uncommitted see."""
+    p = Producer({"bootstrap.servers": bs, "transactional.id": "compat-txn-" + topic, "linger.ms": 5})
+    p.init_transactions(30)
+    parts = sorted(p.list_topics(topic, timeout=10).topics[topic].partitions)
+    for tag, commit, offsets in (("c1", True, False), ("ab", False, False), ("c2", True, True)):
+        p.begin_transaction()
+        for i in range(50):
+            p.produce(topic, partition=parts[i % len(parts)], value=("%s-%d" % (tag, i)).encode())
+        if offsets:
+            c = Consumer({"bootstrap.servers": bs, "group.id": group_id})
+            p.send_offsets_to_transaction([TopicPartition(topic, parts[0], 77)], c.consumer_group_metadata(), 30)
+            c.close()
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.flush(30)  # written, then aborted (abort alone would purge unsent records)
+            p.abort_transaction(30)
+    emit(ev="txns-done")
+    for level in ("read_committed", "read_uncommitted"):
+        c = Consumer({"bootstrap.servers": bs, "group.id": "compat-txn-reader", "enable.auto.commit": False,
+                      "enable.partition.eof": True, "isolation.level": level})
+        c.assign([TopicPartition(topic, q, confluent_kafka.OFFSET_BEGINNING) for q in parts])
+        eof, n, aborted = set(), 0, 0
+        deadline = time.time() + 30
+        while len(eof) < len(parts) and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                    eof.add(m.partition())
+                    continue
+                sys.exit("consume: %s" % m.error())
+            n += 1
+            if m.value().startswith(b"ab-"):
+                aborted += 1
+        c.close()
+        emit(ev="count", k=level, n=n, o=aborted, p=len(eof))
+
+
 def main():
     bs, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     if cmd == "version":
@@ -238,7 +280,7 @@ def main():
             v[0] if isinstance(v, tuple) else v, confluent_kafka.libversion()[0]))
         return
     {"create": create, "produce": produce, "consume": consume, "group": group, "admin": admin,
-     "autocommit": autocommit, "produce-keyed": produce_keyed, "autostore": autostore}[cmd](bs, *args)
+     "autocommit": autocommit, "produce-keyed": produce_keyed, "autostore": autostore, "txn": txn}[cmd](bs, *args)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,8 @@ public final class Scenarios {
             case "check-times" -> checkTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
             case "admin" -> admin(bs, rest[0]);
             case "roundtrip" -> roundtrip(bs, rest[0]);
+            case "transactions" -> transactions(bs, rest[0], rest[1]);
+            case "streams-eos" -> streamsEos(bs, rest[0], rest[1], rest[2], rest[3], Integer.parseInt(rest[4]));
             default -> {
                 System.err.println("unknown scenario " + args[0]);
                 System.exit(2);
@@ -606,5 +608,162 @@ public final class Scenarios {
             check(s(got.get(i).value()).equals("v" + i), "record " + i + ": " + s(got.get(i).value()));
         }
         System.out.println("ok roundtrip 50");
+    }
+
+    /**
+     * Transactions: commit 50 records over 3 partitions, abort 50 (flushed first), commit 50
+     * more with an offset sent to the transaction; read_committed reads the 100 committed
+     * records up to its end offsets (the LSO), read_uncommitted all 150; the group's offset
+     * is the one sent; a second producer with the same transactional.id fences the first
+     * (ProducerFencedException); Admin describes the transactional id.
+     */
+    static void transactions(String bs, String topic, String groupId) throws Exception {
+        var tps = partitions(topic, 3);
+        Map<String, Object> txn = Map.of(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "java-txn-" + topic);
+        var p = producer(bs, txn);
+        p.initTransactions();
+        String[][] steps = {{"c1", "commit", ""}, {"ab", "abort", ""}, {"c2", "commit", "offsets"}};
+        for (String[] st : steps) {
+            p.beginTransaction();
+            for (int i = 0; i < 50; i++) {
+                p.send(new ProducerRecord<>(topic, i % 3, null, b(st[0] + "-" + i)));
+            }
+            if (!st[2].isEmpty()) {
+                p.sendOffsetsToTransaction(Map.of(tps.get(0), new org.apache.kafka.clients.consumer.OffsetAndMetadata(77)),
+                        new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(groupId));
+            }
+            if (st[1].equals("commit")) {
+                p.commitTransaction();
+            } else {
+                p.flush();
+                p.abortTransaction();
+            }
+        }
+        for (String level : new String[] {"read_committed", "read_uncommitted"}) {
+            int n = 0, aborted = 0;
+            try (var c = consumer(bs, Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, level))) {
+                c.assign(tps);
+                c.seekToBeginning(tps);
+                var ends = c.endOffsets(tps);
+                long deadline = System.nanoTime() + WAIT.toNanos();
+                boolean done = false;
+                while (!done && System.nanoTime() < deadline) {
+                    for (var r : c.poll(Duration.ofMillis(200))) {
+                        n++;
+                        if (s(r.value()).startsWith("ab-")) {
+                            aborted++;
+                        }
+                    }
+                    done = true;
+                    for (var tp : tps) {
+                        done &= c.position(tp) >= ends.get(tp);
+                    }
+                }
+                check(done, level + ": did not reach the end offsets " + ends);
+            }
+            int wantN = level.equals("read_committed") ? 100 : 150, wantAborted = level.equals("read_committed") ? 0 : 50;
+            check(n == wantN && aborted == wantAborted, level + ": " + n + " records (" + aborted + " aborted), want " + wantN + " (" + wantAborted + ")");
+        }
+        try (var a = admin(bs)) {
+            var offs = a.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+            check(offs.get(tps.get(0)) != null && offs.get(tps.get(0)).offset() == 77, "group offset " + offs);
+            var d = a.describeTransactions(List.of("java-txn-" + topic)).all().get().get("java-txn-" + topic);
+            check(d.state() == org.apache.kafka.clients.admin.TransactionState.COMPLETE_COMMIT, "describeTransactions: " + d);
+        }
+        // A new incarnation fences the old producer.
+        var p2 = producer(bs, txn);
+        p2.initTransactions();
+        boolean fenced = false;
+        try {
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(topic, 0, null, b("zombie"))).get();
+            p.commitTransaction();
+        } catch (org.apache.kafka.common.errors.ProducerFencedException | ExecutionException e) {
+            fenced = true;
+        } catch (KafkaException e) {
+            fenced = e.getCause() instanceof org.apache.kafka.common.errors.ProducerFencedException
+                    || e instanceof org.apache.kafka.common.errors.InvalidProducerEpochException;
+            if (!fenced) {
+                throw e;
+            }
+        }
+        check(fenced, "the old producer was not fenced");
+        p.close(Duration.ZERO);
+        p2.close();
+        System.out.println("ok transactions committed=100 aborted=50 fenced");
+    }
+
+    /** The words of input line i of the streams-eos scenario. */
+    static String eosLine(int i) {
+        return "w" + (i % 13) + " w" + ((i * 7 + 3) % 13);
+    }
+
+    /**
+     * Kafka Streams word count with processing.guarantee=exactly_once_v2 over the n lines
+     * eosLine(0..n-1) of topic in (the Go test writes them, and kills and restarts the
+     * broker meanwhile); a read_committed consumer of out waits until every word's latest
+     * count is exact. A count above the exact one (a record counted twice) fails at once.
+     */
+    static void streamsEos(String bs, String in, String out, String appId, String stateDir, int n) throws Exception {
+        if ("info".equals(System.getenv("STRATA_STREAMS_LOG"))) {
+            org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.kafka.streams", org.apache.logging.log4j.Level.INFO);
+            org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.kafka.clients.consumer.internals", org.apache.logging.log4j.Level.INFO);
+            org.apache.logging.log4j.core.config.Configurator.setLevel("org.apache.kafka.clients.producer.internals", org.apache.logging.log4j.Level.INFO);
+        }
+        Map<String, Long> want = new TreeMap<>();
+        for (int i = 0; i < n; i++) {
+            for (String w : eosLine(i).split(" ")) {
+                want.merge(w, 1L, Long::sum);
+            }
+        }
+        Properties p = base(bs);
+        p.put(org.apache.kafka.streams.StreamsConfig.APPLICATION_ID_CONFIG, appId);
+        p.put(org.apache.kafka.streams.StreamsConfig.PROCESSING_GUARANTEE_CONFIG, org.apache.kafka.streams.StreamsConfig.EXACTLY_ONCE_V2);
+        p.put(org.apache.kafka.streams.StreamsConfig.STATE_DIR_CONFIG, stateDir);
+        p.put(org.apache.kafka.streams.StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+        p.put(org.apache.kafka.streams.StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
+        p.put(org.apache.kafka.streams.StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, org.apache.kafka.common.serialization.Serdes.StringSerde.class);
+        p.put(org.apache.kafka.streams.StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, org.apache.kafka.common.serialization.Serdes.StringSerde.class);
+        p.put(org.apache.kafka.streams.StreamsConfig.producerPrefix(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG), 300000);
+        p.put(org.apache.kafka.streams.StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), 20000);
+        var builder = new org.apache.kafka.streams.StreamsBuilder();
+        builder.<String, String>stream(in)
+                .flatMapValues(v -> Arrays.asList(v.split(" ")))
+                .groupBy((k, w) -> w)
+                .count()
+                .toStream()
+                .to(out, org.apache.kafka.streams.kstream.Produced.with(
+                        org.apache.kafka.common.serialization.Serdes.String(), org.apache.kafka.common.serialization.Serdes.Long()));
+        var streams = new org.apache.kafka.streams.KafkaStreams(builder.build(), p);
+        streams.setUncaughtExceptionHandler(e -> {
+            System.err.println("stream thread died, replacing it: " + e);
+            return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+        });
+        streams.start();
+        Map<String, Long> got = new TreeMap<>();
+        long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
+        try (var c = new KafkaConsumer<String, Long>(consumerProps(bs))) {
+            c.subscribe(List.of(out));
+            while (!got.equals(want) && System.nanoTime() < deadline) {
+                for (var r : c.poll(Duration.ofMillis(500))) {
+                    long v = r.value();
+                    check(v <= want.getOrDefault(r.key(), 0L), "word " + r.key() + " counted " + v + " times, more than the " + want.get(r.key()) + " it has");
+                    got.put(r.key(), v);
+                }
+            }
+        }
+        streams.close(Duration.ofSeconds(20));
+        check(got.equals(want), "final counts " + got + ", want " + want);
+        System.out.println("ok streams-eos words=" + want.size() + " lines=" + n);
+    }
+
+    static Properties consumerProps(String bs) throws Exception {
+        Properties p = base(bs);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, "streams-eos-checker");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.LongDeserializer.class.getName());
+        return p;
     }
 }
