@@ -23,14 +23,10 @@ var apiGaps = map[kmsg.Key]apiGap{
 	kmsg.UpdateMetadata:     {-1, "ZooKeeper-era controller-to-broker RPC, removed in Kafka 4.0", false},
 	kmsg.ControlledShutdown: {-1, "ZooKeeper-era broker-to-controller RPC, removed in Kafka 4.0", false},
 
-	kmsg.AddPartitionsToTxn:   {-1, "transactions: issue 17 (txn branch)", true},
-	kmsg.AddOffsetsToTxn:      {-1, "transactions: issue 17 (txn branch)", true},
-	kmsg.EndTxn:               {-1, "transactions: issue 17 (txn branch)", true},
-	kmsg.WriteTxnMarkers:      {-1, "transactions: issue 17 (txn branch)", true},
-	kmsg.TxnOffsetCommit:      {-1, "transactions: issue 17 (txn branch)", true},
-	kmsg.DescribeProducers:    {-1, "transactions: issue 17/19 (txn branch)", true},
-	kmsg.DescribeTransactions: {-1, "transactions: issue 17 (txn branch)", true},
-	kmsg.ListTransactions:     {-1, "transactions: issue 17 (txn branch)", true},
+	kmsg.AddPartitionsToTxn: {3, "v4+ (KIP-890 broker-to-broker verification) and transaction version 2 are not implemented", false},
+	kmsg.EndTxn:             {4, "v5 is transaction version 2 (KIP-890 part 2), not implemented", false},
+	kmsg.TxnOffsetCommit:    {4, "v5+ is transaction version 2 (KIP-890 part 2), not implemented", false},
+	kmsg.WriteTxnMarkers:    {-1, "a broker-to-broker RPC: the transaction coordinator writes markers inside the broker", false},
 
 	kmsg.AlterReplicaLogDirs: {-1, "one log directory per broker (log.dirs takes one): there is no other directory to move a replica to", false},
 
