@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,13 +30,13 @@ import (
 //
 // wrappedDEK = nonce [12] | AES-256-GCM(KEK kekID, DEK, AAD "strata.dek.v1" kekID dekID scope):
 // the data key, sealed by the key-encryption key the header names. A block's AAD is
-// SHA-256("strata.enc.v1" | object key without the store prefix | header) | u64be(k), so a block
+// SHA-256("strata.enc.v1" | object key | header) | u64be(k), so a block
 // cannot move to another position or object, and neither the header (sizes, key ids) nor
 // the object's length can change without every block failing its tag. Nonces are random
 // (96 bits) and a data key seals at most 2^30 blocks (64 TiB) before a new one is drawn.
 //
-// Data keys are per partition: objects under "<topic>-<topicID>/<partition>/" share their
-// partition's current data key; every other object (topic.json, markers, group offsets,
+// Data keys are per partition: objects whose parent "directory" is a partition number
+// ("[<prefix>/]<topic>-<topicID>/<partition>/<name>") share their partition's current data key; every other object (topic.json, markers, group offsets,
 // quotas, security) shares the bucket-wide one. A broker draws a partition's data key when it
 // first writes one of its objects, and draws new ones when the primary KEK changes; the data
 // key itself is never stored unwrapped. Plaintext block i is ciphertext bytes
@@ -82,19 +83,14 @@ func plainSizeOf(c int64) (int64, bool) {
 }
 
 // Encrypt returns a view of s in which every object is stored encrypted (format above) with
-// data keys wrapped by kr's keys. prefix is the key prefix of Strata's objects
-// (strata.tier.prefix), removed before a key is bound into the encryption, so that a
-// bucket's objects may move to another prefix. Stat and List report plaintext sizes.
+// data keys wrapped by kr's keys. Each object is bound to its key (prefix included): bytes
+// copied to another key do not decrypt. Stat and List report plaintext sizes.
 // Reading an object that is not encrypted fails with ErrNotEncrypted; one whose data key was
 // wrapped by a key kr lacks with ErrUnknownKey, or ErrWrongKey when kr has a different key
 // under that id. Encrypt keeps s's optional capabilities (ConditionalPutter: the ETag is the
 // stored object's; RetainingPutter).
-func Encrypt(s tiering.ObjectStore, kr *Keyring, prefix string) tiering.ObjectStore {
-	prefix = strings.Trim(prefix, "/")
-	if prefix != "" {
-		prefix += "/"
-	}
-	e := &encrypted{s: s, kr: kr, prefix: prefix, current: map[string]*dataKey{},
+func Encrypt(s tiering.ObjectStore, kr *Keyring) tiering.ObjectStore {
+	e := &encrypted{s: s, kr: kr, current: map[string]*dataKey{},
 		unwrapped: map[[16]byte]cipher.AEAD{}, headers: map[string]*encHeader{}}
 	return withCaps(e, s, func(cp tiering.ConditionalPutter) tiering.ConditionalPutter {
 		return encCond{e: e, cp: cp}
@@ -104,9 +100,8 @@ func Encrypt(s tiering.ObjectStore, kr *Keyring, prefix string) tiering.ObjectSt
 }
 
 type encrypted struct {
-	s      tiering.ObjectStore
-	kr     *Keyring
-	prefix string
+	s  tiering.ObjectStore
+	kr *Keyring
 
 	mu        sync.Mutex
 	current   map[string]*dataKey      // scope -> data key for new objects
@@ -132,14 +127,13 @@ type encHeader struct {
 	aead      cipher.AEAD
 }
 
-// rel is key without the store prefix.
-func (e *encrypted) rel(key string) string { return strings.TrimPrefix(key, e.prefix) }
-
-// scope names the data key's owner: "<topic>-<topicID>/<partition>" or "" (bucket-wide).
-func scope(rel string) string {
-	parts := strings.SplitN(rel, "/", 3)
-	if len(parts) == 3 && parts[1] != "" && strings.Trim(parts[1], "0123456789") == "" && !strings.HasPrefix(parts[0], "_") {
-		return parts[0] + "/" + parts[1]
+// scope names the data key's owner: "[<prefix>/]<topic>-<topicID>/<partition>" or ""
+// (bucket-wide).
+func scope(key string) string {
+	dir, _ := path.Split(key)
+	dir = strings.TrimSuffix(dir, "/")
+	if p := path.Base(dir); dir != "" && p != "" && strings.Trim(p, "0123456789") == "" && strings.Contains(dir, "/") {
+		return dir
 	}
 	return ""
 }
@@ -187,7 +181,7 @@ func (e *encrypted) seal(key string, r io.Reader, size int64) (io.Reader, int64,
 	if size < 0 {
 		return nil, 0, fmt.Errorf("cannot encrypt %q: negative size %d", key, size)
 	}
-	rel := e.rel(key)
+	rel := key
 	nblocks := (size + EncBlockBytes - 1) / EncBlockBytes
 	d, err := e.keyFor(scope(rel), nblocks)
 	if err != nil {
@@ -352,7 +346,7 @@ func (e *encrypted) parseHeader(key string, raw []byte) (*encHeader, error) {
 		return nil, fmt.Errorf("%w: cannot decrypt %q: malformed encryption header", segment.ErrCorrupt, key)
 	}
 	h.kekID, h.wrapped = string(raw[37:37+kl]), raw[70:70+wl]
-	rel := e.rel(key)
+	rel := key
 	h.aad = blockAADPrefix(rel, raw)
 	e.mu.Lock()
 	aead := e.unwrapped[h.dekID]

@@ -37,13 +37,13 @@ func ring(t testing.TB, lines ...string) *storewrap.Keyring {
 func TestConformanceEncrypted(t *testing.T) {
 	kr := ring(t, keyLine(t, "k1"))
 	objstoretest.Run(t, func(t *testing.T) tiering.ObjectStore {
-		return storewrap.Encrypt(memstore.New(), kr, "pre")
+		return storewrap.Encrypt(memstore.New(), kr)
 	})
 }
 
 func TestEncryptRanges(t *testing.T) {
 	inner := memstore.New()
-	s := storewrap.Encrypt(inner, ring(t, keyLine(t, "k1")), "")
+	s := storewrap.Encrypt(inner, ring(t, keyLine(t, "k1")))
 	ctx := t.Context()
 	const B = storewrap.EncBlockBytes
 	for _, n := range []int64{0, 1, B - 1, B, B + 1, 3*B + 5} {
@@ -83,7 +83,7 @@ func TestEncryptKeys(t *testing.T) {
 	ctx := t.Context()
 	inner := memstore.New()
 	k1, k2 := keyLine(t, "k1"), keyLine(t, "k2")
-	s1 := storewrap.Encrypt(inner, ring(t, k1), "")
+	s1 := storewrap.Encrypt(inner, ring(t, k1))
 	objstoretest.Put(t, s1, "orders-ab/0/a.log", []byte("partition zero, first"))
 	objstoretest.Put(t, s1, "orders-ab/0/b.log", []byte("partition zero, second"))
 	objstoretest.Put(t, s1, "orders-ab/1/a.log", []byte("partition one"))
@@ -95,7 +95,7 @@ func TestEncryptKeys(t *testing.T) {
 	}
 
 	// Rotation: k2 appended becomes primary; k1's objects stay readable.
-	s2 := storewrap.Encrypt(inner, ring(t, k1, k2), "")
+	s2 := storewrap.Encrypt(inner, ring(t, k1, k2))
 	objstoretest.Put(t, s2, "orders-ab/0/c.log", []byte("after rotation"))
 	if b, _ := inner.Bytes("orders-ab/0/c.log"); string(b[37:39]) != "k2" || dek("orders-ab/0/c.log") == dek("orders-ab/0/a.log") {
 		t.Fatal("new object not under a new data key wrapped by k2")
@@ -119,12 +119,12 @@ func TestEncryptKeys(t *testing.T) {
 		return err
 	}
 	// k1 dropped from the file: its objects are refused.
-	onlyK2 := storewrap.Encrypt(inner, ring(t, k2), "")
+	onlyK2 := storewrap.Encrypt(inner, ring(t, k2))
 	if err := read(onlyK2, "orders-ab/0/a.log", 0); !errors.Is(err, storewrap.ErrUnknownKey) {
 		t.Fatalf("unknown key: %v", err)
 	}
 	// Another key under the id k1.
-	wrong := storewrap.Encrypt(inner, ring(t, keyLine(t, "k1")), "")
+	wrong := storewrap.Encrypt(inner, ring(t, keyLine(t, "k1")))
 	for _, off := range []int64{0, 3} {
 		if err := read(wrong, "orders-ab/0/a.log", off); !errors.Is(err, storewrap.ErrWrongKey) {
 			t.Fatalf("wrong key at %d: %v", off, err)
@@ -153,7 +153,7 @@ func bytesAll(rc interface{ Read([]byte) (int, error) }) ([]byte, error) {
 func TestEncryptTamper(t *testing.T) {
 	ctx := t.Context()
 	inner := memstore.New()
-	s := storewrap.Encrypt(inner, ring(t, keyLine(t, "k1")), "")
+	s := storewrap.Encrypt(inner, ring(t, keyLine(t, "k1")))
 	data := bytes.Repeat([]byte("0123456789abcdef"), storewrap.EncBlockBytes/8) // two blocks
 	objstoretest.Put(t, s, "t-1/0/a.log", data)
 	objstoretest.Put(t, s, "t-1/0/b.log", data)
