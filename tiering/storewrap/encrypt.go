@@ -496,7 +496,12 @@ func (o *opener) Read(p []byte) (int, error) {
 			o.err = err
 			continue
 		}
-		pt, err := o.h.aead.Open(o.pt[:0], o.ct[:encNonce], o.ct[encNonce:n], blockAAD(o.h, o.k))
+		dst := o.pt[:0]
+		direct := o.skip == 0 && int64(n-encOverhead) <= o.remain && int64(len(p)) >= n-encOverhead
+		if direct { // a whole block the caller has room for: decrypt into p, one copy less
+			dst = p[:0]
+		}
+		pt, err := o.h.aead.Open(dst, o.ct[:encNonce], o.ct[encNonce:n], blockAAD(o.h, o.k))
 		if err != nil {
 			o.e.mu.Lock()
 			if o.e.headers[o.key] == o.h {
@@ -508,6 +513,10 @@ func (o *opener) Read(p []byte) (int, error) {
 			continue
 		}
 		o.k++
+		if direct {
+			o.remain -= int64(len(pt))
+			return len(pt), nil
+		}
 		pt = pt[min(o.skip, int64(len(pt))):]
 		o.skip = 0
 		o.pending = pt[:min(int64(len(pt)), o.remain)]
