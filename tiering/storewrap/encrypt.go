@@ -485,8 +485,7 @@ func (o *opener) Read(p []byte) (int, error) {
 			continue
 		}
 		if o.ct == nil {
-			o.ct = make([]byte, encFullBlock)
-			o.pt = make([]byte, 0, EncBlockBytes)
+			o.ct = *(blockPool.Get().(*[]byte))
 		}
 		n := min(EncBlockBytes, o.h.plainSize-o.k*EncBlockBytes) + encOverhead
 		if _, err := io.ReadFull(o.rc, o.ct[:n]); err != nil {
@@ -496,10 +495,16 @@ func (o *opener) Read(p []byte) (int, error) {
 			o.err = err
 			continue
 		}
-		dst := o.pt[:0]
 		direct := o.skip == 0 && int64(n-encOverhead) <= o.remain && int64(len(p)) >= n-encOverhead
-		if direct { // a whole block the caller has room for: decrypt into p, one copy less
+		var dst []byte
+		switch {
+		case direct: // a whole block the caller has room for: decrypt into p, one copy less
 			dst = p[:0]
+		case o.pt == nil:
+			o.pt = make([]byte, 0, EncBlockBytes)
+			dst = o.pt
+		default:
+			dst = o.pt[:0]
 		}
 		pt, err := o.h.aead.Open(dst, o.ct[:encNonce], o.ct[encNonce:n], blockAAD(o.h, o.k))
 		if err != nil {
@@ -527,7 +532,22 @@ func (o *opener) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (o *opener) Close() error { return o.rc.Close() }
+func (o *opener) Close() error {
+	if o.ct != nil { // pending never points into ct
+		b := o.ct
+		blockPool.Put(&b)
+		o.ct = nil
+	}
+	if o.err == nil || o.err == io.EOF {
+		o.err = errClosed
+	}
+	return o.rc.Close()
+}
+
+var errClosed = errors.New("read after close")
+
+// blockPool holds ciphertext block buffers of openers.
+var blockPool = sync.Pool{New: func() any { b := make([]byte, encFullBlock); return &b }}
 
 // RefuseEncrypted returns a view of s whose reads from offset 0 fail with ErrEncrypted when
 // the object is in Encrypt's format, so that a broker or tool without the key file says so
