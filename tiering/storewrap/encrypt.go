@@ -30,14 +30,18 @@ import (
 //
 // wrappedDEK = nonce [12] | AES-256-GCM(KEK kekID, DEK, AAD "strata.dek.v1" kekID dekID scope):
 // the data key, sealed by the key-encryption key the header names. A block's AAD is
-// SHA-256("strata.enc.v1" | object key | header) | u64be(k), so a block
-// cannot move to another position or object, and neither the header (sizes, key ids) nor
-// the object's length can change without every block failing its tag. Nonces are random
-// (96 bits) and a data key seals at most 2^30 blocks (64 TiB) before a new one is drawn.
+// SHA-256("strata.enc.v1" | object key | header bytes 0-35) | u64be(k), so a block cannot
+// move to another position or object, and neither the sizes, the data key's id nor the
+// object's length can change without every block failing its tag. The wrapping (kekID,
+// wrappedDEK) is left out of the AAD so that a data key can be re-wrapped under another KEK
+// by rewriting the header alone; it is authenticated by its own tag, whose AAD binds it to
+// the data key's id and the partition. Nonces are random (96 bits) and a data key seals at
+// most 2^30 blocks (64 TiB) before a new one is drawn.
 //
 // Data keys are per partition: objects whose parent "directory" is a partition number
-// ("[<prefix>/]<topic>-<topicID>/<partition>/<name>") share their partition's current data key; every other object (topic.json, markers, group offsets,
-// quotas, security) shares the bucket-wide one. A broker draws a partition's data key when it
+// // ("[<prefix>/]<topic>-<topicID>/<partition>/<name>") share their partition's current data
+// key; every other object (topic.json, markers, group offsets, quotas, security) shares the
+// bucket-wide one. A broker draws a partition's data key when it
 // first writes one of its objects, and draws new ones when the primary KEK changes; the data
 // key itself is never stored unwrapped. Plaintext block i is ciphertext bytes
 // [EncHeaderBytes + i*(EncBlockBytes+28), ...), so a ranged read of any plaintext range is
@@ -206,7 +210,7 @@ func blockAADPrefix(rel string, raw []byte) [32]byte {
 	hs.Write([]byte("strata.enc.v1\x00"))
 	hs.Write([]byte(rel))
 	hs.Write([]byte{0})
-	hs.Write(raw)
+	hs.Write(raw[:36]) // magic, block size, plaintext size, data key id
 	var out [32]byte
 	hs.Sum(out[:0])
 	return out

@@ -2,14 +2,17 @@ package storewrap_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/tiering"
@@ -203,5 +206,55 @@ func TestLoadKeyFile(t *testing.T) {
 		if _, err := storewrap.ParseKeys([]byte(bad)); err == nil {
 			t.Errorf("ParseKeys(%q) accepted", bad)
 		}
+	}
+}
+
+// retaining is memstore with a PutRetained that records the locks it was given.
+type retaining struct {
+	*memstore.Store
+	locks map[string]tiering.ObjectLock
+}
+
+func (r *retaining) PutRetained(ctx context.Context, key string, rd io.Reader, size int64, lock tiering.ObjectLock) error {
+	r.locks[key] = lock
+	return r.Put(ctx, key, rd, size)
+}
+
+// Encrypt keeps the optional capabilities: PutRetained and PutIf store ciphertext, and
+// the ETag PutIf returns is the stored object's (Stat's), so manifest fencing works.
+func TestEncryptCapabilities(t *testing.T) {
+	ctx := t.Context()
+	inner := &retaining{Store: memstore.New(), locks: map[string]tiering.ObjectLock{}}
+	s := storewrap.Encrypt(inner, ring(t, keyLine(t, "k1")))
+	rp, ok := s.(tiering.RetainingPutter)
+	if !ok {
+		t.Fatal("Encrypt dropped RetainingPutter")
+	}
+	lock := tiering.ObjectLock{Mode: "COMPLIANCE", Until: time.Now().Add(time.Hour)}
+	if err := rp.PutRetained(ctx, "t-1/0/a.log", strings.NewReader("locked record"), 13, lock); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := inner.Bytes("t-1/0/a.log"); bytes.Contains(b, []byte("locked record")) || inner.locks["t-1/0/a.log"] != lock {
+		t.Fatal("PutRetained stored plaintext or lost the lock")
+	}
+	if got := objstoretest.Get(t, s, "t-1/0/a.log"); string(got) != "locked record" {
+		t.Fatalf("read back %q", got)
+	}
+	cp := s.(tiering.ConditionalPutter)
+	etag, err := cp.PutIf(ctx, "t-1/0/manifest.json", strings.NewReader("{}"), 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oi, err := s.Stat(ctx, "t-1/0/manifest.json"); err != nil || oi.ETag != etag || oi.Size != 2 {
+		t.Fatalf("stat %+v %v, PutIf etag %q", oi, err, etag)
+	}
+	if _, err := cp.PutIf(ctx, "t-1/0/manifest.json", strings.NewReader("{ }"), 3, "stale"); !errors.Is(err, tiering.ErrPreconditionFailed) {
+		t.Fatalf("PutIf with a stale ETag: %v", err)
+	}
+	if _, err := cp.PutIf(ctx, "t-1/0/manifest.json", strings.NewReader("{ }"), 3, etag); err != nil {
+		t.Fatal(err)
+	}
+	if got := objstoretest.Get(t, s, "t-1/0/manifest.json"); string(got) != "{ }" {
+		t.Fatalf("manifest %q", got)
 	}
 }
