@@ -346,7 +346,7 @@ func (e *encrypted) parseHeader(key string, raw []byte) (*encHeader, error) {
 	copy(h.dekID[:], raw[20:36])
 	kl, wl := int(raw[36]), int(raw[69])
 	if bs := binary.BigEndian.Uint32(raw[8:]); bs != EncBlockBytes || kl == 0 || kl > 32 || wl != encWrapped ||
-		h.plainSize < 0 || !bytes.Equal(raw[130:], make([]byte, EncHeaderBytes-130)) {
+		h.plainSize < 0 || h.plainSize > 1<<50 || !bytes.Equal(raw[130:], make([]byte, EncHeaderBytes-130)) {
 		return nil, fmt.Errorf("%w: cannot decrypt %q: malformed encryption header", segment.ErrCorrupt, key)
 	}
 	h.kekID, h.wrapped = string(raw[37:37+kl]), raw[70:70+wl]
