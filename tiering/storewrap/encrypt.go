@@ -401,7 +401,7 @@ func (e *encrypted) GetRange(ctx context.Context, key string, off, length int64)
 		// The header comes with the blocks: one GET, and a rewritten (mutable) object is
 		// never read with a stale header.
 		ctLen := int64(-1)
-		if length >= 0 {
+		if length >= 0 && length <= 1<<50 { // larger: to the end (and no overflow)
 			ctLen = EncHeaderBytes + (length+EncBlockBytes-1)/EncBlockBytes*encFullBlock
 		}
 		rc, err := e.s.GetRange(ctx, key, 0, ctLen)
@@ -448,8 +448,8 @@ func (e *encrypted) GetRange(ctx context.Context, key string, off, length int64)
 		return nil, fmt.Errorf("cannot read %q: offset %d past the end (%d bytes)", key, off, h.plainSize)
 	}
 	end := h.plainSize
-	if length >= 0 {
-		end = min(off+length, h.plainSize)
+	if length >= 0 && length < h.plainSize-off {
+		end = off + length
 	}
 	if off == end {
 		return io.NopCloser(bytes.NewReader(nil)), nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,4 +284,15 @@ func FuzzEncryptedRead(f *testing.F) {
 			t.Fatalf("%d bytes read from a changed object", len(got))
 		}
 	})
+}
+
+func TestEncryptHugeLength(t *testing.T) {
+	s := storewrap.Encrypt(memstore.New(), ring(t, keyLine(t, "k1")))
+	data := bytes.Repeat([]byte("x"), 3*storewrap.EncBlockBytes)
+	objstoretest.Put(t, s, "t-1/0/a.log", data)
+	for _, off := range []int64{0, 5, storewrap.EncBlockBytes + 1} {
+		if got := objstoretest.GetRange(t, s, "t-1/0/a.log", off, math.MaxInt64); !bytes.Equal(got, data[off:]) {
+			t.Errorf("range [%d,+MaxInt64): %d bytes", off, len(got))
+		}
+	}
 }
