@@ -63,6 +63,7 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		fmt.Fprintln(w, "  status [TOPIC]  offsets and bytes per partition, local vs remote (admin listener)")
 		fmt.Fprintln(w, "  restore TOPIC   replay a topic's history from the bucket into a topic on a cluster")
 		fmt.Fprintln(w, "  keygen --key-file FILE [--id ID]   add a new primary key to a tier encryption key file")
+		fmt.Fprintln(w, "  rewrap --key-file FILE   re-wrap every object's data key under the primary key (brokers stopped)")
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -85,6 +86,8 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		return runTierVerifyProof(ctx, s, args[1:])
 	case "keygen":
 		return runTierKeygen(ctx, s, args[1:])
+	case "rewrap":
+		return runTierRewrap(ctx, s, args[1:])
 	}
 	return usageErrorf("tier: unknown subcommand %q (want cat, verify, heads, proof, verify-proof, status or restore)", args[0])
 }

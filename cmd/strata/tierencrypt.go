@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,5 +88,82 @@ func runTierKeygen(_ context.Context, s streams, args []string) error {
 		return fmt.Errorf("cannot write key file %q: %w", *file, err)
 	}
 	fmt.Fprintf(s.out, "added key %s to %s (now the primary; keep the older keys while objects they wrapped exist)\n", *id, *file)
+	return nil
+}
+
+// runTierRewrap re-wraps the data key of every object under the prefix whose header names
+// another KEK than the key file's primary, so that older KEKs can leave the key file. The
+// blocks are not re-encrypted (the object is rewritten with a new header). Run it with the
+// brokers stopped: it rewrites manifests too.
+func runTierRewrap(ctx context.Context, s streams, args []string) error {
+	fs := newFlagSet(s, "tier rewrap", "tier rewrap --key-file FILE --fs-dir DIR | --bucket B [--endpoint URL] [--dry-run]")
+	var sf storeFlags
+	sf.registerOn(fs)
+	dryRun := fs.Bool("dry-run", false, "only count the objects that would be rewritten")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("tier rewrap: no arguments")
+	}
+	_, tc, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	if tc.EncryptionKeyFile == "" {
+		return usageErrorf("tier rewrap: no key file (--key-file)")
+	}
+	kr, err := storewrap.LoadKeyFile(tc.EncryptionKeyFile)
+	if err != nil {
+		return err
+	}
+	raw, closeStore, err := buildBaseStore(ctx, tc, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return bucketError(tc, err)
+	}
+	defer closeStore()
+	prefix := strings.Trim(tc.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	var keys []string
+	if err := raw.List(ctx, prefix, func(oi tiering.ObjectInfo) error { keys = append(keys, oi.Key); return nil }); err != nil {
+		return bucketError(tc, err)
+	}
+	var changed, same int
+	for _, key := range keys {
+		if *dryRun {
+			rc, err := raw.GetRange(ctx, key, 0, storewrap.EncHeaderBytes)
+			if err != nil {
+				return bucketError(tc, err)
+			}
+			h, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				return bucketError(tc, err)
+			}
+			if len(h) == storewrap.EncHeaderBytes && string(h[:8]) == "STRATAE1" && string(h[37:37+int(min(h[36], 32))]) != kr.Primary() {
+				changed++
+			} else {
+				same++
+			}
+			continue
+		}
+		ok, err := storewrap.Rewrap(ctx, raw, kr, key)
+		if err != nil {
+			return bucketError(tc, err)
+		}
+		if ok {
+			changed++
+		} else {
+			same++
+		}
+	}
+	verb := "rewrapped"
+	if *dryRun {
+		verb = "would rewrap"
+	}
+	fmt.Fprintf(s.out, "%s %d %s under key %s; %d already under it\n", verb, changed, plural(changed, "object", "objects"), kr.Primary(), same)
 	return nil
 }

@@ -585,3 +585,60 @@ func (r refuser) GetRange(ctx context.Context, key string, off, length int64) (i
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(head[:n]), rc), rc}, nil
 }
+
+// Rewrap rewrites the header of the encrypted object key in raw (the store without
+// Encrypt) so that its data key is wrapped by kr's primary KEK, leaving every block as it
+// is (the blocks' AAD does not cover the wrapping). It reports whether the object changed:
+// objects already under the primary, and empty objects of other formats, are left alone.
+// The object is written back with PutIf against the ETag it was read with when raw has
+// it, so a concurrent writer wins (ErrPreconditionFailed). Retiring a KEK is: add a new
+// primary, Rewrap every object, remove the old line. On an Object Lock bucket the rewritten
+// object is a new version without a lock; the locked old version stays until its date.
+func Rewrap(ctx context.Context, raw tiering.ObjectStore, kr *Keyring, key string) (bool, error) {
+	oi, err := raw.Stat(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	rc, err := raw.GetRange(ctx, key, 0, -1)
+	if err != nil {
+		return false, err
+	}
+	obj, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return false, err
+	}
+	e := &encrypted{s: raw, kr: kr, unwrapped: map[[16]byte]cipher.AEAD{}}
+	h, err := e.parseHeader(key, obj)
+	if err != nil {
+		return false, err
+	}
+	if h.kekID == kr.primary {
+		return false, nil
+	}
+	dek, err := kr.keks[h.kekID].Open(nil, h.wrapped[:encNonce], h.wrapped[encNonce:], wrapAAD(h.kekID, h.dekID, scope(key)))
+	if err != nil {
+		return false, fmt.Errorf("cannot rewrap %q: %w", key, ErrWrongKey)
+	}
+	nonce := make([]byte, encNonce, encWrapped)
+	if _, err := rand.Read(nonce); err != nil {
+		return false, err
+	}
+	wrapped := kr.keks[kr.primary].Seal(nonce, nonce, dek, wrapAAD(kr.primary, h.dekID, scope(key)))
+	clear(dek)
+	out := bytes.Clone(obj)
+	clear(out[36:130])
+	out[36] = byte(len(kr.primary))
+	copy(out[37:69], kr.primary)
+	out[69] = byte(len(wrapped))
+	copy(out[70:130], wrapped)
+	if cp, ok := raw.(tiering.ConditionalPutter); ok {
+		_, err = cp.PutIf(ctx, key, bytes.NewReader(out), int64(len(out)), oi.ETag)
+	} else {
+		err = raw.Put(ctx, key, bytes.NewReader(out), int64(len(out)))
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot rewrap %q: %w", key, err)
+	}
+	return true, nil
+}

@@ -296,3 +296,31 @@ func TestEncryptHugeLength(t *testing.T) {
 		}
 	}
 }
+
+// Rewrap moves objects' data keys under the primary KEK without touching their blocks, so
+// the old KEK can leave the key file.
+func TestRewrap(t *testing.T) {
+	ctx := t.Context()
+	inner := memstore.New()
+	k1, k2 := keyLine(t, "k1"), keyLine(t, "k2")
+	objstoretest.Put(t, storewrap.Encrypt(inner, ring(t, k1)), "t-1/0/a.log", bytes.Repeat([]byte("old "), 40000))
+	objstoretest.Put(t, storewrap.Encrypt(inner, ring(t, k1, k2)), "t-1/0/b.log", []byte("new"))
+	before, _ := inner.Bytes("t-1/0/a.log")
+	both := ring(t, k1, k2)
+	for key, want := range map[string]bool{"t-1/0/a.log": true, "t-1/0/b.log": false} {
+		if changed, err := storewrap.Rewrap(ctx, inner, both, key); err != nil || changed != want {
+			t.Fatalf("Rewrap %s = %v, %v; want %v", key, changed, err, want)
+		}
+	}
+	after, _ := inner.Bytes("t-1/0/a.log")
+	if !bytes.Equal(before[storewrap.EncHeaderBytes:], after[storewrap.EncHeaderBytes:]) || string(after[37:39]) != "k2" {
+		t.Fatal("Rewrap changed the blocks or did not name k2")
+	}
+	onlyK2 := storewrap.Encrypt(inner, ring(t, k2))
+	if got := objstoretest.Get(t, onlyK2, "t-1/0/a.log"); !bytes.Equal(got, bytes.Repeat([]byte("old "), 40000)) {
+		t.Fatal("rewrapped object does not read back under k2 alone")
+	}
+	if _, err := storewrap.Rewrap(ctx, inner, ring(t, keyLine(t, "k2")), "t-1/0/a.log"); err == nil {
+		t.Fatal("Rewrap with another key under the id of the object's KEK: no error")
+	}
+}

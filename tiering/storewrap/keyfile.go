@@ -21,7 +21,8 @@ import (
 // of [A-Za-z0-9._-] and key is 32 random bytes as base64 (44 characters) or hex (64
 // characters). Blank lines and lines starting with # are ignored. The LAST key is the
 // primary. Rotation is appending a line: objects written before keep naming the key that
-// wrapped their data key, so the old lines stay for as long as those objects exist.
+// wrapped their data key, so the old lines stay for as long as those objects exist (or
+// until Rewrap moved those data keys under the new primary).
 // Generate a line with `strata tier keygen` or `echo "id $(openssl rand -base64 32)"`.
 type Keyring struct {
 	primary string
