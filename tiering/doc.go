@@ -170,6 +170,19 @@
 // (ErrRetained) changes nothing in the order of truth: the manifest and the chain already
 // dropped the segment, the objects are orphans the sweep retries.
 //
+// Encryption. The tier itself works on plaintext: it hashes, checks and parses the bytes the
+// ObjectStore hands it. Client-side encryption is a decorator below it,
+// storewrap.Encrypt (configured by strata.tier.encryption.key.file in cmd/strata): every
+// object, manifests included, is stored as a header (the partition's data key wrapped by a
+// key-encryption key, and its id) and AES-256-GCM blocks of 64 KiB, each with its own nonce
+// and tag and bound to the object key, its position and the header, so a ranged GET of a
+// chunk fetches only the blocks the chunk covers. Consequences here: the SHA-256s, block
+// hashes and chain links cover the plaintext (the records as written, whatever key sealed
+// them) and are checked after decryption exactly as without encryption; a block that fails
+// its tag is segment.ErrCorrupt (refused like a hash mismatch); a missing or wrong key is an
+// error from the store, never bytes; ETags (PutIf fencing) are the stored objects', so
+// conditional manifest writes work unchanged; Stat and List sizes are plaintext sizes.
+//
 // Fencing: the head is written with ConditionalPutter.PutIf when the store has it, with the
 // ETag of the head this writer last read or wrote (or "" = must not exist). A writer that
 // loses (another broker took over the partition) gets ErrFenced, stops uploading and

@@ -11,9 +11,10 @@ import (
 	"github.com/strata-io/strata/tiering/fsstore"
 )
 
-// buildObjectStore opens the object store chosen by tc. It returns a nil store for "none".
-// Secrets in tc are passed to the store and never logged.
-func buildObjectStore(ctx context.Context, tc tierConfig, logger *slog.Logger, reg prometheus.Registerer) (tiering.ObjectStore, func(), error) {
+// buildBaseStore opens the object store chosen by tc, without encryption (buildObjectStore
+// adds it). It returns a nil store for "none". Secrets in tc are passed to the store and
+// never logged.
+func buildBaseStore(ctx context.Context, tc tierConfig, logger *slog.Logger, reg prometheus.Registerer) (tiering.ObjectStore, func(), error) {
 	noop := func() {}
 	switch tc.Store {
 	case "none":

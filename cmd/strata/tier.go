@@ -17,6 +17,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,6 +62,8 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		fmt.Fprintln(w, "  verify-proof --head SEQ:HASH [FILE]   check a proof against a published head, offline")
 		fmt.Fprintln(w, "  status [TOPIC]  offsets and bytes per partition, local vs remote (admin listener)")
 		fmt.Fprintln(w, "  restore TOPIC   replay a topic's history from the bucket into a topic on a cluster")
+		fmt.Fprintln(w, "  keygen --key-file FILE [--id ID]   add a new primary key to a tier encryption key file")
+		fmt.Fprintln(w, "  rewrap --key-file FILE   re-wrap every object's data key under the primary key (brokers stopped)")
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -81,6 +84,10 @@ func runTier(ctx context.Context, s streams, args []string) error {
 		return runTierProof(ctx, s, args[1:])
 	case "verify-proof":
 		return runTierVerifyProof(ctx, s, args[1:])
+	case "keygen":
+		return runTierKeygen(ctx, s, args[1:])
+	case "rewrap":
+		return runTierRewrap(ctx, s, args[1:])
 	}
 	return usageErrorf("tier: unknown subcommand %q (want cat, verify, heads, proof, verify-proof, status or restore)", args[0])
 }
@@ -91,6 +98,7 @@ type storeFlags struct {
 	sets                                    kvFlag
 	store, fsDir, bucket, endpoint, prefix  string
 	region, accessKey, secretKey, pathStyle string
+	keyFile                                 string        // strata.tier.encryption.key.file
 	retryFor                                time.Duration // S3: give up on a request after retrying it this long (0: never)
 }
 
@@ -106,6 +114,7 @@ func (f *storeFlags) registerOn(fs *flag.FlagSet) {
 	fs.StringVar(&f.secretKey, "secret-key", "", "S3 secret key (strata.tier.s3.secret.key)")
 	fs.StringVar(&f.pathStyle, "path-style", "", "S3 path-style addressing: true for MinIO (strata.tier.s3.path.style)")
 	fs.StringVar(&f.prefix, "prefix", "", "key prefix (strata.tier.prefix)")
+	fs.StringVar(&f.keyFile, "key-file", "", "key file of an encrypted bucket (strata.tier.encryption.key.file)")
 }
 
 // open builds the store. Only strata.tier.* keys of the file and environment are used.
@@ -122,6 +131,7 @@ func (f *storeFlags) open(ctx context.Context) (tiering.ObjectStore, tierConfig,
 		"strata.tier.s3.endpoint": f.endpoint, "strata.tier.s3.region": f.region,
 		"strata.tier.s3.access.key": f.accessKey, "strata.tier.s3.secret.key": f.secretKey,
 		"strata.tier.s3.path.style": f.pathStyle, "strata.tier.prefix": f.prefix,
+		"strata.tier.encryption.key.file": f.keyFile,
 	} {
 		if v != "" {
 			flagProps[k] = v
@@ -540,7 +550,13 @@ func runTierRestore(ctx context.Context, s streams, args []string) error {
 		if ferr != nil {
 			return ferr
 		}
-		out := &kgo.Record{Topic: *toTopic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+		// r's key, value and headers may alias the batch buffer that replay reuses for the
+		// next batch (uncompressed batches), and Produce is asynchronous: copy them.
+		hs := make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			hs[i] = kgo.RecordHeader{Key: h.Key, Value: bytes.Clone(h.Value)}
+		}
+		out := &kgo.Record{Topic: *toTopic, Partition: r.Partition, Key: bytes.Clone(r.Key), Value: bytes.Clone(r.Value), Headers: hs, Timestamp: r.Timestamp}
 		cl.Produce(ctx, out, func(_ *kgo.Record, err error) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -22,6 +22,8 @@ type tierConfig struct {
 
 	CreateBucket bool // strata.tier.s3.create.bucket: create a missing bucket at start; default false
 
+	EncryptionKeyFile string // strata.tier.encryption.key.file: encrypt every object (tierencrypt.go)
+
 	S3 s3Config
 }
 
@@ -103,6 +105,8 @@ func parseTierConfig(tier map[string]string, dataDir string) (tierConfig, error)
 		Store:  strings.ToLower(strings.TrimSpace(tier["strata.tier.store"])),
 		Prefix: tier["strata.tier.prefix"],
 		FSDir:  tier["strata.tier.fs.dir"],
+
+		EncryptionKeyFile: tier["strata.tier.encryption.key.file"],
 		S3: s3Config{
 			Bucket:       tier["strata.tier.s3.bucket"],
 			Endpoint:     tier["strata.tier.s3.endpoint"],
