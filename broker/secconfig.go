@@ -60,6 +60,9 @@ type SecurityConfig struct {
 	SuperUsers                  string // super.users; default ""
 	AllowEveryoneIfNoACLFound   bool   // allow.everyone.if.no.acl.found; default false
 
+	// OAUTHBEARER and re-authentication (oauth.go).
+	OAuthConfig
+
 	// ListenerOverrides holds listener.name.<listener>.<key> values: listener name (upper
 	// case) -> key -> value, for the keys in listenerOverridable.
 	ListenerOverrides map[string]map[string]string
@@ -148,7 +151,7 @@ var securityKeys = []brokerKey{
 	strKey("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", "TLS versions accepted (TLSv1.2, TLSv1.3).", func(c *Config) *string { return &c.SSLEnabledProtocols }),
 	strKey("ssl.principal.mapping.rules", "DEFAULT", "Rules mapping a certificate subject (RFC 2253 DN) to a user name: RULE:pattern/replacement/[LU], ..., DEFAULT.",
 		func(c *Config) *string { return &c.SSLPrincipalMappingRules }),
-	strKey("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", "SASL mechanisms offered on SASL listeners.",
+	strKey("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", "SASL mechanisms offered on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (needs sasl.oauthbearer.jwks.endpoint.url).",
 		func(c *Config) *string { return &c.SASLEnabledMechanisms }),
 	i32Key("sasl.server.max.receive.size", "524288", "Largest request accepted before authentication completes.",
 		func(c *Config) *int32 { return &c.SASLServerMaxReceiveSize }),
@@ -204,9 +207,9 @@ func (c *Config) saslMechanisms() ([]string, error) {
 			continue
 		}
 		switch m {
-		case security.MechPlain, security.MechSCRAM256, security.MechSCRAM512:
+		case security.MechPlain, security.MechSCRAM256, security.MechSCRAM512, security.MechOAuthBearer:
 		default:
-			return nil, fmt.Errorf("unsupported mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+			return nil, fmt.Errorf("unsupported mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", m)
 		}
 		out = append(out, m)
 	}
@@ -272,6 +275,7 @@ func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
 		bad("sasl.server.max.receive.size", "must be >= %d, got %d", minRequestSize, c.SASLServerMaxReceiveSize)
 	}
 	_ = mechs
+	c.validateOAuth(bad) // oauth.go
 	known := map[string]bool{}
 	for _, s := range specs {
 		known[s.name] = true
@@ -334,6 +338,9 @@ func (b *Broker) openSecurity() error {
 		return err
 	}
 	b.scram = s
+	if err := b.openOAuth(); err != nil { // oauth.go
+		return err
+	}
 	if !b.cfg.authorizerEnabled() {
 		return nil
 	}

@@ -225,6 +225,14 @@ func (c *conn) dispatch(ctx context.Context, r *request, d *produceDeferral) (km
 	if c.sec != nil && !c.sec.authenticated.Load() && !preAuthAllowed(r.key) {
 		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
 	}
+	if c.sec != nil && c.sec.authenticated.Load() {
+		if err := c.sec.checkSession(r.key, time.Now()); err != nil { // re-authentication (sasl.go)
+			if errors.Is(err, errSessionExpired) {
+				b.secm.SessionExpired()
+			}
+			return nil, err
+		}
+	}
 	hctx, qc := c.beforeQuota(hctx, r) // quota_conn.go
 	start := time.Now()
 	resp, err := b.handleAuthorized(hctx, api, r.req) // authorizer.go

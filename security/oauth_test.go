@@ -2,8 +2,8 @@ package security_test
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
