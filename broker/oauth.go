@@ -60,10 +60,6 @@ var oauthKeys = []brokerKey{
 		func(c *Config) *int32 { return &c.OAuthClockSkewSeconds }),
 }
 
-func init() {
-	brokerKeys = append(brokerKeys, oauthKeys...)
-}
-
 // oauthEnabled reports whether any listener offers OAUTHBEARER.
 func (c *Config) oauthEnabled() bool {
 	pm, err := c.protocolMap()

@@ -164,6 +164,7 @@ var securityKeys = []brokerKey{
 
 func init() {
 	brokerKeys = append(brokerKeys, securityKeys...)
+	brokerKeys = append(brokerKeys, oauthKeys...) // oauth.go
 }
 
 // Security protocols of a listener.
