@@ -326,3 +326,21 @@ func TestOAuthConfigKeys(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestSessionLifetime: Kafka's rule, one line per case.
+func TestSessionLifetime(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := func(exp time.Time, maxReauth, want time.Duration, wantOK bool) {
+		t.Helper()
+		got, ok := sessionLifetime(now, exp, maxReauth)
+		if got != want || ok != wantOK {
+			t.Errorf("exp %v max %v: %v %v, want %v %v", exp, maxReauth, got, ok, want, wantOK)
+		}
+	}
+	f(time.Time{}, 0, 0, false)
+	f(time.Time{}, time.Minute, time.Minute, true)
+	f(now.Add(time.Hour), 0, time.Hour, true)
+	f(now.Add(time.Hour), time.Minute, time.Minute, true)
+	f(now.Add(time.Second), time.Minute, time.Second, true)
+	f(now.Add(-time.Second), time.Minute, 0, true) // accepted within the clock skew: expires at once
+}

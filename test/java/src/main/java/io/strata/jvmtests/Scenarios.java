@@ -72,6 +72,7 @@ public final class Scenarios {
             case "check-times" -> checkTimes(bs, rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2]));
             case "admin" -> admin(bs, rest[0]);
             case "roundtrip" -> roundtrip(bs, rest[0]);
+            case "produce-for" -> produceFor(bs, rest[0], Long.parseLong(rest[1]));
             default -> {
                 System.err.println("unknown scenario " + args[0]);
                 System.exit(2);
@@ -606,5 +607,23 @@ public final class Scenarios {
             check(s(got.get(i).value()).equals("v" + i), "record " + i + ": " + s(got.get(i).value()));
         }
         System.out.println("ok roundtrip 50");
+    }
+
+    /**
+     * One producer sends a record every 100 ms for the given seconds, each acknowledged
+     * (acks=all) before the next: one connection kept busy across many SASL session
+     * lifetimes, for re-authentication (KIP-368).
+     */
+    static void produceFor(String bs, String topic, long seconds) throws Exception {
+        int n = 0;
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        try (var p = producer(bs, Map.of(ProducerConfig.ACKS_CONFIG, "all"))) {
+            while (System.nanoTime() < end) {
+                p.send(new ProducerRecord<>(topic, 0, b("k" + n), b("v" + n))).get(60, TimeUnit.SECONDS);
+                n++;
+                Thread.sleep(100);
+            }
+        }
+        System.out.println("ok produce-for " + n);
     }
 }
