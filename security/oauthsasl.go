@@ -73,9 +73,6 @@ func (s *OAuthBearerServer) Expiry() time.Time { return s.token.Expiry }
 // Token is the validated token once Step reported done.
 func (s *OAuthBearerServer) Token() OAuthToken { return s.token }
 
-// Refusal is why the token was refused (nil when it was not).
-func (s *OAuthBearerServer) Refusal() error { return s.refused }
-
 // parseOAuthInitial splits a client initial response into its authzid and bearer token.
 func parseOAuthInitial(m string) (authzid, token string, err error) {
 	bad := func(why string) (string, string, error) {
