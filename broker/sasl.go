@@ -10,7 +10,17 @@ package broker
 // connection and frames are limited to sasl.server.max.receive.size. A failed
 // authentication answers SASL_AUTHENTICATION_FAILED with a message that names only the
 // mechanism (never the user or whether it exists) and then closes the connection, as
-// Kafka does.
+// Kafka does. OAUTHBEARER is security.OAuthBearerServer (oauth.go has its configuration).
+//
+// Re-authentication (KIP-368), every mechanism: a session lasts until the credential
+// expires (an OAUTHBEARER token's exp) or connections.max.reauth.ms, whichever is first.
+// A client that authenticated with SaslAuthenticate v1+ is told that lifetime
+// (session_lifetime_ms) and re-authenticates on the same connection with SaslHandshake v1
+// (the session's mechanism) and SaslAuthenticate, as the same principal; in between no
+// other request may be sent. Once the session has expired, any request other than that
+// handshake closes the connection, judged by when the request arrived (as Kafka's
+// SocketServer does). Clients that used SaslAuthenticate v0 or raw tokens cannot
+// re-authenticate and are given no lifetime: their sessions do not expire (Kafka's rule).
 //
 // PLAIN is checked against the user's SCRAM credential: the broker recomputes the salted
 // password from the given password with the stored salt and iteration count and compares
