@@ -95,7 +95,11 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 // the session lifetime to tell the client (ms; 0 = none).
 func (b *Broker) completeSASL(cs *connState, principal string, version int16, remote string) int64 {
 	now := time.Now()
-	life, limited := sessionLifetime(now, cs.exchange.Expiry(), b.cfg.ConnectionsMaxReauth)
+	maxReauth := b.cfg.ConnectionsMaxReauth
+	if cs.listener != nil {
+		maxReauth = cs.listener.maxReauth(cs.mechanism) // listener.name.<l>.[<mech>.]connections.max.reauth.ms
+	}
+	life, limited := sessionLifetime(now, cs.exchange.Expiry(), maxReauth)
 	reauth := cs.reauth
 	if !reauth {
 		cs.reauthOK = version >= 1 // v0 and raw tokens cannot re-authenticate

@@ -17,6 +17,7 @@ package broker
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,7 +39,7 @@ type OAuthConfig struct {
 }
 
 var oauthKeys = []brokerKey{
-	durKey("connections.max.reauth.ms", "0", "KIP-368: the longest a SASL session lasts before the client must re-authenticate on the same connection; 0 = only an OAUTHBEARER token's expiry limits it. Clients using SaslAuthenticate v1+ are told the session lifetime (the smaller of this and the token's remaining lifetime) and a request other than a re-authentication on an expired session closes the connection.",
+	durKey("connections.max.reauth.ms", "0", "KIP-368: the longest a SASL session lasts before the client must re-authenticate on the same connection; 0 = only an OAUTHBEARER token's expiry limits it. Clients using SaslAuthenticate v1+ are told the session lifetime (the smaller of this and the token's remaining lifetime) and a request other than a re-authentication on an expired session closes the connection. Per listener: listener.name.<l>.[<mechanism>.]connections.max.reauth.ms.",
 		func(c *Config) *time.Duration { return &c.ConnectionsMaxReauth }),
 	strKey("sasl.oauthbearer.jwks.endpoint.url", "", "OAUTHBEARER: the JSON Web Key Set that signs access tokens, https://, http:// or file: (a file is re-read when it changes). Required when OAUTHBEARER is enabled.",
 		func(c *Config) *string { return &c.OAuthJWKSURL }),
@@ -148,4 +149,45 @@ func (b *Broker) runOAuth(ctx context.Context) {
 	if b.oauth != nil {
 		b.oauth.Run(ctx)
 	}
+}
+
+// mechReauthSuffix is the per-mechanism form of connections.max.reauth.ms, as Kafka's
+// listener.name.<listener>.<mechanism>.connections.max.reauth.ms.
+const mechReauthSuffix = ".connections.max.reauth.ms"
+
+// isMechReauthKey reports whether k is <mechanism>.connections.max.reauth.ms.
+func isMechReauthKey(k string) bool {
+	mech, ok := strings.CutSuffix(strings.ToLower(k), mechReauthSuffix)
+	if !ok {
+		return false
+	}
+	switch strings.ToUpper(mech) {
+	case security.MechPlain, security.MechSCRAM256, security.MechSCRAM512, security.MechOAuthBearer:
+		return true
+	}
+	return false
+}
+
+// validateMechReauth checks the listener's [<mechanism>.]connections.max.reauth.ms values
+// (forListener cannot report a bad one).
+func (c *Config) validateMechReauth(listener string, bad func(key, format string, args ...any)) {
+	for k, v := range c.ListenerOverrides[strings.ToUpper(listener)] {
+		if k != "connections.max.reauth.ms" && !strings.HasSuffix(k, mechReauthSuffix) {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil || n < 0 || n > longMax/int64(time.Millisecond) {
+			bad("listener.name."+strings.ToLower(listener)+"."+k, "must be a number of milliseconds >= 0, got %q", v)
+		}
+	}
+}
+
+// maxReauth is connections.max.reauth.ms for mech on listener l: the listener's
+// per-mechanism value, else its own, else the broker's.
+func (l *listener) maxReauth(mech string) time.Duration {
+	if v, ok := l.cfg.ListenerOverrides[l.spec.name][strings.ToLower(mech)+mechReauthSuffix]; ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n >= 0 {
+			return time.Duration(n) * time.Millisecond
+		}
+	}
+	return l.cfg.ConnectionsMaxReauth
 }

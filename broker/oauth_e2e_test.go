@@ -344,3 +344,43 @@ func TestSessionLifetime(t *testing.T) {
 	f(now.Add(time.Second), time.Minute, time.Second, true)
 	f(now.Add(-time.Second), time.Minute, 0, true) // accepted within the clock skew: expires at once
 }
+
+// TestReauthPerListener: listener.name.<l>.<mechanism>.connections.max.reauth.ms and
+// listener.name.<l>.connections.max.reauth.ms override the broker's value, as in Kafka.
+func TestReauthPerListener(t *testing.T) {
+	cfg, err := ParseConfig(map[string]string{
+		"listeners":                                 "A://127.0.0.1:0,B://127.0.0.1:0",
+		"listener.security.protocol.map":            "A:SASL_PLAINTEXT,B:SASL_PLAINTEXT",
+		"log.dirs":                                  t.TempDir(),
+		"connections.max.reauth.ms":                 "5000",
+		"listener.name.a.connections.max.reauth.ms": "7000",
+		"listener.name.a.scram-sha-512.connections.max.reauth.ms": "9000",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	la := &listener{spec: listenerSpec{name: "A"}, cfg: cfg.forListener("A")}
+	lb := &listener{spec: listenerSpec{name: "B"}, cfg: cfg.forListener("B")}
+	f := func(l *listener, mech string, want time.Duration) {
+		t.Helper()
+		if got := l.maxReauth(mech); got != want {
+			t.Errorf("%s %s: %v, want %v", l.spec.name, mech, got, want)
+		}
+	}
+	f(la, "SCRAM-SHA-512", 9*time.Second)
+	f(la, "PLAIN", 7*time.Second)
+	f(lb, "PLAIN", 5*time.Second)
+	for _, bad := range []map[string]string{
+		{"listener.name.a.oauthbearer.connections.max.reauth.ms": "soon"},
+		{"listener.name.a.connections.max.reauth.ms": "-1"},
+		{"listener.name.a.gssapi.connections.max.reauth.ms": "1000"},
+	} {
+		props := map[string]string{"listeners": "A://127.0.0.1:0", "listener.security.protocol.map": "A:SASL_PLAINTEXT", "log.dirs": t.TempDir()}
+		for k, v := range bad {
+			props[k] = v
+		}
+		if _, err := ParseConfig(props); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -19,7 +19,8 @@ package broker
 //   listener.name.mtls.ssl.client.auth=required      (per listener, as Kafka's listener.name.<l>.<key>)
 //
 // Per-listener overrides are accepted for ssl.client.auth, sasl.enabled.mechanisms,
-// ssl.enabled.protocols, ssl.keystore.*, ssl.truststore.* and ssl.principal.mapping.rules;
+// ssl.enabled.protocols, ssl.keystore.*, ssl.truststore.*, ssl.principal.mapping.rules and
+// connections.max.reauth.ms (also per mechanism: listener.name.<l>.<mech>.connections.max.reauth.ms);
 // each TLS listener has its own provider (and reload) for its material.
 // Key files named by location are re-read when their modification time changes (checked at
 // most once a second, on a new TLS handshake), so certificates rotate without a restart.
@@ -74,6 +75,7 @@ var listenerOverridable = map[string]bool{
 	"ssl.client.auth": true, "sasl.enabled.mechanisms": true, "ssl.enabled.protocols": true,
 	"ssl.keystore.location": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
 	"ssl.truststore.location": true, "ssl.truststore.certificates": true, "ssl.principal.mapping.rules": true,
+	"connections.max.reauth.ms": true, // also as <mechanism>.connections.max.reauth.ms (oauth.go)
 }
 
 // setListenerOverride records a listener.name.<listener>.<key> value; ok is false when key
@@ -84,7 +86,9 @@ func (c *Config) setListenerOverride(key, value string) (ok bool, err error) {
 		return false, nil
 	}
 	name, k, found := strings.Cut(rest, ".")
-	if !found || name == "" || !listenerOverridable[k] {
+	if found && isMechReauthKey(k) { // listener.name.<l>.<mechanism>.connections.max.reauth.ms (oauth.go)
+		k = strings.ToLower(k)
+	} else if !found || name == "" || !listenerOverridable[k] {
 		return true, fmt.Errorf("broker config: %q: per-listener overrides are supported for %s", key, overridableList())
 	}
 	if c.ListenerOverrides == nil {
@@ -318,6 +322,7 @@ func (c *Config) validateListenerKeys(name string, bad func(key, format string, 
 	if _, err := c.saslMechanisms(); err != nil {
 		bad(prefix+"sasl.enabled.mechanisms", "%v", err)
 	}
+	c.validateMechReauth(name, bad) // oauth.go
 }
 
 // openSecurity loads the SCRAM users and, when an authorizer is configured, the ACLs.
