@@ -1,13 +1,17 @@
 package security_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,8 +149,10 @@ func TestOAuthJWKSRefresh(t *testing.T) {
 	// The periodic refresh.
 	v2 := newValidator(t, security.OAuthConfig{JWKSURL: iss.URL(), JWKSRefresh: 20 * time.Millisecond})
 	before := iss.Fetches.Load()
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); v2.Run(t.Context()) }()
+	go func() { defer close(done); v2.Run(ctx) }()
+	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(20 * time.Second)
 	for iss.Fetches.Load() < before+3 {
 		if time.Now().After(deadline) {
@@ -256,4 +262,47 @@ func TestOAuthConfigValidate(t *testing.T) {
 	f("ftp://x/y", false)
 	f("https:///nohost", false)
 	f("/etc/jwks.json", false)
+}
+
+// TestOAuthJWKSUnavailableAtStart: a key set that cannot be fetched at start refuses
+// tokens (never accepts them) and Run keeps retrying with backoff until it arrives.
+func TestOAuthJWKSUnavailableAtStart(t *testing.T) {
+	iss := oauthtest.New(t)
+	var up atomic.Bool
+	var tries atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(iss.JWKS())
+	}))
+	t.Cleanup(srv.Close)
+	v := newValidator(t, security.OAuthConfig{JWKSURL: srv.URL, JWKSRetryBackoff: 10 * time.Millisecond, JWKSRetryBackoffMax: 50 * time.Millisecond})
+	tok := iss.Token(t, iss.Claims("alice", "a", time.Minute))
+	if _, err := v.Validate(t.Context(), tok); !errors.Is(err, security.ErrInvalidToken) {
+		t.Fatalf("without keys: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); v.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for tries.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retries: %d", tries.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	up.Store(true)
+	for {
+		if _, err := v.Validate(t.Context(), tok); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key set never arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
