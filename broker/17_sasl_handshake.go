@@ -7,10 +7,14 @@ package broker
 // SASL_SSL, or on a connection that has already authenticated, the answer is
 // ILLEGAL_SASL_STATE. An unknown mechanism is UNSUPPORTED_SASL_MECHANISM and closes the
 // connection after the response (Kafka's behaviour). After v0 the client sends the
-// mechanism's tokens as raw frames instead of SaslAuthenticate requests (sasl.go).
+// mechanism's tokens as raw frames instead of SaslAuthenticate requests (sasl.go). On a
+// connection that authenticated with SaslAuthenticate v1+, a v1 handshake starts a
+// re-authentication (KIP-368, sasl.go).
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,6 +38,10 @@ func (b *Broker) handleSaslHandshake(ctx context.Context, req *kmsg.SASLHandshak
 	if cs != nil && req.Version == 0 {
 		defer cs.signalSASLStep() // the reader waits to know whether raw tokens follow
 	}
+	if cs != nil && cs.listener != nil && cs.listener.spec.sasl() && cs.authenticated.Load() &&
+		cs.reauthOK && !cs.reauth && req.Version >= 1 {
+		return b.reauthHandshake(cs, req, resp, mechs), nil
+	}
 	if cs == nil || cs.listener == nil || !cs.listener.spec.sasl() || cs.authenticated.Load() || cs.mechanism != "" {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		if cs != nil {
@@ -51,4 +59,22 @@ func (b *Broker) handleSaslHandshake(ctx context.Context, req *kmsg.SASLHandshak
 	resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 	cs.closeAfter = true
 	return resp, nil
+}
+
+// reauthHandshake starts a re-authentication (KIP-368) on an authenticated connection. A
+// mechanism other than the session's is accepted here and fails the SaslAuthenticate that
+// follows (Kafka's REAUTH_BAD_MECHANISM); one not enabled at all closes the connection.
+func (b *Broker) reauthHandshake(cs *connState, req *kmsg.SASLHandshakeRequest, resp *kmsg.SASLHandshakeResponse, mechs []string) kmsg.Response {
+	want := strings.ToUpper(req.Mechanism)
+	if !slices.Contains(mechs, want) {
+		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		cs.closeAfter = true
+		return resp
+	}
+	cs.reauth = true
+	cs.reauthBadMech = ""
+	if want != cs.mechanism {
+		cs.reauthBadMech = fmt.Sprintf("SASL mechanism '%s' requested by client is not supported for re-authentication of mechanism '%s'", want, cs.mechanism)
+	}
+	return resp
 }

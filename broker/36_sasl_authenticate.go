@@ -4,14 +4,22 @@ package broker
 //
 // Carries the tokens of the mechanism chosen by SaslHandshake. PLAIN takes one round;
 // SCRAM-SHA-256/512 take two (client-first -> server-first, client-final ->
-// server-final). On success the connection's principal becomes User:<name> and every API
-// is served (subject to ACLs); SessionLifetimeMillis is 0 (no re-authentication,
-// connections.max.reauth.ms is not supported). On failure: SASL_AUTHENTICATION_FAILED,
-// a message naming only the mechanism, and the connection closes after the response.
-// Without a preceding handshake: ILLEGAL_SASL_STATE, connection closed.
+// server-final); OAUTHBEARER one (RFC 7628: a refused token is answered with the
+// {"status":"invalid_token"} challenge and fails when the client sends %x01). On success
+// the connection's principal becomes User:<name> and every API is served (subject to
+// ACLs); SessionLifetimeMillis (v1+) is the session's lifetime (sasl.go: the token's
+// remaining lifetime and connections.max.reauth.ms; 0 = no limit). On failure:
+// SASL_AUTHENTICATION_FAILED, a message naming only the mechanism, and the connection
+// closes after the response. Without a preceding handshake: ILLEGAL_SASL_STATE,
+// connection closed. A re-authentication (after a SaslHandshake on an authenticated
+// connection) must name the session's mechanism and yield the same principal, or it
+// fails the same way.
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,7 +36,7 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 	resp.SASLAuthBytes = []byte{}
 	cs := connStateFrom(ctx)
-	if cs == nil || cs.mechanism == "" || cs.authenticated.Load() {
+	if cs == nil || cs.mechanism == "" || (cs.authenticated.Load() && !cs.reauth) {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		resp.ErrorMessage = kmsg.StringPtr("SaslAuthenticate without a SaslHandshake")
 		if cs != nil {
@@ -40,40 +48,78 @@ func (b *Broker) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthe
 	if ri, ok := requestInfoFrom(ctx); ok {
 		remote = ri.ClientHost
 	}
-	fail := func() (kmsg.Response, error) {
+	fail := func(msg string, reason error) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		resp.ErrorMessage = kmsg.StringPtr(saslFailedMessage(cs.mechanism))
+		resp.ErrorMessage = kmsg.StringPtr(msg)
+		resp.SASLAuthBytes = []byte{}
 		cs.closeAfter = true
-		cs.scramConv = nil
-		b.secm.SASLResult(cs.mechanism, false)
-		b.logger.Info("sasl authentication failed", "remote", remote, "mechanism", cs.mechanism, "listener", cs.listener.spec.name)
+		cs.exchange = nil
+		if cs.reauth {
+			b.secm.SASLReauth(cs.mechanism, false)
+		} else {
+			b.secm.SASLResult(cs.mechanism, false)
+		}
+		attrs := []any{"remote", remote, "mechanism", cs.mechanism, "listener", cs.listener.spec.name, "reauthentication", cs.reauth}
+		if errors.Is(reason, security.ErrInvalidToken) || cs.reauth {
+			attrs = append(attrs, "reason", reason) // token refusals name claims, never the token
+		} else if reason != nil {
+			b.logger.Debug("sasl step failed", "err", reason) // SCRAM/PLAIN errors name no secret
+		}
+		b.logger.Info("sasl authentication failed", attrs...)
 		return resp, nil
 	}
-	switch cs.mechanism {
-	case security.MechPlain:
-		user, ok := security.AuthenticatePlain(b.scram, req.SASLAuthBytes)
-		if !ok {
-			return fail()
-		}
-		b.completeSASL(cs, user, remote)
-	default:
-		out, done, err := b.scramStep(cs, req.SASLAuthBytes)
-		if err != nil {
-			b.logger.Debug("scram step failed", "err", err) // xdg-go/scram errors name no secret
-			return fail()
-		}
-		resp.SASLAuthBytes = out
-		if done {
-			b.completeSASL(cs, cs.scramConv.User(), remote)
-			cs.scramConv = nil
-		}
+	if cs.reauthBadMech != "" {
+		return fail(cs.reauthBadMech, errors.New(cs.reauthBadMech))
 	}
+	if cs.exchange == nil {
+		cs.exchange = b.newSASLServer(ctx, cs.mechanism)
+	}
+	out, done, err := cs.exchange.Step(req.SASLAuthBytes)
+	if err != nil {
+		return fail(saslFailedMessage(cs.mechanism), err)
+	}
+	resp.SASLAuthBytes = out
+	if !done {
+		return resp, nil
+	}
+	principal := "User:" + cs.exchange.User()
+	if cs.reauth && principal != cs.principal {
+		msg := fmt.Sprintf("Cannot change principals during re-authentication from %s: %s", cs.principal, principal)
+		return fail(msg, errors.New(msg))
+	}
+	resp.SessionLifetimeMillis = b.completeSASL(cs, principal, req.Version, remote)
 	return resp, nil
 }
 
-func (b *Broker) completeSASL(cs *connState, user, remote string) {
-	cs.principal = "User:" + user
+// completeSASL ends a successful exchange: the connection's principal and session, and
+// the session lifetime to tell the client (ms; 0 = none).
+func (b *Broker) completeSASL(cs *connState, principal string, version int16, remote string) int64 {
+	now := time.Now()
+	maxReauth := b.cfg.ConnectionsMaxReauth
+	if cs.listener != nil {
+		maxReauth = cs.listener.maxReauth(cs.mechanism) // listener.name.<l>.[<mech>.]connections.max.reauth.ms
+	}
+	life, limited := sessionLifetime(now, cs.exchange.Expiry(), maxReauth)
+	reauth := cs.reauth
+	if !reauth {
+		cs.reauthOK = version >= 1 // v0 and raw tokens cannot re-authenticate
+	}
+	cs.sessionExpiry = time.Time{}
+	var lifeMs int64
+	if limited && cs.reauthOK {
+		cs.sessionExpiry = now.Add(life)
+		lifeMs = life.Milliseconds()
+	}
+	cs.principal = principal
+	cs.exchange = nil
+	cs.reauth = false
 	cs.authenticated.Store(true)
-	b.secm.SASLResult(cs.mechanism, true)
-	b.logger.Debug("sasl authenticated", "remote", remote, "mechanism", cs.mechanism, "principal", cs.principal)
+	if reauth {
+		b.secm.SASLReauth(cs.mechanism, true)
+	} else {
+		b.secm.SASLResult(cs.mechanism, true)
+	}
+	b.logger.Debug("sasl authenticated", "remote", remote, "mechanism", cs.mechanism, "principal", cs.principal,
+		"reauthentication", reauth, "session_lifetime_ms", lifeMs)
+	return lifeMs
 }

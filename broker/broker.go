@@ -42,8 +42,9 @@ type Broker struct {
 	listeners []*listener          // every listener (listeners.go)
 	authz     *security.Authorizer // nil: authorization disabled (authorizer.go)
 	aclStore  *security.ACLStore
-	scram     *security.SCRAMStore // SCRAM users (scram.go)
-	secm      *security.Metrics    // security metrics (secmetrics.go)
+	scram     *security.SCRAMStore     // SCRAM users (scram.go)
+	secm      *security.Metrics        // security metrics (secmetrics.go)
+	oauth     *security.OAuthValidator // nil: OAUTHBEARER not enabled (oauth.go)
 	clusterID string
 	// directoryID is meta.properties' directory.id; owner is this broker's claim on its
 	// bucket prefix (remoteident.go).
@@ -220,6 +221,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer b.wg.Done()
 		b.runCleaner(ctx) // cleaner.go
 		b.txns.Run(ctx)   // txns.go: completes prepared transactions, aborts timed-out ones
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.runOAuth(ctx) // oauth.go
 	}()
 	b.wg.Add(1)
 	go func() {

@@ -154,6 +154,7 @@ func (c *conn) readLoop() {
 			c.logReadError(err)
 			return
 		}
+		r.received = time.Now() // SASL session expiry is judged at arrival (sasl.go)
 		select {
 		case c.queue <- r:
 		case <-c.ctx.Done():

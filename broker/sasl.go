@@ -10,7 +10,17 @@ package broker
 // connection and frames are limited to sasl.server.max.receive.size. A failed
 // authentication answers SASL_AUTHENTICATION_FAILED with a message that names only the
 // mechanism (never the user or whether it exists) and then closes the connection, as
-// Kafka does.
+// Kafka does. OAUTHBEARER is security.OAuthBearerServer (oauth.go has its configuration).
+//
+// Re-authentication (KIP-368), every mechanism: a session lasts until the credential
+// expires (an OAUTHBEARER token's exp) or connections.max.reauth.ms, whichever is first.
+// A client that authenticated with SaslAuthenticate v1+ is told that lifetime
+// (session_lifetime_ms) and re-authenticates on the same connection with SaslHandshake v1
+// (the session's mechanism) and SaslAuthenticate, as the same principal; in between no
+// other request may be sent. Once the session has expired, any request other than that
+// handshake closes the connection, judged by when the request arrived (as Kafka's
+// SocketServer does). Clients that used SaslAuthenticate v0 or raw tokens cannot
+// re-authenticate and are given no lifetime: their sessions do not expire (Kafka's rule).
 //
 // PLAIN is checked against the user's SCRAM credential: the broker recomputes the salted
 // password from the given password with the stored salt and iteration count and compares
@@ -28,6 +38,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/strata-io/strata/security"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,10 +51,29 @@ type connState struct {
 	principal     string
 	authenticated atomic.Bool
 
-	mechanism  string // chosen by SaslHandshake
-	scramConv  *security.SCRAMServer
+	mechanism  string        // chosen by SaslHandshake; once authenticated, the session's
+	exchange   saslServer    // the exchange in progress (nil between exchanges)
 	closeAfter bool          // close the connection once the current response is written
 	saslStep   chan struct{} // SaslHandshake v0 / raw token handled (tells the reader)
+
+	// Re-authentication (KIP-368).
+	reauthOK      bool      // authenticated with SaslAuthenticate v1+: may re-authenticate
+	reauth        bool      // a re-authentication SaslHandshake was accepted; SaslAuthenticate follows
+	reauthBadMech string    // that handshake named another mechanism: the failure message
+	sessionExpiry time.Time // zero: the session does not expire
+}
+
+// saslServer is the server side of one SASL exchange (security.PlainServer,
+// security.SCRAMServer, security.OAuthBearerServer).
+type saslServer interface {
+	// Step handles the client's next token: the response token, and done once the
+	// exchange succeeded. An error fails the authentication; its text names no secret.
+	Step(token []byte) (resp []byte, done bool, err error)
+	// User is the authenticated user name once Step reported done.
+	User() string
+	// Expiry is when the credential stops being valid once Step reported done (an
+	// OAUTHBEARER token's exp); zero: it does not expire.
+	Expiry() time.Time
 }
 
 // newConnState returns the state of a connection accepted on l.
@@ -163,10 +193,47 @@ func saslFailedMessage(mech string) string {
 	return "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mech
 }
 
-// scramStep runs one SCRAM step; done reports the end of the exchange with success.
-func (b *Broker) scramStep(cs *connState, token []byte) (resp []byte, done bool, err error) {
-	if cs.scramConv == nil {
-		cs.scramConv = security.NewSCRAMServer(b.scram, cs.mechanism)
+// newSASLServer starts an exchange of mechanism mech.
+func (b *Broker) newSASLServer(ctx context.Context, mech string) saslServer {
+	switch mech {
+	case security.MechPlain:
+		return security.NewPlainServer(b.scram)
+	case security.MechOAuthBearer:
+		return security.NewOAuthBearerServer(ctx, b.oauth)
+	default:
+		return security.NewSCRAMServer(b.scram, mech)
 	}
-	return cs.scramConv.Step(token)
+}
+
+// errSessionExpired closes a connection whose SASL session expired (KIP-368).
+var errSessionExpired = fmt.Errorf("%w: SASL session expired without re-authentication", errProtocol)
+
+// checkSession runs before every request of an authenticated SASL connection: during a
+// re-authentication only SaslAuthenticate may follow the handshake, and once the session
+// has expired only a SaslHandshake starting a re-authentication is served (Kafka's
+// SocketServer closes the connection otherwise).
+func (cs *connState) checkSession(key int16, now time.Time) error {
+	if cs.reauth && key != int16(kmsg.SASLAuthenticate) {
+		return fmt.Errorf("%w: %s during SASL re-authentication", errProtocol, kmsg.NameForKey(key))
+	}
+	if cs.sessionExpiry.IsZero() || now.Before(cs.sessionExpiry) || cs.reauth || key == int16(kmsg.SASLHandshake) {
+		return nil
+	}
+	return errSessionExpired
+}
+
+// sessionLifetime is how long a session authenticated at now lasts (Kafka's
+// SaslServerAuthenticator): the credential's remaining lifetime, capped by
+// connections.max.reauth.ms when that is set; ok is false when neither limits it.
+func sessionLifetime(now, credExpiry time.Time, maxReauth time.Duration) (life time.Duration, ok bool) {
+	switch {
+	case credExpiry.IsZero() && maxReauth <= 0:
+		return 0, false
+	case credExpiry.IsZero():
+		return maxReauth, true
+	case maxReauth <= 0:
+		return max(0, credExpiry.Sub(now)), true
+	default:
+		return max(0, min(credExpiry.Sub(now), maxReauth)), true
+	}
 }

@@ -19,7 +19,8 @@ package broker
 //   listener.name.mtls.ssl.client.auth=required      (per listener, as Kafka's listener.name.<l>.<key>)
 //
 // Per-listener overrides are accepted for ssl.client.auth, sasl.enabled.mechanisms,
-// ssl.enabled.protocols, ssl.keystore.*, ssl.truststore.* and ssl.principal.mapping.rules;
+// ssl.enabled.protocols, ssl.keystore.*, ssl.truststore.*, ssl.principal.mapping.rules and
+// connections.max.reauth.ms (also per mechanism: listener.name.<l>.<mech>.connections.max.reauth.ms);
 // each TLS listener has its own provider (and reload) for its material.
 // Key files named by location are re-read when their modification time changes (checked at
 // most once a second, on a new TLS handshake), so certificates rotate without a restart.
@@ -60,6 +61,9 @@ type SecurityConfig struct {
 	SuperUsers                  string // super.users; default ""
 	AllowEveryoneIfNoACLFound   bool   // allow.everyone.if.no.acl.found; default false
 
+	// OAUTHBEARER and re-authentication (oauth.go).
+	OAuthConfig
+
 	// ListenerOverrides holds listener.name.<listener>.<key> values: listener name (upper
 	// case) -> key -> value, for the keys in listenerOverridable.
 	ListenerOverrides map[string]map[string]string
@@ -71,6 +75,7 @@ var listenerOverridable = map[string]bool{
 	"ssl.client.auth": true, "sasl.enabled.mechanisms": true, "ssl.enabled.protocols": true,
 	"ssl.keystore.location": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
 	"ssl.truststore.location": true, "ssl.truststore.certificates": true, "ssl.principal.mapping.rules": true,
+	"connections.max.reauth.ms": true, // also as <mechanism>.connections.max.reauth.ms (oauth.go)
 }
 
 // setListenerOverride records a listener.name.<listener>.<key> value; ok is false when key
@@ -81,7 +86,9 @@ func (c *Config) setListenerOverride(key, value string) (ok bool, err error) {
 		return false, nil
 	}
 	name, k, found := strings.Cut(rest, ".")
-	if !found || name == "" || !listenerOverridable[k] {
+	if found && isMechReauthKey(k) { // listener.name.<l>.<mechanism>.connections.max.reauth.ms (oauth.go)
+		k = strings.ToLower(k)
+	} else if !found || name == "" || !listenerOverridable[k] {
 		return true, fmt.Errorf("broker config: %q: per-listener overrides are supported for %s", key, overridableList())
 	}
 	if c.ListenerOverrides == nil {
@@ -148,7 +155,7 @@ var securityKeys = []brokerKey{
 	strKey("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", "TLS versions accepted (TLSv1.2, TLSv1.3).", func(c *Config) *string { return &c.SSLEnabledProtocols }),
 	strKey("ssl.principal.mapping.rules", "DEFAULT", "Rules mapping a certificate subject (RFC 2253 DN) to a user name: RULE:pattern/replacement/[LU], ..., DEFAULT.",
 		func(c *Config) *string { return &c.SSLPrincipalMappingRules }),
-	strKey("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", "SASL mechanisms offered on SASL listeners.",
+	strKey("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", "SASL mechanisms offered on SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (needs sasl.oauthbearer.jwks.endpoint.url).",
 		func(c *Config) *string { return &c.SASLEnabledMechanisms }),
 	i32Key("sasl.server.max.receive.size", "524288", "Largest request accepted before authentication completes.",
 		func(c *Config) *int32 { return &c.SASLServerMaxReceiveSize }),
@@ -161,6 +168,7 @@ var securityKeys = []brokerKey{
 
 func init() {
 	brokerKeys = append(brokerKeys, securityKeys...)
+	brokerKeys = append(brokerKeys, oauthKeys...) // oauth.go
 }
 
 // Security protocols of a listener.
@@ -204,9 +212,9 @@ func (c *Config) saslMechanisms() ([]string, error) {
 			continue
 		}
 		switch m {
-		case security.MechPlain, security.MechSCRAM256, security.MechSCRAM512:
+		case security.MechPlain, security.MechSCRAM256, security.MechSCRAM512, security.MechOAuthBearer:
 		default:
-			return nil, fmt.Errorf("unsupported mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+			return nil, fmt.Errorf("unsupported mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", m)
 		}
 		out = append(out, m)
 	}
@@ -272,6 +280,7 @@ func (c *Config) validateSecurity(bad func(key, format string, args ...any)) {
 		bad("sasl.server.max.receive.size", "must be >= %d, got %d", minRequestSize, c.SASLServerMaxReceiveSize)
 	}
 	_ = mechs
+	c.validateOAuth(bad) // oauth.go
 	known := map[string]bool{}
 	for _, s := range specs {
 		known[s.name] = true
@@ -313,6 +322,7 @@ func (c *Config) validateListenerKeys(name string, bad func(key, format string, 
 	if _, err := c.saslMechanisms(); err != nil {
 		bad(prefix+"sasl.enabled.mechanisms", "%v", err)
 	}
+	c.validateMechReauth(name, bad) // oauth.go
 }
 
 // openSecurity loads the SCRAM users and, when an authorizer is configured, the ACLs.
@@ -334,6 +344,9 @@ func (b *Broker) openSecurity() error {
 		return err
 	}
 	b.scram = s
+	if err := b.openOAuth(); err != nil { // oauth.go
+		return err
+	}
 	if !b.cfg.authorizerEnabled() {
 		return nil
 	}

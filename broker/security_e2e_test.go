@@ -175,7 +175,6 @@ func (s *secBroker) addr(name string) string { return s.b.ListenerAddr(name).Str
 // listeners, mTLS requested, ACLs on and User:CN=admin,O=Acme as super user.
 func startSecureBroker(t *testing.T, p *testPKI, dir string, extra map[string]string) *secBroker {
 	t.Helper()
-	logs := &syncBuffer{}
 	props := map[string]string{
 		"listeners":                        "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
 		"log.dirs":                         dir,
@@ -188,6 +187,19 @@ func startSecureBroker(t *testing.T, p *testPKI, dir string, extra map[string]st
 	}
 	for k, v := range extra {
 		props[k] = v
+	}
+	return startSecureBrokerProps(t, props)
+}
+
+// startSecureBrokerProps runs a broker with exactly props, logging at debug into the
+// returned logs and counting on its own registry.
+func startSecureBrokerProps(t *testing.T, props map[string]string) *secBroker {
+	t.Helper()
+	logs := &syncBuffer{}
+	dir := props["log.dirs"]
+	if dir == "" {
+		dir = t.TempDir()
+		props["log.dirs"] = dir
 	}
 	cfg, err := ParseConfig(props)
 	if err != nil {

@@ -58,6 +58,7 @@ type request struct {
 	req           kmsg.Request // nil for an ApiVersions request with an unsupported version
 	size          int64        // frame bytes, counted against queueBudget
 	rawSASL       bool         // a raw SASL token after SaslHandshake v0 (sasl.go)
+	received      time.Time    // when the whole frame was read (zero: in-process request)
 }
 
 // requestInfo travels in the handler's context.
@@ -224,6 +225,20 @@ func (c *conn) dispatch(ctx context.Context, r *request, d *produceDeferral) (km
 	}
 	if c.sec != nil && !c.sec.authenticated.Load() && !preAuthAllowed(r.key) {
 		return nil, fmt.Errorf("%w: %s before SASL authentication", errProtocol, kmsg.NameForKey(r.key)) // sasl.go
+	}
+	if c.sec != nil && c.sec.authenticated.Load() {
+		// A session is judged at the time the request arrived, as Kafka's SocketServer does,
+		// so a request sent in time but queued behind slow ones is still served.
+		at := r.received
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if err := c.sec.checkSession(r.key, at); err != nil { // re-authentication (sasl.go)
+			if errors.Is(err, errSessionExpired) {
+				b.secm.SessionExpired()
+			}
+			return nil, err
+		}
 	}
 	hctx, qc := c.beforeQuota(hctx, r) // quota_conn.go
 	start := time.Now()

@@ -1,11 +1,13 @@
 // Package security holds Strata's authentication and authorization, apart from the Kafka
 // protocol that carries them: the SCRAM credential store and server (RFC 5802, KIP-554),
-// SASL/PLAIN checked against those credentials, the TLS material of SSL listeners with
+// SASL/PLAIN checked against those credentials, SASL/OAUTHBEARER with JWT validation
+// against a JSON Web Key Set (oauth.go, oauthsasl.go; KIP-255, KIP-768), the TLS material of SSL listeners with
 // reload and principal mapping, the ACL authorizer (Kafka's StandardAuthorizer rules) and
 // its persistent store, and the security metrics.
 //
 // The broker calls it through a few types: SCRAMStore (Lookup, VerifyPassword, Alter,
-// Describe), NewSCRAMServer + SCRAMServer.Step for one SCRAM exchange, AuthenticatePlain,
+// Describe), NewSCRAMServer / NewPlainServer / NewOAuthBearerServer for one exchange (each
+// with Step, User and Expiry), OAuthValidator (Validate, Run), AuthenticatePlain,
 // TLSProvider (Config, PrincipalFor), Authorizer (Authorize, AuthorizeAny, ACLs) with
 // ACLStore (Create, Delete), and Metrics. Which API needs which operation, per-connection
 // state and the SASL frames stay in the broker (authorizer.go, sasl.go).

