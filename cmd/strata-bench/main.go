@@ -48,11 +48,24 @@ type options struct {
 	chunkMiB       int64 // the broker's remote.log.chunk.bytes, in MiB (the cache of those replays holds 2 per partition)
 	idleDur        time.Duration
 
-	historySegments     int     // sealed segments of the long history
-	historySmall        int     // ... and of the short one it is compared with
+	historySizes        []int   // sealed segments of each history (the first and last are compared)
+	historySegments     int     // sealed segments of the long history (the last of historySizes)
+	historySmall        int     // ... and of the short one it is compared with (the first)
 	historyMiB          float64 // produced after start-up on each history
 	historyStarts       int     // measured start-ups of each history per round
 	historySegmentBytes int64   // segment.bytes of the history topic (the uploads measured)
+}
+
+// historyList is the sizes of the histories of the history phase (-history-sizes, or the
+// short and the long one when only those are set).
+func (o options) historyList() []int {
+	if len(o.historySizes) > 0 {
+		return o.historySizes
+	}
+	if o.historySegments <= 0 {
+		return nil
+	}
+	return []int{o.historySmall, o.historySegments}
 }
 
 // phase reports whether the named group of phases runs (-phases).
@@ -83,8 +96,7 @@ func main() {
 	fs.BoolVar(&o.skipKfake, "skip-kfake", false, "skip the kfake peer")
 	fs.IntVar(&o.idlePartitions, "idle-partitions", 5000, "partitions of the idle-CPU phase (0: skip)")
 	fs.DurationVar(&o.idleDur, "idle-duration", 10*time.Second, "how long the idle CPU is measured")
-	fs.IntVar(&o.historySegments, "history-segments", 100000, "sealed segments (half local, all in the manifest) of the history phase's long history")
-	fs.IntVar(&o.historySmall, "history-small", 100, "sealed segments of the history phase's short history")
+	histSizes := fs.String("history-sizes", "100,10000,100000", "sealed segments (half local, all in the manifest) of each history of the history phase; the first and the last are compared (empty: no history phase)")
 	fs.Float64Var(&o.historyMiB, "history-mib", 32, "MiB produced (acks=-1) and then uploaded on each history")
 	fs.IntVar(&o.historyStarts, "history-starts", 5, "measured start-ups of each history per round, alternating between the two")
 	fs.Int64Var(&o.historySegmentBytes, "history-segment-bytes", 4<<20, "segment.bytes of the history topic")
@@ -115,6 +127,13 @@ func main() {
 	if o.rssPartitions, err = parseInts(*rssParts); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if o.historySizes, err = parseInts(*histSizes); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if n := len(o.historySizes); n > 0 {
+		o.historySmall, o.historySegments = o.historySizes[0], o.historySizes[n-1]
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()

@@ -36,7 +36,7 @@ func TestSmoke(t *testing.T) {
 		diskMiB: 4, tcpMiB: 16, s3Sizes: []int64{1 << 20},
 		out: t.TempDir(), natsBin: filepath.Join(root, "bin", "nats-server"),
 		segmentBytes: 1 << 20, idlePartitions: 20, idleDur: 300 * time.Millisecond,
-		historySegments: 300, historySmall: 10, historyMiB: 2, historySegmentBytes: 256 << 10,
+		historySizes: []int{10, 300}, historySegments: 300, historySmall: 10, historyMiB: 2, historySegmentBytes: 256 << 10,
 		coldPartitions: []int{2}, rssPartitions: []int{3},
 	}
 	var out bytes.Buffer
@@ -55,6 +55,9 @@ func TestSmoke(t *testing.T) {
 		`"metric":"idle CPU with 20 partitions"`,
 		`"target":"strata","metric":"history 300 segments: upload wall time per segment"`,
 		"| history 300/10 segments: start-up to first acks=-1 produce |",
+		`"target":"strata","metric":"history 300 segments: ListOffsets by timestamp into old data"`,
+		`"target":"strata","metric":"history 300 segments: seek into old data: first record"`,
+		`"target":"strata","metric":"history 300 segments: hash chain check of all entries (in-process)"`,
 		"| target | ratio | wanted | met |",
 	} {
 		if !strings.Contains(out.String(), want) {

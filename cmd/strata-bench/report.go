@@ -105,6 +105,9 @@ func (r *report) table(w io.Writer, o options) {
 		lower bool
 	}{
 		{"start-up to first acks=-1 produce", true},
+		{"start-up to remote tier attached (earliest offset listed)", true},
+		{"ListOffsets by timestamp into old data", true},
+		{"seek into old data: first record", true},
 		{"produce 1p acks=-1", false},
 		{"upload wall time per segment", true},
 		{"upload throughput", false},
