@@ -245,7 +245,16 @@ func (b *bench) historyOne(ctx context.Context, round int, h *history, start sta
 	// Reported, not a target: the remote tier is attached in the background after start-up
 	// (until then the offsets below the local start are answered retriably). Produce and
 	// upload are measured once it is, as the steady state they stand for.
-	if _, err := waitTierAttached(ctx, child.Addr, historyTopic, 120*time.Second); err != nil {
+	// The attach (manifest load from the local chunk copies, hash chain check) is profiled:
+	// it is the part of start-up that grows with the history.
+	if err := child.StartProfile(fmt.Sprintf("r%d-history-%d-attach", round, n)); err != nil {
+		return err
+	}
+	_, err = waitTierAttached(ctx, child.Addr, historyTopic, 120*time.Second)
+	if perr := child.StopProfile(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		return err
 	}
 	b.rep.add(round, "strata", historyMetric(n, "start-up to remote tier attached (earliest offset listed)"), "ms", ms(time.Since(t0)))

@@ -39,6 +39,13 @@ func TestSmoke(t *testing.T) {
 		historySizes: []int{10, 300}, historySegments: 300, historySmall: 10, historyMiB: 2, historySegmentBytes: 256 << 10,
 		coldPartitions: []int{2}, rssPartitions: []int{3},
 	}
+	// Apache Kafka (kafkapeer.go) when make jvm-tools has run (make test runs it first).
+	kafka := kafkaTools(filepath.Join(root, "test", "java")) == nil
+	if kafka {
+		o.kafkaJavaDir, o.kafkaHeap = filepath.Join(root, "test", "java"), "-Xmx512M -Xms512M"
+	} else {
+		t.Log("no Kafka jars or java: the Apache Kafka peer is not smoke-tested")
+	}
 	var out bytes.Buffer
 	if err := run(t.Context(), o, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -62,6 +69,21 @@ func TestSmoke(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %s", want)
+		}
+	}
+	if kafka {
+		for _, want := range []string{
+			`"target":"kafka","metric":"produce 8p acks=-1"`,
+			`"target":"kafka","metric":"hot consume 8p: MB per broker CPU-second"`,
+			`"target":"kafka","metric":"idle RSS after start"`,
+			`"target":"kafka","metric":"kafka-producer-perf-test 8p acks=all"`,
+			`"target":"strata","metric":"kafka-consumer-perf-test 8p"`,
+			`"target":"strata","metric":"produce-8p-acks-1: broker RSS peak (VmHWM)"`,
+			"| durable produce 8p (acks=-1) vs Apache Kafka |",
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %s", want)
+			}
 		}
 	}
 	profs, _ := filepath.Glob(filepath.Join(o.out, "pprof", "r1-*.cpu.pprof"))
