@@ -64,7 +64,8 @@ func createTopic(ctx context.Context, addr, topic string, partitions int32, conf
 	return waitTopicReady(ctx, adm, topic, partitions)
 }
 
-// waitTopicReady waits until Metadata lists every partition of topic with a leader. Apache
+// waitTopicReady waits until Metadata lists every partition of topic with a leader that
+// answers ListOffsets for it. Apache
 // Kafka answers CreateTopics before its partitions have leaders on the broker; a producer
 // started then backs off for seconds inside the timed phase (32 MiB at 8 partitions
 // measured 6.6 MB/s instead of 120).
@@ -80,8 +81,14 @@ func waitTopicReady(ctx context.Context, adm *kadm.Client, topic string, partiti
 						ready = false
 					}
 				}
+				// Kafka's metadata can name a leader before that broker serves the
+				// partition (NOT_LEADER_OR_FOLLOWER, and franz-go waits for its 5 s
+				// metadata minimum age): ListOffsets is answered by the leader itself.
 				if ready {
-					return nil
+					ends, err := adm.ListEndOffsets(ctx, topic)
+					if err == nil && ends.Error() == nil && int32(len(ends[topic])) == partitions {
+						return nil
+					}
 				}
 			}
 		}
