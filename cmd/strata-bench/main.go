@@ -1,7 +1,7 @@
 // Command strata-bench is the side-by-side benchmark behind `make bench` (issue 7): in ONE run
 // it measures the limits of this machine (fdatasync'd sequential disk writes, loopback TCP, raw
 // MinIO GET/PUT), the peers (franz-go's in-memory kfake in-process, NATS JetStream on file
-// storage) and Strata (a child broker process tiering to a MinIO it starts), interleaving
+// storage, Apache Kafka from test/java's jars: kafkapeer.go) and Strata (a child broker process tiering to a MinIO it starts), interleaving
 // rounds so that machine drift hits everyone alike. It prints one JSON line per measurement and
 // a Markdown table of medians and ratios, and saves the broker's CPU and allocation profiles
 // of every Strata phase.
