@@ -125,12 +125,14 @@ fuzz:
 shell-test: kcat bin/minio
 	$(GO) test -count=1 -v -run 'TestQuickstart|TestReadmeTiering' ./test/shell/
 
-# Side by side in one run (issue 7): machine limits, kfake, NATS JetStream and Strata (a child
-# broker tiering to a local MinIO). Table and JSON lines on stdout and in test/artifacts/bench/,
-# broker CPU/alloc profiles of every phase in test/artifacts/bench/pprof/.
+# Side by side in one run (issues 7, 21): machine limits, kfake, NATS JetStream, Apache Kafka
+# (its jars from jvm-tools, a KRaft node with -Xmx1G -Xms1G; Kafka's perf tools run against it
+# and Strata) and Strata (a child broker tiering to a local MinIO). Table and JSON lines on
+# stdout and in test/artifacts/bench/, broker CPU/alloc profiles of every phase in
+# test/artifacts/bench/pprof/.
 NATS_MODULE      := github.com/nats-io/nats-server/v2@v2.15.2
 STRATA_BENCH_FLAGS ?=
-bench: bin/minio bin/nats-server
+bench: bin/minio bin/nats-server jvm-tools
 	$(GO) build -o bin/strata-bench ./cmd/strata-bench
 	./bin/strata-bench $(STRATA_BENCH_FLAGS)
 

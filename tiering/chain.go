@@ -101,7 +101,10 @@ func (c *canon) ref(r *ObjectRef) {
 // entryBody is the SHA-256 of e's canonical encoding: every field of the entry except its
 // chain fields and the deletions it carries (those are links of their own).
 func entryBody(topicID string, partition int32, e *SegmentEntry) [32]byte {
-	var c canon
+	// Sized for a typical entry (three object keys and SHA-256s: ~500 bytes), so that the
+	// check of a long history at load does not grow a buffer per entry.
+	var buf [768]byte
+	c := canon{b: buf[:0]}
 	c.s("strata.segment.v1")
 	c.s(topicID)
 	c.i(int64(partition))
@@ -149,13 +152,14 @@ func deletionBody(topicID string, partition int32, d *DeletionRecord) [32]byte {
 // linkHash is link(seq) over prev (hex, "" = none) and body. A prev that is not 64 hex
 // digits hashes as given, so it can never match a well-formed chain.
 func linkHash(seq int64, prev string, body [32]byte) string {
-	var c canon
+	var buf [128]byte
+	c := canon{b: buf[:0]}
 	c.b = append(c.b, "strata.link.v1"...)
 	c.i(seq)
 	if prev == "" {
 		c.b = append(c.b, make([]byte, sha256.Size)...)
-	} else if p, err := hex.DecodeString(prev); err == nil && len(p) == sha256.Size {
-		c.b = append(c.b, p...)
+	} else if p, err := hex.AppendDecode(c.b, []byte(prev)); err == nil && len(p)-len(c.b) == sha256.Size {
+		c.b = p
 	} else {
 		c.s(prev)
 	}
@@ -195,7 +199,7 @@ func (l *Link) describe() string {
 // the head's pending deletions. Entries without a chain (written before it existed) are
 // left out; see checkChain for when that is allowed.
 func ChainLinks(topicID string, partition int32, entries []SegmentEntry, pending []DeletionRecord) []Link {
-	var out []Link
+	out := make([]Link, 0, len(entries)+len(pending))
 	addDel := func(d *DeletionRecord) {
 		body := deletionBody(topicID, partition, d)
 		out = append(out, Link{Seq: d.Seq, Prev: d.Prev, Hash: linkHash(d.Seq, d.Prev, body), Body: body, Deletion: d})

@@ -25,6 +25,10 @@ type bench struct {
 	natsBin string
 	scratch string // broker data dirs, disk-limit file, NATS store: all on one filesystem
 	pool    *valuePool
+
+	kafkaPeer *kafkaPeer // Apache Kafka (kafkapeer.go); nil: skipped
+	kafkaJava string     // test/java, when its Kafka jars and java are there ("": no perf tools)
+	lastCPU   float64    // broker CPU seconds of the last phase measured (measured)
 }
 
 func newBench(ctx context.Context, o options, rep *report) (*bench, error) {
@@ -54,11 +58,27 @@ func newBench(ctx context.Context, o options, rep *report) (*bench, error) {
 			}
 		}
 	}
+	if o.kafkaJavaDir != "" {
+		if err := kafkaTools(o.kafkaJavaDir); err != nil {
+			fmt.Fprintf(os.Stderr, "strata-bench: %v; skipping the Apache Kafka peer and its perf tools\n", err)
+		} else {
+			b.kafkaJava = o.kafkaJavaDir
+			t0 := time.Now()
+			if b.kafkaPeer, err = startKafkaPeer(ctx, o.kafkaJavaDir, b.scratch, o.kafkaHeap); err != nil {
+				b.Close()
+				return nil, err
+			}
+			rep.add(1, "kafka", "start-up (process start to Metadata answered)", "ms", ms(time.Since(t0)))
+		}
+	}
 	b.pool = newValuePool(b.records(o.mib), o.recordSize)
 	return b, nil
 }
 
 func (b *bench) Close() {
+	if b.kafkaPeer != nil {
+		b.kafkaPeer.Stop()
+	}
 	if b.natsSrv != nil {
 		b.natsSrv.Stop()
 	}
@@ -145,6 +165,7 @@ func (b *bench) producePhases(ctx context.Context, round int, target, addr strin
 			return err
 		}
 		b.rep.add(round, target, name, "MB/s", res.mbps())
+		b.addPerCPU(round, target, name, res)
 	}
 	defer func() {
 		for _, c := range []struct{ parts, acks int }{{1, -1}, {1, 1}, {8, -1}, {8, 1}} {
@@ -165,6 +186,7 @@ func (b *bench) producePhases(ctx context.Context, round int, target, addr strin
 			return err
 		}
 		b.rep.add(round, target, fmt.Sprintf("hot consume %dp", parts), "MB/s", res.mbps())
+		b.addPerCPU(round, target, fmt.Sprintf("hot consume %dp", parts), res)
 	}
 	if b.o.phase("group") {
 		topic := fmt.Sprintf("produce-8p-acks-1-r%d", round)
@@ -206,15 +228,30 @@ func (b *bench) latencyPhase(ctx context.Context, round int, target, addr string
 	return nil
 }
 
+// addPerCPU reports the MB a phase moved per CPU-second of the broker (b.lastCPU, set by
+// measured around the phase).
+func (b *bench) addPerCPU(round int, target, name string, res produceResult) {
+	if b.lastCPU > 0 {
+		b.rep.add(round, target, name+": MB per broker CPU-second", "MB/s/core", float64(res.bytes)/1e6/b.lastCPU)
+	}
+	b.lastCPU = 0
+}
+
+// kfake runs in this process: its "broker CPU" and peak RSS are this process's, the
+// franz-go clients of the workload included.
 func (b *bench) kfake(ctx context.Context, round int) error {
-	noProf := func(_ string, f func() error) error { return f() }
-	return b.kafkaPhases(ctx, round, "kfake", b.fake.ListenAddrs()[0], noProf)
+	return b.kafkaPhases(ctx, round, "kfake", b.fake.ListenAddrs()[0], b.measured(round, "kfake", os.Getpid, nil))
 }
 
 func (b *bench) nats(ctx context.Context, round int) error {
 	n := b.records(b.o.mib)
+	prof := b.measured(round, "nats", func() int { return b.natsSrv.cmd.Process.Pid }, nil)
 	if b.o.phase("produce") {
-		prod, cons, err := natsProduceConsume(ctx, b.natsSrv.url, fmt.Sprintf("bench-r%d", round), n, b.pool)
+		var prod, cons produceResult
+		err := prof("produce-consume-1p", func() (err error) {
+			prod, cons, err = natsProduceConsume(ctx, b.natsSrv.url, fmt.Sprintf("bench-r%d", round), n, b.pool)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("nats: %w", err)
 		}
@@ -224,7 +261,11 @@ func (b *bench) nats(ctx context.Context, round int) error {
 	if !b.o.phase("latency") {
 		return nil
 	}
-	lat, err := natsLatency(ctx, b.natsSrv.url, fmt.Sprintf("lat-r%d", round), b.o.latencyRate, b.o.latencyDur, b.o.recordSize)
+	var lat latencyResult
+	err := prof("latency", func() (err error) {
+		lat, err = natsLatency(ctx, b.natsSrv.url, fmt.Sprintf("lat-r%d", round), b.o.latencyRate, b.o.latencyDur, b.o.recordSize)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("nats latency: %w", err)
 	}
@@ -287,7 +328,10 @@ func (b *bench) strata(ctx context.Context, round int) error {
 		return err
 	}
 	defer func() { child.Stop() }()
-	prof := func(phase string, f func() error) error {
+	if st, err := child.Stats(); err == nil {
+		b.rep.add(round, "strata", "idle RSS after start", "MiB", float64(st.VMRSSKiB)/1024)
+	}
+	profileOnly := func(phase string, f func() error) error {
 		name := fmt.Sprintf("r%d-%s", round, phase)
 		if err := child.StartProfile(name); err != nil {
 			return err
@@ -307,7 +351,11 @@ func (b *bench) strata(ctx context.Context, round int) error {
 		}
 		return ferr
 	}
+	prof := b.measured(round, "strata", func() int { return child.Pid() }, profileOnly)
 	if err := b.kafkaPhases(ctx, round, "strata", child.Addr, prof); err != nil {
+		return err
+	}
+	if err := b.perfTests(ctx, round, "strata", child.Addr, prof); err != nil {
 		return err
 	}
 	if os.Getenv("STRATA_BENCH_DUMP_METRICS") != "" {

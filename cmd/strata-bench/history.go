@@ -52,19 +52,21 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/segment/segmenttest"
 	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/tiering/s3store"
 )
 
 const historyTopic = "history"
@@ -74,9 +76,9 @@ type startFunc func(dataDir, bucket string, extra map[string]string) (*brokerChi
 // historyPhase builds both histories, measures their start-ups alternately, then runs the
 // other measurements on each, small first in odd rounds and large first in even ones.
 func (b *bench) historyPhase(ctx context.Context, round int, start startFunc) error {
-	sizes := []int{b.o.historySmall, b.o.historySegments}
+	sizes := slices.Clone(b.o.historyList())
 	if round%2 == 0 {
-		sizes[0], sizes[1] = sizes[1], sizes[0]
+		slices.Reverse(sizes)
 	}
 	hs := make([]*history, len(sizes))
 	defer func() {
@@ -123,6 +125,9 @@ type history struct {
 	bucket  string
 	prefix  string
 	partDir string
+	ts0     int64   // timestamp (ms) of the record at offset 0; the one at offset o has ts0+o
+	lookups []int64 // offsets (remote only) the ListOffsets-by-timestamp measurements look up
+	seeks   []int64 // offsets (remote only) the seek measurements start consuming at
 }
 
 var historyProps = map[string]string{"log.retention.check.interval.ms": "300000"}
@@ -171,14 +176,18 @@ func (b *bench) historyBuild(ctx context.Context, round, n int, start startFunc)
 	if err != nil {
 		return h, err
 	}
-	if err := writeLocalHistory(partDir, tmpl, int64(remoteOnly), int64(n)); err != nil {
+	// Every segment has its own timestamp (one ms apart, in the past), so that a lookup by
+	// timestamp has exactly one answer.
+	h.ts0 = time.Now().Add(-time.Hour).UnixMilli() - int64(n)
+	if err := writeLocalHistory(partDir, tmpl, int64(remoteOnly), int64(n), h.ts0); err != nil {
 		return h, err
 	}
 	prefix := tiering.PartitionPrefix("", historyTopic, id, 0)
-	if err := writeHistoryManifest(ctx, b.minio.Client, bucket, prefix, id, tmpl, n); err != nil {
+	h.prefix, h.partDir = prefix, partDir
+	h.lookups, h.seeks = historyTargets(n)
+	if err := b.writeHistoryRemote(ctx, round, h, id, tmpl); err != nil {
 		return h, err
 	}
-	h.prefix, h.partDir = prefix, partDir
 	syscall.Sync()
 	fmt.Fprintf(os.Stderr, "strata-bench: history of %d segments built in %.1fs\n", n, time.Since(buildStart).Seconds())
 
@@ -236,10 +245,24 @@ func (b *bench) historyOne(ctx context.Context, round int, h *history, start sta
 	// Reported, not a target: the remote tier is attached in the background after start-up
 	// (until then the offsets below the local start are answered retriably). Produce and
 	// upload are measured once it is, as the steady state they stand for.
-	if _, err := waitTierAttached(ctx, child.Addr, historyTopic, 120*time.Second); err != nil {
+	// The attach (manifest load from the local chunk copies, hash chain check) is profiled:
+	// it is the part of start-up that grows with the history.
+	if err := child.StartProfile(fmt.Sprintf("r%d-history-%d-attach", round, n)); err != nil {
+		return err
+	}
+	_, err = waitTierAttached(ctx, child.Addr, historyTopic, 120*time.Second)
+	if perr := child.StopProfile(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		return err
 	}
 	b.rep.add(round, "strata", historyMetric(n, "start-up to remote tier attached (earliest offset listed)"), "ms", ms(time.Since(t0)))
+
+	// Reads into old data (remote only): ListOffsets by timestamp and a new consumer's seek.
+	if err := b.historyReads(ctx, round, h, child.Addr); err != nil {
+		return err
+	}
 
 	// 4) Produce throughput, uploads still off.
 	nrec := b.records(b.o.historyMiB)
@@ -358,10 +381,47 @@ func templateSegment(scratch string) (template, error) {
 	return t, nil
 }
 
+// historyTargets picks the offsets the lookups and seeks of a history of n segments go
+// to: spread over its oldest half, which exists only in the bucket.
+func historyTargets(n int) (lookups, seeks []int64) {
+	const k = 4
+	for i := range 2 * k {
+		o := int64((i + 1) * n / (2 * (2*k + 1)))
+		if i%2 == 0 {
+			lookups = append(lookups, o)
+		} else {
+			seeks = append(seeks, o)
+		}
+	}
+	return lookups, seeks
+}
+
+// segmentAt is the template's .log with the batch moved to offset base and timestamp ts:
+// base offset rewritten (outside the CRC), first and max timestamp rewritten and the
+// CRC-32C (attributes to the end) recomputed. The batch's one record has timestamp delta 0.
+func (t template) segmentAt(base, ts int64) []byte {
+	b := bytes.Clone(t.log)
+	binary.BigEndian.PutUint64(b[0:8], uint64(base))
+	binary.BigEndian.PutUint64(b[27:35], uint64(ts))
+	binary.BigEndian.PutUint64(b[35:43], uint64(ts))
+	binary.BigEndian.PutUint32(b[17:21], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+// timeIndexAt is the template's local time index with its entries' timestamps set to ts
+// (entries: 8-byte timestamp, 4-byte relative offset).
+func (t template) timeIndexAt(ts int64) []byte {
+	b := bytes.Clone(t.timeIndex)
+	for i := 0; i+12 <= len(b); i += 12 {
+		binary.BigEndian.PutUint64(b[i:i+8], uint64(ts))
+	}
+	return b
+}
+
 // writeLocalHistory replaces the partition's (empty) segments by sealed one-batch segments
-// with base offsets [from, to) and an empty active segment at to. The files are not fsynced
-// one by one; the caller syncs the filesystem once.
-func writeLocalHistory(partDir string, t template, from, to int64) error {
+// with base offsets [from, to) (timestamp ts0+base) and an empty active segment at to. The
+// files are not fsynced one by one; the caller syncs the filesystem once.
+func writeLocalHistory(partDir string, t template, from, to, ts0 int64) error {
 	entries, err := os.ReadDir(partDir)
 	if err != nil {
 		return err
@@ -374,13 +434,11 @@ func writeLocalHistory(partDir string, t template, from, to int64) error {
 			}
 		}
 	}
-	logb := bytes.Clone(t.log)
 	for base := from; base < to; base++ {
-		binary.BigEndian.PutUint64(logb[0:8], uint64(base))
 		for _, f := range []struct {
 			ext string
 			b   []byte
-		}{{".log", logb}, {".index", t.index}, {".timeindex", t.timeIndex}} {
+		}{{".log", t.segmentAt(base, ts0+base)}, {".index", t.index}, {".timeindex", t.timeIndexAt(ts0 + base)}} {
 			if err := os.WriteFile(filepath.Join(partDir, fmt.Sprintf("%020d%s", base, f.ext)), f.b, 0o644); err != nil {
 				return err
 			}
@@ -398,54 +456,56 @@ func writeLocalHistory(partDir string, t template, from, to int64) error {
 	return os.WriteFile(filepath.Join(partDir, "clean-shutdown"), []byte("0\n"), 0o644)
 }
 
-// writeHistoryManifest writes the manifest of n one-batch segments with base offsets
-// [0, n): spilled chunks of 128 entries (each naming the previous one) and a head with the
-// rest, as tiering's manifest writer lays them out (see tiering/doc.go).
-func writeHistoryManifest(ctx context.Context, cl *minio.Client, bucket, prefix string, id [16]byte, t template, n int) error {
-	const chunkEntries = 128 // tiering.Config.ManifestChunkEntries default
-	uploaded := time.Now().UTC()
-	logb := bytes.Clone(t.log)
-	castagnoli := crc32.MakeTable(crc32.Castagnoli)
-	// The remote indexes of a one-batch segment: one block at relative offset 0, position 0.
-	rindex := make([]byte, 8)
-	rtime := make([]byte, 12)
-	binary.BigEndian.PutUint64(rtime[0:], uint64(t.maxTs))
-	entry := func(base int64) tiering.SegmentEntry {
-		binary.BigEndian.PutUint64(logb[0:8], uint64(base))
-		u := uuid.NewString()
-		key := func(ext string) string { return fmt.Sprintf("%s%020d-%s%s", prefix, base, u, ext) }
-		return tiering.SegmentEntry{
-			ID: u, BaseOffset: base, LastOffset: base, FirstTimestamp: t.maxTs, MaxTimestamp: t.maxTs,
-			Size: int64(len(logb)), Batches: 1, UploadTime: uploaded,
-			Log:       tiering.ObjectRef{Key: key(".log"), Size: int64(len(logb)), CRC32C: crc32.Checksum(logb, castagnoli)},
-			Index:     tiering.ObjectRef{Key: key(".index"), Size: 8, CRC32C: crc32.Checksum(rindex, castagnoli)},
-			TimeIndex: tiering.ObjectRef{Key: key(".timeindex"), Size: 12, CRC32C: crc32.Checksum(rtime, castagnoli)},
+// writeHistoryRemote describes the n segments of h as the uploader would (tiering's
+// DescribeSegment), puts the objects of the segments the lookups and seeks read (and the
+// three after each), and writes the manifest naming all n with tiering's manifest writer
+// (WriteManifest: hash chain, spilled chunks of 128 entries). It also reports, measured
+// in this process, what loading and checking that manifest costs.
+func (b *bench) writeHistoryRemote(ctx context.Context, round int, h *history, id [16]byte, t template) error {
+	st, err := s3store.New(ctx, s3store.Config{
+		Bucket: h.bucket, Endpoint: b.minio.Endpoint, PathStyle: true, Region: "us-east-1",
+		AccessKey: b.minio.AccessKey, SecretKey: b.minio.SecretKey,
+	})
+	if err != nil {
+		return err
+	}
+	stored := map[int64]bool{}
+	for _, o := range append(slices.Clone(h.lookups), h.seeks...) {
+		for k := range int64(4) {
+			stored[o+k] = true
 		}
 	}
-	topicHex := tiering.TopicIDString(id)
-	var prev *tiering.ChunkRef
-	base := int64(0)
-	for ; int64(n)-base > chunkEntries; base += chunkEntries {
-		c := tiering.ManifestChunk{Version: tiering.ManifestVersion, Kind: "strata.partition.chunk",
-			Topic: historyTopic, TopicID: topicHex, Prev: prev}
-		ref := &tiering.ChunkRef{Key: fmt.Sprintf("%smanifest-%020d-%s.json", prefix, base, uuid.NewString()),
-			FirstBase: base, LastOffset: base + chunkEntries - 1, Count: chunkEntries}
-		for o := base; o < base+chunkEntries; o++ {
-			e := entry(o)
-			c.Segments = append(c.Segments, e)
-			ref.Bytes += e.Size
-		}
-		if err := putJSON(ctx, cl, bucket, ref.Key, &c); err != nil {
+	entries := make([]tiering.SegmentEntry, 0, h.n)
+	for base := int64(0); base < int64(h.n); base++ {
+		so, err := tiering.DescribeSegment(h.prefix, base, t.segmentAt(base, h.ts0+base), tiering.Config{})
+		if err != nil {
 			return err
 		}
-		prev = ref
+		if stored[base] {
+			for key, body := range so.Objects {
+				if err := st.Put(ctx, key, bytes.NewReader(body), int64(len(body))); err != nil {
+					return fmt.Errorf("put %s: %w", key, err)
+				}
+			}
+		}
+		entries = append(entries, so.Entry)
 	}
-	h := tiering.PartitionHead{Version: tiering.ManifestVersion, Kind: "strata.partition", Topic: historyTopic,
-		TopicID: topicHex, EndOffset: int64(n), Seq: int64(n), Writer: uuid.NewString(), Updated: uploaded, LastChunk: prev}
-	for o := base; o < int64(n); o++ {
-		h.Segments = append(h.Segments, entry(o))
+	head, err := tiering.WriteManifest(ctx, st, h.prefix, historyTopic, id, 0, entries, tiering.Config{})
+	if err != nil {
+		return err
 	}
-	return putJSON(ctx, cl, bucket, prefix+"manifest.json", &h)
+	// The hash chain over every entry, checked at each load (tiering/chain.go).
+	t0 := time.Now()
+	if breaks := tiering.VerifyChain(head, entries); len(breaks) > 0 {
+		return fmt.Errorf("synthetic history: hash chain broken: %v", breaks[0])
+	}
+	b.rep.add(round, "strata", historyMetric(h.n, "hash chain check of all entries (in-process)"), "ms", ms(time.Since(t0)))
+	t0 = time.Now()
+	if _, es, breaks, err := tiering.ReadPartitionChain(ctx, st, "", historyTopic, id, 0); err != nil || len(es) != h.n || len(breaks) > 0 {
+		return fmt.Errorf("synthetic history: loaded %d of %d entries, %d chain breaks: %v", len(es), h.n, len(breaks), err)
+	}
+	b.rep.add(round, "strata", historyMetric(h.n, "manifest load from the bucket, chunks fetched, chain checked (in-process)"), "ms", ms(time.Since(t0)))
+	return nil
 }
 
 func putJSON(ctx context.Context, cl *minio.Client, bucket, key string, v any) error {
@@ -631,6 +691,82 @@ func waitTierAttached(ctx context.Context, addr, topic string, timeout time.Dura
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// historyReads measures, on the remote-only half of h: ListOffsets by timestamp (one
+// request per looked-up offset, on a connected client; each lands in a different segment,
+// whose remote time index the broker has not read yet) and the first-record latency of a
+// seek (a new consumer assigned partition 0 at the offset, from client creation to the
+// first record). Each sample is the median over the targets.
+func (b *bench) historyReads(ctx context.Context, round int, h *history, addr string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if _, err := listOffsets(ctx, cl, historyTopic, 1, -1); err != nil { // connect first
+		return err
+	}
+	var lookups []float64
+	for _, o := range h.lookups {
+		t0 := time.Now()
+		got, err := listOffsets(ctx, cl, historyTopic, 1, h.ts0+o)
+		el := time.Since(t0)
+		if err != nil {
+			return err
+		}
+		if got[0] != o {
+			return fmt.Errorf("ListOffsets timestamp %d (segment %d): offset %d", h.ts0+o, o, got[0])
+		}
+		lookups = append(lookups, ms(el))
+	}
+	b.rep.add(round, "strata", historyMetric(h.n, "ListOffsets by timestamp into old data"), "ms", median(lookups))
+	var seeks []float64
+	for _, o := range h.seeks {
+		el, err := seekFirstRecord(ctx, addr, historyTopic, o)
+		if err != nil {
+			return err
+		}
+		seeks = append(seeks, ms(el))
+	}
+	b.rep.add(round, "strata", historyMetric(h.n, "seek into old data: first record"), "ms", median(seeks))
+	return nil
+}
+
+// seekFirstRecord creates a consumer of partition 0 of topic at offset and returns the time
+// from its creation to the record at offset.
+func seekFirstRecord(ctx context.Context, addr, topic string, offset int64) (time.Duration, error) {
+	t0 := time.Now()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(offset)}}))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("seek to %d: no record: %w", offset, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			if ferr == nil && !kerr.IsRetriable(err) {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return 0, fmt.Errorf("seek to %d: %w", offset, ferr)
+		}
+		if recs := fs.Records(); len(recs) > 0 {
+			el := time.Since(t0)
+			if recs[0].Offset != offset {
+				return 0, fmt.Errorf("seek to %d: first record at %d", offset, recs[0].Offset)
+			}
+			return el, nil
 		}
 	}
 }

@@ -61,7 +61,46 @@ func createTopic(ctx context.Context, addr, topic string, partitions int32, conf
 	if err != nil {
 		return fmt.Errorf("cannot create topic %q: %w", topic, err)
 	}
-	return nil
+	return waitTopicReady(ctx, adm, topic, partitions)
+}
+
+// waitTopicReady waits until Metadata lists every partition of topic with a leader that
+// answers ListOffsets for it. Apache
+// Kafka answers CreateTopics before its partitions have leaders on the broker; a producer
+// started then backs off for seconds inside the timed phase (32 MiB at 8 partitions
+// measured 6.6 MB/s instead of 120).
+func waitTopicReady(ctx context.Context, adm *kadm.Client, topic string, partitions int32) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			if td, ok := md.Topics[topic]; ok && td.Err == nil && int32(len(td.Partitions)) == partitions {
+				ready := true
+				for _, p := range td.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						ready = false
+					}
+				}
+				// Kafka's metadata can name a leader before that broker serves the
+				// partition (NOT_LEADER_OR_FOLLOWER, and franz-go waits for its 5 s
+				// metadata minimum age): ListOffsets is answered by the leader itself.
+				if ready {
+					ends, err := adm.ListEndOffsets(ctx, topic)
+					if err == nil && ends.Error() == nil && int32(len(ends[topic])) == partitions {
+						return nil
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %q: partitions without a leader after 60s (%v)", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func deleteTopic(ctx context.Context, addr, topic string) {

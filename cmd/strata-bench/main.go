@@ -1,7 +1,7 @@
 // Command strata-bench is the side-by-side benchmark behind `make bench` (issue 7): in ONE run
 // it measures the limits of this machine (fdatasync'd sequential disk writes, loopback TCP, raw
 // MinIO GET/PUT), the peers (franz-go's in-memory kfake in-process, NATS JetStream on file
-// storage) and Strata (a child broker process tiering to a MinIO it starts), interleaving
+// storage, Apache Kafka from test/java's jars: kafkapeer.go) and Strata (a child broker process tiering to a MinIO it starts), interleaving
 // rounds so that machine drift hits everyone alike. It prints one JSON line per measurement and
 // a Markdown table of medians and ratios, and saves the broker's CPU and allocation profiles
 // of every Strata phase.
@@ -48,11 +48,27 @@ type options struct {
 	chunkMiB       int64 // the broker's remote.log.chunk.bytes, in MiB (the cache of those replays holds 2 per partition)
 	idleDur        time.Duration
 
-	historySegments     int     // sealed segments of the long history
-	historySmall        int     // ... and of the short one it is compared with
+	kafkaJavaDir string // test/java: Apache Kafka's jars and kafka-run-class ("": no Kafka peer)
+	kafkaHeap    string // the Kafka broker's KAFKA_HEAP_OPTS
+
+	historySizes        []int   // sealed segments of each history (the first and last are compared)
+	historySegments     int     // sealed segments of the long history (the last of historySizes)
+	historySmall        int     // ... and of the short one it is compared with (the first)
 	historyMiB          float64 // produced after start-up on each history
 	historyStarts       int     // measured start-ups of each history per round
 	historySegmentBytes int64   // segment.bytes of the history topic (the uploads measured)
+}
+
+// historyList is the sizes of the histories of the history phase (-history-sizes, or the
+// short and the long one when only those are set).
+func (o options) historyList() []int {
+	if len(o.historySizes) > 0 {
+		return o.historySizes
+	}
+	if o.historySegments <= 0 {
+		return nil
+	}
+	return []int{o.historySmall, o.historySegments}
 }
 
 // phase reports whether the named group of phases runs (-phases).
@@ -80,11 +96,12 @@ func main() {
 	fs.Int64Var(&o.segmentBytes, "segment-bytes", 8<<20, "segment.bytes of the cold topic")
 	fs.StringVar(&o.out, "out", "test/artifacts/bench", "output directory (profiles, results)")
 	fs.StringVar(&o.natsBin, "nats-server", "bin/nats-server", "nats-server binary (empty: skip the NATS peer)")
+	fs.StringVar(&o.kafkaJavaDir, "kafka-java", "test/java", "directory of kafka-run-class and lib/ with Apache Kafka's jars (make jvm-tools); empty: skip the Apache Kafka peer and its perf tools")
+	fs.StringVar(&o.kafkaHeap, "kafka-heap", "-Xmx1G -Xms1G", "KAFKA_HEAP_OPTS of the Apache Kafka broker (kafka-server-start.sh's default)")
 	fs.BoolVar(&o.skipKfake, "skip-kfake", false, "skip the kfake peer")
 	fs.IntVar(&o.idlePartitions, "idle-partitions", 5000, "partitions of the idle-CPU phase (0: skip)")
 	fs.DurationVar(&o.idleDur, "idle-duration", 10*time.Second, "how long the idle CPU is measured")
-	fs.IntVar(&o.historySegments, "history-segments", 100000, "sealed segments (half local, all in the manifest) of the history phase's long history")
-	fs.IntVar(&o.historySmall, "history-small", 100, "sealed segments of the history phase's short history")
+	histSizes := fs.String("history-sizes", "100,10000,100000", "sealed segments (half local, all in the manifest) of each history of the history phase; the first and the last are compared (empty: no history phase)")
 	fs.Float64Var(&o.historyMiB, "history-mib", 32, "MiB produced (acks=-1) and then uploaded on each history")
 	fs.IntVar(&o.historyStarts, "history-starts", 5, "measured start-ups of each history per round, alternating between the two")
 	fs.Int64Var(&o.historySegmentBytes, "history-segment-bytes", 4<<20, "segment.bytes of the history topic")
@@ -92,7 +109,7 @@ func main() {
 	fs.Int64Var(&o.chunkMiB, "chunk-mib", 4, "the broker's remote.log.chunk.bytes in MiB (the multi-partition RSS replays use a cache of at least 2 chunks per partition)")
 	rssParts := fs.String("rss-partitions", "1,16", "partition counts of the peak-RSS cold replays at -rss-cache-mib (empty: none)")
 	s3 := fs.String("s3-mib", "8,32,64", "object sizes (MiB) of the raw MinIO PUT/GET limit")
-	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,idle,cold,history (default all; peers run the selected ones they have)")
+	phases := fs.String("phases", "", "comma-separated subset of limits,produce,consume,group,latency,perftest,idle,cold,history (default all; peers run the selected ones they have)")
 	fs.Parse(os.Args[1:])
 	if *phases != "" {
 		o.phases = map[string]bool{}
@@ -115,6 +132,13 @@ func main() {
 	if o.rssPartitions, err = parseInts(*rssParts); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if o.historySizes, err = parseInts(*histSizes); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if n := len(o.historySizes); n > 0 {
+		o.historySmall, o.historySegments = o.historySizes[0], o.historySizes[n-1]
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -176,7 +200,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 
 	// Other processes on the machine skew every number: say how busy it was.
 	rep.add(0, "limit", "load average (1 min) at start", "", loadAvg())
-	targets := []string{"limits", "strata", "kfake", "nats"}
+	targets := []string{"limits", "strata", "kfake", "nats", "kafka"}
 	for round := 1; round <= o.rounds; round++ {
 		// Rotate who goes first so warm-up and drift favour nobody.
 		for i := range targets {
@@ -198,6 +222,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 				if b.natsBin != "" {
 					err = b.nats(ctx, round)
 				}
+			case "kafka":
+				if b.kafkaPeer != nil {
+					err = b.kafka(ctx, round)
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("round %d %s: %w", round, t, err)
@@ -218,7 +246,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 // sample is one measurement, printed as one JSON line.
 type sample struct {
 	Round  int     `json:"round"`
-	Target string  `json:"target"` // strata | kfake | nats | limit
+	Target string  `json:"target"` // strata | kfake | nats | kafka | limit
 	Metric string  `json:"metric"`
 	Unit   string  `json:"unit"`
 	Value  float64 `json:"value"`

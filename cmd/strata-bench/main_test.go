@@ -36,8 +36,15 @@ func TestSmoke(t *testing.T) {
 		diskMiB: 4, tcpMiB: 16, s3Sizes: []int64{1 << 20},
 		out: t.TempDir(), natsBin: filepath.Join(root, "bin", "nats-server"),
 		segmentBytes: 1 << 20, idlePartitions: 20, idleDur: 300 * time.Millisecond,
-		historySegments: 300, historySmall: 10, historyMiB: 2, historySegmentBytes: 256 << 10,
+		historySizes: []int{10, 300}, historySegments: 300, historySmall: 10, historyMiB: 2, historySegmentBytes: 256 << 10,
 		coldPartitions: []int{2}, rssPartitions: []int{3},
+	}
+	// Apache Kafka (kafkapeer.go) when make jvm-tools has run (make test runs it first).
+	kafka := kafkaTools(filepath.Join(root, "test", "java")) == nil
+	if kafka {
+		o.kafkaJavaDir, o.kafkaHeap = filepath.Join(root, "test", "java"), "-Xmx512M -Xms512M"
+	} else {
+		t.Log("no Kafka jars or java: the Apache Kafka peer is not smoke-tested")
 	}
 	var out bytes.Buffer
 	if err := run(t.Context(), o, &out); err != nil {
@@ -55,10 +62,28 @@ func TestSmoke(t *testing.T) {
 		`"metric":"idle CPU with 20 partitions"`,
 		`"target":"strata","metric":"history 300 segments: upload wall time per segment"`,
 		"| history 300/10 segments: start-up to first acks=-1 produce |",
+		`"target":"strata","metric":"history 300 segments: ListOffsets by timestamp into old data"`,
+		`"target":"strata","metric":"history 300 segments: seek into old data: first record"`,
+		`"target":"strata","metric":"history 300 segments: hash chain check of all entries (in-process)"`,
 		"| target | ratio | wanted | met |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %s", want)
+		}
+	}
+	if kafka {
+		for _, want := range []string{
+			`"target":"kafka","metric":"produce 8p acks=-1"`,
+			`"target":"kafka","metric":"hot consume 8p: MB per broker CPU-second"`,
+			`"target":"kafka","metric":"idle RSS after start"`,
+			`"target":"kafka","metric":"kafka-producer-perf-test 8p acks=all"`,
+			`"target":"strata","metric":"kafka-consumer-perf-test 8p"`,
+			`"target":"strata","metric":"produce-8p-acks-1: broker RSS peak (VmHWM)"`,
+			"| durable produce 8p (acks=-1) vs Apache Kafka |",
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %s", want)
+			}
 		}
 	}
 	profs, _ := filepath.Glob(filepath.Join(o.out, "pprof", "r1-*.cpu.pprof"))

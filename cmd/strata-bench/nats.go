@@ -97,9 +97,11 @@ func natsProduceConsume(ctx context.Context, url, stream string, n int, pool *va
 	}
 	defer js.DeleteStream(context.Background(), stream)
 	subj := stream + ".data"
+	// The default stall wait (200 ms) fails a publish on a loaded machine.
+	stallWait := jetstream.WithStallWait(30 * time.Second)
 	start := time.Now()
 	for i := range n {
-		if _, err := js.PublishAsync(subj, pool.value(i)); err != nil {
+		if _, err := js.PublishAsync(subj, pool.value(i), stallWait); err != nil {
 			return prod, cons, fmt.Errorf("publish: %w", err)
 		}
 	}

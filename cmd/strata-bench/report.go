@@ -42,11 +42,11 @@ func (r *report) table(w io.Writer, o options) {
 	}
 	fmt.Fprintf(w, "\n### strata-bench: medians of %d interleaved rounds, %d-byte records, %g MiB per produce phase, %g MiB cold\n\n",
 		o.rounds, o.recordSize, o.mib, o.coldMiB)
-	fmt.Fprintln(w, "| metric | unit | strata | kfake | nats | limit |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| metric | unit | strata | kfake | nats | kafka | limit |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 	for _, m := range metrics {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", m, units[m],
-			cell("strata", m), cell("kfake", m), cell("nats", m), cell("limit", m))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", m, units[m],
+			cell("strata", m), cell("kfake", m), cell("nats", m), cell("kafka", m), cell("limit", m))
 	}
 
 	type target struct {
@@ -69,6 +69,22 @@ func (r *report) table(w io.Writer, o options) {
 		{"cold consume vs Strata hot consume 1p", [2]string{"strata", "cold consume 1p (MinIO, empty cache)"}, [2]string{"strata", "hot consume 1p"}, 0.9, false},
 		{"latency: produce ack p99 / kfake p99", [2]string{"strata", "produce ack p99 @" + rate + "/s acks=-1"}, [2]string{"kfake", "produce ack p99 @" + rate + "/s acks=-1"}, 2, true},
 	}
+	// Against Apache Kafka (issue 21 target 3).
+	vsKafka := func(name, metric string, want float64, lower bool) target {
+		return target{name + " vs Apache Kafka", [2]string{"strata", metric}, [2]string{"kafka", metric}, want, lower}
+	}
+	targets = append(targets,
+		vsKafka("durable produce 1p (acks=-1)", "produce 1p acks=-1", 1.5, false),
+		vsKafka("durable produce 8p (acks=-1)", "produce 8p acks=-1", 1.5, false),
+		vsKafka("hot consume 1p", "hot consume 1p", 1.5, false),
+		vsKafka("hot consume 8p", "hot consume 8p", 1.5, false),
+		vsKafka("produce 8p acks=-1: MB per broker CPU-second", "produce 8p acks=-1: MB per broker CPU-second", 2, false),
+		vsKafka("hot consume 8p: MB per broker CPU-second", "hot consume 8p: MB per broker CPU-second", 2, false),
+		vsKafka("latency: produce ack p99", "produce ack p99 @"+rate+"/s acks=-1", 1, true),
+		vsKafka("idle RSS after start", "idle RSS after start", 0.25, true),
+		vsKafka("kafka-producer-perf-test 8p acks=all", "kafka-producer-perf-test 8p acks=all", 1.5, false),
+		vsKafka("kafka-consumer-perf-test 8p", "kafka-consumer-perf-test 8p", 1.5, false),
+	)
 	for _, n := range o.coldPartitions {
 		targets = append(targets, target{fmt.Sprintf("cold consume %dp vs raw GET at %d streams", n, n),
 			[2]string{"strata", fmt.Sprintf("cold consume %dp (MinIO, empty cache)", n)},
@@ -105,6 +121,9 @@ func (r *report) table(w io.Writer, o options) {
 		lower bool
 	}{
 		{"start-up to first acks=-1 produce", true},
+		{"start-up to remote tier attached (earliest offset listed)", true},
+		{"ListOffsets by timestamp into old data", true},
+		{"seek into old data: first record", true},
 		{"produce 1p acks=-1", false},
 		{"upload wall time per segment", true},
 		{"upload throughput", false},
