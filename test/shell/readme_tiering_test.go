@@ -16,7 +16,8 @@ import (
 	"github.com/strata-io/strata/test/miniotest"
 )
 
-// readmeSection returns the ```sh blocks of the README section that starts with heading.
+// readmeSection returns the ```sh blocks of the README section that starts with heading, up to
+// its first subsection.
 func readmeSection(t *testing.T, heading string) []string {
 	t.Helper()
 	data, err := os.ReadFile("../../README.md")
@@ -27,7 +28,7 @@ func readmeSection(t *testing.T, heading string) []string {
 	if !ok {
 		t.Fatalf("README.md has no %q", heading)
 	}
-	if i := strings.Index(rest, "\n## "); i >= 0 {
+	if i := strings.Index(rest, "\n##"); i >= 0 { // up to the next heading or subsection
 		rest = rest[:i]
 	}
 	var blocks []string
