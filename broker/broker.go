@@ -27,6 +27,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/broker/share"
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/security"
 	"github.com/strata-io/strata/segment"
@@ -69,6 +70,7 @@ type Broker struct {
 	internal      internalTopics     // presented internal topics (internaltopics.go)
 
 	groups      *group.Coordinator
+	shares      *share.Coordinator // share groups (shares.go)
 	groupStore  *group.FileStore
 	groupsBkt   groupsBucket       // the groups snapshot in the bucket (groupbucket.go)
 	topicQ      topicManifestQueue // topic.json of topics that are not tiered (topicbucket.go)
@@ -216,6 +218,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
+		b.shares.Run(ctx)
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
 		b.runCleaner(ctx) // cleaner.go
 	}()
 	b.wg.Add(1)
@@ -335,7 +342,7 @@ func (b *Broker) Close() error {
 			cancel()
 		}
 		b.finalGroupsUpload() // groupbucket.go
-		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close())
+		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close(), b.shares.Close())
 		b.releaseBucketOwner() // remoteident.go
 		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())
 		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)

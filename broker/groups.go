@@ -84,6 +84,10 @@ func (b *Broker) openCoordinators() error {
 		return fmt.Errorf("cannot open producer id manager: %w", err)
 	}
 	b.groupStore, b.groups, b.producerIDs = store, groups, pids
+	if err := b.openShares(); err != nil { // shares.go
+		store.Close()
+		return err
+	}
 	return nil
 }
 
