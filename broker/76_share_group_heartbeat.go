@@ -20,4 +20,6 @@ func (b *Broker) handleShareGroupHeartbeat(ctx context.Context, req *kmsg.ShareG
 }
 
 var authzShareGroupHeartbeat = groupGate(kmsg.ACLOperationRead, func(r *kmsg.ShareGroupHeartbeatRequest) string { return r.GroupID },
-	func(r kmsg.Response) { r.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code })
+	func(r kmsg.Response) {
+		r.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
+	})

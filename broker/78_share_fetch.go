@@ -118,7 +118,8 @@ func (b *Broker) handleShareFetch(ctx context.Context, req *kmsg.ShareFetchReque
 	}
 	if req.ShareSessionEpoch == -1 {
 		b.shares.CloseSession(groupID, memberID)
-	} else {
+	} else if !req.IsRenewAck { // a renew-only request (KIP-1222) acquires nothing
+
 		if req.ShareSessionEpoch == 0 {
 			for _, tp := range sessParts {
 				out.get(tp) // a full fetch answers every partition of the session

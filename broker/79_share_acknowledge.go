@@ -79,4 +79,6 @@ var authzShareAcknowledge = groupGate(kmsg.ACLOperationRead, func(r *kmsg.ShareA
 		return ""
 	}
 	return *r.GroupID
-}, func(r kmsg.Response) { r.(*kmsg.ShareAcknowledgeResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code })
+}, func(r kmsg.Response) {
+	r.(*kmsg.ShareAcknowledgeResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
+})

@@ -46,7 +46,9 @@ func (b *Broker) handleDescribeShareGroupOffsets(ctx context.Context, req *kmsg.
 				slices.Sort(ps)
 				topics = append(topics, kmsg.DescribeShareGroupOffsetsRequestGroupTopic{Topic: name, Partitions: ps})
 			}
-			slices.SortFunc(topics, func(a, b kmsg.DescribeShareGroupOffsetsRequestGroupTopic) int { return strings.Compare(a.Topic, b.Topic) })
+			slices.SortFunc(topics, func(a, b kmsg.DescribeShareGroupOffsetsRequestGroupTopic) int {
+				return strings.Compare(a.Topic, b.Topic)
+			})
 		}
 		for _, rt := range topics {
 			st := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()

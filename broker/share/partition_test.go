@@ -91,7 +91,7 @@ func testCoordinator(t *testing.T, dir string, hwm *int64) *Coordinator {
 	id := [16]byte{1}
 	c, err := New(Config{
 		Dir: dir, FS: segment.OSFS{}, LockDuration: time.Minute, DeliveryCountLimit: 3,
-		Topic: func(name string) ([16]byte, int32, bool) { return id, 1, name == "t" },
+		Topic:     func(name string) ([16]byte, int32, bool) { return id, 1, name == "t" },
 		TopicName: func([16]byte) string { return "t" },
 		Offsets:   func(TP) (int64, int64, bool) { return 0, *hwm, true },
 	})
