@@ -405,3 +405,41 @@ func TestShareGroupFranz(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func alterGroupConfig(t *testing.T, b *Broker, group, value string) int16 {
+	t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Op, c.Value = "share.auto.offset.reset", kmsg.IncrementalAlterConfigOpSet, &value
+	rr.Configs = append(rr.Configs, c)
+	req.Resources = append(req.Resources, rr)
+	resp := requestAt[*kmsg.IncrementalAlterConfigsResponse](t, b, req)
+	return resp.Resources[0].ErrorCode
+}
+
+// TestShareGroupAutoOffsetReset: share.auto.offset.reset=earliest (a GROUP config set with
+// IncrementalAlterConfigs) makes a new share group read records produced before it
+// existed; the default (latest) does not.
+func TestShareGroupAutoOffsetReset(t *testing.T) {
+	b := startCoreBroker(t, nil)
+	if _, err := b.createTopic("eq", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	produceValues(t, b, "eq", 0, 7)
+	if code := alterGroupConfig(t, b, "early", "nonsense"); code != kerr.InvalidConfig.Code {
+		t.Fatalf("bad value: %v", kerr.ErrorForCode(code))
+	}
+	if code := alterGroupConfig(t, b, "early", "earliest"); code != 0 {
+		t.Fatalf("set earliest: %v", kerr.ErrorForCode(code))
+	}
+	for group, want := range map[string]int{"early": 7, "late": 0} {
+		c := newShareClient(t, b, group, "m")
+		topic := c.heartbeat(0, "eq").Assignment.TopicPartitions[0].TopicID
+		sp, code := c.fetch(topic, 0, 200*time.Millisecond, 100)
+		if code != 0 || len(acquired(sp)) != want {
+			t.Fatalf("group %s: %v, acquired %v, want %d records", group, kerr.ErrorForCode(code), acquired(sp), want)
+		}
+	}
+}

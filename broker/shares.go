@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-io/strata/broker/share"
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/segment"
@@ -119,4 +122,44 @@ func (b *Broker) shareRead(ctx context.Context, p *partition.Partition, off int6
 		n += int(h.Size())
 	}
 	return data[:n], batches, nil
+}
+
+// alterGroupConfigs applies IncrementalAlterConfigs to a GROUP resource. The one group
+// config served is share.auto.offset.reset ("latest", the default, or "earliest"): where
+// a share group starts reading a partition it has no state for. Needs ALTER_CONFIGS on
+// the group.
+func (b *Broker) alterGroupConfigs(ctx context.Context, rr kmsg.IncrementalAlterConfigsRequestResource, duplicate, validateOnly bool) error {
+	switch {
+	case duplicate:
+		return fmt.Errorf("%w: resource appears more than once in the request", errInvalidRequest)
+	case rr.ResourceName == "":
+		return kerr.InvalidGroupID
+	case !b.groupAllowed(ctx, kmsg.ACLOperationAlterConfigs, rr.ResourceName):
+		return kerr.GroupAuthorizationFailed
+	}
+	reset := b.shares.AutoOffsetReset(rr.ResourceName)
+	for _, c := range rr.Configs {
+		if c.Name != "share.auto.offset.reset" {
+			return fmt.Errorf("%w: unsupported group config: %s (Strata serves share.auto.offset.reset; the other group configs are broker-wide)", errInvalidConfig, c.Name)
+		}
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil || (*c.Value != "latest" && *c.Value != "earliest") {
+				return fmt.Errorf("%w: share.auto.offset.reset must be latest or earliest", errInvalidConfig)
+			}
+			reset = *c.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			reset = "latest"
+		default:
+			return fmt.Errorf("%w: share.auto.offset.reset is not a list", errInvalidConfig)
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	b.shares.SetAutoOffsetReset(rr.ResourceName, reset)
+	if err := b.shares.Sync(ctx); err != nil {
+		return fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+	}
+	return nil
 }
