@@ -442,4 +442,15 @@ func TestShareGroupAutoOffsetReset(t *testing.T) {
 			t.Fatalf("group %s: %v, acquired %v, want %d records", group, kerr.ErrorForCode(code), acquired(sp), want)
 		}
 	}
+	// ListGroups v5 lists them as share groups.
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.Version, lg.TypesFilter = 5, []string{"share"}
+	lr := requestAt[*kmsg.ListGroupsResponse](t, b, lg)
+	if len(lr.Groups) != 2 || lr.Groups[0].Group != "early" || lr.Groups[0].GroupType != "share" || lr.Groups[0].GroupState != "Stable" || lr.Groups[1].Group != "late" {
+		t.Fatalf("ListGroups(share): %+v", lr.Groups)
+	}
+	lg.TypesFilter = []string{"consumer"}
+	if lr := requestAt[*kmsg.ListGroupsResponse](t, b, lg); len(lr.Groups) != 0 {
+		t.Fatalf("ListGroups(consumer): %+v", lr.Groups)
+	}
 }

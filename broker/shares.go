@@ -9,7 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -162,4 +165,34 @@ func (b *Broker) alterGroupConfigs(ctx context.Context, rr kmsg.IncrementalAlter
 		return fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
 	}
 	return nil
+}
+
+// listShareGroups returns the share groups a ListGroups (v5+) matches: type "share",
+// protocol type "share", state Stable (members) or Empty.
+func (b *Broker) listShareGroups(req *kmsg.ListGroupsRequest) []kmsg.ListGroupsResponseGroup {
+	matches := func(filter []string, v string) bool {
+		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
+	}
+	if !matches(req.TypesFilter, "share") {
+		return nil
+	}
+	var out []kmsg.ListGroupsResponseGroup
+	groups := b.shares.Groups()
+	names := slices.Sorted(maps.Keys(groups))
+	for _, name := range names {
+		if _, other := b.groups.Describe(name); other {
+			continue // a consumer group with a share.auto.offset.reset config
+		}
+		state := "Empty"
+		if groups[name] {
+			state = "Stable"
+		}
+		if !matches(req.StatesFilter, state) {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = name, "share", state, "share"
+		out = append(out, lg)
+	}
+	return out
 }
