@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(apiEntry{key: kmsg.DescribeShareGroupOffsets, min: 0, max: 1, handle: h((*Broker).handleDescribeShareGroupOffsets)})
+	register(apiEntry{key: kmsg.DescribeShareGroupOffsets, min: 0, max: 1, handle: h((*Broker).handleDescribeShareGroupOffsets), authz: hook(authzDescribeShareGroupOffsets)})
 }
 
 func (b *Broker) handleDescribeShareGroupOffsets(ctx context.Context, req *kmsg.DescribeShareGroupOffsetsRequest) (kmsg.Response, error) {
@@ -24,11 +24,6 @@ func (b *Broker) handleDescribeShareGroupOffsets(ctx context.Context, req *kmsg.
 	for _, rg := range req.Groups {
 		sg := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		sg.GroupID = rg.GroupID
-		if !b.groupAllowed(ctx, kmsg.ACLOperationDescribe, rg.GroupID) {
-			sg.ErrorCode = kerr.GroupAuthorizationFailed.Code
-			resp.Groups = append(resp.Groups, sg)
-			continue
-		}
 		if !b.shares.IsGroup(rg.GroupID) {
 			sg.ErrorCode = kerr.GroupIDNotFound.Code
 			resp.Groups = append(resp.Groups, sg)
@@ -69,6 +64,24 @@ func (b *Broker) handleDescribeShareGroupOffsets(ctx context.Context, req *kmsg.
 			}
 			sg.Topics = append(sg.Topics, st)
 		}
+		resp.Groups = append(resp.Groups, sg)
+	}
+	return resp, nil
+}
+
+func authzDescribeShareGroupOffsets(b *Broker, ctx context.Context, req *kmsg.DescribeShareGroupOffsetsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	var denied []kmsg.DescribeShareGroupOffsetsRequestGroup
+	req.Groups, denied = split(req.Groups, func(g kmsg.DescribeShareGroupOffsetsRequestGroup) bool {
+		return b.groupAllowed(ctx, kmsg.ACLOperationDescribe, g.GroupID)
+	})
+	r, err := next(req)
+	if err != nil {
+		return r, err
+	}
+	resp := r.(*kmsg.DescribeShareGroupOffsetsResponse)
+	for _, g := range denied {
+		sg := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
+		sg.GroupID, sg.ErrorCode = g.GroupID, kerr.GroupAuthorizationFailed.Code
 		resp.Groups = append(resp.Groups, sg)
 	}
 	return resp, nil

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(apiEntry{key: kmsg.AlterShareGroupOffsets, min: 0, max: 0, handle: h((*Broker).handleAlterShareGroupOffsets)})
+	register(apiEntry{key: kmsg.AlterShareGroupOffsets, min: 0, max: 0, handle: h((*Broker).handleAlterShareGroupOffsets), authz: hook(authzAlterShareGroupOffsets)})
 }
 
 func (b *Broker) handleAlterShareGroupOffsets(ctx context.Context, req *kmsg.AlterShareGroupOffsetsRequest) (kmsg.Response, error) {
@@ -23,9 +23,6 @@ func (b *Broker) handleAlterShareGroupOffsets(ctx context.Context, req *kmsg.Alt
 	switch {
 	case req.GroupID == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp, nil
-	case !b.groupAllowed(ctx, kmsg.ACLOperationRead, req.GroupID):
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return resp, nil
 	}
 	if _, other := b.groups.Describe(req.GroupID); other {
@@ -65,3 +62,8 @@ func (b *Broker) handleAlterShareGroupOffsets(ctx context.Context, req *kmsg.Alt
 	}
 	return resp, nil
 }
+
+var authzAlterShareGroupOffsets = groupGate(kmsg.ACLOperationRead, func(r *kmsg.AlterShareGroupOffsetsRequest) string { return r.GroupID },
+	func(r kmsg.Response) {
+		r.(*kmsg.AlterShareGroupOffsetsResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
+	})

@@ -13,15 +13,11 @@ import (
 )
 
 func init() {
-	register(apiEntry{key: kmsg.DeleteShareGroupOffsets, min: 0, max: 0, handle: h((*Broker).handleDeleteShareGroupOffsets)})
+	register(apiEntry{key: kmsg.DeleteShareGroupOffsets, min: 0, max: 0, handle: h((*Broker).handleDeleteShareGroupOffsets), authz: hook(authzDeleteShareGroupOffsets)})
 }
 
 func (b *Broker) handleDeleteShareGroupOffsets(ctx context.Context, req *kmsg.DeleteShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
-	if !b.groupAllowed(ctx, kmsg.ACLOperationDelete, req.GroupID) {
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return resp, nil
-	}
 	exists, empty := b.shares.GroupEmpty(req.GroupID)
 	switch {
 	case !exists:
@@ -49,3 +45,8 @@ func (b *Broker) handleDeleteShareGroupOffsets(ctx context.Context, req *kmsg.De
 	}
 	return resp, nil
 }
+
+var authzDeleteShareGroupOffsets = groupGate(kmsg.ACLOperationDelete, func(r *kmsg.DeleteShareGroupOffsetsRequest) string { return r.GroupID },
+	func(r kmsg.Response) {
+		r.(*kmsg.DeleteShareGroupOffsetsResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
+	})
