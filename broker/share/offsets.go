@@ -1,8 +1,6 @@
 package share
 
 import (
-	"context"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -106,8 +104,10 @@ func (c *Coordinator) GroupEmpty(groupID string) (exists, empty bool) {
 	return true, len(g.members) == 0
 }
 
-// TopicDeleted forgets the share state of a deleted topic in every group.
-func (c *Coordinator) TopicDeleted(ctx context.Context, topic [16]byte) {
+// TopicDeleted forgets the share state of a deleted topic in every group (written in the
+// background: a topic id is never reused, so a restart that still finds the state only
+// keeps dead entries).
+func (c *Coordinator) TopicDeleted(topic [16]byte) {
 	c.mu.Lock()
 	for _, g := range c.groups {
 		for tp := range g.parts {
@@ -118,5 +118,4 @@ func (c *Coordinator) TopicDeleted(ctx context.Context, topic [16]byte) {
 		}
 	}
 	c.mu.Unlock()
-	_ = c.Sync(ctx)
 }
