@@ -1,6 +1,7 @@
 package jvm
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/test/miniotest"
@@ -55,8 +58,8 @@ func TestJavaShareConsumer(t *testing.T) {
 	})
 }
 
-// TestJavaShareConsumerTiered: a share group reads a partition whose first segments live
-// only in the bucket (a real MinIO).
+// TestJavaShareConsumerTiered: share groups read a partition whose first segments live only
+// in the bucket (a real MinIO): the Java KafkaShareConsumer, then franz-go's share consumer.
 func TestJavaShareConsumerTiered(t *testing.T) {
 	t.Parallel()
 	t.Logf("client: Apache Kafka %s Java client (KafkaShareConsumer), share reads of segments in MinIO", kafkaVersion)
@@ -95,4 +98,38 @@ func TestJavaShareConsumerTiered(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	shareScenario(t, "share-exact", addr, topic, topic+"-g", "0", fmt.Sprint(n))
+
+	// franz-go's share consumer reads the same through a second share group.
+	group := topic + "-franz"
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfg.Name, cfg.Value = "share.auto.offset.reset", kadm.StringPtr("earliest")
+	rr.Configs = append(rr.Configs, cfg)
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(t.Context(), franz(t, addr))
+	if err != nil || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("set share.auto.offset.reset: %v %+v", err, resp)
+	}
+	cl := franz(t, addr, kgo.ShareGroup(group), kgo.ConsumeTopics(topic))
+	seen := map[string]int{}
+	deadline = time.Now().Add(90 * time.Second)
+	for len(seen) < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			seen[string(r.Value)]++
+			r.Ack(kgo.AckAccept)
+		})
+	}
+	if len(seen) != n {
+		t.Fatalf("franz-go share consumer read %d of %d records", len(seen), n)
+	}
+	for v, c := range seen {
+		if c != 1 {
+			t.Fatalf("franz-go: %s delivered %d times", v, c)
+		}
+	}
 }
