@@ -3,7 +3,7 @@ package broker
 // ShareFetch (key 78, KIP-932), v1-v2 (v0 was Kafka 4.0's early access, dropped in 4.1):
 // share sessions, acknowledgements piggybacked on the fetch, and acquisition of records
 // for the member (broker/share). Records are read through the partition's normal read
-// path, so tiered data is served from the bucket. Needs READ on the group.
+// path, so tiered data is served from the bucket. Needs READ on the group and the topics.
 
 import (
 	"context"
@@ -232,9 +232,38 @@ func batchSize(b []byte) int {
 	return 12 + int(uint32(b[8])<<24|uint32(b[9])<<16|uint32(b[10])<<8|uint32(b[11]))
 }
 
-var authzShareFetch = groupGate(kmsg.ACLOperationRead, func(r *kmsg.ShareFetchRequest) string {
-	if r.GroupID == nil {
-		return ""
+// authzShareFetch needs READ on the group, and READ on each topic: the partitions of other
+// topics are answered TOPIC_AUTHORIZATION_FAILED and neither join the session nor have
+// their acknowledgements applied.
+func authzShareFetch(b *Broker, ctx context.Context, req *kmsg.ShareFetchRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	if req.GroupID == nil || !b.groupAllowed(ctx, kmsg.ACLOperationRead, *req.GroupID) {
+		resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
 	}
-	return *r.GroupID
-}, func(r kmsg.Response) { r.(*kmsg.ShareFetchResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code })
+	var denied []kmsg.ShareFetchRequestTopic
+	req.Topics, denied = split(req.Topics, func(rt kmsg.ShareFetchRequestTopic) bool { return b.shareTopicAllowed(ctx, rt.TopicID) })
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.ShareFetchResponse)
+	for _, rt := range denied {
+		st := kmsg.NewShareFetchResponseTopic()
+		st.TopicID = rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewShareFetchResponseTopicPartition()
+			sp.Partition, sp.ErrorCode, sp.Records = rp.Partition, kerr.TopicAuthorizationFailed.Code, []byte{}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// shareTopicAllowed reports whether the principal may READ the topic of id (an unknown id
+// is allowed through: the handler answers UNKNOWN_TOPIC_ID).
+func (b *Broker) shareTopicAllowed(ctx context.Context, id [16]byte) bool {
+	t := b.lookupTopicID(id)
+	return t == nil || b.topicAllowed(ctx, kmsg.ACLOperationRead, t.Name)
+}

@@ -74,11 +74,30 @@ func (b *Broker) handleShareAcknowledge(ctx context.Context, req *kmsg.ShareAckn
 	return resp, nil
 }
 
-var authzShareAcknowledge = groupGate(kmsg.ACLOperationRead, func(r *kmsg.ShareAcknowledgeRequest) string {
-	if r.GroupID == nil {
-		return ""
+// authzShareAcknowledge needs READ on the group and on each topic (other topics'
+// partitions: TOPIC_AUTHORIZATION_FAILED).
+func authzShareAcknowledge(b *Broker, ctx context.Context, req *kmsg.ShareAcknowledgeRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {
+	if req.GroupID == nil || !b.groupAllowed(ctx, kmsg.ACLOperationRead, *req.GroupID) {
+		resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
 	}
-	return *r.GroupID
-}, func(r kmsg.Response) {
-	r.(*kmsg.ShareAcknowledgeResponse).ErrorCode = kerr.GroupAuthorizationFailed.Code
-})
+	var denied []kmsg.ShareAcknowledgeRequestTopic
+	req.Topics, denied = split(req.Topics, func(rt kmsg.ShareAcknowledgeRequestTopic) bool { return b.shareTopicAllowed(ctx, rt.TopicID) })
+	r, err := next(req)
+	if err != nil || len(denied) == 0 {
+		return r, err
+	}
+	resp := r.(*kmsg.ShareAcknowledgeResponse)
+	for _, rt := range denied {
+		st := kmsg.NewShareAcknowledgeResponseTopic()
+		st.TopicID = rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewShareAcknowledgeResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
