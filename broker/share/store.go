@@ -190,7 +190,14 @@ func (s *store) sync(ctx context.Context) error {
 			return errors.New("share group state store closed")
 		}
 		ch := s.flushed
+		retry := s.err != nil // the last pass failed: its groups are pending, but nothing kicks the writer
 		s.mu.Unlock()
+		if retry {
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
