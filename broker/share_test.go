@@ -454,3 +454,63 @@ func TestShareGroupAutoOffsetReset(t *testing.T) {
 		t.Fatalf("ListGroups(consumer): %+v", lr.Groups)
 	}
 }
+
+// TestShareGroupOffsetsAdmin: ShareGroupDescribe, AlterShareGroupOffsets (only on an empty
+// group; delivery restarts at the new start offset) and DeleteShareGroupOffsets (the state
+// is gone: start offset -1).
+func TestShareGroupOffsetsAdmin(t *testing.T) {
+	b := startCoreBroker(t, nil)
+	if _, err := b.createTopic("aq", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	c := newShareClient(t, b, "ag", "m1")
+	hr := c.heartbeat(0, "aq")
+	topic := hr.Assignment.TopicPartitions[0].TopicID
+	produceValues(t, b, "aq", 0, 10)
+
+	dreq := kmsg.NewPtrShareGroupDescribeRequest()
+	dreq.Version, dreq.GroupIDs = 1, []string{"ag", "nosuch"}
+	d := requestAt[*kmsg.ShareGroupDescribeResponse](t, b, dreq)
+	if len(d.Groups) != 2 || d.Groups[0].ErrorCode != 0 || len(d.Groups[0].Members) != 1 || d.Groups[0].Members[0].MemberID != "m1" ||
+		d.Groups[0].Members[0].MemberEpoch != hr.MemberEpoch || d.Groups[0].Members[0].Assignment.TopicPartitions[0].Topic != "aq" ||
+		d.Groups[0].GroupState != "Stable" || d.Groups[1].ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("describe: %+v", d.Groups)
+	}
+
+	alter := func(off int64) *kmsg.AlterShareGroupOffsetsResponse {
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = "ag"
+		req.Topics = []kmsg.AlterShareGroupOffsetsRequestTopic{{Topic: "aq", Partitions: []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0, StartOffset: off}}}}
+		return requestAt[*kmsg.AlterShareGroupOffsetsResponse](t, b, req)
+	}
+	if r := alter(3); r.ErrorCode != kerr.NonEmptyGroup.Code {
+		t.Fatalf("alter with a member: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if hr := c.heartbeat(-1); hr.ErrorCode != 0 || hr.MemberEpoch != -1 {
+		t.Fatalf("leave: %+v", hr)
+	}
+	if r := alter(3); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("alter: %+v", r)
+	}
+	if o := shareOffsets(t, b, "ag", "aq"); o.StartOffset != 3 || o.Lag != 7 {
+		t.Fatalf("after alter: start %d lag %d", o.StartOffset, o.Lag)
+	}
+	c2 := newShareClient(t, b, "ag", "m2")
+	c2.heartbeat(0, "aq")
+	sp, _ := c2.fetch(topic, 0, 5*time.Second, 100)
+	if got := acquired(sp); len(got) != 7 || got[3] != 1 || got[2] != 0 {
+		t.Fatalf("after alter got %v, want 3-9", got)
+	}
+	c2.heartbeat(-1)
+
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID = "ag"
+	del.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: "aq"}, {Topic: "nosuch"}}
+	dr := requestAt[*kmsg.DeleteShareGroupOffsetsResponse](t, b, del)
+	if dr.ErrorCode != 0 || dr.Topics[0].ErrorCode != 0 || dr.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("delete: %+v", dr)
+	}
+	if o := shareOffsets(t, b, "ag", "aq"); o.StartOffset != -1 {
+		t.Fatalf("after delete: start %d", o.StartOffset)
+	}
+}
