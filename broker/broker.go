@@ -161,16 +161,19 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.openSecurity(); err != nil {
 		b.closePartitions()
 		b.groupStore.Close()
+		b.shares.Close()
 		return nil, err
 	}
 	if err := b.openQuotas(); err != nil { // quota.go
 		b.closePartitions()
 		b.groupStore.Close()
+		b.shares.Close()
 		return nil, err
 	}
 	if err := b.openListeners(); err != nil {
 		b.closePartitions()
 		b.groupStore.Close()
+		b.shares.Close()
 		return nil, err
 	}
 	opened = true
