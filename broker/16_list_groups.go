@@ -15,7 +15,11 @@ func init() {
 }
 
 func (b *Broker) handleListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (kmsg.Response, error) {
-	return b.groups.ListGroups(ctx, req), nil
+	resp := b.groups.ListGroups(ctx, req)
+	if req.Version >= 5 { // share groups have a type only from v5 (KIP-848's field); shares.go
+		resp.Groups = append(resp.Groups, b.listShareGroups(req)...)
+	}
+	return resp, nil
 }
 
 func authzListGroups(b *Broker, ctx context.Context, req *kmsg.ListGroupsRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {

@@ -37,6 +37,9 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.In
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
 		err := func() error {
+			if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // share groups' configs (shares.go)
+				return b.alterGroupConfigs(ctx, rr, seen[res{rr.ResourceType, rr.ResourceName}] > 1, req.ValidateOnly)
+			}
 			t, err := b.alterConfigsTarget(rr.ResourceType, rr.ResourceName, seen[res{rr.ResourceType, rr.ResourceName}] > 1)
 			if err != nil {
 				return err

@@ -27,6 +27,7 @@ import (
 
 	"github.com/strata-io/strata/broker/group"
 	"github.com/strata-io/strata/broker/producer"
+	"github.com/strata-io/strata/broker/share"
 	"github.com/strata-io/strata/broker/txn"
 	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/security"
@@ -71,6 +72,7 @@ type Broker struct {
 	internal      internalTopics     // presented internal topics (internaltopics.go)
 
 	groups      *group.Coordinator
+	shares      *share.Coordinator // share groups (shares.go)
 	groupStore  *group.FileStore
 	groupsBkt   groupsBucket       // the groups snapshot in the bucket (groupbucket.go)
 	topicQ      topicManifestQueue // topic.json of topics that are not tiered (topicbucket.go)
@@ -162,16 +164,19 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.openSecurity(); err != nil {
 		b.closePartitions()
 		b.groupStore.Close()
+		b.shares.Close()
 		return nil, err
 	}
 	if err := b.openQuotas(); err != nil { // quota.go
 		b.closePartitions()
 		b.groupStore.Close()
+		b.shares.Close()
 		return nil, err
 	}
 	if err := b.openListeners(); err != nil {
 		b.closePartitions()
 		b.groupStore.Close()
+		b.shares.Close()
 		return nil, err
 	}
 	opened = true
@@ -215,6 +220,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() {
 		defer b.wg.Done()
 		b.groups.Run(ctx)
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.shares.Run(ctx)
 	}()
 	b.wg.Add(1)
 	go func() {
@@ -344,7 +354,7 @@ func (b *Broker) Close() error {
 			cancel()
 		}
 		b.finalGroupsUpload() // groupbucket.go
-		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close(), b.txns.Close())
+		b.closeErr = errors.Join(b.closePartitions(), b.groupStore.Close(), b.txns.Close(), b.shares.Close())
 		b.releaseBucketOwner() // remoteident.go
 		b.closeErr = errors.Join(b.closeErr, b.dirLock.Release())
 		b.logger.Info("broker stopped", "node_id", b.cfg.NodeID)

@@ -69,15 +69,16 @@ type Config struct {
 	GroupMaxSessionTimeoutMs     int64 // group.max.session.timeout.ms; default 1800000
 	GroupMaxSize                 int32 // group.max.size; default Int.MAX (unlimited)
 	// KIP-848 consumer groups (ConsumerGroupHeartbeat).
-	GroupConsumerSessionTimeoutMs    int64  // group.consumer.session.timeout.ms; default 45000
-	GroupConsumerHeartbeatIntervalMs int64  // group.consumer.heartbeat.interval.ms; default 5000
-	GroupConsumerAssignors           string // group.consumer.assignors; default uniform,range
-	GroupConsumerMaxSize             int32  // group.consumer.max.size; default Int.MAX (unlimited)
-	GroupConsumerMigrationPolicy     string // group.consumer.migration.policy; default bidirectional
-	OffsetsRetentionMinutes          int64  // offsets.retention.minutes; default 10080 (7 days)
-	OffsetsRetentionCheckInterval    int64  // offsets.retention.check.interval.ms; default 600000
-	OffsetMetadataMaxBytes           int32  // offset.metadata.max.bytes; default 4096
-	ProducerIDExpirationMs           int64  // producer.id.expiration.ms; default 86400000
+	GroupConsumerSessionTimeoutMs    int64       // group.consumer.session.timeout.ms; default 45000
+	GroupConsumerHeartbeatIntervalMs int64       // group.consumer.heartbeat.interval.ms; default 5000
+	GroupConsumerAssignors           string      // group.consumer.assignors; default uniform,range
+	GroupConsumerMaxSize             int32       // group.consumer.max.size; default Int.MAX (unlimited)
+	GroupConsumerMigrationPolicy     string      // group.consumer.migration.policy; default bidirectional
+	GroupShare                       ShareConfig // group.share.* (share groups, KIP-932; shares.go)
+	OffsetsRetentionMinutes          int64       // offsets.retention.minutes; default 10080 (7 days)
+	OffsetsRetentionCheckInterval    int64       // offsets.retention.check.interval.ms; default 600000
+	OffsetMetadataMaxBytes           int32       // offset.metadata.max.bytes; default 4096
+	ProducerIDExpirationMs           int64       // producer.id.expiration.ms; default 86400000
 
 	// Fetch sessions (fetchsession.go).
 	FetchSessionCacheSlots int32 // max.incremental.fetch.session.cache.slots; default 1000; 0 = no sessions
@@ -411,6 +412,11 @@ var brokerKeys = []brokerKey{
 	ignoredKey("offsets.topic.replication.factor", "Single node; not used."),
 	ignoredKey("transaction.state.log.replication.factor", "Single node; not used."),
 	ignoredKey("transaction.state.log.min.isr", "Single node; not used."),
+	i64Key("group.share.record.lock.duration.ms", "30000", "Share groups: how long a member holds the records a ShareFetch gave it before they are delivered again.", func(c *Config) *int64 { return &c.GroupShare.RecordLockDurationMs }),
+	i64Key("group.share.delivery.count.limit", "5", "Share groups: a record delivered this many times without being accepted is archived (never delivered again).", func(c *Config) *int64 { return &c.GroupShare.DeliveryCountLimit }),
+	i64Key("group.share.partition.max.record.locks", "2000", "Share groups: the most records of one partition in flight (between the share-partition start and end offsets) per group.", func(c *Config) *int64 { return &c.GroupShare.PartitionMaxRecordLocks }),
+	i64Key("group.share.session.timeout.ms", "45000", "Share groups: a member that does not heartbeat for this long is removed and its records released.", func(c *Config) *int64 { return &c.GroupShare.SessionTimeoutMs }),
+	i64Key("group.share.heartbeat.interval.ms", "5000", "Share groups: the heartbeat interval members are told.", func(c *Config) *int64 { return &c.GroupShare.HeartbeatIntervalMs }),
 	ignoredKey("share.coordinator.state.topic.replication.factor", "Not used."),
 	ignoredKey("share.coordinator.state.topic.min.isr", "Not used."),
 }

@@ -88,6 +88,11 @@ func (b *Broker) openCoordinators() error {
 		store.Close()
 		return err
 	}
+	if err := b.openShares(); err != nil { // shares.go
+		b.txns.Close()
+		store.Close()
+		return err
+	}
 	return nil
 }
 

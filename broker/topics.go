@@ -331,6 +331,9 @@ func (b *Broker) deleteTopic(t *Topic) error {
 	if b.groups != nil {
 		b.groups.TopicDeleted(t.Name)
 	}
+	if b.shares != nil {
+		b.shares.TopicDeleted(t.ID) // shares.go
+	}
 	b.logger.Info("topic deleted", "topic", t.Name, "topic_id", uuid.UUID(t.ID).String())
 	if err := errors.Join(errs...); err != nil {
 		// The topic is gone from the registry; leftover files are logged, not fatal.
