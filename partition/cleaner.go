@@ -492,7 +492,7 @@ func (p *Partition) cleanSegments(ctx context.Context, io cleanIO, now time.Time
 	}
 	due := int64(math.MaxInt64)
 	var recs, keep []cleanRecord
-	txs := newTxnCleanState(io.aborted, p.snapshotOffset())
+	txs := newTxnCleanState(io.aborted, p.snapshotOffset(), start)
 	defer func() { st.Markers += txs.markers }()
 	for i := 0; i < len(segs); {
 		// A group: consecutive segments whose total size fits segment.bytes (they are

@@ -26,7 +26,10 @@ import (
 //     producer state rebuilt at open never replays an open transaction whose end is gone.
 //   - The aborted-transaction index entry of a transaction with no batch left is dropped
 //     (before the segments are swapped: its data is already gone from the log read), so
-//     that a read_committed consumer never holds an abort whose marker may disappear.
+//     that a read_committed consumer never holds an abort whose marker may disappear. An
+//     aborted transaction that started below the local log start keeps its entry and its
+//     marker: its data may still be read from the bucket (a tiered partition keeps the
+//     history), and the reader needs the marker that ends it.
 //   - The last batch of an idempotent or transactional producer is kept, empty if need be
 //     (lastOfProducer), as before; other batches left empty go.
 
@@ -68,11 +71,22 @@ type txnCleanState struct {
 	hasData  map[int64]uint8 // producer -> dataRead | dataKept for its current transaction
 	drop     map[int64]bool  // marker offsets of aborted transactions whose index entry goes
 	snapshot int64           // markers at or above it are kept (the newest producer snapshot)
+	logStart int64           // the local log start when the clean began
 	markers  int64           // markers removed
 }
 
-func newTxnCleanState(aborted abortedSet, snapshot int64) *txnCleanState {
-	return &txnCleanState{aborted: aborted, hasData: map[int64]uint8{}, drop: map[int64]bool{}, snapshot: snapshot}
+func newTxnCleanState(aborted abortedSet, snapshot, logStart int64) *txnCleanState {
+	return &txnCleanState{aborted: aborted, hasData: map[int64]uint8{}, drop: map[int64]bool{}, snapshot: snapshot, logStart: logStart}
+}
+
+// entry returns the index entry of the ABORT marker at off of producer pid.
+func (s abortedSet) entry(pid, off int64) (AbortedTxn, bool) {
+	es := s[pid]
+	i := sort.Search(len(es), func(i int) bool { return es[i].FirstOffset > off })
+	if i > 0 && es[i-1].LastOffset == off {
+		return es[i-1], true
+	}
+	return AbortedTxn{}, false
 }
 
 // dataBatch notes a transactional data batch read (kept or not: Kafka counts it).
@@ -118,6 +132,12 @@ func (t *txnCleanState) controlBatch(h segment.BatchHeader, b []byte, now time.T
 		return markerKeep, now.UnixMilli()
 	}
 	if commit, ok := MarkerType(b); ok && !commit {
+		if e, ok := t.aborted.entry(pid, h.BaseOffset); ok && e.FirstOffset < t.logStart {
+			// Data of the transaction may be below the local log start (in the bucket
+			// of a tiered partition, which keeps the history): a read_committed consumer
+			// reading it needs the entry and the marker that ends it.
+			return markerKeep, -1
+		}
 		t.drop[h.BaseOffset] = true
 	}
 	if h.Attributes&attrDeleteHorizon == 0 {
@@ -165,13 +185,13 @@ func (p *Partition) dropTxnEntries(drop map[int64]bool) error {
 	return x.rewriteLocked()
 }
 
-// snapshotOffset is the offset of the newest producer snapshot the partition saved (0:
-// none known).
+// snapshotOffset is the offset of the newest producer snapshot the partition saved or
+// loaded at open (0: none known).
 func (p *Partition) snapshotOffset() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.prod == nil {
 		return 0
 	}
-	return p.prod.saved
+	return max(p.prod.saved, p.prod.loaded, 0)
 }

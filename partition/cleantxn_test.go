@@ -328,3 +328,41 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestCleanerKeepsAbortBelowLogStart: an aborted transaction whose data is below the log
+// start (DeleteRecords here; the bucket's history in a tiered partition) keeps its index
+// entry and its ABORT marker however often the partition is cleaned.
+func TestCleanerKeepsAbortBelowLogStart(t *testing.T) {
+	cfg := compactConfig(t, "compact")
+	p := openCompacted(t, nil, t.TempDir(), cfg)
+	defer p.Close()
+	now := time.UnixMilli(1_000_000)
+	appendKeyed(t, p, txnKeyed(t, now.UnixMilli(), 4, 0, rec("a", "aborted")), now) // 0
+	for i := range 30 {
+		appendKeyed(t, p, keyedBatch(t, now.UnixMilli(), codecNone, -1, 0, rec("k", fmt.Sprint(i))), now)
+	}
+	if _, err := p.WriteTxnMarker(4, 0, false, 0, now); err != nil { // 31
+		t.Fatal(err)
+	}
+	appendKeyed(t, p, keyedBatch(t, now.UnixMilli(), codecNone, -1, 0, rec("k", "last")), now)
+	p.Roll()
+	if _, err := p.deleteRecords(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	p.SaveProducerState()
+	for _, at := range []time.Time{now, now.Add(time.Hour), now.Add(48 * time.Hour), now.Add(96 * time.Hour)} {
+		clean(t, p, at, 1<<20)
+	}
+	if got := p.AbortedTxns(0, p.HighWatermark()); len(got) != 1 || got[0].FirstOffset != 0 || got[0].LastOffset != 31 {
+		t.Fatalf("aborted index %+v, want the transaction 0-31", got)
+	}
+	markers := 0
+	for _, b := range readBatches(t, p) {
+		if b.h.Control() {
+			markers++
+		}
+	}
+	if markers != 1 {
+		t.Fatalf("%d markers left, want the ABORT kept", markers)
+	}
+}
