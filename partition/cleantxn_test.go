@@ -2,9 +2,9 @@ package partition
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"math/rand/v2"
 	"sort"
 	"testing"
 	"time"

@@ -134,7 +134,7 @@ type prodState struct {
 	// loaded is the offset of the snapshot loaded at open (-1: none): with saved, the
 	// newest snapshot on disk, below which the cleaner may remove markers (cleantxn.go).
 	loaded int64
-	files snapshotFiles // guarded by the partition's mu
+	files  snapshotFiles // guarded by the partition's mu
 }
 
 // setProducerState installs the idempotence check (nil = none); tests substitute hooks.
