@@ -55,6 +55,7 @@ type CleanStats struct {
 	BytesWritten int64   // bytes of cleaned segments written
 	Removed      int64   // records removed
 	Tombstones   int64   // tombstones removed (delete.retention.ms passed)
+	Markers      int64   // transaction markers removed (their data gone, delete horizon passed)
 	DirtyRatio   float64 // the dirty ratio before the clean
 	Segments     int     // segments replaced
 }
@@ -259,6 +260,7 @@ func (p *Partition) CleanableInfo(now time.Time) Cleanable {
 // cleanIO is what a clean needs besides the partition: a key map and an I/O throttle.
 type cleanIO struct {
 	m        *offsetMap
+	aborted  abortedSet                               // the aborted transactions (Clean sets it)
 	dec      *recordDecoder                           // nil: allocate
 	throttle func(ctx context.Context, n int64) error // nil: none
 }
@@ -309,6 +311,7 @@ func (p *Partition) Clean(ctx context.Context, now time.Time, io cleanIO) (Clean
 		ps = e
 	}
 	p.mu.Unlock()
+	io.aborted = p.abortedTxnSet()
 	for {
 		st.Passes++
 		io.m.reset()
@@ -443,8 +446,8 @@ func (p *Partition) buildOffsetMap(ctx context.Context, io cleanIO, from, to int
 	end := from
 	var recs []cleanRecord
 	read, err := p.forEachBatch(ctx, io, from, to, func(h segment.BatchHeader, b []byte) (bool, error) {
-		if h.Control() || h.Transactional() || h.NumRecords == 0 {
-			end = h.LastOffset() + 1 // kept whole, and not put in the map (conservative)
+		if h.Control() || h.NumRecords == 0 || io.aborted.aborted(h) {
+			end = h.LastOffset() + 1 // markers and aborted data are not put in the map (cleantxn.go)
 			return true, nil
 		}
 		if io.m.full(int(h.NumRecords)) {
@@ -489,6 +492,8 @@ func (p *Partition) cleanSegments(ctx context.Context, io cleanIO, now time.Time
 	}
 	due := int64(math.MaxInt64)
 	var recs, keep []cleanRecord
+	txs := newTxnCleanState(io.aborted, p.snapshotOffset(), start)
+	defer func() { st.Markers += txs.markers }()
 	for i := 0; i < len(segs); {
 		// A group: consecutive segments whose total size fits segment.bytes (they are
 		// cleaned into one), at least one.
@@ -513,7 +518,37 @@ func (p *Partition) cleanSegments(ctx context.Context, io cleanIO, now time.Time
 		groupEnd := group[len(group)-1].NextOffset
 		read, err := p.forEachBatch(ctx, io, max(group[0].BaseOffset, start), groupEnd, func(h segment.BatchHeader, b []byte) (bool, error) {
 			out := b
-			if !h.Control() && !h.Transactional() && h.NumRecords > 0 {
+			txs.dataBatch(h)
+			switch {
+			case h.Control():
+				act, at := txs.controlBatch(h, b, now, cfg.DeleteRetentionMs)
+				switch act {
+				case markerDiscard:
+					st.Removed++
+					return true, nil
+				case markerStamp:
+					out = stampMarker(h, b, at)
+				}
+				if at >= 0 {
+					due = min(due, at+1)
+				}
+			case txs.aborted.aborted(h):
+				st.Removed += int64(h.NumRecords)
+				if !lastOfProducer(ps, h) {
+					return true, nil
+				}
+				if h.NumRecords > 0 {
+					var err error
+					if out, err = rebuildBatch(h, b, nil); err != nil {
+						return false, fmt.Errorf("partition: clean: rebuild batch at %d: %w", h.BaseOffset, err)
+					}
+				}
+			case h.NumRecords == 0:
+				if !lastOfProducer(ps, h) {
+					return true, nil // left empty by an earlier clean for a producer that wrote since
+				}
+			}
+			if !h.Control() && !txs.aborted.aborted(h) && h.NumRecords > 0 {
 				var err error
 				recs, err = io.dec.records(h, b, recs[:0])
 				if err != nil {
@@ -553,6 +588,7 @@ func (p *Partition) cleanSegments(ctx context.Context, io cleanIO, now time.Time
 			if err := w.Append(out); err != nil {
 				return false, fmt.Errorf("%w: clean: %w", ErrStorage, err)
 			}
+			txs.dataKept(h)
 			st.BytesWritten += int64(len(out))
 			if io.throttle != nil {
 				if err := io.throttle(ctx, int64(len(out))); err != nil {
@@ -568,6 +604,10 @@ func (p *Partition) cleanSegments(ctx context.Context, io cleanIO, now time.Time
 		if err != nil {
 			w.Abort()
 			return err
+		}
+		if err := p.dropTxnEntries(txs.drop); err != nil {
+			w.Abort()
+			return fmt.Errorf("%w: clean: aborted transaction index: %w", ErrStorage, err)
 		}
 		bases := make([]int64, len(group))
 		for k, s := range group {

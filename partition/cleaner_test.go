@@ -480,9 +480,9 @@ func TestCleanerKeepsIdempotentProducerState(t *testing.T) {
 	}
 }
 
-// TestCleanerKeepsControlAndTransactionalBatches: control batches and transactional data
-// are kept whole and do not supersede anything (conservative until transactions and
-// compaction are tested together).
+// TestCleanerKeepsControlAndTransactionalBatches: an open transaction holds the LSO, so
+// neither its data nor what it would supersede is cleaned (cleantxn_test.go covers
+// decided transactions).
 func TestCleanerKeepsControlAndTransactionalBatches(t *testing.T) {
 	p := openCompacted(t, nil, t.TempDir(), compactConfig(t, "compact"))
 	defer p.Close()

@@ -107,12 +107,16 @@
 //   - A record goes when the map holds a later offset for its key. A tombstone goes when
 //     it is the latest of its key and delete.retention.ms passed since the clean that first
 //     covered its offset (the horizons). Keyless records (written before the topic was
-//     compacted) stay. Control batches and transactional batches stay whole and are not
-//     put in the map (conservative: an aborted record must never supersede a committed one).
+//     compacted) stay. Transactions follow Kafka's rules (cleantxn.go): aborted data is
+//     not put in the map and goes, committed transactional records are compacted like any
+//     other, a marker goes delete.retention.ms after the clean that found its transaction's
+//     data gone (a delete horizon stamped in the batch, KIP-534), and the aborted index
+//     entries of transactions without data are dropped.
 //   - Batches keep their offsets, base offset, last offset delta, first timestamp and
 //     producer fields (cleanbatch.go); a batch whose records all go is dropped, except the
 //     last batch of each producer the idempotence state knows, kept empty, so that the state
-//     rebuilt from the log after a restart still has its sequence.
+//     rebuilt from the log after a restart still has its sequence (a batch left empty by an
+//     earlier clean goes once its producer has written a later one).
 //
 // # Locking
 //

@@ -86,8 +86,12 @@ func (p *Partition) openProducerState(names []string) {
 	if replayed > 0 {
 		p.logger.Debug("producer state replayed", "dir", p.dir, "from", from, "batches", replayed)
 	}
+	loaded := int64(-1)
+	if found {
+		loaded = from
+	}
 	p.mu.Lock()
-	p.producers, p.prod = st, &prodState{st: st, saved: -1}
+	p.producers, p.prod = st, &prodState{st: st, saved: -1, loaded: loaded}
 	p.setTxnState(st)
 	p.mu.Unlock()
 }
@@ -127,7 +131,10 @@ func (p *Partition) SaveProducerState() {
 type prodState struct {
 	st    *producer.State
 	saved int64
-	files snapshotFiles // guarded by the partition's mu
+	// loaded is the offset of the snapshot loaded at open (-1: none): with saved, the
+	// newest snapshot on disk, below which the cleaner may remove markers (cleantxn.go).
+	loaded int64
+	files  snapshotFiles // guarded by the partition's mu
 }
 
 // setProducerState installs the idempotence check (nil = none); tests substitute hooks.
