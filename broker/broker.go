@@ -45,6 +45,7 @@ type Broker struct {
 	scram     *security.SCRAMStore // SCRAM users (scram.go)
 	secm      *security.Metrics    // security metrics (secmetrics.go)
 	clusterID string
+	cseam     clusterSeamPtr // clustered mode (clusterview.go); nil: a single broker
 	// directoryID is meta.properties' directory.id; owner is this broker's claim on its
 	// bucket prefix (remoteident.go).
 	directoryID string
