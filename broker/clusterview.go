@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync/atomic"
 
@@ -367,4 +368,44 @@ func (b *Broker) clusterAutoCreate(ctx context.Context, c *clusterSeam, name str
 		return kerr.LeaderNotAvailable
 	}
 	return err
+}
+
+// placeCoordinators rewrites a FindCoordinator answer in clustered mode: the coordinator
+// of a key is the unfenced broker with the highest hash of (key, node id) (rendezvous
+// hashing), so every broker names the same one and a fenced broker moves only its own
+// keys. Group and transaction state still live in the coordinator's local files, so a
+// key that moves starts from nothing on its new coordinator (committed offsets do not
+// follow yet; see the package notes of issue 20).
+func (s *ClusterState) placeCoordinators(v3key string, resp kmsg.Response) {
+	r, ok := resp.(*kmsg.FindCoordinatorResponse)
+	if !ok || len(s.Brokers) == 0 {
+		return
+	}
+	if r.Version < 4 {
+		if r.ErrorCode == 0 {
+			br := s.coordinatorOf(v3key)
+			r.NodeID, r.Host, r.Port = br.NodeID, br.Host, br.Port
+		}
+		return
+	}
+	for i := range r.Coordinators {
+		c := &r.Coordinators[i]
+		if c.ErrorCode == 0 {
+			br := s.coordinatorOf(c.Key)
+			c.NodeID, c.Host, c.Port = br.NodeID, br.Host, br.Port
+		}
+	}
+}
+
+func (s *ClusterState) coordinatorOf(key string) ClusterBroker {
+	var best ClusterBroker
+	var top uint32
+	for i, br := range s.Brokers {
+		h := fnv.New32a()
+		fmt.Fprintf(h, "%s\x00%d", key, br.NodeID)
+		if v := h.Sum32(); i == 0 || v > top {
+			best, top = br, v
+		}
+	}
+	return best
 }
