@@ -409,3 +409,13 @@ func (s *ClusterState) coordinatorOf(key string) ClusterBroker {
 	}
 	return best
 }
+
+// servedClusterID is the cluster id clients see: the quorum's in clustered mode (once it
+// named one), else this broker's own. The broker's meta files and bucket ownership keep
+// its own id (adopting the quorum's there is not built yet).
+func (b *Broker) servedClusterID() string {
+	if c := b.cluster(); c != nil && c.state.ClusterID != "" {
+		return c.state.ClusterID
+	}
+	return b.clusterID
+}
