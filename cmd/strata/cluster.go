@@ -197,7 +197,9 @@ func (m *clusterMember) brokerStarted(b *broker.Broker) {
 	if len(c.Listeners) > 0 {
 		listener = c.Listeners[0].Name
 	}
-	m.wg.Go(func() { followImage(ctx, follow, ctl, b, c.Quorum.NodeID, listener, m.logger.With("component", "follow")) })
+	m.wg.Go(func() {
+		followImage(ctx, follow, ctl, b, c.Quorum.NodeID, listener, m.logger.With("component", "follow"))
+	})
 }
 
 // Stop ends the broker's session with a controlled shutdown, then leaves the quorum.
