@@ -419,3 +419,34 @@ func (b *Broker) servedClusterID() string {
 	}
 	return b.clusterID
 }
+
+// clusterDeleteTopic forwards one DeleteTopics entry (st holds the request's name or id)
+// to the controller; the replicas drop their copies when the image no longer has it.
+func (b *Broker) clusterDeleteTopic(ctx context.Context, c *clusterSeam, st *kmsg.DeleteTopicsResponseTopic) error {
+	s := c.state
+	switch {
+	case st.Topic != nil && st.TopicID != [16]byte{}:
+		return fmt.Errorf("%w: give a topic name or a topic ID, not both", errInvalidRequest)
+	case st.Topic != nil:
+		t, ok := s.Topics[*st.Topic]
+		if !ok {
+			return errUnknownTopic
+		}
+		st.TopicID = t.ID
+	case st.TopicID != [16]byte{}:
+		for name, t := range s.Topics {
+			if t.ID == st.TopicID {
+				st.Topic = kmsg.StringPtr(name)
+			}
+		}
+		if st.Topic == nil {
+			return errUnknownTopicID
+		}
+	default:
+		return fmt.Errorf("%w: neither topic name nor topic ID given", errInvalidRequest)
+	}
+	if c.admin == nil {
+		return kerr.NotController
+	}
+	return c.admin.DeleteTopic(ctx, *st.Topic)
+}

@@ -24,7 +24,12 @@ func (f *fakeClusterAdmin) CreateTopic(_ context.Context, name string, partition
 	return nil
 }
 
-func (f *fakeClusterAdmin) DeleteTopic(context.Context, string) error { return nil }
+func (f *fakeClusterAdmin) DeleteTopic(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created = append(f.created, "-"+name)
+	return nil
+}
 
 // TestClusterViewFollowsImage: a clustered broker (node 2 of brokers 1-3, broker 3
 // fenced) answers Metadata, Produce, Fetch, CreateTopics and FindCoordinator from the
@@ -169,6 +174,27 @@ func TestClusterViewFollowsImage(t *testing.T) {
 	}
 	if got, want := fmt.Sprint(admin.created), "[n/4/3 auto/2/-1]"; got != want {
 		t.Errorf("controller got %s, want %s", got, want)
+	}
+
+	// DeleteTopics goes to the controller; the local copy stays until the image drops it.
+	dreq := kmsg.NewPtrDeleteTopicsRequest()
+	dreq.Version = 6
+	for _, dt := range []kmsg.DeleteTopicsRequestTopic{{Topic: kmsg.StringPtr("t")}, {Topic: kmsg.StringPtr("nope")}} {
+		dreq.Topics = append(dreq.Topics, dt)
+	}
+	r, err = b.handleDeleteTopics(t.Context(), dreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr := r.(*kmsg.DeleteTopicsResponse)
+	if dr.Topics[0].ErrorCode != 0 || dr.Topics[0].TopicID != id || dr.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("delete: %+v", dr.Topics)
+	}
+	if got, want := fmt.Sprint(admin.created), "[n/4/3 auto/2/-1 -t]"; got != want {
+		t.Errorf("controller got %s, want %s", got, want)
+	}
+	if b.lookupTopic("t") == nil {
+		t.Error("DeleteTopics dropped the local copy before the image did")
 	}
 
 	// FindCoordinator: both brokers are used, and v3 and v4 agree.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -264,6 +265,30 @@ func TestServeClusterFollowsImage(t *testing.T) {
 			t.Fatalf("brokers after restart: %s", brokers)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// DeleteTopics through any broker goes to the controller; every replica drops it.
+	for i := range 3 {
+		if _, err := os.Stat(filepath.Join(base, fmt.Sprint("n", i+1), "rf3-0")); err != nil {
+			t.Fatalf("replica on node %d: %v", i+1, err)
+		}
+	}
+	dr, err := adm.DeleteTopics(ctx, "rf3")
+	if err != nil || dr["rf3"].Err != nil {
+		t.Fatalf("delete rf3: %+v %v", dr, err)
+	}
+	waitImage("rf3 deleted", func(im *cluster.Image) bool { return im.Topics["rf3"] == nil })
+	for i := range 3 {
+		for {
+			_, err := os.Stat(filepath.Join(base, fmt.Sprint("n", i+1), "rf3-0"))
+			if os.IsNotExist(err) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("node %d still has rf3-0 (%v)", i+1, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }
 
