@@ -170,8 +170,9 @@ func startClusterMember(c clusterConfig, logger *slog.Logger, reg prometheus.Reg
 
 // brokerStarted starts the registration and heartbeat loop and the broker's following of
 // the image (cluster_follow.go); the broker's first bound listener's real port replaces
-// a configured port 0.
-func (m *clusterMember) brokerStarted(b *broker.Broker) {
+// a configured port 0. The following stops with serveCtx, when the broker starts to
+// stop, so that it does not open partitions on a closing broker.
+func (m *clusterMember) brokerStarted(serveCtx context.Context, b *broker.Broker) {
 	bound := b.Addr()
 	if m == nil || !m.cfg.Quorum.Broker || m.cancel != nil {
 		return
@@ -197,8 +198,12 @@ func (m *clusterMember) brokerStarted(b *broker.Broker) {
 	if len(c.Listeners) > 0 {
 		listener = c.Listeners[0].Name
 	}
+	fctx, fcancel := context.WithCancel(serveCtx)
+	stop := context.AfterFunc(ctx, fcancel)
 	m.wg.Go(func() {
-		followImage(ctx, follow, ctl, b, c.Quorum.NodeID, listener, m.logger.With("component", "follow"))
+		defer stop()
+		defer fcancel()
+		followImage(fctx, follow, ctl, b, c.Quorum.NodeID, listener, m.logger.With("component", "follow"))
 	})
 }
 
