@@ -74,6 +74,7 @@ type ClusterPartition struct {
 type ClusterAdmin interface {
 	CreateTopic(ctx context.Context, name string, partitions int32, replicationFactor int16, assignments [][]int32, configs map[string]string) error
 	DeleteTopic(ctx context.Context, name string) error
+	CreatePartitions(ctx context.Context, topic string, total int32, assignments [][]int32) error
 }
 
 type clusterSeam struct {
@@ -449,4 +450,34 @@ func (b *Broker) clusterDeleteTopic(ctx context.Context, c *clusterSeam, st *kms
 		return kerr.NotController
 	}
 	return c.admin.DeleteTopic(ctx, *st.Topic)
+}
+
+// clusterCreatePartitions forwards one CreatePartitions entry to the controller after
+// Kafka's checks against the image; the replicas open the new partitions when the image
+// has them.
+func (b *Broker) clusterCreatePartitions(ctx context.Context, c *clusterSeam, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	t, ok := c.state.Topics[rt.Topic]
+	if !ok {
+		return errUnknownTopic
+	}
+	cur := int32(len(t.Partitions))
+	if rt.Count <= cur {
+		return fmt.Errorf("%w: topic %q has %d partitions, cannot grow it to %d", errInvalidPartitions, rt.Topic, cur, rt.Count)
+	}
+	var assign [][]int32
+	if rt.Assignment != nil {
+		if n := rt.Count - cur; int32(len(rt.Assignment)) != n {
+			return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), n)
+		}
+		for _, a := range rt.Assignment {
+			assign = append(assign, a.Replicas)
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	if c.admin == nil {
+		return kerr.NotController
+	}
+	return c.admin.CreatePartitions(ctx, rt.Topic, rt.Count, assign)
 }

@@ -24,6 +24,13 @@ func (f *fakeClusterAdmin) CreateTopic(_ context.Context, name string, partition
 	return nil
 }
 
+func (f *fakeClusterAdmin) CreatePartitions(_ context.Context, topic string, total int32, assignments [][]int32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created = append(f.created, fmt.Sprintf("+%s/%d/%v", topic, total, assignments))
+	return nil
+}
+
 func (f *fakeClusterAdmin) DeleteTopic(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,6 +183,38 @@ func TestClusterViewFollowsImage(t *testing.T) {
 		t.Errorf("controller got %s, want %s", got, want)
 	}
 
+	// CreatePartitions is checked against the image and goes to the controller.
+	cpreq := kmsg.NewPtrCreatePartitionsRequest()
+	cpreq.Version = 3
+	for _, c := range []struct {
+		topic string
+		count int32
+	}{{"t", 5}, {"t", 3}, {"nope", 2}} {
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = c.topic, c.count
+		cpreq.Topics = append(cpreq.Topics, rt)
+	}
+	r, err = b.handleCreatePartitions(t.Context(), cpreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpCodes []int16
+	for _, st := range r.(*kmsg.CreatePartitionsResponse).Topics {
+		cpCodes = append(cpCodes, st.ErrorCode)
+	}
+	// "t" twice in one request is INVALID_REQUEST for both, as without a cluster.
+	if want := []int16{kerr.InvalidRequest.Code, kerr.InvalidRequest.Code, kerr.UnknownTopicOrPartition.Code}; !slices.Equal(cpCodes, want) {
+		t.Errorf("create partitions codes %v, want %v", cpCodes, want)
+	}
+	cpreq.Topics = cpreq.Topics[:1]
+	if r, err = b.handleCreatePartitions(t.Context(), cpreq); err != nil || r.(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode != 0 {
+		t.Fatalf("create partitions t/5: %+v %v", r, err)
+	}
+	cpreq.Topics[0].Count = 3
+	if r, err = b.handleCreatePartitions(t.Context(), cpreq); err != nil || r.(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode != kerr.InvalidPartitions.Code {
+		t.Fatalf("create partitions t/3 (not growing): %+v %v", r, err)
+	}
+
 	// DeleteTopics goes to the controller; the local copy stays until the image drops it.
 	dreq := kmsg.NewPtrDeleteTopicsRequest()
 	dreq.Version = 6
@@ -190,7 +229,7 @@ func TestClusterViewFollowsImage(t *testing.T) {
 	if dr.Topics[0].ErrorCode != 0 || dr.Topics[0].TopicID != id || dr.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Errorf("delete: %+v", dr.Topics)
 	}
-	if got, want := fmt.Sprint(admin.created), "[n/4/3 auto/2/-1 -t]"; got != want {
+	if got, want := fmt.Sprint(admin.created), "[n/4/3 auto/2/-1 +t/5/[] -t]"; got != want {
 		t.Errorf("controller got %s, want %s", got, want)
 	}
 	if b.lookupTopic("t") == nil {

@@ -141,3 +141,7 @@ func kafkaError(err error) error {
 	}
 	return fmt.Errorf("%w: %v", kerr.UnknownServerError, err)
 }
+
+func (a clusterAdmin) CreatePartitions(ctx context.Context, topic string, total int32, assignments [][]int32) error {
+	return kafkaError(a.c.CreatePartitions(ctx, topic, total, assignments))
+}
