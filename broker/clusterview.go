@@ -481,3 +481,14 @@ func (b *Broker) clusterCreatePartitions(ctx context.Context, c *clusterSeam, rt
 	}
 	return c.admin.CreatePartitions(ctx, rt.Topic, rt.Count, assign)
 }
+
+// clusterElsewhere is NOT_LEADER_OR_FOLLOWER for a topic the image holds but this broker
+// has not opened (it holds no replica of it, or has not applied the image yet).
+func (b *Broker) clusterElsewhere(name string) error {
+	if c := b.cluster(); c != nil {
+		if _, ok := c.state.Topics[name]; ok {
+			return kerr.NotLeaderForPartition
+		}
+	}
+	return nil
+}

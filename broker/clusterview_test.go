@@ -126,6 +126,21 @@ func TestClusterViewFollowsImage(t *testing.T) {
 		t.Errorf("produce codes %v, want %v", codes, want)
 	}
 
+	// A topic of the image this broker holds no replica of: NOT_LEADER_OR_FOLLOWER.
+	if _, err := b.produceTopic(t.Context(), "elsewhere"); err != kerr.LeaderNotAvailable {
+		t.Fatalf("auto-create before the image has the topic: %v, want LEADER_NOT_AVAILABLE", err)
+	}
+	s := *b.cluster().state
+	s.Topics = map[string]ClusterTopic{"elsewhere": {ID: newTopicID(), Partitions: []ClusterPartition{{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}}}
+	for k, v := range b.cluster().state.Topics {
+		s.Topics[k] = v
+	}
+	b.SetCluster(&s, admin)
+	if _, err := b.produceTopic(t.Context(), "elsewhere"); err != kerr.NotLeaderForPartition {
+		t.Fatalf("produce to a topic led elsewhere: %v", err)
+	}
+	admin.created = nil
+
 	// Fetch: leader epochs are checked against the image.
 	for _, c := range []struct {
 		part, epoch int32

@@ -148,6 +148,9 @@ func (b *Broker) maybeAutoCreate(ctx context.Context, name string) (*Topic, erro
 	if t := b.lookupTopic(name); t != nil {
 		return t, nil
 	}
+	if err := b.clusterElsewhere(name); err != nil { // clusterview.go
+		return nil, err
+	}
 	if !b.cfg.AutoCreateTopics || !b.canCreateTopic(ctx, name) { // authorizer.go
 		return nil, errUnknownTopic
 	}
