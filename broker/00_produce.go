@@ -111,6 +111,10 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (k
 				fail(errUnknownTopic)
 				continue
 			}
+			if err := b.leaderCheck(t.Name, rp.Partition, -1); err != nil { // clusterview.go
+				fail(err)
+				continue
+			}
 			cfg := t.Config()
 			h, err := validateBatch(rp.Records, cfg, now)
 			if err == nil {

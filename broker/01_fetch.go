@@ -107,8 +107,8 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (kmsg.
 			if terr == nil {
 				if fp.p = topicPartition(t, rp.Partition); fp.p == nil {
 					fp.err = errUnknownTopic
-				} else if rp.CurrentLeaderEpoch > 0 {
-					fp.err = kerr.UnknownLeaderEpoch
+				} else if err := b.leaderCheck(t.Name, rp.Partition, rp.CurrentLeaderEpoch); err != nil { // clusterview.go
+					fp.err = err
 				} else if !seen[fp.p] {
 					seen[fp.p] = true
 					uniq = append(uniq, fp.p)

@@ -66,8 +66,8 @@ func (b *Broker) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 				sp.ErrorCode = errUnknownTopic.Code
 				continue
 			}
-			if rp.CurrentLeaderEpoch > 0 {
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			if err := b.leaderCheck(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch); err != nil { // clusterview.go
+				sp.ErrorCode = errorCode(err)
 				continue
 			}
 			if b.listOffsetNeedsTier(p, rp.Timestamp) && !b.awaitTier(ctx, p, tierAwaitMax) {

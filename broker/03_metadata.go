@@ -39,6 +39,9 @@ func (b *Broker) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 	clusterID := b.clusterID
 	resp.ClusterID = &clusterID
 	resp.ControllerID = b.cfg.NodeID
+	if c := b.cluster(); c != nil {
+		return b.clusterMetadata(ctx, c, req, resp) // clusterview.go
+	}
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {

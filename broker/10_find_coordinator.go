@@ -19,7 +19,11 @@ func init() {
 
 func (b *Broker) handleFindCoordinator(ctx context.Context, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
 	host, port := b.advertisedHostPort(ctx)
-	return b.groups.FindCoordinator(ctx, req, group.Node{NodeID: b.cfg.NodeID, Host: host, Port: port}), nil
+	resp := b.groups.FindCoordinator(ctx, req, group.Node{NodeID: b.cfg.NodeID, Host: host, Port: port})
+	if c := b.cluster(); c != nil {
+		c.state.placeCoordinators(req.CoordinatorKey, resp) // clusterview.go
+	}
+	return resp, nil
 }
 
 func authzFindCoordinator(b *Broker, ctx context.Context, req *kmsg.FindCoordinatorRequest, next func(kmsg.Request) (kmsg.Response, error)) (kmsg.Response, error) {

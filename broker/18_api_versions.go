@@ -35,7 +35,7 @@ func (b *Broker) handleApiVersions(ctx context.Context, req *kmsg.ApiVersionsReq
 		switch {
 		case (req.ClusterID == nil) != (req.NodeID == -1):
 			resp.ErrorCode = kerr.InvalidRequest.Code
-		case req.ClusterID != nil && (*req.ClusterID != b.clusterID || req.NodeID != b.cfg.NodeID):
+		case req.ClusterID != nil && (*req.ClusterID != b.servedClusterID() || req.NodeID != b.cfg.NodeID):
 			resp.ErrorCode = kerr.RebootstrapRequired.Code
 		}
 	}

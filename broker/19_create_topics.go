@@ -25,6 +25,9 @@ func init() {
 
 func (b *Broker) handleCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	if c := b.cluster(); c != nil {
+		return b.clusterCreateTopics(ctx, c, req, resp) // clusterview.go
+	}
 	seen := make(map[string]int, len(req.Topics))
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++

@@ -34,6 +34,12 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsR
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
+		if c := b.cluster(); c != nil {
+			err := b.clusterDeleteTopic(ctx, c, &st) // clusterview.go
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		var (
 			t   *Topic
 			err error

@@ -48,11 +48,16 @@ func (b *Broker) handleOffsetForLeaderEpoch(ctx context.Context, req *kmsg.Offse
 			if t != nil {
 				p = topicPartition(t, rp.Partition)
 			}
+			cur := rp.CurrentLeaderEpoch
+			if req.Version < 2 {
+				cur = -1
+			}
+			lerr := b.leaderCheck(rt.Topic, rp.Partition, cur) // clusterview.go
 			switch {
 			case p == nil:
 				sp.ErrorCode = errUnknownTopic.Code
-			case req.Version >= 2 && rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case lerr != nil:
+				sp.ErrorCode = errorCode(lerr)
 			case rp.LeaderEpoch == 0:
 				sp.LeaderEpoch, sp.EndOffset = 0, p.HighWatermark()
 			}

@@ -32,6 +32,9 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePar
 			if seen[rt.Topic] > 1 {
 				return fmt.Errorf("%w: topic %q appears more than once in the request", errInvalidRequest, rt.Topic)
 			}
+			if c := b.cluster(); c != nil {
+				return b.clusterCreatePartitions(ctx, c, rt, req.ValidateOnly) // clusterview.go
+			}
 			t := b.lookupTopic(rt.Topic)
 			if t == nil {
 				return errUnknownTopic

@@ -27,7 +27,7 @@ func (b *Broker) handleDescribeCluster(ctx context.Context, req *kmsg.DescribeCl
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 		return resp, nil
 	}
-	resp.ClusterID = b.clusterID
+	resp.ClusterID = b.servedClusterID()
 	resp.ControllerID = b.cfg.NodeID
 	host, port := b.advertisedHostPort(ctx)
 	br := kmsg.NewDescribeClusterResponseBroker()

@@ -47,6 +47,7 @@ type Broker struct {
 	secm      *security.Metrics        // security metrics (secmetrics.go)
 	oauth     *security.OAuthValidator // nil: OAUTHBEARER not enabled (oauth.go)
 	clusterID string
+	cseam     clusterSeamPtr // clustered mode (clusterview.go); nil: a single broker
 	// directoryID is meta.properties' directory.id; owner is this broker's claim on its
 	// bucket prefix (remoteident.go).
 	directoryID string

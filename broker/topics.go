@@ -148,11 +148,17 @@ func (b *Broker) maybeAutoCreate(ctx context.Context, name string) (*Topic, erro
 	if t := b.lookupTopic(name); t != nil {
 		return t, nil
 	}
+	if err := b.clusterElsewhere(name); err != nil { // clusterview.go
+		return nil, err
+	}
 	if !b.cfg.AutoCreateTopics || !b.canCreateTopic(ctx, name) { // authorizer.go
 		return nil, errUnknownTopic
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if c := b.cluster(); c != nil {
+		return nil, b.clusterAutoCreate(ctx, c, name) // clusterview.go
 	}
 	t, err := b.createTopic(name, b.cfg.NumPartitions, nil, false)
 	if errors.Is(err, errTopicExists) {
@@ -194,6 +200,16 @@ func (b *Broker) topicCollisionLocked(name string) string {
 // overrides, opens its partitions and persists the registry. validateOnly does every check
 // but changes nothing (and returns a nil topic).
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (*Topic, error) {
+	return b.createTopicID(name, [16]byte{}, partitions, configs, validateOnly)
+}
+
+// createTopicWithID creates a topic under the cluster's topic id (clusterview.go).
+func (b *Broker) createTopicWithID(name string, id [16]byte, partitions int32, configs map[string]string) (*Topic, error) {
+	return b.createTopicID(name, id, partitions, configs, false)
+}
+
+// createTopicID is createTopic with a given id (zero: a new random one).
+func (b *Broker) createTopicID(name string, id [16]byte, partitions int32, configs map[string]string, validateOnly bool) (*Topic, error) {
 	if err := validateTopicName(name); err != nil {
 		return nil, err
 	}
@@ -223,7 +239,10 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if validateOnly {
 		return nil, nil
 	}
-	t := &Topic{Name: name, ID: newTopicID(), b: b, overrides: overrides}
+	if id == ([16]byte{}) {
+		id = newTopicID()
+	}
+	t := &Topic{Name: name, ID: id, b: b, overrides: overrides}
 	tc := effectiveTopicConfig(&b.cfg, overrides)
 	t.cfg.Store(&tc)
 	if err := b.openPartitions(t, 0, partitions); err != nil {

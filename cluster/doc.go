@@ -85,8 +85,15 @@
 //   - Today (cmd/strata serve, cluster.go): with process.roles naming a quorum of more
 //     than this node, serve opens the Node (controller role) and runs the broker's
 //     registration and heartbeat loop with a controlled shutdown on stop (a
-//     controller-only node runs no broker); the data path is still the single broker's,
-//     which serve says in a warning at start.
+//     controller-only node runs no broker). The broker follows the image
+//     (cmd/strata/cluster_follow.go through the broker.ClusterState seam,
+//     broker/clusterview.go): Metadata, FindCoordinator (rendezvous hashing over the
+//     unfenced brokers, not yet the __consumer_offsets leader), CreateTopics, DeleteTopics
+//     and auto-creation go through the image and the controller, replicas open their
+//     partitions under the image's topic id, and Produce/Fetch/ListOffsets/
+//     OffsetForLeaderEpoch check leadership and leader epochs. Data is not replicated
+//     yet (no follower fetch, HW = the leader's log end, acks=all waits for the local
+//     fsync only), which serve says in a warning at start.
 //   - Becoming leader or follower. The broker runs Follow: on each new image it gets
 //     Changes, its partitions whose state changed, each with its role (leader with the
 //     image's leader epoch, follower of Leader, or none: stop, the replica moved or the

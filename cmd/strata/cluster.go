@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/cluster"
 )
 
@@ -162,14 +163,17 @@ func startClusterMember(c clusterConfig, logger *slog.Logger, reg prometheus.Reg
 			return nil, err
 		}
 	}
-	logger.Warn("cluster mode: the metadata quorum runs and this broker registers with it, but data replication is not built yet (issue 20): this broker still serves every partition alone",
+	logger.Warn("cluster mode: the metadata quorum runs and this broker registers with it, and this broker follows its image (leaders, replicas, topics), but data replication is not built yet (issue 20): a follower does not copy its leader's log",
 		"node_id", q.NodeID, "controller", q.Controller, "broker", q.Broker)
 	return m, nil
 }
 
-// brokerStarted starts the registration and heartbeat loop; bound is the broker's first
-// listener, whose real port replaces a configured port 0.
-func (m *clusterMember) brokerStarted(bound net.Addr) {
+// brokerStarted starts the registration and heartbeat loop and the broker's following of
+// the image (cluster_follow.go); the broker's first bound listener's real port replaces
+// a configured port 0. The following stops with serveCtx, when the broker starts to
+// stop, so that it does not open partitions on a closing broker.
+func (m *clusterMember) brokerStarted(serveCtx context.Context, b *broker.Broker) {
+	bound := b.Addr()
 	if m == nil || !m.cfg.Quorum.Broker || m.cancel != nil {
 		return
 	}
@@ -185,6 +189,22 @@ func (m *clusterMember) brokerStarted(bound net.Addr) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Go(func() { heartbeatLoop(ctx, cluster.NewClient(addrs), c, m.logger.With("component", "registration")) })
+	ctl := cluster.NewClient(addrs)
+	var follow cluster.Controller = ctl
+	if m.node != nil {
+		follow = m.node // a voter reads its own image
+	}
+	listener := ""
+	if len(c.Listeners) > 0 {
+		listener = c.Listeners[0].Name
+	}
+	fctx, fcancel := context.WithCancel(serveCtx)
+	stop := context.AfterFunc(ctx, fcancel)
+	m.wg.Go(func() {
+		defer stop()
+		defer fcancel()
+		followImage(fctx, follow, ctl, b, c.Quorum.NodeID, listener, m.logger.With("component", "follow"))
+	})
 }
 
 // Stop ends the broker's session with a controlled shutdown, then leaves the quorum.

@@ -231,7 +231,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		registry:         reg,
 		onOpen: func(b *broker.Broker) {
 			attachAdmin(adm, o.admin, reg, b, logger)
-			member.brokerStarted(b.Addr())
+			member.brokerStarted(ctx, b)
 		},
 	})
 	if err != nil {
