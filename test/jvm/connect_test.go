@@ -364,6 +364,20 @@ func runConnect(t *testing.T, bootstrap string, eos bool) {
 		if !slices.Equal(vals, want) {
 			t.Errorf("exactly-once source: the topic's 300 first records are not lines 0-299 once each in order:\n%q", vals)
 		}
+		// KIP-618: the source task's producer is transactional, its id group-connector-task.
+		txns, err := adm.ListTransactions(t.Context(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := txns["strata-connect-src-0"]; !ok {
+			t.Errorf("exactly-once source: no transactional id strata-connect-src-0 among %v", slices.Sorted(func(yield func(string) bool) {
+				for id := range txns {
+					if !yield(id) {
+						return
+					}
+				}
+			}))
+		}
 	} else {
 		t.Logf("source: %d repeated lines in the topic", checkAtLeastOnce(t, "topic", vals, 300))
 	}
@@ -403,7 +417,10 @@ func runConnect(t *testing.T, bootstrap string, eos bool) {
 	}
 }
 
-// TestKafkaConnect runs Kafka Connect in distributed mode against a tiered Strata.
+// TestKafkaConnect runs Kafka Connect in distributed mode against a tiered Strata, with
+// exactly-once source support (KIP-618) on Strata's transactions. (The at-least-once
+// worker of the default exactly.once.source.support=disabled writes the same topics without
+// transactions; runConnect(..., false) checks it, with at most replays, when changed here.)
 func TestKafkaConnect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two Connect worker JVMs")
@@ -411,7 +428,7 @@ func TestKafkaConnect(t *testing.T) {
 	t.Parallel()
 	t.Logf("client: Apache Kafka %s Kafka Connect (distributed worker, FileStreamSource/Sink, REST API)", kafkaVersion)
 	s := startTieredStrata(t, nil)
-	runConnect(t, s.addr(), false)
+	runConnect(t, s.addr(), true)
 	// Strata tiers the compacted internal topics like any other (a tiered default).
 	cfgs, err := kadm.NewClient(franz(t, s.addr())).DescribeTopicConfigs(t.Context(), "connect-offsets")
 	if err != nil {
@@ -432,5 +449,5 @@ func TestKafkaConnectReference(t *testing.T) {
 	}
 	t.Parallel()
 	t.Logf("client: Apache Kafka %s Kafka Connect, against Apache Kafka %s itself", kafkaVersion, kafkaVersion)
-	runConnect(t, startKafka(t, nil)["PLAINTEXT"], false)
+	runConnect(t, startKafka(t, nil)["PLAINTEXT"], true)
 }
