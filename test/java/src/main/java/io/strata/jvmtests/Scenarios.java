@@ -835,7 +835,10 @@ public final class Scenarios {
                 // rebalancing or restoring: ask again
             }
         }
-        streams.close(Duration.ofSeconds(20));
+        // Leave the group on close (Streams does not by default), so that the restarted app
+        // does not wait out the old member's session timeout.
+        streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
+                org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(20)));
         check(got.equals(want), "table " + got + ", want " + want);
         check(!mustRestore || restored.get() > 0, "fresh state directory but nothing restored from the changelog");
         System.out.println("ok streams-table keys=" + want.size() + " records=" + n + " restored=" + restored.get());
