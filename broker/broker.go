@@ -219,7 +219,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() {
 		defer b.wg.Done()
 		b.runCleaner(ctx) // cleaner.go
-		b.txns.Run(ctx)   // txns.go: completes prepared transactions, aborts timed-out ones
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.txns.Run(ctx) // txns.go: completes prepared transactions, aborts timed-out ones
 	}()
 	b.wg.Add(1)
 	go func() {
