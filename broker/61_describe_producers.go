@@ -2,7 +2,8 @@ package broker
 
 // DescribeProducers (key 61), version 0: the active producers of each partition (id,
 // epoch, last sequence, last append time, first offset of the open transaction or -1).
-// Needs READ on the topic.
+// Needs READ on the topic. A partition of a presented internal topic (__consumer_offsets)
+// has no producers.
 
 import (
 	"context"
@@ -29,6 +30,12 @@ func (b *Broker) handleDescribeProducers(_ context.Context, req *kmsg.DescribePr
 			var p *partition.Partition
 			if t != nil {
 				p = t.partition(idx)
+			}
+			if p == nil && t == nil && b.presentedPartition(rt.Topic, idx) {
+				// __consumer_offsets (presented, internaltopics.go): no producers, as
+				// kafka-transactions find-hanging expects of every partition it lists.
+				st.Partitions = append(st.Partitions, sp)
+				continue
 			}
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code

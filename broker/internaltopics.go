@@ -13,7 +13,9 @@ package broker
 // Presented, not real: Metadata (all topics, by name and by id), DescribeTopicPartitions
 // and DescribeConfigs answer it; CreateTopics (and auto-creation) of it is
 // TOPIC_ALREADY_EXISTS; Produce to it is INVALID_TOPIC_EXCEPTION ("Cannot append to
-// internal topic"), as Kafka answers clients; every other API answers it as an unknown
+// internal topic"), as Kafka answers clients; DescribeProducers lists no producers on its
+// partitions (kafka-transactions find-hanging describes every partition of a broker);
+// every other API answers it as an unknown
 // topic (it has no log, so Fetch and ListOffsets have nothing to serve).
 // __transaction_state is not presented: Strata has no transaction log.
 
@@ -72,6 +74,13 @@ func (b *Broker) presentedOffsetsTopic() *Topic {
 		b.internal.offsets = &Topic{Name: offsetsTopicName, ID: id, b: b, presented: n, overrides: cloneConfigs(offsetsTopicConfigs)}
 	})
 	return b.internal.offsets
+}
+
+// presentedPartition reports whether partition idx of topic name is a partition of a
+// presented internal topic (one that is not a real topic of the registry).
+func (b *Broker) presentedPartition(name string, idx int32) bool {
+	t := b.internalTopic(name)
+	return t != nil && b.lookupTopic(name) == nil && idx >= 0 && idx < t.presented
 }
 
 // allTopicsWithInternal is allTopics and the presented internal topics that are not real

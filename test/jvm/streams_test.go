@@ -65,8 +65,6 @@ func TestKafkaStreamsEOS(t *testing.T) {
 	srv := &checker.Strata{Bin: bin, DataDir: t.TempDir(), Port: port, Log: logf, Args: []string{
 		"--set", "group.initial.rebalance.delay.ms=0",
 		"--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
-		// Streams creates compacted changelogs, which tiered topics cannot be (yet).
-		"--set", "log.remote.storage.enable=false",
 	}}
 	start := func() {
 		t.Helper()
@@ -168,4 +166,52 @@ func tail(s string) string {
 		return "..." + s[len(s)-6000:]
 	}
 	return s
+}
+
+// TestKafkaStreamsTable runs a Kafka Streams (exactly_once_v2) app keeping a KTable of sums
+// per key in a persistent state store, whose changelog is a compacted topic Streams creates,
+// on a Strata tiering every topic: the store's contents must be exact, then again after the
+// app restarts on an empty state directory with more input (rebuilt from the changelog).
+func TestKafkaStreamsTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two Kafka Streams JVMs")
+	}
+	t.Parallel()
+	t.Logf("client: Apache Kafka %s Kafka Streams, KTable with a persistent store restored from its compacted changelog", kafkaVersion)
+	s := startTieredStrata(t, nil)
+	addr := s.addr()
+	createTopic(t, addr, "table-in", 2, nil)
+	produce := func(from, to int) {
+		cl := franz(t, addr)
+		defer cl.Close()
+		for i := from; i < to; i++ {
+			cl.Produce(t.Context(), &kgo.Record{Topic: "table-in", Key: []byte("k" + itoa(i%7)), Value: []byte(itoa(i))}, nil)
+		}
+		if err := cl.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 500)
+	scenario(t, nil, "streams-table", addr, "table-in", "table-app", t.TempDir(), "500", "false")
+	produce(500, 800)
+	lines := scenario(t, nil, "streams-table", addr, "table-in", "table-app", t.TempDir(), "800", "true")
+	t.Logf("after the restart: %v", lines)
+	cfgs, err := kadm.NewClient(franz(t, addr)).DescribeTopicConfigs(t.Context(), "table-app-sums-changelog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cfgs.On("table-app-sums-changelog", nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range rc.Configs {
+		got[c.Key] = c.MaybeValue()
+	}
+	if got["cleanup.policy"] != "compact" || got["remote.storage.enable"] != "true" {
+		t.Errorf("changelog: cleanup.policy=%q remote.storage.enable=%q, want compact and true", got["cleanup.policy"], got["remote.storage.enable"])
+	}
 }

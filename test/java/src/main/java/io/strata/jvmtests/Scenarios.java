@@ -73,6 +73,8 @@ public final class Scenarios {
             case "admin" -> admin(bs, rest[0]);
             case "roundtrip" -> roundtrip(bs, rest[0]);
             case "transactions" -> transactions(bs, rest[0], rest[1]);
+            case "txn-open" -> txnOpen(bs, rest[0], rest[1]);
+            case "streams-table" -> streamsTable(bs, rest[0], rest[1], rest[2], Integer.parseInt(rest[3]), Boolean.parseBoolean(rest[4]));
             case "streams-eos" -> streamsEos(bs, rest[0], rest[1], rest[2], rest[3], Integer.parseInt(rest[4]));
             case "produce-for" -> produceFor(bs, rest[0], Long.parseLong(rest[1]));
             default -> {
@@ -756,6 +758,91 @@ public final class Scenarios {
         streams.close(Duration.ofSeconds(20));
         check(got.equals(want), "final counts " + got + ", want " + want);
         System.out.println("ok streams-eos words=" + want.size() + " lines=" + n);
+    }
+
+    /**
+     * Leaves a transaction open: a transactional producer (id txnId) writes three records
+     * to partition 0 of topic, flushes them and the process halts without committing or
+     * aborting, so the transaction stays Ongoing until its timeout (5 minutes). For the
+     * kafka-transactions tool journey.
+     */
+    static void txnOpen(String bs, String topic, String txnId) throws Exception {
+        var pr = producer(bs, Map.of(ProducerConfig.TRANSACTIONAL_ID_CONFIG, txnId, ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 300000));
+        pr.initTransactions();
+        pr.beginTransaction();
+        for (int i = 0; i < 3; i++) {
+            pr.send(new ProducerRecord<>(topic, 0, b("k" + i), b("open-" + i))).get();
+        }
+        pr.flush();
+        System.out.println("ok txn-open " + txnId);
+        System.out.flush();
+        Runtime.getRuntime().halt(0);
+    }
+
+    /** The key and value of input record i of the streams-table scenario. */
+    static String tableKey(int i) {
+        return "k" + (i % 7);
+    }
+
+    /**
+     * Kafka Streams (exactly_once_v2) keeps a KTable of the sum of the values per key of the
+     * n records tableKey(i) -> i of topic in, in a persistent state store whose changelog is
+     * a compacted topic. It waits until an interactive query of the store returns exactly
+     * those sums. With mustRestore, the state directory is a fresh one, so the store must
+     * have been rebuilt from its changelog (the restore listener counts the records).
+     */
+    static void streamsTable(String bs, String in, String appId, String stateDir, int n, boolean mustRestore) throws Exception {
+        Map<String, Long> want = new TreeMap<>();
+        for (int i = 0; i < n; i++) {
+            want.merge(tableKey(i), (long) i, Long::sum);
+        }
+        Properties p = base(bs);
+        p.put(org.apache.kafka.streams.StreamsConfig.APPLICATION_ID_CONFIG, appId);
+        p.put(org.apache.kafka.streams.StreamsConfig.PROCESSING_GUARANTEE_CONFIG, org.apache.kafka.streams.StreamsConfig.EXACTLY_ONCE_V2);
+        p.put(org.apache.kafka.streams.StreamsConfig.STATE_DIR_CONFIG, stateDir);
+        p.put(org.apache.kafka.streams.StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+        p.put(org.apache.kafka.streams.StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
+        var str = org.apache.kafka.common.serialization.Serdes.String();
+        var lng = org.apache.kafka.common.serialization.Serdes.Long();
+        var builder = new org.apache.kafka.streams.StreamsBuilder();
+        builder.stream(in, org.apache.kafka.streams.kstream.Consumed.with(str, str))
+                .mapValues(v -> Long.parseLong(v))
+                .groupByKey(org.apache.kafka.streams.kstream.Grouped.with(str, lng))
+                .reduce(Long::sum, org.apache.kafka.streams.kstream.Materialized.<String, Long, org.apache.kafka.streams.state.KeyValueStore<org.apache.kafka.common.utils.Bytes, byte[]>>as("sums")
+                        .withKeySerde(str).withValueSerde(lng));
+        var streams = new org.apache.kafka.streams.KafkaStreams(builder.build(), p);
+        var restored = new java.util.concurrent.atomic.AtomicLong();
+        streams.setGlobalStateRestoreListener(new org.apache.kafka.streams.processor.StateRestoreListener() {
+            public void onRestoreStart(TopicPartition tp, String store, long start, long end) {}
+            public void onBatchRestored(TopicPartition tp, String store, long end, long n) { restored.addAndGet(n); }
+            public void onRestoreEnd(TopicPartition tp, String store, long total) {}
+        });
+        streams.start();
+        Map<String, Long> got = new TreeMap<>();
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (!got.equals(want) && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            if (streams.state() != org.apache.kafka.streams.KafkaStreams.State.RUNNING) {
+                continue;
+            }
+            try {
+                var store = streams.store(org.apache.kafka.streams.StoreQueryParameters.fromNameAndType("sums",
+                        org.apache.kafka.streams.state.QueryableStoreTypes.<String, Long>keyValueStore()));
+                got.clear();
+                try (var it = store.all()) {
+                    it.forEachRemaining(kv -> got.put(kv.key, kv.value));
+                }
+            } catch (org.apache.kafka.streams.errors.InvalidStateStoreException e) {
+                // rebalancing or restoring: ask again
+            }
+        }
+        // Leave the group on close (Streams does not by default), so that the restarted app
+        // does not wait out the old member's session timeout.
+        streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
+                org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(20)));
+        check(got.equals(want), "table " + got + ", want " + want);
+        check(!mustRestore || restored.get() > 0, "fresh state directory but nothing restored from the changelog");
+        System.out.println("ok streams-table keys=" + want.size() + " records=" + n + " restored=" + restored.get());
     }
 
     static Properties consumerProps(String bs) throws Exception {
