@@ -26,7 +26,7 @@ import (
 // speed (the machine is shared), only that every replay returns every byte.
 func TestTierColdReplayHashCost(t *testing.T) {
 	if os.Getenv("STRATA_TIER_BENCH") == "" {
-		t.Skip("set STRATA_TIER_BENCH=1")
+		t.Skip("a benchmark run as a test: set STRATA_TIER_BENCH=1 (it measures, never asserts timings)")
 	}
 	srv := miniotest.Start(t)
 	store := tierS3Store(t, srv, srv.NewBucket(t))

@@ -159,7 +159,7 @@ func consumeVault(t *testing.T, addr, topic string, n int) {
 // wrong one; a fresh broker restores the topic from the bucket with the key.
 func TestTierEncryptedMinIO(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short")
+		t.Skip("-short: starts MinIO and brokers; make test runs it (never -short)")
 	}
 	mc := miniotest.Start(t)
 	e := &encEnv{t: t, mc: mc, bucket: mc.NewBucket(t)}
