@@ -59,8 +59,11 @@ func TestAdminApiVersions(t *testing.T) {
 				t.Errorf("%s: got %d-%d (%v), want %d-%d", k.Name(), min, max, ok, mm[0], mm[1])
 			}
 		}
-		if _, _, ok := v.KeyVersions(int16(kmsg.ShareFetch)); ok {
-			t.Errorf("ShareFetch advertised but not implemented")
+		if _, _, ok := v.KeyVersions(int16(kmsg.CreateDelegationToken)); ok {
+			t.Errorf("CreateDelegationToken advertised but not implemented")
+		}
+		if min, max, ok := v.KeyVersions(int16(kmsg.ShareFetch)); !ok || min != 1 || max != 2 {
+			t.Errorf("ShareFetch: got %d-%d (%v), want 1-2", min, max, ok)
 		}
 	}
 }
