@@ -38,10 +38,10 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// STRATA_EOS_LOG keeps the broker's log at a persistent path for debugging; by
+	// EOS_TEST_BROKER_LOG keeps the broker's log at a persistent path for debugging; by
 	// default it lives in the test's temporary directory and its tail is logged on
 	// failure.
-	logPath := os.Getenv("STRATA_EOS_LOG")
+	logPath := os.Getenv("EOS_TEST_BROKER_LOG")
 	if logPath == "" {
 		logPath = filepath.Join(t.TempDir(), "strata.log")
 	}
