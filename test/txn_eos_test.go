@@ -38,11 +38,23 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(t.TempDir(), "strata.log"))
+	// EOS_TEST_BROKER_LOG keeps the broker's log at a persistent path for debugging; by
+	// default it lives in the test's temporary directory and its tail is logged on
+	// failure.
+	logPath := os.Getenv("EOS_TEST_BROKER_LOG")
+	if logPath == "" {
+		logPath = filepath.Join(t.TempDir(), "strata.log")
+	}
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			logTail(t, logPath, 200)
+		}
+	})
 	srv := &checker.Strata{Bin: bin, DataDir: t.TempDir(), Port: port, Log: logf, Args: []string{
 		"--set", "group.initial.rebalance.delay.ms=0",
 		"--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=500",
@@ -247,4 +259,19 @@ func runSession(sess *kgo.GroupTransactSession, out string, kill, stop <-chan st
 			processed.Add(int64(len(recs)))
 		}
 	}
+}
+
+// logTail logs the last n lines of the file at path.
+func logTail(t *testing.T, path string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("cannot read broker log %q: %v", path, err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	t.Logf("broker log %s (last %d lines):\n%s", path, len(lines), strings.Join(lines, "\n"))
 }
